@@ -1,0 +1,244 @@
+//! What a handler can ask for besides its payload: the job's context and application state.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::driver::Driver;
+use crate::error::{Error, JobError, Result};
+use crate::job::{JobId, Lane, Lease};
+use crate::registry::Requirement;
+
+/// The running job's identity and controls, available to a handler that takes a `JobContext`
+/// argument.
+#[derive(Clone)]
+pub struct JobContext {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    lane: Lane,
+    lease: Lease,
+    attempt: u32,
+    max_attempts: u32,
+    deadline: Option<Instant>,
+    cancel: CancellationToken,
+    driver: Arc<dyn Driver>,
+}
+
+impl JobContext {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        lane: Lane,
+        lease: Lease,
+        attempt: u32,
+        max_attempts: u32,
+        deadline: Option<Instant>,
+        cancel: CancellationToken,
+        driver: Arc<dyn Driver>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ContextInner {
+                lane,
+                lease,
+                attempt,
+                max_attempts,
+                deadline,
+                cancel,
+                driver,
+            }),
+        }
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> &JobId {
+        &self.inner.lease.id
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        self.inner.lane.job()
+    }
+
+    /// The queue the job came from.
+    pub fn queue(&self) -> &str {
+        self.inner.lane.queue()
+    }
+
+    /// This run's number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The number of runs the job may have.
+    pub fn max_attempts(&self) -> u32 {
+        self.inner.max_attempts
+    }
+
+    /// True when a failure of this run moves the job to the failed list.
+    pub fn is_last_attempt(&self) -> bool {
+        self.inner.attempt >= self.inner.max_attempts
+    }
+
+    /// When the handler's timeout cancels this run, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline
+    }
+
+    /// True once the run is being cancelled (shutdown past its grace period, timeout, or the
+    /// lease was lost).
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Completes when the run is cancelled; for handlers that hand work to blocking threads and
+    /// want to stop them.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.inner.cancel.cancelled()
+    }
+
+    /// Records the job's progress (any JSON value, e.g. a percentage), visible when the job is
+    /// looked up. If the lease was lost meanwhile, the run is cancelled and an error returned.
+    pub async fn progress(&self, progress: impl Serialize) -> Result<()> {
+        let value = serde_json::to_value(progress).map_err(|source| Error::Serialize {
+            job: self.name().to_string(),
+            source,
+        })?;
+        let held = self
+            .inner
+            .driver
+            .progress(&self.inner.lane, &self.inner.lease, value)
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            self.inner.cancel.cancel();
+            Err(Error::JobNotFound {
+                queue: self.queue().to_string(),
+                id: self.id().to_string(),
+            })
+        }
+    }
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext")
+            .field("lane", &self.inner.lane)
+            .field("id", self.id())
+            .field("attempt", &self.inner.attempt)
+            .field("max_attempts", &self.inner.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Application state registered on a worker, shared by every handler that asks for it.
+#[derive(Clone, Default)]
+pub struct State {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    names: HashMap<TypeId, &'static str>,
+}
+
+impl State {
+    /// Adds a value; a second value of the same type replaces the first.
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.values.insert(TypeId::of::<T>(), Arc::new(value));
+        self.names
+            .insert(TypeId::of::<T>(), std::any::type_name::<T>());
+    }
+
+    /// The value of type `T`, if registered.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<Data<T>> {
+        let value = self.values.get(&TypeId::of::<T>())?.clone();
+        value.downcast::<T>().ok().map(Data)
+    }
+
+    pub(crate) fn contains(&self, type_id: TypeId) -> bool {
+        self.values.contains_key(&type_id)
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.names.values()).finish()
+    }
+}
+
+/// Shared application state of type `T`, as a handler argument: `db: Data<Pool>`.
+///
+/// Register the value with `queue.worker().state(pool)`; a worker whose handlers need a state
+/// that was not registered refuses to start and names the type.
+pub struct Data<T: ?Sized>(Arc<T>);
+
+impl<T: ?Sized> Data<T> {
+    /// The shared pointer.
+    pub fn into_inner(self) -> Arc<T> {
+        self.0
+    }
+}
+
+impl<T: ?Sized> Clone for Data<T> {
+    fn clone(&self) -> Self {
+        Data(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> Deref for Data<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Data<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// A handler argument after the payload: built for each run from the job's context and the
+/// worker's state.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job handler argument",
+    label = "not a job handler argument",
+    note = "after the payload, a handler may take `JobContext` and `Data<T>` arguments"
+)]
+pub trait FromContext: Sized {
+    /// Builds the argument.
+    fn from_context(ctx: &JobContext, state: &State) -> Result<Self, JobError>;
+
+    /// The state this argument needs, checked when the worker starts.
+    fn requirement() -> Option<Requirement> {
+        None
+    }
+}
+
+impl FromContext for JobContext {
+    fn from_context(ctx: &JobContext, _: &State) -> Result<Self, JobError> {
+        Ok(ctx.clone())
+    }
+}
+
+impl<T: Send + Sync + 'static> FromContext for Data<T> {
+    fn from_context(ctx: &JobContext, state: &State) -> Result<Self, JobError> {
+        state.get::<T>().ok_or_else(|| {
+            JobError::fatal(Error::MissingState {
+                job: ctx.name().to_string(),
+                type_name: std::any::type_name::<T>(),
+            })
+        })
+    }
+
+    fn requirement() -> Option<Requirement> {
+        Some(Requirement {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+}

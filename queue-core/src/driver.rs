@@ -1,0 +1,115 @@
+//! The storage interface every driver implements.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::job::{Counts, Dispatched, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation};
+
+/// Storage for jobs: the state machine `scheduled -> ready -> active -> done | scheduled | failed`.
+///
+/// Workers and dispatchers only talk to storage through this trait, held as `Arc<dyn Driver>`,
+/// so a program picks its driver at run time from a URL. Every driver passes the conformance suite
+/// in `queue_core::testing`; the guarantees below are what that suite checks.
+///
+/// # Behavior
+///
+/// - **Lanes.** Ready, scheduled and active jobs are kept per [`Lane`] (queue and job name).
+///   Within a lane, ready jobs leave in priority order (higher first) and FIFO within a priority.
+/// - **Leases and tokens.** [`reserve`](Driver::reserve) moves jobs to active with a deadline and a
+///   fresh fencing token, and counts the attempt. [`renew`](Driver::renew),
+///   [`ack`](Driver::ack), [`fail`](Driver::fail), [`requeue`](Driver::requeue) and
+///   [`progress`](Driver::progress) act only when the token is still the job's current one and
+///   report `false` otherwise.
+/// - **Reaping.** A job whose lease passed its deadline goes back to the head of its lane, or to
+///   the failed list when its attempts are spent. `reserve` reaps the lane it serves, so no
+///   separate timer is needed; [`reap`](Driver::reap) does it on request.
+/// - **At least once.** A job leaves storage only through `ack`, `delete` or `purge`, or when the
+///   failed list is trimmed.
+/// - **No polling.** [`wait`](Driver::wait) blocks until the lane may have work, without
+///   repeated storage round trips.
+///
+/// Times are the driver's own clock (the Redis server's for Redis); callers pass durations.
+#[async_trait]
+pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores jobs, each ready now or scheduled after its delay, and wakes a waiting worker of
+    /// each lane that received a ready job.
+    ///
+    /// Returns one [`Dispatched`] per job, in order. A job whose chosen id already exists in its
+    /// queue (in any state) is not stored again and is reported with `created: false`. The jobs
+    /// were checked by the caller (names, id, payload size).
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>>;
+
+    /// Leases up to `max` ready jobs of `lane` for `lease`, first promoting the lane's scheduled
+    /// jobs that are due and reaping its expired leases.
+    ///
+    /// Each job's attempt count goes up by one and it gets a new token. A paused queue yields no
+    /// jobs. When fewer than `max` jobs are returned, [`Reservation::next_due`] says how long until
+    /// the lane's next scheduled job or lease deadline. When ready jobs remain after taking `max`,
+    /// another waiting worker is woken.
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation>;
+
+    /// Waits until `lane` may have ready jobs (a dispatch, a retry, a requeue, a resume) or until
+    /// `timeout` passes, whichever is first. It may return early; callers then reserve and wait
+    /// again. One wake-up is consumed per call: two waiting workers need two wake-ups, and
+    /// `reserve` passes a wake-up on while ready jobs remain.
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()>;
+
+    /// Extends the leases of running jobs to `lease` from now. Returns, per lease, whether it is
+    /// still held; `false` means the job was reaped or deleted and the caller must stop it.
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>>;
+
+    /// Completes jobs whose handlers succeeded, removing them. Returns, per lease, whether it was
+    /// current (a stale lease changes nothing).
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>>;
+
+    /// Ends a failed run: schedules the job again after [`Failure::retry_in`], or moves it to the
+    /// failed list (newest first, trimmed to the driver's limit) when that is `None`. The error is
+    /// recorded with the job. Returns whether the lease was current.
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool>;
+
+    /// Puts running jobs back at the head of their lane without spending the attempt (used on
+    /// shutdown). Returns, per lease, whether it was current.
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>>;
+
+    /// Records a running job's progress, shown by [`Driver::job`]. Returns whether the lease was
+    /// current.
+    async fn progress(&self, lane: &Lane, lease: &Lease, progress: serde_json::Value)
+        -> Result<bool>;
+
+    /// Returns expired leases of `lane` to ready (or failed when their attempts are spent) and
+    /// returns how many it handled.
+    async fn reap(&self, lane: &Lane) -> Result<usize>;
+
+    // Inspection and administration.
+
+    /// Names of the queues that hold or held jobs.
+    async fn queues(&self) -> Result<Vec<String>>;
+
+    /// How many jobs of `queue` are in each state.
+    async fn counts(&self, queue: &str) -> Result<Counts>;
+
+    /// Looks a job up by id.
+    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>>;
+
+    /// Failed jobs of `queue`, newest first, skipping `offset` and returning at most `limit`.
+    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>>;
+
+    /// Moves one failed job (`Some(id)`) or all of them (`None`) back to ready with a fresh set
+    /// of attempts. Returns how many moved.
+    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize>;
+
+    /// Deletes a job in any state. An active job's lease becomes stale, so its worker cannot ack
+    /// it. Returns whether the job existed.
+    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool>;
+
+    /// Deletes every job of `queue`, in every state.
+    async fn purge(&self, queue: &str) -> Result<()>;
+
+    /// Stops `reserve` from handing out jobs of `queue`; dispatch still stores them.
+    async fn pause(&self, queue: &str) -> Result<()>;
+
+    /// Undoes [`Driver::pause`] and wakes the queue's waiting workers.
+    async fn resume(&self, queue: &str) -> Result<()>;
+}

@@ -1,0 +1,260 @@
+//! The crate's error type and the error type handlers return.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A boxed error, as handlers and drivers hand them over.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A `Result` whose error is this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong while dispatching, storing or running jobs.
+///
+/// Messages name the thing at fault, e.g. "no handler registered for job `send_email`".
+/// [`Error::is_retryable`] tells whether the same call may succeed later (a storage outage) or
+/// will fail again as it is (a bad name, an oversized payload).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No `#[job]` handler with this name is linked into the program.
+    #[error("no handler registered for job `{name}`")]
+    UnknownJob {
+        /// The job name that was asked for.
+        name: String,
+    },
+    /// Two handlers were registered under one job name.
+    #[error("job `{name}` is registered twice: by `{first}` and by `{second}`")]
+    DuplicateJob {
+        /// The job name both handlers claim.
+        name: String,
+        /// Where the first handler is defined (`module::function`).
+        first: String,
+        /// Where the second handler is defined (`module::function`).
+        second: String,
+    },
+    /// A handler takes `Data<T>` but no value of type `T` was registered on the worker.
+    #[error("handler for job `{job}` needs state of type `{type_name}`; register it with `WorkerBuilder::state`")]
+    MissingState {
+        /// The job whose handler needs the state.
+        job: String,
+        /// The Rust type that is missing.
+        type_name: &'static str,
+    },
+    /// A payload could not be turned into JSON.
+    #[error("payload of job `{job}` could not be serialized: {source}")]
+    Serialize {
+        /// The job being dispatched.
+        job: String,
+        /// What serde_json reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A payload dispatched by name does not decode as its handler's payload type.
+    #[error("payload of job `{job}` does not match handler `{handler}`: {source}")]
+    InvalidPayload {
+        /// The job being dispatched.
+        job: String,
+        /// The handler it was checked against.
+        handler: &'static str,
+        /// What serde_json reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A payload is larger than the queue accepts.
+    #[error("payload of job `{job}` is {size} bytes, over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The job being dispatched.
+        job: String,
+        /// The payload's size in bytes.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A queue name, job name or job id is not acceptable.
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidName {
+        /// "queue name", "job name" or "job id".
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A connection URL could not be used.
+    #[error("invalid queue url `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The storage could not be reached or answered with an error.
+    #[error("storage unavailable at `{url}`: {source}")]
+    Unavailable {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// The underlying failure.
+        #[source]
+        source: BoxError,
+    },
+    /// The storage answered something the driver cannot make sense of.
+    #[error("storage error: {source}")]
+    Storage {
+        /// The underlying failure.
+        #[source]
+        source: BoxError,
+    },
+    /// A job with this id does not exist in that queue.
+    #[error("job `{id}` not found in queue `{queue}`")]
+    JobNotFound {
+        /// The queue searched.
+        queue: String,
+        /// The id looked for.
+        id: String,
+    },
+}
+
+impl Error {
+    /// True when the same call may succeed later without any change (the storage was unreachable).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. })
+    }
+
+    /// Wraps a driver failure that is not a connectivity problem.
+    pub fn storage(source: impl Into<BoxError>) -> Self {
+        Error::Storage {
+            source: source.into(),
+        }
+    }
+}
+
+/// How a handler failure should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Retry with the handler's backoff while attempts remain.
+    Retry,
+    /// Retry after this delay, ignoring the handler's backoff.
+    RetryAfter(Duration),
+    /// Never retry: move the job to the failed list now.
+    Fatal,
+}
+
+/// The error a job handler returns.
+///
+/// Handlers may return any error type that implements `Display`; it becomes a `JobError` that
+/// retries with the handler's backoff. Return a `JobError` built with [`JobError::fatal`] to skip the
+/// remaining attempts, or with [`JobError::retry_after`] to choose the next attempt's delay.
+pub struct JobError {
+    disposition: Disposition,
+    source: BoxError,
+}
+
+impl JobError {
+    /// A failure retried with the handler's backoff while attempts remain.
+    pub fn retry(error: impl Into<BoxError>) -> Self {
+        Self {
+            disposition: Disposition::Retry,
+            source: error.into(),
+        }
+    }
+
+    /// A failure that moves the job to the failed list at once, whatever attempts remain.
+    pub fn fatal(error: impl Into<BoxError>) -> Self {
+        Self {
+            disposition: Disposition::Fatal,
+            source: error.into(),
+        }
+    }
+
+    /// A failure retried after `delay` (if attempts remain) instead of the handler's backoff.
+    pub fn retry_after(error: impl Into<BoxError>, delay: Duration) -> Self {
+        Self {
+            disposition: Disposition::RetryAfter(delay),
+            source: error.into(),
+        }
+    }
+
+    /// True for errors made with [`JobError::fatal`].
+    pub fn is_fatal(&self) -> bool {
+        self.disposition == Disposition::Fatal
+    }
+
+    /// The delay chosen with [`JobError::retry_after`], if any.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        match self.disposition {
+            Disposition::RetryAfter(delay) => Some(delay),
+            _ => None,
+        }
+    }
+
+    /// The wrapped error.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobError")
+            .field("disposition", &self.disposition)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.source, f)
+    }
+}
+
+impl std::error::Error for JobError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+/// An error that only carries a message, for failures described by text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Message(pub(crate) String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
+impl JobError {
+    /// A retryable failure described by a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::retry(Message(message.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_error_kinds() {
+        let e = JobError::fatal(Message("bad input".into()));
+        assert!(e.is_fatal());
+        assert_eq!(e.to_string(), "bad input");
+        let e = JobError::retry_after(Message("busy".into()), Duration::from_secs(3));
+        assert!(!e.is_fatal());
+        assert_eq!(e.retry_delay(), Some(Duration::from_secs(3)));
+        assert_eq!(JobError::msg("x").retry_delay(), None);
+    }
+
+    #[test]
+    fn messages_name_the_thing() {
+        let e = Error::UnknownJob {
+            name: "send_email".into(),
+        };
+        assert_eq!(e.to_string(), "no handler registered for job `send_email`");
+        assert!(!e.is_retryable());
+    }
+}

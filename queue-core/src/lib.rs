@@ -1,0 +1,39 @@
+#![doc = include_str!("../README.md")]
+
+mod backoff;
+mod context;
+mod driver;
+mod error;
+mod job;
+mod queue;
+mod registry;
+mod worker;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backoff::Backoff;
+pub use context::{Data, FromContext, JobContext, State};
+pub use driver::Driver;
+pub use error::{BoxError, Error, JobError, Result};
+pub use job::{
+    from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobState,
+    Lane, Lease, NewJob, Reservation, ReservedJob, MAX_NAME_LEN,
+};
+pub use queue::{redact_url, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV};
+pub use registry::{
+    definitions, JobDefinition, Requirement, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
+};
+pub use worker::{Worker, WorkerBuilder};
+
+/// Turns an `async fn` into a job handler; see the crate documentation.
+pub use queue_macros::job;
+
+/// The few items most programs need: `job`, `Queue`, `JobContext`, `JobError`, `Data`.
+pub mod prelude {
+    pub use crate::{job, Data, JobContext, JobError, Queue};
+}
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;

@@ -1,0 +1,173 @@
+//! What `#[job]` expansions call. Not a stable interface.
+
+use std::cell::Cell;
+use std::fmt::Display;
+
+use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use futures_util::future::BoxFuture as HandlerFuture;
+pub use inventory;
+pub use std::time::Duration;
+
+pub use crate::backoff::Backoff;
+pub use crate::context::{FromContext, JobContext, State};
+pub use crate::error::{BoxError, JobError};
+pub use crate::queue::{Dispatch, Queue};
+pub use crate::registry::{HandlerFn, JobDefinition, Registration, Requirement};
+pub use crate::NewJob;
+
+/// Payload types: serializable, deserializable, sendable.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a job payload",
+    label = "this payload type must implement `Serialize`, `DeserializeOwned` and `Send`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it; borrowed data such as `&str` cannot be a payload"
+)]
+pub trait JobPayload: Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> JobPayload for T {}
+
+/// Handler return types: `Result<T, E>` with a displayable `E`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a job handler's return type",
+    label = "a job handler must return `Result<T, E>` where `E: Display`",
+    note = "return `Result<(), JobError>`, or a `Result` with any error type that implements `Display`"
+)]
+pub trait HandlerResult {}
+impl<T, E: Display> HandlerResult for Result<T, E> {}
+
+/// Compile-time check of the payload type, spanned on it by the macro.
+pub const fn assert_payload<T: JobPayload>() {}
+/// Compile-time check of the return type, spanned on it by the macro.
+pub const fn assert_result<T: HandlerResult>() {}
+/// Compile-time check of an extra argument's type, spanned on it by the macro.
+pub const fn assert_argument<T: FromContext>() {}
+
+/// Decodes a payload, or explains which job, handler and type it failed for.
+pub fn decode<T: DeserializeOwned>(def: &JobDefinition, payload: &[u8]) -> Result<T, JobError> {
+    serde_json::from_slice(payload).map_err(|e| {
+        JobError::fatal(crate::error::Message(format!(
+            "payload of job `{}` does not decode as `{}` for handler `{}`: {e}",
+            def.name,
+            std::any::type_name::<T>(),
+            def.handler,
+        )))
+    })
+}
+
+/// Checks that a payload decodes as `T`, for dispatch by name.
+pub fn check_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<T>(payload).map(drop)
+}
+
+/// A job of the handler `def` with its payload encoded.
+pub fn new_job<T: Serialize>(def: &'static JobDefinition, payload: &T) -> NewJob {
+    match serde_json::to_vec(payload) {
+        Ok(bytes) => NewJob::for_definition(def, bytes.into()),
+        Err(source) => NewJob::failed(
+            def.name,
+            crate::Error::Serialize {
+                job: def.name.to_string(),
+                source,
+            },
+        ),
+    }
+}
+
+/// Typed dispatch of a job of the handler `def`.
+pub fn dispatch<'q, T: Serialize>(
+    queue: &'q Queue,
+    def: &'static JobDefinition,
+    payload: &T,
+) -> Dispatch<'q> {
+    queue.dispatch(new_job(def, payload))
+}
+
+/// Adds the state that argument type `T` needs.
+pub fn requirement<T: FromContext>(out: &mut Vec<Requirement>) {
+    out.extend(T::requirement());
+}
+
+/// A handler future that fails at once.
+pub fn fail_now(error: JobError) -> BoxFuture<'static, Result<(), JobError>> {
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// Holds a handler's error so the macro can convert it by its type: a `JobError` keeps its
+/// disposition, a boxed error holding a `JobError` is unwrapped, anything displayable retries.
+/// Call as `(&&&Tag::new(err)).into_job_error()` with the three `Via*` traits in scope.
+pub struct Tag<E>(Cell<Option<E>>);
+
+impl<E> std::fmt::Debug for Tag<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tag")
+    }
+}
+
+impl<E> Tag<E> {
+    /// Wraps an error.
+    pub fn new(error: E) -> Self {
+        Tag(Cell::new(Some(error)))
+    }
+
+    fn take(&self) -> E {
+        self.0.take().expect("error converted twice")
+    }
+}
+
+/// First choice: the handler returned a `JobError`.
+pub trait ViaJobError {
+    /// Converts.
+    fn into_job_error(self) -> JobError;
+}
+
+impl ViaJobError for &&&Tag<JobError> {
+    fn into_job_error(self) -> JobError {
+        self.take()
+    }
+}
+
+/// Second choice: a boxed error, which may hold a `JobError`.
+pub trait ViaBoxError {
+    /// Converts.
+    fn into_job_error(self) -> JobError;
+}
+
+impl ViaBoxError for &&Tag<BoxError> {
+    fn into_job_error(self) -> JobError {
+        match self.take().downcast::<JobError>() {
+            Ok(job_error) => *job_error,
+            Err(other) => JobError::retry(other),
+        }
+    }
+}
+
+/// Last choice: any displayable error, retried with backoff.
+pub trait ViaDisplay {
+    /// Converts.
+    fn into_job_error(self) -> JobError;
+}
+
+impl<E: Display> ViaDisplay for &Tag<E> {
+    fn into_job_error(self) -> JobError {
+        JobError::retry(crate::error::Message(self.take().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_conversion_keeps_fatal() {
+        #[allow(unused_imports)]
+        use super::{ViaBoxError as _, ViaDisplay as _, ViaJobError as _};
+        let fatal = (&&&Tag::new(JobError::fatal("no"))).into_job_error();
+        assert!(fatal.is_fatal());
+        let boxed: BoxError = Box::new(JobError::fatal("boxed"));
+        assert!((&&&Tag::new(boxed)).into_job_error().is_fatal());
+        let plain = (&&&Tag::new(std::fmt::Error)).into_job_error();
+        assert!(!plain.is_fatal());
+        assert_eq!(plain.to_string(), "an error occurred when formatting an argument");
+    }
+}

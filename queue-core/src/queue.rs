@@ -1,0 +1,338 @@
+//! The handle applications use: connect, dispatch, inspect, and start workers.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use crate::driver::Driver;
+use crate::error::{Error, Result};
+use crate::job::{Counts, Dispatched, JobId, JobInfo, NewJob};
+use crate::worker::WorkerBuilder;
+
+/// The environment variable [`Queue::from_env`] reads.
+pub const URL_ENV: &str = "QUEUE_URL";
+
+/// Default limit on a payload's size: 512 KiB.
+pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
+
+/// A connection to job storage: dispatch jobs, inspect queues, start workers.
+///
+/// Cheap to clone; clones share the driver.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    driver: Arc<dyn Driver>,
+    max_payload: usize,
+}
+
+impl Queue {
+    /// A queue over an existing driver.
+    pub fn new(driver: Arc<dyn Driver>) -> Self {
+        Self {
+            driver,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// Connects to the storage named by `url`: `memory://`, `redis://host:6379/0`,
+    /// `rediss://user:password@host`, ...
+    ///
+    /// The driver for the URL's scheme must be linked into the program: depend on its crate
+    /// (`queue-memory`, `queue-redis`) and name it once, e.g. `use queue_redis as _;`.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let scheme = match url.split_once("://") {
+            Some((scheme, _)) if !scheme.is_empty() => scheme,
+            _ => {
+                return Err(Error::InvalidUrl {
+                    url: redact_url(url),
+                    reason: "expected `scheme://...`, e.g. `memory://` or `redis://127.0.0.1:6379`"
+                        .into(),
+                })
+            }
+        };
+        let factory = inventory::iter::<DriverFactory>
+            .into_iter()
+            .find(|f| f.schemes.contains(&scheme))
+            .ok_or_else(|| Error::InvalidUrl {
+                url: redact_url(url),
+                reason: format!(
+                    "no driver for `{scheme}://` URLs is linked into this program; depend on \
+                     the driver's crate and name it once, e.g. `use queue_redis as _;`"
+                ),
+            })?;
+        let driver = (factory.connect)(url.to_string()).await?;
+        Ok(Self::new(driver))
+    }
+
+    /// Connects to the URL in `QUEUE_URL`, or to `memory://` when it is unset.
+    pub async fn from_env() -> Result<Self> {
+        let url = std::env::var(URL_ENV).unwrap_or_else(|_| "memory://".to_string());
+        Self::connect(&url).await
+    }
+
+    /// Sets the largest payload, in bytes, that dispatch accepts (default 512 KiB).
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// The driver underneath.
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.driver
+    }
+
+    /// Dispatches a job built with `my_job::job(payload)` or [`NewJob::named`]. Await the
+    /// result; adjust it first with the builder methods (`.delay(..)`, `.priority(..)`...).
+    pub fn dispatch(&self, job: NewJob) -> Dispatch<'_> {
+        Dispatch { queue: self, job }
+    }
+
+    /// Dispatches a job by name with a JSON-serializable payload, for code that does not know
+    /// the handler's types.
+    ///
+    /// When a handler of that name is linked into this program, its options are the defaults and
+    /// the payload must decode as its payload type, or the dispatch fails naming the serde error.
+    /// Otherwise the dispatch fails with [`Error::UnknownJob`] unless `.queue(..)` names where
+    /// the job goes (for jobs handled by other programs).
+    pub fn dispatch_named(&self, name: &str, payload: impl Serialize) -> Dispatch<'_> {
+        let job = match serde_json::to_vec(&payload) {
+            Ok(bytes) => NewJob::named(name, bytes),
+            Err(source) => NewJob::failed(
+                name,
+                Error::Serialize {
+                    job: name.to_string(),
+                    source,
+                },
+            ),
+        };
+        self.dispatch(job)
+    }
+
+    /// Dispatches many jobs in as few storage round trips as the driver can.
+    /// Fails as a whole, storing nothing, if any job is invalid.
+    pub async fn dispatch_bulk(
+        &self,
+        jobs: impl IntoIterator<Item = NewJob>,
+    ) -> Result<Vec<Dispatched>> {
+        let mut jobs: Vec<NewJob> = jobs.into_iter().collect();
+        for job in &mut jobs {
+            self.check(job)?;
+        }
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.driver.enqueue(jobs).await
+    }
+
+    fn check(&self, job: &mut NewJob) -> Result<()> {
+        job.check(self.max_payload)?;
+        match crate::registry::registry().by_name.get(&*job.name) {
+            Some(registration) => (registration.check_payload)(&job.payload).map_err(|source| {
+                Error::InvalidPayload {
+                    job: job.name.to_string(),
+                    handler: registration.definition.handler,
+                    source,
+                }
+            }),
+            None if job.queue_chosen => Ok(()),
+            None => Err(Error::UnknownJob {
+                name: job.name.to_string(),
+            }),
+        }
+    }
+
+    /// A builder for a worker that runs this program's handlers against this queue.
+    pub fn worker(&self) -> WorkerBuilder {
+        WorkerBuilder::new(self.clone())
+    }
+
+    /// Names of the queues that hold or held jobs.
+    pub async fn queues(&self) -> Result<Vec<String>> {
+        self.driver.queues().await
+    }
+
+    /// How many jobs of `queue` are in each state.
+    pub async fn counts(&self, queue: &str) -> Result<Counts> {
+        self.driver.counts(queue).await
+    }
+
+    /// Looks a job up by id.
+    pub async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        self.driver.job(queue, id).await
+    }
+
+    /// Failed jobs of `queue`, newest first.
+    pub async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        self.driver.failed(queue, offset, limit).await
+    }
+
+    /// Moves one failed job back to ready with fresh attempts.
+    pub async fn retry_failed(&self, queue: &str, id: &JobId) -> Result<()> {
+        match self.driver.retry_failed(queue, Some(id)).await? {
+            0 => Err(Error::JobNotFound {
+                queue: queue.to_string(),
+                id: id.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves every failed job of `queue` back to ready; returns how many.
+    pub async fn retry_all_failed(&self, queue: &str) -> Result<usize> {
+        self.driver.retry_failed(queue, None).await
+    }
+
+    /// Deletes a job in any state; returns whether it existed.
+    pub async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        self.driver.delete(queue, id).await
+    }
+
+    /// Deletes every job of `queue`.
+    pub async fn purge(&self, queue: &str) -> Result<()> {
+        self.driver.purge(queue).await
+    }
+
+    /// Stops workers from taking jobs of `queue`; dispatch still stores them.
+    pub async fn pause(&self, queue: &str) -> Result<()> {
+        self.driver.pause(queue).await
+    }
+
+    /// Lets workers take jobs of `queue` again.
+    pub async fn resume(&self, queue: &str) -> Result<()> {
+        self.driver.resume(queue).await
+    }
+}
+
+/// A dispatch in the making: set options, then `.await` it.
+#[must_use = "a dispatch does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Dispatch<'q> {
+    queue: &'q Queue,
+    job: NewJob,
+}
+
+impl Dispatch<'_> {
+    /// Runs the job no earlier than `delay` from now.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.job = self.job.delay(delay);
+        self
+    }
+
+    /// Runs the job no earlier than `at`.
+    pub fn run_at(mut self, at: SystemTime) -> Self {
+        self.job = self.job.run_at(at);
+        self
+    }
+
+    /// Sets the priority: higher runs first.
+    pub fn priority(mut self, priority: i8) -> Self {
+        self.job = self.job.priority(priority);
+        self
+    }
+
+    /// Sets how many times the job may run.
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.job = self.job.attempts(attempts);
+        self
+    }
+
+    /// Chooses the job's id; a job with this id that still exists is not stored twice.
+    pub fn id(mut self, id: impl Into<JobId>) -> Self {
+        self.job = self.job.id(id);
+        self
+    }
+
+    /// Sends the job to another queue.
+    pub fn queue(mut self, queue: &str) -> Self {
+        self.job = self.job.queue(queue);
+        self
+    }
+}
+
+impl<'q> IntoFuture for Dispatch<'q> {
+    type Output = Result<Dispatched>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Dispatched>> + Send + 'q>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Dispatch { queue, mut job } = self;
+        Box::pin(async move {
+            queue.check(&mut job)?;
+            let mut stored = queue.driver.enqueue(vec![job]).await?;
+            stored
+                .pop()
+                .ok_or_else(|| Error::storage("driver returned no result for an enqueued job"))
+        })
+    }
+}
+
+/// A driver's entry for [`Queue::connect`]: the URL schemes it serves and how to connect.
+///
+/// Driver crates submit one with [`register_driver!`](crate::register_driver).
+#[derive(Debug)]
+pub struct DriverFactory {
+    /// URL schemes, without `://`.
+    pub schemes: &'static [&'static str],
+    /// Connects to a URL of one of those schemes.
+    pub connect: fn(String) -> BoxFuture<'static, Result<Arc<dyn Driver>>>,
+}
+
+inventory::collect!(DriverFactory);
+
+/// Registers a driver for URL schemes, so [`Queue::connect`] finds it:
+/// `queue_core::register_driver!(["redis", "rediss"], connect)` where
+/// `fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>>`.
+#[macro_export]
+macro_rules! register_driver {
+    ([$($scheme:literal),+ $(,)?], $connect:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::DriverFactory { schemes: &[$($scheme),+], connect: $connect }
+        }
+    };
+}
+
+/// The URL with its password, if any, replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else if user.is_empty() {
+                format!("{scheme}://{host}{tail}")
+            } else {
+                // `redis://password@host` form: the only part is the password.
+                format!("{scheme}://***@{host}{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("redis://user:s3cret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_url("redis://:s3cret@host"), "redis://:***@host");
+        assert_eq!(redact_url("rediss://s3cret@host/1"), "rediss://***@host/1");
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact_url("memory://"), "memory://");
+        assert_eq!(
+            redact_url("redis://u:p@ss@host/0?x=1"),
+            "redis://u:***@host/0?x=1"
+        );
+    }
+}

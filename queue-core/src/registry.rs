@@ -1,0 +1,181 @@
+//! Handlers registered by `#[job]`, collected at link time with `inventory`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::backoff::Backoff;
+use crate::context::{JobContext, State};
+use crate::error::{Error, JobError};
+
+/// The queue used when a handler names none.
+pub const DEFAULT_QUEUE: &str = "default";
+/// Handler concurrency when a handler names none.
+pub const DEFAULT_CONCURRENCY: usize = 10;
+/// Attempts when a handler names none.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+
+/// A job handler's name and options, as written in `#[job(...)]`.
+///
+/// Built in constant context by the macro: `JobDefinition::new(name, path).queue("mail")...`.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct JobDefinition {
+    /// The job name jobs are dispatched under.
+    pub name: &'static str,
+    /// Where the handler is defined: `module::path::function`.
+    pub handler: &'static str,
+    /// The queue its jobs go to by default.
+    pub queue: &'static str,
+    /// How many of its jobs one worker runs at once.
+    pub concurrency: usize,
+    /// Runs allowed per job, retries included.
+    pub attempts: u32,
+    /// Delay policy between attempts.
+    pub backoff: Backoff,
+    /// Longest a run may take before it is cancelled and counted as failed.
+    pub timeout: Option<Duration>,
+    /// Default priority of its jobs.
+    pub priority: i8,
+}
+
+impl JobDefinition {
+    /// A definition with every option at its default.
+    pub const fn new(name: &'static str, handler: &'static str) -> Self {
+        Self {
+            name,
+            handler,
+            queue: DEFAULT_QUEUE,
+            concurrency: DEFAULT_CONCURRENCY,
+            attempts: DEFAULT_ATTEMPTS,
+            backoff: Backoff::DEFAULT,
+            timeout: None,
+            priority: 0,
+        }
+    }
+
+    /// Sets the default queue.
+    pub const fn queue(mut self, queue: &'static str) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets the per-worker concurrency.
+    pub const fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets the number of attempts.
+    pub const fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Sets the backoff policy.
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the run timeout.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the default priority.
+    pub const fn priority(mut self, priority: i8) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+/// The type-erased entry point of a handler: decode the payload, gather arguments, run.
+pub type HandlerFn = fn(&[u8], JobContext, &State) -> BoxFuture<'static, Result<(), JobError>>;
+
+/// A piece of application state a handler needs, checked when a worker starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Requirement {
+    /// The state's type.
+    pub type_id: std::any::TypeId,
+    /// The state's type name, for the error message.
+    pub type_name: &'static str,
+}
+
+/// One `#[job]` handler, submitted to `inventory` by the macro expansion.
+#[derive(Debug)]
+pub struct Registration {
+    /// Name and options.
+    pub definition: &'static JobDefinition,
+    /// The handler.
+    pub handler: HandlerFn,
+    /// The state types its arguments need.
+    pub requirements: fn() -> Vec<Requirement>,
+    /// Checks that a JSON payload decodes as the handler's payload type.
+    pub check_payload: fn(&[u8]) -> Result<(), serde_json::Error>,
+}
+
+inventory::collect!(Registration);
+
+/// Every handler linked into the program, by name. Duplicate names are kept aside so
+/// [`registry`]'s users can report them.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub(crate) by_name: HashMap<&'static str, &'static Registration>,
+    pub(crate) duplicates: Vec<(&'static Registration, &'static Registration)>,
+}
+
+impl Registry {
+    fn collect() -> Self {
+        let mut by_name: HashMap<&'static str, &'static Registration> = HashMap::new();
+        let mut duplicates = Vec::new();
+        let mut all: Vec<&'static Registration> = inventory::iter::<Registration>.into_iter().collect();
+        // inventory's order depends on link order; sort so reports are stable.
+        all.sort_by_key(|r| (r.definition.name, r.definition.handler));
+        for reg in all {
+            match by_name.get(reg.definition.name) {
+                Some(first) => duplicates.push((*first, reg)),
+                None => {
+                    by_name.insert(reg.definition.name, reg);
+                }
+            }
+        }
+        Self {
+            by_name,
+            duplicates,
+        }
+    }
+
+    /// The error for the first duplicated name, if any.
+    pub(crate) fn check_duplicates(&self) -> Result<(), Error> {
+        match self.duplicates.first() {
+            Some((first, second)) => Err(Error::DuplicateJob {
+                name: first.definition.name.to_string(),
+                first: first.definition.handler.to_string(),
+                second: second.definition.handler.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The program's registry, collected once.
+pub(crate) fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::collect)
+}
+
+/// The definition of the handler named `name`, if one is linked in.
+pub(crate) fn find(name: &str) -> Option<&'static JobDefinition> {
+    registry().by_name.get(name).map(|r| r.definition)
+}
+
+/// Definitions of every handler linked into the program, sorted by name.
+pub fn definitions() -> Vec<&'static JobDefinition> {
+    let mut defs: Vec<_> = registry().by_name.values().map(|r| r.definition).collect();
+    defs.sort_by_key(|d| d.name);
+    defs
+}
