@@ -24,7 +24,7 @@ pub use queue::{redact_url, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD,
 pub use registry::{
     definitions, JobDefinition, Requirement, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
 };
-pub use worker::{Worker, WorkerBuilder};
+pub use worker::{shutdown_signal, Worker, WorkerBuilder, DEFAULT_GRACE, DEFAULT_LEASE};
 
 /// Turns an `async fn` into a job handler; see the crate documentation.
 pub use queue_macros::job;

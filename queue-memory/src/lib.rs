@@ -1,1 +1,243 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod state;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use queue_core::{
+    Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation,
+    Result,
+};
+
+use state::QueueState;
+
+/// Default cap on each queue's failed list.
+pub const DEFAULT_MAX_FAILED: usize = 10_000;
+
+/// Stores jobs in this process's memory. Nothing survives a restart; use it for development and
+/// tests. Cloning shares the storage.
+///
+/// Connect with the URL `memory://`, or build one with [`MemoryDriver::new`].
+#[derive(Clone, Debug)]
+pub struct MemoryDriver {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queues: Mutex<HashMap<Arc<str>, Arc<Mutex<QueueState>>>>,
+    epoch: Instant,
+    tokens: AtomicU64,
+    max_failed: usize,
+}
+
+impl Default for MemoryDriver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryDriver {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::with_max_failed(DEFAULT_MAX_FAILED)
+    }
+
+    /// An empty store whose failed lists keep at most `max_failed` jobs each (oldest dropped).
+    pub fn with_max_failed(max_failed: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                queues: Mutex::new(HashMap::new()),
+                epoch: Instant::now(),
+                tokens: AtomicU64::new(1),
+                max_failed,
+            }),
+        }
+    }
+
+    /// Milliseconds since this store was created: the clock for due times and leases.
+    fn now(&self) -> u64 {
+        self.shared.epoch.elapsed().as_millis() as u64
+    }
+
+    fn queue(&self, name: &str) -> Arc<Mutex<QueueState>> {
+        let mut queues = self.shared.queues.lock();
+        if let Some(q) = queues.get(name) {
+            return q.clone();
+        }
+        let q = Arc::new(Mutex::new(QueueState::new(name, self.shared.max_failed)));
+        queues.insert(name.into(), q.clone());
+        q
+    }
+
+    fn existing(&self, name: &str) -> Option<Arc<Mutex<QueueState>>> {
+        self.shared.queues.lock().get(name).cloned()
+    }
+}
+
+fn connect(_url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
+    Box::pin(async { Ok(Arc::new(MemoryDriver::new()) as Arc<dyn Driver>) })
+}
+
+queue_core::register_driver!(["memory"], connect);
+
+#[async_trait]
+impl Driver for MemoryDriver {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        let now = self.now();
+        let mut out = Vec::with_capacity(jobs.len());
+        // Jobs usually share a queue: keep its lock across consecutive jobs.
+        let mut current: Option<(Arc<str>, Arc<Mutex<QueueState>>)> = None;
+        for job in jobs {
+            let queue = match &current {
+                Some((name, q)) if **name == *job.queue_name() => q.clone(),
+                _ => {
+                    let q = self.queue(job.queue_name());
+                    current = Some((job.queue_name().into(), q.clone()));
+                    q
+                }
+            };
+            out.push(queue.lock().enqueue(job, now));
+        }
+        Ok(out)
+    }
+
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        let queue = self.queue(lane.queue());
+        let now = self.now();
+        let lease_ms = lease.as_millis() as u64;
+        let tokens = &self.shared.tokens;
+        let reservation = queue
+            .lock()
+            .reserve(lane.job(), max, now, lease_ms, || tokens.fetch_add(1, Ordering::Relaxed));
+        Ok(reservation)
+    }
+
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        let notify = self.queue(lane.queue()).lock().lane(lane.job()).notify.clone();
+        let notified = notify.notified();
+        match timeout {
+            Some(t) => {
+                let _ = tokio::time::timeout(t, notified).await;
+            }
+            None => notified.await,
+        }
+        Ok(())
+    }
+
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        let deadline = self.now() + lease.as_millis() as u64;
+        let queue = self.queue(lane.queue());
+        let mut q = queue.lock();
+        Ok(leases
+            .iter()
+            .map(|l| q.renew(lane.job(), l, deadline))
+            .collect())
+    }
+
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        let queue = self.queue(lane.queue());
+        let mut q = queue.lock();
+        Ok(leases.iter().map(|l| q.ack(lane.job(), l)).collect())
+    }
+
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        let now = self.now();
+        Ok(self
+            .queue(lane.queue())
+            .lock()
+            .fail(lane.job(), lease, failure, now))
+    }
+
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        let queue = self.queue(lane.queue());
+        let mut q = queue.lock();
+        Ok(leases.iter().map(|l| q.requeue(lane.job(), l)).collect())
+    }
+
+    async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool> {
+        Ok(self
+            .queue(lane.queue())
+            .lock()
+            .progress(lease, progress))
+    }
+
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        let now = self.now();
+        Ok(self.queue(lane.queue()).lock().reap(lane.job(), now))
+    }
+
+    async fn queues(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .shared
+            .queues
+            .lock()
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn counts(&self, queue: &str) -> Result<Counts> {
+        Ok(self
+            .existing(queue)
+            .map(|q| q.lock().counts())
+            .unwrap_or_default())
+    }
+
+    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        Ok(self.existing(queue).and_then(|q| q.lock().info(id)))
+    }
+
+    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        Ok(self
+            .existing(queue)
+            .map(|q| q.lock().failed(offset, limit))
+            .unwrap_or_default())
+    }
+
+    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        Ok(self
+            .existing(queue)
+            .map(|q| q.lock().retry_failed(id))
+            .unwrap_or(0))
+    }
+
+    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        Ok(self
+            .existing(queue)
+            .map(|q| q.lock().delete(id))
+            .unwrap_or(false))
+    }
+
+    async fn purge(&self, queue: &str) -> Result<()> {
+        if let Some(q) = self.existing(queue) {
+            q.lock().purge();
+        }
+        Ok(())
+    }
+
+    async fn pause(&self, queue: &str) -> Result<()> {
+        queue_core::validate_name("queue name", queue)?;
+        self.queue(queue).lock().paused = true;
+        Ok(())
+    }
+
+    async fn resume(&self, queue: &str) -> Result<()> {
+        queue_core::validate_name("queue name", queue)?;
+        self.queue(queue).lock().resume();
+        Ok(())
+    }
+}

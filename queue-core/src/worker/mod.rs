@@ -1,20 +1,245 @@
-//! Workers: one pool per handler, lease renewal, graceful shutdown.
+//! Workers: one pool per handler, one lease-renewal timer, graceful shutdown.
 
+mod execute;
+mod lease;
+mod pool;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::context::State;
+use crate::error::{Error, Result};
+use crate::job::Lane;
 use crate::queue::Queue;
+use crate::registry::{registry, Registration};
 
-/// Placeholder, replaced by the worker implementation.
+use self::lease::Running;
+use self::pool::Pool;
+
+/// Default lease: how long a job stays leased without renewal before it is handed out again.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+/// Default grace period for running jobs at shutdown.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(25);
+
+/// Configures a [`Worker`]; made by [`Queue::worker`].
+///
+/// ```no_run
+/// # async fn example(queue: queue_core::Queue) -> queue_core::Result<()> {
+/// queue
+///     .worker()
+///     .state(String::from("shared state"))
+///     .grace(std::time::Duration::from_secs(10))
+///     .run()
+///     .await
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct WorkerBuilder {
-    #[allow(dead_code)]
     queue: Queue,
+    state: State,
+    lease: Duration,
+    grace: Duration,
+    only: Option<Vec<String>>,
+    concurrency: HashMap<String, usize>,
 }
 
 impl WorkerBuilder {
     pub(crate) fn new(queue: Queue) -> Self {
-        Self { queue }
+        Self {
+            queue,
+            state: State::default(),
+            lease: DEFAULT_LEASE,
+            grace: DEFAULT_GRACE,
+            only: None,
+            concurrency: HashMap::new(),
+        }
+    }
+
+    /// Registers application state that handlers receive as `Data<T>`.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Sets the lease (default 15 s, at least 300 ms). Running jobs' leases are renewed every
+    /// third of it; a worker that dies has its jobs handed out again one lease later.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(300));
+        self
+    }
+
+    /// Sets how long running jobs may take to finish after shutdown begins (default 25 s);
+    /// those still running then are cancelled and requeued without spending an attempt.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Runs only the handlers with these job names (default: every handler linked in).
+    pub fn handlers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Overrides one handler's concurrency.
+    pub fn concurrency(mut self, job: &str, concurrency: usize) -> Self {
+        self.concurrency.insert(job.to_string(), concurrency.max(1));
+        self
+    }
+
+    /// Checks the configuration: no job name registered twice, every handler's state present,
+    /// every named handler known.
+    pub fn build(self) -> Result<Worker> {
+        let registry = registry();
+        registry.check_duplicates()?;
+        let mut selected: Vec<&'static Registration> = match &self.only {
+            None => registry.by_name.values().copied().collect(),
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    registry
+                        .by_name
+                        .get(name.as_str())
+                        .copied()
+                        .ok_or_else(|| Error::UnknownJob { name: name.clone() })
+                })
+                .collect::<Result<_>>()?,
+        };
+        selected.sort_by_key(|r| r.definition.name);
+        for name in self.concurrency.keys() {
+            if !registry.by_name.contains_key(name.as_str()) {
+                return Err(Error::UnknownJob { name: name.clone() });
+            }
+        }
+        for registration in &selected {
+            for requirement in (registration.requirements)() {
+                if !self.state.contains(requirement.type_id) {
+                    return Err(Error::MissingState {
+                        job: registration.definition.name.to_string(),
+                        type_name: requirement.type_name,
+                    });
+                }
+            }
+        }
+        let state = Arc::new(self.state);
+        let driver = self.queue.driver().clone();
+        let pools = selected
+            .into_iter()
+            .map(|registration| {
+                let def = registration.definition;
+                let lane = Lane::new(def.queue, def.name)?;
+                Ok(Arc::new(Pool {
+                    registration,
+                    running: Arc::new(Running::new(lane.clone())),
+                    lane,
+                    concurrency: self
+                        .concurrency
+                        .get(def.name)
+                        .copied()
+                        .unwrap_or(def.concurrency)
+                        .max(1),
+                    lease: self.lease,
+                    grace: self.grace,
+                    driver: driver.clone(),
+                    state: state.clone(),
+                }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Worker {
+            queue: self.queue,
+            pools,
+            lease: self.lease,
+        })
+    }
+
+    /// Builds the worker and runs it until `signal` completes; see [`Worker::run_until`].
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
+        self.build()?.run_until(signal).await
+    }
+
+    /// Builds the worker and runs it until Ctrl-C or SIGTERM; see [`Worker::run_until`].
+    pub async fn run(self) -> Result<()> {
+        self.build()?.run_until(shutdown_signal()).await
     }
 }
 
-/// Placeholder.
+/// Runs one pool per handler against a queue, until told to stop.
 #[derive(Debug)]
-pub struct Worker;
+pub struct Worker {
+    queue: Queue,
+    pools: Vec<Arc<Pool>>,
+    lease: Duration,
+}
+
+impl Worker {
+    /// The lanes (queue and job name) this worker serves, with their concurrency.
+    pub fn lanes(&self) -> Vec<(Lane, usize)> {
+        self.pools
+            .iter()
+            .map(|p| (p.lane.clone(), p.concurrency))
+            .collect()
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully: stops fetching, lets running
+    /// jobs finish within the grace period, cancels and requeues the rest (without spending an
+    /// attempt), settles everything with the storage and returns.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
+        let stop = CancellationToken::new();
+        let renew_stop = CancellationToken::new();
+        let renewer = tokio::spawn(lease::renew_leases(
+            self.queue.driver().clone(),
+            self.pools.iter().map(|p| p.running.clone()).collect(),
+            self.lease,
+            renew_stop.clone(),
+        ));
+        let handles: Vec<_> = self
+            .pools
+            .iter()
+            .map(|pool| tokio::spawn(pool.clone().run(stop.clone())))
+            .collect();
+        tracing::info!(lanes = ?self.pools.iter().map(|p| p.lane.to_string()).collect::<Vec<_>>(), "worker started");
+
+        signal.await;
+        tracing::info!("worker shutting down");
+        stop.cancel();
+        for handle in handles {
+            if let Err(error) = handle.await {
+                tracing::error!(%error, "a pool task failed");
+            }
+        }
+        renew_stop.cancel();
+        let _ = renewer.await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

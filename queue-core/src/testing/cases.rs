@@ -1,0 +1,586 @@
+//! The conformance cases; each takes a fresh driver and panics on a broken promise.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{job, reserve_n, unique_queue};
+use crate::driver::Driver;
+use crate::job::{Failure, JobId, JobState, Lane};
+
+const LEASE: Duration = Duration::from_secs(30);
+const SHORT_LEASE: Duration = Duration::from_millis(300);
+const LIMIT: Duration = Duration::from_secs(5);
+
+fn lane(prefix: &str, job: &str) -> Lane {
+    Lane::new(&unique_queue(prefix), job).expect("valid lane")
+}
+
+async fn enqueue_one(driver: &Arc<dyn Driver>, lane: &Lane, payload: serde_json::Value) -> JobId {
+    let mut out = driver
+        .enqueue(vec![job(lane, payload)])
+        .await
+        .expect("enqueue");
+    assert_eq!(out.len(), 1, "one result per enqueued job");
+    let d = out.pop().expect("one result");
+    assert!(d.created);
+    d.id
+}
+
+fn payload_n(job: &crate::ReservedJob) -> i64 {
+    let v: serde_json::Value = serde_json::from_slice(&job.payload).expect("payload is JSON");
+    v["n"].as_i64().expect("payload has n")
+}
+
+/// Ready jobs of a lane leave in the order they were dispatched.
+pub async fn fifo_within_a_lane(driver: Arc<dyn Driver>) {
+    let lane = lane("fifo", "work");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(enqueue_one(&driver, &lane, json!({ "n": n })).await);
+    }
+    let r = driver.reserve(&lane, 10, LEASE).await.expect("reserve");
+    let got: Vec<_> = r.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(got, ids, "jobs must leave in dispatch order");
+    assert!(r.jobs.iter().all(|j| j.attempt == 1 && j.max_attempts == 3));
+    assert_eq!(r.jobs.iter().map(payload_n).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    let tokens: std::collections::HashSet<_> = r.jobs.iter().map(|j| j.token).collect();
+    assert_eq!(tokens.len(), 5, "each reservation has its own token");
+}
+
+/// Higher priority first, FIFO within a priority, negative priorities after default ones.
+pub async fn priority_order(driver: Arc<dyn Driver>) {
+    let lane = lane("prio", "work");
+    let spec = [(0, "a"), (5, "b"), (-3, "c"), (5, "d"), (10, "e"), (0, "f"), (-1, "g")];
+    let jobs = spec
+        .iter()
+        .map(|(p, tag)| job(&lane, json!({ "tag": tag })).priority(*p))
+        .collect();
+    driver.enqueue(jobs).await.expect("enqueue");
+    let r = driver.reserve(&lane, 10, LEASE).await.expect("reserve");
+    let order: Vec<String> = r
+        .jobs
+        .iter()
+        .map(|j| {
+            let v: serde_json::Value = serde_json::from_slice(&j.payload).unwrap();
+            v["tag"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(order, ["e", "b", "d", "a", "f", "g", "c"]);
+}
+
+/// A delayed job is not handed out before its time, `next_due` says when, and it is ready then.
+pub async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
+    let lane = lane("delay", "work");
+    let delay = Duration::from_millis(400);
+    let sent = Instant::now();
+    driver
+        .enqueue(vec![job(&lane, json!({ "n": 1 })).delay(delay)])
+        .await
+        .expect("enqueue");
+    let r = driver.reserve(&lane, 1, LEASE).await.expect("reserve");
+    assert!(r.jobs.is_empty(), "a delayed job must not be ready at once");
+    let next = r.next_due.expect("next_due must announce the delayed job");
+    assert!(
+        next <= delay && next >= Duration::from_millis(200),
+        "next_due {next:?} should be close to the 400ms delay"
+    );
+    assert_eq!(driver.counts(lane.queue()).await.unwrap().scheduled, 1);
+    let got = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(390),
+        "handed out after {waited:?}, before its 400ms delay"
+    );
+    assert_eq!(payload_n(&got[0]), 1);
+}
+
+/// An idle `wait` returns when a job is dispatched to its lane.
+pub async fn wait_wakes_on_dispatch(driver: Arc<dyn Driver>) {
+    let lane = lane("wake", "work");
+    assert!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.is_empty());
+    let waiter = {
+        let (driver, lane) = (driver.clone(), lane.clone());
+        tokio::spawn(async move {
+            let start = Instant::now();
+            driver.wait(&lane, Some(Duration::from_secs(20))).await.unwrap();
+            start.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    enqueue_one(&driver, &lane, json!({ "n": 1 })).await;
+    let waited = tokio::time::timeout(LIMIT, waiter)
+        .await
+        .expect("wait must return after a dispatch")
+        .unwrap();
+    assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
+    assert_eq!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.len(), 1);
+}
+
+/// Two waiters, two jobs: the first reserves one and passes the wake-up on to the second.
+pub async fn wake_up_passes_on_to_the_next_waiter(driver: Arc<dyn Driver>) {
+    let lane = lane("relay", "work");
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        let (driver, lane) = (driver.clone(), lane.clone());
+        waiters.push(tokio::spawn(async move {
+            driver.wait(&lane, Some(Duration::from_secs(20))).await.unwrap();
+            driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.len()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    driver
+        .enqueue(vec![job(&lane, json!({"n": 1})), job(&lane, json!({"n": 2}))])
+        .await
+        .unwrap();
+    let mut total = 0;
+    for w in waiters {
+        total += tokio::time::timeout(LIMIT, w)
+            .await
+            .expect("both waiters must wake")
+            .unwrap();
+    }
+    assert_eq!(total, 2, "each waiter reserves one job");
+}
+
+/// Jobs of one name are never handed to the lane of another name on the same queue.
+pub async fn lanes_are_independent(driver: Arc<dyn Driver>) {
+    let queue = unique_queue("lanes");
+    let a = Lane::new(&queue, "a").unwrap();
+    let b = Lane::new(&queue, "b").unwrap();
+    enqueue_one(&driver, &a, json!({"n": 1})).await;
+    enqueue_one(&driver, &b, json!({"n": 2})).await;
+    enqueue_one(&driver, &a, json!({"n": 3})).await;
+    let got_b = driver.reserve(&b, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(got_b.iter().map(payload_n).collect::<Vec<_>>(), [2]);
+    let got_a = driver.reserve(&a, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(got_a.iter().map(payload_n).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(driver.counts(&queue).await.unwrap().active, 3);
+}
+
+/// A lease that runs out puts the job back (first in line), counting the attempt.
+pub async fn expired_lease_is_reaped_and_counts_an_attempt(driver: Arc<dyn Driver>) {
+    let lane = lane("reap", "work");
+    let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let first = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs;
+    assert_eq!(first.len(), 1);
+    enqueue_one(&driver, &lane, json!({"n": 2})).await;
+    let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
+    assert_eq!(payload_n(&r.jobs[0]), 2, "the leased job is not handed out twice");
+    let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
+    assert!(r.jobs.is_empty());
+    let due = r.next_due.expect("next_due must announce the lease deadline");
+    assert!(due <= SHORT_LEASE, "next_due {due:?} is past the lease");
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+    let again = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
+    assert_eq!(again.len(), 1, "the expired job must be handed out again");
+    assert_eq!(again[0].id, id);
+    assert_eq!(again[0].attempt, 2, "the lost run counts as an attempt");
+    assert_ne!(again[0].token, first[0].token, "a new reservation has a new token");
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert!(
+        info.last_error.unwrap_or_default().contains("lease expired"),
+        "the reap is recorded as the last error"
+    );
+}
+
+/// A job whose runs keep losing their lease ends in the failed list once its attempts are spent.
+pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
+    let lane = lane("poison", "work");
+    let id = driver
+        .enqueue(vec![job(&lane, json!({"n": 1})).attempts(2)])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    for attempt in 1..=2 {
+        let got = reserve_n(&driver, &lane, 1, SHORT_LEASE, LIMIT).await;
+        assert_eq!(got[0].attempt, attempt);
+        tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+    }
+    assert_eq!(driver.reap(&lane).await.unwrap(), 1);
+    let counts = driver.counts(lane.queue()).await.unwrap();
+    assert_eq!((counts.ready, counts.active, counts.failed), (0, 0, 1));
+    let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
+    assert_eq!(failed[0].id, id);
+    assert_eq!(failed[0].attempts, 2);
+    assert!(failed[0].last_error.as_deref().unwrap().contains("lease expired"));
+}
+
+/// After a lease expired and the job was handed out again, the old token settles nothing.
+pub async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
+    let lane = lane("fence", "work");
+    enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let old = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs[0].lease();
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+    let new = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs[0].lease();
+    assert_eq!(old.id, new.id);
+    let lease = std::slice::from_ref(&old);
+    assert_eq!(driver.ack(&lane, lease).await.unwrap(), [false]);
+    assert!(!driver.fail(&lane, &old, Failure::fail("stale")).await.unwrap());
+    assert_eq!(driver.renew(&lane, lease, LEASE).await.unwrap(), [false]);
+    assert_eq!(driver.requeue(&lane, lease).await.unwrap(), [false]);
+    assert!(!driver.progress(&lane, &old, json!(50)).await.unwrap());
+    let counts = driver.counts(lane.queue()).await.unwrap();
+    assert_eq!((counts.active, counts.failed, counts.ready), (1, 0, 0));
+    assert_eq!(driver.ack(&lane, &[new.clone()]).await.unwrap(), [true]);
+    assert_eq!(driver.ack(&lane, &[new]).await.unwrap(), [false], "ack twice");
+    assert!(driver.job(lane.queue(), &old.id).await.unwrap().is_none());
+}
+
+/// Renewing a lease keeps the job from being reaped.
+pub async fn renewal_keeps_the_lease(driver: Arc<dyn Driver>) {
+    let lane = lane("renew", "work");
+    enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let lease = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs[0].lease();
+    for _ in 0..6 {
+        tokio::time::sleep(SHORT_LEASE / 3).await;
+        let held = driver
+            .renew(&lane, std::slice::from_ref(&lease), SHORT_LEASE)
+            .await
+            .unwrap();
+        assert_eq!(held, [true]);
+        assert!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.is_empty());
+    }
+    assert_eq!(driver.ack(&lane, &[lease]).await.unwrap(), [true]);
+}
+
+/// A failed run with a retry delay comes back after the delay with the next attempt number, and
+/// its error is recorded meanwhile.
+pub async fn retry_with_backoff(driver: Arc<dyn Driver>) {
+    let lane = lane("retry", "work");
+    let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let first = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
+    let failed_at = Instant::now();
+    let retried = driver
+        .fail(&lane, &first[0].lease(), Failure::retry("boom", Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert!(retried);
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Scheduled);
+    assert_eq!(info.last_error.as_deref(), Some("boom"));
+    let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
+    assert!(r.jobs.is_empty(), "a retry waits for its backoff");
+    assert!(r.next_due.is_some_and(|d| d <= Duration::from_millis(300)));
+    let again = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    assert!(failed_at.elapsed() >= Duration::from_millis(290));
+    assert_eq!(again[0].attempt, 2);
+    assert_eq!(again[0].id, id);
+}
+
+/// A final failure lands in the failed list with its error; it can be retried one by one or all
+/// at once, with fresh attempts.
+pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
+    let lane = lane("failed", "work");
+    for n in 0..3 {
+        enqueue_one(&driver, &lane, json!({ "n": n })).await;
+    }
+    let jobs = driver.reserve(&lane, 3, LEASE).await.unwrap().jobs;
+    for (i, j) in jobs.iter().enumerate() {
+        assert!(driver
+            .fail(&lane, &j.lease(), Failure::fail(format!("bad {i}")))
+            .await
+            .unwrap());
+    }
+    let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
+    assert_eq!(failed.len(), 3);
+    assert_eq!(
+        failed.iter().map(|f| f.last_error.clone().unwrap()).collect::<Vec<_>>(),
+        ["bad 2", "bad 1", "bad 0"],
+        "newest first"
+    );
+    assert!(failed.iter().all(|f| f.state == JobState::Failed && f.failed_at.is_some()));
+    assert_eq!(failed[0].attempts, 1);
+    assert_eq!(driver.failed(lane.queue(), 1, 1).await.unwrap()[0].id, failed[1].id);
+
+    assert_eq!(driver.retry_failed(lane.queue(), Some(&failed[1].id)).await.unwrap(), 1);
+    let missing = JobId::from("no-such-job");
+    assert_eq!(driver.retry_failed(lane.queue(), Some(&missing)).await.unwrap(), 0);
+    let back = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].id, failed[1].id);
+    assert_eq!(back[0].attempt, 1, "retry from failed restores the attempts");
+
+    assert_eq!(driver.retry_failed(lane.queue(), None).await.unwrap(), 2);
+    assert_eq!(driver.counts(lane.queue()).await.unwrap().failed, 0);
+    let rest = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(rest.len(), 2);
+}
+
+/// The failed list keeps the newest [`FAILED_CAP`](super::FAILED_CAP) entries; older ones are
+/// removed entirely.
+pub async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
+    let lane = lane("trim", "work");
+    let cap = super::FAILED_CAP;
+    let n = cap + 10;
+    let jobs = (0..n).map(|i| job(&lane, json!({ "n": i }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    let got = driver.reserve(&lane, n, LEASE).await.unwrap().jobs;
+    for j in &got {
+        driver
+            .fail(&lane, &j.lease(), Failure::fail("x"))
+            .await
+            .unwrap();
+    }
+    let counts = driver.counts(lane.queue()).await.unwrap();
+    let failed = driver.failed(lane.queue(), 0, n).await.unwrap();
+    assert_eq!(counts.failed, cap as u64, "the failed list is capped");
+    assert_eq!(failed.len(), cap);
+    let newest: Vec<_> = failed.iter().map(|f| f.id.clone()).collect();
+    let expected: Vec<_> = got.iter().rev().take(newest.len()).map(|j| j.id.clone()).collect();
+    assert_eq!(newest, expected, "the newest failures are the ones kept");
+    // Trimmed jobs are gone entirely, not left behind.
+    for j in got.iter().take(n - newest.len()) {
+        assert!(driver.job(lane.queue(), &j.id).await.unwrap().is_none());
+    }
+}
+
+/// One call stores many jobs, ids in order; they drain in order in batches.
+pub async fn bulk_enqueue(driver: Arc<dyn Driver>) {
+    let lane = lane("bulk", "work");
+    let jobs = (0..1000).map(|n| job(&lane, json!({ "n": n }))).collect();
+    let stored = driver.enqueue(jobs).await.unwrap();
+    assert_eq!(stored.len(), 1000);
+    assert!(stored.iter().all(|d| d.created));
+    assert_eq!(driver.counts(lane.queue()).await.unwrap().ready, 1000);
+    let mut seen = Vec::new();
+    loop {
+        let r = driver.reserve(&lane, 128, LEASE).await.unwrap();
+        if r.jobs.is_empty() {
+            break;
+        }
+        seen.extend(r.jobs.iter().map(payload_n));
+        let leases: Vec<_> = r.jobs.iter().map(|j| j.lease()).collect();
+        assert!(driver.ack(&lane, &leases).await.unwrap().iter().all(|x| *x));
+    }
+    assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+    assert_eq!(driver.counts(lane.queue()).await.unwrap().pending(), 0);
+}
+
+/// A paused queue stores but hands nothing out; resuming wakes waiting workers.
+pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
+    let lane = lane("pause", "work");
+    driver.pause(lane.queue()).await.unwrap();
+    enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let counts = driver.counts(lane.queue()).await.unwrap();
+    assert!(counts.paused);
+    assert_eq!(counts.ready, 1);
+    assert!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.is_empty());
+    let waiter = {
+        let (driver, lane) = (driver.clone(), lane.clone());
+        tokio::spawn(async move {
+            // A paused lane may wake its waiter spuriously; loop like a worker would.
+            loop {
+                driver.wait(&lane, Some(Duration::from_secs(20))).await.unwrap();
+                let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
+                if !r.jobs.is_empty() {
+                    return r.jobs.len();
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!waiter.is_finished(), "nothing may be handed out while paused");
+    driver.resume(lane.queue()).await.unwrap();
+    let got = tokio::time::timeout(LIMIT, waiter)
+        .await
+        .expect("resume must wake the waiter")
+        .unwrap();
+    assert_eq!(got, 1);
+    assert!(!driver.counts(lane.queue()).await.unwrap().paused);
+}
+
+/// A requeued job keeps its attempt number and goes before jobs that were waiting.
+pub async fn requeue_keeps_the_attempt_and_goes_first(driver: Arc<dyn Driver>) {
+    let lane = lane("requeue", "work");
+    let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
+    enqueue_one(&driver, &lane, json!({"n": 2})).await;
+    assert_eq!(driver.requeue(&lane, &[taken[0].lease()]).await.unwrap(), [true]);
+    let again = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
+    assert_eq!(again[0].id, id, "a requeued job goes first");
+    assert_eq!(again[0].attempt, 1, "requeueing does not spend an attempt");
+    assert_eq!(payload_n(&again[1]), 2);
+}
+
+/// Counts report each state.
+pub async fn counts_by_state(driver: Arc<dyn Driver>) {
+    let lane = lane("counts", "work");
+    let jobs = vec![
+        job(&lane, json!({"n": 1})),
+        job(&lane, json!({"n": 2})),
+        job(&lane, json!({"n": 3})),
+        job(&lane, json!({"n": 4})),
+        job(&lane, json!({"n": 5})).delay(Duration::from_secs(60)),
+    ];
+    driver.enqueue(jobs).await.unwrap();
+    let taken = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
+    driver
+        .fail(&lane, &taken[0].lease(), Failure::fail("x"))
+        .await
+        .unwrap();
+    let c = driver.counts(lane.queue()).await.unwrap();
+    assert_eq!((c.scheduled, c.ready, c.active, c.failed), (1, 2, 1, 1));
+    assert!(!c.paused);
+    let empty = driver.counts(&unique_queue("never-used")).await.unwrap();
+    assert_eq!(empty.pending() + empty.failed, 0);
+}
+
+/// A chosen id is stored once while the job exists, and can be reused after it is done.
+pub async fn chosen_ids_are_unique(driver: Arc<dyn Driver>) {
+    let lane = lane("unique", "work");
+    let first = driver
+        .enqueue(vec![job(&lane, json!({"n": 1})).id("order-7")])
+        .await
+        .unwrap();
+    assert_eq!(first[0].id.as_str(), "order-7");
+    assert!(first[0].created);
+    let again = driver
+        .enqueue(vec![
+            job(&lane, json!({"n": 2})).id("order-7"),
+            job(&lane, json!({"n": 3})).id("order-8"),
+        ])
+        .await
+        .unwrap();
+    assert!(!again[0].created, "a second job with a live id is not stored");
+    assert!(again[1].created);
+    let taken = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(taken.iter().map(payload_n).collect::<Vec<_>>(), [1, 3]);
+    let leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
+    driver.ack(&lane, &leases).await.unwrap();
+    let later = driver
+        .enqueue(vec![job(&lane, json!({"n": 4})).id("order-7")])
+        .await
+        .unwrap();
+    assert!(later[0].created, "an id is free again once its job is done");
+}
+
+/// Looking a job up reports its state as it moves, and nothing once it is done.
+pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
+    let lane = lane("lookup", "work");
+    let id = driver
+        .enqueue(vec![job(&lane, json!({"n": 1})).priority(4).attempts(2)])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let state = |driver: Arc<dyn Driver>, lane: Lane, id: JobId| async move {
+        driver.job(lane.queue(), &id).await.unwrap().map(|j| j.state)
+    };
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Ready);
+    assert_eq!((info.name.as_str(), info.queue.as_str()), ("work", lane.queue()));
+    assert_eq!((info.priority, info.max_attempts, info.attempts), (4, 2, 0));
+    assert_eq!(info.payload_json(), json!({"n": 1}));
+    let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
+    assert_eq!(state(driver.clone(), lane.clone(), id.clone()).await, Some(JobState::Active));
+    driver
+        .fail(&lane, &taken[0].lease(), Failure::retry("e1", Duration::from_millis(10)))
+        .await
+        .unwrap();
+    assert_eq!(state(driver.clone(), lane.clone(), id.clone()).await, Some(JobState::Scheduled));
+    let taken = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    driver
+        .fail(&lane, &taken[0].lease(), Failure::fail("e2"))
+        .await
+        .unwrap();
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Failed);
+    assert_eq!(info.attempts, 2);
+    assert_eq!(info.last_error.as_deref(), Some("e2"));
+    assert!(driver.job(lane.queue(), &JobId::from("nope-1")).await.unwrap().is_none());
+}
+
+/// Deleting works in every state; a deleted active job's lease is stale.
+pub async fn delete_in_any_state(driver: Arc<dyn Driver>) {
+    let lane = lane("delete", "work");
+    let ready = enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let active = enqueue_one(&driver, &lane, json!({"n": 2})).await;
+    let scheduled = driver
+        .enqueue(vec![job(&lane, json!({"n": 3})).delay(Duration::from_secs(60))])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let taken = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
+    assert_eq!(taken[1].id, active);
+    driver.fail(&lane, &taken[0].lease(), Failure::fail("x")).await.unwrap();
+    let failed = ready; // the first job is now in the failed list
+    let ready = enqueue_one(&driver, &lane, json!({"n": 4})).await;
+    for id in [&ready, &active, &scheduled, &failed] {
+        assert!(driver.delete(lane.queue(), id).await.unwrap(), "delete {id}");
+        assert!(driver.job(lane.queue(), id).await.unwrap().is_none());
+        assert!(!driver.delete(lane.queue(), id).await.unwrap(), "second delete of {id}");
+    }
+    assert_eq!(driver.ack(&lane, &[taken[1].lease()]).await.unwrap(), [false]);
+    let c = driver.counts(lane.queue()).await.unwrap();
+    assert_eq!(c.pending() + c.failed, 0);
+    assert!(driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.is_empty());
+}
+
+/// Purge removes every job of the queue, in every state, and only of that queue.
+pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
+    let lane = lane("purge", "work");
+    let other = Lane::new(&unique_queue("purge-other"), "work").unwrap();
+    let jobs = vec![
+        job(&lane, json!({"n": 1})),
+        job(&lane, json!({"n": 2})),
+        job(&lane, json!({"n": 3})).delay(Duration::from_secs(60)),
+    ];
+    driver.enqueue(jobs).await.unwrap();
+    enqueue_one(&driver, &other, json!({"n": 9})).await;
+    let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
+    driver.purge(lane.queue()).await.unwrap();
+    let c = driver.counts(lane.queue()).await.unwrap();
+    assert_eq!(c.pending() + c.failed, 0);
+    assert_eq!(driver.ack(&lane, &[taken[0].lease()]).await.unwrap(), [false]);
+    assert_eq!(driver.counts(other.queue()).await.unwrap().ready, 1);
+    enqueue_one(&driver, &lane, json!({"n": 4})).await;
+    assert_eq!(driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.len(), 1);
+}
+
+/// Progress reported by a running job shows in its record.
+pub async fn progress_is_recorded(driver: Arc<dyn Driver>) {
+    let lane = lane("progress", "work");
+    let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let lease = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs[0].lease();
+    assert!(driver
+        .progress(&lane, &lease, json!({"done": 40, "of": 100}))
+        .await
+        .unwrap());
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!(info.progress, Some(json!({"done": 40, "of": 100})));
+}
+
+/// Payload bytes come back exactly as dispatched, whatever they hold.
+pub async fn payload_bytes_round_trip(driver: Arc<dyn Driver>) {
+    let lane = lane("bytes", "work");
+    let payloads: Vec<Vec<u8>> = vec![
+        br#"{"text":"h\u00e9llo \ud83d\ude00 \"q\" \\ \n","n":-1.5e300}"#.to_vec(),
+        "{\"emoji\":\"😀\",\"nul\":\"\\u0000\"}".as_bytes().to_vec(),
+        b"not json at all \x00\xff\xfe".to_vec(),
+        Vec::new(),
+        vec![b'x'; 100_000],
+    ];
+    let jobs = payloads
+        .iter()
+        .map(|p| crate::NewJob::named(lane.job(), p.clone()).queue(lane.queue()))
+        .collect();
+    driver.enqueue(jobs).await.unwrap();
+    let got = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    let got: Vec<Vec<u8>> = got.iter().map(|j| j.payload.to_vec()).collect();
+    assert_eq!(got, payloads);
+}
+
+/// Queues that received jobs are listed.
+pub async fn queues_are_listed(driver: Arc<dyn Driver>) {
+    let a = lane("listed", "work");
+    let b = lane("listed", "other");
+    enqueue_one(&driver, &a, json!({})).await;
+    enqueue_one(&driver, &b, json!({})).await;
+    let queues = driver.queues().await.unwrap();
+    assert!(queues.iter().any(|q| q == a.queue()), "{queues:?}");
+    assert!(queues.iter().any(|q| q == b.queue()), "{queues:?}");
+}

@@ -1,0 +1,196 @@
+//! One handler's pool: reserve as many jobs as there are free slots, run them, settle them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::State;
+use crate::driver::Driver;
+use crate::job::{Lane, Lease, ReservedJob};
+use crate::registry::Registration;
+use crate::worker::execute::{execute, Verdict};
+use crate::worker::lease::{CancelReason, JobControl, Running};
+
+/// Largest number of settlements sent to the driver in one call.
+const SETTLE_BATCH: usize = 512;
+
+/// Everything a pool needs; shared by its job tasks.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    pub(crate) registration: &'static Registration,
+    pub(crate) lane: Lane,
+    pub(crate) concurrency: usize,
+    pub(crate) lease: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) driver: Arc<dyn Driver>,
+    pub(crate) state: Arc<State>,
+    pub(crate) running: Arc<Running>,
+}
+
+impl Pool {
+    /// Fetches and runs jobs until `stop` is cancelled, then drains: running jobs get `grace` to
+    /// finish, the rest are cancelled and requeued.
+    pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (settle_tx, settle_rx) = mpsc::unbounded_channel();
+        let settler = tokio::spawn(settle(self.clone(), settle_rx));
+        let mut failures = 0u32;
+
+        'fetch: loop {
+            // Wait for at least one free slot, then take every free slot.
+            let mut permits = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break 'fetch,
+                permit = slots.clone().acquire_owned() => permit.expect("pool semaphore closed"),
+            };
+            let extra = slots.available_permits() as u32;
+            if extra > 0 {
+                if let Ok(more) = slots.clone().try_acquire_many_owned(extra) {
+                    permits.merge(more);
+                }
+            }
+            let wanted = permits.num_permits();
+
+            let reservation = match self.driver.reserve(&self.lane, wanted, self.lease).await {
+                Ok(reservation) => {
+                    failures = 0;
+                    reservation
+                }
+                Err(error) => {
+                    drop(permits);
+                    failures += 1;
+                    let pause = retry_pause(failures);
+                    tracing::warn!(lane = %self.lane, %error, retry_in = ?pause, "could not reserve jobs");
+                    tokio::select! {
+                        _ = stop.cancelled() => break 'fetch,
+                        _ = tokio::time::sleep(pause) => continue 'fetch,
+                    }
+                }
+            };
+
+            let got = reservation.jobs.len();
+            for job in reservation.jobs {
+                let permit = permits.split(1).expect("one permit per reserved job");
+                self.clone().spawn_job(job, permit, settle_tx.clone());
+            }
+            drop(permits);
+
+            if got < wanted {
+                // The lane is drained: sleep until a wake-up or the next due time.
+                tokio::select! {
+                    _ = stop.cancelled() => break 'fetch,
+                    waited = self.driver.wait(&self.lane, reservation.next_due) => {
+                        if let Err(error) = waited {
+                            failures += 1;
+                            let pause = retry_pause(failures);
+                            tracing::warn!(lane = %self.lane, %error, "could not wait for jobs");
+                            tokio::select! {
+                                _ = stop.cancelled() => break 'fetch,
+                                _ = tokio::time::sleep(pause) => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Drain: give running jobs the grace period, then cancel them for requeueing.
+        let all = self.concurrency as u32;
+        let finished = tokio::time::timeout(self.grace, slots.acquire_many(all)).await;
+        if finished.is_err() {
+            tracing::info!(lane = %self.lane, "grace period over; cancelling running jobs for requeue");
+            self.running.cancel_all(CancelReason::Shutdown);
+            let _ = slots.acquire_many(all).await;
+        }
+        drop(settle_tx);
+        let _ = settler.await;
+    }
+
+    fn spawn_job(
+        self: Arc<Self>,
+        job: ReservedJob,
+        permit: OwnedSemaphorePermit,
+        settle_tx: mpsc::UnboundedSender<(Lease, Verdict)>,
+    ) {
+        tokio::spawn(async move {
+            let control = Arc::new(JobControl::new(job.token));
+            self.running.insert(job.id.clone(), control.clone());
+            let verdict = execute(
+                self.registration,
+                &self.lane,
+                &job,
+                &control,
+                &self.state,
+                &self.driver,
+            )
+            .await;
+            self.running.remove(&job.id);
+            if let Verdict::Failed(failure) = &verdict {
+                tracing::warn!(
+                    lane = %self.lane, id = %job.id, attempt = job.attempt,
+                    max_attempts = job.max_attempts, error = %failure.error,
+                    retry_in = ?failure.retry_in, "job failed"
+                );
+            }
+            let _ = settle_tx.send((job.lease(), verdict));
+            drop(permit);
+        });
+    }
+}
+
+/// Reports verdicts to the driver, batching acks and requeues that arrive together.
+async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict)>) {
+    let mut batch = Vec::with_capacity(SETTLE_BATCH);
+    while rx.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+        let mut acks = Vec::new();
+        let mut requeues = Vec::new();
+        for (lease, verdict) in batch.drain(..) {
+            match verdict {
+                Verdict::Done => acks.push(lease),
+                Verdict::Requeue => requeues.push(lease),
+                Verdict::Abandoned => {}
+                Verdict::Failed(failure) => {
+                    persist(&pool, "fail", || pool.driver.fail(&pool.lane, &lease, failure.clone()))
+                        .await;
+                }
+            }
+        }
+        if !acks.is_empty() {
+            persist(&pool, "ack", || pool.driver.ack(&pool.lane, &acks)).await;
+        }
+        if !requeues.is_empty() {
+            persist(&pool, "requeue", || pool.driver.requeue(&pool.lane, &requeues)).await;
+        }
+    }
+}
+
+/// Retries a settlement while the storage is unreachable, for up to one lease: past that the
+/// lease has expired and the reaper hands the job out again anyway.
+async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let give_up = tokio::time::Instant::now() + pool.lease;
+    let mut failures = 0;
+    loop {
+        match call().await {
+            Ok(_) => return,
+            Err(error) => {
+                failures += 1;
+                if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
+                    tracing::error!(lane = %pool.lane, %error, "could not {what} jobs; their leases will expire and they will run again");
+                    return;
+                }
+                tokio::time::sleep(retry_pause(failures)).await;
+            }
+        }
+    }
+}
+
+/// 50 ms doubling up to 5 s.
+fn retry_pause(failures: u32) -> Duration {
+    Duration::from_millis(50u64 << failures.min(7)).min(Duration::from_secs(5))
+}
