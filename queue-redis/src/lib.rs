@@ -1,1 +1,637 @@
-//! Redis driver (in progress).
+#![doc = include_str!("../README.md")]
+
+mod keys;
+mod record;
+mod scripts;
+mod wait;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use queue_core::{
+    redact_url, validate_name, Counts, Dispatched, Driver, Error, Failure, JobId, JobInfo, Lane,
+    Lease, NewJob, Reservation, ReservedJob, Result,
+};
+use redis::aio::ConnectionManager;
+use redis::{Client, RedisError, ScriptInvocation, Value};
+
+use keys::{queues_key, LaneKeys, QueueKeys};
+use record::{as_bytes, as_i64, as_string, Meta};
+use scripts::Scripts;
+use wait::Waiters;
+
+/// Jobs per enqueue script call; bigger bulks are split.
+const ENQUEUE_CHUNK: usize = 1000;
+
+/// Settings of a [`RedisDriver`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// Prepended to every key (`{prefix:queue}:...`), so several applications can share a
+    /// server. Also settable as `?prefix=` in the URL. Default `queue`.
+    pub prefix: String,
+    /// How many failed jobs each queue keeps (oldest dropped). Default 10,000.
+    pub max_failed: usize,
+    /// How long a command may wait for its answer before failing. Default 5 s.
+    pub response_timeout: Duration,
+    /// How long connecting may take. Default 5 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "queue".to_string(),
+            max_failed: 10_000,
+            response_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
+/// script. Cloning shares the connection.
+///
+/// Connect with `redis://[user:password@]host[:port][/db][?prefix=app]` or `rediss://...` (TLS,
+/// with the `tls` feature), or through [`Queue::connect`](queue_core::Queue::connect).
+#[derive(Clone)]
+pub struct RedisDriver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    url: String,
+    options: RedisOptions,
+    scripts: Scripts,
+    lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
+    known_queues: Mutex<HashSet<String>>,
+    waiters: Waiters,
+}
+
+impl std::fmt::Debug for RedisDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisDriver")
+            .field("url", &self.inner.url)
+            .field("prefix", &self.inner.options.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisDriver {
+    /// Connects with default options; `?prefix=` in the URL sets the key prefix.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, RedisOptions::default()).await
+    }
+
+    /// Connects with `options`; a `?prefix=` in the URL overrides `options.prefix`.
+    pub async fn connect_with(url: &str, mut options: RedisOptions) -> Result<Self> {
+        let redacted = redact_url(url);
+        let (url, prefix) = split_prefix(url);
+        if let Some(prefix) = prefix {
+            options.prefix = prefix;
+        }
+        validate_name("key prefix", &options.prefix)?;
+        let client = Client::open(url.as_str()).map_err(|e| Error::InvalidUrl {
+            url: redacted.clone(),
+            reason: e.to_string(),
+        })?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| Error::Unavailable {
+                url: redacted.clone(),
+                source: Box::new(e),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn,
+                url: redacted,
+                options,
+                scripts: Scripts::new(),
+                lanes: Mutex::new(HashMap::new()),
+                known_queues: Mutex::new(HashSet::new()),
+                waiters: Waiters::new(client),
+            }),
+        })
+    }
+
+    /// The key prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.inner.options.prefix
+    }
+
+    fn lane_keys(&self, lane: &Lane) -> Arc<LaneKeys> {
+        let mut lanes = self.inner.lanes.lock();
+        if let Some(keys) = lanes.get(lane) {
+            return keys.clone();
+        }
+        let keys = Arc::new(LaneKeys::new(&self.inner.options.prefix, lane));
+        lanes.insert(lane.clone(), keys.clone());
+        keys
+    }
+
+    fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
+        validate_name("queue name", queue)?;
+        Ok(QueueKeys::new(&self.inner.options.prefix, queue))
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    fn error(&self, e: RedisError) -> Error {
+        use redis::ServerErrorKind as S;
+        let transient = e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_unrecoverable_error()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(
+                    S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown
+                )
+            );
+        if transient {
+            Error::Unavailable {
+                url: self.inner.url.clone(),
+                source: Box::new(e),
+            }
+        } else {
+            Error::storage(e)
+        }
+    }
+
+    async fn invoke(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        cmd.query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
+        pipe.query_async(&mut self.conn())
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Remembers `queue` in the set of queue names, once per process.
+    async fn note_queue(&self, queue: &str) -> Result<()> {
+        if self.inner.known_queues.lock().contains(queue) {
+            return Ok(());
+        }
+        let key = queues_key(&self.inner.options.prefix);
+        self.query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
+            .await?;
+        self.inner.known_queues.lock().insert(queue.to_string());
+        Ok(())
+    }
+
+    /// Runs a per-lane script: the lane's keys, then `args`.
+    fn lane_call<'s>(&self, script: &'s redis::Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
+        let mut inv = script.prepare_invoke();
+        for key in &keys.all {
+            inv.key(key);
+        }
+        inv
+    }
+
+    async fn flags(&self, inv: &ScriptInvocation<'_>) -> Result<Vec<bool>> {
+        match self.invoke(inv).await? {
+            Value::Array(items) => Ok(items.iter().map(|v| as_i64(v) == Some(1)).collect()),
+            other => Err(unexpected("a list of flags", &other)),
+        }
+    }
+
+    async fn lanes_of(&self, keys: &QueueKeys) -> Result<Vec<String>> {
+        let mut lanes: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(keys.lanes()))
+            .await?;
+        lanes.sort();
+        Ok(lanes)
+    }
+
+    async fn infos(&self, queue: &str, keys: &QueueKeys, ids: Vec<String>) -> Result<Vec<JobInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in [keys.meta(), keys.data(), keys.err(), keys.prog()] {
+            pipe.cmd("HMGET").arg(key).arg(&ids);
+        }
+        let (metas, datas, errs, progs): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
+            self.pipe(&pipe).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (i, id) in ids.into_iter().enumerate() {
+            let Some(meta) = as_string(&metas[i]).and_then(|m| Meta::parse(&m)) else {
+                continue;
+            };
+            let state = meta.state(|| false);
+            out.push(meta.info(
+                JobId::from(id),
+                queue,
+                state,
+                as_bytes(&datas[i]).unwrap_or_default(),
+                as_string(&errs[i]),
+                as_string(&progs[i]),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Takes our own `prefix` parameter off the URL's query string.
+fn split_prefix(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut prefix = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("prefix=") {
+            Some(p) => {
+                prefix = Some(p.to_string());
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    if rest.is_empty() {
+        (base.to_string(), prefix)
+    } else {
+        (format!("{base}?{}", rest.join("&")), prefix)
+    }
+}
+
+fn unexpected(what: &str, got: &Value) -> Error {
+    Error::storage(format!("expected {what} from Redis, got {got:?}"))
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
+    Box::pin(async move { Ok(Arc::new(RedisDriver::connect(&url).await?) as Arc<dyn Driver>) })
+}
+
+queue_core::register_driver!(["redis", "rediss", "redis+unix", "unix"], connect);
+
+#[async_trait]
+impl Driver for RedisDriver {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        // Group by lane, keeping dispatch order within each lane.
+        let mut groups: Vec<(Lane, Vec<usize>)> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let lane = job.lane()?;
+            match groups.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((lane, vec![i])),
+            }
+        }
+        let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
+        for (lane, indices) in groups {
+            self.note_queue(lane.queue()).await?;
+            let keys = self.lane_keys(&lane);
+            for chunk in indices.chunks(ENQUEUE_CHUNK) {
+                let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
+                inv.arg(lane.job()).arg(chunk.len());
+                for &i in chunk {
+                    let job = &jobs[i];
+                    inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
+                        .arg(job.priority_value())
+                        .arg(job.max_attempts())
+                        .arg(ms(job.delay_duration()))
+                        .arg(job.payload().as_ref());
+                }
+                let Value::Array(items) = self.invoke(&inv).await? else {
+                    return Err(Error::storage("enqueue returned no list"));
+                };
+                for (pair, &i) in items.chunks(2).zip(chunk) {
+                    let id = as_string(&pair[0]).ok_or_else(|| unexpected("a job id", &pair[0]))?;
+                    out[i] = Some(Dispatched::new(JobId::from(id), as_i64(&pair[1]) == Some(1)));
+                }
+            }
+        }
+        out.into_iter()
+            .map(|d| d.ok_or_else(|| Error::storage("enqueue returned too few results")))
+            .collect()
+    }
+
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.reserve, &keys);
+        inv.arg(max)
+            .arg(ms(lease))
+            .arg(self.inner.options.max_failed)
+            .arg(lane.job());
+        let Value::Array(items) = self.invoke(&inv).await? else {
+            return Err(Error::storage("reserve returned no list"));
+        };
+        let mut reservation = Reservation::default();
+        let next = items.first().and_then(as_i64).unwrap_or(-1);
+        if next >= 0 {
+            reservation.next_due = Some(Duration::from_millis(next as u64));
+        }
+        let token = items.get(1).and_then(as_i64).unwrap_or(0) as u64;
+        for job in items.get(2..).unwrap_or_default().chunks_exact(4) {
+            let id = as_string(&job[0]).ok_or_else(|| unexpected("a job id", &job[0]))?;
+            reservation.jobs.push(ReservedJob::new(
+                JobId::from(id),
+                token,
+                as_bytes(&job[3]).unwrap_or_default(),
+                as_i64(&job[1]).unwrap_or(1) as u32,
+                as_i64(&job[2]).unwrap_or(1) as u32,
+            ));
+        }
+        Ok(reservation)
+    }
+
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        let keys = self.lane_keys(lane);
+        self.inner
+            .waiters
+            .wait(lane, keys.wake(), timeout, &self.inner.conn)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.renew, &keys);
+        inv.arg(ms(lease));
+        for l in leases {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        self.flags(&inv).await
+    }
+
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.ack, &keys);
+        for l in leases {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        self.flags(&inv).await
+    }
+
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.fail, &keys);
+        let retry = failure.retry_in.map_or(-1, |d| ms(d) as i64);
+        inv.arg(lease.id.as_str())
+            .arg(lease.token)
+            .arg(&failure.error)
+            .arg(retry)
+            .arg(self.inner.options.max_failed);
+        Ok(as_i64(&self.invoke(&inv).await?) == Some(1))
+    }
+
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.requeue, &keys);
+        for l in leases {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        self.flags(&inv).await
+    }
+
+    async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool> {
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.progress, &keys);
+        inv.arg(lease.id.as_str())
+            .arg(lease.token)
+            .arg(progress.to_string());
+        Ok(as_i64(&self.invoke(&inv).await?) == Some(1))
+    }
+
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        let keys = self.lane_keys(lane);
+        let mut inv = self.lane_call(&self.inner.scripts.reap, &keys);
+        inv.arg(self.inner.options.max_failed);
+        Ok(as_i64(&self.invoke(&inv).await?).unwrap_or(0) as usize)
+    }
+
+    async fn queues(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(queues_key(&self.inner.options.prefix)))
+            .await?;
+        names.sort();
+        Ok(names)
+    }
+
+    async fn counts(&self, queue: &str) -> Result<Counts> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("LLEN").arg(keys.failed());
+        pipe.cmd("EXISTS").arg(keys.paused());
+        for job in &lanes {
+            let [ready, prio, sched, active, _] = keys.lane(job);
+            pipe.cmd("LLEN").arg(ready);
+            pipe.cmd("ZCARD").arg(prio);
+            pipe.cmd("ZCARD").arg(sched);
+            pipe.cmd("ZCARD").arg(active);
+        }
+        let values: Vec<u64> = self.pipe(&pipe).await?;
+        let mut counts = Counts::default();
+        counts.failed = values[0];
+        counts.paused = values[1] == 1;
+        for lane in values[2..].chunks_exact(4) {
+            counts.ready += lane[0] + lane[1];
+            counts.scheduled += lane[2];
+            counts.active += lane[3];
+        }
+        Ok(counts)
+    }
+
+    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        let keys = self.queue_keys(queue)?;
+        let mut pipe = redis::pipe();
+        for key in [keys.meta(), keys.data(), keys.err(), keys.prog()] {
+            pipe.cmd("HGET").arg(key).arg(id.as_str());
+        }
+        let (meta, data, err, prog): (Value, Value, Value, Value) = self.pipe(&pipe).await?;
+        let Some(meta) = as_string(&meta).and_then(|m| Meta::parse(&m)) else {
+            return Ok(None);
+        };
+        let sched = keys.lane(&meta.name)[2].clone();
+        let scheduled: Option<f64> = self
+            .query(redis::cmd("ZSCORE").arg(sched).arg(id.as_str()))
+            .await?;
+        let state = meta.state(|| scheduled.is_some());
+        Ok(Some(meta.info(
+            id.clone(),
+            queue,
+            state,
+            as_bytes(&data).unwrap_or_default(),
+            as_string(&err),
+            as_string(&prog),
+        )))
+    }
+
+    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let keys = self.queue_keys(queue)?;
+        let ids: Vec<String> = self
+            .query(
+                redis::cmd("LRANGE")
+                    .arg(keys.failed())
+                    .arg(offset)
+                    .arg(offset + limit - 1),
+            )
+            .await?;
+        self.infos(queue, &keys, ids).await
+    }
+
+    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        let keys = self.queue_keys(queue)?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id.to_string()],
+            // Oldest failure first, so the retried jobs keep their order.
+            None => {
+                let mut ids: Vec<String> = self
+                    .query(redis::cmd("LRANGE").arg(keys.failed()).arg(0).arg(-1))
+                    .await?;
+                ids.reverse();
+                ids
+            }
+        };
+        let mut moved = 0;
+        for chunk in ids.chunks(ENQUEUE_CHUNK) {
+            let metas: Vec<Option<String>> = self
+                .query(redis::cmd("HMGET").arg(keys.meta()).arg(chunk))
+                .await?;
+            let mut by_lane: Vec<(String, Vec<&String>)> = Vec::new();
+            for (id, meta) in chunk.iter().zip(metas) {
+                let Some(meta) = meta.as_deref().and_then(Meta::parse) else {
+                    continue;
+                };
+                match by_lane.iter_mut().find(|(name, _)| *name == meta.name) {
+                    Some((_, ids)) => ids.push(id),
+                    None => by_lane.push((meta.name, vec![id])),
+                }
+            }
+            for (name, ids) in by_lane {
+                let lane = Lane::new(queue, &name)?;
+                let lane_keys = self.lane_keys(&lane);
+                let mut inv = self.lane_call(&self.inner.scripts.retry_failed, &lane_keys);
+                inv.arg(&name);
+                for id in ids {
+                    inv.arg(id);
+                }
+                moved += as_i64(&self.invoke(&inv).await?).unwrap_or(0) as usize;
+            }
+        }
+        Ok(moved)
+    }
+
+    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        let keys = self.queue_keys(queue)?;
+        for _ in 0..3 {
+            let meta: Option<String> = self
+                .query(redis::cmd("HGET").arg(keys.meta()).arg(id.as_str()))
+                .await?;
+            let Some(meta) = meta else { return Ok(false) };
+            // An unreadable record still gets deleted; its lane does not matter then.
+            let name = Meta::parse(&meta).map_or_else(|| "_".to_string(), |m| m.name);
+            let lane = Lane::new(queue, &name)?;
+            let lane_keys = self.lane_keys(&lane);
+            let mut inv = self.lane_call(&self.inner.scripts.delete, &lane_keys);
+            inv.arg(id.as_str()).arg(&name);
+            match as_i64(&self.invoke(&inv).await?) {
+                Some(1) => return Ok(true),
+                Some(0) => return Ok(false),
+                _ => continue,
+            }
+        }
+        Err(Error::storage(format!(
+            "job `{id}` kept changing lanes while being deleted"
+        )))
+    }
+
+    async fn purge(&self, queue: &str) -> Result<()> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        let mut inv = self.inner.scripts.purge.prepare_invoke();
+        for key in keys.queue_keys() {
+            inv.key(key);
+        }
+        for job in &lanes {
+            for key in keys.lane(job) {
+                inv.key(key);
+            }
+        }
+        self.invoke(&inv).await?;
+        Ok(())
+    }
+
+    async fn pause(&self, queue: &str) -> Result<()> {
+        let keys = self.queue_keys(queue)?;
+        self.note_queue(queue).await?;
+        self.query::<()>(redis::cmd("SET").arg(keys.paused()).arg(1))
+            .await
+    }
+
+    async fn resume(&self, queue: &str) -> Result<()> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        let mut inv = self.inner.scripts.resume.prepare_invoke();
+        inv.key(keys.paused());
+        for job in &lanes {
+            let [.., wake] = keys.lane(job);
+            inv.key(wake);
+        }
+        self.invoke(&inv).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_comes_off_the_url() {
+        assert_eq!(
+            split_prefix("redis://h:1/0?prefix=app"),
+            ("redis://h:1/0".to_string(), Some("app".to_string()))
+        );
+        assert_eq!(
+            split_prefix("redis://h/0?protocol=resp3&prefix=x"),
+            ("redis://h/0?protocol=resp3".to_string(), Some("x".to_string()))
+        );
+        assert_eq!(split_prefix("redis://h"), ("redis://h".to_string(), None));
+    }
+}

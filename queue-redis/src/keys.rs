@@ -1,0 +1,125 @@
+//! Every Redis key the driver uses, named in one place.
+
+use queue_core::Lane;
+
+/// Where one queue's keys live: `{prefix:queue}:...`, one hash tag so every script touches a
+/// single Cluster slot.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueKeys {
+    /// `{p:q}`
+    tag: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(prefix: &str, queue: &str) -> Self {
+        Self {
+            tag: format!("{{{prefix}:{queue}}}"),
+        }
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.tag)
+    }
+
+    /// id -> packed record (see `lua/lib.lua`).
+    pub(crate) fn meta(&self) -> String {
+        self.key("meta")
+    }
+    /// id -> payload.
+    pub(crate) fn data(&self) -> String {
+        self.key("data")
+    }
+    /// id -> last error.
+    pub(crate) fn err(&self) -> String {
+        self.key("err")
+    }
+    /// id -> progress JSON.
+    pub(crate) fn prog(&self) -> String {
+        self.key("prog")
+    }
+    /// Failed ids, newest first.
+    pub(crate) fn failed(&self) -> String {
+        self.key("failed")
+    }
+    /// Present while the queue is paused.
+    pub(crate) fn paused(&self) -> String {
+        self.key("paused")
+    }
+    /// Job id and sequence counter.
+    pub(crate) fn seq(&self) -> String {
+        self.key("seq")
+    }
+    /// Fencing token counter.
+    pub(crate) fn tok(&self) -> String {
+        self.key("tok")
+    }
+    /// Job names that have lanes in this queue.
+    pub(crate) fn lanes(&self) -> String {
+        self.key("lanes")
+    }
+
+    /// The keys of the lane of job `job`: `{p:q}:lane:<job>:<suffix>`. Job names cannot contain
+    /// the suffixes' separator in a way that collides: the suffix is always the last component.
+    pub(crate) fn lane(&self, job: &str) -> [String; 5] {
+        ["ready", "prio", "sched", "active", "wake"].map(|s| format!("{}:lane:{job}:{s}", self.tag))
+    }
+
+    /// Every key of the queue itself (not its lanes).
+    pub(crate) fn queue_keys(&self) -> [String; 9] {
+        [
+            self.meta(),
+            self.data(),
+            self.err(),
+            self.prog(),
+            self.failed(),
+            self.paused(),
+            self.seq(),
+            self.tok(),
+            self.lanes(),
+        ]
+    }
+
+    /// The 14 keys every lane script takes, in the order `lua/lib.lua` reads them.
+    pub(crate) fn lane_set(&self, job: &str) -> Vec<String> {
+        let mut keys = self.queue_keys().to_vec();
+        keys.extend(self.lane(job));
+        keys
+    }
+}
+
+/// The set of queue names: `<prefix>:queues` (outside any queue's slot).
+pub(crate) fn queues_key(prefix: &str) -> String {
+    format!("{prefix}:queues")
+}
+
+/// The key set of a lane, computed once and cached by the driver.
+#[derive(Debug)]
+pub(crate) struct LaneKeys {
+    pub(crate) all: Vec<String>,
+}
+
+impl LaneKeys {
+    pub(crate) fn new(prefix: &str, lane: &Lane) -> Self {
+        Self {
+            all: QueueKeys::new(prefix, lane.queue()).lane_set(lane.job()),
+        }
+    }
+
+    pub(crate) fn wake(&self) -> &str {
+        &self.all[13]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let keys = QueueKeys::new("app", "mail").lane_set("send_welcome");
+        assert_eq!(keys.len(), 14);
+        assert!(keys.iter().all(|k| k.starts_with("{app:mail}:")));
+        assert_eq!(keys[9], "{app:mail}:lane:send_welcome:ready");
+        assert_eq!(keys[13], "{app:mail}:lane:send_welcome:wake");
+    }
+}
