@@ -1,0 +1,663 @@
+//! Validates the handler and the option values, collecting every mistake, each spanned on the
+//! tokens that cause it.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::visit::{self, Visit};
+use syn::{Expr, FnArg, GenericParam, ItemFn, Lit, LitStr, Path, ReturnType, Type, UnOp};
+
+use crate::duration::{parse_backoff, parse_duration, BackoffSpec};
+use crate::parse::{Arg, Args};
+
+/// Every error found so far, combined into one `syn::Error`.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    /// Adds an error.
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    /// Whether no error was found.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// `Err` with every error, if there is any.
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// A retry policy as written in the attribute.
+pub(crate) enum Backoff {
+    /// A policy string, parsed.
+    Spec(BackoffSpec),
+    /// A path to a `fn(u32) -> Duration`.
+    Custom(Path),
+}
+
+/// A handler that passed every check: what the expansion needs.
+pub(crate) struct Job {
+    /// The handler function, as written.
+    pub(crate) func: ItemFn,
+    /// The path of `queue_core`.
+    pub(crate) krate: Path,
+    /// The job name.
+    pub(crate) name: String,
+    /// Options that were given.
+    pub(crate) queue: Option<String>,
+    pub(crate) concurrency: Option<u64>,
+    pub(crate) attempts: Option<u64>,
+    pub(crate) backoff: Option<Backoff>,
+    /// Milliseconds.
+    pub(crate) timeout: Option<u64>,
+    pub(crate) priority: Option<i64>,
+    /// The first argument's type; `None` for a handler without arguments.
+    pub(crate) payload: Option<Type>,
+    /// The types of the arguments after the payload.
+    pub(crate) extras: Vec<Type>,
+    /// The return type.
+    pub(crate) output: Type,
+}
+
+/// Longest queue or job name, as `queue_core::MAX_NAME_LEN`.
+const MAX_NAME_LEN: usize = 200;
+
+/// Checks everything; `None` when `errors` received at least one error.
+pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job> {
+    let name = match &args.name {
+        Some(arg) => string(arg, errors).and_then(|lit| {
+            let name = lit.value();
+            match name_error("job name", &name, "") {
+                Some(message) => {
+                    errors.push(syn::Error::new_spanned(&lit, message));
+                    None
+                }
+                None => Some(name),
+            }
+        }),
+        None => {
+            let name = func.sig.ident.unraw().to_string();
+            match name_error("job name", &name, "; choose another with `name = \"...\"`") {
+                Some(message) => {
+                    errors.push(syn::Error::new_spanned(&func.sig.ident, message));
+                    None
+                }
+                None => Some(name),
+            }
+        }
+    };
+    let queue = args.queue.as_ref().and_then(|arg| {
+        let lit = string(arg, errors)?;
+        let queue = lit.value();
+        match name_error("queue name", &queue, "") {
+            Some(message) => {
+                errors.push(syn::Error::new_spanned(&lit, message));
+                None
+            }
+            None => Some(queue),
+        }
+    });
+    let concurrency = args
+        .concurrency
+        .as_ref()
+        .and_then(|arg| positive(arg, errors));
+    let attempts = args.attempts.as_ref().and_then(|arg| positive(arg, errors));
+    let backoff = args
+        .backoff
+        .as_ref()
+        .and_then(|arg| match unwrap_group(&arg.value) {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => match parse_backoff(&lit.value()) {
+                Ok(spec) => Some(Backoff::Spec(spec)),
+                Err(message) => {
+                    errors.push(syn::Error::new_spanned(lit, message));
+                    None
+                }
+            },
+            Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+                Some(Backoff::Custom(path.path.clone()))
+            }
+            other => {
+                errors.push(syn::Error::new_spanned(
+                other,
+                "expected a backoff string such as `backoff = \"exponential(1s, max = 10m)\"`, \
+                 or the path of a `fn(u32) -> Duration`",
+            ));
+                None
+            }
+        });
+    let timeout = args.timeout.as_ref().and_then(|arg| {
+        let lit = string(arg, errors)?;
+        match parse_duration(&lit.value()) {
+            Ok(0) => {
+                errors.push(syn::Error::new_spanned(
+                    &lit,
+                    "the timeout must be longer than zero",
+                ));
+                None
+            }
+            Ok(ms) => Some(ms),
+            Err(message) => {
+                errors.push(syn::Error::new_spanned(&lit, message));
+                None
+            }
+        }
+    });
+    let priority = args.priority.as_ref().and_then(|arg| {
+        let value = integer(arg, errors)?;
+        match i8::try_from(value) {
+            Ok(_) => Some(value as i64),
+            Err(_) => {
+                errors.push(syn::Error::new_spanned(
+                    &arg.value,
+                    "`priority` must be between -128 and 127",
+                ));
+                None
+            }
+        }
+    });
+    let krate = match &args.krate {
+        Some(arg) => string(arg, errors).and_then(|lit| match lit.parse::<Path>() {
+            Ok(path) => Some(path),
+            Err(_) => {
+                errors.push(syn::Error::new_spanned(
+                    &lit,
+                    format!(
+                        "invalid `crate` path `{}`: expected the path of `queue_core`, e.g. \
+                         `crate = \"::queue_core\"`",
+                        lit.value()
+                    ),
+                ));
+                None
+            }
+        }),
+        None => Some(syn::parse_quote!(::queue_core)),
+    };
+
+    let (payload, extras, output) = check_signature(&func, errors)?;
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Job {
+        func,
+        krate: krate?,
+        name: name?,
+        queue,
+        concurrency,
+        attempts,
+        backoff,
+        timeout,
+        priority,
+        payload,
+        extras,
+        output,
+    })
+}
+
+/// The payload type, the extra argument types and the return type of a valid signature.
+type Signature = (Option<Type>, Vec<Type>, Type);
+
+fn check_signature(func: &ItemFn, errors: &mut Errors) -> Option<Signature> {
+    let sig = &func.sig;
+    let mut fail = |tokens: &dyn quote::ToTokens, message: &str| {
+        errors.push(syn::Error::new_spanned(tokens, message));
+    };
+    if let Some(token) = &sig.constness {
+        fail(token, "a `#[job]` handler cannot be a `const fn`");
+    }
+    if let Some(token) = &sig.unsafety {
+        fail(token, "a `#[job]` handler cannot be an `unsafe fn`");
+    }
+    if let Some(abi) = &sig.abi {
+        fail(abi, "a `#[job]` handler cannot have an `extern` ABI");
+    }
+    if sig.asyncness.is_none() {
+        fail(&sig.fn_token, "a `#[job]` handler must be an `async fn`");
+    }
+    for param in &sig.generics.params {
+        let message = match param {
+            GenericParam::Lifetime(_) => {
+                "a `#[job]` handler cannot have lifetime parameters: its arguments must not borrow"
+            }
+            GenericParam::Type(_) => "a `#[job]` handler cannot have type parameters",
+            GenericParam::Const(_) => "a `#[job]` handler cannot have const parameters",
+        };
+        fail(param, message);
+    }
+    if let Some(clause) = &sig.generics.where_clause {
+        fail(clause, "a `#[job]` handler cannot have a `where` clause");
+    }
+    if let Some(variadic) = &sig.variadic {
+        fail(variadic, "a `#[job]` handler cannot be variadic");
+    }
+
+    let mut types = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
+                receiver,
+                "a `#[job]` handler cannot take `self`: it must be a free function",
+            )),
+            FnArg::Typed(arg) => {
+                // `&'static T` is never a payload nor an argument; elided and `'_` lifetimes
+                // are found by the visitor.
+                if let Type::Reference(reference) = ungroup(&arg.ty) {
+                    if reference.lifetime.as_ref().is_some_and(|l| l.ident != "_") {
+                        errors.push(syn::Error::new(reference.and_token.span, BORROW));
+                    }
+                }
+                TypeProblems {
+                    errors: &mut *errors,
+                    arguments: true,
+                }
+                .visit_type(&arg.ty);
+                types.push((*arg.ty).clone());
+            }
+        }
+    }
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            TypeProblems {
+                errors: &mut *errors,
+                arguments: false,
+            }
+            .visit_type(ty);
+            Some((**ty).clone())
+        }
+        ReturnType::Default => {
+            errors.push(syn::Error::new_spanned(
+                &sig.ident,
+                "a job handler must return `Result<T, E>`; add e.g. `-> Result<(), JobError>`",
+            ));
+            None
+        }
+    };
+    let mut types = types.into_iter();
+    Some((types.next(), types.collect(), output?))
+}
+
+const BORROW: &str = "a `#[job]` handler's arguments cannot borrow: take an owned type, e.g. \
+                      `String` instead of `&str`";
+
+/// Looks through parentheses and invisible groups around a type.
+fn ungroup(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Group(group) => ty = &group.elem,
+            Type::Paren(paren) => ty = &paren.elem,
+            _ => return ty,
+        }
+    }
+}
+
+/// Finds `impl Trait` in argument and return types, and borrows in argument types.
+struct TypeProblems<'e> {
+    errors: &'e mut Errors,
+    /// Checking an argument (else the return type).
+    arguments: bool,
+}
+
+impl TypeProblems<'_> {
+    fn borrow(&mut self, span: Span) {
+        if self.arguments {
+            self.errors.push(syn::Error::new(span, BORROW));
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for TypeProblems<'_> {
+    fn visit_type_impl_trait(&mut self, ty: &'ast syn::TypeImplTrait) {
+        let message = if self.arguments {
+            "a `#[job]` handler cannot take `impl Trait` arguments: they make it generic; name \
+             a concrete type"
+        } else {
+            "a `#[job]` handler cannot return `impl Trait`: name a concrete type"
+        };
+        self.errors.push(syn::Error::new_spanned(ty, message));
+    }
+
+    fn visit_type_reference(&mut self, ty: &'ast syn::TypeReference) {
+        if ty.lifetime.is_none() {
+            self.borrow(ty.and_token.span);
+        }
+        visit::visit_type_reference(self, ty);
+    }
+
+    fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+        if lifetime.ident == "_" {
+            self.borrow(lifetime.span());
+        }
+    }
+
+    // Elided lifetimes in `fn(&str)` and `Fn(&str)` are higher-ranked, not borrows.
+    fn visit_type_bare_fn(&mut self, _: &'ast syn::TypeBareFn) {}
+
+    fn visit_parenthesized_generic_arguments(
+        &mut self,
+        _: &'ast syn::ParenthesizedGenericArguments,
+    ) {
+    }
+}
+
+/// Why `value` is not a valid queue or job name (the rule of `queue_core::validate_name`).
+fn name_error(what: &str, value: &str, advice: &str) -> Option<String> {
+    let reason = if value.is_empty() {
+        "must not be empty"
+    } else if value.len() > MAX_NAME_LEN {
+        "longer than 200 bytes"
+    } else if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.:/@".contains(&b))
+    {
+        "only ASCII letters, digits and `_-.:/@` are allowed"
+    } else {
+        return None;
+    };
+    Some(format!("invalid {what} `{value}`: {reason}{advice}"))
+}
+
+/// Looks through the invisible groups `macro_rules!` wraps around fragments.
+fn unwrap_group(mut expr: &Expr) -> &Expr {
+    while let Expr::Group(group) = expr {
+        expr = &group.expr;
+    }
+    expr
+}
+
+/// The value of an option that takes a string.
+fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
+    match unwrap_group(&arg.value) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Some(lit.clone()),
+        other => {
+            let example = match arg.key.to_string().as_str() {
+                "name" => "name = \"send_welcome\"",
+                "queue" => "queue = \"mail\"",
+                "timeout" => "timeout = \"30s\"",
+                _ => "crate = \"::queue_core\"",
+            };
+            errors.push(syn::Error::new_spanned(
+                other,
+                format!("expected a string, e.g. `{example}`"),
+            ));
+            None
+        }
+    }
+}
+
+/// The value of an option that takes an integer, possibly negative.
+fn integer(arg: &Arg, errors: &mut Errors) -> Option<i128> {
+    let (negative, lit) = match unwrap_group(&arg.value) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => (false, lit),
+        Expr::Unary(syn::ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => match unwrap_group(expr) {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => (true, lit),
+            _ => return not_an_integer(arg, errors),
+        },
+        _ => return not_an_integer(arg, errors),
+    };
+    // Too large for `i128`: out of range for every option anyway.
+    let magnitude = lit.base10_parse::<i128>().unwrap_or(i128::MAX);
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+fn not_an_integer<T>(arg: &Arg, errors: &mut Errors) -> Option<T> {
+    errors.push(syn::Error::new_spanned(
+        &arg.value,
+        format!("expected an integer, e.g. `{} = 5`", arg.key),
+    ));
+    None
+}
+
+/// The value of `concurrency` or `attempts`: at least 1, at most `u32::MAX`.
+fn positive(arg: &Arg, errors: &mut Errors) -> Option<u64> {
+    let value = integer(arg, errors)?;
+    let message = if value < 1 {
+        format!("`{}` must be at least 1", arg.key)
+    } else if value > i128::from(u32::MAX) {
+        format!("`{}` must be at most {}", arg.key, u32::MAX)
+    } else {
+        return Some(value as u64);
+    };
+    errors.push(syn::Error::new_spanned(&arg.value, message));
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn errors_of(args: proc_macro2::TokenStream, func: proc_macro2::TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        let args = crate::parse::parse_args(args, &mut errors).unwrap();
+        let job = check(args, syn::parse2(func).unwrap(), &mut errors);
+        match errors.finish() {
+            Ok(()) => {
+                assert!(job.is_some());
+                Vec::new()
+            }
+            Err(e) => {
+                assert!(job.is_none());
+                e.into_iter().map(|e| e.to_string()).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn valid() {
+        let mut errors = Errors::default();
+        let args = crate::parse::parse_args(
+            quote!(
+                name = "n",
+                queue = "q",
+                concurrency = 8,
+                attempts = 5,
+                backoff = "fixed(5s)",
+                timeout = "1h30m",
+                priority = -128,
+                crate = "qc"
+            ),
+            &mut errors,
+        )
+        .unwrap();
+        let func = syn::parse_quote! {
+            pub async fn f(a: A, ctx: JobContext, d: Data<Db>) -> Result<(), E> {}
+        };
+        let job = check(args, func, &mut errors).unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(job.name, "n");
+        assert_eq!(job.queue.as_deref(), Some("q"));
+        assert_eq!(job.concurrency, Some(8));
+        assert_eq!(job.attempts, Some(5));
+        assert!(matches!(
+            job.backoff,
+            Some(Backoff::Spec(BackoffSpec::Fixed(5_000)))
+        ));
+        assert_eq!(job.timeout, Some(5_400_000));
+        assert_eq!(job.priority, Some(-128));
+        assert!(job.krate.is_ident("qc"));
+        assert!(job.payload.is_some());
+        assert_eq!(job.extras.len(), 2);
+    }
+
+    #[test]
+    fn default_name_is_unraw_function_name() {
+        let mut errors = Errors::default();
+        let func = syn::parse_quote!(
+            async fn r#match() -> Result<(), E> {}
+        );
+        let job = check(Args::default(), func, &mut errors).unwrap();
+        assert_eq!(job.name, "match");
+        assert!(job.payload.is_none());
+    }
+
+    #[test]
+    fn every_error_is_reported() {
+        let errors = errors_of(
+            quote!(
+                name = "has space",
+                queue = "",
+                concurrency = 0,
+                attempts = -1,
+                backoff = "linear(1s)",
+                timeout = "0s",
+                priority = 128,
+                crate = "not a path"
+            ),
+            quote!(
+                const unsafe extern "C" fn f<'a, T, const N: usize>(
+                    &self,
+                    x: impl Tr,
+                    y: &str,
+                    z: Vec<&'_ u8>,
+                    w: (&'static str),
+                ) where
+                    T: Clone,
+                {
+                }
+            ),
+        );
+        assert_eq!(
+            errors,
+            [
+                "invalid job name `has space`: only ASCII letters, digits and `_-.:/@` are allowed",
+                "invalid queue name ``: must not be empty",
+                "`concurrency` must be at least 1",
+                "`attempts` must be at least 1",
+                "invalid backoff `linear(1s)`: expected `fixed(<delay>)` or `exponential(<delay>)`, \
+                 the latter optionally with `max = <duration>` and `jitter = <bool>`, e.g. \
+                 `exponential(1s, max = 10m)`",
+                "the timeout must be longer than zero",
+                "`priority` must be between -128 and 127",
+                "invalid `crate` path `not a path`: expected the path of `queue_core`, e.g. \
+                 `crate = \"::queue_core\"`",
+                "a `#[job]` handler cannot be a `const fn`",
+                "a `#[job]` handler cannot be an `unsafe fn`",
+                "a `#[job]` handler cannot have an `extern` ABI",
+                "a `#[job]` handler must be an `async fn`",
+                "a `#[job]` handler cannot have lifetime parameters: its arguments must not borrow",
+                "a `#[job]` handler cannot have type parameters",
+                "a `#[job]` handler cannot have const parameters",
+                "a `#[job]` handler cannot have a `where` clause",
+                "a `#[job]` handler cannot take `self`: it must be a free function",
+                "a `#[job]` handler cannot take `impl Trait` arguments: they make it generic; \
+                 name a concrete type",
+                BORROW,
+                BORROW,
+                BORROW,
+                "a job handler must return `Result<T, E>`; add e.g. `-> Result<(), JobError>`",
+            ]
+        );
+    }
+
+    #[test]
+    fn value_kinds() {
+        let func = quote!(
+            async fn f() -> Result<(), E> {}
+        );
+        assert_eq!(
+            errors_of(quote!(queue = mail), func.clone()),
+            ["expected a string, e.g. `queue = \"mail\"`"]
+        );
+        assert_eq!(
+            errors_of(quote!(attempts = "5"), func.clone()),
+            ["expected an integer, e.g. `attempts = 5`"]
+        );
+        assert_eq!(
+            errors_of(quote!(priority = -x), func.clone()),
+            ["expected an integer, e.g. `priority = 5`"]
+        );
+        assert_eq!(
+            errors_of(quote!(attempts = 4294967296), func.clone()),
+            ["`attempts` must be at most 4294967295"]
+        );
+        assert_eq!(
+            errors_of(
+                quote!(concurrency = 99999999999999999999999999999999999999999),
+                func.clone()
+            ),
+            ["`concurrency` must be at most 4294967295"]
+        );
+        assert_eq!(
+            errors_of(quote!(backoff = 5), func.clone()),
+            [
+                "expected a backoff string such as `backoff = \"exponential(1s, max = 10m)\"`, or \
+              the path of a `fn(u32) -> Duration`"
+            ]
+        );
+        assert!(errors_of(quote!(backoff = my::policy, priority = 127), func.clone()).is_empty());
+        assert_eq!(
+            errors_of(quote!(name = "x".repeat(201)), func.clone()),
+            ["expected a string, e.g. `name = \"send_welcome\"`"]
+        );
+        let long = "x".repeat(201);
+        assert_eq!(
+            errors_of(quote!(name = #long), func),
+            [format!("invalid job name `{long}`: longer than 200 bytes")]
+        );
+    }
+
+    #[test]
+    fn default_name_must_be_valid() {
+        assert_eq!(
+            errors_of(
+                quote!(),
+                quote!(
+                    async fn café() -> Result<(), E> {}
+                )
+            ),
+            [
+                "invalid job name `café`: only ASCII letters, digits and `_-.:/@` are allowed; \
+              choose another with `name = \"...\"`"
+            ]
+        );
+        assert!(errors_of(
+            quote!(name = "cafe"),
+            quote!(
+                async fn café() -> Result<(), E> {}
+            )
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn allowed_types() {
+        let ok = |func| assert_eq!(errors_of(quote!(), func), Vec::<String>::new());
+        ok(quote!(
+            async fn f(
+                a: Box<dyn Fn(&str) + Send>,
+                b: fn(&u8),
+                c: Vec<&'static str>,
+            ) -> Result<(), E> {
+            }
+        ));
+        ok(quote!(
+            async fn f(mut a: A, B { b }: B, _: C, (d, e): (D, E)) -> Result<(), E> {}
+        ));
+        assert_eq!(
+            errors_of(
+                quote!(),
+                quote!(
+                    async fn f() -> Result<impl Display, E> {}
+                )
+            ),
+            ["a `#[job]` handler cannot return `impl Trait`: name a concrete type"]
+        );
+    }
+}

@@ -1,0 +1,6 @@
+use queue_core::job;
+
+#[job]
+pub struct Welcome;
+
+fn main() {}
