@@ -75,8 +75,12 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
 
     /// Records a running job's progress, shown by [`Driver::job`]. Returns whether the lease was
     /// current.
-    async fn progress(&self, lane: &Lane, lease: &Lease, progress: serde_json::Value)
-        -> Result<bool>;
+    async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool>;
 
     /// Returns expired leases of `lane` to ready (or failed when their attempts are spent) and
     /// returns how many it handled.

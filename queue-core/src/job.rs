@@ -533,18 +533,15 @@ mod tests {
     fn chosen_ids_must_not_look_generated() {
         let mut job = NewJob::named("not_registered_anywhere", "{}").id("123");
         let err = job.check(1024).unwrap_err();
-        assert!(err.to_string().contains("must contain a character that is not a digit"));
-        assert!(NewJob::named("x", "{}")
-            .id("order-123")
-            .check(1024)
-            .is_ok());
+        assert!(err
+            .to_string()
+            .contains("must contain a character that is not a digit"));
+        assert!(NewJob::named("x", "{}").id("order-123").check(1024).is_ok());
     }
 
     #[test]
     fn payload_limit() {
-        let err = NewJob::named("big", vec![b'1'; 10])
-            .check(5)
-            .unwrap_err();
+        let err = NewJob::named("big", vec![b'1'; 10]).check(5).unwrap_err();
         assert_eq!(
             err.to_string(),
             "payload of job `big` is 10 bytes, over the limit of 5 bytes"

@@ -20,7 +20,9 @@ pub use job::{
     from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobState,
     Lane, Lease, NewJob, Reservation, ReservedJob, MAX_NAME_LEN,
 };
-pub use queue::{redact_url, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV};
+pub use queue::{
+    redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
+};
 pub use registry::{
     definitions, JobDefinition, Requirement, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
 };

@@ -159,6 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrows select the conversion, as in expansions
     fn error_conversion_keeps_fatal() {
         #[allow(unused_imports)]
         use super::{ViaBoxError as _, ViaDisplay as _, ViaJobError as _};
@@ -168,6 +169,9 @@ mod tests {
         assert!((&&&Tag::new(boxed)).into_job_error().is_fatal());
         let plain = (&&&Tag::new(std::fmt::Error)).into_job_error();
         assert!(!plain.is_fatal());
-        assert_eq!(plain.to_string(), "an error occurred when formatting an argument");
+        assert_eq!(
+            plain.to_string(),
+            "an error occurred when formatting an argument"
+        );
     }
 }

@@ -130,13 +130,13 @@ impl Queue {
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
         match crate::registry::registry().by_name.get(&*job.name) {
-            Some(registration) => (registration.check_payload)(&job.payload).map_err(|source| {
-                Error::InvalidPayload {
+            Some(registration) => {
+                (registration.check_payload)(&job.payload).map_err(|source| Error::InvalidPayload {
                     job: job.name.to_string(),
                     handler: registration.definition.handler,
                     source,
-                }
-            }),
+                })
+            }
             None if job.queue_chosen => Ok(()),
             None => Err(Error::UnknownJob {
                 name: job.name.to_string(),
@@ -268,6 +268,9 @@ impl<'q> IntoFuture for Dispatch<'q> {
     }
 }
 
+/// How a driver connects to a URL, for [`DriverFactory`].
+pub type ConnectFn = fn(String) -> BoxFuture<'static, Result<Arc<dyn Driver>>>;
+
 /// A driver's entry for [`Queue::connect`]: the URL schemes it serves and how to connect.
 ///
 /// Driver crates submit one with [`register_driver!`](crate::register_driver).
@@ -276,7 +279,7 @@ pub struct DriverFactory {
     /// URL schemes, without `://`.
     pub schemes: &'static [&'static str],
     /// Connects to a URL of one of those schemes.
-    pub connect: fn(String) -> BoxFuture<'static, Result<Arc<dyn Driver>>>,
+    pub connect: ConnectFn,
 }
 
 inventory::collect!(DriverFactory);

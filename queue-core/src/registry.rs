@@ -132,7 +132,8 @@ impl Registry {
     fn collect() -> Self {
         let mut by_name: HashMap<&'static str, &'static Registration> = HashMap::new();
         let mut duplicates = Vec::new();
-        let mut all: Vec<&'static Registration> = inventory::iter::<Registration>.into_iter().collect();
+        let mut all: Vec<&'static Registration> =
+            inventory::iter::<Registration>.into_iter().collect();
         // inventory's order depends on link order; sort so reports are stable.
         all.sort_by_key(|r| (r.definition.name, r.definition.handler));
         for reg in all {

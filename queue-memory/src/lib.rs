@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::{
-    Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation,
-    Result,
+    Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
 };
 
 use state::QueueState;
@@ -113,14 +112,19 @@ impl Driver for MemoryDriver {
         let now = self.now();
         let lease_ms = lease.as_millis() as u64;
         let tokens = &self.shared.tokens;
-        let reservation = queue
-            .lock()
-            .reserve(lane.job(), max, now, lease_ms, || tokens.fetch_add(1, Ordering::Relaxed));
+        let reservation = queue.lock().reserve(lane.job(), max, now, lease_ms, || {
+            tokens.fetch_add(1, Ordering::Relaxed)
+        });
         Ok(reservation)
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        let notify = self.queue(lane.queue()).lock().lane(lane.job()).notify.clone();
+        let notify = self
+            .queue(lane.queue())
+            .lock()
+            .lane(lane.job())
+            .notify
+            .clone();
         let notified = notify.notified();
         match timeout {
             Some(t) => {
@@ -167,10 +171,7 @@ impl Driver for MemoryDriver {
         lease: &Lease,
         progress: serde_json::Value,
     ) -> Result<bool> {
-        Ok(self
-            .queue(lane.queue())
-            .lock()
-            .progress(lease, progress))
+        Ok(self.queue(lane.queue()).lock().progress(lease, progress))
     }
 
     async fn reap(&self, lane: &Lane) -> Result<usize> {

@@ -264,7 +264,7 @@ impl QueueState {
                 record.attempts, record.max_attempts
             );
             if record.attempts >= record.max_attempts {
-                self.to_failed(id, message);
+                self.move_to_failed(id, message);
             } else {
                 record.last_error = Some(message);
                 record.state = JobState::Ready;
@@ -278,9 +278,9 @@ impl QueueState {
 
     /// The active record of `lease` in lane `job`, if the token is current.
     fn leased(&mut self, job: &str, lease: &Lease) -> Option<&mut Record> {
-        self.jobs.get_mut(&lease.id).filter(|r| {
-            r.state == JobState::Active && r.token == lease.token && &*r.name == job
-        })
+        self.jobs
+            .get_mut(&lease.id)
+            .filter(|r| r.state == JobState::Active && r.token == lease.token && &*r.name == job)
     }
 
     /// Takes a leased job out of the active index; returns false for a stale lease.
@@ -320,7 +320,7 @@ impl QueueState {
             return false;
         }
         match failure.retry_in {
-            None => self.to_failed(lease.id.clone(), failure.error),
+            None => self.move_to_failed(lease.id.clone(), failure.error),
             Some(delay) => {
                 let due = now + delay.as_millis() as u64;
                 let record = self.jobs.get_mut(&lease.id).expect("released job exists");
@@ -362,7 +362,7 @@ impl QueueState {
         }
     }
 
-    fn to_failed(&mut self, id: JobId, error: String) {
+    fn move_to_failed(&mut self, id: JobId, error: String) {
         if let Some(record) = self.jobs.get_mut(&id) {
             record.state = JobState::Failed;
             record.last_error = Some(error);
@@ -430,10 +430,7 @@ impl QueueState {
             record.state = JobState::Ready;
             record.failed_at = None;
             let name = record.name.clone();
-            let lane = self
-                .lanes
-                .entry(name)
-                .or_default();
+            let lane = self.lanes.entry(name).or_default();
             lane.push_ready(id.clone(), record, false);
             lane.notify.notify_one();
         }

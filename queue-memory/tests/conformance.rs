@@ -6,7 +6,9 @@ use queue_core::Driver;
 use queue_memory::MemoryDriver;
 
 async fn driver() -> Arc<dyn Driver> {
-    Arc::new(MemoryDriver::with_max_failed(queue_core::testing::FAILED_CAP))
+    Arc::new(MemoryDriver::with_max_failed(
+        queue_core::testing::FAILED_CAP,
+    ))
 }
 
 queue_core::driver_conformance!(driver);

@@ -219,9 +219,7 @@ impl RedisDriver {
     }
 
     async fn lanes_of(&self, keys: &QueueKeys) -> Result<Vec<String>> {
-        let mut lanes: Vec<String> = self
-            .query(redis::cmd("SMEMBERS").arg(keys.lanes()))
-            .await?;
+        let mut lanes: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(keys.lanes())).await?;
         lanes.sort();
         Ok(lanes)
     }
@@ -324,7 +322,10 @@ impl Driver for RedisDriver {
                 };
                 for (pair, &i) in items.chunks(2).zip(chunk) {
                     let id = as_string(&pair[0]).ok_or_else(|| unexpected("a job id", &pair[0]))?;
-                    out[i] = Some(Dispatched::new(JobId::from(id), as_i64(&pair[1]) == Some(1)));
+                    out[i] = Some(Dispatched::new(
+                        JobId::from(id),
+                        as_i64(&pair[1]) == Some(1),
+                    ));
                 }
             }
         }
@@ -630,7 +631,10 @@ mod tests {
         );
         assert_eq!(
             split_prefix("redis://h/0?protocol=resp3&prefix=x"),
-            ("redis://h/0?protocol=resp3".to_string(), Some("x".to_string()))
+            (
+                "redis://h/0?protocol=resp3".to_string(),
+                Some("x".to_string())
+            )
         );
         assert_eq!(split_prefix("redis://h"), ("redis://h".to_string(), None));
     }

@@ -106,11 +106,17 @@ mod tests {
     #[test]
     fn parses_records() {
         let m = Meta::parse("2|5|17|-3|1700000000000|0|send:mail").unwrap();
-        assert_eq!((m.attempts, m.max_attempts, m.token, m.priority), (2, 5, 17, -3));
+        assert_eq!(
+            (m.attempts, m.max_attempts, m.token, m.priority),
+            (2, 5, 17, -3)
+        );
         assert_eq!(m.name, "send:mail");
         assert_eq!(m.state(|| false), JobState::Active);
         assert!(Meta::parse("garbage").is_none());
         assert!(Meta::parse("1|2|3|4|5|6|").is_none());
-        assert!(Meta::parse("1|2|3|999|5|6|x").is_none(), "priority out of range");
+        assert!(
+            Meta::parse("1|2|3|999|5|6|x").is_none(),
+            "priority out of range"
+        );
     }
 }

@@ -50,7 +50,10 @@ impl Waiters {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let id: i64 = redis::cmd("CLIENT").arg("ID").query_async(&mut conn).await?;
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut conn)
+            .await?;
         Ok(Waiter { conn, id })
     }
 
@@ -69,7 +72,11 @@ impl Waiters {
             None => self.connect().await?,
         };
         if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
-            self.idle.lock().entry(lane.clone()).or_default().push(waiter);
+            self.idle
+                .lock()
+                .entry(lane.clone())
+                .or_default()
+                .push(waiter);
             return Ok(());
         }
         let mut blpop = redis::cmd("BLPOP");
@@ -103,7 +110,11 @@ impl Waiters {
             }
         };
         if result.is_ok() {
-            self.idle.lock().entry(lane.clone()).or_default().push(waiter);
+            self.idle
+                .lock()
+                .entry(lane.clone())
+                .or_default()
+                .push(waiter);
         }
         result
     }

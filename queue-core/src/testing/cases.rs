@@ -44,14 +44,28 @@ pub async fn fifo_within_a_lane(driver: Arc<dyn Driver>) {
     let got: Vec<_> = r.jobs.iter().map(|j| j.id.clone()).collect();
     assert_eq!(got, ids, "jobs must leave in dispatch order");
     assert!(r.jobs.iter().all(|j| j.attempt == 1 && j.max_attempts == 3));
-    assert_eq!(r.jobs.iter().map(payload_n).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
-    assert!(r.jobs.iter().all(|j| j.token != 0), "a reservation carries a token");
+    assert_eq!(
+        r.jobs.iter().map(payload_n).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+    assert!(
+        r.jobs.iter().all(|j| j.token != 0),
+        "a reservation carries a token"
+    );
 }
 
 /// Higher priority first, FIFO within a priority, negative priorities after default ones.
 pub async fn priority_order(driver: Arc<dyn Driver>) {
     let lane = lane("prio", "work");
-    let spec = [(0, "a"), (5, "b"), (-3, "c"), (5, "d"), (10, "e"), (0, "f"), (-1, "g")];
+    let spec = [
+        (0, "a"),
+        (5, "b"),
+        (-3, "c"),
+        (5, "d"),
+        (10, "e"),
+        (0, "f"),
+        (-1, "g"),
+    ];
     let jobs = spec
         .iter()
         .map(|(p, tag)| job(&lane, json!({ "tag": tag })).priority(*p))
@@ -98,12 +112,20 @@ pub async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
 /// An idle `wait` returns when a job is dispatched to its lane.
 pub async fn wait_wakes_on_dispatch(driver: Arc<dyn Driver>) {
     let lane = lane("wake", "work");
-    assert!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.is_empty());
+    assert!(driver
+        .reserve(&lane, 1, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
     let waiter = {
         let (driver, lane) = (driver.clone(), lane.clone());
         tokio::spawn(async move {
             let start = Instant::now();
-            driver.wait(&lane, Some(Duration::from_secs(20))).await.unwrap();
+            driver
+                .wait(&lane, Some(Duration::from_secs(20)))
+                .await
+                .unwrap();
             start.elapsed()
         })
     };
@@ -124,13 +146,19 @@ pub async fn wake_up_passes_on_to_the_next_waiter(driver: Arc<dyn Driver>) {
     for _ in 0..2 {
         let (driver, lane) = (driver.clone(), lane.clone());
         waiters.push(tokio::spawn(async move {
-            driver.wait(&lane, Some(Duration::from_secs(20))).await.unwrap();
+            driver
+                .wait(&lane, Some(Duration::from_secs(20)))
+                .await
+                .unwrap();
             driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.len()
         }));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     driver
-        .enqueue(vec![job(&lane, json!({"n": 1})), job(&lane, json!({"n": 2}))])
+        .enqueue(vec![
+            job(&lane, json!({"n": 1})),
+            job(&lane, json!({"n": 2})),
+        ])
         .await
         .unwrap();
     let mut total = 0;
@@ -166,20 +194,31 @@ pub async fn expired_lease_is_reaped_and_counts_an_attempt(driver: Arc<dyn Drive
     assert_eq!(first.len(), 1);
     enqueue_one(&driver, &lane, json!({"n": 2})).await;
     let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
-    assert_eq!(payload_n(&r.jobs[0]), 2, "the leased job is not handed out twice");
+    assert_eq!(
+        payload_n(&r.jobs[0]),
+        2,
+        "the leased job is not handed out twice"
+    );
     let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
     assert!(r.jobs.is_empty());
-    let due = r.next_due.expect("next_due must announce the lease deadline");
+    let due = r
+        .next_due
+        .expect("next_due must announce the lease deadline");
     assert!(due <= SHORT_LEASE, "next_due {due:?} is past the lease");
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
     let again = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
     assert_eq!(again.len(), 1, "the expired job must be handed out again");
     assert_eq!(again[0].id, id);
     assert_eq!(again[0].attempt, 2, "the lost run counts as an attempt");
-    assert_ne!(again[0].token, first[0].token, "a new reservation has a new token");
+    assert_ne!(
+        again[0].token, first[0].token,
+        "a new reservation has a new token"
+    );
     let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
     assert!(
-        info.last_error.unwrap_or_default().contains("lease expired"),
+        info.last_error
+            .unwrap_or_default()
+            .contains("lease expired"),
         "the reap is recorded as the last error"
     );
 }
@@ -204,7 +243,11 @@ pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
     let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
     assert_eq!(failed[0].id, id);
     assert_eq!(failed[0].attempts, 2);
-    assert!(failed[0].last_error.as_deref().unwrap().contains("lease expired"));
+    assert!(failed[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("lease expired"));
 }
 
 /// After a lease expired and the job was handed out again, the old token settles nothing.
@@ -217,14 +260,24 @@ pub async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
     assert_eq!(old.id, new.id);
     let lease = std::slice::from_ref(&old);
     assert_eq!(driver.ack(&lane, lease).await.unwrap(), [false]);
-    assert!(!driver.fail(&lane, &old, Failure::fail("stale")).await.unwrap());
+    assert!(!driver
+        .fail(&lane, &old, Failure::fail("stale"))
+        .await
+        .unwrap());
     assert_eq!(driver.renew(&lane, lease, LEASE).await.unwrap(), [false]);
     assert_eq!(driver.requeue(&lane, lease).await.unwrap(), [false]);
     assert!(!driver.progress(&lane, &old, json!(50)).await.unwrap());
     let counts = driver.counts(lane.queue()).await.unwrap();
     assert_eq!((counts.active, counts.failed, counts.ready), (1, 0, 0));
-    assert_eq!(driver.ack(&lane, &[new.clone()]).await.unwrap(), [true]);
-    assert_eq!(driver.ack(&lane, &[new]).await.unwrap(), [false], "ack twice");
+    assert_eq!(
+        driver.ack(&lane, std::slice::from_ref(&new)).await.unwrap(),
+        [true]
+    );
+    assert_eq!(
+        driver.ack(&lane, &[new]).await.unwrap(),
+        [false],
+        "ack twice"
+    );
     assert!(driver.job(lane.queue(), &old.id).await.unwrap().is_none());
 }
 
@@ -240,7 +293,12 @@ pub async fn renewal_keeps_the_lease(driver: Arc<dyn Driver>) {
             .await
             .unwrap();
         assert_eq!(held, [true]);
-        assert!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.is_empty());
+        assert!(driver
+            .reserve(&lane, 1, LEASE)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty());
     }
     assert_eq!(driver.ack(&lane, &[lease]).await.unwrap(), [true]);
 }
@@ -253,7 +311,11 @@ pub async fn retry_with_backoff(driver: Arc<dyn Driver>) {
     let first = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
     let failed_at = Instant::now();
     let retried = driver
-        .fail(&lane, &first[0].lease(), Failure::retry("boom", Duration::from_millis(300)))
+        .fail(
+            &lane,
+            &first[0].lease(),
+            Failure::retry("boom", Duration::from_millis(300)),
+        )
         .await
         .unwrap();
     assert!(retried);
@@ -286,21 +348,44 @@ pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
     let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
     assert_eq!(failed.len(), 3);
     assert_eq!(
-        failed.iter().map(|f| f.last_error.clone().unwrap()).collect::<Vec<_>>(),
+        failed
+            .iter()
+            .map(|f| f.last_error.clone().unwrap())
+            .collect::<Vec<_>>(),
         ["bad 2", "bad 1", "bad 0"],
         "newest first"
     );
-    assert!(failed.iter().all(|f| f.state == JobState::Failed && f.failed_at.is_some()));
+    assert!(failed
+        .iter()
+        .all(|f| f.state == JobState::Failed && f.failed_at.is_some()));
     assert_eq!(failed[0].attempts, 1);
-    assert_eq!(driver.failed(lane.queue(), 1, 1).await.unwrap()[0].id, failed[1].id);
+    assert_eq!(
+        driver.failed(lane.queue(), 1, 1).await.unwrap()[0].id,
+        failed[1].id
+    );
 
-    assert_eq!(driver.retry_failed(lane.queue(), Some(&failed[1].id)).await.unwrap(), 1);
+    assert_eq!(
+        driver
+            .retry_failed(lane.queue(), Some(&failed[1].id))
+            .await
+            .unwrap(),
+        1
+    );
     let missing = JobId::from("no-such-job");
-    assert_eq!(driver.retry_failed(lane.queue(), Some(&missing)).await.unwrap(), 0);
+    assert_eq!(
+        driver
+            .retry_failed(lane.queue(), Some(&missing))
+            .await
+            .unwrap(),
+        0
+    );
     let back = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].id, failed[1].id);
-    assert_eq!(back[0].attempt, 1, "retry from failed restores the attempts");
+    assert_eq!(
+        back[0].attempt, 1,
+        "retry from failed restores the attempts"
+    );
 
     assert_eq!(driver.retry_failed(lane.queue(), None).await.unwrap(), 2);
     assert_eq!(driver.counts(lane.queue()).await.unwrap().failed, 0);
@@ -328,7 +413,12 @@ pub async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
     assert_eq!(counts.failed, cap as u64, "the failed list is capped");
     assert_eq!(failed.len(), cap);
     let newest: Vec<_> = failed.iter().map(|f| f.id.clone()).collect();
-    let expected: Vec<_> = got.iter().rev().take(newest.len()).map(|j| j.id.clone()).collect();
+    let expected: Vec<_> = got
+        .iter()
+        .rev()
+        .take(newest.len())
+        .map(|j| j.id.clone())
+        .collect();
     assert_eq!(newest, expected, "the newest failures are the ones kept");
     // Trimmed jobs are gone entirely, not left behind.
     for j in got.iter().take(n - newest.len()) {
@@ -366,13 +456,21 @@ pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
     let counts = driver.counts(lane.queue()).await.unwrap();
     assert!(counts.paused);
     assert_eq!(counts.ready, 1);
-    assert!(driver.reserve(&lane, 1, LEASE).await.unwrap().jobs.is_empty());
+    assert!(driver
+        .reserve(&lane, 1, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
     let waiter = {
         let (driver, lane) = (driver.clone(), lane.clone());
         tokio::spawn(async move {
             // A paused lane may wake its waiter spuriously; loop like a worker would.
             loop {
-                driver.wait(&lane, Some(Duration::from_secs(20))).await.unwrap();
+                driver
+                    .wait(&lane, Some(Duration::from_secs(20)))
+                    .await
+                    .unwrap();
                 let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
                 if !r.jobs.is_empty() {
                     return r.jobs.len();
@@ -381,7 +479,10 @@ pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
         })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(!waiter.is_finished(), "nothing may be handed out while paused");
+    assert!(
+        !waiter.is_finished(),
+        "nothing may be handed out while paused"
+    );
     driver.resume(lane.queue()).await.unwrap();
     let got = tokio::time::timeout(LIMIT, waiter)
         .await
@@ -397,7 +498,10 @@ pub async fn requeue_keeps_the_attempt_and_goes_first(driver: Arc<dyn Driver>) {
     let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
     enqueue_one(&driver, &lane, json!({"n": 2})).await;
-    assert_eq!(driver.requeue(&lane, &[taken[0].lease()]).await.unwrap(), [true]);
+    assert_eq!(
+        driver.requeue(&lane, &[taken[0].lease()]).await.unwrap(),
+        [true]
+    );
     let again = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
     assert_eq!(again[0].id, id, "a requeued job goes first");
     assert_eq!(again[0].attempt, 1, "requeueing does not spend an attempt");
@@ -443,7 +547,10 @@ pub async fn chosen_ids_are_unique(driver: Arc<dyn Driver>) {
         ])
         .await
         .unwrap();
-    assert!(!again[0].created, "a second job with a live id is not stored");
+    assert!(
+        !again[0].created,
+        "a second job with a live id is not stored"
+    );
     assert!(again[1].created);
     let taken = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
     assert_eq!(taken.iter().map(payload_n).collect::<Vec<_>>(), [1, 3]);
@@ -466,20 +573,37 @@ pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
         .id
         .clone();
     let state = |driver: Arc<dyn Driver>, lane: Lane, id: JobId| async move {
-        driver.job(lane.queue(), &id).await.unwrap().map(|j| j.state)
+        driver
+            .job(lane.queue(), &id)
+            .await
+            .unwrap()
+            .map(|j| j.state)
     };
     let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
     assert_eq!(info.state, JobState::Ready);
-    assert_eq!((info.name.as_str(), info.queue.as_str()), ("work", lane.queue()));
+    assert_eq!(
+        (info.name.as_str(), info.queue.as_str()),
+        ("work", lane.queue())
+    );
     assert_eq!((info.priority, info.max_attempts, info.attempts), (4, 2, 0));
     assert_eq!(info.payload_json(), json!({"n": 1}));
     let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
-    assert_eq!(state(driver.clone(), lane.clone(), id.clone()).await, Some(JobState::Active));
+    assert_eq!(
+        state(driver.clone(), lane.clone(), id.clone()).await,
+        Some(JobState::Active)
+    );
     driver
-        .fail(&lane, &taken[0].lease(), Failure::retry("e1", Duration::from_millis(10)))
+        .fail(
+            &lane,
+            &taken[0].lease(),
+            Failure::retry("e1", Duration::from_millis(10)),
+        )
         .await
         .unwrap();
-    assert_eq!(state(driver.clone(), lane.clone(), id.clone()).await, Some(JobState::Scheduled));
+    assert_eq!(
+        state(driver.clone(), lane.clone(), id.clone()).await,
+        Some(JobState::Scheduled)
+    );
     let taken = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
     driver
         .fail(&lane, &taken[0].lease(), Failure::fail("e2"))
@@ -489,7 +613,11 @@ pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
     assert_eq!(info.state, JobState::Failed);
     assert_eq!(info.attempts, 2);
     assert_eq!(info.last_error.as_deref(), Some("e2"));
-    assert!(driver.job(lane.queue(), &JobId::from("nope-1")).await.unwrap().is_none());
+    assert!(driver
+        .job(lane.queue(), &JobId::from("nope-1"))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Deleting works in every state; a deleted active job's lease is stale.
@@ -498,25 +626,44 @@ pub async fn delete_in_any_state(driver: Arc<dyn Driver>) {
     let ready = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let active = enqueue_one(&driver, &lane, json!({"n": 2})).await;
     let scheduled = driver
-        .enqueue(vec![job(&lane, json!({"n": 3})).delay(Duration::from_secs(60))])
+        .enqueue(vec![
+            job(&lane, json!({"n": 3})).delay(Duration::from_secs(60))
+        ])
         .await
         .unwrap()[0]
         .id
         .clone();
     let taken = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
     assert_eq!(taken[1].id, active);
-    driver.fail(&lane, &taken[0].lease(), Failure::fail("x")).await.unwrap();
+    driver
+        .fail(&lane, &taken[0].lease(), Failure::fail("x"))
+        .await
+        .unwrap();
     let failed = ready; // the first job is now in the failed list
     let ready = enqueue_one(&driver, &lane, json!({"n": 4})).await;
     for id in [&ready, &active, &scheduled, &failed] {
-        assert!(driver.delete(lane.queue(), id).await.unwrap(), "delete {id}");
+        assert!(
+            driver.delete(lane.queue(), id).await.unwrap(),
+            "delete {id}"
+        );
         assert!(driver.job(lane.queue(), id).await.unwrap().is_none());
-        assert!(!driver.delete(lane.queue(), id).await.unwrap(), "second delete of {id}");
+        assert!(
+            !driver.delete(lane.queue(), id).await.unwrap(),
+            "second delete of {id}"
+        );
     }
-    assert_eq!(driver.ack(&lane, &[taken[1].lease()]).await.unwrap(), [false]);
+    assert_eq!(
+        driver.ack(&lane, &[taken[1].lease()]).await.unwrap(),
+        [false]
+    );
     let c = driver.counts(lane.queue()).await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
-    assert!(driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.is_empty());
+    assert!(driver
+        .reserve(&lane, 10, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
 }
 
 /// Purge removes every job of the queue, in every state, and only of that queue.
@@ -534,10 +681,16 @@ pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
     driver.purge(lane.queue()).await.unwrap();
     let c = driver.counts(lane.queue()).await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
-    assert_eq!(driver.ack(&lane, &[taken[0].lease()]).await.unwrap(), [false]);
+    assert_eq!(
+        driver.ack(&lane, &[taken[0].lease()]).await.unwrap(),
+        [false]
+    );
     assert_eq!(driver.counts(other.queue()).await.unwrap().ready, 1);
     enqueue_one(&driver, &lane, json!({"n": 4})).await;
-    assert_eq!(driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.len(), 1);
+    assert_eq!(
+        driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.len(),
+        1
+    );
 }
 
 /// Progress reported by a running job shows in its record.

@@ -87,8 +87,7 @@ pub fn unique_queue(prefix: &str) -> String {
 
 /// A job for `lane` with a JSON payload.
 pub fn job(lane: &Lane, payload: serde_json::Value) -> NewJob {
-    NewJob::named(lane.job(), serde_json::to_vec(&payload).expect("json"))
-        .queue(lane.queue())
+    NewJob::named(lane.job(), serde_json::to_vec(&payload).expect("json")).queue(lane.queue())
 }
 
 /// Reserves until `n` jobs arrived from `lane`, waiting on the driver in between; panics after

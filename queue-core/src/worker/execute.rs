@@ -48,8 +48,9 @@ pub(crate) async fn execute(
         driver.clone(),
     );
     // Building the future decodes the payload; a panicking Deserialize impl is caught too.
-    let started =
-        std::panic::catch_unwind(AssertUnwindSafe(|| (registration.handler)(&job.payload, ctx, state)));
+    let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        (registration.handler)(&job.payload, ctx, state)
+    }));
     let result = match started {
         Err(panic) => Err(panicked(panic)),
         Ok(future) => {

@@ -152,8 +152,10 @@ async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict
                 Verdict::Requeue => requeues.push(lease),
                 Verdict::Abandoned => {}
                 Verdict::Failed(failure) => {
-                    persist(&pool, "fail", || pool.driver.fail(&pool.lane, &lease, failure.clone()))
-                        .await;
+                    persist(&pool, "fail", || {
+                        pool.driver.fail(&pool.lane, &lease, failure.clone())
+                    })
+                    .await;
                 }
             }
         }
@@ -161,7 +163,10 @@ async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict
             persist(&pool, "ack", || pool.driver.ack(&pool.lane, &acks)).await;
         }
         if !requeues.is_empty() {
-            persist(&pool, "requeue", || pool.driver.requeue(&pool.lane, &requeues)).await;
+            persist(&pool, "requeue", || {
+                pool.driver.requeue(&pool.lane, &requeues)
+            })
+            .await;
         }
     }
 }

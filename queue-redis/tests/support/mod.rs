@@ -27,7 +27,11 @@ fn binary() -> String {
             return candidate.to_string_lossy().into_owned();
         }
     }
-    for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"] {
+    for candidate in [
+        "/usr/bin/redis-server",
+        "/usr/local/bin/redis-server",
+        "/usr/sbin/redis-server",
+    ] {
         if std::path::Path::new(candidate).is_file() {
             return candidate.to_string();
         }
@@ -55,7 +59,8 @@ impl RedisServer {
     /// Starts a server with extra `redis-server` arguments (e.g. `["--requirepass", "x"]`).
     pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("queue-redis-test-{}-{port}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("queue-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let mut server = Self {
             child: None,

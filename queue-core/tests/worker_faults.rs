@@ -1,0 +1,92 @@
+//! Timeouts and panics are failures; the worker keeps running.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use queue_core::{job, JobContext, JobError};
+use support::{memory_queue, start, until_counts};
+
+static TIMEOUT_CANCELLED: AtomicU32 = AtomicU32::new(0);
+
+/// Drops a marker when its future is dropped before finishing.
+struct DropMarker;
+impl Drop for DropMarker {
+    fn drop(&mut self) {
+        TIMEOUT_CANCELLED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[job(
+    queue = "faults-timeout",
+    timeout = "100ms",
+    attempts = 2,
+    backoff = "fixed(10ms)"
+)]
+async fn sleeps_too_long(_n: u32, ctx: JobContext) -> Result<(), JobError> {
+    assert!(ctx.deadline().is_some());
+    let _marker = DropMarker;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    std::mem::forget(_marker);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_past_its_timeout_is_cancelled_and_counted_as_a_failure() {
+    let queue = memory_queue();
+    let id = sleeps_too_long::dispatch(&queue, 1).await.unwrap().id;
+    let started = std::time::Instant::now();
+    let worker = start(queue.worker().handlers(["sleeps_too_long"]));
+    until_counts(&queue, "faults-timeout", Duration::from_secs(10), |c| {
+        c.failed == 1
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cancelled long before the sleep ended"
+    );
+    assert_eq!(
+        TIMEOUT_CANCELLED.load(Ordering::SeqCst),
+        2,
+        "both runs were dropped at the timeout"
+    );
+    let info = queue.job("faults-timeout", &id).await.unwrap().unwrap();
+    assert_eq!(info.attempts, 2);
+    assert_eq!(info.last_error.as_deref(), Some("timed out after 100ms"));
+}
+
+static AFTER_PANIC: AtomicU32 = AtomicU32::new(0);
+
+#[job(queue = "faults-panic", attempts = 1)]
+async fn panics(n: u32) -> Result<(), JobError> {
+    if n == 0 {
+        panic!("index {n} out of range");
+    }
+    AFTER_PANIC.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_panic_is_caught_as_a_failure_with_its_message() {
+    let queue = memory_queue();
+    let id = panics::dispatch(&queue, 0).await.unwrap().id;
+    panics::dispatch(&queue, 1).await.unwrap();
+    let worker = start(queue.worker().handlers(["panics"]));
+    until_counts(&queue, "faults-panic", Duration::from_secs(10), |c| {
+        c.failed == 1 && c.pending() == 0
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    let info = queue.job("faults-panic", &id).await.unwrap().unwrap();
+    assert_eq!(
+        info.last_error.as_deref(),
+        Some("handler panicked: index 0 out of range")
+    );
+    assert_eq!(
+        AFTER_PANIC.load(Ordering::SeqCst),
+        1,
+        "the worker kept running after the panic"
+    );
+}
