@@ -23,9 +23,18 @@ pub const DEFAULT_MAX_FAILED: usize = 10_000;
 /// tests. Cloning shares the storage.
 ///
 /// Connect with the URL `memory://`, or build one with [`MemoryDriver::new`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MemoryDriver {
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MemoryDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryDriver")
+            .field("queues", &self.shared.queues.lock().len())
+            .field("max_failed", &self.shared.max_failed)
+            .finish()
+    }
 }
 
 #[derive(Debug)]

@@ -1,0 +1,239 @@
+//! Redis-specific behaviour: idle cost, malformed data, authentication, unreachable servers.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::{job, Error, JobContext, JobError, JobState, Queue};
+use queue_redis::RedisDriver;
+use support::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+static SEEN: AtomicU32 = AtomicU32::new(0);
+
+#[job(queue = "faults")]
+async fn count(n: u32, _ctx: JobContext) -> Result<(), JobError> {
+    SEEN.fetch_add(n, Ordering::SeqCst);
+    Ok(())
+}
+
+async fn redis_queue(url: &str) -> Queue {
+    Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
+}
+
+fn raw(server: &RedisServer) -> redis::Client {
+    redis::Client::open(server.url()).unwrap()
+}
+
+/// Total commands the server has processed, from INFO commandstats.
+async fn commands_processed(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|l| l.split("calls=").nth(1))
+        .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_sends_almost_no_commands() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["count"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    // Let it start and go idle, proven by one job running through it.
+    count::dispatch(&queue, 1).await.unwrap();
+    for _ in 0..500 {
+        if queue.counts("faults").await.unwrap().pending() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut probe = raw(&server)
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let before = commands_processed(&mut probe).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = commands_processed(&mut probe).await;
+    // The probe's own INFO call is one of them.
+    let idle = after - before - 1;
+    assert!(idle <= 3, "an idle worker sent {idle} commands in 3 s");
+    // And it still wakes at once for new work.
+    let started = std::time::Instant::now();
+    count::dispatch(&queue, 2).await.unwrap();
+    while queue.counts("faults").await.unwrap().pending() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the idle worker did not wake"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    let mut conn = raw(&server)
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ready = "{queue:faults}:lane:count:ready";
+    // An id with no record, a record that is garbage, and a payload that is not a number.
+    redis::pipe()
+        .cmd("RPUSH")
+        .arg(ready)
+        .arg("ghost-1")
+        .cmd("HSET")
+        .arg("{queue:faults}:meta")
+        .arg("junk-2")
+        .arg("not a record")
+        .cmd("HSET")
+        .arg("{queue:faults}:data")
+        .arg("junk-2")
+        .arg("{}")
+        .cmd("RPUSH")
+        .arg(ready)
+        .arg("junk-2")
+        .cmd("SADD")
+        .arg("{queue:faults}:lanes")
+        .arg("count")
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let bad_payload = queue
+        .driver()
+        .enqueue(vec![queue_core::NewJob::named(
+            "count",
+            b"\"seven\"".to_vec(),
+        )
+        .queue("faults")])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let good = count::dispatch(&queue, 5).await.unwrap().id;
+
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["count"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = queue.counts("faults").await.unwrap();
+        if c.failed == 3 && c.pending() == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "stuck at {c:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    assert!(
+        queue.job("faults", &good).await.unwrap().is_none(),
+        "the good job ran and was acked: the worker kept going"
+    );
+
+    let failed = queue.failed("faults", 0, 10).await.unwrap();
+    let errors: Vec<String> = failed
+        .iter()
+        .map(|f| f.last_error.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("no job record for id `ghost-1`")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("malformed job record for id `junk-2`")),
+        "{errors:?}"
+    );
+    let bad = queue.job("faults", &bad_payload).await.unwrap().unwrap();
+    assert_eq!(bad.state, JobState::Failed);
+    assert!(bad.last_error.unwrap().contains("does not decode as `u32`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_and_acl_users_authenticate_and_never_show() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret-pass"]);
+    let port = server.port();
+    // requirepass (default user)
+    let url = format!("redis://:s3cret-pass@127.0.0.1:{port}/0");
+    let driver = RedisDriver::connect(&url).await.expect("password accepted");
+    assert!(!format!("{driver:?}").contains("s3cret"), "{driver:?}");
+    let queue = Queue::new(Arc::new(driver));
+    count::dispatch(&queue, 1).await.unwrap();
+    assert_eq!(queue.counts("faults").await.unwrap().ready, 1);
+
+    // An ACL user.
+    let mut admin = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("jobs")
+        .arg("on")
+        .arg(">user-pass")
+        .arg("~*")
+        .arg("+@all")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let acl = redis_queue(&format!("redis://jobs:user-pass@127.0.0.1:{port}/0")).await;
+    assert_eq!(acl.counts("faults").await.unwrap().ready, 1);
+
+    // A wrong password is a clear error without the password.
+    let err = RedisDriver::connect(&format!("redis://jobs:wrong-pass@127.0.0.1:{port}/0"))
+        .await
+        .unwrap_err();
+    let shown = format!("{err} / {err:?}");
+    assert!(!shown.contains("wrong-pass"), "{shown}");
+    assert!(shown.contains("redis://jobs:***@127.0.0.1"), "{shown}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://app:hunter2@127.0.0.1:{port}/0");
+    let started = std::time::Instant::now();
+    let err = Queue::connect(&url).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "connecting gave up in time"
+    );
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "storage unavailable at `redis://app:***@127.0.0.1:{port}/0`"
+        )),
+        "{shown}"
+    );
+    assert!(!format!("{err:?}").contains("hunter2"));
+}
