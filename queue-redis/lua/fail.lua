@@ -3,9 +3,9 @@
 -- ARGV[1]: id  ARGV[2]: token  ARGV[3]: error message  ARGV[4]: retry delay ms, or -1 to fail
 -- for good  ARGV[5]: failed list cap
 -- Returns: 1 when the token was current, else 0 (nothing changed).
-local id = ARGV[1]
-local j = parse_meta(redis.call('HGET', q.meta, id))
-if not j or j.tok == '0' or j.tok ~= ARGV[2] then return 0 end
+local ids, jobs, held = check_leases(1, 2)
+if not held[1] then return 0 end
+local id, j = ids[1], jobs[1]
 redis.call('ZREM', l.active, id)
 local now = now_ms()
 local delay = tonumber(ARGV[4])

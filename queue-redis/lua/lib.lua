@@ -38,6 +38,21 @@ local function pack_meta(j)
     j.failed .. '|' .. j.name
 end
 
+-- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their records, and per id
+-- whether the token is the job's current one (the fencing check of every settlement).
+local function check_leases(from, to)
+  local ids = {}
+  for i = from, to, 2 do ids[#ids + 1] = ARGV[i] end
+  local metas = redis.call('HMGET', q.meta, unpack(ids))
+  local jobs, held = {}, {}
+  for i = 1, #ids do
+    local j = parse_meta(metas[i])
+    jobs[i] = j
+    held[i] = j ~= nil and j.tok ~= '0' and j.tok == ARGV[from + (i - 1) * 2 + 1]
+  end
+  return ids, jobs, held
+end
+
 -- Priority ZSET score: higher priority first, then FIFO by sequence number. A job returned to
 -- the head of its priority (requeue, reap) gets sequence 0.
 local PRIO_SPAN = 10000000000000

@@ -3,24 +3,18 @@
 -- KEYS: the lane key set (lib.lua).
 -- ARGV: id, token, id, token, ... (the first id ends up first in line)
 -- Returns: {1 or 0, ...} per job: 1 when the token was current and the job was requeued.
-local ids = {}
-for i = 1, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
-local metas = redis.call('HMGET', q.meta, unpack(ids))
-local out = {}
-local any = false
+local ids, jobs, held = check_leases(1, #ARGV)
+local out, any = {}, false
 for i = #ids, 1, -1 do
-  local id = ids[i]
-  local j = parse_meta(metas[i])
-  if j and j.tok ~= '0' and j.tok == ARGV[i * 2] then
-    redis.call('ZREM', l.active, id)
+  out[i] = held[i] and 1 or 0
+  if held[i] then
+    local j = jobs[i]
+    redis.call('ZREM', l.active, ids[i])
     j.tok = '0'
     if j.att > 0 then j.att = j.att - 1 end
-    redis.call('HSET', q.meta, id, pack_meta(j))
-    push_front(l.ready, l.prio, id, j)
-    out[i] = 1
+    redis.call('HSET', q.meta, ids[i], pack_meta(j))
+    push_front(l.ready, l.prio, ids[i], j)
     any = true
-  else
-    out[i] = 0
   end
 end
 if any then wake(l.wake) end
