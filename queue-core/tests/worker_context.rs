@@ -1,0 +1,67 @@
+//! What a handler sees through its `JobContext`: identity, progress reporting, cancellation.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use queue_core::{job, JobContext, JobError, JobId, JobState};
+use support::{eventually, memory_queue, start};
+
+/// What the handler saw: id, name, queue, attempt, max attempts.
+type Seen = (JobId, String, String, u32, u32);
+
+static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+
+/// Reports progress, then waits for cancellation the way a handler driving blocking work would.
+#[job(queue = "context", attempts = 4)]
+async fn long_task(_n: u32, ctx: JobContext) -> Result<(), JobError> {
+    SEEN.lock().unwrap().push((
+        ctx.id().clone(),
+        ctx.name().to_string(),
+        ctx.queue().to_string(),
+        ctx.attempt(),
+        ctx.max_attempts(),
+    ));
+    ctx.progress(serde_json::json!({"done": 50}))
+        .await
+        .map_err(JobError::retry)?;
+    ctx.cancelled().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn handlers_see_their_identity_report_progress_and_observe_cancellation() {
+    let queue = memory_queue();
+    let id = long_task::dispatch(&queue, 1).await.unwrap().id;
+    let worker = start(
+        queue
+            .worker()
+            .handlers(["long_task"])
+            .grace(Duration::from_millis(50)),
+    );
+    let info = eventually(Duration::from_secs(5), || async {
+        queue
+            .job("context", &id)
+            .await
+            .unwrap()
+            .filter(|j| j.progress.is_some())
+    })
+    .await;
+    assert_eq!(info.state, JobState::Active);
+    assert_eq!(info.progress, Some(serde_json::json!({"done": 50})));
+    assert_eq!(
+        *SEEN.lock().unwrap(),
+        [(
+            id.clone(),
+            "long_task".to_string(),
+            "context".to_string(),
+            1,
+            4
+        )]
+    );
+    // Shutdown past the grace period cancels the run: the job goes back unspent.
+    worker.shutdown().await.unwrap();
+    let info = queue.job("context", &id).await.unwrap().unwrap();
+    assert_eq!((info.state, info.attempts), (JobState::Ready, 0));
+}
