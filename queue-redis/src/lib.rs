@@ -40,6 +40,10 @@ pub struct RedisOptions {
     pub response_timeout: Duration,
     /// How long connecting may take. Default 5 s.
     pub connect_timeout: Duration,
+    /// For `rediss://` URLs: a PEM root certificate to trust instead of the public roots (a
+    /// private CA). Default `None`.
+    #[cfg(feature = "tls")]
+    pub tls_root_cert: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -49,6 +53,8 @@ impl Default for RedisOptions {
             max_failed: 10_000,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls_root_cert: None,
         }
     }
 }
@@ -96,7 +102,7 @@ impl RedisDriver {
             options.prefix = prefix;
         }
         validate_name("key prefix", &options.prefix)?;
-        let client = Client::open(url.as_str()).map_err(|e| Error::InvalidUrl {
+        let client = open_client(&url, &options).map_err(|e| Error::InvalidUrl {
             url: redacted.clone(),
             reason: e.to_string(),
         })?;
@@ -251,6 +257,22 @@ impl RedisDriver {
         }
         Ok(out)
     }
+}
+
+/// A client for `url`, trusting `options.tls_root_cert` for `rediss://` when it is set.
+fn open_client(url: &str, options: &RedisOptions) -> redis::RedisResult<Client> {
+    #[cfg(feature = "tls")]
+    if let Some(root) = &options.tls_root_cert {
+        return Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root.clone()),
+            },
+        );
+    }
+    let _ = options;
+    Client::open(url)
 }
 
 /// Takes our own `prefix` parameter off the URL's query string.
