@@ -63,12 +63,13 @@ local deadline = now + tonumber(ARGV[2])
 local metas = redis.call('HMGET', q.meta, unpack(ids))
 local datas = redis.call('HMGET', q.data, unpack(ids))
 local out = { -1, tok }
-local meta_args, active_args = {}, {}
+local meta_args, active_args, seen = {}, {}, {}
 for i, id in ipairs(ids) do
   local j = parse_meta(metas[i])
-  if j and (j.tok ~= '0' or j.failed ~= '0') then
-    -- A duplicate id in the ready list of a job that is active or failed: drop the entry.
+  if seen[id] or (j and (j.tok ~= '0' or j.failed ~= '0')) then
+    -- A duplicate id in the ready list, or of a job that is active or failed: drop the entry.
   elseif j and datas[i] and j.name == ARGV[4] then
+    seen[id] = true
     j.att = j.att + 1
     j.tok = tok
     meta_args[#meta_args + 1] = id
@@ -100,7 +101,8 @@ if #meta_args > 0 then
   redis.call('HSET', q.meta, unpack(meta_args))
   redis.call('ZADD', l.active, unpack(active_args))
 end
-if #ids == n then
+local leased = (#out - 2) / 4
+if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then
     wake(l.wake)
   end

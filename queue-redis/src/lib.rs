@@ -24,7 +24,7 @@ use record::{as_bytes, as_i64, as_string, Meta};
 use scripts::Scripts;
 use wait::Waiters;
 
-/// Jobs per enqueue script call; bigger bulks are split.
+/// Jobs per script call; bigger batches are split (Lua's `unpack` takes at most ~8000 values).
 const ENQUEUE_CHUNK: usize = 1000;
 
 /// Settings of a [`RedisDriver`].
@@ -359,7 +359,7 @@ impl Driver for RedisDriver {
     async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reserve, &keys);
-        inv.arg(max)
+        inv.arg(max.min(ENQUEUE_CHUNK))
             .arg(ms(lease))
             .arg(self.inner.options.max_failed)
             .arg(lane.job());
@@ -395,16 +395,17 @@ impl Driver for RedisDriver {
     }
 
     async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys = self.lane_keys(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.renew, &keys);
-        inv.arg(ms(lease));
-        for l in leases {
-            inv.arg(l.id.as_str()).arg(l.token);
+        let mut held = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(ENQUEUE_CHUNK) {
+            let mut inv = self.lane_call(&self.inner.scripts.renew, &keys);
+            inv.arg(ms(lease));
+            for l in chunk {
+                inv.arg(l.id.as_str()).arg(l.token);
+            }
+            held.extend(self.flags(&inv).await?);
         }
-        self.flags(&inv).await
+        Ok(held)
     }
 
     async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
@@ -608,7 +609,10 @@ impl Driver for RedisDriver {
         let keys = self.queue_keys(queue)?;
         let lanes = self.lanes_of(&keys).await?;
         let mut inv = self.inner.scripts.purge.prepare_invoke();
-        for key in keys.queue_keys() {
+        // The id and token counters stay (reusing ids or tokens would let a stale lease match a
+        // new job), and so does the pause flag.
+        let kept = [keys.seq(), keys.tok(), keys.paused()];
+        for key in keys.queue_keys().into_iter().filter(|k| !kept.contains(k)) {
             inv.key(key);
         }
         for job in &lanes {

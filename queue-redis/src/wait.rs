@@ -99,8 +99,11 @@ impl Waiters {
                                 .query_async(&mut commands)
                                 .await;
                             match unblocked {
-                                Ok(_) => (&mut blocked).await.map(drop),
-                                // Without a way to lift the block, drop the connection instead.
+                                Ok(1) => (&mut blocked).await.map(drop),
+                                // The BLPOP has not reached the server yet (or the block could
+                                // not be lifted): give up this connection instead of waiting for
+                                // its server timeout. Closing it ends any later block.
+                                Ok(_) => return Ok(()),
                                 Err(e) => Err(e),
                             }
                         }

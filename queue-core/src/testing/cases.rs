@@ -686,10 +686,22 @@ pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
         [false]
     );
     assert_eq!(driver.counts(other.queue()).await.unwrap().ready, 1);
-    enqueue_one(&driver, &lane, json!({"n": 4})).await;
+    let fresh = enqueue_one(&driver, &lane, json!({"n": 4})).await;
+    let again = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    assert_eq!(again.len(), 1);
+    // Ids and tokens are not reused after a purge: a lease from before it matches nothing.
+    assert_ne!(again[0].lease(), taken[0].lease());
     assert_eq!(
-        driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.len(),
-        1
+        driver.ack(&lane, &[taken[0].lease()]).await.unwrap(),
+        [false]
+    );
+    assert_eq!(
+        driver
+            .job(lane.queue(), &fresh)
+            .await
+            .unwrap()
+            .map(|j| j.state),
+        Some(JobState::Active)
     );
 }
 

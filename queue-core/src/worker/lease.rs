@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
-use crate::job::{JobId, Lane, Lease};
+use crate::job::{Lane, Lease};
 
 /// Why a running job was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,17 +25,18 @@ pub(crate) enum CancelReason {
 /// The handle on one running job: its token and how to stop it.
 #[derive(Debug)]
 pub(crate) struct JobControl {
-    pub(crate) token: u64,
     pub(crate) cancel: CancellationToken,
     reason: AtomicU8,
+    /// When the lease runs out unless renewed (local clock, conservative).
+    expires: Mutex<Instant>,
 }
 
 impl JobControl {
-    pub(crate) fn new(token: u64) -> Self {
+    pub(crate) fn new(lease: Duration) -> Self {
         Self {
-            token,
             cancel: CancellationToken::new(),
             reason: AtomicU8::new(CancelReason::None as u8),
+            expires: Mutex::new(Instant::now() + lease),
         }
     }
 
@@ -59,11 +60,12 @@ impl JobControl {
     }
 }
 
-/// The running jobs of one pool.
+/// The running jobs of one pool, by lease: the same job id can appear twice if a run outlived
+/// its lease and the job was handed out again.
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) lane: Lane,
-    jobs: Mutex<HashMap<JobId, Arc<JobControl>>>,
+    jobs: Mutex<HashMap<Lease, Arc<JobControl>>>,
 }
 
 impl Running {
@@ -74,12 +76,12 @@ impl Running {
         }
     }
 
-    pub(crate) fn insert(&self, id: JobId, control: Arc<JobControl>) {
-        self.jobs.lock().unwrap().insert(id, control);
+    pub(crate) fn insert(&self, lease: Lease, control: Arc<JobControl>) {
+        self.jobs.lock().unwrap().insert(lease, control);
     }
 
-    pub(crate) fn remove(&self, id: &JobId) {
-        self.jobs.lock().unwrap().remove(id);
+    pub(crate) fn remove(&self, lease: &Lease) {
+        self.jobs.lock().unwrap().remove(lease);
     }
 
     /// Cancels every running job.
@@ -94,19 +96,14 @@ impl Running {
             .lock()
             .unwrap()
             .iter()
-            .map(|(id, c)| {
-                let lease = Lease {
-                    id: id.clone(),
-                    token: c.token,
-                };
-                (lease, c.clone())
-            })
+            .map(|(lease, c)| (lease.clone(), c.clone()))
             .collect()
     }
 }
 
 /// Renews the leases of every pool's running jobs every `lease / 3`, until `stop` is cancelled.
-/// A lease the driver no longer recognizes cancels its job.
+/// A lease the driver no longer recognizes cancels its job, and so does a lease that ran out
+/// while renewals kept failing (the storage may have handed the job to another worker).
 pub(crate) async fn renew_leases(
     driver: Arc<dyn Driver>,
     pools: Vec<Arc<Running>>,
@@ -127,17 +124,27 @@ pub(crate) async fn renew_leases(
                 continue;
             }
             let leases: Vec<Lease> = jobs.iter().map(|(lease, _)| lease.clone()).collect();
+            let sent = Instant::now();
             match driver.renew(&running.lane, &leases, lease).await {
                 Ok(held) => {
-                    for ((lease, control), held) in jobs.iter().zip(held) {
-                        if !held {
-                            tracing::warn!(lane = %running.lane, id = %lease.id, "lease lost; cancelling the run");
+                    for ((lease_held, control), held) in jobs.iter().zip(held) {
+                        if held {
+                            *control.expires.lock().unwrap() = sent + lease;
+                        } else {
+                            tracing::warn!(lane = %running.lane, id = %lease_held.id, "lease lost; cancelling the run");
                             control.cancel(CancelReason::LeaseLost);
                         }
                     }
                 }
                 Err(error) => {
                     tracing::warn!(lane = %running.lane, %error, "could not renew leases; retrying next period");
+                    let now = Instant::now();
+                    for (lease_held, control) in &jobs {
+                        if *control.expires.lock().unwrap() <= now {
+                            tracing::warn!(lane = %running.lane, id = %lease_held.id, "lease ran out while renewals failed; cancelling the run");
+                            control.cancel(CancelReason::LeaseLost);
+                        }
+                    }
                 }
             }
         }

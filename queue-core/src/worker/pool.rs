@@ -114,9 +114,11 @@ impl Pool {
         permit: OwnedSemaphorePermit,
         settle_tx: mpsc::UnboundedSender<(Lease, Verdict)>,
     ) {
+        // Registered before the task starts, so a shutdown right now still reaches it.
+        let lease = job.lease();
+        let control = Arc::new(JobControl::new(self.lease));
+        self.running.insert(lease.clone(), control.clone());
         tokio::spawn(async move {
-            let control = Arc::new(JobControl::new(job.token));
-            self.running.insert(job.id.clone(), control.clone());
             let verdict = execute(
                 self.registration,
                 &self.lane,
@@ -126,7 +128,7 @@ impl Pool {
                 &self.driver,
             )
             .await;
-            self.running.remove(&job.id);
+            self.running.remove(&lease);
             if let Verdict::Failed(failure) = &verdict {
                 tracing::warn!(
                     lane = %self.lane, id = %job.id, attempt = job.attempt,
@@ -134,7 +136,7 @@ impl Pool {
                     retry_in = ?failure.retry_in, "job failed"
                 );
             }
-            let _ = settle_tx.send((job.lease(), verdict));
+            let _ = settle_tx.send((lease, verdict));
             drop(permit);
         });
     }
