@@ -71,6 +71,31 @@ async fn until_done(n: u64) {
     }
 }
 
+static LATENESS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+
+/// Records how late it started after its due time; the payload is the due time.
+#[job(queue = "bench-delayed", concurrency = 10, attempts = 1)]
+async fn due(due_ns: u64) -> Result<(), JobError> {
+    let now = epoch().elapsed().as_nanos() as u64;
+    LATENESS
+        .lock()
+        .unwrap()
+        .push(Duration::from_nanos(now.saturating_sub(due_ns)));
+    PINGED.notify_one();
+    Ok(())
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> String {
+    samples.sort();
+    let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6;
+    format!(
+        "{:.0} µs / {:.0} µs / {:.0} µs",
+        pct(0.5),
+        pct(0.99),
+        samples[samples.len() - 1].as_secs_f64() * 1e6
+    )
+}
+
 fn signup(id: u64) -> queue_core::NewJob {
     noop::job(Signup {
         id,
@@ -111,6 +136,7 @@ fn args() -> Args {
 struct ServerStats {
     cpu: f64,
     commands: u64,
+    memory: f64,
 }
 
 async fn server_stats(client: &Option<redis::Client>) -> Option<ServerStats> {
@@ -129,6 +155,15 @@ async fn server_stats(client: &Option<redis::Client>) -> Option<ServerStats> {
         .query_async(&mut conn)
         .await
         .ok()?;
+    let memory: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    let used_memory = memory
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:")?.trim().parse().ok())
+        .unwrap_or(0.0);
     let field = |name: &str| -> f64 {
         cpu.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
@@ -148,6 +183,7 @@ async fn server_stats(client: &Option<redis::Client>) -> Option<ServerStats> {
     Some(ServerStats {
         cpu: field("used_cpu_user") + field("used_cpu_sys"),
         commands,
+        memory: used_memory,
     })
 }
 
@@ -243,19 +279,56 @@ async fn measure(name: &str, queue: Queue, redis: Option<redis::Client>, a: &Arg
     }
     stop.fire();
     worker.await.unwrap().unwrap();
-    let mut lat = LATENCIES.lock().unwrap().clone();
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p) as usize];
     row(
         "idle latency p50 / p99 / max",
-        format!(
-            "{:.0} µs / {:.0} µs / {:.0} µs",
-            pct(0.5).as_secs_f64() * 1e6,
-            pct(0.99).as_secs_f64() * 1e6,
-            lat[lat.len() - 1].as_secs_f64() * 1e6
-        ),
+        percentiles(LATENCIES.lock().unwrap().clone()),
     );
 
+    // Delayed jobs, one at a time with an idle worker: how late after the due time they start.
+    LATENESS.lock().unwrap().clear();
+    let stop = tokio_util_like::Stop::new();
+    let worker = tokio::spawn(queue.worker().handlers(["due"]).run_until(stop.wait()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let delayed = (a.latency_jobs / 5).max(20);
+    for i in 0..delayed {
+        let delay = Duration::from_millis(20 + i % 30);
+        let due_ns = (epoch().elapsed() + delay).as_nanos() as u64;
+        let pinged = PINGED.notified();
+        due::dispatch(&queue, due_ns)
+            .delay(delay)
+            .await
+            .expect("dispatch");
+        pinged.await;
+    }
+    // Idle: nothing queued, the worker waiting.
+    let i0 = server_stats(&redis).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let i1 = server_stats(&redis).await;
+    stop.fire();
+    worker.await.unwrap().unwrap();
+    row(
+        &format!("delayed job lateness p50 / p99 / max ({delayed} jobs)"),
+        percentiles(LATENESS.lock().unwrap().clone()),
+    );
+    if let (Some(i0), Some(i1)) = (i0, i1) {
+        // The probe's own three INFO calls are excluded.
+        let commands = (i1.commands - i0.commands).saturating_sub(3);
+        row(
+            "idle worker: Redis commands per second",
+            format!("{:.2}", commands as f64 / 3.0),
+        );
+    }
+
+    if let (Some(s0), Some(s1)) = (s0, s1) {
+        let payload = serde_json_len(n);
+        row(
+            "Redis memory per queued job beyond its payload",
+            format!(
+                "{:.0} bytes (payload {payload:.0} bytes)",
+                (s1.memory - s0.memory) / n as f64 - payload
+            ),
+        );
+    }
     if let (Some(s0), Some(s1), Some(s2)) = (s0, s1, s2) {
         row(
             "Redis CPU per job: enqueue",
@@ -271,6 +344,14 @@ async fn measure(name: &str, queue: Queue, redis: Option<redis::Client>, a: &Arg
         );
     }
     rows
+}
+
+/// Bytes of one benchmark payload on average, as JSON.
+fn serde_json_len(n: u64) -> f64 {
+    let total: usize = (0..n)
+        .map(|id| format!(r#"{{"id":{id},"email":"user{id}@example.com"}}"#).len())
+        .sum();
+    total as f64 / n as f64
 }
 
 /// A tiny stop signal for `run_until`.
