@@ -195,6 +195,9 @@ impl QueueState {
         if !self.paused {
             let deadline = now + lease_ms;
             let lane = self.lanes.get_mut(job).expect("lane created by reap");
+            // An idle worker sleeps until the lane's earliest event; a lease ending sooner must
+            // wake it, so it can reap the job if this worker dies.
+            let earliest = lane.next_event().is_none_or(|next| deadline < next);
             while reservation.jobs.len() < max {
                 let Some(id) = lane.pop_ready() else { break };
                 let Some(record) = self.jobs.get_mut(&id) else {
@@ -212,6 +215,9 @@ impl QueueState {
                     record.attempts,
                     record.max_attempts,
                 ));
+            }
+            if earliest && !reservation.jobs.is_empty() {
+                lane.notify.notify_one();
             }
         }
         let paused = self.paused;

@@ -98,8 +98,12 @@ for i, id in ipairs(ids) do
   end
 end
 if #meta_args > 0 then
+  -- An idle worker sleeps until the lane's earliest event; a lease ending sooner must wake it,
+  -- so it can reap the job if this worker dies.
+  local before = next_event(l.sched, l.active)
   redis.call('HSET', q.meta, unpack(meta_args))
   redis.call('ZADD', l.active, unpack(active_args))
+  if before == nil or deadline < before then wake(l.wake) end
 end
 local leased = (#out - 2) / 4
 if leased == n then

@@ -186,6 +186,58 @@ pub async fn lanes_are_independent(driver: Arc<dyn Driver>) {
     assert_eq!(driver.counts(&queue).await.unwrap().active, 3);
 }
 
+/// A waiting worker is woken when a lease is taken that ends before anything it waits for, so
+/// it can reap the job in time if the worker holding it dies.
+pub async fn a_sooner_lease_wakes_an_idle_waiter(driver: Arc<dyn Driver>) {
+    let lane = lane("lease-wake", "work");
+    driver
+        .enqueue(vec![
+            job(&lane, json!({"n": 1})),
+            job(&lane, json!({"n": 2})),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        driver
+            .reserve(&lane, 1, Duration::from_secs(20))
+            .await
+            .unwrap()
+            .jobs
+            .len(),
+        1
+    );
+    // Use up pending wake-ups, so the waiter below blocks.
+    for _ in 0..3 {
+        driver
+            .wait(&lane, Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+    }
+    let waiter = {
+        let (driver, lane) = (driver.clone(), lane.clone());
+        tokio::spawn(async move { driver.wait(&lane, None).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiter.is_finished(),
+        "nothing happened yet that should wake the waiter"
+    );
+    // Another worker takes the second job with a lease ending long before the first one's.
+    assert_eq!(
+        driver
+            .reserve(&lane, 1, SHORT_LEASE)
+            .await
+            .unwrap()
+            .jobs
+            .len(),
+        1
+    );
+    tokio::time::timeout(LIMIT, waiter)
+        .await
+        .expect("the sooner lease deadline must wake the waiter")
+        .unwrap();
+}
+
 /// A lease that runs out puts the job back (first in line), counting the attempt.
 pub async fn expired_lease_is_reaped_and_counts_an_attempt(driver: Arc<dyn Driver>) {
     let lane = lane("reap", "work");

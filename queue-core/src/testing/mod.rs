@@ -37,6 +37,7 @@ macro_rules! driver_conformance {
             wake_up_passes_on_to_the_next_waiter,
             lanes_are_independent,
             expired_lease_is_reaped_and_counts_an_attempt,
+            a_sooner_lease_wakes_an_idle_waiter,
             poison_job_ends_in_failed_list,
             stale_token_is_fenced,
             renewal_keeps_the_lease,
