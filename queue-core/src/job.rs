@@ -136,6 +136,8 @@ pub struct NewJob {
     pub(crate) id: Option<JobId>,
     /// Whether the dispatcher named the queue (needed for jobs without a handler here).
     pub(crate) queue_chosen: bool,
+    /// Built by typed dispatch: the payload's type is the handler's, so it needs no decode check.
+    pub(crate) typed: bool,
     /// Set when building failed; reported when the job is dispatched.
     pub(crate) error: Option<Box<Error>>,
 }
@@ -160,6 +162,7 @@ impl NewJob {
                 max_attempts: 3,
                 id: None,
                 queue_chosen: false,
+                typed: false,
                 error: None,
             },
         }
@@ -175,6 +178,7 @@ impl NewJob {
             max_attempts: def.attempts,
             id: None,
             queue_chosen: false,
+            typed: false,
             error: None,
         }
     }

@@ -63,7 +63,11 @@ pub fn check_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<(), serde_js
 /// A job of the handler `def` with its payload encoded.
 pub fn new_job<T: Serialize>(def: &'static JobDefinition, payload: &T) -> NewJob {
     match serde_json::to_vec(payload) {
-        Ok(bytes) => NewJob::for_definition(def, bytes.into()),
+        Ok(bytes) => {
+            let mut job = NewJob::for_definition(def, bytes.into());
+            job.typed = true;
+            job
+        }
         Err(source) => NewJob::failed(
             def.name,
             crate::Error::Serialize {

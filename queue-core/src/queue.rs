@@ -130,6 +130,8 @@ impl Queue {
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
         match crate::registry::registry().by_name.get(&*job.name) {
+            // Typed dispatch: the compiler already checked the payload's type.
+            Some(_) if job.typed => Ok(()),
             Some(registration) => {
                 (registration.check_payload)(&job.payload).map_err(|source| Error::InvalidPayload {
                     job: job.name.to_string(),
