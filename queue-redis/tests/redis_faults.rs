@@ -19,6 +19,26 @@ async fn count(n: u32, _ctx: JobContext) -> Result<(), JobError> {
     Ok(())
 }
 
+/// The `count` handler running in the background until stopped.
+struct Worker {
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<queue_core::Result<()>>,
+}
+
+impl Worker {
+    fn start(queue: &Queue) -> Self {
+        let stop = CancellationToken::new();
+        let signal = stop.clone().cancelled_owned();
+        let handle = tokio::spawn(queue.worker().handlers(["count"]).run_until(signal));
+        Self { stop, handle }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
 async fn redis_queue(url: &str) -> Queue {
     Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
 }
@@ -44,13 +64,7 @@ async fn commands_processed(conn: &mut redis::aio::MultiplexedConnection) -> u64
 async fn an_idle_worker_sends_almost_no_commands() {
     let server = RedisServer::start();
     let queue = redis_queue(&server.url()).await;
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        queue
-            .worker()
-            .handlers(["count"])
-            .run_until(stop.clone().cancelled_owned()),
-    );
+    let worker = Worker::start(&queue);
     // Let it start and go idle, proven by one job running through it.
     count::dispatch(&queue, 1).await.unwrap();
     for _ in 0..500 {
@@ -79,8 +93,7 @@ async fn an_idle_worker_sends_almost_no_commands() {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    stop.cancel();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,13 +140,7 @@ async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
         .clone();
     let good = count::dispatch(&queue, 5).await.unwrap().id;
 
-    let stop = CancellationToken::new();
-    let worker = tokio::spawn(
-        queue
-            .worker()
-            .handlers(["count"])
-            .run_until(stop.clone().cancelled_owned()),
-    );
+    let worker = Worker::start(&queue);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let c = queue.counts("faults").await.unwrap();
@@ -143,8 +150,7 @@ async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
         assert!(std::time::Instant::now() < deadline, "stuck at {c:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stop.cancel();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
     assert!(
         queue.job("faults", &good).await.unwrap().is_none(),
         "the good job ran and was acked: the worker kept going"
