@@ -3,21 +3,20 @@
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record
 -- Returns: 1 deleted, 0 no such job, -1 the record names another lane (read it again).
 local id = ARGV[1]
-local raw = redis.call('HGET', q.meta, id)
+local raw = redis.call('HGET', q.data, id)
 if not raw then return 0 end
-local j = parse_meta(raw)
+local j = parse_env(raw)
 if j and j.name ~= ARGV[2] then return -1 end
 if not j or j.failed ~= '0' then
   redis.call('LREM', q.failed, 1, id)
 end
 if j and j.failed == '0' then
-  if j.tok ~= '0' then
+  if redis.call('HDEL', q.lease, id) == 1 then
     redis.call('ZREM', l.active, id)
   elseif redis.call('ZREM', l.sched, id) == 0 and redis.call('ZREM', l.prio, id) == 0 then
     redis.call('LREM', l.ready, 1, id)
   end
 end
-redis.call('HDEL', q.meta, id)
 redis.call('HDEL', q.data, id)
 redis.call('HDEL', q.err, id)
 redis.call('HDEL', q.prog, id)

@@ -1,20 +1,27 @@
 -- fail: ends a failed run: schedules a retry, or moves the job to the failed list.
 -- KEYS: the lane key set (lib.lua).
 -- ARGV[1]: id  ARGV[2]: token  ARGV[3]: error message  ARGV[4]: retry delay ms, or -1 to fail
--- for good  ARGV[5]: failed list cap
+-- for good  ARGV[5]: failed list cap  ARGV[6]: job name
 -- Returns: 1 when the token was current, else 0 (nothing changed).
-local ids, jobs, held = check_leases(1, 2)
+local ids, held = check_leases(1, 2)
 if not held[1] then return 0 end
-local id, j = ids[1], jobs[1]
-redis.call('ZREM', l.active, id)
+local id = ids[1]
+release(ids)
 local now = now_ms()
+local raw = redis.call('HGET', q.data, id)
+local j = parse_env(raw)
 local delay = tonumber(ARGV[4])
-if delay < 0 then
-  to_failed(q, id, j, ARGV[3], now, tonumber(ARGV[5]))
+if not j then
+  -- The client could not read the record either: keep it whole in the failed list.
+  to_failed(id, wrap_bad(raw or nil, ARGV[6], now), ARGV[3], now, tonumber(ARGV[5]))
   return 1
 end
-j.tok = '0'
-redis.call('HSET', q.meta, id, pack_meta(j))
+j.att = j.att + 1
+if delay < 0 then
+  to_failed(id, j, ARGV[3], now, tonumber(ARGV[5]))
+  return 1
+end
+redis.call('HSET', q.data, id, pack_env(j))
 redis.call('HSET', q.err, id, ARGV[3])
 local due = now + delay
 local before = next_event(l.sched, l.active)

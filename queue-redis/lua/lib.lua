@@ -1,17 +1,22 @@
--- Helpers prepended to every script. Keys of one queue share a hash tag; every key a script
--- touches comes through KEYS. Job records live in two hashes per queue:
---   data: id -> payload bytes
---   meta: id -> "attempts|max attempts|token|priority|created ms|failed ms|job name"
--- token is "0" unless the job is active; failed ms is "0" unless the job is in the failed list.
+-- Helpers prepended to every lane script. Keys of one queue share a hash tag; every key a
+-- script touches comes through KEYS.
+--
+-- A job is one field of the queue's data hash: id -> envelope, where the envelope is
+--   "failed ms|attempts|max attempts|priority|created ms|job name|payload"
+-- written by the client at enqueue (record.rs) and rewritten only on the rare paths (retry,
+-- failure, reap, retry of a failed job). `attempts` counts the runs that ended (or were lost);
+-- the running one is not in it, so taking and finishing a job never rewrites its envelope.
+-- `failed ms` is 0 unless the job is in the failed list, so a record that starts with "0|" is a
+-- live job. While a job runs, the lease hash holds id -> fencing token.
 --
 -- Every lane script takes the same KEYS, in this order (see keys.rs):
---   1 meta  2 data  3 err  4 prog  5 failed  6 paused  7 seq  8 tok  9 lanes
+--   1 lease  2 data  3 err  4 prog  5 failed  6 paused  7 seq  8 tok  9 lanes
 --   10 ready  11 prio  12 sched  13 active  14 wake
 -- ready: list of ids with priority 0 (FIFO); prio: ZSET of other ids by prio_score;
 -- sched: ZSET of delayed and backing-off ids by due ms; active: ZSET of leased ids by deadline ms;
 -- wake: list holding at most one pending wake-up for blocked workers (BLPOP).
 
-local q = { meta = KEYS[1], data = KEYS[2], err = KEYS[3], prog = KEYS[4], failed = KEYS[5],
+local q = { lease = KEYS[1], data = KEYS[2], err = KEYS[3], prog = KEYS[4], failed = KEYS[5],
             paused = KEYS[6], seq = KEYS[7], tok = KEYS[8], lanes = KEYS[9] }
 local l = { ready = KEYS[10], prio = KEYS[11], sched = KEYS[12], active = KEYS[13],
             wake = KEYS[14] }
@@ -25,39 +30,46 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
-local function parse_meta(s)
+-- The envelope's header fields and its payload, or nil when it is not an envelope.
+local function parse_env(s)
   if not s then return nil end
-  local a, m, t, p, c, f, n = string.match(s, '^(%d+)|(%d+)|(%d+)|(%-?%d+)|(%d+)|(%d+)|(.+)$')
-  if not a then return nil end
-  return { att = tonumber(a), max = tonumber(m), tok = t, pri = tonumber(p),
-           created = c, failed = f, name = n }
+  local f, a, m, p, c, n, at = string.match(s, '^(%d+)|(%d+)|(%d+)|(%-?%d+)|(%d+)|([^|]+)|()')
+  if not f then return nil end
+  return { failed = f, att = tonumber(a), max = tonumber(m), pri = tonumber(p), created = c,
+           name = n, body = string.sub(s, at) }
 end
 
-local function pack_meta(j)
-  return j.att .. '|' .. j.max .. '|' .. j.tok .. '|' .. j.pri .. '|' .. j.created .. '|' ..
-    j.failed .. '|' .. j.name
+local function pack_env(j)
+  return j.failed .. '|' .. j.att .. '|' .. j.max .. '|' .. j.pri .. '|' .. j.created .. '|' ..
+    j.name .. '|' .. j.body
 end
 
--- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their records, and per id
--- whether the token is the job's current one (the fencing check of every settlement).
+-- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids and, per id, whether the
+-- token is the job's current lease (the fencing check of every settlement).
 local function check_leases(from, to)
   local ids = {}
   for i = from, to, 2 do ids[#ids + 1] = ARGV[i] end
-  local metas = redis.call('HMGET', q.meta, unpack(ids))
-  local jobs, held = {}, {}
+  local toks = redis.call('HMGET', q.lease, unpack(ids))
+  local held = {}
   for i = 1, #ids do
-    local j = parse_meta(metas[i])
-    jobs[i] = j
-    held[i] = j ~= nil and j.tok ~= '0' and j.tok == ARGV[from + (i - 1) * 2 + 1]
+    held[i] = toks[i] ~= false and toks[i] == ARGV[from + (i - 1) * 2 + 1]
   end
-  return ids, jobs, held
+  return ids, held
 end
 
--- Priority ZSET score: higher priority first, then FIFO by sequence number. A job returned to
--- the head of its priority (requeue, reap) gets sequence 0.
+-- Ends the leases of `ids` (held ones): out of the active set and the lease hash.
+local function release(ids)
+  redis.call('ZREM', l.active, unpack(ids))
+  redis.call('HDEL', q.lease, unpack(ids))
+end
+
+-- Priority ZSET score: higher priority first, then by sequence number. Each priority owns a
+-- band of PRIO_SPAN scores: new jobs count up from its middle (FIFO), jobs returned to the head
+-- (requeue, reap) count down from it, so the latest one returned runs first.
 local PRIO_SPAN = 10000000000000
+local PRIO_MID = PRIO_SPAN / 2
 local function prio_score(pri, seq)
-  return -pri * PRIO_SPAN + (seq % PRIO_SPAN)
+  return -pri * PRIO_SPAN + PRIO_MID + (seq % PRIO_MID)
 end
 
 -- Wakes one blocked worker of the lane unless a wake-up is already pending.
@@ -82,22 +94,28 @@ local function push_front(ready, prio, id, j)
   if j.pri == 0 then
     redis.call('LPUSH', ready, id)
   else
-    redis.call('ZADD', prio, prio_score(j.pri, 0), id)
+    local seq = redis.call('INCR', q.seq)
+    redis.call('ZADD', prio, -j.pri * PRIO_SPAN + PRIO_MID - (seq % PRIO_MID), id)
   end
+end
+
+-- A record that is not an envelope (written by another program, or damaged), kept whole as
+-- the payload of a valid envelope so it can be failed, listed and inspected.
+local function wrap_bad(raw, name, now)
+  return { failed = '0', att = 1, max = 1, pri = 0, created = fmt(now), name = name,
+           body = raw or '' }
 end
 
 -- Moves a job to the failed list (newest first), trimming the list to `cap` entries and
 -- deleting the records of the entries it drops.
-local function to_failed(q, id, j, message, now, cap)
-  j.tok = '0'
+local function to_failed(id, j, message, now, cap)
   j.failed = fmt(now)
-  redis.call('HSET', q.meta, id, pack_meta(j))
+  redis.call('HSET', q.data, id, pack_env(j))
   redis.call('HSET', q.err, id, message)
   redis.call('LPUSH', q.failed, id)
   local excess = redis.call('LLEN', q.failed) - cap
   if excess > 0 then
     local old = redis.call('RPOP', q.failed, excess)
-    redis.call('HDEL', q.meta, unpack(old))
     redis.call('HDEL', q.data, unpack(old))
     redis.call('HDEL', q.err, unpack(old))
     redis.call('HDEL', q.prog, unpack(old))
@@ -105,25 +123,27 @@ local function to_failed(q, id, j, message, now, cap)
 end
 
 -- Returns expired leases of the lane to the head of ready, or fails them when their attempts
--- are spent. Returns how many it handled.
-local function reap(q, l, now, cap)
+-- are spent; the lost run counts as an attempt. Returns how many it handled.
+local function reap(now, cap, name)
   local expired = redis.call('ZRANGEBYSCORE', l.active, '-inf', now, 'LIMIT', 0, 1000)
   if #expired == 0 then return 0 end
-  redis.call('ZREM', l.active, unpack(expired))
-  local metas = redis.call('HMGET', q.meta, unpack(expired))
+  release(expired)
+  local envs = redis.call('HMGET', q.data, unpack(expired))
   for i, id in ipairs(expired) do
-    local j = parse_meta(metas[i])
+    local j = parse_env(envs[i])
     if j then
+      j.att = j.att + 1
       local message = 'lease expired during attempt ' .. j.att .. ' of ' .. j.max ..
         ': the worker running it stopped or lost its connection'
       if j.att >= j.max then
-        to_failed(q, id, j, message, now, cap)
+        to_failed(id, j, message, now, cap)
       else
-        j.tok = '0'
-        redis.call('HSET', q.meta, id, pack_meta(j))
+        redis.call('HSET', q.data, id, pack_env(j))
         redis.call('HSET', q.err, id, message)
         push_front(l.ready, l.prio, id, j)
       end
+    elseif envs[i] then
+      to_failed(id, wrap_bad(envs[i], name, now), 'malformed job record', now, cap)
     end
   end
   wake(l.wake)

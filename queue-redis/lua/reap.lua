@@ -1,6 +1,6 @@
 -- reap: returns the lane's expired leases to ready, or to the failed list when their attempts
 -- are spent.
 -- KEYS: the lane key set (lib.lua).
--- ARGV[1]: failed list cap
+-- ARGV[1]: failed list cap  ARGV[2]: job name
 -- Returns: how many expired leases were handled.
-return reap(q, l, now_ms(), tonumber(ARGV[1]))
+return reap(now_ms(), tonumber(ARGV[1]), ARGV[2])

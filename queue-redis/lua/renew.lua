@@ -3,7 +3,7 @@
 -- ARGV[1]: lease ms, then id, token, id, token, ...
 -- Returns: {1 or 0, ...} per job: 1 when the lease is still held and was extended.
 local deadline = now_ms() + tonumber(ARGV[1])
-local ids, _, held = check_leases(2, #ARGV)
+local ids, held = check_leases(2, #ARGV)
 local out, args = {}, {}
 for i, id in ipairs(ids) do
   out[i] = held[i] and 1 or 0

@@ -3,19 +3,19 @@
 -- KEYS: the lane key set (lib.lua).
 -- ARGV: id, token, id, token, ... (the first id ends up first in line)
 -- Returns: {1 or 0, ...} per job: 1 when the token was current and the job was requeued.
-local ids, jobs, held = check_leases(1, #ARGV)
-local out, any = {}, false
-for i = #ids, 1, -1 do
+local ids, held = check_leases(1, #ARGV)
+local out, back = {}, {}
+for i = 1, #ids do
   out[i] = held[i] and 1 or 0
-  if held[i] then
-    local j = jobs[i]
-    redis.call('ZREM', l.active, ids[i])
-    j.tok = '0'
-    if j.att > 0 then j.att = j.att - 1 end
-    redis.call('HSET', q.meta, ids[i], pack_meta(j))
-    push_front(l.ready, l.prio, ids[i], j)
-    any = true
-  end
+  if held[i] then back[#back + 1] = ids[i] end
 end
-if any then wake(l.wake) end
+if #back == 0 then return out end
+release(back)
+local envs = redis.call('HMGET', q.data, unpack(back))
+for i = #back, 1, -1 do
+  -- The attempt count is untouched: a run only counts once it ends.
+  local j = parse_env(envs[i]) or { pri = 0 }
+  push_front(l.ready, l.prio, back[i], j)
+end
+wake(l.wake)
 return out

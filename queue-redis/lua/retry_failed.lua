@@ -5,13 +5,12 @@
 local moved = 0
 for i = 2, #ARGV do
   local id = ARGV[i]
-  local j = parse_meta(redis.call('HGET', q.meta, id))
+  local j = parse_env(redis.call('HGET', q.data, id))
   if j and j.failed ~= '0' and j.name == ARGV[1] then
     redis.call('LREM', q.failed, 1, id)
     j.att = 0
     j.failed = '0'
-    j.tok = '0'
-    redis.call('HSET', q.meta, id, pack_meta(j))
+    redis.call('HSET', q.data, id, pack_env(j))
     if j.pri == 0 then
       redis.call('RPUSH', l.ready, id)
     else

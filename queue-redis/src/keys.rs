@@ -21,11 +21,11 @@ impl QueueKeys {
         format!("{}:{suffix}", self.tag)
     }
 
-    /// id -> packed record (see `lua/lib.lua`).
-    pub(crate) fn meta(&self) -> String {
-        self.key("meta")
+    /// id -> fencing token, while the job runs.
+    pub(crate) fn lease(&self) -> String {
+        self.key("lease")
     }
-    /// id -> payload.
+    /// id -> envelope: header fields and payload (see `lua/lib.lua`).
     pub(crate) fn data(&self) -> String {
         self.key("data")
     }
@@ -67,7 +67,7 @@ impl QueueKeys {
     /// Every key of the queue itself (not its lanes).
     pub(crate) fn queue_keys(&self) -> [String; 9] {
         [
-            self.meta(),
+            self.lease(),
             self.data(),
             self.err(),
             self.prog(),

@@ -20,7 +20,7 @@ use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, ScriptInvocation, Value};
 
 use keys::{queues_key, LaneKeys, QueueKeys};
-use record::{as_bytes, as_i64, as_string, Meta};
+use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
 use wait::Waiters;
 
@@ -235,27 +235,37 @@ impl RedisDriver {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for key in [keys.meta(), keys.data(), keys.err(), keys.prog()] {
+        for key in [keys.data(), keys.err(), keys.prog(), keys.lease()] {
             pipe.cmd("HMGET").arg(key).arg(&ids);
         }
-        let (metas, datas, errs, progs): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
+        let (datas, errs, progs, leases): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
             self.pipe(&pipe).await?;
         let mut out = Vec::with_capacity(ids.len());
-        for (i, id) in ids.into_iter().enumerate() {
-            let Some(meta) = as_string(&metas[i]).and_then(|m| Meta::parse(&m)) else {
+        for (((id, data), (err, prog)), lease) in ids
+            .into_iter()
+            .zip(datas)
+            .zip(errs.iter().zip(&progs))
+            .zip(&leases)
+        {
+            let Some(raw) = into_bytes(data) else {
                 continue;
             };
-            let state = meta.state(|| false);
-            out.push(meta.info(
-                JobId::from(id),
-                queue,
-                state,
-                as_bytes(&datas[i]).unwrap_or_default(),
-                as_string(&errs[i]),
-                as_string(&progs[i]),
-            ));
+            let stored = Stored {
+                raw,
+                leased: !matches!(lease, Value::Nil),
+                error: as_string(err),
+                progress: as_string(prog),
+            };
+            out.extend(stored.info(JobId::from(id), queue, |_| false));
         }
         Ok(out)
+    }
+
+    /// Fails a job the driver itself cannot hand out (its record is unreadable or names another
+    /// job), keeping the record whole in the failed list.
+    async fn fail_unreadable(&self, lane: &Lane, lease: &Lease, why: String) -> Result<bool> {
+        self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
+            .await
     }
 }
 
@@ -325,6 +335,9 @@ impl Driver for RedisDriver {
             }
         }
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, ms);
         for (lane, indices) in groups {
             self.note_queue(lane.queue()).await?;
             let keys = self.lane_keys(&lane);
@@ -335,19 +348,30 @@ impl Driver for RedisDriver {
                     let job = &jobs[i];
                     inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
                         .arg(job.priority_value())
-                        .arg(job.max_attempts())
                         .arg(ms(job.delay_duration()))
-                        .arg(job.payload().as_ref());
+                        .arg(envelope(
+                            job.max_attempts(),
+                            job.priority_value(),
+                            created_ms,
+                            lane.job(),
+                            job.payload(),
+                        ));
                 }
                 let Value::Array(items) = self.invoke(&inv).await? else {
                     return Err(Error::storage("enqueue returned no list"));
                 };
-                for (pair, &i) in items.chunks(2).zip(chunk) {
-                    let id = as_string(&pair[0]).ok_or_else(|| unexpected("a job id", &pair[0]))?;
-                    out[i] = Some(Dispatched::new(
-                        JobId::from(id),
-                        as_i64(&pair[1]) == Some(1),
-                    ));
+                let first = items
+                    .first()
+                    .and_then(as_i64)
+                    .ok_or_else(|| Error::storage("enqueue returned no first id"))?;
+                let existing: HashSet<i64> = items[1..].iter().filter_map(as_i64).collect();
+                for (k, &i) in chunk.iter().enumerate() {
+                    let id = match jobs[i].chosen_id() {
+                        Some(id) => id.clone(),
+                        None => JobId::from((first + k as i64).to_string()),
+                    };
+                    let created = !existing.contains(&(k as i64 + 1));
+                    out[i] = Some(Dispatched::new(id, created));
                 }
             }
         }
@@ -372,15 +396,35 @@ impl Driver for RedisDriver {
             reservation.next_due = Some(Duration::from_millis(next as u64));
         }
         let token = items.get(1).and_then(as_i64).unwrap_or(0) as u64;
-        for job in items.get(2..).unwrap_or_default().chunks_exact(4) {
-            let id = as_string(&job[0]).ok_or_else(|| unexpected("a job id", &job[0]))?;
-            reservation.jobs.push(ReservedJob::new(
-                JobId::from(id),
-                token,
-                as_bytes(&job[3]).unwrap_or_default(),
-                as_i64(&job[1]).unwrap_or(1) as u32,
-                as_i64(&job[2]).unwrap_or(1) as u32,
-            ));
+        let mut unreadable = Vec::new();
+        let mut rest = items.into_iter().skip(2);
+        while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
+            let id = JobId::from(as_string(&id).ok_or_else(|| unexpected("a job id", &id))?);
+            let raw = into_bytes(env).unwrap_or_default();
+            match Header::parse(&raw) {
+                Some(h) if h.name == lane.job() => {
+                    let payload = raw.slice(h.body_at..);
+                    let (attempt, max) = (h.attempts + 1, h.max_attempts);
+                    reservation
+                        .jobs
+                        .push(ReservedJob::new(id, token, payload, attempt, max));
+                }
+                Some(h) => {
+                    let why = format!(
+                        "job `{id}` is named `{}` but was found in lane `{lane}`",
+                        h.name
+                    );
+                    unreadable.push((id, why));
+                }
+                None => {
+                    let why = format!("unreadable job record for id `{id}`");
+                    unreadable.push((id, why));
+                }
+            }
+        }
+        for (id, why) in unreadable {
+            self.fail_unreadable(lane, &Lease { id, token }, why)
+                .await?;
         }
         Ok(reservation)
     }
@@ -428,7 +472,8 @@ impl Driver for RedisDriver {
             .arg(lease.token)
             .arg(&failure.error)
             .arg(retry)
-            .arg(self.inner.options.max_failed);
+            .arg(self.inner.options.max_failed)
+            .arg(lane.job());
         Ok(as_i64(&self.invoke(&inv).await?) == Some(1))
     }
 
@@ -461,7 +506,7 @@ impl Driver for RedisDriver {
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reap, &keys);
-        inv.arg(self.inner.options.max_failed);
+        inv.arg(self.inner.options.max_failed).arg(lane.job());
         Ok(as_i64(&self.invoke(&inv).await?).unwrap_or(0) as usize)
     }
 
@@ -501,26 +546,35 @@ impl Driver for RedisDriver {
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
         let keys = self.queue_keys(queue)?;
         let mut pipe = redis::pipe();
-        for key in [keys.meta(), keys.data(), keys.err(), keys.prog()] {
+        for key in [keys.data(), keys.err(), keys.prog(), keys.lease()] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
-        let (meta, data, err, prog): (Value, Value, Value, Value) = self.pipe(&pipe).await?;
-        let Some(meta) = as_string(&meta).and_then(|m| Meta::parse(&m)) else {
+        let (data, err, prog, lease): (Value, Value, Value, Value) = self.pipe(&pipe).await?;
+        let Some(raw) = into_bytes(data) else {
             return Ok(None);
         };
-        let sched = keys.lane(&meta.name)[2].clone();
-        let scheduled: Option<f64> = self
-            .query(redis::cmd("ZSCORE").arg(sched).arg(id.as_str()))
-            .await?;
-        let state = meta.state(|| scheduled.is_some());
-        Ok(Some(meta.info(
-            id.clone(),
-            queue,
-            state,
-            as_bytes(&data).unwrap_or_default(),
-            as_string(&err),
-            as_string(&prog),
-        )))
+        // Only a job neither failed nor running can be scheduled: look only then.
+        let name = match Header::parse(&raw) {
+            Some(h) if h.failed_ms == 0 && lease == Value::Nil => Some(h.name.to_string()),
+            _ => None,
+        };
+        let scheduled = match name {
+            Some(name) => {
+                let sched = keys.lane(&name)[2].clone();
+                let score: Option<f64> = self
+                    .query(redis::cmd("ZSCORE").arg(sched).arg(id.as_str()))
+                    .await?;
+                score.is_some()
+            }
+            None => false,
+        };
+        let stored = Stored {
+            raw,
+            leased: lease != Value::Nil,
+            error: as_string(&err),
+            progress: as_string(&prog),
+        };
+        Ok(stored.info(id.clone(), queue, |_| scheduled))
     }
 
     async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
@@ -554,17 +608,17 @@ impl Driver for RedisDriver {
         };
         let mut moved = 0;
         for chunk in ids.chunks(ENQUEUE_CHUNK) {
-            let metas: Vec<Option<String>> = self
-                .query(redis::cmd("HMGET").arg(keys.meta()).arg(chunk))
+            let raws: Vec<Option<Vec<u8>>> = self
+                .query(redis::cmd("HMGET").arg(keys.data()).arg(chunk))
                 .await?;
             let mut by_lane: Vec<(String, Vec<&String>)> = Vec::new();
-            for (id, meta) in chunk.iter().zip(metas) {
-                let Some(meta) = meta.as_deref().and_then(Meta::parse) else {
+            for (id, raw) in chunk.iter().zip(raws) {
+                let Some(name) = raw.as_deref().and_then(Header::parse).map(|h| h.name) else {
                     continue;
                 };
-                match by_lane.iter_mut().find(|(name, _)| *name == meta.name) {
+                match by_lane.iter_mut().find(|(n, _)| n == name) {
                     Some((_, ids)) => ids.push(id),
-                    None => by_lane.push((meta.name, vec![id])),
+                    None => by_lane.push((name.to_string(), vec![id])),
                 }
             }
             for (name, ids) in by_lane {
@@ -584,12 +638,12 @@ impl Driver for RedisDriver {
     async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
         let keys = self.queue_keys(queue)?;
         for _ in 0..3 {
-            let meta: Option<String> = self
-                .query(redis::cmd("HGET").arg(keys.meta()).arg(id.as_str()))
+            let raw: Option<Vec<u8>> = self
+                .query(redis::cmd("HGET").arg(keys.data()).arg(id.as_str()))
                 .await?;
-            let Some(meta) = meta else { return Ok(false) };
+            let Some(raw) = raw else { return Ok(false) };
             // An unreadable record still gets deleted; its lane does not matter then.
-            let name = Meta::parse(&meta).map_or_else(|| "_".to_string(), |m| m.name);
+            let name = Header::parse(&raw).map_or("_", |h| h.name).to_string();
             let lane = Lane::new(queue, &name)?;
             let lane_keys = self.lane_keys(&lane);
             let mut inv = self.lane_call(&self.inner.scripts.delete, &lane_keys);

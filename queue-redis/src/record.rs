@@ -1,74 +1,118 @@
-//! Reading job records and script replies.
+//! Job envelopes (the one record each job has) and script replies.
+//!
+//! An envelope is `failed ms|attempts|max attempts|priority|created ms|job name|payload`: the
+//! client writes it at enqueue and reads it at reserve, so the scripts on the hot path move it
+//! as an opaque string; only the rare paths (retry, failure, reap) rewrite the header, in Lua
+//! (`lua/lib.lua`). `attempts` counts the runs that ended; the running one is not in it.
+
+use std::io::Write;
 
 use bytes::Bytes;
 use queue_core::{from_unix_ms, JobId, JobInfo, JobState};
 use redis::Value;
 
-/// A job's packed record: `attempts|max|token|priority|created ms|failed ms|name`
-/// (written by `lua/lib.lua`).
+/// The header fields of an envelope; `body_at` is where its payload starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Meta {
+pub(crate) struct Header<'a> {
+    pub(crate) failed_ms: u64,
     pub(crate) attempts: u32,
     pub(crate) max_attempts: u32,
-    pub(crate) token: u64,
     pub(crate) priority: i8,
     pub(crate) created_ms: u64,
-    pub(crate) failed_ms: u64,
-    pub(crate) name: String,
+    pub(crate) name: &'a str,
+    pub(crate) body_at: usize,
 }
 
-impl Meta {
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        let mut parts = s.splitn(7, '|');
-        let mut next = || parts.next();
+impl<'a> Header<'a> {
+    /// Reads the header of `raw`, or `None` when `raw` is not an envelope.
+    pub(crate) fn parse(raw: &'a [u8]) -> Option<Self> {
+        let mut fields = [""; 6];
+        let mut at = 0;
+        for field in &mut fields {
+            let len = raw[at..].iter().position(|&b| b == b'|')?;
+            *field = std::str::from_utf8(&raw[at..at + len]).ok()?;
+            at += len + 1;
+        }
+        let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty();
+        let [failed, attempts, max, priority, created, name] = fields;
+        if !(number(failed) && number(attempts) && number(max) && number(created)) {
+            return None;
+        }
         Some(Self {
-            attempts: next()?.parse().ok()?,
-            max_attempts: next()?.parse().ok()?,
-            token: next()?.parse().ok()?,
-            priority: next()?.parse().ok()?,
-            created_ms: next()?.parse().ok()?,
-            failed_ms: next()?.parse().ok()?,
-            name: next().filter(|n| !n.is_empty())?.to_string(),
+            failed_ms: failed.parse().ok()?,
+            attempts: attempts.parse().ok()?,
+            max_attempts: max.parse().ok()?,
+            priority: priority.parse().ok()?,
+            created_ms: created.parse().ok()?,
+            name: Some(name).filter(|n| !n.is_empty())?,
+            body_at: at,
         })
     }
 
-    /// The job's state; `scheduled` answers whether it sits in its lane's schedule.
-    pub(crate) fn state(&self, scheduled: impl FnOnce() -> bool) -> JobState {
-        if self.token != 0 {
-            JobState::Active
-        } else if self.failed_ms != 0 {
+    /// The job's state: `leased` says whether it holds a lease, `scheduled` whether it sits in
+    /// its lane's schedule.
+    pub(crate) fn state(&self, leased: bool, scheduled: impl FnOnce() -> bool) -> JobState {
+        if self.failed_ms != 0 {
             JobState::Failed
+        } else if leased {
+            JobState::Active
         } else if scheduled() {
             JobState::Scheduled
         } else {
             JobState::Ready
         }
     }
+}
 
+/// Writes a new job's envelope: not failed, no attempts yet.
+pub(crate) fn envelope(
+    max_attempts: u32,
+    priority: i8,
+    created_ms: u64,
+    name: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + name.len() + payload.len());
+    let _ = write!(out, "0|0|{max_attempts}|{priority}|{created_ms}|{name}|");
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A job as the admin calls show it, from its envelope and side records.
+pub(crate) struct Stored {
+    pub(crate) raw: Bytes,
+    pub(crate) leased: bool,
+    pub(crate) error: Option<String>,
+    pub(crate) progress: Option<String>,
+}
+
+impl Stored {
+    /// The job's details, or `None` when its record is not an envelope.
     pub(crate) fn info(
         self,
         id: JobId,
         queue: &str,
-        state: JobState,
-        payload: Bytes,
-        error: Option<String>,
-        progress: Option<String>,
-    ) -> JobInfo {
+        scheduled: impl FnOnce(&str) -> bool,
+    ) -> Option<JobInfo> {
+        let h = Header::parse(&self.raw)?;
+        let state = h.state(self.leased, || scheduled(h.name));
+        // The running attempt is not in the envelope's count.
+        let running = u32::from(state == JobState::Active);
         let mut info = JobInfo::new(
             id,
             queue.to_string(),
-            self.name,
+            h.name.to_string(),
             state,
-            payload,
-            self.attempts,
-            self.max_attempts,
-            self.priority,
-            from_unix_ms(self.created_ms),
+            self.raw.slice(h.body_at..),
+            h.attempts + running,
+            h.max_attempts,
+            h.priority,
+            from_unix_ms(h.created_ms),
         );
-        info.failed_at = (self.failed_ms != 0).then(|| from_unix_ms(self.failed_ms));
-        info.last_error = error;
-        info.progress = progress.and_then(|p| serde_json::from_str(&p).ok());
-        info
+        info.failed_at = (h.failed_ms != 0).then(|| from_unix_ms(h.failed_ms));
+        info.last_error = self.error;
+        info.progress = self.progress.and_then(|p| serde_json::from_str(&p).ok());
+        Some(info)
     }
 }
 
@@ -81,10 +125,11 @@ pub(crate) fn as_i64(v: &Value) -> Option<i64> {
     }
 }
 
-pub(crate) fn as_bytes(v: &Value) -> Option<Bytes> {
+/// The bytes of a string reply, taking them without a copy.
+pub(crate) fn into_bytes(v: Value) -> Option<Bytes> {
     match v {
-        Value::BulkString(b) => Some(Bytes::copy_from_slice(b)),
-        Value::SimpleString(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
+        Value::BulkString(b) => Some(Bytes::from(b)),
+        Value::SimpleString(s) => Some(Bytes::from(s)),
         Value::Int(n) => Some(Bytes::from(n.to_string())),
         _ => None,
     }
@@ -104,19 +149,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_records() {
-        let m = Meta::parse("2|5|17|-3|1700000000000|0|send:mail").unwrap();
+    fn envelopes_round_trip() {
+        let raw = envelope(5, -3, 1_700_000_000_000, "send:mail", br#"{"a":"x|y"}"#);
+        let h = Header::parse(&raw).unwrap();
         assert_eq!(
-            (m.attempts, m.max_attempts, m.token, m.priority),
-            (2, 5, 17, -3)
+            (h.failed_ms, h.attempts, h.max_attempts, h.priority),
+            (0, 0, 5, -3)
         );
-        assert_eq!(m.name, "send:mail");
-        assert_eq!(m.state(|| false), JobState::Active);
-        assert!(Meta::parse("garbage").is_none());
-        assert!(Meta::parse("1|2|3|4|5|6|").is_none());
-        assert!(
-            Meta::parse("1|2|3|999|5|6|x").is_none(),
-            "priority out of range"
-        );
+        assert_eq!((h.created_ms, h.name), (1_700_000_000_000, "send:mail"));
+        assert_eq!(&raw[h.body_at..], br#"{"a":"x|y"}"#);
+        assert_eq!(h.state(true, || false), JobState::Active);
+        assert_eq!(h.state(false, || true), JobState::Scheduled);
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_envelope() {
+        for bad in [
+            &b"garbage"[..],
+            b"0|1|2|3|4||payload",
+            b"0|1|2|999|4|x|payload",
+            b"0|-1|2|0|4|x|payload",
+            b"0|1|2|0|4|x",
+            b"",
+        ] {
+            assert!(
+                Header::parse(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

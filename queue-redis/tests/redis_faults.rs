@@ -105,22 +105,30 @@ async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
         .await
         .unwrap();
     let ready = "{queue:faults}:lane:count:ready";
-    // An id with no record, a record that is garbage, and a payload that is not a number.
+    // An id with no record, records that are garbage (one the script spots, one only the
+    // client does), a record of another job in this lane, and a payload that is not a number.
+    let data = "{queue:faults}:data";
     redis::pipe()
         .cmd("RPUSH")
         .arg(ready)
         .arg("ghost-1")
         .cmd("HSET")
-        .arg("{queue:faults}:meta")
+        .arg(data)
         .arg("junk-2")
         .arg("not a record")
         .cmd("HSET")
-        .arg("{queue:faults}:data")
-        .arg("junk-2")
-        .arg("{}")
+        .arg(data)
+        .arg("junk-3")
+        .arg("0|zero but no record")
+        .cmd("HSET")
+        .arg(data)
+        .arg("stray-4")
+        .arg("0|0|1|0|1700000000000|other|7")
         .cmd("RPUSH")
         .arg(ready)
         .arg("junk-2")
+        .arg("junk-3")
+        .arg("stray-4")
         .cmd("SADD")
         .arg("{queue:faults}:lanes")
         .arg("count")
@@ -144,7 +152,7 @@ async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let c = queue.counts("faults").await.unwrap();
-        if c.failed == 3 && c.pending() == 0 {
+        if c.failed == 5 && c.pending() == 0 {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "stuck at {c:?}");
@@ -167,12 +175,25 @@ async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
             .any(|e| e.contains("no job record for id `ghost-1`")),
         "{errors:?}"
     );
+    for id in ["junk-2", "junk-3"] {
+        let why = format!("malformed job: unreadable job record for id `{id}`");
+        assert!(errors.iter().any(|e| e.contains(&why)), "{errors:?}");
+    }
     assert!(
         errors
             .iter()
-            .any(|e| e.contains("malformed job record for id `junk-2`")),
+            .any(|e| e
+                .contains("job `stray-4` is named `other` but was found in lane `faults/count`")),
         "{errors:?}"
     );
+    // The unreadable record is kept whole for inspection.
+    let junk = queue
+        .job("faults", &"junk-2".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(junk.state, JobState::Failed);
+    assert_eq!(&junk.payload[..], b"not a record");
     let bad = queue.job("faults", &bad_payload).await.unwrap().unwrap();
     assert_eq!(bad.state, JobState::Failed);
     assert!(bad.last_error.unwrap().contains("does not decode as `u32`"));
