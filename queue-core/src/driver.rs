@@ -50,6 +50,23 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// another waiting worker is woken.
     async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation>;
 
+    /// [`ack`](Driver::ack)s `done`, then [`reserve`](Driver::reserve)s up to `max` jobs: a busy
+    /// worker's usual step, in one storage round trip where the driver can. Returns the ack
+    /// results, per lease, and the reservation. On an error the caller cannot tell whether the
+    /// acks happened; sending them again is harmless (a second ack reports `false`).
+    ///
+    /// The default calls the two in turn.
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        let acked = self.ack(lane, done).await?;
+        Ok((acked, self.reserve(lane, max, lease).await?))
+    }
+
     /// Waits until `lane` may have ready jobs (a dispatch, a retry, a requeue, a resume) or until
     /// `timeout` passes, whichever is first. It may return early; callers then reserve and wait
     /// again. One wake-up is consumed per call: two waiting workers need two wake-ups, and

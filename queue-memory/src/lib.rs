@@ -117,14 +117,26 @@ impl Driver for MemoryDriver {
     }
 
     async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
+    }
+
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
         let queue = self.queue(lane.queue());
         let now = self.now();
         let lease_ms = lease.as_millis() as u64;
         let tokens = &self.shared.tokens;
-        let reservation = queue.lock().reserve(lane.job(), max, now, lease_ms, || {
+        let mut q = queue.lock();
+        let acked = done.iter().map(|l| q.ack(lane.job(), l)).collect();
+        let reservation = q.reserve(lane.job(), max, now, lease_ms, || {
             tokens.fetch_add(1, Ordering::Relaxed)
         });
-        Ok(reservation)
+        Ok((acked, reservation))
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
@@ -171,7 +183,14 @@ impl Driver for MemoryDriver {
     async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
         let queue = self.queue(lane.queue());
         let mut q = queue.lock();
-        Ok(leases.iter().map(|l| q.requeue(lane.job(), l)).collect())
+        // Each goes to the front, so the last first: the first lease ends up first in line.
+        let mut held: Vec<bool> = leases
+            .iter()
+            .rev()
+            .map(|l| q.requeue(lane.job(), l))
+            .collect();
+        held.reverse();
+        Ok(held)
     }
 
     async fn progress(

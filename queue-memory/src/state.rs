@@ -20,8 +20,10 @@ struct Record {
     priority: i8,
     created_at: SystemTime,
     state: JobState,
-    /// Enqueue order, for FIFO among equal priorities.
+    /// Enqueue order, for FIFO among equal due times.
     seq: u64,
+    /// Place among ready jobs of its priority (see `LaneState::push_ready`).
+    rank: i64,
     /// Due time while scheduled, lease deadline while active (ms on the driver clock).
     at: u64,
     token: u64,
@@ -35,8 +37,12 @@ struct Record {
 pub(crate) struct LaneState {
     /// Priority 0, FIFO.
     ready: VecDeque<JobId>,
-    /// Other priorities, keyed by (-priority, seq): the first entry runs first.
-    prioritized: BTreeMap<(i16, u64), JobId>,
+    /// Other priorities, keyed by (-priority, rank): the first entry runs first.
+    prioritized: BTreeMap<(i16, i64), JobId>,
+    /// Ranks handed out at the back (counting up) and the front (counting down) of the
+    /// priorities, the same rule as the Redis driver's priority scores.
+    back: i64,
+    front: i64,
     /// Keyed by (due time, seq).
     scheduled: BTreeMap<(u64, u64), JobId>,
     /// Keyed by (lease deadline, token).
@@ -63,8 +69,9 @@ impl LaneState {
         self.prioritized.pop_first().map(|(_, id)| id)
     }
 
-    /// Makes a job ready: at the back of its priority (new jobs) or the front (returned jobs).
-    fn push_ready(&mut self, id: JobId, record: &Record, front: bool) {
+    /// Makes a job ready: at the back of its priority (new and promoted jobs) or the front
+    /// (returned jobs; the latest returned runs first).
+    fn push_ready(&mut self, id: JobId, record: &mut Record, front: bool) {
         if record.priority == 0 {
             if front {
                 self.ready.push_front(id);
@@ -72,9 +79,15 @@ impl LaneState {
                 self.ready.push_back(id);
             }
         } else {
-            // A returned job keeps its original sequence number, so it goes before newer ones.
+            if front {
+                self.front -= 1;
+                record.rank = self.front;
+            } else {
+                self.back += 1;
+                record.rank = self.back;
+            }
             self.prioritized
-                .insert((-(record.priority as i16), record.seq), id);
+                .insert((-(record.priority as i16), record.rank), id);
         }
     }
 
@@ -85,7 +98,7 @@ impl LaneState {
             }
         } else {
             self.prioritized
-                .remove(&(-(record.priority as i16), record.seq));
+                .remove(&(-(record.priority as i16), record.rank));
         }
     }
 
@@ -156,6 +169,7 @@ impl QueueState {
             created_at: SystemTime::now(),
             state: JobState::Ready,
             seq: self.next_seq,
+            rank: 0,
             at: 0,
             token: 0,
             last_error: None,
@@ -164,7 +178,7 @@ impl QueueState {
         };
         let lane = self.lane(job.name());
         if delay.is_zero() {
-            lane.push_ready(id.clone(), &record, false);
+            lane.push_ready(id.clone(), &mut record, false);
             lane.notify.notify_one();
         } else {
             let due = now + delay.as_millis().max(1) as u64;

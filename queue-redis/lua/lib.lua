@@ -63,6 +63,30 @@ local function release(ids)
   redis.call('HDEL', q.lease, unpack(ids))
 end
 
+-- Completes the jobs of the (id, token) pairs in ARGV[from..to] whose token is current,
+-- deleting their records. Returns a string with one '1' (removed) or '0' (stale) per pair.
+local function ack(from, to)
+  if to < from then return '' end
+  local ids, held = check_leases(from, to)
+  local flags, done = {}, {}
+  for i, id in ipairs(ids) do
+    if held[i] then
+      flags[i] = '1'
+      done[#done + 1] = id
+    else
+      flags[i] = '0'
+    end
+  end
+  if #done > 0 then
+    release(done)
+    redis.call('HDEL', q.data, unpack(done))
+    -- Most jobs never failed nor reported progress: skip the deletes when nothing is there.
+    if redis.call('HLEN', q.err) > 0 then redis.call('HDEL', q.err, unpack(done)) end
+    if redis.call('HLEN', q.prog) > 0 then redis.call('HDEL', q.prog, unpack(done)) end
+  end
+  return table.concat(flags)
+end
+
 -- Priority ZSET score: higher priority first, then by sequence number. Each priority owns a
 -- band of PRIO_SPAN scores: new jobs count up from its middle (FIFO), jobs returned to the head
 -- (requeue, reap) count down from it, so the latest one returned runs first.

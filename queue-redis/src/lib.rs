@@ -308,6 +308,17 @@ fn split_prefix(url: &str) -> (String, Option<String>) {
     }
 }
 
+/// Reads the ack flags string of `ack.lua`: one '1' or '0' per lease.
+fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
+    let text = reply.and_then(as_string).unwrap_or_default();
+    if text.len() != n {
+        return Err(Error::storage(format!(
+            "expected {n} ack flags from Redis, got {text:?}"
+        )));
+    }
+    Ok(text.bytes().map(|b| b == b'1').collect())
+}
+
 fn unexpected(what: &str, got: &Value) -> Error {
     Error::storage(format!("expected {what} from Redis, got {got:?}"))
 }
@@ -381,12 +392,25 @@ impl Driver for RedisDriver {
     }
 
     async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
+    }
+
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reserve, &keys);
         inv.arg(max.min(ENQUEUE_CHUNK))
             .arg(ms(lease))
             .arg(self.inner.options.max_failed)
             .arg(lane.job());
+        for l in done {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
         let Value::Array(items) = self.invoke(&inv).await? else {
             return Err(Error::storage("reserve returned no list"));
         };
@@ -396,8 +420,9 @@ impl Driver for RedisDriver {
             reservation.next_due = Some(Duration::from_millis(next as u64));
         }
         let token = items.get(1).and_then(as_i64).unwrap_or(0) as u64;
+        let acked = ack_flags(items.get(2), done.len())?;
         let mut unreadable = Vec::new();
-        let mut rest = items.into_iter().skip(2);
+        let mut rest = items.into_iter().skip(3);
         while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
             let id = JobId::from(as_string(&id).ok_or_else(|| unexpected("a job id", &id))?);
             let raw = into_bytes(env).unwrap_or_default();
@@ -426,7 +451,7 @@ impl Driver for RedisDriver {
             self.fail_unreadable(lane, &Lease { id, token }, why)
                 .await?;
         }
-        Ok(reservation)
+        Ok((acked, reservation))
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
@@ -461,7 +486,7 @@ impl Driver for RedisDriver {
         for l in leases {
             inv.arg(l.id.as_str()).arg(l.token);
         }
-        self.flags(&inv).await
+        ack_flags(Some(&self.invoke(&inv).await?), leases.len())
     }
 
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {

@@ -560,6 +560,79 @@ pub async fn requeue_keeps_the_attempt_and_goes_first(driver: Arc<dyn Driver>) {
     assert_eq!(payload_n(&again[1]), 2);
 }
 
+/// Returned jobs go to the head of their priority, the latest returned first; jobs promoted
+/// from the schedule join the back. The same rule holds for priority 0 and other priorities.
+pub async fn returned_jobs_go_first_latest_first(driver: Arc<dyn Driver>) {
+    for priority in [0, 5] {
+        let lane = lane("front", "work");
+        let jobs = (1..=3)
+            .map(|n| job(&lane, json!({ "n": n })).priority(priority))
+            .collect();
+        driver.enqueue(jobs).await.unwrap();
+        let taken = driver.reserve(&lane, 3, LEASE).await.unwrap().jobs;
+        driver.requeue(&lane, &[taken[0].lease()]).await.unwrap();
+        let delayed = job(&lane, json!({"n": 4}))
+            .priority(priority)
+            .delay(Duration::from_millis(50));
+        driver.enqueue(vec![delayed]).await.unwrap();
+        driver
+            .enqueue(vec![job(&lane, json!({"n": 5})).priority(priority)])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // Two returned in one call keep their order, ahead of the earlier return.
+        let back = driver
+            .requeue(&lane, &[taken[1].lease(), taken[2].lease()])
+            .await
+            .unwrap();
+        assert_eq!(back, [true, true]);
+        let order: Vec<i64> = driver
+            .reserve(&lane, 10, LEASE)
+            .await
+            .unwrap()
+            .jobs
+            .iter()
+            .map(payload_n)
+            .collect();
+        assert_eq!(order, [2, 3, 1, 5, 4], "priority {priority}");
+    }
+}
+
+/// One call acks finished jobs (refusing stale leases) and reserves the next ones.
+pub async fn ack_and_reserve_in_one_step(driver: Arc<dyn Driver>) {
+    let lane = lane("ackres", "work");
+    let jobs = (1..=4).map(|n| job(&lane, json!({ "n": n }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    let taken = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
+    let mut stale = taken[1].lease();
+    stale.token += 1000;
+    let (acked, next) = driver
+        .ack_and_reserve(&lane, &[taken[0].lease(), stale], 5, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(acked, [true, false]);
+    assert_eq!(next.jobs.iter().map(payload_n).collect::<Vec<_>>(), [3, 4]);
+    assert!(next.jobs.iter().all(|j| j.attempt == 1));
+    let queue = lane.queue();
+    assert!(driver.job(queue, &taken[0].id).await.unwrap().is_none());
+    let second = driver.job(queue, &taken[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        second.state,
+        JobState::Active,
+        "a stale ack changes nothing"
+    );
+    assert_eq!(second.attempts, 1);
+    // Nothing left: the acks still happen and the reservation says so.
+    let done: Vec<_> = next.jobs.iter().map(|j| j.lease()).collect();
+    let (acked, none) = driver
+        .ack_and_reserve(&lane, &done, 5, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(acked, [true, true]);
+    assert!(none.jobs.is_empty());
+    assert_eq!(driver.counts(queue).await.unwrap().active, 1);
+}
+
 /// Counts report each state.
 pub async fn counts_by_state(driver: Arc<dyn Driver>) {
     let lane = lane("counts", "work");

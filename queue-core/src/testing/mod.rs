@@ -47,6 +47,8 @@ macro_rules! driver_conformance {
             bulk_enqueue,
             pause_and_resume,
             requeue_keeps_the_attempt_and_goes_first,
+            returned_jobs_go_first_latest_first,
+            ack_and_reserve_in_one_step,
             counts_by_state,
             chosen_ids_are_unique,
             job_lookup_follows_the_state,
