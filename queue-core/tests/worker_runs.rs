@@ -265,3 +265,37 @@ async fn handlers_without_payload_run() {
     worker.shutdown().await.unwrap();
     assert_eq!(NO_PAYLOAD_RUNS.load(Ordering::SeqCst), 1);
 }
+
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+static GATED_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[job(queue = "runs-gated")]
+async fn gated(_work: Work) -> Result<(), JobError> {
+    GATED_STARTED.notify_one();
+    GATE.acquire().await.unwrap().forget();
+    Ok(())
+}
+
+/// A busy pool acks finished jobs with its next reserve; an idle one must not leave them for
+/// the next dispatch (or the lease deadline, 15 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_finishing_while_the_pool_is_idle_is_acked_at_once() {
+    let queue = memory_queue();
+    let started = GATED_STARTED.notified();
+    let id = gated::dispatch(&queue, Work { n: 1 }).await.unwrap().id;
+    let worker = start(queue.worker().handlers(["gated"]));
+    started.await;
+    // The pool took one job of the fifty it asked for, so it is waiting for work now.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    GATE.add_permits(1);
+    support::eventually(Duration::from_secs(5), || async {
+        queue
+            .job("runs-gated", &id)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+}

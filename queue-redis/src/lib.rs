@@ -402,6 +402,12 @@ impl Driver for RedisDriver {
         max: usize,
         lease: Duration,
     ) -> Result<(Vec<bool>, Reservation)> {
+        // A batch too big for one script's arguments acks its excess first.
+        let (excess, done) = done.split_at(done.len().saturating_sub(ENQUEUE_CHUNK));
+        let mut acked = Vec::with_capacity(excess.len() + done.len());
+        for chunk in excess.chunks(ENQUEUE_CHUNK) {
+            acked.extend(self.ack(lane, chunk).await?);
+        }
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reserve, &keys);
         inv.arg(max.min(ENQUEUE_CHUNK))
@@ -420,7 +426,7 @@ impl Driver for RedisDriver {
             reservation.next_due = Some(Duration::from_millis(next as u64));
         }
         let token = items.get(1).and_then(as_i64).unwrap_or(0) as u64;
-        let acked = ack_flags(items.get(2), done.len())?;
+        acked.extend(ack_flags(items.get(2), done.len())?);
         let mut unreadable = Vec::new();
         let mut rest = items.into_iter().skip(3);
         while let (Some(id), Some(env)) = (rest.next(), rest.next()) {

@@ -150,6 +150,7 @@ impl WorkerBuilder {
                     grace: self.grace,
                     driver: driver.clone(),
                     state: state.clone(),
+                    finished: Default::default(),
                 }))
             })
             .collect::<Result<Vec<_>>>()?;

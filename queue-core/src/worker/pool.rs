@@ -1,9 +1,14 @@
 //! One handler's pool: reserve as many jobs as there are free slots, run them, settle them.
+//!
+//! Jobs that succeed are acked with the pool's next reserve (one storage round trip for both);
+//! while the pool waits for work, a settle task acks them instead, so a finished job never
+//! waits for the next dispatch to be acked. Failures and requeues go through the settle task.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
@@ -27,6 +32,58 @@ pub(crate) struct Pool {
     pub(crate) driver: Arc<dyn Driver>,
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
+    pub(crate) finished: Finished,
+}
+
+/// Leases of jobs that succeeded, waiting for their ack.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    inner: Mutex<FinishedInner>,
+    /// Tells the settle task to ack what is waiting.
+    flush: Notify,
+}
+
+#[derive(Debug, Default)]
+struct FinishedInner {
+    leases: Vec<Lease>,
+    /// True while the fetch loop will not reserve soon (it waits for work, or stopped): then
+    /// the settle task acks.
+    idle: bool,
+}
+
+impl Finished {
+    fn push(&self, lease: Lease) {
+        let mut inner = self.inner.lock();
+        inner.leases.push(lease);
+        if inner.idle {
+            self.flush.notify_one();
+        }
+    }
+
+    /// Takes the waiting leases for the fetch loop's next reserve.
+    fn take_for_reserve(&self) -> Vec<Lease> {
+        let mut inner = self.inner.lock();
+        inner.idle = false;
+        std::mem::take(&mut inner.leases)
+    }
+
+    /// Gives leases back after a failed reserve, to be sent again.
+    fn put_back(&self, leases: Vec<Lease>) {
+        self.inner.lock().leases.extend(leases);
+    }
+
+    /// The fetch loop goes idle: the settle task acks from now on.
+    fn go_idle(&self) {
+        let mut inner = self.inner.lock();
+        inner.idle = true;
+        if !inner.leases.is_empty() {
+            self.flush.notify_one();
+        }
+    }
+
+    fn take(&self) -> Vec<Lease> {
+        std::mem::take(&mut self.inner.lock().leases)
+    }
 }
 
 impl Pool {
@@ -53,12 +110,19 @@ impl Pool {
             }
             let wanted = permits.num_permits();
 
-            let reservation = match self.driver.reserve(&self.lane, wanted, self.lease).await {
-                Ok(reservation) => {
+            let done = self.finished.take_for_reserve();
+            let reserved = self
+                .driver
+                .ack_and_reserve(&self.lane, &done, wanted, self.lease)
+                .await;
+            let reservation = match reserved {
+                Ok((_, reservation)) => {
                     failures = 0;
                     reservation
                 }
                 Err(error) => {
+                    // Sent again with the next reserve, or by the settle task if it stops.
+                    self.finished.put_back(done);
                     drop(permits);
                     failures += 1;
                     let pause = retry_pause(failures);
@@ -79,6 +143,7 @@ impl Pool {
 
             if got < wanted {
                 // The lane is drained: sleep until a wake-up or the next due time.
+                self.finished.go_idle();
                 tokio::select! {
                     _ = stop.cancelled() => break 'fetch,
                     waited = self.driver.wait(&self.lane, reservation.next_due) => {
@@ -97,6 +162,7 @@ impl Pool {
         }
 
         // Drain: give running jobs the grace period, then cancel them for requeueing.
+        self.finished.go_idle();
         let all = self.concurrency as u32;
         let finished = tokio::time::timeout(self.grace, slots.acquire_many(all)).await;
         if finished.is_err() {
@@ -136,21 +202,38 @@ impl Pool {
                     retry_in = ?failure.retry_in, "job failed"
                 );
             }
-            let _ = settle_tx.send((lease, verdict));
+            match verdict {
+                // Acked with the next reserve (or by the settle task when idle).
+                Verdict::Done => self.finished.push(lease),
+                other => {
+                    let _ = settle_tx.send((lease, other));
+                }
+            }
             drop(permit);
         });
     }
 }
 
-/// Reports verdicts to the driver, batching acks and requeues that arrive together.
+/// Reports verdicts to the driver: failures and requeues as they come (requeues that arrive
+/// together in one call), and acks of finished jobs while the fetch loop is idle.
 async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict)>) {
     let mut batch = Vec::with_capacity(SETTLE_BATCH);
-    while rx.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
-        let mut acks = Vec::new();
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut batch, SETTLE_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+            }
+            _ = pool.finished.flush.notified() => {
+                ack(&pool, pool.finished.take()).await;
+                continue;
+            }
+        }
         let mut requeues = Vec::new();
         for (lease, verdict) in batch.drain(..) {
             match verdict {
-                Verdict::Done => acks.push(lease),
+                Verdict::Done => ack(&pool, vec![lease]).await,
                 Verdict::Requeue => requeues.push(lease),
                 Verdict::Abandoned => {}
                 Verdict::Failed(failure) => {
@@ -161,15 +244,20 @@ async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict
                 }
             }
         }
-        if !acks.is_empty() {
-            persist(&pool, "ack", || pool.driver.ack(&pool.lane, &acks)).await;
-        }
         if !requeues.is_empty() {
             persist(&pool, "requeue", || {
                 pool.driver.requeue(&pool.lane, &requeues)
             })
             .await;
         }
+    }
+    // Every job has ended (the pool waited for its slots): ack what is left.
+    ack(&pool, pool.finished.take()).await;
+}
+
+async fn ack(pool: &Pool, leases: Vec<Lease>) {
+    for chunk in leases.chunks(SETTLE_BATCH) {
+        persist(pool, "ack", || pool.driver.ack(&pool.lane, chunk)).await;
     }
 }
 
