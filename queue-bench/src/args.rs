@@ -1,0 +1,175 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+/// What `--help` prints.
+const USAGE: &str = "\
+usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
+                   [--redis-url URL] [--scaling-max N] [--json PATH]
+
+  --jobs N          jobs per throughput phase (default 100000)
+  --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
+  --driver D        memory, redis or all (default all)
+  --redis-url URL   use this Redis instead of starting redis-server on a free port
+                    (the harness purges its queues, which live under the prefix `bench`)
+  --scaling-max N   largest backlog of the scaling phases: 10k, 100k, 1M ready jobs up to N,
+                    then 100k ready (at most N) beside N delayed ones (default 1000000; 0 skips)
+  --json PATH       also write every measurement to PATH as JSON
+";
+
+/// The flags that take a value.
+const FLAGS: [&str; 6] = [
+    "--jobs",
+    "--latency-jobs",
+    "--driver",
+    "--redis-url",
+    "--scaling-max",
+    "--json",
+];
+
+/// The parsed flags.
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    /// Jobs per throughput phase (bulk enqueue, one by one, drain, end to end).
+    pub(crate) jobs: u64,
+    /// Jobs of the idle latency phase; a fifth of it (at least 20) are delayed jobs.
+    pub(crate) latency_jobs: u64,
+    /// A Redis to use instead of an own redis-server.
+    pub(crate) redis_url: Option<String>,
+    /// Run the memory driver.
+    pub(crate) memory: bool,
+    /// Run the Redis driver.
+    pub(crate) redis: bool,
+    /// The largest backlog of the scaling phases; 0 skips them.
+    pub(crate) scaling_max: u64,
+    /// Where to write the JSON report.
+    pub(crate) json: Option<PathBuf>,
+}
+
+impl Args {
+    /// Parses the process's arguments; prints the usage and exits on `--help` or a bad flag.
+    pub(crate) fn parse() -> Self {
+        match Self::parse_from(std::env::args().skip(1)) {
+            Ok(args) => args,
+            Err(None) => {
+                print!("{USAGE}");
+                std::process::exit(0)
+            }
+            Err(Some(message)) => {
+                eprint!("queue-bench: {message}\n{USAGE}");
+                std::process::exit(2)
+            }
+        }
+    }
+
+    /// Parses flags; `Err(None)` means help was asked for, `Err(Some(_))` says what is wrong.
+    fn parse_from(flags: impl Iterator<Item = String>) -> Result<Self, Option<String>> {
+        let mut args = Args {
+            jobs: 100_000,
+            latency_jobs: 1_000,
+            redis_url: None,
+            memory: true,
+            redis: true,
+            scaling_max: 1_000_000,
+            json: None,
+        };
+        let mut flags = flags;
+        while let Some(flag) = flags.next() {
+            if flag == "--help" || flag == "-h" {
+                return Err(None);
+            }
+            if !FLAGS.contains(&flag.as_str()) {
+                return Err(Some(format!("unknown flag {flag}")));
+            }
+            let value = flags
+                .next()
+                .ok_or_else(|| Some(format!("{flag} needs a value")))?;
+            let number = |value: &str| {
+                value
+                    .replace('_', "")
+                    .parse::<u64>()
+                    .map_err(|_| Some(format!("{flag} needs a number, not `{value}`")))
+            };
+            match flag.as_str() {
+                "--jobs" => args.jobs = number(&value)?.max(1),
+                "--latency-jobs" => args.latency_jobs = number(&value)?.max(1),
+                "--scaling-max" => args.scaling_max = number(&value)?,
+                "--redis-url" => args.redis_url = Some(value),
+                "--json" => args.json = Some(value.into()),
+                "--driver" => {
+                    (args.memory, args.redis) = match value.as_str() {
+                        "memory" => (true, false),
+                        "redis" => (false, true),
+                        "all" => (true, true),
+                        other => {
+                            return Err(Some(format!(
+                                "--driver is memory, redis or all, not `{other}`"
+                            )))
+                        }
+                    }
+                }
+                _ => unreachable!("{flag} is in FLAGS"),
+            }
+        }
+        Ok(args)
+    }
+
+    /// The ready-job backlogs of the scaling phases: 10k, 100k and 1M up to `--scaling-max`
+    /// (just `--scaling-max` when it is below 10k).
+    pub(crate) fn scaling_backlogs(&self) -> Vec<u64> {
+        if self.scaling_max == 0 {
+            return Vec::new();
+        }
+        let sizes: Vec<u64> = [10_000, 100_000, 1_000_000]
+            .into_iter()
+            .filter(|&n| n <= self.scaling_max)
+            .collect();
+        if sizes.is_empty() {
+            vec![self.scaling_max]
+        } else {
+            sizes
+        }
+    }
+
+    /// The delayed-backlog phase: (ready jobs drained, delayed jobs pending beside them).
+    pub(crate) fn scaling_delayed(&self) -> Option<(u64, u64)> {
+        (self.scaling_max > 0).then(|| (self.scaling_max.min(100_000), self.scaling_max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses flags given as one string.
+    fn parse(flags: &str) -> Result<Args, Option<String>> {
+        Args::parse_from(flags.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let a = parse("").unwrap();
+        assert_eq!((a.jobs, a.scaling_max), (100_000, 1_000_000));
+        assert_eq!(a.scaling_backlogs(), [10_000, 100_000, 1_000_000]);
+        assert_eq!(a.scaling_delayed(), Some((100_000, 1_000_000)));
+        let a = parse("--jobs 20_000 --scaling-max 100000 --driver redis --json x.json").unwrap();
+        assert_eq!((a.jobs, a.memory, a.redis), (20_000, false, true));
+        assert_eq!(a.scaling_backlogs(), [10_000, 100_000]);
+        assert_eq!(a.scaling_delayed(), Some((100_000, 100_000)));
+        assert_eq!(
+            parse("--scaling-max 5000").unwrap().scaling_backlogs(),
+            [5000]
+        );
+        assert!(parse("--scaling-max 0")
+            .unwrap()
+            .scaling_delayed()
+            .is_none());
+        assert!(parse("--help").unwrap_err().is_none());
+        assert!(parse("--jobs").unwrap_err().is_some());
+        assert!(parse("--driver mysql").unwrap_err().is_some());
+        assert_eq!(
+            parse("--bogus").unwrap_err().unwrap(),
+            "unknown flag --bogus"
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! The measurements on one driver: throughput, CPU, latency, idle cost, and the scaling drains.
+//!
+//! Every phase starts with the `bench` queue empty and leaves it empty.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use queue_core::Queue;
+
+use crate::args::Args;
+use crate::jobs::{self, signup, BackgroundWorker, Signup};
+use crate::measurements::{self, DriverReport, RedisCosts, ScalingRun};
+use crate::probe::{Percentiles, Snapshot, Usage};
+
+/// Jobs per `dispatch_bulk` call when filling a backlog.
+const CHUNK: u64 = 1_000;
+/// Concurrent producers of the one-by-one enqueue.
+const PRODUCERS: u64 = 50;
+/// Producers of the end-to-end phase, each dispatching batches of [`E2E_BATCH`].
+const E2E_PRODUCERS: u64 = 4;
+/// Jobs per dispatch of the end-to-end producers.
+const E2E_BATCH: u64 = 100;
+/// How long the idle window lasts.
+const IDLE_WINDOW: Duration = Duration::from_secs(3);
+/// Scaling backlogs smaller than this are drained repeatedly, until about this many jobs.
+const SCALING_SAMPLE: u64 = 100_000;
+/// The most times one scaling backlog is drained.
+const MAX_REPEATS: u64 = 10;
+/// How far in the future the delayed backlog of the scaling phase is due.
+const FAR_DELAY: Duration = Duration::from_secs(3600);
+
+/// One driver under test.
+pub(crate) struct Bench<'a> {
+    /// `memory` or `redis`.
+    pub(crate) driver: &'static str,
+    /// The queue over that driver.
+    pub(crate) queue: Queue,
+    /// A client of the Redis server behind it, for INFO (Redis only).
+    pub(crate) redis: Option<redis::Client>,
+    /// The flags.
+    pub(crate) args: &'a Args,
+}
+
+impl Bench<'_> {
+    /// Prints what is being measured on stderr, so a long run shows where it is.
+    fn progress(&self, what: &str) {
+        eprintln!("queue-bench: {}: {what}", self.driver);
+    }
+
+    /// Both processes' counters now.
+    async fn snapshot(&self) -> Snapshot {
+        Snapshot::take(self.redis.as_ref()).await
+    }
+
+    /// Runs every measurement and returns them.
+    pub(crate) async fn run(&self) -> DriverReport {
+        let n = self.args.jobs;
+        for queue in [&jobs::ping::DEFINITION, &jobs::due::DEFINITION].map(|d| d.queue) {
+            self.queue.purge(queue).await.expect("purge");
+        }
+        self.purge().await;
+
+        self.progress(&format!("bulk enqueue of {n} jobs"));
+        let s0 = self.snapshot().await;
+        let bulk = timed(self.enqueue_bulk(0..n, None)).await;
+        let s1 = self.snapshot().await;
+
+        self.progress("drain");
+        let drain = self.drain(n).await;
+        let s2 = self.snapshot().await;
+
+        self.progress(&format!("enqueue one by one ({PRODUCERS} producers)"));
+        let one_by_one = timed(self.enqueue_one_by_one(n)).await;
+        let s3 = self.snapshot().await;
+        self.purge().await;
+
+        self.progress("end to end");
+        let s4 = self.snapshot().await;
+        let (e2e_jobs, e2e) = self.end_to_end(n).await;
+        let s5 = self.snapshot().await;
+
+        self.progress("idle latency");
+        let latency = self.idle_latency().await;
+
+        self.progress("delayed jobs and idle window");
+        let (delayed, lateness, idle) = self.delayed_and_idle().await;
+
+        let (enqueue, drained, singles) = (s1.since(&s0), s2.since(&s1), s3.since(&s2));
+        let redis = match (enqueue.server, drained.server, singles.server, idle.server) {
+            (Some(enqueue), Some(drained), Some(singles), Some(idle)) => {
+                let per_job = |cpu: Duration| cpu.as_secs_f64() * 1e6 / n as f64;
+                let payload = Signup::average_len(n);
+                Some(RedisCosts {
+                    idle_commands_per_s: idle.commands as f64 / IDLE_WINDOW.as_secs_f64(),
+                    payload_bytes: payload,
+                    memory_per_job_beyond_payload_bytes: enqueue.memory / n as f64 - payload,
+                    cpu_per_job_bulk_enqueue_us: per_job(enqueue.cpu),
+                    cpu_per_job_one_by_one_enqueue_us: per_job(singles.cpu),
+                    cpu_per_job_reserve_ack_us: per_job(drained.cpu),
+                    cpu_per_job_whole_life_us: per_job(enqueue.cpu + drained.cpu),
+                    commands_per_job_enqueue_drain: (enqueue.commands + drained.commands) as f64
+                        / n as f64,
+                })
+            }
+            _ => None,
+        };
+        let mut scaling = self.scaling().await;
+        measurements::set_spreads(&mut scaling);
+        DriverReport {
+            driver: self.driver,
+            jobs: n,
+            bulk_enqueue_jobs_per_s: per_sec(n, bulk),
+            one_by_one_producers: PRODUCERS,
+            one_by_one_enqueue_jobs_per_s: per_sec(n, one_by_one),
+            drain_jobs_per_s: per_sec(n, drain),
+            end_to_end_jobs_per_s: per_sec(e2e_jobs, e2e),
+            worker_cpu_per_job_drain_us: drained.cpu_per_job_us(n),
+            process_cpu_per_job_end_to_end_us: s5.since(&s4).cpu_per_job_us(e2e_jobs),
+            latency_samples: self.args.latency_jobs,
+            idle_latency: latency,
+            delayed_samples: delayed,
+            delayed_lateness: lateness,
+            idle_worker_cpu_ms_per_s: idle.cpu.as_secs_f64() * 1e3 / IDLE_WINDOW.as_secs_f64(),
+            redis,
+            scaling,
+        }
+    }
+
+    /// Dispatches jobs `ids` in bulk, [`CHUNK`] per call, delayed by `delay` if given.
+    async fn enqueue_bulk(&self, ids: Range<u64>, delay: Option<Duration>) {
+        for start in ids.clone().step_by(CHUNK as usize) {
+            let chunk = (start..(start + CHUNK).min(ids.end)).map(|id| match delay {
+                Some(delay) => signup(id).delay(delay),
+                None => signup(id),
+            });
+            self.queue.dispatch_bulk(chunk).await.expect("bulk enqueue");
+        }
+    }
+
+    /// Dispatches jobs `0..n` one per call from [`PRODUCERS`] concurrent tasks.
+    async fn enqueue_one_by_one(&self, n: u64) {
+        let next = Arc::new(AtomicU64::new(0));
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|_| {
+                let (queue, next) = (self.queue.clone(), next.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let id = next.fetch_add(1, Ordering::Relaxed);
+                        if id >= n {
+                            break;
+                        }
+                        jobs::noop::dispatch(&queue, Signup::new(id))
+                            .await
+                            .expect("dispatch");
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.await.expect("producer panicked");
+        }
+    }
+
+    /// Runs a worker until `n` queued jobs have run; returns the time from its start to the
+    /// last job's end (its shutdown, which settles the last acks, is not counted).
+    async fn drain(&self, n: u64) -> Duration {
+        jobs::reset_done();
+        let start = Instant::now();
+        let worker = BackgroundWorker::start(&self.queue, &["noop"]);
+        jobs::until_done(n).await;
+        let elapsed = start.elapsed();
+        worker.stop().await;
+        elapsed
+    }
+
+    /// Producers dispatching batches while the worker runs; returns (jobs, time).
+    async fn end_to_end(&self, n: u64) -> (u64, Duration) {
+        // Whole batches, at least one per producer.
+        let share = (n / E2E_PRODUCERS / E2E_BATCH * E2E_BATCH).max(E2E_BATCH);
+        let total = share * E2E_PRODUCERS;
+        jobs::reset_done();
+        let worker = BackgroundWorker::start(&self.queue, &["noop"]);
+        let start = Instant::now();
+        let producers: Vec<_> = (0..E2E_PRODUCERS)
+            .map(|p| {
+                let queue = self.queue.clone();
+                tokio::spawn(async move {
+                    for from in (p * share..(p + 1) * share).step_by(E2E_BATCH as usize) {
+                        queue
+                            .dispatch_bulk((from..from + E2E_BATCH).map(signup))
+                            .await
+                            .expect("enqueue");
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.await.expect("producer panicked");
+        }
+        jobs::until_done(total).await;
+        let elapsed = start.elapsed();
+        worker.stop().await;
+        (total, elapsed)
+    }
+
+    /// Dispatch-to-start latency, one job at a time with an idle worker.
+    async fn idle_latency(&self) -> Percentiles {
+        jobs::LATENCIES.lock().unwrap().clear();
+        let worker = BackgroundWorker::start(&self.queue, &["ping"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for _ in 0..self.args.latency_jobs {
+            let pinged = jobs::PINGED.notified();
+            jobs::ping::dispatch(&self.queue, jobs::now_ns())
+                .await
+                .expect("dispatch");
+            pinged.await;
+        }
+        worker.stop().await;
+        Percentiles::of(std::mem::take(&mut *jobs::LATENCIES.lock().unwrap()))
+    }
+
+    /// Delayed jobs one at a time with an idle worker (how late they start), then the same
+    /// worker idle with nothing queued for [`IDLE_WINDOW`]. Returns (delayed jobs, lateness,
+    /// what the idle window used).
+    async fn delayed_and_idle(&self) -> (u64, Percentiles, Usage) {
+        jobs::LATENESS.lock().unwrap().clear();
+        let worker = BackgroundWorker::start(&self.queue, &["due"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let delayed = (self.args.latency_jobs / 5).max(20);
+        for i in 0..delayed {
+            let delay = Duration::from_millis(20 + i % 30);
+            let due_ns = (jobs::epoch().elapsed() + delay).as_nanos() as u64;
+            let pinged = jobs::PINGED.notified();
+            jobs::due::dispatch(&self.queue, due_ns)
+                .delay(delay)
+                .await
+                .expect("dispatch");
+            pinged.await;
+        }
+        let i0 = self.snapshot().await;
+        tokio::time::sleep(IDLE_WINDOW).await;
+        let i1 = self.snapshot().await;
+        worker.stop().await;
+        let lateness = Percentiles::of(std::mem::take(&mut *jobs::LATENESS.lock().unwrap()));
+        (delayed, lateness, i1.since(&i0))
+    }
+
+    /// Drains at each backlog of `--scaling-max`, then ready jobs beside a delayed backlog.
+    /// A backlog below [`SCALING_SAMPLE`] jobs is measured several times and its median kept,
+    /// so the row every other is compared with is not one short, noisy sample.
+    async fn scaling(&self) -> Vec<ScalingRun> {
+        let mut runs = Vec::new();
+        for ready in self.args.scaling_backlogs() {
+            let times = (SCALING_SAMPLE / ready).clamp(1, MAX_REPEATS);
+            let mut samples = Vec::new();
+            for time in 1..=times {
+                self.progress(&format!(
+                    "scaling: drain of {ready} queued jobs (run {time} of {times})"
+                ));
+                samples.push(self.scaling_run(ready, 0).await);
+            }
+            runs.push(ScalingRun::median(samples));
+        }
+        if let Some((ready, delayed)) = self.args.scaling_delayed() {
+            self.progress(&format!(
+                "scaling: drain of {ready} queued jobs beside {delayed} delayed ones"
+            ));
+            runs.push(self.scaling_run(ready, delayed).await);
+        }
+        runs
+    }
+
+    /// Queues `delayed` jobs due in an hour and `ready` jobs, drains the ready ones, purges.
+    async fn scaling_run(&self, ready: u64, delayed: u64) -> ScalingRun {
+        let before = self.snapshot().await;
+        let enqueue = timed(async {
+            self.enqueue_bulk(ready..ready + delayed, Some(FAR_DELAY))
+                .await;
+            self.enqueue_bulk(0..ready, None).await;
+        })
+        .await;
+        let queued = self.snapshot().await;
+        let drain = self.drain(ready).await;
+        let drained = self.snapshot().await.since(&queued);
+        let counts = self
+            .queue
+            .counts(jobs::noop::DEFINITION.queue)
+            .await
+            .expect("counts");
+        assert_eq!(
+            (counts.ready, counts.active, counts.scheduled),
+            (0, 0, delayed),
+            "after the drain only the delayed jobs are left"
+        );
+        self.purge().await;
+        let after = self.snapshot().await.since(&before);
+        ScalingRun {
+            ready_jobs: ready,
+            delayed_jobs: delayed,
+            enqueue_jobs_per_s: per_sec(ready + delayed, enqueue),
+            drain_jobs_per_s: per_sec(ready, drain),
+            worker_cpu_per_job_us: drained.cpu_per_job_us(ready),
+            redis_cpu_per_job_us: drained.server_cpu_per_job_us(ready),
+            redis_memory_left_after_purge_bytes: after.server.map(|s| s.memory),
+            runs: 1,
+            worker_cpu_vs_first_percent: 0.0,
+            redis_cpu_vs_first_percent: None,
+        }
+    }
+
+    /// Deletes every job of the queue and checks that none is left.
+    async fn purge(&self) {
+        self.queue
+            .purge(jobs::noop::DEFINITION.queue)
+            .await
+            .expect("purge");
+        let counts = self
+            .queue
+            .counts(jobs::noop::DEFINITION.queue)
+            .await
+            .expect("counts");
+        assert_eq!(
+            counts.pending() + counts.failed,
+            0,
+            "the purged queue is empty"
+        );
+    }
+}
+
+/// Runs `work` and returns how long it took.
+async fn timed(work: impl std::future::Future<Output = ()>) -> Duration {
+    let start = Instant::now();
+    work.await;
+    start.elapsed()
+}
+
+/// Jobs per second.
+fn per_sec(jobs: u64, elapsed: Duration) -> f64 {
+    jobs as f64 / elapsed.as_secs_f64()
+}

@@ -1,0 +1,349 @@
+//! The outputs of a run: the main table's rows with their targets, markdown on stdout, and
+//! JSON with `--json`.
+
+use serde::Serialize;
+
+use crate::measurements::{widest_spreads, DriverReport, RunInfo};
+use crate::probe::Percentiles;
+use crate::targets::{self, Limit, Verdict};
+
+/// A row of the main table.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Row {
+    /// What was measured, with the driver: `redis: drain (concurrency 50)`.
+    pub(crate) measurement: String,
+    /// The figure, formatted.
+    pub(crate) value: String,
+    /// The issue's target for it, if any.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<Verdict>,
+}
+
+impl DriverReport {
+    /// The rows of the main table, in order, with targets for this driver.
+    pub(crate) fn rows(&self) -> Vec<Row> {
+        let redis = self.driver == "redis";
+        let mut rows = Vec::new();
+        let mut row = |what: &str, value: String, target: Option<Verdict>| {
+            rows.push(Row {
+                measurement: format!("{}: {what}", self.driver),
+                value,
+                target,
+            })
+        };
+        let only = |on: bool, limit: Limit, value: f64| on.then(|| limit.check(value));
+        row(
+            "bulk enqueue (batches of 1,000)",
+            rate(self.bulk_enqueue_jobs_per_s),
+            only(
+                redis,
+                targets::REDIS_BULK_ENQUEUE,
+                self.bulk_enqueue_jobs_per_s,
+            ),
+        );
+        row(
+            &format!(
+                "enqueue one by one ({} producers)",
+                self.one_by_one_producers
+            ),
+            rate(self.one_by_one_enqueue_jobs_per_s),
+            None,
+        );
+        row(
+            "drain (concurrency 50)",
+            rate(self.drain_jobs_per_s),
+            only(redis, targets::REDIS_DRAIN, self.drain_jobs_per_s),
+        );
+        let e2e = self.end_to_end_jobs_per_s;
+        row(
+            "end to end (4 producers, batches of 100)",
+            rate(e2e),
+            Some(if redis {
+                targets::REDIS_END_TO_END.check(e2e)
+            } else {
+                targets::MEMORY_END_TO_END.check(e2e)
+            }),
+        );
+        row(
+            "worker CPU per job (drain)",
+            micros(self.worker_cpu_per_job_drain_us),
+            None,
+        );
+        row(
+            "process CPU per job, end to end (producers + worker in this process)",
+            micros(self.process_cpu_per_job_end_to_end_us),
+            None,
+        );
+        let idle = &self.idle_latency;
+        row(
+            &format!(
+                "idle latency p50 / p99 / max ({} jobs)",
+                count(self.latency_samples)
+            ),
+            percentiles(idle),
+            Some(if redis {
+                Verdict::of(&[
+                    (targets::REDIS_IDLE_P50, idle.p50_us),
+                    (targets::REDIS_IDLE_P99, idle.p99_us),
+                ])
+            } else {
+                targets::MEMORY_IDLE_P50.check(idle.p50_us)
+            }),
+        );
+        row(
+            &format!(
+                "delayed job lateness p50 / p99 / max ({} jobs, idle worker)",
+                count(self.delayed_samples)
+            ),
+            percentiles(&self.delayed_lateness),
+            only(
+                redis,
+                targets::REDIS_DELAYED_P99,
+                self.delayed_lateness.p99_us,
+            ),
+        );
+        row(
+            "idle worker process CPU (nothing queued, 3 s)",
+            format!(
+                "{:.3} ms per s ({:.3}% of a core)",
+                self.idle_worker_cpu_ms_per_s,
+                self.idle_worker_cpu_ms_per_s / 10.0
+            ),
+            None,
+        );
+        if let Some(r) = &self.redis {
+            row(
+                "idle worker: Redis commands per second",
+                format!("{:.2}", r.idle_commands_per_s),
+                Some(targets::REDIS_IDLE_COMMANDS.check(r.idle_commands_per_s)),
+            );
+            row(
+                &format!(
+                    "Redis memory per queued job beyond its {:.0}-byte payload",
+                    r.payload_bytes
+                ),
+                format!("{:.0} bytes", r.memory_per_job_beyond_payload_bytes),
+                Some(targets::REDIS_MEMORY_PER_JOB.check(r.memory_per_job_beyond_payload_bytes)),
+            );
+            row(
+                "Redis CPU per job: bulk enqueue",
+                micros(r.cpu_per_job_bulk_enqueue_us),
+                None,
+            );
+            row(
+                "Redis CPU per job: enqueue one by one",
+                micros(r.cpu_per_job_one_by_one_enqueue_us),
+                None,
+            );
+            row(
+                "Redis CPU per job: reserve + ack",
+                micros(r.cpu_per_job_reserve_ack_us),
+                None,
+            );
+            row(
+                "Redis CPU per job: whole life (bulk enqueue + reserve + ack)",
+                micros(r.cpu_per_job_whole_life_us),
+                Some(targets::REDIS_CPU_WHOLE_LIFE.check(r.cpu_per_job_whole_life_us)),
+            );
+            row(
+                "Redis commands per job (bulk enqueue + drain, counting commands inside scripts)",
+                format!("{:.3}", r.commands_per_job_enqueue_drain),
+                None,
+            );
+        }
+        if self.scaling.len() > 1 {
+            let (worker, redis_cpu) = widest_spreads(&self.scaling);
+            let first = &self.scaling[0];
+            let largest = self
+                .scaling
+                .iter()
+                .map(|r| r.ready_jobs.max(r.delayed_jobs));
+            let (what, value, widest) = match redis_cpu {
+                Some(redis_cpu) => (
+                    "worker CPU / Redis CPU",
+                    format!("{} / {}", percent(worker), percent(redis_cpu)),
+                    worker.abs().max(redis_cpu.abs()),
+                ),
+                None => ("worker CPU", percent(worker), worker.abs()),
+            };
+            row(
+                &format!(
+                    "per-job cost, widest change from {} to {} queued ({what}; table below)",
+                    count(first.ready_jobs),
+                    count(largest.max().unwrap_or(0)),
+                ),
+                value,
+                Some(targets::COST_SPREAD.check(widest)),
+            );
+        }
+        rows
+    }
+}
+
+/// The markdown report: header, main table, scaling table.
+pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
+    let mut out = String::from("# queue-bench\n\n");
+    out += &format!("- Date: {}\n", run.date);
+    out += &format!("- Machine: {}\n", run.machine.describe());
+    if let Some(redis) = &run.redis_server {
+        out += &format!("- Redis: {redis}\n");
+    }
+    out += &format!("- Command: `{}`\n", run.command);
+    out += &format!(
+        "- No-op handler, concurrency 50; payload `{{\"id\": n, \"email\": \"user<n>@example.com\"}}`; \
+         {} jobs per throughput phase\n\n",
+        count(run.jobs)
+    );
+    out += "| measurement | result | target (issue 3) |\n|---|---|---|\n";
+    for report in reports {
+        for row in report.rows() {
+            let target = row.target.as_ref().map_or(String::new(), Verdict::markdown);
+            out += &format!("| {} | {} | {} |\n", row.measurement, row.value, target);
+        }
+    }
+    if reports.iter().any(|r| !r.scaling.is_empty()) {
+        out += "\nScaling: drain (concurrency 50) with the whole backlog queued first; the queue \
+                is purged after each run.\n\n";
+        out += "| backlog | drain | worker CPU per job | Redis CPU per job (reserve + ack) \
+                | per-job cost vs first row | Redis memory left after purge |\n\
+                |---|---|---|---|---|---|\n";
+        for report in reports {
+            for (i, run) in report.scaling.iter().enumerate() {
+                let worker = percent(run.worker_cpu_vs_first_percent);
+                let vs_first = match run.redis_cpu_vs_first_percent {
+                    _ if i == 0 => "(baseline)".to_string(),
+                    Some(redis) => format!("worker {worker}, Redis {}", percent(redis)),
+                    None => format!("worker {worker}"),
+                };
+                out += &format!(
+                    "| {}: {} | {} | {} | {} | {} | {} |\n",
+                    report.driver,
+                    run.backlog(),
+                    rate(run.drain_jobs_per_s),
+                    micros(run.worker_cpu_per_job_us),
+                    run.redis_cpu_per_job_us.map_or("—".into(), micros),
+                    vs_first,
+                    run.redis_memory_left_after_purge_bytes
+                        .map_or("—".into(), bytes_left),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The JSON report: the run, then per driver its measurements and the table's rows with their
+/// targets.
+pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
+    /// One driver in the JSON report.
+    #[derive(Serialize)]
+    struct Driver<'a> {
+        /// Its measurements.
+        #[serde(flatten)]
+        report: &'a DriverReport,
+        /// The rows that have a target, with whether it was met.
+        targets: Vec<Row>,
+    }
+    /// The whole JSON report.
+    #[derive(Serialize)]
+    struct Json<'a> {
+        /// The run.
+        #[serde(flatten)]
+        run: &'a RunInfo,
+        /// Per driver.
+        drivers: Vec<Driver<'a>>,
+    }
+    let drivers = reports
+        .iter()
+        .map(|report| Driver {
+            report,
+            targets: report
+                .rows()
+                .into_iter()
+                .filter(|r| r.target.is_some())
+                .collect(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&Json { run, drivers }).expect("the report serializes") + "\n"
+}
+
+/// `146,165` (whole number, thousands separated).
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if value < -0.5 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// `146,165 jobs/s`.
+fn rate(jobs_per_s: f64) -> String {
+    format!("{} jobs/s", thousands(jobs_per_s))
+}
+
+/// `5.32 µs`.
+fn micros(us: f64) -> String {
+    format!("{us:.2} µs")
+}
+
+/// `+4%`, `-12%`.
+fn percent(value: f64) -> String {
+    format!("{value:+.0}%")
+}
+
+/// `10k`, `100k`, `1M`, `12,345`.
+pub(crate) fn count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => thousands(n as f64),
+    }
+}
+
+/// `321 / 530 / 2,449 µs`.
+fn percentiles(p: &Percentiles) -> String {
+    format!(
+        "{} / {} / {} µs",
+        thousands(p.p50_us),
+        thousands(p.p99_us),
+        thousands(p.max_us)
+    )
+}
+
+/// Memory left after a purge: `+1,234 bytes`, flagged when it did not come back down.
+fn bytes_left(bytes: f64) -> String {
+    /// More than this left over means the purge did not free the backlog.
+    const SLACK: f64 = 1024.0 * 1024.0;
+    let sign = if bytes >= 0.0 { "+" } else { "" };
+    let text = format!("{sign}{} bytes", thousands(bytes));
+    if bytes > SLACK {
+        format!("{text} (**not freed**)")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(146_165.4), "146,165");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(-1_234.0), "-1,234");
+        assert_eq!(count(1_000_000), "1M");
+        assert_eq!(count(20_000), "20k");
+        assert_eq!(count(12_345), "12,345");
+        assert_eq!(percent(4.4), "+4%");
+        assert_eq!(percent(-12.0), "-12%");
+        assert_eq!(bytes_left(2e6), "+2,000,000 bytes (**not freed**)");
+    }
+}
