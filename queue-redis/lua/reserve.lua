@@ -91,11 +91,15 @@ end
 if #lease_args > 0 then
   -- An idle worker sleeps until the lane's earliest event; a lease ending sooner must wake it,
   -- so it can reap the job if this worker dies.
-  local first = redis.call('ZRANGE', l.active, 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGEBYSCORE', l.active, '-inf', '(+inf', 'LIMIT', 0, 1, 'WITHSCORES')
   if first[2] == nil or deadline < tonumber(first[2]) then
     local before = next_event(l.sched, l.active)
     if before == nil or deadline < before then wake(l.wake) end
   end
+  lease_args[#lease_args + 1] = SENTINEL
+  lease_args[#lease_args + 1] = '-'
+  active_args[#active_args + 1] = '+inf'
+  active_args[#active_args + 1] = SENTINEL
   redis.call('HSET', q.lease, unpack(lease_args))
   redis.call('ZADD', l.active, unpack(active_args))
 end

@@ -560,7 +560,8 @@ impl Driver for RedisDriver {
             pipe.cmd("LLEN").arg(ready);
             pipe.cmd("ZCARD").arg(prio);
             pipe.cmd("ZCARD").arg(sched);
-            pipe.cmd("ZCARD").arg(active);
+            // Not the sentinel (lua/lib.lua), whose score is +inf.
+            pipe.cmd("ZCOUNT").arg(active).arg("-inf").arg("(+inf");
         }
         let values: Vec<u64> = self.pipe(&pipe).await?;
         let mut counts = Counts::default();

@@ -1,0 +1,52 @@
+//! The Redis layout's performance-relevant properties, read back from a real server.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::testing::job;
+use queue_core::{Driver, Lane};
+use queue_redis::RedisDriver;
+use serde_json::json;
+use support::RedisServer;
+
+/// A lease hash and active set that Redis stores as flat listpacks make every lease cost a
+/// scan of all of them; the sentinel keeps both in hashed encodings, and counts ignore it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_live_in_hashed_encodings_that_counts_do_not_see() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("layout", "work").unwrap();
+    let jobs = (0..3).map(|n| job(&lane, json!({ "n": n }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    let taken = driver
+        .reserve(&lane, 2, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(taken.len(), 2);
+
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for (key, encoding) in [
+        ("{queue:layout}:lease", "hashtable"),
+        ("{queue:layout}:lane:work:active", "skiplist"),
+    ] {
+        let got: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(got, encoding, "{key}");
+    }
+    let counts = driver.counts("layout").await.unwrap();
+    assert_eq!((counts.active, counts.ready), (2, 1));
+    let leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
+    assert_eq!(driver.ack(&lane, &leases).await.unwrap(), [true, true]);
+    assert_eq!(driver.counts("layout").await.unwrap().active, 0);
+}
