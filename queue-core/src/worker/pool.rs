@@ -141,6 +141,13 @@ impl Pool {
             }
             drop(permits);
 
+            if got == wanted {
+                // More work is waiting. Let the jobs just started run before counting free
+                // slots again: short jobs finish meanwhile, so the next reserve takes (and
+                // acks) a bigger batch, which costs the storage less per job.
+                tokio::task::yield_now().await;
+            }
+
             if got < wanted {
                 // The lane is drained: sleep until a wake-up or the next due time.
                 self.finished.go_idle();
