@@ -11,8 +11,9 @@ if not j or j.failed ~= '0' then
   redis.call('LREM', q.failed, 1, id)
 end
 if j and j.failed == '0' then
-  if redis.call('HDEL', q.lease, id) == 1 then
-    redis.call('ZREM', l.active, id)
+  local tok = redis.call('ZSCORE', l.active, id)
+  if tok then
+    release({ id }, { tonumber(tok) })
   elseif redis.call('ZREM', l.sched, id) == 0 and redis.call('ZREM', l.prio, id) == 0 then
     redis.call('LREM', l.ready, 1, id)
   end

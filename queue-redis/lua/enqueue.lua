@@ -27,7 +27,7 @@ for i = 0, n - 1 do
     if delay ~= '0' then
       now = now or now_ms()
       local due = now + tonumber(delay)
-      if before == false then before = next_event(l.sched, l.active) end
+      if before == false then before = next_event() end
       if earliest == nil or due < earliest then earliest = due end
       redis.call('ZADD', l.sched, due, id)
     elseif pri == '0' then

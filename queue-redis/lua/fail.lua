@@ -3,10 +3,10 @@
 -- ARGV[1]: id  ARGV[2]: token  ARGV[3]: error message  ARGV[4]: retry delay ms, or -1 to fail
 -- for good  ARGV[5]: failed list cap  ARGV[6]: job name
 -- Returns: 1 when the token was current, else 0 (nothing changed).
-local ids, held = check_leases(1, 2)
+local ids, held, toks = check_leases(1, 2)
 if not held[1] then return 0 end
 local id = ids[1]
-release(ids)
+release(ids, toks)
 local now = now_ms()
 local raw = redis.call('HGET', q.data, id)
 local j = parse_env(raw)
@@ -24,7 +24,7 @@ end
 redis.call('HSET', q.data, id, pack_env(j))
 redis.call('HSET', q.err, id, ARGV[3])
 local due = now + delay
-local before = next_event(l.sched, l.active)
+local before = next_event()
 redis.call('ZADD', l.sched, due, id)
 if before == nil or due < before then wake(l.wake) end
 return 1

@@ -7,26 +7,31 @@
 -- failure, reap, retry of a failed job). `attempts` counts the runs that ended (or were lost);
 -- the running one is not in it, so taking and finishing a job never rewrites its envelope.
 -- `failed ms` is 0 unless the job is in the failed list, so a record that starts with "0|" is a
--- live job. While a job runs, the lease hash holds id -> fencing token.
+-- live job.
+--
+-- Leases: each reserve call issues one fencing token (INCR tok) for the jobs it takes. The
+-- lane's active set holds id -> token (as the score) while a job runs, and its leases set
+-- token -> deadline ms: one entry per reserve call, so renewing, reaping and waking go by batch
+-- while the token check stays per job (the score must equal the caller's token).
 --
 -- Every lane script takes the same KEYS, in this order (see keys.rs):
---   1 lease  2 data  3 err  4 prog  5 failed  6 paused  7 seq  8 tok  9 lanes
---   10 ready  11 prio  12 sched  13 active  14 wake
+--   1 data  2 err  3 prog  4 failed  5 paused  6 seq  7 tok  8 lanes
+--   9 ready  10 prio  11 sched  12 active  13 leases  14 wake
 -- ready: list of ids with priority 0 (FIFO); prio: ZSET of other ids by prio_score;
--- sched: ZSET of delayed and backing-off ids by due ms; active: ZSET of leased ids by deadline ms;
--- wake: list holding at most one pending wake-up for blocked workers (BLPOP).
+-- sched: ZSET of delayed and backing-off ids by due ms; wake: list holding at most one pending
+-- wake-up for blocked workers (BLPOP).
 
-local q = { lease = KEYS[1], data = KEYS[2], err = KEYS[3], prog = KEYS[4], failed = KEYS[5],
-            paused = KEYS[6], seq = KEYS[7], tok = KEYS[8], lanes = KEYS[9] }
-local l = { ready = KEYS[10], prio = KEYS[11], sched = KEYS[12], active = KEYS[13],
-            wake = KEYS[14] }
+local q = { data = KEYS[1], err = KEYS[2], prog = KEYS[3], failed = KEYS[4], paused = KEYS[5],
+            seq = KEYS[6], tok = KEYS[7], lanes = KEYS[8] }
+local l = { ready = KEYS[9], prio = KEYS[10], sched = KEYS[11], active = KEYS[12],
+            leases = KEYS[13], wake = KEYS[14] }
 
--- Redis keeps small hashes and sorted sets (up to 128 entries) as flat lists that every insert
--- and lookup scans whole: a worker's batch of 50 leases going into an active set of ~100 cost
--- ~1.7 us of server CPU per job for the ZADD alone. An entry longer than 64 bytes (the default
--- *-max-listpack-value) makes Redis switch the key to its hashed encoding, which it keeps until
--- the key is deleted, so every reserve writes this sentinel into the lease hash and the active
--- set (score +inf: never due). It has spaces, so it is never a job id the client accepts.
+-- Redis keeps small sorted sets (up to 128 entries) as flat lists that every insert and
+-- lookup scans whole: a worker's batch of 50 leases going into an active set of ~100 cost
+-- ~1.7 us of server CPU per job for the ZADD alone. A member longer than 64 bytes (the default
+-- zset-max-listpack-value) makes Redis switch the key to its skiplist encoding, which it keeps
+-- until the key is deleted, so every reserve writes this sentinel into the active set, with
+-- score 0 (tokens start at 1). It has spaces, so it is never a job id the client accepts.
 local SENTINEL = 'sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)'
 
 local function now_ms()
@@ -52,41 +57,52 @@ local function pack_env(j)
     j.name .. '|' .. j.body
 end
 
--- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids and, per id, whether the
--- token is the job's current lease (the fencing check of every settlement).
+-- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their tokens, and per id
+-- whether the token is the job's current lease (the fencing check of every settlement).
 local function check_leases(from, to)
-  local ids = {}
-  for i = from, to, 2 do ids[#ids + 1] = ARGV[i] end
-  local toks = redis.call('HMGET', q.lease, unpack(ids))
+  local ids, toks = {}, {}
+  for i = from, to, 2 do
+    ids[#ids + 1] = ARGV[i]
+    toks[#toks + 1] = tonumber(ARGV[i + 1])
+  end
+  local current = redis.call('ZMSCORE', l.active, unpack(ids))
   local held = {}
   for i = 1, #ids do
-    held[i] = toks[i] ~= false and toks[i] == ARGV[from + (i - 1) * 2 + 1]
+    held[i] = current[i] ~= false and tonumber(current[i]) == toks[i]
   end
-  return ids, held
+  return ids, held, toks
 end
 
--- Ends the leases of `ids` (held ones): out of the active set and the lease hash.
-local function release(ids)
+-- Ends the leases of `ids`, held under `toks` (parallel lists): out of the active set, and a
+-- batch none of whose jobs still runs leaves the leases set.
+local function release(ids, toks)
   redis.call('ZREM', l.active, unpack(ids))
-  redis.call('HDEL', q.lease, unpack(ids))
+  local last = nil
+  for _, t in ipairs(toks) do
+    if t ~= last then
+      last = t
+      if redis.call('ZCOUNT', l.active, t, t) == 0 then redis.call('ZREM', l.leases, t) end
+    end
+  end
 end
 
 -- Completes the jobs of the (id, token) pairs in ARGV[from..to] whose token is current,
 -- deleting their records. Returns a string with one '1' (removed) or '0' (stale) per pair.
 local function ack(from, to)
   if to < from then return '' end
-  local ids, held = check_leases(from, to)
-  local flags, done = {}, {}
+  local ids, held, toks = check_leases(from, to)
+  local flags, done, done_toks = {}, {}, {}
   for i, id in ipairs(ids) do
     if held[i] then
       flags[i] = '1'
       done[#done + 1] = id
+      done_toks[#done_toks + 1] = toks[i]
     else
       flags[i] = '0'
     end
   end
   if #done > 0 then
-    release(done)
+    release(done, done_toks)
     redis.call('HDEL', q.data, unpack(done))
     -- Most jobs never failed nor reported progress: skip the deletes when nothing is there.
     if redis.call('HLEN', q.err) > 0 then redis.call('HDEL', q.err, unpack(done)) end
@@ -112,9 +128,9 @@ local function wake(wake_key)
 end
 
 -- The earliest due time or lease deadline of the lane, or nil.
-local function next_event(sched, active)
-  local s = redis.call('ZRANGE', sched, 0, 0, 'WITHSCORES')
-  local a = redis.call('ZRANGEBYSCORE', active, '-inf', '(+inf', 'LIMIT', 0, 1, 'WITHSCORES')
+local function next_event()
+  local s = redis.call('ZRANGE', l.sched, 0, 0, 'WITHSCORES')
+  local a = redis.call('ZRANGE', l.leases, 0, 0, 'WITHSCORES')
   local best = nil
   if s[2] then best = tonumber(s[2]) end
   if a[2] and (best == nil or tonumber(a[2]) < best) then best = tonumber(a[2]) end
@@ -154,30 +170,38 @@ local function to_failed(id, j, message, now, cap)
   end
 end
 
--- Returns expired leases of the lane to the head of ready, or fails them when their attempts
--- are spent; the lost run counts as an attempt. Returns how many it handled.
+-- Returns the jobs of expired leases of the lane to the head of ready, or fails them when
+-- their attempts are spent; the lost run counts as an attempt. Returns how many jobs it handled.
 local function reap(now, cap, name)
-  local expired = redis.call('ZRANGEBYSCORE', l.active, '-inf', now, 'LIMIT', 0, 1000)
+  local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', now, 'LIMIT', 0, 100)
   if #expired == 0 then return 0 end
-  release(expired)
-  local envs = redis.call('HMGET', q.data, unpack(expired))
-  for i, id in ipairs(expired) do
-    local j = parse_env(envs[i])
-    if j then
-      j.att = j.att + 1
-      local message = 'lease expired during attempt ' .. j.att .. ' of ' .. j.max ..
-        ': the worker running it stopped or lost its connection'
-      if j.att >= j.max then
-        to_failed(id, j, message, now, cap)
-      else
-        redis.call('HSET', q.data, id, pack_env(j))
-        redis.call('HSET', q.err, id, message)
-        push_front(l.ready, l.prio, id, j)
+  redis.call('ZREM', l.leases, unpack(expired))
+  local count = 0
+  for _, t in ipairs(expired) do
+    local ids = redis.call('ZRANGEBYSCORE', l.active, t, t)
+    if #ids > 0 then
+      redis.call('ZREM', l.active, unpack(ids))
+      local envs = redis.call('HMGET', q.data, unpack(ids))
+      for i, id in ipairs(ids) do
+        local j = parse_env(envs[i])
+        if j then
+          j.att = j.att + 1
+          local message = 'lease expired during attempt ' .. j.att .. ' of ' .. j.max ..
+            ': the worker running it stopped or lost its connection'
+          if j.att >= j.max then
+            to_failed(id, j, message, now, cap)
+          else
+            redis.call('HSET', q.data, id, pack_env(j))
+            redis.call('HSET', q.err, id, message)
+            push_front(l.ready, l.prio, id, j)
+          end
+        elseif envs[i] then
+          to_failed(id, wrap_bad(envs[i], name, now), 'malformed job record', now, cap)
+        end
       end
-    elseif envs[i] then
-      to_failed(id, wrap_bad(envs[i], name, now), 'malformed job record', now, cap)
+      count = count + #ids
     end
   end
-  wake(l.wake)
-  return #expired
+  if count > 0 then wake(l.wake) end
+  return count
 end

@@ -2,15 +2,17 @@
 -- KEYS: the lane key set (lib.lua).
 -- ARGV[1]: lease ms, then id, token, id, token, ...
 -- Returns: {1 or 0, ...} per job: 1 when the lease is still held and was extended.
+-- A lease belongs to a reserve call's batch: renewing one held job renews its batch.
 local deadline = now_ms() + tonumber(ARGV[1])
-local ids, held = check_leases(2, #ARGV)
-local out, args = {}, {}
-for i, id in ipairs(ids) do
+local ids, held, toks = check_leases(2, #ARGV)
+local out, args, seen = {}, {}, {}
+for i = 1, #ids do
   out[i] = held[i] and 1 or 0
-  if held[i] then
+  if held[i] and not seen[toks[i]] then
+    seen[toks[i]] = true
     args[#args + 1] = deadline
-    args[#args + 1] = id
+    args[#args + 1] = toks[i]
   end
 end
-if #args > 0 then redis.call('ZADD', l.active, 'XX', unpack(args)) end
+if #args > 0 then redis.call('ZADD', l.leases, 'XX', unpack(args)) end
 return out

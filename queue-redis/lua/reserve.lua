@@ -32,7 +32,7 @@ if #due > 0 then
 end
 
 local function next_due()
-  local at = next_event(l.sched, l.active)
+  local at = next_event()
   if at == nil then return -1 end
   return math.max(0, at - now)
 end
@@ -67,15 +67,13 @@ local tok = redis.call('INCR', q.tok)
 local deadline = now + tonumber(ARGV[2])
 local envs = redis.call('HMGET', q.data, unpack(ids))
 local out = { -1, tok, acked }
-local lease_args, active_args, seen = {}, {}, {}
+local active_args, seen = {}, {}
 for i, id in ipairs(ids) do
   local env = envs[i]
   -- 48 is '0': a live job (not failed). A failed job's id found in a list again is dropped.
   if env and string.byte(env, 1) == 48 and not seen[id] then
     seen[id] = true
-    lease_args[#lease_args + 1] = id
-    lease_args[#lease_args + 1] = tok
-    active_args[#active_args + 1] = deadline
+    active_args[#active_args + 1] = tok
     active_args[#active_args + 1] = id
     out[#out + 1] = id
     out[#out + 1] = env
@@ -88,20 +86,15 @@ for i, id in ipairs(ids) do
       'malformed job: unreadable job record for id `' .. id .. '`', now, cap)
   end
 end
-if #lease_args > 0 then
+if #active_args > 0 then
   -- An idle worker sleeps until the lane's earliest event; a lease ending sooner must wake it,
-  -- so it can reap the job if this worker dies.
-  local first = redis.call('ZRANGEBYSCORE', l.active, '-inf', '(+inf', 'LIMIT', 0, 1, 'WITHSCORES')
-  if first[2] == nil or deadline < tonumber(first[2]) then
-    local before = next_event(l.sched, l.active)
-    if before == nil or deadline < before then wake(l.wake) end
-  end
-  lease_args[#lease_args + 1] = SENTINEL
-  lease_args[#lease_args + 1] = '-'
-  active_args[#active_args + 1] = '+inf'
+  -- so it can reap the jobs if this worker dies.
+  local before = next_event()
+  if before == nil or deadline < before then wake(l.wake) end
+  active_args[#active_args + 1] = 0
   active_args[#active_args + 1] = SENTINEL
-  redis.call('HSET', q.lease, unpack(lease_args))
   redis.call('ZADD', l.active, unpack(active_args))
+  redis.call('ZADD', l.leases, deadline, tok)
 end
 local leased = (#out - 3) / 2
 if leased == n then

@@ -21,10 +21,6 @@ impl QueueKeys {
         format!("{}:{suffix}", self.tag)
     }
 
-    /// id -> fencing token, while the job runs.
-    pub(crate) fn lease(&self) -> String {
-        self.key("lease")
-    }
     /// id -> envelope: header fields and payload (see `lua/lib.lua`).
     pub(crate) fn data(&self) -> String {
         self.key("data")
@@ -60,14 +56,14 @@ impl QueueKeys {
 
     /// The keys of the lane of job `job`: `{p:q}:lane:<job>:<suffix>`. Job names cannot contain
     /// the suffixes' separator in a way that collides: the suffix is always the last component.
-    pub(crate) fn lane(&self, job: &str) -> [String; 5] {
-        ["ready", "prio", "sched", "active", "wake"].map(|s| format!("{}:lane:{job}:{s}", self.tag))
+    pub(crate) fn lane(&self, job: &str) -> [String; 6] {
+        ["ready", "prio", "sched", "active", "leases", "wake"]
+            .map(|s| format!("{}:lane:{job}:{s}", self.tag))
     }
 
     /// Every key of the queue itself (not its lanes).
-    pub(crate) fn queue_keys(&self) -> [String; 9] {
+    pub(crate) fn queue_keys(&self) -> [String; 8] {
         [
-            self.lease(),
             self.data(),
             self.err(),
             self.prog(),
@@ -119,7 +115,7 @@ mod tests {
         let keys = QueueKeys::new("app", "mail").lane_set("send_welcome");
         assert_eq!(keys.len(), 14);
         assert!(keys.iter().all(|k| k.starts_with("{app:mail}:")));
-        assert_eq!(keys[9], "{app:mail}:lane:send_welcome:ready");
+        assert_eq!(keys[8], "{app:mail}:lane:send_welcome:ready");
         assert_eq!(keys[13], "{app:mail}:lane:send_welcome:wake");
     }
 }

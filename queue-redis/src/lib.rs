@@ -235,24 +235,19 @@ impl RedisDriver {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.err(), keys.prog(), keys.lease()] {
+        for key in [keys.data(), keys.err(), keys.prog()] {
             pipe.cmd("HMGET").arg(key).arg(&ids);
         }
-        let (datas, errs, progs, leases): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
-            self.pipe(&pipe).await?;
+        let (datas, errs, progs): (Vec<Value>, Vec<Value>, Vec<Value>) = self.pipe(&pipe).await?;
         let mut out = Vec::with_capacity(ids.len());
-        for (((id, data), (err, prog)), lease) in ids
-            .into_iter()
-            .zip(datas)
-            .zip(errs.iter().zip(&progs))
-            .zip(&leases)
-        {
+        for ((id, data), (err, prog)) in ids.into_iter().zip(datas).zip(errs.iter().zip(&progs)) {
             let Some(raw) = into_bytes(data) else {
                 continue;
             };
+            // Listed from the failed list: never running.
             let stored = Stored {
                 raw,
-                leased: !matches!(lease, Value::Nil),
+                leased: false,
                 error: as_string(err),
                 progress: as_string(prog),
             };
@@ -556,12 +551,12 @@ impl Driver for RedisDriver {
         pipe.cmd("LLEN").arg(keys.failed());
         pipe.cmd("EXISTS").arg(keys.paused());
         for job in &lanes {
-            let [ready, prio, sched, active, _] = keys.lane(job);
+            let [ready, prio, sched, active, ..] = keys.lane(job);
             pipe.cmd("LLEN").arg(ready);
             pipe.cmd("ZCARD").arg(prio);
             pipe.cmd("ZCARD").arg(sched);
-            // Not the sentinel (lua/lib.lua), whose score is +inf.
-            pipe.cmd("ZCOUNT").arg(active).arg("-inf").arg("(+inf");
+            // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
+            pipe.cmd("ZCOUNT").arg(active).arg("(0").arg("+inf");
         }
         let values: Vec<u64> = self.pipe(&pipe).await?;
         let mut counts = Counts::default();
@@ -578,31 +573,33 @@ impl Driver for RedisDriver {
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
         let keys = self.queue_keys(queue)?;
         let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.err(), keys.prog(), keys.lease()] {
+        for key in [keys.data(), keys.err(), keys.prog()] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
-        let (data, err, prog, lease): (Value, Value, Value, Value) = self.pipe(&pipe).await?;
+        let (data, err, prog): (Value, Value, Value) = self.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data) else {
             return Ok(None);
         };
-        // Only a job neither failed nor running can be scheduled: look only then.
-        let name = match Header::parse(&raw) {
-            Some(h) if h.failed_ms == 0 && lease == Value::Nil => Some(h.name.to_string()),
-            _ => None,
-        };
-        let scheduled = match name {
-            Some(name) => {
-                let sched = keys.lane(&name)[2].clone();
-                let score: Option<f64> = self
-                    .query(redis::cmd("ZSCORE").arg(sched).arg(id.as_str()))
-                    .await?;
-                score.is_some()
-            }
-            None => false,
-        };
+        // Only a job that has not failed can be running or scheduled: look only then.
+        let (mut leased, mut scheduled) = (false, false);
+        if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0) {
+            let [_, _, sched, active, ..] = keys.lane(h.name);
+            let (in_active, in_sched): (Option<f64>, Option<f64>) = self
+                .pipe(
+                    redis::pipe()
+                        .cmd("ZSCORE")
+                        .arg(active)
+                        .arg(id.as_str())
+                        .cmd("ZSCORE")
+                        .arg(sched)
+                        .arg(id.as_str()),
+                )
+                .await?;
+            (leased, scheduled) = (in_active.is_some(), in_sched.is_some());
+        }
         let stored = Stored {
             raw,
-            leased: lease != Value::Nil,
+            leased,
             error: as_string(&err),
             progress: as_string(&prog),
         };

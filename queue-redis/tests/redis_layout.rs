@@ -11,10 +11,10 @@ use queue_redis::RedisDriver;
 use serde_json::json;
 use support::RedisServer;
 
-/// A lease hash and active set that Redis stores as flat listpacks make every lease cost a
-/// scan of all of them; the sentinel keeps both in hashed encodings, and counts ignore it.
+/// An active set that Redis stores as a flat listpack makes every lease cost a scan of all of
+/// it; the sentinel keeps it a skiplist, and counts ignore it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leases_live_in_hashed_encodings_that_counts_do_not_see() {
+async fn the_active_set_stays_a_skiplist_that_counts_do_not_see() {
     let server = RedisServer::start();
     let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
     let lane = Lane::new("layout", "work").unwrap();
@@ -32,10 +32,7 @@ async fn leases_live_in_hashed_encodings_that_counts_do_not_see() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    for (key, encoding) in [
-        ("{queue:layout}:lease", "hashtable"),
-        ("{queue:layout}:lane:work:active", "skiplist"),
-    ] {
+    for (key, encoding) in [("{queue:layout}:lane:work:active", "skiplist")] {
         let got: String = redis::cmd("OBJECT")
             .arg("ENCODING")
             .arg(key)
