@@ -1,38 +1,64 @@
 //! One queue's jobs and lanes: the state machine behind the memory driver.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use queue_core::hash::IdHashMap;
 use queue_core::{
     Counts, Dispatched, Failure, JobId, JobInfo, JobState, Lease, NewJob, Reservation, ReservedJob,
 };
 use tokio::sync::Notify;
 
-/// One stored job.
+/// A lane's index in [`QueueState::lanes`]. Records carry it instead of the job name, so
+/// settling a job needs no name lookup and a record holds no pointer to the name.
+pub(crate) type LaneId = u32;
+
+/// One stored job. Kept small: a queue can hold millions of them, and the hot path touches one
+/// record per transition.
 #[derive(Debug)]
 struct Record {
-    name: Arc<str>,
     payload: Bytes,
-    attempts: u32,
-    max_attempts: u32,
-    priority: i8,
     created_at: SystemTime,
-    state: JobState,
     /// Enqueue order, for FIFO among equal priorities.
     seq: u64,
     /// Due time while scheduled, lease deadline while active (ms on the driver clock).
     at: u64,
     token: u64,
+    attempts: u32,
+    max_attempts: u32,
+    lane: LaneId,
+    priority: i8,
+    state: JobState,
+    /// What only failed, retried or progressing jobs have.
+    details: Option<Box<Details>>,
+}
+
+#[derive(Debug, Default)]
+struct Details {
     last_error: Option<String>,
     failed_at: Option<SystemTime>,
     progress: Option<serde_json::Value>,
 }
 
+impl Record {
+    fn details(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Default::default)
+    }
+
+    /// Whether `lease` is this record's current lease in lane `lane`.
+    fn leased_by(&self, lane: LaneId, lease: &Lease) -> bool {
+        self.state == JobState::Active && self.token == lease.token && self.lane == lane
+    }
+}
+
 /// A lane's indexes of job ids by state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LaneState {
+    /// The job name.
+    name: Arc<str>,
     /// Priority 0, FIFO.
     ready: VecDeque<JobId>,
     /// Other priorities, keyed by (-priority, seq): the first entry runs first.
@@ -46,6 +72,17 @@ pub(crate) struct LaneState {
 }
 
 impl LaneState {
+    fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            ready: VecDeque::new(),
+            prioritized: BTreeMap::new(),
+            scheduled: BTreeMap::new(),
+            active: BTreeMap::new(),
+            notify: Arc::default(),
+        }
+    }
+
     fn ready_len(&self) -> usize {
         self.ready.len() + self.prioritized.len()
     }
@@ -100,12 +137,22 @@ impl LaneState {
     }
 }
 
+/// The driver clock and wall clock of one enqueue call, read once for all its jobs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EnqueueTime {
+    /// Milliseconds on the driver clock.
+    pub(crate) now: u64,
+    /// The jobs' creation time.
+    pub(crate) created_at: SystemTime,
+}
+
 /// One queue.
 #[derive(Debug)]
 pub(crate) struct QueueState {
     name: String,
-    jobs: HashMap<JobId, Record>,
-    lanes: HashMap<Arc<str>, LaneState>,
+    jobs: IdHashMap<JobId, Record>,
+    lanes: Vec<LaneState>,
+    lane_ids: IdHashMap<Arc<str>, LaneId>,
     /// Failed ids, newest first.
     failed: VecDeque<JobId>,
     max_failed: usize,
@@ -118,8 +165,9 @@ impl QueueState {
     pub(crate) fn new(name: &str, max_failed: usize) -> Self {
         Self {
             name: name.to_string(),
-            jobs: HashMap::new(),
-            lanes: HashMap::new(),
+            jobs: IdHashMap::default(),
+            lanes: Vec::new(),
+            lane_ids: IdHashMap::default(),
             failed: VecDeque::new(),
             max_failed,
             paused: false,
@@ -128,16 +176,63 @@ impl QueueState {
         }
     }
 
-    pub(crate) fn lane(&mut self, job: &str) -> &mut LaneState {
-        if !self.lanes.contains_key(job) {
-            self.lanes.insert(job.into(), LaneState::default());
+    /// The lane of job name `job`, created if new.
+    fn lane_id(&mut self, job: &str) -> LaneId {
+        if let Some(&id) = self.lane_ids.get(job) {
+            return id;
         }
-        self.lanes.get_mut(job).expect("lane just inserted")
+        let name: Arc<str> = job.into();
+        let id = LaneId::try_from(self.lanes.len()).expect("fewer than 2^32 job names");
+        self.lanes.push(LaneState::new(name.clone()));
+        self.lane_ids.insert(name, id);
+        id
     }
 
-    pub(crate) fn enqueue(&mut self, job: NewJob, now: u64) -> Dispatched {
+    /// The lane of job name `job`, if it was ever used.
+    pub(crate) fn existing_lane(&self, job: &str) -> Option<LaneId> {
+        self.lane_ids.get(job).copied()
+    }
+
+    pub(crate) fn lane(&mut self, job: &str) -> &mut LaneState {
+        let id = self.lane_id(job);
+        &mut self.lanes[id as usize]
+    }
+
+    /// Stores `jobs` and then wakes one waiting worker of each lane that received a ready job
+    /// (or a due time sooner than its earliest one), once per lane rather than once per job.
+    pub(crate) fn enqueue_all(
+        &mut self,
+        jobs: impl Iterator<Item = NewJob>,
+        time: EnqueueTime,
+        out: &mut Vec<Dispatched>,
+    ) {
+        let mut wake: Vec<LaneId> = Vec::new();
+        let mut lane: Option<LaneId> = None;
+        for job in jobs {
+            // Consecutive jobs usually share a name: compare it instead of hashing it.
+            let id = match lane {
+                Some(id) if *self.lanes[id as usize].name == *job.name() => id,
+                _ => self.lane_id(job.name()),
+            };
+            lane = Some(id);
+            let (dispatched, woken) = self.enqueue(job, id, time);
+            if woken && !wake.contains(&id) {
+                wake.push(id);
+            }
+            out.push(dispatched);
+        }
+        for id in wake {
+            self.lanes[id as usize].notify.notify_one();
+        }
+    }
+
+    /// Stores one job in lane `lane`; also returns whether the lane's waiting worker should
+    /// look again.
+    fn enqueue(&mut self, job: NewJob, lane: LaneId, time: EnqueueTime) -> (Dispatched, bool) {
         let id = match job.chosen_id() {
-            Some(id) if self.jobs.contains_key(id) => return Dispatched::new(id.clone(), false),
+            Some(id) if self.jobs.contains_key(id) => {
+                return (Dispatched::new(id.clone(), false), false)
+            }
             Some(id) => id.clone(),
             None => {
                 let id = JobId::from(self.next_id);
@@ -148,64 +243,67 @@ impl QueueState {
         self.next_seq += 1;
         let delay = job.delay_duration();
         let mut record = Record {
-            name: job.name().into(),
             payload: job.payload().clone(),
-            attempts: 0,
-            max_attempts: job.max_attempts(),
-            priority: job.priority_value(),
-            created_at: SystemTime::now(),
-            state: JobState::Ready,
+            created_at: time.created_at,
             seq: self.next_seq,
             at: 0,
             token: 0,
-            last_error: None,
-            failed_at: None,
-            progress: None,
+            attempts: 0,
+            max_attempts: job.max_attempts(),
+            lane,
+            priority: job.priority_value(),
+            state: JobState::Ready,
+            details: None,
         };
-        let lane = self.lane(job.name());
-        if delay.is_zero() {
+        let lane = &mut self.lanes[lane as usize];
+        let wake = if delay.is_zero() {
             lane.push_ready(id.clone(), &record, false);
-            lane.notify.notify_one();
+            true
         } else {
-            let due = now + delay.as_millis().max(1) as u64;
+            let due = time.now + delay.as_millis().max(1) as u64;
             record.state = JobState::Scheduled;
             record.at = due;
+            // A waiting worker sleeps until the previous earliest time: let it look again.
             let earliest = lane.next_event().is_none_or(|next| due < next);
             lane.scheduled.insert((due, record.seq), id.clone());
-            if earliest {
-                // A waiting worker sleeps until the previous earliest time: let it look again.
-                lane.notify.notify_one();
-            }
-        }
+            earliest
+        };
         self.jobs.insert(id.clone(), record);
-        Dispatched::new(id, true)
+        (Dispatched::new(id, true), wake)
     }
 
+    /// Leases up to `max` ready jobs of lane `job`. `tokens(n)` hands out `n` consecutive fresh
+    /// tokens and returns the first, so a reservation touches the shared counter once.
     pub(crate) fn reserve(
         &mut self,
         job: &str,
         max: usize,
         now: u64,
         lease_ms: u64,
-        mut token: impl FnMut() -> u64,
+        tokens: impl FnOnce(u64) -> u64,
     ) -> Reservation {
-        self.reap(job, now);
-        self.promote(job, now);
+        let lane_id = self.lane_id(job);
+        self.reap(lane_id, now);
+        self.promote(lane_id, now);
         let mut reservation = Reservation::default();
+        let lane = &mut self.lanes[lane_id as usize];
         if !self.paused {
             let deadline = now + lease_ms;
-            let lane = self.lanes.get_mut(job).expect("lane created by reap");
             // An idle worker sleeps until the lane's earliest event; a lease ending sooner must
             // wake it, so it can reap the job if this worker dies.
             let earliest = lane.next_event().is_none_or(|next| deadline < next);
-            while reservation.jobs.len() < max {
+            let take = max.min(lane.ready_len());
+            let mut token = tokens(take as u64);
+            reservation.jobs = Vec::with_capacity(take);
+            while reservation.jobs.len() < take {
                 let Some(id) = lane.pop_ready() else { break };
                 let Some(record) = self.jobs.get_mut(&id) else {
                     continue;
                 };
                 record.attempts += 1;
                 record.state = JobState::Active;
-                record.token = token();
+                record.token = token;
+                token += 1;
                 record.at = deadline;
                 lane.active.insert((deadline, record.token), id.clone());
                 reservation.jobs.push(ReservedJob::new(
@@ -220,22 +318,20 @@ impl QueueState {
                 lane.notify.notify_one();
             }
         }
-        let paused = self.paused;
-        let lane = self.lane(job);
         if reservation.jobs.len() < max {
             reservation.next_due = lane
                 .next_event()
                 .map(|at| Duration::from_millis(at.saturating_sub(now)));
-        } else if lane.ready_len() > 0 && !paused {
+        } else if lane.ready_len() > 0 && !self.paused {
             // Work remains: pass the wake-up on to another waiting worker.
             lane.notify.notify_one();
         }
         reservation
     }
 
-    /// Moves due scheduled jobs of `job`'s lane to ready.
-    fn promote(&mut self, job: &str, now: u64) {
-        let lane = self.lanes.get_mut(job).expect("lane created by reap");
+    /// Moves due scheduled jobs of the lane to ready.
+    fn promote(&mut self, lane: LaneId, now: u64) {
+        let lane = &mut self.lanes[lane as usize];
         while let Some(entry) = lane.scheduled.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -248,10 +344,15 @@ impl QueueState {
         }
     }
 
-    /// Returns expired leases of `job`'s lane to the head of ready, or fails them when their
+    /// Returns expired leases of lane `job` to the head of ready, or fails them when their
     /// attempts are spent.
-    pub(crate) fn reap(&mut self, job: &str, now: u64) -> usize {
-        let lane = self.lane(job);
+    pub(crate) fn reap_lane(&mut self, job: &str, now: u64) -> usize {
+        let lane = self.lane_id(job);
+        self.reap(lane, now)
+    }
+
+    fn reap(&mut self, lane_id: LaneId, now: u64) -> usize {
+        let lane = &mut self.lanes[lane_id as usize];
         let mut expired = Vec::new();
         while let Some(entry) = lane.active.first_entry() {
             if entry.key().0 > now {
@@ -272,9 +373,9 @@ impl QueueState {
             if record.attempts >= record.max_attempts {
                 self.move_to_failed(id, message);
             } else {
-                record.last_error = Some(message);
+                record.details().last_error = Some(message);
                 record.state = JobState::Ready;
-                let lane = self.lanes.get_mut(job).expect("lane exists");
+                let lane = &mut self.lanes[lane_id as usize];
                 lane.push_ready(id, record, true);
                 lane.notify.notify_one();
             }
@@ -282,47 +383,54 @@ impl QueueState {
         count
     }
 
-    /// The active record of `lease` in lane `job`, if the token is current.
-    fn leased(&mut self, job: &str, lease: &Lease) -> Option<&mut Record> {
+    /// The active record of `lease` in `lane`, if the token is current.
+    fn leased(&mut self, lane: LaneId, lease: &Lease) -> Option<&mut Record> {
         self.jobs
             .get_mut(&lease.id)
-            .filter(|r| r.state == JobState::Active && r.token == lease.token && &*r.name == job)
+            .filter(|r| r.leased_by(lane, lease))
     }
 
     /// Takes a leased job out of the active index; returns false for a stale lease.
-    fn release(&mut self, job: &str, lease: &Lease) -> bool {
-        let Some(record) = self.leased(job, lease) else {
+    fn release(&mut self, lane: LaneId, lease: &Lease) -> bool {
+        let Some(record) = self.leased(lane, lease) else {
             return false;
         };
         let key = (record.at, record.token);
         record.token = 0;
-        self.lane(job).active.remove(&key);
+        self.lanes[lane as usize].active.remove(&key);
         true
     }
 
-    pub(crate) fn renew(&mut self, job: &str, lease: &Lease, deadline: u64) -> bool {
-        let Some(record) = self.leased(job, lease) else {
+    pub(crate) fn renew(&mut self, lane: LaneId, lease: &Lease, deadline: u64) -> bool {
+        let Some(record) = self.leased(lane, lease) else {
             return false;
         };
         let old = (record.at, record.token);
         record.at = deadline;
-        let lane = self.lane(job);
+        let lane = &mut self.lanes[lane as usize];
         if let Some(id) = lane.active.remove(&old) {
             lane.active.insert((deadline, lease.token), id);
         }
         true
     }
 
-    pub(crate) fn ack(&mut self, job: &str, lease: &Lease) -> bool {
-        if !self.release(job, lease) {
+    /// Removes a finished job: one hash lookup, since acks are the most frequent transition.
+    pub(crate) fn ack(&mut self, lane: LaneId, lease: &Lease) -> bool {
+        let Entry::Occupied(entry) = self.jobs.entry(lease.id.clone()) else {
+            return false;
+        };
+        if !entry.get().leased_by(lane, lease) {
             return false;
         }
-        self.jobs.remove(&lease.id);
+        let record = entry.remove();
+        self.lanes[lane as usize]
+            .active
+            .remove(&(record.at, record.token));
         true
     }
 
-    pub(crate) fn fail(&mut self, job: &str, lease: &Lease, failure: Failure, now: u64) -> bool {
-        if !self.release(job, lease) {
+    pub(crate) fn fail(&mut self, lane: LaneId, lease: &Lease, failure: Failure, now: u64) -> bool {
+        if !self.release(lane, lease) {
             return false;
         }
         match failure.retry_in {
@@ -330,11 +438,11 @@ impl QueueState {
             Some(delay) => {
                 let due = now + delay.as_millis() as u64;
                 let record = self.jobs.get_mut(&lease.id).expect("released job exists");
-                record.last_error = Some(failure.error);
+                record.details().last_error = Some(failure.error);
                 record.state = JobState::Scheduled;
                 record.at = due;
                 let seq = record.seq;
-                let lane = self.lane(job);
+                let lane = &mut self.lanes[lane as usize];
                 let earliest = lane.next_event().is_none_or(|next| due < next);
                 lane.scheduled.insert((due, seq), lease.id.clone());
                 if earliest {
@@ -345,14 +453,14 @@ impl QueueState {
         true
     }
 
-    pub(crate) fn requeue(&mut self, job: &str, lease: &Lease) -> bool {
-        if !self.release(job, lease) {
+    pub(crate) fn requeue(&mut self, lane: LaneId, lease: &Lease) -> bool {
+        if !self.release(lane, lease) {
             return false;
         }
         let record = self.jobs.get_mut(&lease.id).expect("released job exists");
         record.attempts = record.attempts.saturating_sub(1);
         record.state = JobState::Ready;
-        let lane = self.lanes.get_mut(job).expect("lane exists");
+        let lane = &mut self.lanes[lane as usize];
         lane.push_ready(lease.id.clone(), record, true);
         lane.notify.notify_one();
         true
@@ -361,7 +469,7 @@ impl QueueState {
     pub(crate) fn progress(&mut self, lease: &Lease, progress: serde_json::Value) -> bool {
         match self.jobs.get_mut(&lease.id) {
             Some(r) if r.state == JobState::Active && r.token == lease.token => {
-                r.progress = Some(progress);
+                r.details().progress = Some(progress);
                 true
             }
             _ => false,
@@ -371,8 +479,9 @@ impl QueueState {
     fn move_to_failed(&mut self, id: JobId, error: String) {
         if let Some(record) = self.jobs.get_mut(&id) {
             record.state = JobState::Failed;
-            record.last_error = Some(error);
-            record.failed_at = Some(SystemTime::now());
+            let details = record.details();
+            details.last_error = Some(error);
+            details.failed_at = Some(SystemTime::now());
             self.failed.push_front(id);
         }
         while self.failed.len() > self.max_failed {
@@ -384,7 +493,7 @@ impl QueueState {
 
     pub(crate) fn counts(&self) -> Counts {
         let mut counts = Counts::default();
-        for lane in self.lanes.values() {
+        for lane in &self.lanes {
             counts.ready += lane.ready_len() as u64;
             counts.scheduled += lane.scheduled.len() as u64;
             counts.active += lane.active.len() as u64;
@@ -399,7 +508,7 @@ impl QueueState {
         let mut info = JobInfo::new(
             id.clone(),
             self.name.clone(),
-            r.name.to_string(),
+            self.lanes[r.lane as usize].name.to_string(),
             r.state,
             r.payload.clone(),
             r.attempts,
@@ -407,9 +516,11 @@ impl QueueState {
             r.priority,
             r.created_at,
         );
-        info.failed_at = r.failed_at;
-        info.last_error = r.last_error.clone();
-        info.progress = r.progress.clone();
+        if let Some(details) = &r.details {
+            info.failed_at = details.failed_at;
+            info.last_error = details.last_error.clone();
+            info.progress = details.progress.clone();
+        }
         Some(info)
     }
 
@@ -434,9 +545,10 @@ impl QueueState {
             };
             record.attempts = 0;
             record.state = JobState::Ready;
-            record.failed_at = None;
-            let name = record.name.clone();
-            let lane = self.lanes.entry(name).or_default();
+            if let Some(details) = &mut record.details {
+                details.failed_at = None;
+            }
+            let lane = &mut self.lanes[record.lane as usize];
             lane.push_ready(id.clone(), record, false);
             lane.notify.notify_one();
         }
@@ -447,7 +559,7 @@ impl QueueState {
         let Some(record) = self.jobs.remove(id) else {
             return false;
         };
-        let lane = self.lane(&record.name.clone());
+        let lane = &mut self.lanes[record.lane as usize];
         match record.state {
             JobState::Ready => lane.remove_ready(id, &record),
             JobState::Scheduled => {
@@ -465,7 +577,7 @@ impl QueueState {
     pub(crate) fn purge(&mut self) {
         self.jobs.clear();
         self.failed.clear();
-        for lane in self.lanes.values_mut() {
+        for lane in &mut self.lanes {
             lane.ready.clear();
             lane.prioritized.clear();
             lane.scheduled.clear();
@@ -475,7 +587,7 @@ impl QueueState {
 
     pub(crate) fn resume(&mut self) {
         self.paused = false;
-        for lane in self.lanes.values() {
+        for lane in &self.lanes {
             lane.notify.notify_one();
         }
     }
