@@ -123,12 +123,37 @@ pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
     }
 }
 
+/// A job or queue name held by a [`NewJob`]: a handler's names are `'static` and cost nothing
+/// to hold, other names are shared text.
+#[derive(Clone, Debug)]
+pub(crate) enum Name {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Name::Static(name) => name,
+            Name::Shared(name) => name,
+        }
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Name::Shared(name.into())
+    }
+}
+
 /// A job ready to be dispatched: built by `my_job::job(payload)` or [`NewJob::named`], adjusted
 /// with the builder methods and handed to `Queue::dispatch` or `Queue::dispatch_bulk`.
 #[derive(Debug)]
 pub struct NewJob {
-    pub(crate) name: Arc<str>,
-    pub(crate) queue: Arc<str>,
+    pub(crate) name: Name,
+    pub(crate) queue: Name,
     pub(crate) payload: Bytes,
     pub(crate) delay: Duration,
     pub(crate) priority: i8,
@@ -170,8 +195,8 @@ impl NewJob {
 
     pub(crate) fn for_definition(def: &crate::JobDefinition, payload: Bytes) -> Self {
         NewJob {
-            name: def.name.into(),
-            queue: def.queue.into(),
+            name: Name::Static(def.name),
+            queue: Name::Static(def.queue),
             payload,
             delay: Duration::ZERO,
             priority: def.priority,
