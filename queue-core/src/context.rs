@@ -8,52 +8,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::WaitForCancellationFuture;
 
-use crate::driver::Driver;
 use crate::error::{Error, JobError, Result};
-use crate::job::{JobId, Lane, Lease};
+use crate::job::JobId;
 use crate::registry::Requirement;
+use crate::worker::run::{CancelReason, RunState};
 
 /// The running job's identity and controls, available to a handler that takes a `JobContext`
 /// argument.
 #[derive(Clone)]
 pub struct JobContext {
-    inner: Arc<ContextInner>,
-}
-
-struct ContextInner {
-    lane: Lane,
-    lease: Lease,
-    attempt: u32,
-    max_attempts: u32,
-    deadline: Option<Instant>,
-    cancel: CancellationToken,
-    driver: Arc<dyn Driver>,
+    inner: Arc<RunState>,
 }
 
 impl JobContext {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        lane: Lane,
-        lease: Lease,
-        attempt: u32,
-        max_attempts: u32,
-        deadline: Option<Instant>,
-        cancel: CancellationToken,
-        driver: Arc<dyn Driver>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(ContextInner {
-                lane,
-                lease,
-                attempt,
-                max_attempts,
-                deadline,
-                cancel,
-                driver,
-            }),
-        }
+    pub(crate) fn new(run: Arc<RunState>) -> Self {
+        Self { inner: run }
     }
 
     /// The job's id.
@@ -63,12 +34,12 @@ impl JobContext {
 
     /// The job's name.
     pub fn name(&self) -> &str {
-        self.inner.lane.job()
+        self.inner.scope.lane.job()
     }
 
     /// The queue the job came from.
     pub fn queue(&self) -> &str {
-        self.inner.lane.queue()
+        self.inner.scope.lane.queue()
     }
 
     /// This run's number, from 1.
@@ -100,7 +71,7 @@ impl JobContext {
     /// Completes when the run is cancelled; for handlers that hand work to blocking threads and
     /// want to stop them.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.inner.cancel.cancelled()
+        self.inner.cancel.token().cancelled()
     }
 
     /// Records the job's progress (any JSON value, e.g. a percentage), visible when the job is
@@ -110,15 +81,15 @@ impl JobContext {
             job: self.name().to_string(),
             source,
         })?;
-        let held = self
-            .inner
+        let scope = &self.inner.scope;
+        let held = scope
             .driver
-            .progress(&self.inner.lane, &self.inner.lease, value)
+            .progress(&scope.lane, &self.inner.lease, value)
             .await?;
         if held {
             Ok(())
         } else {
-            self.inner.cancel.cancel();
+            self.inner.cancel.cancel(CancelReason::LeaseLost);
             Err(Error::JobNotFound {
                 queue: self.queue().to_string(),
                 id: self.id().to_string(),
@@ -130,7 +101,7 @@ impl JobContext {
 impl fmt::Debug for JobContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobContext")
-            .field("lane", &self.inner.lane)
+            .field("lane", &self.inner.scope.lane)
             .field("id", self.id())
             .field("attempt", &self.inner.attempt)
             .field("max_attempts", &self.inner.max_attempts)

@@ -3,16 +3,16 @@
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 
 use crate::context::{JobContext, State};
-use crate::driver::Driver;
 use crate::error::JobError;
-use crate::job::{Failure, Lane, ReservedJob};
+use crate::job::Failure;
 use crate::registry::Registration;
-use crate::worker::lease::{CancelReason, JobControl};
+use crate::worker::run::{CancelReason, RunState};
 
 /// What became of one run.
 #[derive(Debug)]
@@ -27,30 +27,20 @@ pub(crate) enum Verdict {
     Abandoned,
 }
 
-/// Runs `job` with the handler of `registration` and decides what happens to it.
+/// Runs the job of `run` with the handler of `registration` and decides what happens to it.
 pub(crate) async fn execute(
     registration: &'static Registration,
-    lane: &Lane,
-    job: &ReservedJob,
-    control: &Arc<JobControl>,
+    run: &Arc<RunState>,
+    payload: Bytes,
     state: &State,
-    driver: &Arc<dyn Driver>,
 ) -> Verdict {
     let def = registration.definition;
-    let deadline = def.timeout.map(|t| Instant::now() + t);
-    let ctx = JobContext::new(
-        lane.clone(),
-        job.lease(),
-        job.attempt,
-        job.max_attempts,
-        deadline,
-        control.cancel.clone(),
-        driver.clone(),
-    );
+    let ctx = JobContext::new(run.clone());
     // Building the future decodes the payload; a panicking Deserialize impl is caught too.
     let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        (registration.handler)(&job.payload, ctx, state)
+        (registration.handler)(&payload, ctx, state)
     }));
+    drop(payload);
     let result = match started {
         Err(panic) => Err(panicked(panic)),
         Ok(future) => {
@@ -63,8 +53,8 @@ pub(crate) async fn execute(
             };
             tokio::select! {
                 biased;
-                _ = control.cancel.cancelled() => {
-                    return match control.reason() {
+                reason = run.cancel.cancelled() => {
+                    return match reason {
                         CancelReason::LeaseLost => Verdict::Abandoned,
                         _ => Verdict::Requeue,
                     };
@@ -82,19 +72,19 @@ pub(crate) async fn execute(
     };
     match result {
         Ok(()) => Verdict::Done,
-        Err(error) => Verdict::Failed(judge(registration, job, &error)),
+        Err(error) => Verdict::Failed(judge(registration, run, &error)),
     }
 }
 
 /// Retry with backoff while attempts remain and the error is not fatal; otherwise fail.
-fn judge(registration: &Registration, job: &ReservedJob, error: &JobError) -> Failure {
+fn judge(registration: &Registration, run: &RunState, error: &JobError) -> Failure {
     let message = error.to_string();
-    if error.is_fatal() || job.attempt >= job.max_attempts {
+    if error.is_fatal() || run.attempt >= run.max_attempts {
         return Failure::fail(message);
     }
     let delay = error
         .retry_delay()
-        .unwrap_or_else(|| registration.definition.backoff.delay(job.attempt));
+        .unwrap_or_else(|| registration.definition.backoff.delay(run.attempt));
     Failure::retry(message, delay)
 }
 

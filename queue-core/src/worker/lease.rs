@@ -1,103 +1,57 @@
 //! The jobs a pool is running, and the one timer per process that renews their leases.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
+use crate::hash::IdHashMap;
 use crate::job::{Lane, Lease};
-
-/// Why a running job was cancelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum CancelReason {
-    /// Still running, not cancelled.
-    None = 0,
-    /// The worker is shutting down and the grace period is over: requeue it.
-    Shutdown = 1,
-    /// The lease was lost (reaped or deleted): someone else owns the job now.
-    LeaseLost = 2,
-}
-
-/// The handle on one running job: its token and how to stop it.
-#[derive(Debug)]
-pub(crate) struct JobControl {
-    pub(crate) cancel: CancellationToken,
-    reason: AtomicU8,
-    /// When the lease runs out unless renewed (local clock, conservative).
-    expires: Mutex<Instant>,
-}
-
-impl JobControl {
-    pub(crate) fn new(lease: Duration) -> Self {
-        Self {
-            cancel: CancellationToken::new(),
-            reason: AtomicU8::new(CancelReason::None as u8),
-            expires: Mutex::new(Instant::now() + lease),
-        }
-    }
-
-    /// Cancels the run, keeping the first reason given.
-    pub(crate) fn cancel(&self, reason: CancelReason) {
-        let _ = self.reason.compare_exchange(
-            CancelReason::None as u8,
-            reason as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        self.cancel.cancel();
-    }
-
-    pub(crate) fn reason(&self) -> CancelReason {
-        match self.reason.load(Ordering::Acquire) {
-            1 => CancelReason::Shutdown,
-            2 => CancelReason::LeaseLost,
-            _ => CancelReason::None,
-        }
-    }
-}
+use crate::worker::run::{CancelReason, RunState};
 
 /// The running jobs of one pool, by lease: the same job id can appear twice if a run outlived
 /// its lease and the job was handed out again.
+///
+/// Runs are added and removed a batch at a time, one lock per reservation and per group of
+/// runs finishing together.
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) lane: Lane,
-    jobs: Mutex<HashMap<Lease, Arc<JobControl>>>,
+    runs: Mutex<IdHashMap<Lease, Arc<RunState>>>,
 }
 
 impl Running {
     pub(crate) fn new(lane: Lane) -> Self {
         Self {
             lane,
-            jobs: Mutex::new(HashMap::new()),
+            runs: Mutex::new(IdHashMap::default()),
         }
     }
 
-    pub(crate) fn insert(&self, lease: Lease, control: Arc<JobControl>) {
-        self.jobs.lock().unwrap().insert(lease, control);
+    pub(crate) fn insert_all<'a>(&self, runs: impl IntoIterator<Item = &'a Arc<RunState>>) {
+        let mut map = self.runs.lock().unwrap();
+        for run in runs {
+            map.insert(run.lease.clone(), run.clone());
+        }
     }
 
-    pub(crate) fn remove(&self, lease: &Lease) {
-        self.jobs.lock().unwrap().remove(lease);
+    pub(crate) fn remove_all<'a>(&self, leases: impl IntoIterator<Item = &'a Lease>) {
+        let mut map = self.runs.lock().unwrap();
+        for lease in leases {
+            map.remove(lease);
+        }
     }
 
     /// Cancels every running job.
     pub(crate) fn cancel_all(&self, reason: CancelReason) {
-        for control in self.jobs.lock().unwrap().values() {
-            control.cancel(reason);
+        for run in self.runs.lock().unwrap().values() {
+            run.cancel.cancel(reason);
         }
     }
 
-    fn snapshot(&self) -> Vec<(Lease, Arc<JobControl>)> {
-        self.jobs
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(lease, c)| (lease.clone(), c.clone()))
-            .collect()
+    fn snapshot(&self) -> Vec<Arc<RunState>> {
+        self.runs.lock().unwrap().values().cloned().collect()
     }
 }
 
@@ -119,30 +73,30 @@ pub(crate) async fn renew_leases(
             _ = ticker.tick() => {}
         }
         for running in &pools {
-            let jobs = running.snapshot();
-            if jobs.is_empty() {
+            let runs = running.snapshot();
+            if runs.is_empty() {
                 continue;
             }
-            let leases: Vec<Lease> = jobs.iter().map(|(lease, _)| lease.clone()).collect();
+            let leases: Vec<Lease> = runs.iter().map(|run| run.lease.clone()).collect();
             let sent = Instant::now();
             match driver.renew(&running.lane, &leases, lease).await {
                 Ok(held) => {
-                    for ((lease_held, control), held) in jobs.iter().zip(held) {
+                    for (run, held) in runs.iter().zip(held) {
                         if held {
-                            *control.expires.lock().unwrap() = sent + lease;
+                            run.renewed(sent + lease);
                         } else {
-                            tracing::warn!(lane = %running.lane, id = %lease_held.id, "lease lost; cancelling the run");
-                            control.cancel(CancelReason::LeaseLost);
+                            tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease lost; cancelling the run");
+                            run.cancel.cancel(CancelReason::LeaseLost);
                         }
                     }
                 }
                 Err(error) => {
                     tracing::warn!(lane = %running.lane, %error, "could not renew leases; retrying next period");
                     let now = Instant::now();
-                    for (lease_held, control) in &jobs {
-                        if *control.expires.lock().unwrap() <= now {
-                            tracing::warn!(lane = %running.lane, id = %lease_held.id, "lease ran out while renewals failed; cancelling the run");
-                            control.cancel(CancelReason::LeaseLost);
+                    for run in &runs {
+                        if run.expired(now) {
+                            tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease ran out while renewals failed; cancelling the run");
+                            run.cancel.cancel(CancelReason::LeaseLost);
                         }
                     }
                 }

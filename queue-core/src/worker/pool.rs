@@ -1,35 +1,54 @@
 //! One handler's pool: reserve as many jobs as there are free slots, run them, settle them.
+//!
+//! The jobs of one reservation run concurrently inside one task (a batch) rather than one task
+//! each: spawning, scheduling and completing a task per job cost more than a no-op handler.
+//! Each job keeps its own slot, timeout, panic catching and cancellation, and its slot is freed
+//! as soon as it finishes, so the concurrency limit and the timing of the fetch loop are per
+//! job as before. What a batch shares is a thread: the jobs of one batch are polled by one task,
+//! so a handler that blocks its thread also holds up the rest of its batch (as it would hold up
+//! every task of that thread).
 
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
-use crate::driver::Driver;
 use crate::job::{Lane, Lease, ReservedJob};
 use crate::registry::Registration;
 use crate::worker::execute::{execute, Verdict};
-use crate::worker::lease::{CancelReason, JobControl, Running};
+use crate::worker::lease::Running;
+use crate::worker::run::{CancelReason, RunState, Scope};
 
 /// Largest number of settlements sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
 
-/// Everything a pool needs; shared by its job tasks.
+/// The verdicts of the runs that finished together, as sent to the settling task.
+type Settled = Vec<(Lease, Verdict)>;
+
+/// Everything a pool needs; shared by its batch tasks.
 #[derive(Debug)]
 pub(crate) struct Pool {
     pub(crate) registration: &'static Registration,
-    pub(crate) lane: Lane,
+    /// The lane and the driver, shared with every run's context.
+    pub(crate) scope: Arc<Scope>,
     pub(crate) concurrency: usize,
     pub(crate) lease: Duration,
     pub(crate) grace: Duration,
-    pub(crate) driver: Arc<dyn Driver>,
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
 }
 
 impl Pool {
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.scope.lane
+    }
+
     /// Fetches and runs jobs until `stop` is cancelled, then drains: running jobs get `grace` to
     /// finish, the rest are cancelled and requeued.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
@@ -37,6 +56,7 @@ impl Pool {
         let (settle_tx, settle_rx) = mpsc::unbounded_channel();
         let settler = tokio::spawn(settle(self.clone(), settle_rx));
         let mut failures = 0u32;
+        let driver = &self.scope.driver;
 
         'fetch: loop {
             // Wait for at least one free slot, then take every free slot.
@@ -53,7 +73,10 @@ impl Pool {
             }
             let wanted = permits.num_permits();
 
-            let reservation = match self.driver.reserve(&self.lane, wanted, self.lease).await {
+            // Read before reserving, so the local idea of when leases end is never later than
+            // the storage's.
+            let reserved_at = Instant::now();
+            let reservation = match driver.reserve(self.lane(), wanted, self.lease).await {
                 Ok(reservation) => {
                     failures = 0;
                     reservation
@@ -62,7 +85,7 @@ impl Pool {
                     drop(permits);
                     failures += 1;
                     let pause = retry_pause(failures);
-                    tracing::warn!(lane = %self.lane, %error, retry_in = ?pause, "could not reserve jobs");
+                    tracing::warn!(lane = %self.lane(), %error, retry_in = ?pause, "could not reserve jobs");
                     tokio::select! {
                         _ = stop.cancelled() => break 'fetch,
                         _ = tokio::time::sleep(pause) => continue 'fetch,
@@ -71,9 +94,10 @@ impl Pool {
             };
 
             let got = reservation.jobs.len();
-            for job in reservation.jobs {
-                let permit = permits.split(1).expect("one permit per reserved job");
-                self.clone().spawn_job(job, permit, settle_tx.clone());
+            if got > 0 {
+                let taken = permits.split(got).expect("one permit per reserved job");
+                self.clone()
+                    .start_batch(reservation.jobs, taken, reserved_at, settle_tx.clone());
             }
             drop(permits);
 
@@ -81,11 +105,11 @@ impl Pool {
                 // The lane is drained: sleep until a wake-up or the next due time.
                 tokio::select! {
                     _ = stop.cancelled() => break 'fetch,
-                    waited = self.driver.wait(&self.lane, reservation.next_due) => {
+                    waited = driver.wait(self.lane(), reservation.next_due) => {
                         if let Err(error) = waited {
                             failures += 1;
                             let pause = retry_pause(failures);
-                            tracing::warn!(lane = %self.lane, %error, "could not wait for jobs");
+                            tracing::warn!(lane = %self.lane(), %error, "could not wait for jobs");
                             tokio::select! {
                                 _ = stop.cancelled() => break 'fetch,
                                 _ = tokio::time::sleep(pause) => {}
@@ -100,7 +124,7 @@ impl Pool {
         let all = self.concurrency as u32;
         let finished = tokio::time::timeout(self.grace, slots.acquire_many(all)).await;
         if finished.is_err() {
-            tracing::info!(lane = %self.lane, "grace period over; cancelling running jobs for requeue");
+            tracing::info!(lane = %self.lane(), "grace period over; cancelling running jobs for requeue");
             self.running.cancel_all(CancelReason::Shutdown);
             let _ = slots.acquire_many(all).await;
         }
@@ -108,67 +132,108 @@ impl Pool {
         let _ = settler.await;
     }
 
-    fn spawn_job(
+    /// Starts one task running the jobs of a reservation, each holding one of `permits`.
+    fn start_batch(
         self: Arc<Self>,
-        job: ReservedJob,
-        permit: OwnedSemaphorePermit,
-        settle_tx: mpsc::UnboundedSender<(Lease, Verdict)>,
+        jobs: Vec<ReservedJob>,
+        permits: OwnedSemaphorePermit,
+        reserved_at: Instant,
+        settle_tx: mpsc::UnboundedSender<Settled>,
     ) {
-        // Registered before the task starts, so a shutdown right now still reaches it.
-        let lease = job.lease();
-        let control = Arc::new(JobControl::new(self.lease));
-        self.running.insert(lease.clone(), control.clone());
-        tokio::spawn(async move {
-            let verdict = execute(
-                self.registration,
-                &self.lane,
-                &job,
-                &control,
-                &self.state,
-                &self.driver,
-            )
-            .await;
-            self.running.remove(&lease);
-            if let Verdict::Failed(failure) = &verdict {
-                tracing::warn!(
-                    lane = %self.lane, id = %job.id, attempt = job.attempt,
-                    max_attempts = job.max_attempts, error = %failure.error,
-                    retry_in = ?failure.retry_in, "job failed"
-                );
-            }
-            let _ = settle_tx.send((lease, verdict));
-            drop(permit);
-        });
+        let expires = reserved_at + self.lease;
+        let timeout = self.registration.definition.timeout;
+        let deadline = timeout.map(|limit| Instant::now() + limit);
+        let runs: Vec<(Arc<RunState>, Bytes)> = jobs
+            .into_iter()
+            .map(|job| {
+                let run = RunState::new(self.scope.clone(), &job, expires, deadline);
+                (Arc::new(run), job.payload)
+            })
+            .collect();
+        // Registered before the task starts, so a shutdown right now still reaches them.
+        self.running.insert_all(runs.iter().map(|(run, _)| run));
+        tokio::spawn(self.run_batch(runs, permits, settle_tx));
+    }
+
+    /// Runs a batch's jobs concurrently. Whenever some finish, their verdicts go to the settling
+    /// task and then their slots are freed, all at once.
+    async fn run_batch(
+        self: Arc<Self>,
+        runs: Vec<(Arc<RunState>, Bytes)>,
+        mut permits: OwnedSemaphorePermit,
+        settle_tx: mpsc::UnboundedSender<Settled>,
+    ) {
+        let mut pending: FuturesUnordered<_> = runs
+            .into_iter()
+            .map(|(run, payload)| self.run_one(run, payload))
+            .collect();
+        while let Some(finished) = next_finished(&mut pending).await {
+            self.running
+                .remove_all(finished.iter().map(|(lease, _)| lease));
+            let count = finished.len();
+            // Sent before the slots are freed: shutdown waits for every slot, then for the
+            // settling task, which must have received everything by then.
+            let _ = settle_tx.send(finished);
+            drop(permits.split(count).expect("one permit per running job"));
+        }
+    }
+
+    async fn run_one(&self, run: Arc<RunState>, payload: Bytes) -> (Lease, Verdict) {
+        let verdict = execute(self.registration, &run, payload, &self.state).await;
+        if let Verdict::Failed(failure) = &verdict {
+            tracing::warn!(
+                lane = %self.lane(), id = %run.lease.id, attempt = run.attempt,
+                max_attempts = run.max_attempts, error = %failure.error,
+                retry_in = ?failure.retry_in, "job failed"
+            );
+        }
+        (run.lease.clone(), verdict)
     }
 }
 
+/// Waits until at least one of `pending` has finished, then also takes every other one that is
+/// finished by then; `None` once all have finished.
+///
+/// Polls with the task's own context: polling a `FuturesUnordered` with any other waker would
+/// leave its children waking that waker instead of this task.
+async fn next_finished<F: Future>(pending: &mut FuturesUnordered<F>) -> Option<Vec<F::Output>> {
+    poll_fn(|cx| {
+        let mut finished = Vec::new();
+        loop {
+            match pending.poll_next_unpin(cx) {
+                Poll::Ready(Some(output)) => finished.push(output),
+                Poll::Ready(None) if finished.is_empty() => return Poll::Ready(None),
+                Poll::Pending if finished.is_empty() => return Poll::Pending,
+                Poll::Ready(None) | Poll::Pending => return Poll::Ready(Some(finished)),
+            }
+        }
+    })
+    .await
+}
+
 /// Reports verdicts to the driver, batching acks and requeues that arrive together.
-async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict)>) {
-    let mut batch = Vec::with_capacity(SETTLE_BATCH);
-    while rx.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<Settled>) {
+    let lane = pool.lane();
+    let driver = &pool.scope.driver;
+    let mut received = Vec::new();
+    while rx.recv_many(&mut received, SETTLE_BATCH).await > 0 {
         let mut acks = Vec::new();
         let mut requeues = Vec::new();
-        for (lease, verdict) in batch.drain(..) {
+        for (lease, verdict) in received.drain(..).flatten() {
             match verdict {
                 Verdict::Done => acks.push(lease),
                 Verdict::Requeue => requeues.push(lease),
                 Verdict::Abandoned => {}
                 Verdict::Failed(failure) => {
-                    persist(&pool, "fail", || {
-                        pool.driver.fail(&pool.lane, &lease, failure.clone())
-                    })
-                    .await;
+                    persist(&pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
                 }
             }
         }
-        if !acks.is_empty() {
-            persist(&pool, "ack", || pool.driver.ack(&pool.lane, &acks)).await;
+        for chunk in acks.chunks(SETTLE_BATCH) {
+            persist(&pool, "ack", || driver.ack(lane, chunk)).await;
         }
-        if !requeues.is_empty() {
-            persist(&pool, "requeue", || {
-                pool.driver.requeue(&pool.lane, &requeues)
-            })
-            .await;
+        for chunk in requeues.chunks(SETTLE_BATCH) {
+            persist(&pool, "requeue", || driver.requeue(lane, chunk)).await;
         }
     }
 }
@@ -178,7 +243,7 @@ async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict
 async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<T>>,
+    Fut: Future<Output = crate::Result<T>>,
 {
     let give_up = tokio::time::Instant::now() + pool.lease;
     let mut failures = 0;
@@ -188,7 +253,7 @@ where
             Err(error) => {
                 failures += 1;
                 if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
-                    tracing::error!(lane = %pool.lane, %error, "could not {what} jobs; their leases will expire and they will run again");
+                    tracing::error!(lane = %pool.lane(), %error, "could not {what} jobs; their leases will expire and they will run again");
                     return;
                 }
                 tokio::time::sleep(retry_pause(failures)).await;
