@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod state;
+mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,5 @@
 //! One queue's jobs and lanes: the state machine behind the memory driver.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,6 +10,8 @@ use queue_core::{
     Counts, Dispatched, Failure, JobId, JobInfo, JobState, Lease, NewJob, Reservation, ReservedJob,
 };
 use tokio::sync::Notify;
+
+use crate::store::{Key, Store};
 
 /// A lane's index in [`QueueState::lanes`]. Records carry it instead of the job name, so
 /// settling a job needs no name lookup and a record holds no pointer to the name.
@@ -54,19 +55,19 @@ impl Record {
     }
 }
 
-/// A lane's indexes of job ids by state.
+/// A lane's indexes of job keys by state.
 #[derive(Debug)]
 pub(crate) struct LaneState {
     /// The job name.
     name: Arc<str>,
     /// Priority 0, FIFO.
-    ready: VecDeque<JobId>,
+    ready: VecDeque<Key>,
     /// Other priorities, keyed by (-priority, seq): the first entry runs first.
-    prioritized: BTreeMap<(i16, u64), JobId>,
+    prioritized: BTreeMap<(i16, u64), Key>,
     /// Keyed by (due time, seq).
-    scheduled: BTreeMap<(u64, u64), JobId>,
+    scheduled: BTreeMap<(u64, u64), Key>,
     /// Keyed by (lease deadline, token).
-    active: BTreeMap<(u64, u64), JobId>,
+    active: BTreeMap<(u64, u64), Key>,
     /// Wakes one waiting worker; holds one wake-up when nobody waits.
     pub(crate) notify: Arc<Notify>,
 }
@@ -87,8 +88,8 @@ impl LaneState {
         self.ready.len() + self.prioritized.len()
     }
 
-    /// Takes the next ready id: positive priorities, then priority 0, then negative ones.
-    fn pop_ready(&mut self) -> Option<JobId> {
+    /// Takes the next ready job: positive priorities, then priority 0, then negative ones.
+    fn pop_ready(&mut self) -> Option<Key> {
         if let Some(entry) = self.prioritized.first_entry() {
             if entry.key().0 < 0 {
                 return Some(entry.remove());
@@ -101,23 +102,26 @@ impl LaneState {
     }
 
     /// Makes a job ready: at the back of its priority (new jobs) or the front (returned jobs).
-    fn push_ready(&mut self, id: JobId, record: &Record, front: bool) {
-        if record.priority == 0 {
+    fn push_ready(&mut self, key: Key, record: &Record, front: bool) {
+        self.push_ready_key(key, record.priority, record.seq, front);
+    }
+
+    fn push_ready_key(&mut self, key: Key, priority: i8, seq: u64, front: bool) {
+        if priority == 0 {
             if front {
-                self.ready.push_front(id);
+                self.ready.push_front(key);
             } else {
-                self.ready.push_back(id);
+                self.ready.push_back(key);
             }
         } else {
             // A returned job keeps its original sequence number, so it goes before newer ones.
-            self.prioritized
-                .insert((-(record.priority as i16), record.seq), id);
+            self.prioritized.insert((-(priority as i16), seq), key);
         }
     }
 
-    fn remove_ready(&mut self, id: &JobId, record: &Record) {
+    fn remove_ready(&mut self, id: Key, record: &Record) {
         if record.priority == 0 {
-            if let Some(pos) = self.ready.iter().position(|x| x == id) {
+            if let Some(pos) = self.ready.iter().position(|x| *x == id) {
                 self.ready.remove(pos);
             }
         } else {
@@ -150,14 +154,13 @@ pub(crate) struct EnqueueTime {
 #[derive(Debug)]
 pub(crate) struct QueueState {
     name: String,
-    jobs: IdHashMap<JobId, Record>,
+    jobs: Store<Record>,
     lanes: Vec<LaneState>,
     lane_ids: IdHashMap<Arc<str>, LaneId>,
-    /// Failed ids, newest first.
-    failed: VecDeque<JobId>,
+    /// Failed jobs, newest first.
+    failed: VecDeque<Key>,
     max_failed: usize,
     pub(crate) paused: bool,
-    next_id: u64,
     next_seq: u64,
 }
 
@@ -165,13 +168,12 @@ impl QueueState {
     pub(crate) fn new(name: &str, max_failed: usize) -> Self {
         Self {
             name: name.to_string(),
-            jobs: IdHashMap::default(),
+            jobs: Store::new(),
             lanes: Vec::new(),
             lane_ids: IdHashMap::default(),
             failed: VecDeque::new(),
             max_failed,
             paused: false,
-            next_id: 1,
             next_seq: 0,
         }
     }
@@ -229,17 +231,11 @@ impl QueueState {
     /// Stores one job in lane `lane`; also returns whether the lane's waiting worker should
     /// look again.
     fn enqueue(&mut self, job: NewJob, lane: LaneId, time: EnqueueTime) -> (Dispatched, bool) {
-        let id = match job.chosen_id() {
-            Some(id) if self.jobs.contains_key(id) => {
-                return (Dispatched::new(id.clone(), false), false)
+        if let Some(id) = job.chosen_id() {
+            if self.jobs.contains_chosen(id) {
+                return (Dispatched::new(id.clone(), false), false);
             }
-            Some(id) => id.clone(),
-            None => {
-                let id = JobId::from(self.next_id);
-                self.next_id += 1;
-                id
-            }
-        };
+        }
         self.next_seq += 1;
         let delay = job.delay_duration();
         let mut record = Record {
@@ -255,20 +251,35 @@ impl QueueState {
             state: JobState::Ready,
             details: None,
         };
-        let lane = &mut self.lanes[lane as usize];
-        let wake = if delay.is_zero() {
-            lane.push_ready(id.clone(), &record, false);
-            true
-        } else {
-            let due = time.now + delay.as_millis().max(1) as u64;
+        let due = (!delay.is_zero()).then(|| time.now + delay.as_millis().max(1) as u64);
+        if let Some(due) = due {
             record.state = JobState::Scheduled;
             record.at = due;
-            // A waiting worker sleeps until the previous earliest time: let it look again.
-            let earliest = lane.next_event().is_none_or(|next| due < next);
-            lane.scheduled.insert((due, record.seq), id.clone());
-            earliest
+        }
+        let (seq, priority) = (record.seq, record.priority);
+        let (key, id) = match job.chosen_id() {
+            Some(id) => {
+                let key = self.jobs.insert_chosen(id, record).expect("checked above");
+                (key, id.clone())
+            }
+            None => {
+                let key = self.jobs.push(record);
+                (key, JobId::from(key))
+            }
         };
-        self.jobs.insert(id.clone(), record);
+        let lane = &mut self.lanes[lane as usize];
+        let wake = match due {
+            None => {
+                lane.push_ready_key(key, priority, seq, false);
+                true
+            }
+            Some(due) => {
+                // A waiting worker sleeps until the previous earliest time: let it look again.
+                let earliest = lane.next_event().is_none_or(|next| due < next);
+                lane.scheduled.insert((due, seq), key);
+                earliest
+            }
+        };
         (Dispatched::new(id, true), wake)
     }
 
@@ -296,8 +307,8 @@ impl QueueState {
             let mut token = tokens(take as u64);
             reservation.jobs = Vec::with_capacity(take);
             while reservation.jobs.len() < take {
-                let Some(id) = lane.pop_ready() else { break };
-                let Some(record) = self.jobs.get_mut(&id) else {
+                let Some(key) = lane.pop_ready() else { break };
+                let Some(record) = self.jobs.get_mut(key) else {
                     continue;
                 };
                 record.attempts += 1;
@@ -305,13 +316,15 @@ impl QueueState {
                 record.token = token;
                 token += 1;
                 record.at = deadline;
-                lane.active.insert((deadline, record.token), id.clone());
+                lane.active.insert((deadline, record.token), key);
+                let (token, payload) = (record.token, record.payload.clone());
+                let (attempts, max_attempts) = (record.attempts, record.max_attempts);
                 reservation.jobs.push(ReservedJob::new(
-                    id,
-                    record.token,
-                    record.payload.clone(),
-                    record.attempts,
-                    record.max_attempts,
+                    self.jobs.id_of(key),
+                    token,
+                    payload,
+                    attempts,
+                    max_attempts,
                 ));
             }
             if earliest && !reservation.jobs.is_empty() {
@@ -336,10 +349,10 @@ impl QueueState {
             if entry.key().0 > now {
                 break;
             }
-            let id = entry.remove();
-            if let Some(record) = self.jobs.get_mut(&id) {
+            let key = entry.remove();
+            if let Some(record) = self.jobs.get_mut(key) {
                 record.state = JobState::Ready;
-                lane.push_ready(id, record, false);
+                lane.push_ready(key, record, false);
             }
         }
     }
@@ -361,8 +374,8 @@ impl QueueState {
             expired.push(entry.remove());
         }
         let count = expired.len();
-        for id in expired {
-            let Some(record) = self.jobs.get_mut(&id) else {
+        for key in expired {
+            let Some(record) = self.jobs.get_mut(key) else {
                 continue;
             };
             record.token = 0;
@@ -371,80 +384,76 @@ impl QueueState {
                 record.attempts, record.max_attempts
             );
             if record.attempts >= record.max_attempts {
-                self.move_to_failed(id, message);
+                self.move_to_failed(key, message);
             } else {
                 record.details().last_error = Some(message);
                 record.state = JobState::Ready;
                 let lane = &mut self.lanes[lane_id as usize];
-                lane.push_ready(id, record, true);
+                lane.push_ready(key, record, true);
                 lane.notify.notify_one();
             }
         }
         count
     }
 
-    /// The active record of `lease` in `lane`, if the token is current.
-    fn leased(&mut self, lane: LaneId, lease: &Lease) -> Option<&mut Record> {
+    /// The key of `lease`'s job if `lease` is its current lease in `lane`.
+    fn leased(&self, lane: LaneId, lease: &Lease) -> Option<Key> {
+        let key = self.jobs.key_of(&lease.id)?;
         self.jobs
-            .get_mut(&lease.id)
-            .filter(|r| r.leased_by(lane, lease))
+            .get(key)
+            .is_some_and(|r| r.leased_by(lane, lease))
+            .then_some(key)
     }
 
-    /// Takes a leased job out of the active index; returns false for a stale lease.
-    fn release(&mut self, lane: LaneId, lease: &Lease) -> bool {
-        let Some(record) = self.leased(lane, lease) else {
-            return false;
-        };
-        let key = (record.at, record.token);
+    /// Takes a leased job out of the active index; returns its key, or `None` for a stale lease.
+    fn release(&mut self, lane: LaneId, lease: &Lease) -> Option<Key> {
+        let key = self.leased(lane, lease)?;
+        let record = self.jobs.get_mut(key).expect("leased job exists");
+        let index = (record.at, record.token);
         record.token = 0;
-        self.lanes[lane as usize].active.remove(&key);
-        true
+        self.lanes[lane as usize].active.remove(&index);
+        Some(key)
     }
 
     pub(crate) fn renew(&mut self, lane: LaneId, lease: &Lease, deadline: u64) -> bool {
-        let Some(record) = self.leased(lane, lease) else {
+        let Some(key) = self.leased(lane, lease) else {
             return false;
         };
+        let record = self.jobs.get_mut(key).expect("leased job exists");
         let old = (record.at, record.token);
         record.at = deadline;
         let lane = &mut self.lanes[lane as usize];
-        if let Some(id) = lane.active.remove(&old) {
-            lane.active.insert((deadline, lease.token), id);
+        if let Some(key) = lane.active.remove(&old) {
+            lane.active.insert((deadline, lease.token), key);
         }
         true
     }
 
-    /// Removes a finished job: one hash lookup, since acks are the most frequent transition.
+    /// Removes a finished job.
     pub(crate) fn ack(&mut self, lane: LaneId, lease: &Lease) -> bool {
-        let Entry::Occupied(entry) = self.jobs.entry(lease.id.clone()) else {
+        let Some(key) = self.release(lane, lease) else {
             return false;
         };
-        if !entry.get().leased_by(lane, lease) {
-            return false;
-        }
-        let record = entry.remove();
-        self.lanes[lane as usize]
-            .active
-            .remove(&(record.at, record.token));
+        self.jobs.remove(key);
         true
     }
 
     pub(crate) fn fail(&mut self, lane: LaneId, lease: &Lease, failure: Failure, now: u64) -> bool {
-        if !self.release(lane, lease) {
+        let Some(key) = self.release(lane, lease) else {
             return false;
-        }
+        };
         match failure.retry_in {
-            None => self.move_to_failed(lease.id.clone(), failure.error),
+            None => self.move_to_failed(key, failure.error),
             Some(delay) => {
                 let due = now + delay.as_millis() as u64;
-                let record = self.jobs.get_mut(&lease.id).expect("released job exists");
+                let record = self.jobs.get_mut(key).expect("released job exists");
                 record.details().last_error = Some(failure.error);
                 record.state = JobState::Scheduled;
                 record.at = due;
                 let seq = record.seq;
                 let lane = &mut self.lanes[lane as usize];
                 let earliest = lane.next_event().is_none_or(|next| due < next);
-                lane.scheduled.insert((due, seq), lease.id.clone());
+                lane.scheduled.insert((due, seq), key);
                 if earliest {
                     lane.notify.notify_one();
                 }
@@ -454,20 +463,23 @@ impl QueueState {
     }
 
     pub(crate) fn requeue(&mut self, lane: LaneId, lease: &Lease) -> bool {
-        if !self.release(lane, lease) {
+        let Some(key) = self.release(lane, lease) else {
             return false;
-        }
-        let record = self.jobs.get_mut(&lease.id).expect("released job exists");
+        };
+        let record = self.jobs.get_mut(key).expect("released job exists");
         record.attempts = record.attempts.saturating_sub(1);
         record.state = JobState::Ready;
         let lane = &mut self.lanes[lane as usize];
-        lane.push_ready(lease.id.clone(), record, true);
+        lane.push_ready(key, record, true);
         lane.notify.notify_one();
         true
     }
 
     pub(crate) fn progress(&mut self, lease: &Lease, progress: serde_json::Value) -> bool {
-        match self.jobs.get_mut(&lease.id) {
+        let Some(key) = self.jobs.key_of(&lease.id) else {
+            return false;
+        };
+        match self.jobs.get_mut(key) {
             Some(r) if r.state == JobState::Active && r.token == lease.token => {
                 r.details().progress = Some(progress);
                 true
@@ -476,17 +488,17 @@ impl QueueState {
         }
     }
 
-    fn move_to_failed(&mut self, id: JobId, error: String) {
-        if let Some(record) = self.jobs.get_mut(&id) {
+    fn move_to_failed(&mut self, key: Key, error: String) {
+        if let Some(record) = self.jobs.get_mut(key) {
             record.state = JobState::Failed;
             let details = record.details();
             details.last_error = Some(error);
             details.failed_at = Some(SystemTime::now());
-            self.failed.push_front(id);
+            self.failed.push_front(key);
         }
         while self.failed.len() > self.max_failed {
             if let Some(old) = self.failed.pop_back() {
-                self.jobs.remove(&old);
+                self.jobs.remove(old);
             }
         }
     }
@@ -504,9 +516,13 @@ impl QueueState {
     }
 
     pub(crate) fn info(&self, id: &JobId) -> Option<JobInfo> {
-        let r = self.jobs.get(id)?;
+        self.info_of(self.jobs.key_of(id)?)
+    }
+
+    fn info_of(&self, key: Key) -> Option<JobInfo> {
+        let r = self.jobs.get(key)?;
         let mut info = JobInfo::new(
-            id.clone(),
+            self.jobs.id_of(key),
             self.name.clone(),
             self.lanes[r.lane as usize].name.to_string(),
             r.state,
@@ -529,18 +545,25 @@ impl QueueState {
             .iter()
             .skip(offset)
             .take(limit)
-            .filter_map(|id| self.info(id))
+            .filter_map(|key| self.info_of(*key))
             .collect()
     }
 
     pub(crate) fn retry_failed(&mut self, id: Option<&JobId>) -> usize {
-        let ids: Vec<JobId> = match id {
-            Some(id) => self.failed.iter().filter(|x| *x == id).cloned().collect(),
-            None => self.failed.iter().rev().cloned().collect(),
+        let keys: Vec<Key> = match id {
+            Some(id) => {
+                let key = self.jobs.key_of(id);
+                self.failed
+                    .iter()
+                    .filter(|x| Some(**x) == key)
+                    .copied()
+                    .collect()
+            }
+            None => self.failed.iter().rev().copied().collect(),
         };
-        self.failed.retain(|x| !ids.contains(x));
-        for id in &ids {
-            let Some(record) = self.jobs.get_mut(id) else {
+        self.failed.retain(|x| !keys.contains(x));
+        for &key in &keys {
+            let Some(record) = self.jobs.get_mut(key) else {
                 continue;
             };
             record.attempts = 0;
@@ -549,26 +572,29 @@ impl QueueState {
                 details.failed_at = None;
             }
             let lane = &mut self.lanes[record.lane as usize];
-            lane.push_ready(id.clone(), record, false);
+            lane.push_ready(key, record, false);
             lane.notify.notify_one();
         }
-        ids.len()
+        keys.len()
     }
 
     pub(crate) fn delete(&mut self, id: &JobId) -> bool {
-        let Some(record) = self.jobs.remove(id) else {
+        let Some(key) = self.jobs.key_of(id) else {
+            return false;
+        };
+        let Some(record) = self.jobs.remove(key) else {
             return false;
         };
         let lane = &mut self.lanes[record.lane as usize];
         match record.state {
-            JobState::Ready => lane.remove_ready(id, &record),
+            JobState::Ready => lane.remove_ready(key, &record),
             JobState::Scheduled => {
                 lane.scheduled.remove(&(record.at, record.seq));
             }
             JobState::Active => {
                 lane.active.remove(&(record.at, record.token));
             }
-            JobState::Failed => self.failed.retain(|x| x != id),
+            JobState::Failed => self.failed.retain(|x| *x != key),
             _ => {}
         }
         true
