@@ -154,6 +154,7 @@ impl WorkerBuilder {
                     lease: self.lease,
                     grace: self.grace,
                     state: state.clone(),
+                    settlements: Default::default(),
                 }))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -7,6 +7,13 @@
 //! job as before. What a batch shares is a thread: the jobs of one batch are polled by one task,
 //! so a handler that blocks its thread also holds up the rest of its batch (as it would hold up
 //! every task of that thread).
+//!
+//! Verdicts are reported to the driver by a batch task whose jobs have all finished, so the
+//! common case needs no hand-over to another task (each hand-over can wake a parked thread).
+//! Verdicts that arrive while one report is in flight are left to its reporter and go in its
+//! next call, so reports still merge under load. A batch with jobs still running leaves its
+//! verdicts to the pool's settling task instead: reporting can wait on the storage (retrying for
+//! up to a lease), and the batch's other jobs would not be polled meanwhile.
 
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
@@ -15,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
@@ -28,8 +35,18 @@ use crate::worker::run::{CancelReason, RunState, Scope};
 /// Largest number of settlements sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
 
-/// The verdicts of the runs that finished together, as sent to the settling task.
+/// The verdicts of runs, with their leases.
 type Settled = Vec<(Lease, Verdict)>;
+
+/// Verdicts waiting to be reported to the driver, and the lock of whoever reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Settlements {
+    waiting: std::sync::Mutex<Settled>,
+    /// Held by the task reporting; others leave their verdicts to it.
+    reporting: tokio::sync::Mutex<()>,
+    /// Wakes the pool's settling task.
+    wake: Notify,
+}
 
 /// Everything a pool needs; shared by its batch tasks.
 #[derive(Debug)]
@@ -42,6 +59,7 @@ pub(crate) struct Pool {
     pub(crate) grace: Duration,
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
+    pub(crate) settlements: Settlements,
 }
 
 impl Pool {
@@ -53,8 +71,8 @@ impl Pool {
     /// finish, the rest are cancelled and requeued.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
-        let (settle_tx, settle_rx) = mpsc::unbounded_channel();
-        let settler = tokio::spawn(settle(self.clone(), settle_rx));
+        let settler_stop = CancellationToken::new();
+        let settler = tokio::spawn(self.clone().settle_when_woken(settler_stop.clone()));
         let mut failures = 0u32;
         let driver = &self.scope.driver;
 
@@ -97,7 +115,7 @@ impl Pool {
             if got > 0 {
                 let taken = permits.split(got).expect("one permit per reserved job");
                 self.clone()
-                    .start_batch(reservation.jobs, taken, reserved_at, settle_tx.clone());
+                    .start_batch(reservation.jobs, taken, reserved_at);
             }
             drop(permits);
 
@@ -128,8 +146,11 @@ impl Pool {
             self.running.cancel_all(CancelReason::Shutdown);
             let _ = slots.acquire_many(all).await;
         }
-        drop(settle_tx);
+        // Every verdict is waiting or reported by now; report the rest before returning.
+        settler_stop.cancel();
         let _ = settler.await;
+        let _reporting = self.settlements.reporting.lock().await;
+        self.report_waiting().await;
     }
 
     /// Starts one task running the jobs of a reservation, each holding one of `permits`.
@@ -138,7 +159,6 @@ impl Pool {
         jobs: Vec<ReservedJob>,
         permits: OwnedSemaphorePermit,
         reserved_at: Instant,
-        settle_tx: mpsc::UnboundedSender<Settled>,
     ) {
         let expires = reserved_at + self.lease;
         let timeout = self.registration.definition.timeout;
@@ -152,16 +172,15 @@ impl Pool {
             .collect();
         // Registered before the task starts, so a shutdown right now still reaches them.
         self.running.insert_all(runs.iter().map(|(run, _)| run));
-        tokio::spawn(self.run_batch(runs, permits, settle_tx));
+        tokio::spawn(self.run_batch(runs, permits));
     }
 
-    /// Runs a batch's jobs concurrently. Whenever some finish, their verdicts go to the settling
-    /// task and then their slots are freed, all at once.
+    /// Runs a batch's jobs concurrently. Whenever some finish, their verdicts are left for
+    /// reporting and then their slots are freed, all at once.
     async fn run_batch(
         self: Arc<Self>,
         runs: Vec<(Arc<RunState>, Bytes)>,
         mut permits: OwnedSemaphorePermit,
-        settle_tx: mpsc::UnboundedSender<Settled>,
     ) {
         let mut pending: FuturesUnordered<_> = runs
             .into_iter()
@@ -171,10 +190,65 @@ impl Pool {
             self.running
                 .remove_all(finished.iter().map(|(lease, _)| lease));
             let count = finished.len();
-            // Sent before the slots are freed: shutdown waits for every slot, then for the
-            // settling task, which must have received everything by then.
-            let _ = settle_tx.send(finished);
+            // Left before the slots are freed: shutdown waits for every slot, then reports
+            // whatever is still waiting.
+            self.settlements
+                .waiting
+                .lock()
+                .expect("settlements lock")
+                .extend(finished);
             drop(permits.split(count).expect("one permit per running job"));
+            if pending.is_empty() {
+                self.report().await;
+            } else {
+                self.settlements.wake.notify_one();
+            }
+        }
+    }
+
+    /// The pool's settling task: reports verdicts left by batches that still had jobs running.
+    async fn settle_when_woken(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.settlements.wake.notified() => {}
+            }
+            self.report().await;
+        }
+    }
+
+    /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
+    async fn report(&self) {
+        loop {
+            match self.settlements.reporting.try_lock() {
+                Ok(_reporting) => self.report_waiting().await,
+                Err(_) => return,
+            }
+            // Verdicts left while this task held the lock were left to it; having let go of the
+            // lock, it looks once more.
+            if self.waiting_is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn waiting_is_empty(&self) -> bool {
+        self.settlements
+            .waiting
+            .lock()
+            .expect("settlements lock")
+            .is_empty()
+    }
+
+    /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
+    async fn report_waiting(&self) {
+        loop {
+            let settled =
+                std::mem::take(&mut *self.settlements.waiting.lock().expect("settlements lock"));
+            if settled.is_empty() {
+                return;
+            }
+            settle(self, settled).await;
         }
     }
 
@@ -211,30 +285,28 @@ async fn next_finished<F: Future>(pending: &mut FuturesUnordered<F>) -> Option<V
     .await
 }
 
-/// Reports verdicts to the driver, batching acks and requeues that arrive together.
-async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<Settled>) {
+/// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
+/// `SETTLE_BATCH` leases.
+async fn settle(pool: &Pool, settled: Settled) {
     let lane = pool.lane();
     let driver = &pool.scope.driver;
-    let mut received = Vec::new();
-    while rx.recv_many(&mut received, SETTLE_BATCH).await > 0 {
-        let mut acks = Vec::new();
-        let mut requeues = Vec::new();
-        for (lease, verdict) in received.drain(..).flatten() {
-            match verdict {
-                Verdict::Done => acks.push(lease),
-                Verdict::Requeue => requeues.push(lease),
-                Verdict::Abandoned => {}
-                Verdict::Failed(failure) => {
-                    persist(&pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
-                }
+    let mut acks = Vec::new();
+    let mut requeues = Vec::new();
+    for (lease, verdict) in settled {
+        match verdict {
+            Verdict::Done => acks.push(lease),
+            Verdict::Requeue => requeues.push(lease),
+            Verdict::Abandoned => {}
+            Verdict::Failed(failure) => {
+                persist(pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
             }
         }
-        for chunk in acks.chunks(SETTLE_BATCH) {
-            persist(&pool, "ack", || driver.ack(lane, chunk)).await;
-        }
-        for chunk in requeues.chunks(SETTLE_BATCH) {
-            persist(&pool, "requeue", || driver.requeue(lane, chunk)).await;
-        }
+    }
+    for chunk in acks.chunks(SETTLE_BATCH) {
+        persist(pool, "ack", || driver.ack(lane, chunk)).await;
+    }
+    for chunk in requeues.chunks(SETTLE_BATCH) {
+        persist(pool, "requeue", || driver.requeue(lane, chunk)).await;
     }
 }
 
