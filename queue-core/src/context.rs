@@ -13,65 +13,71 @@ use tokio_util::sync::WaitForCancellationFuture;
 use crate::error::{Error, JobError, Result};
 use crate::job::JobId;
 use crate::registry::Requirement;
-use crate::worker::run::{CancelReason, RunState};
+use crate::worker::run::{Batch, CancelReason, RunState};
 
 /// The running job's identity and controls, available to a handler that takes a `JobContext`
 /// argument.
 #[derive(Clone)]
 pub struct JobContext {
-    inner: Arc<RunState>,
+    batch: Arc<Batch>,
+    index: usize,
 }
 
 impl JobContext {
-    pub(crate) fn new(run: Arc<RunState>) -> Self {
-        Self { inner: run }
+    /// The context of run `index` of `batch`.
+    pub(crate) fn new(batch: Arc<Batch>, index: usize) -> Self {
+        Self { batch, index }
+    }
+
+    fn run(&self) -> &RunState {
+        &self.batch.runs[self.index]
     }
 
     /// The job's id.
     pub fn id(&self) -> &JobId {
-        &self.inner.lease.id
+        &self.run().lease.id
     }
 
     /// The job's name.
     pub fn name(&self) -> &str {
-        self.inner.scope.lane.job()
+        self.batch.scope.lane.job()
     }
 
     /// The queue the job came from.
     pub fn queue(&self) -> &str {
-        self.inner.scope.lane.queue()
+        self.batch.scope.lane.queue()
     }
 
     /// This run's number, from 1.
     pub fn attempt(&self) -> u32 {
-        self.inner.attempt
+        self.run().attempt
     }
 
     /// The number of runs the job may have.
     pub fn max_attempts(&self) -> u32 {
-        self.inner.max_attempts
+        self.run().max_attempts
     }
 
     /// True when a failure of this run moves the job to the failed list.
     pub fn is_last_attempt(&self) -> bool {
-        self.inner.attempt >= self.inner.max_attempts
+        self.run().attempt >= self.run().max_attempts
     }
 
     /// When the handler's timeout cancels this run, if it has one.
     pub fn deadline(&self) -> Option<Instant> {
-        self.inner.deadline
+        self.batch.deadline
     }
 
     /// True once the run is being cancelled (shutdown past its grace period, timeout, or the
     /// lease was lost).
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.is_cancelled()
+        self.run().cancel.is_cancelled()
     }
 
     /// Completes when the run is cancelled; for handlers that hand work to blocking threads and
     /// want to stop them.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.inner.cancel.token().cancelled()
+        self.run().cancel.token().cancelled()
     }
 
     /// Records the job's progress (any JSON value, e.g. a percentage), visible when the job is
@@ -81,15 +87,15 @@ impl JobContext {
             job: self.name().to_string(),
             source,
         })?;
-        let scope = &self.inner.scope;
+        let scope = &self.batch.scope;
         let held = scope
             .driver
-            .progress(&scope.lane, &self.inner.lease, value)
+            .progress(&scope.lane, &self.run().lease, value)
             .await?;
         if held {
             Ok(())
         } else {
-            self.inner.cancel.cancel(CancelReason::LeaseLost);
+            self.run().cancel.cancel(CancelReason::LeaseLost);
             Err(Error::JobNotFound {
                 queue: self.queue().to_string(),
                 id: self.id().to_string(),
@@ -101,10 +107,10 @@ impl JobContext {
 impl fmt::Debug for JobContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobContext")
-            .field("lane", &self.inner.scope.lane)
+            .field("lane", &self.batch.scope.lane)
             .field("id", self.id())
-            .field("attempt", &self.inner.attempt)
-            .field("max_attempts", &self.inner.max_attempts)
+            .field("attempt", &self.run().attempt)
+            .field("max_attempts", &self.run().max_attempts)
             .finish_non_exhaustive()
     }
 }

@@ -12,7 +12,7 @@ use crate::context::{JobContext, State};
 use crate::error::JobError;
 use crate::job::Failure;
 use crate::registry::Registration;
-use crate::worker::run::{CancelReason, RunState};
+use crate::worker::run::{Batch, CancelReason, RunState};
 
 /// What became of one run.
 #[derive(Debug)]
@@ -27,15 +27,18 @@ pub(crate) enum Verdict {
     Abandoned,
 }
 
-/// Runs the job of `run` with the handler of `registration` and decides what happens to it.
+/// Runs run `index` of `batch` with the handler of `registration` and decides what happens to
+/// its job.
 pub(crate) async fn execute(
     registration: &'static Registration,
-    run: &Arc<RunState>,
+    batch: &Arc<Batch>,
+    index: usize,
     payload: Bytes,
     state: &State,
 ) -> Verdict {
     let def = registration.definition;
-    let ctx = JobContext::new(run.clone());
+    let run = &batch.runs[index];
+    let ctx = JobContext::new(batch.clone(), index);
     // Building the future decodes the payload; a panicking Deserialize impl is caught too.
     let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
         (registration.handler)(&payload, ctx, state)

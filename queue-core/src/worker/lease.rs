@@ -8,50 +8,60 @@ use tokio_util::sync::CancellationToken;
 use crate::driver::Driver;
 use crate::hash::IdHashMap;
 use crate::job::{Lane, Lease};
-use crate::worker::run::{CancelReason, RunState};
+use crate::worker::run::{Batch, CancelReason, RunState};
 
-/// The running jobs of one pool, by lease: the same job id can appear twice if a run outlived
-/// its lease and the job was handed out again.
-///
-/// Runs are added and removed a batch at a time, one lock per reservation and per group of
-/// runs finishing together.
+/// The running batches of one pool. A batch stays until all its runs finish; runs that
+/// finished earlier are skipped.
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) lane: Lane,
-    runs: Mutex<IdHashMap<Lease, Arc<RunState>>>,
+    batches: Mutex<Batches>,
+}
+
+#[derive(Debug, Default)]
+struct Batches {
+    by_number: IdHashMap<u64, Arc<Batch>>,
+    next: u64,
 }
 
 impl Running {
     pub(crate) fn new(lane: Lane) -> Self {
         Self {
             lane,
-            runs: Mutex::new(IdHashMap::default()),
+            batches: Mutex::default(),
         }
     }
 
-    pub(crate) fn insert_all<'a>(&self, runs: impl IntoIterator<Item = &'a Arc<RunState>>) {
-        let mut map = self.runs.lock().unwrap();
-        for run in runs {
-            map.insert(run.lease.clone(), run.clone());
-        }
+    /// Adds a batch; returns the number to remove it by.
+    pub(crate) fn insert(&self, batch: Arc<Batch>) -> u64 {
+        let mut batches = self.batches.lock().unwrap();
+        let number = batches.next;
+        batches.next += 1;
+        batches.by_number.insert(number, batch);
+        number
     }
 
-    pub(crate) fn remove_all<'a>(&self, leases: impl IntoIterator<Item = &'a Lease>) {
-        let mut map = self.runs.lock().unwrap();
-        for lease in leases {
-            map.remove(lease);
-        }
+    pub(crate) fn remove(&self, number: u64) {
+        self.batches.lock().unwrap().by_number.remove(&number);
     }
 
     /// Cancels every running job.
     pub(crate) fn cancel_all(&self, reason: CancelReason) {
-        for run in self.runs.lock().unwrap().values() {
-            run.cancel.cancel(reason);
+        for batch in self.batches.lock().unwrap().by_number.values() {
+            for run in batch.running() {
+                run.cancel.cancel(reason);
+            }
         }
     }
 
-    fn snapshot(&self) -> Vec<Arc<RunState>> {
-        self.runs.lock().unwrap().values().cloned().collect()
+    fn snapshot(&self) -> Vec<Arc<Batch>> {
+        self.batches
+            .lock()
+            .unwrap()
+            .by_number
+            .values()
+            .cloned()
+            .collect()
     }
 }
 
@@ -73,18 +83,24 @@ pub(crate) async fn renew_leases(
             _ = ticker.tick() => {}
         }
         for running in &pools {
-            let runs = running.snapshot();
+            let batches = running.snapshot();
+            // The runs still going, each with its batch, in the order their leases are sent.
+            let runs: Vec<(&Batch, &RunState)> = batches
+                .iter()
+                .flat_map(|batch| batch.running().map(move |run| (&**batch, run)))
+                .collect();
             if runs.is_empty() {
                 continue;
             }
-            let leases: Vec<Lease> = runs.iter().map(|run| run.lease.clone()).collect();
+            let leases: Vec<Lease> = runs.iter().map(|(_, run)| run.lease.clone()).collect();
             let sent = Instant::now();
             match driver.renew(&running.lane, &leases, lease).await {
                 Ok(held) => {
-                    for (run, held) in runs.iter().zip(held) {
-                        if held {
-                            run.renewed(sent + lease);
-                        } else {
+                    for batch in &batches {
+                        batch.renewed(sent + lease);
+                    }
+                    for ((_, run), held) in runs.iter().zip(held) {
+                        if !held {
                             tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease lost; cancelling the run");
                             run.cancel.cancel(CancelReason::LeaseLost);
                         }
@@ -93,8 +109,8 @@ pub(crate) async fn renew_leases(
                 Err(error) => {
                     tracing::warn!(lane = %running.lane, %error, "could not renew leases; retrying next period");
                     let now = Instant::now();
-                    for run in &runs {
-                        if run.expired(now) {
+                    for (batch, run) in &runs {
+                        if batch.expired(now) {
                             tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease ran out while renewals failed; cancelling the run");
                             run.cancel.cancel(CancelReason::LeaseLost);
                         }

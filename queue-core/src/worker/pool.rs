@@ -30,7 +30,7 @@ use crate::job::{Lane, Lease, ReservedJob};
 use crate::registry::Registration;
 use crate::worker::execute::{execute, Verdict};
 use crate::worker::lease::Running;
-use crate::worker::run::{CancelReason, RunState, Scope};
+use crate::worker::run::{Batch, CancelReason, Scope};
 
 /// Largest number of settlements sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
@@ -163,32 +163,31 @@ impl Pool {
         let expires = reserved_at + self.lease;
         let timeout = self.registration.definition.timeout;
         let deadline = timeout.map(|limit| Instant::now() + limit);
-        let runs: Vec<(Arc<RunState>, Bytes)> = jobs
-            .into_iter()
-            .map(|job| {
-                let run = RunState::new(self.scope.clone(), &job, expires, deadline);
-                (Arc::new(run), job.payload)
-            })
-            .collect();
-        // Registered before the task starts, so a shutdown right now still reaches them.
-        self.running.insert_all(runs.iter().map(|(run, _)| run));
-        tokio::spawn(self.run_batch(runs, permits));
+        let batch = Arc::new(Batch::new(self.scope.clone(), &jobs, expires, deadline));
+        let payloads: Vec<Bytes> = jobs.into_iter().map(|job| job.payload).collect();
+        // Registered before the task starts, so a shutdown right now still reaches it.
+        let number = self.running.insert(batch.clone());
+        tokio::spawn(self.run_batch(batch, number, payloads, permits));
     }
 
     /// Runs a batch's jobs concurrently. Whenever some finish, their verdicts are left for
     /// reporting and then their slots are freed, all at once.
     async fn run_batch(
         self: Arc<Self>,
-        runs: Vec<(Arc<RunState>, Bytes)>,
+        batch: Arc<Batch>,
+        number: u64,
+        payloads: Vec<Bytes>,
         mut permits: OwnedSemaphorePermit,
     ) {
-        let mut pending: FuturesUnordered<_> = runs
+        let mut pending: FuturesUnordered<_> = payloads
             .into_iter()
-            .map(|(run, payload)| self.run_one(run, payload))
+            .enumerate()
+            .map(|(index, payload)| self.run_one(&batch, index, payload))
             .collect();
         while let Some(finished) = next_finished(&mut pending).await {
-            self.running
-                .remove_all(finished.iter().map(|(lease, _)| lease));
+            if pending.is_empty() {
+                self.running.remove(number);
+            }
             let count = finished.len();
             // Left before the slots are freed: shutdown waits for every slot, then reports
             // whatever is still waiting.
@@ -204,6 +203,20 @@ impl Pool {
                 self.settlements.wake.notify_one();
             }
         }
+    }
+
+    async fn run_one(&self, batch: &Arc<Batch>, index: usize, payload: Bytes) -> (Lease, Verdict) {
+        let verdict = execute(self.registration, batch, index, payload, &self.state).await;
+        let run = &batch.runs[index];
+        run.finish();
+        if let Verdict::Failed(failure) = &verdict {
+            tracing::warn!(
+                lane = %self.lane(), id = %run.lease.id, attempt = run.attempt,
+                max_attempts = run.max_attempts, error = %failure.error,
+                retry_in = ?failure.retry_in, "job failed"
+            );
+        }
+        (run.lease.clone(), verdict)
     }
 
     /// The pool's settling task: reports verdicts left by batches that still had jobs running.
@@ -250,18 +263,6 @@ impl Pool {
             }
             settle(self, settled).await;
         }
-    }
-
-    async fn run_one(&self, run: Arc<RunState>, payload: Bytes) -> (Lease, Verdict) {
-        let verdict = execute(self.registration, &run, payload, &self.state).await;
-        if let Verdict::Failed(failure) = &verdict {
-            tracing::warn!(
-                lane = %self.lane(), id = %run.lease.id, attempt = run.attempt,
-                max_attempts = run.max_attempts, error = %failure.error,
-                retry_in = ?failure.retry_in, "job failed"
-            );
-        }
-        (run.lease.clone(), verdict)
     }
 }
 

@@ -1,8 +1,8 @@
-//! What one run shares between its handler's [`JobContext`](crate::JobContext), the pool task
-//! running it and the lease renewer: identity, lease expiry and cancellation.
+//! What runs share between their handlers' [`JobContext`](crate::JobContext)s, the pool task
+//! running them and the lease renewer: identity, lease expiry and cancellation.
 
 use std::future::{poll_fn, Future};
-use std::sync::atomic::{fence, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::Instant;
@@ -33,46 +33,79 @@ pub(crate) struct Scope {
     pub(crate) driver: Arc<dyn Driver>,
 }
 
-/// One run of one job.
+/// The runs of one reservation, allocated and registered together: the batch is the unit the
+/// pool tracks for lease renewal and shutdown, so starting and finishing jobs costs no
+/// allocation or map update per job.
 #[derive(Debug)]
-pub(crate) struct RunState {
+pub(crate) struct Batch {
     pub(crate) scope: Arc<Scope>,
-    pub(crate) lease: Lease,
-    pub(crate) attempt: u32,
-    pub(crate) max_attempts: u32,
-    /// When the handler's timeout ends the run, if it has one.
+    pub(crate) runs: Box<[RunState]>,
+    /// When the handler's timeout ends the runs, if it has one.
     pub(crate) deadline: Option<Instant>,
-    pub(crate) cancel: Cancel,
-    /// When the lease runs out unless renewed (local clock, conservative).
+    /// When the leases run out unless renewed (local clock, conservative). The batch's leases
+    /// were taken together and are renewed together.
     expires: Mutex<Instant>,
 }
 
-impl RunState {
+impl Batch {
     pub(crate) fn new(
         scope: Arc<Scope>,
-        job: &ReservedJob,
+        jobs: &[ReservedJob],
         expires: Instant,
         deadline: Option<Instant>,
     ) -> Self {
         Self {
             scope,
-            lease: job.lease(),
-            attempt: job.attempt,
-            max_attempts: job.max_attempts,
+            runs: jobs.iter().map(RunState::new).collect(),
             deadline,
-            cancel: Cancel::default(),
             expires: Mutex::new(expires),
         }
     }
 
-    /// Records a renewal that extended the lease to `expires`.
+    /// The runs whose handlers have not finished.
+    pub(crate) fn running(&self) -> impl Iterator<Item = &RunState> {
+        self.runs.iter().filter(|run| !run.is_finished())
+    }
+
+    /// Records a renewal that extended the leases to `expires`.
     pub(crate) fn renewed(&self, expires: Instant) {
         *self.expires.lock().expect("lease expiry lock") = expires;
     }
 
-    /// Whether the lease has run out by `now` (as far as this process knows).
+    /// Whether the leases have run out by `now` (as far as this process knows).
     pub(crate) fn expired(&self, now: Instant) -> bool {
         *self.expires.lock().expect("lease expiry lock") <= now
+    }
+}
+
+/// One run of one job.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    pub(crate) lease: Lease,
+    pub(crate) attempt: u32,
+    pub(crate) max_attempts: u32,
+    pub(crate) cancel: Cancel,
+    /// Set when the handler is done, so renewals and shutdown skip the run.
+    finished: AtomicBool,
+}
+
+impl RunState {
+    fn new(job: &ReservedJob) -> Self {
+        Self {
+            lease: job.lease(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            cancel: Cancel::default(),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
     }
 }
 
