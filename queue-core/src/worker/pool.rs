@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::State;
 use crate::job::{Lane, Lease, ReservedJob};
 use crate::registry::Registration;
-use crate::worker::execute::{execute, Verdict};
+use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::Running;
 use crate::worker::run::{Batch, CancelReason, Scope};
 
@@ -170,43 +170,48 @@ impl Pool {
         tokio::spawn(self.run_batch(batch, number, payloads, permits));
     }
 
-    /// Runs a batch's jobs concurrently. Whenever some finish, their verdicts are left for
-    /// reporting and then their slots are freed, all at once.
+    /// Runs a batch's jobs concurrently: starts each (most finish right there), then drives
+    /// the rest. Whenever some finish, their verdicts are left for reporting and then their
+    /// slots are freed, all at once.
     async fn run_batch(
         self: Arc<Self>,
         batch: Arc<Batch>,
         number: u64,
-        payloads: Vec<Bytes>,
+        mut payloads: Vec<Bytes>,
         mut permits: OwnedSemaphorePermit,
     ) {
-        let mut pending: FuturesUnordered<_> = payloads
-            .into_iter()
-            .enumerate()
-            .map(|(index, payload)| self.run_one(&batch, index, payload))
-            .collect();
-        while let Some(finished) = next_finished(&mut pending).await {
-            if pending.is_empty() {
-                self.running.remove(number);
+        let started: Vec<Started> = poll_fn(|cx| {
+            let started = payloads.drain(..).enumerate().map(|(index, payload)| {
+                execute::start(self.registration, &batch, index, payload, &self.state, cx)
+            });
+            Poll::Ready(started.collect())
+        })
+        .await;
+        let mut ended = Vec::new();
+        let mut pending = FuturesUnordered::new();
+        for (index, started) in started.into_iter().enumerate() {
+            match started {
+                Started::Ended(verdict) => ended.push(self.ended(&batch, index, verdict)),
+                Started::Running(future) => pending.push(self.finish(&batch, index, future)),
             }
-            let count = finished.len();
-            // Left before the slots are freed: shutdown waits for every slot, then reports
-            // whatever is still waiting.
-            self.settlements
-                .waiting
-                .lock()
-                .expect("settlements lock")
-                .extend(finished);
-            drop(permits.split(count).expect("one permit per running job"));
-            if pending.is_empty() {
-                self.report().await;
-            } else {
-                self.settlements.wake.notify_one();
-            }
+        }
+        if !ended.is_empty() {
+            self.ended_together(ended, &mut permits, pending.is_empty(), number)
+                .await;
+        }
+        while let Some(ended) = next_finished(&mut pending).await {
+            self.ended_together(ended, &mut permits, pending.is_empty(), number)
+                .await;
         }
     }
 
-    async fn run_one(&self, batch: &Arc<Batch>, index: usize, payload: Bytes) -> (Lease, Verdict) {
-        let verdict = execute(self.registration, batch, index, payload, &self.state).await;
+    async fn finish(&self, batch: &Batch, index: usize, future: HandlerFuture) -> (Lease, Verdict) {
+        let verdict = execute::finish(self.registration, batch, index, future).await;
+        self.ended(batch, index, verdict)
+    }
+
+    /// Marks a run finished, logs a failure, and pairs the verdict with the lease.
+    fn ended(&self, batch: &Batch, index: usize, verdict: Verdict) -> (Lease, Verdict) {
         let run = &batch.runs[index];
         run.finish();
         if let Verdict::Failed(failure) = &verdict {
@@ -217,6 +222,34 @@ impl Pool {
             );
         }
         (run.lease.clone(), verdict)
+    }
+
+    /// Leaves the verdicts of runs that ended together for reporting and frees their slots.
+    /// The batch's task reports them itself once all its runs have ended (`last`).
+    async fn ended_together(
+        &self,
+        ended: Settled,
+        permits: &mut OwnedSemaphorePermit,
+        last: bool,
+        number: u64,
+    ) {
+        if last {
+            self.running.remove(number);
+        }
+        let count = ended.len();
+        // Left before the slots are freed: shutdown waits for every slot, then reports
+        // whatever is still waiting.
+        self.settlements
+            .waiting
+            .lock()
+            .expect("settlements lock")
+            .extend(ended);
+        drop(permits.split(count).expect("one permit per running job"));
+        if last {
+            self.report().await;
+        } else {
+            self.settlements.wake.notify_one();
+        }
     }
 
     /// The pool's settling task: reports verdicts left by batches that still had jobs running.
