@@ -8,99 +8,76 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::WaitForCancellationFuture;
 
-use crate::driver::Driver;
 use crate::error::{Error, JobError, Result};
-use crate::job::{JobId, Lane, Lease};
+use crate::job::JobId;
 use crate::registry::Requirement;
+use crate::worker::run::{Batch, CancelReason, RunState};
 
 /// The running job's identity and controls, available to a handler that takes a `JobContext`
 /// argument.
 #[derive(Clone)]
 pub struct JobContext {
-    inner: Arc<ContextInner>,
-}
-
-struct ContextInner {
-    lane: Lane,
-    lease: Lease,
-    attempt: u32,
-    max_attempts: u32,
-    deadline: Option<Instant>,
-    cancel: CancellationToken,
-    driver: Arc<dyn Driver>,
+    batch: Arc<Batch>,
+    index: usize,
 }
 
 impl JobContext {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        lane: Lane,
-        lease: Lease,
-        attempt: u32,
-        max_attempts: u32,
-        deadline: Option<Instant>,
-        cancel: CancellationToken,
-        driver: Arc<dyn Driver>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(ContextInner {
-                lane,
-                lease,
-                attempt,
-                max_attempts,
-                deadline,
-                cancel,
-                driver,
-            }),
-        }
+    /// The context of run `index` of `batch`.
+    pub(crate) fn new(batch: Arc<Batch>, index: usize) -> Self {
+        Self { batch, index }
+    }
+
+    fn run(&self) -> &RunState {
+        &self.batch.runs[self.index]
     }
 
     /// The job's id.
     pub fn id(&self) -> &JobId {
-        &self.inner.lease.id
+        &self.run().lease.id
     }
 
     /// The job's name.
     pub fn name(&self) -> &str {
-        self.inner.lane.job()
+        self.batch.scope.lane.job()
     }
 
     /// The queue the job came from.
     pub fn queue(&self) -> &str {
-        self.inner.lane.queue()
+        self.batch.scope.lane.queue()
     }
 
     /// This run's number, from 1.
     pub fn attempt(&self) -> u32 {
-        self.inner.attempt
+        self.run().attempt
     }
 
     /// The number of runs the job may have.
     pub fn max_attempts(&self) -> u32 {
-        self.inner.max_attempts
+        self.run().max_attempts
     }
 
     /// True when a failure of this run moves the job to the failed list.
     pub fn is_last_attempt(&self) -> bool {
-        self.inner.attempt >= self.inner.max_attempts
+        self.run().attempt >= self.run().max_attempts
     }
 
     /// When the handler's timeout cancels this run, if it has one.
     pub fn deadline(&self) -> Option<Instant> {
-        self.inner.deadline
+        self.batch.deadline
     }
 
     /// True once the run is being cancelled (shutdown past its grace period, timeout, or the
     /// lease was lost).
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.is_cancelled()
+        self.run().cancel.is_cancelled()
     }
 
     /// Completes when the run is cancelled; for handlers that hand work to blocking threads and
     /// want to stop them.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.inner.cancel.cancelled()
+        self.run().cancel.token().cancelled()
     }
 
     /// Records the job's progress (any JSON value, e.g. a percentage), visible when the job is
@@ -110,15 +87,15 @@ impl JobContext {
             job: self.name().to_string(),
             source,
         })?;
-        let held = self
-            .inner
+        let scope = &self.batch.scope;
+        let held = scope
             .driver
-            .progress(&self.inner.lane, &self.inner.lease, value)
+            .progress(&scope.lane, &self.run().lease, value)
             .await?;
         if held {
             Ok(())
         } else {
-            self.inner.cancel.cancel();
+            self.run().cancel.cancel(CancelReason::LeaseLost);
             Err(Error::JobNotFound {
                 queue: self.queue().to_string(),
                 id: self.id().to_string(),
@@ -130,10 +107,10 @@ impl JobContext {
 impl fmt::Debug for JobContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobContext")
-            .field("lane", &self.inner.lane)
+            .field("lane", &self.batch.scope.lane)
             .field("id", self.id())
-            .field("attempt", &self.inner.attempt)
-            .field("max_attempts", &self.inner.max_attempts)
+            .field("attempt", &self.run().attempt)
+            .field("max_attempts", &self.run().max_attempts)
             .finish_non_exhaustive()
     }
 }

@@ -4,6 +4,7 @@ mod backoff;
 mod context;
 mod driver;
 mod error;
+pub mod hash;
 mod job;
 mod queue;
 mod registry;

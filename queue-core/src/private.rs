@@ -1,8 +1,9 @@
 //! What `#[job]` expansions call. Not a stable interface.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -62,9 +63,9 @@ pub fn check_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<(), serde_js
 
 /// A job of the handler `def` with its payload encoded.
 pub fn new_job<T: Serialize>(def: &'static JobDefinition, payload: &T) -> NewJob {
-    match serde_json::to_vec(payload) {
+    match encode(payload) {
         Ok(bytes) => {
-            let mut job = NewJob::for_definition(def, bytes.into());
+            let mut job = NewJob::for_definition(def, bytes);
             job.typed = true;
             job
         }
@@ -76,6 +77,36 @@ pub fn new_job<T: Serialize>(def: &'static JobDefinition, payload: &T) -> NewJob
             },
         ),
     }
+}
+
+/// Payloads larger than this do not keep the encoding buffer at their size.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// Where payloads are encoded before being copied out at their exact size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Encodes a payload as JSON into an allocation of exactly its size.
+///
+/// Encoding straight into a new `Vec` grows it several times for a typical payload, and the
+/// stored copy then keeps the spare capacity; encoding into a reused buffer and copying the
+/// result out costs one allocation.
+pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Error> {
+    SCRATCH.with(|scratch| {
+        // A payload whose `Serialize` dispatches another job on this thread finds the buffer
+        // in use; it gets a buffer of its own.
+        let Ok(mut buffer) = scratch.try_borrow_mut() else {
+            return serde_json::to_vec(payload).map(Bytes::from);
+        };
+        buffer.clear();
+        let encoded = serde_json::to_writer(&mut *buffer, payload);
+        let bytes = encoded.map(|()| Bytes::copy_from_slice(&buffer));
+        if buffer.capacity() > SCRATCH_KEEP {
+            *buffer = Vec::new();
+        }
+        bytes
+    })
 }
 
 /// Typed dispatch of a job of the handler `def`.

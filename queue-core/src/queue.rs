@@ -98,7 +98,7 @@ impl Queue {
     /// Otherwise the dispatch fails with [`Error::UnknownJob`] unless `.queue(..)` names where
     /// the job goes (for jobs handled by other programs).
     pub fn dispatch_named(&self, name: &str, payload: impl Serialize) -> Dispatch<'_> {
-        let job = match serde_json::to_vec(&payload) {
+        let job = match crate::__private::encode(&payload) {
             Ok(bytes) => NewJob::named(name, bytes),
             Err(source) => NewJob::failed(
                 name,
@@ -129,9 +129,12 @@ impl Queue {
 
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
+        if job.typed {
+            // Typed dispatch: the handler is linked in and the compiler checked the payload's
+            // type, so the registry has nothing to add.
+            return Ok(());
+        }
         match crate::registry::registry().by_name.get(&*job.name) {
-            // Typed dispatch: the compiler already checked the payload's type.
-            Some(_) if job.typed => Ok(()),
             Some(registration) => {
                 (registration.check_payload)(&job.payload).map_err(|source| Error::InvalidPayload {
                     job: job.name.to_string(),

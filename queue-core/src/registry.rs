@@ -1,6 +1,5 @@
 //! Handlers registered by `#[job]`, collected at link time with `inventory`.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use futures_util::future::BoxFuture;
 use crate::backoff::Backoff;
 use crate::context::{JobContext, State};
 use crate::error::{Error, JobError};
+use crate::hash::IdHashMap;
 
 /// The queue used when a handler names none.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -124,13 +124,13 @@ inventory::collect!(Registration);
 /// [`registry`]'s users can report them.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    pub(crate) by_name: HashMap<&'static str, &'static Registration>,
+    pub(crate) by_name: IdHashMap<&'static str, &'static Registration>,
     pub(crate) duplicates: Vec<(&'static Registration, &'static Registration)>,
 }
 
 impl Registry {
     fn collect() -> Self {
-        let mut by_name: HashMap<&'static str, &'static Registration> = HashMap::new();
+        let mut by_name: IdHashMap<&'static str, &'static Registration> = IdHashMap::default();
         let mut duplicates = Vec::new();
         let mut all: Vec<&'static Registration> =
             inventory::iter::<Registration>.into_iter().collect();

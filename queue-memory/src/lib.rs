@@ -1,20 +1,21 @@
 #![doc = include_str!("../README.md")]
 
 mod state;
+mod store;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
+use queue_core::hash::IdHashMap;
 use queue_core::{
     Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
 };
 
-use state::QueueState;
+use state::{EnqueueTime, LaneId, QueueState};
 
 /// Default cap on each queue's failed list.
 pub const DEFAULT_MAX_FAILED: usize = 10_000;
@@ -39,7 +40,7 @@ impl std::fmt::Debug for MemoryDriver {
 
 #[derive(Debug)]
 struct Shared {
-    queues: Mutex<HashMap<Arc<str>, Arc<Mutex<QueueState>>>>,
+    queues: Mutex<IdHashMap<Arc<str>, Arc<Mutex<QueueState>>>>,
     epoch: Instant,
     tokens: AtomicU64,
     max_failed: usize,
@@ -61,7 +62,7 @@ impl MemoryDriver {
     pub fn with_max_failed(max_failed: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
-                queues: Mutex::new(HashMap::new()),
+                queues: Mutex::new(IdHashMap::default()),
                 epoch: Instant::now(),
                 tokens: AtomicU64::new(1),
                 max_failed,
@@ -87,6 +88,24 @@ impl MemoryDriver {
     fn existing(&self, name: &str) -> Option<Arc<Mutex<QueueState>>> {
         self.shared.queues.lock().get(name).cloned()
     }
+
+    /// Applies `step` to each lease of `lane` under one lock. Leases of a lane that never held
+    /// a job are all stale.
+    fn settle(
+        &self,
+        lane: &Lane,
+        leases: &[Lease],
+        mut step: impl FnMut(&mut QueueState, LaneId, &Lease) -> bool,
+    ) -> Vec<bool> {
+        let Some(queue) = self.existing(lane.queue()) else {
+            return vec![false; leases.len()];
+        };
+        let mut q = queue.lock();
+        match q.existing_lane(lane.job()) {
+            Some(id) => leases.iter().map(|l| step(&mut q, id, l)).collect(),
+            None => vec![false; leases.len()],
+        }
+    }
 }
 
 fn connect(_url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
@@ -98,20 +117,18 @@ queue_core::register_driver!(["memory"], connect);
 #[async_trait]
 impl Driver for MemoryDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        let now = self.now();
+        let time = EnqueueTime {
+            now: self.now(),
+            created_at: SystemTime::now(),
+        };
         let mut out = Vec::with_capacity(jobs.len());
-        // Jobs usually share a queue: keep its lock across consecutive jobs.
-        let mut current: Option<(Arc<str>, Arc<Mutex<QueueState>>)> = None;
-        for job in jobs {
-            let queue = match &current {
-                Some((name, q)) if **name == *job.queue_name() => q.clone(),
-                _ => {
-                    let q = self.queue(job.queue_name());
-                    current = Some((job.queue_name().into(), q.clone()));
-                    q
-                }
-            };
-            out.push(queue.lock().enqueue(job, now));
+        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
+        let mut jobs = jobs.into_iter().peekable();
+        while let Some(first) = jobs.peek() {
+            let name = first.queue_name().to_string();
+            let queue = self.queue(&name);
+            let run = std::iter::from_fn(|| jobs.next_if(|job| job.queue_name() == name));
+            queue.lock().enqueue_all(run, time, &mut out);
         }
         Ok(out)
     }
@@ -132,9 +149,12 @@ impl Driver for MemoryDriver {
         let lease_ms = lease.as_millis() as u64;
         let tokens = &self.shared.tokens;
         let mut q = queue.lock();
-        let acked = done.iter().map(|l| q.ack(lane.job(), l)).collect();
-        let reservation = q.reserve(lane.job(), max, now, lease_ms, || {
-            tokens.fetch_add(1, Ordering::Relaxed)
+        let acked = match q.existing_lane(lane.job()) {
+            Some(id) => done.iter().map(|l| q.ack(id, l)).collect(),
+            None => vec![false; done.len()],
+        };
+        let reservation = q.reserve(lane.job(), max, now, lease_ms, |n| {
+            tokens.fetch_add(n, Ordering::Relaxed)
         });
         Ok((acked, reservation))
     }
@@ -158,37 +178,26 @@ impl Driver for MemoryDriver {
 
     async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
         let deadline = self.now() + lease.as_millis() as u64;
-        let queue = self.queue(lane.queue());
-        let mut q = queue.lock();
-        Ok(leases
-            .iter()
-            .map(|l| q.renew(lane.job(), l, deadline))
-            .collect())
+        Ok(self.settle(lane, leases, |q, id, l| q.renew(id, l, deadline)))
     }
 
     async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        let queue = self.queue(lane.queue());
-        let mut q = queue.lock();
-        Ok(leases.iter().map(|l| q.ack(lane.job(), l)).collect())
+        Ok(self.settle(lane, leases, QueueState::ack))
     }
 
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
         let now = self.now();
-        Ok(self
-            .queue(lane.queue())
-            .lock()
-            .fail(lane.job(), lease, failure, now))
+        let mut failure = Some(failure);
+        let done = self.settle(lane, std::slice::from_ref(lease), |q, id, l| {
+            q.fail(id, l, failure.take().expect("one lease"), now)
+        });
+        Ok(done[0])
     }
 
     async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        let queue = self.queue(lane.queue());
-        let mut q = queue.lock();
         // Each goes to the front, so the last first: the first lease ends up first in line.
-        let mut held: Vec<bool> = leases
-            .iter()
-            .rev()
-            .map(|l| q.requeue(lane.job(), l))
-            .collect();
+        let reversed: Vec<Lease> = leases.iter().rev().cloned().collect();
+        let mut held = self.settle(lane, &reversed, QueueState::requeue);
         held.reverse();
         Ok(held)
     }
@@ -204,7 +213,7 @@ impl Driver for MemoryDriver {
 
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         let now = self.now();
-        Ok(self.queue(lane.queue()).lock().reap(lane.job(), now))
+        Ok(self.queue(lane.queue()).lock().reap_lane(lane.job(), now))
     }
 
     async fn queues(&self) -> Result<Vec<String>> {

@@ -1,63 +1,106 @@
 //! One queue's jobs and lanes: the state machine behind the memory driver.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use queue_core::hash::IdHashMap;
 use queue_core::{
     Counts, Dispatched, Failure, JobId, JobInfo, JobState, Lease, NewJob, Reservation, ReservedJob,
 };
 use tokio::sync::Notify;
 
-/// One stored job.
+use crate::store::{Key, Store};
+
+/// A lane's index in [`QueueState::lanes`]. Records carry it instead of the job name, so
+/// settling a job needs no name lookup and a record holds no pointer to the name.
+pub(crate) type LaneId = u32;
+
+/// Where the ranks of prioritized jobs start (see `LaneState::back`).
+const RANK_MIDDLE: u64 = 1 << 62;
+
+/// One stored job. Kept small: a queue can hold millions of them, and the hot path touches one
+/// record per transition.
 #[derive(Debug)]
 struct Record {
-    name: Arc<str>,
     payload: Bytes,
-    attempts: u32,
-    max_attempts: u32,
-    priority: i8,
     created_at: SystemTime,
-    state: JobState,
-    /// Enqueue order, for FIFO among equal due times.
+    /// Enqueue order, for FIFO among equal priorities.
     seq: u64,
-    /// Place among ready jobs of its priority (see `LaneState::push_ready`).
-    rank: i64,
     /// Due time while scheduled, lease deadline while active (ms on the driver clock).
     at: u64,
     token: u64,
+    attempts: u32,
+    max_attempts: u32,
+    lane: LaneId,
+    priority: i8,
+    state: JobState,
+    /// What only failed, retried or progressing jobs have.
+    details: Option<Box<Details>>,
+}
+
+#[derive(Debug, Default)]
+struct Details {
     last_error: Option<String>,
     failed_at: Option<SystemTime>,
     progress: Option<serde_json::Value>,
 }
 
-/// A lane's indexes of job ids by state.
-#[derive(Debug, Default)]
+impl Record {
+    fn details(&mut self) -> &mut Details {
+        self.details.get_or_insert_with(Default::default)
+    }
+
+    /// Whether `lease` is this record's current lease in lane `lane`.
+    fn leased_by(&self, lane: LaneId, lease: &Lease) -> bool {
+        self.state == JobState::Active && self.token == lease.token && self.lane == lane
+    }
+}
+
+/// A lane's indexes of job keys by state.
+#[derive(Debug)]
 pub(crate) struct LaneState {
+    /// The job name.
+    name: Arc<str>,
     /// Priority 0, FIFO.
-    ready: VecDeque<JobId>,
-    /// Other priorities, keyed by (-priority, rank): the first entry runs first.
-    prioritized: BTreeMap<(i16, i64), JobId>,
+    ready: VecDeque<Key>,
+    /// Other priorities, keyed by (-priority, rank): the first entry runs first. A prioritized
+    /// job's record keeps its rank in `seq`.
+    prioritized: BTreeMap<(i16, u64), Key>,
     /// Ranks handed out at the back (counting up) and the front (counting down) of the
-    /// priorities, the same rule as the Redis driver's priority scores.
-    back: i64,
-    front: i64,
+    /// priorities, the same rule as the Redis driver's priority scores. Both start in the
+    /// middle of the range, above every enqueue sequence number.
+    back: u64,
+    front: u64,
     /// Keyed by (due time, seq).
-    scheduled: BTreeMap<(u64, u64), JobId>,
+    scheduled: BTreeMap<(u64, u64), Key>,
     /// Keyed by (lease deadline, token).
-    active: BTreeMap<(u64, u64), JobId>,
+    active: BTreeMap<(u64, u64), Key>,
     /// Wakes one waiting worker; holds one wake-up when nobody waits.
     pub(crate) notify: Arc<Notify>,
 }
 
 impl LaneState {
+    fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            ready: VecDeque::new(),
+            prioritized: BTreeMap::new(),
+            back: RANK_MIDDLE,
+            front: RANK_MIDDLE,
+            scheduled: BTreeMap::new(),
+            active: BTreeMap::new(),
+            notify: Arc::default(),
+        }
+    }
+
     fn ready_len(&self) -> usize {
         self.ready.len() + self.prioritized.len()
     }
 
-    /// Takes the next ready id: positive priorities, then priority 0, then negative ones.
-    fn pop_ready(&mut self) -> Option<JobId> {
+    /// Takes the next ready job: positive priorities, then priority 0, then negative ones.
+    fn pop_ready(&mut self) -> Option<Key> {
         if let Some(entry) = self.prioritized.first_entry() {
             if entry.key().0 < 0 {
                 return Some(entry.remove());
@@ -69,36 +112,41 @@ impl LaneState {
         self.prioritized.pop_first().map(|(_, id)| id)
     }
 
-    /// Makes a job ready: at the back of its priority (new and promoted jobs) or the front
-    /// (returned jobs; the latest returned runs first).
-    fn push_ready(&mut self, id: JobId, record: &mut Record, front: bool) {
-        if record.priority == 0 {
-            if front {
-                self.ready.push_front(id);
-            } else {
-                self.ready.push_back(id);
-            }
-        } else {
-            if front {
-                self.front -= 1;
-                record.rank = self.front;
-            } else {
-                self.back += 1;
-                record.rank = self.back;
-            }
-            self.prioritized
-                .insert((-(record.priority as i16), record.rank), id);
-        }
+    /// Makes a job ready: at the back of its priority (new, promoted and retried jobs) or the
+    /// front (returned jobs; the latest returned runs first).
+    fn push_ready(&mut self, key: Key, record: &mut Record, front: bool) {
+        record.seq = self.push_ready_key(key, record.priority, record.seq, front);
     }
 
-    fn remove_ready(&mut self, id: &JobId, record: &Record) {
+    /// As `push_ready`; returns the `seq` the job's record must keep.
+    fn push_ready_key(&mut self, key: Key, priority: i8, seq: u64, front: bool) -> u64 {
+        if priority == 0 {
+            if front {
+                self.ready.push_front(key);
+            } else {
+                self.ready.push_back(key);
+            }
+            return seq;
+        }
+        let rank = if front {
+            self.front -= 1;
+            self.front
+        } else {
+            self.back += 1;
+            self.back
+        };
+        self.prioritized.insert((-(priority as i16), rank), key);
+        rank
+    }
+
+    fn remove_ready(&mut self, id: Key, record: &Record) {
         if record.priority == 0 {
-            if let Some(pos) = self.ready.iter().position(|x| x == id) {
+            if let Some(pos) = self.ready.iter().position(|x| *x == id) {
                 self.ready.remove(pos);
             }
         } else {
             self.prioritized
-                .remove(&(-(record.priority as i16), record.rank));
+                .remove(&(-(record.priority as i16), record.seq));
         }
     }
 
@@ -113,17 +161,26 @@ impl LaneState {
     }
 }
 
+/// The driver clock and wall clock of one enqueue call, read once for all its jobs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EnqueueTime {
+    /// Milliseconds on the driver clock.
+    pub(crate) now: u64,
+    /// The jobs' creation time.
+    pub(crate) created_at: SystemTime,
+}
+
 /// One queue.
 #[derive(Debug)]
 pub(crate) struct QueueState {
     name: String,
-    jobs: HashMap<JobId, Record>,
-    lanes: HashMap<Arc<str>, LaneState>,
-    /// Failed ids, newest first.
-    failed: VecDeque<JobId>,
+    jobs: Store<Record>,
+    lanes: Vec<LaneState>,
+    lane_ids: IdHashMap<Arc<str>, LaneId>,
+    /// Failed jobs, newest first.
+    failed: VecDeque<Key>,
     max_failed: usize,
     pub(crate) paused: bool,
-    next_id: u64,
     next_seq: u64,
 }
 
@@ -131,141 +188,207 @@ impl QueueState {
     pub(crate) fn new(name: &str, max_failed: usize) -> Self {
         Self {
             name: name.to_string(),
-            jobs: HashMap::new(),
-            lanes: HashMap::new(),
+            jobs: Store::new(),
+            lanes: Vec::new(),
+            lane_ids: IdHashMap::default(),
             failed: VecDeque::new(),
             max_failed,
             paused: false,
-            next_id: 1,
             next_seq: 0,
         }
     }
 
-    pub(crate) fn lane(&mut self, job: &str) -> &mut LaneState {
-        if !self.lanes.contains_key(job) {
-            self.lanes.insert(job.into(), LaneState::default());
+    /// The lane of job name `job`, created if new.
+    fn lane_id(&mut self, job: &str) -> LaneId {
+        if let Some(&id) = self.lane_ids.get(job) {
+            return id;
         }
-        self.lanes.get_mut(job).expect("lane just inserted")
+        let name: Arc<str> = job.into();
+        let id = LaneId::try_from(self.lanes.len()).expect("fewer than 2^32 job names");
+        self.lanes.push(LaneState::new(name.clone()));
+        self.lane_ids.insert(name, id);
+        id
     }
 
-    pub(crate) fn enqueue(&mut self, job: NewJob, now: u64) -> Dispatched {
-        let id = match job.chosen_id() {
-            Some(id) if self.jobs.contains_key(id) => return Dispatched::new(id.clone(), false),
-            Some(id) => id.clone(),
-            None => {
-                let id = JobId::from(self.next_id);
-                self.next_id += 1;
-                id
+    /// The lane of job name `job`, if it was ever used.
+    pub(crate) fn existing_lane(&self, job: &str) -> Option<LaneId> {
+        self.lane_ids.get(job).copied()
+    }
+
+    pub(crate) fn lane(&mut self, job: &str) -> &mut LaneState {
+        let id = self.lane_id(job);
+        &mut self.lanes[id as usize]
+    }
+
+    /// Stores `jobs` and then wakes one waiting worker of each lane that received a ready job
+    /// (or a due time sooner than its earliest one), once per lane rather than once per job.
+    pub(crate) fn enqueue_all(
+        &mut self,
+        jobs: impl Iterator<Item = NewJob>,
+        time: EnqueueTime,
+        out: &mut Vec<Dispatched>,
+    ) {
+        let mut wake: Vec<LaneId> = Vec::new();
+        let mut lane: Option<LaneId> = None;
+        for job in jobs {
+            // Consecutive jobs usually share a name: compare it instead of hashing it.
+            let id = match lane {
+                Some(id) if *self.lanes[id as usize].name == *job.name() => id,
+                _ => self.lane_id(job.name()),
+            };
+            lane = Some(id);
+            let (dispatched, woken) = self.enqueue(job, id, time);
+            if woken && !wake.contains(&id) {
+                wake.push(id);
             }
-        };
+            out.push(dispatched);
+        }
+        for id in wake {
+            self.lanes[id as usize].notify.notify_one();
+        }
+    }
+
+    /// Stores one job in lane `lane`; also returns whether the lane's waiting worker should
+    /// look again.
+    fn enqueue(&mut self, job: NewJob, lane: LaneId, time: EnqueueTime) -> (Dispatched, bool) {
+        if let Some(id) = job.chosen_id() {
+            if self.jobs.contains_chosen(id) {
+                return (Dispatched::new(id.clone(), false), false);
+            }
+        }
         self.next_seq += 1;
         let delay = job.delay_duration();
         let mut record = Record {
-            name: job.name().into(),
             payload: job.payload().clone(),
-            attempts: 0,
-            max_attempts: job.max_attempts(),
-            priority: job.priority_value(),
-            created_at: SystemTime::now(),
-            state: JobState::Ready,
+            created_at: time.created_at,
             seq: self.next_seq,
-            rank: 0,
             at: 0,
             token: 0,
-            last_error: None,
-            failed_at: None,
-            progress: None,
+            attempts: 0,
+            max_attempts: job.max_attempts(),
+            lane,
+            priority: job.priority_value(),
+            state: JobState::Ready,
+            details: None,
         };
-        let lane = self.lane(job.name());
-        if delay.is_zero() {
-            lane.push_ready(id.clone(), &mut record, false);
-            lane.notify.notify_one();
-        } else {
-            let due = now + delay.as_millis().max(1) as u64;
+        let due = (!delay.is_zero()).then(|| time.now + delay.as_millis().max(1) as u64);
+        if let Some(due) = due {
             record.state = JobState::Scheduled;
             record.at = due;
-            let earliest = lane.next_event().is_none_or(|next| due < next);
-            lane.scheduled.insert((due, record.seq), id.clone());
-            if earliest {
-                // A waiting worker sleeps until the previous earliest time: let it look again.
-                lane.notify.notify_one();
-            }
         }
-        self.jobs.insert(id.clone(), record);
-        Dispatched::new(id, true)
+        let (seq, priority) = (record.seq, record.priority);
+        let (key, id) = match job.chosen_id() {
+            Some(id) => {
+                let key = self.jobs.insert_chosen(id, record).expect("checked above");
+                (key, id.clone())
+            }
+            None => {
+                let key = self.jobs.push(record);
+                (key, JobId::from(key))
+            }
+        };
+        let lane = &mut self.lanes[lane as usize];
+        let wake = match due {
+            None => {
+                let rank = lane.push_ready_key(key, priority, seq, false);
+                if rank != seq {
+                    self.jobs.get_mut(key).expect("just stored").seq = rank;
+                }
+                true
+            }
+            Some(due) => {
+                // A waiting worker sleeps until the previous earliest time: let it look again.
+                let earliest = lane.next_event().is_none_or(|next| due < next);
+                lane.scheduled.insert((due, seq), key);
+                earliest
+            }
+        };
+        (Dispatched::new(id, true), wake)
     }
 
+    /// Leases up to `max` ready jobs of lane `job`. `tokens(n)` hands out `n` consecutive fresh
+    /// tokens and returns the first, so a reservation touches the shared counter once.
     pub(crate) fn reserve(
         &mut self,
         job: &str,
         max: usize,
         now: u64,
         lease_ms: u64,
-        mut token: impl FnMut() -> u64,
+        tokens: impl FnOnce(u64) -> u64,
     ) -> Reservation {
-        self.reap(job, now);
-        self.promote(job, now);
+        let lane_id = self.lane_id(job);
+        self.reap(lane_id, now);
+        self.promote(lane_id, now);
         let mut reservation = Reservation::default();
+        let lane = &mut self.lanes[lane_id as usize];
         if !self.paused {
             let deadline = now + lease_ms;
-            let lane = self.lanes.get_mut(job).expect("lane created by reap");
             // An idle worker sleeps until the lane's earliest event; a lease ending sooner must
             // wake it, so it can reap the job if this worker dies.
             let earliest = lane.next_event().is_none_or(|next| deadline < next);
-            while reservation.jobs.len() < max {
-                let Some(id) = lane.pop_ready() else { break };
-                let Some(record) = self.jobs.get_mut(&id) else {
+            let take = max.min(lane.ready_len());
+            let mut token = tokens(take as u64);
+            reservation.jobs = Vec::with_capacity(take);
+            while reservation.jobs.len() < take {
+                let Some(key) = lane.pop_ready() else { break };
+                let Some(record) = self.jobs.get_mut(key) else {
                     continue;
                 };
                 record.attempts += 1;
                 record.state = JobState::Active;
-                record.token = token();
+                record.token = token;
+                token += 1;
                 record.at = deadline;
-                lane.active.insert((deadline, record.token), id.clone());
+                lane.active.insert((deadline, record.token), key);
+                let (token, payload) = (record.token, record.payload.clone());
+                let (attempts, max_attempts) = (record.attempts, record.max_attempts);
                 reservation.jobs.push(ReservedJob::new(
-                    id,
-                    record.token,
-                    record.payload.clone(),
-                    record.attempts,
-                    record.max_attempts,
+                    self.jobs.id_of(key),
+                    token,
+                    payload,
+                    attempts,
+                    max_attempts,
                 ));
             }
             if earliest && !reservation.jobs.is_empty() {
                 lane.notify.notify_one();
             }
         }
-        let paused = self.paused;
-        let lane = self.lane(job);
         if reservation.jobs.len() < max {
             reservation.next_due = lane
                 .next_event()
                 .map(|at| Duration::from_millis(at.saturating_sub(now)));
-        } else if lane.ready_len() > 0 && !paused {
+        } else if lane.ready_len() > 0 && !self.paused {
             // Work remains: pass the wake-up on to another waiting worker.
             lane.notify.notify_one();
         }
         reservation
     }
 
-    /// Moves due scheduled jobs of `job`'s lane to ready.
-    fn promote(&mut self, job: &str, now: u64) {
-        let lane = self.lanes.get_mut(job).expect("lane created by reap");
+    /// Moves due scheduled jobs of the lane to ready.
+    fn promote(&mut self, lane: LaneId, now: u64) {
+        let lane = &mut self.lanes[lane as usize];
         while let Some(entry) = lane.scheduled.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            let id = entry.remove();
-            if let Some(record) = self.jobs.get_mut(&id) {
+            let key = entry.remove();
+            if let Some(record) = self.jobs.get_mut(key) {
                 record.state = JobState::Ready;
-                lane.push_ready(id, record, false);
+                lane.push_ready(key, record, false);
             }
         }
     }
 
-    /// Returns expired leases of `job`'s lane to the head of ready, or fails them when their
+    /// Returns expired leases of lane `job` to the head of ready, or fails them when their
     /// attempts are spent.
-    pub(crate) fn reap(&mut self, job: &str, now: u64) -> usize {
-        let lane = self.lane(job);
+    pub(crate) fn reap_lane(&mut self, job: &str, now: u64) -> usize {
+        let lane = self.lane_id(job);
+        self.reap(lane, now)
+    }
+
+    fn reap(&mut self, lane_id: LaneId, now: u64) -> usize {
+        let lane = &mut self.lanes[lane_id as usize];
         let mut expired = Vec::new();
         while let Some(entry) = lane.active.first_entry() {
             if entry.key().0 > now {
@@ -274,8 +397,8 @@ impl QueueState {
             expired.push(entry.remove());
         }
         let count = expired.len();
-        for id in expired {
-            let Some(record) = self.jobs.get_mut(&id) else {
+        for key in expired {
+            let Some(record) = self.jobs.get_mut(key) else {
                 continue;
             };
             record.token = 0;
@@ -284,73 +407,76 @@ impl QueueState {
                 record.attempts, record.max_attempts
             );
             if record.attempts >= record.max_attempts {
-                self.move_to_failed(id, message);
+                self.move_to_failed(key, message);
             } else {
-                record.last_error = Some(message);
+                record.details().last_error = Some(message);
                 record.state = JobState::Ready;
-                let lane = self.lanes.get_mut(job).expect("lane exists");
-                lane.push_ready(id, record, true);
+                let lane = &mut self.lanes[lane_id as usize];
+                lane.push_ready(key, record, true);
                 lane.notify.notify_one();
             }
         }
         count
     }
 
-    /// The active record of `lease` in lane `job`, if the token is current.
-    fn leased(&mut self, job: &str, lease: &Lease) -> Option<&mut Record> {
+    /// The key of `lease`'s job if `lease` is its current lease in `lane`.
+    fn leased(&self, lane: LaneId, lease: &Lease) -> Option<Key> {
+        let key = self.jobs.key_of(&lease.id)?;
         self.jobs
-            .get_mut(&lease.id)
-            .filter(|r| r.state == JobState::Active && r.token == lease.token && &*r.name == job)
+            .get(key)
+            .is_some_and(|r| r.leased_by(lane, lease))
+            .then_some(key)
     }
 
-    /// Takes a leased job out of the active index; returns false for a stale lease.
-    fn release(&mut self, job: &str, lease: &Lease) -> bool {
-        let Some(record) = self.leased(job, lease) else {
-            return false;
-        };
-        let key = (record.at, record.token);
+    /// Takes a leased job out of the active index; returns its key, or `None` for a stale lease.
+    fn release(&mut self, lane: LaneId, lease: &Lease) -> Option<Key> {
+        let key = self.leased(lane, lease)?;
+        let record = self.jobs.get_mut(key).expect("leased job exists");
+        let index = (record.at, record.token);
         record.token = 0;
-        self.lane(job).active.remove(&key);
-        true
+        self.lanes[lane as usize].active.remove(&index);
+        Some(key)
     }
 
-    pub(crate) fn renew(&mut self, job: &str, lease: &Lease, deadline: u64) -> bool {
-        let Some(record) = self.leased(job, lease) else {
+    pub(crate) fn renew(&mut self, lane: LaneId, lease: &Lease, deadline: u64) -> bool {
+        let Some(key) = self.leased(lane, lease) else {
             return false;
         };
+        let record = self.jobs.get_mut(key).expect("leased job exists");
         let old = (record.at, record.token);
         record.at = deadline;
-        let lane = self.lane(job);
-        if let Some(id) = lane.active.remove(&old) {
-            lane.active.insert((deadline, lease.token), id);
+        let lane = &mut self.lanes[lane as usize];
+        if let Some(key) = lane.active.remove(&old) {
+            lane.active.insert((deadline, lease.token), key);
         }
         true
     }
 
-    pub(crate) fn ack(&mut self, job: &str, lease: &Lease) -> bool {
-        if !self.release(job, lease) {
+    /// Removes a finished job.
+    pub(crate) fn ack(&mut self, lane: LaneId, lease: &Lease) -> bool {
+        let Some(key) = self.release(lane, lease) else {
             return false;
-        }
-        self.jobs.remove(&lease.id);
+        };
+        self.jobs.remove(key);
         true
     }
 
-    pub(crate) fn fail(&mut self, job: &str, lease: &Lease, failure: Failure, now: u64) -> bool {
-        if !self.release(job, lease) {
+    pub(crate) fn fail(&mut self, lane: LaneId, lease: &Lease, failure: Failure, now: u64) -> bool {
+        let Some(key) = self.release(lane, lease) else {
             return false;
-        }
+        };
         match failure.retry_in {
-            None => self.move_to_failed(lease.id.clone(), failure.error),
+            None => self.move_to_failed(key, failure.error),
             Some(delay) => {
                 let due = now + delay.as_millis() as u64;
-                let record = self.jobs.get_mut(&lease.id).expect("released job exists");
-                record.last_error = Some(failure.error);
+                let record = self.jobs.get_mut(key).expect("released job exists");
+                record.details().last_error = Some(failure.error);
                 record.state = JobState::Scheduled;
                 record.at = due;
                 let seq = record.seq;
-                let lane = self.lane(job);
+                let lane = &mut self.lanes[lane as usize];
                 let earliest = lane.next_event().is_none_or(|next| due < next);
-                lane.scheduled.insert((due, seq), lease.id.clone());
+                lane.scheduled.insert((due, seq), key);
                 if earliest {
                     lane.notify.notify_one();
                 }
@@ -359,46 +485,50 @@ impl QueueState {
         true
     }
 
-    pub(crate) fn requeue(&mut self, job: &str, lease: &Lease) -> bool {
-        if !self.release(job, lease) {
+    pub(crate) fn requeue(&mut self, lane: LaneId, lease: &Lease) -> bool {
+        let Some(key) = self.release(lane, lease) else {
             return false;
-        }
-        let record = self.jobs.get_mut(&lease.id).expect("released job exists");
+        };
+        let record = self.jobs.get_mut(key).expect("released job exists");
         record.attempts = record.attempts.saturating_sub(1);
         record.state = JobState::Ready;
-        let lane = self.lanes.get_mut(job).expect("lane exists");
-        lane.push_ready(lease.id.clone(), record, true);
+        let lane = &mut self.lanes[lane as usize];
+        lane.push_ready(key, record, true);
         lane.notify.notify_one();
         true
     }
 
     pub(crate) fn progress(&mut self, lease: &Lease, progress: serde_json::Value) -> bool {
-        match self.jobs.get_mut(&lease.id) {
+        let Some(key) = self.jobs.key_of(&lease.id) else {
+            return false;
+        };
+        match self.jobs.get_mut(key) {
             Some(r) if r.state == JobState::Active && r.token == lease.token => {
-                r.progress = Some(progress);
+                r.details().progress = Some(progress);
                 true
             }
             _ => false,
         }
     }
 
-    fn move_to_failed(&mut self, id: JobId, error: String) {
-        if let Some(record) = self.jobs.get_mut(&id) {
+    fn move_to_failed(&mut self, key: Key, error: String) {
+        if let Some(record) = self.jobs.get_mut(key) {
             record.state = JobState::Failed;
-            record.last_error = Some(error);
-            record.failed_at = Some(SystemTime::now());
-            self.failed.push_front(id);
+            let details = record.details();
+            details.last_error = Some(error);
+            details.failed_at = Some(SystemTime::now());
+            self.failed.push_front(key);
         }
         while self.failed.len() > self.max_failed {
             if let Some(old) = self.failed.pop_back() {
-                self.jobs.remove(&old);
+                self.jobs.remove(old);
             }
         }
     }
 
     pub(crate) fn counts(&self) -> Counts {
         let mut counts = Counts::default();
-        for lane in self.lanes.values() {
+        for lane in &self.lanes {
             counts.ready += lane.ready_len() as u64;
             counts.scheduled += lane.scheduled.len() as u64;
             counts.active += lane.active.len() as u64;
@@ -409,11 +539,15 @@ impl QueueState {
     }
 
     pub(crate) fn info(&self, id: &JobId) -> Option<JobInfo> {
-        let r = self.jobs.get(id)?;
+        self.info_of(self.jobs.key_of(id)?)
+    }
+
+    fn info_of(&self, key: Key) -> Option<JobInfo> {
+        let r = self.jobs.get(key)?;
         let mut info = JobInfo::new(
-            id.clone(),
+            self.jobs.id_of(key),
             self.name.clone(),
-            r.name.to_string(),
+            self.lanes[r.lane as usize].name.to_string(),
             r.state,
             r.payload.clone(),
             r.attempts,
@@ -421,9 +555,11 @@ impl QueueState {
             r.priority,
             r.created_at,
         );
-        info.failed_at = r.failed_at;
-        info.last_error = r.last_error.clone();
-        info.progress = r.progress.clone();
+        if let Some(details) = &r.details {
+            info.failed_at = details.failed_at;
+            info.last_error = details.last_error.clone();
+            info.progress = details.progress.clone();
+        }
         Some(info)
     }
 
@@ -432,45 +568,56 @@ impl QueueState {
             .iter()
             .skip(offset)
             .take(limit)
-            .filter_map(|id| self.info(id))
+            .filter_map(|key| self.info_of(*key))
             .collect()
     }
 
     pub(crate) fn retry_failed(&mut self, id: Option<&JobId>) -> usize {
-        let ids: Vec<JobId> = match id {
-            Some(id) => self.failed.iter().filter(|x| *x == id).cloned().collect(),
-            None => self.failed.iter().rev().cloned().collect(),
+        let keys: Vec<Key> = match id {
+            Some(id) => {
+                let key = self.jobs.key_of(id);
+                self.failed
+                    .iter()
+                    .filter(|x| Some(**x) == key)
+                    .copied()
+                    .collect()
+            }
+            None => self.failed.iter().rev().copied().collect(),
         };
-        self.failed.retain(|x| !ids.contains(x));
-        for id in &ids {
-            let Some(record) = self.jobs.get_mut(id) else {
+        self.failed.retain(|x| !keys.contains(x));
+        for &key in &keys {
+            let Some(record) = self.jobs.get_mut(key) else {
                 continue;
             };
             record.attempts = 0;
             record.state = JobState::Ready;
-            record.failed_at = None;
-            let name = record.name.clone();
-            let lane = self.lanes.entry(name).or_default();
-            lane.push_ready(id.clone(), record, false);
+            if let Some(details) = &mut record.details {
+                details.failed_at = None;
+            }
+            let lane = &mut self.lanes[record.lane as usize];
+            lane.push_ready(key, record, false);
             lane.notify.notify_one();
         }
-        ids.len()
+        keys.len()
     }
 
     pub(crate) fn delete(&mut self, id: &JobId) -> bool {
-        let Some(record) = self.jobs.remove(id) else {
+        let Some(key) = self.jobs.key_of(id) else {
             return false;
         };
-        let lane = self.lane(&record.name.clone());
+        let Some(record) = self.jobs.remove(key) else {
+            return false;
+        };
+        let lane = &mut self.lanes[record.lane as usize];
         match record.state {
-            JobState::Ready => lane.remove_ready(id, &record),
+            JobState::Ready => lane.remove_ready(key, &record),
             JobState::Scheduled => {
                 lane.scheduled.remove(&(record.at, record.seq));
             }
             JobState::Active => {
                 lane.active.remove(&(record.at, record.token));
             }
-            JobState::Failed => self.failed.retain(|x| x != id),
+            JobState::Failed => self.failed.retain(|x| *x != key),
             _ => {}
         }
         true
@@ -479,7 +626,7 @@ impl QueueState {
     pub(crate) fn purge(&mut self) {
         self.jobs.clear();
         self.failed.clear();
-        for lane in self.lanes.values_mut() {
+        for lane in &mut self.lanes {
             lane.ready.clear();
             lane.prioritized.clear();
             lane.scheduled.clear();
@@ -489,7 +636,7 @@ impl QueueState {
 
     pub(crate) fn resume(&mut self) {
         self.paused = false;
-        for lane in self.lanes.values() {
+        for lane in &self.lanes {
             lane.notify.notify_one();
         }
     }

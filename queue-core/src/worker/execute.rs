@@ -3,16 +3,18 @@
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 use crate::context::{JobContext, State};
-use crate::driver::Driver;
 use crate::error::JobError;
-use crate::job::{Failure, Lane, ReservedJob};
+use crate::job::Failure;
 use crate::registry::Registration;
-use crate::worker::lease::{CancelReason, JobControl};
+use crate::worker::run::{Batch, CancelReason, RunState};
 
 /// What became of one run.
 #[derive(Debug)]
@@ -27,74 +29,111 @@ pub(crate) enum Verdict {
     Abandoned,
 }
 
-/// Runs `job` with the handler of `registration` and decides what happens to it.
-pub(crate) async fn execute(
+/// A handler's future, as `#[job]` expansions return it.
+pub(crate) type HandlerFuture = BoxFuture<'static, Result<(), JobError>>;
+
+/// A run after its first poll.
+pub(crate) enum Started {
+    /// It ended (or never began, being cancelled already): nothing more to drive.
+    Ended(Verdict),
+    /// Its handler is waiting for something: drive it with [`finish`].
+    Running(HandlerFuture),
+}
+
+/// Starts run `index` of `batch`: builds its handler's future (which decodes the payload) and
+/// polls it once in `cx`, the batch task's context.
+///
+/// Most handlers of a busy queue finish in their first poll; they then need no timer, no
+/// cancellation wait and no place among the batch's pending runs. A handler that panics while
+/// building or polling, or that is cancelled before it starts, ends here too. One that returns
+/// `Pending` has registered `cx`'s waker; once it is moved into the batch's set of pending runs,
+/// that set polls it again with its own waker, as it does every run it receives.
+pub(crate) fn start(
     registration: &'static Registration,
-    lane: &Lane,
-    job: &ReservedJob,
-    control: &Arc<JobControl>,
+    batch: &Arc<Batch>,
+    index: usize,
+    payload: Bytes,
     state: &State,
-    driver: &Arc<dyn Driver>,
+    cx: &mut Context<'_>,
+) -> Started {
+    let run = &batch.runs[index];
+    let ctx = JobContext::new(batch.clone(), index);
+    // Building the future decodes the payload; a panicking Deserialize impl is caught too.
+    let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        (registration.handler)(&payload, ctx, state)
+    }));
+    drop(payload);
+    let mut future = match built {
+        Ok(future) => future,
+        Err(panic) => return Started::Ended(verdict(registration, run, Err(panicked(panic)))),
+    };
+    // As in `finish`, cancellation is looked at before the handler.
+    if run.cancel.is_cancelled() {
+        return Started::Ended(cancelled(run.cancel.reason()));
+    }
+    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        Ok(Poll::Pending) => Started::Running(future),
+        Ok(Poll::Ready(result)) => Started::Ended(verdict(registration, run, result)),
+        Err(panic) => Started::Ended(verdict(registration, run, Err(panicked(panic)))),
+    }
+}
+
+/// Drives a started run to its end under its timeout (counted from the batch's start, as the
+/// context's deadline says) and its cancellation.
+pub(crate) async fn finish(
+    registration: &'static Registration,
+    batch: &Batch,
+    index: usize,
+    future: HandlerFuture,
 ) -> Verdict {
     let def = registration.definition;
-    let deadline = def.timeout.map(|t| Instant::now() + t);
-    let ctx = JobContext::new(
-        lane.clone(),
-        job.lease(),
-        job.attempt,
-        job.max_attempts,
-        deadline,
-        control.cancel.clone(),
-        driver.clone(),
-    );
-    // Building the future decodes the payload; a panicking Deserialize impl is caught too.
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        (registration.handler)(&job.payload, ctx, state)
-    }));
-    let result = match started {
-        Err(panic) => Err(panicked(panic)),
-        Ok(future) => {
-            let guarded = AssertUnwindSafe(future).catch_unwind();
-            let timed = async {
-                match def.timeout {
-                    Some(limit) => tokio::time::timeout(limit, guarded).await.ok(),
-                    None => Some(guarded.await),
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = control.cancel.cancelled() => {
-                    return match control.reason() {
-                        CancelReason::LeaseLost => Verdict::Abandoned,
-                        _ => Verdict::Requeue,
-                    };
-                }
-                outcome = timed => match outcome {
-                    None => Err(JobError::msg(format!(
-                        "timed out after {}",
-                        human(def.timeout.unwrap_or_default())
-                    ))),
-                    Some(Err(panic)) => Err(panicked(panic)),
-                    Some(Ok(result)) => result,
-                },
-            }
+    let run = &batch.runs[index];
+    let guarded = AssertUnwindSafe(future).catch_unwind();
+    let timed = async {
+        match batch.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), guarded).await.ok(),
+            None => Some(guarded.await),
         }
     };
+    let result = tokio::select! {
+        biased;
+        reason = run.cancel.cancelled() => return cancelled(reason),
+        outcome = timed => match outcome {
+            None => Err(JobError::msg(format!(
+                "timed out after {}",
+                human(def.timeout.unwrap_or_default())
+            ))),
+            Some(Err(panic)) => Err(panicked(panic)),
+            Some(Ok(result)) => result,
+        },
+    };
+    verdict(registration, run, result)
+}
+
+/// The verdict of a run cancelled for `reason`.
+fn cancelled(reason: CancelReason) -> Verdict {
+    match reason {
+        CancelReason::LeaseLost => Verdict::Abandoned,
+        _ => Verdict::Requeue,
+    }
+}
+
+fn verdict(registration: &Registration, run: &RunState, result: Result<(), JobError>) -> Verdict {
     match result {
         Ok(()) => Verdict::Done,
-        Err(error) => Verdict::Failed(judge(registration, job, &error)),
+        Err(error) => Verdict::Failed(judge(registration, run, &error)),
     }
 }
 
 /// Retry with backoff while attempts remain and the error is not fatal; otherwise fail.
-fn judge(registration: &Registration, job: &ReservedJob, error: &JobError) -> Failure {
+fn judge(registration: &Registration, run: &RunState, error: &JobError) -> Failure {
     let message = error.to_string();
-    if error.is_fatal() || job.attempt >= job.max_attempts {
+    if error.is_fatal() || run.attempt >= run.max_attempts {
         return Failure::fail(message);
     }
     let delay = error
         .retry_delay()
-        .unwrap_or_else(|| registration.definition.backoff.delay(job.attempt));
+        .unwrap_or_else(|| registration.definition.backoff.delay(run.attempt));
     Failure::retry(message, delay)
 }
 

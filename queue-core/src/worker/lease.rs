@@ -1,102 +1,66 @@
 //! The jobs a pool is running, and the one timer per process that renews their leases.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
+use crate::hash::IdHashMap;
 use crate::job::{Lane, Lease};
+use crate::worker::run::{Batch, CancelReason, RunState};
 
-/// Why a running job was cancelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum CancelReason {
-    /// Still running, not cancelled.
-    None = 0,
-    /// The worker is shutting down and the grace period is over: requeue it.
-    Shutdown = 1,
-    /// The lease was lost (reaped or deleted): someone else owns the job now.
-    LeaseLost = 2,
-}
-
-/// The handle on one running job: its token and how to stop it.
-#[derive(Debug)]
-pub(crate) struct JobControl {
-    pub(crate) cancel: CancellationToken,
-    reason: AtomicU8,
-    /// When the lease runs out unless renewed (local clock, conservative).
-    expires: Mutex<Instant>,
-}
-
-impl JobControl {
-    pub(crate) fn new(lease: Duration) -> Self {
-        Self {
-            cancel: CancellationToken::new(),
-            reason: AtomicU8::new(CancelReason::None as u8),
-            expires: Mutex::new(Instant::now() + lease),
-        }
-    }
-
-    /// Cancels the run, keeping the first reason given.
-    pub(crate) fn cancel(&self, reason: CancelReason) {
-        let _ = self.reason.compare_exchange(
-            CancelReason::None as u8,
-            reason as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        self.cancel.cancel();
-    }
-
-    pub(crate) fn reason(&self) -> CancelReason {
-        match self.reason.load(Ordering::Acquire) {
-            1 => CancelReason::Shutdown,
-            2 => CancelReason::LeaseLost,
-            _ => CancelReason::None,
-        }
-    }
-}
-
-/// The running jobs of one pool, by lease: the same job id can appear twice if a run outlived
-/// its lease and the job was handed out again.
+/// The running batches of one pool. A batch stays until all its runs finish; runs that
+/// finished earlier are skipped.
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) lane: Lane,
-    jobs: Mutex<HashMap<Lease, Arc<JobControl>>>,
+    batches: Mutex<Batches>,
+}
+
+#[derive(Debug, Default)]
+struct Batches {
+    by_number: IdHashMap<u64, Arc<Batch>>,
+    next: u64,
 }
 
 impl Running {
     pub(crate) fn new(lane: Lane) -> Self {
         Self {
             lane,
-            jobs: Mutex::new(HashMap::new()),
+            batches: Mutex::default(),
         }
     }
 
-    pub(crate) fn insert(&self, lease: Lease, control: Arc<JobControl>) {
-        self.jobs.lock().unwrap().insert(lease, control);
+    /// Adds a batch; returns the number to remove it by.
+    pub(crate) fn insert(&self, batch: Arc<Batch>) -> u64 {
+        let mut batches = self.batches.lock().unwrap();
+        let number = batches.next;
+        batches.next += 1;
+        batches.by_number.insert(number, batch);
+        number
     }
 
-    pub(crate) fn remove(&self, lease: &Lease) {
-        self.jobs.lock().unwrap().remove(lease);
+    pub(crate) fn remove(&self, number: u64) {
+        self.batches.lock().unwrap().by_number.remove(&number);
     }
 
     /// Cancels every running job.
     pub(crate) fn cancel_all(&self, reason: CancelReason) {
-        for control in self.jobs.lock().unwrap().values() {
-            control.cancel(reason);
+        for batch in self.batches.lock().unwrap().by_number.values() {
+            for run in batch.running() {
+                run.cancel.cancel(reason);
+            }
         }
     }
 
-    fn snapshot(&self) -> Vec<(Lease, Arc<JobControl>)> {
-        self.jobs
+    fn snapshot(&self) -> Vec<Arc<Batch>> {
+        self.batches
             .lock()
             .unwrap()
-            .iter()
-            .map(|(lease, c)| (lease.clone(), c.clone()))
+            .by_number
+            .values()
+            .cloned()
             .collect()
     }
 }
@@ -119,30 +83,36 @@ pub(crate) async fn renew_leases(
             _ = ticker.tick() => {}
         }
         for running in &pools {
-            let jobs = running.snapshot();
-            if jobs.is_empty() {
+            let batches = running.snapshot();
+            // The runs still going, each with its batch, in the order their leases are sent.
+            let runs: Vec<(&Batch, &RunState)> = batches
+                .iter()
+                .flat_map(|batch| batch.running().map(move |run| (&**batch, run)))
+                .collect();
+            if runs.is_empty() {
                 continue;
             }
-            let leases: Vec<Lease> = jobs.iter().map(|(lease, _)| lease.clone()).collect();
+            let leases: Vec<Lease> = runs.iter().map(|(_, run)| run.lease.clone()).collect();
             let sent = Instant::now();
             match driver.renew(&running.lane, &leases, lease).await {
                 Ok(held) => {
-                    for ((lease_held, control), held) in jobs.iter().zip(held) {
-                        if held {
-                            *control.expires.lock().unwrap() = sent + lease;
-                        } else {
-                            tracing::warn!(lane = %running.lane, id = %lease_held.id, "lease lost; cancelling the run");
-                            control.cancel(CancelReason::LeaseLost);
+                    for batch in &batches {
+                        batch.renewed(sent + lease);
+                    }
+                    for ((_, run), held) in runs.iter().zip(held) {
+                        if !held {
+                            tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease lost; cancelling the run");
+                            run.cancel.cancel(CancelReason::LeaseLost);
                         }
                     }
                 }
                 Err(error) => {
                     tracing::warn!(lane = %running.lane, %error, "could not renew leases; retrying next period");
                     let now = Instant::now();
-                    for (lease_held, control) in &jobs {
-                        if *control.expires.lock().unwrap() <= now {
-                            tracing::warn!(lane = %running.lane, id = %lease_held.id, "lease ran out while renewals failed; cancelling the run");
-                            control.cancel(CancelReason::LeaseLost);
+                    for (batch, run) in &runs {
+                        if batch.expired(now) {
+                            tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease ran out while renewals failed; cancelling the run");
+                            run.cancel.cancel(CancelReason::LeaseLost);
                         }
                     }
                 }

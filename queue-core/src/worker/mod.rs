@@ -3,6 +3,7 @@
 mod execute;
 mod lease;
 mod pool;
+pub(crate) mod run;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +20,7 @@ use crate::registry::{registry, Registration};
 
 use self::lease::Running;
 use self::pool::Pool;
+use self::run::Scope;
 
 /// Default lease: how long a job stays leased without renewal before it is handed out again.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
@@ -139,7 +141,10 @@ impl WorkerBuilder {
                 Ok(Arc::new(Pool {
                     registration,
                     running: Arc::new(Running::new(lane.clone())),
-                    lane,
+                    scope: Arc::new(Scope {
+                        lane,
+                        driver: driver.clone(),
+                    }),
                     concurrency: self
                         .concurrency
                         .get(def.name)
@@ -148,8 +153,8 @@ impl WorkerBuilder {
                         .max(1),
                     lease: self.lease,
                     grace: self.grace,
-                    driver: driver.clone(),
                     state: state.clone(),
+                    settlements: Default::default(),
                     finished: Default::default(),
                 }))
             })
@@ -185,7 +190,7 @@ impl Worker {
     pub fn lanes(&self) -> Vec<(Lane, usize)> {
         self.pools
             .iter()
-            .map(|p| (p.lane.clone(), p.concurrency))
+            .map(|p| (p.lane().clone(), p.concurrency))
             .collect()
     }
 
@@ -206,7 +211,7 @@ impl Worker {
             .iter()
             .map(|pool| tokio::spawn(pool.clone().run(stop.clone())))
             .collect();
-        tracing::info!(lanes = ?self.pools.iter().map(|p| p.lane.to_string()).collect::<Vec<_>>(), "worker started");
+        tracing::info!(lanes = ?self.pools.iter().map(|p| p.lane().to_string()).collect::<Vec<_>>(), "worker started");
 
         signal.await;
         tracing::info!("worker shutting down");

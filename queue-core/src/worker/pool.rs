@@ -1,45 +1,77 @@
 //! One handler's pool: reserve as many jobs as there are free slots, run them, settle them.
 //!
+//! The jobs of one reservation run concurrently inside one task (a batch) rather than one task
+//! each: spawning, scheduling and completing a task per job cost more than a no-op handler.
+//! Each job keeps its own slot, timeout, panic catching and cancellation, and its slot is freed
+//! as soon as it finishes, so the concurrency limit and the timing of the fetch loop are per
+//! job as before. What a batch shares is a thread: the jobs of one batch are polled by one task,
+//! so a handler that blocks its thread also holds up the rest of its batch (as it would hold up
+//! every task of that thread).
+//!
 //! Jobs that succeed are acked with the pool's next reserve (one storage round trip for both);
-//! while the pool waits for work, a settle task acks them instead, so a finished job never
-//! waits for the next dispatch to be acked. Failures and requeues go through the settle task.
+//! while the fetch loop waits for work, or after it stopped, the settling task acks them
+//! instead, so a finished job never waits for the next dispatch to be acked.
+//!
+//! Other verdicts are reported to the driver by a batch task whose jobs have all finished, so the
+//! common case needs no hand-over to another task (each hand-over can wake a parked thread).
+//! Verdicts that arrive while one report is in flight are left to its reporter and go in its
+//! next call, so reports still merge under load. A batch with jobs still running leaves its
+//! verdicts to the pool's settling task instead: reporting can wait on the storage (retrying for
+//! up to a lease), and the batch's other jobs would not be polled meanwhile.
 
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
-use crate::driver::Driver;
 use crate::job::{Lane, Lease, ReservedJob};
 use crate::registry::Registration;
-use crate::worker::execute::{execute, Verdict};
-use crate::worker::lease::{CancelReason, JobControl, Running};
+use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
+use crate::worker::lease::Running;
+use crate::worker::run::{Batch, CancelReason, Scope};
 
 /// Largest number of settlements sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
 
-/// Everything a pool needs; shared by its job tasks.
+/// The verdicts of runs, with their leases.
+type Settled = Vec<(Lease, Verdict)>;
+
+/// Verdicts waiting to be reported to the driver, and the lock of whoever reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Settlements {
+    waiting: std::sync::Mutex<Settled>,
+    /// Held by the task reporting; others leave their verdicts to it.
+    reporting: tokio::sync::Mutex<()>,
+    /// Wakes the pool's settling task.
+    wake: Notify,
+}
+
+/// Everything a pool needs; shared by its batch tasks.
 #[derive(Debug)]
 pub(crate) struct Pool {
     pub(crate) registration: &'static Registration,
-    pub(crate) lane: Lane,
+    /// The lane and the driver, shared with every run's context.
+    pub(crate) scope: Arc<Scope>,
     pub(crate) concurrency: usize,
     pub(crate) lease: Duration,
     pub(crate) grace: Duration,
-    pub(crate) driver: Arc<dyn Driver>,
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
+    pub(crate) settlements: Settlements,
     pub(crate) finished: Finished,
 }
 
 /// Leases of jobs that succeeded, waiting for their ack.
 #[derive(Debug, Default)]
 pub(crate) struct Finished {
-    inner: Mutex<FinishedInner>,
-    /// Tells the settle task to ack what is waiting.
+    inner: parking_lot::Mutex<FinishedInner>,
+    /// Tells the settling task to ack what is waiting.
     flush: Notify,
 }
 
@@ -47,14 +79,14 @@ pub(crate) struct Finished {
 struct FinishedInner {
     leases: Vec<Lease>,
     /// True while the fetch loop will not reserve soon (it waits for work, or stopped): then
-    /// the settle task acks.
+    /// the settling task acks.
     idle: bool,
 }
 
 impl Finished {
-    fn push(&self, lease: Lease) {
+    fn push(&self, leases: impl IntoIterator<Item = Lease>) {
         let mut inner = self.inner.lock();
-        inner.leases.push(lease);
+        inner.leases.extend(leases);
         if inner.idle {
             self.flush.notify_one();
         }
@@ -72,7 +104,7 @@ impl Finished {
         self.inner.lock().leases.extend(leases);
     }
 
-    /// The fetch loop goes idle: the settle task acks from now on.
+    /// The fetch loop goes idle: the settling task acks from now on.
     fn go_idle(&self) {
         let mut inner = self.inner.lock();
         inner.idle = true;
@@ -87,13 +119,18 @@ impl Finished {
 }
 
 impl Pool {
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.scope.lane
+    }
+
     /// Fetches and runs jobs until `stop` is cancelled, then drains: running jobs get `grace` to
     /// finish, the rest are cancelled and requeued.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
-        let (settle_tx, settle_rx) = mpsc::unbounded_channel();
-        let settler = tokio::spawn(settle(self.clone(), settle_rx));
+        let settler_stop = CancellationToken::new();
+        let settler = tokio::spawn(self.clone().settle_when_woken(settler_stop.clone()));
         let mut failures = 0u32;
+        let driver = &self.scope.driver;
 
         'fetch: loop {
             // Wait for at least one free slot, then take every free slot.
@@ -110,10 +147,12 @@ impl Pool {
             }
             let wanted = permits.num_permits();
 
+            // Read before reserving, so the local idea of when leases end is never later than
+            // the storage's.
+            let reserved_at = Instant::now();
             let done = self.finished.take_for_reserve();
-            let reserved = self
-                .driver
-                .ack_and_reserve(&self.lane, &done, wanted, self.lease)
+            let reserved = driver
+                .ack_and_reserve(self.lane(), &done, wanted, self.lease)
                 .await;
             let reservation = match reserved {
                 Ok((_, reservation)) => {
@@ -121,12 +160,12 @@ impl Pool {
                     reservation
                 }
                 Err(error) => {
-                    // Sent again with the next reserve, or by the settle task if it stops.
+                    // Sent again with the next reserve, or by the settling task if it stops.
                     self.finished.put_back(done);
                     drop(permits);
                     failures += 1;
                     let pause = retry_pause(failures);
-                    tracing::warn!(lane = %self.lane, %error, retry_in = ?pause, "could not reserve jobs");
+                    tracing::warn!(lane = %self.lane(), %error, retry_in = ?pause, "could not reserve jobs");
                     tokio::select! {
                         _ = stop.cancelled() => break 'fetch,
                         _ = tokio::time::sleep(pause) => continue 'fetch,
@@ -135,9 +174,10 @@ impl Pool {
             };
 
             let got = reservation.jobs.len();
-            for job in reservation.jobs {
-                let permit = permits.split(1).expect("one permit per reserved job");
-                self.clone().spawn_job(job, permit, settle_tx.clone());
+            if got > 0 {
+                let taken = permits.split(got).expect("one permit per reserved job");
+                self.clone()
+                    .start_batch(reservation.jobs, taken, reserved_at);
             }
             drop(permits);
 
@@ -146,18 +186,16 @@ impl Pool {
                 // slots again: short jobs finish meanwhile, so the next reserve takes (and
                 // acks) a bigger batch, which costs the storage less per job.
                 tokio::task::yield_now().await;
-            }
-
-            if got < wanted {
+            } else {
                 // The lane is drained: sleep until a wake-up or the next due time.
                 self.finished.go_idle();
                 tokio::select! {
                     _ = stop.cancelled() => break 'fetch,
-                    waited = self.driver.wait(&self.lane, reservation.next_due) => {
+                    waited = driver.wait(self.lane(), reservation.next_due) => {
                         if let Err(error) = waited {
                             failures += 1;
                             let pause = retry_pause(failures);
-                            tracing::warn!(lane = %self.lane, %error, "could not wait for jobs");
+                            tracing::warn!(lane = %self.lane(), %error, "could not wait for jobs");
                             tokio::select! {
                                 _ = stop.cancelled() => break 'fetch,
                                 _ = tokio::time::sleep(pause) => {}
@@ -173,98 +211,221 @@ impl Pool {
         let all = self.concurrency as u32;
         let finished = tokio::time::timeout(self.grace, slots.acquire_many(all)).await;
         if finished.is_err() {
-            tracing::info!(lane = %self.lane, "grace period over; cancelling running jobs for requeue");
+            tracing::info!(lane = %self.lane(), "grace period over; cancelling running jobs for requeue");
             self.running.cancel_all(CancelReason::Shutdown);
             let _ = slots.acquire_many(all).await;
         }
-        drop(settle_tx);
+        // Every verdict is waiting or reported by now; report the rest before returning.
+        settler_stop.cancel();
         let _ = settler.await;
+        let _reporting = self.settlements.reporting.lock().await;
+        self.report_waiting().await;
+        self.ack(self.finished.take()).await;
     }
 
-    fn spawn_job(
+    async fn ack(&self, leases: Vec<Lease>) {
+        let (lane, driver) = (self.lane(), &self.scope.driver);
+        for chunk in leases.chunks(SETTLE_BATCH) {
+            persist(self, "ack", || driver.ack(lane, chunk)).await;
+        }
+    }
+
+    /// Starts one task running the jobs of a reservation, each holding one of `permits`.
+    fn start_batch(
         self: Arc<Self>,
-        job: ReservedJob,
-        permit: OwnedSemaphorePermit,
-        settle_tx: mpsc::UnboundedSender<(Lease, Verdict)>,
+        jobs: Vec<ReservedJob>,
+        permits: OwnedSemaphorePermit,
+        reserved_at: Instant,
     ) {
+        let expires = reserved_at + self.lease;
+        let timeout = self.registration.definition.timeout;
+        let deadline = timeout.map(|limit| Instant::now() + limit);
+        let batch = Arc::new(Batch::new(self.scope.clone(), &jobs, expires, deadline));
+        let payloads: Vec<Bytes> = jobs.into_iter().map(|job| job.payload).collect();
         // Registered before the task starts, so a shutdown right now still reaches it.
-        let lease = job.lease();
-        let control = Arc::new(JobControl::new(self.lease));
-        self.running.insert(lease.clone(), control.clone());
-        tokio::spawn(async move {
-            let verdict = execute(
-                self.registration,
-                &self.lane,
-                &job,
-                &control,
-                &self.state,
-                &self.driver,
-            )
-            .await;
-            self.running.remove(&lease);
-            if let Verdict::Failed(failure) = &verdict {
-                tracing::warn!(
-                    lane = %self.lane, id = %job.id, attempt = job.attempt,
-                    max_attempts = job.max_attempts, error = %failure.error,
-                    retry_in = ?failure.retry_in, "job failed"
-                );
+        let number = self.running.insert(batch.clone());
+        tokio::spawn(self.run_batch(batch, number, payloads, permits));
+    }
+
+    /// Runs a batch's jobs concurrently: starts each (most finish right there), then drives
+    /// the rest. Whenever some finish, their verdicts are left for reporting and then their
+    /// slots are freed, all at once.
+    async fn run_batch(
+        self: Arc<Self>,
+        batch: Arc<Batch>,
+        number: u64,
+        mut payloads: Vec<Bytes>,
+        mut permits: OwnedSemaphorePermit,
+    ) {
+        let started: Vec<Started> = poll_fn(|cx| {
+            let started = payloads.drain(..).enumerate().map(|(index, payload)| {
+                execute::start(self.registration, &batch, index, payload, &self.state, cx)
+            });
+            Poll::Ready(started.collect())
+        })
+        .await;
+        let mut ended = Vec::new();
+        let mut pending = FuturesUnordered::new();
+        for (index, started) in started.into_iter().enumerate() {
+            match started {
+                Started::Ended(verdict) => ended.push(self.ended(&batch, index, verdict)),
+                Started::Running(future) => pending.push(self.finish(&batch, index, future)),
             }
-            match verdict {
-                // Acked with the next reserve (or by the settle task when idle).
-                Verdict::Done => self.finished.push(lease),
-                other => {
-                    let _ = settle_tx.send((lease, other));
-                }
+        }
+        if !ended.is_empty() {
+            self.ended_together(ended, &mut permits, pending.is_empty(), number)
+                .await;
+        }
+        while let Some(ended) = next_finished(&mut pending).await {
+            self.ended_together(ended, &mut permits, pending.is_empty(), number)
+                .await;
+        }
+    }
+
+    async fn finish(&self, batch: &Batch, index: usize, future: HandlerFuture) -> (Lease, Verdict) {
+        let verdict = execute::finish(self.registration, batch, index, future).await;
+        self.ended(batch, index, verdict)
+    }
+
+    /// Marks a run finished, logs a failure, and pairs the verdict with the lease.
+    fn ended(&self, batch: &Batch, index: usize, verdict: Verdict) -> (Lease, Verdict) {
+        let run = &batch.runs[index];
+        run.finish();
+        if let Verdict::Failed(failure) = &verdict {
+            tracing::warn!(
+                lane = %self.lane(), id = %run.lease.id, attempt = run.attempt,
+                max_attempts = run.max_attempts, error = %failure.error,
+                retry_in = ?failure.retry_in, "job failed"
+            );
+        }
+        (run.lease.clone(), verdict)
+    }
+
+    /// Leaves the verdicts of runs that ended together for reporting and frees their slots.
+    /// The batch's task reports them itself once all its runs have ended (`last`).
+    async fn ended_together(
+        &self,
+        ended: Settled,
+        permits: &mut OwnedSemaphorePermit,
+        last: bool,
+        number: u64,
+    ) {
+        if last {
+            self.running.remove(number);
+        }
+        let count = ended.len();
+        // Left before the slots are freed: shutdown waits for every slot, then reports
+        // whatever is still waiting. Successes wait for the fetch loop's next reserve.
+        let (done, other): (Settled, Settled) = ended
+            .into_iter()
+            .partition(|(_, verdict)| matches!(verdict, Verdict::Done));
+        self.finished.push(done.into_iter().map(|(lease, _)| lease));
+        let report = !other.is_empty();
+        if report {
+            self.settlements
+                .waiting
+                .lock()
+                .expect("settlements lock")
+                .extend(other);
+        }
+        drop(permits.split(count).expect("one permit per running job"));
+        if report && last {
+            self.report().await;
+        } else if report {
+            self.settlements.wake.notify_one();
+        }
+    }
+
+    /// The pool's settling task: reports verdicts left by batches that still had jobs running,
+    /// and acks successes while the fetch loop is idle.
+    async fn settle_when_woken(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.settlements.wake.notified() => self.report().await,
+                _ = self.finished.flush.notified() => self.ack(self.finished.take()).await,
             }
-            drop(permit);
-        });
+        }
+    }
+
+    /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
+    async fn report(&self) {
+        loop {
+            match self.settlements.reporting.try_lock() {
+                Ok(_reporting) => self.report_waiting().await,
+                Err(_) => return,
+            }
+            // Verdicts left while this task held the lock were left to it; having let go of the
+            // lock, it looks once more.
+            if self.waiting_is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn waiting_is_empty(&self) -> bool {
+        self.settlements
+            .waiting
+            .lock()
+            .expect("settlements lock")
+            .is_empty()
+    }
+
+    /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
+    async fn report_waiting(&self) {
+        loop {
+            let settled =
+                std::mem::take(&mut *self.settlements.waiting.lock().expect("settlements lock"));
+            if settled.is_empty() {
+                return;
+            }
+            settle(self, settled).await;
+        }
     }
 }
 
-/// Reports verdicts to the driver: failures and requeues as they come (requeues that arrive
-/// together in one call), and acks of finished jobs while the fetch loop is idle.
-async fn settle(pool: Arc<Pool>, mut rx: mpsc::UnboundedReceiver<(Lease, Verdict)>) {
-    let mut batch = Vec::with_capacity(SETTLE_BATCH);
-    loop {
-        tokio::select! {
-            received = rx.recv_many(&mut batch, SETTLE_BATCH) => {
-                if received == 0 {
-                    break;
-                }
-            }
-            _ = pool.finished.flush.notified() => {
-                ack(&pool, pool.finished.take()).await;
-                continue;
-            }
-        }
-        let mut requeues = Vec::new();
-        for (lease, verdict) in batch.drain(..) {
-            match verdict {
-                Verdict::Done => ack(&pool, vec![lease]).await,
-                Verdict::Requeue => requeues.push(lease),
-                Verdict::Abandoned => {}
-                Verdict::Failed(failure) => {
-                    persist(&pool, "fail", || {
-                        pool.driver.fail(&pool.lane, &lease, failure.clone())
-                    })
-                    .await;
-                }
+/// Waits until at least one of `pending` has finished, then also takes every other one that is
+/// finished by then; `None` once all have finished.
+///
+/// Polls with the task's own context: polling a `FuturesUnordered` with any other waker would
+/// leave its children waking that waker instead of this task.
+async fn next_finished<F: Future>(pending: &mut FuturesUnordered<F>) -> Option<Vec<F::Output>> {
+    poll_fn(|cx| {
+        let mut finished = Vec::new();
+        loop {
+            match pending.poll_next_unpin(cx) {
+                Poll::Ready(Some(output)) => finished.push(output),
+                Poll::Ready(None) if finished.is_empty() => return Poll::Ready(None),
+                Poll::Pending if finished.is_empty() => return Poll::Pending,
+                Poll::Ready(None) | Poll::Pending => return Poll::Ready(Some(finished)),
             }
         }
-        if !requeues.is_empty() {
-            persist(&pool, "requeue", || {
-                pool.driver.requeue(&pool.lane, &requeues)
-            })
-            .await;
-        }
-    }
-    // Every job has ended (the pool waited for its slots): ack what is left.
-    ack(&pool, pool.finished.take()).await;
+    })
+    .await
 }
 
-async fn ack(pool: &Pool, leases: Vec<Lease>) {
-    for chunk in leases.chunks(SETTLE_BATCH) {
-        persist(pool, "ack", || pool.driver.ack(&pool.lane, chunk)).await;
+/// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
+/// `SETTLE_BATCH` leases.
+async fn settle(pool: &Pool, settled: Settled) {
+    let lane = pool.lane();
+    let driver = &pool.scope.driver;
+    let mut acks = Vec::new();
+    let mut requeues = Vec::new();
+    for (lease, verdict) in settled {
+        match verdict {
+            Verdict::Done => acks.push(lease),
+            Verdict::Requeue => requeues.push(lease),
+            Verdict::Abandoned => {}
+            Verdict::Failed(failure) => {
+                persist(pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
+            }
+        }
+    }
+    for chunk in acks.chunks(SETTLE_BATCH) {
+        persist(pool, "ack", || driver.ack(lane, chunk)).await;
+    }
+    for chunk in requeues.chunks(SETTLE_BATCH) {
+        persist(pool, "requeue", || driver.requeue(lane, chunk)).await;
     }
 }
 
@@ -273,7 +434,7 @@ async fn ack(pool: &Pool, leases: Vec<Lease>) {
 async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<T>>,
+    Fut: Future<Output = crate::Result<T>>,
 {
     let give_up = tokio::time::Instant::now() + pool.lease;
     let mut failures = 0;
@@ -283,7 +444,7 @@ where
             Err(error) => {
                 failures += 1;
                 if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
-                    tracing::error!(lane = %pool.lane, %error, "could not {what} jobs; their leases will expire and they will run again");
+                    tracing::error!(lane = %pool.lane(), %error, "could not {what} jobs; their leases will expire and they will run again");
                     return;
                 }
                 tokio::time::sleep(retry_pause(failures)).await;

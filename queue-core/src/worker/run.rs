@@ -1,0 +1,212 @@
+//! What runs share between their handlers' [`JobContext`](crate::JobContext)s, the pool task
+//! running them and the lease renewer: identity, lease expiry and cancellation.
+
+use std::future::{poll_fn, Future};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+use std::time::Instant;
+
+use futures_util::task::AtomicWaker;
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::Driver;
+use crate::job::{Lane, Lease, ReservedJob};
+
+/// Why a running job was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum CancelReason {
+    /// Still running, not cancelled.
+    None = 0,
+    /// The worker is shutting down and the grace period is over: requeue it.
+    Shutdown = 1,
+    /// The lease was lost (reaped or deleted): someone else owns the job now.
+    LeaseLost = 2,
+}
+
+/// A pool's lane and driver, which every run's context reports and uses: one shared value, so
+/// that a run takes one reference count rather than one per field.
+#[derive(Debug)]
+pub(crate) struct Scope {
+    pub(crate) lane: Lane,
+    pub(crate) driver: Arc<dyn Driver>,
+}
+
+/// The runs of one reservation, allocated and registered together: the batch is the unit the
+/// pool tracks for lease renewal and shutdown, so starting and finishing jobs costs no
+/// allocation or map update per job.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) scope: Arc<Scope>,
+    pub(crate) runs: Box<[RunState]>,
+    /// When the handler's timeout ends the runs, if it has one.
+    pub(crate) deadline: Option<Instant>,
+    /// When the leases run out unless renewed (local clock, conservative). The batch's leases
+    /// were taken together and are renewed together.
+    expires: Mutex<Instant>,
+}
+
+impl Batch {
+    pub(crate) fn new(
+        scope: Arc<Scope>,
+        jobs: &[ReservedJob],
+        expires: Instant,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            scope,
+            runs: jobs.iter().map(RunState::new).collect(),
+            deadline,
+            expires: Mutex::new(expires),
+        }
+    }
+
+    /// The runs whose handlers have not finished.
+    pub(crate) fn running(&self) -> impl Iterator<Item = &RunState> {
+        self.runs.iter().filter(|run| !run.is_finished())
+    }
+
+    /// Records a renewal that extended the leases to `expires`.
+    pub(crate) fn renewed(&self, expires: Instant) {
+        *self.expires.lock().expect("lease expiry lock") = expires;
+    }
+
+    /// Whether the leases have run out by `now` (as far as this process knows).
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        *self.expires.lock().expect("lease expiry lock") <= now
+    }
+}
+
+/// One run of one job.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    pub(crate) lease: Lease,
+    pub(crate) attempt: u32,
+    pub(crate) max_attempts: u32,
+    pub(crate) cancel: Cancel,
+    /// Set when the handler is done, so renewals and shutdown skip the run.
+    finished: AtomicBool,
+}
+
+impl RunState {
+    fn new(job: &ReservedJob) -> Self {
+        Self {
+            lease: job.lease(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            cancel: Cancel::default(),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+}
+
+/// A run's cancellation: a reason, the pool task waiting for it, and a token for the handler.
+#[derive(Debug, Default)]
+pub(crate) struct Cancel {
+    /// A [`CancelReason`]; the first one given wins.
+    reason: AtomicU8,
+    /// The pool task waiting in [`Cancel::cancelled`].
+    waker: AtomicWaker,
+    /// The token [`JobContext::cancelled`](crate::JobContext::cancelled) lends out. Made on
+    /// first use: most handlers never ask, and a token costs an allocation and a lock per clone
+    /// and drop.
+    token: OnceLock<CancellationToken>,
+}
+
+impl Cancel {
+    /// Cancels the run, keeping the first reason given.
+    pub(crate) fn cancel(&self, reason: CancelReason) {
+        let _ = self.reason.compare_exchange(
+            CancelReason::None as u8,
+            reason as u8,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        // Pairs with the fence in `token`: either this sees the token, or `token` sees the
+        // reason and cancels the token itself.
+        fence(Ordering::SeqCst);
+        if let Some(token) = self.token.get() {
+            token.cancel();
+        }
+        self.waker.wake();
+    }
+
+    pub(crate) fn reason(&self) -> CancelReason {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => CancelReason::Shutdown,
+            2 => CancelReason::LeaseLost,
+            _ => CancelReason::None,
+        }
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.reason() != CancelReason::None
+    }
+
+    /// The run's cancellation token, cancelled already if the run is.
+    pub(crate) fn token(&self) -> &CancellationToken {
+        let token = self.token.get_or_init(CancellationToken::new);
+        fence(Ordering::SeqCst);
+        if self.is_cancelled() {
+            token.cancel();
+        }
+        token
+    }
+
+    /// Completes with the reason once the run is cancelled.
+    pub(crate) fn cancelled(&self) -> impl Future<Output = CancelReason> + '_ {
+        poll_fn(move |cx| {
+            if self.is_cancelled() {
+                return Poll::Ready(self.reason());
+            }
+            self.waker.register(cx.waker());
+            // A cancel between the check and the registration woke the previous waker.
+            match self.reason() {
+                CancelReason::None => Poll::Pending,
+                reason => Poll::Ready(reason),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_reason_wins_and_wakes_the_waiter() {
+        let cancel = Arc::new(Cancel::default());
+        let waiting = tokio::spawn({
+            let cancel = cancel.clone();
+            async move { cancel.cancelled().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!cancel.is_cancelled());
+        cancel.cancel(CancelReason::LeaseLost);
+        cancel.cancel(CancelReason::Shutdown);
+        assert_eq!(waiting.await.unwrap(), CancelReason::LeaseLost);
+        assert_eq!(cancel.reason(), CancelReason::LeaseLost);
+    }
+
+    #[test]
+    fn a_token_made_before_or_after_the_cancel_is_cancelled() {
+        let before = Cancel::default();
+        let token = before.token().clone();
+        assert!(!token.is_cancelled());
+        before.cancel(CancelReason::Shutdown);
+        assert!(token.is_cancelled());
+
+        let after = Cancel::default();
+        after.cancel(CancelReason::Shutdown);
+        assert!(after.token().is_cancelled());
+    }
+}
