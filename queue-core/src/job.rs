@@ -135,19 +135,19 @@ impl From<String> for JobId {
 }
 
 impl From<u64> for JobId {
-    fn from(mut n: u64) -> Self {
-        // Decimal digits written from the end; u64::MAX has 20.
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+    fn from(n: u64) -> Self {
+        // Each decimal digit written straight to its place; u64::MAX has 20.
+        let len = n.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let mut bytes = [0; INLINE_ID];
+        let mut rest = n;
+        for digit in bytes[..len].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
-        JobId::inline(&digits[start..])
+        JobId(Repr::Inline {
+            len: len as u8,
+            bytes,
+        })
     }
 }
 
@@ -393,8 +393,13 @@ impl NewJob {
         if let Some(error) = self.error.take() {
             return Err(*error);
         }
-        validate_name("queue name", &self.queue)?;
-        validate_name("job name", &self.name)?;
+        // A handler's own names were checked by `#[job]` at compile time.
+        if !(self.typed && matches!(self.queue, Name::Static(_))) {
+            validate_name("queue name", &self.queue)?;
+        }
+        if !(self.typed && matches!(self.name, Name::Static(_))) {
+            validate_name("job name", &self.name)?;
+        }
         if let Some(id) = &self.id {
             validate_name("job id", id.as_str())?;
             if id.as_str().bytes().all(|b| b.is_ascii_digit()) {
