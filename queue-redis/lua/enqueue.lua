@@ -1,7 +1,8 @@
 -- enqueue: stores jobs of one lane, ready now or scheduled, and wakes a blocked worker.
 -- KEYS: the lane key set (lib.lua).
--- ARGV[1]: job name  ARGV[2]: number of jobs n, then 4 values per job:
---   chosen id ('' to number it), priority, delay ms, envelope
+-- ARGV[1]: job name  ARGV[2]: number of jobs n  ARGV[3]: values per job, 4 or 1, then per job
+--   4: chosen id ('' to number it), priority, delay ms, envelope
+--   1: envelope (numbered, priority 0, no delay: the usual bulk dispatch, half the arguments)
 -- Returns: {first, k, ...}: job i (from 0) without a chosen id got id first + i; each k is the
 -- position (from 1) of a job whose chosen id already existed in the queue, so it was not stored.
 local n = tonumber(ARGV[2])
@@ -10,20 +11,22 @@ local out, seen = { first }, {}
 local data_args, ready_ids = {}, {}
 local to_prio, now, earliest = false, nil, nil
 local before = false -- the lane's earliest event before this call, read once when needed
+local stride = tonumber(ARGV[3])
 for i = 0, n - 1 do
-  local b = 3 + i * 4
-  local id = ARGV[b]
+  local b = 4 + i * stride
+  local id, pri, delay, env = '', '0', '0', ARGV[b + stride - 1]
+  if stride == 4 then id, pri, delay = ARGV[b], ARGV[b + 1], ARGV[b + 2] end
   local fresh = true
   if id == '' then
-    id = fmt(first + i)
+    id = fmt(first + i) -- numbered ids are new by construction
   elseif seen[id] or redis.call('HEXISTS', q.data, id) == 1 then
     fresh = false
+  else
+    seen[id] = true
   end
   if fresh then
-    seen[id] = true
     data_args[#data_args + 1] = id
-    data_args[#data_args + 1] = ARGV[b + 3]
-    local pri, delay = ARGV[b + 1], ARGV[b + 2]
+    data_args[#data_args + 1] = env
     if delay ~= '0' then
       now = now or now_ms()
       local due = now + tonumber(delay)

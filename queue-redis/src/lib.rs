@@ -349,19 +349,30 @@ impl Driver for RedisDriver {
             let keys = self.lane_keys(&lane);
             for chunk in indices.chunks(ENQUEUE_CHUNK) {
                 let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
-                inv.arg(lane.job()).arg(chunk.len());
+                // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
+                let plain = chunk.iter().all(|&i| {
+                    let job = &jobs[i];
+                    job.chosen_id().is_none()
+                        && job.priority_value() == 0
+                        && job.delay_duration().is_zero()
+                });
+                inv.arg(lane.job())
+                    .arg(chunk.len())
+                    .arg(if plain { 1 } else { 4 });
                 for &i in chunk {
                     let job = &jobs[i];
-                    inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
-                        .arg(job.priority_value())
-                        .arg(ms(job.delay_duration()))
-                        .arg(envelope(
-                            job.max_attempts(),
-                            job.priority_value(),
-                            created_ms,
-                            lane.job(),
-                            job.payload(),
-                        ));
+                    if !plain {
+                        inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
+                            .arg(job.priority_value())
+                            .arg(ms(job.delay_duration()));
+                    }
+                    inv.arg(envelope(
+                        job.max_attempts(),
+                        job.priority_value(),
+                        created_ms,
+                        lane.job(),
+                        job.payload(),
+                    ));
                 }
                 let Value::Array(items) = self.invoke(&inv).await? else {
                     return Err(Error::storage("enqueue returned no list"));
