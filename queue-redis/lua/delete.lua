@@ -3,7 +3,7 @@
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record
 -- Returns: 1 deleted, 0 no such job, -1 the record names another lane (read it again).
 local id = ARGV[1]
-local raw = redis.call('HGET', q.data, id)
+local raw = redis.call('HGET', q.data, id) or redis.call('HGET', q.later, id)
 if not raw then return 0 end
 local j = parse_env(raw)
 if j and j.name ~= ARGV[2] then return -1 end
@@ -19,6 +19,7 @@ if j and j.failed == '0' then
   end
 end
 redis.call('HDEL', q.data, id)
+redis.call('HDEL', q.later, id)
 redis.call('HDEL', q.err, id)
 redis.call('HDEL', q.prog, id)
 return 1

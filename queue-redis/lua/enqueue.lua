@@ -8,7 +8,7 @@
 local n = tonumber(ARGV[2])
 local first = redis.call('INCRBY', q.seq, n) - n + 1
 local out, seen = { first }, {}
-local data_args, ready_ids = {}, {}
+local data_args, later_args, ready_ids = {}, {}, {}
 local to_prio, now, earliest = false, nil, nil
 local before = false -- the lane's earliest event before this call, read once when needed
 local stride = tonumber(ARGV[3])
@@ -19,32 +19,38 @@ for i = 0, n - 1 do
   local fresh = true
   if id == '' then
     id = fmt(first + i) -- numbered ids are new by construction
-  elseif seen[id] or redis.call('HEXISTS', q.data, id) == 1 then
+  elseif seen[id] or redis.call('HEXISTS', q.data, id) == 1
+      or redis.call('HEXISTS', q.later, id) == 1 then
     fresh = false
   else
     seen[id] = true
   end
   if fresh then
-    data_args[#data_args + 1] = id
-    data_args[#data_args + 1] = env
     if delay ~= '0' then
+      later_args[#later_args + 1] = id
+      later_args[#later_args + 1] = env
       now = now or now_ms()
       local due = now + tonumber(delay)
       if before == false then before = next_event() end
       if earliest == nil or due < earliest then earliest = due end
       redis.call('ZADD', l.sched, due, id)
-    elseif pri == '0' then
-      ready_ids[#ready_ids + 1] = id
     else
-      redis.call('ZADD', l.prio, prio_score(tonumber(pri), first + i), id)
-      to_prio = true
+      data_args[#data_args + 1] = id
+      data_args[#data_args + 1] = env
+      if pri == '0' then
+        ready_ids[#ready_ids + 1] = id
+      else
+        redis.call('ZADD', l.prio, prio_score(tonumber(pri), first + i), id)
+        to_prio = true
+      end
     end
   else
     out[#out + 1] = i + 1
   end
 end
-if #data_args == 0 then return out end
-redis.call('HSET', q.data, unpack(data_args))
+if #data_args + #later_args == 0 then return out end
+if #data_args > 0 then redis.call('HSET', q.data, unpack(data_args)) end
+if #later_args > 0 then redis.call('HSET', q.later, unpack(later_args)) end
 redis.call('SADD', q.lanes, ARGV[1])
 if #ready_ids > 0 then
   redis.call('RPUSH', l.ready, unpack(ready_ids))

@@ -21,7 +21,9 @@ if delay < 0 then
   to_failed(id, j, ARGV[3], now, tonumber(ARGV[5]))
   return 1
 end
-redis.call('HSET', q.data, id, pack_env(j))
+-- Scheduled again: the envelope waits in `later` (lib.lua).
+redis.call('HSET', q.later, id, pack_env(j))
+redis.call('HDEL', q.data, id)
 redis.call('HSET', q.err, id, ARGV[3])
 local due = now + delay
 local before = next_event()

@@ -18,9 +18,13 @@ reap(now, cap, ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   redis.call('ZREM', l.sched, unpack(due))
-  local envs = redis.call('HMGET', q.data, unpack(due))
-  local plain = {}
+  local envs = redis.call('HMGET', q.later, unpack(due))
+  local plain, moved = {}, {}
   for i, id in ipairs(due) do
+    if envs[i] then
+      moved[#moved + 1] = id
+      moved[#moved + 1] = envs[i]
+    end
     local j = parse_env(envs[i])
     if j and j.pri ~= 0 then
       redis.call('ZADD', l.prio, prio_score(j.pri, tonumber(redis.call('INCR', q.seq))), id)
@@ -28,6 +32,8 @@ if #due > 0 then
       plain[#plain + 1] = id
     end
   end
+  if #moved > 0 then redis.call('HSET', q.data, unpack(moved)) end
+  redis.call('HDEL', q.later, unpack(due))
   if #plain > 0 then redis.call('RPUSH', l.ready, unpack(plain)) end
 end
 

@@ -21,9 +21,14 @@ impl QueueKeys {
         format!("{}:{suffix}", self.tag)
     }
 
-    /// id -> envelope: header fields and payload (see `lua/lib.lua`).
+    /// id -> envelope: header fields and payload (see `lua/lib.lua`), of ready, running and
+    /// failed jobs.
     pub(crate) fn data(&self) -> String {
         self.key("data")
+    }
+    /// id -> envelope of scheduled jobs (delayed or backing off).
+    pub(crate) fn later(&self) -> String {
+        self.key("later")
     }
     /// id -> last error.
     pub(crate) fn err(&self) -> String {
@@ -62,7 +67,7 @@ impl QueueKeys {
     }
 
     /// Every key of the queue itself (not its lanes).
-    pub(crate) fn queue_keys(&self) -> [String; 8] {
+    pub(crate) fn queue_keys(&self) -> [String; 9] {
         [
             self.data(),
             self.err(),
@@ -72,10 +77,11 @@ impl QueueKeys {
             self.seq(),
             self.tok(),
             self.lanes(),
+            self.later(),
         ]
     }
 
-    /// The 14 keys every lane script takes, in the order `lua/lib.lua` reads them.
+    /// The 15 keys every lane script takes, in the order `lua/lib.lua` reads them.
     pub(crate) fn lane_set(&self, job: &str) -> Vec<String> {
         let mut keys = self.queue_keys().to_vec();
         keys.extend(self.lane(job));
@@ -102,7 +108,7 @@ impl LaneKeys {
     }
 
     pub(crate) fn wake(&self) -> &str {
-        &self.all[13]
+        &self.all[14]
     }
 }
 
@@ -113,9 +119,9 @@ mod tests {
     #[test]
     fn keys_share_one_hash_tag() {
         let keys = QueueKeys::new("app", "mail").lane_set("send_welcome");
-        assert_eq!(keys.len(), 14);
+        assert_eq!(keys.len(), 15);
         assert!(keys.iter().all(|k| k.starts_with("{app:mail}:")));
-        assert_eq!(keys[8], "{app:mail}:lane:send_welcome:ready");
-        assert_eq!(keys[13], "{app:mail}:lane:send_welcome:wake");
+        assert_eq!(keys[9], "{app:mail}:lane:send_welcome:ready");
+        assert_eq!(keys[14], "{app:mail}:lane:send_welcome:wake");
     }
 }

@@ -584,11 +584,11 @@ impl Driver for RedisDriver {
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
         let keys = self.queue_keys(queue)?;
         let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.err(), keys.prog()] {
+        for key in [keys.data(), keys.later(), keys.err(), keys.prog()] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
-        let (data, err, prog): (Value, Value, Value) = self.pipe(&pipe).await?;
-        let Some(raw) = into_bytes(data) else {
+        let (data, later, err, prog): (Value, Value, Value, Value) = self.pipe(&pipe).await?;
+        let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
         // Only a job that has not failed can be running or scheduled: look only then.
@@ -678,10 +678,20 @@ impl Driver for RedisDriver {
     async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
         let keys = self.queue_keys(queue)?;
         for _ in 0..3 {
-            let raw: Option<Vec<u8>> = self
-                .query(redis::cmd("HGET").arg(keys.data()).arg(id.as_str()))
+            let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+                .pipe(
+                    redis::pipe()
+                        .cmd("HGET")
+                        .arg(keys.data())
+                        .arg(id.as_str())
+                        .cmd("HGET")
+                        .arg(keys.later())
+                        .arg(id.as_str()),
+                )
                 .await?;
-            let Some(raw) = raw else { return Ok(false) };
+            let Some(raw) = data.or(later) else {
+                return Ok(false);
+            };
             // An unreadable record still gets deleted; its lane does not matter then.
             let name = Header::parse(&raw).map_or("_", |h| h.name).to_string();
             let lane = Lane::new(queue, &name)?;

@@ -47,3 +47,41 @@ async fn the_active_set_stays_a_skiplist_that_counts_do_not_see() {
     assert_eq!(driver.ack(&lane, &leases).await.unwrap(), [true, true]);
     assert_eq!(driver.counts("layout").await.unwrap().active, 0);
 }
+
+/// Scheduled jobs keep their envelopes out of the hash that reserve and ack read, so a large
+/// backlog of delayed jobs does not slow down draining ready ones; they move in when due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_envelopes_wait_outside_the_hot_hash() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("later", "work").unwrap();
+    let delayed = job(&lane, json!({"n": 1})).delay(Duration::from_millis(30));
+    let id = driver.enqueue(vec![delayed]).await.unwrap()[0].id.clone();
+    let conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (data, later) = ("{queue:later}:data", "{queue:later}:later");
+    let held = |key: &'static str| {
+        let mut conn = conn.clone();
+        let id = id.to_string();
+        async move {
+            redis::cmd("HEXISTS")
+                .arg(key)
+                .arg(id)
+                .query_async::<bool>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!((held(data).await, held(later).await), (false, true));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let taken = driver
+        .reserve(&lane, 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(taken.len(), 1, "due by now");
+    assert_eq!((held(data).await, held(later).await), (true, false));
+}
