@@ -155,6 +155,7 @@ impl WorkerBuilder {
                     grace: self.grace,
                     state: state.clone(),
                     settlements: Default::default(),
+                    start_cost: Default::default(),
                 }))
             })
             .collect::<Result<Vec<_>>>()?;

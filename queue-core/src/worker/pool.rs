@@ -6,7 +6,9 @@
 //! as soon as it finishes, so the concurrency limit and the timing of the fetch loop are per
 //! job as before. What a batch shares is a thread: the jobs of one batch are polled by one task,
 //! so a handler that blocks its thread also holds up the rest of its batch (as it would hold up
-//! every task of that thread).
+//! every task of that thread). When a pool's handlers have lately spent long in their first
+//! polls (CPU work before their first await), a reservation is split into one batch per runtime
+//! thread, so that they run side by side.
 //!
 //! Verdicts are reported to the driver by a batch task whose jobs have all finished, so the
 //! common case needs no hand-over to another task (each hand-over can wake a parked thread).
@@ -16,6 +18,7 @@
 //! up to a lease), and the batch's other jobs would not be polled meanwhile.
 
 use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -31,6 +34,11 @@ use crate::registry::Registration;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::Running;
 use crate::worker::run::{Batch, CancelReason, Scope};
+
+/// A reservation whose handlers are expected to spend longer than this in their first polls is
+/// split into one batch per runtime thread. Quick handlers are cheaper run together; slow ones
+/// (CPU work before their first await) would otherwise wait for each other on one thread.
+const SPLIT_AFTER: Duration = Duration::from_micros(200);
 
 /// Largest number of settlements sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
@@ -60,6 +68,8 @@ pub(crate) struct Pool {
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
     pub(crate) settlements: Settlements,
+    /// Nanoseconds a handler's first poll has lately taken, on average.
+    pub(crate) start_cost: AtomicU64,
 }
 
 impl Pool {
@@ -75,6 +85,7 @@ impl Pool {
         let settler = tokio::spawn(self.clone().settle_when_woken(settler_stop.clone()));
         let mut failures = 0u32;
         let driver = &self.scope.driver;
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
 
         'fetch: loop {
             // Wait for at least one free slot, then take every free slot.
@@ -112,10 +123,15 @@ impl Pool {
             };
 
             let got = reservation.jobs.len();
-            if got > 0 {
-                let taken = permits.split(got).expect("one permit per reserved job");
-                self.clone()
-                    .start_batch(reservation.jobs, taken, reserved_at);
+            let mut jobs = reservation.jobs;
+            let size = self.batch_size(got, workers);
+            while !jobs.is_empty() {
+                let rest = jobs.split_off(size.min(jobs.len()));
+                let taken = permits
+                    .split(jobs.len())
+                    .expect("one permit per reserved job");
+                self.clone().start_batch(jobs, taken, reserved_at);
+                jobs = rest;
             }
             drop(permits);
 
@@ -153,6 +169,25 @@ impl Pool {
         self.report_waiting().await;
     }
 
+    /// How many of `got` reserved jobs go in one batch: all of them, unless their handlers'
+    /// first polls have lately taken long enough that the runtime's `workers` threads should
+    /// share them.
+    fn batch_size(&self, got: usize, workers: usize) -> usize {
+        let expected = u128::from(self.start_cost.load(Ordering::Relaxed)) * got as u128;
+        if workers <= 1 || expected <= SPLIT_AFTER.as_nanos() {
+            return got.max(1);
+        }
+        got.div_ceil(workers)
+    }
+
+    /// Folds one batch's first-poll time per job into the pool's running average (weight 1/8).
+    fn record_start_cost(&self, elapsed: Duration, jobs: usize) {
+        let sample = (elapsed.as_nanos() / jobs.max(1) as u128).min(u64::MAX as u128) as u64;
+        let old = self.start_cost.load(Ordering::Relaxed);
+        let new = old - old / 8 + sample / 8;
+        self.start_cost.store(new, Ordering::Relaxed);
+    }
+
     /// Starts one task running the jobs of a reservation, each holding one of `permits`.
     fn start_batch(
         self: Arc<Self>,
@@ -180,6 +215,8 @@ impl Pool {
         mut payloads: Vec<Bytes>,
         mut permits: OwnedSemaphorePermit,
     ) {
+        let count = payloads.len();
+        let began = Instant::now();
         let started: Vec<Started> = poll_fn(|cx| {
             let started = payloads.drain(..).enumerate().map(|(index, payload)| {
                 execute::start(self.registration, &batch, index, payload, &self.state, cx)
@@ -187,6 +224,7 @@ impl Pool {
             Poll::Ready(started.collect())
         })
         .await;
+        self.record_start_cost(began.elapsed(), count);
         let mut ended = Vec::new();
         let mut pending = FuturesUnordered::new();
         for (index, started) in started.into_iter().enumerate() {
