@@ -4,6 +4,7 @@ mod execute;
 mod lease;
 mod pool;
 pub(crate) mod run;
+mod settle;
 
 use std::collections::HashMap;
 use std::future::Future;

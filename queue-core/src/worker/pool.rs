@@ -10,12 +10,7 @@
 //! polls (CPU work before their first await), a reservation is split into one batch per runtime
 //! thread, so that they run side by side.
 //!
-//! Verdicts are reported to the driver by a batch task whose jobs have all finished, so the
-//! common case needs no hand-over to another task (each hand-over can wake a parked thread).
-//! Verdicts that arrive while one report is in flight are left to its reporter and go in its
-//! next call, so reports still merge under load. A batch with jobs still running leaves its
-//! verdicts to the pool's settling task instead: reporting can wait on the storage (retrying for
-//! up to a lease), and the batch's other jobs would not be polled meanwhile.
+//! Verdicts are reported to the driver as [`settle`](super::settle) describes.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
@@ -34,27 +29,12 @@ use crate::registry::Registration;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::Running;
 use crate::worker::run::{Batch, CancelReason, Scope};
+use crate::worker::settle::{self, Settled, Settlements};
 
 /// A reservation whose handlers are expected to spend longer than this in their first polls is
 /// split into one batch per runtime thread. Quick handlers are cheaper run together; slow ones
 /// (CPU work before their first await) would otherwise wait for each other on one thread.
 const SPLIT_AFTER: Duration = Duration::from_micros(200);
-
-/// Largest number of settlements sent to the driver in one call.
-const SETTLE_BATCH: usize = 512;
-
-/// The verdicts of runs, with their leases.
-type Settled = Vec<(Lease, Verdict)>;
-
-/// Verdicts waiting to be reported to the driver, and the lock of whoever reports them.
-#[derive(Debug, Default)]
-pub(crate) struct Settlements {
-    waiting: std::sync::Mutex<Settled>,
-    /// Held by the task reporting; others leave their verdicts to it.
-    reporting: tokio::sync::Mutex<()>,
-    /// Wakes the pool's settling task.
-    wake: Notify,
-}
 
 /// Everything a pool needs; shared by its batch tasks.
 #[derive(Debug)]
@@ -82,7 +62,7 @@ impl Pool {
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let settler_stop = CancellationToken::new();
-        let settler = tokio::spawn(self.clone().settle_when_woken(settler_stop.clone()));
+        let settler = tokio::spawn(settle::settler(self.clone(), settler_stop.clone()));
         let mut failures = 0u32;
         let driver = &self.scope.driver;
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -123,17 +103,7 @@ impl Pool {
             };
 
             let got = reservation.jobs.len();
-            let mut jobs = reservation.jobs;
-            let size = self.batch_size(got, workers);
-            while !jobs.is_empty() {
-                let rest = jobs.split_off(size.min(jobs.len()));
-                let taken = permits
-                    .split(jobs.len())
-                    .expect("one permit per reserved job");
-                self.clone().start_batch(jobs, taken, reserved_at);
-                jobs = rest;
-            }
-            drop(permits);
+            self.start_batches(reservation.jobs, permits, reserved_at, workers);
 
             if got < wanted {
                 // The lane is drained: sleep until a wake-up or the next due time.
@@ -165,8 +135,27 @@ impl Pool {
         // Every verdict is waiting or reported by now; report the rest before returning.
         settler_stop.cancel();
         let _ = settler.await;
-        let _reporting = self.settlements.reporting.lock().await;
-        self.report_waiting().await;
+        self.settlements.report_all(&self).await;
+    }
+
+    /// Starts the reserved `jobs` in one batch or, for handlers slow to start, one per thread.
+    /// Each job takes one of `permits`; the rest are released.
+    fn start_batches(
+        self: &Arc<Self>,
+        mut jobs: Vec<ReservedJob>,
+        mut permits: OwnedSemaphorePermit,
+        reserved_at: Instant,
+        workers: usize,
+    ) {
+        let size = self.batch_size(jobs.len(), workers);
+        while !jobs.is_empty() {
+            let rest = jobs.split_off(size.min(jobs.len()));
+            let taken = permits
+                .split(jobs.len())
+                .expect("one permit per reserved job");
+            self.clone().start_batch(jobs, taken, reserved_at);
+            jobs = rest;
+        }
     }
 
     /// How many of `got` reserved jobs go in one batch: all of them, unless their handlers'
@@ -277,62 +266,12 @@ impl Pool {
         let count = ended.len();
         // Left before the slots are freed: shutdown waits for every slot, then reports
         // whatever is still waiting.
-        self.settlements
-            .waiting
-            .lock()
-            .expect("settlements lock")
-            .extend(ended);
+        self.settlements.leave(ended);
         drop(permits.split(count).expect("one permit per running job"));
         if last {
-            self.report().await;
+            self.settlements.report(self).await;
         } else {
-            self.settlements.wake.notify_one();
-        }
-    }
-
-    /// The pool's settling task: reports verdicts left by batches that still had jobs running.
-    async fn settle_when_woken(self: Arc<Self>, stop: CancellationToken) {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = self.settlements.wake.notified() => {}
-            }
-            self.report().await;
-        }
-    }
-
-    /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
-    async fn report(&self) {
-        loop {
-            match self.settlements.reporting.try_lock() {
-                Ok(_reporting) => self.report_waiting().await,
-                Err(_) => return,
-            }
-            // Verdicts left while this task held the lock were left to it; having let go of the
-            // lock, it looks once more.
-            if self.waiting_is_empty() {
-                return;
-            }
-        }
-    }
-
-    fn waiting_is_empty(&self) -> bool {
-        self.settlements
-            .waiting
-            .lock()
-            .expect("settlements lock")
-            .is_empty()
-    }
-
-    /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
-    async fn report_waiting(&self) {
-        loop {
-            let settled =
-                std::mem::take(&mut *self.settlements.waiting.lock().expect("settlements lock"));
-            if settled.is_empty() {
-                return;
-            }
-            settle(self, settled).await;
+            self.settlements.wake_settler();
         }
     }
 }
@@ -357,56 +296,7 @@ async fn next_finished<F: Future>(pending: &mut FuturesUnordered<F>) -> Option<V
     .await
 }
 
-/// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
-/// `SETTLE_BATCH` leases.
-async fn settle(pool: &Pool, settled: Settled) {
-    let lane = pool.lane();
-    let driver = &pool.scope.driver;
-    let mut acks = Vec::new();
-    let mut requeues = Vec::new();
-    for (lease, verdict) in settled {
-        match verdict {
-            Verdict::Done => acks.push(lease),
-            Verdict::Requeue => requeues.push(lease),
-            Verdict::Abandoned => {}
-            Verdict::Failed(failure) => {
-                persist(pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
-            }
-        }
-    }
-    for chunk in acks.chunks(SETTLE_BATCH) {
-        persist(pool, "ack", || driver.ack(lane, chunk)).await;
-    }
-    for chunk in requeues.chunks(SETTLE_BATCH) {
-        persist(pool, "requeue", || driver.requeue(lane, chunk)).await;
-    }
-}
-
-/// Retries a settlement while the storage is unreachable, for up to one lease: past that the
-/// lease has expired and the reaper hands the job out again anyway.
-async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = crate::Result<T>>,
-{
-    let give_up = tokio::time::Instant::now() + pool.lease;
-    let mut failures = 0;
-    loop {
-        match call().await {
-            Ok(_) => return,
-            Err(error) => {
-                failures += 1;
-                if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
-                    tracing::error!(lane = %pool.lane(), %error, "could not {what} jobs; their leases will expire and they will run again");
-                    return;
-                }
-                tokio::time::sleep(retry_pause(failures)).await;
-            }
-        }
-    }
-}
-
 /// 50 ms doubling up to 5 s.
-fn retry_pause(failures: u32) -> Duration {
+pub(crate) fn retry_pause(failures: u32) -> Duration {
     Duration::from_millis(50u64 << failures.min(7)).min(Duration::from_secs(5))
 }
