@@ -222,3 +222,36 @@ async fn losing_one_lease_cancels_only_that_run_of_the_batch() {
     worker.shutdown().await.unwrap();
     assert_eq!(LOST_STARTED.load(Ordering::SeqCst), 2, "nothing ran twice");
 }
+
+static BUSY_NOW: AtomicU32 = AtomicU32::new(0);
+static BUSY_PEAK: AtomicU32 = AtomicU32::new(0);
+static BUSY_DONE: AtomicU32 = AtomicU32::new(0);
+
+/// Works 5 ms on its thread before returning, without awaiting.
+#[job(queue = "batch-busy", concurrency = 4)]
+async fn busy(_n: u32) -> Result<(), JobError> {
+    let now = BUSY_NOW.fetch_add(1, Ordering::SeqCst) + 1;
+    BUSY_PEAK.fetch_max(now, Ordering::SeqCst);
+    let until = std::time::Instant::now() + Duration::from_millis(5);
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    BUSY_NOW.fetch_sub(1, Ordering::SeqCst);
+    BUSY_DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_that_work_before_awaiting_are_spread_over_the_threads() {
+    let queue = memory_queue();
+    queue.dispatch_bulk((0..40).map(busy::job)).await.unwrap();
+    let worker = start(queue.worker().handlers(["busy"]));
+    until_counts(&queue, "batch-busy", LIMIT, |c| c.pending() == 0).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(BUSY_DONE.load(Ordering::SeqCst), 40);
+    assert_eq!(
+        BUSY_PEAK.load(Ordering::SeqCst),
+        2,
+        "once the pool saw how long first polls take, both threads ran jobs at once"
+    );
+}

@@ -4,6 +4,7 @@ mod execute;
 mod lease;
 mod pool;
 pub(crate) mod run;
+mod settle;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -156,6 +157,7 @@ impl WorkerBuilder {
                     state: state.clone(),
                     settlements: Default::default(),
                     finished: Default::default(),
+                    start_cost: Default::default(),
                 }))
             })
             .collect::<Result<Vec<_>>>()?;

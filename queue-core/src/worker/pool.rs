@@ -6,27 +6,21 @@
 //! as soon as it finishes, so the concurrency limit and the timing of the fetch loop are per
 //! job as before. What a batch shares is a thread: the jobs of one batch are polled by one task,
 //! so a handler that blocks its thread also holds up the rest of its batch (as it would hold up
-//! every task of that thread).
+//! every task of that thread). When a pool's handlers have lately spent long in their first
+//! polls (CPU work before their first await), a reservation is split into one batch per runtime
+//! thread, so that they run side by side.
 //!
-//! Jobs that succeed are acked with the pool's next reserve (one storage round trip for both);
-//! while the fetch loop waits for work, or after it stopped, the settling task acks them
-//! instead, so a finished job never waits for the next dispatch to be acked.
-//!
-//! Other verdicts are reported to the driver by a batch task whose jobs have all finished, so the
-//! common case needs no hand-over to another task (each hand-over can wake a parked thread).
-//! Verdicts that arrive while one report is in flight are left to its reporter and go in its
-//! next call, so reports still merge under load. A batch with jobs still running leaves its
-//! verdicts to the pool's settling task instead: reporting can wait on the storage (retrying for
-//! up to a lease), and the batch's other jobs would not be polled meanwhile.
+//! Verdicts are reported to the driver as [`settle`](super::settle) describes.
 
 use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
@@ -35,22 +29,12 @@ use crate::registry::Registration;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::Running;
 use crate::worker::run::{Batch, CancelReason, Scope};
+use crate::worker::settle::{self, Finished, Settled, Settlements};
 
-/// Largest number of settlements sent to the driver in one call.
-const SETTLE_BATCH: usize = 512;
-
-/// The verdicts of runs, with their leases.
-type Settled = Vec<(Lease, Verdict)>;
-
-/// Verdicts waiting to be reported to the driver, and the lock of whoever reports them.
-#[derive(Debug, Default)]
-pub(crate) struct Settlements {
-    waiting: std::sync::Mutex<Settled>,
-    /// Held by the task reporting; others leave their verdicts to it.
-    reporting: tokio::sync::Mutex<()>,
-    /// Wakes the pool's settling task.
-    wake: Notify,
-}
+/// A reservation whose handlers are expected to spend longer than this in their first polls is
+/// split into one batch per runtime thread. Quick handlers are cheaper run together; slow ones
+/// (CPU work before their first await) would otherwise wait for each other on one thread.
+const SPLIT_AFTER: Duration = Duration::from_micros(200);
 
 /// Everything a pool needs; shared by its batch tasks.
 #[derive(Debug)]
@@ -64,58 +48,10 @@ pub(crate) struct Pool {
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
     pub(crate) settlements: Settlements,
+    /// Successes waiting to be acked with the next reserve.
     pub(crate) finished: Finished,
-}
-
-/// Leases of jobs that succeeded, waiting for their ack.
-#[derive(Debug, Default)]
-pub(crate) struct Finished {
-    inner: parking_lot::Mutex<FinishedInner>,
-    /// Tells the settling task to ack what is waiting.
-    flush: Notify,
-}
-
-#[derive(Debug, Default)]
-struct FinishedInner {
-    leases: Vec<Lease>,
-    /// True while the fetch loop will not reserve soon (it waits for work, or stopped): then
-    /// the settling task acks.
-    idle: bool,
-}
-
-impl Finished {
-    fn push(&self, leases: impl IntoIterator<Item = Lease>) {
-        let mut inner = self.inner.lock();
-        inner.leases.extend(leases);
-        if inner.idle {
-            self.flush.notify_one();
-        }
-    }
-
-    /// Takes the waiting leases for the fetch loop's next reserve.
-    fn take_for_reserve(&self) -> Vec<Lease> {
-        let mut inner = self.inner.lock();
-        inner.idle = false;
-        std::mem::take(&mut inner.leases)
-    }
-
-    /// Gives leases back after a failed reserve, to be sent again.
-    fn put_back(&self, leases: Vec<Lease>) {
-        self.inner.lock().leases.extend(leases);
-    }
-
-    /// The fetch loop goes idle: the settling task acks from now on.
-    fn go_idle(&self) {
-        let mut inner = self.inner.lock();
-        inner.idle = true;
-        if !inner.leases.is_empty() {
-            self.flush.notify_one();
-        }
-    }
-
-    fn take(&self) -> Vec<Lease> {
-        std::mem::take(&mut self.inner.lock().leases)
-    }
+    /// Nanoseconds a handler's first poll has lately taken, on average.
+    pub(crate) start_cost: AtomicU64,
 }
 
 impl Pool {
@@ -128,9 +64,10 @@ impl Pool {
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let settler_stop = CancellationToken::new();
-        let settler = tokio::spawn(self.clone().settle_when_woken(settler_stop.clone()));
+        let settler = tokio::spawn(settle::settler(self.clone(), settler_stop.clone()));
         let mut failures = 0u32;
         let driver = &self.scope.driver;
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
 
         'fetch: loop {
             // Wait for at least one free slot, then take every free slot.
@@ -174,12 +111,7 @@ impl Pool {
             };
 
             let got = reservation.jobs.len();
-            if got > 0 {
-                let taken = permits.split(got).expect("one permit per reserved job");
-                self.clone()
-                    .start_batch(reservation.jobs, taken, reserved_at);
-            }
-            drop(permits);
+            self.start_batches(reservation.jobs, permits, reserved_at, workers);
 
             if got == wanted {
                 // More work is waiting. Let the jobs just started run before counting free
@@ -218,16 +150,47 @@ impl Pool {
         // Every verdict is waiting or reported by now; report the rest before returning.
         settler_stop.cancel();
         let _ = settler.await;
-        let _reporting = self.settlements.reporting.lock().await;
-        self.report_waiting().await;
-        self.ack(self.finished.take()).await;
+        self.settlements.report_all(&self).await;
+        self.finished.ack_all(&self).await;
     }
 
-    async fn ack(&self, leases: Vec<Lease>) {
-        let (lane, driver) = (self.lane(), &self.scope.driver);
-        for chunk in leases.chunks(SETTLE_BATCH) {
-            persist(self, "ack", || driver.ack(lane, chunk)).await;
+    /// Starts the reserved `jobs` in one batch or, for handlers slow to start, one per thread.
+    /// Each job takes one of `permits`; the rest are released.
+    fn start_batches(
+        self: &Arc<Self>,
+        mut jobs: Vec<ReservedJob>,
+        mut permits: OwnedSemaphorePermit,
+        reserved_at: Instant,
+        workers: usize,
+    ) {
+        let size = self.batch_size(jobs.len(), workers);
+        while !jobs.is_empty() {
+            let rest = jobs.split_off(size.min(jobs.len()));
+            let taken = permits
+                .split(jobs.len())
+                .expect("one permit per reserved job");
+            self.clone().start_batch(jobs, taken, reserved_at);
+            jobs = rest;
         }
+    }
+
+    /// How many of `got` reserved jobs go in one batch: all of them, unless their handlers'
+    /// first polls have lately taken long enough that the runtime's `workers` threads should
+    /// share them.
+    fn batch_size(&self, got: usize, workers: usize) -> usize {
+        let expected = u128::from(self.start_cost.load(Ordering::Relaxed)) * got as u128;
+        if workers <= 1 || expected <= SPLIT_AFTER.as_nanos() {
+            return got.max(1);
+        }
+        got.div_ceil(workers)
+    }
+
+    /// Folds one batch's first-poll time per job into the pool's running average (weight 1/8).
+    fn record_start_cost(&self, elapsed: Duration, jobs: usize) {
+        let sample = (elapsed.as_nanos() / jobs.max(1) as u128).min(u64::MAX as u128) as u64;
+        let old = self.start_cost.load(Ordering::Relaxed);
+        let new = old - old / 8 + sample / 8;
+        self.start_cost.store(new, Ordering::Relaxed);
     }
 
     /// Starts one task running the jobs of a reservation, each holding one of `permits`.
@@ -257,6 +220,8 @@ impl Pool {
         mut payloads: Vec<Bytes>,
         mut permits: OwnedSemaphorePermit,
     ) {
+        let count = payloads.len();
+        let began = Instant::now();
         let started: Vec<Started> = poll_fn(|cx| {
             let started = payloads.drain(..).enumerate().map(|(index, payload)| {
                 execute::start(self.registration, &batch, index, payload, &self.state, cx)
@@ -264,6 +229,7 @@ impl Pool {
             Poll::Ready(started.collect())
         })
         .await;
+        self.record_start_cost(began.elapsed(), count);
         let mut ended = Vec::new();
         let mut pending = FuturesUnordered::new();
         for (index, started) in started.into_iter().enumerate() {
@@ -322,64 +288,13 @@ impl Pool {
         self.finished.push(done.into_iter().map(|(lease, _)| lease));
         let report = !other.is_empty();
         if report {
-            self.settlements
-                .waiting
-                .lock()
-                .expect("settlements lock")
-                .extend(other);
+            self.settlements.leave(other);
         }
         drop(permits.split(count).expect("one permit per running job"));
         if report && last {
-            self.report().await;
+            self.settlements.report(self).await;
         } else if report {
-            self.settlements.wake.notify_one();
-        }
-    }
-
-    /// The pool's settling task: reports verdicts left by batches that still had jobs running,
-    /// and acks successes while the fetch loop is idle.
-    async fn settle_when_woken(self: Arc<Self>, stop: CancellationToken) {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = self.settlements.wake.notified() => self.report().await,
-                _ = self.finished.flush.notified() => self.ack(self.finished.take()).await,
-            }
-        }
-    }
-
-    /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
-    async fn report(&self) {
-        loop {
-            match self.settlements.reporting.try_lock() {
-                Ok(_reporting) => self.report_waiting().await,
-                Err(_) => return,
-            }
-            // Verdicts left while this task held the lock were left to it; having let go of the
-            // lock, it looks once more.
-            if self.waiting_is_empty() {
-                return;
-            }
-        }
-    }
-
-    fn waiting_is_empty(&self) -> bool {
-        self.settlements
-            .waiting
-            .lock()
-            .expect("settlements lock")
-            .is_empty()
-    }
-
-    /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
-    async fn report_waiting(&self) {
-        loop {
-            let settled =
-                std::mem::take(&mut *self.settlements.waiting.lock().expect("settlements lock"));
-            if settled.is_empty() {
-                return;
-            }
-            settle(self, settled).await;
+            self.settlements.wake_settler();
         }
     }
 }
@@ -404,56 +319,7 @@ async fn next_finished<F: Future>(pending: &mut FuturesUnordered<F>) -> Option<V
     .await
 }
 
-/// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
-/// `SETTLE_BATCH` leases.
-async fn settle(pool: &Pool, settled: Settled) {
-    let lane = pool.lane();
-    let driver = &pool.scope.driver;
-    let mut acks = Vec::new();
-    let mut requeues = Vec::new();
-    for (lease, verdict) in settled {
-        match verdict {
-            Verdict::Done => acks.push(lease),
-            Verdict::Requeue => requeues.push(lease),
-            Verdict::Abandoned => {}
-            Verdict::Failed(failure) => {
-                persist(pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
-            }
-        }
-    }
-    for chunk in acks.chunks(SETTLE_BATCH) {
-        persist(pool, "ack", || driver.ack(lane, chunk)).await;
-    }
-    for chunk in requeues.chunks(SETTLE_BATCH) {
-        persist(pool, "requeue", || driver.requeue(lane, chunk)).await;
-    }
-}
-
-/// Retries a settlement while the storage is unreachable, for up to one lease: past that the
-/// lease has expired and the reaper hands the job out again anyway.
-async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = crate::Result<T>>,
-{
-    let give_up = tokio::time::Instant::now() + pool.lease;
-    let mut failures = 0;
-    loop {
-        match call().await {
-            Ok(_) => return,
-            Err(error) => {
-                failures += 1;
-                if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
-                    tracing::error!(lane = %pool.lane(), %error, "could not {what} jobs; their leases will expire and they will run again");
-                    return;
-                }
-                tokio::time::sleep(retry_pause(failures)).await;
-            }
-        }
-    }
-}
-
 /// 50 ms doubling up to 5 s.
-fn retry_pause(failures: u32) -> Duration {
+pub(crate) fn retry_pause(failures: u32) -> Duration {
     Duration::from_millis(50u64 << failures.min(7)).min(Duration::from_secs(5))
 }

@@ -1,0 +1,209 @@
+//! Reporting verdicts to the driver: acks, requeues and failures.
+//!
+//! Successes wait in [`Finished`] for the fetch loop's next reserve, which acks them in the same
+//! storage call; while the fetch loop waits for work, or after it stopped, the settling task
+//! acks them instead, so a finished job never waits for the next dispatch to be acked. Other
+//! verdicts are reported as follows.
+//!
+//! A batch task whose runs have all ended reports the waiting verdicts itself, so the common
+//! case needs no hand-over to another task (each hand-over can wake a parked thread). Verdicts
+//! left while a report is in flight go in its reporter's next call, so reports still merge under
+//! load. A batch with runs still going leaves its verdicts to the pool's settling task instead:
+//! a report can wait on the storage (retrying for up to a lease), and the batch's other runs
+//! would not be polled meanwhile.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::job::Lease;
+use crate::worker::execute::Verdict;
+use crate::worker::pool::{retry_pause, Pool};
+
+/// Largest number of leases sent to the driver in one call.
+const SETTLE_BATCH: usize = 512;
+
+/// The verdicts of runs, with their leases.
+pub(crate) type Settled = Vec<(Lease, Verdict)>;
+
+/// A pool's verdicts waiting to be reported, and the lock of whoever reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Settlements {
+    waiting: Mutex<Settled>,
+    /// Held by the task reporting; others leave their verdicts to it.
+    reporting: tokio::sync::Mutex<()>,
+    /// Wakes the pool's settling task.
+    wake: Notify,
+}
+
+impl Settlements {
+    /// Leaves verdicts for the next report.
+    pub(crate) fn leave(&self, settled: Settled) {
+        self.waiting().extend(settled);
+    }
+
+    /// Has the pool's settling task report what is waiting.
+    pub(crate) fn wake_settler(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
+    pub(crate) async fn report(&self, pool: &Pool) {
+        loop {
+            match self.reporting.try_lock() {
+                Ok(_reporting) => self.report_waiting(pool).await,
+                Err(_) => return,
+            }
+            // Verdicts left while this task held the lock were left to it; having let go of the
+            // lock, it looks once more.
+            if self.waiting().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Waits for any report in flight, then reports everything waiting (at shutdown).
+    pub(crate) async fn report_all(&self, pool: &Pool) {
+        let _reporting = self.reporting.lock().await;
+        self.report_waiting(pool).await;
+    }
+
+    /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
+    async fn report_waiting(&self, pool: &Pool) {
+        loop {
+            let settled = std::mem::take(&mut *self.waiting());
+            if settled.is_empty() {
+                return;
+            }
+            settle(pool, settled).await;
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Settled> {
+        self.waiting.lock().expect("settlements lock")
+    }
+}
+
+/// Leases of jobs that succeeded, waiting for their ack.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    inner: Mutex<FinishedInner>,
+    /// Tells the settling task to ack what is waiting.
+    flush: Notify,
+}
+
+#[derive(Debug, Default)]
+struct FinishedInner {
+    leases: Vec<Lease>,
+    /// True while the fetch loop will not reserve soon (it waits for work, or stopped): then
+    /// the settling task acks.
+    idle: bool,
+}
+
+impl Finished {
+    /// Leaves successes for the next reserve (or the settling task, when idle).
+    pub(crate) fn push(&self, leases: impl IntoIterator<Item = Lease>) {
+        let mut inner = self.inner();
+        inner.leases.extend(leases);
+        if inner.idle {
+            self.flush.notify_one();
+        }
+    }
+
+    /// Takes the waiting leases for the fetch loop's next reserve.
+    pub(crate) fn take_for_reserve(&self) -> Vec<Lease> {
+        let mut inner = self.inner();
+        inner.idle = false;
+        std::mem::take(&mut inner.leases)
+    }
+
+    /// Gives leases back after a failed reserve, to be sent again.
+    pub(crate) fn put_back(&self, leases: Vec<Lease>) {
+        self.inner().leases.extend(leases);
+    }
+
+    /// The fetch loop goes idle: the settling task acks from now on.
+    pub(crate) fn go_idle(&self) {
+        let mut inner = self.inner();
+        inner.idle = true;
+        if !inner.leases.is_empty() {
+            self.flush.notify_one();
+        }
+    }
+
+    /// Acks everything waiting.
+    pub(crate) async fn ack_all(&self, pool: &Pool) {
+        let leases = std::mem::take(&mut self.inner().leases);
+        let (lane, driver) = (pool.lane(), &pool.scope.driver);
+        for chunk in leases.chunks(SETTLE_BATCH) {
+            persist(pool, "ack", || driver.ack(lane, chunk)).await;
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, FinishedInner> {
+        self.inner.lock().expect("finished lock")
+    }
+}
+
+/// The pool's settling task: reports verdicts left by batches that still had runs going, and
+/// acks successes while the fetch loop is idle.
+pub(crate) async fn settler(pool: Arc<Pool>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = pool.settlements.wake.notified() => pool.settlements.report(&pool).await,
+            _ = pool.finished.flush.notified() => pool.finished.ack_all(&pool).await,
+        }
+    }
+}
+
+/// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
+/// `SETTLE_BATCH` leases.
+async fn settle(pool: &Pool, settled: Settled) {
+    let lane = pool.lane();
+    let driver = &pool.scope.driver;
+    let mut acks = Vec::new();
+    let mut requeues = Vec::new();
+    for (lease, verdict) in settled {
+        match verdict {
+            Verdict::Done => acks.push(lease),
+            Verdict::Requeue => requeues.push(lease),
+            Verdict::Abandoned => {}
+            Verdict::Failed(failure) => {
+                persist(pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
+            }
+        }
+    }
+    for chunk in acks.chunks(SETTLE_BATCH) {
+        persist(pool, "ack", || driver.ack(lane, chunk)).await;
+    }
+    for chunk in requeues.chunks(SETTLE_BATCH) {
+        persist(pool, "requeue", || driver.requeue(lane, chunk)).await;
+    }
+}
+
+/// Retries a settlement while the storage is unreachable, for up to one lease: past that the
+/// lease has expired and the reaper hands the job out again anyway.
+async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = crate::Result<T>>,
+{
+    let give_up = tokio::time::Instant::now() + pool.lease;
+    let mut failures = 0;
+    loop {
+        match call().await {
+            Ok(_) => return,
+            Err(error) => {
+                failures += 1;
+                if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
+                    tracing::error!(lane = %pool.lane(), %error, "could not {what} jobs; their leases will expire and they will run again");
+                    return;
+                }
+                tokio::time::sleep(retry_pause(failures)).await;
+            }
+        }
+    }
+}
