@@ -108,6 +108,19 @@ impl MemoryDriver {
     }
 }
 
+/// Jobs per unit of Tokio's cooperative budget an enqueue spends.
+const JOBS_PER_BUDGET_UNIT: usize = 16;
+
+/// Spends Tokio's cooperative budget for handling `jobs` jobs, yielding to the runtime when the
+/// task's budget is spent. The memory driver never waits on I/O, so without this a task
+/// dispatching in a loop would keep its thread until it finished, and workers scheduled on that
+/// thread would wait for it.
+async fn cooperate(jobs: usize) {
+    for _ in 0..jobs.div_ceil(JOBS_PER_BUDGET_UNIT).max(1) {
+        tokio::task::consume_budget().await;
+    }
+}
+
 fn connect(_url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
     Box::pin(async { Ok(Arc::new(MemoryDriver::new()) as Arc<dyn Driver>) })
 }
@@ -117,6 +130,7 @@ queue_core::register_driver!(["memory"], connect);
 #[async_trait]
 impl Driver for MemoryDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        cooperate(jobs.len()).await;
         let time = EnqueueTime {
             now: self.now(),
             created_at: SystemTime::now(),
