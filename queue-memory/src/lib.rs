@@ -135,16 +135,26 @@ impl Driver for MemoryDriver {
             now: self.now(),
             created_at: SystemTime::now(),
         };
-        let mut out = Vec::with_capacity(jobs.len());
-        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
-        let mut jobs = jobs.into_iter().peekable();
-        while let Some(first) = jobs.peek() {
-            let name = first.queue_name().to_string();
-            let queue = self.queue(&name);
-            let run = std::iter::from_fn(|| jobs.next_if(|job| job.queue_name() == name));
-            queue.lock().enqueue_all(run, time, &mut out);
+        // Producers and workers share each queue's lock, so as little as possible happens while
+        // holding it: a payload's first clone allocates its reference count, so it is made here;
+        // ids are formatted and the jobs dropped after the lock is released.
+        for job in &jobs {
+            drop(job.payload().clone());
         }
-        Ok(out)
+        let mut stored = Vec::with_capacity(jobs.len());
+        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
+        let mut rest = jobs.iter().peekable();
+        while let Some(first) = rest.peek() {
+            let name = first.queue_name();
+            let queue = self.queue(name);
+            let run = std::iter::from_fn(|| rest.next_if(|job| job.queue_name() == name));
+            queue.lock().enqueue_all(run, time, &mut stored);
+        }
+        Ok(stored
+            .into_iter()
+            .zip(&jobs)
+            .map(|(stored, job)| stored.dispatched(job))
+            .collect())
     }
 
     async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
@@ -181,7 +191,15 @@ impl Driver for MemoryDriver {
     }
 
     async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        Ok(self.settle(lane, leases, QueueState::ack))
+        let mut payloads = Vec::with_capacity(leases.len());
+        let acked = self.settle(lane, leases, |q, id, lease| {
+            q.ack(id, lease)
+                .map(|payload| payloads.push(payload))
+                .is_some()
+        });
+        // Freeing is the costliest part of an ack: done once the queue's lock is released.
+        drop(payloads);
+        Ok(acked)
     }
 
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
