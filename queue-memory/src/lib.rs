@@ -108,6 +108,19 @@ impl MemoryDriver {
     }
 }
 
+/// Jobs per unit of Tokio's cooperative budget an enqueue spends.
+const JOBS_PER_BUDGET_UNIT: usize = 16;
+
+/// Spends Tokio's cooperative budget for handling `jobs` jobs, yielding to the runtime when the
+/// task's budget is spent. The memory driver never waits on I/O, so without this a task
+/// dispatching in a loop would keep its thread until it finished, and workers scheduled on that
+/// thread would wait for it.
+async fn cooperate(jobs: usize) {
+    for _ in 0..jobs.div_ceil(JOBS_PER_BUDGET_UNIT).max(1) {
+        tokio::task::consume_budget().await;
+    }
+}
+
 fn connect(_url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
     Box::pin(async { Ok(Arc::new(MemoryDriver::new()) as Arc<dyn Driver>) })
 }
@@ -117,20 +130,31 @@ queue_core::register_driver!(["memory"], connect);
 #[async_trait]
 impl Driver for MemoryDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        cooperate(jobs.len()).await;
         let time = EnqueueTime {
             now: self.now(),
             created_at: SystemTime::now(),
         };
-        let mut out = Vec::with_capacity(jobs.len());
-        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
-        let mut jobs = jobs.into_iter().peekable();
-        while let Some(first) = jobs.peek() {
-            let name = first.queue_name().to_string();
-            let queue = self.queue(&name);
-            let run = std::iter::from_fn(|| jobs.next_if(|job| job.queue_name() == name));
-            queue.lock().enqueue_all(run, time, &mut out);
+        // Producers and workers share each queue's lock, so as little as possible happens while
+        // holding it: a payload's first clone allocates its reference count, so it is made here;
+        // ids are formatted and the jobs dropped after the lock is released.
+        for job in &jobs {
+            drop(job.payload().clone());
         }
-        Ok(out)
+        let mut stored = Vec::with_capacity(jobs.len());
+        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
+        let mut rest = jobs.iter().peekable();
+        while let Some(first) = rest.peek() {
+            let name = first.queue_name();
+            let queue = self.queue(name);
+            let run = std::iter::from_fn(|| rest.next_if(|job| job.queue_name() == name));
+            queue.lock().enqueue_all(run, time, &mut stored);
+        }
+        Ok(stored
+            .into_iter()
+            .zip(&jobs)
+            .map(|(stored, job)| stored.dispatched(job))
+            .collect())
     }
 
     async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
@@ -182,7 +206,15 @@ impl Driver for MemoryDriver {
     }
 
     async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        Ok(self.settle(lane, leases, QueueState::ack))
+        let mut payloads = Vec::with_capacity(leases.len());
+        let acked = self.settle(lane, leases, |q, id, lease| {
+            q.ack(id, lease)
+                .map(|payload| payloads.push(payload))
+                .is_some()
+        });
+        // Freeing is the costliest part of an ack: done once the queue's lock is released.
+        drop(payloads);
+        Ok(acked)
     }
 
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {

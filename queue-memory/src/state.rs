@@ -170,6 +170,28 @@ pub(crate) struct EnqueueTime {
     pub(crate) created_at: SystemTime,
 }
 
+/// What storing one job did, made into a [`Dispatched`] once the queue's lock is released.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stored {
+    /// Stored under this key.
+    New(Key),
+    /// Its chosen id was taken; nothing stored.
+    Duplicate,
+}
+
+impl Stored {
+    /// The dispatch result for `job`, which this is the outcome of.
+    pub(crate) fn dispatched(self, job: &NewJob) -> Dispatched {
+        match (self, job.chosen_id()) {
+            (Stored::New(_), Some(id)) => Dispatched::new(id.clone(), true),
+            (Stored::New(key), None) => Dispatched::new(JobId::from(key), true),
+            (Stored::Duplicate, id) => {
+                Dispatched::new(id.cloned().expect("only chosen ids repeat"), false)
+            }
+        }
+    }
+}
+
 /// One queue.
 #[derive(Debug)]
 pub(crate) struct QueueState {
@@ -222,11 +244,11 @@ impl QueueState {
 
     /// Stores `jobs` and then wakes one waiting worker of each lane that received a ready job
     /// (or a due time sooner than its earliest one), once per lane rather than once per job.
-    pub(crate) fn enqueue_all(
+    pub(crate) fn enqueue_all<'a>(
         &mut self,
-        jobs: impl Iterator<Item = NewJob>,
+        jobs: impl Iterator<Item = &'a NewJob>,
         time: EnqueueTime,
-        out: &mut Vec<Dispatched>,
+        out: &mut Vec<Stored>,
     ) {
         let mut wake: Vec<LaneId> = Vec::new();
         let mut lane: Option<LaneId> = None;
@@ -237,11 +259,11 @@ impl QueueState {
                 _ => self.lane_id(job.name()),
             };
             lane = Some(id);
-            let (dispatched, woken) = self.enqueue(job, id, time);
+            let (stored, woken) = self.enqueue(job, id, time);
             if woken && !wake.contains(&id) {
                 wake.push(id);
             }
-            out.push(dispatched);
+            out.push(stored);
         }
         for id in wake {
             self.lanes[id as usize].notify.notify_one();
@@ -250,10 +272,10 @@ impl QueueState {
 
     /// Stores one job in lane `lane`; also returns whether the lane's waiting worker should
     /// look again.
-    fn enqueue(&mut self, job: NewJob, lane: LaneId, time: EnqueueTime) -> (Dispatched, bool) {
+    fn enqueue(&mut self, job: &NewJob, lane: LaneId, time: EnqueueTime) -> (Stored, bool) {
         if let Some(id) = job.chosen_id() {
             if self.jobs.contains_chosen(id) {
-                return (Dispatched::new(id.clone(), false), false);
+                return (Stored::Duplicate, false);
             }
         }
         self.next_seq += 1;
@@ -277,15 +299,9 @@ impl QueueState {
             record.at = due;
         }
         let (seq, priority) = (record.seq, record.priority);
-        let (key, id) = match job.chosen_id() {
-            Some(id) => {
-                let key = self.jobs.insert_chosen(id, record).expect("checked above");
-                (key, id.clone())
-            }
-            None => {
-                let key = self.jobs.push(record);
-                (key, JobId::from(key))
-            }
+        let key = match job.chosen_id() {
+            Some(id) => self.jobs.insert_chosen(id, record).expect("checked above"),
+            None => self.jobs.push(record),
         };
         let lane = &mut self.lanes[lane as usize];
         let wake = match due {
@@ -303,7 +319,7 @@ impl QueueState {
                 earliest
             }
         };
-        (Dispatched::new(id, true), wake)
+        (Stored::New(key), wake)
     }
 
     /// Leases up to `max` ready jobs of lane `job`. `tokens(n)` hands out `n` consecutive fresh
@@ -452,13 +468,11 @@ impl QueueState {
         true
     }
 
-    /// Removes a finished job.
-    pub(crate) fn ack(&mut self, lane: LaneId, lease: &Lease) -> bool {
-        let Some(key) = self.release(lane, lease) else {
-            return false;
-        };
-        self.jobs.remove(key);
-        true
+    /// Removes a finished job; returns its payload, for the caller to free once the queue's
+    /// lock is released.
+    pub(crate) fn ack(&mut self, lane: LaneId, lease: &Lease) -> Option<Bytes> {
+        let key = self.release(lane, lease)?;
+        self.jobs.remove(key).map(|record| record.payload)
     }
 
     pub(crate) fn fail(&mut self, lane: LaneId, lease: &Lease, failure: Failure, now: u64) -> bool {

@@ -10,7 +10,7 @@
 //! polls (CPU work before their first await), a reservation is split into one batch per runtime
 //! thread, so that they run side by side.
 //!
-//! Verdicts are reported to the driver as [`settle`](super::settle) describes.
+//! Verdicts are reported to the driver as the [`super::settle`] module describes.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
