@@ -26,8 +26,11 @@ const E2E_BATCH: u64 = 100;
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// Scaling backlogs smaller than this are drained repeatedly, until about this many jobs.
 const SCALING_SAMPLE: u64 = 100_000;
-/// The most times one scaling backlog is drained.
+/// The fewest and most times one scaling backlog is drained; each row keeps the medians.
+const MIN_REPEATS: u64 = 3;
 const MAX_REPEATS: u64 = 10;
+/// How long a drain's worker waits on the paused queue before the drain starts.
+const WORKER_START: Duration = Duration::from_millis(100);
 /// How far in the future the delayed backlog of the scaling phase is due.
 const FAR_DELAY: Duration = Duration::from_secs(3600);
 
@@ -68,7 +71,7 @@ impl Bench<'_> {
         let s1 = self.snapshot().await;
 
         self.progress("drain");
-        let drain = self.drain(n).await;
+        let (drain, drained) = self.drain(n).await;
         let s2 = self.snapshot().await;
 
         self.progress(&format!("enqueue one by one ({PRODUCERS} producers)"));
@@ -87,7 +90,7 @@ impl Bench<'_> {
         self.progress("delayed jobs and idle window");
         let (delayed, lateness, idle) = self.delayed_and_idle().await;
 
-        let (enqueue, drained, singles) = (s1.since(&s0), s2.since(&s1), s3.since(&s2));
+        let (enqueue, singles) = (s1.since(&s0), s3.since(&s2));
         let redis = match (enqueue.server, drained.server, singles.server, idle.server) {
             (Some(enqueue), Some(drained), Some(singles), Some(idle)) => {
                 let per_job = |cpu: Duration| cpu.as_secs_f64() * 1e6 / n as f64;
@@ -163,16 +166,27 @@ impl Bench<'_> {
         }
     }
 
-    /// Runs a worker until `n` queued jobs have run; returns the time from its start to the
-    /// last job's end (its shutdown, which settles the last acks, is not counted).
-    async fn drain(&self, n: u64) -> Duration {
+    /// Runs a worker until `n` queued jobs have run. Returns the time from the first job's
+    /// release to the last job's end, and what was used from that release until the worker
+    /// had stopped (its shutdown settles the last acks).
+    ///
+    /// The worker starts on the paused queue and waits there for [`WORKER_START`] first, so
+    /// its start-up (tasks, connections) is not counted: the figures are those of a running
+    /// worker meeting a backlog, whose fixed start-up cost would otherwise weigh on a small
+    /// backlog's per-job figures more than on a big one's.
+    async fn drain(&self, n: u64) -> (Duration, Usage) {
+        let queue = jobs::noop::DEFINITION.queue;
         jobs::reset_done();
-        let start = Instant::now();
+        self.queue.pause(queue).await.expect("pause");
         let worker = BackgroundWorker::start(&self.queue, &["noop"]);
+        tokio::time::sleep(WORKER_START).await;
+        let before = self.snapshot().await;
+        let start = Instant::now();
+        self.queue.resume(queue).await.expect("resume");
         jobs::until_done(n).await;
         let elapsed = start.elapsed();
         worker.stop().await;
-        elapsed
+        (elapsed, self.snapshot().await.since(&before))
     }
 
     /// Producers dispatching batches while the worker runs; returns (jobs, time).
@@ -248,26 +262,32 @@ impl Bench<'_> {
     }
 
     /// Drains at each backlog of `--scaling-max`, then ready jobs beside a delayed backlog.
-    /// A backlog below [`SCALING_SAMPLE`] jobs is measured several times and its median kept,
-    /// so the row every other is compared with is not one short, noisy sample.
+    /// Each backlog is measured at least [`MIN_REPEATS`] times, and one below
+    /// [`SCALING_SAMPLE`] jobs until about that many jobs have run, and the medians kept: one
+    /// drain on a shared 2-core machine moves by tens of percent from run to run.
     async fn scaling(&self) -> Vec<ScalingRun> {
+        let mut rows: Vec<(u64, u64)> = self
+            .args
+            .scaling_backlogs()
+            .into_iter()
+            .map(|ready| (ready, 0))
+            .collect();
+        rows.extend(self.args.scaling_delayed());
         let mut runs = Vec::new();
-        for ready in self.args.scaling_backlogs() {
-            let times = (SCALING_SAMPLE / ready).clamp(1, MAX_REPEATS);
+        for (ready, delayed) in rows {
+            let times = (SCALING_SAMPLE / ready).clamp(MIN_REPEATS, MAX_REPEATS);
             let mut samples = Vec::new();
             for time in 1..=times {
+                let beside = match delayed {
+                    0 => String::new(),
+                    d => format!(" beside {d} delayed ones"),
+                };
                 self.progress(&format!(
-                    "scaling: drain of {ready} queued jobs (run {time} of {times})"
+                    "scaling: drain of {ready} queued jobs{beside} (run {time} of {times})"
                 ));
-                samples.push(self.scaling_run(ready, 0).await);
+                samples.push(self.scaling_run(ready, delayed).await);
             }
             runs.push(ScalingRun::median(samples));
-        }
-        if let Some((ready, delayed)) = self.args.scaling_delayed() {
-            self.progress(&format!(
-                "scaling: drain of {ready} queued jobs beside {delayed} delayed ones"
-            ));
-            runs.push(self.scaling_run(ready, delayed).await);
         }
         runs
     }
@@ -281,9 +301,7 @@ impl Bench<'_> {
             self.enqueue_bulk(0..ready, None).await;
         })
         .await;
-        let queued = self.snapshot().await;
-        let drain = self.drain(ready).await;
-        let drained = self.snapshot().await.since(&queued);
+        let (drain, drained) = self.drain(ready).await;
         let counts = self
             .queue
             .counts(jobs::noop::DEFINITION.queue)

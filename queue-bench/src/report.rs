@@ -202,8 +202,9 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
         }
     }
     if reports.iter().any(|r| !r.scaling.is_empty()) {
-        out += "\nScaling: drain (concurrency 50) with the whole backlog queued first; the queue \
-                is purged after each run.\n\n";
+        out += "\nScaling: drain (concurrency 50) with the whole backlog queued first, by a \
+                worker already started on the paused queue (timed from the resume); the queue is \
+                purged after each run; each row is the median of at least 3 runs.\n\n";
         out += "| backlog | drain | worker CPU per job | Redis CPU per job (reserve + ack) \
                 | per-job cost vs first row | Redis memory left after purge |\n\
                 |---|---|---|---|---|---|\n";

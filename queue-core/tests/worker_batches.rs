@@ -1,5 +1,5 @@
-//! Jobs reserved together run in one task, yet each keeps its own slot, panic catching,
-//! timeout, cancellation and verdict.
+//! Jobs reserved together run in one task (the fetch loop's, while they end in their first
+//! poll), yet each keeps its own slot, panic catching, timeout, cancellation and verdict.
 
 mod support;
 
@@ -254,4 +254,42 @@ async fn handlers_that_work_before_awaiting_are_spread_over_the_threads() {
         2,
         "once the pool saw how long first polls take, both threads ran jobs at once"
     );
+}
+
+/// Where each run of `placed` was polled first and last: (job, first task, last task).
+static PLACES: std::sync::Mutex<Vec<(u32, tokio::task::Id, tokio::task::Id)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Job 0 waits once before it ends; the others end in their first poll.
+#[job(queue = "batch-inline", concurrency = 4)]
+async fn placed(n: u32) -> Result<(), JobError> {
+    let first = tokio::task::id();
+    if n == 0 {
+        tokio::task::yield_now().await;
+    }
+    PLACES.lock().unwrap().push((n, first, tokio::task::id()));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_runs_stay_in_the_fetch_loop_and_waiting_ones_move_to_their_own_task() {
+    let queue = memory_queue();
+    queue.dispatch_bulk((0..12).map(placed::job)).await.unwrap();
+    let worker = start(queue.worker().handlers(["placed"]));
+    until_counts(&queue, "batch-inline", LIMIT, |c| c.pending() == 0).await;
+    worker.shutdown().await.unwrap();
+    let places = PLACES.lock().unwrap().clone();
+    assert_eq!(places.len(), 12);
+    let fetch_loop = places.iter().find(|p| p.0 == 1).unwrap().1;
+    for &(n, first, last) in &places {
+        assert_eq!(
+            first, fetch_loop,
+            "job {n} started in the fetch loop's task"
+        );
+        if n == 0 {
+            assert_ne!(last, fetch_loop, "job 0 went on in a task of its own");
+        } else {
+            assert_eq!(last, fetch_loop, "job {n} ended where it started");
+        }
+    }
 }

@@ -41,13 +41,15 @@ pub(crate) enum Started {
 }
 
 /// Starts run `index` of `batch`: builds its handler's future (which decodes the payload) and
-/// polls it once in `cx`, the batch task's context.
+/// polls it once in `cx`, the context of the task starting the batch (the fetch loop's, or the
+/// batch's own).
 ///
 /// Most handlers of a busy queue finish in their first poll; they then need no timer, no
 /// cancellation wait and no place among the batch's pending runs. A handler that panics while
 /// building or polling, or that is cancelled before it starts, ends here too. One that returns
-/// `Pending` has registered `cx`'s waker; once it is moved into the batch's set of pending runs,
-/// that set polls it again with its own waker, as it does every run it receives.
+/// `Pending` has registered `cx`'s waker; once it is moved into the batch's set of pending runs
+/// (in the batch's task), that set polls it again with its own waker, as it does every run it
+/// receives.
 pub(crate) fn start(
     registration: &'static Registration,
     batch: &Arc<Batch>,
