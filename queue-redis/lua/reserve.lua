@@ -70,6 +70,7 @@ if #ids == 0 then
 end
 
 local tok = redis.call('INCR', q.tok)
+local tok_text = fmt(tok) -- formatted once, not once per job by Redis
 local deadline = now + tonumber(ARGV[2])
 local envs = redis.call('HMGET', q.data, unpack(ids))
 local out = { -1, tok, acked }
@@ -79,7 +80,7 @@ for i, id in ipairs(ids) do
   -- 48 is '0': a live job (not failed). A failed job's id found in a list again is dropped.
   if env and string.byte(env, 1) == 48 and not seen[id] then
     seen[id] = true
-    active_args[#active_args + 1] = tok
+    active_args[#active_args + 1] = tok_text
     active_args[#active_args + 1] = id
     out[#out + 1] = id
     out[#out + 1] = env
@@ -100,7 +101,7 @@ if #active_args > 0 then
   active_args[#active_args + 1] = 0
   active_args[#active_args + 1] = SENTINEL
   redis.call('ZADD', l.active, unpack(active_args))
-  redis.call('ZADD', l.leases, deadline, tok)
+  redis.call('ZADD', l.leases, deadline, tok_text)
 end
 local leased = (#out - 3) / 2
 if leased == n then
