@@ -57,6 +57,11 @@ pub(crate) async fn noop(_signup: Signup) -> Result<(), JobError> {
     Ok(())
 }
 
+/// How many `noop` jobs have run since the last [`reset_done`].
+pub(crate) fn done() -> u64 {
+    DONE.load(Ordering::SeqCst)
+}
+
 /// Starts counting `noop` runs from zero.
 pub(crate) fn reset_done() {
     TARGET.store(u64::MAX, Ordering::SeqCst);

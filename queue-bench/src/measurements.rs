@@ -103,14 +103,22 @@ pub(crate) struct ScalingRun {
     /// Redis server CPU per drained job (reserve + ack).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis_cpu_per_job_us: Option<f64>,
+    /// The opening of the drain the next two figures cover: its first this many jobs (all of
+    /// them when the backlog is no bigger).
+    pub(crate) opening_jobs: u64,
+    /// This process's CPU per job over the opening.
+    pub(crate) opening_worker_cpu_per_job_us: f64,
+    /// Redis server CPU per job over the opening.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) opening_redis_cpu_per_job_us: Option<f64>,
     /// `used_memory` after the purge minus before the enqueue: near 0 when the purge freed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis_memory_left_after_purge_bytes: Option<f64>,
     /// Runs of this backlog the figures are the median of (memory left: the largest).
     pub(crate) runs: u64,
-    /// Worker CPU per job against the first (10k) run, in percent.
+    /// Worker CPU per job over the opening against the first (10k) row's, in percent.
     pub(crate) worker_cpu_vs_first_percent: f64,
-    /// Redis CPU per job against the first (10k) run, in percent.
+    /// Redis CPU per job over the opening against the first (10k) row's, in percent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) redis_cpu_vs_first_percent: Option<f64>,
 }
@@ -131,13 +139,7 @@ impl ScalingRun {
     /// One run from repeated runs of a backlog: the median of each figure, the largest memory
     /// left after a purge.
     pub(crate) fn median(runs: Vec<ScalingRun>) -> ScalingRun {
-        let median = |figure: fn(&ScalingRun) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(figure).collect();
-            values.sort_by(f64::total_cmp);
-            // The middle value, or the mean of the two middle ones.
-            let len = values.len();
-            (values[(len - 1) / 2] + values[len / 2]) / 2.0
-        };
+        let median = |figure: fn(&ScalingRun) -> f64| median_of(runs.iter().map(figure).collect());
         let has_redis = runs.iter().all(|r| r.redis_cpu_per_job_us.is_some());
         ScalingRun {
             ready_jobs: runs[0].ready_jobs,
@@ -147,6 +149,10 @@ impl ScalingRun {
             worker_cpu_per_job_us: median(|r| r.worker_cpu_per_job_us),
             redis_cpu_per_job_us: has_redis
                 .then(|| median(|r| r.redis_cpu_per_job_us.unwrap_or(0.0))),
+            opening_jobs: runs[0].opening_jobs,
+            opening_worker_cpu_per_job_us: median(|r| r.opening_worker_cpu_per_job_us),
+            opening_redis_cpu_per_job_us: has_redis
+                .then(|| median(|r| r.opening_redis_cpu_per_job_us.unwrap_or(0.0))),
             redis_memory_left_after_purge_bytes: runs
                 .iter()
                 .filter_map(|r| r.redis_memory_left_after_purge_bytes)
@@ -158,20 +164,56 @@ impl ScalingRun {
     }
 }
 
-/// Sets each run's spread against the first.
-pub(crate) fn set_spreads(runs: &mut [ScalingRun]) {
-    let Some(first) = runs.first().cloned() else {
-        return;
+/// The middle value, or the mean of the two middle ones.
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let len = values.len();
+    (values[(len - 1) / 2] + values[len / 2]) / 2.0
+}
+
+/// The scaling table's rows from `samples[row][round]`, the runs of one backlog in one round.
+///
+/// A row's figures are the medians of all its runs. Its change against the first row compares
+/// CPU per job over the drains' openings (runs of equal length whatever the backlog, since the
+/// later jobs of a long drain cost more than its first ones at any backlog on the VM measured)
+/// within each round, and keeps the median over the rounds: the machine drifts by tens of
+/// percent over a minute, and a round drains every backlog within a few seconds of each other.
+pub(crate) fn scaling_rows(samples: Vec<Vec<Vec<ScalingRun>>>) -> Vec<ScalingRun> {
+    let per_round: Vec<Vec<ScalingRun>> = samples
+        .iter()
+        .map(|rounds| rounds.iter().cloned().map(ScalingRun::median).collect())
+        .collect();
+    let mut rows: Vec<ScalingRun> = samples
+        .into_iter()
+        .map(|rounds| ScalingRun::median(rounds.into_iter().flatten().collect()))
+        .collect();
+    let Some(first) = per_round.first() else {
+        return rows;
     };
     let spread = |value: f64, base: f64| (value / base - 1.0) * 100.0;
-    for run in runs {
-        run.worker_cpu_vs_first_percent =
-            spread(run.worker_cpu_per_job_us, first.worker_cpu_per_job_us);
-        run.redis_cpu_vs_first_percent = run
-            .redis_cpu_per_job_us
-            .zip(first.redis_cpu_per_job_us)
-            .map(|(value, base)| spread(value, base));
+    for (row, rounds) in rows.iter_mut().zip(&per_round) {
+        let pairs = || rounds.iter().zip(first);
+        row.worker_cpu_vs_first_percent = median_of(
+            pairs()
+                .map(|(run, base)| {
+                    spread(
+                        run.opening_worker_cpu_per_job_us,
+                        base.opening_worker_cpu_per_job_us,
+                    )
+                })
+                .collect(),
+        );
+        let redis: Option<Vec<f64>> = pairs()
+            .map(|(run, base)| {
+                Some(spread(
+                    run.opening_redis_cpu_per_job_us?,
+                    base.opening_redis_cpu_per_job_us?,
+                ))
+            })
+            .collect();
+        row.redis_cpu_vs_first_percent = redis.map(median_of);
     }
+    rows
 }
 
 /// The spread of largest magnitude over the runs: (worker CPU, Redis CPU).
@@ -191,15 +233,19 @@ pub(crate) fn widest_spreads(runs: &[ScalingRun]) -> (f64, Option<f64>) {
 mod tests {
     use super::*;
 
-    /// A single run with these figures.
+    /// A single run with these CPU figures over its opening, and twice them over the whole
+    /// drain (so a spread taken from the whole-drain figures would show).
     fn run(ready: u64, worker: f64, redis: Option<f64>) -> ScalingRun {
         ScalingRun {
             ready_jobs: ready,
             delayed_jobs: 0,
             enqueue_jobs_per_s: 1.0,
             drain_jobs_per_s: 1.0,
-            worker_cpu_per_job_us: worker,
-            redis_cpu_per_job_us: redis,
+            worker_cpu_per_job_us: worker * 2.0,
+            redis_cpu_per_job_us: redis.map(|r| r * 2.0),
+            opening_jobs: ready.min(10_000),
+            opening_worker_cpu_per_job_us: worker,
+            opening_redis_cpu_per_job_us: redis,
             redis_memory_left_after_purge_bytes: None,
             runs: 1,
             worker_cpu_vs_first_percent: 0.0,
@@ -208,26 +254,53 @@ mod tests {
     }
 
     #[test]
-    fn spreads_against_the_first_run() {
-        let mut runs = vec![
-            run(10_000, 10.0, Some(20.0)),
-            run(100_000, 11.0, Some(15.0)),
-            run(1_000_000, 9.0, Some(22.0)),
+    fn rows_compare_openings_within_rounds() {
+        // Round 2 ran on a machine twice as slow: every figure doubled, the changes did not.
+        let samples = vec![
+            vec![
+                vec![run(10_000, 10.0, Some(20.0)), run(10_000, 10.0, Some(20.0))],
+                vec![run(10_000, 20.0, Some(40.0))],
+            ],
+            vec![
+                vec![run(100_000, 11.0, Some(15.0))],
+                vec![run(100_000, 22.0, Some(30.0))],
+            ],
+            vec![
+                vec![run(1_000_000, 9.0, Some(22.0))],
+                vec![run(1_000_000, 18.0, Some(44.0))],
+            ],
         ];
-        set_spreads(&mut runs);
-        let (worker, redis) = widest_spreads(&runs);
+        let rows = scaling_rows(samples);
+        let (worker, redis) = widest_spreads(&rows);
         assert!((worker - 10.0).abs() < 1e-9, "{worker}");
         assert!((redis.unwrap() + 25.0).abs() < 1e-9, "{redis:?}");
+        assert_eq!(rows[0].runs, 3);
+        assert_eq!(rows[0].backlog(), "10k ready (median of 3 runs)");
+        assert_eq!(rows[0].opening_worker_cpu_per_job_us, 10.0);
+        assert_eq!(
+            rows[0].worker_cpu_per_job_us, 20.0,
+            "twice the opening (see `run`)"
+        );
+        assert_eq!(rows[1].opening_redis_cpu_per_job_us, Some(22.5));
+        let memory = scaling_rows(vec![
+            vec![vec![run(10_000, 10.0, None)]],
+            vec![vec![run(100_000, 10.5, None)]],
+        ]);
+        assert_eq!(widest_spreads(&memory).1, None);
+    }
+
+    #[test]
+    fn a_median_takes_each_figure_apart() {
         let median = ScalingRun::median(vec![
             run(10_000, 12.0, Some(1.0)),
             run(10_000, 10.0, Some(3.0)),
             run(10_000, 99.0, Some(2.0)),
         ]);
-        assert_eq!(median.worker_cpu_per_job_us, 12.0);
-        assert_eq!((median.redis_cpu_per_job_us, median.runs), (Some(2.0), 3));
-        assert_eq!(median.backlog(), "10k ready (median of 3 runs)");
-        let mut memory = vec![run(10_000, 10.0, None), run(100_000, 10.5, None)];
-        set_spreads(&mut memory);
-        assert_eq!(widest_spreads(&memory).1, None);
+        assert_eq!(median.opening_worker_cpu_per_job_us, 12.0);
+        assert_eq!(median.worker_cpu_per_job_us, 24.0);
+        assert_eq!(
+            (median.opening_redis_cpu_per_job_us, median.runs),
+            (Some(2.0), 3)
+        );
     }
 }

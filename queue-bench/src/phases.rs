@@ -26,11 +26,14 @@ const E2E_BATCH: u64 = 100;
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// Scaling backlogs smaller than this are drained repeatedly, until about this many jobs.
 const SCALING_SAMPLE: u64 = 100_000;
-/// The fewest and most times one scaling backlog is drained; each row keeps the medians.
-const MIN_REPEATS: u64 = 3;
-const MAX_REPEATS: u64 = 10;
+/// Rounds of the scaling phase.
+const ROUNDS: u64 = 3;
+/// The most times one backlog is drained in a round.
+const MAX_PER_ROUND: u64 = 4;
 /// How long a drain's worker waits on the paused queue before the drain starts.
 const WORKER_START: Duration = Duration::from_millis(100);
+/// Jobs at the start of each scaling drain whose cost is compared across backlogs.
+const OPENING: u64 = 10_000;
 /// How far in the future the delayed backlog of the scaling phase is due.
 const FAR_DELAY: Duration = Duration::from_secs(3600);
 
@@ -71,7 +74,11 @@ impl Bench<'_> {
         let s1 = self.snapshot().await;
 
         self.progress("drain");
-        let (drain, drained) = self.drain(n).await;
+        let Drained {
+            elapsed: drain,
+            used: drained,
+            ..
+        } = self.drain(n, None).await;
         let s2 = self.snapshot().await;
 
         self.progress(&format!("enqueue one by one ({PRODUCERS} producers)"));
@@ -109,8 +116,7 @@ impl Bench<'_> {
             }
             _ => None,
         };
-        let mut scaling = self.scaling().await;
-        measurements::set_spreads(&mut scaling);
+        let scaling = self.scaling().await;
         DriverReport {
             driver: self.driver,
             jobs: n,
@@ -168,13 +174,15 @@ impl Bench<'_> {
 
     /// Runs a worker until `n` queued jobs have run. Returns the time from the first job's
     /// release to the last job's end, and what was used from that release until the worker
-    /// had stopped (its shutdown settles the last acks).
+    /// had stopped (its shutdown settles the last acks). With `opening`, the queue is paused
+    /// once that many jobs have run, and what was used until the jobs running then had ended
+    /// is returned too, with how many jobs had run; the pause is not counted in the time.
     ///
     /// The worker starts on the paused queue and waits there for [`WORKER_START`] first, so
     /// its start-up (tasks, connections) is not counted: the figures are those of a running
     /// worker meeting a backlog, whose fixed start-up cost would otherwise weigh on a small
     /// backlog's per-job figures more than on a big one's.
-    async fn drain(&self, n: u64) -> (Duration, Usage) {
+    async fn drain(&self, n: u64, opening: Option<u64>) -> Drained {
         let queue = jobs::noop::DEFINITION.queue;
         jobs::reset_done();
         self.queue.pause(queue).await.expect("pause");
@@ -183,10 +191,35 @@ impl Bench<'_> {
         let before = self.snapshot().await;
         let start = Instant::now();
         self.queue.resume(queue).await.expect("resume");
+        let mut opened = None;
+        let mut paused_for = Duration::ZERO;
+        if let Some(jobs) = opening {
+            jobs::until_done(jobs).await;
+            // Read at a standstill: the kernel brings a thread's CPU time up to date only when
+            // it is descheduled or ticked, so threads still running would show up to a tick
+            // (1-4 ms) short, as long as a whole 10k-job opening on the memory driver.
+            let paused = Instant::now();
+            self.queue.pause(queue).await.expect("pause");
+            self.until_idle(queue).await;
+            opened = Some((jobs::done(), self.snapshot().await.since(&before)));
+            self.queue.resume(queue).await.expect("resume");
+            paused_for = paused.elapsed();
+        }
         jobs::until_done(n).await;
-        let elapsed = start.elapsed();
+        let elapsed = start.elapsed() - paused_for;
         worker.stop().await;
-        (elapsed, self.snapshot().await.since(&before))
+        Drained {
+            elapsed,
+            used: self.snapshot().await.since(&before),
+            opening: opened,
+        }
+    }
+
+    /// Waits until no job of the `noop` queue is running (checked every millisecond).
+    async fn until_idle(&self, queue: &str) {
+        while self.queue.counts(queue).await.expect("counts").active > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Producers dispatching batches while the worker runs; returns (jobs, time).
@@ -261,10 +294,10 @@ impl Bench<'_> {
         (delayed, lateness, i1.since(&i0))
     }
 
-    /// Drains at each backlog of `--scaling-max`, then ready jobs beside a delayed backlog.
-    /// Each backlog is measured at least [`MIN_REPEATS`] times, and one below
-    /// [`SCALING_SAMPLE`] jobs until about that many jobs have run, and the medians kept: one
-    /// drain on a shared 2-core machine moves by tens of percent from run to run.
+    /// Drains at each backlog of `--scaling-max`, then ready jobs beside a delayed backlog, in
+    /// [`ROUNDS`] rounds that each drain every backlog once, and one below [`SCALING_SAMPLE`]
+    /// jobs as often as it takes to run about a third of that many jobs (see
+    /// [`measurements::scaling_rows`] for how the rounds are combined).
     async fn scaling(&self) -> Vec<ScalingRun> {
         let mut rows: Vec<(u64, u64)> = self
             .args
@@ -273,23 +306,26 @@ impl Bench<'_> {
             .map(|ready| (ready, 0))
             .collect();
         rows.extend(self.args.scaling_delayed());
-        let mut runs = Vec::new();
-        for (ready, delayed) in rows {
-            let times = (SCALING_SAMPLE / ready).clamp(MIN_REPEATS, MAX_REPEATS);
-            let mut samples = Vec::new();
-            for time in 1..=times {
+        let mut samples = vec![Vec::new(); rows.len()];
+        for round in 1..=ROUNDS {
+            for (row, &(ready, delayed)) in rows.iter().enumerate() {
+                let times = (SCALING_SAMPLE / ROUNDS / ready).clamp(1, MAX_PER_ROUND);
                 let beside = match delayed {
                     0 => String::new(),
                     d => format!(" beside {d} delayed ones"),
                 };
-                self.progress(&format!(
-                    "scaling: drain of {ready} queued jobs{beside} (run {time} of {times})"
-                ));
-                samples.push(self.scaling_run(ready, delayed).await);
+                let mut runs = Vec::new();
+                for time in 1..=times {
+                    self.progress(&format!(
+                        "scaling, round {round} of {ROUNDS}: drain of {ready} queued jobs{beside} \
+                         (run {time} of {times})"
+                    ));
+                    runs.push(self.scaling_run(ready, delayed).await);
+                }
+                samples[row].push(runs);
             }
-            runs.push(ScalingRun::median(samples));
         }
-        runs
+        measurements::scaling_rows(samples)
     }
 
     /// Queues `delayed` jobs due in an hour and `ready` jobs, drains the ready ones, purges.
@@ -301,7 +337,8 @@ impl Bench<'_> {
             self.enqueue_bulk(0..ready, None).await;
         })
         .await;
-        let (drain, drained) = self.drain(ready).await;
+        let drained = self.drain(ready, Some(ready.min(OPENING))).await;
+        let (opening_jobs, opening) = drained.opening.expect("the opening was measured");
         let counts = self
             .queue
             .counts(jobs::noop::DEFINITION.queue)
@@ -318,9 +355,12 @@ impl Bench<'_> {
             ready_jobs: ready,
             delayed_jobs: delayed,
             enqueue_jobs_per_s: per_sec(ready + delayed, enqueue),
-            drain_jobs_per_s: per_sec(ready, drain),
-            worker_cpu_per_job_us: drained.cpu_per_job_us(ready),
-            redis_cpu_per_job_us: drained.server_cpu_per_job_us(ready),
+            drain_jobs_per_s: per_sec(ready, drained.elapsed),
+            worker_cpu_per_job_us: drained.used.cpu_per_job_us(ready),
+            redis_cpu_per_job_us: drained.used.server_cpu_per_job_us(ready),
+            opening_jobs,
+            opening_worker_cpu_per_job_us: opening.cpu_per_job_us(opening_jobs),
+            opening_redis_cpu_per_job_us: opening.server_cpu_per_job_us(opening_jobs),
             redis_memory_left_after_purge_bytes: after.server.map(|s| s.memory),
             runs: 1,
             worker_cpu_vs_first_percent: 0.0,
@@ -328,12 +368,25 @@ impl Bench<'_> {
         }
     }
 
-    /// Deletes every job of the queue and checks that none is left.
+    /// Deletes every job of the queue and checks that none is left. On Redis, also has the
+    /// server's allocator return the freed pages now (`MEMORY PURGE`): otherwise it returns
+    /// them over the next seconds, in the server's CPU time of whatever is measured next.
     async fn purge(&self) {
         self.queue
             .purge(jobs::noop::DEFINITION.queue)
             .await
             .expect("purge");
+        if let Some(client) = &self.redis {
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect to Redis");
+            let _: () = redis::cmd("MEMORY")
+                .arg("PURGE")
+                .query_async(&mut conn)
+                .await
+                .expect("MEMORY PURGE");
+        }
         let counts = self
             .queue
             .counts(jobs::noop::DEFINITION.queue)
@@ -345,6 +398,16 @@ impl Bench<'_> {
             "the purged queue is empty"
         );
     }
+}
+
+/// What a drain took and used.
+struct Drained {
+    /// From the release of the jobs to the end of the last one.
+    elapsed: Duration,
+    /// From the release of the jobs until the worker had stopped.
+    used: Usage,
+    /// Jobs done when the opening was read, and what was used until then.
+    opening: Option<(u64, Usage)>,
 }
 
 /// Runs `work` and returns how long it took.

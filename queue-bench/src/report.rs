@@ -168,9 +168,11 @@ impl DriverReport {
             };
             row(
                 &format!(
-                    "per-job cost, widest change from {} to {} queued ({what}; table below)",
+                    "per-job cost, widest change from {} to {} queued (first {} jobs of each \
+                     drain; {what}; table below)",
                     count(first.ready_jobs),
                     count(largest.max().unwrap_or(0)),
+                    count(first.opening_jobs),
                 ),
                 value,
                 Some(targets::COST_SPREAD.check(widest)),
@@ -204,9 +206,14 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
     if reports.iter().any(|r| !r.scaling.is_empty()) {
         out += "\nScaling: drain (concurrency 50) with the whole backlog queued first, by a \
                 worker already started on the paused queue (timed from the resume); the queue is \
-                purged after each run; each row is the median of at least 3 runs.\n\n";
-        out += "| backlog | drain | worker CPU per job | Redis CPU per job (reserve + ack) \
-                | per-job cost vs first row | Redis memory left after purge |\n\
+                purged after each run. Three rounds each drain every backlog once (the smallest \
+                several times); a row's figures are the medians of all its runs. CPU per job is \
+                given over the whole drain and over its first 10k jobs (the opening). A row's \
+                change against the first compares openings (runs of the same length whatever \
+                the backlog) within each round, and is the median over the rounds.\n\n";
+        out += "| backlog | drain | worker CPU per job: whole drain / opening | Redis CPU per \
+                job (reserve + ack): whole drain / opening | opening's per-job cost vs first \
+                row | Redis memory left after purge |\n\
                 |---|---|---|---|---|---|\n";
         for report in reports {
             for (i, run) in report.scaling.iter().enumerate() {
@@ -216,13 +223,24 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
                     Some(redis) => format!("worker {worker}, Redis {}", percent(redis)),
                     None => format!("worker {worker}"),
                 };
+                let worker_cpu = format!(
+                    "{} / {}",
+                    micros(run.worker_cpu_per_job_us),
+                    micros(run.opening_worker_cpu_per_job_us)
+                );
+                let redis_cpu = match (run.redis_cpu_per_job_us, run.opening_redis_cpu_per_job_us) {
+                    (Some(whole), Some(opening)) => {
+                        format!("{} / {}", micros(whole), micros(opening))
+                    }
+                    _ => "—".into(),
+                };
                 out += &format!(
                     "| {}: {} | {} | {} | {} | {} | {} |\n",
                     report.driver,
                     run.backlog(),
                     rate(run.drain_jobs_per_s),
-                    micros(run.worker_cpu_per_job_us),
-                    run.redis_cpu_per_job_us.map_or("—".into(), micros),
+                    worker_cpu,
+                    redis_cpu,
                     vs_first,
                     run.redis_memory_left_after_purge_bytes
                         .map_or("—".into(), bytes_left),
