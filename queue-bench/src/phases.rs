@@ -27,7 +27,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// Scaling backlogs smaller than this are drained repeatedly, until about this many jobs.
 const SCALING_SAMPLE: u64 = 100_000;
 /// Rounds of the scaling phase.
-const ROUNDS: u64 = 3;
+const ROUNDS: u64 = 5;
 /// The most times one backlog is drained in a round.
 const MAX_PER_ROUND: u64 = 4;
 /// How long a drain's worker waits on the paused queue before the drain starts.
@@ -296,7 +296,7 @@ impl Bench<'_> {
 
     /// Drains at each backlog of `--scaling-max`, then ready jobs beside a delayed backlog, in
     /// [`ROUNDS`] rounds that each drain every backlog once, and one below [`SCALING_SAMPLE`]
-    /// jobs as often as it takes to run about a third of that many jobs (see
+    /// jobs as often as it takes to run about a fifth of that many jobs (see
     /// [`measurements::scaling_rows`] for how the rounds are combined).
     async fn scaling(&self) -> Vec<ScalingRun> {
         let mut rows: Vec<(u64, u64)> = self

@@ -206,7 +206,7 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
     if reports.iter().any(|r| !r.scaling.is_empty()) {
         out += "\nScaling: drain (concurrency 50) with the whole backlog queued first, by a \
                 worker already started on the paused queue (timed from the resume); the queue is \
-                purged after each run. Three rounds each drain every backlog once (the smallest \
+                purged after each run. Five rounds each drain every backlog once (the smallest \
                 several times); a row's figures are the medians of all its runs. CPU per job is \
                 given over the whole drain and over its first 10k jobs (the opening). A row's \
                 change against the first compares openings (runs of the same length whatever \
