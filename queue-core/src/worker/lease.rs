@@ -45,6 +45,11 @@ impl Running {
         self.batches.lock().unwrap().by_number.remove(&number);
     }
 
+    /// Whether no batch is registered (every batch leaves once its runs have ended).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batches.lock().unwrap().by_number.is_empty()
+    }
+
     /// Cancels every running job.
     pub(crate) fn cancel_all(&self, reason: CancelReason) {
         for batch in self.batches.lock().unwrap().by_number.values() {

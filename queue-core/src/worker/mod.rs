@@ -199,6 +199,11 @@ impl Worker {
     /// Runs until `signal` completes, then shuts down gracefully: stops fetching, lets running
     /// jobs finish within the grace period, cancels and requeues the rest (without spending an
     /// attempt), settles everything with the storage and returns.
+    ///
+    /// # Panics
+    ///
+    /// Only on a bug in this crate: if one of its own tasks panicked (a handler's panic fails
+    /// that job instead), that panic is resumed here once the shutdown is complete.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
         let stop = CancellationToken::new();
         let renew_stop = CancellationToken::new();
@@ -218,13 +223,23 @@ impl Worker {
         signal.await;
         tracing::info!("worker shutting down");
         stop.cancel();
+        // A pool task can only panic on a bug in this crate (handlers' panics are caught per
+        // job). The other pools still shut down cleanly; then the panic goes on to the caller
+        // rather than vanish into a log line.
+        let mut panic = None;
         for handle in handles {
             if let Err(error) = handle.await {
                 tracing::error!(%error, "a pool task failed");
+                if error.is_panic() && panic.is_none() {
+                    panic = Some(error.into_panic());
+                }
             }
         }
         renew_stop.cancel();
         let _ = renewer.await;
+        if let Some(panic) = panic {
+            std::panic::resume_unwind(panic);
+        }
         tracing::info!("worker stopped");
         Ok(())
     }

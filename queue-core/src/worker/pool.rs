@@ -147,6 +147,10 @@ impl Pool {
             self.running.cancel_all(CancelReason::Shutdown);
             let _ = slots.acquire_many(all).await;
         }
+        debug_assert!(
+            self.running.is_empty(),
+            "every batch leaves the running set when its last run ends"
+        );
         // Every verdict is waiting or reported by now; report the rest before returning.
         settler_stop.cancel();
         let _ = settler.await;
@@ -163,6 +167,9 @@ impl Pool {
         reserved_at: Instant,
         workers: usize,
     ) {
+        if jobs.is_empty() {
+            return;
+        }
         let size = self.batch_size(jobs.len(), workers);
         if size >= jobs.len() {
             let taken = permits
