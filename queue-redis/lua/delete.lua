@@ -13,7 +13,7 @@ end
 if j and j.failed == '0' then
   local tok = redis.call('ZSCORE', l.active, id)
   if tok then
-    release({ id }, { tonumber(tok) })
+    release({ id }, { tok })
   elseif redis.call('ZREM', l.sched, id) == 0 and redis.call('ZREM', l.prio, id) == 0 then
     redis.call('LREM', l.ready, 1, id)
   end

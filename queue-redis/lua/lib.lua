@@ -63,10 +63,11 @@ local function pack_env(j)
     j.name .. '|' .. j.body
 end
 
--- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their tokens (as text), and
--- per id whether the token is the job's current lease (the fencing check of every settlement).
--- Redis returns a token's score as the text the client sent ("17"), so texts are compared
--- first; the numeric comparison only settles other spellings of a number.
+-- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their tokens (as text, the
+-- leases set's member for the batch), and per id whether the token is the job's current lease
+-- (the fencing check of every settlement). Redis formats an integer score as plain digits
+-- ("17"), as the client writes tokens, so texts are compared first; a token held under another
+-- spelling of the number ("017") is replaced by Redis's text, which is the member's.
 local function check_leases(from, to)
   local ids, toks = {}, {}
   for i = from, to, 2 do
@@ -77,7 +78,8 @@ local function check_leases(from, to)
   local held = {}
   for i = 1, #ids do
     local c = current[i]
-    held[i] = c ~= false and (c == toks[i] or tonumber(c) == tonumber(toks[i]))
+    if c ~= false and c ~= toks[i] and tonumber(c) == tonumber(toks[i]) then toks[i] = c end
+    held[i] = c ~= false and c == toks[i]
   end
   return ids, held, toks
 end
