@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod coalesce;
 mod keys;
 mod record;
 mod scripts;
@@ -19,6 +20,7 @@ use queue_core::{
 use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, ScriptInvocation, Value};
 
+use coalesce::Dispatches;
 use keys::{queues_key, LaneKeys, QueueKeys};
 use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
@@ -77,6 +79,8 @@ struct Inner {
     lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
     known_queues: Mutex<HashSet<String>>,
     waiters: Waiters,
+    /// Lone dispatches gathering for one call (see [`coalesce`]).
+    dispatches: Dispatches,
 }
 
 impl std::fmt::Debug for RedisDriver {
@@ -127,6 +131,7 @@ impl RedisDriver {
                 lanes: Mutex::new(HashMap::new()),
                 known_queues: Mutex::new(HashSet::new()),
                 waiters: Waiters::new(client),
+                dispatches: Dispatches::default(),
             }),
         })
     }
@@ -134,6 +139,60 @@ impl RedisDriver {
     /// The key prefix in use.
     pub fn prefix(&self) -> &str {
         &self.inner.options.prefix
+    }
+
+    /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call; returns what became of each,
+    /// in order.
+    async fn enqueue_lane(&self, lane: &Lane, jobs: &[&NewJob]) -> Result<Vec<Dispatched>> {
+        self.note_queue(lane.queue()).await?;
+        let keys = self.lane_keys(lane);
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, ms);
+        let mut out = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(ENQUEUE_CHUNK) {
+            let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
+            // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
+            let plain = chunk.iter().all(|job| {
+                job.chosen_id().is_none()
+                    && job.priority_value() == 0
+                    && job.delay_duration().is_zero()
+            });
+            inv.arg(lane.job())
+                .arg(chunk.len())
+                .arg(if plain { 1 } else { 4 });
+            for job in chunk {
+                if !plain {
+                    inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
+                        .arg(job.priority_value())
+                        .arg(ms(job.delay_duration()));
+                }
+                inv.arg(envelope(
+                    job.max_attempts(),
+                    job.priority_value(),
+                    created_ms,
+                    lane.job(),
+                    job.payload(),
+                ));
+            }
+            let Value::Array(items) = self.invoke(&inv).await? else {
+                return Err(Error::storage("enqueue returned no list"));
+            };
+            let first = items
+                .first()
+                .and_then(as_i64)
+                .ok_or_else(|| Error::storage("enqueue returned no first id"))?;
+            let existing: HashSet<i64> = items[1..].iter().filter_map(as_i64).collect();
+            for (k, job) in chunk.iter().enumerate() {
+                let id = match job.chosen_id() {
+                    Some(id) => id.clone(),
+                    None => JobId::from((first + k as i64).to_string()),
+                };
+                let created = !existing.contains(&(k as i64 + 1));
+                out.push(Dispatched::new(id, created));
+            }
+        }
+        Ok(out)
     }
 
     fn lane_keys(&self, lane: &Lane) -> Arc<LaneKeys> {
@@ -331,6 +390,10 @@ queue_core::register_driver!(["redis", "rediss", "redis+unix", "unix"], connect)
 #[async_trait]
 impl Driver for RedisDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        if jobs.len() == 1 {
+            let job = jobs.into_iter().next().expect("one job");
+            return Ok(vec![self.enqueue_one(job).await?]);
+        }
         // Group by lane, keeping dispatch order within each lane.
         let mut groups: Vec<(Lane, Vec<usize>)> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
@@ -341,55 +404,11 @@ impl Driver for RedisDriver {
             }
         }
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
-        let created_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, ms);
         for (lane, indices) in groups {
-            self.note_queue(lane.queue()).await?;
-            let keys = self.lane_keys(&lane);
-            for chunk in indices.chunks(ENQUEUE_CHUNK) {
-                let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
-                // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
-                let plain = chunk.iter().all(|&i| {
-                    let job = &jobs[i];
-                    job.chosen_id().is_none()
-                        && job.priority_value() == 0
-                        && job.delay_duration().is_zero()
-                });
-                inv.arg(lane.job())
-                    .arg(chunk.len())
-                    .arg(if plain { 1 } else { 4 });
-                for &i in chunk {
-                    let job = &jobs[i];
-                    if !plain {
-                        inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
-                            .arg(job.priority_value())
-                            .arg(ms(job.delay_duration()));
-                    }
-                    inv.arg(envelope(
-                        job.max_attempts(),
-                        job.priority_value(),
-                        created_ms,
-                        lane.job(),
-                        job.payload(),
-                    ));
-                }
-                let Value::Array(items) = self.invoke(&inv).await? else {
-                    return Err(Error::storage("enqueue returned no list"));
-                };
-                let first = items
-                    .first()
-                    .and_then(as_i64)
-                    .ok_or_else(|| Error::storage("enqueue returned no first id"))?;
-                let existing: HashSet<i64> = items[1..].iter().filter_map(as_i64).collect();
-                for (k, &i) in chunk.iter().enumerate() {
-                    let id = match jobs[i].chosen_id() {
-                        Some(id) => id.clone(),
-                        None => JobId::from((first + k as i64).to_string()),
-                    };
-                    let created = !existing.contains(&(k as i64 + 1));
-                    out[i] = Some(Dispatched::new(id, created));
-                }
+            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
+            let sent = self.enqueue_lane(&lane, &group).await?;
+            for (i, dispatched) in indices.into_iter().zip(sent) {
+                out[i] = Some(dispatched);
             }
         }
         out.into_iter()

@@ -1,0 +1,114 @@
+//! One-by-one dispatch: lone dispatches of a lane that meet share script calls, and each still
+//! gets its own outcome.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::{job, JobError, Queue};
+use queue_redis::RedisDriver;
+use support::RedisServer;
+
+#[job(queue = "lone")]
+async fn lone(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
+async fn redis_queue(url: &str) -> Queue {
+    Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
+}
+
+/// Script calls (EVALSHA) the server has run, from INFO commandstats.
+async fn script_calls(server: &RedisServer) -> u64 {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_dispatches_that_meet_share_calls_and_each_get_their_own_outcome() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    let before = script_calls(&server).await;
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let queue = queue.clone();
+            tokio::spawn(async move { lone::dispatch(&queue, n).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let dispatched = task.await.unwrap().expect("dispatch");
+        assert!(dispatched.created);
+        ids.insert(dispatched.id);
+    }
+    assert_eq!(ids.len(), 200, "every job got an id of its own");
+    assert_eq!(queue.counts("lone").await.unwrap().ready, 200);
+    let calls = script_calls(&server).await - before;
+    assert!(
+        calls <= 100,
+        "200 concurrent lone dispatches took {calls} script calls"
+    );
+
+    // Lone dispatches of one chosen id that meet in a call: one stores the job.
+    let tasks: Vec<_> = (0..10)
+        .map(|n| {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.dispatch(lone::job(n).id("order-7")).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        let dispatched = task.await.unwrap().expect("dispatch");
+        assert_eq!(dispatched.id.as_str(), "order-7");
+        created += u32::from(dispatched.created);
+    }
+    assert_eq!(created, 1, "one of ten dispatches of `order-7` stored it");
+    assert_eq!(queue.counts("lone").await.unwrap().ready, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_dispatches_to_a_stopped_server_all_fail_and_the_lane_recovers() {
+    let mut server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    lone::dispatch(&queue, 0).await.expect("dispatch while up");
+    server.stop();
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(60), lone::dispatch(&queue, n)).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let outcome = task.await.unwrap().expect("a dispatch hung");
+        let error = outcome.expect_err("the server is down");
+        assert!(error.is_retryable(), "{error}");
+    }
+    server.restart();
+    let mut dispatched = None;
+    for _ in 0..100 {
+        match lone::dispatch(&queue, 99).await {
+            Ok(d) => {
+                dispatched = Some(d);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(
+        dispatched.is_some(),
+        "dispatch works again once the server is back"
+    );
+}
