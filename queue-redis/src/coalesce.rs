@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use queue_core::{Dispatched, Error, Lane, NewJob, Result};
 use tokio::sync::oneshot;
 
-use crate::RedisDriver;
+use crate::{RedisDriver, ENQUEUE_CHUNK};
 
 /// Lone dispatches waiting, per lane.
 #[derive(Debug, Default)]
@@ -96,7 +96,13 @@ fn end_turn(driver: RedisDriver, lane: Lane) {
     };
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            runtime.spawn(send_gathered(driver, lane, gathered));
+            // The next turn exists before its task does: a runtime shutting down drops a new
+            // task unpolled, and dropping the turn still hands the lane on.
+            let turn = Turn {
+                driver: driver.clone(),
+                lane: Some(lane.clone()),
+            };
+            runtime.spawn(send_gathered(turn, driver, lane, gathered));
         }
         // No runtime to send from (it is shutting down): the waiting callers get an error.
         Err(_) => {
@@ -105,28 +111,35 @@ fn end_turn(driver: RedisDriver, lane: Lane) {
     }
 }
 
-/// Sends gathered jobs in one call (more if they exceed a call's chunk), hands each caller its
-/// outcome, and ends the turn.
+/// Sends gathered jobs (one call per [`ENQUEUE_CHUNK`] of them), hands each caller its outcome
+/// as soon as its call has answered, and ends the turn. A job whose caller stopped waiting
+/// before it was sent is dropped, as it would have been without the grouping: a caller that
+/// gave up (a timeout, say) and dispatches again must not find the first attempt stored too.
 async fn send_gathered(
+    _turn: Turn,
     driver: RedisDriver,
     lane: Lane,
     gathered: Vec<(NewJob, oneshot::Sender<Result<Dispatched>>)>,
 ) {
-    let _turn = Turn {
-        driver: driver.clone(),
-        lane: Some(lane.clone()),
-    };
-    let (jobs, outcomes): (Vec<NewJob>, Vec<_>) = gathered.into_iter().unzip();
-    let refs: Vec<&NewJob> = jobs.iter().collect();
-    match driver.enqueue_lane(&lane, &refs).await {
-        Ok(sent) => {
-            for (outcome, dispatched) in outcomes.into_iter().zip(sent) {
-                let _ = outcome.send(Ok(dispatched));
+    let mut live: Vec<_> = gathered
+        .into_iter()
+        .filter(|(_, outcome)| !outcome.is_closed())
+        .collect();
+    while !live.is_empty() {
+        let rest = live.split_off(ENQUEUE_CHUNK.min(live.len()));
+        let (jobs, outcomes): (Vec<NewJob>, Vec<_>) =
+            std::mem::replace(&mut live, rest).into_iter().unzip();
+        let refs: Vec<&NewJob> = jobs.iter().collect();
+        match driver.enqueue_lane(&lane, &refs).await {
+            Ok(sent) => {
+                for (outcome, dispatched) in outcomes.into_iter().zip(sent) {
+                    let _ = outcome.send(Ok(dispatched));
+                }
             }
-        }
-        Err(error) => {
-            for outcome in outcomes {
-                let _ = outcome.send(Err(shared(&error)));
+            Err(error) => {
+                for outcome in outcomes {
+                    let _ = outcome.send(Err(shared(&error)));
+                }
             }
         }
     }

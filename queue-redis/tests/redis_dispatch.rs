@@ -35,11 +35,25 @@ async fn script_calls(server: &RedisServer) -> u64 {
         .unwrap_or(0)
 }
 
+/// Holds every client's commands for `ms` milliseconds (`CLIENT PAUSE`), so that dispatches
+/// made meanwhile meet whatever the machine's speed.
+async fn pause(server: &RedisServer, ms: u64) {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(ms)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lone_dispatches_that_meet_share_calls_and_each_get_their_own_outcome() {
     let server = RedisServer::start();
     let queue = redis_queue(&server.url()).await;
     let before = script_calls(&server).await;
+    pause(&server, 1000).await;
     let tasks: Vec<_> = (0..200)
         .map(|n| {
             let queue = queue.clone();
@@ -56,11 +70,12 @@ async fn lone_dispatches_that_meet_share_calls_and_each_get_their_own_outcome() 
     assert_eq!(queue.counts("lone").await.unwrap().ready, 200);
     let calls = script_calls(&server).await - before;
     assert!(
-        calls <= 100,
-        "200 concurrent lone dispatches took {calls} script calls"
+        calls <= 3,
+        "200 lone dispatches made during a pause took {calls} script calls"
     );
 
     // Lone dispatches of one chosen id that meet in a call: one stores the job.
+    pause(&server, 500).await;
     let tasks: Vec<_> = (0..10)
         .map(|n| {
             let queue = queue.clone();
@@ -110,5 +125,34 @@ async fn lone_dispatches_to_a_stopped_server_all_fail_and_the_lane_recovers() {
     assert!(
         dispatched.is_some(),
         "dispatch works again once the server is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_dispatch_given_up_while_waiting_is_not_stored() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    lone::dispatch(&queue, 0).await.expect("dispatch");
+    pause(&server, 1000).await;
+    // Polled once, the first dispatch has taken the lane's turn and waits for Redis.
+    let mut first = std::future::IntoFuture::into_future(lone::dispatch(&queue, 1));
+    tokio::select! {
+        biased;
+        _ = &mut first => panic!("Redis is paused; the dispatch cannot have finished"),
+        _ = std::future::ready(()) => {}
+    }
+    let second = std::future::IntoFuture::into_future(lone::dispatch(&queue, 2));
+    let given_up = tokio::time::timeout(Duration::from_millis(100), second).await;
+    assert!(
+        given_up.is_err(),
+        "the second dispatch waits behind the first"
+    );
+    first.await.expect("dispatch");
+    // A later dispatch ends after whatever gathered behind the first one was sent.
+    lone::dispatch(&queue, 3).await.expect("dispatch");
+    assert_eq!(
+        queue.counts("lone").await.unwrap().ready,
+        3,
+        "jobs 0, 1 and 3; job 2's caller gave up before it was sent"
     );
 }
