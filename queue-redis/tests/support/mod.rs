@@ -2,6 +2,8 @@
 //! when dropped (or when the test process exits), restartable with its data.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
