@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::job::{Counts, Dispatched, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation};
+use crate::presence::WorkerPresence;
 
 /// Storage for jobs: the state machine `scheduled -> ready -> active -> done | scheduled | failed`.
 ///
@@ -133,4 +134,20 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
 
     /// Undoes [`Driver::pause`] and wakes the queue's waiting workers.
     async fn resume(&self, queue: &str) -> Result<()>;
+
+    /// How many jobs of each lane of `queue` are ready, scheduled and active, by job name in
+    /// name order (the failed list is kept per queue: `failed` is 0 here).
+    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>>;
+
+    // Presence of workers.
+
+    /// Records that `worker` is alive and serves its lanes, until `ttl` from now unless
+    /// repeated.
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()>;
+
+    /// Forgets the worker with this id (it stopped).
+    async fn retire(&self, worker_id: &str) -> Result<()>;
+
+    /// The workers whose last heartbeat has not expired, by id.
+    async fn workers(&self) -> Result<Vec<WorkerPresence>>;
 }

@@ -6,6 +6,7 @@ mod driver;
 mod error;
 pub mod hash;
 mod job;
+mod presence;
 mod queue;
 mod registry;
 mod worker;
@@ -21,6 +22,7 @@ pub use job::{
     from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobState,
     Lane, Lease, NewJob, Reservation, ReservedJob, MAX_NAME_LEN,
 };
+pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
 };

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::job::{Counts, Dispatched, JobId, JobInfo, NewJob};
+use crate::job::{Counts, Dispatched, JobId, JobInfo, Lane, NewJob};
+use crate::presence::{Unserved, WorkerPresence};
 use crate::worker::WorkerBuilder;
 
 /// The environment variable [`Queue::from_env`] reads.
@@ -208,6 +209,41 @@ impl Queue {
     /// Lets workers take jobs of `queue` again.
     pub async fn resume(&self, queue: &str) -> Result<()> {
         self.driver.resume(queue).await
+    }
+
+    /// The workers alive now (their last heartbeat has not expired), with the lanes they serve.
+    pub async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        self.driver.workers().await
+    }
+
+    /// Lanes holding ready or scheduled jobs that no live worker serves: jobs dispatched under a
+    /// name no running worker has a handler for, or to a queue no worker serves for it. They
+    /// wait until such a worker starts.
+    pub async fn unserved(&self) -> Result<Vec<Unserved>> {
+        let served: std::collections::HashSet<Lane> = self
+            .driver
+            .workers()
+            .await?
+            .into_iter()
+            .flat_map(|worker| worker.lanes)
+            .collect();
+        let mut unserved = Vec::new();
+        for queue in self.driver.queues().await? {
+            for (job, counts) in self.driver.lane_counts(&queue).await? {
+                if counts.ready + counts.scheduled == 0 {
+                    continue;
+                }
+                // A name stored by another program may not be a valid lane here; it is
+                // unserved all the same, but has no lane to report.
+                let Ok(lane) = Lane::new(&queue, &job) else {
+                    continue;
+                };
+                if !served.contains(&lane) {
+                    unserved.push(Unserved { lane, counts });
+                }
+            }
+        }
+        Ok(unserved)
     }
 }
 

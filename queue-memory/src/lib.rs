@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod presence;
 mod state;
 mod store;
 
@@ -13,8 +14,10 @@ use parking_lot::Mutex;
 use queue_core::hash::IdHashMap;
 use queue_core::{
     Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
+    WorkerPresence,
 };
 
+use presence::Presence;
 use state::{EnqueueTime, LaneId, QueueState};
 
 /// Default cap on each queue's failed list.
@@ -44,6 +47,7 @@ struct Shared {
     epoch: Instant,
     tokens: AtomicU64,
     max_failed: usize,
+    workers: Presence,
 }
 
 impl Default for MemoryDriver {
@@ -66,6 +70,7 @@ impl MemoryDriver {
                 epoch: Instant::now(),
                 tokens: AtomicU64::new(1),
                 max_failed,
+                workers: Presence::default(),
             }),
         }
     }
@@ -316,5 +321,26 @@ impl Driver for MemoryDriver {
         queue_core::validate_name("queue name", queue)?;
         self.queue(queue).lock().resume();
         Ok(())
+    }
+
+    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        Ok(self
+            .existing(queue)
+            .map(|q| q.lock().lane_counts())
+            .unwrap_or_default())
+    }
+
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        self.shared.workers.beat(worker, ttl);
+        Ok(())
+    }
+
+    async fn retire(&self, worker_id: &str) -> Result<()> {
+        self.shared.workers.retire(worker_id);
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        Ok(self.shared.workers.live())
     }
 }

@@ -552,6 +552,24 @@ impl QueueState {
         counts
     }
 
+    /// Each lane's counts (without failed jobs, which are counted per queue), by job name.
+    pub(crate) fn lane_counts(&self) -> Vec<(String, Counts)> {
+        let mut lanes: Vec<(String, Counts)> = self
+            .lanes
+            .iter()
+            .map(|lane| {
+                let mut counts = Counts::default();
+                counts.ready = lane.ready_len() as u64;
+                counts.scheduled = lane.scheduled.len() as u64;
+                counts.active = lane.active.len() as u64;
+                counts.paused = self.paused;
+                (lane.name.to_string(), counts)
+            })
+            .collect();
+        lanes.sort_by(|a, b| a.0.cmp(&b.0));
+        lanes
+    }
+
     pub(crate) fn info(&self, id: &JobId) -> Option<JobInfo> {
         self.info_of(self.jobs.key_of(id)?)
     }

@@ -94,6 +94,16 @@ pub(crate) fn queues_key(prefix: &str) -> String {
     format!("{prefix}:queues")
 }
 
+/// The index of live workers: `{prefix:workers}` (a ZSET of ids by expiry).
+pub(crate) fn workers_key(prefix: &str) -> String {
+    format!("{{{prefix}:workers}}")
+}
+
+/// One live worker's record: `{prefix:workers}:<id>`, in the index's slot.
+pub(crate) fn worker_key(prefix: &str, id: &str) -> String {
+    format!("{{{prefix}:workers}}:{id}")
+}
+
 /// The key set of a lane, computed once and cached by the driver.
 #[derive(Debug)]
 pub(crate) struct LaneKeys {

@@ -2,6 +2,7 @@
 
 mod coalesce;
 mod keys;
+mod presence;
 mod record;
 mod scripts;
 mod wait;
@@ -15,7 +16,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::{
     redact_url, validate_name, Counts, Dispatched, Driver, Error, Failure, JobId, JobInfo, Lane,
-    Lease, NewJob, Reservation, ReservedJob, Result,
+    Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence,
 };
 use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, ScriptInvocation, Value};
@@ -210,6 +211,10 @@ impl RedisDriver {
         Ok(QueueKeys::new(&self.inner.options.prefix, queue))
     }
 
+    fn scripts(&self) -> &Scripts {
+        &self.inner.scripts
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.inner.conn.clone()
     }
@@ -313,6 +318,41 @@ impl RedisDriver {
             out.extend(stored.info(JobId::from(id), queue, |_| false));
         }
         Ok(out)
+    }
+
+    /// The queue's failed count and pause flag, and each lane's ready, scheduled and active
+    /// counts by job name, in one pipeline after listing the lanes.
+    async fn counts_by_lane(&self, queue: &str) -> Result<(Counts, Vec<(String, Counts)>)> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("LLEN").arg(keys.failed());
+        pipe.cmd("EXISTS").arg(keys.paused());
+        for job in &lanes {
+            let [ready, prio, sched, active, ..] = keys.lane(job);
+            pipe.cmd("LLEN").arg(ready);
+            pipe.cmd("ZCARD").arg(prio);
+            pipe.cmd("ZCARD").arg(sched);
+            // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
+            pipe.cmd("ZCOUNT").arg(active).arg("(0").arg("+inf");
+        }
+        let values: Vec<u64> = self.pipe(&pipe).await?;
+        let mut queue_counts = Counts::default();
+        queue_counts.failed = values[0];
+        queue_counts.paused = values[1] == 1;
+        let by_lane = lanes
+            .into_iter()
+            .zip(values[2..].chunks_exact(4))
+            .map(|(job, lane)| {
+                let mut counts = Counts::default();
+                counts.ready = lane[0] + lane[1];
+                counts.scheduled = lane[2];
+                counts.active = lane[3];
+                counts.paused = queue_counts.paused;
+                (job, counts)
+            })
+            .collect();
+        Ok((queue_counts, by_lane))
     }
 
     /// Fails a job the driver itself cannot hand out (its record is unreadable or names another
@@ -575,29 +615,29 @@ impl Driver for RedisDriver {
     }
 
     async fn counts(&self, queue: &str) -> Result<Counts> {
-        let keys = self.queue_keys(queue)?;
-        let lanes = self.lanes_of(&keys).await?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("LLEN").arg(keys.failed());
-        pipe.cmd("EXISTS").arg(keys.paused());
-        for job in &lanes {
-            let [ready, prio, sched, active, ..] = keys.lane(job);
-            pipe.cmd("LLEN").arg(ready);
-            pipe.cmd("ZCARD").arg(prio);
-            pipe.cmd("ZCARD").arg(sched);
-            // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
-            pipe.cmd("ZCOUNT").arg(active).arg("(0").arg("+inf");
-        }
-        let values: Vec<u64> = self.pipe(&pipe).await?;
-        let mut counts = Counts::default();
-        counts.failed = values[0];
-        counts.paused = values[1] == 1;
-        for lane in values[2..].chunks_exact(4) {
-            counts.ready += lane[0] + lane[1];
-            counts.scheduled += lane[2];
-            counts.active += lane[3];
+        let (mut counts, lanes) = self.counts_by_lane(queue).await?;
+        for (_, lane) in lanes {
+            counts.ready += lane.ready;
+            counts.scheduled += lane.scheduled;
+            counts.active += lane.active;
         }
         Ok(counts)
+    }
+
+    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        Ok(self.counts_by_lane(queue).await?.1)
+    }
+
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        self.record_worker(worker, ttl).await
+    }
+
+    async fn retire(&self, worker_id: &str) -> Result<()> {
+        self.forget_worker(worker_id).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        self.live_workers().await
     }
 
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {

@@ -28,6 +28,7 @@ pub(crate) struct Scripts {
     pub(crate) retry_failed: Script,
     pub(crate) purge: Script,
     pub(crate) resume: Script,
+    pub(crate) heartbeat: Script,
 }
 
 impl Scripts {
@@ -45,6 +46,7 @@ impl Scripts {
             retry_failed: lane_script!("retry_failed.lua"),
             purge: Script::new(include_str!("../lua/purge.lua")),
             resume: Script::new(include_str!("../lua/resume.lua")),
+            heartbeat: Script::new(include_str!("../lua/heartbeat.lua")),
         }
     }
 }

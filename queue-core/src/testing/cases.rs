@@ -873,3 +873,86 @@ pub async fn queues_are_listed(driver: Arc<dyn Driver>) {
     assert!(queues.iter().any(|q| q == a.queue()), "{queues:?}");
     assert!(queues.iter().any(|q| q == b.queue()), "{queues:?}");
 }
+
+/// A worker's heartbeat lists it with its lanes until it is retired or its record expires.
+pub async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>) {
+    let lanes = vec![lane("presence", "a"), lane("presence", "b")];
+    let mine = |id: &str| {
+        let id = id.to_string();
+        let driver = driver.clone();
+        async move {
+            driver
+                .workers()
+                .await
+                .expect("workers")
+                .into_iter()
+                .find(|w| w.id == id)
+        }
+    };
+    let worker = crate::WorkerPresence::new(
+        unique_queue("worker-retired"),
+        "host-a".into(),
+        41,
+        crate::from_unix_ms(1_700_000_000_000),
+        lanes.clone(),
+    );
+    driver
+        .heartbeat(&worker, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(mine(&worker.id).await.as_ref(), Some(&worker));
+    driver.retire(&worker.id).await.unwrap();
+    assert_eq!(mine(&worker.id).await, None, "a retired worker is gone");
+
+    let expiring = crate::WorkerPresence::new(
+        unique_queue("worker-expiring"),
+        "host-b".into(),
+        42,
+        crate::from_unix_ms(1_700_000_000_000),
+        lanes,
+    );
+    driver
+        .heartbeat(&expiring, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(mine(&expiring.id).await.is_some());
+    let deadline = Instant::now() + LIMIT;
+    while mine(&expiring.id).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "a worker whose heartbeat expired is still listed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A queue's jobs are counted per lane (job name), in name order.
+pub async fn lane_counts_by_job(driver: Arc<dyn Driver>) {
+    let a = lane("lanecounts", "alpha");
+    let b = Lane::new(a.queue(), "beta").unwrap();
+    let jobs = vec![
+        job(&a, json!({"n": 1})),
+        job(&a, json!({"n": 2})),
+        job(&b, json!({"n": 3})).delay(Duration::from_secs(60)),
+        job(&b, json!({"n": 4})),
+    ];
+    driver.enqueue(jobs).await.unwrap();
+    driver.reserve(&b, 1, LEASE).await.unwrap();
+    let counts = driver.lane_counts(a.queue()).await.unwrap();
+    let summary: Vec<(String, u64, u64, u64)> = counts
+        .into_iter()
+        .map(|(job, c)| (job, c.ready, c.scheduled, c.active))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alpha".to_string(), 2, 0, 0),
+            ("beta".to_string(), 0, 1, 1)
+        ]
+    );
+    assert!(driver
+        .lane_counts(&unique_queue("never-used"))
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -57,6 +57,8 @@ macro_rules! driver_conformance {
             progress_is_recorded,
             payload_bytes_round_trip,
             queues_are_listed,
+            workers_are_listed_until_retired_or_expired,
+            lane_counts_by_job,
         );
     };
     (@cases $make:path; $($case:ident),+ $(,)?) => {

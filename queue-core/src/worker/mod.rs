@@ -2,6 +2,7 @@
 //! shutdown.
 
 mod execute;
+mod heartbeat;
 mod lease;
 mod pool;
 pub(crate) mod run;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::State;
 use crate::error::{Error, Result};
 use crate::job::Lane;
+use crate::presence::WorkerPresence;
 use crate::queue::Queue;
 use crate::registry::{registry, Registration};
 
@@ -205,7 +207,11 @@ impl WorkerBuilder {
                 }))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Worker { pools, stats })
+        Ok(Worker {
+            driver,
+            pools,
+            stats,
+        })
     }
 
     /// Builds the worker and runs it until `signal` completes; see [`Worker::run_until`].
@@ -222,6 +228,7 @@ impl WorkerBuilder {
 /// Runs one pool per handler and queue against the storage, until told to stop.
 #[derive(Debug)]
 pub struct Worker {
+    driver: Arc<dyn crate::Driver>,
     pools: Vec<Arc<Pool>>,
     stats: Arc<WorkerStats>,
 }
@@ -251,6 +258,14 @@ impl Worker {
     /// that job instead), that panic is resumed here once the shutdown is complete.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
         let stop = CancellationToken::new();
+        let presence =
+            WorkerPresence::of_this_process(self.pools.iter().map(|p| p.lane().clone()).collect());
+        let beat_stop = CancellationToken::new();
+        let beating = tokio::spawn(heartbeat::beat(
+            self.driver.clone(),
+            presence,
+            beat_stop.clone(),
+        ));
         let handles: Vec<_> = self
             .pools
             .iter()
@@ -273,6 +288,8 @@ impl Worker {
                 }
             }
         }
+        beat_stop.cancel();
+        let _ = beating.await;
         if let Some(panic) = panic {
             std::panic::resume_unwind(panic);
         }

@@ -17,7 +17,7 @@
 //! Verdicts are reported to the driver as the [`super::settle`] module describes.
 
 use std::future::{poll_fn, Future};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -239,6 +239,7 @@ impl Pool {
         let registered = Registered {
             running: self.running.clone(),
             number,
+            removed: AtomicBool::new(false),
         };
         (batch, registered, payloads)
     }
@@ -368,7 +369,7 @@ impl Pool {
         report_here: bool,
     ) {
         if last {
-            self.running.remove(registered.number);
+            registered.remove();
         }
         let count = ended.len();
         // Left before the slots are freed: shutdown waits for every slot, then reports
@@ -397,11 +398,20 @@ impl Pool {
 struct Registered {
     running: Arc<Running>,
     number: u64,
+    removed: AtomicBool,
+}
+
+impl Registered {
+    fn remove(&self) {
+        if !self.removed.swap(true, Ordering::Relaxed) {
+            self.running.remove(self.number);
+        }
+    }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.running.remove(self.number);
+        self.remove();
     }
 }
 

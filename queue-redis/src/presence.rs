@@ -1,0 +1,91 @@
+//! Live workers' records: `{prefix:workers}` indexes worker ids by expiry (server time) and
+//! `{prefix:workers}:<id>` holds each record as JSON with a time to live, all under one hash
+//! tag so each call touches one Cluster slot.
+
+use std::time::Duration;
+
+use queue_core::{from_unix_ms, unix_ms, Error, Lane, Result, WorkerPresence};
+use serde_json::{json, Value};
+
+use crate::keys::{worker_key, workers_key};
+use crate::RedisDriver;
+
+impl RedisDriver {
+    pub(crate) async fn record_worker(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        let prefix = self.prefix();
+        let lanes: Vec<[&str; 2]> = worker
+            .lanes
+            .iter()
+            .map(|lane| [lane.queue(), lane.job()])
+            .collect();
+        let record = json!({
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "started_ms": unix_ms(worker.started_at),
+            "lanes": lanes,
+        });
+        let mut inv = self.scripts().heartbeat.prepare_invoke();
+        inv.key(workers_key(prefix))
+            .key(worker_key(prefix, &worker.id))
+            .arg(&worker.id)
+            .arg(record.to_string())
+            .arg(ttl.as_millis().max(1) as u64);
+        self.invoke(&inv).await.map(drop)
+    }
+
+    pub(crate) async fn forget_worker(&self, id: &str) -> Result<()> {
+        let prefix = self.prefix();
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(worker_key(prefix, id)).ignore();
+        pipe.cmd("ZREM").arg(workers_key(prefix)).arg(id).ignore();
+        self.pipe::<()>(&pipe).await
+    }
+
+    pub(crate) async fn live_workers(&self) -> Result<Vec<WorkerPresence>> {
+        let prefix = self.prefix();
+        let ids: Vec<String> = self
+            .query(redis::cmd("ZRANGE").arg(workers_key(prefix)).arg(0).arg(-1))
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| worker_key(prefix, id)).collect();
+        let records: Vec<Option<String>> = self.query(redis::cmd("MGET").arg(&keys)).await?;
+        let mut live = Vec::new();
+        for (id, record) in ids.iter().zip(records) {
+            // A record that expired has no worker behind it; heartbeats prune the index.
+            let Some(record) = record else { continue };
+            live.push(parse(&record).map_err(|why| {
+                Error::storage(format!("unreadable record of worker `{id}`: {why}"))
+            })?);
+        }
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(live)
+    }
+}
+
+fn parse(record: &str) -> std::result::Result<WorkerPresence, String> {
+    let value: Value = serde_json::from_str(record).map_err(|e| e.to_string())?;
+    let text = |field: &str| {
+        value[field]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no `{field}`"))
+    };
+    let number = |field: &str| value[field].as_u64().ok_or_else(|| format!("no `{field}`"));
+    let mut lanes = Vec::new();
+    for lane in value["lanes"].as_array().ok_or("no `lanes`")? {
+        let (Some(queue), Some(job)) = (lane[0].as_str(), lane[1].as_str()) else {
+            return Err(format!("bad lane {lane}"));
+        };
+        lanes.push(Lane::new(queue, job).map_err(|e| e.to_string())?);
+    }
+    Ok(WorkerPresence::new(
+        text("id")?,
+        text("host")?,
+        u32::try_from(number("pid")?).map_err(|e| e.to_string())?,
+        from_unix_ms(number("started_ms")?),
+        lanes,
+    ))
+}
