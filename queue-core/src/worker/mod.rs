@@ -266,15 +266,28 @@ impl Worker {
             presence,
             beat_stop.clone(),
         ));
+        // Each pool task ends only once `stop` is cancelled, unless a bug in this crate made it
+        // panic: then the whole worker shuts down, rather than go on looking alive while one of
+        // its lanes is no longer fetched.
+        let ended = Arc::new(tokio::sync::Notify::new());
         let handles: Vec<_> = self
             .pools
             .iter()
-            .map(|pool| tokio::spawn(pool.clone().run(stop.clone())))
+            .map(|pool| {
+                let run = pool.clone().run(stop.clone());
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    let _tell = NotifyOnDrop(ended);
+                    run.await
+                })
+            })
             .collect();
         tracing::info!(lanes = ?self.pools.iter().map(|p| p.lane().to_string()).collect::<Vec<_>>(), "worker started");
 
-        signal.await;
-        tracing::info!("worker shutting down");
+        tokio::select! {
+            _ = signal => tracing::info!("worker shutting down"),
+            _ = ended.notified() => tracing::error!("a pool task stopped unexpectedly; shutting the worker down"),
+        }
         stop.cancel();
         // A pool task can only panic on a bug in this crate (handlers' panics are caught per
         // job). The other pools still shut down cleanly; then the panic goes on to the caller
@@ -295,6 +308,15 @@ impl Worker {
         }
         tracing::info!("worker stopped");
         Ok(())
+    }
+}
+
+/// Wakes a waiter when dropped: when a pool task ends, however it ends.
+struct NotifyOnDrop(Arc<tokio::sync::Notify>);
+
+impl Drop for NotifyOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
     }
 }
 

@@ -75,6 +75,11 @@ impl Pool {
         let settler_stop = CancellationToken::new();
         let settler = tokio::spawn(settle::settler(self.clone(), settler_stop.clone()));
         let leases_stop = CancellationToken::new();
+        // Should this task end by a panic, its helpers stop with it.
+        let _helpers = (
+            settler_stop.clone().drop_guard(),
+            leases_stop.clone().drop_guard(),
+        );
         let leases = tokio::spawn(lease::keep_leases(
             self.scope.driver.clone(),
             self.running.clone(),
