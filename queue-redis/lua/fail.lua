@@ -13,24 +13,28 @@ local raw = redis.call('HGET', q.data, id)
 local j = parse_env(raw)
 local delay = tonumber(ARGV[4])
 local cap = tonumber(ARGV[5])
-release(ids, toks)
+-- The job stays leased until the end: stopped on the way (a damaged key), it is reaped later.
 if not j then
   -- The client could not read the record either: keep it whole in the failed list.
   to_failed(id, wrap_bad(raw or nil, ARGV[6], now), ARGV[3], now, cap)
+  release(ids, toks)
   return 1
 end
 j.att = j.att + 1
 if delay < 0 then
   to_failed(id, j, ARGV[3], now, cap)
+  release(ids, toks)
   return 1
 end
--- Scheduled again: the envelope waits in `later` (lib.lua). Indexed first, so a job is never
--- without an index.
-local before = next_event() -- without this job's lease
+-- Scheduled again: the envelope waits in `later` (lib.lua). A blocked worker sleeps until the
+-- lane's earliest event other than this job's lease; a sooner due time must wake it.
+local before = next_event(toks[1])
+redis.call('HLEN', q.err)
 local due = now + delay
 redis.call('ZADD', l.sched, due, id)
 redis.call('HSET', q.later, id, pack_env(j))
 redis.call('HSET', q.err, id, ARGV[3])
 redis.call('HDEL', q.data, id)
+release(ids, toks)
 if before == nil or due < before then wake(l.wake) end
 return 1

@@ -193,9 +193,14 @@ local function wake(wake_key)
 end
 
 -- The earliest due time or lease deadline of the lane, or nil.
-local function next_event()
+-- With `ending` (a lease batch's token): as if that lease had ended, when the batch has only
+-- one job left, the one being settled.
+local function next_event(ending)
   local s = redis.call('ZRANGE', l.sched, 0, 0, 'WITHSCORES')
-  local a = redis.call('ZRANGE', l.leases, 0, 0, 'WITHSCORES')
+  local a = redis.call('ZRANGE', l.leases, 0, 1, 'WITHSCORES')
+  if ending and a[1] == ending and redis.call('ZCOUNT', l.active, ending, ending) <= 1 then
+    a = { a[3], a[4] }
+  end
   local best = nil
   if s[2] then best = tonumber(s[2]) end
   if a[2] and (best == nil or tonumber(a[2]) < best) then best = tonumber(a[2]) end
@@ -276,14 +281,22 @@ local function forget(ids)
   end
 end
 
+-- Reads the keys a failure writes, so a key of the wrong type (written by another program)
+-- stops the script before it writes rather than halfway. Returns the failed list's length.
+local function check_failure_keys()
+  redis.call('HLEN', q.err)
+  redis.call('HLEN', q.lost)
+  return redis.call('LLEN', q.failed)
+end
+
 -- Moves a job to the failed list (newest first), trimming the list to `cap` entries and
--- deleting the records of the entries it drops.
+-- deleting the records of the entries it drops. Reads first (check_failure_keys).
 local function to_failed(id, j, message, now, cap)
+  local excess = check_failure_keys() + 1 - cap
   j.failed = fmt(now)
   redis.call('HSET', q.data, id, pack_env(j))
   redis.call('HSET', q.err, id, message)
   redis.call('LPUSH', q.failed, id)
-  local excess = redis.call('LLEN', q.failed) - cap
   if excess > 0 then
     forget(redis.call('RPOP', q.failed, excess))
   end
@@ -303,6 +316,7 @@ local function reap(now, cap, name, max_lost)
   end
   if #ids > 1 then ids = by_sequence(ids) end
   local envs = call_many('HMGET', q.data, ids)
+  if #ids > 0 then check_failure_keys() end
   call_many('ZREM', l.leases, expired)
   if #ids == 0 then return 0 end
   call_many('ZREM', l.active, ids)

@@ -19,6 +19,16 @@ reap(now, cap, ARGV[4], max_lost)
 
 -- Promote due scheduled jobs, by due time and then dispatch sequence.
 local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+if #due == 2000 then
+  -- A full batch may cut a group of equal due times (cut in text order): take the whole group.
+  local last = due[#due]
+  while #due > 0 and due[#due] == last do
+    due[#due] = nil
+    due[#due] = nil
+  end
+  local group = redis.call('ZRANGEBYSCORE', l.sched, last, last, 'WITHSCORES')
+  for _, v in ipairs(group) do due[#due + 1] = v end
+end
 if #due > 0 then
   local ids, scores, ties = {}, {}, false
   for i = 1, #due, 2 do
@@ -99,7 +109,7 @@ local tok_text = fmt(tok) -- formatted once, not once per job by Redis
 local deadline = now + tonumber(ARGV[2])
 local envs = call_many('HMGET', q.data, ids)
 local out = { -1, tok, acked }
-local active_args, seen = {}, {}
+local active_args, seen, bad = {}, {}, {}
 for i, id in ipairs(ids) do
   local env = envs[i]
   -- 48 is '0': a live job (not failed). A failed job's id found in a list again is dropped.
@@ -110,12 +120,11 @@ for i, id in ipairs(ids) do
     out[#out + 1] = id
     out[#out + 1] = env
   elseif not env then
-    to_failed(id, wrap_bad(nil, ARGV[4], now),
-      'malformed job: no job record for id `' .. id .. '` found in lane `' .. ARGV[4] .. '`',
-      now, cap)
+    bad[#bad + 1] = { id, wrap_bad(nil, ARGV[4], now),
+      'malformed job: no job record for id `' .. id .. '` found in lane `' .. ARGV[4] .. '`' }
   elseif not seen[id] and not parse_env(env) then
-    to_failed(id, wrap_bad(env, ARGV[4], now),
-      'malformed job: unreadable job record for id `' .. id .. '`', now, cap)
+    bad[#bad + 1] = { id, wrap_bad(env, ARGV[4], now),
+      'malformed job: unreadable job record for id `' .. id .. '`' }
   end
 end
 if #active_args > 0 then
@@ -128,6 +137,8 @@ if #active_args > 0 then
   call_many('ZADD', l.active, active_args)
   redis.call('ZADD', l.leases, deadline, tok_text)
 end
+-- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
+for _, b in ipairs(bad) do to_failed(b[1], b[2], b[3], now, cap) end
 local leased = (#out - 3) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then

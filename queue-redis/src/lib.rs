@@ -856,4 +856,18 @@ mod tests {
         );
         assert_eq!(split_prefix("redis://h"), ("redis://h".to_string(), None));
     }
+
+    #[test]
+    fn unreadable_ack_flags_of_a_reserve_are_unknown_not_an_error() {
+        let lane = Lane::new("q", "job").unwrap();
+        let good = Value::BulkString(b"101".to_vec());
+        assert_eq!(
+            ack_flags_or_unknown(Some(&good), 3, &lane),
+            [true, false, true]
+        );
+        for bad in [None, Some(&Value::Nil), Some(&good)] {
+            assert_eq!(ack_flags_or_unknown(bad, 2, &lane), [false, false]);
+        }
+        assert!(ack_flags(Some(&good), 2).is_err(), "ack alone reports it");
+    }
 }
