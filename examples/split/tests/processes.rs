@@ -201,7 +201,10 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
             .find(|(_, s, _)| s == id)
             .map(|(_, _, attempt)| *attempt)
             .expect("an in-flight job started in the killed worker");
-        assert_eq!(*attempt, lost_run, "the lost run must not count as an attempt");
+        assert_eq!(
+            *attempt, lost_run,
+            "the lost run must not count as an attempt"
+        );
         let after = at.duration_since(killed_at);
         assert!(
             after <= lease + Duration::from_millis(1500),
