@@ -82,9 +82,10 @@ impl MemoryDriver {
 
     /// An empty store whose failed lists keep at most `max_failed` jobs each (oldest dropped).
     pub fn with_max_failed(max_failed: usize) -> Self {
-        let mut options = MemoryOptions::default();
-        options.max_failed = max_failed;
-        Self::with_options(options)
+        Self::with_options(MemoryOptions {
+            max_failed,
+            ..MemoryOptions::default()
+        })
     }
 
     /// An empty store with `options`.
