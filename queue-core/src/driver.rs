@@ -8,6 +8,11 @@ use crate::error::Result;
 use crate::job::{Counts, Dispatched, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation};
 use crate::presence::WorkerPresence;
 
+/// How many times a job may lose its lease before a driver fails it as poison, unless the
+/// driver is configured otherwise (`MemoryOptions::max_lost_leases`,
+/// `RedisOptions::max_lost_leases`).
+pub const DEFAULT_MAX_LOST_LEASES: u32 = 3;
+
 /// Storage for jobs: the state machine `scheduled -> ready -> active -> done | scheduled | failed`.
 ///
 /// Workers and dispatchers only talk to storage through this trait, held as `Arc<dyn Driver>`,
@@ -18,16 +23,34 @@ use crate::presence::WorkerPresence;
 ///
 /// - **Lanes.** Ready, scheduled and active jobs are kept per [`Lane`] (queue and job name).
 ///   Within a lane, ready jobs leave in priority order (higher first) and FIFO within a priority.
+/// - **Order.** One rule in every driver. New jobs join the back of their priority in dispatch
+///   order. Scheduled jobs (delayed, or retried after a failure) become ready at their due time,
+///   joining the back of their priority by due time and then dispatch sequence, so jobs given the
+///   same due time keep their dispatch order. Returned jobs (requeued, or reaped after losing
+///   their lease) go to the head of their priority, ahead of jobs that were waiting; the jobs
+///   returned together (by one `requeue` call, or by one reap) keep their dispatch order among
+///   themselves, and a later return goes ahead of an earlier one.
 /// - **Leases and tokens.** [`reserve`](Driver::reserve) moves jobs to active with a deadline and a
 ///   fresh fencing token, and counts the attempt. [`renew`](Driver::renew),
 ///   [`ack`](Driver::ack), [`fail`](Driver::fail), [`requeue`](Driver::requeue) and
 ///   [`progress`](Driver::progress) act only when the token is still the job's current one and
 ///   report `false` otherwise.
-/// - **Reaping.** A job whose lease passed its deadline goes back to the head of its lane, or to
-///   the failed list when its attempts are spent. `reserve` reaps the lane it serves, so no
-///   separate timer is needed; [`reap`](Driver::reap) does it on request.
+/// - **Reaping and lost leases.** A job whose lease passed its deadline goes back to the head of
+///   its lane *without spending the attempt*: the lost run was not a handler's verdict (its
+///   worker was killed, or cut off, or stopped before its ack reached storage), so the next run
+///   gets the same attempt number. Lost leases are counted apart, in
+///   [`JobInfo::lost_leases`]; the one that reaches the driver's limit
+///   ([`DEFAULT_MAX_LOST_LEASES`] unless configured) moves the job to the failed list as poison,
+///   with an error saying so, so a job that kills its worker does not loop forever. `reserve`
+///   reaps the lane it serves, so no separate timer is needed; [`reap`](Driver::reap) does it on
+///   request.
 /// - **At least once.** A job leaves storage only through `ack`, `delete` or `purge`, or when the
-///   failed list is trimmed.
+///   failed list is trimmed. A worker acks a success with its pool's next reserve, or within
+///   moments by its settling task: a worker killed in that window leaves the job leased, and the
+///   job runs again once its lease expires (it is not failed, and no attempt is spent).
+/// - **Delays.** Dispatch delays and retry delays longer than [`MAX_DELAY`](crate::MAX_DELAY)
+///   are taken as `MAX_DELAY`: such a job is scheduled (not run at once, not lost) and nothing
+///   overflows.
 /// - **No polling.** [`wait`](Driver::wait) blocks until the lane may have work, without
 ///   repeated storage round trips.
 ///
@@ -88,7 +111,8 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool>;
 
     /// Puts running jobs back at the head of their lane without spending the attempt (used on
-    /// shutdown). Returns, per lease, whether it was current.
+    /// shutdown), in dispatch order among themselves and ahead of the jobs that were waiting.
+    /// Returns, per lease, whether it was current.
     async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>>;
 
     /// Records a running job's progress, shown by [`Driver::job`]. Returns whether the lease was
@@ -100,7 +124,8 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
         progress: serde_json::Value,
     ) -> Result<bool>;
 
-    /// Returns expired leases of `lane` to ready (or failed when their attempts are spent) and
+    /// Returns the jobs of expired leases of `lane` to the head of ready without spending their
+    /// attempts (or to the failed list as poison once they lost their lease too often), and
     /// returns how many it handled.
     async fn reap(&self, lane: &Lane) -> Result<usize>;
 
@@ -119,7 +144,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>>;
 
     /// Moves one failed job (`Some(id)`) or all of them (`None`) back to ready with a fresh set
-    /// of attempts. Returns how many moved.
+    /// of attempts and its lost leases forgotten. Returns how many moved.
     async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize>;
 
     /// Deletes a job in any state. An active job's lease becomes stale, so its worker cannot ack

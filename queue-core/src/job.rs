@@ -151,6 +151,13 @@ impl From<u64> for JobId {
     }
 }
 
+/// The longest delay a job can wait: 100 years of 365 days. Longer dispatch delays and retry
+/// delays ([`NewJob::delay`], [`NewJob::run_at`], [`Failure::retry`], `JobError::retry_after`, a
+/// custom backoff) are taken as this one, by every driver, so none overflows its clock: in
+/// milliseconds added to today's Unix time it stays far below 2^53, where Redis's scores (double
+/// floats) stop being exact.
+pub const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// Where ready jobs of one kind wait: a queue and a job name.
 ///
 /// Each handler's pool takes jobs from its own lane, so a slow handler never holds up another
@@ -310,15 +317,20 @@ impl NewJob {
         job
     }
 
-    /// Runs the job no earlier than `delay` from now.
+    /// Runs the job no earlier than `delay` from now; a delay over [`MAX_DELAY`] is taken as
+    /// [`MAX_DELAY`].
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
+        self.delay = delay.min(MAX_DELAY);
         self
     }
 
-    /// Runs the job no earlier than `at` (now if `at` has passed).
+    /// Runs the job no earlier than `at` (now if `at` has passed, [`MAX_DELAY`] from now if `at`
+    /// is further away).
     pub fn run_at(mut self, at: SystemTime) -> Self {
-        self.delay = at.duration_since(SystemTime::now()).unwrap_or_default();
+        self.delay = at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .min(MAX_DELAY);
         self
     }
 
@@ -505,16 +517,17 @@ pub struct Reservation {
 pub struct Failure {
     /// The error message to record with the job.
     pub error: String,
-    /// `Some(delay)`: run again after `delay`. `None`: move the job to the failed list.
+    /// `Some(delay)`: run again after `delay` (drivers take a longer one as [`MAX_DELAY`]).
+    /// `None`: move the job to the failed list.
     pub retry_in: Option<Duration>,
 }
 
 impl Failure {
-    /// Schedules the job to run again after `delay`.
+    /// Schedules the job to run again after `delay` (at most [`MAX_DELAY`]).
     pub fn retry(error: impl Into<String>, delay: Duration) -> Self {
         Self {
             error: error.into(),
-            retry_in: Some(delay),
+            retry_in: Some(delay.min(MAX_DELAY)),
         }
     }
 
@@ -556,7 +569,7 @@ pub struct JobInfo {
     pub state: JobState,
     /// The JSON payload.
     pub payload: Bytes,
-    /// Runs started so far.
+    /// Handler runs started so far (a run whose lease was lost is not counted).
     pub attempts: u32,
     /// Runs allowed.
     pub max_attempts: u32,
@@ -570,6 +583,10 @@ pub struct JobInfo {
     pub last_error: Option<String>,
     /// The last progress its handler reported.
     pub progress: Option<serde_json::Value>,
+    /// How many times a worker lost the job's lease (it stopped or lost its connection while
+    /// running the job). These runs are not attempts; a job that loses its lease too often is
+    /// failed as poison (see [`Driver`](crate::Driver)). Reset by a retry from the failed list.
+    pub lost_leases: u32,
 }
 
 impl JobInfo {
@@ -599,6 +616,7 @@ impl JobInfo {
             failed_at: None,
             last_error: None,
             progress: None,
+            lost_leases: 0,
         }
     }
 

@@ -16,11 +16,11 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, State};
-pub use driver::Driver;
+pub use driver::{Driver, DEFAULT_MAX_LOST_LEASES};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobState,
-    Lane, Lease, NewJob, Reservation, ReservedJob, MAX_NAME_LEN,
+    Lane, Lease, NewJob, Reservation, ReservedJob, MAX_DELAY, MAX_NAME_LEN,
 };
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use queue_core::hash::IdHashMap;
 use queue_core::{
     Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
-    WorkerPresence,
+    WorkerPresence, DEFAULT_MAX_LOST_LEASES,
 };
 
 use presence::Presence;
@@ -22,6 +22,27 @@ use state::{EnqueueTime, LaneId, QueueState};
 
 /// Default cap on each queue's failed list.
 pub const DEFAULT_MAX_FAILED: usize = 10_000;
+
+/// Settings of a [`MemoryDriver`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MemoryOptions {
+    /// How many failed jobs each queue keeps (oldest dropped). Default [`DEFAULT_MAX_FAILED`].
+    pub max_failed: usize,
+    /// How many times a job may lose its lease (its worker stopped or lost its connection while
+    /// running it) before it is failed as poison. Lost leases do not spend attempts. Default
+    /// [`DEFAULT_MAX_LOST_LEASES`]; at least 1.
+    pub max_lost_leases: u32,
+}
+
+impl Default for MemoryOptions {
+    fn default() -> Self {
+        Self {
+            max_failed: DEFAULT_MAX_FAILED,
+            max_lost_leases: DEFAULT_MAX_LOST_LEASES,
+        }
+    }
+}
 
 /// Stores jobs in this process's memory. Nothing survives a restart; use it for development and
 /// tests. Cloning shares the storage.
@@ -36,7 +57,7 @@ impl std::fmt::Debug for MemoryDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryDriver")
             .field("queues", &self.shared.queues.lock().len())
-            .field("max_failed", &self.shared.max_failed)
+            .field("options", &self.shared.options)
             .finish()
     }
 }
@@ -46,7 +67,7 @@ struct Shared {
     queues: Mutex<IdHashMap<Arc<str>, Arc<Mutex<QueueState>>>>,
     epoch: Instant,
     tokens: AtomicU64,
-    max_failed: usize,
+    options: MemoryOptions,
     workers: Presence,
 }
 
@@ -64,12 +85,21 @@ impl MemoryDriver {
 
     /// An empty store whose failed lists keep at most `max_failed` jobs each (oldest dropped).
     pub fn with_max_failed(max_failed: usize) -> Self {
+        Self::with_options(MemoryOptions {
+            max_failed,
+            ..MemoryOptions::default()
+        })
+    }
+
+    /// An empty store with `options`.
+    pub fn with_options(mut options: MemoryOptions) -> Self {
+        options.max_lost_leases = options.max_lost_leases.max(1);
         Self {
             shared: Arc::new(Shared {
                 queues: Mutex::new(IdHashMap::default()),
                 epoch: Instant::now(),
                 tokens: AtomicU64::new(1),
-                max_failed,
+                options,
                 workers: Presence::default(),
             }),
         }
@@ -85,7 +115,12 @@ impl MemoryDriver {
         if let Some(q) = queues.get(name) {
             return q.clone();
         }
-        let q = Arc::new(Mutex::new(QueueState::new(name, self.shared.max_failed)));
+        let options = &self.shared.options;
+        let q = Arc::new(Mutex::new(QueueState::new(
+            name,
+            options.max_failed,
+            options.max_lost_leases,
+        )));
         queues.insert(name.into(), q.clone());
         q
     }
@@ -175,7 +210,7 @@ impl Driver for MemoryDriver {
     ) -> Result<(Vec<bool>, Reservation)> {
         let queue = self.queue(lane.queue());
         let now = self.now();
-        let lease_ms = lease.as_millis() as u64;
+        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
         let tokens = &self.shared.tokens;
         let mut payloads = Vec::with_capacity(done.len());
         let mut q = queue.lock();
@@ -213,7 +248,8 @@ impl Driver for MemoryDriver {
     }
 
     async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        let deadline = self.now() + lease.as_millis() as u64;
+        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
+        let deadline = self.now().saturating_add(lease_ms);
         Ok(self.settle(lane, leases, |q, id, l| q.renew(id, l, deadline)))
     }
 
@@ -239,11 +275,14 @@ impl Driver for MemoryDriver {
     }
 
     async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        // Each goes to the front, so the last first: the first lease ends up first in line.
-        let reversed: Vec<Lease> = leases.iter().rev().cloned().collect();
-        let mut held = self.settle(lane, &reversed, QueueState::requeue);
-        held.reverse();
-        Ok(held)
+        let Some(queue) = self.existing(lane.queue()) else {
+            return Ok(vec![false; leases.len()]);
+        };
+        let mut q = queue.lock();
+        Ok(match q.existing_lane(lane.job()) {
+            Some(id) => q.requeue(id, leases),
+            None => vec![false; leases.len()],
+        })
     }
 
     async fn progress(

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use queue_core::hash::IdHashMap;
 use queue_core::{
     Counts, Dispatched, Failure, JobId, JobInfo, JobState, Lease, NewJob, Reservation, ReservedJob,
+    MAX_DELAY,
 };
 use tokio::sync::Notify;
 
@@ -26,7 +27,7 @@ const RANK_MIDDLE: u64 = 1 << 62;
 struct Record {
     payload: Bytes,
     created_at: SystemTime,
-    /// Enqueue order, for FIFO among equal priorities.
+    /// Dispatch sequence: the order of jobs that are due together or returned together.
     seq: u64,
     /// Due time while scheduled, lease deadline while active (ms on the driver clock).
     at: u64,
@@ -45,6 +46,8 @@ struct Details {
     last_error: Option<String>,
     failed_at: Option<SystemTime>,
     progress: Option<serde_json::Value>,
+    /// Runs whose lease expired (see `QueueState::reap`).
+    lost_leases: u32,
 }
 
 impl Record {
@@ -65,12 +68,11 @@ pub(crate) struct LaneState {
     name: Arc<str>,
     /// Priority 0, FIFO.
     ready: VecDeque<Key>,
-    /// Other priorities, keyed by (-priority, rank): the first entry runs first. A prioritized
-    /// job's record keeps its rank in `seq`.
+    /// Other priorities, keyed by (-priority, rank): the first entry runs first.
     prioritized: BTreeMap<(i16, u64), Key>,
     /// Ranks handed out at the back (counting up) and the front (counting down) of the
     /// priorities, the same rule as the Redis driver's priority scores. Both start in the
-    /// middle of the range, above every enqueue sequence number.
+    /// middle of the range.
     back: u64,
     front: u64,
     /// Keyed by (due time, seq).
@@ -114,19 +116,14 @@ impl LaneState {
 
     /// Makes a job ready: at the back of its priority (new, promoted and retried jobs) or the
     /// front (returned jobs; the latest returned runs first).
-    fn push_ready(&mut self, key: Key, record: &mut Record, front: bool) {
-        record.seq = self.push_ready_key(key, record.priority, record.seq, front);
-    }
-
-    /// As `push_ready`; returns the `seq` the job's record must keep.
-    fn push_ready_key(&mut self, key: Key, priority: i8, seq: u64, front: bool) -> u64 {
+    fn push_ready(&mut self, key: Key, priority: i8, front: bool) {
         if priority == 0 {
             if front {
                 self.ready.push_front(key);
             } else {
                 self.ready.push_back(key);
             }
-            return seq;
+            return;
         }
         let rank = if front {
             self.front -= 1;
@@ -136,17 +133,24 @@ impl LaneState {
             self.back
         };
         self.prioritized.insert((-(priority as i16), rank), key);
-        rank
     }
 
+    /// Makes jobs returned together ready at the front of their priorities, in the order given:
+    /// the first ends up first.
+    fn push_front_all(&mut self, returned: &[(Key, i8)]) {
+        for &(key, priority) in returned.iter().rev() {
+            self.push_ready(key, priority, true);
+        }
+    }
+
+    /// Takes a ready job out of its index (deleting is rare: a scan is fine).
     fn remove_ready(&mut self, id: Key, record: &Record) {
         if record.priority == 0 {
             if let Some(pos) = self.ready.iter().position(|x| *x == id) {
                 self.ready.remove(pos);
             }
         } else {
-            self.prioritized
-                .remove(&(-(record.priority as i16), record.seq));
+            self.prioritized.retain(|_, key| *key != id);
         }
     }
 
@@ -159,6 +163,26 @@ impl LaneState {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// A delay in milliseconds, at most [`MAX_DELAY`]'s: added to the driver clock it cannot
+/// overflow.
+fn delay_ms(delay: Duration) -> u64 {
+    delay.min(MAX_DELAY).as_millis() as u64
+}
+
+/// The last error of a job whose lease expired and that goes back to ready.
+fn lost_lease_message(attempt: u32, max: u32, lost: u32) -> String {
+    format!(
+        "lease expired during attempt {attempt} of {max}: the worker running it stopped or lost its connection (lost lease {lost}; the attempt is not counted)"
+    )
+}
+
+/// The error of a job failed for losing its lease `lost` times.
+fn poison_message(lost: u32) -> String {
+    format!(
+        "poison: lost its lease {lost} times; the worker running it stopped or lost its connection each time"
+    )
 }
 
 /// The driver clock and wall clock of one enqueue call, read once for all its jobs.
@@ -202,12 +226,14 @@ pub(crate) struct QueueState {
     /// Failed jobs, newest first.
     failed: VecDeque<Key>,
     max_failed: usize,
+    /// Lost leases after which a job is failed as poison.
+    max_lost_leases: u32,
     pub(crate) paused: bool,
     next_seq: u64,
 }
 
 impl QueueState {
-    pub(crate) fn new(name: &str, max_failed: usize) -> Self {
+    pub(crate) fn new(name: &str, max_failed: usize, max_lost_leases: u32) -> Self {
         Self {
             name: name.to_string(),
             jobs: Store::new(),
@@ -215,6 +241,7 @@ impl QueueState {
             lane_ids: IdHashMap::default(),
             failed: VecDeque::new(),
             max_failed,
+            max_lost_leases,
             paused: false,
             next_seq: 0,
         }
@@ -293,7 +320,7 @@ impl QueueState {
             state: JobState::Ready,
             details: None,
         };
-        let due = (!delay.is_zero()).then(|| time.now + delay.as_millis().max(1) as u64);
+        let due = (!delay.is_zero()).then(|| time.now.saturating_add(delay_ms(delay).max(1)));
         if let Some(due) = due {
             record.state = JobState::Scheduled;
             record.at = due;
@@ -306,10 +333,7 @@ impl QueueState {
         let lane = &mut self.lanes[lane as usize];
         let wake = match due {
             None => {
-                let rank = lane.push_ready_key(key, priority, seq, false);
-                if rank != seq {
-                    self.jobs.get_mut(key).expect("just stored").seq = rank;
-                }
+                lane.push_ready(key, priority, false);
                 true
             }
             Some(due) => {
@@ -338,7 +362,7 @@ impl QueueState {
         let mut reservation = Reservation::default();
         let lane = &mut self.lanes[lane_id as usize];
         if !self.paused {
-            let deadline = now + lease_ms;
+            let deadline = now.saturating_add(lease_ms);
             // An idle worker sleeps until the lane's earliest event; a lease ending sooner must
             // wake it, so it can reap the job if this worker dies.
             let earliest = lane.next_event().is_none_or(|next| deadline < next);
@@ -381,7 +405,8 @@ impl QueueState {
         reservation
     }
 
-    /// Moves due scheduled jobs of the lane to ready.
+    /// Moves due scheduled jobs of the lane to ready, by due time and then dispatch sequence
+    /// (the order of the schedule's keys).
     fn promote(&mut self, lane: LaneId, now: u64) {
         let lane = &mut self.lanes[lane as usize];
         while let Some(entry) = lane.scheduled.first_entry() {
@@ -391,13 +416,13 @@ impl QueueState {
             let key = entry.remove();
             if let Some(record) = self.jobs.get_mut(key) {
                 record.state = JobState::Ready;
-                lane.push_ready(key, record, false);
+                lane.push_ready(key, record.priority, false);
             }
         }
     }
 
-    /// Returns expired leases of lane `job` to the head of ready, or fails them when their
-    /// attempts are spent.
+    /// Returns expired leases of lane `job` to the head of ready without spending their
+    /// attempts, or fails them as poison once they lost their lease too often.
     pub(crate) fn reap_lane(&mut self, job: &str, now: u64) -> usize {
         let lane = self.lane_id(job);
         self.reap(lane, now)
@@ -413,24 +438,33 @@ impl QueueState {
             expired.push(entry.remove());
         }
         let count = expired.len();
+        let mut returned = Vec::new();
         for key in expired {
             let Some(record) = self.jobs.get_mut(key) else {
                 continue;
             };
             record.token = 0;
-            let message = format!(
-                "lease expired during attempt {} of {}: the worker running it stopped or lost its connection",
-                record.attempts, record.max_attempts
-            );
-            if record.attempts >= record.max_attempts {
-                self.move_to_failed(key, message);
+            // The lost run is not an attempt: the next one gets its number again.
+            record.attempts = record.attempts.saturating_sub(1);
+            let (attempt, max) = (record.attempts + 1, record.max_attempts);
+            let details = record.details();
+            details.lost_leases += 1;
+            let lost = details.lost_leases;
+            if lost >= self.max_lost_leases {
+                self.move_to_failed(key, poison_message(lost));
             } else {
-                record.details().last_error = Some(message);
+                details.last_error = Some(lost_lease_message(attempt, max, lost));
                 record.state = JobState::Ready;
-                let lane = &mut self.lanes[lane_id as usize];
-                lane.push_ready(key, record, true);
-                lane.notify.notify_one();
+                returned.push((record.seq, key, record.priority));
             }
+        }
+        if !returned.is_empty() {
+            // Returned together: in dispatch order, ahead of the jobs that were waiting.
+            returned.sort_unstable();
+            let returned: Vec<(Key, i8)> = returned.into_iter().map(|(_, k, p)| (k, p)).collect();
+            let lane = &mut self.lanes[lane_id as usize];
+            lane.push_front_all(&returned);
+            lane.notify.notify_one();
         }
         count
     }
@@ -482,7 +516,7 @@ impl QueueState {
         match failure.retry_in {
             None => self.move_to_failed(key, failure.error),
             Some(delay) => {
-                let due = now + delay.as_millis() as u64;
+                let due = now.saturating_add(delay_ms(delay));
                 let record = self.jobs.get_mut(key).expect("released job exists");
                 record.details().last_error = Some(failure.error);
                 record.state = JobState::Scheduled;
@@ -499,17 +533,31 @@ impl QueueState {
         true
     }
 
-    pub(crate) fn requeue(&mut self, lane: LaneId, lease: &Lease) -> bool {
-        let Some(key) = self.release(lane, lease) else {
-            return false;
-        };
-        let record = self.jobs.get_mut(key).expect("released job exists");
-        record.attempts = record.attempts.saturating_sub(1);
-        record.state = JobState::Ready;
-        let lane = &mut self.lanes[lane as usize];
-        lane.push_ready(key, record, true);
-        lane.notify.notify_one();
-        true
+    /// Puts the jobs of `leases` back at the head of their lane, in dispatch order, without
+    /// spending their attempts; returns, per lease, whether it was current.
+    pub(crate) fn requeue(&mut self, lane: LaneId, leases: &[Lease]) -> Vec<bool> {
+        let mut returned = Vec::new();
+        let held = leases
+            .iter()
+            .map(|lease| {
+                let Some(key) = self.release(lane, lease) else {
+                    return false;
+                };
+                let record = self.jobs.get_mut(key).expect("released job exists");
+                record.attempts = record.attempts.saturating_sub(1);
+                record.state = JobState::Ready;
+                returned.push((record.seq, key, record.priority));
+                true
+            })
+            .collect();
+        if !returned.is_empty() {
+            returned.sort_unstable();
+            let returned: Vec<(Key, i8)> = returned.into_iter().map(|(_, k, p)| (k, p)).collect();
+            let lane = &mut self.lanes[lane as usize];
+            lane.push_front_all(&returned);
+            lane.notify.notify_one();
+        }
+        held
     }
 
     pub(crate) fn progress(&mut self, lease: &Lease, progress: serde_json::Value) -> bool {
@@ -591,6 +639,7 @@ impl QueueState {
             info.failed_at = details.failed_at;
             info.last_error = details.last_error.clone();
             info.progress = details.progress.clone();
+            info.lost_leases = details.lost_leases;
         }
         Some(info)
     }
@@ -625,9 +674,10 @@ impl QueueState {
             record.state = JobState::Ready;
             if let Some(details) = &mut record.details {
                 details.failed_at = None;
+                details.lost_leases = 0;
             }
             let lane = &mut self.lanes[record.lane as usize];
-            lane.push_ready(key, record, false);
+            lane.push_ready(key, record.priority, false);
             lane.notify.notify_one();
         }
         keys.len()

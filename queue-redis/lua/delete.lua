@@ -18,8 +18,5 @@ if j and j.failed == '0' then
     redis.call('LREM', l.ready, 1, id)
   end
 end
-redis.call('HDEL', q.data, id)
-redis.call('HDEL', q.later, id)
-redis.call('HDEL', q.err, id)
-redis.call('HDEL', q.prog, id)
+forget({ id })
 return 1

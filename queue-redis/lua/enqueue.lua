@@ -5,11 +5,13 @@
 --   1: envelope (numbered, priority 0, no delay: the usual bulk dispatch, half the arguments)
 -- Returns: {first, k, ...}: job i (from 0) without a chosen id got id first + i; each k is the
 -- position (from 1) of a job whose chosen id already existed in the queue, so it was not stored.
+-- Job i's dispatch sequence is first + i; a job with a chosen id keeps it in the order hash.
+-- Everything is read and computed first; the writes come last (records, then indexes).
 local n = tonumber(ARGV[2])
 local first = redis.call('INCRBY', q.seq, n) - n + 1
 local out, seen = { first }, {}
-local data_args, later_args, ready_ids = {}, {}, {}
-local to_prio, now, earliest = false, nil, nil
+local data_args, later_args, order_args, ready_ids, sched_args, prio_args = {}, {}, {}, {}, {}, {}
+local now, earliest = nil, nil
 local before = false -- the lane's earliest event before this call, read once when needed
 local stride = tonumber(ARGV[3])
 for i = 0, n - 1 do
@@ -24,6 +26,8 @@ for i = 0, n - 1 do
     fresh = false
   else
     seen[id] = true
+    order_args[#order_args + 1] = id
+    order_args[#order_args + 1] = fmt(first + i)
   end
   if fresh then
     if delay ~= '0' then
@@ -33,15 +37,16 @@ for i = 0, n - 1 do
       local due = now + tonumber(delay)
       if before == false then before = next_event() end
       if earliest == nil or due < earliest then earliest = due end
-      redis.call('ZADD', l.sched, due, id)
+      sched_args[#sched_args + 1] = due
+      sched_args[#sched_args + 1] = id
     else
       data_args[#data_args + 1] = id
       data_args[#data_args + 1] = env
       if pri == '0' then
         ready_ids[#ready_ids + 1] = id
       else
-        redis.call('ZADD', l.prio, prio_score(tonumber(pri), first + i), id)
-        to_prio = true
+        prio_args[#prio_args + 1] = prio_score(tonumber(pri), first + i)
+        prio_args[#prio_args + 1] = id
       end
     end
   else
@@ -49,13 +54,14 @@ for i = 0, n - 1 do
   end
 end
 if #data_args + #later_args == 0 then return out end
-if #data_args > 0 then redis.call('HSET', q.data, unpack(data_args)) end
-if #later_args > 0 then redis.call('HSET', q.later, unpack(later_args)) end
+call_many('HSET', q.data, data_args)
+call_many('HSET', q.later, later_args)
+call_many('HSET', q.order, order_args)
 redis.call('SADD', q.lanes, ARGV[1])
-if #ready_ids > 0 then
-  redis.call('RPUSH', l.ready, unpack(ready_ids))
-end
-if #ready_ids > 0 or to_prio then
+call_many('ZADD', l.sched, sched_args)
+call_many('ZADD', l.prio, prio_args)
+call_many('RPUSH', l.ready, ready_ids)
+if #ready_ids > 0 or #prio_args > 0 then
   wake(l.wake)
 elseif earliest ~= nil and (before == nil or earliest < before) then
   -- A blocked worker sleeps until the lane's previous earliest event: let it look again.

@@ -4,8 +4,10 @@
 -- A job is one field of the queue's data hash: id -> envelope, where the envelope is
 --   "failed ms|attempts|max attempts|priority|created ms|job name|payload"
 -- written by the client at enqueue (record.rs) and rewritten only on the rare paths (retry,
--- failure, reap, retry of a failed job). `attempts` counts the runs that ended (or were lost);
--- the running one is not in it, so taking and finishing a job never rewrites its envelope.
+-- failure, retry of a failed job). `attempts` counts the handler runs that ended; the running
+-- one is not in it, so taking and finishing a job never rewrites its envelope. A run whose
+-- lease expired is not an attempt: the reaper counts it in the lost hash instead (id -> lost
+-- leases), which only the reaper writes, and fails the job as poison at the configured limit.
 -- `failed ms` is 0 unless the job is in the failed list, so a record that starts with "0|" is a
 -- live job.
 --
@@ -15,20 +17,70 @@
 -- while the token check stays per job (the score must equal the caller's token).
 --
 -- Every lane script takes the same KEYS, in this order (see keys.rs):
---   1 data  2 err  3 prog  4 failed  5 paused  6 seq  7 tok  8 lanes  9 later
---   10 ready  11 prio  12 sched  13 active  14 leases  15 wake
+--   1 data  2 err  3 prog  4 failed  5 paused  6 seq  7 tok  8 lanes  9 later  10 lost
+--   11 order  12 ready  13 prio  14 sched  15 active  16 leases  17 wake
 -- data holds the envelopes of ready, running and failed jobs; later those of scheduled jobs
 -- (delayed or backing off), moved to data when they come due. A backlog of delayed jobs then
 -- does not grow the hash every reserve and ack reads: measured, 1M delayed jobs in data made
 -- draining ready jobs cost ~70% more Redis CPU per job (cache misses in a bigger table).
 -- ready: list of ids with priority 0 (FIFO); prio: ZSET of other ids by prio_score;
 -- sched: ZSET of delayed and backing-off ids by due ms; wake: list holding at most one pending
--- wake-up for blocked workers (BLPOP).
+-- wake-up for blocked workers (BLPOP). err, prog and lost hold what only some jobs have (the
+-- last error, progress, lost leases); order holds the dispatch sequence of jobs with chosen
+-- ids (a numbered job's id is its sequence). Acks delete from them only when they are not
+-- empty, so a job that uses none of them costs nothing there.
+--
+-- Order: new jobs join the back of their priority in dispatch order. Scheduled jobs (delayed,
+-- retried) become ready by due time, then dispatch sequence (a sorted set returns equal scores
+-- in text order, so a promoted batch with ties is sorted). Returned jobs (requeued, reaped) go
+-- to the head of their priority, those returned together in dispatch order, a later return
+-- ahead of an earlier one. The memory driver keeps the same rule (queue-core driver.rs).
+--
+-- Stopping safely: Redis keeps the writes a script made before an error. Every command taking
+-- a variable number of values goes through call_many (Lua's unpack fails past ~8000 values),
+-- scripts read and compute what they need before they write, and the writes of each step
+-- leave every job in a list (at worst, a job is in an index and its record is handled as
+-- missing by reserve), so nothing that can fail comes after a step's first write.
 
 local q = { data = KEYS[1], err = KEYS[2], prog = KEYS[3], failed = KEYS[4], paused = KEYS[5],
-            seq = KEYS[6], tok = KEYS[7], lanes = KEYS[8], later = KEYS[9] }
-local l = { ready = KEYS[10], prio = KEYS[11], sched = KEYS[12], active = KEYS[13],
-            leases = KEYS[14], wake = KEYS[15] }
+            seq = KEYS[6], tok = KEYS[7], lanes = KEYS[8], later = KEYS[9], lost = KEYS[10],
+            order = KEYS[11] }
+local l = { ready = KEYS[12], prio = KEYS[13], sched = KEYS[14], active = KEYS[15],
+            leases = KEYS[16], wake = KEYS[17] }
+
+-- Most values one command takes from unpack; Lua's own limit is ~8000. 2048 values are up to
+-- ~1000 jobs (pairs: id and envelope, score and id), so the client's batches of 1000 jobs
+-- (lib.rs) still take one command each.
+local UNPACK_CHUNK = 2048
+
+-- Runs `cmd key [flag] values...` over `list`, at most UNPACK_CHUNK values per call (an even
+-- number, so pairs stay together). One call returns its reply as it is; several return their
+-- replies joined (lists) or summed (integers). An empty list makes no call and returns {}.
+local function call_many(cmd, key, list, flag)
+  local n = #list
+  if n == 0 then return {} end
+  if n <= UNPACK_CHUNK then
+    if flag then return redis.call(cmd, key, flag, unpack(list)) end
+    return redis.call(cmd, key, unpack(list))
+  end
+  local out = nil
+  for i = 1, n, UNPACK_CHUNK do
+    local last = math.min(i + UNPACK_CHUNK - 1, n)
+    local r
+    if flag then
+      r = redis.call(cmd, key, flag, unpack(list, i, last))
+    else
+      r = redis.call(cmd, key, unpack(list, i, last))
+    end
+    if type(r) == 'table' then
+      out = out or {}
+      for k = 1, #r do out[#out + 1] = r[k] end
+    else
+      out = (out or 0) + r
+    end
+  end
+  return out
+end
 
 -- Redis keeps small sorted sets (up to 128 entries) as flat lists that every insert and
 -- lookup scans whole: a worker's batch of 50 leases going into an active set of ~100 cost
@@ -74,7 +126,7 @@ local function check_leases(from, to)
     ids[#ids + 1] = ARGV[i]
     toks[#toks + 1] = ARGV[i + 1]
   end
-  local current = redis.call('ZMSCORE', l.active, unpack(ids))
+  local current = call_many('ZMSCORE', l.active, ids)
   local held = {}
   for i = 1, #ids do
     local c = current[i]
@@ -87,7 +139,7 @@ end
 -- Ends the leases of `ids`, held under `toks` (parallel lists): out of the active set, and a
 -- batch none of whose jobs still runs leaves the leases set.
 local function release(ids, toks)
-  redis.call('ZREM', l.active, unpack(ids))
+  call_many('ZREM', l.active, ids)
   local last = nil
   for _, t in ipairs(toks) do
     if t ~= last then
@@ -114,10 +166,12 @@ local function ack(from, to)
   end
   if #done > 0 then
     release(done, done_toks)
-    redis.call('HDEL', q.data, unpack(done))
-    -- Most jobs never failed nor reported progress: skip the deletes when nothing is there.
-    if redis.call('HLEN', q.err) > 0 then redis.call('HDEL', q.err, unpack(done)) end
-    if redis.call('HLEN', q.prog) > 0 then redis.call('HDEL', q.prog, unpack(done)) end
+    call_many('HDEL', q.data, done)
+    -- Most jobs never failed, reported progress, lost a lease or had a chosen id: skip the
+    -- deletes when nothing is there.
+    for _, side in ipairs({ q.err, q.prog, q.lost, q.order }) do
+      if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
+    end
   end
   return table.concat(flags)
 end
@@ -139,23 +193,78 @@ local function wake(wake_key)
 end
 
 -- The earliest due time or lease deadline of the lane, or nil.
-local function next_event()
+-- With `ending` (a lease batch's token): as if that lease had ended, when the batch has only
+-- one job left, the one being settled.
+local function next_event(ending)
   local s = redis.call('ZRANGE', l.sched, 0, 0, 'WITHSCORES')
-  local a = redis.call('ZRANGE', l.leases, 0, 0, 'WITHSCORES')
+  local a = redis.call('ZRANGE', l.leases, 0, 1, 'WITHSCORES')
+  if ending and a[1] == ending and redis.call('ZCOUNT', l.active, ending, ending) <= 1 then
+    a = { a[3], a[4] }
+  end
   local best = nil
   if s[2] then best = tonumber(s[2]) end
   if a[2] and (best == nil or tonumber(a[2]) < best) then best = tonumber(a[2]) end
   return best
 end
 
--- Puts a job back at the head of its lane (requeue, reap).
-local function push_front(ready, prio, id, j)
-  if j.pri == 0 then
-    redis.call('LPUSH', ready, id)
-  else
-    local seq = redis.call('INCR', q.seq)
-    redis.call('ZADD', prio, -j.pri * PRIO_SPAN + PRIO_MID - (seq % PRIO_MID), id)
+-- The dispatch sequence of each of `ids`: a numbered id is its own; a chosen id's was written
+-- to the order hash at enqueue (a chosen id without one sorts after the others).
+local function seqs_of(ids)
+  local seqs, chosen, at = {}, {}, {}
+  for i, id in ipairs(ids) do
+    if string.find(id, '^%d+$') then
+      seqs[i] = tonumber(id)
+    else
+      chosen[#chosen + 1] = id
+      at[#at + 1] = i
+    end
   end
+  if #chosen > 0 then
+    local got = call_many('HMGET', q.order, chosen)
+    for k, i in ipairs(at) do seqs[i] = tonumber(got[k]) or math.huge end
+  end
+  return seqs
+end
+
+-- `ids` ordered by score (when `scores`, numbers parallel to `ids`, is given), then dispatch
+-- sequence, then text.
+local function by_sequence(ids, scores)
+  local seqs = seqs_of(ids)
+  local idx = {}
+  for i = 1, #ids do idx[i] = i end
+  table.sort(idx, function(a, b)
+    if scores and scores[a] ~= scores[b] then return scores[a] < scores[b] end
+    if seqs[a] ~= seqs[b] then return seqs[a] < seqs[b] end
+    return ids[a] < ids[b]
+  end)
+  local out = {}
+  for k, i in ipairs(idx) do out[k] = ids[i] end
+  return out
+end
+
+-- Puts jobs returned together (requeue, reap) back at the head of their priorities: `ids` in
+-- the order they should run, `pris` their priorities. The first ends up first, and all of them
+-- ahead of the jobs that were waiting.
+local function push_front_all(ids, pris)
+  local plain, ranked = {}, 0
+  for i = 1, #ids do
+    if pris[i] ~= 0 then ranked = ranked + 1 end
+  end
+  local seq = 0
+  if ranked > 0 then seq = redis.call('INCRBY', q.seq, ranked) - ranked end
+  local scored = {}
+  -- The last first: each goes ahead of the one before it.
+  for i = #ids, 1, -1 do
+    if pris[i] == 0 then
+      plain[#plain + 1] = ids[i]
+    else
+      seq = seq + 1
+      scored[#scored + 1] = -pris[i] * PRIO_SPAN + PRIO_MID - (seq % PRIO_MID)
+      scored[#scored + 1] = ids[i]
+    end
+  end
+  if #plain > 0 then call_many('LPUSH', l.ready, plain) end
+  if #scored > 0 then call_many('ZADD', l.prio, scored) end
 end
 
 -- A record that is not an envelope (written by another program, or damaged), kept whole as
@@ -165,54 +274,72 @@ local function wrap_bad(raw, name, now)
            body = raw or '' }
 end
 
+-- Deletes every record of `ids` (a list): the envelope and whatever side records they have.
+local function forget(ids)
+  for _, key in ipairs({ q.data, q.later, q.err, q.prog, q.lost, q.order }) do
+    call_many('HDEL', key, ids)
+  end
+end
+
+-- Reads the keys a failure writes, so a key of the wrong type (written by another program)
+-- stops the script before it writes rather than halfway. Returns the failed list's length.
+local function check_failure_keys()
+  redis.call('HLEN', q.err)
+  redis.call('HLEN', q.lost)
+  return redis.call('LLEN', q.failed)
+end
+
 -- Moves a job to the failed list (newest first), trimming the list to `cap` entries and
--- deleting the records of the entries it drops.
+-- deleting the records of the entries it drops. Reads first (check_failure_keys).
 local function to_failed(id, j, message, now, cap)
+  local excess = check_failure_keys() + 1 - cap
   j.failed = fmt(now)
   redis.call('HSET', q.data, id, pack_env(j))
   redis.call('HSET', q.err, id, message)
   redis.call('LPUSH', q.failed, id)
-  local excess = redis.call('LLEN', q.failed) - cap
   if excess > 0 then
-    local old = redis.call('RPOP', q.failed, excess)
-    redis.call('HDEL', q.data, unpack(old))
-    redis.call('HDEL', q.err, unpack(old))
-    redis.call('HDEL', q.prog, unpack(old))
+    forget(redis.call('RPOP', q.failed, excess))
   end
 end
 
--- Returns the jobs of expired leases of the lane to the head of ready, or fails them when
--- their attempts are spent; the lost run counts as an attempt. Returns how many jobs it handled.
-local function reap(now, cap, name)
+-- Returns the jobs of the lane's expired leases to the head of ready, in dispatch order,
+-- without spending their attempts: a lost run is counted in the lost hash instead, and the
+-- job whose lost leases reach `max_lost` goes to the failed list as poison. Returns how many
+-- jobs it handled.
+local function reap(now, cap, name, max_lost)
   local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', now, 'LIMIT', 0, 100)
   if #expired == 0 then return 0 end
-  redis.call('ZREM', l.leases, unpack(expired))
-  local count = 0
+  local ids = {}
   for _, t in ipairs(expired) do
-    local ids = redis.call('ZRANGEBYSCORE', l.active, t, t)
-    if #ids > 0 then
-      redis.call('ZREM', l.active, unpack(ids))
-      local envs = redis.call('HMGET', q.data, unpack(ids))
-      for i, id in ipairs(ids) do
-        local j = parse_env(envs[i])
-        if j then
-          j.att = j.att + 1
-          local message = 'lease expired during attempt ' .. j.att .. ' of ' .. j.max ..
-            ': the worker running it stopped or lost its connection'
-          if j.att >= j.max then
-            to_failed(id, j, message, now, cap)
-          else
-            redis.call('HSET', q.data, id, pack_env(j))
-            redis.call('HSET', q.err, id, message)
-            push_front(l.ready, l.prio, id, j)
-          end
-        elseif envs[i] then
-          to_failed(id, wrap_bad(envs[i], name, now), 'malformed job record', now, cap)
-        end
+    local got = redis.call('ZRANGEBYSCORE', l.active, t, t)
+    for _, id in ipairs(got) do ids[#ids + 1] = id end
+  end
+  if #ids > 1 then ids = by_sequence(ids) end
+  local envs = call_many('HMGET', q.data, ids)
+  if #ids > 0 then check_failure_keys() end
+  call_many('ZREM', l.leases, expired)
+  if #ids == 0 then return 0 end
+  call_many('ZREM', l.active, ids)
+  local back, pris = {}, {}
+  for i, id in ipairs(ids) do
+    local j = parse_env(envs[i])
+    if j then
+      local lost = redis.call('HINCRBY', q.lost, id, 1)
+      if lost >= max_lost then
+        to_failed(id, j, 'poison: lost its lease ' .. lost .. ' times; the worker running it ' ..
+          'stopped or lost its connection each time', now, cap)
+      else
+        redis.call('HSET', q.err, id, 'lease expired during attempt ' .. (j.att + 1) .. ' of ' ..
+          j.max .. ': the worker running it stopped or lost its connection (lost lease ' ..
+          lost .. '; the attempt is not counted)')
+        back[#back + 1] = id
+        pris[#pris + 1] = j.pri
       end
-      count = count + #ids
+    elseif envs[i] then
+      to_failed(id, wrap_bad(envs[i], name, now), 'malformed job record', now, cap)
     end
   end
-  if count > 0 then wake(l.wake) end
-  return count
+  if #back > 0 then push_front_all(back, pris) end
+  wake(l.wake)
+  return #ids
 end

@@ -14,5 +14,5 @@ for i = 1, #ids do
     args[#args + 1] = toks[i]
   end
 end
-if #args > 0 then redis.call('ZADD', l.leases, 'XX', unpack(args)) end
+call_many('ZADD', l.leases, args, 'XX')
 return out

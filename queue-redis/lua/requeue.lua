@@ -1,7 +1,7 @@
 -- requeue: puts running jobs back at the head of their lane without spending the attempt
--- (worker shutdown).
+-- (worker shutdown), in dispatch order among themselves, ahead of the jobs that were waiting.
 -- KEYS: the lane key set (lib.lua).
--- ARGV: id, token, id, token, ... (the first id ends up first in line)
+-- ARGV: id, token, id, token, ...
 -- Returns: {1 or 0, ...} per job: 1 when the token was current and the job was requeued.
 local ids, held, toks = check_leases(1, #ARGV)
 local out, back, back_toks = {}, {}, {}
@@ -13,12 +13,15 @@ for i = 1, #ids do
   end
 end
 if #back == 0 then return out end
-release(back, back_toks)
-local envs = redis.call('HMGET', q.data, unpack(back))
-for i = #back, 1, -1 do
+local sorted = by_sequence(back)
+local envs = call_many('HMGET', q.data, sorted)
+local pris = {}
+for i = 1, #sorted do
   -- The attempt count is untouched: a run only counts once it ends.
-  local j = parse_env(envs[i]) or { pri = 0 }
-  push_front(l.ready, l.prio, back[i], j)
+  local j = parse_env(envs[i])
+  pris[i] = j and j.pri or 0
 end
+release(back, back_toks)
+push_front_all(sorted, pris)
 wake(l.wake)
 return out

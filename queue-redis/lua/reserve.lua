@@ -1,40 +1,75 @@
 -- reserve: acks finished jobs, reaps expired leases, promotes due scheduled jobs, then leases
 -- up to n ready jobs. Acking here saves a worker a round trip per batch.
 -- KEYS: the lane key set (lib.lua).
--- ARGV[1]: n  ARGV[2]: lease ms  ARGV[3]: failed list cap  ARGV[4]: job name, then the
--- (id, token) pairs of finished jobs to ack first (see ack.lua)
+-- ARGV[1]: n  ARGV[2]: lease ms  ARGV[3]: failed list cap  ARGV[4]: job name  ARGV[5]: lost
+-- leases that make a job poison, then the (id, token) pairs of finished jobs to ack first (see
+-- ack.lua)
 -- Returns: {next due ms or -1, token, ack flags, id, envelope, id, envelope, ...}; the first
 -- value is the delay until the lane's next due time or lease deadline when fewer than n jobs
 -- were leased (-1 when there is none, or n jobs were leased); the ack flags are as ack.lua's.
 -- The client reads each envelope; one it cannot read, or that names another job, it fails with
 -- that token (record.rs).
-local acked = ack(5, #ARGV)
+-- Each step (ack, reap, promote, lease) reads before it writes; see lib.lua.
 local n = tonumber(ARGV[1])
 local cap = tonumber(ARGV[3])
+local max_lost = tonumber(ARGV[5])
+local acked = ack(6, #ARGV)
 local now = now_ms()
-reap(now, cap, ARGV[4])
+reap(now, cap, ARGV[4], max_lost)
 
--- Promote due scheduled jobs.
-local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', now, 'LIMIT', 0, 1000)
+-- Promote due scheduled jobs, by due time and then dispatch sequence.
+local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+if #due == 2000 then
+  -- A full batch may cut a group of equal due times (cut in text order): take the whole group.
+  local last = due[#due]
+  while #due > 0 and due[#due] == last do
+    due[#due] = nil
+    due[#due] = nil
+  end
+  local group = redis.call('ZRANGEBYSCORE', l.sched, last, last, 'WITHSCORES')
+  for _, v in ipairs(group) do due[#due + 1] = v end
+end
 if #due > 0 then
-  redis.call('ZREM', l.sched, unpack(due))
-  local envs = redis.call('HMGET', q.later, unpack(due))
-  local plain, moved = {}, {}
-  for i, id in ipairs(due) do
+  local ids, scores, ties = {}, {}, false
+  for i = 1, #due, 2 do
+    ids[#ids + 1] = due[i]
+    if due[i + 1] == scores[#scores] then ties = true end
+    scores[#scores + 1] = due[i + 1]
+  end
+  -- Equal scores come in text order ('10' before '9'): only then is the batch sorted.
+  if ties then
+    for i = 1, #scores do scores[i] = tonumber(scores[i]) end
+    ids = by_sequence(ids, scores)
+  end
+  local envs = call_many('HMGET', q.later, ids)
+  local plain, moved, ranked = {}, {}, {}
+  for i, id in ipairs(ids) do
     if envs[i] then
       moved[#moved + 1] = id
       moved[#moved + 1] = envs[i]
     end
     local j = parse_env(envs[i])
     if j and j.pri ~= 0 then
-      redis.call('ZADD', l.prio, prio_score(j.pri, tonumber(redis.call('INCR', q.seq))), id)
+      ranked[#ranked + 1] = j.pri
+      ranked[#ranked + 1] = id
     else
       plain[#plain + 1] = id
     end
   end
-  if #moved > 0 then redis.call('HSET', q.data, unpack(moved)) end
-  redis.call('HDEL', q.later, unpack(due))
-  if #plain > 0 then redis.call('RPUSH', l.ready, unpack(plain)) end
+  local scored = {}
+  if #ranked > 0 then
+    local seq = redis.call('INCRBY', q.seq, #ranked / 2) - #ranked / 2
+    for i = 1, #ranked, 2 do
+      seq = seq + 1
+      scored[#scored + 1] = prio_score(ranked[i], seq)
+      scored[#scored + 1] = ranked[i + 1]
+    end
+  end
+  call_many('HSET', q.data, moved)
+  call_many('ZADD', l.prio, scored)
+  call_many('RPUSH', l.ready, plain)
+  call_many('HDEL', q.later, ids)
+  call_many('ZREM', l.sched, ids)
 end
 
 local function next_due()
@@ -53,7 +88,7 @@ local has_prio = redis.call('ZCARD', l.prio) > 0
 local function take_prio(min, max, want)
   local got = redis.call('ZRANGEBYSCORE', l.prio, min, max, 'LIMIT', 0, want)
   if #got > 0 then
-    redis.call('ZREM', l.prio, unpack(got))
+    call_many('ZREM', l.prio, got)
     for _, id in ipairs(got) do ids[#ids + 1] = id end
   end
 end
@@ -72,9 +107,9 @@ end
 local tok = redis.call('INCR', q.tok)
 local tok_text = fmt(tok) -- formatted once, not once per job by Redis
 local deadline = now + tonumber(ARGV[2])
-local envs = redis.call('HMGET', q.data, unpack(ids))
+local envs = call_many('HMGET', q.data, ids)
 local out = { -1, tok, acked }
-local active_args, seen = {}, {}
+local active_args, seen, bad = {}, {}, {}
 for i, id in ipairs(ids) do
   local env = envs[i]
   -- 48 is '0': a live job (not failed). A failed job's id found in a list again is dropped.
@@ -85,12 +120,11 @@ for i, id in ipairs(ids) do
     out[#out + 1] = id
     out[#out + 1] = env
   elseif not env then
-    to_failed(id, wrap_bad(nil, ARGV[4], now),
-      'malformed job: no job record for id `' .. id .. '` found in lane `' .. ARGV[4] .. '`',
-      now, cap)
+    bad[#bad + 1] = { id, wrap_bad(nil, ARGV[4], now),
+      'malformed job: no job record for id `' .. id .. '` found in lane `' .. ARGV[4] .. '`' }
   elseif not seen[id] and not parse_env(env) then
-    to_failed(id, wrap_bad(env, ARGV[4], now),
-      'malformed job: unreadable job record for id `' .. id .. '`', now, cap)
+    bad[#bad + 1] = { id, wrap_bad(env, ARGV[4], now),
+      'malformed job: unreadable job record for id `' .. id .. '`' }
   end
 end
 if #active_args > 0 then
@@ -100,9 +134,11 @@ if #active_args > 0 then
   if before == nil or deadline < before then wake(l.wake) end
   active_args[#active_args + 1] = 0
   active_args[#active_args + 1] = SENTINEL
-  redis.call('ZADD', l.active, unpack(active_args))
+  call_many('ZADD', l.active, active_args)
   redis.call('ZADD', l.leases, deadline, tok_text)
 end
+-- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
+for _, b in ipairs(bad) do to_failed(b[1], b[2], b[3], now, cap) end
 local leased = (#out - 3) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then

@@ -1,23 +1,57 @@
--- retry_failed: moves failed jobs of one lane back to ready with fresh attempts.
+-- retry_failed: moves failed jobs of one lane back to ready with fresh attempts and no lost
+-- leases.
 -- KEYS: the lane key set (lib.lua).
 -- ARGV[1]: job name, then ids (oldest failure first)
 -- Returns: how many jobs moved.
-local moved = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local j = parse_env(redis.call('HGET', q.data, id))
-  if j and j.failed ~= '0' and j.name == ARGV[1] then
-    redis.call('LREM', q.failed, 1, id)
+-- Reads first, then writes: the failed list loses the moved ids in one pass (LREM per id
+-- would scan the list once per job).
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local envs = call_many('HMGET', q.data, ids)
+local moved, envs_out, plain, ranked, gone = {}, {}, {}, {}, {}
+for i, id in ipairs(ids) do
+  local j = parse_env(envs[i])
+  if j and j.failed ~= '0' and j.name == ARGV[1] and not gone[id] then
+    gone[id] = true
     j.att = 0
     j.failed = '0'
-    redis.call('HSET', q.data, id, pack_env(j))
+    moved[#moved + 1] = id
+    envs_out[#envs_out + 1] = id
+    envs_out[#envs_out + 1] = pack_env(j)
     if j.pri == 0 then
-      redis.call('RPUSH', l.ready, id)
+      plain[#plain + 1] = id
     else
-      redis.call('ZADD', l.prio, prio_score(j.pri, tonumber(redis.call('INCR', q.seq))), id)
+      ranked[#ranked + 1] = j.pri
+      ranked[#ranked + 1] = id
     end
-    moved = moved + 1
   end
 end
-if moved > 0 then wake(l.wake) end
-return moved
+if #moved == 0 then return 0 end
+local kept = nil
+if #moved > 16 then
+  kept = {}
+  for _, id in ipairs(redis.call('LRANGE', q.failed, 0, -1)) do
+    if not gone[id] then kept[#kept + 1] = id end
+  end
+end
+local scored = {}
+if #ranked > 0 then
+  local seq = redis.call('INCRBY', q.seq, #ranked / 2) - #ranked / 2
+  for i = 1, #ranked, 2 do
+    seq = seq + 1
+    scored[#scored + 1] = prio_score(ranked[i], seq)
+    scored[#scored + 1] = ranked[i + 1]
+  end
+end
+call_many('HSET', q.data, envs_out)
+call_many('HDEL', q.lost, moved)
+call_many('RPUSH', l.ready, plain)
+call_many('ZADD', l.prio, scored)
+if kept then
+  redis.call('DEL', q.failed)
+  call_many('RPUSH', q.failed, kept)
+else
+  for _, id in ipairs(moved) do redis.call('LREM', q.failed, 1, id) end
+end
+wake(l.wake)
+return #moved

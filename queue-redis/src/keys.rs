@@ -58,6 +58,14 @@ impl QueueKeys {
     pub(crate) fn lanes(&self) -> String {
         self.key("lanes")
     }
+    /// id -> how many times the job lost its lease (written only by the reaper).
+    pub(crate) fn lost(&self) -> String {
+        self.key("lost")
+    }
+    /// id -> dispatch sequence, for jobs with chosen ids (a numbered id is its own sequence).
+    pub(crate) fn order(&self) -> String {
+        self.key("order")
+    }
 
     /// The keys of the lane of job `job`: `{p:q}:lane:<job>:<suffix>`. Job names cannot contain
     /// the suffixes' separator in a way that collides: the suffix is always the last component.
@@ -67,7 +75,7 @@ impl QueueKeys {
     }
 
     /// Every key of the queue itself (not its lanes).
-    pub(crate) fn queue_keys(&self) -> [String; 9] {
+    pub(crate) fn queue_keys(&self) -> [String; 11] {
         [
             self.data(),
             self.err(),
@@ -78,10 +86,12 @@ impl QueueKeys {
             self.tok(),
             self.lanes(),
             self.later(),
+            self.lost(),
+            self.order(),
         ]
     }
 
-    /// The 15 keys every lane script takes, in the order `lua/lib.lua` reads them.
+    /// The 17 keys every lane script takes, in the order `lua/lib.lua` reads them.
     pub(crate) fn lane_set(&self, job: &str) -> Vec<String> {
         let mut keys = self.queue_keys().to_vec();
         keys.extend(self.lane(job));
@@ -118,7 +128,7 @@ impl LaneKeys {
     }
 
     pub(crate) fn wake(&self) -> &str {
-        &self.all[14]
+        &self.all[16]
     }
 }
 
@@ -129,9 +139,10 @@ mod tests {
     #[test]
     fn keys_share_one_hash_tag() {
         let keys = QueueKeys::new("app", "mail").lane_set("send_welcome");
-        assert_eq!(keys.len(), 15);
+        assert_eq!(keys.len(), 17);
         assert!(keys.iter().all(|k| k.starts_with("{app:mail}:")));
-        assert_eq!(keys[9], "{app:mail}:lane:send_welcome:ready");
-        assert_eq!(keys[14], "{app:mail}:lane:send_welcome:wake");
+        assert_eq!(keys[9], "{app:mail}:lost");
+        assert_eq!(keys[11], "{app:mail}:lane:send_welcome:ready");
+        assert_eq!(keys[16], "{app:mail}:lane:send_welcome:wake");
     }
 }

@@ -16,7 +16,8 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::{
     redact_url, validate_name, Counts, Dispatched, Driver, Error, Failure, JobId, JobInfo, Lane,
-    Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence,
+    Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence, DEFAULT_MAX_LOST_LEASES,
+    MAX_DELAY,
 };
 use redis::aio::ConnectionManager;
 use redis::{Client, RedisError, ScriptInvocation, Value};
@@ -39,6 +40,10 @@ pub struct RedisOptions {
     pub prefix: String,
     /// How many failed jobs each queue keeps (oldest dropped). Default 10,000.
     pub max_failed: usize,
+    /// How many times a job may lose its lease (its worker stopped or lost its connection while
+    /// running it) before it is failed as poison. Lost leases do not spend attempts. Default
+    /// [`DEFAULT_MAX_LOST_LEASES`] (3); 0 counts as 1.
+    pub max_lost_leases: u32,
     /// How long a command may wait for its answer before failing. Default 5 s.
     pub response_timeout: Duration,
     /// How long connecting may take. Default 5 s.
@@ -54,6 +59,7 @@ impl Default for RedisOptions {
         Self {
             prefix: "queue".to_string(),
             max_failed: 10_000,
+            max_lost_leases: DEFAULT_MAX_LOST_LEASES,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             #[cfg(feature = "tls")]
@@ -166,7 +172,7 @@ impl RedisDriver {
                 if !plain {
                     inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
                         .arg(job.priority_value())
-                        .arg(ms(job.delay_duration()));
+                        .arg(delay_ms(job.delay_duration()));
                 }
                 inv.arg(envelope(
                     job.max_attempts(),
@@ -299,12 +305,14 @@ impl RedisDriver {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.err(), keys.prog()] {
+        for key in [keys.data(), keys.err(), keys.prog(), keys.lost()] {
             pipe.cmd("HMGET").arg(key).arg(&ids);
         }
-        let (datas, errs, progs): (Vec<Value>, Vec<Value>, Vec<Value>) = self.pipe(&pipe).await?;
+        let (datas, errs, progs, losts): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
+            self.pipe(&pipe).await?;
         let mut out = Vec::with_capacity(ids.len());
-        for ((id, data), (err, prog)) in ids.into_iter().zip(datas).zip(errs.iter().zip(&progs)) {
+        let sides = errs.iter().zip(&progs).zip(&losts);
+        for ((id, data), ((err, prog), lost)) in ids.into_iter().zip(datas).zip(sides) {
             let Some(raw) = into_bytes(data) else {
                 continue;
             };
@@ -314,6 +322,7 @@ impl RedisDriver {
                 leased: false,
                 error: as_string(err),
                 progress: as_string(prog),
+                lost_leases: lost_count(lost),
             };
             out.extend(stored.info(JobId::from(id), queue, |_| false));
         }
@@ -361,6 +370,67 @@ impl RedisDriver {
         self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
             .await
     }
+
+    /// The poison limit the scripts get (at least 1).
+    fn max_lost_leases(&self) -> u32 {
+        self.inner.options.max_lost_leases.max(1)
+    }
+
+    /// Reads the reply of `reserve.lua` (ack flags aside): every job it leased that can be read
+    /// is returned. A record that cannot be read, or that names another job, is failed on its
+    /// own; when even that fails, or its id or the batch's token cannot be read, the job is
+    /// logged and left leased, for the reaper to return when the lease expires.
+    async fn read_reservation(&self, lane: &Lane, items: Vec<Value>) -> Reservation {
+        let mut reservation = Reservation::default();
+        let next = items.first().and_then(as_i64).unwrap_or(-1);
+        if next >= 0 {
+            reservation.next_due = Some(Duration::from_millis(next as u64));
+        }
+        let token = items
+            .get(1)
+            .and_then(as_i64)
+            .and_then(|t| u64::try_from(t).ok());
+        let mut unreadable = Vec::new();
+        let mut rest = items.into_iter().skip(3);
+        while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
+            let (Some(id), Some(token)) = (as_string(&id), token) else {
+                tracing::error!(%lane, id = ?id, "reserve returned a job without a readable id or token; its lease will expire and the reaper returns it");
+                continue;
+            };
+            let id = JobId::from(id);
+            let raw = into_bytes(env).unwrap_or_default();
+            match Header::parse(&raw) {
+                Some(h) if h.name == lane.job() => {
+                    let payload = raw.slice(h.body_at..);
+                    let (attempt, max) = (h.attempts + 1, h.max_attempts);
+                    reservation
+                        .jobs
+                        .push(ReservedJob::new(id, token, payload, attempt, max));
+                }
+                Some(h) => {
+                    let why = format!(
+                        "job `{id}` is named `{}` but was found in lane `{lane}`",
+                        h.name
+                    );
+                    unreadable.push((id, why));
+                }
+                None => {
+                    let why = format!("unreadable job record for id `{id}`");
+                    unreadable.push((id, why));
+                }
+            }
+        }
+        for (id, why) in unreadable {
+            let lease = Lease {
+                id,
+                token: token.unwrap_or_default(),
+            };
+            if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
+                tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");
+            }
+        }
+        reservation
+    }
 }
 
 /// A client for `url`, trusting `options.tls_root_cert` for `rediss://` when it is set.
@@ -402,6 +472,16 @@ fn split_prefix(url: &str) -> (String, Option<String>) {
     }
 }
 
+/// Reads the ack flags of a reserve that ran: unreadable flags are logged and reported as not
+/// acked (their outcome is unknown; acking again is harmless), since the jobs the script leased
+/// must reach the caller anyway.
+fn ack_flags_or_unknown(reply: Option<&Value>, n: usize, lane: &Lane) -> Vec<bool> {
+    ack_flags(reply, n).unwrap_or_else(|error| {
+        tracing::warn!(%lane, %error, "could not read the ack flags of a reserve; the acks' outcome is unknown");
+        vec![false; n]
+    })
+}
+
 /// Reads the ack flags string of `ack.lua`: one '1' or '0' per lease.
 fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
     let text = reply.and_then(as_string).unwrap_or_default();
@@ -419,6 +499,17 @@ fn unexpected(what: &str, got: &Value) -> Error {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// A dispatch or retry delay in milliseconds, at most [`MAX_DELAY`]'s: due times stay exact
+/// integers in a sorted set's scores (doubles).
+fn delay_ms(d: Duration) -> u64 {
+    ms(d.min(MAX_DELAY))
+}
+
+/// A job's lost leases from the lost hash (none when the field is missing).
+fn lost_count(v: &Value) -> u32 {
+    as_i64(v).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
@@ -478,50 +569,19 @@ impl Driver for RedisDriver {
         inv.arg(max.min(ENQUEUE_CHUNK))
             .arg(ms(lease))
             .arg(self.inner.options.max_failed)
-            .arg(lane.job());
+            .arg(lane.job())
+            .arg(self.max_lost_leases());
         for l in done {
             inv.arg(l.id.as_str()).arg(l.token);
         }
-        let Value::Array(items) = self.invoke(&inv).await? else {
-            return Err(Error::storage("reserve returned no list"));
+        let reply = self.invoke(&inv).await?;
+        // The script ran: the jobs it leased reach the caller whatever else in the reply cannot
+        // be read, or they would wait out their lease without running.
+        let Value::Array(items) = reply else {
+            return Err(unexpected("a list from reserve", &reply));
         };
-        let mut reservation = Reservation::default();
-        let next = items.first().and_then(as_i64).unwrap_or(-1);
-        if next >= 0 {
-            reservation.next_due = Some(Duration::from_millis(next as u64));
-        }
-        let token = items.get(1).and_then(as_i64).unwrap_or(0) as u64;
-        acked.extend(ack_flags(items.get(2), done.len())?);
-        let mut unreadable = Vec::new();
-        let mut rest = items.into_iter().skip(3);
-        while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
-            let id = JobId::from(as_string(&id).ok_or_else(|| unexpected("a job id", &id))?);
-            let raw = into_bytes(env).unwrap_or_default();
-            match Header::parse(&raw) {
-                Some(h) if h.name == lane.job() => {
-                    let payload = raw.slice(h.body_at..);
-                    let (attempt, max) = (h.attempts + 1, h.max_attempts);
-                    reservation
-                        .jobs
-                        .push(ReservedJob::new(id, token, payload, attempt, max));
-                }
-                Some(h) => {
-                    let why = format!(
-                        "job `{id}` is named `{}` but was found in lane `{lane}`",
-                        h.name
-                    );
-                    unreadable.push((id, why));
-                }
-                None => {
-                    let why = format!("unreadable job record for id `{id}`");
-                    unreadable.push((id, why));
-                }
-            }
-        }
-        for (id, why) in unreadable {
-            self.fail_unreadable(lane, &Lease { id, token }, why)
-                .await?;
-        }
+        acked.extend(ack_flags_or_unknown(items.get(2), done.len(), lane));
+        let reservation = self.read_reservation(lane, items).await;
         Ok((acked, reservation))
     }
 
@@ -563,7 +623,7 @@ impl Driver for RedisDriver {
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.fail, &keys);
-        let retry = failure.retry_in.map_or(-1, |d| ms(d) as i64);
+        let retry = failure.retry_in.map_or(-1, |d| delay_ms(d) as i64);
         inv.arg(lease.id.as_str())
             .arg(lease.token)
             .arg(&failure.error)
@@ -602,7 +662,9 @@ impl Driver for RedisDriver {
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reap, &keys);
-        inv.arg(self.inner.options.max_failed).arg(lane.job());
+        inv.arg(self.inner.options.max_failed)
+            .arg(lane.job())
+            .arg(self.max_lost_leases());
         Ok(as_i64(&self.invoke(&inv).await?).unwrap_or(0) as usize)
     }
 
@@ -643,10 +705,17 @@ impl Driver for RedisDriver {
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
         let keys = self.queue_keys(queue)?;
         let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.later(), keys.err(), keys.prog()] {
+        for key in [
+            keys.data(),
+            keys.later(),
+            keys.err(),
+            keys.prog(),
+            keys.lost(),
+        ] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
-        let (data, later, err, prog): (Value, Value, Value, Value) = self.pipe(&pipe).await?;
+        let (data, later, err, prog, lost): (Value, Value, Value, Value, Value) =
+            self.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
@@ -672,6 +741,7 @@ impl Driver for RedisDriver {
             leased,
             error: as_string(&err),
             progress: as_string(&prog),
+            lost_leases: lost_count(&lost),
         };
         Ok(stored.info(id.clone(), queue, |_| scheduled))
     }
@@ -826,5 +896,19 @@ mod tests {
             )
         );
         assert_eq!(split_prefix("redis://h"), ("redis://h".to_string(), None));
+    }
+
+    #[test]
+    fn unreadable_ack_flags_of_a_reserve_are_unknown_not_an_error() {
+        let lane = Lane::new("q", "job").unwrap();
+        let good = Value::BulkString(b"101".to_vec());
+        assert_eq!(
+            ack_flags_or_unknown(Some(&good), 3, &lane),
+            [true, false, true]
+        );
+        for bad in [None, Some(&Value::Nil), Some(&good)] {
+            assert_eq!(ack_flags_or_unknown(bad, 2, &lane), [false, false]);
+        }
+        assert!(ack_flags(Some(&good), 2).is_err(), "ack alone reports it");
     }
 }

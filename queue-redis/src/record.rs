@@ -3,7 +3,8 @@
 //! An envelope is `failed ms|attempts|max attempts|priority|created ms|job name|payload`: the
 //! client writes it at enqueue and reads it at reserve, so the scripts on the hot path move it
 //! as an opaque string; only the rare paths (retry, failure, reap) rewrite the header, in Lua
-//! (`lua/lib.lua`). `attempts` counts the runs that ended; the running one is not in it.
+//! (`lua/lib.lua`). `attempts` counts the handler runs that ended; the running one is not in
+//! it, nor runs whose lease was lost (counted apart, in the lost hash).
 
 use std::io::Write;
 
@@ -84,6 +85,8 @@ pub(crate) struct Stored {
     pub(crate) leased: bool,
     pub(crate) error: Option<String>,
     pub(crate) progress: Option<String>,
+    /// How many times the job lost its lease (the lost hash).
+    pub(crate) lost_leases: u32,
 }
 
 impl Stored {
@@ -112,6 +115,7 @@ impl Stored {
         info.failed_at = (h.failed_ms != 0).then(|| from_unix_ms(h.failed_ms));
         info.last_error = self.error;
         info.progress = self.progress.and_then(|p| serde_json::from_str(&p).ok());
+        info.lost_leases = self.lost_leases;
         Some(info)
     }
 }

@@ -264,3 +264,74 @@ async fn an_unreachable_server_is_a_clear_error_naming_the_url() {
     );
     assert!(!format!("{err:?}").contains("hunter2"));
 }
+
+/// A reserve whose batch holds a record the client cannot read still hands out the batch's
+/// good jobs, even when failing that record fails too (here its error hash was overwritten with
+/// a string by another program): the bad job stays leased and, once the hash is repaired and its
+/// lease expires, the reaper moves it to the failed list, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserve_hands_out_its_good_jobs_when_a_bad_record_cannot_be_failed() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn queue_core::Driver> =
+        Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = queue_core::Lane::new("leased", "work").unwrap();
+    let mut conn = raw(&server)
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // A record that passes the script's check (it starts with "0") but not the client's.
+    redis::pipe()
+        .cmd("HSET")
+        .arg("{queue:leased}:data")
+        .arg("junk-1")
+        .arg("0|not a header")
+        .cmd("RPUSH")
+        .arg("{queue:leased}:lane:work:ready")
+        .arg("junk-1")
+        .cmd("SET")
+        .arg("{queue:leased}:err")
+        .arg("not a hash")
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let good: Vec<_> = driver
+        .enqueue(
+            (0..3)
+                .map(|n| queue_core::testing::job(&lane, serde_json::json!({ "n": n })))
+                .collect(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let lease = Duration::from_millis(300);
+    let r = driver
+        .reserve(&lane, 10, lease)
+        .await
+        .expect("the good jobs come back though the bad one could not be failed");
+    let got: Vec<_> = r.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(got, good);
+    let junk = queue_core::JobId::from("junk-1");
+    let c = driver.counts("leased").await.unwrap();
+    assert_eq!((c.active, c.failed), (4, 0), "the bad job stays leased");
+    let leases: Vec<_> = r.jobs.iter().map(|j| j.lease()).collect();
+
+    // Repaired, the reaper takes it once its lease is over; the good jobs' acks ride along.
+    let _: () = redis::cmd("DEL")
+        .arg("{queue:leased}:err")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let (acked, _) = driver
+        .ack_and_reserve(&lane, &leases, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(acked, [true, true, true]);
+    let c = driver.counts("leased").await.unwrap();
+    assert_eq!((c.pending(), c.failed), (0, 1));
+    let failed = driver.job("leased", &junk).await.unwrap().unwrap();
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(&failed.payload[..], b"0|not a header");
+}

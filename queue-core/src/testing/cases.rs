@@ -238,12 +238,14 @@ pub async fn a_sooner_lease_wakes_an_idle_waiter(driver: Arc<dyn Driver>) {
         .unwrap();
 }
 
-/// A lease that runs out puts the job back (first in line), counting the attempt.
-pub async fn expired_lease_is_reaped_and_counts_an_attempt(driver: Arc<dyn Driver>) {
+/// A lease that runs out puts the job back (first in line) without spending the attempt: the
+/// next run has the lost run's attempt number, and the lost lease is counted apart.
+pub async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn Driver>) {
     let lane = lane("reap", "work");
     let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let first = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs;
     assert_eq!(first.len(), 1);
+    assert_eq!(first[0].attempt, 1);
     enqueue_one(&driver, &lane, json!({"n": 2})).await;
     let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
     assert_eq!(
@@ -261,32 +263,47 @@ pub async fn expired_lease_is_reaped_and_counts_an_attempt(driver: Arc<dyn Drive
     let again = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
     assert_eq!(again.len(), 1, "the expired job must be handed out again");
     assert_eq!(again[0].id, id);
-    assert_eq!(again[0].attempt, 2, "the lost run counts as an attempt");
+    assert_eq!(
+        again[0].attempt, 1,
+        "the lost run is not an attempt: the next run has its number"
+    );
     assert_ne!(
         again[0].token, first[0].token,
         "a new reservation has a new token"
     );
     let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!((info.attempts, info.lost_leases), (1, 1));
     assert!(
         info.last_error
             .unwrap_or_default()
             .contains("lease expired"),
         "the reap is recorded as the last error"
     );
+    // A success after a lost lease removes the job and its count.
+    assert_eq!(
+        driver.ack(&lane, &[again[0].lease()]).await.unwrap(),
+        [true]
+    );
+    assert!(driver.job(lane.queue(), &id).await.unwrap().is_none());
 }
 
-/// A job whose runs keep losing their lease ends in the failed list once its attempts are spent.
+/// A job whose runs keep losing their lease is failed as poison after
+/// [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES) lost leases, with its attempts
+/// untouched; a retry from the failed list forgets the lost leases.
 pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
     let lane = lane("poison", "work");
     let id = driver
-        .enqueue(vec![job(&lane, json!({"n": 1})).attempts(2)])
+        .enqueue(vec![job(&lane, json!({"n": 1})).attempts(5)])
         .await
         .unwrap()[0]
         .id
         .clone();
-    for attempt in 1..=2 {
+    let limit = crate::DEFAULT_MAX_LOST_LEASES;
+    for lost in 0..limit {
         let got = reserve_n(&driver, &lane, 1, SHORT_LEASE, LIMIT).await;
-        assert_eq!(got[0].attempt, attempt);
+        assert_eq!(got[0].attempt, 1, "no lost lease spends an attempt");
+        let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+        assert_eq!(info.lost_leases, lost);
         tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
     }
     assert_eq!(driver.reap(&lane).await.unwrap(), 1);
@@ -294,12 +311,19 @@ pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
     assert_eq!((counts.ready, counts.active, counts.failed), (0, 0, 1));
     let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
     assert_eq!(failed[0].id, id);
-    assert_eq!(failed[0].attempts, 2);
-    assert!(failed[0]
-        .last_error
-        .as_deref()
-        .unwrap()
-        .contains("lease expired"));
+    assert_eq!(failed[0].attempts, 0, "no handler run ended");
+    assert_eq!(failed[0].lost_leases, limit);
+    let error = failed[0].last_error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with(&format!("poison: lost its lease {limit} times")),
+        "{error}"
+    );
+    assert_eq!(
+        driver.retry_failed(lane.queue(), Some(&id)).await.unwrap(),
+        1
+    );
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!((info.state, info.lost_leases), (JobState::Ready, 0));
 }
 
 /// After a lease expired and the job was handed out again, the old token settles nothing.
@@ -955,4 +979,178 @@ pub async fn lane_counts_by_job(driver: Arc<dyn Driver>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Jobs for the ordering cases: `n` in `range` as payload, the odd ones numbered by the driver
+/// (two-digit ids from the tenth job on), the even ones with chosen ids whose text order is the
+/// reverse of their dispatch order (`y-00`, `x-02`, ...).
+fn mixed_jobs(lane: &Lane, range: std::ops::Range<i64>, priority: i8) -> Vec<crate::NewJob> {
+    range
+        .map(|n| {
+            let job = job(lane, json!({ "n": n })).priority(priority);
+            if n % 2 == 0 {
+                let letter = char::from(b'y' - (n / 2) as u8);
+                job.id(format!("{letter}-{n:02}"))
+            } else {
+                job
+            }
+        })
+        .collect()
+}
+
+/// The payload numbers of up to `max` jobs reserved from `lane`.
+async fn reserved_order(driver: &Arc<dyn Driver>, lane: &Lane, max: usize) -> Vec<i64> {
+    let r = driver.reserve(lane, max, LEASE).await.unwrap();
+    r.jobs.iter().map(payload_n).collect()
+}
+
+/// Jobs delayed until one due time become ready in dispatch order, whatever their ids.
+pub async fn delayed_jobs_due_together_keep_dispatch_order(driver: Arc<dyn Driver>) {
+    for priority in [0, 3] {
+        let lane = lane("due-order", "work");
+        let delay = Duration::from_millis(200);
+        let jobs = mixed_jobs(&lane, 0..24, priority)
+            .into_iter()
+            .map(|j| j.delay(delay))
+            .collect();
+        driver.enqueue(jobs).await.unwrap();
+        tokio::time::sleep(delay + Duration::from_millis(50)).await;
+        assert_eq!(
+            reserved_order(&driver, &lane, 50).await,
+            (0..24).collect::<Vec<_>>(),
+            "priority {priority}"
+        );
+    }
+}
+
+/// Jobs retried with one retry delay, failed in dispatch order, run again in dispatch order.
+pub async fn retried_jobs_keep_dispatch_order(driver: Arc<dyn Driver>) {
+    for priority in [0, 3] {
+        let lane = lane("retry-order", "work");
+        driver
+            .enqueue(mixed_jobs(&lane, 0..24, priority))
+            .await
+            .unwrap();
+        let taken = driver.reserve(&lane, 50, LEASE).await.unwrap().jobs;
+        assert_eq!(taken.len(), 24);
+        let delay = Duration::from_millis(200);
+        for j in &taken {
+            let failure = Failure::retry("again", delay);
+            assert!(driver.fail(&lane, &j.lease(), failure).await.unwrap());
+        }
+        tokio::time::sleep(delay + Duration::from_millis(50)).await;
+        let again = driver.reserve(&lane, 50, LEASE).await.unwrap().jobs;
+        assert!(again.iter().all(|j| j.attempt == 2));
+        assert_eq!(
+            again.iter().map(payload_n).collect::<Vec<_>>(),
+            (0..24).collect::<Vec<_>>(),
+            "priority {priority}"
+        );
+    }
+}
+
+/// A reaped batch goes back to the head of its lane in dispatch order, ahead of the jobs that
+/// were waiting.
+pub async fn reaped_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
+    for priority in [0, 3] {
+        let lane = lane("reap-order", "work");
+        driver
+            .enqueue(mixed_jobs(&lane, 0..24, priority))
+            .await
+            .unwrap();
+        let taken = driver.reserve(&lane, 50, SHORT_LEASE).await.unwrap().jobs;
+        assert_eq!(taken.len(), 24);
+        driver
+            .enqueue(mixed_jobs(&lane, 24..27, priority))
+            .await
+            .unwrap();
+        tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+        assert_eq!(driver.reap(&lane).await.unwrap(), 24);
+        assert_eq!(
+            reserved_order(&driver, &lane, 50).await,
+            (0..27).collect::<Vec<_>>(),
+            "priority {priority}"
+        );
+    }
+}
+
+/// Jobs requeued in one call go back to the head of their lane in dispatch order, whatever
+/// order the call lists them in, ahead of the jobs that were waiting.
+pub async fn requeued_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
+    for priority in [0, 3] {
+        let lane = lane("requeue-order", "work");
+        driver
+            .enqueue(mixed_jobs(&lane, 0..24, priority))
+            .await
+            .unwrap();
+        let taken = driver.reserve(&lane, 50, LEASE).await.unwrap().jobs;
+        assert_eq!(taken.len(), 24);
+        driver
+            .enqueue(mixed_jobs(&lane, 24..27, priority))
+            .await
+            .unwrap();
+        // Listed out of order: reversed halves.
+        let mut leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
+        leases[..12].reverse();
+        leases[12..].reverse();
+        let held = driver.requeue(&lane, &leases).await.unwrap();
+        assert!(held.iter().all(|h| *h));
+        assert_eq!(
+            reserved_order(&driver, &lane, 50).await,
+            (0..27).collect::<Vec<_>>(),
+            "priority {priority}"
+        );
+    }
+}
+
+/// A delay too long for any clock is taken as [`MAX_DELAY`](crate::MAX_DELAY): the job is
+/// scheduled (not ready, not lost) and due then; the same for retry delays, and nothing panics.
+pub async fn out_of_range_delays_saturate(driver: Arc<dyn Driver>) {
+    let lane = lane("far", "work");
+    let max = crate::MAX_DELAY;
+    let near_max =
+        |d: Option<Duration>| d.is_some_and(|d| d <= max && d >= max - Duration::from_secs(60));
+    let id = driver
+        .enqueue(vec![
+            job(&lane, json!({"n": 1})).delay(Duration::from_secs(u64::MAX))
+        ])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
+    assert!(
+        r.jobs.is_empty(),
+        "a job delayed by u64::MAX s is not ready"
+    );
+    assert!(near_max(r.next_due), "due at the max: {:?}", r.next_due);
+    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Scheduled);
+    let c = driver.counts(lane.queue()).await.unwrap();
+    assert_eq!((c.scheduled, c.ready, c.active), (1, 0, 0));
+
+    // Retry delays: through the constructor, and set past it (the driver's own limit).
+    let mut raw = Failure::retry("later", Duration::ZERO);
+    raw.retry_in = Some(Duration::MAX);
+    for failure in [Failure::retry("later", Duration::from_secs(u64::MAX)), raw] {
+        let retried = lane_with_jobs(&driver, "far-retry", 1).await;
+        let taken = driver.reserve(&retried, 1, LEASE).await.unwrap().jobs;
+        assert!(driver
+            .fail(&retried, &taken[0].lease(), failure)
+            .await
+            .unwrap());
+        let r = driver.reserve(&retried, 1, LEASE).await.unwrap();
+        assert!(r.jobs.is_empty(), "a retry after u64::MAX s is not ready");
+        assert!(near_max(r.next_due), "due at the max: {:?}", r.next_due);
+        let c = driver.counts(retried.queue()).await.unwrap();
+        assert_eq!((c.scheduled, c.ready, c.active), (1, 0, 0));
+    }
+}
+
+/// A new lane holding `n` ready jobs.
+async fn lane_with_jobs(driver: &Arc<dyn Driver>, prefix: &str, n: i64) -> Lane {
+    let lane = lane(prefix, "work");
+    let jobs = (0..n).map(|n| job(&lane, json!({ "n": n }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    lane
 }

@@ -9,7 +9,8 @@
 //! queue_core::driver_conformance!(driver);
 //! ```
 //!
-//! The drivers given to the suite must cap each failed list at [`FAILED_CAP`] jobs.
+//! The drivers given to the suite must cap each failed list at [`FAILED_CAP`] jobs and keep the
+//! default lost-lease limit, [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES).
 //! Cases use their own randomly named queues, so they can share one storage and run in parallel.
 //! Waits are bounded: a case that waits for something that never happens fails with a message
 //! instead of hanging.
@@ -36,7 +37,7 @@ macro_rules! driver_conformance {
             wait_wakes_on_dispatch,
             wake_up_passes_on_to_the_next_waiter,
             lanes_are_independent,
-            expired_lease_is_reaped_and_counts_an_attempt,
+            expired_lease_is_reaped_without_spending_an_attempt,
             a_sooner_lease_wakes_an_idle_waiter,
             poison_job_ends_in_failed_list,
             stale_token_is_fenced,
@@ -48,6 +49,11 @@ macro_rules! driver_conformance {
             pause_and_resume,
             requeue_keeps_the_attempt_and_goes_first,
             returned_jobs_go_first_latest_first,
+            delayed_jobs_due_together_keep_dispatch_order,
+            retried_jobs_keep_dispatch_order,
+            reaped_batch_keeps_dispatch_order,
+            requeued_batch_keeps_dispatch_order,
+            out_of_range_delays_saturate,
             ack_and_reserve_in_one_step,
             counts_by_state,
             chosen_ids_are_unique,
