@@ -38,7 +38,10 @@ async fn partition_longer_than_the_lease_hands_running_jobs_over_without_overlap
 
     // The first worker reaches Redis through the proxy and takes every job.
     let mut cut = lab.spawn(&proxy.url(), Settings::new(LEASE, JOBS));
-    let deadline = Deadline::after(Duration::from_secs(20), "the first worker to start every job");
+    let deadline = Deadline::after(
+        Duration::from_secs(20),
+        "the first worker to start every job",
+    );
     while starts_of(&lab.events(), cut.pid()).len() < JOBS {
         deadline.check(|| lab.history_text());
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use queue_core::{JobId, JobInfo, Queue};
 use queue_faults::{
-    now_us, parse_history, Event, CONCURRENCY_ENV, GRACE_ENV, HISTORY_ENV,
-    KILL_AFTER_SUCCESS_ENV, LEASE_ENV, QUEUE, URL_ENV,
+    now_us, parse_history, Event, CONCURRENCY_ENV, GRACE_ENV, HISTORY_ENV, KILL_AFTER_SUCCESS_ENV,
+    LEASE_ENV, QUEUE, URL_ENV,
 };
 use queue_redis::RedisDriver;
 
@@ -66,7 +66,11 @@ impl Lab {
             .env(CONCURRENCY_ENV, settings.concurrency.to_string())
             .env(
                 KILL_AFTER_SUCCESS_ENV,
-                if settings.kill_after_success { "1" } else { "0" },
+                if settings.kill_after_success {
+                    "1"
+                } else {
+                    "0"
+                },
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -302,4 +306,26 @@ pub fn starts_of(events: &[Event], pid: u32) -> Vec<(String, u32, u64)> {
             _ => None,
         })
         .collect()
+}
+
+/// The jobs in flight when worker `pid` died: those it started that storage still holds as
+/// active (running, or finished with the ack not sent). Ask at once after the death is seen:
+/// nothing changes them until their leases expire.
+pub async fn in_flight_at_death(queue: &Queue, events: &[Event], pid: u32) -> Vec<String> {
+    let mut ids: Vec<String> = starts_of(events, pid)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut in_flight = Vec::new();
+    for id in ids {
+        if job(queue, &id)
+            .await
+            .is_some_and(|info| info.state == queue_core::JobState::Active)
+        {
+            in_flight.push(id);
+        }
+    }
+    in_flight
 }
