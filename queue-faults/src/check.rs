@@ -100,6 +100,12 @@ impl Expectations {
         }
     }
 
+    /// More jobs whose dispatch was acknowledged.
+    pub fn dispatched<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+        self.dispatched.extend(ids.into_iter().map(Into::into));
+        self
+    }
+
     /// Jobs whose dispatch failed without saying whether they were stored: each may run or not.
     pub fn maybe_dispatched<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
         self.maybe.extend(ids.into_iter().map(Into::into));
