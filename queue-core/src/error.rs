@@ -113,6 +113,12 @@ pub enum Error {
         /// The id looked for.
         id: String,
     },
+    /// A worker was configured in a way it cannot run.
+    #[error("invalid worker configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong, naming the handler or option.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -341,7 +341,8 @@ impl NewJob {
         self
     }
 
-    /// Sends the job to another queue than its handler's default.
+    /// Sends the job to another queue than its handler's default. It runs where a worker
+    /// serves that queue for its handler ([`WorkerBuilder::queues`](crate::WorkerBuilder::queues)).
     pub fn queue(mut self, queue: &str) -> Self {
         self.queue = queue.into();
         self.queue_chosen = true;

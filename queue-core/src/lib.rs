@@ -27,7 +27,9 @@ pub use queue::{
 pub use registry::{
     definitions, JobDefinition, Requirement, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
 };
-pub use worker::{shutdown_signal, Worker, WorkerBuilder, DEFAULT_GRACE, DEFAULT_LEASE};
+pub use worker::{
+    shutdown_signal, Worker, WorkerBuilder, WorkerStats, DEFAULT_GRACE, DEFAULT_LEASE,
+};
 
 /// Turns an `async fn` into a job handler; see the crate documentation.
 pub use queue_macros::job;

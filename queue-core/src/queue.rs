@@ -250,7 +250,8 @@ impl Dispatch<'_> {
         self
     }
 
-    /// Sends the job to another queue.
+    /// Sends the job to another queue. It runs where a worker serves that queue for its
+    /// handler ([`WorkerBuilder::queues`](crate::WorkerBuilder::queues)).
     pub fn queue(mut self, queue: &str) -> Self {
         self.job = self.job.queue(queue);
         self

@@ -90,3 +90,93 @@ async fn a_panic_is_caught_as_a_failure_with_its_message() {
         "the worker kept running after the panic"
     );
 }
+
+static AFTER_BAD_BACKOFF: AtomicU32 = AtomicU32::new(0);
+
+fn broken_backoff(_attempt: u32) -> Duration {
+    panic!("backoff table has no entry")
+}
+
+#[job(queue = "faults-backoff", attempts = 5, backoff = broken_backoff)]
+async fn fails_with_broken_backoff(n: u32) -> Result<(), JobError> {
+    if n == 0 {
+        return Err(JobError::msg("upstream refused"));
+    }
+    AFTER_BAD_BACKOFF.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_panicking_backoff_fails_the_job_and_the_pool_goes_on() {
+    let queue = memory_queue();
+    let id = fails_with_broken_backoff::dispatch(&queue, 0)
+        .await
+        .unwrap()
+        .id;
+    let worker = start(queue.worker().handlers(["fails_with_broken_backoff"]));
+    until_counts(&queue, "faults-backoff", Duration::from_secs(10), |c| {
+        c.failed == 1 && c.pending() == 0
+    })
+    .await;
+    // The pool still fetches: a job dispatched after the panic runs.
+    fails_with_broken_backoff::dispatch(&queue, 1)
+        .await
+        .unwrap();
+    until_counts(&queue, "faults-backoff", Duration::from_secs(10), |c| {
+        c.pending() == 0
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(AFTER_BAD_BACKOFF.load(Ordering::SeqCst), 1);
+    let info = queue.job("faults-backoff", &id).await.unwrap().unwrap();
+    assert_eq!(info.attempts, 1, "no retry without a delay");
+    assert_eq!(
+        info.last_error.as_deref(),
+        Some("upstream refused (not retried: the backoff function panicked: backoff table has no entry)")
+    );
+}
+
+/// Panics when dropped: a handler holding one panics in `Drop` whenever its future is
+/// dropped before finishing.
+struct PanicsOnDrop;
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("cleanup failed");
+        }
+    }
+}
+
+static AFTER_DROP_PANIC: AtomicU32 = AtomicU32::new(0);
+
+#[job(queue = "faults-drop", timeout = "50ms", attempts = 1)]
+async fn panics_when_dropped(n: u32) -> Result<(), JobError> {
+    if n == 0 {
+        let _guard = PanicsOnDrop;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        std::mem::forget(_guard);
+    }
+    AFTER_DROP_PANIC.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_future_that_panics_when_dropped_at_its_timeout_fails_only_its_job() {
+    let queue = memory_queue();
+    let id = panics_when_dropped::dispatch(&queue, 0).await.unwrap().id;
+    let worker = start(queue.worker().handlers(["panics_when_dropped"]));
+    until_counts(&queue, "faults-drop", Duration::from_secs(10), |c| {
+        c.failed == 1 && c.pending() == 0
+    })
+    .await;
+    panics_when_dropped::dispatch(&queue, 1).await.unwrap();
+    until_counts(&queue, "faults-drop", Duration::from_secs(10), |c| {
+        c.pending() == 0
+    })
+    .await;
+    // Shutdown returns normally: no pool task died.
+    worker.shutdown().await.unwrap();
+    assert_eq!(AFTER_DROP_PANIC.load(Ordering::SeqCst), 1);
+    let info = queue.job("faults-drop", &id).await.unwrap().unwrap();
+    assert_eq!(info.last_error.as_deref(), Some("timed out after 50ms"));
+}

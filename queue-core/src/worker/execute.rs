@@ -1,7 +1,9 @@
 //! Running one job: its handler under a timeout, with panics caught, and the verdict.
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -29,8 +31,34 @@ pub(crate) enum Verdict {
     Abandoned,
 }
 
-/// A handler's future, as `#[job]` expansions return it.
-pub(crate) type HandlerFuture = BoxFuture<'static, Result<(), JobError>>;
+/// A handler's future, as `#[job]` expansions return it, dropped under a panic guard: a handler
+/// cancelled by a timeout, a lost lease or shutdown drops its future outside its own polls, and
+/// a value whose `Drop` panics must not take the pool's task with it.
+pub(crate) struct HandlerFuture(Option<BoxFuture<'static, Result<(), JobError>>>);
+
+impl Future for HandlerFuture {
+    type Output = Result<(), JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.as_mut() {
+            Some(future) => future.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for HandlerFuture {
+    fn drop(&mut self) {
+        if let Some(future) = self.0.take() {
+            if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| drop(future))) {
+                tracing::error!(
+                    panic = %panic_message(&*panic),
+                    "a job handler's future panicked while being dropped"
+                );
+            }
+        }
+    }
+}
 
 /// A run after its first poll.
 pub(crate) enum Started {
@@ -66,14 +94,14 @@ pub(crate) fn start(
     }));
     drop(payload);
     let mut future = match built {
-        Ok(future) => future,
+        Ok(future) => HandlerFuture(Some(future)),
         Err(panic) => return Started::Ended(verdict(registration, run, Err(panicked(panic)))),
     };
     // As in `finish`, cancellation is looked at before the handler.
     if run.cancel.is_cancelled() {
         return Started::Ended(cancelled(run.cancel.reason()));
     }
-    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut future).poll(cx))) {
         Ok(Poll::Pending) => Started::Running(future),
         Ok(Poll::Ready(result)) => Started::Ended(verdict(registration, run, result)),
         Err(panic) => Started::Ended(verdict(registration, run, Err(panicked(panic)))),
@@ -127,25 +155,43 @@ fn verdict(registration: &Registration, run: &RunState, result: Result<(), JobEr
     }
 }
 
-/// Retry with backoff while attempts remain and the error is not fatal; otherwise fail.
+/// Retry with backoff while attempts remain and the error is not fatal; otherwise fail. A
+/// backoff function that panics fails the job for good, naming the panic: its retries could
+/// not be timed.
 fn judge(registration: &Registration, run: &RunState, error: &JobError) -> Failure {
     let message = error.to_string();
     if error.is_fatal() || run.attempt >= run.max_attempts {
         return Failure::fail(message);
     }
-    let delay = error
-        .retry_delay()
-        .unwrap_or_else(|| registration.definition.backoff.delay(run.attempt));
+    let delay = match error.retry_delay() {
+        Some(delay) => delay,
+        None => {
+            let backoff = &registration.definition.backoff;
+            match std::panic::catch_unwind(AssertUnwindSafe(|| backoff.delay(run.attempt))) {
+                Ok(delay) => delay,
+                Err(panic) => {
+                    return Failure::fail(format!(
+                        "{message} (not retried: the backoff function panicked: {})",
+                        panic_message(&*panic)
+                    ))
+                }
+            }
+        }
+    };
     Failure::retry(message, delay)
 }
 
 fn panicked(panic: Box<dyn Any + Send>) -> JobError {
-    let message = panic
+    JobError::msg(format!("handler panicked: {}", panic_message(&*panic)))
+}
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_string());
-    JobError::msg(format!("handler panicked: {message}"))
+        .unwrap_or_else(|| "a non-string panic payload".to_string())
 }
 
 /// `1.5s`, `250ms`, `2m` for messages.

@@ -1,14 +1,17 @@
-//! The jobs a pool is running, and the one timer per process that renews their leases.
+//! The jobs a pool is running, and the pool's task that renews their leases and stops runs
+//! whose leases it cannot confirm in time.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::hash::IdHashMap;
 use crate::job::{Lane, Lease};
 use crate::worker::run::{Batch, CancelReason, RunState};
+use crate::worker::stats::WorkerStats;
 
 /// The running batches of one pool. A batch stays until all its runs finish; runs that
 /// finished earlier are skipped.
@@ -70,58 +73,124 @@ impl Running {
     }
 }
 
-/// Renews the leases of every pool's running jobs every `lease / 3`, until `stop` is cancelled.
-/// A lease the driver no longer recognizes cancels its job, and so does a lease that ran out
-/// while renewals kept failing (the storage may have handed the job to another worker).
-pub(crate) async fn renew_leases(
+/// How long before a lease runs out (by the worker's clock) its runs are cancelled: a tenth of
+/// the lease, at least 20 ms. It covers the time a cancelled run takes to stop (its task must be
+/// polled) and differences between this machine's clock rate and the storage's.
+pub(crate) fn safety_margin(lease: Duration) -> Duration {
+    (lease / 10).max(Duration::from_millis(20))
+}
+
+/// Keeps the leases of one pool's running jobs: renews them every `lease / 3`, each renewal
+/// bounded to half that period, and cancels the runs of a batch whose lease can no longer be
+/// confirmed, at the send time of its last renewal that succeeded plus `lease` minus the
+/// [`safety_margin`], whatever the storage call in flight is doing. Runs until `stop` is
+/// cancelled.
+///
+/// Each pool has its own task, so a pool whose storage calls hang does not delay another's.
+pub(crate) async fn keep_leases(
     driver: Arc<dyn Driver>,
-    pools: Vec<Arc<Running>>,
+    running: Arc<Running>,
     lease: Duration,
+    stats: Arc<WorkerStats>,
     stop: CancellationToken,
 ) {
     let period = lease / 3;
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let call_limit = period / 2;
+    let margin = safety_margin(lease);
+    let lane = &running.lane;
+    let mut next_renewal = Instant::now() + period;
     loop {
+        // Until the next renewal, stop runs whose leases are about to run out.
+        let batches = running.snapshot();
+        let wake = earliest_stop(&batches, margin).map_or(next_renewal, |at| at.min(next_renewal));
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticker.tick() => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
-        for running in &pools {
-            let batches = running.snapshot();
-            // The runs still going, each with its batch, in the order their leases are sent.
-            let runs: Vec<(&Batch, &RunState)> = batches
-                .iter()
-                .flat_map(|batch| batch.running().map(move |run| (&**batch, run)))
-                .collect();
-            if runs.is_empty() {
-                continue;
+        expire(&batches, margin, lane, &stats);
+        let now = Instant::now();
+        if now < next_renewal {
+            continue;
+        }
+        next_renewal = now + period;
+
+        // The runs still going, each with its batch, in the order their leases are sent.
+        let runs: Vec<(&Batch, &RunState)> = batches
+            .iter()
+            .filter(|batch| batch.stop_at(margin).is_some())
+            .flat_map(|batch| batch.running().map(move |run| (&**batch, run)))
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let leases: Vec<Lease> = runs.iter().map(|(_, run)| run.lease.clone()).collect();
+        let sent = Instant::now();
+        let call = tokio::time::timeout(call_limit, driver.renew(lane, &leases, lease));
+        tokio::pin!(call);
+        // While the call is out, leases keep running out on time.
+        let outcome = loop {
+            let wake = earliest_stop(&batches, margin);
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                outcome = &mut call => break outcome,
+                _ = sleep_until_some(wake) => expire(&batches, margin, lane, &stats),
             }
-            let leases: Vec<Lease> = runs.iter().map(|(_, run)| run.lease.clone()).collect();
-            let sent = Instant::now();
-            match driver.renew(&running.lane, &leases, lease).await {
-                Ok(held) => {
-                    for batch in &batches {
-                        batch.renewed(sent + lease);
-                    }
-                    for ((_, run), held) in runs.iter().zip(held) {
-                        if !held {
-                            tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease lost; cancelling the run");
-                            run.cancel.cancel(CancelReason::LeaseLost);
-                        }
+        };
+        match outcome {
+            Ok(Ok(held)) => {
+                for batch in &batches {
+                    batch.renewed(sent + lease);
+                }
+                for ((_, run), held) in runs.iter().zip(held) {
+                    if !held && !run.is_finished() {
+                        tracing::warn!(%lane, id = %run.lease.id, "lease lost (the job was reaped, deleted or purged); cancelling the run");
+                        stats.lease_lost();
+                        run.cancel.cancel(CancelReason::LeaseLost);
                     }
                 }
-                Err(error) => {
-                    tracing::warn!(lane = %running.lane, %error, "could not renew leases; retrying next period");
-                    let now = Instant::now();
-                    for (batch, run) in &runs {
-                        if batch.expired(now) {
-                            tracing::warn!(lane = %running.lane, id = %run.lease.id, "lease ran out while renewals failed; cancelling the run");
-                            run.cancel.cancel(CancelReason::LeaseLost);
-                        }
-                    }
-                }
             }
+            Ok(Err(error)) => {
+                tracing::warn!(%lane, %error, "could not renew leases; retrying next period");
+            }
+            Err(_) => {
+                tracing::warn!(%lane, limit = ?call_limit, "renewing leases took too long; retrying next period");
+            }
+        }
+    }
+}
+
+/// The earliest time a batch of `batches` must stop, if any still holds its lease.
+fn earliest_stop(batches: &[Arc<Batch>], margin: Duration) -> Option<Instant> {
+    batches
+        .iter()
+        .filter(|batch| batch.running().next().is_some())
+        .filter_map(|batch| batch.stop_at(margin))
+        .min()
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Cancels the runs of batches whose leases run out within `margin` from now.
+fn expire(batches: &[Arc<Batch>], margin: Duration, lane: &Lane, stats: &WorkerStats) {
+    let now = Instant::now();
+    for batch in batches {
+        if batch.stop_at(margin).is_none_or(|at| at > now) || batch.running().next().is_none() {
+            continue;
+        }
+        let ids: Vec<String> = batch
+            .running()
+            .map(|run| run.lease.id.to_string())
+            .collect();
+        let cancelled = batch.expire(now, margin);
+        if cancelled > 0 {
+            tracing::warn!(%lane, ids = ?ids, "lease could not be confirmed before it ran out; cancelling the runs before another worker can take the jobs");
+            stats.add_leases_expired(cancelled);
         }
     }
 }

@@ -1,10 +1,14 @@
-//! Workers: one pool per handler, one lease-renewal timer, graceful shutdown.
+//! Workers: one pool per handler and queue it serves, each renewing its own leases; graceful
+//! shutdown.
 
 mod execute;
 mod lease;
 mod pool;
 pub(crate) mod run;
 mod settle;
+mod stats;
+
+pub use stats::WorkerStats;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,6 +52,7 @@ pub struct WorkerBuilder {
     grace: Duration,
     only: Option<Vec<String>>,
     concurrency: HashMap<String, usize>,
+    queues: HashMap<String, Vec<String>>,
 }
 
 impl WorkerBuilder {
@@ -59,6 +64,7 @@ impl WorkerBuilder {
             grace: DEFAULT_GRACE,
             only: None,
             concurrency: HashMap::new(),
+            queues: HashMap::new(),
         }
     }
 
@@ -69,7 +75,10 @@ impl WorkerBuilder {
     }
 
     /// Sets the lease (default 15 s, at least 300 ms). Running jobs' leases are renewed every
-    /// third of it; a worker that dies has its jobs handed out again one lease later.
+    /// third of it; a worker that dies has its jobs handed out again one lease later. A run
+    /// whose lease no renewal could confirm (the storage unreachable or too slow) is cancelled
+    /// by the worker's own clock a tenth of the lease before it runs out, so it has stopped
+    /// before another worker can take the job.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(300));
         self
@@ -92,9 +101,24 @@ impl WorkerBuilder {
         self
     }
 
-    /// Overrides one handler's concurrency.
+    /// Overrides one handler's concurrency (per queue it serves).
     pub fn concurrency(mut self, job: &str, concurrency: usize) -> Self {
         self.concurrency.insert(job.to_string(), concurrency.max(1));
+        self
+    }
+
+    /// Makes handler `job` serve these queues instead of its own (`#[job(queue = ..)]`), one
+    /// pool with the handler's concurrency per queue. Jobs dispatched with `.queue(name)` run
+    /// only where a worker serves that queue for their handler.
+    pub fn queues<I, S>(mut self, job: &str, queues: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.queues.insert(
+            job.to_string(),
+            queues.into_iter().map(Into::into).collect(),
+        );
         self
     }
 
@@ -117,7 +141,7 @@ impl WorkerBuilder {
                 .collect::<Result<_>>()?,
         };
         selected.sort_by_key(|r| r.definition.name);
-        for name in self.concurrency.keys() {
+        for name in self.concurrency.keys().chain(self.queues.keys()) {
             if !registry.by_name.contains_key(name.as_str()) {
                 return Err(Error::UnknownJob { name: name.clone() });
             }
@@ -134,11 +158,30 @@ impl WorkerBuilder {
         }
         let state = Arc::new(self.state);
         let driver = self.queue.driver().clone();
-        let pools = selected
+        let stats = Arc::new(WorkerStats::default());
+        let mut lanes = Vec::new();
+        for registration in selected {
+            let def = registration.definition;
+            match self.queues.get(def.name) {
+                Some(queues) if queues.is_empty() => {
+                    return Err(Error::InvalidConfig {
+                        reason: format!("handler `{}` was given no queue to serve", def.name),
+                    })
+                }
+                Some(queues) => {
+                    for queue in queues {
+                        lanes.push((registration, Lane::new(queue, def.name)?));
+                    }
+                }
+                None => lanes.push((registration, Lane::new(def.queue, def.name)?)),
+            }
+        }
+        lanes.sort_by(|a, b| a.1.cmp(&b.1));
+        lanes.dedup_by(|a, b| a.1 == b.1);
+        let pools = lanes
             .into_iter()
-            .map(|registration| {
+            .map(|(registration, lane)| {
                 let def = registration.definition;
-                let lane = Lane::new(def.queue, def.name)?;
                 Ok(Arc::new(Pool {
                     registration,
                     running: Arc::new(Running::new(lane.clone())),
@@ -158,14 +201,11 @@ impl WorkerBuilder {
                     settlements: Default::default(),
                     finished: Default::default(),
                     start_cost: Default::default(),
+                    stats: stats.clone(),
                 }))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Worker {
-            queue: self.queue,
-            pools,
-            lease: self.lease,
-        })
+        Ok(Worker { pools, stats })
     }
 
     /// Builds the worker and runs it until `signal` completes; see [`Worker::run_until`].
@@ -179,12 +219,11 @@ impl WorkerBuilder {
     }
 }
 
-/// Runs one pool per handler against a queue, until told to stop.
+/// Runs one pool per handler and queue against the storage, until told to stop.
 #[derive(Debug)]
 pub struct Worker {
-    queue: Queue,
     pools: Vec<Arc<Pool>>,
-    lease: Duration,
+    stats: Arc<WorkerStats>,
 }
 
 impl Worker {
@@ -194,6 +233,12 @@ impl Worker {
             .iter()
             .map(|p| (p.lane().clone(), p.concurrency))
             .collect()
+    }
+
+    /// The worker's counters of lost leases and refused or dropped settlements, live while it
+    /// runs.
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
     }
 
     /// Runs until `signal` completes, then shuts down gracefully: stops fetching, lets running
@@ -206,13 +251,6 @@ impl Worker {
     /// that job instead), that panic is resumed here once the shutdown is complete.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
         let stop = CancellationToken::new();
-        let renew_stop = CancellationToken::new();
-        let renewer = tokio::spawn(lease::renew_leases(
-            self.queue.driver().clone(),
-            self.pools.iter().map(|p| p.running.clone()).collect(),
-            self.lease,
-            renew_stop.clone(),
-        ));
         let handles: Vec<_> = self
             .pools
             .iter()
@@ -235,8 +273,6 @@ impl Worker {
                 }
             }
         }
-        renew_stop.cancel();
-        let _ = renewer.await;
         if let Some(panic) = panic {
             std::panic::resume_unwind(panic);
         }

@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio::time::Instant as LeaseClock;
+
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -31,9 +33,10 @@ use crate::context::State;
 use crate::job::{Lane, Lease, ReservedJob};
 use crate::registry::Registration;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
-use crate::worker::lease::Running;
+use crate::worker::lease::{self, Running};
 use crate::worker::run::{Batch, CancelReason, Scope};
 use crate::worker::settle::{self, Finished, Settled, Settlements};
+use crate::worker::stats::WorkerStats;
 
 /// A reservation whose handlers are expected to spend longer than this in their first polls is
 /// split into one batch per runtime thread. Quick handlers are cheaper run together; slow ones
@@ -56,6 +59,8 @@ pub(crate) struct Pool {
     pub(crate) finished: Finished,
     /// Nanoseconds a handler's first poll has lately taken, on average.
     pub(crate) start_cost: AtomicU64,
+    /// The worker's counters of lost leases and refused settlements.
+    pub(crate) stats: Arc<WorkerStats>,
 }
 
 impl Pool {
@@ -69,6 +74,14 @@ impl Pool {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let settler_stop = CancellationToken::new();
         let settler = tokio::spawn(settle::settler(self.clone(), settler_stop.clone()));
+        let leases_stop = CancellationToken::new();
+        let leases = tokio::spawn(lease::keep_leases(
+            self.scope.driver.clone(),
+            self.running.clone(),
+            self.lease,
+            self.stats.clone(),
+            leases_stop.clone(),
+        ));
         let mut failures = 0u32;
         let driver = &self.scope.driver;
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -90,14 +103,15 @@ impl Pool {
 
             // Read before reserving, so the local idea of when leases end is never later than
             // the storage's.
-            let reserved_at = Instant::now();
+            let reserved_at = LeaseClock::now();
             let done = self.finished.take_for_reserve();
             let reserved = driver
                 .ack_and_reserve(self.lane(), &done, wanted, self.lease)
                 .await;
             let reservation = match reserved {
-                Ok((_, reservation)) => {
+                Ok((acked, reservation)) => {
                     failures = 0;
+                    settle::note_refused(&self, "ack", &done, &acked);
                     reservation
                 }
                 Err(error) => {
@@ -156,6 +170,8 @@ impl Pool {
         let _ = settler.await;
         self.settlements.report_all(&self).await;
         self.finished.ack_all(&self).await;
+        leases_stop.cancel();
+        let _ = leases.await;
     }
 
     /// Starts the reserved `jobs`: in this task when their handlers are quick to start, else
@@ -164,7 +180,7 @@ impl Pool {
         self: &Arc<Self>,
         mut jobs: Vec<ReservedJob>,
         mut permits: OwnedSemaphorePermit,
-        reserved_at: Instant,
+        reserved_at: LeaseClock,
         workers: usize,
     ) {
         if jobs.is_empty() {
@@ -182,8 +198,8 @@ impl Pool {
             let taken = permits
                 .split(jobs.len())
                 .expect("one permit per reserved job");
-            let (batch, number, payloads) = self.new_batch(jobs, reserved_at);
-            tokio::spawn(self.clone().run_batch(batch, number, payloads, taken));
+            let (batch, registered, payloads) = self.new_batch(jobs, reserved_at);
+            tokio::spawn(self.clone().run_batch(batch, registered, payloads, taken));
             jobs = rest;
         }
     }
@@ -212,15 +228,19 @@ impl Pool {
     fn new_batch(
         &self,
         jobs: Vec<ReservedJob>,
-        reserved_at: Instant,
-    ) -> (Arc<Batch>, u64, Vec<Bytes>) {
+        reserved_at: LeaseClock,
+    ) -> (Arc<Batch>, Registered, Vec<Bytes>) {
         let expires = reserved_at + self.lease;
         let timeout = self.registration.definition.timeout;
         let deadline = timeout.map(|limit| Instant::now() + limit);
         let batch = Arc::new(Batch::new(self.scope.clone(), &jobs, expires, deadline));
         let payloads: Vec<Bytes> = jobs.into_iter().map(|job| job.payload).collect();
         let number = self.running.insert(batch.clone());
-        (batch, number, payloads)
+        let registered = Registered {
+            running: self.running.clone(),
+            number,
+        };
+        (batch, registered, payloads)
     }
 
     /// Starts a batch in the fetch loop's own task. Most runs of a busy queue end in their first
@@ -233,17 +253,17 @@ impl Pool {
         self: &Arc<Self>,
         jobs: Vec<ReservedJob>,
         mut permits: OwnedSemaphorePermit,
-        reserved_at: Instant,
+        reserved_at: LeaseClock,
     ) {
-        let (batch, number, payloads) = self.new_batch(jobs, reserved_at);
+        let (batch, registered, payloads) = self.new_batch(jobs, reserved_at);
         let (ended, running) = self.start_runs(&batch, payloads).await;
         let last = running.is_empty();
         if !ended.is_empty() {
-            self.ended_together(ended, &mut permits, last, number, false)
+            self.ended_together(ended, &mut permits, last, &registered, false)
                 .await;
         }
         if !last {
-            tokio::spawn(self.clone().drive(batch, number, running, permits));
+            tokio::spawn(self.clone().drive(batch, registered, running, permits));
         }
     }
 
@@ -252,17 +272,17 @@ impl Pool {
     async fn run_batch(
         self: Arc<Self>,
         batch: Arc<Batch>,
-        number: u64,
+        registered: Registered,
         payloads: Vec<Bytes>,
         mut permits: OwnedSemaphorePermit,
     ) {
         let (ended, running) = self.start_runs(&batch, payloads).await;
         if !ended.is_empty() {
-            self.ended_together(ended, &mut permits, running.is_empty(), number, true)
+            self.ended_together(ended, &mut permits, running.is_empty(), &registered, true)
                 .await;
         }
         if !running.is_empty() {
-            self.drive(batch, number, running, permits).await;
+            self.drive(batch, registered, running, permits).await;
         }
     }
 
@@ -303,7 +323,7 @@ impl Pool {
     async fn drive(
         self: Arc<Self>,
         batch: Arc<Batch>,
-        number: u64,
+        registered: Registered,
         running: Vec<(usize, HandlerFuture)>,
         mut permits: OwnedSemaphorePermit,
     ) {
@@ -312,7 +332,7 @@ impl Pool {
             .map(|(index, future)| self.finish(&batch, index, future))
             .collect();
         while let Some(ended) = next_finished(&mut pending).await {
-            self.ended_together(ended, &mut permits, pending.is_empty(), number, true)
+            self.ended_together(ended, &mut permits, pending.is_empty(), &registered, true)
                 .await;
         }
     }
@@ -344,11 +364,11 @@ impl Pool {
         ended: Settled,
         permits: &mut OwnedSemaphorePermit,
         last: bool,
-        number: u64,
+        registered: &Registered,
         report_here: bool,
     ) {
         if last {
-            self.running.remove(number);
+            self.running.remove(registered.number);
         }
         let count = ended.len();
         // Left before the slots are freed: shutdown waits for every slot, then reports
@@ -367,6 +387,21 @@ impl Pool {
         } else if report {
             self.settlements.wake_settler();
         }
+    }
+}
+
+/// A batch's place among the pool's running batches, given up when the batch's last run ends,
+/// or when the task driving it ends in any other way (a panic in this crate), so that no batch
+/// stays registered, and renewed, after its task died: its jobs are then reaped.
+#[derive(Debug)]
+struct Registered {
+    running: Arc<Running>,
+    number: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.running.remove(self.number);
     }
 }
 

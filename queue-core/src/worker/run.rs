@@ -5,7 +5,7 @@ use std::future::{poll_fn, Future};
 use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,8 @@ pub(crate) enum CancelReason {
     None = 0,
     /// The worker is shutting down and the grace period is over: requeue it.
     Shutdown = 1,
-    /// The lease was lost (reaped or deleted): someone else owns the job now.
+    /// The lease was lost (reaped or deleted), or could not be confirmed before it ran out:
+    /// someone else may own the job now.
     LeaseLost = 2,
 }
 
@@ -42,23 +43,24 @@ pub(crate) struct Batch {
     pub(crate) runs: Box<[RunState]>,
     /// When the handler's timeout ends the runs, if it has one.
     pub(crate) deadline: Option<Instant>,
-    /// When the leases run out unless renewed (local clock, conservative). The batch's leases
-    /// were taken together and are renewed together.
-    expires: Mutex<Instant>,
+    /// When the leases run out unless renewed (local clock, conservative: the send time of the
+    /// call that set them plus the lease), or `None` once the runs were cancelled for it. The
+    /// batch's leases were taken together and are renewed together.
+    expires: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Batch {
     pub(crate) fn new(
         scope: Arc<Scope>,
         jobs: &[ReservedJob],
-        expires: Instant,
+        expires: tokio::time::Instant,
         deadline: Option<Instant>,
     ) -> Self {
         Self {
             scope,
             runs: jobs.iter().map(RunState::new).collect(),
             deadline,
-            expires: Mutex::new(expires),
+            expires: Mutex::new(Some(expires)),
         }
     }
 
@@ -67,14 +69,38 @@ impl Batch {
         self.runs.iter().filter(|run| !run.is_finished())
     }
 
-    /// Records a renewal that extended the leases to `expires`.
-    pub(crate) fn renewed(&self, expires: Instant) {
-        *self.expires.lock().expect("lease expiry lock") = expires;
+    /// Records a renewal that extended the leases to `expires`, unless the runs were already
+    /// cancelled for their leases.
+    pub(crate) fn renewed(&self, expires: tokio::time::Instant) {
+        if let Some(current) = self.expires.lock().expect("lease expiry lock").as_mut() {
+            *current = (*current).max(expires);
+        }
     }
 
-    /// Whether the leases have run out by `now` (as far as this process knows).
-    pub(crate) fn expired(&self, now: Instant) -> bool {
-        *self.expires.lock().expect("lease expiry lock") <= now
+    /// When the runs must stop, `margin` before their leases run out; `None` once they were
+    /// cancelled for it.
+    pub(crate) fn stop_at(&self, margin: Duration) -> Option<tokio::time::Instant> {
+        let expires = *self.expires.lock().expect("lease expiry lock");
+        expires.map(|at| at.checked_sub(margin).unwrap_or(at))
+    }
+
+    /// If the leases run out within `margin` of `now`, cancels the runs still going and returns
+    /// how many it cancelled; they stop before the storage can hand their jobs to another
+    /// worker.
+    pub(crate) fn expire(&self, now: tokio::time::Instant, margin: Duration) -> usize {
+        {
+            let mut expires = self.expires.lock().expect("lease expiry lock");
+            match *expires {
+                Some(at) if at <= now + margin => *expires = None,
+                _ => return 0,
+            }
+        }
+        let mut cancelled = 0;
+        for run in self.running() {
+            run.cancel.cancel(CancelReason::LeaseLost);
+            cancelled += 1;
+        }
+        cancelled
     }
 }
 

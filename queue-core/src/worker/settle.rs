@@ -138,7 +138,10 @@ impl Finished {
         let leases = std::mem::take(&mut self.inner().leases);
         let (lane, driver) = (pool.lane(), &pool.scope.driver);
         for chunk in leases.chunks(SETTLE_BATCH) {
-            persist(pool, "ack", || driver.ack(lane, chunk)).await;
+            if let Some(acked) = persist(pool, "ack", chunk.len(), || driver.ack(lane, chunk)).await
+            {
+                note_refused(pool, "ack", chunk, &acked);
+            }
         }
     }
 
@@ -172,21 +175,48 @@ async fn settle(pool: &Pool, settled: Settled) {
             Verdict::Requeue => requeues.push(lease),
             Verdict::Abandoned => {}
             Verdict::Failed(failure) => {
-                persist(pool, "fail", || driver.fail(lane, &lease, failure.clone())).await;
+                let call = || driver.fail(lane, &lease, failure.clone());
+                if let Some(held) = persist(pool, "fail", 1, call).await {
+                    note_refused(pool, "fail", std::slice::from_ref(&lease), &[held]);
+                }
             }
         }
     }
     for chunk in acks.chunks(SETTLE_BATCH) {
-        persist(pool, "ack", || driver.ack(lane, chunk)).await;
+        if let Some(acked) = persist(pool, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
+            note_refused(pool, "ack", chunk, &acked);
+        }
     }
     for chunk in requeues.chunks(SETTLE_BATCH) {
-        persist(pool, "requeue", || driver.requeue(lane, chunk)).await;
+        let call = || driver.requeue(lane, chunk);
+        if let Some(held) = persist(pool, "requeue", chunk.len(), call).await {
+            note_refused(pool, "requeue", chunk, &held);
+        }
     }
 }
 
-/// Retries a settlement while the storage is unreachable, for up to one lease: past that the
-/// lease has expired and the reaper hands the job out again anyway.
-async fn persist<T, F, Fut>(pool: &Pool, what: &str, mut call: F)
+/// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
+/// lease had ended, so the job was reaped (and may run again), deleted or purged.
+pub(crate) fn note_refused(pool: &Pool, what: &str, leases: &[Lease], held: &[bool]) {
+    let mut refused = 0;
+    for (lease, held) in leases.iter().zip(held) {
+        if !held {
+            refused += 1;
+            tracing::warn!(
+                lane = %pool.lane(), id = %lease.id, token = lease.token,
+                "{what} refused: the lease had ended (the job was reaped and may run again, or was deleted)"
+            );
+        }
+    }
+    if refused > 0 {
+        pool.stats.add_refused(refused);
+    }
+}
+
+/// Retries a settlement of `count` jobs while the storage is unreachable, for up to one lease
+/// (past that the lease has expired and the reaper hands the job out again anyway). Returns the
+/// call's answer, or `None` when it was given up (logged and counted).
+async fn persist<T, F, Fut>(pool: &Pool, what: &str, count: usize, mut call: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = crate::Result<T>>,
@@ -195,12 +225,13 @@ where
     let mut failures = 0;
     loop {
         match call().await {
-            Ok(_) => return,
+            Ok(answer) => return Some(answer),
             Err(error) => {
                 failures += 1;
                 if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
-                    tracing::error!(lane = %pool.lane(), %error, "could not {what} jobs; their leases will expire and they will run again");
-                    return;
+                    tracing::error!(lane = %pool.lane(), %error, jobs = count, "could not {what} jobs; their leases will expire and they will run again");
+                    pool.stats.add_dropped(count);
+                    return None;
                 }
                 tokio::time::sleep(retry_pause(failures)).await;
             }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_core::{Counts, Queue, Result, WorkerBuilder};
+use queue_core::{Counts, Queue, Result, Worker, WorkerBuilder};
 use queue_memory::MemoryDriver;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +37,14 @@ pub fn start(builder: WorkerBuilder) -> Running {
     let stop = CancellationToken::new();
     let signal = stop.clone().cancelled_owned();
     let handle = tokio::spawn(builder.run_until(signal));
+    Running { stop, handle }
+}
+
+/// Starts a built worker in the background.
+pub fn start_built(worker: Worker) -> Running {
+    let stop = CancellationToken::new();
+    let signal = stop.clone().cancelled_owned();
+    let handle = tokio::spawn(worker.run_until(signal));
     Running { stop, handle }
 }
 

@@ -1,0 +1,58 @@
+//! Counters of what went wrong around a worker's leases and settlements.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts, since the worker was built, the events that mean a job may run again: leases lost
+/// or run out, and settlements the storage refused or that could not be sent. Each event is
+/// also logged with the job's id. Read them through [`Worker::stats`](crate::Worker::stats).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    leases_lost: AtomicU64,
+    leases_expired: AtomicU64,
+    settlements_refused: AtomicU64,
+    settlements_dropped: AtomicU64,
+}
+
+impl WorkerStats {
+    /// Runs cancelled because the storage no longer held their lease (the job was reaped,
+    /// deleted or purged while it ran).
+    pub fn leases_lost(&self) -> u64 {
+        self.leases_lost.load(Ordering::Relaxed)
+    }
+
+    /// Runs cancelled by the worker's own clock because no renewal confirmed their lease in
+    /// time (the storage was unreachable or too slow), before another worker could take them.
+    pub fn leases_expired(&self) -> u64 {
+        self.leases_expired.load(Ordering::Relaxed)
+    }
+
+    /// Acks, failures and requeues the storage refused because the lease was no longer current
+    /// (the job had been handed out again, deleted or purged).
+    pub fn settlements_refused(&self) -> u64 {
+        self.settlements_refused.load(Ordering::Relaxed)
+    }
+
+    /// Acks, failures and requeues given up after retrying until their lease ran out; their
+    /// jobs run again once the storage reaps them.
+    pub fn settlements_dropped(&self) -> u64 {
+        self.settlements_dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn lease_lost(&self) {
+        self.leases_lost.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_leases_expired(&self, n: usize) {
+        self.leases_expired.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_refused(&self, n: usize) {
+        self.settlements_refused
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_dropped(&self, n: usize) {
+        self.settlements_dropped
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
