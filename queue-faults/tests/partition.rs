@@ -9,16 +9,18 @@ mod harness;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use queue_faults::{check, fault_task, Ending, Expectations, Task};
+use queue_faults::{check, fault_task, Ending, Expectations, Outcome, Task};
 use support::proxy::FaultProxy;
 use support::RedisServer;
 
 use harness::{completed, connect, starts_of, until_drained, Deadline, Lab, Settings};
 
-const LEASE: Duration = Duration::from_millis(1500);
+/// The worker cancels a run it cannot confirm at its last confirmed renewal's send time + lease
+/// - a tenth of the lease (`WorkerBuilder::lease`), so 200 ms before the server's deadline.
+const LEASE: Duration = Duration::from_millis(2000);
 /// Longer than the lease: a run the cut-off worker does not cancel is still going when the
 /// other worker takes the job.
-const RUN_MS: u64 = 3500;
+const RUN_MS: u64 = 3000;
 const JOBS: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,10 +86,15 @@ async fn partition_longer_than_the_lease_hands_running_jobs_over_without_overlap
             "job {id} was not taken over by the connected worker: {report}"
         );
     }
-    // The cut-off worker ended each run by its own clock, within one lease of the run's start
-    // (its lease was confirmed last when the job was reserved, before the start).
+    // The cut-off worker cancelled each run by its own clock, within one lease of the run's
+    // start (its lease was confirmed last when the job was reserved, before the start).
     for run in report.runs().iter().filter(|r| r.pid == cut.pid()) {
-        assert_ne!(run.ending, Ending::Open);
+        assert_eq!(
+            run.ending,
+            Ending::Recorded(Outcome::Cancelled),
+            "the cut-off worker cancelled its run of {}: {report}",
+            run.id
+        );
         assert!(
             run.end <= run.start + LEASE.as_micros() as u64,
             "the cut-off worker's run of {} went on past its lease: {}",
