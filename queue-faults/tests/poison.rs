@@ -12,9 +12,7 @@ use queue_core::JobState;
 use queue_faults::{check, fault_task, Action, Ending, Expectations, Outcome, Task, QUEUE};
 use support::RedisServer;
 
-use harness::{
-    completed, connect, in_flight_at_death, is_done, job, starts_of, Deadline, Lab, Settings,
-};
+use harness::{completed, connect, in_flight_at_death, job, starts_of, Deadline, Lab, Settings};
 
 /// Short, so each lost lease is noticed within a second.
 const LEASE: Duration = Duration::from_millis(1000);
@@ -86,6 +84,8 @@ async fn poison_a_job_that_aborts_its_worker_every_time_fails_after_three_lost_l
         failed.iter().any(|j| j.id.as_str() == poison),
         "the poison job is in the failed list"
     );
+    assert_eq!(info.lost_leases, MAX_LOST_LEASES as u32, "{info:?}");
+    assert_eq!(info.attempts, 0, "no handler attempt ended: {info:?}");
     let error = info.last_error.clone().unwrap_or_default();
     assert!(
         error.contains("poison") && error.contains("lease"),
@@ -196,10 +196,10 @@ async fn poison_a_job_that_succeeded_right_before_a_sigkill_runs_again_on_an_uns
     let mut second = lab.spawn(&server.url(), Settings::new(LEASE, 1));
     let deadline = Deadline::after(Duration::from_secs(20), "the job to run again");
     loop {
-        if is_done(&queue, &id).await {
+        // Gone from storage: acked.
+        let Some(info) = job(&queue, &id).await else {
             break;
-        }
-        let info = job(&queue, &id).await.expect("still stored");
+        };
         assert_ne!(
             info.state,
             JobState::Failed,
