@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod coalesce;
+mod connection;
+mod errors;
 mod keys;
 mod record;
 mod scripts;
@@ -18,9 +20,10 @@ use queue_core::{
     Lease, NewJob, Reservation, ReservedJob, Result,
 };
 use redis::aio::ConnectionManager;
-use redis::{Client, RedisError, ScriptInvocation, Value};
+use redis::{RedisError, ScriptInvocation, Value};
 
 use coalesce::Dispatches;
+use connection::{open_client, Commands};
 use keys::{queues_key, LaneKeys, QueueKeys};
 use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
@@ -38,10 +41,20 @@ pub struct RedisOptions {
     pub prefix: String,
     /// How many failed jobs each queue keeps (oldest dropped). Default 10,000.
     pub max_failed: usize,
-    /// How long a command may wait for its answer before failing. Default 5 s.
+    /// How long a command may wait for its answer before failing. A connection on which a
+    /// command timed out is replaced (its peer may be gone without a reset). Default 5 s.
     pub response_timeout: Duration,
     /// How long connecting may take. Default 5 s.
     pub connect_timeout: Duration,
+    /// Longest an idle worker's blocking wait (`BLPOP`) lasts on the server before it is sent
+    /// again. A blocking connection that has not answered within this plus `response_timeout`
+    /// is taken for cut and replaced, so this also bounds how long a silently cut idle worker
+    /// takes to notice. An idle worker sends one command per lane this often. Default 10 s.
+    pub block_timeout: Duration,
+    /// TCP keepalive on every connection: probes start after this long without traffic, and a
+    /// peer that answers none of three (a third of this apart) closes the connection. `None`
+    /// turns keepalive off. Default 15 s.
+    pub tcp_keepalive: Option<Duration>,
     /// For `rediss://` URLs: a PEM root certificate to trust instead of the public roots (a
     /// private CA). Default `None`.
     #[cfg(feature = "tls")]
@@ -55,6 +68,8 @@ impl Default for RedisOptions {
             max_failed: 10_000,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            block_timeout: Duration::from_secs(10),
+            tcp_keepalive: Some(Duration::from_secs(15)),
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -72,7 +87,7 @@ pub struct RedisDriver {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: Commands,
     url: String,
     options: RedisOptions,
     scripts: Scripts,
@@ -110,18 +125,13 @@ impl RedisDriver {
             url: redacted.clone(),
             reason: e.to_string(),
         })?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = client
-            .get_connection_manager_with_config(config)
+        let conn = Commands::connect(client.clone(), &options)
             .await
             .map_err(|e| Error::Unavailable {
                 url: redacted.clone(),
                 source: Box::new(e),
             })?;
+        let waiters = Waiters::new(client, &options);
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -130,7 +140,7 @@ impl RedisDriver {
                 scripts: Scripts::new(),
                 lanes: Mutex::new(HashMap::new()),
                 known_queues: Mutex::new(HashSet::new()),
-                waiters: Waiters::new(client),
+                waiters,
                 dispatches: Dispatches::default(),
             }),
         })
@@ -210,49 +220,38 @@ impl RedisDriver {
         Ok(QueueKeys::new(&self.inner.options.prefix, queue))
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.inner.conn.clone()
+    fn error(&self, e: RedisError) -> Error {
+        errors::classify(&self.inner.url, e)
     }
 
-    fn error(&self, e: RedisError) -> Error {
-        use redis::ServerErrorKind as S;
-        let transient = e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_unrecoverable_error()
-            || matches!(
-                e.kind(),
-                redis::ErrorKind::Server(
-                    S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown
-                )
-            );
-        if transient {
-            Error::Unavailable {
-                url: self.inner.url.clone(),
-                source: Box::new(e),
+    /// Runs `call` on the command connection; a connection that failed in a way that makes it
+    /// untrustworthy (see [`connection`]) is replaced for later calls.
+    async fn on_conn<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let (generation, conn) = self.inner.conn.get();
+        call(conn).await.map_err(|e| {
+            if errors::needs_new_connection(&e) {
+                self.inner.conn.replace(generation);
             }
-        } else {
-            Error::storage(e)
-        }
+            self.error(e)
+        })
     }
 
     async fn invoke(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
-        inv.invoke_async(&mut self.conn())
+        self.on_conn(|mut conn| async move { inv.invoke_async(&mut conn).await })
             .await
-            .map_err(|e| self.error(e))
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        cmd.query_async(&mut self.conn())
+        self.on_conn(|mut conn| async move { cmd.query_async(&mut conn).await })
             .await
-            .map_err(|e| self.error(e))
     }
 
     async fn pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
-        pipe.query_async(&mut self.conn())
+        self.on_conn(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await
-            .map_err(|e| self.error(e))
     }
 
     /// Remembers `queue` in the set of queue names, once per process.
@@ -321,22 +320,6 @@ impl RedisDriver {
         self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
             .await
     }
-}
-
-/// A client for `url`, trusting `options.tls_root_cert` for `rediss://` when it is set.
-fn open_client(url: &str, options: &RedisOptions) -> redis::RedisResult<Client> {
-    #[cfg(feature = "tls")]
-    if let Some(root) = &options.tls_root_cert {
-        return Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root.clone()),
-            },
-        );
-    }
-    let _ = options;
-    Client::open(url)
 }
 
 /// Takes our own `prefix` parameter off the URL's query string.
@@ -489,7 +472,7 @@ impl Driver for RedisDriver {
         let keys = self.lane_keys(lane);
         self.inner
             .waiters
-            .wait(lane, keys.wake(), timeout, &self.inner.conn)
+            .wait(keys.wake(), timeout, &self.inner.conn)
             .await
             .map_err(|e| self.error(e))
     }
