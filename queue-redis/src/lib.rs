@@ -154,12 +154,25 @@ impl RedisDriver {
     /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call; returns what became of each,
     /// in order.
     async fn enqueue_lane(&self, lane: &Lane, jobs: &[&NewJob]) -> Result<Vec<Dispatched>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        self.enqueue_into(lane, jobs, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call, adding what became of each to
+    /// `out` as its call answers: on an error, `out` holds the jobs stored before it. (A chunk
+    /// refused for lack of memory stores nothing: the script's first write is refused.)
+    async fn enqueue_into(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+        out: &mut Vec<Dispatched>,
+    ) -> Result<()> {
         self.note_queue(lane.queue()).await?;
         let keys = self.lane_keys(lane);
         let created_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, ms);
-        let mut out = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ENQUEUE_CHUNK) {
             let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
             // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
@@ -202,7 +215,7 @@ impl RedisDriver {
                 out.push(Dispatched::new(id, created));
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn lane_keys(&self, lane: &Lane) -> Arc<LaneKeys> {
@@ -356,6 +369,29 @@ fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
     Ok(text.bytes().map(|b| b == b'1').collect())
 }
 
+/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
+/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
+fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
+    let stored: Vec<(usize, Dispatched)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i, d.clone()?)))
+        .collect();
+    if stored.is_empty() {
+        return error;
+    }
+    let not_stored = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| out[*i].is_none())
+        .collect();
+    Error::PartlyStored {
+        stored,
+        not_stored,
+        source: Box::new(error),
+    }
+}
+
 fn unexpected(what: &str, got: &Value) -> Error {
     Error::storage(format!("expected {what} from Redis, got {got:?}"))
 }
@@ -389,9 +425,13 @@ impl Driver for RedisDriver {
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
         for (lane, indices) in groups {
             let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
-            let sent = self.enqueue_lane(&lane, &group).await?;
-            for (i, dispatched) in indices.into_iter().zip(sent) {
+            let mut sent = Vec::with_capacity(group.len());
+            let result = self.enqueue_into(&lane, &group, &mut sent).await;
+            for (&i, dispatched) in indices.iter().zip(sent) {
                 out[i] = Some(dispatched);
+            }
+            if let Err(error) = result {
+                return Err(partly_stored(jobs, out, error));
             }
         }
         out.into_iter()
