@@ -188,7 +188,7 @@ async fn stall_while_running(stall: Stall, tag: &'static str) {
     )
     .await;
     let mut staller = conn(&server.url()).await;
-    match stall {
+    match &stall {
         Stall::Script => {
             let script = "local function us() local t = redis.call('TIME') \
                           return t[1] * 1000000 + t[2] end \
@@ -223,6 +223,16 @@ async fn stall_while_running(stall: Stall, tag: &'static str) {
     })
     .await;
     runs::assert_no_overlap(tag);
+    if matches!(stall, Stall::Script) {
+        // `BUSY` refuses a command without running it, so retrying it runs nothing twice: a
+        // settlement dropped instead would have run its job again.
+        let again: Vec<_> = runs::runs(tag)
+            .into_iter()
+            .filter(|(_, r)| r.len() > 1)
+            .map(|(n, _)| n)
+            .collect();
+        assert!(again.is_empty(), "jobs ran again: {again:?}");
+    }
     // The worker still takes new work.
     record::dispatch(&queue, Work::new(tag, 1000, 0))
         .await

@@ -18,8 +18,11 @@ pub struct Run {
     pub end: Instant,
 }
 
-/// Runs per test tag, then per job number.
-static RUNS: Mutex<Option<HashMap<String, HashMap<u64, Vec<Run>>>>> = Mutex::new(None);
+/// Runs per job number.
+type Runs = HashMap<u64, Vec<Run>>;
+
+/// Runs per test tag.
+static RUNS: Mutex<Option<HashMap<String, Runs>>> = Mutex::new(None);
 
 /// The payload of [`record`]: which test, which job, how long it works.
 #[derive(Serialize, Deserialize)]
@@ -57,7 +60,7 @@ pub async fn record(work: Work, _ctx: JobContext) -> Result<(), JobError> {
 }
 
 /// The runs recorded for `tag` so far.
-pub fn runs(tag: &str) -> HashMap<u64, Vec<Run>> {
+pub fn runs(tag: &str) -> Runs {
     RUNS.lock()
         .unwrap()
         .as_ref()
