@@ -44,6 +44,8 @@ struct Shared {
     epoch: Instant,
     tokens: AtomicU64,
     max_failed: usize,
+    /// Wakes waits on queues that did not exist yet when a queue is created.
+    created: tokio::sync::Notify,
 }
 
 impl Default for MemoryDriver {
@@ -66,6 +68,7 @@ impl MemoryDriver {
                 epoch: Instant::now(),
                 tokens: AtomicU64::new(1),
                 max_failed,
+                created: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -82,6 +85,8 @@ impl MemoryDriver {
         }
         let q = Arc::new(Mutex::new(QueueState::new(name, self.shared.max_failed)));
         queues.insert(name.into(), q.clone());
+        drop(queues);
+        self.shared.created.notify_waiters();
         q
     }
 
@@ -168,7 +173,10 @@ impl Driver for MemoryDriver {
         max: usize,
         lease: Duration,
     ) -> Result<(Vec<bool>, Reservation)> {
-        let queue = self.queue(lane.queue());
+        // A queue that never held a job has nothing to hand out; it is not created for asking.
+        let Some(queue) = self.existing(lane.queue()) else {
+            return Ok((vec![false; done.len()], Reservation::default()));
+        };
         let now = self.now();
         let lease_ms = lease.as_millis() as u64;
         let tokens = &self.shared.tokens;
@@ -191,18 +199,25 @@ impl Driver for MemoryDriver {
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        // A queue that does not exist is not created for waiting: the wait ends when any queue
+        // is created, and the caller looks again.
+        let created = self.shared.created.notified();
+        tokio::pin!(created);
+        created.as_mut().enable();
         let notify = self
-            .queue(lane.queue())
-            .lock()
-            .lane(lane.job())
-            .notify
-            .clone();
-        let notified = notify.notified();
+            .existing(lane.queue())
+            .map(|q| q.lock().lane(lane.job()).notify.clone());
+        let woken = async {
+            match &notify {
+                Some(notify) => notify.notified().await,
+                None => created.await,
+            }
+        };
         match timeout {
             Some(t) => {
-                let _ = tokio::time::timeout(t, notified).await;
+                let _ = tokio::time::timeout(t, woken).await;
             }
-            None => notified.await,
+            None => woken.await,
         }
         Ok(())
     }
@@ -247,12 +262,16 @@ impl Driver for MemoryDriver {
         lease: &Lease,
         progress: serde_json::Value,
     ) -> Result<bool> {
-        Ok(self.queue(lane.queue()).lock().progress(lease, progress))
+        Ok(self
+            .existing(lane.queue())
+            .is_some_and(|q| q.lock().progress(lease, progress)))
     }
 
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         let now = self.now();
-        Ok(self.queue(lane.queue()).lock().reap_lane(lane.job(), now))
+        Ok(self
+            .existing(lane.queue())
+            .map_or(0, |q| q.lock().reap_lane(lane.job(), now)))
     }
 
     async fn queues(&self) -> Result<Vec<String>> {
