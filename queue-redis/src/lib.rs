@@ -29,6 +29,16 @@ use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
 use wait::Waiters;
 
+/// Most lanes whose key names are kept computed; past it the cache starts over.
+const MAX_CACHED_LANES: usize = 1024;
+
+/// Most queue names remembered as listed in `<prefix>:queues`; past it the memory starts over.
+const MAX_NOTED_QUEUES: usize = 1024;
+
+/// How long a queue name noted in `<prefix>:queues` is trusted to still be there (a purge in
+/// another process removes it); the next dispatch after that notes it again.
+const NOTED_FOR: Duration = Duration::from_secs(60);
+
 /// Jobs per script call; bigger batches are split (Lua's `unpack` takes at most ~8000 values).
 const ENQUEUE_CHUNK: usize = 1000;
 
@@ -91,8 +101,10 @@ struct Inner {
     url: String,
     options: RedisOptions,
     scripts: Scripts,
+    /// Key names per lane, at most [`MAX_CACHED_LANES`].
     lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
-    known_queues: Mutex<HashSet<String>>,
+    /// Queues noted in `<prefix>:queues`, and when, at most [`MAX_NOTED_QUEUES`].
+    known_queues: Mutex<HashMap<String, std::time::Instant>>,
     waiters: Waiters,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
     dispatches: Dispatches,
@@ -139,7 +151,7 @@ impl RedisDriver {
                 options,
                 scripts: Scripts::new(),
                 lanes: Mutex::new(HashMap::new()),
-                known_queues: Mutex::new(HashSet::new()),
+                known_queues: Mutex::new(HashMap::new()),
                 waiters,
                 dispatches: Dispatches::default(),
             }),
@@ -224,6 +236,9 @@ impl RedisDriver {
             return keys.clone();
         }
         let keys = Arc::new(LaneKeys::new(&self.inner.options.prefix, lane));
+        if lanes.len() >= MAX_CACHED_LANES {
+            lanes.clear();
+        }
         lanes.insert(lane.clone(), keys.clone());
         keys
     }
@@ -267,15 +282,24 @@ impl RedisDriver {
             .await
     }
 
-    /// Remembers `queue` in the set of queue names, once per process.
+    /// Remembers `queue` in the set of queue names, once per process and [`NOTED_FOR`].
     async fn note_queue(&self, queue: &str) -> Result<()> {
-        if self.inner.known_queues.lock().contains(queue) {
+        let fresh = |at: &std::time::Instant| at.elapsed() < NOTED_FOR;
+        if self.inner.known_queues.lock().get(queue).is_some_and(fresh) {
             return Ok(());
         }
         let key = queues_key(&self.inner.options.prefix);
+        let noted_at = std::time::Instant::now();
         self.query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
             .await?;
-        self.inner.known_queues.lock().insert(queue.to_string());
+        let mut known = self.inner.known_queues.lock();
+        if known.len() >= MAX_NOTED_QUEUES {
+            known.retain(|_, at| fresh(at));
+            if known.len() >= MAX_NOTED_QUEUES {
+                known.clear();
+            }
+        }
+        known.insert(queue.to_string(), noted_at);
         Ok(())
     }
 
@@ -767,6 +791,15 @@ impl Driver for RedisDriver {
             }
         }
         self.invoke(&inv).await?;
+        // Out of the list of queues too (a dispatch lists it again). A dispatch racing with
+        // this from a process that noted the queue within `NOTED_FOR` lists it again then.
+        self.inner.known_queues.lock().remove(queue);
+        self.query::<i64>(
+            redis::cmd("SREM")
+                .arg(queues_key(&self.inner.options.prefix))
+                .arg(queue),
+        )
+        .await?;
         Ok(())
     }
 
