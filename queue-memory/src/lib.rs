@@ -79,15 +79,18 @@ impl MemoryDriver {
     }
 
     fn queue(&self, name: &str) -> Arc<Mutex<QueueState>> {
+        self.queue_or_new(name).0
+    }
+
+    /// The queue named `name`, created if needed; true when it was.
+    fn queue_or_new(&self, name: &str) -> (Arc<Mutex<QueueState>>, bool) {
         let mut queues = self.shared.queues.lock();
         if let Some(q) = queues.get(name) {
-            return q.clone();
+            return (q.clone(), false);
         }
         let q = Arc::new(Mutex::new(QueueState::new(name, self.shared.max_failed)));
         queues.insert(name.into(), q.clone());
-        drop(queues);
-        self.shared.created.notify_waiters();
-        q
+        (q, true)
     }
 
     fn existing(&self, name: &str) -> Option<Arc<Mutex<QueueState>>> {
@@ -151,9 +154,13 @@ impl Driver for MemoryDriver {
         let mut rest = jobs.iter().peekable();
         while let Some(first) = rest.peek() {
             let name = first.queue_name();
-            let queue = self.queue(name);
+            let (queue, new) = self.queue_or_new(name);
             let run = std::iter::from_fn(|| rest.next_if(|job| job.queue_name() == name));
             queue.lock().enqueue_all(run, time, &mut stored);
+            if new {
+                // Waits on the queue before it existed look again, now that it holds the jobs.
+                self.shared.created.notify_waiters();
+            }
         }
         Ok(stored
             .into_iter()
