@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::job::{Dispatched, NewJob};
+
 /// A boxed error, as handlers and drivers hand them over.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -105,6 +107,21 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A dispatch of several jobs failed after some of them were stored: nothing is stored
+    /// silently. `stored` says which were (by position in the dispatch), `not_stored` hands
+    /// back the others to dispatch again. A job of `not_stored` whose call timed out may have
+    /// been stored anyway; jobs dispatched with a chosen id ([`NewJob::id`]) are never stored
+    /// twice, so dispatching them again is safe.
+    #[error("{} of {} jobs were stored before the dispatch failed: {source}", stored.len(), stored.len() + not_stored.len())]
+    PartlyStored {
+        /// The jobs that were stored, each with its position in the dispatch.
+        stored: Vec<(usize, Dispatched)>,
+        /// The jobs not stored (or not known to be), each with its position in the dispatch.
+        not_stored: Vec<(usize, NewJob)>,
+        /// Why the rest was not stored.
+        #[source]
+        source: Box<Error>,
+    },
     /// A job with this id does not exist in that queue.
     #[error("job `{id}` not found in queue `{queue}`")]
     JobNotFound {
@@ -123,8 +140,14 @@ pub enum Error {
 
 impl Error {
     /// True when the same call may succeed later without any change (the storage was unreachable).
+    ///
+    /// For [`Error::PartlyStored`], whether dispatching its `not_stored` jobs again may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Unavailable { .. })
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::PartlyStored { source, .. } => source.is_retryable(),
+            _ => false,
+        }
     }
 
     /// Wraps a driver failure that is not a connectivity problem.

@@ -114,6 +114,11 @@ impl Queue {
 
     /// Dispatches many jobs in as few storage round trips as the driver can.
     /// Fails as a whole, storing nothing, if any job is invalid.
+    ///
+    /// A driver may store a large dispatch in several steps. If storage fails after some of
+    /// them, the error is [`Error::PartlyStored`]: it lists the jobs stored and hands back the
+    /// others, so a retry sends only those. Jobs given an id with [`NewJob::id`] are never
+    /// stored twice, which makes retrying a dispatch whose outcome is unknown (a timeout) safe.
     pub async fn dispatch_bulk(
         &self,
         jobs: impl IntoIterator<Item = NewJob>,
@@ -280,7 +285,8 @@ impl Dispatch<'_> {
         self
     }
 
-    /// Chooses the job's id; a job with this id that still exists is not stored twice.
+    /// Chooses the job's id; a job with this id that still exists is not stored twice, so
+    /// dispatching it again after an error (a timeout, say) cannot store it twice.
     pub fn id(mut self, id: impl Into<JobId>) -> Self {
         self.job = self.job.id(id);
         self

@@ -69,6 +69,8 @@ struct Shared {
     tokens: AtomicU64,
     options: MemoryOptions,
     workers: Presence,
+    /// Wakes waits on queues that did not exist yet when a queue is created.
+    created: tokio::sync::Notify,
 }
 
 impl Default for MemoryDriver {
@@ -101,6 +103,7 @@ impl MemoryDriver {
                 tokens: AtomicU64::new(1),
                 options,
                 workers: Presence::default(),
+                created: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -111,9 +114,14 @@ impl MemoryDriver {
     }
 
     fn queue(&self, name: &str) -> Arc<Mutex<QueueState>> {
+        self.queue_or_new(name).0
+    }
+
+    /// The queue named `name`, created if needed; true when it was.
+    fn queue_or_new(&self, name: &str) -> (Arc<Mutex<QueueState>>, bool) {
         let mut queues = self.shared.queues.lock();
         if let Some(q) = queues.get(name) {
-            return q.clone();
+            return (q.clone(), false);
         }
         let options = &self.shared.options;
         let q = Arc::new(Mutex::new(QueueState::new(
@@ -122,7 +130,7 @@ impl MemoryDriver {
             options.max_lost_leases,
         )));
         queues.insert(name.into(), q.clone());
-        q
+        (q, true)
     }
 
     fn existing(&self, name: &str) -> Option<Arc<Mutex<QueueState>>> {
@@ -186,9 +194,13 @@ impl Driver for MemoryDriver {
         let mut rest = jobs.iter().peekable();
         while let Some(first) = rest.peek() {
             let name = first.queue_name();
-            let queue = self.queue(name);
+            let (queue, new) = self.queue_or_new(name);
             let run = std::iter::from_fn(|| rest.next_if(|job| job.queue_name() == name));
             queue.lock().enqueue_all(run, time, &mut stored);
+            if new {
+                // Waits on the queue before it existed look again, now that it holds the jobs.
+                self.shared.created.notify_waiters();
+            }
         }
         Ok(stored
             .into_iter()
@@ -208,7 +220,10 @@ impl Driver for MemoryDriver {
         max: usize,
         lease: Duration,
     ) -> Result<(Vec<bool>, Reservation)> {
-        let queue = self.queue(lane.queue());
+        // A queue that never held a job has nothing to hand out; it is not created for asking.
+        let Some(queue) = self.existing(lane.queue()) else {
+            return Ok((vec![false; done.len()], Reservation::default()));
+        };
         let now = self.now();
         let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
         let tokens = &self.shared.tokens;
@@ -231,18 +246,25 @@ impl Driver for MemoryDriver {
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        // A queue that does not exist is not created for waiting: the wait ends when any queue
+        // is created, and the caller looks again.
+        let created = self.shared.created.notified();
+        tokio::pin!(created);
+        created.as_mut().enable();
         let notify = self
-            .queue(lane.queue())
-            .lock()
-            .lane(lane.job())
-            .notify
-            .clone();
-        let notified = notify.notified();
+            .existing(lane.queue())
+            .map(|q| q.lock().lane(lane.job()).notify.clone());
+        let woken = async {
+            match &notify {
+                Some(notify) => notify.notified().await,
+                None => created.await,
+            }
+        };
         match timeout {
             Some(t) => {
-                let _ = tokio::time::timeout(t, notified).await;
+                let _ = tokio::time::timeout(t, woken).await;
             }
-            None => notified.await,
+            None => woken.await,
         }
         Ok(())
     }
@@ -291,12 +313,16 @@ impl Driver for MemoryDriver {
         lease: &Lease,
         progress: serde_json::Value,
     ) -> Result<bool> {
-        Ok(self.queue(lane.queue()).lock().progress(lease, progress))
+        Ok(self
+            .existing(lane.queue())
+            .is_some_and(|q| q.lock().progress(lease, progress)))
     }
 
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         let now = self.now();
-        Ok(self.queue(lane.queue()).lock().reap_lane(lane.job(), now))
+        Ok(self
+            .existing(lane.queue())
+            .map_or(0, |q| q.lock().reap_lane(lane.job(), now)))
     }
 
     async fn queues(&self) -> Result<Vec<String>> {

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod coalesce;
+mod connection;
+mod errors;
 mod keys;
 mod presence;
 mod record;
@@ -20,13 +22,24 @@ use queue_core::{
     MAX_DELAY,
 };
 use redis::aio::ConnectionManager;
-use redis::{Client, RedisError, ScriptInvocation, Value};
+use redis::{RedisError, ScriptInvocation, Value};
 
 use coalesce::Dispatches;
+use connection::{open_client, Commands};
 use keys::{queues_key, LaneKeys, QueueKeys};
 use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
 use wait::Waiters;
+
+/// Most lanes whose key names are kept computed; past it the cache starts over.
+const MAX_CACHED_LANES: usize = 1024;
+
+/// Most queue names remembered as listed in `<prefix>:queues`; past it the memory starts over.
+const MAX_NOTED_QUEUES: usize = 1024;
+
+/// How long a queue name noted in `<prefix>:queues` is trusted to still be there (a purge in
+/// another process removes it); the next dispatch after that notes it again.
+const NOTED_FOR: Duration = Duration::from_secs(60);
 
 /// Jobs per script call; bigger batches are split (Lua's `unpack` takes at most ~8000 values).
 const ENQUEUE_CHUNK: usize = 1000;
@@ -44,10 +57,20 @@ pub struct RedisOptions {
     /// running it) before it is failed as poison. Lost leases do not spend attempts. Default
     /// [`DEFAULT_MAX_LOST_LEASES`] (3); 0 counts as 1.
     pub max_lost_leases: u32,
-    /// How long a command may wait for its answer before failing. Default 5 s.
+    /// How long a command may wait for its answer before failing. A connection on which a
+    /// command timed out is replaced (its peer may be gone without a reset). Default 5 s.
     pub response_timeout: Duration,
     /// How long connecting may take. Default 5 s.
     pub connect_timeout: Duration,
+    /// Longest an idle worker's blocking wait (`BLPOP`) lasts on the server before it is sent
+    /// again. A blocking connection that has not answered within this plus `response_timeout`
+    /// is taken for cut and replaced, so this also bounds how long a silently cut idle worker
+    /// takes to notice. An idle worker sends one command per lane this often. Default 10 s.
+    pub block_timeout: Duration,
+    /// TCP keepalive on every connection: probes start after this long without traffic, and a
+    /// peer that answers none of three (a third of this apart) closes the connection. `None`
+    /// turns keepalive off. Default 15 s.
+    pub tcp_keepalive: Option<Duration>,
     /// For `rediss://` URLs: a PEM root certificate to trust instead of the public roots (a
     /// private CA). Default `None`.
     #[cfg(feature = "tls")]
@@ -62,6 +85,8 @@ impl Default for RedisOptions {
             max_lost_leases: DEFAULT_MAX_LOST_LEASES,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            block_timeout: Duration::from_secs(10),
+            tcp_keepalive: Some(Duration::from_secs(15)),
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -79,12 +104,14 @@ pub struct RedisDriver {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: Commands,
     url: String,
     options: RedisOptions,
     scripts: Scripts,
+    /// Key names per lane, at most [`MAX_CACHED_LANES`].
     lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
-    known_queues: Mutex<HashSet<String>>,
+    /// Queues noted in `<prefix>:queues`, and when, at most [`MAX_NOTED_QUEUES`].
+    known_queues: Mutex<HashMap<String, std::time::Instant>>,
     waiters: Waiters,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
     dispatches: Dispatches,
@@ -117,18 +144,13 @@ impl RedisDriver {
             url: redacted.clone(),
             reason: e.to_string(),
         })?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = client
-            .get_connection_manager_with_config(config)
+        let conn = Commands::connect(client.clone(), &options)
             .await
             .map_err(|e| Error::Unavailable {
                 url: redacted.clone(),
                 source: Box::new(e),
             })?;
+        let waiters = Waiters::new(client, &options);
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -136,8 +158,8 @@ impl RedisDriver {
                 options,
                 scripts: Scripts::new(),
                 lanes: Mutex::new(HashMap::new()),
-                known_queues: Mutex::new(HashSet::new()),
-                waiters: Waiters::new(client),
+                known_queues: Mutex::new(HashMap::new()),
+                waiters,
                 dispatches: Dispatches::default(),
             }),
         })
@@ -151,12 +173,25 @@ impl RedisDriver {
     /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call; returns what became of each,
     /// in order.
     async fn enqueue_lane(&self, lane: &Lane, jobs: &[&NewJob]) -> Result<Vec<Dispatched>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        self.enqueue_into(lane, jobs, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call, adding what became of each to
+    /// `out` as its call answers: on an error, `out` holds the jobs stored before it. (A chunk
+    /// refused for lack of memory stores nothing: the script's first write is refused.)
+    async fn enqueue_into(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+        out: &mut Vec<Dispatched>,
+    ) -> Result<()> {
         self.note_queue(lane.queue()).await?;
         let keys = self.lane_keys(lane);
         let created_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, ms);
-        let mut out = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(ENQUEUE_CHUNK) {
             let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
             // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
@@ -199,7 +234,7 @@ impl RedisDriver {
                 out.push(Dispatched::new(id, created));
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     fn lane_keys(&self, lane: &Lane) -> Arc<LaneKeys> {
@@ -208,6 +243,9 @@ impl RedisDriver {
             return keys.clone();
         }
         let keys = Arc::new(LaneKeys::new(&self.inner.options.prefix, lane));
+        if lanes.len() >= MAX_CACHED_LANES {
+            lanes.clear();
+        }
         lanes.insert(lane.clone(), keys.clone());
         keys
     }
@@ -221,60 +259,58 @@ impl RedisDriver {
         &self.inner.scripts
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.inner.conn.clone()
+    fn error(&self, e: RedisError) -> Error {
+        errors::classify(&self.inner.url, e)
     }
 
-    fn error(&self, e: RedisError) -> Error {
-        use redis::ServerErrorKind as S;
-        let transient = e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_unrecoverable_error()
-            || matches!(
-                e.kind(),
-                redis::ErrorKind::Server(
-                    S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown
-                )
-            );
-        if transient {
-            Error::Unavailable {
-                url: self.inner.url.clone(),
-                source: Box::new(e),
+    /// Runs `call` on the command connection; a connection that failed in a way that makes it
+    /// untrustworthy (see [`connection`]) is replaced for later calls.
+    async fn on_conn<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let (generation, conn) = self.inner.conn.get();
+        call(conn).await.map_err(|e| {
+            if errors::needs_new_connection(&e) {
+                self.inner.conn.replace(generation);
             }
-        } else {
-            Error::storage(e)
-        }
+            self.error(e)
+        })
     }
 
     async fn invoke(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
-        inv.invoke_async(&mut self.conn())
+        self.on_conn(|mut conn| async move { inv.invoke_async(&mut conn).await })
             .await
-            .map_err(|e| self.error(e))
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        cmd.query_async(&mut self.conn())
+        self.on_conn(|mut conn| async move { cmd.query_async(&mut conn).await })
             .await
-            .map_err(|e| self.error(e))
     }
 
     async fn pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
-        pipe.query_async(&mut self.conn())
+        self.on_conn(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await
-            .map_err(|e| self.error(e))
     }
 
-    /// Remembers `queue` in the set of queue names, once per process.
+    /// Remembers `queue` in the set of queue names, once per process and [`NOTED_FOR`].
     async fn note_queue(&self, queue: &str) -> Result<()> {
-        if self.inner.known_queues.lock().contains(queue) {
+        let fresh = |at: &std::time::Instant| at.elapsed() < NOTED_FOR;
+        if self.inner.known_queues.lock().get(queue).is_some_and(fresh) {
             return Ok(());
         }
         let key = queues_key(&self.inner.options.prefix);
+        let noted_at = std::time::Instant::now();
         self.query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
             .await?;
-        self.inner.known_queues.lock().insert(queue.to_string());
+        let mut known = self.inner.known_queues.lock();
+        if known.len() >= MAX_NOTED_QUEUES {
+            known.retain(|_, at| fresh(at));
+            if known.len() >= MAX_NOTED_QUEUES {
+                known.clear();
+            }
+        }
+        known.insert(queue.to_string(), noted_at);
         Ok(())
     }
 
@@ -433,22 +469,6 @@ impl RedisDriver {
     }
 }
 
-/// A client for `url`, trusting `options.tls_root_cert` for `rediss://` when it is set.
-fn open_client(url: &str, options: &RedisOptions) -> redis::RedisResult<Client> {
-    #[cfg(feature = "tls")]
-    if let Some(root) = &options.tls_root_cert {
-        return Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root.clone()),
-            },
-        );
-    }
-    let _ = options;
-    Client::open(url)
-}
-
 /// Takes our own `prefix` parameter off the URL's query string.
 fn split_prefix(url: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
@@ -491,6 +511,29 @@ fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
         )));
     }
     Ok(text.bytes().map(|b| b == b'1').collect())
+}
+
+/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
+/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
+fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
+    let stored: Vec<(usize, Dispatched)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i, d.clone()?)))
+        .collect();
+    if stored.is_empty() {
+        return error;
+    }
+    let not_stored = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| out[*i].is_none())
+        .collect();
+    Error::PartlyStored {
+        stored,
+        not_stored,
+        source: Box::new(error),
+    }
 }
 
 fn unexpected(what: &str, got: &Value) -> Error {
@@ -537,9 +580,13 @@ impl Driver for RedisDriver {
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
         for (lane, indices) in groups {
             let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
-            let sent = self.enqueue_lane(&lane, &group).await?;
-            for (i, dispatched) in indices.into_iter().zip(sent) {
+            let mut sent = Vec::with_capacity(group.len());
+            let result = self.enqueue_into(&lane, &group, &mut sent).await;
+            for (&i, dispatched) in indices.iter().zip(sent) {
                 out[i] = Some(dispatched);
+            }
+            if let Err(error) = result {
+                return Err(partly_stored(jobs, out, error));
             }
         }
         out.into_iter()
@@ -589,7 +636,7 @@ impl Driver for RedisDriver {
         let keys = self.lane_keys(lane);
         self.inner
             .waiters
-            .wait(lane, keys.wake(), timeout, &self.inner.conn)
+            .wait(keys.wake(), timeout, &self.inner.conn)
             .await
             .map_err(|e| self.error(e))
     }
@@ -854,6 +901,15 @@ impl Driver for RedisDriver {
             }
         }
         self.invoke(&inv).await?;
+        // Out of the list of queues too (a dispatch lists it again). A dispatch racing with
+        // this from a process that noted the queue within `NOTED_FOR` lists it again then.
+        self.inner.known_queues.lock().remove(queue);
+        self.query::<i64>(
+            redis::cmd("SREM")
+                .arg(queues_key(&self.inner.options.prefix))
+                .arg(queue),
+        )
+        .await?;
         Ok(())
     }
 

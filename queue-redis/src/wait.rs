@@ -2,19 +2,33 @@
 //!
 //! Redis applies blocking-command timeouts only on its periodic tick (every 100 ms at the
 //! default `hz 10`), so a due time measured by Redis would be up to 100 ms late. The waiter
-//! therefore blocks with a long server timeout and, when the lane's next due time comes first,
-//! ends the wait with `CLIENT UNBLOCK` from the command connection.
+//! therefore blocks with a long server timeout ([`RedisOptions::block_timeout`]) and, when the
+//! lane's next due time comes first, ends the wait with `CLIENT UNBLOCK` from the command
+//! connection.
+//!
+//! A blocking connection whose peer went silent (a cut that reset nothing) would wait forever:
+//! every wait is bounded on the client too, by the server timeout plus the response timeout.
+//! Past that bound the connection is dropped (a fresh one serves the next wait) and the wait
+//! fails with a timeout, so the worker looks at its lane again. Blocking connections also have
+//! TCP keepalive (see [`connection`](crate::connection)).
+//!
+//! Blocking connections are not tied to a lane: an idle one serves the next wait of any lane.
+//! At most [`MAX_IDLE`] stay open between waits, and one unused for [`IDLE_FOR`] is closed.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use queue_core::Lane;
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, RedisResult};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
 
-/// Longest a `BLPOP` blocks server-side; an idle worker sends one every this often.
-const SERVER_TIMEOUT_SECS: u64 = 30;
+use crate::connection::Commands;
+use crate::RedisOptions;
+
+/// Most blocking connections kept open between waits.
+pub(crate) const MAX_IDLE: usize = 16;
+
+/// A blocking connection unused this long is closed.
+pub(crate) const IDLE_FOR: Duration = Duration::from_secs(60);
 
 /// One blocking connection and its client id.
 struct Waiter {
@@ -22,102 +36,145 @@ struct Waiter {
     id: i64,
 }
 
-/// Blocking connections, kept per lane for reuse; concurrent waits each get their own.
+/// Blocking connections; concurrent waits each get their own.
 pub(crate) struct Waiters {
     client: Client,
-    idle: Mutex<HashMap<Lane, Vec<Waiter>>>,
+    /// Server-side `BLPOP` timeout.
+    block: Duration,
+    /// How long an answer may take beyond what the server was asked to wait.
+    margin: Duration,
+    connect_timeout: Duration,
+    /// Connections between waits, each with when it was put back (newest last).
+    idle: Mutex<Vec<(Waiter, Instant)>>,
 }
 
 impl std::fmt::Debug for Waiters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiters").finish_non_exhaustive()
+        f.debug_struct("Waiters")
+            .field("idle", &self.idle.lock().len())
+            .finish_non_exhaustive()
     }
 }
 
+fn timed_out() -> RedisError {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "blocking connection did not answer in time; replaced",
+    )
+    .into()
+}
+
 impl Waiters {
-    pub(crate) fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Client, options: &RedisOptions) -> Self {
         Self {
             client,
-            idle: Mutex::new(HashMap::new()),
+            block: options.block_timeout.max(Duration::from_millis(100)),
+            margin: options.response_timeout,
+            connect_timeout: options.connect_timeout,
+            idle: Mutex::new(Vec::new()),
         }
     }
 
     async fn connect(&self) -> RedisResult<Waiter> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(None)
-            .set_connection_timeout(Some(Duration::from_secs(5)));
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        let id: i64 = redis::cmd("CLIENT")
-            .arg("ID")
-            .query_async(&mut conn)
-            .await?;
-        Ok(Waiter { conn, id })
+            .set_connection_timeout(Some(self.connect_timeout));
+        let opened = async {
+            let mut conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            let id: i64 = redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async(&mut conn)
+                .await?;
+            Ok(Waiter { conn, id })
+        };
+        tokio::time::timeout(self.connect_timeout + self.margin, opened)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
+    }
+
+    fn take(&self) -> Option<Waiter> {
+        let mut idle = self.idle.lock();
+        let now = Instant::now();
+        idle.retain(|(_, since)| now.duration_since(*since) < IDLE_FOR);
+        idle.pop().map(|(w, _)| w)
+    }
+
+    fn put_back(&self, waiter: Waiter) {
+        let mut idle = self.idle.lock();
+        if idle.len() >= MAX_IDLE {
+            idle.remove(0);
+        }
+        idle.push((waiter, Instant::now()));
     }
 
     /// Blocks until the wake key yields a wake-up, the server timeout passes, or `timeout`
-    /// passes (then the block is lifted with `CLIENT UNBLOCK` through `commands`).
+    /// passes (then the block is lifted with `CLIENT UNBLOCK` through `commands`). Fails with a
+    /// timeout when the blocking connection does not answer within its bound.
     pub(crate) async fn wait(
         &self,
-        lane: &Lane,
         wake_key: &str,
         timeout: Option<Duration>,
-        commands: &ConnectionManager,
+        commands: &Commands,
     ) -> RedisResult<()> {
-        let reused = self.idle.lock().get_mut(lane).and_then(Vec::pop);
-        let waiter = match reused {
+        if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
+            return Ok(());
+        }
+        let waiter = match self.take() {
             Some(w) => w,
             None => self.connect().await?,
         };
-        if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
-            self.idle
-                .lock()
-                .entry(lane.clone())
-                .or_default()
-                .push(waiter);
-            return Ok(());
-        }
         let mut blpop = redis::cmd("BLPOP");
-        blpop.arg(wake_key).arg(SERVER_TIMEOUT_SECS);
+        blpop.arg(wake_key).arg(self.block.as_secs_f64());
         // If this future is dropped mid-wait, `waiter` is dropped with it: its socket closes and
-        // the server forgets the blocked client.
-        let result: RedisResult<()> = {
-            let mut conn = waiter.conn.clone();
-            let blocked = blpop.query_async::<redis::Value>(&mut conn);
-            tokio::pin!(blocked);
-            match timeout {
-                Some(t) if t < Duration::from_secs(SERVER_TIMEOUT_SECS) => {
-                    tokio::select! {
-                        r = &mut blocked => r.map(drop),
-                        _ = tokio::time::sleep(t) => {
-                            let mut commands = commands.clone();
-                            let unblocked: RedisResult<i64> = redis::cmd("CLIENT")
-                                .arg("UNBLOCK")
-                                .arg(waiter.id)
-                                .query_async(&mut commands)
-                                .await;
-                            match unblocked {
-                                Ok(1) => (&mut blocked).await.map(drop),
-                                // The BLPOP has not reached the server yet (or the block could
-                                // not be lifted): give up this connection instead of waiting for
-                                // its server timeout. Closing it ends any later block.
-                                Ok(_) => return Ok(()),
-                                Err(e) => Err(e),
+        // the server forgets the blocked client. The same happens when the bound passes.
+        let mut conn = waiter.conn.clone();
+        let blocked = blpop.query_async::<redis::Value>(&mut conn);
+        tokio::pin!(blocked);
+        let bound = tokio::time::sleep(self.block + self.margin);
+        tokio::pin!(bound);
+        let result: RedisResult<()> = match timeout {
+            Some(t) if t < self.block => {
+                tokio::select! {
+                    r = &mut blocked => r.map(drop),
+                    _ = &mut bound => Err(timed_out()),
+                    _ = tokio::time::sleep(t) => {
+                        let (generation, mut unblocker) = commands.get();
+                        let unblocked: RedisResult<i64> = redis::cmd("CLIENT")
+                            .arg("UNBLOCK")
+                            .arg(waiter.id)
+                            .query_async(&mut unblocker)
+                            .await;
+                        match unblocked {
+                            // Lifted: the reply is on its way, unless this connection is the
+                            // one that is cut.
+                            Ok(1) => match tokio::time::timeout(self.margin, &mut blocked).await {
+                                Ok(r) => r.map(drop),
+                                Err(_) => Err(timed_out()),
+                            },
+                            // The BLPOP has not reached the server yet (or the block could not
+                            // be lifted): give up this connection instead of waiting for its
+                            // server timeout. Closing it ends any later block.
+                            Ok(_) => return Ok(()),
+                            Err(e) => {
+                                if crate::errors::needs_new_connection(&e) {
+                                    commands.replace(generation);
+                                }
+                                Err(e)
                             }
                         }
                     }
                 }
-                _ => blocked.await.map(drop),
             }
+            _ => tokio::select! {
+                r = &mut blocked => r.map(drop),
+                _ = &mut bound => Err(timed_out()),
+            },
         };
         if result.is_ok() {
-            self.idle
-                .lock()
-                .entry(lane.clone())
-                .or_default()
-                .push(waiter);
+            self.put_back(waiter);
         }
         result
     }

@@ -101,3 +101,25 @@ async fn a_delay_slows_each_reply() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_retarget_sends_new_connections_to_another_server() {
+    let first = RedisServer::start();
+    let second = RedisServer::start();
+    let proxy = FaultProxy::start(first.port());
+    let mut old = connect(&proxy).await;
+    assert_eq!(incr(&mut old).await.unwrap(), 1);
+
+    proxy.retarget(second.port());
+    let mut new = connect(&proxy).await;
+    assert_eq!(
+        incr(&mut new).await.unwrap(),
+        1,
+        "a new connection reaches the second server"
+    );
+    assert_eq!(
+        incr(&mut old).await.unwrap(),
+        2,
+        "an open connection keeps its server"
+    );
+}

@@ -26,6 +26,8 @@ struct Faults {
     delay: Duration,
     /// Connections numbered below this are silent forever.
     dead_below: u64,
+    /// Where new connections go: `127.0.0.1:<target>`.
+    target: u16,
 }
 
 #[derive(Debug, Default)]
@@ -53,11 +55,11 @@ impl FaultProxy {
             .set_nonblocking(true)
             .expect("nonblocking listener");
         let port = listener.local_addr().expect("proxy address").port();
-        let target: SocketAddr = ([127, 0, 0, 1], target_port).into();
         let (faults, watcher) = watch::channel(Faults {
             stalled: false,
             delay: Duration::ZERO,
             dead_below: 0,
+            target: target_port,
         });
         let connections = Arc::new(Mutex::new(Connections::default()));
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -73,7 +75,7 @@ impl FaultProxy {
                     let listener = TcpListener::from_std(listener).expect("tokio listener");
                     tokio::select! {
                         _ = stopped => {}
-                        _ = accept_loop(listener, target, watcher, shared.clone()) => {}
+                        _ = accept_loop(listener, watcher, shared.clone()) => {}
                     }
                     for (_, task) in shared.lock().unwrap().open.drain(..) {
                         task.abort();
@@ -128,6 +130,12 @@ impl FaultProxy {
         self.faults.send_modify(|f| f.delay = delay);
     }
 
+    /// Sends connections opened from now on to `127.0.0.1:<target_port>` (a failover behind a
+    /// stable address); open connections keep their server.
+    pub fn retarget(&self, target_port: u16) {
+        self.faults.send_modify(|f| f.target = target_port);
+    }
+
     /// Closes every open connection at once (both sockets dropped, the client's with a reset).
     pub fn reset(&self) {
         for (_, task) in self.connections.lock().unwrap().open.drain(..) {
@@ -154,7 +162,6 @@ impl Drop for FaultProxy {
 
 async fn accept_loop(
     listener: TcpListener,
-    target: SocketAddr,
     faults: watch::Receiver<Faults>,
     connections: Arc<Mutex<Connections>>,
 ) {
@@ -173,7 +180,7 @@ async fn accept_loop(
         let faults = faults.clone();
         let shared = connections.clone();
         let task = tokio::spawn(async move {
-            serve(client, target, number, faults).await;
+            serve(client, number, faults).await;
             shared.lock().unwrap().open.retain(|(n, _)| *n != number);
         });
         open.open.push((number, task.abort_handle()));
@@ -181,15 +188,11 @@ async fn accept_loop(
 }
 
 /// Connects upstream (once the proxy is not stalled) and pumps both directions.
-async fn serve(
-    client: TcpStream,
-    target: SocketAddr,
-    number: u64,
-    mut faults: watch::Receiver<Faults>,
-) {
+async fn serve(client: TcpStream, number: u64, mut faults: watch::Receiver<Faults>) {
     if !passable(&mut faults, number).await {
         return;
     }
+    let target: SocketAddr = ([127, 0, 0, 1], faults.borrow().target).into();
     let Ok(upstream) = TcpStream::connect(target).await else {
         return;
     };

@@ -1,0 +1,63 @@
+//! Names that never held a job cost nothing: asking for work, waiting, reaping or reporting
+//! progress on a queue that does not exist does not create it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::testing::job;
+use queue_core::{Driver, Lane, Lease};
+use queue_memory::MemoryDriver;
+use serde_json::json;
+
+#[tokio::test]
+async fn unknown_queues_are_not_created_by_workers() {
+    let driver = MemoryDriver::new();
+    for n in 0..100 {
+        let lane = Lane::new(&format!("user-input-{n}"), "work").unwrap();
+        let lease = Lease {
+            id: "1".into(),
+            token: 1,
+        };
+        let taken = driver
+            .ack_and_reserve(
+                &lane,
+                std::slice::from_ref(&lease),
+                5,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(taken.0, [false]);
+        assert!(taken.1.jobs.is_empty());
+        driver
+            .wait(&lane, Some(Duration::from_millis(1)))
+            .await
+            .unwrap();
+        assert_eq!(driver.reap(&lane).await.unwrap(), 0);
+        assert!(!driver.progress(&lane, &lease, json!(1)).await.unwrap());
+    }
+    assert_eq!(driver.queues().await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_on_a_queue_not_yet_created_ends_when_a_job_arrives() {
+    let driver = Arc::new(MemoryDriver::new());
+    let lane = Lane::new("later", "work").unwrap();
+    let waiting = {
+        let (driver, lane) = (driver.clone(), lane.clone());
+        tokio::spawn(async move { driver.wait(&lane, None).await })
+    };
+    // Give the wait time to start; it must end because of the job, whenever it started.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    driver.enqueue(vec![job(&lane, json!(1))]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the wait ends when the queue gets a job")
+        .unwrap()
+        .unwrap();
+    let got = driver
+        .reserve(&lane, 1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(got.jobs.len(), 1);
+}

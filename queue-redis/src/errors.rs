@@ -1,0 +1,146 @@
+//! What a Redis error means for the caller: worth retrying or not, and whether the connection
+//! that carried it must be replaced.
+//!
+//! Besides connectivity failures, Redis answers some commands with errors that pass by
+//! themselves: `READONLY` (the server was demoted to a replica by a failover), `BUSY` (a script
+//! or function is running), `LOADING` (the dataset is loading after a restart), `OOM` (memory is
+//! at `maxmemory` under `noeviction`), `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`. All of them are
+//! [retryable](queue_core::Error::is_retryable), so a worker keeps retrying its settlements
+//! instead of dropping them.
+
+use queue_core::Error;
+use redis::RedisError;
+
+/// Error codes of replies that pass by themselves.
+const TRANSIENT_CODES: [&str; 8] = [
+    "READONLY",
+    "BUSY",
+    "LOADING",
+    "OOM",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    // A blocked command ended because the server changed role (master to replica).
+    "UNBLOCKED",
+];
+
+/// Redis's error code of `e` (`READONLY`, `OOM`...), also when a script passed it on.
+fn code(e: &RedisError) -> Option<&str> {
+    match e.code() {
+        Some(code) if code != "ERR" => Some(code),
+        // A script error may carry the code of the command that failed inside the script after
+        // a generic prefix; look for a known code as a word of its text.
+        _ => {
+            let detail = e.detail()?;
+            TRANSIENT_CODES.into_iter().find(|c| {
+                detail
+                    .split_whitespace()
+                    .any(|w| w.trim_matches(|ch: char| !ch.is_ascii_alphabetic()) == *c)
+            })
+        }
+    }
+}
+
+/// True when the server answered `READONLY` (directly or from inside a script).
+pub(crate) fn is_read_only(e: &RedisError) -> bool {
+    code(e) == Some("READONLY")
+}
+
+/// True when the server is out of memory (`OOM` under `maxmemory`, directly or from a script).
+pub(crate) fn is_out_of_memory(e: &RedisError) -> bool {
+    code(e) == Some("OOM")
+}
+
+/// True when the connection that carried `e` cannot be trusted any more and must be replaced:
+/// it timed out (the peer may be gone without a reset, e.g. a NAT that forgot the connection,
+/// and a multiplexed connection would otherwise keep waiting on it), or the server behind it is
+/// now a replica (after a failover, a new connection to the same address may reach the new
+/// primary).
+pub(crate) fn needs_new_connection(e: &RedisError) -> bool {
+    e.is_timeout() || is_read_only(e)
+}
+
+/// True for errors that may go away if the same call is made again later.
+pub(crate) fn is_transient(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+        || code(e).is_some_and(|c| TRANSIENT_CODES.contains(&c))
+}
+
+/// The crate error for a Redis error from the server at `url` (already redacted).
+pub(crate) fn classify(url: &str, e: RedisError) -> Error {
+    if is_out_of_memory(&e) {
+        return Error::Unavailable {
+            url: url.to_string(),
+            source: format!(
+                "redis is out of memory (maxmemory reached under the noeviction policy; \
+                 free memory or raise maxmemory): {e}"
+            )
+            .into(),
+        };
+    }
+    if is_transient(&e) {
+        Error::Unavailable {
+            url: url.to_string(),
+            source: Box::new(e),
+        }
+    } else {
+        Error::storage(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(text: &str) -> RedisError {
+        let reply = format!("-{text}\r\n");
+        redis::parse_redis_value(reply.as_bytes())
+            .and_then(|v| v.extract_error())
+            .expect_err("an error reply")
+    }
+
+    #[test]
+    fn passing_server_errors_are_retryable() {
+        for text in [
+            "READONLY You can't write against a read only replica.",
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.",
+            "LOADING Redis is loading the dataset in memory",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+        ] {
+            let e = classify("redis://h", server_error(text));
+            assert!(e.is_retryable(), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn other_server_errors_are_not() {
+        let e = classify("redis://h", server_error("ERR unknown command 'NOPE'"));
+        assert!(!e.is_retryable(), "{e}");
+        let e = classify("redis://h", server_error("NOPERM no permissions"));
+        assert!(!e.is_retryable(), "{e}");
+    }
+
+    #[test]
+    fn out_of_memory_names_the_cause() {
+        let e = classify(
+            "redis://h",
+            server_error("OOM command not allowed when used memory > 'maxmemory'."),
+        );
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("redis is out of memory"), "{e}");
+    }
+
+    #[test]
+    fn read_only_replaces_the_connection() {
+        let e = server_error("READONLY You can't write against a read only replica.");
+        assert!(needs_new_connection(&e));
+        assert!(!needs_new_connection(&server_error("ERR syntax error")));
+    }
+}

@@ -1,0 +1,96 @@
+//! Names taken from user input do not grow memory without bound: blocking connections are
+//! shared and capped, and a purged queue leaves only its id and token counters behind.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::testing::job;
+use queue_core::{Driver, Lane};
+use queue_redis::RedisDriver;
+use serde_json::json;
+use support::RedisServer;
+
+async fn conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_on_many_lanes_keep_few_connections() {
+    let server = RedisServer::start();
+    let driver = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    // Waits on 60 lanes at once, twice over.
+    for _ in 0..2 {
+        let waits: Vec<_> = (0..60)
+            .map(|n| {
+                let driver = driver.clone();
+                tokio::spawn(async move {
+                    let lane = Lane::new(&format!("input-{n}"), "work").unwrap();
+                    driver
+                        .wait(&lane, Some(Duration::from_millis(300)))
+                        .await
+                        .unwrap();
+                })
+            })
+            .collect();
+        for wait in waits {
+            wait.await.unwrap();
+        }
+    }
+    let mut probe = conn(&server).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut probe)
+        .await
+        .unwrap();
+    let open = list.lines().count();
+    // The probe, the command connection, and at most 16 idle blocking connections.
+    assert!(open <= 18, "{open} connections open after the waits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_queue_leaves_only_its_counters() {
+    let server = RedisServer::start();
+    let driver = RedisDriver::connect(&server.url()).await.unwrap();
+    for name in ["work", "other"] {
+        let lane = Lane::new("gone", name).unwrap();
+        let jobs = (0..5).map(|n| job(&lane, json!(n))).collect();
+        driver.enqueue(jobs).await.unwrap();
+        let later = job(&lane, json!(9)).delay(Duration::from_secs(60));
+        driver.enqueue(vec![later]).await.unwrap();
+        let taken = driver
+            .reserve(&lane, 2, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .jobs;
+        driver.ack(&lane, &[taken[0].lease()]).await.unwrap();
+    }
+    assert!(driver.queues().await.unwrap().contains(&"gone".to_string()));
+
+    driver.purge("gone").await.unwrap();
+    let mut conn = conn(&server).await;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*gone*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    assert_eq!(keys, ["{queue:gone}:seq", "{queue:gone}:tok"]);
+    assert!(!driver.queues().await.unwrap().contains(&"gone".to_string()));
+
+    // Dispatching again lists it again, with fresh ids above the old ones.
+    let lane = Lane::new("gone", "work").unwrap();
+    let id = driver.enqueue(vec![job(&lane, json!(1))]).await.unwrap()[0]
+        .id
+        .clone();
+    assert!(
+        id.as_str().parse::<u64>().unwrap() > 12,
+        "id {id} was reused"
+    );
+    assert!(driver.queues().await.unwrap().contains(&"gone".to_string()));
+}

@@ -1,0 +1,407 @@
+//! Redis answering with errors that pass by themselves: `READONLY` after a failover, `BUSY`
+//! while a script runs, a server stalled past the response timeout, `OOM` at `maxmemory`. No
+//! job acknowledged to its dispatcher is lost, none runs twice at once, and the worker recovers.
+
+#[path = "support/runs.rs"]
+mod runs;
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use queue_core::{Error, Queue};
+use runs::{queue_with, quick_options, record, Work, Worker};
+use support::proxy::FaultProxy;
+use support::RedisServer;
+
+/// A connection without a response timeout (a stalling command may take seconds).
+async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap()
+}
+
+async fn info_field(url: &str, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut conn(url).await)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// How many times the server answered with error `code`, from INFO errorstats.
+async fn error_count(url: &str, code: &str) -> u64 {
+    info_field(url, "errorstats", &format!("errorstat_{code}"))
+        .await
+        .and_then(|v| v.strip_prefix("count=")?.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Dispatches jobs `range` of `tag` one by one (each with a chosen id, so a retry after an
+/// unknown outcome stores nothing twice), retrying retryable errors; returns the numbers whose
+/// dispatch was acknowledged.
+async fn dispatch_all(
+    queue: Queue,
+    tag: &'static str,
+    range: std::ops::Range<u64>,
+    acked: Arc<Mutex<Vec<u64>>>,
+) {
+    for n in range {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match record::dispatch(&queue, Work::new(tag, n, 5))
+                .id(format!("{tag}-{n}"))
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("dispatch of job {n} failed: {e}"),
+            }
+        }
+        acked.lock().unwrap().push(n);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A failover behind a stable address: the old primary turns replica and answers `READONLY`
+/// on the connections still open to it; the driver retries and reconnects to the new primary,
+/// and every job whose dispatch was acknowledged runs, none twice at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_readonly_is_retried_and_nothing_acknowledged_is_lost() {
+    let primary = RedisServer::start();
+    let replica_of = primary.port().to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &replica_of]);
+    runs::eventually("the replica syncs", Duration::from_secs(20), || async {
+        info_field(&replica.url(), "replication", "master_link_status")
+            .await
+            .as_deref()
+            == Some("up")
+    })
+    .await;
+    let proxy = FaultProxy::start(primary.port());
+    let queue = queue_with(&proxy.url(), quick_options()).await;
+    let tag = "failover";
+    let worker = Worker::start(&queue, Duration::from_secs(5));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let dispatcher = tokio::spawn(dispatch_all(queue.clone(), tag, 0..400, acked.clone()));
+    runs::eventually(
+        "jobs run before the failover",
+        Duration::from_secs(20),
+        || async { runs::ran(tag).len() >= 100 },
+    )
+    .await;
+
+    // A manual failover: writes paused on the primary until the replica caught up, roles
+    // swapped, the address moved to the new primary.
+    let mut old = conn(&primary.url()).await;
+    let mut new = conn(&replica.url()).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(10_000)
+        .arg("WRITE")
+        .query_async(&mut old)
+        .await
+        .unwrap();
+    let offset: u64 = info_field(&primary.url(), "replication", "master_repl_offset")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    runs::eventually(
+        "the replica catches up",
+        Duration::from_secs(10),
+        || async {
+            let got = info_field(&replica.url(), "replication", "slave_repl_offset").await;
+            got.and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v >= offset)
+        },
+    )
+    .await;
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut new)
+        .await
+        .unwrap();
+    proxy.retarget(replica.port());
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(replica.port())
+        .query_async(&mut old)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut old)
+        .await
+        .unwrap();
+
+    tokio::time::timeout(Duration::from_secs(60), dispatcher)
+        .await
+        .expect("every dispatch is acknowledged")
+        .unwrap();
+    let acked: HashSet<u64> = acked.lock().unwrap().iter().copied().collect();
+    assert_eq!(acked.len(), 400);
+    runs::wait_until_ran(tag, &acked, Duration::from_secs(30)).await;
+    runs::assert_no_overlap(tag);
+    assert!(
+        error_count(&primary.url(), "READONLY").await > 0,
+        "the old primary never answered READONLY: the failover was not exercised"
+    );
+    worker.stop().await;
+}
+
+/// How the server is kept from answering for 3 s.
+enum Stall {
+    /// A script that runs 3 s: other clients get `BUSY` replies meanwhile.
+    Script,
+    /// `DEBUG SLEEP 3`: nothing answers, every command times out.
+    Sleep,
+}
+
+async fn stall_while_running(stall: Stall, tag: &'static str) {
+    let server = RedisServer::start_with(&[
+        "--busy-reply-threshold",
+        "100",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let queue = queue_with(&server.url(), quick_options()).await;
+    let jobs: Vec<_> = (0..300)
+        .map(|n| record::job(Work::new(tag, n, 10)))
+        .collect();
+    queue.dispatch_bulk(jobs).await.unwrap();
+    let worker = Worker::start(&queue, Duration::from_secs(8));
+    runs::eventually(
+        "jobs run before the stall",
+        Duration::from_secs(20),
+        || async { runs::ran(tag).len() >= 30 },
+    )
+    .await;
+    let mut staller = conn(&server.url()).await;
+    match &stall {
+        Stall::Script => {
+            let script = "local function us() local t = redis.call('TIME') \
+                          return t[1] * 1000000 + t[2] end \
+                          local s = us() while us() - s < 3000000 do end return 1";
+            let _: i64 = redis::cmd("EVAL")
+                .arg(script)
+                .arg(0)
+                .query_async(&mut staller)
+                .await
+                .unwrap();
+            assert!(
+                error_count(&server.url(), "BUSY").await > 0,
+                "no BUSY reply was sent"
+            );
+        }
+        Stall::Sleep => {
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(3)
+                .query_async(&mut staller)
+                .await
+                .unwrap();
+        }
+    }
+    let all: HashSet<u64> = (0..300).collect();
+    runs::wait_until_ran(tag, &all, Duration::from_secs(40)).await;
+    runs::eventually("the queue drains", Duration::from_secs(30), || async {
+        queue
+            .counts("conn")
+            .await
+            .is_ok_and(|c| c.pending() == 0 && c.failed == 0)
+    })
+    .await;
+    runs::assert_no_overlap(tag);
+    if matches!(stall, Stall::Script) {
+        // `BUSY` refuses a command without running it, so retrying it runs nothing twice: a
+        // settlement dropped instead would have run its job again.
+        let again: Vec<_> = runs::runs(tag)
+            .into_iter()
+            .filter(|(_, r)| r.len() > 1)
+            .map(|(n, _)| n)
+            .collect();
+        assert!(again.is_empty(), "jobs ran again: {again:?}");
+    }
+    // The worker still takes new work.
+    record::dispatch(&queue, Work::new(tag, 1000, 0))
+        .await
+        .unwrap();
+    runs::wait_until_ran(tag, &HashSet::from([1000]), Duration::from_secs(10)).await;
+    worker.stop().await;
+}
+
+/// A script running past the busy threshold while a worker runs jobs: the `BUSY` replies are
+/// retried, nothing is lost, nothing runs twice at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_script_loses_no_job() {
+    stall_while_running(Stall::Script, "busy-script").await;
+}
+
+/// The server stalled three times the response timeout: commands time out, connections are
+/// replaced, and the worker carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_debug_sleep_loses_no_job() {
+    stall_while_running(Stall::Sleep, "busy-sleep").await;
+}
+
+fn big(tag: &str, n: u64) -> Work {
+    // ~4 KB of payload per job, so a few MB fill the server.
+    Work {
+        tag: format!("{tag}{}", " ".repeat(4000)),
+        n,
+        ms: 0,
+    }
+}
+
+/// At `maxmemory`: dispatch fails with a retryable error naming the cause, and a worker still
+/// drains and acknowledges what is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_dispatch_fails_clearly_and_workers_still_drain() {
+    let server = RedisServer::start_with(&["--maxmemory", "4mb"]);
+    let queue = queue_with(&server.url(), quick_options()).await;
+    let tag = "oom-drain";
+    let padded = big(tag, 0).tag;
+    let mut stored = HashSet::new();
+    let error = loop {
+        let n = stored.len() as u64;
+        match record::dispatch(&queue, big(tag, n)).await {
+            Ok(_) => {
+                stored.insert(n);
+            }
+            Err(e) => break e,
+        }
+        assert!(n < 10_000, "never ran out of memory");
+    };
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("redis is out of memory"),
+        "{error}"
+    );
+    assert!(!stored.is_empty());
+
+    let worker = Worker::start(&queue, Duration::from_secs(10));
+    runs::wait_until_ran(&padded, &stored, Duration::from_secs(30)).await;
+    runs::eventually(
+        "the acks free the queue",
+        Duration::from_secs(20),
+        || async { queue.counts("conn").await.is_ok_and(|c| c.pending() == 0) },
+    )
+    .await;
+    // Memory is free again: dispatch works.
+    let n = stored.len() as u64;
+    record::dispatch(&queue, big(tag, n)).await.unwrap();
+    runs::wait_until_ran(&padded, &HashSet::from([n]), Duration::from_secs(10)).await;
+    worker.stop().await;
+}
+
+/// A bulk dispatch that runs out of memory part way says which jobs were stored and hands back
+/// the others; dispatching those again once memory is free stores each job exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_bulk_dispatch_reports_what_was_stored() {
+    let server = RedisServer::start();
+    let queue = queue_with(&server.url(), quick_options()).await;
+    let mut admin = conn(&server.url()).await;
+    let used: u64 = info_field(&server.url(), "memory", "used_memory")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Room for about two of the five chunks of 1000 jobs of ~1 KB.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(used + 2_500_000)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let tag = "oom-bulk";
+    let padded = format!("{tag}{}", " ".repeat(1000));
+    let jobs: Vec<_> = (0..5000)
+        .map(|n| {
+            record::job(Work {
+                tag: padded.clone(),
+                n,
+                ms: 0,
+            })
+        })
+        .collect();
+    let Err(Error::PartlyStored {
+        stored,
+        not_stored,
+        source,
+    }) = queue.dispatch_bulk(jobs).await
+    else {
+        panic!("the bulk dispatch did not report a partial store");
+    };
+    assert!(source.is_retryable());
+    assert!(
+        source.to_string().contains("redis is out of memory"),
+        "{source}"
+    );
+    assert!(!stored.is_empty() && !not_stored.is_empty());
+    assert_eq!(stored.len() + not_stored.len(), 5000);
+    let counts = queue.counts("conn").await.unwrap();
+    assert_eq!(
+        counts.ready,
+        stored.len() as u64,
+        "exactly the reported jobs are stored"
+    );
+    for (_, dispatched) in stored.iter().step_by(97) {
+        assert!(queue.job("conn", &dispatched.id).await.unwrap().is_some());
+    }
+
+    let worker = Worker::start(&queue, Duration::from_secs(10));
+    let first: HashSet<u64> = stored.iter().map(|(i, _)| *i as u64).collect();
+    runs::wait_until_ran(&padded, &first, Duration::from_secs(30)).await;
+    runs::eventually("the acks free memory", Duration::from_secs(20), || async {
+        queue.counts("conn").await.is_ok_and(|c| c.pending() == 0)
+    })
+    .await;
+    // Memory is back: send the rest, in pieces that fit.
+    let mut rest: Vec<u64> = not_stored.iter().map(|(i, _)| *i as u64).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rest.is_empty() {
+        let mut piece: Vec<u64> = rest.drain(..rest.len().min(1000)).collect();
+        loop {
+            let jobs = piece.iter().map(|&n| {
+                record::job(Work {
+                    tag: padded.clone(),
+                    n,
+                    ms: 0,
+                })
+            });
+            match queue.dispatch_bulk(jobs).await {
+                Ok(_) => break,
+                Err(Error::PartlyStored { not_stored, .. }) => {
+                    piece = not_stored.iter().map(|(i, _)| piece[*i]).collect();
+                }
+                // Refused whole: nothing of it was stored.
+                Err(e) if e.is_retryable() => {}
+                Err(e) => panic!("{e}"),
+            }
+            assert!(Instant::now() < deadline, "memory never freed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let all: HashSet<u64> = (0..5000).collect();
+    runs::wait_until_ran(&padded, &all, Duration::from_secs(60)).await;
+    worker.stop().await;
+    let runs = runs::runs(&padded);
+    let twice: Vec<_> = runs
+        .iter()
+        .filter(|(_, r)| r.len() > 1)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(twice.is_empty(), "jobs stored twice: {twice:?}");
+}
