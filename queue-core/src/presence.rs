@@ -57,7 +57,7 @@ impl WorkerPresence {
             .map_or(0, |d| d.subsec_nanos());
         let run = RUNS.fetch_add(1, Ordering::Relaxed);
         Self::new(
-            format!("{host}:{pid}:{nanos:x}{run}"),
+            format!("{host}:{pid}:{nanos:x}-{run}"),
             host,
             pid,
             started_at,

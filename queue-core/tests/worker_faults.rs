@@ -180,3 +180,47 @@ async fn a_future_that_panics_when_dropped_at_its_timeout_fails_only_its_job() {
     let info = queue.job("faults-drop", &id).await.unwrap().unwrap();
     assert_eq!(info.last_error.as_deref(), Some("timed out after 50ms"));
 }
+
+/// An error whose `Display` panics.
+#[derive(Debug)]
+struct Unprintable;
+impl std::fmt::Display for Unprintable {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("no words for this")
+    }
+}
+impl std::error::Error for Unprintable {}
+
+static AFTER_UNPRINTABLE: AtomicU32 = AtomicU32::new(0);
+
+#[job(queue = "faults-display", attempts = 3)]
+async fn fails_unprintably(n: u32) -> Result<(), JobError> {
+    if n == 0 {
+        return Err(JobError::retry(Unprintable));
+    }
+    AFTER_UNPRINTABLE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_error_that_panics_when_formatted_fails_only_its_job() {
+    let queue = memory_queue();
+    let id = fails_unprintably::dispatch(&queue, 0).await.unwrap().id;
+    let worker = start(queue.worker().handlers(["fails_unprintably"]));
+    until_counts(&queue, "faults-display", Duration::from_secs(10), |c| {
+        c.failed == 1 && c.pending() == 0
+    })
+    .await;
+    fails_unprintably::dispatch(&queue, 1).await.unwrap();
+    until_counts(&queue, "faults-display", Duration::from_secs(10), |c| {
+        c.pending() == 0
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(AFTER_UNPRINTABLE.load(Ordering::SeqCst), 1);
+    let info = queue.job("faults-display", &id).await.unwrap().unwrap();
+    assert_eq!(
+        info.last_error.as_deref(),
+        Some("the handler's error panicked while being formatted or dropped: no words for this")
+    );
+}

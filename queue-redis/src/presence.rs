@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use queue_core::{from_unix_ms, unix_ms, Error, Lane, Result, WorkerPresence};
+use queue_core::{from_unix_ms, unix_ms, Lane, Result, WorkerPresence};
 use serde_json::{json, Value};
 
 use crate::keys::{worker_key, workers_key};
@@ -56,9 +56,11 @@ impl RedisDriver {
         for (id, record) in ids.iter().zip(records) {
             // A record that expired has no worker behind it; heartbeats prune the index.
             let Some(record) = record else { continue };
-            live.push(parse(&record).map_err(|why| {
-                Error::storage(format!("unreadable record of worker `{id}`: {why}"))
-            })?);
+            // One unreadable record (written by another program) hides only itself.
+            match parse(&record) {
+                Ok(worker) => live.push(worker),
+                Err(why) => tracing::warn!(worker = %id, %why, "unreadable worker record"),
+            }
         }
         live.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(live)

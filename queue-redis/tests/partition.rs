@@ -191,3 +191,53 @@ async fn partition_a_cut_off_worker_stops_its_runs_before_another_takes_the_jobs
     let counts = direct.counts("partition").await.unwrap();
     assert_eq!((counts.pending(), counts.failed), (0, 0));
 }
+
+static SLOW_LINK_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[job(queue = "slow-link")]
+async fn counted(_n: u32) -> Result<(), JobError> {
+    SLOW_LINK_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_a_reservation_that_arrives_after_its_lease_is_not_started() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let slow = queue(&proxy.url()).await;
+    let direct = queue(&server.url()).await;
+    direct
+        .dispatch_bulk((0..3).map(counted::job))
+        .await
+        .unwrap();
+    // Each request and each reply takes 700 ms: a reservation's reply comes back 1.4 s after
+    // it was sent, later than its 1 s lease.
+    proxy.delay(Duration::from_millis(700));
+    let worker = slow
+        .worker()
+        .handlers(["counted"])
+        .lease(Duration::from_secs(1))
+        .grace(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let stats = worker.stats();
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    until(Duration::from_secs(20), || stats.leases_expired() >= 3).await;
+    assert_eq!(
+        SLOW_LINK_RUNS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no job may start once its lease has run out"
+    );
+    // Back to a normal link: every job runs.
+    proxy.delay(Duration::ZERO);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while direct.counts("slow-link").await.unwrap().pending() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the jobs never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    assert_eq!(SLOW_LINK_RUNS.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(direct.counts("slow-link").await.unwrap().failed, 0);
+}

@@ -151,7 +151,20 @@ fn cancelled(reason: CancelReason) -> Verdict {
 fn verdict(registration: &Registration, run: &RunState, result: Result<(), JobError>) -> Verdict {
     match result {
         Ok(()) => Verdict::Done,
-        Err(error) => Verdict::Failed(judge(registration, run, &error)),
+        // The error's `Display` and `Drop` are the handler's code: under a panic guard too.
+        Err(error) => Verdict::Failed(
+            std::panic::catch_unwind(AssertUnwindSafe(move || {
+                let failure = judge(registration, run, &error);
+                drop(error);
+                failure
+            }))
+            .unwrap_or_else(|panic| {
+                Failure::fail(format!(
+                    "the handler's error panicked while being formatted or dropped: {}",
+                    panic_message(&*panic)
+                ))
+            }),
+        ),
     }
 }
 

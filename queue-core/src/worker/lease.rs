@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -18,20 +19,30 @@ use crate::worker::stats::WorkerStats;
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) lane: Lane,
+    /// How long before its lease runs out a run is stopped ([`safety_margin`]).
+    margin: Duration,
     batches: Mutex<Batches>,
+    /// Wakes the lease task for a batch that must stop before the task next looks.
+    added: Notify,
 }
 
 #[derive(Debug, Default)]
 struct Batches {
     by_number: IdHashMap<u64, Arc<Batch>>,
     next: u64,
+    /// Until when the lease task goes by the batches it last saw: a batch added since that
+    /// must stop sooner wakes it (one whose reservation came back late). Batches reserved in
+    /// time stop well after it and wake nothing.
+    watched_until: Option<Instant>,
 }
 
 impl Running {
-    pub(crate) fn new(lane: Lane) -> Self {
+    pub(crate) fn new(lane: Lane, lease: Duration) -> Self {
         Self {
             lane,
+            margin: safety_margin(lease),
             batches: Mutex::default(),
+            added: Notify::new(),
         }
     }
 
@@ -40,7 +51,15 @@ impl Running {
         let mut batches = self.batches.lock().unwrap();
         let number = batches.next;
         batches.next += 1;
+        let sooner = match (batches.watched_until, batch.stop_at(self.margin)) {
+            (Some(until), Some(stop)) => stop < until,
+            _ => false,
+        };
         batches.by_number.insert(number, batch);
+        drop(batches);
+        if sooner {
+            self.added.notify_one();
+        }
         number
     }
 
@@ -62,14 +81,15 @@ impl Running {
         }
     }
 
-    fn snapshot(&self) -> Vec<Arc<Batch>> {
-        self.batches
-            .lock()
-            .unwrap()
-            .by_number
-            .values()
-            .cloned()
-            .collect()
+    /// The batches now, and the time the lease task must look again: the earliest stop time
+    /// among them, or `until` if that is sooner. Batches added later that must stop before
+    /// that time wake the task.
+    fn watch(&self, until: Instant) -> (Vec<Arc<Batch>>, Instant) {
+        let mut batches = self.batches.lock().unwrap();
+        let snapshot: Vec<Arc<Batch>> = batches.by_number.values().cloned().collect();
+        let wake = earliest_stop(&snapshot, self.margin).map_or(until, |at| at.min(until));
+        batches.watched_until = Some(wake);
+        (snapshot, wake)
     }
 }
 
@@ -96,16 +116,16 @@ pub(crate) async fn keep_leases(
 ) {
     let period = lease / 3;
     let call_limit = period / 2;
-    let margin = safety_margin(lease);
+    let margin = running.margin;
     let lane = &running.lane;
     let mut next_renewal = Instant::now() + period;
     loop {
         // Until the next renewal, stop runs whose leases are about to run out.
-        let batches = running.snapshot();
-        let wake = earliest_stop(&batches, margin).map_or(next_renewal, |at| at.min(next_renewal));
+        let (batches, wake) = running.watch(next_renewal);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep_until(wake) => {}
+            _ = running.added.notified() => continue,
         }
         expire(&batches, margin, lane, &stats);
         let now = Instant::now();
@@ -127,14 +147,16 @@ pub(crate) async fn keep_leases(
         let sent = Instant::now();
         let call = tokio::time::timeout(call_limit, driver.renew(lane, &leases, lease));
         tokio::pin!(call);
-        // While the call is out, leases keep running out on time.
+        // While the call is out, leases keep running out on time, those of batches added
+        // meanwhile too.
         let outcome = loop {
-            let wake = earliest_stop(&batches, margin);
+            let (watched, wake) = running.watch(sent + call_limit);
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,
                 outcome = &mut call => break outcome,
-                _ = sleep_until_some(wake) => expire(&batches, margin, lane, &stats),
+                _ = tokio::time::sleep_until(wake) => expire(&watched, margin, lane, &stats),
+                _ = running.added.notified() => {}
             }
         };
         match outcome {
@@ -143,7 +165,7 @@ pub(crate) async fn keep_leases(
                     batch.renewed(sent + lease);
                 }
                 for ((_, run), held) in runs.iter().zip(held) {
-                    if !held && !run.is_finished() {
+                    if !held && !run.is_finished() && !run.cancel.is_cancelled() {
                         tracing::warn!(%lane, id = %run.lease.id, "lease lost (the job was reaped, deleted or purged); cancelling the run");
                         stats.lease_lost();
                         run.cancel.cancel(CancelReason::LeaseLost);
@@ -167,13 +189,6 @@ fn earliest_stop(batches: &[Arc<Batch>], margin: Duration) -> Option<Instant> {
         .filter(|batch| batch.running().next().is_some())
         .filter_map(|batch| batch.stop_at(margin))
         .min()
-}
-
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Cancels the runs of batches whose leases run out within `margin` from now.

@@ -186,7 +186,7 @@ impl WorkerBuilder {
                 let def = registration.definition;
                 Ok(Arc::new(Pool {
                     registration,
-                    running: Arc::new(Running::new(lane.clone())),
+                    running: Arc::new(Running::new(lane.clone(), self.lease)),
                     scope: Arc::new(Scope {
                         lane,
                         driver: driver.clone(),

@@ -75,8 +75,10 @@ impl Pool {
         let settler_stop = CancellationToken::new();
         let settler = tokio::spawn(settle::settler(self.clone(), settler_stop.clone()));
         let leases_stop = CancellationToken::new();
-        // Should this task end by a panic, its helpers stop with it.
+        // Should this task end by a panic (a bug in this crate), the runs it started stop
+        // before their leases can no longer be renewed, and its helpers stop with it.
         let _helpers = (
+            CancelRunsOnUnwind(self.running.clone()),
             settler_stop.clone().drop_guard(),
             leases_stop.clone().drop_guard(),
         );
@@ -189,6 +191,21 @@ impl Pool {
         workers: usize,
     ) {
         if jobs.is_empty() {
+            return;
+        }
+        // A reservation whose reply came back too late to run before its leases end is handed
+        // back rather than started (if the leases already ended, the storage refuses that and
+        // the jobs are someone else's).
+        if LeaseClock::now() + lease::safety_margin(self.lease) >= reserved_at + self.lease {
+            tracing::warn!(lane = %self.lane(), jobs = jobs.len(), "reservation arrived too late to run before its leases end; handing the jobs back");
+            self.stats.add_leases_expired(jobs.len());
+            let back = jobs
+                .iter()
+                .map(|job| (job.lease(), Verdict::Requeue))
+                .collect();
+            self.settlements.leave(back);
+            drop(permits);
+            self.settlements.wake_settler();
             return;
         }
         let size = self.batch_size(jobs.len(), workers);
@@ -392,6 +409,18 @@ impl Pool {
             self.settlements.report(self).await;
         } else if report {
             self.settlements.wake_settler();
+        }
+    }
+}
+
+/// Cancels a pool's running jobs when dropped during a panic: its batch tasks may go on, but
+/// nobody renews their leases any more.
+struct CancelRunsOnUnwind(Arc<Running>);
+
+impl Drop for CancelRunsOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.cancel_all(CancelReason::LeaseLost);
         }
     }
 }
