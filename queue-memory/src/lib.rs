@@ -370,8 +370,28 @@ impl Driver for MemoryDriver {
     }
 
     async fn purge(&self, queue: &str) -> Result<()> {
-        if let Some(q) = self.existing(queue) {
-            q.lock().purge();
+        // A purged queue leaves nothing behind, unless it is paused (the flag outlives a purge,
+        // as on Redis). Its waiting workers are woken to find it gone; a later dispatch makes it
+        // anew, numbering from 1 again (fencing tokens are process-wide, so a stale lease never
+        // matches a new job).
+        let removed = {
+            let mut queues = self.shared.queues.lock();
+            match queues.get(queue) {
+                Some(q) if !q.lock().paused => queues.remove(queue),
+                _ => None,
+            }
+        };
+        match removed {
+            Some(q) => {
+                let mut q = q.lock();
+                q.purge();
+                q.wake_all();
+            }
+            None => {
+                if let Some(q) = self.existing(queue) {
+                    q.lock().purge();
+                }
+            }
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! Names that never held a job cost nothing: asking for work, waiting, reaping or reporting
-//! progress on a queue that does not exist does not create it.
+//! progress on a queue that does not exist does not create it, and a purged queue is gone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,4 +60,43 @@ async fn a_wait_on_a_queue_not_yet_created_ends_when_a_job_arrives() {
         .await
         .unwrap();
     assert_eq!(got.jobs.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_queue_is_gone_and_its_waiting_workers_see_the_next_job() {
+    let driver = Arc::new(MemoryDriver::new());
+    let lane = Lane::new("purged", "work").unwrap();
+    driver.enqueue(vec![job(&lane, json!(1))]).await.unwrap();
+    let waiting = {
+        let (driver, lane) = (driver.clone(), lane.clone());
+        tokio::spawn(async move {
+            // A worker's loop: reserve, and wait while there is nothing.
+            loop {
+                let got = driver
+                    .reserve(&lane, 1, Duration::from_secs(5))
+                    .await
+                    .unwrap();
+                if let Some(job) = got.jobs.into_iter().next() {
+                    if job.payload.as_ref() == b"2" {
+                        return;
+                    }
+                    continue;
+                }
+                driver.wait(&lane, None).await.unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    driver.purge("purged").await.unwrap();
+    assert_eq!(driver.queues().await.unwrap(), Vec::<String>::new());
+    driver.enqueue(vec![job(&lane, json!(2))]).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiting worker takes the job dispatched after the purge")
+        .unwrap();
+
+    // A paused queue keeps its flag across a purge.
+    driver.pause("purged").await.unwrap();
+    driver.purge("purged").await.unwrap();
+    assert!(driver.counts("purged").await.unwrap().paused);
 }

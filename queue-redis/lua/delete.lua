@@ -19,4 +19,5 @@ if j and j.failed == '0' then
   end
 end
 forget({ id })
+if j then tidy_lane(ARGV[2]) end
 return 1

@@ -24,6 +24,7 @@ j.att = j.att + 1
 if delay < 0 then
   to_failed(id, j, ARGV[3], now, cap)
   release(ids, toks)
+  tidy_lane(ARGV[6])
   return 1
 end
 -- Scheduled again: the envelope waits in `later` (lib.lua). A blocked worker sleeps until the

@@ -168,9 +168,11 @@ local function ack(from, to)
     release(done, done_toks)
     call_many('HDEL', q.data, done)
     -- Most jobs never failed, reported progress, lost a lease or had a chosen id: skip the
-    -- deletes when nothing is there.
-    for _, side in ipairs({ q.err, q.prog, q.lost, q.order }) do
-      if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
+    -- deletes when nothing is there (one EXISTS for the four; empty hashes do not exist).
+    if redis.call('EXISTS', q.err, q.prog, q.lost, q.order) > 0 then
+      for _, side in ipairs({ q.err, q.prog, q.lost, q.order }) do
+        if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
+      end
     end
   end
   return table.concat(flags)
@@ -272,6 +274,19 @@ end
 local function wrap_bad(raw, name, now)
   return { failed = '0', att = 1, max = 1, pri = 0, created = fmt(now), name = name,
            body = raw or '' }
+end
+
+-- Once a lane holds no job in any state (ready, scheduled or leased), drops what it still keeps:
+-- its active set (the sentinel holds it), a pending wake-up, and its name in the queue's lanes
+-- set, so lanes that are no longer used leave no keys. Called where a lane can become empty
+-- (an ack, a failure, a delete, a reserve that found nothing); a dispatch or a retry of a failed
+-- job names the lane again.
+local function tidy_lane(name)
+  if redis.call('LLEN', l.ready) == 0 and redis.call('ZCARD', l.prio) == 0
+      and redis.call('ZCARD', l.sched) == 0 and redis.call('ZCARD', l.leases) == 0 then
+    redis.call('DEL', l.active, l.wake)
+    redis.call('SREM', q.lanes, name)
+  end
 end
 
 -- Deletes every record of `ids` (a list): the envelope and whatever side records they have.

@@ -101,6 +101,7 @@ if #ids < n then
 end
 if #ids < n and has_prio then take_prio(0, '+inf', n - #ids) end
 if #ids == 0 then
+  tidy_lane(ARGV[4])
   return { next_due(), 0, acked }
 end
 

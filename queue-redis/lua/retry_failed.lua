@@ -53,5 +53,6 @@ if kept then
 else
   for _, id in ipairs(moved) do redis.call('LREM', q.failed, 1, id) end
 end
+redis.call('SADD', q.lanes, ARGV[1])
 wake(l.wake)
 return #moved

@@ -661,6 +661,7 @@ impl Driver for RedisDriver {
         }
         let keys = self.lane_keys(lane);
         let mut inv = self.lane_call(&self.inner.scripts.ack, &keys);
+        inv.arg(lane.job());
         for l in leases {
             inv.arg(l.id.as_str()).arg(l.token);
         }

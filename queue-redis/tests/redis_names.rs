@@ -1,5 +1,6 @@
 //! Names taken from user input do not grow memory without bound: blocking connections are
-//! shared and capped, and a purged queue leaves only its id and token counters behind.
+//! shared and capped, a lane that empties leaves no keys of its own, and a purged queue leaves
+//! only its id and token counters behind.
 
 mod support;
 
@@ -93,4 +94,78 @@ async fn a_purged_queue_leaves_only_its_counters() {
         "id {id} was reused"
     );
     assert!(driver.queues().await.unwrap().contains(&"gone".to_string()));
+}
+
+/// The keys of queue `queue`, sorted.
+async fn keys_of(conn: &mut redis::aio::MultiplexedConnection, queue: &str) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{queue:{queue}}}*"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_that_empties_leaves_no_keys_of_its_own() {
+    let server = RedisServer::start();
+    let driver = RedisDriver::connect(&server.url()).await.unwrap();
+    let mut conn = conn(&server).await;
+    let lease = Duration::from_secs(30);
+    // Emptied by acks (the last one a standalone ack), by a failure, and by a delete.
+    let acked = Lane::new("tidy", "acked").unwrap();
+    let failed = Lane::new("tidy", "failed").unwrap();
+    let deleted = Lane::new("tidy", "deleted").unwrap();
+    for lane in [&acked, &failed, &deleted] {
+        let jobs = (0..3).map(|n| job(lane, json!(n))).collect();
+        driver.enqueue(jobs).await.unwrap();
+    }
+    let taken = driver.reserve(&acked, 3, lease).await.unwrap().jobs;
+    let leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
+    // Acked with the next reserve, which finds nothing more, then one alone.
+    driver
+        .ack_and_reserve(&acked, &leases[..2], 5, lease)
+        .await
+        .unwrap();
+    assert!(
+        keys_of(&mut conn, "tidy")
+            .await
+            .contains(&"{queue:tidy}:lane:acked:active".to_string()),
+        "a lane with a running job keeps its keys"
+    );
+    driver.ack(&acked, &leases[2..]).await.unwrap();
+
+    for job in driver.reserve(&failed, 3, lease).await.unwrap().jobs {
+        let gone = queue_core::Failure::fail("no");
+        assert!(driver.fail(&failed, &job.lease(), gone).await.unwrap());
+    }
+    for job in driver.reserve(&deleted, 3, lease).await.unwrap().jobs {
+        assert!(driver.delete("tidy", &job.id).await.unwrap());
+    }
+
+    let lane_keys: Vec<String> = keys_of(&mut conn, "tidy")
+        .await
+        .into_iter()
+        .filter(|k| k.contains(":lane:"))
+        .collect();
+    assert!(lane_keys.is_empty(), "keys of emptied lanes: {lane_keys:?}");
+    let lanes: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("{queue:tidy}:lanes")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(lanes.is_empty(), "emptied lanes still listed: {lanes:?}");
+    assert_eq!(driver.counts("tidy").await.unwrap().failed, 3);
+
+    // A retried failed job names its lane again, and runs.
+    assert_eq!(driver.retry_failed("tidy", None).await.unwrap(), 3);
+    let lane_counts = driver.lane_counts("tidy").await.unwrap();
+    assert_eq!(lane_counts.len(), 1);
+    assert_eq!(lane_counts[0].0, "failed");
+    assert_eq!(lane_counts[0].1.ready, 3);
+    assert_eq!(
+        driver.reserve(&failed, 5, lease).await.unwrap().jobs.len(),
+        3
+    );
 }
