@@ -299,8 +299,10 @@ end
 -- Reads the keys a failure writes, so a key of the wrong type (written by another program)
 -- stops the script before it writes rather than halfway. Returns the failed list's length.
 local function check_failure_keys()
-  redis.call('HLEN', q.err)
-  redis.call('HLEN', q.lost)
+  -- Every hash a failure may write or, trimming the failed list, delete from (forget).
+  for _, key in ipairs({ q.err, q.lost, q.prog, q.later, q.order }) do
+    redis.call('HLEN', key)
+  end
   return redis.call('LLEN', q.failed)
 end
 
@@ -320,7 +322,8 @@ end
 -- Returns the jobs of the lane's expired leases to the head of ready, in dispatch order,
 -- without spending their attempts: a lost run is counted in the lost hash instead, and the
 -- job whose lost leases reach `max_lost` goes to the failed list as poison. Returns how many
--- jobs it handled.
+-- jobs it handled. One call takes at most 100 expired lease batches (reserve calls); jobs of
+-- batches past that are returned by the next call, ahead of these (returned later, first).
 local function reap(now, cap, name, max_lost)
   local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', now, 'LIMIT', 0, 100)
   if #expired == 0 then return 0 end
