@@ -12,8 +12,7 @@ use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::error::{Error, JobError, Result};
 use crate::job::JobId;
-use crate::registry::Requirement;
-use crate::worker::run::{Batch, CancelReason, RunState};
+use crate::run::{Batch, CancelReason, RunState};
 
 /// The running job's identity and controls, available to a handler that takes a `JobContext`
 /// argument.
@@ -113,6 +112,15 @@ impl fmt::Debug for JobContext {
             .field("max_attempts", &self.run().max_attempts)
             .finish_non_exhaustive()
     }
+}
+
+/// A piece of application state a handler needs, checked when a worker starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Requirement {
+    /// The state's type.
+    pub type_id: TypeId,
+    /// The state's type name, for the error message.
+    pub type_name: &'static str,
 }
 
 /// Application state registered on a worker, shared by every handler that asks for it.

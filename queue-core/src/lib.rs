@@ -9,13 +9,14 @@ mod job;
 mod presence;
 mod queue;
 mod registry;
+mod run;
 mod worker;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use backoff::Backoff;
-pub use context::{Data, FromContext, JobContext, State};
+pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{Driver, DEFAULT_MAX_LOST_LEASES};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
@@ -27,7 +28,7 @@ pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
 };
 pub use registry::{
-    definitions, JobDefinition, Requirement, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
+    definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
 };
 pub use worker::{
     shutdown_signal, Worker, WorkerBuilder, WorkerStats, DEFAULT_GRACE, DEFAULT_LEASE,

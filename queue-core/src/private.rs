@@ -13,10 +13,10 @@ pub use inventory;
 pub use std::time::Duration;
 
 pub use crate::backoff::Backoff;
-pub use crate::context::{FromContext, JobContext, State};
+pub use crate::context::{FromContext, JobContext, Requirement, State};
 pub use crate::error::{BoxError, JobError};
 pub use crate::queue::{Dispatch, Queue};
-pub use crate::registry::{HandlerFn, JobDefinition, Registration, Requirement};
+pub use crate::registry::{HandlerFn, JobDefinition, Registration};
 pub use crate::NewJob;
 
 /// Payload types: serializable, deserializable, sendable.

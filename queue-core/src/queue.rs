@@ -1,4 +1,5 @@
-//! The handle applications use: connect, dispatch, inspect, and start workers.
+//! The handle applications use: connect, dispatch and inspect. Workers are started from it
+//! too (`Queue::worker`, defined with the worker, which sits above this module).
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -10,9 +11,8 @@ use serde::Serialize;
 
 use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::job::{Counts, Dispatched, JobId, JobInfo, Lane, NewJob};
+use crate::job::{validate_name, Counts, Dispatched, JobId, JobInfo, Lane, Name, NewJob};
 use crate::presence::{Unserved, WorkerPresence};
-use crate::worker::WorkerBuilder;
 
 /// The environment variable [`Queue::from_env`] reads.
 pub const URL_ENV: &str = "QUEUE_URL";
@@ -153,11 +153,6 @@ impl Queue {
                 name: job.name.to_string(),
             }),
         }
-    }
-
-    /// A builder for a worker that runs this program's handlers against this queue.
-    pub fn worker(&self) -> WorkerBuilder {
-        WorkerBuilder::new(self.clone())
     }
 
     /// Names of the queues that hold or held jobs.
@@ -367,6 +362,51 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The checks a job passes before it is stored, and its lane; here rather than with the job
+/// model because they answer with this crate's errors.
+impl NewJob {
+    /// The job's lane.
+    pub fn lane(&self) -> Result<Lane> {
+        Lane::new(&self.queue, &self.name)
+    }
+
+    /// Checks the job before it is stored: a build error, names, id and payload size.
+    pub(crate) fn check(&mut self, max_payload: usize) -> Result<()> {
+        if let Some(error) = self.error.take() {
+            // Only this crate sets it, always to one of its own errors.
+            return Err(match error.downcast::<Error>() {
+                Ok(error) => *error,
+                Err(other) => Error::storage(other),
+            });
+        }
+        // A handler's own names were checked by `#[job]` at compile time.
+        if !(self.typed && matches!(self.queue, Name::Static(_))) {
+            validate_name("queue name", &self.queue)?;
+        }
+        if !(self.typed && matches!(self.name, Name::Static(_))) {
+            validate_name("job name", &self.name)?;
+        }
+        if let Some(id) = &self.id {
+            validate_name("job id", id.as_str())?;
+            if id.as_str().bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::InvalidName {
+                    what: "job id",
+                    value: id.to_string(),
+                    reason: "a chosen id must contain a character that is not a digit",
+                });
+            }
+        }
+        if self.payload.len() > max_payload {
+            return Err(Error::PayloadTooLarge {
+                job: self.name.to_string(),
+                size: self.payload.len(),
+                limit: max_payload,
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +424,25 @@ mod tests {
         assert_eq!(
             redact_url("redis://u:p@ss@host/0?x=1"),
             "redis://u:***@host/0?x=1"
+        );
+    }
+
+    #[test]
+    fn chosen_ids_must_not_look_generated() {
+        let mut job = NewJob::named("not_registered_anywhere", "{}").id("123");
+        let err = job.check(1024).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("must contain a character that is not a digit"));
+        assert!(NewJob::named("x", "{}").id("order-123").check(1024).is_ok());
+    }
+
+    #[test]
+    fn payload_limit() {
+        let err = NewJob::named("big", vec![b'1'; 10]).check(5).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payload of job `big` is 10 bytes, over the limit of 5 bytes"
         );
     }
 }

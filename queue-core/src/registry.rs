@@ -3,12 +3,14 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 
 use crate::backoff::Backoff;
-use crate::context::{JobContext, State};
+use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
+use crate::job::{Name, NewJob};
 
 /// The queue used when a handler names none.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -96,15 +98,6 @@ impl JobDefinition {
 /// The type-erased entry point of a handler: decode the payload, gather arguments, run.
 pub type HandlerFn = fn(&[u8], JobContext, &State) -> BoxFuture<'static, Result<(), JobError>>;
 
-/// A piece of application state a handler needs, checked when a worker starts.
-#[derive(Clone, Copy, Debug)]
-pub struct Requirement {
-    /// The state's type.
-    pub type_id: std::any::TypeId,
-    /// The state's type name, for the error message.
-    pub type_name: &'static str,
-}
-
 /// One `#[job]` handler, submitted to `inventory` by the macro expansion.
 #[derive(Debug)]
 pub struct Registration {
@@ -179,4 +172,53 @@ pub fn definitions() -> Vec<&'static JobDefinition> {
     let mut defs: Vec<_> = registry().by_name.values().map(|r| r.definition).collect();
     defs.sort_by_key(|d| d.name);
     defs
+}
+
+/// Jobs built from the registry: a job named after a handler takes that handler's defaults.
+impl NewJob {
+    /// A job for the handler named `name` with a payload already encoded as JSON.
+    ///
+    /// When the handler is linked into this program, its queue, attempts and priority are the
+    /// defaults; otherwise the job goes to the `default` queue with 3 attempts unless
+    /// [`NewJob::queue`] says where. Prefer the typed `my_job::job(payload)` where the handler is
+    /// known at compile time.
+    pub fn named(name: &str, payload: impl Into<Bytes>) -> Self {
+        let payload = payload.into();
+        match find(name) {
+            Some(def) => Self::for_definition(def, payload),
+            None => NewJob {
+                name: name.into(),
+                queue: "default".into(),
+                payload,
+                delay: Duration::ZERO,
+                priority: 0,
+                max_attempts: 3,
+                id: None,
+                queue_chosen: false,
+                typed: false,
+                error: None,
+            },
+        }
+    }
+
+    pub(crate) fn for_definition(def: &JobDefinition, payload: Bytes) -> Self {
+        NewJob {
+            name: Name::Static(def.name),
+            queue: Name::Static(def.queue),
+            payload,
+            delay: Duration::ZERO,
+            priority: def.priority,
+            max_attempts: def.attempts,
+            id: None,
+            queue_chosen: false,
+            typed: false,
+            error: None,
+        }
+    }
+
+    pub(crate) fn failed(name: &str, error: Error) -> Self {
+        let mut job = Self::named(name, Bytes::new());
+        job.error = Some(Box::new(error));
+        job
+    }
 }

@@ -6,6 +6,7 @@
 
 mod check;
 mod duration;
+mod errors;
 mod expand;
 mod parse;
 
@@ -145,7 +146,7 @@ fn job_impl(
     args: proc_macro2::TokenStream,
     input: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
-    let mut errors = check::Errors::default();
+    let mut errors = errors::Errors::default();
     let args = parse::parse_args(args, &mut errors).unwrap_or_else(|error| {
         errors.push(error);
         parse::Args::default()

@@ -8,7 +8,7 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Expr, Ident, Token};
 
-use crate::check::Errors;
+use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
 const KEYS: [&str; 8] = [

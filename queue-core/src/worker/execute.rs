@@ -16,7 +16,7 @@ use crate::context::{JobContext, State};
 use crate::error::JobError;
 use crate::job::Failure;
 use crate::registry::Registration;
-use crate::worker::run::{Batch, CancelReason, RunState};
+use crate::run::{Batch, CancelReason, RunState};
 
 /// What became of one run.
 #[derive(Debug)]

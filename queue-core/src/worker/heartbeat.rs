@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::presence::{WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
-use crate::worker::pool::retry_pause;
+use crate::worker::retry::retry_pause;
 
 /// Records `worker` every [`HEARTBEAT_EVERY`] until `stop`, then retires it. A failed
 /// heartbeat is logged and retried sooner; it never stops the worker.

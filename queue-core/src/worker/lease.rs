@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::driver::Driver;
 use crate::hash::IdHashMap;
 use crate::job::{Lane, Lease};
-use crate::worker::run::{Batch, CancelReason, RunState};
+use crate::run::{Batch, CancelReason, RunState};
 use crate::worker::stats::WorkerStats;
 
 /// The running batches of one pool. A batch stays until all its runs finish; runs that

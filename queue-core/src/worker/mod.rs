@@ -4,9 +4,9 @@
 mod execute;
 mod heartbeat;
 mod lease;
+mod outbox;
 mod pool;
-pub(crate) mod run;
-mod settle;
+mod retry;
 mod stats;
 
 pub use stats::WorkerStats;
@@ -25,9 +25,8 @@ use crate::presence::WorkerPresence;
 use crate::queue::Queue;
 use crate::registry::{registry, Registration};
 
-use self::lease::Running;
 use self::pool::Pool;
-use self::run::Scope;
+use crate::run::Scope;
 
 /// Default lease: how long a job stays leased without renewal before it is handed out again.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
@@ -57,8 +56,15 @@ pub struct WorkerBuilder {
     queues: HashMap<String, Vec<String>>,
 }
 
+impl Queue {
+    /// A builder for a worker that runs this program's handlers against this queue.
+    pub fn worker(&self) -> WorkerBuilder {
+        WorkerBuilder::new(self.clone())
+    }
+}
+
 impl WorkerBuilder {
-    pub(crate) fn new(queue: Queue) -> Self {
+    fn new(queue: Queue) -> Self {
         Self {
             queue,
             state: State::default(),
@@ -184,27 +190,23 @@ impl WorkerBuilder {
             .into_iter()
             .map(|(registration, lane)| {
                 let def = registration.definition;
-                Ok(Arc::new(Pool {
+                let concurrency = self
+                    .concurrency
+                    .get(def.name)
+                    .copied()
+                    .unwrap_or(def.concurrency);
+                Ok(Arc::new(Pool::new(
                     registration,
-                    running: Arc::new(Running::new(lane.clone(), self.lease)),
-                    scope: Arc::new(Scope {
+                    Arc::new(Scope {
                         lane,
                         driver: driver.clone(),
                     }),
-                    concurrency: self
-                        .concurrency
-                        .get(def.name)
-                        .copied()
-                        .unwrap_or(def.concurrency)
-                        .max(1),
-                    lease: self.lease,
-                    grace: self.grace,
-                    state: state.clone(),
-                    settlements: Default::default(),
-                    finished: Default::default(),
-                    start_cost: Default::default(),
-                    stats: stats.clone(),
-                }))
+                    concurrency,
+                    self.lease,
+                    self.grace,
+                    state.clone(),
+                    stats.clone(),
+                )))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Worker {

@@ -14,7 +14,7 @@
 //! is split into one batch per runtime thread, each started in a task of its own, so that they
 //! run side by side.
 //!
-//! Verdicts are reported to the driver as the [`super::settle`] module describes.
+//! Verdicts are reported to the driver as the [`super::outbox`] module describes.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,10 +32,11 @@ use tokio_util::sync::CancellationToken;
 use crate::context::State;
 use crate::job::{Lane, Lease, ReservedJob};
 use crate::registry::Registration;
+use crate::run::{Batch, CancelReason, Scope};
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::{self, Running};
-use crate::worker::run::{Batch, CancelReason, Scope};
-use crate::worker::settle::{self, Finished, Settled, Settlements};
+use crate::worker::outbox::{self, Outbox, Settled};
+use crate::worker::retry::retry_pause;
 use crate::worker::stats::WorkerStats;
 
 /// A reservation whose handlers are expected to spend longer than this in their first polls is
@@ -54,16 +55,37 @@ pub(crate) struct Pool {
     pub(crate) grace: Duration,
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
-    pub(crate) settlements: Settlements,
-    /// Successes waiting to be acked with the next reserve.
-    pub(crate) finished: Finished,
+    /// Where verdicts go to be reported; shares the lane and driver.
     /// Nanoseconds a handler's first poll has lately taken, on average.
     pub(crate) start_cost: AtomicU64,
-    /// The worker's counters of lost leases and refused settlements.
-    pub(crate) stats: Arc<WorkerStats>,
+    pub(crate) outbox: Arc<Outbox>,
 }
 
 impl Pool {
+    /// A pool running `registration`'s handler on `scope`'s lane, `concurrency` jobs at a time
+    /// (at least 1), with the worker's lease, grace period, state and counters.
+    pub(crate) fn new(
+        registration: &'static Registration,
+        scope: Arc<Scope>,
+        concurrency: usize,
+        lease: Duration,
+        grace: Duration,
+        state: Arc<State>,
+        stats: Arc<WorkerStats>,
+    ) -> Self {
+        Self {
+            registration,
+            running: Arc::new(Running::new(scope.lane.clone(), lease)),
+            outbox: Arc::new(Outbox::new(scope.clone(), lease, stats)),
+            scope,
+            concurrency: concurrency.max(1),
+            lease,
+            grace,
+            state,
+            start_cost: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn lane(&self) -> &Lane {
         &self.scope.lane
     }
@@ -73,7 +95,7 @@ impl Pool {
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let settler_stop = CancellationToken::new();
-        let settler = tokio::spawn(settle::settler(self.clone(), settler_stop.clone()));
+        let settler = tokio::spawn(outbox::settler(self.outbox.clone(), settler_stop.clone()));
         let leases_stop = CancellationToken::new();
         // Should this task end by a panic (a bug in this crate), the runs it started stop
         // before their leases can no longer be renewed, and its helpers stop with it.
@@ -86,7 +108,7 @@ impl Pool {
             self.scope.driver.clone(),
             self.running.clone(),
             self.lease,
-            self.stats.clone(),
+            self.outbox.stats.clone(),
             leases_stop.clone(),
         ));
         let mut failures = 0u32;
@@ -111,19 +133,19 @@ impl Pool {
             // Read before reserving, so the local idea of when leases end is never later than
             // the storage's.
             let reserved_at = LeaseClock::now();
-            let done = self.finished.take_for_reserve();
+            let done = self.outbox.finished.take_for_reserve();
             let reserved = driver
                 .ack_and_reserve(self.lane(), &done, wanted, self.lease)
                 .await;
             let reservation = match reserved {
                 Ok((acked, reservation)) => {
                     failures = 0;
-                    settle::note_refused(&self, "ack", &done, &acked);
+                    outbox::note_refused(&self.outbox, "ack", &done, &acked);
                     reservation
                 }
                 Err(error) => {
                     // Sent again with the next reserve, or by the settling task if it stops.
-                    self.finished.put_back(done);
+                    self.outbox.finished.put_back(done);
                     drop(permits);
                     failures += 1;
                     let pause = retry_pause(failures);
@@ -141,7 +163,7 @@ impl Pool {
 
             if got < wanted {
                 // The lane is drained: sleep until a wake-up or the next due time.
-                self.finished.go_idle();
+                self.outbox.finished.go_idle();
                 tokio::select! {
                     _ = stop.cancelled() => break 'fetch,
                     waited = driver.wait(self.lane(), reservation.next_due) => {
@@ -160,7 +182,7 @@ impl Pool {
         }
 
         // Drain: give running jobs the grace period, then cancel them for requeueing.
-        self.finished.go_idle();
+        self.outbox.finished.go_idle();
         let all = self.concurrency as u32;
         let finished = tokio::time::timeout(self.grace, slots.acquire_many(all)).await;
         if finished.is_err() {
@@ -175,8 +197,8 @@ impl Pool {
         // Every verdict is waiting or reported by now; report the rest before returning.
         settler_stop.cancel();
         let _ = settler.await;
-        self.settlements.report_all(&self).await;
-        self.finished.ack_all(&self).await;
+        self.outbox.settlements.report_all(&self.outbox).await;
+        self.outbox.finished.ack_all(&self.outbox).await;
         leases_stop.cancel();
         let _ = leases.await;
     }
@@ -198,14 +220,14 @@ impl Pool {
         // the jobs are someone else's).
         if LeaseClock::now() + lease::safety_margin(self.lease) >= reserved_at + self.lease {
             tracing::warn!(lane = %self.lane(), jobs = jobs.len(), "reservation arrived too late to run before its leases end; handing the jobs back");
-            self.stats.add_leases_expired(jobs.len());
+            self.outbox.stats.add_leases_expired(jobs.len());
             let back = jobs
                 .iter()
                 .map(|job| (job.lease(), Verdict::Requeue))
                 .collect();
-            self.settlements.leave(back);
+            self.outbox.settlements.leave(back);
             drop(permits);
-            self.settlements.wake_settler();
+            self.outbox.settlements.wake_settler();
             return;
         }
         let size = self.batch_size(jobs.len(), workers);
@@ -399,16 +421,18 @@ impl Pool {
         let (done, other): (Settled, Settled) = ended
             .into_iter()
             .partition(|(_, verdict)| matches!(verdict, Verdict::Done));
-        self.finished.push(done.into_iter().map(|(lease, _)| lease));
+        self.outbox
+            .finished
+            .push(done.into_iter().map(|(lease, _)| lease));
         let report = !other.is_empty();
         if report {
-            self.settlements.leave(other);
+            self.outbox.settlements.leave(other);
         }
         drop(permits.split(count).expect("one permit per running job"));
         if report && last && report_here {
-            self.settlements.report(self).await;
+            self.outbox.settlements.report(&self.outbox).await;
         } else if report {
-            self.settlements.wake_settler();
+            self.outbox.settlements.wake_settler();
         }
     }
 }
@@ -467,9 +491,4 @@ async fn next_finished<F: Future>(pending: &mut FuturesUnordered<F>) -> Option<V
         }
     })
     .await
-}
-
-/// 50 ms doubling up to 5 s.
-pub(crate) fn retry_pause(failures: u32) -> Duration {
-    Duration::from_millis(50u64 << failures.min(7)).min(Duration::from_secs(5))
 }

@@ -1,4 +1,6 @@
-//! Reporting verdicts to the driver: acks, requeues and failures.
+//! The outbox: reporting verdicts to the driver (acks, requeues and failures), with retries
+//! while the storage is unreachable. It owns what reporting needs (the lane, the driver, the
+//! lease, the counters) and never looks at the pool that fills it.
 //!
 //! Successes wait in [`Finished`] for the fetch loop's next reserve, which acks them in the same
 //! storage call; while the fetch loop waits for work, or after it stopped, the settling task
@@ -14,19 +16,53 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::Lease;
+use crate::job::{Lane, Lease};
+use crate::run::Scope;
 use crate::worker::execute::Verdict;
-use crate::worker::pool::{retry_pause, Pool};
+use crate::worker::retry::retry_pause;
+use crate::worker::stats::WorkerStats;
 
 /// Largest number of leases sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
 
 /// The verdicts of runs, with their leases.
 pub(crate) type Settled = Vec<(Lease, Verdict)>;
+
+/// One pool's outbox: where its runs leave their verdicts, and everything needed to report them.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    /// The lane and the driver.
+    pub(crate) scope: Arc<Scope>,
+    /// How long a lease lasts: how long a report is retried.
+    pub(crate) lease: Duration,
+    /// The worker's counters of refused and dropped settlements.
+    pub(crate) stats: Arc<WorkerStats>,
+    /// Failures and requeues waiting to be reported.
+    pub(crate) settlements: Settlements,
+    /// Successes waiting to be acked with the next reserve.
+    pub(crate) finished: Finished,
+}
+
+impl Outbox {
+    pub(crate) fn new(scope: Arc<Scope>, lease: Duration, stats: Arc<WorkerStats>) -> Self {
+        Self {
+            scope,
+            lease,
+            stats,
+            settlements: Settlements::default(),
+            finished: Finished::default(),
+        }
+    }
+
+    pub(crate) fn lane(&self) -> &Lane {
+        &self.scope.lane
+    }
+}
 
 /// A pool's verdicts waiting to be reported, and the lock of whoever reports them.
 #[derive(Debug, Default)]
@@ -50,10 +86,10 @@ impl Settlements {
     }
 
     /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
-    pub(crate) async fn report(&self, pool: &Pool) {
+    pub(crate) async fn report(&self, outbox: &Outbox) {
         loop {
             match self.reporting.try_lock() {
-                Ok(_reporting) => self.report_waiting(pool).await,
+                Ok(_reporting) => self.report_waiting(outbox).await,
                 Err(_) => return,
             }
             // Verdicts left while this task held the lock were left to it; having let go of the
@@ -65,19 +101,19 @@ impl Settlements {
     }
 
     /// Waits for any report in flight, then reports everything waiting (at shutdown).
-    pub(crate) async fn report_all(&self, pool: &Pool) {
+    pub(crate) async fn report_all(&self, outbox: &Outbox) {
         let _reporting = self.reporting.lock().await;
-        self.report_waiting(pool).await;
+        self.report_waiting(outbox).await;
     }
 
     /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
-    async fn report_waiting(&self, pool: &Pool) {
+    async fn report_waiting(&self, outbox: &Outbox) {
         loop {
             let settled = std::mem::take(&mut *self.waiting());
             if settled.is_empty() {
                 return;
             }
-            settle(pool, settled).await;
+            settle(outbox, settled).await;
         }
     }
 
@@ -134,13 +170,14 @@ impl Finished {
     }
 
     /// Acks everything waiting.
-    pub(crate) async fn ack_all(&self, pool: &Pool) {
+    pub(crate) async fn ack_all(&self, outbox: &Outbox) {
         let leases = std::mem::take(&mut self.inner().leases);
-        let (lane, driver) = (pool.lane(), &pool.scope.driver);
+        let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
         for chunk in leases.chunks(SETTLE_BATCH) {
-            if let Some(acked) = persist(pool, "ack", chunk.len(), || driver.ack(lane, chunk)).await
+            if let Some(acked) =
+                persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await
             {
-                note_refused(pool, "ack", chunk, &acked);
+                note_refused(outbox, "ack", chunk, &acked);
             }
         }
     }
@@ -152,21 +189,21 @@ impl Finished {
 
 /// The pool's settling task: reports verdicts left by batches that still had runs going, and
 /// acks successes while the fetch loop is idle.
-pub(crate) async fn settler(pool: Arc<Pool>, stop: CancellationToken) {
+pub(crate) async fn settler(outbox: Arc<Outbox>, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = pool.settlements.wake.notified() => pool.settlements.report(&pool).await,
-            _ = pool.finished.flush.notified() => pool.finished.ack_all(&pool).await,
+            _ = outbox.settlements.wake.notified() => outbox.settlements.report(&outbox).await,
+            _ = outbox.finished.flush.notified() => outbox.finished.ack_all(&outbox).await,
         }
     }
 }
 
 /// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
 /// `SETTLE_BATCH` leases.
-async fn settle(pool: &Pool, settled: Settled) {
-    let lane = pool.lane();
-    let driver = &pool.scope.driver;
+async fn settle(outbox: &Outbox, settled: Settled) {
+    let lane = outbox.lane();
+    let driver = &outbox.scope.driver;
     let mut acks = Vec::new();
     let mut requeues = Vec::new();
     for (lease, verdict) in settled {
@@ -176,52 +213,52 @@ async fn settle(pool: &Pool, settled: Settled) {
             Verdict::Abandoned => {}
             Verdict::Failed(failure) => {
                 let call = || driver.fail(lane, &lease, failure.clone());
-                if let Some(held) = persist(pool, "fail", 1, call).await {
-                    note_refused(pool, "fail", std::slice::from_ref(&lease), &[held]);
+                if let Some(held) = persist(outbox, "fail", 1, call).await {
+                    note_refused(outbox, "fail", std::slice::from_ref(&lease), &[held]);
                 }
             }
         }
     }
     for chunk in acks.chunks(SETTLE_BATCH) {
-        if let Some(acked) = persist(pool, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
-            note_refused(pool, "ack", chunk, &acked);
+        if let Some(acked) = persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
+            note_refused(outbox, "ack", chunk, &acked);
         }
     }
     for chunk in requeues.chunks(SETTLE_BATCH) {
         let call = || driver.requeue(lane, chunk);
-        if let Some(held) = persist(pool, "requeue", chunk.len(), call).await {
-            note_refused(pool, "requeue", chunk, &held);
+        if let Some(held) = persist(outbox, "requeue", chunk.len(), call).await {
+            note_refused(outbox, "requeue", chunk, &held);
         }
     }
 }
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
 /// lease had ended, so the job was reaped (and may run again), deleted or purged.
-pub(crate) fn note_refused(pool: &Pool, what: &str, leases: &[Lease], held: &[bool]) {
+pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: &[bool]) {
     let mut refused = 0;
     for (lease, held) in leases.iter().zip(held) {
         if !held {
             refused += 1;
             tracing::warn!(
-                lane = %pool.lane(), id = %lease.id, token = lease.token,
+                lane = %outbox.lane(), id = %lease.id, token = lease.token,
                 "{what} refused: the lease had ended (the job was reaped and may run again, or was deleted)"
             );
         }
     }
     if refused > 0 {
-        pool.stats.add_refused(refused);
+        outbox.stats.add_refused(refused);
     }
 }
 
 /// Retries a settlement of `count` jobs while the storage is unreachable, for up to one lease
 /// (past that the lease has expired and the reaper hands the job out again anyway). Returns the
 /// call's answer, or `None` when it was given up (logged and counted).
-async fn persist<T, F, Fut>(pool: &Pool, what: &str, count: usize, mut call: F) -> Option<T>
+async fn persist<T, F, Fut>(outbox: &Outbox, what: &str, count: usize, mut call: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = crate::Result<T>>,
 {
-    let give_up = tokio::time::Instant::now() + pool.lease;
+    let give_up = tokio::time::Instant::now() + outbox.lease;
     let mut failures = 0;
     loop {
         match call().await {
@@ -229,8 +266,8 @@ where
             Err(error) => {
                 failures += 1;
                 if tokio::time::Instant::now() >= give_up || !error.is_retryable() {
-                    tracing::error!(lane = %pool.lane(), %error, jobs = count, "could not {what} jobs; their leases will expire and they will run again");
-                    pool.stats.add_dropped(count);
+                    tracing::error!(lane = %outbox.lane(), %error, jobs = count, "could not {what} jobs; their leases will expire and they will run again");
+                    outbox.stats.add_dropped(count);
                     return None;
                 }
                 tokio::time::sleep(retry_pause(failures)).await;

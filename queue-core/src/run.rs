@@ -1,5 +1,6 @@
-//! What runs share between their handlers' [`JobContext`](crate::JobContext)s, the pool task
-//! running them and the lease renewer: identity, lease expiry and cancellation.
+//! What running jobs share between their handlers' [`JobContext`](crate::JobContext)s and the
+//! worker that drives them (its pool tasks and lease keeper): identity, lease expiry and
+//! cancellation. It sits below both, so the public context holds no type of the worker's.
 
 use std::future::{poll_fn, Future};
 use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};

@@ -1,0 +1,129 @@
+//! What inspection reports about a job and a queue.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::id::JobId;
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting for its due time (delayed, or backing off before a retry).
+    Scheduled,
+    /// Waiting for a worker.
+    Ready,
+    /// Leased to a worker.
+    Active,
+    /// Out of attempts, or failed fatally; kept until retried, deleted or trimmed.
+    Failed,
+}
+
+/// Everything stored about one job, for inspection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct JobInfo {
+    /// The job's id.
+    pub id: JobId,
+    /// The queue holding it.
+    pub queue: String,
+    /// The job name.
+    pub name: String,
+    /// Its state.
+    pub state: JobState,
+    /// The JSON payload.
+    pub payload: Bytes,
+    /// Handler runs started so far (a run whose lease was lost is not counted).
+    pub attempts: u32,
+    /// Runs allowed.
+    pub max_attempts: u32,
+    /// Its priority.
+    pub priority: i8,
+    /// When it was dispatched.
+    pub created_at: SystemTime,
+    /// When it failed for good, for failed jobs.
+    pub failed_at: Option<SystemTime>,
+    /// The last error a run reported.
+    pub last_error: Option<String>,
+    /// The last progress its handler reported.
+    pub progress: Option<serde_json::Value>,
+    /// How many times a worker lost the job's lease (it stopped or lost its connection while
+    /// running the job). These runs are not attempts; a job that loses its lease too often is
+    /// failed as poison (see [`Driver`](crate::Driver)). Reset by a retry from the failed list.
+    pub lost_leases: u32,
+}
+
+impl JobInfo {
+    /// A job record as a driver reports it; the optional fields start empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: JobId,
+        queue: String,
+        name: String,
+        state: JobState,
+        payload: Bytes,
+        attempts: u32,
+        max_attempts: u32,
+        priority: i8,
+        created_at: SystemTime,
+    ) -> Self {
+        Self {
+            id,
+            queue,
+            name,
+            state,
+            payload,
+            attempts,
+            max_attempts,
+            priority,
+            created_at,
+            failed_at: None,
+            last_error: None,
+            progress: None,
+            lost_leases: 0,
+        }
+    }
+
+    /// The payload parsed as JSON (`Null` if it is not JSON).
+    pub fn payload_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// How many jobs of a queue are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Waiting for their due time.
+    pub scheduled: u64,
+    /// Waiting for a worker.
+    pub ready: u64,
+    /// Leased to workers.
+    pub active: u64,
+    /// In the failed list.
+    pub failed: u64,
+    /// Whether the queue is paused.
+    pub paused: bool,
+}
+
+impl Counts {
+    /// Jobs not yet finished: scheduled, ready and active.
+    pub fn pending(&self) -> u64 {
+        self.scheduled + self.ready + self.active
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time unit drivers store.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The `SystemTime` of a Unix-epoch millisecond timestamp.
+pub fn from_unix_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}

@@ -1,0 +1,97 @@
+//! Reservations, their leases and how a run ends.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::id::JobId;
+use super::new_job::MAX_DELAY;
+
+/// A reservation's proof of ownership: the job id and the fencing token the driver issued.
+///
+/// Drivers refuse to ack, fail, renew or requeue with a token that is no longer current, so a
+/// worker that lost its lease can never settle a job a second time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The job's id.
+    pub id: JobId,
+    /// The token of this reservation.
+    pub token: u64,
+}
+
+/// A job handed to a worker by [`Driver::reserve`](crate::Driver::reserve).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReservedJob {
+    /// The job's id.
+    pub id: JobId,
+    /// The fencing token of this reservation.
+    pub token: u64,
+    /// The JSON payload as dispatched.
+    pub payload: Bytes,
+    /// This run's number, from 1; the reservation already counted it.
+    pub attempt: u32,
+    /// The number of runs the job may have.
+    pub max_attempts: u32,
+}
+
+impl ReservedJob {
+    /// A reserved job as a driver hands it out.
+    pub fn new(id: JobId, token: u64, payload: Bytes, attempt: u32, max_attempts: u32) -> Self {
+        Self {
+            id,
+            token,
+            payload,
+            attempt,
+            max_attempts,
+        }
+    }
+
+    /// This reservation's lease.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            id: self.id.clone(),
+            token: self.token,
+        }
+    }
+}
+
+/// The answer of [`Driver::reserve`](crate::Driver::reserve).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Reservation {
+    /// The jobs now leased to the caller, in the order they should start.
+    pub jobs: Vec<ReservedJob>,
+    /// When fewer jobs than asked were available: how long until a scheduled job of the lane
+    /// comes due or an active lease expires, if any. Workers sleep at most this long.
+    pub next_due: Option<Duration>,
+}
+
+/// How a failed run ends.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The error message to record with the job.
+    pub error: String,
+    /// `Some(delay)`: run again after `delay` (drivers take a longer one as [`MAX_DELAY`]).
+    /// `None`: move the job to the failed list.
+    pub retry_in: Option<Duration>,
+}
+
+impl Failure {
+    /// Schedules the job to run again after `delay` (at most [`MAX_DELAY`]).
+    pub fn retry(error: impl Into<String>, delay: Duration) -> Self {
+        Self {
+            error: error.into(),
+            retry_in: Some(delay.min(MAX_DELAY)),
+        }
+    }
+
+    /// Moves the job to the failed list.
+    pub fn fail(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            retry_in: None,
+        }
+    }
+}

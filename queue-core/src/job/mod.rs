@@ -1,0 +1,18 @@
+//! The data that moves between dispatchers, drivers and workers, one file per kind: ids,
+//! lanes, jobs being dispatched and what their dispatch reported, leases and reservations, and
+//! what inspection reports. Nothing here depends on the storage, the registry or the worker.
+
+mod dispatched;
+mod id;
+mod info;
+mod lane;
+mod lease;
+mod new_job;
+
+pub use dispatched::Dispatched;
+pub use id::JobId;
+pub use info::{from_unix_ms, unix_ms, Counts, JobInfo, JobState};
+pub use lane::{validate_name, Lane, MAX_NAME_LEN};
+pub use lease::{Failure, Lease, Reservation, ReservedJob};
+pub(crate) use new_job::Name;
+pub use new_job::{NewJob, MAX_DELAY};

@@ -1,0 +1,140 @@
+//! A job being dispatched: its names, payload and per-dispatch options.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use super::id::JobId;
+
+/// The longest delay a job can wait: 100 years of 365 days. Longer dispatch delays and retry
+/// delays ([`NewJob::delay`], [`NewJob::run_at`], [`Failure::retry`], `JobError::retry_after`, a
+/// custom backoff) are taken as this one, by every driver, so none overflows its clock: in
+/// milliseconds added to today's Unix time it stays far below 2^53, where Redis's scores (double
+/// floats) stop being exact.
+pub const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// A job or queue name held by a [`NewJob`]: a handler's names are `'static` and cost nothing
+/// to hold, other names are shared text.
+#[derive(Clone, Debug)]
+pub(crate) enum Name {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Name::Static(name) => name,
+            Name::Shared(name) => name,
+        }
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Name::Shared(name.into())
+    }
+}
+
+/// A job ready to be dispatched: built by `my_job::job(payload)` or [`NewJob::named`], adjusted
+/// with the builder methods and handed to `Queue::dispatch` or `Queue::dispatch_bulk`.
+#[derive(Debug)]
+pub struct NewJob {
+    pub(crate) name: Name,
+    pub(crate) queue: Name,
+    pub(crate) payload: Bytes,
+    pub(crate) delay: Duration,
+    pub(crate) priority: i8,
+    pub(crate) max_attempts: u32,
+    pub(crate) id: Option<JobId>,
+    /// Whether the dispatcher named the queue (needed for jobs without a handler here).
+    pub(crate) queue_chosen: bool,
+    /// Built by typed dispatch: the payload's type is the handler's, so it needs no decode check.
+    pub(crate) typed: bool,
+    /// Set when building failed; reported when the job is dispatched.
+    pub(crate) error: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl NewJob {
+    /// Runs the job no earlier than `delay` from now; a delay over [`MAX_DELAY`] is taken as
+    /// [`MAX_DELAY`].
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay.min(MAX_DELAY);
+        self
+    }
+
+    /// Runs the job no earlier than `at` (now if `at` has passed, [`MAX_DELAY`] from now if `at`
+    /// is further away).
+    pub fn run_at(mut self, at: SystemTime) -> Self {
+        self.delay = at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .min(MAX_DELAY);
+        self
+    }
+
+    /// Sets the priority: higher runs first, 0 is the default, negative runs after default jobs.
+    pub fn priority(mut self, priority: i8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets how many times the job may run before it is moved to the failed list (at least 1).
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Chooses the job's id. A second job dispatched with an id that still exists in the queue is
+    /// not stored again: the dispatch reports it as a duplicate.
+    pub fn id(mut self, id: impl Into<JobId>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sends the job to another queue than its handler's default. It runs where a worker
+    /// serves that queue for its handler ([`WorkerBuilder::queues`](crate::WorkerBuilder::queues)).
+    pub fn queue(mut self, queue: &str) -> Self {
+        self.queue = queue.into();
+        self.queue_chosen = true;
+        self
+    }
+
+    /// The job name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The queue the job goes to.
+    pub fn queue_name(&self) -> &str {
+        &self.queue
+    }
+
+    /// The JSON payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// How long after dispatch the job becomes ready.
+    pub fn delay_duration(&self) -> Duration {
+        self.delay
+    }
+
+    /// The job's priority.
+    pub fn priority_value(&self) -> i8 {
+        self.priority
+    }
+
+    /// How many attempts the job gets.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The id chosen by the dispatcher, if any.
+    pub fn chosen_id(&self) -> Option<&JobId> {
+        self.id.as_ref()
+    }
+}
