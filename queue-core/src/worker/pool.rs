@@ -243,7 +243,11 @@ impl Pool {
                 .split(jobs.len())
                 .expect("one permit per reserved job");
             let (batch, registered, payloads) = self.new_batch(jobs, reserved_at);
-            tokio::spawn(self.clone().run_batch(batch, registered, payloads, taken));
+            let pool = self.clone();
+            tokio::spawn(async move {
+                pool.start_batch(batch, registered, payloads, taken, Place::OwnTask)
+                    .await
+            });
             jobs = rest;
         }
     }
@@ -292,42 +296,50 @@ impl Pool {
     /// poll: then no task is spawned and no other task is woken, so a drain of quick jobs keeps
     /// to the fetch loop alone (each hand-off between two tasks can wake a parked thread, and
     /// Tokio wakes one every few hand-offs however short the tasks are). Runs still going after
-    /// their first poll move to a task of their own. Verdicts other than successes are left to
-    /// the settling task, so the fetch loop never waits on reporting them.
+    /// their first poll move to a task of their own.
     async fn start_here(
         self: &Arc<Self>,
         jobs: Vec<ReservedJob>,
-        mut permits: OwnedSemaphorePermit,
+        permits: OwnedSemaphorePermit,
         reserved_at: LeaseClock,
     ) {
         let (batch, registered, payloads) = self.new_batch(jobs, reserved_at);
-        let (ended, running) = self.start_runs(&batch, payloads).await;
-        let last = running.is_empty();
-        if !ended.is_empty() {
-            self.ended_together(ended, &mut permits, last, &registered, false)
-                .await;
-        }
-        if !last {
-            tokio::spawn(self.clone().drive(batch, registered, running, permits));
-        }
+        self.start_batch(batch, registered, payloads, permits, Place::FetchLoop)
+            .await;
     }
 
-    /// Runs a batch's jobs in a task of its own: starts each (most finish right there), then
-    /// drives the rest.
-    async fn run_batch(
-        self: Arc<Self>,
+    /// Starts each run of a batch (most finish right there), then has the rest driven: in a
+    /// new task when started by the fetch loop, else in this one.
+    async fn start_batch(
+        self: &Arc<Self>,
         batch: Arc<Batch>,
         registered: Registered,
         payloads: Vec<Bytes>,
         mut permits: OwnedSemaphorePermit,
+        place: Place,
     ) {
         let (ended, running) = self.start_runs(&batch, payloads).await;
+        let progress = if running.is_empty() {
+            Progress::AllEnded
+        } else {
+            Progress::RunsGoing
+        };
         if !ended.is_empty() {
-            self.ended_together(ended, &mut permits, running.is_empty(), &registered, true)
+            self.ended_together(ended, &mut permits, progress, &registered, place)
                 .await;
         }
-        if !running.is_empty() {
-            self.drive(batch, registered, running, permits).await;
+        if running.is_empty() {
+            return;
+        }
+        match place {
+            Place::FetchLoop => {
+                tokio::spawn(self.clone().drive(batch, registered, running, permits));
+            }
+            Place::OwnTask => {
+                self.clone()
+                    .drive(batch, registered, running, permits)
+                    .await;
+            }
         }
     }
 
@@ -377,7 +389,12 @@ impl Pool {
             .map(|(index, future)| self.finish(&batch, index, future))
             .collect();
         while let Some(ended) = next_finished(&mut pending).await {
-            self.ended_together(ended, &mut permits, pending.is_empty(), &registered, true)
+            let progress = if pending.is_empty() {
+                Progress::AllEnded
+            } else {
+                Progress::RunsGoing
+            };
+            self.ended_together(ended, &mut permits, progress, &registered, Place::OwnTask)
                 .await;
         }
     }
@@ -402,16 +419,18 @@ impl Pool {
     }
 
     /// Leaves the verdicts of runs that ended together for reporting and frees their slots.
-    /// The batch's task reports them itself once all its runs have ended (`last`) if it may
-    /// wait on the storage (`report_here`); otherwise the settling task does.
+    /// Once all the batch's runs have ended, a batch in its own task reports them itself (it may
+    /// wait on the storage); otherwise the settling task does, so that neither the fetch loop
+    /// nor runs still going wait on a report.
     async fn ended_together(
         &self,
         ended: Settled,
         permits: &mut OwnedSemaphorePermit,
-        last: bool,
+        progress: Progress,
         registered: &Registered,
-        report_here: bool,
+        place: Place,
     ) {
+        let last = matches!(progress, Progress::AllEnded);
         if last {
             registered.remove();
         }
@@ -429,12 +448,28 @@ impl Pool {
             self.outbox.settlements.leave(other);
         }
         drop(permits.split(count).expect("one permit per running job"));
-        if report && last && report_here {
+        if report && last && matches!(place, Place::OwnTask) {
             self.outbox.settlements.report(&self.outbox).await;
         } else if report {
             self.outbox.settlements.wake_settler();
         }
     }
+}
+
+/// Which task starts a batch's runs.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    /// The pool's fetch loop, which must not wait on the storage for a report.
+    FetchLoop,
+    /// A task of the batch's own.
+    OwnTask,
+}
+
+/// Whether a batch still has runs going after some ended.
+#[derive(Clone, Copy, Debug)]
+enum Progress {
+    RunsGoing,
+    AllEnded,
 }
 
 /// Cancels a pool's running jobs when dropped during a panic: its batch tasks may go on, but
