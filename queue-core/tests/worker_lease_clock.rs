@@ -1,0 +1,181 @@
+//! The worker's own lease clock, on Tokio's paused clock: a pool whose renewals hang stops its
+//! runs at the send time of its last confirmed lease + the lease − the margin, and a pool whose
+//! renewals work is not held up by it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use queue_core::{
+    job, Counts, Dispatched, Driver, Failure, JobError, JobId, JobInfo, Lane, Lease, NewJob, Queue,
+    Reservation, Result, WorkerPresence,
+};
+use queue_memory::MemoryDriver;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The memory driver, except that renewals of the lanes of queue `hung` never answer once
+/// `hang` is set (a storage that went silent).
+#[derive(Debug)]
+struct HangingRenewals {
+    inner: MemoryDriver,
+    hang: AtomicBool,
+}
+
+#[async_trait]
+impl Driver for HangingRenewals {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        self.inner.enqueue(jobs).await
+    }
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        self.inner.reserve(lane, max, lease).await
+    }
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        self.inner.ack_and_reserve(lane, done, max, lease).await
+    }
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        self.inner.wait(lane, timeout).await
+    }
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        if lane.queue() == "hung" && self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.renew(lane, leases, lease).await
+    }
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        self.inner.ack(lane, leases).await
+    }
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        self.inner.fail(lane, lease, failure).await
+    }
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        self.inner.requeue(lane, leases).await
+    }
+    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
+        self.inner.progress(lane, lease, p).await
+    }
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        self.inner.reap(lane).await
+    }
+    async fn queues(&self) -> Result<Vec<String>> {
+        self.inner.queues().await
+    }
+    async fn counts(&self, queue: &str) -> Result<Counts> {
+        self.inner.counts(queue).await
+    }
+    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        self.inner.job(queue, id).await
+    }
+    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        self.inner.failed(queue, offset, limit).await
+    }
+    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        self.inner.retry_failed(queue, id).await
+    }
+    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        self.inner.delete(queue, id).await
+    }
+    async fn purge(&self, queue: &str) -> Result<()> {
+        self.inner.purge(queue).await
+    }
+    async fn pause(&self, queue: &str) -> Result<()> {
+        self.inner.pause(queue).await
+    }
+    async fn resume(&self, queue: &str) -> Result<()> {
+        self.inner.resume(queue).await
+    }
+    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        self.inner.lane_counts(queue).await
+    }
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        self.inner.heartbeat(worker, ttl).await
+    }
+    async fn retire(&self, worker_id: &str) -> Result<()> {
+        self.inner.retire(worker_id).await
+    }
+    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        self.inner.workers().await
+    }
+}
+
+/// When each run started and ended (dropped or finished), by queue, on Tokio's clock.
+static RUNS: Mutex<Vec<(String, Instant, Option<Instant>, bool)>> = Mutex::new(Vec::new());
+
+struct EndOfRun(usize);
+impl Drop for EndOfRun {
+    fn drop(&mut self) {
+        RUNS.lock().unwrap()[self.0].2 = Some(Instant::now());
+    }
+}
+
+async fn hold(queue: &str, ms: u64) -> Result<(), JobError> {
+    let index = {
+        let mut runs = RUNS.lock().unwrap();
+        runs.push((queue.to_string(), Instant::now(), None, false));
+        runs.len() - 1
+    };
+    let _end = EndOfRun(index);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    RUNS.lock().unwrap()[index].3 = true;
+    Ok(())
+}
+
+#[job(queue = "hung")]
+async fn on_hung_lane(ms: u64) -> Result<(), JobError> {
+    hold("hung", ms).await
+}
+
+#[job(queue = "fine")]
+async fn on_fine_lane(ms: u64) -> Result<(), JobError> {
+    hold("fine", ms).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_pool() {
+    let driver = Arc::new(HangingRenewals {
+        inner: MemoryDriver::new(),
+        hang: AtomicBool::new(false),
+    });
+    let queue = Queue::new(driver.clone());
+    on_hung_lane::dispatch(&queue, 10_000).await.unwrap();
+    on_fine_lane::dispatch(&queue, 3_000).await.unwrap();
+    let lease = Duration::from_secs(1);
+    let began = Instant::now();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["on_hung_lane", "on_fine_lane"])
+            .lease(lease)
+            .grace(Duration::ZERO)
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    // Renewals every 333 ms; the first ones go through, then the hung lane's stop answering.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(RUNS.lock().unwrap().len(), 2, "both runs started");
+    driver.hang.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+
+    let runs = RUNS.lock().unwrap().clone();
+    let hung = runs.iter().find(|r| r.0 == "hung").unwrap();
+    let fine = runs.iter().find(|r| r.0 == "fine").unwrap();
+    // The last renewal that went through was sent at 333 ms: the run stops at 333 + 1000 - 100.
+    let stopped = hung.2.expect("the hung lane's run was stopped") - began;
+    assert!(!hung.3, "the hung lane's run did not finish");
+    assert!(
+        stopped >= Duration::from_millis(1_230) && stopped <= Duration::from_millis(1_240),
+        "stopped {stopped:?} after the start, not at the last confirmation + lease - margin"
+    );
+    // The other pool's renewals went on: its run (three leases long) finished.
+    assert!(fine.3, "the fine lane's run finished: {fine:?}");
+    assert_eq!(fine.2.unwrap() - fine.1, Duration::from_millis(3_000));
+}
