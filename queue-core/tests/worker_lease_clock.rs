@@ -105,8 +105,11 @@ impl Driver for HangingRenewals {
     }
 }
 
-/// When each run started and ended (dropped or finished), by queue, on Tokio's clock.
-static RUNS: Mutex<Vec<(String, Instant, Option<Instant>, bool)>> = Mutex::new(Vec::new());
+/// One run: its queue, when it started and ended (dropped or finished) on Tokio's clock, and
+/// whether it finished.
+type Run = (String, Instant, Option<Instant>, bool);
+
+static RUNS: Mutex<Vec<Run>> = Mutex::new(Vec::new());
 
 struct EndOfRun(usize);
 impl Drop for EndOfRun {
