@@ -4,6 +4,7 @@ mod coalesce;
 mod connection;
 mod errors;
 mod keys;
+mod options;
 mod presence;
 mod record;
 mod scripts;
@@ -18,8 +19,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::{
     redact_url, validate_name, Counts, Dispatched, Driver, Error, Failure, JobId, JobInfo, Lane,
-    Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence, DEFAULT_MAX_LOST_LEASES,
-    MAX_DELAY,
+    Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence, MAX_DELAY,
 };
 use redis::aio::ConnectionManager;
 use redis::{RedisError, ScriptInvocation, Value};
@@ -27,9 +27,12 @@ use redis::{RedisError, ScriptInvocation, Value};
 use coalesce::Dispatches;
 use connection::{open_client, Commands};
 use keys::{queues_key, LaneKeys, QueueKeys};
+use options::split_prefix;
 use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
 use wait::Waiters;
+
+pub use options::RedisOptions;
 
 /// Most lanes whose key names are kept computed; past it the cache starts over.
 const MAX_CACHED_LANES: usize = 1024;
@@ -43,55 +46,6 @@ const NOTED_FOR: Duration = Duration::from_secs(60);
 
 /// Jobs per script call; bigger batches are split (Lua's `unpack` takes at most ~8000 values).
 const ENQUEUE_CHUNK: usize = 1000;
-
-/// Settings of a [`RedisDriver`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct RedisOptions {
-    /// Prepended to every key (`{prefix:queue}:...`), so several applications can share a
-    /// server. Also settable as `?prefix=` in the URL. Default `queue`.
-    pub prefix: String,
-    /// How many failed jobs each queue keeps (oldest dropped). Default 10,000.
-    pub max_failed: usize,
-    /// How many times a job may lose its lease (its worker stopped or lost its connection while
-    /// running it) before it is failed as poison. Lost leases do not spend attempts. Default
-    /// [`DEFAULT_MAX_LOST_LEASES`] (3); 0 counts as 1.
-    pub max_lost_leases: u32,
-    /// How long a command may wait for its answer before failing. A connection on which a
-    /// command timed out is replaced (its peer may be gone without a reset). Default 5 s.
-    pub response_timeout: Duration,
-    /// How long connecting may take. Default 5 s.
-    pub connect_timeout: Duration,
-    /// Longest an idle worker's blocking wait (`BLPOP`) lasts on the server before it is sent
-    /// again. A blocking connection that has not answered within this plus `response_timeout`
-    /// is taken for cut and replaced, so this also bounds how long a silently cut idle worker
-    /// takes to notice. An idle worker sends one command per lane this often. Default 10 s.
-    pub block_timeout: Duration,
-    /// TCP keepalive on every connection: probes start after this long without traffic, and a
-    /// peer that answers none of three (a third of this apart) closes the connection. `None`
-    /// turns keepalive off. Default 15 s.
-    pub tcp_keepalive: Option<Duration>,
-    /// For `rediss://` URLs: a PEM root certificate to trust instead of the public roots (a
-    /// private CA). Default `None`.
-    #[cfg(feature = "tls")]
-    pub tls_root_cert: Option<Vec<u8>>,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        Self {
-            prefix: "queue".to_string(),
-            max_failed: 10_000,
-            max_lost_leases: DEFAULT_MAX_LOST_LEASES,
-            response_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            block_timeout: Duration::from_secs(10),
-            tcp_keepalive: Some(Duration::from_secs(15)),
-            #[cfg(feature = "tls")]
-            tls_root_cert: None,
-        }
-    }
-}
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
 /// script. Cloning shares the connection.
@@ -466,29 +420,6 @@ impl RedisDriver {
             }
         }
         reservation
-    }
-}
-
-/// Takes our own `prefix` parameter off the URL's query string.
-fn split_prefix(url: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_string(), None);
-    };
-    let mut prefix = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|pair| match pair.strip_prefix("prefix=") {
-            Some(p) => {
-                prefix = Some(p.to_string());
-                false
-            }
-            None => !pair.is_empty(),
-        })
-        .collect();
-    if rest.is_empty() {
-        (base.to_string(), prefix)
-    } else {
-        (format!("{base}?{}", rest.join("&")), prefix)
     }
 }
 
@@ -938,22 +869,6 @@ impl Driver for RedisDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_comes_off_the_url() {
-        assert_eq!(
-            split_prefix("redis://h:1/0?prefix=app"),
-            ("redis://h:1/0".to_string(), Some("app".to_string()))
-        );
-        assert_eq!(
-            split_prefix("redis://h/0?protocol=resp3&prefix=x"),
-            (
-                "redis://h/0?protocol=resp3".to_string(),
-                Some("x".to_string())
-            )
-        );
-        assert_eq!(split_prefix("redis://h"), ("redis://h".to_string(), None));
-    }
 
     #[test]
     fn unreadable_ack_flags_of_a_reserve_are_unknown_not_an_error() {
