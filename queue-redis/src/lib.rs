@@ -21,8 +21,7 @@ use queue_core::{
     redact_url, validate_name, Counts, Dispatched, Driver, Error, Failure, JobId, JobInfo, Lane,
     Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence, MAX_DELAY,
 };
-use redis::aio::ConnectionManager;
-use redis::{RedisError, ScriptInvocation, Value};
+use redis::{ScriptInvocation, Value};
 
 use coalesce::Dispatches;
 use connection::{open_client, Commands};
@@ -58,8 +57,8 @@ pub struct RedisDriver {
 }
 
 struct Inner {
+    /// The command connection (its URL, redacted, names the server in errors).
     conn: Commands,
-    url: String,
     options: RedisOptions,
     scripts: Scripts,
     /// Key names per lane, at most [`MAX_CACHED_LANES`].
@@ -74,7 +73,7 @@ struct Inner {
 impl std::fmt::Debug for RedisDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisDriver")
-            .field("url", &self.inner.url)
+            .field("url", &self.inner.conn.url())
             .field("prefix", &self.inner.options.prefix)
             .finish_non_exhaustive()
     }
@@ -98,17 +97,16 @@ impl RedisDriver {
             url: redacted.clone(),
             reason: e.to_string(),
         })?;
-        let conn = Commands::connect(client.clone(), &options)
+        let conn = Commands::connect(client.clone(), &options, redacted.clone())
             .await
             .map_err(|e| Error::Unavailable {
-                url: redacted.clone(),
+                url: redacted,
                 source: Box::new(e),
             })?;
         let waiters = Waiters::new(client, &options);
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
-                url: redacted,
                 options,
                 scripts: Scripts::new(),
                 lanes: Mutex::new(HashMap::new()),
@@ -171,7 +169,7 @@ impl RedisDriver {
                     job.payload(),
                 ));
             }
-            let Value::Array(items) = self.invoke(&inv).await? else {
+            let Value::Array(items) = self.inner.conn.invoke(&inv).await? else {
                 return Err(Error::storage("enqueue returned no list"));
             };
             let first = items
@@ -213,40 +211,6 @@ impl RedisDriver {
         &self.inner.scripts
     }
 
-    fn error(&self, e: RedisError) -> Error {
-        errors::classify(&self.inner.url, e)
-    }
-
-    /// Runs `call` on the command connection; a connection that failed in a way that makes it
-    /// untrustworthy (see [`connection`]) is replaced for later calls.
-    async fn on_conn<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> Result<T>
-    where
-        F: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let (generation, conn) = self.inner.conn.get();
-        call(conn).await.map_err(|e| {
-            if errors::needs_new_connection(&e) {
-                self.inner.conn.replace(generation);
-            }
-            self.error(e)
-        })
-    }
-
-    async fn invoke(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
-        self.on_conn(|mut conn| async move { inv.invoke_async(&mut conn).await })
-            .await
-    }
-
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        self.on_conn(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
-    }
-
-    async fn pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
-        self.on_conn(|mut conn| async move { pipe.query_async(&mut conn).await })
-            .await
-    }
-
     /// Remembers `queue` in the set of queue names, once per process and [`NOTED_FOR`].
     async fn note_queue(&self, queue: &str) -> Result<()> {
         let fresh = |at: &std::time::Instant| at.elapsed() < NOTED_FOR;
@@ -255,7 +219,9 @@ impl RedisDriver {
         }
         let key = queues_key(&self.inner.options.prefix);
         let noted_at = std::time::Instant::now();
-        self.query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
+        self.inner
+            .conn
+            .query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
             .await?;
         let mut known = self.inner.known_queues.lock();
         if known.len() >= MAX_NOTED_QUEUES {
@@ -278,14 +244,18 @@ impl RedisDriver {
     }
 
     async fn flags(&self, inv: &ScriptInvocation<'_>) -> Result<Vec<bool>> {
-        match self.invoke(inv).await? {
+        match self.inner.conn.invoke(inv).await? {
             Value::Array(items) => Ok(items.iter().map(|v| as_i64(v) == Some(1)).collect()),
             other => Err(unexpected("a list of flags", &other)),
         }
     }
 
     async fn lanes_of(&self, keys: &QueueKeys) -> Result<Vec<String>> {
-        let mut lanes: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(keys.lanes())).await?;
+        let mut lanes: Vec<String> = self
+            .inner
+            .conn
+            .query(redis::cmd("SMEMBERS").arg(keys.lanes()))
+            .await?;
         lanes.sort();
         Ok(lanes)
     }
@@ -299,7 +269,7 @@ impl RedisDriver {
             pipe.cmd("HMGET").arg(key).arg(&ids);
         }
         let (datas, errs, progs, losts): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
-            self.pipe(&pipe).await?;
+            self.inner.conn.pipe(&pipe).await?;
         let mut out = Vec::with_capacity(ids.len());
         let sides = errs.iter().zip(&progs).zip(&losts);
         for ((id, data), ((err, prog), lost)) in ids.into_iter().zip(datas).zip(sides) {
@@ -335,7 +305,7 @@ impl RedisDriver {
             // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
             pipe.cmd("ZCOUNT").arg(active).arg("(0").arg("+inf");
         }
-        let values: Vec<u64> = self.pipe(&pipe).await?;
+        let values: Vec<u64> = self.inner.conn.pipe(&pipe).await?;
         let mut queue_counts = Counts::default();
         queue_counts.failed = values[0];
         queue_counts.paused = values[1] == 1;
@@ -552,7 +522,7 @@ impl Driver for RedisDriver {
         for l in done {
             inv.arg(l.id.as_str()).arg(l.token);
         }
-        let reply = self.invoke(&inv).await?;
+        let reply = self.inner.conn.invoke(&inv).await?;
         // The script ran: the jobs it leased reach the caller whatever else in the reply cannot
         // be read, or they would wait out their lease without running.
         let Value::Array(items) = reply else {
@@ -569,7 +539,7 @@ impl Driver for RedisDriver {
             .waiters
             .wait(keys.wake(), timeout, &self.inner.conn)
             .await
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.inner.conn.error(e))
     }
 
     async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
@@ -596,7 +566,7 @@ impl Driver for RedisDriver {
         for l in leases {
             inv.arg(l.id.as_str()).arg(l.token);
         }
-        ack_flags(Some(&self.invoke(&inv).await?), leases.len())
+        ack_flags(Some(&self.inner.conn.invoke(&inv).await?), leases.len())
     }
 
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
@@ -609,7 +579,7 @@ impl Driver for RedisDriver {
             .arg(retry)
             .arg(self.inner.options.max_failed)
             .arg(lane.job());
-        Ok(as_i64(&self.invoke(&inv).await?) == Some(1))
+        Ok(as_i64(&self.inner.conn.invoke(&inv).await?) == Some(1))
     }
 
     async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
@@ -635,7 +605,7 @@ impl Driver for RedisDriver {
         inv.arg(lease.id.as_str())
             .arg(lease.token)
             .arg(progress.to_string());
-        Ok(as_i64(&self.invoke(&inv).await?) == Some(1))
+        Ok(as_i64(&self.inner.conn.invoke(&inv).await?) == Some(1))
     }
 
     async fn reap(&self, lane: &Lane) -> Result<usize> {
@@ -644,11 +614,13 @@ impl Driver for RedisDriver {
         inv.arg(self.inner.options.max_failed)
             .arg(lane.job())
             .arg(self.max_lost_leases());
-        Ok(as_i64(&self.invoke(&inv).await?).unwrap_or(0) as usize)
+        Ok(as_i64(&self.inner.conn.invoke(&inv).await?).unwrap_or(0) as usize)
     }
 
     async fn queues(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self
+            .inner
+            .conn
             .query(redis::cmd("SMEMBERS").arg(queues_key(&self.inner.options.prefix)))
             .await?;
         names.sort();
@@ -694,7 +666,7 @@ impl Driver for RedisDriver {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
         let (data, later, err, prog, lost): (Value, Value, Value, Value, Value) =
-            self.pipe(&pipe).await?;
+            self.inner.conn.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
@@ -703,6 +675,8 @@ impl Driver for RedisDriver {
         if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0) {
             let [_, _, sched, active, ..] = keys.lane(h.name);
             let (in_active, in_sched): (Option<f64>, Option<f64>) = self
+                .inner
+                .conn
                 .pipe(
                     redis::pipe()
                         .cmd("ZSCORE")
@@ -731,6 +705,8 @@ impl Driver for RedisDriver {
         }
         let keys = self.queue_keys(queue)?;
         let ids: Vec<String> = self
+            .inner
+            .conn
             .query(
                 redis::cmd("LRANGE")
                     .arg(keys.failed())
@@ -748,6 +724,8 @@ impl Driver for RedisDriver {
             // Oldest failure first, so the retried jobs keep their order.
             None => {
                 let mut ids: Vec<String> = self
+                    .inner
+                    .conn
                     .query(redis::cmd("LRANGE").arg(keys.failed()).arg(0).arg(-1))
                     .await?;
                 ids.reverse();
@@ -757,6 +735,8 @@ impl Driver for RedisDriver {
         let mut moved = 0;
         for chunk in ids.chunks(ENQUEUE_CHUNK) {
             let raws: Vec<Option<Vec<u8>>> = self
+                .inner
+                .conn
                 .query(redis::cmd("HMGET").arg(keys.data()).arg(chunk))
                 .await?;
             let mut by_lane: Vec<(String, Vec<&String>)> = Vec::new();
@@ -777,7 +757,7 @@ impl Driver for RedisDriver {
                 for id in ids {
                     inv.arg(id);
                 }
-                moved += as_i64(&self.invoke(&inv).await?).unwrap_or(0) as usize;
+                moved += as_i64(&self.inner.conn.invoke(&inv).await?).unwrap_or(0) as usize;
             }
         }
         Ok(moved)
@@ -787,6 +767,8 @@ impl Driver for RedisDriver {
         let keys = self.queue_keys(queue)?;
         for _ in 0..3 {
             let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+                .inner
+                .conn
                 .pipe(
                     redis::pipe()
                         .cmd("HGET")
@@ -806,7 +788,7 @@ impl Driver for RedisDriver {
             let lane_keys = self.lane_keys(&lane);
             let mut inv = self.lane_call(&self.inner.scripts.delete, &lane_keys);
             inv.arg(id.as_str()).arg(&name);
-            match as_i64(&self.invoke(&inv).await?) {
+            match as_i64(&self.inner.conn.invoke(&inv).await?) {
                 Some(1) => return Ok(true),
                 Some(0) => return Ok(false),
                 _ => continue,
@@ -832,23 +814,27 @@ impl Driver for RedisDriver {
                 inv.key(key);
             }
         }
-        self.invoke(&inv).await?;
+        self.inner.conn.invoke(&inv).await?;
         // Out of the list of queues too (a dispatch lists it again). A dispatch racing with
         // this from a process that noted the queue within `NOTED_FOR` lists it again then.
         self.inner.known_queues.lock().remove(queue);
-        self.query::<i64>(
-            redis::cmd("SREM")
-                .arg(queues_key(&self.inner.options.prefix))
-                .arg(queue),
-        )
-        .await?;
+        self.inner
+            .conn
+            .query::<i64>(
+                redis::cmd("SREM")
+                    .arg(queues_key(&self.inner.options.prefix))
+                    .arg(queue),
+            )
+            .await?;
         Ok(())
     }
 
     async fn pause(&self, queue: &str) -> Result<()> {
         let keys = self.queue_keys(queue)?;
         self.note_queue(queue).await?;
-        self.query::<()>(redis::cmd("SET").arg(keys.paused()).arg(1))
+        self.inner
+            .conn
+            .query::<()>(redis::cmd("SET").arg(keys.paused()).arg(1))
             .await
     }
 
@@ -861,7 +847,7 @@ impl Driver for RedisDriver {
             let [.., wake] = keys.lane(job);
             inv.key(wake);
         }
-        self.invoke(&inv).await?;
+        self.inner.conn.invoke(&inv).await?;
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ impl RedisDriver {
             .arg(&worker.id)
             .arg(record.to_string())
             .arg(ttl.as_millis().max(1) as u64);
-        self.invoke(&inv).await.map(drop)
+        self.inner.conn.invoke(&inv).await.map(drop)
     }
 
     pub(crate) async fn forget_worker(&self, id: &str) -> Result<()> {
@@ -39,19 +39,22 @@ impl RedisDriver {
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(worker_key(prefix, id)).ignore();
         pipe.cmd("ZREM").arg(workers_key(prefix)).arg(id).ignore();
-        self.pipe::<()>(&pipe).await
+        self.inner.conn.pipe::<()>(&pipe).await
     }
 
     pub(crate) async fn live_workers(&self) -> Result<Vec<WorkerPresence>> {
         let prefix = self.prefix();
         let ids: Vec<String> = self
+            .inner
+            .conn
             .query(redis::cmd("ZRANGE").arg(workers_key(prefix)).arg(0).arg(-1))
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = ids.iter().map(|id| worker_key(prefix, id)).collect();
-        let records: Vec<Option<String>> = self.query(redis::cmd("MGET").arg(&keys)).await?;
+        let records: Vec<Option<String>> =
+            self.inner.conn.query(redis::cmd("MGET").arg(&keys)).await?;
         let mut live = Vec::new();
         for (id, record) in ids.iter().zip(records) {
             // A record that expired has no worker behind it; heartbeats prune the index.
