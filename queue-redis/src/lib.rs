@@ -25,16 +25,13 @@ use redis::{ScriptInvocation, Value};
 
 use coalesce::Dispatches;
 use connection::{open_client, Commands};
-use keys::{queues_key, LaneKeys, QueueKeys};
+use keys::{Keys, LaneKeys, QueueKeys};
 use options::split_prefix;
 use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
 use scripts::Scripts;
 use wait::Waiters;
 
 pub use options::RedisOptions;
-
-/// Most lanes whose key names are kept computed; past it the cache starts over.
-const MAX_CACHED_LANES: usize = 1024;
 
 /// Most queue names remembered as listed in `<prefix>:queues`; past it the memory starts over.
 const MAX_NOTED_QUEUES: usize = 1024;
@@ -61,8 +58,8 @@ struct Inner {
     conn: Commands,
     options: RedisOptions,
     scripts: Scripts,
-    /// Key names per lane, at most [`MAX_CACHED_LANES`].
-    lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
+    /// Key names, with each lane's key set cached.
+    keys: Keys,
     /// Queues noted in `<prefix>:queues`, and when, at most [`MAX_NOTED_QUEUES`].
     known_queues: Mutex<HashMap<String, std::time::Instant>>,
     waiters: Waiters,
@@ -107,19 +104,14 @@ impl RedisDriver {
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
+                keys: Keys::new(&options.prefix),
                 options,
                 scripts: Scripts::new(),
-                lanes: Mutex::new(HashMap::new()),
                 known_queues: Mutex::new(HashMap::new()),
                 waiters,
                 dispatches: Dispatches::default(),
             }),
         })
-    }
-
-    /// The key prefix in use.
-    pub fn prefix(&self) -> &str {
-        &self.inner.options.prefix
     }
 
     /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call; returns what became of each,
@@ -140,7 +132,7 @@ impl RedisDriver {
         out: &mut Vec<Dispatched>,
     ) -> Result<()> {
         self.note_queue(lane.queue()).await?;
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let created_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, ms);
@@ -189,22 +181,9 @@ impl RedisDriver {
         Ok(())
     }
 
-    fn lane_keys(&self, lane: &Lane) -> Arc<LaneKeys> {
-        let mut lanes = self.inner.lanes.lock();
-        if let Some(keys) = lanes.get(lane) {
-            return keys.clone();
-        }
-        let keys = Arc::new(LaneKeys::new(&self.inner.options.prefix, lane));
-        if lanes.len() >= MAX_CACHED_LANES {
-            lanes.clear();
-        }
-        lanes.insert(lane.clone(), keys.clone());
-        keys
-    }
-
     fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
         validate_name("queue name", queue)?;
-        Ok(QueueKeys::new(&self.inner.options.prefix, queue))
+        Ok(self.inner.keys.queue(queue))
     }
 
     fn scripts(&self) -> &Scripts {
@@ -217,7 +196,7 @@ impl RedisDriver {
         if self.inner.known_queues.lock().get(queue).is_some_and(fresh) {
             return Ok(());
         }
-        let key = queues_key(&self.inner.options.prefix);
+        let key = self.inner.keys.queues();
         let noted_at = std::time::Instant::now();
         self.inner
             .conn
@@ -237,7 +216,7 @@ impl RedisDriver {
     /// Runs a per-lane script: the lane's keys, then `args`.
     fn lane_call<'s>(&self, script: &'s redis::Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
         let mut inv = script.prepare_invoke();
-        for key in &keys.all {
+        for key in keys.all() {
             inv.key(key);
         }
         inv
@@ -298,12 +277,12 @@ impl RedisDriver {
         pipe.cmd("LLEN").arg(keys.failed());
         pipe.cmd("EXISTS").arg(keys.paused());
         for job in &lanes {
-            let [ready, prio, sched, active, ..] = keys.lane(job);
-            pipe.cmd("LLEN").arg(ready);
-            pipe.cmd("ZCARD").arg(prio);
-            pipe.cmd("ZCARD").arg(sched);
+            let lane = keys.lane(job);
+            pipe.cmd("LLEN").arg(lane.ready());
+            pipe.cmd("ZCARD").arg(lane.prio());
+            pipe.cmd("ZCARD").arg(lane.sched());
             // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
-            pipe.cmd("ZCOUNT").arg(active).arg("(0").arg("+inf");
+            pipe.cmd("ZCOUNT").arg(lane.active()).arg("(0").arg("+inf");
         }
         let values: Vec<u64> = self.inner.conn.pipe(&pipe).await?;
         let mut queue_counts = Counts::default();
@@ -512,7 +491,7 @@ impl Driver for RedisDriver {
         for chunk in excess.chunks(ENQUEUE_CHUNK) {
             acked.extend(self.ack(lane, chunk).await?);
         }
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reserve, &keys);
         inv.arg(max.min(ENQUEUE_CHUNK))
             .arg(ms(lease))
@@ -534,7 +513,7 @@ impl Driver for RedisDriver {
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         self.inner
             .waiters
             .wait(keys.wake(), timeout, &self.inner.conn)
@@ -543,7 +522,7 @@ impl Driver for RedisDriver {
     }
 
     async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut held = Vec::with_capacity(leases.len());
         for chunk in leases.chunks(ENQUEUE_CHUNK) {
             let mut inv = self.lane_call(&self.inner.scripts.renew, &keys);
@@ -560,7 +539,7 @@ impl Driver for RedisDriver {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut inv = self.lane_call(&self.inner.scripts.ack, &keys);
         inv.arg(lane.job());
         for l in leases {
@@ -570,7 +549,7 @@ impl Driver for RedisDriver {
     }
 
     async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut inv = self.lane_call(&self.inner.scripts.fail, &keys);
         let retry = failure.retry_in.map_or(-1, |d| delay_ms(d) as i64);
         inv.arg(lease.id.as_str())
@@ -586,7 +565,7 @@ impl Driver for RedisDriver {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut inv = self.lane_call(&self.inner.scripts.requeue, &keys);
         for l in leases {
             inv.arg(l.id.as_str()).arg(l.token);
@@ -600,7 +579,7 @@ impl Driver for RedisDriver {
         lease: &Lease,
         progress: serde_json::Value,
     ) -> Result<bool> {
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut inv = self.lane_call(&self.inner.scripts.progress, &keys);
         inv.arg(lease.id.as_str())
             .arg(lease.token)
@@ -609,7 +588,7 @@ impl Driver for RedisDriver {
     }
 
     async fn reap(&self, lane: &Lane) -> Result<usize> {
-        let keys = self.lane_keys(lane);
+        let keys = self.inner.keys.lane(lane);
         let mut inv = self.lane_call(&self.inner.scripts.reap, &keys);
         inv.arg(self.inner.options.max_failed)
             .arg(lane.job())
@@ -621,7 +600,7 @@ impl Driver for RedisDriver {
         let mut names: Vec<String> = self
             .inner
             .conn
-            .query(redis::cmd("SMEMBERS").arg(queues_key(&self.inner.options.prefix)))
+            .query(redis::cmd("SMEMBERS").arg(self.inner.keys.queues()))
             .await?;
         names.sort();
         Ok(names)
@@ -673,17 +652,17 @@ impl Driver for RedisDriver {
         // Only a job that has not failed can be running or scheduled: look only then.
         let (mut leased, mut scheduled) = (false, false);
         if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0) {
-            let [_, _, sched, active, ..] = keys.lane(h.name);
+            let lane = keys.lane(h.name);
             let (in_active, in_sched): (Option<f64>, Option<f64>) = self
                 .inner
                 .conn
                 .pipe(
                     redis::pipe()
                         .cmd("ZSCORE")
-                        .arg(active)
+                        .arg(lane.active())
                         .arg(id.as_str())
                         .cmd("ZSCORE")
-                        .arg(sched)
+                        .arg(lane.sched())
                         .arg(id.as_str()),
                 )
                 .await?;
@@ -751,7 +730,7 @@ impl Driver for RedisDriver {
             }
             for (name, ids) in by_lane {
                 let lane = Lane::new(queue, &name)?;
-                let lane_keys = self.lane_keys(&lane);
+                let lane_keys = self.inner.keys.lane(&lane);
                 let mut inv = self.lane_call(&self.inner.scripts.retry_failed, &lane_keys);
                 inv.arg(&name);
                 for id in ids {
@@ -785,7 +764,7 @@ impl Driver for RedisDriver {
             // An unreadable record still gets deleted; its lane does not matter then.
             let name = Header::parse(&raw).map_or("_", |h| h.name).to_string();
             let lane = Lane::new(queue, &name)?;
-            let lane_keys = self.lane_keys(&lane);
+            let lane_keys = self.inner.keys.lane(&lane);
             let mut inv = self.lane_call(&self.inner.scripts.delete, &lane_keys);
             inv.arg(id.as_str()).arg(&name);
             match as_i64(&self.inner.conn.invoke(&inv).await?) {
@@ -806,11 +785,11 @@ impl Driver for RedisDriver {
         // The id and token counters stay (reusing ids or tokens would let a stale lease match a
         // new job), and so does the pause flag.
         let kept = [keys.seq(), keys.tok(), keys.paused()];
-        for key in keys.queue_keys().into_iter().filter(|k| !kept.contains(k)) {
+        for key in keys.own().into_iter().filter(|k| !kept.contains(k)) {
             inv.key(key);
         }
         for job in &lanes {
-            for key in keys.lane(job) {
+            for key in keys.lane(job).own() {
                 inv.key(key);
             }
         }
@@ -820,11 +799,7 @@ impl Driver for RedisDriver {
         self.inner.known_queues.lock().remove(queue);
         self.inner
             .conn
-            .query::<i64>(
-                redis::cmd("SREM")
-                    .arg(queues_key(&self.inner.options.prefix))
-                    .arg(queue),
-            )
+            .query::<i64>(redis::cmd("SREM").arg(self.inner.keys.queues()).arg(queue))
             .await?;
         Ok(())
     }
@@ -844,8 +819,7 @@ impl Driver for RedisDriver {
         let mut inv = self.inner.scripts.resume.prepare_invoke();
         inv.key(keys.paused());
         for job in &lanes {
-            let [.., wake] = keys.lane(job);
-            inv.key(wake);
+            inv.key(keys.lane(job).wake());
         }
         self.inner.conn.invoke(&inv).await?;
         Ok(())
