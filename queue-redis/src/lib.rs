@@ -23,7 +23,7 @@ use queue_core::{
 };
 use redis::{ScriptInvocation, Value};
 
-use coalesce::Dispatches;
+use coalesce::{Gatherer, Sender};
 use connection::{open_client, Commands};
 use keys::{Keys, LaneKeys, QueueKeys};
 use options::split_prefix;
@@ -64,7 +64,7 @@ struct Inner {
     known_queues: Mutex<HashMap<String, std::time::Instant>>,
     waiters: Waiters,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
-    dispatches: Dispatches,
+    dispatches: Gatherer,
 }
 
 impl std::fmt::Debug for RedisDriver {
@@ -109,7 +109,7 @@ impl RedisDriver {
                 scripts: Scripts::new(),
                 known_queues: Mutex::new(HashMap::new()),
                 waiters,
-                dispatches: Dispatches::default(),
+                dispatches: Gatherer::default(),
             }),
         })
     }
@@ -435,6 +435,17 @@ fn lost_count(v: &Value) -> u32 {
     as_i64(v).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// Lone dispatches gathered by [`coalesce`] go in one enqueue call per lane.
+impl Sender for RedisDriver {
+    fn send(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+    ) -> impl std::future::Future<Output = Result<Vec<Dispatched>>> + std::marker::Send {
+        self.enqueue_lane(lane, jobs)
+    }
+}
+
 fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
     Box::pin(async move { Ok(Arc::new(RedisDriver::connect(&url).await?) as Arc<dyn Driver>) })
 }
@@ -446,7 +457,8 @@ impl Driver for RedisDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         if jobs.len() == 1 {
             let job = jobs.into_iter().next().expect("one job");
-            return Ok(vec![self.enqueue_one(job).await?]);
+            let one = self.inner.dispatches.dispatch(job, self.clone()).await?;
+            return Ok(vec![one]);
         }
         // Group by lane, keeping dispatch order within each lane.
         let mut groups: Vec<(Lane, Vec<usize>)> = Vec::new();
