@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use queue_core::{Dispatched, Error, Lane, NewJob, Result};
 use tokio::sync::oneshot;
 
-use crate::ENQUEUE_CHUNK as JOBS_PER_CALL;
+use crate::scripts::JOBS_PER_CALL;
 
 /// Stores jobs of one lane in one call.
 pub(crate) trait Sender: Clone + Send + Sync + 'static {

@@ -10,38 +10,32 @@ mod record;
 mod scripts;
 mod wait;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::{
     redact_url, validate_name, Counts, Dispatched, Driver, Error, Failure, JobId, JobInfo, Lane,
-    Lease, NewJob, Reservation, ReservedJob, Result, WorkerPresence, MAX_DELAY,
+    Lease, NewJob, Reservation, Result, WorkerPresence,
 };
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 
 use coalesce::{Gatherer, Sender};
 use connection::{open_client, Commands};
-use keys::{Keys, LaneKeys, QueueKeys};
+use keys::{Keys, QueueKeys};
 use options::split_prefix;
-use record::{as_i64, as_string, envelope, into_bytes, Header, Stored};
+use record::{as_string, into_bytes, lost_count, Header, Stored};
 use scripts::Scripts;
+use scripts::{
+    Ack, Delete, Deleted, Enqueue, Fail, Progress, Purge, Reap, Renew, Requeue, Reserve,
+    ReserveReply, Resume, RetryFailed, JOBS_PER_CALL,
+};
 use wait::Waiters;
 
 pub use options::RedisOptions;
-
-/// Most queue names remembered as listed in `<prefix>:queues`; past it the memory starts over.
-const MAX_NOTED_QUEUES: usize = 1024;
-
-/// How long a queue name noted in `<prefix>:queues` is trusted to still be there (a purge in
-/// another process removes it); the next dispatch after that notes it again.
-const NOTED_FOR: Duration = Duration::from_secs(60);
-
-/// Jobs per script call; bigger batches are split (Lua's `unpack` takes at most ~8000 values).
-const ENQUEUE_CHUNK: usize = 1000;
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
 /// script. Cloning shares the connection.
@@ -57,11 +51,12 @@ struct Inner {
     /// The command connection (its URL, redacted, names the server in errors).
     conn: Commands,
     options: RedisOptions,
-    scripts: Scripts,
     /// Key names, with each lane's key set cached.
     keys: Keys,
-    /// Queues noted in `<prefix>:queues`, and when, at most [`MAX_NOTED_QUEUES`].
-    known_queues: Mutex<HashMap<String, std::time::Instant>>,
+    scripts: Scripts,
+    /// Queues noted in `<prefix>:queues`, and when (see [`NOTED_FOR`]).
+    known_queues: Mutex<HashMap<String, Instant>>,
+    /// Blocking connections of idle workers.
     waiters: Waiters,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
     dispatches: Gatherer,
@@ -113,16 +108,63 @@ impl RedisDriver {
             }),
         })
     }
+}
 
-    /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call; returns what became of each,
+/// Most queue names remembered as listed in `<prefix>:queues`; past it the memory starts over.
+pub(crate) const MAX_NOTED_QUEUES: usize = 1024;
+
+/// How long a queue name noted in `<prefix>:queues` is trusted to still be there (a purge in
+/// another process removes it); the next dispatch after that notes it again.
+pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
+
+impl RedisDriver {
+    /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
+    /// [`coalesce`]), others one lane after another in dispatch order.
+    pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        if jobs.len() == 1 {
+            let job = jobs.into_iter().next().expect("one job");
+            let one = self.inner.dispatches.dispatch(job, self.clone()).await?;
+            return Ok(vec![one]);
+        }
+        // Group by lane, keeping dispatch order within each lane.
+        let mut groups: Vec<(Lane, Vec<usize>)> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let lane = job.lane()?;
+            match groups.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((lane, vec![i])),
+            }
+        }
+        let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
+        for (lane, indices) in groups {
+            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
+            let mut sent = Vec::with_capacity(group.len());
+            let result = self.enqueue_into(&lane, &group, &mut sent).await;
+            for (&i, dispatched) in indices.iter().zip(sent) {
+                out[i] = Some(dispatched);
+            }
+            if let Err(error) = result {
+                return Err(partly_stored(jobs, out, error));
+            }
+        }
+        out.into_iter()
+            .map(|d| d.ok_or_else(|| Error::storage("enqueue returned too few results")))
+            .collect()
+    }
+
+    /// Stores jobs of one lane, [`JOBS_PER_CALL`] per script call; returns what became of each,
     /// in order.
-    async fn enqueue_lane(&self, lane: &Lane, jobs: &[&NewJob]) -> Result<Vec<Dispatched>> {
+    pub(crate) async fn enqueue_lane(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+    ) -> Result<Vec<Dispatched>> {
         let mut out = Vec::with_capacity(jobs.len());
         self.enqueue_into(lane, jobs, &mut out).await?;
         Ok(out)
     }
 
-    /// Stores jobs of one lane, [`ENQUEUE_CHUNK`] per script call, adding what became of each to
+    /// Stores jobs of one lane, [`JOBS_PER_CALL`] per script call, adding what became of each to
     /// `out` as its call answers: on an error, `out` holds the jobs stored before it. (A chunk
     /// refused for lack of memory stores nothing: the script's first write is refused.)
     async fn enqueue_into(
@@ -133,71 +175,30 @@ impl RedisDriver {
     ) -> Result<()> {
         self.note_queue(lane.queue()).await?;
         let keys = self.inner.keys.lane(lane);
-        let created_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, ms);
-        for chunk in jobs.chunks(ENQUEUE_CHUNK) {
-            let mut inv = self.lane_call(&self.inner.scripts.enqueue, &keys);
-            // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
-            let plain = chunk.iter().all(|job| {
-                job.chosen_id().is_none()
-                    && job.priority_value() == 0
-                    && job.delay_duration().is_zero()
-            });
-            inv.arg(lane.job())
-                .arg(chunk.len())
-                .arg(if plain { 1 } else { 4 });
-            for job in chunk {
-                if !plain {
-                    inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
-                        .arg(job.priority_value())
-                        .arg(delay_ms(job.delay_duration()));
-                }
-                inv.arg(envelope(
-                    job.max_attempts(),
-                    job.priority_value(),
-                    created_ms,
-                    lane.job(),
-                    job.payload(),
-                ));
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        for chunk in jobs.chunks(JOBS_PER_CALL) {
+            Enqueue {
+                keys: &keys,
+                job: lane.job(),
+                jobs: chunk,
+                created_ms,
             }
-            let Value::Array(items) = self.inner.conn.invoke(&inv).await? else {
-                return Err(Error::storage("enqueue returned no list"));
-            };
-            let first = items
-                .first()
-                .and_then(as_i64)
-                .ok_or_else(|| Error::storage("enqueue returned no first id"))?;
-            let existing: HashSet<i64> = items[1..].iter().filter_map(as_i64).collect();
-            for (k, job) in chunk.iter().enumerate() {
-                let id = match job.chosen_id() {
-                    Some(id) => id.clone(),
-                    None => JobId::from((first + k as i64).to_string()),
-                };
-                let created = !existing.contains(&(k as i64 + 1));
-                out.push(Dispatched::new(id, created));
-            }
+            .call(&self.inner.scripts, &self.inner.conn, out)
+            .await?;
         }
         Ok(())
     }
 
-    fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
-        validate_name("queue name", queue)?;
-        Ok(self.inner.keys.queue(queue))
-    }
-
-    fn scripts(&self) -> &Scripts {
-        &self.inner.scripts
-    }
-
     /// Remembers `queue` in the set of queue names, once per process and [`NOTED_FOR`].
-    async fn note_queue(&self, queue: &str) -> Result<()> {
-        let fresh = |at: &std::time::Instant| at.elapsed() < NOTED_FOR;
+    pub(crate) async fn note_queue(&self, queue: &str) -> Result<()> {
+        let fresh = |at: &Instant| at.elapsed() < NOTED_FOR;
         if self.inner.known_queues.lock().get(queue).is_some_and(fresh) {
             return Ok(());
         }
         let key = self.inner.keys.queues();
-        let noted_at = std::time::Instant::now();
+        let noted_at = Instant::now();
         self.inner
             .conn
             .query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
@@ -213,22 +214,203 @@ impl RedisDriver {
         Ok(())
     }
 
-    /// Runs a per-lane script: the lane's keys, then `args`.
-    fn lane_call<'s>(&self, script: &'s redis::Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
-        let mut inv = script.prepare_invoke();
-        for key in keys.all() {
-            inv.key(key);
-        }
-        inv
+    pub(crate) async fn reserve(
+        &self,
+        lane: &Lane,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Reservation> {
+        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
     }
 
-    async fn flags(&self, inv: &ScriptInvocation<'_>) -> Result<Vec<bool>> {
-        match self.inner.conn.invoke(inv).await? {
-            Value::Array(items) => Ok(items.iter().map(|v| as_i64(v) == Some(1)).collect()),
-            other => Err(unexpected("a list of flags", &other)),
+    pub(crate) async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        // A batch too big for one script's arguments acks its excess first.
+        let (excess, done) = done.split_at(done.len().saturating_sub(JOBS_PER_CALL));
+        let mut acked = Vec::with_capacity(excess.len() + done.len());
+        for chunk in excess.chunks(JOBS_PER_CALL) {
+            acked.extend(self.ack(lane, chunk).await?);
         }
+        let keys = self.inner.keys.lane(lane);
+        let reply = Reserve {
+            keys: &keys,
+            lane,
+            max,
+            lease,
+            max_failed: self.inner.options.max_failed,
+            max_lost_leases: self.max_lost_leases(),
+            done,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
+        let ReserveReply {
+            acked: flags,
+            reservation,
+            unreadable,
+        } = reply;
+        acked.extend(flags);
+        // A record the driver cannot hand out is failed on its own; when even that fails, the
+        // job stays leased, for the reaper to return when the lease expires.
+        for (lease, why) in unreadable {
+            if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
+                tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");
+            }
+        }
+        Ok((acked, reservation))
     }
 
+    /// Fails a job the driver itself cannot hand out (its record is unreadable or names another
+    /// job), keeping the record whole in the failed list.
+    async fn fail_unreadable(&self, lane: &Lane, lease: &Lease, why: String) -> Result<bool> {
+        self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
+            .await
+    }
+
+    pub(crate) async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        let keys = self.inner.keys.lane(lane);
+        self.inner
+            .waiters
+            .wait(keys.wake(), timeout, &self.inner.conn)
+            .await
+            .map_err(|e| self.inner.conn.error(e))
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        lane: &Lane,
+        leases: &[Lease],
+        lease: Duration,
+    ) -> Result<Vec<bool>> {
+        let keys = self.inner.keys.lane(lane);
+        let mut held = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(JOBS_PER_CALL) {
+            let renew = Renew {
+                keys: &keys,
+                lease,
+                leases: chunk,
+            };
+            held.extend(renew.call(&self.inner.scripts, &self.inner.conn).await?);
+        }
+        Ok(held)
+    }
+
+    pub(crate) async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        let keys = self.inner.keys.lane(lane);
+        Ack {
+            keys: &keys,
+            job: lane.job(),
+            leases,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        let keys = self.inner.keys.lane(lane);
+        Fail {
+            keys: &keys,
+            job: lane.job(),
+            lease,
+            error: &failure.error,
+            retry_in: failure.retry_in,
+            max_failed: self.inner.options.max_failed,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        let keys = self.inner.keys.lane(lane);
+        Requeue {
+            keys: &keys,
+            leases,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool> {
+        let keys = self.inner.keys.lane(lane);
+        Progress {
+            keys: &keys,
+            lease,
+            progress: &progress.to_string(),
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn reap(&self, lane: &Lane) -> Result<usize> {
+        let keys = self.inner.keys.lane(lane);
+        Reap {
+            keys: &keys,
+            job: lane.job(),
+            max_failed: self.inner.options.max_failed,
+            max_lost_leases: self.max_lost_leases(),
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    /// The poison limit the scripts get (at least 1).
+    fn max_lost_leases(&self) -> u32 {
+        self.inner.options.max_lost_leases.max(1)
+    }
+}
+
+/// Lone dispatches gathered by [`coalesce`] go in one [`Enqueue`] call per
+/// lane.
+impl Sender for RedisDriver {
+    fn send(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+    ) -> impl std::future::Future<Output = Result<Vec<Dispatched>>> + Send {
+        self.enqueue_lane(lane, jobs)
+    }
+}
+
+/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
+/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
+fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
+    let stored: Vec<(usize, Dispatched)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i, d.clone()?)))
+        .collect();
+    if stored.is_empty() {
+        return error;
+    }
+    let not_stored = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| out[*i].is_none())
+        .collect();
+    Error::PartlyStored {
+        stored,
+        not_stored,
+        source: Box::new(error),
+    }
+}
+
+impl RedisDriver {
+    /// The keys of `queue`, once its name is known to be valid.
+    fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
+        validate_name("queue name", queue)?;
+        Ok(self.inner.keys.queue(queue))
+    }
+
+    /// The job names of the queue's lanes, sorted.
     async fn lanes_of(&self, keys: &QueueKeys) -> Result<Vec<String>> {
         let mut lanes: Vec<String> = self
             .inner
@@ -239,33 +421,28 @@ impl RedisDriver {
         Ok(lanes)
     }
 
-    async fn infos(&self, queue: &str, keys: &QueueKeys, ids: Vec<String>) -> Result<Vec<JobInfo>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    pub(crate) async fn queues(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .inner
+            .conn
+            .query(redis::cmd("SMEMBERS").arg(self.inner.keys.queues()))
+            .await?;
+        names.sort();
+        Ok(names)
+    }
+
+    pub(crate) async fn counts(&self, queue: &str) -> Result<Counts> {
+        let (mut counts, lanes) = self.counts_by_lane(queue).await?;
+        for (_, lane) in lanes {
+            counts.ready += lane.ready;
+            counts.scheduled += lane.scheduled;
+            counts.active += lane.active;
         }
-        let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.err(), keys.prog(), keys.lost()] {
-            pipe.cmd("HMGET").arg(key).arg(&ids);
-        }
-        let (datas, errs, progs, losts): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
-            self.inner.conn.pipe(&pipe).await?;
-        let mut out = Vec::with_capacity(ids.len());
-        let sides = errs.iter().zip(&progs).zip(&losts);
-        for ((id, data), ((err, prog), lost)) in ids.into_iter().zip(datas).zip(sides) {
-            let Some(raw) = into_bytes(data) else {
-                continue;
-            };
-            // Listed from the failed list: never running.
-            let stored = Stored {
-                raw,
-                leased: false,
-                error: as_string(err),
-                progress: as_string(prog),
-                lost_leases: lost_count(lost),
-            };
-            out.extend(stored.info(JobId::from(id), queue, |_| false));
-        }
-        Ok(out)
+        Ok(counts)
+    }
+
+    pub(crate) async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        Ok(self.counts_by_lane(queue).await?.1)
     }
 
     /// The queue's failed count and pause flag, and each lane's ready, scheduled and active
@@ -303,348 +480,7 @@ impl RedisDriver {
         Ok((queue_counts, by_lane))
     }
 
-    /// Fails a job the driver itself cannot hand out (its record is unreadable or names another
-    /// job), keeping the record whole in the failed list.
-    async fn fail_unreadable(&self, lane: &Lane, lease: &Lease, why: String) -> Result<bool> {
-        self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
-            .await
-    }
-
-    /// The poison limit the scripts get (at least 1).
-    fn max_lost_leases(&self) -> u32 {
-        self.inner.options.max_lost_leases.max(1)
-    }
-
-    /// Reads the reply of `reserve.lua` (ack flags aside): every job it leased that can be read
-    /// is returned. A record that cannot be read, or that names another job, is failed on its
-    /// own; when even that fails, or its id or the batch's token cannot be read, the job is
-    /// logged and left leased, for the reaper to return when the lease expires.
-    async fn read_reservation(&self, lane: &Lane, items: Vec<Value>) -> Reservation {
-        let mut reservation = Reservation::default();
-        let next = items.first().and_then(as_i64).unwrap_or(-1);
-        if next >= 0 {
-            reservation.next_due = Some(Duration::from_millis(next as u64));
-        }
-        let token = items
-            .get(1)
-            .and_then(as_i64)
-            .and_then(|t| u64::try_from(t).ok());
-        let mut unreadable = Vec::new();
-        let mut rest = items.into_iter().skip(3);
-        while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
-            let (Some(id), Some(token)) = (as_string(&id), token) else {
-                tracing::error!(%lane, id = ?id, "reserve returned a job without a readable id or token; its lease will expire and the reaper returns it");
-                continue;
-            };
-            let id = JobId::from(id);
-            let raw = into_bytes(env).unwrap_or_default();
-            match Header::parse(&raw) {
-                Some(h) if h.name == lane.job() => {
-                    let payload = raw.slice(h.body_at..);
-                    let (attempt, max) = (h.attempts + 1, h.max_attempts);
-                    reservation
-                        .jobs
-                        .push(ReservedJob::new(id, token, payload, attempt, max));
-                }
-                Some(h) => {
-                    let why = format!(
-                        "job `{id}` is named `{}` but was found in lane `{lane}`",
-                        h.name
-                    );
-                    unreadable.push((id, why));
-                }
-                None => {
-                    let why = format!("unreadable job record for id `{id}`");
-                    unreadable.push((id, why));
-                }
-            }
-        }
-        for (id, why) in unreadable {
-            let lease = Lease {
-                id,
-                token: token.unwrap_or_default(),
-            };
-            if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
-                tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");
-            }
-        }
-        reservation
-    }
-}
-
-/// Reads the ack flags of a reserve that ran: unreadable flags are logged and reported as not
-/// acked (their outcome is unknown; acking again is harmless), since the jobs the script leased
-/// must reach the caller anyway.
-fn ack_flags_or_unknown(reply: Option<&Value>, n: usize, lane: &Lane) -> Vec<bool> {
-    ack_flags(reply, n).unwrap_or_else(|error| {
-        tracing::warn!(%lane, %error, "could not read the ack flags of a reserve; the acks' outcome is unknown");
-        vec![false; n]
-    })
-}
-
-/// Reads the ack flags string of `ack.lua`: one '1' or '0' per lease.
-fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
-    let text = reply.and_then(as_string).unwrap_or_default();
-    if text.len() != n {
-        return Err(Error::storage(format!(
-            "expected {n} ack flags from Redis, got {text:?}"
-        )));
-    }
-    Ok(text.bytes().map(|b| b == b'1').collect())
-}
-
-/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
-/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
-fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
-    let stored: Vec<(usize, Dispatched)> = out
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| Some((i, d.clone()?)))
-        .collect();
-    if stored.is_empty() {
-        return error;
-    }
-    let not_stored = jobs
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| out[*i].is_none())
-        .collect();
-    Error::PartlyStored {
-        stored,
-        not_stored,
-        source: Box::new(error),
-    }
-}
-
-fn unexpected(what: &str, got: &Value) -> Error {
-    Error::storage(format!("expected {what} from Redis, got {got:?}"))
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis().min(u64::MAX as u128) as u64
-}
-
-/// A dispatch or retry delay in milliseconds, at most [`MAX_DELAY`]'s: due times stay exact
-/// integers in a sorted set's scores (doubles).
-fn delay_ms(d: Duration) -> u64 {
-    ms(d.min(MAX_DELAY))
-}
-
-/// A job's lost leases from the lost hash (none when the field is missing).
-fn lost_count(v: &Value) -> u32 {
-    as_i64(v).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-/// Lone dispatches gathered by [`coalesce`] go in one enqueue call per lane.
-impl Sender for RedisDriver {
-    fn send(
-        &self,
-        lane: &Lane,
-        jobs: &[&NewJob],
-    ) -> impl std::future::Future<Output = Result<Vec<Dispatched>>> + std::marker::Send {
-        self.enqueue_lane(lane, jobs)
-    }
-}
-
-fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
-    Box::pin(async move { Ok(Arc::new(RedisDriver::connect(&url).await?) as Arc<dyn Driver>) })
-}
-
-queue_core::register_driver!(["redis", "rediss", "redis+unix", "unix"], connect);
-
-#[async_trait]
-impl Driver for RedisDriver {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        if jobs.len() == 1 {
-            let job = jobs.into_iter().next().expect("one job");
-            let one = self.inner.dispatches.dispatch(job, self.clone()).await?;
-            return Ok(vec![one]);
-        }
-        // Group by lane, keeping dispatch order within each lane.
-        let mut groups: Vec<(Lane, Vec<usize>)> = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            let lane = job.lane()?;
-            match groups.iter_mut().find(|(l, _)| *l == lane) {
-                Some((_, idx)) => idx.push(i),
-                None => groups.push((lane, vec![i])),
-            }
-        }
-        let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
-        for (lane, indices) in groups {
-            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
-            let mut sent = Vec::with_capacity(group.len());
-            let result = self.enqueue_into(&lane, &group, &mut sent).await;
-            for (&i, dispatched) in indices.iter().zip(sent) {
-                out[i] = Some(dispatched);
-            }
-            if let Err(error) = result {
-                return Err(partly_stored(jobs, out, error));
-            }
-        }
-        out.into_iter()
-            .map(|d| d.ok_or_else(|| Error::storage("enqueue returned too few results")))
-            .collect()
-    }
-
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
-        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
-    }
-
-    async fn ack_and_reserve(
-        &self,
-        lane: &Lane,
-        done: &[Lease],
-        max: usize,
-        lease: Duration,
-    ) -> Result<(Vec<bool>, Reservation)> {
-        // A batch too big for one script's arguments acks its excess first.
-        let (excess, done) = done.split_at(done.len().saturating_sub(ENQUEUE_CHUNK));
-        let mut acked = Vec::with_capacity(excess.len() + done.len());
-        for chunk in excess.chunks(ENQUEUE_CHUNK) {
-            acked.extend(self.ack(lane, chunk).await?);
-        }
-        let keys = self.inner.keys.lane(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.reserve, &keys);
-        inv.arg(max.min(ENQUEUE_CHUNK))
-            .arg(ms(lease))
-            .arg(self.inner.options.max_failed)
-            .arg(lane.job())
-            .arg(self.max_lost_leases());
-        for l in done {
-            inv.arg(l.id.as_str()).arg(l.token);
-        }
-        let reply = self.inner.conn.invoke(&inv).await?;
-        // The script ran: the jobs it leased reach the caller whatever else in the reply cannot
-        // be read, or they would wait out their lease without running.
-        let Value::Array(items) = reply else {
-            return Err(unexpected("a list from reserve", &reply));
-        };
-        acked.extend(ack_flags_or_unknown(items.get(2), done.len(), lane));
-        let reservation = self.read_reservation(lane, items).await;
-        Ok((acked, reservation))
-    }
-
-    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        let keys = self.inner.keys.lane(lane);
-        self.inner
-            .waiters
-            .wait(keys.wake(), timeout, &self.inner.conn)
-            .await
-            .map_err(|e| self.inner.conn.error(e))
-    }
-
-    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        let keys = self.inner.keys.lane(lane);
-        let mut held = Vec::with_capacity(leases.len());
-        for chunk in leases.chunks(ENQUEUE_CHUNK) {
-            let mut inv = self.lane_call(&self.inner.scripts.renew, &keys);
-            inv.arg(ms(lease));
-            for l in chunk {
-                inv.arg(l.id.as_str()).arg(l.token);
-            }
-            held.extend(self.flags(&inv).await?);
-        }
-        Ok(held)
-    }
-
-    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = self.inner.keys.lane(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.ack, &keys);
-        inv.arg(lane.job());
-        for l in leases {
-            inv.arg(l.id.as_str()).arg(l.token);
-        }
-        ack_flags(Some(&self.inner.conn.invoke(&inv).await?), leases.len())
-    }
-
-    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-        let keys = self.inner.keys.lane(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.fail, &keys);
-        let retry = failure.retry_in.map_or(-1, |d| delay_ms(d) as i64);
-        inv.arg(lease.id.as_str())
-            .arg(lease.token)
-            .arg(&failure.error)
-            .arg(retry)
-            .arg(self.inner.options.max_failed)
-            .arg(lane.job());
-        Ok(as_i64(&self.inner.conn.invoke(&inv).await?) == Some(1))
-    }
-
-    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = self.inner.keys.lane(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.requeue, &keys);
-        for l in leases {
-            inv.arg(l.id.as_str()).arg(l.token);
-        }
-        self.flags(&inv).await
-    }
-
-    async fn progress(
-        &self,
-        lane: &Lane,
-        lease: &Lease,
-        progress: serde_json::Value,
-    ) -> Result<bool> {
-        let keys = self.inner.keys.lane(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.progress, &keys);
-        inv.arg(lease.id.as_str())
-            .arg(lease.token)
-            .arg(progress.to_string());
-        Ok(as_i64(&self.inner.conn.invoke(&inv).await?) == Some(1))
-    }
-
-    async fn reap(&self, lane: &Lane) -> Result<usize> {
-        let keys = self.inner.keys.lane(lane);
-        let mut inv = self.lane_call(&self.inner.scripts.reap, &keys);
-        inv.arg(self.inner.options.max_failed)
-            .arg(lane.job())
-            .arg(self.max_lost_leases());
-        Ok(as_i64(&self.inner.conn.invoke(&inv).await?).unwrap_or(0) as usize)
-    }
-
-    async fn queues(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> = self
-            .inner
-            .conn
-            .query(redis::cmd("SMEMBERS").arg(self.inner.keys.queues()))
-            .await?;
-        names.sort();
-        Ok(names)
-    }
-
-    async fn counts(&self, queue: &str) -> Result<Counts> {
-        let (mut counts, lanes) = self.counts_by_lane(queue).await?;
-        for (_, lane) in lanes {
-            counts.ready += lane.ready;
-            counts.scheduled += lane.scheduled;
-            counts.active += lane.active;
-        }
-        Ok(counts)
-    }
-
-    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
-        Ok(self.counts_by_lane(queue).await?.1)
-    }
-
-    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
-        self.record_worker(worker, ttl).await
-    }
-
-    async fn retire(&self, worker_id: &str) -> Result<()> {
-        self.forget_worker(worker_id).await
-    }
-
-    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
-        self.live_workers().await
-    }
-
-    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+    pub(crate) async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
         let keys = self.queue_keys(queue)?;
         let mut pipe = redis::pipe();
         for key in [
@@ -690,7 +526,12 @@ impl Driver for RedisDriver {
         Ok(stored.info(id.clone(), queue, |_| scheduled))
     }
 
-    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+    pub(crate) async fn failed(
+        &self,
+        queue: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -708,7 +549,38 @@ impl Driver for RedisDriver {
         self.infos(queue, &keys, ids).await
     }
 
-    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+    /// The details of failed jobs `ids`, in one pipeline; ids without a readable record are
+    /// left out.
+    async fn infos(&self, queue: &str, keys: &QueueKeys, ids: Vec<String>) -> Result<Vec<JobInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in [keys.data(), keys.err(), keys.prog(), keys.lost()] {
+            pipe.cmd("HMGET").arg(key).arg(&ids);
+        }
+        let (datas, errs, progs, losts): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
+            self.inner.conn.pipe(&pipe).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        let sides = errs.iter().zip(&progs).zip(&losts);
+        for ((id, data), ((err, prog), lost)) in ids.into_iter().zip(datas).zip(sides) {
+            let Some(raw) = into_bytes(data) else {
+                continue;
+            };
+            // Listed from the failed list: never running.
+            let stored = Stored {
+                raw,
+                leased: false,
+                error: as_string(err),
+                progress: as_string(prog),
+                lost_leases: lost_count(lost),
+            };
+            out.extend(stored.info(JobId::from(id), queue, |_| false));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
         let keys = self.queue_keys(queue)?;
         let ids: Vec<String> = match id {
             Some(id) => vec![id.to_string()],
@@ -724,7 +596,7 @@ impl Driver for RedisDriver {
             }
         };
         let mut moved = 0;
-        for chunk in ids.chunks(ENQUEUE_CHUNK) {
+        for chunk in ids.chunks(JOBS_PER_CALL) {
             let raws: Vec<Option<Vec<u8>>> = self
                 .inner
                 .conn
@@ -742,19 +614,19 @@ impl Driver for RedisDriver {
             }
             for (name, ids) in by_lane {
                 let lane = Lane::new(queue, &name)?;
-                let lane_keys = self.inner.keys.lane(&lane);
-                let mut inv = self.lane_call(&self.inner.scripts.retry_failed, &lane_keys);
-                inv.arg(&name);
-                for id in ids {
-                    inv.arg(id);
+                moved += RetryFailed {
+                    keys: &self.inner.keys.lane(&lane),
+                    job: &name,
+                    ids: &ids,
                 }
-                moved += as_i64(&self.inner.conn.invoke(&inv).await?).unwrap_or(0) as usize;
+                .call(&self.inner.scripts, &self.inner.conn)
+                .await?;
             }
         }
         Ok(moved)
     }
 
-    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+    pub(crate) async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
         let keys = self.queue_keys(queue)?;
         for _ in 0..3 {
             let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
@@ -776,13 +648,17 @@ impl Driver for RedisDriver {
             // An unreadable record still gets deleted; its lane does not matter then.
             let name = Header::parse(&raw).map_or("_", |h| h.name).to_string();
             let lane = Lane::new(queue, &name)?;
-            let lane_keys = self.inner.keys.lane(&lane);
-            let mut inv = self.lane_call(&self.inner.scripts.delete, &lane_keys);
-            inv.arg(id.as_str()).arg(&name);
-            match as_i64(&self.inner.conn.invoke(&inv).await?) {
-                Some(1) => return Ok(true),
-                Some(0) => return Ok(false),
-                _ => continue,
+            let deleted = Delete {
+                keys: &self.inner.keys.lane(&lane),
+                id: id.as_str(),
+                job: &name,
+            }
+            .call(&self.inner.scripts, &self.inner.conn)
+            .await?;
+            match deleted {
+                Deleted::Yes => return Ok(true),
+                Deleted::Missing => return Ok(false),
+                Deleted::OtherLane => continue,
             }
         }
         Err(Error::storage(format!(
@@ -790,22 +666,15 @@ impl Driver for RedisDriver {
         )))
     }
 
-    async fn purge(&self, queue: &str) -> Result<()> {
+    pub(crate) async fn purge(&self, queue: &str) -> Result<()> {
         let keys = self.queue_keys(queue)?;
         let lanes = self.lanes_of(&keys).await?;
-        let mut inv = self.inner.scripts.purge.prepare_invoke();
-        // The id and token counters stay (reusing ids or tokens would let a stale lease match a
-        // new job), and so does the pause flag.
-        let kept = [keys.seq(), keys.tok(), keys.paused()];
-        for key in keys.own().into_iter().filter(|k| !kept.contains(k)) {
-            inv.key(key);
+        Purge {
+            queue: &keys,
+            lanes: &lanes,
         }
-        for job in &lanes {
-            for key in keys.lane(job).own() {
-                inv.key(key);
-            }
-        }
-        self.inner.conn.invoke(&inv).await?;
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
         // Out of the list of queues too (a dispatch lists it again). A dispatch racing with
         // this from a process that noted the queue within `NOTED_FOR` lists it again then.
         self.inner.known_queues.lock().remove(queue);
@@ -816,7 +685,7 @@ impl Driver for RedisDriver {
         Ok(())
     }
 
-    async fn pause(&self, queue: &str) -> Result<()> {
+    pub(crate) async fn pause(&self, queue: &str) -> Result<()> {
         let keys = self.queue_keys(queue)?;
         self.note_queue(queue).await?;
         self.inner
@@ -825,34 +694,126 @@ impl Driver for RedisDriver {
             .await
     }
 
-    async fn resume(&self, queue: &str) -> Result<()> {
+    pub(crate) async fn resume(&self, queue: &str) -> Result<()> {
         let keys = self.queue_keys(queue)?;
         let lanes = self.lanes_of(&keys).await?;
-        let mut inv = self.inner.scripts.resume.prepare_invoke();
-        inv.key(keys.paused());
-        for job in &lanes {
-            inv.key(keys.lane(job).wake());
+        Resume {
+            queue: &keys,
+            lanes: &lanes,
         }
-        self.inner.conn.invoke(&inv).await?;
-        Ok(())
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[async_trait]
+impl Driver for RedisDriver {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        RedisDriver::enqueue(self, jobs).await
+    }
 
-    #[test]
-    fn unreadable_ack_flags_of_a_reserve_are_unknown_not_an_error() {
-        let lane = Lane::new("q", "job").unwrap();
-        let good = Value::BulkString(b"101".to_vec());
-        assert_eq!(
-            ack_flags_or_unknown(Some(&good), 3, &lane),
-            [true, false, true]
-        );
-        for bad in [None, Some(&Value::Nil), Some(&good)] {
-            assert_eq!(ack_flags_or_unknown(bad, 2, &lane), [false, false]);
-        }
-        assert!(ack_flags(Some(&good), 2).is_err(), "ack alone reports it");
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        RedisDriver::reserve(self, lane, max, lease).await
+    }
+
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        RedisDriver::ack_and_reserve(self, lane, done, max, lease).await
+    }
+
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        RedisDriver::wait(self, lane, timeout).await
+    }
+
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        RedisDriver::renew(self, lane, leases, lease).await
+    }
+
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        RedisDriver::ack(self, lane, leases).await
+    }
+
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        RedisDriver::fail(self, lane, lease, failure).await
+    }
+
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        RedisDriver::requeue(self, lane, leases).await
+    }
+
+    async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool> {
+        RedisDriver::progress(self, lane, lease, progress).await
+    }
+
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        RedisDriver::reap(self, lane).await
+    }
+
+    async fn queues(&self) -> Result<Vec<String>> {
+        RedisDriver::queues(self).await
+    }
+
+    async fn counts(&self, queue: &str) -> Result<Counts> {
+        RedisDriver::counts(self, queue).await
+    }
+
+    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        RedisDriver::lane_counts(self, queue).await
+    }
+
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        self.record_worker(worker, ttl).await
+    }
+
+    async fn retire(&self, worker_id: &str) -> Result<()> {
+        self.forget_worker(worker_id).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        self.live_workers().await
+    }
+
+    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        RedisDriver::job(self, queue, id).await
+    }
+
+    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        RedisDriver::failed(self, queue, offset, limit).await
+    }
+
+    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        RedisDriver::retry_failed(self, queue, id).await
+    }
+
+    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        RedisDriver::delete(self, queue, id).await
+    }
+
+    async fn purge(&self, queue: &str) -> Result<()> {
+        RedisDriver::purge(self, queue).await
+    }
+
+    async fn pause(&self, queue: &str) -> Result<()> {
+        RedisDriver::pause(self, queue).await
+    }
+
+    async fn resume(&self, queue: &str) -> Result<()> {
+        RedisDriver::resume(self, queue).await
     }
 }
+
+fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
+    Box::pin(async move { Ok(Arc::new(RedisDriver::connect(&url).await?) as Arc<dyn Driver>) })
+}
+
+queue_core::register_driver!(["redis", "rediss", "redis+unix", "unix"], connect);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use queue_core::{from_unix_ms, unix_ms, Lane, Result, WorkerPresence};
 use serde_json::{json, Value};
 
+use crate::scripts::Heartbeat;
 use crate::RedisDriver;
 
 impl RedisDriver {
@@ -24,13 +25,15 @@ impl RedisDriver {
             "started_ms": unix_ms(worker.started_at),
             "lanes": lanes,
         });
-        let mut inv = self.scripts().heartbeat.prepare_invoke();
-        inv.key(keys.workers())
-            .key(keys.worker(&worker.id))
-            .arg(&worker.id)
-            .arg(record.to_string())
-            .arg(ttl.as_millis().max(1) as u64);
-        self.inner.conn.invoke(&inv).await.map(drop)
+        Heartbeat {
+            index: &keys.workers(),
+            record_key: &keys.worker(&worker.id),
+            id: &worker.id,
+            record: &record.to_string(),
+            ttl,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
     }
 
     pub(crate) async fn forget_worker(&self, id: &str) -> Result<()> {
