@@ -264,7 +264,7 @@ impl RedisDriver {
             .call(&self.inner.scripts, &self.inner.conn)
             .await?;
             match deleted {
-                Deleted::Yes => return Ok(true),
+                Deleted::Removed => return Ok(true),
                 Deleted::Missing => return Ok(false),
                 Deleted::OtherLane => continue,
             }

@@ -22,7 +22,7 @@ pub(crate) struct Delete<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Deleted {
     /// It was deleted.
-    Yes,
+    Removed,
     /// There is no such job.
     Missing,
     /// Its record names another lane (it changed meanwhile): read it again.
@@ -34,7 +34,7 @@ impl Delete<'_> {
         let mut inv = lane_call(&scripts.delete, self.keys);
         inv.arg(self.id).arg(self.job);
         Ok(match integer(conn, &inv).await? {
-            Some(1) => Deleted::Yes,
+            Some(1) => Deleted::Removed,
             Some(0) => Deleted::Missing,
             _ => Deleted::OtherLane,
         })
