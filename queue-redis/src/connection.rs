@@ -15,7 +15,7 @@
 //! user timeout), so the kernel notices a dead peer even while nothing is sent.
 //!
 //! Every command, pipeline and script call of the driver goes through [`Commands`], which turns
-//! a Redis error into the crate error (see [`errors`](crate::errors)) and replaces the
+//! a Redis error into the crate error (see [`errors`]) and replaces the
 //! connection when the error calls for it.
 
 use std::time::Duration;
