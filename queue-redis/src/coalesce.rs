@@ -26,7 +26,7 @@ use crate::scripts::JOBS_PER_CALL;
 /// Stores jobs of one lane in one call.
 pub(crate) trait Sender: Clone + Send + Sync + 'static {
     /// Stores `jobs` (at most [`JOBS_PER_CALL`]) of `lane`; returns what became of each, in
-    /// order, or the error of the call (then none was stored).
+    /// order, or the error of the call.
     fn send(
         &self,
         lane: &Lane,
