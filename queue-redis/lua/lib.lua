@@ -16,7 +16,7 @@
 -- token -> deadline ms: one entry per reserve call, so renewing, reaping and waking go by batch
 -- while the token check stays per job (the score must equal the caller's token).
 --
--- Every lane script takes the same KEYS, in this order (see keys.rs):
+-- Every lane script takes the same KEYS, in this order (see LaneKeys in src/keys.rs):
 --   1 data  2 err  3 prog  4 failed  5 paused  6 seq  7 tok  8 lanes  9 later  10 lost
 --   11 order  12 ready  13 prio  14 sched  15 active  16 leases  17 wake
 -- data holds the envelopes of ready, running and failed jobs; later those of scheduled jobs
@@ -50,7 +50,7 @@ local l = { ready = KEYS[12], prio = KEYS[13], sched = KEYS[14], active = KEYS[1
 
 -- Most values one command takes from unpack; Lua's own limit is ~8000. 2048 values are up to
 -- ~1000 jobs (pairs: id and envelope, score and id), so the client's batches of 1000 jobs
--- (lib.rs) still take one command each.
+-- (JOBS_PER_CALL, src/scripts/mod.rs) still take one command each.
 local UNPACK_CHUNK = 2048
 
 -- Runs `cmd key [flag] values...` over `list`, at most UNPACK_CHUNK values per call (an even

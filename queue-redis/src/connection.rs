@@ -13,14 +13,22 @@
 //!
 //! Every connection, blocking ones included, is opened with TCP keepalive (and, on Linux, a TCP
 //! user timeout), so the kernel notices a dead peer even while nothing is sent.
+//!
+//! Every command, pipeline and script call of the driver goes through [`Commands`], which turns
+//! a Redis error into the crate error (see [`errors`]) and replaces the
+//! connection when the error calls for it.
 
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
-use redis::{Client, IntoConnectionInfo, RedisResult};
+use redis::{
+    Client, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisResult,
+    ScriptInvocation, Value,
+};
 
+use crate::errors;
 use crate::RedisOptions;
 
 /// Keepalive probes sent before the kernel gives a silent connection up.
@@ -68,6 +76,8 @@ pub(crate) fn open_client(url: &str, options: &RedisOptions) -> RedisResult<Clie
 pub(crate) struct Commands {
     client: Client,
     config: ConnectionManagerConfig,
+    /// The server's URL with any password redacted, for error messages.
+    url: String,
     /// The manager in use and its number; numbers grow with each replacement.
     current: Mutex<(u64, ConnectionManager)>,
 }
@@ -81,8 +91,13 @@ impl std::fmt::Debug for Commands {
 }
 
 impl Commands {
-    /// Connects (waiting for the first connection, so a bad address fails here).
-    pub(crate) async fn connect(client: Client, options: &RedisOptions) -> RedisResult<Self> {
+    /// Connects (waiting for the first connection, so a bad address fails here); `url` (with
+    /// any password redacted) names the server in errors.
+    pub(crate) async fn connect(
+        client: Client,
+        options: &RedisOptions,
+        url: String,
+    ) -> RedisResult<Self> {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
             .set_connection_timeout(Some(options.connect_timeout))
@@ -94,6 +109,7 @@ impl Commands {
         Ok(Self {
             client,
             config,
+            url,
             current: Mutex::new((0, manager)),
         })
     }
@@ -116,5 +132,48 @@ impl Commands {
             // Only a configuration the first connection accepted can get here: keep the old one.
             Err(error) => tracing::warn!(%error, "could not replace the redis connection"),
         }
+    }
+
+    /// The server's URL with any password redacted.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The crate error for `e`, naming this server.
+    pub(crate) fn error(&self, e: RedisError) -> queue_core::Error {
+        errors::classify(&self.url, e)
+    }
+
+    /// Runs `call` on the connection; a connection that failed in a way that makes it
+    /// untrustworthy is replaced for later calls.
+    async fn run<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> queue_core::Result<T>
+    where
+        F: std::future::Future<Output = RedisResult<T>>,
+    {
+        let (generation, conn) = self.get();
+        call(conn).await.map_err(|e| {
+            if errors::needs_new_connection(&e) {
+                self.replace(generation);
+            }
+            self.error(e)
+        })
+    }
+
+    /// Calls a script (`EVALSHA`, loading it on `NOSCRIPT`).
+    pub(crate) async fn invoke(&self, inv: &ScriptInvocation<'_>) -> queue_core::Result<Value> {
+        self.run(|mut conn| async move { inv.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// Sends one command.
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> queue_core::Result<T> {
+        self.run(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Sends a pipeline.
+    pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> queue_core::Result<T> {
+        self.run(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await
     }
 }

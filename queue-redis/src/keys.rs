@@ -1,6 +1,67 @@
-//! Every Redis key the driver uses, named in one place.
+//! Every Redis key the driver uses, named in one place: [`Keys`] makes them all.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use queue_core::Lane;
+
+/// Most lanes whose key names are kept computed; past it the cache starts over.
+const MAX_CACHED_LANES: usize = 1024;
+
+/// The key names of one key prefix: the set of queue names, the worker index and records,
+/// each queue's keys, and each lane's key set (computed once and cached, at most
+/// [`MAX_CACHED_LANES`]).
+#[derive(Debug)]
+pub(crate) struct Keys {
+    prefix: String,
+    lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The set of queue names: `<prefix>:queues` (outside any queue's slot).
+    pub(crate) fn queues(&self) -> String {
+        format!("{}:queues", self.prefix)
+    }
+
+    /// The index of live workers: `{prefix:workers}` (a ZSET of ids by expiry).
+    pub(crate) fn workers(&self) -> String {
+        format!("{{{}:workers}}", self.prefix)
+    }
+
+    /// One live worker's record: `{prefix:workers}:<id>`, in the index's slot.
+    pub(crate) fn worker(&self, id: &str) -> String {
+        format!("{{{}:workers}}:{id}", self.prefix)
+    }
+
+    /// The keys of queue `queue` (a name already validated).
+    pub(crate) fn queue(&self, queue: &str) -> QueueKeys {
+        QueueKeys {
+            tag: format!("{{{}:{queue}}}", self.prefix),
+        }
+    }
+
+    /// The key set of `lane`, from the cache.
+    pub(crate) fn lane(&self, lane: &Lane) -> Arc<LaneKeys> {
+        let mut lanes = self.lanes.lock();
+        if let Some(keys) = lanes.get(lane) {
+            return keys.clone();
+        }
+        let keys = Arc::new(self.queue(lane.queue()).lane(lane.job()));
+        if lanes.len() >= MAX_CACHED_LANES {
+            lanes.clear();
+        }
+        lanes.insert(lane.clone(), keys.clone());
+        keys
+    }
+}
 
 /// Where one queue's keys live: `{prefix:queue}:...`, one hash tag so every script touches a
 /// single Cluster slot.
@@ -11,12 +72,6 @@ pub(crate) struct QueueKeys {
 }
 
 impl QueueKeys {
-    pub(crate) fn new(prefix: &str, queue: &str) -> Self {
-        Self {
-            tag: format!("{{{prefix}:{queue}}}"),
-        }
-    }
-
     fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.tag)
     }
@@ -67,15 +122,8 @@ impl QueueKeys {
         self.key("order")
     }
 
-    /// The keys of the lane of job `job`: `{p:q}:lane:<job>:<suffix>`. Job names cannot contain
-    /// the suffixes' separator in a way that collides: the suffix is always the last component.
-    pub(crate) fn lane(&self, job: &str) -> [String; 6] {
-        ["ready", "prio", "sched", "active", "leases", "wake"]
-            .map(|s| format!("{}:lane:{job}:{s}", self.tag))
-    }
-
-    /// Every key of the queue itself (not its lanes).
-    pub(crate) fn queue_keys(&self) -> [String; 11] {
+    /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them.
+    pub(crate) fn own(&self) -> [String; 11] {
         [
             self.data(),
             self.err(),
@@ -91,44 +139,64 @@ impl QueueKeys {
         ]
     }
 
-    /// The 17 keys every lane script takes, in the order `lua/lib.lua` reads them.
-    pub(crate) fn lane_set(&self, job: &str) -> Vec<String> {
-        let mut keys = self.queue_keys().to_vec();
-        keys.extend(self.lane(job));
-        keys
+    /// The key set of the lane of job `job`: the queue's keys, then the lane's own
+    /// `{p:q}:lane:<job>:<suffix>`. Job names cannot contain the suffixes' separator in a way
+    /// that collides: the suffix is always the last component.
+    pub(crate) fn lane(&self, job: &str) -> LaneKeys {
+        let [data, err, prog, failed, paused, seq, tok, lanes, later, lost, order] = self.own();
+        let [ready, prio, sched, active, leases, wake] =
+            ["ready", "prio", "sched", "active", "leases", "wake"]
+                .map(|s| format!("{}:lane:{job}:{s}", self.tag));
+        LaneKeys {
+            all: [
+                data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, ready, prio,
+                sched, active, leases, wake,
+            ],
+        }
     }
 }
 
-/// The set of queue names: `<prefix>:queues` (outside any queue's slot).
-pub(crate) fn queues_key(prefix: &str) -> String {
-    format!("{prefix}:queues")
-}
-
-/// The index of live workers: `{prefix:workers}` (a ZSET of ids by expiry).
-pub(crate) fn workers_key(prefix: &str) -> String {
-    format!("{{{prefix}:workers}}")
-}
-
-/// One live worker's record: `{prefix:workers}:<id>`, in the index's slot.
-pub(crate) fn worker_key(prefix: &str, id: &str) -> String {
-    format!("{{{prefix}:workers}}:{id}")
-}
-
-/// The key set of a lane, computed once and cached by the driver.
+/// The 17 keys every lane script takes, in the order `lua/lib.lua` reads them:
+/// `data err prog failed paused seq tok lanes later lost order` (the queue's, see
+/// [`QueueKeys::own`]), then `ready prio sched active leases wake` (the lane's own).
 #[derive(Debug)]
 pub(crate) struct LaneKeys {
-    pub(crate) all: Vec<String>,
+    all: [String; 17],
 }
 
 impl LaneKeys {
-    pub(crate) fn new(prefix: &str, lane: &Lane) -> Self {
-        Self {
-            all: QueueKeys::new(prefix, lane.queue()).lane_set(lane.job()),
-        }
+    /// Where the lane's own keys start in [`LaneKeys::all`].
+    const OWN: usize = 11;
+
+    /// Every key, in the order of `lua/lib.lua` (a lane script's KEYS).
+    pub(crate) fn all(&self) -> &[String] {
+        &self.all
     }
 
+    /// The lane's own keys (not its queue's): ready, prio, sched, active, leases, wake.
+    pub(crate) fn own(&self) -> &[String] {
+        &self.all[Self::OWN..]
+    }
+
+    /// Ready ids of priority 0, FIFO (a list).
+    pub(crate) fn ready(&self) -> &str {
+        &self.all[Self::OWN]
+    }
+    /// Ready ids of other priorities (a ZSET).
+    pub(crate) fn prio(&self) -> &str {
+        &self.all[Self::OWN + 1]
+    }
+    /// Delayed and backing-off ids by due time in ms (a ZSET).
+    pub(crate) fn sched(&self) -> &str {
+        &self.all[Self::OWN + 2]
+    }
+    /// Running ids, scored by their lease's fencing token (a ZSET, with a sentinel at 0).
+    pub(crate) fn active(&self) -> &str {
+        &self.all[Self::OWN + 3]
+    }
+    /// At most one pending wake-up for blocked workers (a list).
     pub(crate) fn wake(&self) -> &str {
-        &self.all[16]
+        &self.all[Self::OWN + 5]
     }
 }
 
@@ -138,11 +206,27 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_tag() {
-        let keys = QueueKeys::new("app", "mail").lane_set("send_welcome");
-        assert_eq!(keys.len(), 17);
-        assert!(keys.iter().all(|k| k.starts_with("{app:mail}:")));
-        assert_eq!(keys[9], "{app:mail}:lost");
-        assert_eq!(keys[11], "{app:mail}:lane:send_welcome:ready");
-        assert_eq!(keys[16], "{app:mail}:lane:send_welcome:wake");
+        let keys = Keys::new("app");
+        let lane = keys.lane(&Lane::new("mail", "send_welcome").unwrap());
+        assert_eq!(lane.all().len(), 17);
+        assert!(lane.all().iter().all(|k| k.starts_with("{app:mail}:")));
+        assert_eq!(lane.all()[9], "{app:mail}:lost");
+        assert_eq!(lane.all()[11], "{app:mail}:lane:send_welcome:ready");
+        assert_eq!(lane.all()[16], "{app:mail}:lane:send_welcome:wake");
+        assert_eq!(lane.ready(), "{app:mail}:lane:send_welcome:ready");
+        assert_eq!(lane.prio(), "{app:mail}:lane:send_welcome:prio");
+        assert_eq!(lane.sched(), "{app:mail}:lane:send_welcome:sched");
+        assert_eq!(lane.active(), "{app:mail}:lane:send_welcome:active");
+        assert_eq!(lane.wake(), "{app:mail}:lane:send_welcome:wake");
+        assert_eq!(lane.own().len(), 6);
+        assert_eq!(keys.queue("mail").own()[..], lane.all()[..11]);
+    }
+
+    #[test]
+    fn keys_outside_queues() {
+        let keys = Keys::new("app");
+        assert_eq!(keys.queues(), "app:queues");
+        assert_eq!(keys.workers(), "{app:workers}");
+        assert_eq!(keys.worker("w1"), "{app:workers}:w1");
     }
 }

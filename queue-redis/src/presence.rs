@@ -7,12 +7,12 @@ use std::time::Duration;
 use queue_core::{from_unix_ms, unix_ms, Lane, Result, WorkerPresence};
 use serde_json::{json, Value};
 
-use crate::keys::{worker_key, workers_key};
+use crate::scripts::Heartbeat;
 use crate::RedisDriver;
 
 impl RedisDriver {
     pub(crate) async fn record_worker(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
-        let prefix = self.prefix();
+        let keys = &self.inner.keys;
         let lanes: Vec<[&str; 2]> = worker
             .lanes
             .iter()
@@ -25,33 +25,41 @@ impl RedisDriver {
             "started_ms": unix_ms(worker.started_at),
             "lanes": lanes,
         });
-        let mut inv = self.scripts().heartbeat.prepare_invoke();
-        inv.key(workers_key(prefix))
-            .key(worker_key(prefix, &worker.id))
-            .arg(&worker.id)
-            .arg(record.to_string())
-            .arg(ttl.as_millis().max(1) as u64);
-        self.invoke(&inv).await.map(drop)
+        Heartbeat {
+            index: &keys.workers(),
+            record_key: &keys.worker(&worker.id),
+            id: &worker.id,
+            record: &record.to_string(),
+            ttl,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
     }
 
     pub(crate) async fn forget_worker(&self, id: &str) -> Result<()> {
-        let prefix = self.prefix();
+        let keys = &self.inner.keys;
         let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(worker_key(prefix, id)).ignore();
-        pipe.cmd("ZREM").arg(workers_key(prefix)).arg(id).ignore();
-        self.pipe::<()>(&pipe).await
+        pipe.cmd("DEL").arg(keys.worker(id)).ignore();
+        pipe.cmd("ZREM").arg(keys.workers()).arg(id).ignore();
+        self.inner.conn.pipe::<()>(&pipe).await
     }
 
     pub(crate) async fn live_workers(&self) -> Result<Vec<WorkerPresence>> {
-        let prefix = self.prefix();
+        let keys = &self.inner.keys;
         let ids: Vec<String> = self
-            .query(redis::cmd("ZRANGE").arg(workers_key(prefix)).arg(0).arg(-1))
+            .inner
+            .conn
+            .query(redis::cmd("ZRANGE").arg(keys.workers()).arg(0).arg(-1))
             .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().map(|id| worker_key(prefix, id)).collect();
-        let records: Vec<Option<String>> = self.query(redis::cmd("MGET").arg(&keys)).await?;
+        let records: Vec<String> = ids.iter().map(|id| keys.worker(id)).collect();
+        let records: Vec<Option<String>> = self
+            .inner
+            .conn
+            .query(redis::cmd("MGET").arg(&records))
+            .await?;
         let mut live = Vec::new();
         for (id, record) in ids.iter().zip(records) {
             // A record that expired has no worker behind it; heartbeats prune the index.

@@ -120,6 +120,11 @@ impl Stored {
     }
 }
 
+/// A job's lost leases from the lost hash (none when the field is missing).
+pub(crate) fn lost_count(v: &Value) -> u32 {
+    as_i64(v).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 pub(crate) fn as_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Int(n) => Some(*n),

@@ -1,0 +1,315 @@
+//! Inspection and administration: listing queues, counting jobs, reading jobs and the failed
+//! list, retrying failed jobs, deleting jobs, purging, pausing and resuming queues. None of it
+//! is on the hot path; the calls that change jobs are scripts (see
+//! [`scripts`](crate::scripts)), the others plain reads.
+
+use queue_core::{validate_name, Counts, Error, JobId, JobInfo, Lane, Result};
+use redis::Value;
+
+use crate::keys::QueueKeys;
+use crate::record::{as_string, into_bytes, lost_count, Header, Stored};
+use crate::scripts::{Delete, Deleted, Purge, Resume, RetryFailed, JOBS_PER_CALL};
+use crate::RedisDriver;
+
+impl RedisDriver {
+    /// The keys of `queue`, once its name is known to be valid.
+    fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
+        validate_name("queue name", queue)?;
+        Ok(self.inner.keys.queue(queue))
+    }
+
+    /// The job names of the queue's lanes, sorted.
+    async fn lanes_of(&self, keys: &QueueKeys) -> Result<Vec<String>> {
+        let mut lanes: Vec<String> = self
+            .inner
+            .conn
+            .query(redis::cmd("SMEMBERS").arg(keys.lanes()))
+            .await?;
+        lanes.sort();
+        Ok(lanes)
+    }
+
+    pub(crate) async fn queues(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .inner
+            .conn
+            .query(redis::cmd("SMEMBERS").arg(self.inner.keys.queues()))
+            .await?;
+        names.sort();
+        Ok(names)
+    }
+
+    pub(crate) async fn counts(&self, queue: &str) -> Result<Counts> {
+        let (mut counts, lanes) = self.counts_by_lane(queue).await?;
+        for (_, lane) in lanes {
+            counts.ready += lane.ready;
+            counts.scheduled += lane.scheduled;
+            counts.active += lane.active;
+        }
+        Ok(counts)
+    }
+
+    pub(crate) async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        Ok(self.counts_by_lane(queue).await?.1)
+    }
+
+    /// The queue's failed count and pause flag, and each lane's ready, scheduled and active
+    /// counts by job name, in one pipeline after listing the lanes.
+    async fn counts_by_lane(&self, queue: &str) -> Result<(Counts, Vec<(String, Counts)>)> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("LLEN").arg(keys.failed());
+        pipe.cmd("EXISTS").arg(keys.paused());
+        for job in &lanes {
+            let lane = keys.lane(job);
+            pipe.cmd("LLEN").arg(lane.ready());
+            pipe.cmd("ZCARD").arg(lane.prio());
+            pipe.cmd("ZCARD").arg(lane.sched());
+            // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
+            pipe.cmd("ZCOUNT").arg(lane.active()).arg("(0").arg("+inf");
+        }
+        let values: Vec<u64> = self.inner.conn.pipe(&pipe).await?;
+        let mut queue_counts = Counts::default();
+        queue_counts.failed = values[0];
+        queue_counts.paused = values[1] == 1;
+        let by_lane = lanes
+            .into_iter()
+            .zip(values[2..].chunks_exact(4))
+            .map(|(job, lane)| {
+                let mut counts = Counts::default();
+                counts.ready = lane[0] + lane[1];
+                counts.scheduled = lane[2];
+                counts.active = lane[3];
+                counts.paused = queue_counts.paused;
+                (job, counts)
+            })
+            .collect();
+        Ok((queue_counts, by_lane))
+    }
+
+    pub(crate) async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        let keys = self.queue_keys(queue)?;
+        let mut pipe = redis::pipe();
+        for key in [
+            keys.data(),
+            keys.later(),
+            keys.err(),
+            keys.prog(),
+            keys.lost(),
+        ] {
+            pipe.cmd("HGET").arg(key).arg(id.as_str());
+        }
+        let (data, later, err, prog, lost): (Value, Value, Value, Value, Value) =
+            self.inner.conn.pipe(&pipe).await?;
+        let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
+            return Ok(None);
+        };
+        // Only a job that has not failed can be running or scheduled: look only then.
+        let (mut leased, mut scheduled) = (false, false);
+        if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0) {
+            let lane = keys.lane(h.name);
+            let (in_active, in_sched): (Option<f64>, Option<f64>) = self
+                .inner
+                .conn
+                .pipe(
+                    redis::pipe()
+                        .cmd("ZSCORE")
+                        .arg(lane.active())
+                        .arg(id.as_str())
+                        .cmd("ZSCORE")
+                        .arg(lane.sched())
+                        .arg(id.as_str()),
+                )
+                .await?;
+            (leased, scheduled) = (in_active.is_some(), in_sched.is_some());
+        }
+        let stored = Stored {
+            raw,
+            leased,
+            error: as_string(&err),
+            progress: as_string(&prog),
+            lost_leases: lost_count(&lost),
+        };
+        Ok(stored.info(id.clone(), queue, |_| scheduled))
+    }
+
+    pub(crate) async fn failed(
+        &self,
+        queue: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobInfo>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let keys = self.queue_keys(queue)?;
+        let ids: Vec<String> = self
+            .inner
+            .conn
+            .query(
+                redis::cmd("LRANGE")
+                    .arg(keys.failed())
+                    .arg(offset)
+                    .arg(offset + limit - 1),
+            )
+            .await?;
+        self.infos(queue, &keys, ids).await
+    }
+
+    /// The details of failed jobs `ids`, in one pipeline; ids without a readable record are
+    /// left out.
+    async fn infos(&self, queue: &str, keys: &QueueKeys, ids: Vec<String>) -> Result<Vec<JobInfo>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in [keys.data(), keys.err(), keys.prog(), keys.lost()] {
+            pipe.cmd("HMGET").arg(key).arg(&ids);
+        }
+        let (datas, errs, progs, losts): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
+            self.inner.conn.pipe(&pipe).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        let sides = errs.iter().zip(&progs).zip(&losts);
+        for ((id, data), ((err, prog), lost)) in ids.into_iter().zip(datas).zip(sides) {
+            let Some(raw) = into_bytes(data) else {
+                continue;
+            };
+            // Listed from the failed list: never running.
+            let stored = Stored {
+                raw,
+                leased: false,
+                error: as_string(err),
+                progress: as_string(prog),
+                lost_leases: lost_count(lost),
+            };
+            out.extend(stored.info(JobId::from(id), queue, |_| false));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        let keys = self.queue_keys(queue)?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id.to_string()],
+            // Oldest failure first, so the retried jobs keep their order.
+            None => {
+                let mut ids: Vec<String> = self
+                    .inner
+                    .conn
+                    .query(redis::cmd("LRANGE").arg(keys.failed()).arg(0).arg(-1))
+                    .await?;
+                ids.reverse();
+                ids
+            }
+        };
+        let mut moved = 0;
+        for chunk in ids.chunks(JOBS_PER_CALL) {
+            let raws: Vec<Option<Vec<u8>>> = self
+                .inner
+                .conn
+                .query(redis::cmd("HMGET").arg(keys.data()).arg(chunk))
+                .await?;
+            let mut by_lane: Vec<(String, Vec<&String>)> = Vec::new();
+            for (id, raw) in chunk.iter().zip(raws) {
+                let Some(name) = raw.as_deref().and_then(Header::parse).map(|h| h.name) else {
+                    continue;
+                };
+                match by_lane.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, ids)) => ids.push(id),
+                    None => by_lane.push((name.to_string(), vec![id])),
+                }
+            }
+            for (name, ids) in by_lane {
+                let lane = Lane::new(queue, &name)?;
+                moved += RetryFailed {
+                    keys: &self.inner.keys.lane(&lane),
+                    job: &name,
+                    ids: &ids,
+                }
+                .call(&self.inner.scripts, &self.inner.conn)
+                .await?;
+            }
+        }
+        Ok(moved)
+    }
+
+    pub(crate) async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        let keys = self.queue_keys(queue)?;
+        for _ in 0..3 {
+            let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+                .inner
+                .conn
+                .pipe(
+                    redis::pipe()
+                        .cmd("HGET")
+                        .arg(keys.data())
+                        .arg(id.as_str())
+                        .cmd("HGET")
+                        .arg(keys.later())
+                        .arg(id.as_str()),
+                )
+                .await?;
+            let Some(raw) = data.or(later) else {
+                return Ok(false);
+            };
+            // An unreadable record still gets deleted; its lane does not matter then.
+            let name = Header::parse(&raw).map_or("_", |h| h.name).to_string();
+            let lane = Lane::new(queue, &name)?;
+            let deleted = Delete {
+                keys: &self.inner.keys.lane(&lane),
+                id: id.as_str(),
+                job: &name,
+            }
+            .call(&self.inner.scripts, &self.inner.conn)
+            .await?;
+            match deleted {
+                Deleted::Removed => return Ok(true),
+                Deleted::Missing => return Ok(false),
+                Deleted::OtherLane => continue,
+            }
+        }
+        Err(Error::storage(format!(
+            "job `{id}` kept changing lanes while being deleted"
+        )))
+    }
+
+    pub(crate) async fn purge(&self, queue: &str) -> Result<()> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        Purge {
+            queue: &keys,
+            lanes: &lanes,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
+        // Out of the list of queues too (a dispatch lists it again). A dispatch racing with
+        // this from a process that noted the queue within `NOTED_FOR` lists it again then.
+        self.inner.known_queues.lock().remove(queue);
+        self.inner
+            .conn
+            .query::<i64>(redis::cmd("SREM").arg(self.inner.keys.queues()).arg(queue))
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn pause(&self, queue: &str) -> Result<()> {
+        let keys = self.queue_keys(queue)?;
+        self.note_queue(queue).await?;
+        self.inner
+            .conn
+            .query::<()>(redis::cmd("SET").arg(keys.paused()).arg(1))
+            .await
+    }
+
+    pub(crate) async fn resume(&self, queue: &str) -> Result<()> {
+        let keys = self.queue_keys(queue)?;
+        let lanes = self.lanes_of(&keys).await?;
+        Resume {
+            queue: &keys,
+            lanes: &lanes,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+}

@@ -1,0 +1,119 @@
+//! The [`Driver`] trait for [`RedisDriver`]: each method is the inherent one of the module that
+//! owns it ([`jobs`](crate::jobs) for the hot path, [`admin`](crate::admin) for inspection and
+//! administration, [`presence`](crate::presence) for live workers).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use queue_core::{
+    Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
+    WorkerPresence,
+};
+
+use crate::RedisDriver;
+
+#[async_trait]
+impl Driver for RedisDriver {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        RedisDriver::enqueue(self, jobs).await
+    }
+
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        RedisDriver::reserve(self, lane, max, lease).await
+    }
+
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        RedisDriver::ack_and_reserve(self, lane, done, max, lease).await
+    }
+
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        RedisDriver::wait(self, lane, timeout).await
+    }
+
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        RedisDriver::renew(self, lane, leases, lease).await
+    }
+
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        RedisDriver::ack(self, lane, leases).await
+    }
+
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        RedisDriver::fail(self, lane, lease, failure).await
+    }
+
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        RedisDriver::requeue(self, lane, leases).await
+    }
+
+    async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool> {
+        RedisDriver::progress(self, lane, lease, progress).await
+    }
+
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        RedisDriver::reap(self, lane).await
+    }
+
+    async fn queues(&self) -> Result<Vec<String>> {
+        RedisDriver::queues(self).await
+    }
+
+    async fn counts(&self, queue: &str) -> Result<Counts> {
+        RedisDriver::counts(self, queue).await
+    }
+
+    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        RedisDriver::lane_counts(self, queue).await
+    }
+
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        self.record_worker(worker, ttl).await
+    }
+
+    async fn retire(&self, worker_id: &str) -> Result<()> {
+        self.forget_worker(worker_id).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        self.live_workers().await
+    }
+
+    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
+        RedisDriver::job(self, queue, id).await
+    }
+
+    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        RedisDriver::failed(self, queue, offset, limit).await
+    }
+
+    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        RedisDriver::retry_failed(self, queue, id).await
+    }
+
+    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        RedisDriver::delete(self, queue, id).await
+    }
+
+    async fn purge(&self, queue: &str) -> Result<()> {
+        RedisDriver::purge(self, queue).await
+    }
+
+    async fn pause(&self, queue: &str) -> Result<()> {
+        RedisDriver::pause(self, queue).await
+    }
+
+    async fn resume(&self, queue: &str) -> Result<()> {
+        RedisDriver::resume(self, queue).await
+    }
+}

@@ -1,0 +1,306 @@
+//! The hot path: dispatching jobs, reserving and settling them (ack, renew, fail, requeue,
+//! progress), waiting for work, and reaping expired leases. Each step is one script call
+//! through its wrapper in [`scripts`](crate::scripts), [`JOBS_PER_CALL`] jobs at most.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use queue_core::{Dispatched, Error, Failure, Lane, Lease, NewJob, Reservation, Result};
+
+use crate::coalesce::Sender;
+use crate::scripts::{
+    Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply, JOBS_PER_CALL,
+};
+use crate::RedisDriver;
+
+/// Most queue names remembered as listed in `<prefix>:queues`; past it the memory starts over.
+pub(crate) const MAX_NOTED_QUEUES: usize = 1024;
+
+/// How long a queue name noted in `<prefix>:queues` is trusted to still be there (a purge in
+/// another process removes it); the next dispatch after that notes it again.
+pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
+
+impl RedisDriver {
+    /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
+    /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order.
+    pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        if jobs.len() == 1 {
+            let job = jobs.into_iter().next().expect("one job");
+            let one = self.inner.dispatches.dispatch(job, self.clone()).await?;
+            return Ok(vec![one]);
+        }
+        // Group by lane, keeping dispatch order within each lane.
+        let mut groups: Vec<(Lane, Vec<usize>)> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let lane = job.lane()?;
+            match groups.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((lane, vec![i])),
+            }
+        }
+        let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
+        for (lane, indices) in groups {
+            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
+            let mut sent = Vec::with_capacity(group.len());
+            let result = self.enqueue_into(&lane, &group, &mut sent).await;
+            for (&i, dispatched) in indices.iter().zip(sent) {
+                out[i] = Some(dispatched);
+            }
+            if let Err(error) = result {
+                return Err(partly_stored(jobs, out, error));
+            }
+        }
+        out.into_iter()
+            .map(|d| d.ok_or_else(|| Error::storage("enqueue returned too few results")))
+            .collect()
+    }
+
+    /// Stores jobs of one lane, [`JOBS_PER_CALL`] per script call; returns what became of each,
+    /// in order.
+    pub(crate) async fn enqueue_lane(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+    ) -> Result<Vec<Dispatched>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        self.enqueue_into(lane, jobs, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Stores jobs of one lane, [`JOBS_PER_CALL`] per script call, adding what became of each to
+    /// `out` as its call answers: on an error, `out` holds the jobs stored before it. (A chunk
+    /// refused for lack of memory stores nothing: the script's first write is refused.)
+    async fn enqueue_into(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+        out: &mut Vec<Dispatched>,
+    ) -> Result<()> {
+        self.note_queue(lane.queue()).await?;
+        let keys = self.inner.keys.lane(lane);
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        for chunk in jobs.chunks(JOBS_PER_CALL) {
+            Enqueue {
+                keys: &keys,
+                job: lane.job(),
+                jobs: chunk,
+                created_ms,
+            }
+            .call(&self.inner.scripts, &self.inner.conn, out)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Remembers `queue` in the set of queue names, once per process and [`NOTED_FOR`].
+    pub(crate) async fn note_queue(&self, queue: &str) -> Result<()> {
+        let fresh = |at: &Instant| at.elapsed() < NOTED_FOR;
+        if self.inner.known_queues.lock().get(queue).is_some_and(fresh) {
+            return Ok(());
+        }
+        let key = self.inner.keys.queues();
+        let noted_at = Instant::now();
+        self.inner
+            .conn
+            .query::<i64>(redis::cmd("SADD").arg(&key).arg(queue))
+            .await?;
+        let mut known = self.inner.known_queues.lock();
+        if known.len() >= MAX_NOTED_QUEUES {
+            known.retain(|_, at| fresh(at));
+            if known.len() >= MAX_NOTED_QUEUES {
+                known.clear();
+            }
+        }
+        known.insert(queue.to_string(), noted_at);
+        Ok(())
+    }
+
+    pub(crate) async fn reserve(
+        &self,
+        lane: &Lane,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Reservation> {
+        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
+    }
+
+    pub(crate) async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        // A batch too big for one script's arguments acks its excess first.
+        let (excess, done) = done.split_at(done.len().saturating_sub(JOBS_PER_CALL));
+        let mut acked = Vec::with_capacity(excess.len() + done.len());
+        for chunk in excess.chunks(JOBS_PER_CALL) {
+            acked.extend(self.ack(lane, chunk).await?);
+        }
+        let keys = self.inner.keys.lane(lane);
+        let reply = Reserve {
+            keys: &keys,
+            lane,
+            max,
+            lease,
+            max_failed: self.inner.options.max_failed,
+            max_lost_leases: self.max_lost_leases(),
+            done,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
+        let ReserveReply {
+            acked: flags,
+            reservation,
+            unreadable,
+        } = reply;
+        acked.extend(flags);
+        // A record the driver cannot hand out is failed on its own; when even that fails, the
+        // job stays leased, for the reaper to return when the lease expires.
+        for (lease, why) in unreadable {
+            if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
+                tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");
+            }
+        }
+        Ok((acked, reservation))
+    }
+
+    /// Fails a job the driver itself cannot hand out (its record is unreadable or names another
+    /// job), keeping the record whole in the failed list.
+    async fn fail_unreadable(&self, lane: &Lane, lease: &Lease, why: String) -> Result<bool> {
+        self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
+            .await
+    }
+
+    pub(crate) async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        let keys = self.inner.keys.lane(lane);
+        self.inner
+            .waiters
+            .wait(keys.wake(), timeout, &self.inner.conn)
+            .await
+            .map_err(|e| self.inner.conn.error(e))
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        lane: &Lane,
+        leases: &[Lease],
+        lease: Duration,
+    ) -> Result<Vec<bool>> {
+        let keys = self.inner.keys.lane(lane);
+        let mut held = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(JOBS_PER_CALL) {
+            let renew = Renew {
+                keys: &keys,
+                lease,
+                leases: chunk,
+            };
+            held.extend(renew.call(&self.inner.scripts, &self.inner.conn).await?);
+        }
+        Ok(held)
+    }
+
+    pub(crate) async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        let keys = self.inner.keys.lane(lane);
+        Ack {
+            keys: &keys,
+            job: lane.job(),
+            leases,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        let keys = self.inner.keys.lane(lane);
+        Fail {
+            keys: &keys,
+            job: lane.job(),
+            lease,
+            error: &failure.error,
+            retry_in: failure.retry_in,
+            max_failed: self.inner.options.max_failed,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        let keys = self.inner.keys.lane(lane);
+        Requeue {
+            keys: &keys,
+            leases,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        progress: serde_json::Value,
+    ) -> Result<bool> {
+        let keys = self.inner.keys.lane(lane);
+        Progress {
+            keys: &keys,
+            lease,
+            progress: &progress.to_string(),
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    pub(crate) async fn reap(&self, lane: &Lane) -> Result<usize> {
+        let keys = self.inner.keys.lane(lane);
+        Reap {
+            keys: &keys,
+            job: lane.job(),
+            max_failed: self.inner.options.max_failed,
+            max_lost_leases: self.max_lost_leases(),
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    /// The poison limit the scripts get (at least 1).
+    fn max_lost_leases(&self) -> u32 {
+        self.inner.options.max_lost_leases.max(1)
+    }
+}
+
+/// Lone dispatches gathered by [`coalesce`](crate::coalesce) go in one [`Enqueue`] call per
+/// lane.
+impl Sender for RedisDriver {
+    fn send(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+    ) -> impl std::future::Future<Output = Result<Vec<Dispatched>>> + std::marker::Send {
+        self.enqueue_lane(lane, jobs)
+    }
+}
+
+/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
+/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
+fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
+    let stored: Vec<(usize, Dispatched)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((i, d.clone()?)))
+        .collect();
+    if stored.is_empty() {
+        return error;
+    }
+    let not_stored = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| out[*i].is_none())
+        .collect();
+    Error::PartlyStored {
+        stored,
+        not_stored,
+        source: Box::new(error),
+    }
+}

@@ -1,0 +1,133 @@
+//! Wrappers of the administration scripts and of the worker heartbeat: each names its keys and
+//! arguments (see the contract at the top of its `lua/<name>.lua`) and parses its reply.
+
+use std::time::Duration;
+
+use queue_core::Result;
+
+use super::{integer, lane_call, Scripts};
+use crate::connection::Commands;
+use crate::keys::{LaneKeys, QueueKeys};
+
+/// `delete.lua`: removes one job, whatever its state.
+pub(crate) struct Delete<'a> {
+    /// The key set of the lane the caller read from the job's record.
+    pub(crate) keys: &'a LaneKeys,
+    pub(crate) id: &'a str,
+    /// The job name the caller read from the job's record.
+    pub(crate) job: &'a str,
+}
+
+/// What became of a job to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deleted {
+    /// It was deleted.
+    Removed,
+    /// There is no such job.
+    Missing,
+    /// Its record names another lane (it changed meanwhile): read it again.
+    OtherLane,
+}
+
+impl Delete<'_> {
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<Deleted> {
+        let mut inv = lane_call(&scripts.delete, self.keys);
+        inv.arg(self.id).arg(self.job);
+        Ok(match integer(conn, &inv).await? {
+            Some(1) => Deleted::Removed,
+            Some(0) => Deleted::Missing,
+            _ => Deleted::OtherLane,
+        })
+    }
+}
+
+/// `retry_failed.lua`: moves failed jobs of one lane back to ready.
+pub(crate) struct RetryFailed<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    /// The lane's job name.
+    pub(crate) job: &'a str,
+    /// Oldest failure first, at most [`JOBS_PER_CALL`](super::JOBS_PER_CALL).
+    pub(crate) ids: &'a [&'a String],
+}
+
+impl RetryFailed<'_> {
+    /// How many jobs moved.
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<usize> {
+        let mut inv = lane_call(&scripts.retry_failed, self.keys);
+        inv.arg(self.job);
+        for id in self.ids {
+            inv.arg(*id);
+        }
+        Ok(integer(conn, &inv).await?.unwrap_or(0) as usize)
+    }
+}
+
+/// `purge.lua`: deletes every job of a queue.
+pub(crate) struct Purge<'a> {
+    pub(crate) queue: &'a QueueKeys,
+    /// The job names of the queue's lanes.
+    pub(crate) lanes: &'a [String],
+}
+
+impl Purge<'_> {
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<()> {
+        let mut inv = scripts.purge.prepare_invoke();
+        // The id and token counters stay (reusing ids or tokens would let a stale lease match a
+        // new job), and so does the pause flag.
+        let kept = [self.queue.seq(), self.queue.tok(), self.queue.paused()];
+        for key in self.queue.own().into_iter().filter(|k| !kept.contains(k)) {
+            inv.key(key);
+        }
+        for job in self.lanes {
+            for key in self.queue.lane(job).own() {
+                inv.key(key);
+            }
+        }
+        conn.invoke(&inv).await?;
+        Ok(())
+    }
+}
+
+/// `resume.lua`: unpauses a queue and wakes a blocked worker of each lane.
+pub(crate) struct Resume<'a> {
+    pub(crate) queue: &'a QueueKeys,
+    /// The job names of the queue's lanes.
+    pub(crate) lanes: &'a [String],
+}
+
+impl Resume<'_> {
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<()> {
+        let mut inv = scripts.resume.prepare_invoke();
+        inv.key(self.queue.paused());
+        for job in self.lanes {
+            inv.key(self.queue.lane(job).wake());
+        }
+        conn.invoke(&inv).await?;
+        Ok(())
+    }
+}
+
+/// `heartbeat.lua`: records a live worker and drops expired ones from the index.
+pub(crate) struct Heartbeat<'a> {
+    /// The index of live workers.
+    pub(crate) index: &'a str,
+    /// This worker's record key.
+    pub(crate) record_key: &'a str,
+    pub(crate) id: &'a str,
+    /// The record, as JSON.
+    pub(crate) record: &'a str,
+    /// How long the record lives without another heartbeat.
+    pub(crate) ttl: Duration,
+}
+
+impl Heartbeat<'_> {
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<()> {
+        let mut inv = scripts.heartbeat.prepare_invoke();
+        inv.key(self.index)
+            .key(self.record_key)
+            .arg(self.id)
+            .arg(self.record)
+            .arg(self.ttl.as_millis().max(1) as u64);
+        conn.invoke(&inv).await.map(drop)
+    }
+}

@@ -1,0 +1,341 @@
+//! Wrappers of the hot-path scripts: each names its keys and arguments (see the contract at the
+//! top of its `lua/<name>.lua`) and parses its reply.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use queue_core::{Dispatched, Error, JobId, Lane, Lease, NewJob, Reservation, ReservedJob, Result};
+use redis::Value;
+
+use super::{delay_ms, flags, integer, lane_call, ms, unexpected, Scripts, JOBS_PER_CALL};
+use crate::connection::Commands;
+use crate::keys::LaneKeys;
+use crate::record::{as_i64, as_string, envelope, into_bytes, Header};
+
+/// `enqueue.lua`: stores jobs of one lane, at most [`JOBS_PER_CALL`].
+pub(crate) struct Enqueue<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    /// The lane's job name.
+    pub(crate) job: &'a str,
+    pub(crate) jobs: &'a [&'a NewJob],
+    /// When the jobs were dispatched, in ms since the epoch (written into their envelopes).
+    pub(crate) created_ms: u64,
+}
+
+impl Enqueue<'_> {
+    /// Adds what became of each job to `out`, in order: its id, and whether it was stored
+    /// (a job whose chosen id already exists is not).
+    pub(crate) async fn call(
+        self,
+        scripts: &Scripts,
+        conn: &Commands,
+        out: &mut Vec<Dispatched>,
+    ) -> Result<()> {
+        let mut inv = lane_call(&scripts.enqueue, self.keys);
+        // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
+        let plain = self.jobs.iter().all(|job| {
+            job.chosen_id().is_none() && job.priority_value() == 0 && job.delay_duration().is_zero()
+        });
+        inv.arg(self.job)
+            .arg(self.jobs.len())
+            .arg(if plain { 1 } else { 4 });
+        for job in self.jobs {
+            if !plain {
+                inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
+                    .arg(job.priority_value())
+                    .arg(delay_ms(job.delay_duration()));
+            }
+            inv.arg(envelope(
+                job.max_attempts(),
+                job.priority_value(),
+                self.created_ms,
+                self.job,
+                job.payload(),
+            ));
+        }
+        let Value::Array(items) = conn.invoke(&inv).await? else {
+            return Err(Error::storage("enqueue returned no list"));
+        };
+        let first = items
+            .first()
+            .and_then(as_i64)
+            .ok_or_else(|| Error::storage("enqueue returned no first id"))?;
+        let existing: HashSet<i64> = items[1..].iter().filter_map(as_i64).collect();
+        for (k, job) in self.jobs.iter().enumerate() {
+            let id = match job.chosen_id() {
+                Some(id) => id.clone(),
+                None => JobId::from((first + k as i64).to_string()),
+            };
+            let created = !existing.contains(&(k as i64 + 1));
+            out.push(Dispatched::new(id, created));
+        }
+        Ok(())
+    }
+}
+
+/// `reserve.lua`: acks finished jobs, then leases up to `max` ready jobs (at most
+/// [`JOBS_PER_CALL`]).
+pub(crate) struct Reserve<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    pub(crate) lane: &'a Lane,
+    pub(crate) max: usize,
+    pub(crate) lease: Duration,
+    /// How many failed jobs the queue keeps.
+    pub(crate) max_failed: usize,
+    /// Lost leases that make a job poison (at least 1).
+    pub(crate) max_lost_leases: u32,
+    /// Leases to ack first, at most [`JOBS_PER_CALL`].
+    pub(crate) done: &'a [Lease],
+}
+
+/// What a reserve did.
+#[derive(Debug)]
+pub(crate) struct ReserveReply {
+    /// Per lease of [`Reserve::done`], whether it was acked (false also when unknown).
+    pub(crate) acked: Vec<bool>,
+    /// The jobs leased whose records could be read.
+    pub(crate) reservation: Reservation,
+    /// Jobs leased whose records cannot be read or name another job, each with why: for the
+    /// caller to fail with their lease.
+    pub(crate) unreadable: Vec<(Lease, String)>,
+}
+
+impl Reserve<'_> {
+    /// Once the script ran, every job it leased that can be read reaches the caller whatever
+    /// else in the reply cannot be read, or it would wait out its lease without running: ack
+    /// flags that cannot be read count as not acked, and a job whose id or batch token cannot
+    /// be read is logged and left leased, for the reaper to return when the lease expires.
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<ReserveReply> {
+        let lane = self.lane;
+        let mut inv = lane_call(&scripts.reserve, self.keys);
+        inv.arg(self.max.min(JOBS_PER_CALL))
+            .arg(ms(self.lease))
+            .arg(self.max_failed)
+            .arg(lane.job())
+            .arg(self.max_lost_leases);
+        for l in self.done {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        let reply = conn.invoke(&inv).await?;
+        let Value::Array(items) = reply else {
+            return Err(unexpected("a list from reserve", &reply));
+        };
+        let acked = ack_flags_or_unknown(items.get(2), self.done.len(), lane);
+        let mut reservation = Reservation::default();
+        let next = items.first().and_then(as_i64).unwrap_or(-1);
+        if next >= 0 {
+            reservation.next_due = Some(Duration::from_millis(next as u64));
+        }
+        let token = items
+            .get(1)
+            .and_then(as_i64)
+            .and_then(|t| u64::try_from(t).ok());
+        let mut unreadable = Vec::new();
+        let mut rest = items.into_iter().skip(3);
+        while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
+            let (Some(id), Some(token)) = (as_string(&id), token) else {
+                tracing::error!(%lane, id = ?id, "reserve returned a job without a readable id or token; its lease will expire and the reaper returns it");
+                continue;
+            };
+            let id = JobId::from(id);
+            let raw = into_bytes(env).unwrap_or_default();
+            match Header::parse(&raw) {
+                Some(h) if h.name == lane.job() => {
+                    let payload = raw.slice(h.body_at..);
+                    let (attempt, max) = (h.attempts + 1, h.max_attempts);
+                    reservation
+                        .jobs
+                        .push(ReservedJob::new(id, token, payload, attempt, max));
+                }
+                Some(h) => {
+                    let why = format!(
+                        "job `{id}` is named `{}` but was found in lane `{lane}`",
+                        h.name
+                    );
+                    unreadable.push((Lease { id, token }, why));
+                }
+                None => {
+                    let why = format!("unreadable job record for id `{id}`");
+                    unreadable.push((Lease { id, token }, why));
+                }
+            }
+        }
+        Ok(ReserveReply {
+            acked,
+            reservation,
+            unreadable,
+        })
+    }
+}
+
+/// `ack.lua`: completes jobs whose handlers succeeded.
+pub(crate) struct Ack<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    /// The lane's job name.
+    pub(crate) job: &'a str,
+    pub(crate) leases: &'a [Lease],
+}
+
+impl Ack<'_> {
+    /// Per lease, whether it was current (and the job is done).
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<Vec<bool>> {
+        if self.leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = lane_call(&scripts.ack, self.keys);
+        inv.arg(self.job);
+        for l in self.leases {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        ack_flags(Some(&conn.invoke(&inv).await?), self.leases.len())
+    }
+}
+
+/// `renew.lua`: extends the leases of running jobs.
+pub(crate) struct Renew<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    pub(crate) lease: Duration,
+    /// At most [`JOBS_PER_CALL`].
+    pub(crate) leases: &'a [Lease],
+}
+
+impl Renew<'_> {
+    /// Per lease, whether it is still held (and was extended).
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<Vec<bool>> {
+        let mut inv = lane_call(&scripts.renew, self.keys);
+        inv.arg(ms(self.lease));
+        for l in self.leases {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        flags(conn, &inv).await
+    }
+}
+
+/// `fail.lua`: ends a failed run with a retry or in the failed list.
+pub(crate) struct Fail<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    /// The lane's job name.
+    pub(crate) job: &'a str,
+    pub(crate) lease: &'a Lease,
+    pub(crate) error: &'a str,
+    /// When to retry; `None` fails the job for good.
+    pub(crate) retry_in: Option<Duration>,
+    /// How many failed jobs the queue keeps.
+    pub(crate) max_failed: usize,
+}
+
+impl Fail<'_> {
+    /// Whether the lease was current (else nothing changed).
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<bool> {
+        let mut inv = lane_call(&scripts.fail, self.keys);
+        let retry = self.retry_in.map_or(-1, |d| delay_ms(d) as i64);
+        inv.arg(self.lease.id.as_str())
+            .arg(self.lease.token)
+            .arg(self.error)
+            .arg(retry)
+            .arg(self.max_failed)
+            .arg(self.job);
+        Ok(integer(conn, &inv).await? == Some(1))
+    }
+}
+
+/// `requeue.lua`: puts running jobs back at the head of their lane.
+pub(crate) struct Requeue<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    pub(crate) leases: &'a [Lease],
+}
+
+impl Requeue<'_> {
+    /// Per lease, whether it was current (and the job was requeued).
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<Vec<bool>> {
+        if self.leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = lane_call(&scripts.requeue, self.keys);
+        for l in self.leases {
+            inv.arg(l.id.as_str()).arg(l.token);
+        }
+        flags(conn, &inv).await
+    }
+}
+
+/// `progress.lua`: records a running job's progress.
+pub(crate) struct Progress<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    pub(crate) lease: &'a Lease,
+    /// The progress as JSON text.
+    pub(crate) progress: &'a str,
+}
+
+impl Progress<'_> {
+    /// Whether the lease was current (else nothing changed).
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<bool> {
+        let mut inv = lane_call(&scripts.progress, self.keys);
+        inv.arg(self.lease.id.as_str())
+            .arg(self.lease.token)
+            .arg(self.progress);
+        Ok(integer(conn, &inv).await? == Some(1))
+    }
+}
+
+/// `reap.lua`: returns the jobs of expired leases, or fails them as poison.
+pub(crate) struct Reap<'a> {
+    pub(crate) keys: &'a LaneKeys,
+    /// The lane's job name.
+    pub(crate) job: &'a str,
+    /// How many failed jobs the queue keeps.
+    pub(crate) max_failed: usize,
+    /// Lost leases that make a job poison (at least 1).
+    pub(crate) max_lost_leases: u32,
+}
+
+impl Reap<'_> {
+    /// How many expired leases were handled.
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<usize> {
+        let mut inv = lane_call(&scripts.reap, self.keys);
+        inv.arg(self.max_failed)
+            .arg(self.job)
+            .arg(self.max_lost_leases);
+        Ok(integer(conn, &inv).await?.unwrap_or(0) as usize)
+    }
+}
+
+/// Reads the ack flags of a reserve that ran: unreadable flags are logged and reported as not
+/// acked (their outcome is unknown; acking again is harmless), since the jobs the script leased
+/// must reach the caller anyway.
+fn ack_flags_or_unknown(reply: Option<&Value>, n: usize, lane: &Lane) -> Vec<bool> {
+    ack_flags(reply, n).unwrap_or_else(|error| {
+        tracing::warn!(%lane, %error, "could not read the ack flags of a reserve; the acks' outcome is unknown");
+        vec![false; n]
+    })
+}
+
+/// Reads the ack flags string of `ack.lua`: one '1' or '0' per lease.
+fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
+    let text = reply.and_then(as_string).unwrap_or_default();
+    if text.len() != n {
+        return Err(Error::storage(format!(
+            "expected {n} ack flags from Redis, got {text:?}"
+        )));
+    }
+    Ok(text.bytes().map(|b| b == b'1').collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_ack_flags_of_a_reserve_are_unknown_not_an_error() {
+        let lane = Lane::new("q", "job").unwrap();
+        let good = Value::BulkString(b"101".to_vec());
+        assert_eq!(
+            ack_flags_or_unknown(Some(&good), 3, &lane),
+            [true, false, true]
+        );
+        for bad in [None, Some(&Value::Nil), Some(&good)] {
+            assert_eq!(ack_flags_or_unknown(bad, 2, &lane), [false, false]);
+        }
+        assert!(ack_flags(Some(&good), 2).is_err(), "ack alone reports it");
+    }
+}

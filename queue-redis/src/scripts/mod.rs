@@ -1,0 +1,112 @@
+//! The Lua scripts, one per atomic step, loaded once per driver, and a typed wrapper for each:
+//! a struct naming the script's keys and arguments whose `call` sends it and parses its reply.
+//! Nothing outside this module builds a script's arguments or reads its reply.
+//!
+//! - [`jobs`]: the hot path (enqueue, reserve, ack, renew, fail, requeue, progress, reap).
+//! - [`admin`]: administration (delete, retry of failed jobs, purge, resume) and the worker
+//!   heartbeat.
+
+mod admin;
+mod jobs;
+
+use std::time::Duration;
+
+use queue_core::{Error, Result, MAX_DELAY};
+use redis::{Script, ScriptInvocation, Value};
+
+use crate::connection::Commands;
+use crate::keys::LaneKeys;
+use crate::record::as_i64;
+
+pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
+pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
+
+/// Most jobs one script call carries: jobs dispatched, leases acked, renewed or requeued, jobs
+/// reserved, failed jobs retried. Bigger batches are split across calls (Lua's `unpack` takes
+/// at most ~8000 values, and `lua/lib.lua` sends at most 2048 values per command).
+pub(crate) const JOBS_PER_CALL: usize = 1000;
+
+macro_rules! lane_script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("../../lua/lib.lua"),
+            "\n",
+            include_str!(concat!("../../lua/", $file))
+        ))
+    };
+}
+
+/// Every script of the driver. `invoke_async` sends EVALSHA and reloads on NOSCRIPT (after a
+/// server restart, for instance).
+#[derive(Debug)]
+pub(crate) struct Scripts {
+    enqueue: Script,
+    reserve: Script,
+    ack: Script,
+    fail: Script,
+    renew: Script,
+    requeue: Script,
+    progress: Script,
+    reap: Script,
+    delete: Script,
+    retry_failed: Script,
+    purge: Script,
+    resume: Script,
+    heartbeat: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Self {
+            enqueue: lane_script!("enqueue.lua"),
+            reserve: lane_script!("reserve.lua"),
+            ack: lane_script!("ack.lua"),
+            fail: lane_script!("fail.lua"),
+            renew: lane_script!("renew.lua"),
+            requeue: lane_script!("requeue.lua"),
+            progress: lane_script!("progress.lua"),
+            reap: lane_script!("reap.lua"),
+            delete: lane_script!("delete.lua"),
+            retry_failed: lane_script!("retry_failed.lua"),
+            purge: Script::new(include_str!("../../lua/purge.lua")),
+            resume: Script::new(include_str!("../../lua/resume.lua")),
+            heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
+        }
+    }
+}
+
+/// A call of a lane script: the lane's key set (the KEYS of `lua/lib.lua`), arguments to follow.
+fn lane_call<'s>(script: &'s Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
+    let mut inv = script.prepare_invoke();
+    for key in keys.all() {
+        inv.key(key);
+    }
+    inv
+}
+
+/// Sends `inv` and reads its reply as one integer (`None` when it is not one).
+async fn integer(conn: &Commands, inv: &ScriptInvocation<'_>) -> Result<Option<i64>> {
+    Ok(as_i64(&conn.invoke(inv).await?))
+}
+
+/// Sends `inv` and reads its reply as a list of 1/0 flags, one per job.
+async fn flags(conn: &Commands, inv: &ScriptInvocation<'_>) -> Result<Vec<bool>> {
+    match conn.invoke(inv).await? {
+        Value::Array(items) => Ok(items.iter().map(|v| as_i64(v) == Some(1)).collect()),
+        other => Err(unexpected("a list of flags", &other)),
+    }
+}
+
+fn unexpected(what: &str, got: &Value) -> Error {
+    Error::storage(format!("expected {what} from Redis, got {got:?}"))
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// A dispatch or retry delay in milliseconds, at most [`MAX_DELAY`]'s: due times stay exact
+/// integers in a sorted set's scores (doubles).
+fn delay_ms(d: Duration) -> u64 {
+    ms(d.min(MAX_DELAY))
+}
