@@ -81,13 +81,21 @@ pub(crate) fn connection_args(info: &ConnectionInfo) -> Result<Vec<String>, Stri
     Ok(args)
 }
 
-/// Runs `redis-benchmark` with these arguments (`--csv` is added) and returns the requests per
-/// second it reports for the test whose name starts with `command` (`LPUSH` for
-/// `LPUSH key x`). Stops it after [`DEADLINE`].
+/// `args` (flags, then the command to benchmark) with `--csv` among the flags: after the
+/// command it would be one more argument of the command.
+fn with_csv(args: &[String]) -> Vec<String> {
+    std::iter::once("--csv".to_string())
+        .chain(args.iter().cloned())
+        .collect()
+}
+
+/// Runs `redis-benchmark` with these arguments (flags, then the command; `--csv` is added) and
+/// returns the requests per second it reports for the test whose name starts with `command`
+/// (`LPUSH` for `LPUSH key x`). Stops it after [`DEADLINE`].
 pub(crate) fn run(binary: &Path, args: &[String], command: &str) -> Result<f64, String> {
+    let args = with_csv(args);
     let mut child = Command::new(binary)
-        .args(args)
-        .arg("--csv")
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -333,6 +341,12 @@ mod tests {
             args("redis://ann@localhost").unwrap_err(),
             "redis-benchmark needs a password with the user name `ann`"
         );
+    }
+
+    #[test]
+    fn csv_comes_before_the_command() {
+        let args = ["-n", "10", "LPUSH", "k", "x"].map(String::from);
+        assert_eq!(with_csv(&args), ["--csv", "-n", "10", "LPUSH", "k", "x"]);
     }
 
     #[test]
