@@ -89,6 +89,17 @@ fn with_csv(args: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The arguments as a line for a message, with the password after `-a` left out.
+fn shown(args: &[String]) -> String {
+    let mut previous = "";
+    let mut words = Vec::new();
+    for arg in args {
+        words.push(if previous == "-a" { "<password>" } else { arg });
+        previous = arg;
+    }
+    words.join(" ")
+}
+
 /// Runs `redis-benchmark` with these arguments (flags, then the command; `--csv` is added) and
 /// returns the requests per second it reports for the test whose name starts with `command`
 /// (`LPUSH` for `LPUSH key x`). Stops it after [`DEADLINE`].
@@ -144,7 +155,7 @@ pub(crate) fn run(binary: &Path, args: &[String], command: &str) -> Result<f64, 
     let failed = |what: String| {
         format!(
             "redis-benchmark {} {what}; its output: {} {}",
-            args.join(" "),
+            shown(&args),
             stdout.trim(),
             stderr.trim()
         )
@@ -347,6 +358,12 @@ mod tests {
     fn csv_comes_before_the_command() {
         let args = ["-n", "10", "LPUSH", "k", "x"].map(String::from);
         assert_eq!(with_csv(&args), ["--csv", "-n", "10", "LPUSH", "k", "x"]);
+    }
+
+    #[test]
+    fn messages_leave_the_password_out() {
+        let args = ["-p", "7000", "--user", "ann", "-a", "secret", "PING"].map(String::from);
+        assert_eq!(shown(&args), "-p 7000 --user ann -a <password> PING");
     }
 
     #[test]
