@@ -11,7 +11,8 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
   --driver D        memory, redis or all (default all)
   --redis-url URL   use this Redis instead of starting redis-server on a free port
-                    (the harness purges its queues, which live under the prefix `bench`)
+                    (the harness purges its queues, which live under the prefix `bench`,
+                    and runs redis-benchmark on keys `bench:baseline:*` before and after)
   --scaling-max N   largest backlog of the scaling phases: 10k, 100k, 1M ready jobs up to N,
                     then 100k ready (at most N) beside N delayed ones (default 1000000; 0 skips)
   --json PATH       also write every measurement to PATH as JSON

@@ -9,6 +9,11 @@
 //! scaling phases drain 10k, 100k and 1M queued jobs (up to `--scaling-max`), and 100k ready jobs
 //! beside 1M delayed ones, to show whether the per-job cost holds as the backlog grows.
 //!
+//! Before and after the Redis phases it runs `redis-benchmark` against the same server (pipelined
+//! LPUSH and RPOP, EVALSHA of a one-command script) and reports the Redis throughput and CPU
+//! figures also as fractions of that baseline, which compare across days and machines (see
+//! `baseline.rs` for what is divided by what).
+//!
 //! Without `--redis-url` it starts its own redis-server (no persistence) on a free port. Prints
 //! a markdown report (machine, date, command, a table with the targets, a scaling table)
 //! on stdout and progress on stderr; `--json PATH` writes the same measurements as JSON.
@@ -17,11 +22,13 @@
 mod server;
 
 mod args;
+mod baseline;
 mod jobs;
 mod machine;
 mod measurements;
 mod phases;
 mod probe;
+mod redis_benchmark;
 mod report;
 mod targets;
 
@@ -32,6 +39,7 @@ use queue_memory::MemoryDriver;
 use queue_redis::RedisDriver;
 
 use crate::args::Args;
+use crate::baseline::Baseline;
 use crate::machine::Machine;
 use crate::measurements::RunInfo;
 use crate::phases::Bench;
@@ -40,6 +48,8 @@ use crate::phases::Bench;
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // Found first, so that a missing redis-benchmark stops the run before anything is measured.
+    let benchmark = args.redis.then(redis_benchmark::binary);
     jobs::epoch();
     let mut run = RunInfo {
         date: machine::utc_now(),
@@ -75,6 +85,9 @@ async fn main() {
             }
         };
         let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
+        let benchmark = benchmark.as_deref().expect("found when Redis is measured");
+        let connection = redis_benchmark::connection_args(client.get_connection_info())
+            .unwrap_or_else(|e| panic!("baseline: {e}"));
         let version = redis_version(&client).await;
         run.redis_server = Some(format!(
             "{} ({origin})",
@@ -85,13 +98,16 @@ async fn main() {
         let driver = RedisDriver::connect(&format!("{url}{separator}prefix=bench"))
             .await
             .expect("connect to Redis");
+        let before = baseline::Run::measure(&client, benchmark, &connection).await;
         let bench = Bench {
             driver: "redis",
             queue: Queue::new(Arc::new(driver)),
-            redis: Some(client),
+            redis: Some(client.clone()),
             args: &args,
         };
-        reports.push(bench.run().await);
+        let report = bench.run().await;
+        let after = baseline::Run::measure(&client, benchmark, &connection).await;
+        reports.push(report.with_baseline(Baseline::of(before, after)));
     }
     print!("{}", report::markdown(&run, &reports));
     if let Some(path) = &args.json {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::baseline::{Baseline, Ratios};
 use crate::machine::Machine;
 use crate::probe::Percentiles;
 use crate::report::count;
@@ -64,6 +65,21 @@ pub(crate) struct DriverReport {
     pub(crate) redis: Option<RedisCosts>,
     /// Drains at growing backlogs (empty when skipped).
     pub(crate) scaling: Vec<ScalingRun>,
+    /// `redis-benchmark` against the same server before and after the phases (Redis only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) baseline: Option<Baseline>,
+    /// The Redis figures as fractions of the baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) vs_baseline: Option<Ratios>,
+}
+
+impl DriverReport {
+    /// Adds the baseline and the figures as fractions of it.
+    pub(crate) fn with_baseline(mut self, baseline: Baseline) -> Self {
+        self.vs_baseline = Some(baseline.ratios(&self));
+        self.baseline = Some(baseline);
+        self
+    }
 }
 
 /// What the Redis server spent.

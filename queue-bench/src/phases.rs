@@ -134,6 +134,8 @@ impl Bench<'_> {
             idle_worker_cpu_ms_per_s: idle.cpu.as_secs_f64() * 1e3 / IDLE_WINDOW.as_secs_f64(),
             redis,
             scaling,
+            baseline: None,
+            vs_baseline: None,
         }
     }
 

@@ -72,8 +72,21 @@ pub(crate) async fn info(
 }
 
 /// A numeric `name:value` field of an INFO reply.
-fn info_field(info: &str, name: &str) -> Option<f64> {
+pub(crate) fn info_field(info: &str, name: &str) -> Option<f64> {
     info_text(info, name)?.parse().ok()
+}
+
+/// The calls of one command (any case) so far, from an `INFO commandstats` reply
+/// (`cmdstat_lpush:calls=12,usec=...`); `None` when it has not run.
+pub(crate) fn command_calls(commandstats: &str, command: &str) -> Option<u64> {
+    let name = format!("cmdstat_{}:", command.to_ascii_lowercase());
+    commandstats.lines().find_map(|l| {
+        l.strip_prefix(name.as_str())?
+            .split(',')
+            .find_map(|field| field.strip_prefix("calls="))?
+            .parse()
+            .ok()
+    })
 }
 
 /// A `name:value` field of an INFO reply, as text.
@@ -217,5 +230,13 @@ mod tests {
             info_text("redis_version:7.0.15\r\n", "redis_version"),
             Some("7.0.15")
         );
+        let commandstats = "# Commandstats\r\n\
+            cmdstat_evalsha:calls=500000,usec=661788,usec_per_call=1.32,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_incr:calls=500001,usec=68047,usec_per_call=0.14,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_config|get:calls=2,usec=59,usec_per_call=29.50,rejected_calls=0,failed_calls=0\r\n";
+        assert_eq!(command_calls(commandstats, "EVALSHA"), Some(500_000));
+        assert_eq!(command_calls(commandstats, "incr"), Some(500_001));
+        assert_eq!(command_calls(commandstats, "config|get"), Some(2));
+        assert_eq!(command_calls(commandstats, "eval"), None);
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::baseline::{self, Baseline, Ratios};
 use crate::measurements::{widest_spreads, DriverReport, RunInfo};
 use crate::probe::Percentiles;
 use crate::targets::{self, Limit, Verdict};
@@ -178,8 +179,96 @@ impl DriverReport {
                 Some(targets::COST_SPREAD.check(widest)),
             );
         }
+        if let (Some(baseline), Some(ratios)) = (&self.baseline, &self.vs_baseline) {
+            for (what, value) in baseline_rows(baseline, ratios) {
+                row(&what, value, None);
+            }
+        }
         rows
     }
+}
+
+/// The baseline's rows: its tests before and after the phases, what the figures are divided by,
+/// and the figures divided by it.
+fn baseline_rows(baseline: &Baseline, ratios: &Ratios) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    let run = &baseline.before;
+    let tests = format!(
+        "LPUSH / RPOP / EVALSHA of a one-command script (redis-benchmark, pipelines of {}, {} \
+         clients; {} / {} / {} requests)",
+        baseline.pipeline,
+        baseline.clients,
+        count(run.lpush.requests),
+        count(run.rpop.requests),
+        count(run.evalsha.requests),
+    );
+    for (when, run) in [
+        ("before the Redis phases", &baseline.before),
+        ("after the Redis phases", &baseline.after),
+    ] {
+        let [lpush, rpop, evalsha] = [&run.lpush, &run.rpop, &run.evalsha];
+        rows.push((
+            format!("baseline {when}: {tests}"),
+            format!(
+                "{} / {} / {} calls/s",
+                thousands(lpush.calls_per_s),
+                thousands(rpop.calls_per_s),
+                thousands(evalsha.calls_per_s)
+            ),
+        ));
+        if let (Some(l), Some(r), Some(e)) = (
+            lpush.redis_cpu_per_call_us,
+            rpop.redis_cpu_per_call_us,
+            evalsha.redis_cpu_per_call_us,
+        ) {
+            rows.push((
+                format!("baseline {when}: Redis CPU per call, LPUSH / RPOP / EVALSHA"),
+                format!("{l:.2} / {r:.2} / {e:.2} µs"),
+            ));
+        }
+    }
+    rows.push((
+        "baseline: LPUSH and RPOP calls over the time they took (mean of before and after)".into(),
+        format!("{} calls/s", thousands(baseline.list_calls_per_s)),
+    ));
+    let ratio = |value: f64| format!("{value:.3}");
+    for (what, value) in [
+        ("bulk enqueue", ratios.bulk_enqueue_per_list_call),
+        (
+            "enqueue one by one",
+            ratios.one_by_one_enqueue_per_list_call,
+        ),
+        ("drain", ratios.drain_per_list_call),
+        ("end to end", ratios.end_to_end_per_list_call),
+    ] {
+        rows.push((
+            format!("{what} (jobs/s) ÷ baseline LPUSH and RPOP calls/s"),
+            ratio(value),
+        ));
+    }
+    if let Some(evalsha) = baseline.evalsha_redis_cpu_per_call_us {
+        rows.push((
+            "baseline: Redis CPU per EVALSHA call (mean of before and after)".into(),
+            micros(evalsha),
+        ));
+    }
+    for (what, value) in [
+        ("bulk enqueue", ratios.redis_cpu_bulk_enqueue_per_evalsha),
+        (
+            "enqueue one by one",
+            ratios.redis_cpu_one_by_one_enqueue_per_evalsha,
+        ),
+        ("reserve + ack", ratios.redis_cpu_reserve_ack_per_evalsha),
+        ("whole life", ratios.redis_cpu_whole_life_per_evalsha),
+    ] {
+        if let Some(value) = value {
+            rows.push((
+                format!("Redis CPU per job: {what} ÷ baseline Redis CPU per EVALSHA call"),
+                ratio(value),
+            ));
+        }
+    }
+    rows
 }
 
 /// The markdown report: header, main table, scaling table.
@@ -193,10 +282,19 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
     out += &format!("- Command: `{}`\n", run.command);
     out += &format!(
         "- No-op handler, concurrency 50; payload `{{\"id\": n, \"email\": \"user<n>@example.com\"}}`; \
-         {} jobs per throughput phase\n\n",
+         {} jobs per throughput phase\n",
         count(run.jobs)
     );
-    out += "| measurement | result | target (issue 3) |\n|---|---|---|\n";
+    if reports.iter().any(|r| r.baseline.is_some()) {
+        out += &format!(
+            "- Baseline: `redis-benchmark` against the same Redis before and after its phases \
+             (pipelined LPUSH and RPOP on one list, EVALSHA of `{}`); Redis throughput is also \
+             given divided by its LPUSH and RPOP calls per second, Redis CPU per job divided by \
+             its Redis CPU per EVALSHA call (each the mean of before and after)\n",
+            baseline::SCRIPT
+        );
+    }
+    out += "\n| measurement | result | target (issue 3) |\n|---|---|---|\n";
     for report in reports {
         for row in report.rows() {
             let target = row.target.as_ref().map_or(String::new(), Verdict::markdown);
@@ -364,5 +462,102 @@ mod tests {
         assert_eq!(percent(4.4), "+4%");
         assert_eq!(percent(-12.0), "-12%");
         assert_eq!(bytes_left(2e6), "+2,000,000 bytes (**not freed**)");
+    }
+
+    #[test]
+    fn baseline_rows_show_both_runs_and_the_ratios() {
+        let test = |command: &str, requests, calls_per_s, cpu| baseline::Test {
+            command: command.into(),
+            requests,
+            calls_per_s,
+            redis_cpu_per_call_us: cpu,
+        };
+        let run = |calls_per_s: f64, evalsha_cpu| baseline::Run {
+            lpush: test("LPUSH k x", 1_000_000, calls_per_s, Some(1.25)),
+            rpop: test("RPOP k", 1_000_000, calls_per_s, Some(0.5)),
+            evalsha: test("EVALSHA s 1 c", 400_000, 300_000.4, evalsha_cpu),
+        };
+        let baseline = Baseline::of(run(800_000.0, Some(2.0)), run(1_000_000.0, Some(3.0)));
+        let ratios = Ratios {
+            bulk_enqueue_per_list_call: 0.4,
+            one_by_one_enqueue_per_list_call: 0.12,
+            drain_per_list_call: 0.2,
+            end_to_end_per_list_call: 0.1504,
+            redis_cpu_bulk_enqueue_per_evalsha: Some(0.4),
+            redis_cpu_one_by_one_enqueue_per_evalsha: Some(1.0),
+            redis_cpu_reserve_ack_per_evalsha: Some(1.2),
+            redis_cpu_whole_life_per_evalsha: Some(1.6),
+        };
+        let rows = baseline_rows(&baseline, &ratios);
+        let tests = "LPUSH / RPOP / EVALSHA of a one-command script (redis-benchmark, pipelines \
+                     of 16, 50 clients; 1M / 1M / 400k requests)";
+        let expected = [
+            (
+                format!("baseline before the Redis phases: {tests}"),
+                "800,000 / 800,000 / 300,000 calls/s",
+            ),
+            (
+                "baseline before the Redis phases: Redis CPU per call, LPUSH / RPOP / EVALSHA"
+                    .into(),
+                "1.25 / 0.50 / 2.00 µs",
+            ),
+            (
+                format!("baseline after the Redis phases: {tests}"),
+                "1,000,000 / 1,000,000 / 300,000 calls/s",
+            ),
+            (
+                "baseline after the Redis phases: Redis CPU per call, LPUSH / RPOP / EVALSHA"
+                    .into(),
+                "1.25 / 0.50 / 3.00 µs",
+            ),
+            (
+                "baseline: LPUSH and RPOP calls over the time they took (mean of before and \
+                 after)"
+                    .into(),
+                "900,000 calls/s",
+            ),
+            (
+                "bulk enqueue (jobs/s) ÷ baseline LPUSH and RPOP calls/s".into(),
+                "0.400",
+            ),
+            (
+                "enqueue one by one (jobs/s) ÷ baseline LPUSH and RPOP calls/s".into(),
+                "0.120",
+            ),
+            (
+                "drain (jobs/s) ÷ baseline LPUSH and RPOP calls/s".into(),
+                "0.200",
+            ),
+            (
+                "end to end (jobs/s) ÷ baseline LPUSH and RPOP calls/s".into(),
+                "0.150",
+            ),
+            (
+                "baseline: Redis CPU per EVALSHA call (mean of before and after)".into(),
+                "2.50 µs",
+            ),
+            (
+                "Redis CPU per job: bulk enqueue ÷ baseline Redis CPU per EVALSHA call".into(),
+                "0.400",
+            ),
+            (
+                "Redis CPU per job: enqueue one by one ÷ baseline Redis CPU per EVALSHA call"
+                    .into(),
+                "1.000",
+            ),
+            (
+                "Redis CPU per job: reserve + ack ÷ baseline Redis CPU per EVALSHA call".into(),
+                "1.200",
+            ),
+            (
+                "Redis CPU per job: whole life ÷ baseline Redis CPU per EVALSHA call".into(),
+                "1.600",
+            ),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .into_iter()
+            .map(|(what, value)| (what, value.to_string()))
+            .collect();
+        assert_eq!(rows, expected);
     }
 }
