@@ -118,7 +118,7 @@ impl Run {
             let name = command.split(' ').next().unwrap_or_default().to_string();
             eprintln!(
                 "queue-bench: redis: baseline: redis-benchmark {command} ({} requests)",
-                crate::report::count(requests)
+                crate::numbers::count(requests)
             );
             let before = Counters::read(client, &name).await;
             let (binary, command_name) = (binary.to_path_buf(), name.clone());

@@ -26,6 +26,7 @@ mod baseline;
 mod jobs;
 mod machine;
 mod measurements;
+mod numbers;
 mod phases;
 mod probe;
 mod redis_benchmark;

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use crate::baseline::{Baseline, Ratios};
 use crate::machine::Machine;
+use crate::numbers::count;
 use crate::probe::Percentiles;
-use crate::report::count;
 
 /// What describes the run as a whole.
 #[derive(Debug, Clone, Serialize)]

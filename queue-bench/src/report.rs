@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::baseline::{self, Baseline, Ratios};
 use crate::measurements::{widest_spreads, DriverReport, RunInfo};
+use crate::numbers::{count, thousands};
 use crate::probe::Percentiles;
 use crate::targets::{self, Limit, Verdict};
 
@@ -384,22 +385,6 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
     serde_json::to_string_pretty(&Json { run, drivers }).expect("the report serializes") + "\n"
 }
 
-/// `146,165` (whole number, thousands separated).
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.abs());
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    if value < -0.5 {
-        out.insert(0, '-');
-    }
-    out
-}
-
 /// `146,165 jobs/s`.
 fn rate(jobs_per_s: f64) -> String {
     format!("{} jobs/s", thousands(jobs_per_s))
@@ -413,15 +398,6 @@ fn micros(us: f64) -> String {
 /// `+4%`, `-12%`.
 fn percent(value: f64) -> String {
     format!("{value:+.0}%")
-}
-
-/// `10k`, `100k`, `1M`, `12,345`.
-pub(crate) fn count(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
-        n => thousands(n as f64),
-    }
 }
 
 /// `321 / 530 / 2,449 µs`.
