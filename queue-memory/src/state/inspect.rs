@@ -1,0 +1,72 @@
+//! What a queue reports for inspection: counts, per-lane counts, one job, the failed list.
+
+use queue_core::{Counts, JobId, JobInfo};
+
+use super::{Key, QueueState};
+
+impl QueueState {
+    pub(crate) fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for lane in &self.lanes {
+            counts.ready += lane.ready_len() as u64;
+            counts.scheduled += lane.scheduled.len() as u64;
+            counts.active += lane.active.len() as u64;
+        }
+        counts.failed = self.failed.len() as u64;
+        counts.paused = self.paused;
+        counts
+    }
+
+    /// Each lane's counts (without failed jobs, which are counted per queue), by job name.
+    pub(crate) fn lane_counts(&self) -> Vec<(String, Counts)> {
+        let mut lanes: Vec<(String, Counts)> = self
+            .lanes
+            .iter()
+            .map(|lane| {
+                let mut counts = Counts::default();
+                counts.ready = lane.ready_len() as u64;
+                counts.scheduled = lane.scheduled.len() as u64;
+                counts.active = lane.active.len() as u64;
+                counts.paused = self.paused;
+                (lane.name.to_string(), counts)
+            })
+            .collect();
+        lanes.sort_by(|a, b| a.0.cmp(&b.0));
+        lanes
+    }
+
+    pub(crate) fn info(&self, id: &JobId) -> Option<JobInfo> {
+        self.info_of(self.jobs.key_of(id)?)
+    }
+
+    fn info_of(&self, key: Key) -> Option<JobInfo> {
+        let r = self.jobs.get(key)?;
+        let mut info = JobInfo::new(
+            self.jobs.id_of(key),
+            self.name.clone(),
+            self.lanes[r.lane as usize].name.to_string(),
+            r.state,
+            r.payload.clone(),
+            r.attempts,
+            r.max_attempts,
+            r.priority,
+            r.created_at,
+        );
+        if let Some(details) = &r.details {
+            info.failed_at = details.failed_at;
+            info.last_error = details.last_error.clone();
+            info.progress = details.progress.clone();
+            info.lost_leases = details.lost_leases;
+        }
+        Some(info)
+    }
+
+    pub(crate) fn failed(&self, offset: usize, limit: usize) -> Vec<JobInfo> {
+        self.failed
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|key| self.info_of(*key))
+            .collect()
+    }
+}
