@@ -8,6 +8,7 @@ use syn::{Expr, FnArg, GenericParam, ItemFn, Lit, LitStr, Path, ReturnType, Type
 
 use crate::duration::{parse_backoff, parse_duration, BackoffSpec};
 use crate::errors::Errors;
+use crate::name_rule::name_problem;
 use crate::parse::{Arg, Args};
 
 /// A retry policy as written in the attribute.
@@ -41,9 +42,6 @@ pub(crate) struct Job {
     /// The return type.
     pub(crate) output: Type,
 }
-
-/// Longest queue or job name, as `queue_core::MAX_NAME_LEN`.
-const MAX_NAME_LEN: usize = 200;
 
 /// Checks everything; `None` when `errors` received at least one error.
 pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job> {
@@ -323,20 +321,10 @@ impl<'ast> Visit<'ast> for TypeProblems<'_> {
     }
 }
 
-/// Why `value` is not a valid queue or job name (the rule of `queue_core::validate_name`).
+/// Why `value` is not a valid queue or job name: the rule of `queue_core::validate_name`,
+/// from the same source file.
 fn name_error(what: &str, value: &str, advice: &str) -> Option<String> {
-    let reason = if value.is_empty() {
-        "must not be empty"
-    } else if value.len() > MAX_NAME_LEN {
-        "longer than 200 bytes"
-    } else if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_-.:/@".contains(&b))
-    {
-        "only ASCII letters, digits and `_-.:/@` are allowed"
-    } else {
-        return None;
-    };
+    let reason = name_problem(value)?;
     Some(format!("invalid {what} `{value}`: {reason}{advice}"))
 }
 

@@ -8,6 +8,9 @@ mod check;
 mod duration;
 mod errors;
 mod expand;
+// The name rule lives in queue-core (this crate cannot depend on it): one source for both.
+#[path = "../../queue-core/src/job/name_rule.rs"]
+mod name_rule;
 mod parse;
 
 use proc_macro::TokenStream;

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::name_rule::{name_problem, LONGEST};
 use crate::error::{Error, Result};
 
 /// Where ready jobs of one kind wait: a queue and a job name.
@@ -45,24 +46,13 @@ impl fmt::Display for Lane {
 }
 
 /// Longest queue name, job name or job id accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_NAME_LEN: usize = LONGEST;
 
 /// Checks a queue name, job name or job id: 1 to 200 bytes of ASCII letters, digits and `_-.:/@`.
 ///
 /// Names end up inside storage keys, so braces, spaces and control characters are refused.
 pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
-    let reason = if value.is_empty() {
-        Some("must not be empty")
-    } else if value.len() > MAX_NAME_LEN {
-        Some("longer than 200 bytes")
-    } else if !value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"_-.:/@".contains(&b))
-    {
-        Some("only ASCII letters, digits and `_-.:/@` are allowed")
-    } else {
-        None
-    };
+    let reason = name_problem(value);
     match reason {
         Some(reason) => Err(Error::InvalidName {
             what,

@@ -7,6 +7,7 @@ mod id;
 mod info;
 mod lane;
 mod lease;
+mod name_rule;
 mod new_job;
 
 pub use dispatched::Dispatched;
