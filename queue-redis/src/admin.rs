@@ -276,13 +276,27 @@ impl RedisDriver {
 
     pub(crate) async fn purge(&self, queue: &str) -> Result<()> {
         let keys = self.queue_keys(queue)?;
-        let lanes = self.lanes_of(&keys).await?;
-        Purge {
-            queue: &keys,
-            lanes: &lanes,
+        // A dispatch to an idle lane between listing the lanes and the script names that lane
+        // again (idle lanes leave the set): the script then deletes nothing, and this lists again.
+        let mut tries = 0;
+        loop {
+            let lanes = self.lanes_of(&keys).await?;
+            let purged = Purge {
+                queue: &keys,
+                lanes: &lanes,
+            }
+            .call(&self.inner.scripts, &self.inner.conn)
+            .await?;
+            if purged {
+                break;
+            }
+            tries += 1;
+            if tries == 10 {
+                return Err(Error::storage(format!(
+                    "queue `{queue}` kept gaining lanes while being purged"
+                )));
+            }
         }
-        .call(&self.inner.scripts, &self.inner.conn)
-        .await?;
         // Out of the list of queues too (a dispatch lists it again). A dispatch racing with
         // this from a process that noted the queue within `NOTED_FOR` lists it again then.
         self.inner.known_queues.lock().remove(queue);

@@ -70,6 +70,11 @@ impl RedisDriver {
         Self::connect_with(url, RedisOptions::default()).await
     }
 
+    /// The key prefix in use (from the options or the URL's `?prefix=`).
+    pub fn prefix(&self) -> &str {
+        &self.inner.options.prefix
+    }
+
     /// Connects with `options`; a `?prefix=` in the URL overrides `options.prefix`.
     pub async fn connect_with(url: &str, mut options: RedisOptions) -> Result<Self> {
         let redacted = redact_url(url);

@@ -169,3 +169,31 @@ async fn a_lane_that_empties_leaves_no_keys_of_its_own() {
         3
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_that_missed_a_lane_deletes_nothing_and_says_so() {
+    let server = RedisServer::start();
+    let driver = RedisDriver::connect(&server.url()).await.unwrap();
+    assert_eq!(driver.prefix(), "queue", "the default key prefix");
+    let lane = Lane::new("raced", "late").unwrap();
+    driver.enqueue(vec![job(&lane, json!(1))]).await.unwrap();
+    let mut conn = conn(&server).await;
+    // The script as a purge sends it when its list of lanes was read before `late` appeared.
+    let missed: i64 = redis::Script::new(include_str!("../lua/purge.lua"))
+        .key("{queue:raced}:lanes")
+        .key("{queue:raced}:data")
+        .invoke_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(missed, -1);
+    assert_eq!(
+        driver.counts("raced").await.unwrap().ready,
+        1,
+        "nothing deleted"
+    );
+    // The driver's purge lists the lanes again and deletes everything.
+    driver.purge("raced").await.unwrap();
+    assert_eq!(driver.counts("raced").await.unwrap().pending(), 0);
+    // Only the id counter (no job was ever reserved, so there is no token counter).
+    assert_eq!(keys_of(&mut conn, "raced").await, ["{queue:raced}:seq"]);
+}

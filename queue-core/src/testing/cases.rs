@@ -846,7 +846,11 @@ pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
     let again = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
     assert_eq!(again.len(), 1);
     // Ids and tokens are not reused after a purge: a lease from before it matches nothing.
-    assert_ne!(again[0].lease(), taken[0].lease());
+    assert_ne!(again[0].id, taken[0].id, "ids are not reused after a purge");
+    assert_ne!(
+        again[0].token, taken[0].token,
+        "tokens are not reused after a purge"
+    );
     assert_eq!(
         driver.ack(&lane, &[taken[0].lease()]).await.unwrap(),
         [false]

@@ -55,9 +55,9 @@ pub(crate) struct Pool {
     pub(crate) grace: Duration,
     pub(crate) state: Arc<State>,
     pub(crate) running: Arc<Running>,
-    /// Where verdicts go to be reported; shares the lane and driver.
     /// Nanoseconds a handler's first poll has lately taken, on average.
     pub(crate) start_cost: AtomicU64,
+    /// Where verdicts go to be reported; shares the lane and driver.
     pub(crate) outbox: Arc<Outbox>,
 }
 

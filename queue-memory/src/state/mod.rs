@@ -652,15 +652,6 @@ impl QueueState {
         }
     }
 
-    /// Wakes every waiting worker of the queue's lanes (the queue is going away: they look
-    /// again and find it gone).
-    pub(crate) fn wake_all(&self) {
-        for lane in &self.lanes {
-            lane.notify.notify_waiters();
-            lane.notify.notify_one();
-        }
-    }
-
     pub(crate) fn resume(&mut self) {
         self.paused = false;
         for lane in &self.lanes {

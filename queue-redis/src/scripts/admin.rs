@@ -70,11 +70,19 @@ pub(crate) struct Purge<'a> {
 }
 
 impl Purge<'_> {
-    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<()> {
+    /// Returns false when the queue gained a lane since the client listed them: nothing was
+    /// deleted, and the caller lists the lanes again.
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<bool> {
         let mut inv = scripts.purge.prepare_invoke();
+        inv.key(self.queue.lanes());
         // The id and token counters stay (reusing ids or tokens would let a stale lease match a
         // new job), and so does the pause flag.
-        let kept = [self.queue.seq(), self.queue.tok(), self.queue.paused()];
+        let kept = [
+            self.queue.seq(),
+            self.queue.tok(),
+            self.queue.paused(),
+            self.queue.lanes(),
+        ];
         for key in self.queue.own().into_iter().filter(|k| !kept.contains(k)) {
             inv.key(key);
         }
@@ -82,9 +90,9 @@ impl Purge<'_> {
             for key in self.queue.lane(job).own() {
                 inv.key(key);
             }
+            inv.arg(job);
         }
-        conn.invoke(&inv).await?;
-        Ok(())
+        Ok(integer(conn, &inv).await? != Some(-1))
     }
 }
 
