@@ -65,30 +65,27 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// were checked by the caller (names, id, payload size).
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>>;
 
-    /// Leases up to `max` ready jobs of `lane` for `lease`, first promoting the lane's scheduled
-    /// jobs that are due and reaping its expired leases.
+    /// [`ack`](Driver::ack)s `done`, then leases up to `max` ready jobs of `lane` for `lease`
+    /// (first promoting the lane's scheduled jobs that are due and reaping its expired leases):
+    /// a busy worker's usual step, in one storage round trip where the driver can. Returns the
+    /// ack results, per lease, and the reservation. On an error the caller cannot tell whether
+    /// the acks happened; sending them again is harmless (a second ack reports `false`).
     ///
-    /// Each job's attempt count goes up by one and it gets a new token. A paused queue yields no
-    /// jobs. When fewer than `max` jobs are returned, [`Reservation::next_due`] says how long until
-    /// the lane's next scheduled job or lease deadline. When ready jobs remain after taking `max`,
-    /// another waiting worker is woken.
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation>;
-
-    /// [`ack`](Driver::ack)s `done`, then [`reserve`](Driver::reserve)s up to `max` jobs: a busy
-    /// worker's usual step, in one storage round trip where the driver can. Returns the ack
-    /// results, per lease, and the reservation. On an error the caller cannot tell whether the
-    /// acks happened; sending them again is harmless (a second ack reports `false`).
-    ///
-    /// The default calls the two in turn.
+    /// Each job gets a new token. A paused queue yields no jobs. When fewer than `max` jobs are
+    /// returned, [`Reservation::next_due`] says how long until the lane's next scheduled job or
+    /// lease deadline. When ready jobs remain after taking `max`, another waiting worker is
+    /// woken.
     async fn ack_and_reserve(
         &self,
         lane: &Lane,
         done: &[Lease],
         max: usize,
         lease: Duration,
-    ) -> Result<(Vec<bool>, Reservation)> {
-        let acked = self.ack(lane, done).await?;
-        Ok((acked, self.reserve(lane, max, lease).await?))
+    ) -> Result<(Vec<bool>, Reservation)>;
+
+    /// [`ack_and_reserve`](Driver::ack_and_reserve) with nothing to ack.
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
     }
 
     /// Waits until `lane` may have ready jobs (a dispatch, a retry, a requeue, a resume) or until
@@ -115,7 +112,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// Returns, per lease, whether it was current.
     async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>>;
 
-    /// Records a running job's progress, shown by [`Driver::job`]. Returns whether the lease was
+    /// Records a running job's progress, shown by [`Admin::job`]. Returns whether the lease was
     /// current.
     async fn progress(
         &self,
@@ -129,8 +126,24 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// returns how many it handled.
     async fn reap(&self, lane: &Lane) -> Result<usize>;
 
-    // Inspection and administration.
+    // Capabilities beyond running jobs: a driver that has them returns itself.
 
+    /// Inspection and administration of queues, if this driver offers them.
+    fn admin(&self) -> Option<&dyn Admin> {
+        None
+    }
+
+    /// Records of live workers, if this driver keeps them.
+    fn presence(&self) -> Option<&dyn Presence> {
+        None
+    }
+}
+
+/// Inspection and administration of queues: what an operator needs beside the hot path. A driver
+/// offers it by returning itself from [`Driver::admin`]; [`Queue`](crate::Queue)'s inspection and
+/// administration methods answer [`Error::Unsupported`](crate::Error::Unsupported) otherwise.
+#[async_trait]
+pub trait Admin: Send + Sync {
     /// Names of the queues that hold or held jobs.
     async fn queues(&self) -> Result<Vec<String>>;
 
@@ -157,15 +170,18 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// Stops `reserve` from handing out jobs of `queue`; dispatch still stores them.
     async fn pause(&self, queue: &str) -> Result<()>;
 
-    /// Undoes [`Driver::pause`] and wakes the queue's waiting workers.
+    /// Undoes [`Admin::pause`] and wakes the queue's waiting workers.
     async fn resume(&self, queue: &str) -> Result<()>;
 
     /// How many jobs of each lane of `queue` are ready, scheduled and active, by job name in
     /// name order (the failed list is kept per queue: `failed` is 0 here).
     async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>>;
+}
 
-    // Presence of workers.
-
+/// Records of live workers and the lanes they serve. A driver offers it by returning itself from
+/// [`Driver::presence`]; without it, workers run but are not listed.
+#[async_trait]
+pub trait Presence: Send + Sync {
     /// Records that `worker` is alive and serves its lanes, until `ttl` from now unless
     /// repeated.
     async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()>;

@@ -130,6 +130,14 @@ pub enum Error {
         /// The id looked for.
         id: String,
     },
+    /// The storage driver does not offer what was asked (inspection, administration, ...).
+    #[error("{capability} is not supported by this driver ({driver})")]
+    Unsupported {
+        /// What was asked for, e.g. "inspection and administration".
+        capability: &'static str,
+        /// The driver, as its `Debug` output names it.
+        driver: String,
+    },
     /// A worker was configured in a way it cannot run.
     #[error("invalid worker configuration: {reason}")]
     InvalidConfig {

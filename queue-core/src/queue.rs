@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 
-use crate::driver::Driver;
+use crate::driver::{Admin, Driver, Presence};
 use crate::error::{Error, Result};
 use crate::job::{validate_name, Counts, Dispatched, JobId, JobInfo, Lane, Name, NewJob};
 use crate::presence::{Unserved, WorkerPresence};
@@ -85,6 +85,22 @@ impl Queue {
         &self.driver
     }
 
+    /// The driver's inspection and administration, or an error saying it has none.
+    fn admin(&self) -> Result<&dyn Admin> {
+        self.driver.admin().ok_or_else(|| Error::Unsupported {
+            capability: "inspection and administration",
+            driver: format!("{:?}", self.driver),
+        })
+    }
+
+    /// The driver's records of live workers, or an error saying it keeps none.
+    fn presence(&self) -> Result<&dyn Presence> {
+        self.driver.presence().ok_or_else(|| Error::Unsupported {
+            capability: "worker presence",
+            driver: format!("{:?}", self.driver),
+        })
+    }
+
     /// Dispatches a job built with `my_job::job(payload)` or [`NewJob::named`]. Await the
     /// result; adjust it first with the builder methods (`.delay(..)`, `.priority(..)`...).
     pub fn dispatch(&self, job: NewJob) -> Dispatch<'_> {
@@ -157,27 +173,27 @@ impl Queue {
 
     /// Names of the queues that hold or held jobs.
     pub async fn queues(&self) -> Result<Vec<String>> {
-        self.driver.queues().await
+        self.admin()?.queues().await
     }
 
     /// How many jobs of `queue` are in each state.
     pub async fn counts(&self, queue: &str) -> Result<Counts> {
-        self.driver.counts(queue).await
+        self.admin()?.counts(queue).await
     }
 
     /// Looks a job up by id.
     pub async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
-        self.driver.job(queue, id).await
+        self.admin()?.job(queue, id).await
     }
 
     /// Failed jobs of `queue`, newest first.
     pub async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
-        self.driver.failed(queue, offset, limit).await
+        self.admin()?.failed(queue, offset, limit).await
     }
 
     /// Moves one failed job back to ready with fresh attempts.
     pub async fn retry_failed(&self, queue: &str, id: &JobId) -> Result<()> {
-        match self.driver.retry_failed(queue, Some(id)).await? {
+        match self.admin()?.retry_failed(queue, Some(id)).await? {
             0 => Err(Error::JobNotFound {
                 queue: queue.to_string(),
                 id: id.to_string(),
@@ -188,32 +204,32 @@ impl Queue {
 
     /// Moves every failed job of `queue` back to ready; returns how many.
     pub async fn retry_all_failed(&self, queue: &str) -> Result<usize> {
-        self.driver.retry_failed(queue, None).await
+        self.admin()?.retry_failed(queue, None).await
     }
 
     /// Deletes a job in any state; returns whether it existed.
     pub async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
-        self.driver.delete(queue, id).await
+        self.admin()?.delete(queue, id).await
     }
 
     /// Deletes every job of `queue`.
     pub async fn purge(&self, queue: &str) -> Result<()> {
-        self.driver.purge(queue).await
+        self.admin()?.purge(queue).await
     }
 
     /// Stops workers from taking jobs of `queue`; dispatch still stores them.
     pub async fn pause(&self, queue: &str) -> Result<()> {
-        self.driver.pause(queue).await
+        self.admin()?.pause(queue).await
     }
 
     /// Lets workers take jobs of `queue` again.
     pub async fn resume(&self, queue: &str) -> Result<()> {
-        self.driver.resume(queue).await
+        self.admin()?.resume(queue).await
     }
 
     /// The workers alive now (their last heartbeat has not expired), with the lanes they serve.
     pub async fn workers(&self) -> Result<Vec<WorkerPresence>> {
-        self.driver.workers().await
+        self.presence()?.workers().await
     }
 
     /// Lanes holding ready or scheduled jobs that no live worker serves: jobs dispatched under a
@@ -221,15 +237,15 @@ impl Queue {
     /// wait until such a worker starts.
     pub async fn unserved(&self) -> Result<Vec<Unserved>> {
         let served: std::collections::HashSet<Lane> = self
-            .driver
+            .presence()?
             .workers()
             .await?
             .into_iter()
             .flat_map(|worker| worker.lanes)
             .collect();
         let mut unserved = Vec::new();
-        for queue in self.driver.queues().await? {
-            for (job, counts) in self.driver.lane_counts(&queue).await? {
+        for queue in self.admin()?.queues().await? {
+            for (job, counts) in self.admin()?.lane_counts(&queue).await? {
                 if counts.ready + counts.scheduled == 0 {
                     continue;
                 }

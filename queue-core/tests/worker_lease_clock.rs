@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
-    job, Counts, Dispatched, Driver, Failure, JobError, JobId, JobInfo, Lane, Lease, NewJob, Queue,
-    Reservation, Result, WorkerPresence,
+    job, Dispatched, Driver, Failure, JobError, Lane, Lease, NewJob, Queue, Reservation, Result,
 };
 use queue_memory::MemoryDriver;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// The memory driver, except that renewals of the lanes of queue `hung` never answer once
-/// `hang` is set (a storage that went silent).
+/// The memory driver's hot path only (a driver needs no more to run jobs), except that renewals
+/// of the lanes of queue `hung` never answer once `hang` is set (a storage that went silent).
 #[derive(Debug)]
 struct HangingRenewals {
     inner: MemoryDriver,
@@ -63,45 +62,6 @@ impl Driver for HangingRenewals {
     }
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         self.inner.reap(lane).await
-    }
-    async fn queues(&self) -> Result<Vec<String>> {
-        self.inner.queues().await
-    }
-    async fn counts(&self, queue: &str) -> Result<Counts> {
-        self.inner.counts(queue).await
-    }
-    async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
-        self.inner.job(queue, id).await
-    }
-    async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
-        self.inner.failed(queue, offset, limit).await
-    }
-    async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
-        self.inner.retry_failed(queue, id).await
-    }
-    async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
-        self.inner.delete(queue, id).await
-    }
-    async fn purge(&self, queue: &str) -> Result<()> {
-        self.inner.purge(queue).await
-    }
-    async fn pause(&self, queue: &str) -> Result<()> {
-        self.inner.pause(queue).await
-    }
-    async fn resume(&self, queue: &str) -> Result<()> {
-        self.inner.resume(queue).await
-    }
-    async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
-        self.inner.lane_counts(queue).await
-    }
-    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
-        self.inner.heartbeat(worker, ttl).await
-    }
-    async fn retire(&self, worker_id: &str) -> Result<()> {
-        self.inner.retire(worker_id).await
-    }
-    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
-        self.inner.workers().await
     }
 }
 
@@ -181,4 +141,24 @@ async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_
     // The other pool's renewals went on: its run (three leases long) finished.
     assert!(fine.3, "the fine lane's run finished: {fine:?}");
     assert_eq!(fine.2.unwrap() - fine.1, Duration::from_millis(3_000));
+}
+
+#[tokio::test]
+async fn a_driver_with_only_the_hot_path_runs_jobs_and_says_what_it_lacks() {
+    let queue = Queue::new(Arc::new(HangingRenewals {
+        inner: MemoryDriver::new(),
+        hang: AtomicBool::new(false),
+    }));
+    let error = queue.counts("fine").await.unwrap_err();
+    assert!(matches!(error, queue_core::Error::Unsupported { .. }));
+    assert!(
+        error
+            .to_string()
+            .starts_with("inspection and administration is not supported by this driver"),
+        "{error}"
+    );
+    let error = queue.workers().await.unwrap_err();
+    assert!(error
+        .to_string()
+        .starts_with("worker presence is not supported by this driver"));
 }

@@ -13,8 +13,8 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::hash::IdHashMap;
 use queue_core::{
-    Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
-    WorkerPresence, DEFAULT_MAX_LOST_LEASES,
+    Admin, Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation,
+    Result, WorkerPresence, DEFAULT_MAX_LOST_LEASES,
 };
 
 use presence::Presence;
@@ -209,10 +209,6 @@ impl Driver for MemoryDriver {
             .collect())
     }
 
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
-        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
-    }
-
     async fn ack_and_reserve(
         &self,
         lane: &Lane,
@@ -325,6 +321,17 @@ impl Driver for MemoryDriver {
             .map_or(0, |q| q.lock().reap_lane(lane.job(), now)))
     }
 
+    fn admin(&self) -> Option<&dyn Admin> {
+        Some(self)
+    }
+
+    fn presence(&self) -> Option<&dyn queue_core::Presence> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Admin for MemoryDriver {
     async fn queues(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self
             .shared
@@ -398,7 +405,10 @@ impl Driver for MemoryDriver {
             .map(|q| q.lock().lane_counts())
             .unwrap_or_default())
     }
+}
 
+#[async_trait]
+impl queue_core::Presence for MemoryDriver {
     async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
         self.shared.workers.beat(worker, ttl);
         Ok(())

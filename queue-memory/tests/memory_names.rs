@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::testing::job;
+use queue_core::Admin;
 use queue_core::{Driver, Lane, Lease};
 use queue_memory::MemoryDriver;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! The [`Driver`] trait for [`RedisDriver`]: each method is the inherent one of the module that
+//! The [`Driver`], [`Admin`] and [`Presence`] traits for [`RedisDriver`]: each method is the inherent one of the module that
 //! owns it ([`jobs`](crate::jobs) for the hot path, [`admin`](crate::admin) for inspection and
 //! administration, [`presence`](crate::presence) for live workers).
 
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
-    Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation, Result,
-    WorkerPresence,
+    Admin, Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Presence,
+    Reservation, Result, WorkerPresence,
 };
 
 use crate::RedisDriver;
@@ -65,6 +65,17 @@ impl Driver for RedisDriver {
         RedisDriver::reap(self, lane).await
     }
 
+    fn admin(&self) -> Option<&dyn Admin> {
+        Some(self)
+    }
+
+    fn presence(&self) -> Option<&dyn Presence> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Admin for RedisDriver {
     async fn queues(&self) -> Result<Vec<String>> {
         RedisDriver::queues(self).await
     }
@@ -75,18 +86,6 @@ impl Driver for RedisDriver {
 
     async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
         RedisDriver::lane_counts(self, queue).await
-    }
-
-    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
-        self.record_worker(worker, ttl).await
-    }
-
-    async fn retire(&self, worker_id: &str) -> Result<()> {
-        self.forget_worker(worker_id).await
-    }
-
-    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
-        self.live_workers().await
     }
 
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
@@ -115,5 +114,20 @@ impl Driver for RedisDriver {
 
     async fn resume(&self, queue: &str) -> Result<()> {
         RedisDriver::resume(self, queue).await
+    }
+}
+
+#[async_trait]
+impl Presence for RedisDriver {
+    async fn heartbeat(&self, worker: &WorkerPresence, ttl: Duration) -> Result<()> {
+        self.record_worker(worker, ttl).await
+    }
+
+    async fn retire(&self, worker_id: &str) -> Result<()> {
+        self.forget_worker(worker_id).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerPresence>> {
+        self.live_workers().await
     }
 }

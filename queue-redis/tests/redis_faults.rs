@@ -313,7 +313,7 @@ async fn a_reserve_hands_out_its_good_jobs_when_a_bad_record_cannot_be_failed() 
     let got: Vec<_> = r.jobs.iter().map(|j| j.id.clone()).collect();
     assert_eq!(got, good);
     let junk = queue_core::JobId::from("junk-1");
-    let c = driver.counts("leased").await.unwrap();
+    let c = driver.admin().unwrap().counts("leased").await.unwrap();
     assert_eq!((c.active, c.failed), (4, 0), "the bad job stays leased");
     let leases: Vec<_> = r.jobs.iter().map(|j| j.lease()).collect();
 
@@ -329,9 +329,15 @@ async fn a_reserve_hands_out_its_good_jobs_when_a_bad_record_cannot_be_failed() 
         .await
         .unwrap();
     assert_eq!(acked, [true, true, true]);
-    let c = driver.counts("leased").await.unwrap();
+    let c = driver.admin().unwrap().counts("leased").await.unwrap();
     assert_eq!((c.pending(), c.failed), (0, 1));
-    let failed = driver.job("leased", &junk).await.unwrap().unwrap();
+    let failed = driver
+        .admin()
+        .unwrap()
+        .job("leased", &junk)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(&failed.payload[..], b"0|not a header");
 }

@@ -135,7 +135,7 @@ async fn ten_thousand_failures_are_trimmed_inside_one_reserve() {
     assert_eq!(leases.len(), MANY);
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(100)).await;
     assert_eq!(keeps_all.reap(&lane).await.unwrap(), MANY);
-    let c = keeps_all.counts("trim").await.unwrap();
+    let c = keeps_all.admin().unwrap().counts("trim").await.unwrap();
     assert_eq!((c.failed, c.active, c.ready), (MANY as u64, 0, 0));
     assert_consistent(&mut conn, "trim").await;
 
@@ -153,9 +153,14 @@ async fn ten_thousand_failures_are_trimmed_inside_one_reserve() {
         "the reserve that trimmed still leased its jobs"
     );
 
-    let c = keeps_ten.counts("trim").await.unwrap();
+    let c = keeps_ten.admin().unwrap().counts("trim").await.unwrap();
     assert_eq!((c.failed, c.active, c.ready), (10, 5, 0));
-    let failed = keeps_ten.failed("trim", 0, 20).await.unwrap();
+    let failed = keeps_ten
+        .admin()
+        .unwrap()
+        .failed("trim", 0, 20)
+        .await
+        .unwrap();
     assert_eq!(failed[0].id.as_str(), last[0], "the newest failure is kept");
     assert!(failed[0]
         .last_error
@@ -197,7 +202,16 @@ async fn every_script_handles_ten_thousand_jobs() {
     let acked = driver.ack(&lane, &leases).await.unwrap();
     assert_eq!(acked.len(), MANY);
     assert!(acked.iter().all(|a| *a));
-    assert_eq!(driver.counts("many").await.unwrap().pending(), 0);
+    assert_eq!(
+        driver
+            .admin()
+            .unwrap()
+            .counts("many")
+            .await
+            .unwrap()
+            .pending(),
+        0
+    );
     assert_eq!(hlen(&mut conn, "{queue:many}:data").await, 0);
 
     // Reap all (poison after one lost lease), then retry them all from the failed list.
@@ -205,10 +219,21 @@ async fn every_script_handles_ten_thousand_jobs() {
     reserve_all(&driver, &lane, SHORT_LEASE).await;
     tokio::time::sleep(SHORT_LEASE + Duration::from_millis(100)).await;
     assert_eq!(driver.reap(&lane).await.unwrap(), MANY);
-    assert_eq!(driver.counts("many").await.unwrap().failed, MANY as u64);
+    assert_eq!(
+        driver.admin().unwrap().counts("many").await.unwrap().failed,
+        MANY as u64
+    );
     assert_eq!(hlen(&mut conn, "{queue:many}:lost").await, MANY);
-    assert_eq!(driver.retry_failed("many", None).await.unwrap(), MANY);
-    let c = driver.counts("many").await.unwrap();
+    assert_eq!(
+        driver
+            .admin()
+            .unwrap()
+            .retry_failed("many", None)
+            .await
+            .unwrap(),
+        MANY
+    );
+    let c = driver.admin().unwrap().counts("many").await.unwrap();
     assert_eq!((c.failed, c.ready), (0, MANY as u64));
     assert_eq!(hlen(&mut conn, "{queue:many}:lost").await, 0);
     let sizes = assert_consistent(&mut conn, "many").await;
@@ -223,9 +248,23 @@ async fn every_script_handles_ten_thousand_jobs() {
         .await
         .unwrap();
     let middle = queue_core::JobId::from(ready[MANY / 2].as_str());
-    assert!(driver.delete("many", &middle).await.unwrap());
-    assert!(driver.job("many", &middle).await.unwrap().is_none());
-    assert_eq!(driver.counts("many").await.unwrap().ready, MANY as u64 - 1);
+    assert!(driver
+        .admin()
+        .unwrap()
+        .delete("many", &middle)
+        .await
+        .unwrap());
+    assert!(driver
+        .admin()
+        .unwrap()
+        .job("many", &middle)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        driver.admin().unwrap().counts("many").await.unwrap().ready,
+        MANY as u64 - 1
+    );
     assert_consistent(&mut conn, "many").await;
 
     // Purge with jobs in every state.
@@ -234,10 +273,16 @@ async fn every_script_handles_ten_thousand_jobs() {
         .enqueue(vec![job(&lane, json!({})).delay(Duration::from_secs(60))])
         .await
         .unwrap();
-    let info = driver.job("many", &taken[0].id).await.unwrap().unwrap();
+    let info = driver
+        .admin()
+        .unwrap()
+        .job("many", &taken[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.state, JobState::Active);
-    driver.purge("many").await.unwrap();
-    let c = driver.counts("many").await.unwrap();
+    driver.admin().unwrap().purge("many").await.unwrap();
+    let c = driver.admin().unwrap().counts("many").await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
     let left: Vec<String> = redis::cmd("KEYS")
         .arg("{queue:many}:*")
@@ -268,7 +313,16 @@ async fn ten_thousand_jobs_due_together_are_promoted_in_dispatch_order() {
         .into_iter()
         .map(|d| d.id.to_string())
         .collect();
-    assert_eq!(driver.counts("due").await.unwrap().scheduled, MANY as u64);
+    assert_eq!(
+        driver
+            .admin()
+            .unwrap()
+            .counts("due")
+            .await
+            .unwrap()
+            .scheduled,
+        MANY as u64
+    );
     // The driver sends 1,000 jobs per script call, each call reading the clock: make all of
     // them due in the same millisecond, so the ties cross the 1,000 jobs one reserve promotes.
     let sched = "{queue:due}:lane:work:sched";

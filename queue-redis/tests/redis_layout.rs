@@ -41,11 +41,20 @@ async fn the_active_set_stays_a_skiplist_that_counts_do_not_see() {
             .unwrap();
         assert_eq!(got, encoding, "{key}");
     }
-    let counts = driver.counts("layout").await.unwrap();
+    let counts = driver.admin().unwrap().counts("layout").await.unwrap();
     assert_eq!((counts.active, counts.ready), (2, 1));
     let leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
     assert_eq!(driver.ack(&lane, &leases).await.unwrap(), [true, true]);
-    assert_eq!(driver.counts("layout").await.unwrap().active, 0);
+    assert_eq!(
+        driver
+            .admin()
+            .unwrap()
+            .counts("layout")
+            .await
+            .unwrap()
+            .active,
+        0
+    );
 }
 
 /// Scheduled jobs keep their envelopes out of the hash that reserve and ack read, so a large

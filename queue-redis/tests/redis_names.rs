@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::testing::job;
+use queue_core::Admin;
 use queue_core::{Driver, Lane};
 use queue_redis::RedisDriver;
 use serde_json::json;

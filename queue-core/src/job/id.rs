@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A job's identifier, unique within its queue.
 ///
 /// Drivers number jobs themselves unless the dispatcher chooses an id with
-/// [`NewJob::id`]; a chosen id must contain at least one character that is not a digit, so
+/// [`NewJob::id`](crate::NewJob::id); a chosen id must contain at least one character that is not a digit, so
 /// it can never collide with a generated one.
 ///
 /// Ids of up to 22 bytes (every generated id, and most chosen ones) are stored inline, so

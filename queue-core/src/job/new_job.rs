@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::id::JobId;
 
 /// The longest delay a job can wait: 100 years of 365 days. Longer dispatch delays and retry
-/// delays ([`NewJob::delay`], [`NewJob::run_at`], [`Failure::retry`], `JobError::retry_after`, a
+/// delays ([`NewJob::delay`], [`NewJob::run_at`], [`Failure::retry`](crate::Failure::retry), `JobError::retry_after`, a
 /// custom backoff) are taken as this one, by every driver, so none overflows its clock: in
 /// milliseconds added to today's Unix time it stays far below 2^53, where Redis's scores (double
 /// floats) stop being exact.

@@ -17,6 +17,20 @@ fn lane(prefix: &str, job: &str) -> Lane {
     Lane::new(&unique_queue(prefix), job).expect("valid lane")
 }
 
+/// The driver's inspection and administration; the cases that use it need it.
+fn admin(driver: &Arc<dyn Driver>) -> &dyn crate::Admin {
+    driver
+        .admin()
+        .expect("this case needs the driver's inspection and administration (Driver::admin)")
+}
+
+/// The driver's records of live workers; the cases that use it need them.
+fn presence(driver: &Arc<dyn Driver>) -> &dyn crate::Presence {
+    driver
+        .presence()
+        .expect("this case needs the driver's records of live workers (Driver::presence)")
+}
+
 async fn enqueue_one(driver: &Arc<dyn Driver>, lane: &Lane, payload: serde_json::Value) -> JobId {
     let mut out = driver
         .enqueue(vec![job(lane, payload)])
@@ -99,7 +113,10 @@ pub async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
         next <= delay && next >= Duration::from_millis(200),
         "next_due {next:?} should be close to the 400ms delay"
     );
-    assert_eq!(driver.counts(lane.queue()).await.unwrap().scheduled, 1);
+    assert_eq!(
+        admin(&driver).counts(lane.queue()).await.unwrap().scheduled,
+        1
+    );
     let got = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
     let waited = sent.elapsed();
     assert!(
@@ -183,7 +200,7 @@ pub async fn lanes_are_independent(driver: Arc<dyn Driver>) {
     assert_eq!(got_b.iter().map(payload_n).collect::<Vec<_>>(), [2]);
     let got_a = driver.reserve(&a, 10, LEASE).await.unwrap().jobs;
     assert_eq!(got_a.iter().map(payload_n).collect::<Vec<_>>(), [1, 3]);
-    assert_eq!(driver.counts(&queue).await.unwrap().active, 3);
+    assert_eq!(admin(&driver).counts(&queue).await.unwrap().active, 3);
 }
 
 /// A waiting worker is woken when a lease is taken that ends before anything it waits for, so
@@ -271,7 +288,11 @@ pub async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn
         again[0].token, first[0].token,
         "a new reservation has a new token"
     );
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((info.attempts, info.lost_leases), (1, 1));
     // The same words on every driver (the rule lives in each driver's code: the suite keeps
     // them one).
@@ -288,7 +309,11 @@ pub async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn
         driver.ack(&lane, &[again[0].lease()]).await.unwrap(),
         [true]
     );
-    assert!(driver.job(lane.queue(), &id).await.unwrap().is_none());
+    assert!(admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A job whose runs keep losing their lease is failed as poison after
@@ -306,14 +331,18 @@ pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
     for lost in 0..limit {
         let got = reserve_n(&driver, &lane, 1, SHORT_LEASE, LIMIT).await;
         assert_eq!(got[0].attempt, 1, "no lost lease spends an attempt");
-        let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+        let info = admin(&driver)
+            .job(lane.queue(), &id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(info.lost_leases, lost);
         tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
     }
     assert_eq!(driver.reap(&lane).await.unwrap(), 1);
-    let counts = driver.counts(lane.queue()).await.unwrap();
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!((counts.ready, counts.active, counts.failed), (0, 0, 1));
-    let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
+    let failed = admin(&driver).failed(lane.queue(), 0, 10).await.unwrap();
     assert_eq!(failed[0].id, id);
     assert_eq!(failed[0].attempts, 0, "no handler run ended");
     assert_eq!(failed[0].lost_leases, limit);
@@ -326,10 +355,17 @@ pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
         )
     );
     assert_eq!(
-        driver.retry_failed(lane.queue(), Some(&id)).await.unwrap(),
+        admin(&driver)
+            .retry_failed(lane.queue(), Some(&id))
+            .await
+            .unwrap(),
         1
     );
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((info.state, info.lost_leases), (JobState::Ready, 0));
 }
 
@@ -350,7 +386,7 @@ pub async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
     assert_eq!(driver.renew(&lane, lease, LEASE).await.unwrap(), [false]);
     assert_eq!(driver.requeue(&lane, lease).await.unwrap(), [false]);
     assert!(!driver.progress(&lane, &old, json!(50)).await.unwrap());
-    let counts = driver.counts(lane.queue()).await.unwrap();
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!((counts.active, counts.failed, counts.ready), (1, 0, 0));
     assert_eq!(
         driver.ack(&lane, std::slice::from_ref(&new)).await.unwrap(),
@@ -361,7 +397,11 @@ pub async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
         [false],
         "ack twice"
     );
-    assert!(driver.job(lane.queue(), &old.id).await.unwrap().is_none());
+    assert!(admin(&driver)
+        .job(lane.queue(), &old.id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Renewing a lease keeps the job from being reaped.
@@ -402,7 +442,11 @@ pub async fn retry_with_backoff(driver: Arc<dyn Driver>) {
         .await
         .unwrap();
     assert!(retried);
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.state, JobState::Scheduled);
     assert_eq!(info.last_error.as_deref(), Some("boom"));
     let r = driver.reserve(&lane, 1, LEASE).await.unwrap();
@@ -428,7 +472,7 @@ pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
             .await
             .unwrap());
     }
-    let failed = driver.failed(lane.queue(), 0, 10).await.unwrap();
+    let failed = admin(&driver).failed(lane.queue(), 0, 10).await.unwrap();
     assert_eq!(failed.len(), 3);
     assert_eq!(
         failed
@@ -443,12 +487,12 @@ pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
         .all(|f| f.state == JobState::Failed && f.failed_at.is_some()));
     assert_eq!(failed[0].attempts, 1);
     assert_eq!(
-        driver.failed(lane.queue(), 1, 1).await.unwrap()[0].id,
+        admin(&driver).failed(lane.queue(), 1, 1).await.unwrap()[0].id,
         failed[1].id
     );
 
     assert_eq!(
-        driver
+        admin(&driver)
             .retry_failed(lane.queue(), Some(&failed[1].id))
             .await
             .unwrap(),
@@ -456,7 +500,7 @@ pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
     );
     let missing = JobId::from("no-such-job");
     assert_eq!(
-        driver
+        admin(&driver)
             .retry_failed(lane.queue(), Some(&missing))
             .await
             .unwrap(),
@@ -470,8 +514,14 @@ pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
         "retry from failed restores the attempts"
     );
 
-    assert_eq!(driver.retry_failed(lane.queue(), None).await.unwrap(), 2);
-    assert_eq!(driver.counts(lane.queue()).await.unwrap().failed, 0);
+    assert_eq!(
+        admin(&driver)
+            .retry_failed(lane.queue(), None)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(admin(&driver).counts(lane.queue()).await.unwrap().failed, 0);
     let rest = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
     assert_eq!(rest.len(), 2);
 }
@@ -491,8 +541,8 @@ pub async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
             .await
             .unwrap();
     }
-    let counts = driver.counts(lane.queue()).await.unwrap();
-    let failed = driver.failed(lane.queue(), 0, n).await.unwrap();
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    let failed = admin(&driver).failed(lane.queue(), 0, n).await.unwrap();
     assert_eq!(counts.failed, cap as u64, "the failed list is capped");
     assert_eq!(failed.len(), cap);
     let newest: Vec<_> = failed.iter().map(|f| f.id.clone()).collect();
@@ -505,7 +555,11 @@ pub async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
     assert_eq!(newest, expected, "the newest failures are the ones kept");
     // Trimmed jobs are gone entirely, not left behind.
     for j in got.iter().take(n - newest.len()) {
-        assert!(driver.job(lane.queue(), &j.id).await.unwrap().is_none());
+        assert!(admin(&driver)
+            .job(lane.queue(), &j.id)
+            .await
+            .unwrap()
+            .is_none());
     }
 }
 
@@ -516,7 +570,10 @@ pub async fn bulk_enqueue(driver: Arc<dyn Driver>) {
     let stored = driver.enqueue(jobs).await.unwrap();
     assert_eq!(stored.len(), 1000);
     assert!(stored.iter().all(|d| d.created));
-    assert_eq!(driver.counts(lane.queue()).await.unwrap().ready, 1000);
+    assert_eq!(
+        admin(&driver).counts(lane.queue()).await.unwrap().ready,
+        1000
+    );
     let mut seen = Vec::new();
     loop {
         let r = driver.reserve(&lane, 128, LEASE).await.unwrap();
@@ -528,15 +585,18 @@ pub async fn bulk_enqueue(driver: Arc<dyn Driver>) {
         assert!(driver.ack(&lane, &leases).await.unwrap().iter().all(|x| *x));
     }
     assert_eq!(seen, (0..1000).collect::<Vec<_>>());
-    assert_eq!(driver.counts(lane.queue()).await.unwrap().pending(), 0);
+    assert_eq!(
+        admin(&driver).counts(lane.queue()).await.unwrap().pending(),
+        0
+    );
 }
 
 /// A paused queue stores but hands nothing out; resuming wakes waiting workers.
 pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
     let lane = lane("pause", "work");
-    driver.pause(lane.queue()).await.unwrap();
+    admin(&driver).pause(lane.queue()).await.unwrap();
     enqueue_one(&driver, &lane, json!({"n": 1})).await;
-    let counts = driver.counts(lane.queue()).await.unwrap();
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
     assert!(counts.paused);
     assert_eq!(counts.ready, 1);
     assert!(driver
@@ -566,13 +626,13 @@ pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
         !waiter.is_finished(),
         "nothing may be handed out while paused"
     );
-    driver.resume(lane.queue()).await.unwrap();
+    admin(&driver).resume(lane.queue()).await.unwrap();
     let got = tokio::time::timeout(LIMIT, waiter)
         .await
         .expect("resume must wake the waiter")
         .unwrap();
     assert_eq!(got, 1);
-    assert!(!driver.counts(lane.queue()).await.unwrap().paused);
+    assert!(!admin(&driver).counts(lane.queue()).await.unwrap().paused);
 }
 
 /// A requeued job keeps its attempt number and goes before jobs that were waiting.
@@ -645,8 +705,16 @@ pub async fn ack_and_reserve_in_one_step(driver: Arc<dyn Driver>) {
     assert_eq!(next.jobs.iter().map(payload_n).collect::<Vec<_>>(), [3, 4]);
     assert!(next.jobs.iter().all(|j| j.attempt == 1));
     let queue = lane.queue();
-    assert!(driver.job(queue, &taken[0].id).await.unwrap().is_none());
-    let second = driver.job(queue, &taken[1].id).await.unwrap().unwrap();
+    assert!(admin(&driver)
+        .job(queue, &taken[0].id)
+        .await
+        .unwrap()
+        .is_none());
+    let second = admin(&driver)
+        .job(queue, &taken[1].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         second.state,
         JobState::Active,
@@ -661,7 +729,7 @@ pub async fn ack_and_reserve_in_one_step(driver: Arc<dyn Driver>) {
         .unwrap();
     assert_eq!(acked, [true, true]);
     assert!(none.jobs.is_empty());
-    assert_eq!(driver.counts(queue).await.unwrap().active, 1);
+    assert_eq!(admin(&driver).counts(queue).await.unwrap().active, 1);
 }
 
 /// Counts report each state.
@@ -680,10 +748,13 @@ pub async fn counts_by_state(driver: Arc<dyn Driver>) {
         .fail(&lane, &taken[0].lease(), Failure::fail("x"))
         .await
         .unwrap();
-    let c = driver.counts(lane.queue()).await.unwrap();
+    let c = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!((c.scheduled, c.ready, c.active, c.failed), (1, 2, 1, 1));
     assert!(!c.paused);
-    let empty = driver.counts(&unique_queue("never-used")).await.unwrap();
+    let empty = admin(&driver)
+        .counts(&unique_queue("never-used"))
+        .await
+        .unwrap();
     assert_eq!(empty.pending() + empty.failed, 0);
 }
 
@@ -729,13 +800,17 @@ pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
         .id
         .clone();
     let state = |driver: Arc<dyn Driver>, lane: Lane, id: JobId| async move {
-        driver
+        admin(&driver)
             .job(lane.queue(), &id)
             .await
             .unwrap()
             .map(|j| j.state)
     };
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.state, JobState::Ready);
     assert_eq!(
         (info.name.as_str(), info.queue.as_str()),
@@ -765,11 +840,15 @@ pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
         .fail(&lane, &taken[0].lease(), Failure::fail("e2"))
         .await
         .unwrap();
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.state, JobState::Failed);
     assert_eq!(info.attempts, 2);
     assert_eq!(info.last_error.as_deref(), Some("e2"));
-    assert!(driver
+    assert!(admin(&driver)
         .job(lane.queue(), &JobId::from("nope-1"))
         .await
         .unwrap()
@@ -799,12 +878,16 @@ pub async fn delete_in_any_state(driver: Arc<dyn Driver>) {
     let ready = enqueue_one(&driver, &lane, json!({"n": 4})).await;
     for id in [&ready, &active, &scheduled, &failed] {
         assert!(
-            driver.delete(lane.queue(), id).await.unwrap(),
+            admin(&driver).delete(lane.queue(), id).await.unwrap(),
             "delete {id}"
         );
-        assert!(driver.job(lane.queue(), id).await.unwrap().is_none());
+        assert!(admin(&driver)
+            .job(lane.queue(), id)
+            .await
+            .unwrap()
+            .is_none());
         assert!(
-            !driver.delete(lane.queue(), id).await.unwrap(),
+            !admin(&driver).delete(lane.queue(), id).await.unwrap(),
             "second delete of {id}"
         );
     }
@@ -812,7 +895,7 @@ pub async fn delete_in_any_state(driver: Arc<dyn Driver>) {
         driver.ack(&lane, &[taken[1].lease()]).await.unwrap(),
         [false]
     );
-    let c = driver.counts(lane.queue()).await.unwrap();
+    let c = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
     assert!(driver
         .reserve(&lane, 10, LEASE)
@@ -834,14 +917,14 @@ pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
     driver.enqueue(jobs).await.unwrap();
     enqueue_one(&driver, &other, json!({"n": 9})).await;
     let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
-    driver.purge(lane.queue()).await.unwrap();
-    let c = driver.counts(lane.queue()).await.unwrap();
+    admin(&driver).purge(lane.queue()).await.unwrap();
+    let c = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
     assert_eq!(
         driver.ack(&lane, &[taken[0].lease()]).await.unwrap(),
         [false]
     );
-    assert_eq!(driver.counts(other.queue()).await.unwrap().ready, 1);
+    assert_eq!(admin(&driver).counts(other.queue()).await.unwrap().ready, 1);
     let fresh = enqueue_one(&driver, &lane, json!({"n": 4})).await;
     let again = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
     assert_eq!(again.len(), 1);
@@ -856,7 +939,7 @@ pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
         [false]
     );
     assert_eq!(
-        driver
+        admin(&driver)
             .job(lane.queue(), &fresh)
             .await
             .unwrap()
@@ -874,7 +957,11 @@ pub async fn progress_is_recorded(driver: Arc<dyn Driver>) {
         .progress(&lane, &lease, json!({"done": 40, "of": 100}))
         .await
         .unwrap());
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.progress, Some(json!({"done": 40, "of": 100})));
 }
 
@@ -904,7 +991,7 @@ pub async fn queues_are_listed(driver: Arc<dyn Driver>) {
     let b = lane("listed", "other");
     enqueue_one(&driver, &a, json!({})).await;
     enqueue_one(&driver, &b, json!({})).await;
-    let queues = driver.queues().await.unwrap();
+    let queues = admin(&driver).queues().await.unwrap();
     assert!(queues.iter().any(|q| q == a.queue()), "{queues:?}");
     assert!(queues.iter().any(|q| q == b.queue()), "{queues:?}");
 }
@@ -916,7 +1003,7 @@ pub async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>
         let id = id.to_string();
         let driver = driver.clone();
         async move {
-            driver
+            presence(&driver)
                 .workers()
                 .await
                 .expect("workers")
@@ -931,12 +1018,12 @@ pub async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>
         crate::from_unix_ms(1_700_000_000_000),
         lanes.clone(),
     );
-    driver
+    presence(&driver)
         .heartbeat(&worker, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(mine(&worker.id).await.as_ref(), Some(&worker));
-    driver.retire(&worker.id).await.unwrap();
+    presence(&driver).retire(&worker.id).await.unwrap();
     assert_eq!(mine(&worker.id).await, None, "a retired worker is gone");
 
     let expiring = crate::WorkerPresence::new(
@@ -946,7 +1033,7 @@ pub async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>
         crate::from_unix_ms(1_700_000_000_000),
         lanes,
     );
-    driver
+    presence(&driver)
         .heartbeat(&expiring, Duration::from_millis(200))
         .await
         .unwrap();
@@ -973,7 +1060,7 @@ pub async fn lane_counts_by_job(driver: Arc<dyn Driver>) {
     ];
     driver.enqueue(jobs).await.unwrap();
     driver.reserve(&b, 1, LEASE).await.unwrap();
-    let counts = driver.lane_counts(a.queue()).await.unwrap();
+    let counts = admin(&driver).lane_counts(a.queue()).await.unwrap();
     let summary: Vec<(String, u64, u64, u64)> = counts
         .into_iter()
         .map(|(job, c)| (job, c.ready, c.scheduled, c.active))
@@ -985,7 +1072,7 @@ pub async fn lane_counts_by_job(driver: Arc<dyn Driver>) {
             ("beta".to_string(), 0, 1, 1)
         ]
     );
-    assert!(driver
+    assert!(admin(&driver)
         .lane_counts(&unique_queue("never-used"))
         .await
         .unwrap()
@@ -1135,9 +1222,13 @@ pub async fn out_of_range_delays_saturate(driver: Arc<dyn Driver>) {
         "a job delayed by u64::MAX s is not ready"
     );
     assert!(near_max(r.next_due), "due at the max: {:?}", r.next_due);
-    let info = driver.job(lane.queue(), &id).await.unwrap().unwrap();
+    let info = admin(&driver)
+        .job(lane.queue(), &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.state, JobState::Scheduled);
-    let c = driver.counts(lane.queue()).await.unwrap();
+    let c = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!((c.scheduled, c.ready, c.active), (1, 0, 0));
 
     // Retry delays: through the constructor, and set past it (the driver's own limit).
@@ -1153,7 +1244,7 @@ pub async fn out_of_range_delays_saturate(driver: Arc<dyn Driver>) {
         let r = driver.reserve(&retried, 1, LEASE).await.unwrap();
         assert!(r.jobs.is_empty(), "a retry after u64::MAX s is not ready");
         assert!(near_max(r.next_due), "due at the max: {:?}", r.next_due);
-        let c = driver.counts(retried.queue()).await.unwrap();
+        let c = admin(&driver).counts(retried.queue()).await.unwrap();
         assert_eq!((c.scheduled, c.ready, c.active), (1, 0, 0));
     }
 }

@@ -11,6 +11,9 @@
 //!
 //! The drivers given to the suite must cap each failed list at [`FAILED_CAP`] jobs and keep the
 //! default lost-lease limit, [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES).
+//! The cases observe the storage through the driver's [`Admin`](crate::Admin) capability, and
+//! the presence case through [`Presence`](crate::Presence): a driver under test offers both (a
+//! case that needs one the driver lacks fails saying which).
 //! Cases use their own randomly named queues, so they can share one storage and run in parallel.
 //! Waits are bounded: a case that waits for something that never happens fails with a message
 //! instead of hanging.
