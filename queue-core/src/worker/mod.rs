@@ -1,6 +1,7 @@
 //! Workers: one pool per handler and queue it serves, each renewing its own leases; graceful
 //! shutdown.
 
+mod batch;
 mod execute;
 mod heartbeat;
 mod lease;
