@@ -187,6 +187,20 @@ local function prio_score(pri, seq)
   return -pri * PRIO_SPAN + PRIO_MID + (seq % PRIO_MID)
 end
 
+-- ZADD arguments that put the (priority, id) pairs in `ranked` at the back of their priority,
+-- in the order given, each with a fresh sequence number (promoted and retried jobs).
+local function back_of_priority(ranked)
+  local scored = {}
+  if #ranked == 0 then return scored end
+  local seq = redis.call('INCRBY', q.seq, #ranked / 2) - #ranked / 2
+  for i = 1, #ranked, 2 do
+    seq = seq + 1
+    scored[#scored + 1] = prio_score(ranked[i], seq)
+    scored[#scored + 1] = ranked[i + 1]
+  end
+  return scored
+end
+
 -- Wakes one blocked worker of the lane unless a wake-up is already pending.
 local function wake(wake_key)
   if redis.call('LLEN', wake_key) == 0 then

@@ -56,15 +56,7 @@ if #due > 0 then
       plain[#plain + 1] = id
     end
   end
-  local scored = {}
-  if #ranked > 0 then
-    local seq = redis.call('INCRBY', q.seq, #ranked / 2) - #ranked / 2
-    for i = 1, #ranked, 2 do
-      seq = seq + 1
-      scored[#scored + 1] = prio_score(ranked[i], seq)
-      scored[#scored + 1] = ranked[i + 1]
-    end
-  end
+  local scored = back_of_priority(ranked)
   call_many('HSET', q.data, moved)
   call_many('ZADD', l.prio, scored)
   call_many('RPUSH', l.ready, plain)

@@ -18,10 +18,6 @@ impl Driver for RedisDriver {
         RedisDriver::enqueue(self, jobs).await
     }
 
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
-        RedisDriver::reserve(self, lane, max, lease).await
-    }
-
     async fn ack_and_reserve(
         &self,
         lane: &Lane,

@@ -116,15 +116,6 @@ impl RedisDriver {
         Ok(())
     }
 
-    pub(crate) async fn reserve(
-        &self,
-        lane: &Lane,
-        max: usize,
-        lease: Duration,
-    ) -> Result<Reservation> {
-        Ok(self.ack_and_reserve(lane, &[], max, lease).await?.1)
-    }
-
     pub(crate) async fn ack_and_reserve(
         &self,
         lane: &Lane,

@@ -1147,21 +1147,33 @@ pub async fn retried_jobs_keep_dispatch_order(driver: Arc<dyn Driver>) {
     }
 }
 
+/// Dispatches jobs 0 to 23 of `lane` at `priority`, leases all of them for `lease`, then
+/// dispatches jobs 24 to 26 to wait behind them; returns the leased jobs.
+async fn taken_with_more_waiting(
+    driver: &Arc<dyn Driver>,
+    lane: &Lane,
+    priority: i8,
+    lease: Duration,
+) -> Vec<crate::ReservedJob> {
+    driver
+        .enqueue(mixed_jobs(lane, 0..24, priority))
+        .await
+        .unwrap();
+    let taken = driver.reserve(lane, 50, lease).await.unwrap().jobs;
+    assert_eq!(taken.len(), 24);
+    driver
+        .enqueue(mixed_jobs(lane, 24..27, priority))
+        .await
+        .unwrap();
+    taken
+}
+
 /// A reaped batch goes back to the head of its lane in dispatch order, ahead of the jobs that
 /// were waiting.
 pub async fn reaped_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
     for priority in [0, 3] {
         let lane = lane("reap-order", "work");
-        driver
-            .enqueue(mixed_jobs(&lane, 0..24, priority))
-            .await
-            .unwrap();
-        let taken = driver.reserve(&lane, 50, SHORT_LEASE).await.unwrap().jobs;
-        assert_eq!(taken.len(), 24);
-        driver
-            .enqueue(mixed_jobs(&lane, 24..27, priority))
-            .await
-            .unwrap();
+        taken_with_more_waiting(&driver, &lane, priority, SHORT_LEASE).await;
         tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
         assert_eq!(driver.reap(&lane).await.unwrap(), 24);
         assert_eq!(
@@ -1177,16 +1189,7 @@ pub async fn reaped_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
 pub async fn requeued_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
     for priority in [0, 3] {
         let lane = lane("requeue-order", "work");
-        driver
-            .enqueue(mixed_jobs(&lane, 0..24, priority))
-            .await
-            .unwrap();
-        let taken = driver.reserve(&lane, 50, LEASE).await.unwrap().jobs;
-        assert_eq!(taken.len(), 24);
-        driver
-            .enqueue(mixed_jobs(&lane, 24..27, priority))
-            .await
-            .unwrap();
+        let taken = taken_with_more_waiting(&driver, &lane, priority, LEASE).await;
         // Listed out of order: reversed halves.
         let mut leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
         leases[..12].reverse();
