@@ -22,7 +22,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::measurements::DriverReport;
 use crate::probe;
 use crate::redis_benchmark;
 
@@ -227,24 +226,6 @@ impl Baseline {
             evalsha_redis_cpu_per_call_us,
         }
     }
-
-    /// The Redis figures of `report` as fractions of this baseline.
-    pub(crate) fn ratios(&self, report: &DriverReport) -> Ratios {
-        let list = |jobs_per_s: f64| jobs_per_s / self.list_calls_per_s;
-        let evalsha = |cpu_us: f64| Some(cpu_us / self.evalsha_redis_cpu_per_call_us?);
-        let costs = report.redis.as_ref();
-        let cpu = |figure: fn(&crate::measurements::RedisCosts) -> f64| evalsha(figure(costs?));
-        Ratios {
-            bulk_enqueue_per_list_call: list(report.bulk_enqueue_jobs_per_s),
-            one_by_one_enqueue_per_list_call: list(report.one_by_one_enqueue_jobs_per_s),
-            drain_per_list_call: list(report.drain_jobs_per_s),
-            end_to_end_per_list_call: list(report.end_to_end_jobs_per_s),
-            redis_cpu_bulk_enqueue_per_evalsha: cpu(|c| c.cpu_per_job_bulk_enqueue_us),
-            redis_cpu_one_by_one_enqueue_per_evalsha: cpu(|c| c.cpu_per_job_one_by_one_enqueue_us),
-            redis_cpu_reserve_ack_per_evalsha: cpu(|c| c.cpu_per_job_reserve_ack_us),
-            redis_cpu_whole_life_per_evalsha: cpu(|c| c.cpu_per_job_whole_life_us),
-        }
-    }
 }
 
 /// The Redis figures as fractions of the baseline. Throughput: jobs/s ÷ the baseline's LPUSH +
@@ -276,8 +257,6 @@ pub(crate) struct Ratios {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measurements::RedisCosts;
-    use crate::probe::Percentiles;
 
     /// A test of `requests` calls at `calls_per_s`, with this CPU per call.
     fn test(requests: u64, calls_per_s: f64, cpu_us: Option<f64>) -> Test {
@@ -295,40 +274,6 @@ mod tests {
             lpush: test(1_000_000, 800_000.0 * scale, Some(1.0)),
             rpop: test(1_000_000, 1_000_000.0 * scale, Some(0.8)),
             evalsha: test(400_000, 300_000.0 * scale, evalsha_cpu_us),
-        }
-    }
-
-    /// A Redis report with these throughputs (bulk, one by one, drain, end to end) and Redis CPU
-    /// per job (bulk, one by one, reserve + ack).
-    fn report(jobs_per_s: [f64; 4], cpu_us: Option<[f64; 3]>) -> DriverReport {
-        DriverReport {
-            driver: "redis",
-            jobs: 100_000,
-            bulk_enqueue_jobs_per_s: jobs_per_s[0],
-            one_by_one_producers: 50,
-            one_by_one_enqueue_jobs_per_s: jobs_per_s[1],
-            drain_jobs_per_s: jobs_per_s[2],
-            end_to_end_jobs_per_s: jobs_per_s[3],
-            worker_cpu_per_job_drain_us: 1.0,
-            process_cpu_per_job_end_to_end_us: 2.0,
-            latency_samples: 1000,
-            idle_latency: Percentiles::default(),
-            delayed_samples: 200,
-            delayed_lateness: Percentiles::default(),
-            idle_worker_cpu_ms_per_s: 0.1,
-            redis: cpu_us.map(|[bulk, single, reserve_ack]| RedisCosts {
-                idle_commands_per_s: 0.0,
-                payload_bytes: 44.0,
-                memory_per_job_beyond_payload_bytes: 93.0,
-                cpu_per_job_bulk_enqueue_us: bulk,
-                cpu_per_job_one_by_one_enqueue_us: single,
-                cpu_per_job_reserve_ack_us: reserve_ack,
-                cpu_per_job_whole_life_us: bulk + reserve_ack,
-                commands_per_job_enqueue_drain: 0.5,
-            }),
-            scaling: Vec::new(),
-            baseline: None,
-            vs_baseline: None,
         }
     }
 
@@ -353,42 +298,6 @@ mod tests {
         assert_eq!((baseline.pipeline, baseline.clients), (PIPELINE, CLIENTS));
         let half = Baseline::of(run(1.0, Some(2.0)), run(1.0, None));
         assert_eq!(half.evalsha_redis_cpu_per_call_us, None);
-    }
-
-    #[test]
-    fn ratios_divide_throughput_by_list_calls_and_cpu_by_evalsha_cpu() {
-        // 1,000,000 list calls/s before and after; 2.5 µs per EVALSHA call.
-        let even = |evalsha| Run {
-            lpush: test(1_000_000, 1_000_000.0, None),
-            rpop: test(1_000_000, 1_000_000.0, None),
-            evalsha: test(400_000, 300_000.0, evalsha),
-        };
-        let baseline = Baseline::of(even(Some(2.0)), even(Some(3.0)));
-        let report = report(
-            [400_000.0, 120_000.0, 200_000.0, 150_000.0],
-            Some([1.0, 2.5, 3.0]),
-        );
-        let with = report.clone().with_baseline(baseline.clone());
-        let r = with.vs_baseline.expect("the ratios were computed");
-        assert!(close(r.bulk_enqueue_per_list_call, 0.4));
-        assert!(close(r.one_by_one_enqueue_per_list_call, 0.12));
-        assert!(close(r.drain_per_list_call, 0.2));
-        assert!(close(r.end_to_end_per_list_call, 0.15));
-        assert!(close(r.redis_cpu_bulk_enqueue_per_evalsha.unwrap(), 0.4));
-        assert!(close(
-            r.redis_cpu_one_by_one_enqueue_per_evalsha.unwrap(),
-            1.0
-        ));
-        assert!(close(r.redis_cpu_reserve_ack_per_evalsha.unwrap(), 1.2));
-        assert!(close(r.redis_cpu_whole_life_per_evalsha.unwrap(), 1.6));
-        assert!(with.baseline.is_some());
-
-        // Without Redis CPU figures, or without the baseline's, only throughput is divided.
-        let no_costs = baseline.ratios(&super::tests::report([1.0; 4], None));
-        assert_eq!(no_costs.redis_cpu_whole_life_per_evalsha, None);
-        let no_evalsha = Baseline::of(even(None), even(Some(3.0))).ratios(&report);
-        assert_eq!(no_evalsha.redis_cpu_reserve_ack_per_evalsha, None);
-        assert!(close(no_evalsha.drain_per_list_call, 0.2));
     }
 
     #[test]

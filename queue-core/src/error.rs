@@ -224,11 +224,6 @@ impl JobError {
             _ => None,
         }
     }
-
-    /// The wrapped error.
-    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.source
-    }
 }
 
 impl fmt::Debug for JobError {

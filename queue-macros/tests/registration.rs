@@ -117,20 +117,20 @@ fn generated_module() {
     let payload: send::Payload = Welcome { user_id: 1 };
 
     let job = send::job(payload);
-    assert_eq!(job.name(), "send");
-    assert_eq!(job.queue_name(), "mail");
-    assert_eq!(job.priority_value(), 3);
-    assert_eq!(job.max_attempts(), 5);
-    assert_eq!(&job.payload()[..], br#"{"user_id":1}"#);
+    assert_eq!(job.spec().name, "send");
+    assert_eq!(job.spec().queue, "mail");
+    assert_eq!(job.spec().priority, 3);
+    assert_eq!(job.spec().attempts, 5);
+    assert_eq!(&job.spec().payload[..], br#"{"user_id":1}"#);
 
     let job = build_report::job(Welcome { user_id: 2 }).delay(Duration::from_secs(5));
-    assert_eq!(job.name(), "reports.build");
-    assert_eq!(job.queue_name(), "default");
-    assert_eq!(job.priority_value(), -7);
-    assert_eq!(job.delay_duration(), Duration::from_secs(5));
+    assert_eq!(job.spec().name, "reports.build");
+    assert_eq!(job.spec().queue, "default");
+    assert_eq!(job.spec().priority, -7);
+    assert_eq!(job.spec().delay, Duration::from_secs(5));
 
     let job = cleanup::job(());
-    assert_eq!(&job.payload()[..], b"null");
+    assert_eq!(&job.spec().payload[..], b"null");
 }
 
 #[tokio::test]

@@ -187,15 +187,15 @@ impl Driver for MemoryDriver {
         // holding it: a payload's first clone allocates its reference count, so it is made here;
         // ids are formatted and the jobs dropped after the lock is released.
         for job in &jobs {
-            drop(job.payload().clone());
+            drop(job.spec().payload.clone());
         }
         let mut stored = Vec::with_capacity(jobs.len());
         // Jobs usually share a queue: lock it once for each run of jobs bound for it.
         let mut rest = jobs.iter().peekable();
         while let Some(first) = rest.peek() {
-            let name = first.queue_name();
+            let name = first.spec().queue;
             let (queue, new) = self.queue_or_new(name);
-            let run = std::iter::from_fn(|| rest.next_if(|job| job.queue_name() == name));
+            let run = std::iter::from_fn(|| rest.next_if(|job| job.spec().queue == name));
             queue.lock().enqueue_all(run, time, &mut stored);
             if new {
                 // Waits on the queue before it existed look again, now that it holds the jobs.

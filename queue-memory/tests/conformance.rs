@@ -1,5 +1,6 @@
 //! The memory driver against the shared driver conformance suite.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use queue_core::Driver;
@@ -11,4 +12,6 @@ async fn driver() -> Arc<dyn Driver> {
     ))
 }
 
-queue_core::driver_conformance!(driver);
+fn main() -> ExitCode {
+    queue_core::testing::conformance(driver)
+}

@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use queue_core::Driver;
@@ -24,4 +25,6 @@ async fn driver() -> Arc<dyn Driver> {
     )
 }
 
-queue_core::driver_conformance!(driver);
+fn main() -> ExitCode {
+    queue_core::testing::conformance(driver)
+}

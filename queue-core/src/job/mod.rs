@@ -16,4 +16,4 @@ pub use info::{from_unix_ms, unix_ms, Counts, JobInfo, JobState};
 pub use lane::{validate_name, Lane, MAX_NAME_LEN};
 pub use lease::{Failure, Lease, Reservation, ReservedJob};
 pub(crate) use new_job::Name;
-pub use new_job::{NewJob, MAX_DELAY};
+pub use new_job::{JobSpec, NewJob, MAX_DELAY};

@@ -103,38 +103,37 @@ impl NewJob {
         self
     }
 
-    /// The job name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// What the job says about itself, for storage to record: each field is named after the
+    /// builder method that sets it.
+    pub fn spec(&self) -> JobSpec<'_> {
+        JobSpec {
+            name: &self.name,
+            queue: &self.queue,
+            payload: &self.payload,
+            delay: self.delay,
+            priority: self.priority,
+            attempts: self.max_attempts,
+            id: self.id.as_ref(),
+        }
     }
+}
 
-    /// The queue the job goes to.
-    pub fn queue_name(&self) -> &str {
-        &self.queue
-    }
-
-    /// The JSON payload.
-    pub fn payload(&self) -> &Bytes {
-        &self.payload
-    }
-
-    /// How long after dispatch the job becomes ready.
-    pub fn delay_duration(&self) -> Duration {
-        self.delay
-    }
-
-    /// The job's priority.
-    pub fn priority_value(&self) -> i8 {
-        self.priority
-    }
-
-    /// How many attempts the job gets.
-    pub fn max_attempts(&self) -> u32 {
-        self.max_attempts
-    }
-
-    /// The id chosen by the dispatcher, if any.
-    pub fn chosen_id(&self) -> Option<&JobId> {
-        self.id.as_ref()
-    }
+/// A [`NewJob`] as read by a driver ([`NewJob::spec`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct JobSpec<'a> {
+    /// The job name (its handler's).
+    pub name: &'a str,
+    /// The queue the job goes to ([`NewJob::queue`]).
+    pub queue: &'a str,
+    /// The serialized payload.
+    pub payload: &'a Bytes,
+    /// How long after dispatch the job becomes ready ([`NewJob::delay`], [`NewJob::run_at`]).
+    pub delay: Duration,
+    /// The priority ([`NewJob::priority`]).
+    pub priority: i8,
+    /// How many runs the job gets ([`NewJob::attempts`]).
+    pub attempts: u32,
+    /// The id the dispatcher chose ([`NewJob::id`]), if any.
+    pub id: Option<&'a JobId>,
 }

@@ -5,9 +5,48 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{job, reserve_n, unique_queue};
+use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
+
+/// Every case, with the capabilities beyond the hot path it needs. A case left out of this
+/// table is dead code, which the lints refuse: the table is the one list of cases.
+pub(super) const CASES: &[Case] = &[
+    case!(fifo_within_a_lane),
+    case!(priority_order),
+    case!(delayed_job_becomes_ready_at_its_time, Admin),
+    case!(wait_wakes_on_dispatch),
+    case!(wake_up_passes_on_to_the_next_waiter),
+    case!(lanes_are_independent, Admin),
+    case!(a_sooner_lease_wakes_an_idle_waiter),
+    case!(expired_lease_is_reaped_without_spending_an_attempt, Admin),
+    case!(poison_job_ends_in_failed_list, Admin),
+    case!(stale_token_is_fenced, Admin),
+    case!(renewal_keeps_the_lease),
+    case!(retry_with_backoff, Admin),
+    case!(failed_list_and_retry_from_failed, Admin),
+    case!(failed_list_is_trimmed, Admin),
+    case!(bulk_enqueue, Admin),
+    case!(pause_and_resume, Admin),
+    case!(requeue_keeps_the_attempt_and_goes_first),
+    case!(returned_jobs_go_first_latest_first),
+    case!(ack_and_reserve_in_one_step, Admin),
+    case!(counts_by_state, Admin),
+    case!(chosen_ids_are_unique),
+    case!(job_lookup_follows_the_state, Admin),
+    case!(delete_in_any_state, Admin),
+    case!(purge_empties_the_queue, Admin),
+    case!(progress_is_recorded, Admin),
+    case!(payload_bytes_round_trip),
+    case!(queues_are_listed, Admin),
+    case!(workers_are_listed_until_retired_or_expired, Presence),
+    case!(lane_counts_by_job, Admin),
+    case!(delayed_jobs_due_together_keep_dispatch_order),
+    case!(retried_jobs_keep_dispatch_order),
+    case!(reaped_batch_keeps_dispatch_order),
+    case!(requeued_batch_keeps_dispatch_order),
+    case!(out_of_range_delays_saturate, Admin),
+];
 
 const LEASE: Duration = Duration::from_secs(30);
 const SHORT_LEASE: Duration = Duration::from_millis(300);
@@ -48,7 +87,7 @@ fn payload_n(job: &crate::ReservedJob) -> i64 {
 }
 
 /// Ready jobs of a lane leave in the order they were dispatched.
-pub async fn fifo_within_a_lane(driver: Arc<dyn Driver>) {
+async fn fifo_within_a_lane(driver: Arc<dyn Driver>) {
     let lane = lane("fifo", "work");
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -69,7 +108,7 @@ pub async fn fifo_within_a_lane(driver: Arc<dyn Driver>) {
 }
 
 /// Higher priority first, FIFO within a priority, negative priorities after default ones.
-pub async fn priority_order(driver: Arc<dyn Driver>) {
+async fn priority_order(driver: Arc<dyn Driver>) {
     let lane = lane("prio", "work");
     let spec = [
         (0, "a"),
@@ -98,7 +137,7 @@ pub async fn priority_order(driver: Arc<dyn Driver>) {
 }
 
 /// A delayed job is not handed out before its time, `next_due` says when, and it is ready then.
-pub async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
+async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
     let lane = lane("delay", "work");
     let delay = Duration::from_millis(400);
     let sent = Instant::now();
@@ -127,7 +166,7 @@ pub async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
 }
 
 /// An idle `wait` returns when a job is dispatched to its lane.
-pub async fn wait_wakes_on_dispatch(driver: Arc<dyn Driver>) {
+async fn wait_wakes_on_dispatch(driver: Arc<dyn Driver>) {
     let lane = lane("wake", "work");
     assert!(driver
         .reserve(&lane, 1, LEASE)
@@ -157,7 +196,7 @@ pub async fn wait_wakes_on_dispatch(driver: Arc<dyn Driver>) {
 }
 
 /// Two waiters, two jobs: the first reserves one and passes the wake-up on to the second.
-pub async fn wake_up_passes_on_to_the_next_waiter(driver: Arc<dyn Driver>) {
+async fn wake_up_passes_on_to_the_next_waiter(driver: Arc<dyn Driver>) {
     let lane = lane("relay", "work");
     let mut waiters = Vec::new();
     for _ in 0..2 {
@@ -189,7 +228,7 @@ pub async fn wake_up_passes_on_to_the_next_waiter(driver: Arc<dyn Driver>) {
 }
 
 /// Jobs of one name are never handed to the lane of another name on the same queue.
-pub async fn lanes_are_independent(driver: Arc<dyn Driver>) {
+async fn lanes_are_independent(driver: Arc<dyn Driver>) {
     let queue = unique_queue("lanes");
     let a = Lane::new(&queue, "a").unwrap();
     let b = Lane::new(&queue, "b").unwrap();
@@ -205,7 +244,7 @@ pub async fn lanes_are_independent(driver: Arc<dyn Driver>) {
 
 /// A waiting worker is woken when a lease is taken that ends before anything it waits for, so
 /// it can reap the job in time if the worker holding it dies.
-pub async fn a_sooner_lease_wakes_an_idle_waiter(driver: Arc<dyn Driver>) {
+async fn a_sooner_lease_wakes_an_idle_waiter(driver: Arc<dyn Driver>) {
     let lane = lane("lease-wake", "work");
     driver
         .enqueue(vec![
@@ -257,7 +296,7 @@ pub async fn a_sooner_lease_wakes_an_idle_waiter(driver: Arc<dyn Driver>) {
 
 /// A lease that runs out puts the job back (first in line) without spending the attempt: the
 /// next run has the lost run's attempt number, and the lost lease is counted apart.
-pub async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn Driver>) {
+async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn Driver>) {
     let lane = lane("reap", "work");
     let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let first = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs;
@@ -319,7 +358,7 @@ pub async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn
 /// A job whose runs keep losing their lease is failed as poison after
 /// [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES) lost leases, with its attempts
 /// untouched; a retry from the failed list forgets the lost leases.
-pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
+async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
     let lane = lane("poison", "work");
     let id = driver
         .enqueue(vec![job(&lane, json!({"n": 1})).attempts(5)])
@@ -370,7 +409,7 @@ pub async fn poison_job_ends_in_failed_list(driver: Arc<dyn Driver>) {
 }
 
 /// After a lease expired and the job was handed out again, the old token settles nothing.
-pub async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
+async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
     let lane = lane("fence", "work");
     enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let old = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs[0].lease();
@@ -405,7 +444,7 @@ pub async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
 }
 
 /// Renewing a lease keeps the job from being reaped.
-pub async fn renewal_keeps_the_lease(driver: Arc<dyn Driver>) {
+async fn renewal_keeps_the_lease(driver: Arc<dyn Driver>) {
     let lane = lane("renew", "work");
     enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let lease = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap().jobs[0].lease();
@@ -428,7 +467,7 @@ pub async fn renewal_keeps_the_lease(driver: Arc<dyn Driver>) {
 
 /// A failed run with a retry delay comes back after the delay with the next attempt number, and
 /// its error is recorded meanwhile.
-pub async fn retry_with_backoff(driver: Arc<dyn Driver>) {
+async fn retry_with_backoff(driver: Arc<dyn Driver>) {
     let lane = lane("retry", "work");
     let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let first = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
@@ -460,7 +499,7 @@ pub async fn retry_with_backoff(driver: Arc<dyn Driver>) {
 
 /// A final failure lands in the failed list with its error; it can be retried one by one or all
 /// at once, with fresh attempts.
-pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
+async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
     let lane = lane("failed", "work");
     for n in 0..3 {
         enqueue_one(&driver, &lane, json!({ "n": n })).await;
@@ -528,7 +567,7 @@ pub async fn failed_list_and_retry_from_failed(driver: Arc<dyn Driver>) {
 
 /// The failed list keeps the newest [`FAILED_CAP`](super::FAILED_CAP) entries; older ones are
 /// removed entirely.
-pub async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
+async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
     let lane = lane("trim", "work");
     let cap = super::FAILED_CAP;
     let n = cap + 10;
@@ -564,7 +603,7 @@ pub async fn failed_list_is_trimmed(driver: Arc<dyn Driver>) {
 }
 
 /// One call stores many jobs, ids in order; they drain in order in batches.
-pub async fn bulk_enqueue(driver: Arc<dyn Driver>) {
+async fn bulk_enqueue(driver: Arc<dyn Driver>) {
     let lane = lane("bulk", "work");
     let jobs = (0..1000).map(|n| job(&lane, json!({ "n": n }))).collect();
     let stored = driver.enqueue(jobs).await.unwrap();
@@ -592,7 +631,7 @@ pub async fn bulk_enqueue(driver: Arc<dyn Driver>) {
 }
 
 /// A paused queue stores but hands nothing out; resuming wakes waiting workers.
-pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
+async fn pause_and_resume(driver: Arc<dyn Driver>) {
     let lane = lane("pause", "work");
     admin(&driver).pause(lane.queue()).await.unwrap();
     enqueue_one(&driver, &lane, json!({"n": 1})).await;
@@ -636,7 +675,7 @@ pub async fn pause_and_resume(driver: Arc<dyn Driver>) {
 }
 
 /// A requeued job keeps its attempt number and goes before jobs that were waiting.
-pub async fn requeue_keeps_the_attempt_and_goes_first(driver: Arc<dyn Driver>) {
+async fn requeue_keeps_the_attempt_and_goes_first(driver: Arc<dyn Driver>) {
     let lane = lane("requeue", "work");
     let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let taken = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs;
@@ -653,7 +692,7 @@ pub async fn requeue_keeps_the_attempt_and_goes_first(driver: Arc<dyn Driver>) {
 
 /// Returned jobs go to the head of their priority, the latest returned first; jobs promoted
 /// from the schedule join the back. The same rule holds for priority 0 and other priorities.
-pub async fn returned_jobs_go_first_latest_first(driver: Arc<dyn Driver>) {
+async fn returned_jobs_go_first_latest_first(driver: Arc<dyn Driver>) {
     for priority in [0, 5] {
         let lane = lane("front", "work");
         let jobs = (1..=3)
@@ -690,7 +729,7 @@ pub async fn returned_jobs_go_first_latest_first(driver: Arc<dyn Driver>) {
 }
 
 /// One call acks finished jobs (refusing stale leases) and reserves the next ones.
-pub async fn ack_and_reserve_in_one_step(driver: Arc<dyn Driver>) {
+async fn ack_and_reserve_in_one_step(driver: Arc<dyn Driver>) {
     let lane = lane("ackres", "work");
     let jobs = (1..=4).map(|n| job(&lane, json!({ "n": n }))).collect();
     driver.enqueue(jobs).await.unwrap();
@@ -733,7 +772,7 @@ pub async fn ack_and_reserve_in_one_step(driver: Arc<dyn Driver>) {
 }
 
 /// Counts report each state.
-pub async fn counts_by_state(driver: Arc<dyn Driver>) {
+async fn counts_by_state(driver: Arc<dyn Driver>) {
     let lane = lane("counts", "work");
     let jobs = vec![
         job(&lane, json!({"n": 1})),
@@ -759,7 +798,7 @@ pub async fn counts_by_state(driver: Arc<dyn Driver>) {
 }
 
 /// A chosen id is stored once while the job exists, and can be reused after it is done.
-pub async fn chosen_ids_are_unique(driver: Arc<dyn Driver>) {
+async fn chosen_ids_are_unique(driver: Arc<dyn Driver>) {
     let lane = lane("unique", "work");
     let first = driver
         .enqueue(vec![job(&lane, json!({"n": 1})).id("order-7")])
@@ -791,7 +830,7 @@ pub async fn chosen_ids_are_unique(driver: Arc<dyn Driver>) {
 }
 
 /// Looking a job up reports its state as it moves, and nothing once it is done.
-pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
+async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
     let lane = lane("lookup", "work");
     let id = driver
         .enqueue(vec![job(&lane, json!({"n": 1})).priority(4).attempts(2)])
@@ -856,7 +895,7 @@ pub async fn job_lookup_follows_the_state(driver: Arc<dyn Driver>) {
 }
 
 /// Deleting works in every state; a deleted active job's lease is stale.
-pub async fn delete_in_any_state(driver: Arc<dyn Driver>) {
+async fn delete_in_any_state(driver: Arc<dyn Driver>) {
     let lane = lane("delete", "work");
     let ready = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let active = enqueue_one(&driver, &lane, json!({"n": 2})).await;
@@ -906,7 +945,7 @@ pub async fn delete_in_any_state(driver: Arc<dyn Driver>) {
 }
 
 /// Purge removes every job of the queue, in every state, and only of that queue.
-pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
+async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
     let lane = lane("purge", "work");
     let other = Lane::new(&unique_queue("purge-other"), "work").unwrap();
     let jobs = vec![
@@ -949,7 +988,7 @@ pub async fn purge_empties_the_queue(driver: Arc<dyn Driver>) {
 }
 
 /// Progress reported by a running job shows in its record.
-pub async fn progress_is_recorded(driver: Arc<dyn Driver>) {
+async fn progress_is_recorded(driver: Arc<dyn Driver>) {
     let lane = lane("progress", "work");
     let id = enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let lease = driver.reserve(&lane, 1, LEASE).await.unwrap().jobs[0].lease();
@@ -966,7 +1005,7 @@ pub async fn progress_is_recorded(driver: Arc<dyn Driver>) {
 }
 
 /// Payload bytes come back exactly as dispatched, whatever they hold.
-pub async fn payload_bytes_round_trip(driver: Arc<dyn Driver>) {
+async fn payload_bytes_round_trip(driver: Arc<dyn Driver>) {
     let lane = lane("bytes", "work");
     let payloads: Vec<Vec<u8>> = vec![
         br#"{"text":"h\u00e9llo \ud83d\ude00 \"q\" \\ \n","n":-1.5e300}"#.to_vec(),
@@ -986,7 +1025,7 @@ pub async fn payload_bytes_round_trip(driver: Arc<dyn Driver>) {
 }
 
 /// Queues that received jobs are listed.
-pub async fn queues_are_listed(driver: Arc<dyn Driver>) {
+async fn queues_are_listed(driver: Arc<dyn Driver>) {
     let a = lane("listed", "work");
     let b = lane("listed", "other");
     enqueue_one(&driver, &a, json!({})).await;
@@ -997,7 +1036,7 @@ pub async fn queues_are_listed(driver: Arc<dyn Driver>) {
 }
 
 /// A worker's heartbeat lists it with its lanes until it is retired or its record expires.
-pub async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>) {
+async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>) {
     let lanes = vec![lane("presence", "a"), lane("presence", "b")];
     let mine = |id: &str| {
         let id = id.to_string();
@@ -1049,7 +1088,7 @@ pub async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>
 }
 
 /// A queue's jobs are counted per lane (job name), in name order.
-pub async fn lane_counts_by_job(driver: Arc<dyn Driver>) {
+async fn lane_counts_by_job(driver: Arc<dyn Driver>) {
     let a = lane("lanecounts", "alpha");
     let b = Lane::new(a.queue(), "beta").unwrap();
     let jobs = vec![
@@ -1103,7 +1142,7 @@ async fn reserved_order(driver: &Arc<dyn Driver>, lane: &Lane, max: usize) -> Ve
 }
 
 /// Jobs delayed until one due time become ready in dispatch order, whatever their ids.
-pub async fn delayed_jobs_due_together_keep_dispatch_order(driver: Arc<dyn Driver>) {
+async fn delayed_jobs_due_together_keep_dispatch_order(driver: Arc<dyn Driver>) {
     for priority in [0, 3] {
         let lane = lane("due-order", "work");
         let delay = Duration::from_millis(200);
@@ -1122,7 +1161,7 @@ pub async fn delayed_jobs_due_together_keep_dispatch_order(driver: Arc<dyn Drive
 }
 
 /// Jobs retried with one retry delay, failed in dispatch order, run again in dispatch order.
-pub async fn retried_jobs_keep_dispatch_order(driver: Arc<dyn Driver>) {
+async fn retried_jobs_keep_dispatch_order(driver: Arc<dyn Driver>) {
     for priority in [0, 3] {
         let lane = lane("retry-order", "work");
         driver
@@ -1170,7 +1209,7 @@ async fn taken_with_more_waiting(
 
 /// A reaped batch goes back to the head of its lane in dispatch order, ahead of the jobs that
 /// were waiting.
-pub async fn reaped_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
+async fn reaped_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
     for priority in [0, 3] {
         let lane = lane("reap-order", "work");
         taken_with_more_waiting(&driver, &lane, priority, SHORT_LEASE).await;
@@ -1186,7 +1225,7 @@ pub async fn reaped_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
 
 /// Jobs requeued in one call go back to the head of their lane in dispatch order, whatever
 /// order the call lists them in, ahead of the jobs that were waiting.
-pub async fn requeued_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
+async fn requeued_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
     for priority in [0, 3] {
         let lane = lane("requeue-order", "work");
         let taken = taken_with_more_waiting(&driver, &lane, priority, LEASE).await;
@@ -1206,7 +1245,7 @@ pub async fn requeued_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
 
 /// A delay too long for any clock is taken as [`MAX_DELAY`](crate::MAX_DELAY): the job is
 /// scheduled (not ready, not lost) and due then; the same for retry delays, and nothing panics.
-pub async fn out_of_range_delays_saturate(driver: Arc<dyn Driver>) {
+async fn out_of_range_delays_saturate(driver: Arc<dyn Driver>) {
     let lane = lane("far", "work");
     let max = crate::MAX_DELAY;
     let near_max =

@@ -1,84 +1,129 @@
-//! The driver conformance suite: one test per promise of the [`Driver`](crate::Driver) trait.
+//! The driver conformance suite: one test per promise of the storage traits.
 //!
-//! A driver crate runs all of it from one test file, each case reporting as its own test:
+//! A driver crate runs all of it from one test binary with its own harness, each case reporting
+//! as its own test (filters, `--list` and `--nocapture` work as usual):
+//!
+//! ```toml
+//! [[test]]
+//! name = "conformance"
+//! harness = false
+//! ```
 //!
 //! ```ignore
 //! async fn driver() -> std::sync::Arc<dyn queue_core::Driver> {
 //!     std::sync::Arc::new(queue_memory::MemoryDriver::with_max_failed(queue_core::testing::FAILED_CAP))
 //! }
-//! queue_core::driver_conformance!(driver);
+//! fn main() -> std::process::ExitCode {
+//!     queue_core::testing::conformance(driver)
+//! }
 //! ```
 //!
-//! The drivers given to the suite must cap each failed list at [`FAILED_CAP`] jobs and keep the
-//! default lost-lease limit, [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES).
-//! The cases observe the storage through the driver's [`Admin`](crate::Admin) capability, and
-//! the presence case through [`Presence`](crate::Presence): a driver under test offers both (a
-//! case that needs one the driver lacks fails saying which).
+//! The suite runs the cases of the capabilities the driver declares: every driver runs the
+//! hot-path cases, and the cases that observe storage through [`Admin`](crate::Admin) or
+//! [`Presence`](crate::Presence) run when [`Driver::admin`] or [`Driver::presence`] offers it
+//! (otherwise they are listed as ignored). The drivers given to the suite must cap each failed
+//! list at [`FAILED_CAP`] jobs and keep the default lost-lease limit,
+//! [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES).
 //! Cases use their own randomly named queues, so they can share one storage and run in parallel.
 //! Waits are bounded: a case that waits for something that never happens fails with a message
 //! instead of hanging.
 
-pub mod cases;
+mod cases;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use libtest_mimic::{Arguments, Trial};
+
 use crate::driver::Driver;
 use crate::job::{Lane, NewJob, ReservedJob};
 
-/// Expands to one `#[tokio::test]` per conformance case, each calling `$make().await` for a
-/// fresh `Arc<dyn Driver>`. The calling crate needs `tokio` with the `macros` and
-/// `rt-multi-thread` features among its dev-dependencies.
-#[macro_export]
-macro_rules! driver_conformance {
-    ($make:path) => {
-        $crate::driver_conformance!(@cases $make;
-            fifo_within_a_lane,
-            priority_order,
-            delayed_job_becomes_ready_at_its_time,
-            wait_wakes_on_dispatch,
-            wake_up_passes_on_to_the_next_waiter,
-            lanes_are_independent,
-            expired_lease_is_reaped_without_spending_an_attempt,
-            a_sooner_lease_wakes_an_idle_waiter,
-            poison_job_ends_in_failed_list,
-            stale_token_is_fenced,
-            renewal_keeps_the_lease,
-            retry_with_backoff,
-            failed_list_and_retry_from_failed,
-            failed_list_is_trimmed,
-            bulk_enqueue,
-            pause_and_resume,
-            requeue_keeps_the_attempt_and_goes_first,
-            returned_jobs_go_first_latest_first,
-            delayed_jobs_due_together_keep_dispatch_order,
-            retried_jobs_keep_dispatch_order,
-            reaped_batch_keeps_dispatch_order,
-            requeued_batch_keeps_dispatch_order,
-            out_of_range_delays_saturate,
-            ack_and_reserve_in_one_step,
-            counts_by_state,
-            chosen_ids_are_unique,
-            job_lookup_follows_the_state,
-            delete_in_any_state,
-            purge_empties_the_queue,
-            progress_is_recorded,
-            payload_bytes_round_trip,
-            queues_are_listed,
-            workers_are_listed_until_retired_or_expired,
-            lane_counts_by_job,
-        );
+/// A storage capability beyond the hot path that a case needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capability {
+    /// Inspection and administration, [`Driver::admin`].
+    Admin,
+    /// Records of live workers, [`Driver::presence`].
+    Presence,
+}
+
+impl Capability {
+    fn offered_by(self, driver: &dyn Driver) -> bool {
+        match self {
+            Capability::Admin => driver.admin().is_some(),
+            Capability::Presence => driver.presence().is_some(),
+        }
+    }
+}
+
+type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One conformance case: its name, what it needs beyond the hot path, and its body.
+#[derive(Debug)]
+struct Case {
+    name: &'static str,
+    needs: &'static [Capability],
+    run: fn(Arc<dyn Driver>) -> CaseFuture,
+}
+
+/// `case!(name, Capability...)`: a table row for the async fn `name`.
+macro_rules! case {
+    ($name:ident $(, $need:ident)*) => {
+        Case {
+            name: stringify!($name),
+            needs: &[$(Capability::$need),*],
+            run: |driver| Box::pin($name(driver)),
+        }
     };
-    (@cases $make:path; $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let driver = $make().await;
-                $crate::testing::cases::$case(driver).await;
-            }
-        )+
-    };
+}
+use case;
+
+/// Runs the conformance suite against the drivers `make` returns (a fresh one per case) and
+/// returns the process's exit code: the `main` of a `harness = false` test binary.
+///
+/// The command line is the usual test harness's (`cargo test -p my-driver -- fifo` runs the
+/// cases whose names contain `fifo`). Each case runs on its own two-thread Tokio runtime.
+pub fn conformance<F, Fut>(make: F) -> ExitCode
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Arc<dyn Driver>> + Send + 'static,
+{
+    let args = Arguments::from_args();
+    let make = Arc::new(make);
+    let probe = make.clone();
+    let offered: Vec<Capability> = runtime().block_on(async move {
+        let driver = probe().await;
+        [Capability::Admin, Capability::Presence]
+            .into_iter()
+            .filter(|c| c.offered_by(driver.as_ref()))
+            .collect()
+    });
+    let trials = cases::CASES
+        .iter()
+        .map(|case| {
+            let make = make.clone();
+            let run = case.run;
+            let missing = case.needs.iter().any(|need| !offered.contains(need));
+            Trial::test(case.name, move || {
+                runtime().block_on(async move { run(make().await).await });
+                Ok(())
+            })
+            .with_ignored_flag(missing)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime for a conformance case")
 }
 
 /// The failed-list cap the drivers under test must be built with: the trimming case dispatches

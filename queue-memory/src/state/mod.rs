@@ -207,7 +207,7 @@ pub(crate) enum Stored {
 impl Stored {
     /// The dispatch result for `job`, which this is the outcome of.
     pub(crate) fn dispatched(self, job: &NewJob) -> Dispatched {
-        match (self, job.chosen_id()) {
+        match (self, job.spec().id) {
             (Stored::New(_), Some(id)) => Dispatched::new(id.clone(), true),
             (Stored::New(key), None) => Dispatched::new(JobId::from(key), true),
             (Stored::Duplicate, id) => {
@@ -283,8 +283,8 @@ impl QueueState {
         for job in jobs {
             // Consecutive jobs usually share a name: compare it instead of hashing it.
             let id = match lane {
-                Some(id) if *self.lanes[id as usize].name == *job.name() => id,
-                _ => self.lane_id(job.name()),
+                Some(id) if *self.lanes[id as usize].name == *job.spec().name => id,
+                _ => self.lane_id(job.spec().name),
             };
             lane = Some(id);
             let (stored, woken) = self.enqueue(job, id, time);
@@ -301,23 +301,24 @@ impl QueueState {
     /// Stores one job in lane `lane`; also returns whether the lane's waiting worker should
     /// look again.
     fn enqueue(&mut self, job: &NewJob, lane: LaneId, time: EnqueueTime) -> (Stored, bool) {
-        if let Some(id) = job.chosen_id() {
+        let job = job.spec();
+        if let Some(id) = job.id {
             if self.jobs.contains_chosen(id) {
                 return (Stored::Duplicate, false);
             }
         }
         self.next_seq += 1;
-        let delay = job.delay_duration();
+        let delay = job.delay;
         let mut record = Record {
-            payload: job.payload().clone(),
+            payload: job.payload.clone(),
             created_at: time.created_at,
             seq: self.next_seq,
             at: 0,
             token: 0,
             attempts: 0,
-            max_attempts: job.max_attempts(),
+            max_attempts: job.attempts,
             lane,
-            priority: job.priority_value(),
+            priority: job.priority,
             state: JobState::Ready,
             details: None,
         };
@@ -327,7 +328,7 @@ impl QueueState {
             record.at = due;
         }
         let (seq, priority) = (record.seq, record.priority);
-        let key = match job.chosen_id() {
+        let key = match job.id {
             Some(id) => self.jobs.insert_chosen(id, record).expect("checked above"),
             None => self.jobs.push(record),
         };

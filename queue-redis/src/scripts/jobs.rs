@@ -33,24 +33,26 @@ impl Enqueue<'_> {
     ) -> Result<()> {
         let mut inv = lane_call(&scripts.enqueue, self.keys);
         // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
-        let plain = self.jobs.iter().all(|job| {
-            job.chosen_id().is_none() && job.priority_value() == 0 && job.delay_duration().is_zero()
-        });
+        let plain = self
+            .jobs
+            .iter()
+            .map(|job| job.spec())
+            .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero());
         inv.arg(self.job)
             .arg(self.jobs.len())
             .arg(if plain { 1 } else { 4 });
-        for job in self.jobs {
+        for job in self.jobs.iter().map(|job| job.spec()) {
             if !plain {
-                inv.arg(job.chosen_id().map_or("", |id| id.as_str()))
-                    .arg(job.priority_value())
-                    .arg(delay_ms(job.delay_duration()));
+                inv.arg(job.id.map_or("", |id| id.as_str()))
+                    .arg(job.priority)
+                    .arg(delay_ms(job.delay));
             }
             inv.arg(envelope(
-                job.max_attempts(),
-                job.priority_value(),
+                job.attempts,
+                job.priority,
                 self.created_ms,
                 self.job,
-                job.payload(),
+                job.payload,
             ));
         }
         let Value::Array(items) = conn.invoke(&inv).await? else {
@@ -62,7 +64,7 @@ impl Enqueue<'_> {
             .ok_or_else(|| Error::storage("enqueue returned no first id"))?;
         let existing: HashSet<i64> = items[1..].iter().filter_map(as_i64).collect();
         for (k, job) in self.jobs.iter().enumerate() {
-            let id = match job.chosen_id() {
+            let id = match job.spec().id {
                 Some(id) => id.clone(),
                 None => JobId::from((first + k as i64).to_string()),
             };
