@@ -6,6 +6,7 @@ mod driver;
 mod error;
 pub mod hash;
 mod job;
+pub mod observe;
 mod presence;
 mod queue;
 mod registry;
@@ -23,6 +24,7 @@ pub use job::{
     from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobSpec,
     JobState, Lane, Lease, NewJob, Reservation, ReservedJob, MAX_DELAY, MAX_NAME_LEN,
 };
+pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
