@@ -80,8 +80,24 @@ pub(crate) async fn purge(cx: &Context, queue: &str) -> CliResult<Report> {
 }
 
 /// `queue pause Q` (`pause = true`) and `queue resume Q`.
+///
+/// A queue the storage does not list (it has no jobs yet, or was purged) is paused or resumed
+/// all the same, so jobs dispatched later wait; a note names it in case it is a typo.
 pub(crate) async fn pause(cx: &Context, queue: &str, pause: bool) -> CliResult<Report> {
-    known_queue(&cx.queue, queue).await?;
+    let mut notes = Vec::new();
+    let mut known = cx.queue.queues().await?;
+    if !known.iter().any(|q| q == queue) {
+        known.sort();
+        notes.push(format!(
+            "the storage lists no queue `{queue}` (no jobs yet?); {} it anyway{}",
+            if pause { "pausing" } else { "resuming" },
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!("; known queues: {}", known.join(", "))
+            }
+        ));
+    }
     if pause {
         cx.queue.pause(queue).await?;
     } else {
@@ -94,7 +110,7 @@ pub(crate) async fn pause(cx: &Context, queue: &str, pause: bool) -> CliResult<R
         } else {
             format!("resumed queue `{queue}`\n")
         },
-        notes: Vec::new(),
+        notes,
     })
 }
 

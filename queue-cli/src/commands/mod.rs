@@ -59,7 +59,8 @@ pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
 
 /// Fails unless storage knows the queue `name`, listing the queues it knows.
 async fn known_queue(queue: &Queue, name: &str) -> CliResult<()> {
-    let queues = queue.queues().await?;
+    let mut queues = queue.queues().await?;
+    queues.sort();
     if queues.iter().any(|q| q == name) {
         return Ok(());
     }
