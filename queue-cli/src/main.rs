@@ -87,21 +87,27 @@ async fn run(cli: Cli, url: &str) -> CliResult<Report> {
 
 /// Ends the process for a command line clap refused: help and version as clap prints them,
 /// a value that does not parse (a bad duration, a priority out of range) as one line naming
-/// it, other usage errors with clap's usage text. Exit code 2 for errors.
+/// it, other usage errors with clap's usage text. Exit code 2 for errors. Clap quotes what was
+/// typed (`unexpected argument 'redis://:pw@host'`), so passwords of URLs in it are masked.
 fn usage_exit(error: clap::Error) -> ! {
+    let rendered = error.render().to_string();
+    let rendered = Secrets::of_urls_in(&rendered).mask(&rendered);
+    let stderr = Style::for_stderr();
     match error.kind() {
+        // Help text holds nothing the user typed.
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
-            let rendered = error.render().to_string();
             let line = rendered
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid value")
                 .trim();
             let line = line.strip_prefix("error:").unwrap_or(line).trim();
-            let stderr = Style::for_stderr();
             eprintln!("{} {line}", stderr.paint(Some(Paint::Red), "error:"));
-            std::process::exit(error::USAGE);
         }
-        _ => error.exit(),
+        _ => eprint!("{rendered}"),
     }
+    std::process::exit(error::USAGE);
 }

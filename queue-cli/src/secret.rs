@@ -41,6 +41,19 @@ impl Secrets {
         Self { words }
     }
 
+    /// The passwords of every URL quoted in `text` (words containing `://`), for text that
+    /// echoes what the user typed, such as an argument the command line did not expect.
+    pub(crate) fn of_urls_in(text: &str) -> Self {
+        let mut words = Vec::new();
+        for word in text.split(|c: char| c.is_whitespace() || "'\"`".contains(c)) {
+            if word.contains("://") {
+                words.extend(Self::of_url(word).words);
+            }
+        }
+        words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        Self { words }
+    }
+
     /// `text` with every secret replaced by `***`.
     pub(crate) fn mask(&self, text: &str) -> String {
         let mut text = text.to_string();
@@ -93,6 +106,15 @@ mod tests {
         );
         let secrets = Secrets::of_url("rediss://onlypassword@host");
         assert_eq!(secrets.mask("onlypassword"), "***");
+    }
+
+    #[test]
+    fn finds_the_urls_quoted_in_a_message() {
+        let message = "error: unexpected argument 'redis://:hunter2@h/0' found\n\nUsage: queue";
+        assert_eq!(
+            Secrets::of_urls_in(message).mask(message),
+            "error: unexpected argument 'redis://:***@h/0' found\n\nUsage: queue"
+        );
     }
 
     #[test]

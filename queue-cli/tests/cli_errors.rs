@@ -80,6 +80,19 @@ fn an_unreachable_server_is_named_without_its_password() {
 }
 
 #[test]
+fn a_misplaced_url_is_not_echoed_with_its_password() {
+    // The URL given where a command expects nothing: the usage error quotes it, masked.
+    let run = queue(None, &["stats", "redis://app:topsecret@127.0.0.1:1/0"]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("unexpected argument 'redis://app:***@127.0.0.1:1/0'"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("topsecret"), "{run:#?}");
+}
+
+#[test]
 fn a_locked_server_never_shows_the_password() {
     let server = RedisServer::start_with(&["--requirepass", "right-pass"]);
     let port = server.port();
