@@ -93,7 +93,11 @@ async fn measure(
     let mut reports = Vec::new();
     if args.memory {
         let bench = Bench {
-            driver: if observed { "memory+observed" } else { "memory" },
+            driver: if observed {
+                "memory+observed"
+            } else {
+                "memory"
+            },
             queue: watch(Queue::new(Arc::new(MemoryDriver::new()))),
             redis: None,
             args,

@@ -415,21 +415,23 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{tail}")
-            } else if user.is_empty() {
-                format!("{scheme}://{host}{tail}")
-            } else {
-                // `redis://password@host` form: the only part is the password.
-                format!("{scheme}://***@{host}{tail}")
-            }
-        }
-        None => url.to_string(),
+    // The credentials end at the last `@`: a password typed unencoded may hold `/`, `?`, `#`
+    // or `@`, and masking too much is harmless where masking too little is not.
+    let Some((userinfo, host_and_tail)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let tail_start = host_and_tail
+        .find(['/', '?', '#'])
+        .unwrap_or(host_and_tail.len());
+    let (host, tail) = host_and_tail.split_at(tail_start);
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    if userinfo.contains(':') {
+        format!("{scheme}://{user}:***@{host}{tail}")
+    } else if user.is_empty() {
+        format!("{scheme}://{host}{tail}")
+    } else {
+        // `redis://password@host` form: the only part is the password.
+        format!("{scheme}://***@{host}{tail}")
     }
 }
 
@@ -492,6 +494,10 @@ mod tests {
         assert_eq!(redact_url("rediss://s3cret@host/1"), "rediss://***@host/1");
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact_url("memory://"), "memory://");
+        assert_eq!(
+            redact_url("redis://:wrong/pa?ss#x@host:6379/2"),
+            "redis://:***@host:6379/2"
+        );
         assert_eq!(
             redact_url("redis://u:p@ss@host/0?x=1"),
             "redis://u:***@host/0?x=1"

@@ -34,8 +34,7 @@ async fn resize(job: Resize, ctx: JobContext) -> Result<(), JobError> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let port: u16 = std::env::var("METRICS_PORT")
@@ -69,7 +68,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if once {
         let stop = async {
             // Done when the 20 jobs ran: 16 completed, 4 failed after their retry.
-            while queue.counts("images").await.map_or(true, |c| c.pending() + c.active > 0) {
+            while queue
+                .counts("images")
+                .await
+                .map_or(true, |c| c.pending() + c.active > 0)
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };

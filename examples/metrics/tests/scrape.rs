@@ -24,9 +24,29 @@ fn the_scrape_counts_what_the_worker_did() {
     );
     let scrape = String::from_utf8(output.stdout).unwrap();
     let series = |name: &str| format!(r#"{name}{{queue="images",job="resize"}}"#);
-    assert_eq!(value(&scrape, &series("queue_jobs_dispatched_total")), Some(20.0), "{scrape}");
-    assert_eq!(value(&scrape, &series("queue_jobs_completed_total")), Some(16.0), "{scrape}");
-    assert_eq!(value(&scrape, &series("queue_jobs_retried_total")), Some(4.0), "{scrape}");
-    assert_eq!(value(&scrape, &series("queue_jobs_failed_total")), Some(4.0), "{scrape}");
-    assert_eq!(value(&scrape, &series("queue_job_run_seconds_count")), Some(24.0), "{scrape}");
+    assert_eq!(
+        value(&scrape, &series("queue_jobs_dispatched_total")),
+        Some(20.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(&scrape, &series("queue_jobs_completed_total")),
+        Some(16.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(&scrape, &series("queue_jobs_retried_total")),
+        Some(4.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(&scrape, &series("queue_jobs_failed_total")),
+        Some(4.0),
+        "{scrape}"
+    );
+    assert_eq!(
+        value(&scrape, &series("queue_job_run_seconds_count")),
+        Some(24.0),
+        "{scrape}"
+    );
 }
