@@ -42,16 +42,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(9464);
     let once = std::env::var("METRICS_EXAMPLE_ONCE").is_ok_and(|v| v == "1");
-    let builder = PrometheusBuilder::new();
+    // Buckets make the run-time series a Prometheus histogram (without them, a summary).
+    let builder = PrometheusBuilder::new().set_buckets_for_metric(
+        metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+        &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+    )?;
     // One recorder for the program, installed before the queue: workers register their
     // metrics when they start.
     let handle = if once {
-        builder.install_recorder()?
+        Some(builder.install_recorder()?)
     } else {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         builder.with_http_listener(addr).install()?;
         tracing::info!("metrics at http://{addr}/metrics");
-        PrometheusBuilder::new().build_recorder().handle()
+        None
     };
 
     let queue = Queue::from_env().await?.with_metrics();
@@ -65,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dispatch_bulk((1..=20).map(|image| resize::job(Resize { image })))
         .await?;
 
-    if once {
+    if let Some(handle) = handle {
         let stop = async {
             // Done when the 20 jobs ran: 16 completed, 4 failed after their retry.
             while queue
