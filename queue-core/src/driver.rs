@@ -128,19 +128,70 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
 
     // Capabilities beyond running jobs: a driver that has them returns itself.
 
-    /// Inspection and administration of queues, if this driver offers them.
-    fn admin(&self) -> Option<&dyn Admin> {
-        None
+    /// What this driver offers beyond the hot path (none unless it says so). Read it through
+    /// [`admin`](trait.Driver.html#method.admin) and the like on `dyn Driver`.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::default()
+    }
+}
+
+/// The capabilities a driver offers beyond the hot path, each a trait of its own: a driver
+/// returns them from [`Driver::capabilities`], usually as itself:
+///
+/// ```ignore
+/// fn capabilities(&self) -> Capabilities<'_> {
+///     Capabilities::default().with_admin(self).with_presence(self)
+/// }
+/// ```
+///
+/// New capabilities are added here, so a driver written before them still compiles (and lacks
+/// them).
+#[derive(Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Capabilities<'a> {
+    /// Inspection and administration of queues.
+    pub admin: Option<&'a dyn Admin>,
+    /// Records of live workers.
+    pub presence: Option<&'a dyn Presence>,
+}
+
+impl<'a> Capabilities<'a> {
+    /// Offers inspection and administration.
+    pub fn with_admin(mut self, admin: &'a dyn Admin) -> Self {
+        self.admin = Some(admin);
+        self
     }
 
-    /// Records of live workers, if this driver keeps them.
-    fn presence(&self) -> Option<&dyn Presence> {
-        None
+    /// Offers records of live workers.
+    pub fn with_presence(mut self, presence: &'a dyn Presence) -> Self {
+        self.presence = Some(presence);
+        self
+    }
+}
+
+impl std::fmt::Debug for Capabilities<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("admin", &self.admin.is_some())
+            .field("presence", &self.presence.is_some())
+            .finish()
+    }
+}
+
+impl dyn Driver {
+    /// The driver's inspection and administration, if it offers them.
+    pub fn admin(&self) -> Option<&dyn Admin> {
+        self.capabilities().admin
+    }
+
+    /// The driver's records of live workers, if it keeps them.
+    pub fn presence(&self) -> Option<&dyn Presence> {
+        self.capabilities().presence
     }
 }
 
 /// Inspection and administration of queues: what an operator needs beside the hot path. A driver
-/// offers it by returning itself from [`Driver::admin`]; [`Queue`](crate::Queue)'s inspection and
+/// offers it by returning itself from [`Driver::capabilities`]; [`Queue`](crate::Queue)'s inspection and
 /// administration methods answer [`Error::Unsupported`](crate::Error::Unsupported) otherwise.
 #[async_trait]
 pub trait Admin: Send + Sync {
@@ -179,7 +230,7 @@ pub trait Admin: Send + Sync {
 }
 
 /// Records of live workers and the lanes they serve. A driver offers it by returning itself from
-/// [`Driver::presence`]; without it, workers run but are not listed.
+/// [`Driver::capabilities`]; without it, workers run but are not listed.
 #[async_trait]
 pub trait Presence: Send + Sync {
     /// Records that `worker` is alive and serves its lanes, until `ttl` from now unless

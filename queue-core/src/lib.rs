@@ -18,7 +18,7 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
-pub use driver::{Admin, Driver, Presence, DEFAULT_MAX_LOST_LEASES};
+pub use driver::{Admin, Capabilities, Driver, Presence, DEFAULT_MAX_LOST_LEASES};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobSpec,

@@ -321,12 +321,10 @@ impl Driver for MemoryDriver {
             .map_or(0, |q| q.lock().reap_lane(lane.job(), now)))
     }
 
-    fn admin(&self) -> Option<&dyn Admin> {
-        Some(self)
-    }
-
-    fn presence(&self) -> Option<&dyn queue_core::Presence> {
-        Some(self)
+    fn capabilities(&self) -> queue_core::Capabilities<'_> {
+        queue_core::Capabilities::default()
+            .with_admin(self)
+            .with_presence(self)
     }
 }
 

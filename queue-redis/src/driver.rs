@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
-    Admin, Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Presence,
-    Reservation, Result, WorkerPresence,
+    Admin, Capabilities, Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob,
+    Presence, Reservation, Result, WorkerPresence,
 };
 
 use crate::RedisDriver;
@@ -61,12 +61,8 @@ impl Driver for RedisDriver {
         RedisDriver::reap(self, lane).await
     }
 
-    fn admin(&self) -> Option<&dyn Admin> {
-        Some(self)
-    }
-
-    fn presence(&self) -> Option<&dyn Presence> {
-        Some(self)
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::default().with_admin(self).with_presence(self)
     }
 }
 

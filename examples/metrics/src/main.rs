@@ -24,7 +24,7 @@ async fn resize(job: Resize, ctx: JobContext) -> Result<(), JobError> {
     tracing::info!(image = job.image, "resizing");
     ctx.progress(50).await.map_err(JobError::retry)?;
     tokio::time::sleep(Duration::from_millis(5)).await;
-    if job.image % 5 == 0 {
+    if matches!(job.image % 5, 0) {
         return Err(JobError::msg(format!("image {} is corrupt", job.image)));
     }
     Ok(())

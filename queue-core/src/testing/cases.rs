@@ -60,14 +60,14 @@ fn lane(prefix: &str, job: &str) -> Lane {
 fn admin(driver: &Arc<dyn Driver>) -> &dyn crate::Admin {
     driver
         .admin()
-        .expect("this case needs the driver's inspection and administration (Driver::admin)")
+        .expect("this case needs the driver's inspection and administration (Driver::capabilities().admin)")
 }
 
 /// The driver's records of live workers; the cases that use it need them.
 fn presence(driver: &Arc<dyn Driver>) -> &dyn crate::Presence {
     driver
         .presence()
-        .expect("this case needs the driver's records of live workers (Driver::presence)")
+        .expect("this case needs the driver's records of live workers (Driver::capabilities().presence)")
 }
 
 async fn enqueue_one(driver: &Arc<dyn Driver>, lane: &Lane, payload: serde_json::Value) -> JobId {

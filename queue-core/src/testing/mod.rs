@@ -20,7 +20,7 @@
 //!
 //! The suite runs the cases of the capabilities the driver declares: every driver runs the
 //! hot-path cases, and the cases that observe storage through [`Admin`](crate::Admin) or
-//! [`Presence`](crate::Presence) run when [`Driver::admin`] or [`Driver::presence`] offers it
+//! [`Presence`](crate::Presence) run when the driver offers it ([`Driver::capabilities`])
 //! (otherwise they are listed as ignored). The drivers given to the suite must cap each failed
 //! list at [`FAILED_CAP`] jobs and keep the default lost-lease limit,
 //! [`DEFAULT_MAX_LOST_LEASES`](crate::DEFAULT_MAX_LOST_LEASES).
@@ -45,9 +45,9 @@ use crate::job::{Lane, NewJob, ReservedJob};
 /// A storage capability beyond the hot path that a case needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Capability {
-    /// Inspection and administration, [`Driver::admin`].
+    /// Inspection and administration, [`Driver::capabilities`].
     Admin,
-    /// Records of live workers, [`Driver::presence`].
+    /// Records of live workers, [`Driver::capabilities`].
     Presence,
 }
 
