@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::listing::{
+    listing_by_name_or_queue_wide, listing_failed_jobs_in_pages, listing_pages_through_each_state,
+    listing_ready_follows_reserve_order, listing_ready_skips_jobs_reserved_between_pages,
+    listing_refuses_bad_cursors_and_sizes,
+};
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
@@ -46,6 +51,12 @@ pub(super) const CASES: &[Case] = &[
     case!(reaped_batch_keeps_dispatch_order),
     case!(requeued_batch_keeps_dispatch_order),
     case!(out_of_range_delays_saturate, Admin),
+    case!(listing_pages_through_each_state, Admin),
+    case!(listing_failed_jobs_in_pages, Admin),
+    case!(listing_ready_follows_reserve_order, Admin),
+    case!(listing_by_name_or_queue_wide, Admin),
+    case!(listing_refuses_bad_cursors_and_sizes, Admin),
+    case!(listing_ready_skips_jobs_reserved_between_pages, Admin),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);
