@@ -171,8 +171,10 @@ pub trait Admin: Send + Sync {
     /// are listed in the order [`Driver::reserve`] would take them (higher priority first, then
     /// first in line); scheduled ones by due time; active ones in the order they were leased
     /// (for drivers that index leases by deadline: by lease deadline); failed ones by failure
-    /// time. The query is checked with [`JobQuery::check`]; a cursor this listing cannot use
-    /// is an [`Error::InvalidQuery`](crate::Error::InvalidQuery).
+    /// time. Failed jobs are kept per queue, so a listing of them by name looks at a bounded
+    /// number of entries (a few pages' worth) per call and may return a short, even empty,
+    /// page with a cursor to go on. The query is checked with [`JobQuery::check`]; a cursor
+    /// this listing cannot use is an [`Error::InvalidQuery`](crate::Error::InvalidQuery).
     async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage>;
 
     /// Moves one failed job (`Some(id)`) or all of them (`None`) back to ready with a fresh set

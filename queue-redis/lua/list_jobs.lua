@@ -7,7 +7,8 @@
 -- member (see queue_core::Cursor).
 -- Returns: { more, stop, then per job: lane index, phase, at, member, id, envelope, error,
 -- progress, lost leases }. `more` is 1 when jobs remain after the page; `stop` is where a
--- listing of failed jobs by name that ran out of its window goes on ('' otherwise).
+-- listing of failed jobs by name that ran out of its window (four pages' worth of
+-- entries) goes on ('' otherwise).
 --
 -- Order within a lane, oldest first: ready is the positive priorities (prio scores below 0),
 -- then the ready list, then negative priorities (scores above 0), as reserve takes them;
@@ -133,8 +134,8 @@ if state == 'failed' then
       list[#list + 1] = { 1, 0, e[2], '', e[1], e[2], 0 }
     end
   else
-    -- Kept per queue: look at ten pages' worth at most, and go on from there next time.
-    local window = want * 10
+    -- Kept per queue: look at four pages' worth at most, and go on from there next time.
+    local window = want * 4
     local got = lpage(failed, passed, window, oldest_first)
     local envs = {}
     if #got > 0 then
@@ -149,7 +150,9 @@ if state == 'failed' then
         if #list == want then break end
       end
     end
-    if #list < want and #got == window then stop = tostring(passed + window) end
+    if #list < want and #got == window and redis.call('LLEN', failed) > passed + window then
+      stop = tostring(passed + window)
+    end
   end
   streams[1] = list
 else

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::listing::{
-    listing_by_name_or_queue_wide, listing_failed_jobs_in_pages, listing_pages_through_each_state,
+    listing_by_name_or_queue_wide, listing_failed_jobs_by_name, listing_failed_jobs_in_pages,
+    listing_goes_on_after_the_last_listed_job_left, listing_pages_through_each_state,
     listing_ready_follows_reserve_order, listing_ready_skips_jobs_reserved_between_pages,
     listing_refuses_bad_cursors_and_sizes,
 };
@@ -57,6 +58,8 @@ pub(super) const CASES: &[Case] = &[
     case!(listing_by_name_or_queue_wide, Admin),
     case!(listing_refuses_bad_cursors_and_sizes, Admin),
     case!(listing_ready_skips_jobs_reserved_between_pages, Admin),
+    case!(listing_goes_on_after_the_last_listed_job_left, Admin),
+    case!(listing_failed_jobs_by_name, Admin),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

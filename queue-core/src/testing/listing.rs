@@ -278,3 +278,93 @@ pub(super) async fn listing_ready_skips_jobs_reserved_between_pages(driver: Arc<
         }
     }
 }
+
+/// A listing goes on after the last job it listed left its state (deleted, acked), among jobs
+/// tied on their sort key (due together, leased together): the rest come once each.
+pub(super) async fn listing_goes_on_after_the_last_listed_job_left(driver: Arc<dyn Driver>) {
+    for order in [Order::Oldest, Order::Newest] {
+        let lane = Lane::new(&unique_queue("list-left"), "work").unwrap();
+        // Due together: one dispatch call, one delay.
+        let delayed = (0..6)
+            .map(|n| job(&lane, json!({ "n": n })).delay(Duration::from_secs(1000)))
+            .collect();
+        let scheduled = enqueue(&driver, delayed).await;
+        let query = JobQuery::new(JobState::Scheduled).order(order).limit(2);
+        let first = admin(&driver)
+            .list_jobs(lane.queue(), &query)
+            .await
+            .unwrap();
+        assert_eq!(first.jobs.len(), 2);
+        let gone = &first.jobs[1].id;
+        assert!(admin(&driver).delete(lane.queue(), gone).await.unwrap());
+        let rest = all_pages(&driver, lane.queue(), query.cursor(first.next.unwrap())).await;
+        let mut seen: Vec<JobId> = first.jobs.iter().map(|j| j.id.clone()).collect();
+        seen.extend(rest);
+        assert_eq!(
+            seen.len(),
+            6,
+            "{order:?}: every scheduled job once: {seen:?}"
+        );
+        assert!(scheduled.iter().all(|id| seen.contains(id)));
+
+        // Leased together: one reserve call.
+        let ready = enqueue(
+            &driver,
+            (0..6).map(|n| job(&lane, json!({ "n": n }))).collect(),
+        )
+        .await;
+        let leased = driver.reserve(&lane, 6, LEASE).await.unwrap().jobs;
+        assert_eq!(leased.len(), 6);
+        let query = JobQuery::new(JobState::Active).order(order).limit(2);
+        let first = admin(&driver)
+            .list_jobs(lane.queue(), &query)
+            .await
+            .unwrap();
+        assert_eq!(first.jobs.len(), 2);
+        let last = leased.iter().find(|j| j.id == first.jobs[1].id).unwrap();
+        assert_eq!(driver.ack(&lane, &[last.lease()]).await.unwrap(), [true]);
+        let rest = all_pages(&driver, lane.queue(), query.cursor(first.next.unwrap())).await;
+        let mut seen: Vec<JobId> = first.jobs.iter().map(|j| j.id.clone()).collect();
+        seen.extend(rest);
+        assert_eq!(seen.len(), 6, "{order:?}: every active job once: {seen:?}");
+        assert!(ready.iter().all(|id| seen.contains(id)));
+    }
+}
+
+/// Failed jobs are kept per queue: a listing by name holds that lane's failures only, in
+/// order, possibly over short pages, and ends.
+pub(super) async fn listing_failed_jobs_by_name(driver: Arc<dyn Driver>) {
+    let queue = unique_queue("list-failed-name");
+    let a = Lane::new(&queue, "alpha").unwrap();
+    let b = Lane::new(&queue, "beta").unwrap();
+    let mut failed_a = Vec::new();
+    let mut failed_all = Vec::new();
+    // alpha, ten of beta, alpha, four of beta: 16 failures, fewer than the cap.
+    for (lane, n) in [(&a, 1), (&b, 10), (&a, 1), (&b, 4)] {
+        enqueue(
+            &driver,
+            (0..n).map(|i| job(lane, json!({ "i": i }))).collect(),
+        )
+        .await;
+        for j in driver.reserve(lane, n, LEASE).await.unwrap().jobs {
+            assert!(driver
+                .fail(lane, &j.lease(), Failure::fail("no"))
+                .await
+                .unwrap());
+            if lane == &a {
+                failed_a.push(j.id.clone());
+            }
+            failed_all.push(j.id);
+        }
+    }
+    let query = JobQuery::new(JobState::Failed).limit(1);
+    assert_eq!(
+        all_pages(&driver, &queue, query.clone().name("alpha")).await,
+        failed_a
+    );
+    let mut newest_a = failed_a.clone();
+    newest_a.reverse();
+    let newest = query.clone().name("alpha").order(Order::Newest);
+    assert_eq!(all_pages(&driver, &queue, newest).await, newest_a);
+    assert_eq!(all_pages(&driver, &queue, query.limit(5)).await, failed_all);
+}

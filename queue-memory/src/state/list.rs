@@ -94,7 +94,7 @@ impl QueueState {
 
     /// Up to `want` failed jobs after `at` (oldest failure first, or newest), filtered by job
     /// name when the query names one. The failed list is kept per queue: a listing by name
-    /// looks at no more than ten pages' worth of entries per call and may return a short page
+    /// looks at no more than four pages' worth of entries per call and may return a short page
     /// with a cursor to go on.
     fn failed_after(
         &self,
@@ -106,7 +106,7 @@ impl QueueState {
         let lane = query.name.as_deref().map(|n| self.existing_lane(n));
         let len = self.failed.len();
         let mut out = VecDeque::new();
-        let end = len.min(start.saturating_add(want.saturating_mul(10)));
+        let end = len.min(start.saturating_add(want.saturating_mul(4)));
         for passed in start..end {
             let key = match query.order {
                 Order::Newest => self.failed[passed],
