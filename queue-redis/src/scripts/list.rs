@@ -1,6 +1,6 @@
 //! The wrapper of `list_jobs.lua`: one page of a queue's jobs in one state.
 
-use queue_core::{Cursor, JobQuery, JobState, LanePosition, Order, Result};
+use queue_core::{Cursor, Error, JobQuery, JobState, LanePosition, Order, Result};
 use redis::Value;
 
 use super::{unexpected, Scripts};
@@ -54,7 +54,12 @@ impl ListJobs<'_> {
             JobState::Ready => "ready",
             JobState::Scheduled => "scheduled",
             JobState::Active => "active",
-            _ => "failed",
+            JobState::Failed => "failed",
+            other => {
+                return Err(Error::InvalidQuery {
+                    reason: format!("jobs in state {other:?} cannot be listed"),
+                })
+            }
         };
         let order = match self.query.order {
             Order::Newest => "newest",
