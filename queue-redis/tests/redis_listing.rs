@@ -82,3 +82,41 @@ async fn ten_thousand_jobs_list_in_pages_in_reserve_order() {
     sorted.dedup();
     assert_eq!(sorted.len(), MANY, "no active job listed twice");
 }
+
+#[tokio::test]
+async fn edited_cursors_are_refused_or_harmless() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("edited", "work").unwrap();
+    let jobs = (0..4)
+        .map(|n| job(&lane, json!({ "n": n })).priority(n as i8 - 2))
+        .collect();
+    driver.enqueue(jobs).await.unwrap();
+    let admin = driver.admin().unwrap();
+    for (state, cursor) in [
+        (JobState::Ready, "ro|work=3,0,"),
+        (JobState::Ready, "ro|work=1,-1,"),
+        (JobState::Active, "ao|work=1,1,1"),
+        (JobState::Failed, "fo|=0,-3,"),
+    ] {
+        let query = JobQuery::new(state).cursor(cursor);
+        match admin.list_jobs("edited", &query).await {
+            Err(queue_core::Error::InvalidQuery { reason }) => {
+                assert!(reason.contains(cursor), "{reason}")
+            }
+            other => panic!("{cursor}: {other:?}"),
+        }
+    }
+    // Positions the driver can read but never wrote start past every job or at an end; none
+    // is a storage error.
+    for (state, cursor) in [
+        (JobState::Ready, "ro|work=0,5,nobody"),
+        (JobState::Ready, "ro|work=2,-5,nobody"),
+        (JobState::Scheduled, "so|work=0,-1,nobody"),
+        (JobState::Ready, "ro|other=1,2,"),
+    ] {
+        let query = JobQuery::new(state).cursor(cursor);
+        let page = admin.list_jobs("edited", &query).await;
+        assert!(page.is_ok(), "{cursor}: {page:?}");
+    }
+}

@@ -18,6 +18,4 @@ pub use lane::{validate_name, Lane, MAX_NAME_LEN};
 pub use lease::{Failure, Lease, Reservation, ReservedJob};
 pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
-pub use page::{
-    listing_code, Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE,
-};
+pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};

@@ -126,9 +126,9 @@ impl JobPage {
     }
 }
 
-/// The one-letter code of a state and order in drivers' cursors, so a cursor is refused by a
-/// listing of another state or order.
-pub fn listing_code(state: JobState, order: Order) -> &'static str {
+/// The code of a state and order that opens a cursor, so a cursor is refused by a listing of
+/// another state or order.
+fn listing_code(state: JobState, order: Order) -> &'static str {
     match (state, order) {
         (JobState::Ready, Order::Oldest) => "ro",
         (JobState::Ready, Order::Newest) => "rn",

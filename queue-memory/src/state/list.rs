@@ -11,8 +11,8 @@
 //! listed again on the next page. Active jobs are listed by lease deadline (the index the
 //! driver keeps): a renewal between pages moves a job.
 
-use std::collections::VecDeque;
-use std::ops::Bound::{Excluded, Included, Unbounded};
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use queue_core::{
     Cursor, Error, JobInfo, JobPage, JobQuery, JobState, LanePosition, Order, Result,
@@ -139,124 +139,130 @@ impl QueueState {
         at: Option<&LanePosition>,
         want: usize,
     ) -> Result<Vec<Candidate>> {
+        let map = match query.state {
+            JobState::Ready => return self.ready_after(lane, query, at, want),
+            JobState::Scheduled => &lane.scheduled,
+            JobState::Active => &lane.active,
+            other => {
+                return Err(Error::InvalidQuery {
+                    reason: format!("jobs in state {other:?} cannot be listed"),
+                })
+            }
+        };
+        let after = match at {
+            Some(p) if p.phase != 0 => return Err(query.bad_cursor("unknown phase")),
+            Some(p) => {
+                let (at, member) = map_key(query, p)?;
+                let at = u64::try_from(at).map_err(|_| query.bad_cursor("bad key"))?;
+                Some((at, member))
+            }
+            None => None,
+        };
+        let bounds = match after {
+            Some(k) if query.order == Order::Newest => (Unbounded, Excluded(k)),
+            Some(k) => (Excluded(k), Unbounded),
+            None => (Unbounded, Unbounded),
+        };
+        let out = entries(map, bounds, query.order, want)
+            .map(|(k, key)| Candidate {
+                key: *key,
+                position: LanePosition::new(&lane.name, 0, k.0 as i64, k.1.to_string()),
+                rank: (k.0 as i64, k.1),
+            })
+            .collect();
+        Ok(out)
+    }
+
+    /// Up to `want` ready jobs of `lane` after `at`, in the order reserve takes them (or the
+    /// reverse): phase 0 is the positive priorities (keys below 0 in `prioritized`), phase 1
+    /// priority 0 (the deque, by index), phase 2 the negative priorities; newest first, the
+    /// phases hold the same jobs in the reverse order.
+    fn ready_after(
+        &self,
+        lane: &LaneState,
+        query: &JobQuery,
+        at: Option<&LanePosition>,
+        want: usize,
+    ) -> Result<Vec<Candidate>> {
         let newest = query.order == Order::Newest;
         let name: &str = &lane.name;
-        let mut out = Vec::new();
         let seq = |key: Key| self.jobs.get(key).map_or(0, |r| r.seq);
-        match query.state {
-            JobState::Ready => {
-                let (first_phase, mut from) = match at {
-                    Some(p) if p.phase > 2 => return Err(query.bad_cursor("unknown phase")),
-                    Some(p) => (p.phase, Some(p)),
-                    None => (0, None),
-                };
-                for phase in first_phase..=2 {
-                    let left = want - out.len();
-                    // Oldest: positive priorities (keys below 0), priority 0, negative ones.
-                    let positive = (phase == 0) != newest;
-                    if phase == 1 {
-                        let passed = from.map_or(0, |p| p.at as usize);
-                        let len = lane.ready.len();
-                        for i in passed..len.min(passed.saturating_add(left)) {
-                            let key = lane.ready[if newest { len - 1 - i } else { i }];
-                            out.push(Candidate {
-                                key,
-                                position: LanePosition::new(name, 1, i as i64 + 1, ""),
-                                rank: (0, seq(key)),
-                            });
-                        }
-                    } else {
-                        let after = match from {
-                            Some(p) => {
-                                let k = (
-                                    i16::try_from(p.at).map_err(|_| query.bad_cursor("bad key"))?,
-                                    p.member
-                                        .parse::<u64>()
-                                        .map_err(|_| query.bad_cursor("bad key"))?,
-                                );
-                                // Keys below 0 are positive priorities (see LaneState).
-                                if (k.0 < 0) != positive || k.0 == 0 {
-                                    return Err(query.bad_cursor("a key is out of its phase"));
-                                }
-                                Some(k)
-                            }
-                            None => None,
-                        };
-                        let (lo, hi) = if positive {
-                            (Unbounded, Excluded((0, 0)))
-                        } else {
-                            (Included((1, 0)), Unbounded)
-                        };
-                        let (lo, hi) = match after {
-                            Some(k) if newest => (lo, Excluded(k)),
-                            Some(k) => (Excluded(k), hi),
-                            None => (lo, hi),
-                        };
-                        let range = lane.prioritized.range((lo, hi));
-                        let entries: Box<dyn Iterator<Item = _>> = if newest {
-                            Box::new(range.rev())
-                        } else {
-                            Box::new(range)
-                        };
-                        for (k, key) in entries.take(left) {
-                            out.push(Candidate {
-                                key: *key,
-                                position: LanePosition::new(
-                                    name,
-                                    phase,
-                                    k.0.into(),
-                                    k.1.to_string(),
-                                ),
-                                rank: (k.0.into(), seq(*key)),
-                            });
-                        }
-                    }
-                    from = None;
-                    if out.len() == want {
-                        break;
-                    }
+        let (first_phase, mut from) = match at {
+            Some(p) if p.phase > 2 => return Err(query.bad_cursor("unknown phase")),
+            Some(p) => (p.phase, Some(p)),
+            None => (0, None),
+        };
+        let mut out = Vec::new();
+        for phase in first_phase..=2 {
+            let left = want - out.len();
+            if phase == 1 {
+                let passed = from.map_or(0, |p| p.at as usize);
+                let len = lane.ready.len();
+                for i in passed..len.min(passed.saturating_add(left)) {
+                    let key = lane.ready[if newest { len - 1 - i } else { i }];
+                    out.push(Candidate {
+                        key,
+                        position: LanePosition::new(name, 1, i as i64 + 1, ""),
+                        rank: (0, seq(key)),
+                    });
                 }
-            }
-            JobState::Scheduled | JobState::Active => {
-                let map = if query.state == JobState::Scheduled {
-                    &lane.scheduled
-                } else {
-                    &lane.active
-                };
-                let after = match at {
-                    Some(p) if p.phase != 0 => return Err(query.bad_cursor("unknown phase")),
-                    Some(p) => Some((
-                        u64::try_from(p.at).map_err(|_| query.bad_cursor("bad key"))?,
-                        p.member
-                            .parse::<u64>()
-                            .map_err(|_| query.bad_cursor("bad key"))?,
-                    )),
+            } else {
+                let positive = (phase == 0) != newest;
+                let after = match from {
+                    Some(p) => {
+                        let (at, member) = map_key(query, p)?;
+                        let at = i16::try_from(at).map_err(|_| query.bad_cursor("bad key"))?;
+                        if at == 0 || (at < 0) != positive {
+                            return Err(query.bad_cursor("a key is out of its phase"));
+                        }
+                        Some((at, member))
+                    }
                     None => None,
                 };
-                let range = match after {
-                    Some(k) if newest => map.range(..k),
-                    Some(k) => map.range((Excluded(k), Unbounded)),
-                    None => map.range(..),
-                };
-                let entries: Box<dyn Iterator<Item = _>> = if newest {
-                    Box::new(range.rev())
+                let (lo, hi) = if positive {
+                    (Unbounded, Excluded((0, 0)))
                 } else {
-                    Box::new(range)
+                    (Included((1, 0)), Unbounded)
                 };
-                for (k, key) in entries.take(want) {
+                let bounds = match after {
+                    Some(k) if newest => (lo, Excluded(k)),
+                    Some(k) => (Excluded(k), hi),
+                    None => (lo, hi),
+                };
+                for (k, key) in entries(&lane.prioritized, bounds, query.order, left) {
+                    let position = LanePosition::new(name, phase, k.0.into(), k.1.to_string());
                     out.push(Candidate {
                         key: *key,
-                        position: LanePosition::new(name, 0, k.0 as i64, k.1.to_string()),
-                        rank: (k.0 as i64, k.1),
+                        position,
+                        rank: (k.0.into(), seq(*key)),
                     });
                 }
             }
-            _ => {
-                return Err(Error::InvalidQuery {
-                    reason: format!("jobs in state {:?} cannot be listed", query.state),
-                })
+            from = None;
+            if out.len() == want {
+                break;
             }
         }
         Ok(out)
+    }
+}
+
+/// The map key a position names: its `at` and its member as a number.
+fn map_key(query: &JobQuery, p: &LanePosition) -> Result<(i64, u64)> {
+    let member = p.member.parse().map_err(|_| query.bad_cursor("bad key"))?;
+    Ok((p.at, member))
+}
+
+/// Up to `n` entries of `map` within `bounds`, from the end `order` starts at.
+fn entries<'a, K: Ord>(
+    map: &'a BTreeMap<K, Key>,
+    bounds: (Bound<K>, Bound<K>),
+    order: Order,
+    n: usize,
+) -> Box<dyn Iterator<Item = (&'a K, &'a Key)> + 'a> {
+    let range = map.range(bounds);
+    match order {
+        Order::Newest => Box::new(range.rev().take(n)),
+        _ => Box::new(range.take(n)),
     }
 }
