@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// What `--help` prints.
 const USAGE: &str = "\
 usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
-                   [--redis-url URL] [--scaling-max N] [--json PATH]
+                   [--redis-url URL] [--scaling-max N] [--json PATH] [--observe]
 
   --jobs N          jobs per throughput phase (default 100000)
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
@@ -16,6 +16,9 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
   --scaling-max N   largest backlog of the scaling phases: 10k, 100k, 1M ready jobs up to N,
                     then 100k ready (at most N) beside N delayed ones (default 1000000; 0 skips)
   --json PATH       also write every measurement to PATH as JSON
+  --observe         then measure each driver again with observation on (events with a
+                    subscriber, metrics into a Prometheus recorder, a tracing subscriber at
+                    info formatting every span and event); its rows say `+observed`
 ";
 
 /// The flags that take a value.
@@ -45,6 +48,8 @@ pub(crate) struct Args {
     pub(crate) scaling_max: u64,
     /// Where to write the JSON report.
     pub(crate) json: Option<PathBuf>,
+    /// Measure each driver again with observation on.
+    pub(crate) observe: bool,
 }
 
 impl Args {
@@ -73,11 +78,16 @@ impl Args {
             redis: true,
             scaling_max: 1_000_000,
             json: None,
+            observe: false,
         };
         let mut flags = flags;
         while let Some(flag) = flags.next() {
             if flag == "--help" || flag == "-h" {
                 return Err(None);
+            }
+            if flag == "--observe" {
+                args.observe = true;
+                continue;
             }
             if !FLAGS.contains(&flag.as_str()) {
                 return Err(Some(format!("unknown flag {flag}")));

@@ -27,6 +27,7 @@ mod jobs;
 mod machine;
 mod measurements;
 mod numbers;
+mod observed;
 mod phases;
 mod probe;
 mod redis_benchmark;
@@ -42,7 +43,7 @@ use queue_redis::RedisDriver;
 use crate::args::Args;
 use crate::baseline::Baseline;
 use crate::machine::Machine;
-use crate::measurements::RunInfo;
+use crate::measurements::{DriverReport, RunInfo};
 use crate::phases::Bench;
 
 /// Parses the flags, measures each driver asked for, prints the report (and writes the JSON).
@@ -62,53 +63,10 @@ async fn main() {
         latency_jobs: args.latency_jobs,
         scaling_max: args.scaling_max,
     };
-    let mut reports = Vec::new();
-    if args.memory {
-        let queue = Queue::new(Arc::new(MemoryDriver::new()));
-        let bench = Bench {
-            driver: "memory",
-            queue,
-            redis: None,
-            args: &args,
-        };
-        reports.push(bench.run().await);
-    }
-    // Kept alive until the end: dropping it stops the server.
-    let mut _own_server = None;
-    if args.redis {
-        let (url, origin) = match &args.redis_url {
-            Some(url) => (url.clone(), "given by --redis-url"),
-            None => {
-                let server = server::RedisServer::start_with(&["--appendonly", "no"]);
-                let url = server.url();
-                _own_server = Some(server);
-                (url, "own redis-server on a free port, no persistence")
-            }
-        };
-        let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
-        let benchmark = benchmark.as_deref().expect("found when Redis is measured");
-        let connection = redis_benchmark::connection_args(client.get_connection_info())
-            .unwrap_or_else(|e| panic!("baseline: {e}"));
-        let version = redis_version(&client).await;
-        run.redis_server = Some(format!(
-            "{} ({origin})",
-            version.as_deref().unwrap_or("version unknown")
-        ));
-        run.redis_server_version = version;
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let driver = RedisDriver::connect(&format!("{url}{separator}prefix=bench"))
-            .await
-            .expect("connect to Redis");
-        let before = baseline::Run::measure(&client, benchmark, &connection).await;
-        let bench = Bench {
-            driver: "redis",
-            queue: Queue::new(Arc::new(driver)),
-            redis: Some(client.clone()),
-            args: &args,
-        };
-        let report = bench.run().await;
-        let after = baseline::Run::measure(&client, benchmark, &connection).await;
-        reports.push(report.with_baseline(Baseline::of(before, after)));
+    let mut reports = measure(&args, false, benchmark.as_deref(), &mut run).await;
+    if args.observe {
+        observed::install();
+        reports.extend(measure(&args, true, benchmark.as_deref(), &mut run).await);
     }
     print!("{}", report::markdown(&run, &reports));
     if let Some(path) = &args.json {
@@ -116,6 +74,77 @@ async fn main() {
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         eprintln!("queue-bench: wrote {}", path.display());
     }
+}
+
+/// Measures each driver asked for, bare or observed (see [`observed`]).
+async fn measure(
+    args: &Args,
+    observed: bool,
+    benchmark: Option<&std::path::Path>,
+    run: &mut RunInfo,
+) -> Vec<DriverReport> {
+    let watch = |queue: Queue| {
+        if observed {
+            observed::watch(queue)
+        } else {
+            queue
+        }
+    };
+    let mut reports = Vec::new();
+    if args.memory {
+        let bench = Bench {
+            driver: if observed {
+                "memory+observed"
+            } else {
+                "memory"
+            },
+            queue: watch(Queue::new(Arc::new(MemoryDriver::new()))),
+            redis: None,
+            args,
+            scaling: !observed,
+        };
+        reports.push(bench.run().await);
+    }
+    if !args.redis {
+        return reports;
+    }
+    // Kept alive until the end: dropping it stops the server.
+    let mut _own_server = None;
+    let (url, origin) = match &args.redis_url {
+        Some(url) => (url.clone(), "given by --redis-url"),
+        None => {
+            let server = server::RedisServer::start_with(&["--appendonly", "no"]);
+            let url = server.url();
+            _own_server = Some(server);
+            (url, "own redis-server on a free port, no persistence")
+        }
+    };
+    let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
+    let benchmark = benchmark.expect("found when Redis is measured");
+    let connection = redis_benchmark::connection_args(client.get_connection_info())
+        .unwrap_or_else(|e| panic!("baseline: {e}"));
+    let version = redis_version(&client).await;
+    run.redis_server = Some(format!(
+        "{} ({origin})",
+        version.as_deref().unwrap_or("version unknown")
+    ));
+    run.redis_server_version = version;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let driver = RedisDriver::connect(&format!("{url}{separator}prefix=bench"))
+        .await
+        .expect("connect to Redis");
+    let before = baseline::Run::measure(&client, benchmark, &connection).await;
+    let bench = Bench {
+        driver: if observed { "redis+observed" } else { "redis" },
+        queue: watch(Queue::new(Arc::new(driver))),
+        redis: Some(client.clone()),
+        args,
+        scaling: !observed,
+    };
+    let report = bench.run().await;
+    let after = baseline::Run::measure(&client, benchmark, &connection).await;
+    reports.push(report.with_baseline(Baseline::of(before, after)));
+    reports
 }
 
 /// `redis_version` from the server's `INFO server`.

@@ -47,6 +47,8 @@ pub(crate) struct Bench<'a> {
     pub(crate) redis: Option<redis::Client>,
     /// The flags.
     pub(crate) args: &'a Args,
+    /// Whether to run the scaling phases (`--scaling-max` permitting).
+    pub(crate) scaling: bool,
 }
 
 impl Bench<'_> {
@@ -116,7 +118,11 @@ impl Bench<'_> {
             }
             _ => None,
         };
-        let scaling = self.scaling().await;
+        let scaling = if self.scaling {
+            self.scaling().await
+        } else {
+            Vec::new()
+        };
         DriverReport {
             driver: self.driver,
             jobs: n,

@@ -24,7 +24,7 @@ pub(crate) struct Row {
 impl DriverReport {
     /// The rows of the main table, in order, with targets for this driver.
     pub(crate) fn rows(&self) -> Vec<Row> {
-        let redis = self.driver == "redis";
+        let redis = self.driver.starts_with("redis");
         let mut rows = Vec::new();
         let mut row = |what: &str, value: String, target: Option<Verdict>| {
             rows.push(Row {

@@ -87,9 +87,15 @@ impl JobContext {
             source,
         })?;
         let scope = &self.batch.scope;
+        let run = self.run();
+        if scope.observe.on() {
+            scope
+                .observe
+                .progress(&scope.lane, &run.lease.id, run.attempt, &value);
+        }
         let held = scope
             .driver
-            .progress(&scope.lane, &self.run().lease, value)
+            .progress(&scope.lane, &run.lease, value)
             .await?;
         if held {
             Ok(())

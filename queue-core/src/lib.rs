@@ -6,6 +6,7 @@ mod driver;
 mod error;
 pub mod hash;
 mod job;
+pub mod observe;
 mod presence;
 mod queue;
 mod registry;
@@ -24,6 +25,7 @@ pub use job::{
     JobPage, JobQuery, JobSpec, JobState, Lane, LanePosition, Lease, NewJob, Order, Reservation,
     ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
+pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,

@@ -8,12 +8,15 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::driver::{Admin, Driver, Presence};
 use crate::error::{Error, Result};
 use crate::job::{
     validate_name, Counts, Dispatched, JobId, JobInfo, JobPage, JobQuery, Lane, Name, NewJob,
 };
+use crate::observe::events::{Events, DEFAULT_EVENT_BUFFER};
+use crate::observe::Observer;
 use crate::presence::{Unserved, WorkerPresence};
 
 /// The environment variable [`Queue::from_env`] reads.
@@ -29,6 +32,8 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 512 * 1024;
 pub struct Queue {
     driver: Arc<dyn Driver>,
     max_payload: usize,
+    /// Where this queue's dispatches and its workers' runs are reported.
+    pub(crate) observer: Observer,
 }
 
 impl Queue {
@@ -37,6 +42,7 @@ impl Queue {
         Self {
             driver,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            observer: Observer::new(DEFAULT_EVENT_BUFFER),
         }
     }
 
@@ -80,6 +86,32 @@ impl Queue {
     pub fn with_max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self
+    }
+
+    /// Records metrics through the `metrics` facade for this queue's dispatches and for the
+    /// workers started from it afterwards (see [`observe::metrics`](crate::observe::metrics) for
+    /// the names): install a recorder (e.g. `metrics-exporter-prometheus`) first. Off by default,
+    /// so a program without metrics pays nothing for them.
+    pub fn with_metrics(mut self) -> Self {
+        self.observer.metrics = true;
+        self
+    }
+
+    /// Sets how many events a subscriber of [`Queue::events`] may fall behind before it loses
+    /// the oldest (default [`DEFAULT_EVENT_BUFFER`]). Subscriptions made before keep the old
+    /// buffer and stop receiving this queue's events.
+    pub fn with_event_buffer(mut self, events: usize) -> Self {
+        let metrics = self.observer.metrics;
+        self.observer = Observer::new(events);
+        self.observer.metrics = metrics;
+        self
+    }
+
+    /// Subscribes to what happens to jobs in this process: dispatches through this queue (and
+    /// its clones), and runs of the workers started from it. See [`EventKind`](crate::EventKind).
+    /// While nobody subscribes, no event is made.
+    pub fn events(&self) -> Events {
+        self.observer.bus.subscribe()
     }
 
     /// The driver underneath.
@@ -141,14 +173,28 @@ impl Queue {
         &self,
         jobs: impl IntoIterator<Item = NewJob>,
     ) -> Result<Vec<Dispatched>> {
-        let mut jobs: Vec<NewJob> = jobs.into_iter().collect();
+        let jobs: Vec<NewJob> = jobs.into_iter().collect();
+        let span = tracing::debug_span!("dispatch_bulk", jobs = jobs.len());
+        self.store_bulk(jobs).instrument(span).await
+    }
+
+    async fn store_bulk(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         for job in &mut jobs {
             self.check(job)?;
         }
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.driver.enqueue(jobs).await
+        if !self.observer.watches_dispatch() {
+            return self.driver.enqueue(jobs).await;
+        }
+        let lanes: Vec<(Name, Name)> = jobs
+            .iter()
+            .map(|job| (job.queue.clone(), job.name.clone()))
+            .collect();
+        let stored = self.driver.enqueue(jobs).await?;
+        self.observer.dispatched(&lanes, &stored);
+        Ok(stored)
     }
 
     fn check(&self, job: &mut NewJob) -> Result<()> {
@@ -327,13 +373,22 @@ impl<'q> IntoFuture for Dispatch<'q> {
 
     fn into_future(self) -> Self::IntoFuture {
         let Dispatch { queue, mut job } = self;
-        Box::pin(async move {
+        let span = tracing::debug_span!("dispatch", name = &*job.name, queue = &*job.queue);
+        let dispatch = async move {
             queue.check(&mut job)?;
+            let lane = queue
+                .observer
+                .watches_dispatch()
+                .then(|| [(job.queue.clone(), job.name.clone())]);
             let mut stored = queue.driver.enqueue(vec![job]).await?;
+            if let Some(lane) = lane {
+                queue.observer.dispatched(&lane, &stored);
+            }
             stored
                 .pop()
                 .ok_or_else(|| Error::storage("driver returned no result for an enqueued job"))
-        })
+        };
+        Box::pin(dispatch.instrument(span))
     }
 }
 
@@ -370,21 +425,23 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{tail}")
-            } else if user.is_empty() {
-                format!("{scheme}://{host}{tail}")
-            } else {
-                // `redis://password@host` form: the only part is the password.
-                format!("{scheme}://***@{host}{tail}")
-            }
-        }
-        None => url.to_string(),
+    // The credentials end at the last `@`: a password typed unencoded may hold `/`, `?`, `#`
+    // or `@`, and masking too much is harmless where masking too little is not.
+    let Some((userinfo, host_and_tail)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let tail_start = host_and_tail
+        .find(['/', '?', '#'])
+        .unwrap_or(host_and_tail.len());
+    let (host, tail) = host_and_tail.split_at(tail_start);
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    if userinfo.contains(':') {
+        format!("{scheme}://{user}:***@{host}{tail}")
+    } else if user.is_empty() {
+        format!("{scheme}://{host}{tail}")
+    } else {
+        // `redis://password@host` form: the only part is the password.
+        format!("{scheme}://***@{host}{tail}")
     }
 }
 
@@ -447,6 +504,10 @@ mod tests {
         assert_eq!(redact_url("rediss://s3cret@host/1"), "rediss://***@host/1");
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact_url("memory://"), "memory://");
+        assert_eq!(
+            redact_url("redis://:wrong/pa?ss#x@host:6379/2"),
+            "redis://:***@host:6379/2"
+        );
         assert_eq!(
             redact_url("redis://u:p@ss@host/0?x=1"),
             "redis://u:***@host/0?x=1"

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::job::{Lane, Lease, ReservedJob};
+use crate::observe::LaneObserver;
 
 /// Why a running job was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub(crate) enum CancelReason {
 pub(crate) struct Scope {
     pub(crate) lane: Lane,
     pub(crate) driver: Arc<dyn Driver>,
+    /// Where the lane's runs are reported (events, metrics), when anyone asked.
+    pub(crate) observe: LaneObserver,
 }
 
 /// The runs of one reservation, allocated and registered together: the batch is the unit the
@@ -44,6 +47,8 @@ pub(crate) struct Batch {
     pub(crate) runs: Box<[RunState]>,
     /// When the handler's timeout ends the runs, if it has one.
     pub(crate) deadline: Option<Instant>,
+    /// When the runs started, read only when they are observed (events or metrics on).
+    pub(crate) started: Option<Instant>,
     /// When the leases run out unless renewed (local clock, conservative: the send time of the
     /// call that set them plus the lease), or `None` once the runs were cancelled for it. The
     /// batch's leases were taken together and are renewed together.
@@ -58,6 +63,7 @@ impl Batch {
         deadline: Option<Instant>,
     ) -> Self {
         Self {
+            started: scope.observe.on().then(Instant::now),
             scope,
             runs: jobs.iter().map(RunState::new).collect(),
             deadline,

@@ -28,6 +28,14 @@ impl Lane {
         })
     }
 
+    /// The lane of names already checked (a stored job's).
+    pub(crate) fn unchecked(queue: &str, job: &str) -> Self {
+        Lane {
+            queue: queue.into(),
+            job: job.into(),
+        }
+    }
+
     /// The queue name.
     pub fn queue(&self) -> &str {
         &self.queue

@@ -28,6 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as LeaseClock;
 
 use crate::job::{Lease, ReservedJob};
+use crate::observe::Ending;
 use crate::run::Batch;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::{self, Running};
@@ -241,7 +242,8 @@ impl Pool {
         self.ended(batch, index, verdict)
     }
 
-    /// Marks a run finished, logs a failure, and pairs the verdict with the lease.
+    /// Marks a run finished, logs a failure, reports the run to its observers, and pairs the
+    /// verdict with the lease.
     fn ended(&self, batch: &Batch, index: usize, verdict: Verdict) -> (Lease, Verdict) {
         let run = &batch.runs[index];
         run.finish();
@@ -251,6 +253,27 @@ impl Pool {
                 max_attempts = run.max_attempts, error = %failure.error,
                 retry_in = ?failure.retry_in, "job failed"
             );
+        }
+        if let Some(started) = batch.started {
+            let ending = match &verdict {
+                Verdict::Done => Ending::Completed,
+                Verdict::Failed(failure) => match failure.retry_in {
+                    Some(retry_in) => Ending::Retrying {
+                        error: &failure.error,
+                        retry_in,
+                    },
+                    None => Ending::Failed {
+                        error: &failure.error,
+                    },
+                },
+                Verdict::Requeue => Ending::Requeued,
+                Verdict::Abandoned => Ending::LeaseLost,
+            };
+            let scope = &batch.scope;
+            let took = started.elapsed();
+            scope
+                .observe
+                .run_ended(&scope.lane, &run.lease.id, run.attempt, took, ending);
         }
         (run.lease.clone(), verdict)
     }

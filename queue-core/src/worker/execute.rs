@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
+use tracing::Span;
 
 use crate::context::{JobContext, State};
 use crate::error::JobError;
@@ -34,13 +35,21 @@ pub(crate) enum Verdict {
 /// A handler's future, as `#[job]` expansions return it, dropped under a panic guard: a handler
 /// cancelled by a timeout, a lost lease or shutdown drops its future outside its own polls, and
 /// a value whose `Drop` panics must not take the pool's task with it.
-pub(crate) struct HandlerFuture(Option<BoxFuture<'static, Result<(), JobError>>>);
+///
+/// It carries the run's span, entered at every poll, so the handler's own spans and events
+/// are its children.
+pub(crate) struct HandlerFuture {
+    future: Option<BoxFuture<'static, Result<(), JobError>>>,
+    span: Span,
+}
 
 impl Future for HandlerFuture {
     type Output = Result<(), JobError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.0.as_mut() {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        match this.future.as_mut() {
             Some(future) => future.as_mut().poll(cx),
             None => Poll::Pending,
         }
@@ -49,7 +58,8 @@ impl Future for HandlerFuture {
 
 impl Drop for HandlerFuture {
     fn drop(&mut self) {
-        if let Some(future) = self.0.take() {
+        let _entered = self.span.enter();
+        if let Some(future) = self.future.take() {
             if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| drop(future))) {
                 tracing::error!(
                     panic = %panic_message(&*panic),
@@ -87,25 +97,59 @@ pub(crate) fn start(
     cx: &mut Context<'_>,
 ) -> Started {
     let run = &batch.runs[index];
+    let lane = &batch.scope.lane;
+    let span = tracing::info_span!(
+        "job",
+        id = %run.lease.id,
+        name = lane.job(),
+        queue = lane.queue(),
+        attempt = run.attempt,
+        outcome = tracing::field::Empty,
+    );
     let ctx = JobContext::new(batch.clone(), index);
     // Building the future decodes the payload; a panicking Deserialize impl is caught too.
-    let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        (registration.handler)(&payload, ctx, state)
-    }));
+    let built = span.in_scope(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            (registration.handler)(&payload, ctx, state)
+        }))
+    });
     drop(payload);
     let mut future = match built {
-        Ok(future) => HandlerFuture(Some(future)),
-        Err(panic) => return Started::Ended(verdict(registration, run, Err(panicked(panic)))),
+        Ok(future) => HandlerFuture {
+            future: Some(future),
+            span,
+        },
+        Err(panic) => {
+            let verdict = verdict(registration, run, Err(panicked(panic)));
+            return Started::Ended(recorded(&span, verdict));
+        }
     };
     // As in `finish`, cancellation is looked at before the handler.
     if run.cancel.is_cancelled() {
-        return Started::Ended(cancelled(run.cancel.reason()));
+        return Started::Ended(recorded(&future.span, cancelled(run.cancel.reason())));
     }
-    match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut future).poll(cx))) {
-        Ok(Poll::Pending) => Started::Running(future),
-        Ok(Poll::Ready(result)) => Started::Ended(verdict(registration, run, result)),
-        Err(panic) => Started::Ended(verdict(registration, run, Err(panicked(panic)))),
+    let verdict =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut future).poll(cx))) {
+            Ok(Poll::Pending) => return Started::Running(future),
+            Ok(Poll::Ready(result)) => verdict(registration, run, result),
+            Err(panic) => verdict(registration, run, Err(panicked(panic))),
+        };
+    Started::Ended(recorded(&future.span, verdict))
+}
+
+/// Records how a run ended on its span.
+fn recorded(span: &Span, verdict: Verdict) -> Verdict {
+    if !span.is_disabled() {
+        let outcome = match &verdict {
+            Verdict::Done => "completed",
+            Verdict::Failed(failure) if failure.retry_in.is_some() => "retrying",
+            Verdict::Failed(_) => "failed",
+            Verdict::Requeue => "requeued",
+            Verdict::Abandoned => "lease_lost",
+        };
+        span.record("outcome", outcome);
     }
+    verdict
 }
 
 /// Drives a started run to its end under its timeout (counted from the batch's start, as the
@@ -118,6 +162,20 @@ pub(crate) async fn finish(
 ) -> Verdict {
     let def = registration.definition;
     let run = &batch.runs[index];
+    let span = future.span.clone();
+    recorded(
+        &span,
+        finish_run(registration, batch, run, future, def).await,
+    )
+}
+
+async fn finish_run(
+    registration: &'static Registration,
+    batch: &Batch,
+    run: &RunState,
+    future: HandlerFuture,
+    def: &crate::registry::JobDefinition,
+) -> Verdict {
     let guarded = AssertUnwindSafe(future).catch_unwind();
     let timed = async {
         match batch.deadline {

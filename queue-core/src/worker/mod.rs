@@ -3,6 +3,7 @@
 
 mod batch;
 mod execute;
+mod gauges;
 mod heartbeat;
 mod lease;
 mod outbox;
@@ -55,6 +56,7 @@ pub struct WorkerBuilder {
     only: Option<Vec<String>>,
     concurrency: HashMap<String, usize>,
     queues: HashMap<String, Vec<String>>,
+    sample_every: Duration,
 }
 
 impl Queue {
@@ -74,6 +76,7 @@ impl WorkerBuilder {
             only: None,
             concurrency: HashMap::new(),
             queues: HashMap::new(),
+            sample_every: gauges::SAMPLE_EVERY,
         }
     }
 
@@ -90,6 +93,13 @@ impl WorkerBuilder {
     /// before another worker can take the job.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(300));
+        self
+    }
+
+    /// Sets how often a worker with metrics on ([`Queue::with_metrics`]) samples the depth of
+    /// the queues it serves and the number of live workers into gauges (default 10 s).
+    pub fn sample_every(mut self, every: Duration) -> Self {
+        self.sample_every = every.max(Duration::from_millis(10));
         self
     }
 
@@ -199,6 +209,7 @@ impl WorkerBuilder {
                 Ok(Arc::new(Pool::new(
                     registration,
                     Arc::new(Scope {
+                        observe: self.queue.observer.lane(&lane),
                         lane,
                         driver: driver.clone(),
                     }),
@@ -211,6 +222,7 @@ impl WorkerBuilder {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Worker {
+            sampling: self.queue.observer.metrics.then_some(self.sample_every),
             driver,
             pools,
             stats,
@@ -232,6 +244,8 @@ impl WorkerBuilder {
 #[derive(Debug)]
 pub struct Worker {
     driver: Arc<dyn crate::Driver>,
+    /// How often the worker samples queue depth into gauges, when metrics are on.
+    sampling: Option<Duration>,
     pools: Vec<Arc<Pool>>,
     stats: Arc<WorkerStats>,
 }
@@ -269,6 +283,20 @@ impl Worker {
             presence,
             beat_stop.clone(),
         ));
+        let sampling = self.sampling.map(|every| {
+            let mut queues: Vec<String> = self
+                .pools
+                .iter()
+                .map(|p| p.lane().queue().to_string())
+                .collect();
+            queues.dedup();
+            tokio::spawn(gauges::sample(
+                self.driver.clone(),
+                queues,
+                every,
+                beat_stop.clone(),
+            ))
+        });
         // Each pool task ends only once `stop` is cancelled, unless a bug in this crate made it
         // panic: then the whole worker shuts down, rather than go on looking alive while one of
         // its lanes is no longer fetched.
@@ -306,6 +334,9 @@ impl Worker {
         }
         beat_stop.cancel();
         let _ = beating.await;
+        if let Some(sampling) = sampling {
+            let _ = sampling.await;
+        }
         if let Some(panic) = panic {
             std::panic::resume_unwind(panic);
         }

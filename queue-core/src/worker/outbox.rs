@@ -247,6 +247,7 @@ pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: 
     }
     if refused > 0 {
         outbox.stats.add_refused(refused);
+        outbox.scope.observe.acks_refused(refused);
     }
 }
 

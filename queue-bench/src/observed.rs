@@ -1,0 +1,24 @@
+//! The observed runs: what an application with events, metrics and logs on has installed.
+
+use queue_core::Queue;
+
+/// Installs the process's metrics recorder (Prometheus, rendered by nobody) and a tracing
+/// subscriber at info that formats every span and event into a sink. Once per process.
+pub(crate) fn install() {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the bench's only metrics recorder");
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_writer(std::io::sink)
+        .with_ansi(false)
+        .init();
+}
+
+/// `queue` with metrics on and an event subscriber that reads every event.
+pub(crate) fn watch(queue: Queue) -> Queue {
+    let queue = queue.with_metrics();
+    let mut events = queue.events();
+    tokio::spawn(async move { while events.next().await.is_some() {} });
+    queue
+}

@@ -1,0 +1,199 @@
+//! The command line: global options, commands and their arguments (clap derive).
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use queue_core::JobState;
+
+use crate::duration::parse_duration;
+
+/// Inspect and administer job queues: counts, failed jobs, retries, workers, dispatch.
+#[derive(Debug, Parser)]
+#[command(name = "queue", version)]
+pub(crate) struct Cli {
+    /// Storage URL: `redis://[user:password@]host:6379/0[?prefix=app]` or `memory://`.
+    /// Defaults to $QUEUE_URL, else `memory://` (which sees only this process's jobs).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Jobs per queue by state (ready, scheduled, active, failed), whether it is paused, and
+    /// per lane (job name).
+    Stats {
+        /// Only this queue.
+        #[arg(long, short)]
+        queue: Option<String>,
+    },
+    /// Names of the queues that hold or held jobs.
+    Queues,
+    /// Lists jobs in one state, a page at a time.
+    Jobs(JobsArgs),
+    /// Shows one job in full; without --queue, looks in every queue.
+    Show {
+        /// The job's id.
+        id: String,
+        /// The queue holding it.
+        #[arg(long, short)]
+        queue: Option<String>,
+    },
+    /// Moves a failed job (or, with --all, every failed job of the queue) back to ready with
+    /// fresh attempts.
+    Retry {
+        /// The failed job's id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Retry every failed job of the queue.
+        #[arg(long)]
+        all: bool,
+        /// The queue holding the job(s).
+        #[arg(long, short)]
+        queue: String,
+    },
+    /// Deletes one job, in any state.
+    Delete {
+        /// The job's id.
+        id: String,
+        /// The queue holding it.
+        #[arg(long, short)]
+        queue: String,
+    },
+    /// Deletes every job of a queue, in every state, without asking.
+    Purge {
+        /// The queue to empty.
+        queue: String,
+    },
+    /// Stops workers from taking jobs of a queue (dispatch still stores them).
+    Pause {
+        /// The queue to pause.
+        queue: String,
+    },
+    /// Lets workers take jobs of a paused queue again.
+    Resume {
+        /// The queue to resume.
+        queue: String,
+    },
+    /// Stores a job by name with a JSON payload, for a worker that has its handler.
+    Dispatch(DispatchArgs),
+    /// The live workers and the lanes they serve.
+    Workers,
+    /// Lanes whose ready or scheduled jobs no live worker serves.
+    Unserved,
+}
+
+/// Arguments of `queue jobs`.
+#[derive(Debug, Args)]
+pub(crate) struct JobsArgs {
+    /// Which jobs to list.
+    #[arg(long, value_enum)]
+    pub(crate) state: StateArg,
+    /// Only this queue (default: every queue, in name order).
+    #[arg(long, short)]
+    pub(crate) queue: Option<String>,
+    /// Most jobs to print.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) limit: u32,
+    /// Where to continue: the `next_cursor` a previous page printed.
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+}
+
+/// Arguments of `queue dispatch`.
+#[derive(Debug, Args)]
+pub(crate) struct DispatchArgs {
+    /// The job name (the handler's name in the worker).
+    pub(crate) name: String,
+    /// The payload, as JSON: '{"user_id": 7}'.
+    pub(crate) payload: String,
+    /// The queue to store it in (a worker serving this queue for the handler runs it).
+    #[arg(long, short, default_value = queue_core::DEFAULT_QUEUE)]
+    pub(crate) queue: String,
+    /// Run no earlier than this from now: `250ms`, `10s`, `5m`, `1h`, `2d`, `1m30s`.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) delay: Option<Duration>,
+    /// Choose the job's id (a job with this id that still exists is not stored twice).
+    #[arg(long)]
+    pub(crate) id: Option<String>,
+    /// Priority, -128 to 127: higher runs first.
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) priority: Option<i8>,
+    /// How many times the job may run.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) attempts: Option<u32>,
+}
+
+/// A job state, as `--state` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StateArg {
+    /// Waiting for their due time.
+    Scheduled,
+    /// Waiting for a worker.
+    Ready,
+    /// Leased to a worker.
+    Active,
+    /// Out of attempts, or failed fatally.
+    Failed,
+}
+
+impl StateArg {
+    /// The core state it names.
+    pub(crate) fn state(self) -> JobState {
+        match self {
+            StateArg::Scheduled => JobState::Scheduled,
+            StateArg::Ready => JobState::Ready,
+            StateArg::Active => JobState::Active,
+            StateArg::Failed => JobState::Failed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_dispatch() {
+        let cli = Cli::try_parse_from([
+            "queue",
+            "dispatch",
+            "send",
+            "{}",
+            "--delay",
+            "1m30s",
+            "--priority",
+            "-3",
+            "--json",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        let Command::Dispatch(args) = cli.command else {
+            panic!("not a dispatch: {:?}", cli.command)
+        };
+        assert_eq!(args.delay, Some(Duration::from_secs(90)));
+        assert_eq!(args.priority, Some(-3));
+        assert_eq!(args.queue, "default");
+    }
+
+    #[test]
+    fn retry_takes_an_id_or_all() {
+        assert!(Cli::try_parse_from(["queue", "retry", "--queue", "q"]).is_err());
+        assert!(Cli::try_parse_from(["queue", "retry", "7", "--all", "--queue", "q"]).is_err());
+        assert!(Cli::try_parse_from(["queue", "retry", "--all", "--queue", "q"]).is_ok());
+        assert!(Cli::try_parse_from(["queue", "retry", "7", "--queue", "q"]).is_ok());
+    }
+}

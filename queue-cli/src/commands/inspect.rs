@@ -1,0 +1,330 @@
+//! The read commands: stats, queues, jobs, show, workers, unserved.
+
+use queue_core::{Counts, JobId, JobInfo};
+use serde_json::{json, Value};
+
+use super::{job_json, known_queue, payload, Context, Report};
+use crate::cli::JobsArgs;
+use crate::error::{CliError, CliResult};
+use crate::listing::{self, state_name};
+use crate::output::{clip, fields, Paint, Table};
+use crate::time::rfc3339;
+
+/// `queue stats [--queue Q]`
+pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report> {
+    let names = match only {
+        Some(name) => {
+            known_queue(&cx.queue, name).await?;
+            vec![name.to_string()]
+        }
+        None => sorted(cx.queue.queues().await?),
+    };
+    let admin = cx.queue.driver().admin();
+    let mut queues_json = Vec::new();
+    let mut queues = Table::new(&["QUEUE", "READY", "SCHEDULED", "ACTIVE", "FAILED", "PAUSED"]);
+    let mut lanes = Table::new(&["QUEUE", "JOB", "READY", "SCHEDULED", "ACTIVE"]);
+    let mut any_lane = false;
+    for name in &names {
+        let counts = cx.queue.counts(name).await?;
+        let lane_counts = match admin {
+            Some(admin) => admin.lane_counts(name).await?,
+            None => Vec::new(),
+        };
+        queues.painted_row([
+            (name.clone(), None),
+            count_cell(counts.ready, Paint::Green),
+            count_cell(counts.scheduled, Paint::Yellow),
+            count_cell(counts.active, Paint::Cyan),
+            count_cell(counts.failed, Paint::Red),
+            if counts.paused {
+                ("paused".to_string(), Some(Paint::Yellow))
+            } else {
+                ("no".to_string(), None)
+            },
+        ]);
+        let mut lanes_json = Vec::new();
+        for (job, lane) in &lane_counts {
+            any_lane = true;
+            lanes.row([
+                name.clone(),
+                job.clone(),
+                lane.ready.to_string(),
+                lane.scheduled.to_string(),
+                lane.active.to_string(),
+            ]);
+            lanes_json.push(json!({
+                "job": job,
+                "ready": lane.ready,
+                "scheduled": lane.scheduled,
+                "active": lane.active,
+            }));
+        }
+        let mut entry = counts_json(&counts);
+        entry["queue"] = json!(name);
+        entry["paused"] = json!(counts.paused);
+        entry["lanes"] = Value::Array(lanes_json);
+        queues_json.push(entry);
+    }
+    let text = if names.is_empty() {
+        "no queues\n".to_string()
+    } else if any_lane {
+        format!("{}\n{}", queues.render(cx.style), lanes.render(cx.style))
+    } else {
+        queues.render(cx.style)
+    };
+    Ok(Report {
+        json: json!({ "queues": queues_json }),
+        text,
+        notes: Vec::new(),
+    })
+}
+
+/// `queue queues`
+pub(crate) async fn queues(cx: &Context) -> CliResult<Report> {
+    let names = sorted(cx.queue.queues().await?);
+    let text = if names.is_empty() {
+        "no queues\n".to_string()
+    } else {
+        names.iter().map(|n| format!("{n}\n")).collect()
+    };
+    Ok(Report {
+        json: json!({ "queues": names }),
+        text,
+        notes: Vec::new(),
+    })
+}
+
+/// `queue jobs --state S [--queue Q] [--limit N] [--cursor C]`
+pub(crate) async fn jobs(cx: &Context, args: JobsArgs) -> CliResult<Report> {
+    let state = args.state.state();
+    let limit = args.limit as usize;
+    let page = match &args.queue {
+        Some(name) => {
+            known_queue(&cx.queue, name).await?;
+            listing::page(&cx.queue, name, state, limit, args.cursor.as_deref()).await?
+        }
+        None => {
+            let names = sorted(cx.queue.queues().await?);
+            listing::page_across(&cx.queue, &names, state, limit, args.cursor.as_deref()).await?
+        }
+    };
+    let mut table = Table::new(&[
+        "ID",
+        "QUEUE",
+        "NAME",
+        "STATE",
+        "ATTEMPTS",
+        "PRIORITY",
+        "CREATED",
+        "FAILED AT",
+        "ERROR",
+    ]);
+    for job in &page.jobs {
+        let state = state_name(job.state);
+        table.painted_row([
+            (job.id.to_string(), None),
+            (job.queue.clone(), None),
+            (job.name.clone(), None),
+            (state.to_string(), Paint::of_state(state)),
+            (format!("{}/{}", job.attempts, job.max_attempts), None),
+            (job.priority.to_string(), None),
+            (rfc3339(job.created_at), None),
+            (job.failed_at.map(rfc3339).unwrap_or_default(), None),
+            (clip(job.last_error.as_deref().unwrap_or(""), 60), None),
+        ]);
+    }
+    let mut text = if page.jobs.is_empty() {
+        format!("no {} jobs\n", state_name(state))
+    } else {
+        table.render(cx.style)
+    };
+    if let Some(next) = &page.next_cursor {
+        text.push_str(
+            &cx.style
+                .paint(Some(Paint::Dim), &format!("more: --cursor {next}")),
+        );
+        text.push('\n');
+    }
+    Ok(Report {
+        json: json!({
+            "jobs": page.jobs.iter().map(job_json).collect::<Vec<_>>(),
+            "next_cursor": page.next_cursor,
+        }),
+        text,
+        notes: Vec::new(),
+    })
+}
+
+/// `queue show ID [--queue Q]`
+pub(crate) async fn show(cx: &Context, id: &str, queue: Option<&str>) -> CliResult<Report> {
+    let job_id = JobId::from(id);
+    let job = match queue {
+        Some(name) => {
+            known_queue(&cx.queue, name).await?;
+            cx.queue.job(name, &job_id).await?.ok_or_else(|| {
+                CliError::failed(format!("job `{id}` not found in queue `{name}`"))
+            })?
+        }
+        None => {
+            let names = sorted(cx.queue.queues().await?);
+            let mut found = Vec::new();
+            for name in &names {
+                if let Some(job) = cx.queue.job(name, &job_id).await? {
+                    found.push(job);
+                }
+            }
+            match found.len() {
+                0 if names.is_empty() => {
+                    return Err(CliError::failed(format!(
+                        "job `{id}` not found: the storage holds no queues"
+                    )))
+                }
+                0 => {
+                    return Err(CliError::failed(format!(
+                        "job `{id}` not found in any queue (searched {})",
+                        names.join(", ")
+                    )))
+                }
+                1 => found.remove(0),
+                _ => {
+                    let holders: Vec<&str> = found.iter().map(|j| j.queue.as_str()).collect();
+                    return Err(CliError::failed(format!(
+                        "job `{id}` exists in several queues ({}); name one with --queue",
+                        holders.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    let mut text = String::new();
+    if queue.is_none() {
+        text.push_str(&format!("found in queue `{}`\n", job.queue));
+    }
+    text.push_str(&job_text(cx, &job));
+    Ok(Report {
+        json: job_json(&job),
+        text,
+        notes: Vec::new(),
+    })
+}
+
+/// A job in full, as label/value lines and then its payload, pretty-printed.
+fn job_text(cx: &Context, job: &JobInfo) -> String {
+    let state = state_name(job.state);
+    let mut pairs = vec![
+        ("id", job.id.to_string(), None),
+        ("queue", job.queue.clone(), None),
+        ("name", job.name.clone(), None),
+        ("state", state.to_string(), Paint::of_state(state)),
+        (
+            "attempts",
+            format!("{}/{}", job.attempts, job.max_attempts),
+            None,
+        ),
+        ("lost leases", job.lost_leases.to_string(), None),
+        ("priority", job.priority.to_string(), None),
+        ("created", rfc3339(job.created_at), None),
+    ];
+    if let Some(at) = job.failed_at {
+        pairs.push(("failed at", rfc3339(at), None));
+    }
+    if let Some(error) = &job.last_error {
+        pairs.push(("last error", clip(error, 500), Some(Paint::Red)));
+    }
+    if let Some(progress) = &job.progress {
+        pairs.push(("progress", progress.to_string(), None));
+    }
+    let payload = serde_json::to_string_pretty(&payload(job)).unwrap_or_default();
+    format!(
+        "{}{}\n{payload}\n",
+        fields(cx.style, &pairs),
+        cx.style.paint(Some(Paint::Bold), "payload")
+    )
+}
+
+/// `queue workers`
+pub(crate) async fn workers(cx: &Context) -> CliResult<Report> {
+    let mut workers = cx.queue.workers().await?;
+    workers.sort_by(|a, b| (&a.host, a.pid, &a.id).cmp(&(&b.host, b.pid, &b.id)));
+    let mut table = Table::new(&["ID", "HOST", "PID", "STARTED", "LANES"]);
+    let mut list = Vec::new();
+    for worker in &workers {
+        let lanes: Vec<String> = worker.lanes.iter().map(|l| l.to_string()).collect();
+        table.row([
+            worker.id.clone(),
+            worker.host.clone(),
+            worker.pid.to_string(),
+            rfc3339(worker.started_at),
+            lanes.join(", "),
+        ]);
+        list.push(json!({
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "started_at": rfc3339(worker.started_at),
+            "lanes": worker.lanes.iter().map(|l| json!({"queue": l.queue(), "job": l.job()})).collect::<Vec<_>>(),
+        }));
+    }
+    let text = if workers.is_empty() {
+        "no live workers\n".to_string()
+    } else {
+        table.render(cx.style)
+    };
+    Ok(Report {
+        json: json!({ "workers": list }),
+        text,
+        notes: Vec::new(),
+    })
+}
+
+/// `queue unserved`
+pub(crate) async fn unserved(cx: &Context) -> CliResult<Report> {
+    let mut unserved = cx.queue.unserved().await?;
+    unserved.sort_by(|a, b| a.lane.cmp(&b.lane));
+    let mut table = Table::new(&["QUEUE", "JOB", "READY", "SCHEDULED"]);
+    let mut list = Vec::new();
+    for entry in &unserved {
+        table.painted_row([
+            (entry.lane.queue().to_string(), None),
+            (entry.lane.job().to_string(), None),
+            count_cell(entry.counts.ready, Paint::Green),
+            count_cell(entry.counts.scheduled, Paint::Yellow),
+        ]);
+        list.push(json!({
+            "queue": entry.lane.queue(),
+            "job": entry.lane.job(),
+            "ready": entry.counts.ready,
+            "scheduled": entry.counts.scheduled,
+        }));
+    }
+    let text = if unserved.is_empty() {
+        "every lane with waiting jobs has a live worker\n".to_string()
+    } else {
+        table.render(cx.style)
+    };
+    Ok(Report {
+        json: json!({ "unserved": list }),
+        text,
+        notes: Vec::new(),
+    })
+}
+
+/// A queue's counts as JSON (the caller adds `queue`, `paused` and `lanes`).
+pub(super) fn counts_json(counts: &Counts) -> Value {
+    json!({
+        "ready": counts.ready,
+        "scheduled": counts.scheduled,
+        "active": counts.active,
+        "failed": counts.failed,
+    })
+}
+
+/// A count, coloured when it is not zero.
+fn count_cell(count: u64, paint: Paint) -> (String, Option<Paint>) {
+    (count.to_string(), (count > 0).then_some(paint))
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}

@@ -1,0 +1,100 @@
+//! The commands: each reads or changes storage through `queue_core::Queue` and returns a
+//! [`Report`], printed as text or JSON by `main`.
+
+mod change;
+mod inspect;
+
+use queue_core::{JobInfo, Queue};
+use serde_json::{json, Value};
+
+use crate::cli::Command;
+use crate::error::{CliError, CliResult};
+use crate::listing::state_name;
+use crate::output::Style;
+use crate::time::rfc3339;
+
+/// What a command has to say: JSON for scripts, text for people, and notes for stderr.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// The result as JSON (printed with `--json`).
+    pub(crate) json: Value,
+    /// The result as text (printed without `--json`), ending with a newline.
+    pub(crate) text: String,
+    /// Remarks for stderr in either mode (one line each).
+    pub(crate) notes: Vec<String>,
+}
+
+/// What every command works with.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// The storage.
+    pub(crate) queue: Queue,
+    /// Colours for the text report.
+    pub(crate) style: Style,
+    /// Whether the storage is this process's memory (nothing of other programs is there).
+    pub(crate) in_memory: bool,
+}
+
+/// Runs `command`.
+pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
+    match command {
+        Command::Stats { queue } => inspect::stats(cx, queue.as_deref()).await,
+        Command::Queues => inspect::queues(cx).await,
+        Command::Jobs(args) => inspect::jobs(cx, args).await,
+        Command::Show { id, queue } => inspect::show(cx, &id, queue.as_deref()).await,
+        Command::Workers => inspect::workers(cx).await,
+        Command::Unserved => inspect::unserved(cx).await,
+        Command::Retry { id, all, queue } => match (id, all) {
+            (_, true) => change::retry_all(cx, &queue).await,
+            (Some(id), false) => change::retry(cx, &id, &queue).await,
+            (None, false) => Err(CliError::usage("retry needs a job id or --all")),
+        },
+        Command::Delete { id, queue } => change::delete(cx, &id, &queue).await,
+        Command::Purge { queue } => change::purge(cx, &queue).await,
+        Command::Pause { queue } => change::pause(cx, &queue, true).await,
+        Command::Resume { queue } => change::pause(cx, &queue, false).await,
+        Command::Dispatch(args) => change::dispatch(cx, args).await,
+    }
+}
+
+/// Fails unless storage knows the queue `name`, listing the queues it knows.
+async fn known_queue(queue: &Queue, name: &str) -> CliResult<()> {
+    let mut queues = queue.queues().await?;
+    queues.sort();
+    if queues.iter().any(|q| q == name) {
+        return Ok(());
+    }
+    Err(CliError::failed(if queues.is_empty() {
+        format!("unknown queue `{name}`: the storage holds no queues")
+    } else {
+        format!(
+            "unknown queue `{name}`; known queues: {}",
+            queues.join(", ")
+        )
+    }))
+}
+
+/// A job's record as JSON (the payload parsed, or as text when it is not JSON).
+fn job_json(job: &JobInfo) -> Value {
+    json!({
+        "id": job.id.as_str(),
+        "queue": job.queue,
+        "name": job.name,
+        "state": state_name(job.state),
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "lost_leases": job.lost_leases,
+        "priority": job.priority,
+        "created_at": rfc3339(job.created_at),
+        "failed_at": job.failed_at.map(rfc3339),
+        "last_error": job.last_error,
+        "progress": job.progress,
+        "payload": payload(job),
+    })
+}
+
+/// The payload as JSON, or as a string when it does not parse.
+fn payload(job: &JobInfo) -> Value {
+    serde_json::from_slice(&job.payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&job.payload).into_owned()))
+}

@@ -1,0 +1,104 @@
+//! Metrics through the `metrics` facade, recorded when [`Queue::with_metrics`] turned them on:
+//! whatever recorder the program installed (Prometheus, StatsD, ...) receives them. Names follow
+//! Prometheus conventions; every series is labelled with `queue` and `job`.
+//!
+//! [`Queue::with_metrics`]: crate::Queue::with_metrics
+
+use std::time::Duration;
+
+use metrics::{Counter, Histogram};
+
+use crate::job::Lane;
+use crate::observe::Ending;
+
+/// Jobs stored by dispatch (counter).
+pub const DISPATCHED: &str = "queue_jobs_dispatched_total";
+/// Runs that succeeded (counter).
+pub const COMPLETED: &str = "queue_jobs_completed_total";
+/// Runs that failed and ended in the failed list (counter).
+pub const FAILED: &str = "queue_jobs_failed_total";
+/// Runs that failed and will be retried (counter).
+pub const RETRIED: &str = "queue_jobs_retried_total";
+/// Runs stopped because their lease was lost (counter).
+pub const LEASE_LOST: &str = "queue_jobs_lease_lost_total";
+/// Settlements (acks, failures, requeues) the storage refused because the lease had ended
+/// (counter).
+pub const ACKS_REFUSED: &str = "queue_acks_refused_total";
+/// How long runs took, in seconds, whatever their outcome (histogram).
+pub const RUN_SECONDS: &str = "queue_job_run_seconds";
+/// Jobs in each state (gauge; label `state`), sampled by workers every few seconds.
+pub const JOBS: &str = "queue_jobs";
+/// Live workers seen by the storage (gauge), sampled by workers.
+pub const WORKERS: &str = "queue_workers_live";
+
+/// One lane's metric handles, registered once with the installed recorder.
+#[derive(Debug)]
+pub(crate) struct LaneMetrics {
+    completed: Counter,
+    failed: Counter,
+    retried: Counter,
+    lease_lost: Counter,
+    acks_refused: Counter,
+    run_seconds: Histogram,
+}
+
+impl LaneMetrics {
+    pub(crate) fn new(lane: &Lane) -> Self {
+        let labels = labels(lane);
+        Self {
+            completed: metrics::counter!(COMPLETED, &labels),
+            failed: metrics::counter!(FAILED, &labels),
+            retried: metrics::counter!(RETRIED, &labels),
+            lease_lost: metrics::counter!(LEASE_LOST, &labels),
+            acks_refused: metrics::counter!(ACKS_REFUSED, &labels),
+            run_seconds: metrics::histogram!(RUN_SECONDS, &labels),
+        }
+    }
+
+    pub(crate) fn run_ended(&self, took: Duration, ending: &Ending<'_>) {
+        let counter = match ending {
+            Ending::Completed => &self.completed,
+            Ending::Retrying { .. } => &self.retried,
+            Ending::Failed { .. } => &self.failed,
+            Ending::LeaseLost => &self.lease_lost,
+            Ending::Requeued => return,
+        };
+        counter.increment(1);
+        self.run_seconds.record(took.as_secs_f64());
+    }
+
+    pub(crate) fn acks_refused(&self, count: usize) {
+        self.acks_refused.increment(count as u64);
+    }
+}
+
+/// The `queue` and `job` labels of a lane.
+pub(crate) fn labels(lane: &Lane) -> [(&'static str, String); 2] {
+    [
+        ("queue", lane.queue().to_string()),
+        ("job", lane.job().to_string()),
+    ]
+}
+
+/// Counts `count` jobs dispatched to `lane`.
+pub(crate) fn dispatched(queue: &str, job: &str, count: u64) {
+    metrics::counter!(DISPATCHED, "queue" => queue.to_string(), "job" => job.to_string())
+        .increment(count);
+}
+
+/// Sets the state gauges of `queue`.
+pub(crate) fn depth(queue: &str, counts: &crate::job::Counts) {
+    for (state, value) in [
+        ("ready", counts.ready),
+        ("scheduled", counts.scheduled),
+        ("active", counts.active),
+        ("failed", counts.failed),
+    ] {
+        metrics::gauge!(JOBS, "queue" => queue.to_string(), "state" => state).set(value as f64);
+    }
+}
+
+/// Sets the live-workers gauge.
+pub(crate) fn workers(count: usize) {
+    metrics::gauge!(WORKERS).set(count as f64);
+}

@@ -1,0 +1,183 @@
+//! Seeing what jobs do: in-process [`events`], [`metrics`] through the `metrics` facade, and
+//! the per-run tracing spans (made in `worker::execute`). Everything here is off until asked
+//! for, and then costs a run one check of a flag and two clock readings.
+
+pub mod events;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::job::{Dispatched, JobId, Lane, Name};
+
+use self::events::{Event, EventBus, EventKind};
+use self::metrics::LaneMetrics;
+
+/// What a queue and its workers report to: the event bus its subscribers listen on and whether
+/// metrics are recorded. Shared by a [`Queue`](crate::Queue)'s clones and its workers' pools.
+#[derive(Debug, Clone)]
+pub(crate) struct Observer {
+    pub(crate) bus: Arc<EventBus>,
+    pub(crate) metrics: bool,
+}
+
+impl Observer {
+    pub(crate) fn new(event_buffer: usize) -> Self {
+        Self {
+            bus: Arc::new(EventBus::new(event_buffer)),
+            metrics: false,
+        }
+    }
+
+    /// Whether dispatches are reported.
+    #[inline]
+    pub(crate) fn watches_dispatch(&self) -> bool {
+        self.metrics || self.bus.has_subscribers()
+    }
+
+    /// Reports dispatched jobs: `lanes` (queue, job name) and what became of each, in order.
+    pub(crate) fn dispatched(&self, lanes: &[(Name, Name)], stored: &[Dispatched]) {
+        let events = self.bus.has_subscribers();
+        let mut counted: Option<(&str, &str, u64)> = None;
+        for ((queue, job), dispatched) in lanes.iter().zip(stored) {
+            if !dispatched.created {
+                continue;
+            }
+            if self.metrics {
+                // Consecutive jobs usually share a lane: count them in one step.
+                match &mut counted {
+                    Some((q, j, n)) if *q == &**queue && *j == &**job => *n += 1,
+                    _ => {
+                        if let Some((q, j, n)) = counted.take() {
+                            metrics::dispatched(q, j, n);
+                        }
+                        counted = Some((queue, job, 1));
+                    }
+                }
+            }
+            if events {
+                self.bus.send(Event {
+                    kind: EventKind::Dispatched,
+                    id: dispatched.id.clone(),
+                    lane: Lane::unchecked(queue, job),
+                    attempt: 0,
+                    duration: None,
+                    error: None,
+                    retry_in: None,
+                    progress: None,
+                    at: SystemTime::now(),
+                });
+            }
+        }
+        if let Some((q, j, n)) = counted {
+            metrics::dispatched(q, j, n);
+        }
+    }
+
+    /// The reporting of one lane, for a pool (or a dispatch).
+    pub(crate) fn lane(&self, lane: &Lane) -> LaneObserver {
+        LaneObserver {
+            bus: self.bus.clone(),
+            metrics: self.metrics.then(|| LaneMetrics::new(lane)),
+        }
+    }
+}
+
+/// One lane's reporting: the bus and, when metrics are on, the lane's metric handles
+/// (registered once, so a run does not build label sets).
+#[derive(Debug)]
+pub(crate) struct LaneObserver {
+    bus: Arc<EventBus>,
+    metrics: Option<LaneMetrics>,
+}
+
+/// How a run ended, as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending<'a> {
+    Completed,
+    Retrying {
+        error: &'a str,
+        retry_in: Duration,
+    },
+    Failed {
+        error: &'a str,
+    },
+    LeaseLost,
+    /// Cancelled by shutdown and handed back: not an outcome of the job.
+    Requeued,
+}
+
+impl LaneObserver {
+    /// Whether runs should be timed and reported: someone listens or metrics are on.
+    #[inline]
+    pub(crate) fn on(&self) -> bool {
+        self.metrics.is_some() || self.bus.has_subscribers()
+    }
+
+    /// Reports the end of a run of job `id` (attempt `attempt`) that took `took`.
+    pub(crate) fn run_ended(
+        &self,
+        lane: &Lane,
+        id: &JobId,
+        attempt: u32,
+        took: Duration,
+        ending: Ending<'_>,
+    ) {
+        if let Some(metrics) = &self.metrics {
+            metrics.run_ended(took, &ending);
+        }
+        if !self.bus.has_subscribers() {
+            return;
+        }
+        let (kind, error, retry_in) = match ending {
+            Ending::Completed => (EventKind::Completed, None, None),
+            Ending::Retrying { error, retry_in } => {
+                (EventKind::Retrying, Some(error.to_string()), Some(retry_in))
+            }
+            Ending::Failed { error } => (EventKind::Failed, Some(error.to_string()), None),
+            Ending::LeaseLost => (EventKind::LeaseLost, None, None),
+            Ending::Requeued => return,
+        };
+        self.bus.send(Event {
+            kind,
+            id: id.clone(),
+            lane: lane.clone(),
+            attempt,
+            duration: Some(took),
+            error,
+            retry_in,
+            progress: None,
+            at: SystemTime::now(),
+        });
+    }
+
+    /// Reports that the worker's settlements of `count` jobs were refused by the storage.
+    pub(crate) fn acks_refused(&self, count: usize) {
+        if let Some(metrics) = &self.metrics {
+            metrics.acks_refused(count);
+        }
+    }
+
+    /// Reports a run's progress.
+    pub(crate) fn progress(
+        &self,
+        lane: &Lane,
+        id: &JobId,
+        attempt: u32,
+        value: &serde_json::Value,
+    ) {
+        if self.bus.has_subscribers() {
+            self.bus.send(Event {
+                kind: EventKind::Progress,
+                id: id.clone(),
+                lane: lane.clone(),
+                attempt,
+                duration: None,
+                error: None,
+                retry_in: None,
+                progress: Some(value.clone()),
+                at: SystemTime::now(),
+            });
+        }
+    }
+}
