@@ -5,7 +5,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::job::{Counts, Dispatched, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation};
+use crate::job::{
+    Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, Lane, Lease, NewJob,
+    Reservation,
+};
 use crate::presence::WorkerPresence;
 
 /// How many times a job may lose its lease before a driver fails it as poison, unless the
@@ -206,6 +209,24 @@ pub trait Admin: Send + Sync {
 
     /// Failed jobs of `queue`, newest first, skipping `offset` and returning at most `limit`.
     async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>>;
+
+    /// A page of `queue`'s jobs in state `query.state`, of one lane (`query.name`) or of every
+    /// lane of the queue, from either end of the state's order ([`Order`](crate::Order)), going
+    /// on from `query.cursor` (a [`JobPage::next`] this driver returned for the same state and
+    /// order).
+    ///
+    /// A page costs storage work in proportion to its size (plus a logarithm for sorted
+    /// indexes), never a scan of the queue; a queue-wide listing reads up to a page from each
+    /// lane and merges them. Jobs that change state between pages may be listed again or
+    /// missed, as with any cursor over live data, but a page never holds a job twice. Ready jobs
+    /// are listed in the order [`Driver::reserve`] would take them (higher priority first, then
+    /// first in line); scheduled ones by due time; active ones in the order they were leased
+    /// (for drivers that index leases by deadline: by lease deadline); failed ones by failure
+    /// time. Failed jobs are kept per queue, so a listing of them by name looks at a bounded
+    /// number of entries (a few pages' worth) per call and may return a short, even empty,
+    /// page with a cursor to go on. The query is checked with [`JobQuery::check`]; a cursor
+    /// this listing cannot use is an [`Error::InvalidQuery`](crate::Error::InvalidQuery).
+    async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage>;
 
     /// Moves one failed job (`Some(id)`) or all of them (`None`) back to ready with a fresh set
     /// of attempts and its lost leases forgotten. Returns how many moved.

@@ -138,6 +138,12 @@ pub enum Error {
         /// The driver, as its `Debug` output names it.
         driver: String,
     },
+    /// A job listing was asked for with a page size out of range or a cursor it did not make.
+    #[error("invalid job query: {reason}")]
+    InvalidQuery {
+        /// What is wrong, naming the bound or the cursor.
+        reason: String,
+    },
     /// A worker was configured in a way it cannot run.
     #[error("invalid worker configuration: {reason}")]
     InvalidConfig {

@@ -21,8 +21,9 @@ pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{Admin, Capabilities, Driver, Presence, DEFAULT_MAX_LOST_LEASES};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
-    from_unix_ms, unix_ms, validate_name, Counts, Dispatched, Failure, JobId, JobInfo, JobSpec,
-    JobState, Lane, Lease, NewJob, Reservation, ReservedJob, MAX_DELAY, MAX_NAME_LEN,
+    from_unix_ms, unix_ms, validate_name, Counts, Cursor, Dispatched, Failure, JobId, JobInfo,
+    JobPage, JobQuery, JobSpec, JobState, Lane, LanePosition, Lease, NewJob, Order, Reservation,
+    ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};

@@ -12,7 +12,9 @@ use tracing::Instrument;
 
 use crate::driver::{Admin, Driver, Presence};
 use crate::error::{Error, Result};
-use crate::job::{validate_name, Counts, Dispatched, JobId, JobInfo, Lane, Name, NewJob};
+use crate::job::{
+    validate_name, Counts, Dispatched, JobId, JobInfo, JobPage, JobQuery, Lane, Name, NewJob,
+};
 use crate::observe::events::{Events, DEFAULT_EVENT_BUFFER};
 use crate::observe::Observer;
 use crate::presence::{Unserved, WorkerPresence};
@@ -235,6 +237,14 @@ impl Queue {
     /// Failed jobs of `queue`, newest first.
     pub async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
         self.admin()?.failed(queue, offset, limit).await
+    }
+
+    /// A page of `queue`'s jobs in one state (see [`Admin::list_jobs`]); pass the page's
+    /// [`JobPage::next`] as [`JobQuery::cursor`] for the next one.
+    pub async fn jobs(&self, queue: &str, query: JobQuery) -> Result<JobPage> {
+        let admin = self.admin()?;
+        query.check()?;
+        admin.list_jobs(queue, &query).await
     }
 
     /// Moves one failed job back to ready with fresh attempts.

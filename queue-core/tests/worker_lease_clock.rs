@@ -157,6 +157,17 @@ async fn a_driver_with_only_the_hot_path_runs_jobs_and_says_what_it_lacks() {
             .starts_with("inspection and administration is not supported by this driver"),
         "{error}"
     );
+    let error = queue
+        .jobs(
+            "fine",
+            queue_core::JobQuery::new(queue_core::JobState::Ready),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, queue_core::Error::Unsupported { .. }),
+        "{error}"
+    );
     let error = queue.workers().await.unwrap_err();
     assert!(error
         .to_string()

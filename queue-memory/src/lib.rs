@@ -13,8 +13,8 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use queue_core::hash::IdHashMap;
 use queue_core::{
-    Admin, Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob, Reservation,
-    Result, WorkerPresence, DEFAULT_MAX_LOST_LEASES,
+    Admin, Counts, Dispatched, Driver, Failure, JobId, JobInfo, JobPage, JobQuery, Lane, Lease,
+    NewJob, Reservation, Result, WorkerPresence, DEFAULT_MAX_LOST_LEASES,
 };
 
 use presence::Presence;
@@ -358,6 +358,19 @@ impl Admin for MemoryDriver {
             .existing(queue)
             .map(|q| q.lock().failed(offset, limit))
             .unwrap_or_default())
+    }
+
+    async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
+        query.check()?;
+        queue_core::validate_name("queue name", queue)?;
+        match self.existing(queue) {
+            Some(q) => q.lock().list(query),
+            None => {
+                // Nothing to list, but a cursor is still checked.
+                queue_core::Cursor::read(query)?;
+                Ok(JobPage::new(Vec::new(), None))
+            }
+        }
     }
 
     async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {

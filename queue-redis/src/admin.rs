@@ -3,12 +3,15 @@
 //! is on the hot path; the calls that change jobs are scripts (see
 //! [`scripts`](crate::scripts)), the others plain reads.
 
-use queue_core::{validate_name, Counts, Error, JobId, JobInfo, Lane, Result};
+use queue_core::{
+    validate_name, Counts, Cursor, Error, JobId, JobInfo, JobPage, JobQuery, JobState, Lane,
+    LanePosition, Result,
+};
 use redis::Value;
 
 use crate::keys::QueueKeys;
 use crate::record::{as_string, into_bytes, lost_count, Header, Stored};
-use crate::scripts::{Delete, Deleted, Purge, Resume, RetryFailed, JOBS_PER_CALL};
+use crate::scripts::{Delete, Deleted, ListJobs, Purge, Resume, RetryFailed, JOBS_PER_CALL};
 use crate::RedisDriver;
 
 impl RedisDriver {
@@ -155,6 +158,61 @@ impl RedisDriver {
             )
             .await?;
         self.infos(queue, &keys, ids).await
+    }
+
+    /// A page of the queue's jobs in one state, in one script call after listing the queue's
+    /// lanes (see `lua/list_jobs.lua` for the order and the cost).
+    pub(crate) async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
+        query.check()?;
+        let keys = self.queue_keys(queue)?;
+        let mut cursor = Cursor::read(query)?.unwrap_or_default();
+        let last_phase = if query.state == JobState::Ready { 2 } else { 0 };
+        // Lists are read by index (ready's phase 1, the failed list), sorted sets by score.
+        let indexed = |l: &LanePosition| query.state == JobState::Failed || l.phase == 1;
+        if cursor
+            .lanes
+            .iter()
+            .any(|l| l.phase > last_phase || (indexed(l) && l.at < 0))
+        {
+            return Err(query.bad_cursor("a lane position is out of range"));
+        }
+        let lanes = match (&query.name, query.state) {
+            (_, JobState::Failed) => Vec::new(),
+            (Some(name), _) => vec![name.clone()],
+            (None, _) => self.lanes_of(&keys).await?,
+        };
+        let reply = ListJobs {
+            queue: &keys,
+            lanes: &lanes,
+            query,
+            cursor: &cursor,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
+        let mut jobs = Vec::with_capacity(reply.jobs.len());
+        for listed in reply.jobs {
+            cursor.set(listed.position);
+            let [env, err, prog, lost] = listed.record;
+            let Some(raw) = into_bytes(env) else {
+                continue;
+            };
+            let stored = Stored {
+                raw,
+                leased: query.state == JobState::Active,
+                error: as_string(&err),
+                progress: as_string(&prog),
+                lost_leases: lost_count(&lost),
+            };
+            let scheduled = query.state == JobState::Scheduled;
+            jobs.extend(stored.info(JobId::from(listed.id), queue, |_| scheduled));
+        }
+        let mut more = reply.more;
+        if let (false, Some(stop)) = (more, reply.stop) {
+            cursor.set(LanePosition::new("", 0, stop, ""));
+            more = true;
+        }
+        let next = more.then(|| cursor.write(query.state, query.order));
+        Ok(JobPage::new(jobs, next))
     }
 
     /// The details of failed jobs `ids`, in one pipeline; ids without a readable record are

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
-    Admin, Capabilities, Counts, Dispatched, Driver, Failure, JobId, JobInfo, Lane, Lease, NewJob,
-    Presence, Reservation, Result, WorkerPresence,
+    Admin, Capabilities, Counts, Dispatched, Driver, Failure, JobId, JobInfo, JobPage, JobQuery,
+    Lane, Lease, NewJob, Presence, Reservation, Result, WorkerPresence,
 };
 
 use crate::RedisDriver;
@@ -86,6 +86,10 @@ impl Admin for RedisDriver {
 
     async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
         RedisDriver::failed(self, queue, offset, limit).await
+    }
+
+    async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
+        RedisDriver::list_jobs(self, queue, query).await
     }
 
     async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {

@@ -1,6 +1,6 @@
 //! The data that moves between dispatchers, drivers and workers, one file per kind: ids,
 //! lanes, jobs being dispatched and what their dispatch reported, leases and reservations, and
-//! what inspection reports. Nothing here depends on the storage, the registry or the worker.
+//! what inspection reports and how it pages through jobs. Nothing here depends on the storage, the registry or the worker.
 
 mod dispatched;
 mod id;
@@ -9,6 +9,7 @@ mod lane;
 mod lease;
 mod name_rule;
 mod new_job;
+mod page;
 
 pub use dispatched::Dispatched;
 pub use id::JobId;
@@ -17,3 +18,4 @@ pub use lane::{validate_name, Lane, MAX_NAME_LEN};
 pub use lease::{Failure, Lease, Reservation, ReservedJob};
 pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
+pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};

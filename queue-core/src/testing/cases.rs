@@ -5,6 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::listing::{
+    listing_by_name_or_queue_wide, listing_failed_jobs_by_name, listing_failed_jobs_in_pages,
+    listing_goes_on_after_the_last_listed_job_left, listing_pages_through_each_state,
+    listing_ready_follows_reserve_order, listing_ready_skips_jobs_reserved_between_pages,
+    listing_refuses_bad_cursors_and_sizes,
+};
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
@@ -46,6 +52,14 @@ pub(super) const CASES: &[Case] = &[
     case!(reaped_batch_keeps_dispatch_order),
     case!(requeued_batch_keeps_dispatch_order),
     case!(out_of_range_delays_saturate, Admin),
+    case!(listing_pages_through_each_state, Admin),
+    case!(listing_failed_jobs_in_pages, Admin),
+    case!(listing_ready_follows_reserve_order, Admin),
+    case!(listing_by_name_or_queue_wide, Admin),
+    case!(listing_refuses_bad_cursors_and_sizes, Admin),
+    case!(listing_ready_skips_jobs_reserved_between_pages, Admin),
+    case!(listing_goes_on_after_the_last_listed_job_left, Admin),
+    case!(listing_failed_jobs_by_name, Admin),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -58,16 +72,16 @@ fn lane(prefix: &str, job: &str) -> Lane {
 
 /// The driver's inspection and administration; the cases that use it need it.
 fn admin(driver: &Arc<dyn Driver>) -> &dyn crate::Admin {
-    driver
-        .admin()
-        .expect("this case needs the driver's inspection and administration (Driver::capabilities().admin)")
+    driver.admin().expect(
+        "this case needs the driver's inspection and administration (Driver::capabilities().admin)",
+    )
 }
 
 /// The driver's records of live workers; the cases that use it need them.
 fn presence(driver: &Arc<dyn Driver>) -> &dyn crate::Presence {
-    driver
-        .presence()
-        .expect("this case needs the driver's records of live workers (Driver::capabilities().presence)")
+    driver.presence().expect(
+        "this case needs the driver's records of live workers (Driver::capabilities().presence)",
+    )
 }
 
 async fn enqueue_one(driver: &Arc<dyn Driver>, lane: &Lane, payload: serde_json::Value) -> JobId {

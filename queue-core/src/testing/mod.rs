@@ -29,6 +29,7 @@
 //! instead of hanging.
 
 mod cases;
+mod listing;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -39,7 +39,7 @@ impl QueueState {
         self.info_of(self.jobs.key_of(id)?)
     }
 
-    fn info_of(&self, key: Key) -> Option<JobInfo> {
+    pub(super) fn info_of(&self, key: Key) -> Option<JobInfo> {
         let r = self.jobs.get(key)?;
         let mut info = JobInfo::new(
             self.jobs.id_of(key),

@@ -1,6 +1,7 @@
 //! One queue's jobs and lanes: the state machine behind the memory driver.
 
 mod inspect;
+mod list;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

@@ -5,9 +5,11 @@
 //! - [`jobs`]: the hot path (enqueue, reserve, ack, renew, fail, requeue, progress, reap).
 //! - [`admin`]: administration (delete, retry of failed jobs, purge, resume) and the worker
 //!   heartbeat.
+//! - [`list`]: a page of a queue's jobs in one state.
 
 mod admin;
 mod jobs;
+mod list;
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use crate::record::as_i64;
 
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
+pub(crate) use list::ListJobs;
 
 /// Most jobs one script call carries: jobs dispatched, leases acked, renewed or requeued, jobs
 /// reserved, failed jobs retried. Bigger batches are split across calls (Lua's `unpack` takes
@@ -53,6 +56,7 @@ pub(crate) struct Scripts {
     purge: Script,
     resume: Script,
     heartbeat: Script,
+    list_jobs: Script,
 }
 
 impl Scripts {
@@ -71,6 +75,7 @@ impl Scripts {
             purge: Script::new(include_str!("../../lua/purge.lua")),
             resume: Script::new(include_str!("../../lua/resume.lua")),
             heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
+            list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
         }
     }
 }
