@@ -5,9 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use bytes::Bytes;
+
 use crate::job::{
-    Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, Lane, Lease, NewJob,
-    Reservation,
+    Completion, Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, JobState, Keep,
+    Lane, Lease, NewJob, Reservation,
 };
 use crate::presence::WorkerPresence;
 
@@ -156,6 +158,8 @@ pub struct Capabilities<'a> {
     pub admin: Option<&'a dyn Admin>,
     /// Records of live workers.
     pub presence: Option<&'a dyn Presence>,
+    /// Completed jobs and results kept after success, and cleaning by age.
+    pub retention: Option<&'a dyn Retention>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -170,6 +174,12 @@ impl<'a> Capabilities<'a> {
         self.presence = Some(presence);
         self
     }
+
+    /// Offers completed jobs and results kept after success.
+    pub fn with_retention(mut self, retention: &'a dyn Retention) -> Self {
+        self.retention = Some(retention);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -177,6 +187,7 @@ impl std::fmt::Debug for Capabilities<'_> {
         f.debug_struct("Capabilities")
             .field("admin", &self.admin.is_some())
             .field("presence", &self.presence.is_some())
+            .field("retention", &self.retention.is_some())
             .finish()
     }
 }
@@ -190,6 +201,11 @@ impl dyn Driver {
     /// The driver's records of live workers, if it keeps them.
     pub fn presence(&self) -> Option<&dyn Presence> {
         self.capabilities().presence
+    }
+
+    /// The driver's keeping of completed jobs and results, if it offers it.
+    pub fn retention(&self) -> Option<&dyn Retention> {
+        self.capabilities().retention
     }
 }
 
@@ -263,4 +279,36 @@ pub trait Presence: Send + Sync {
 
     /// The workers whose last heartbeat has not expired, by id.
     async fn workers(&self) -> Result<Vec<WorkerPresence>>;
+}
+
+/// Keeping what succeeded: completed jobs by count and age, handlers' results for a while, and
+/// removing old completed or failed jobs on request. A driver offers it in
+/// [`Driver::capabilities`]; a worker whose handlers keep anything ([`Keep`]) refuses to start
+/// on a driver without it, and [`Queue`](crate::Queue)'s result and cleaning methods answer
+/// [`Error::Unsupported`](crate::Error::Unsupported).
+#[async_trait]
+pub trait Retention: Send + Sync {
+    /// Like [`Driver::ack`] for jobs whose handlers keep something: for each completion whose
+    /// lease is current, ends the run, keeps the job as [`JobState::Completed`] when
+    /// `keep.completed > 0` (then trims the queue's completed jobs to `keep.completed` and, with
+    /// `keep.completed_for`, drops those completed longer ago) and keeps its result for
+    /// `keep.result_for`. Returns, per completion, whether its lease was current (nothing is
+    /// changed for a stale one). Trimming is bounded per call; a call that leaves excess
+    /// behind trims more next time.
+    async fn complete(&self, lane: &Lane, done: &[Completion], keep: &Keep) -> Result<Vec<bool>>;
+
+    /// The kept result of job `id` of `queue`, if it has one that has not expired.
+    async fn result(&self, queue: &str, id: &JobId) -> Result<Option<Bytes>>;
+
+    /// Removes up to `limit` of `queue`'s jobs in `state` ([`JobState::Completed`] or
+    /// [`JobState::Failed`]) that finished more than `older_than` ago, oldest first, with their
+    /// results. Returns how many it removed. Other states are refused with
+    /// [`Error::InvalidQuery`](crate::Error::InvalidQuery).
+    async fn clean(
+        &self,
+        queue: &str,
+        state: JobState,
+        older_than: Duration,
+        limit: usize,
+    ) -> Result<usize>;
 }

@@ -150,6 +150,28 @@ pub enum Error {
         /// What is wrong, naming the handler or option.
         reason: String,
     },
+    /// A job whose result was awaited went to the failed list instead.
+    #[error("job `{id}` in queue `{queue}` failed: {error}")]
+    JobFailed {
+        /// The queue.
+        queue: String,
+        /// The job's id.
+        id: String,
+        /// Its last error.
+        error: String,
+    },
+    /// A job's result was awaited longer than allowed.
+    #[error("no result for job `{id}` in queue `{queue}` within {waited:?} (its state: {state})")]
+    ResultTimeout {
+        /// The queue.
+        queue: String,
+        /// The job's id.
+        id: String,
+        /// How long it was awaited.
+        waited: Duration,
+        /// Its state when the wait ended, or "gone" when it no longer exists.
+        state: String,
+    },
 }
 
 impl Error {

@@ -10,6 +10,7 @@ pub mod observe;
 mod presence;
 mod queue;
 mod registry;
+mod results;
 mod run;
 mod worker;
 
@@ -18,12 +19,12 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
-pub use driver::{Admin, Capabilities, Driver, Presence, DEFAULT_MAX_LOST_LEASES};
+pub use driver::{Admin, Capabilities, Driver, Presence, Retention, DEFAULT_MAX_LOST_LEASES};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
-    from_unix_ms, unix_ms, validate_name, Counts, Cursor, Dispatched, Failure, JobId, JobInfo,
-    JobPage, JobQuery, JobSpec, JobState, Lane, LanePosition, Lease, NewJob, Order, Reservation,
-    ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
+    from_unix_ms, unix_ms, validate_name, Completion, Counts, Cursor, Dispatched, Failure, JobId,
+    JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, NewJob, Order,
+    Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
@@ -31,7 +32,8 @@ pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
 };
 pub use registry::{
-    definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_QUEUE,
+    definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_KEPT_COMPLETED,
+    DEFAULT_QUEUE,
 };
 pub use worker::{
     shutdown_signal, Worker, WorkerBuilder, WorkerStats, DEFAULT_GRACE, DEFAULT_LEASE,

@@ -3,11 +3,11 @@
 use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use bytes::Bytes;
 pub use futures_util::future::BoxFuture as HandlerFuture;
 pub use inventory;
 pub use std::time::Duration;
@@ -123,8 +123,20 @@ pub fn requirement<T: FromContext>(out: &mut Vec<Requirement>) {
     out.extend(T::requirement());
 }
 
+/// A kept result as JSON; a value that does not serialize fails the run for good (running it
+/// again would not change its type).
+pub fn encode_result<T: Serialize>(value: &T) -> Result<Option<Bytes>, JobError> {
+    match serde_json::to_vec(value) {
+        Ok(json) => Ok(Some(Bytes::from(json))),
+        Err(error) => Err(JobError::fatal(JobError::msg(format!(
+            "the handler succeeded but its result could not be kept: it does not serialize as \
+             JSON: {error}"
+        )))),
+    }
+}
+
 /// A handler future that fails at once.
-pub fn fail_now(error: JobError) -> BoxFuture<'static, Result<(), JobError>> {
+pub fn fail_now(error: JobError) -> BoxFuture<'static, Result<Option<Bytes>, JobError>> {
     Box::pin(std::future::ready(Err(error)))
 }
 

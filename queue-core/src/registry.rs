@@ -10,10 +10,14 @@ use crate::backoff::Backoff;
 use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
-use crate::job::{Name, NewJob};
+use crate::job::{Keep, Name, NewJob};
 
 /// The queue used when a handler names none.
 pub const DEFAULT_QUEUE: &str = "default";
+
+/// Completed jobs kept in a queue by a handler that keeps them for an age
+/// (`keep_completed_for`) without naming a count: a bound on the storage they take.
+pub const DEFAULT_KEPT_COMPLETED: usize = 100_000;
 /// Handler concurrency when a handler names none.
 pub const DEFAULT_CONCURRENCY: usize = 10;
 /// Attempts when a handler names none.
@@ -41,6 +45,8 @@ pub struct JobDefinition {
     pub timeout: Option<Duration>,
     /// Default priority of its jobs.
     pub priority: i8,
+    /// What storage keeps of its jobs that succeed (nothing by default).
+    pub keep: Keep,
 }
 
 impl JobDefinition {
@@ -55,6 +61,11 @@ impl JobDefinition {
             backoff: Backoff::DEFAULT,
             timeout: None,
             priority: 0,
+            keep: Keep {
+                completed: 0,
+                completed_for: None,
+                result_for: None,
+            },
         }
     }
 
@@ -93,10 +104,35 @@ impl JobDefinition {
         self.priority = priority;
         self
     }
+
+    /// Keeps up to `count` completed jobs in the queue.
+    pub const fn keep_completed(mut self, count: usize) -> Self {
+        self.keep.completed = count;
+        self
+    }
+
+    /// Keeps completed jobs for `age` (with a count from [`keep_completed`](Self::keep_completed),
+    /// or up to [`DEFAULT_KEPT_COMPLETED`] when none was given).
+    pub const fn keep_completed_for(mut self, age: Duration) -> Self {
+        if self.keep.completed == 0 {
+            self.keep.completed = DEFAULT_KEPT_COMPLETED;
+        }
+        self.keep.completed_for = Some(age);
+        self
+    }
+
+    /// Keeps the handler's `Ok` value for `ttl`, readable with `Queue::result`.
+    pub const fn keep_result(mut self, ttl: Duration) -> Self {
+        self.keep.result_for = Some(ttl);
+        self
+    }
 }
 
 /// The type-erased entry point of a handler: decode the payload, gather arguments, run.
-pub type HandlerFn = fn(&[u8], JobContext, &State) -> BoxFuture<'static, Result<(), JobError>>;
+/// Its output is the handler's `Ok` value as JSON when the handler keeps results
+/// ([`Keep::result_for`]), else `None`.
+pub type HandlerFn =
+    fn(&[u8], JobContext, &State) -> BoxFuture<'static, Result<Option<Bytes>, JobError>>;
 
 /// One `#[job]` handler, submitted to `inventory` by the macro expansion.
 #[derive(Debug)]

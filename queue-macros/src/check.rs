@@ -35,6 +35,11 @@ pub(crate) struct Job {
     /// Milliseconds.
     pub(crate) timeout: Option<u64>,
     pub(crate) priority: Option<i64>,
+    pub(crate) keep_completed: Option<u64>,
+    /// Milliseconds.
+    pub(crate) keep_completed_for: Option<u64>,
+    /// Milliseconds.
+    pub(crate) keep_result: Option<u64>,
     /// The first argument's type; `None` for a handler without arguments.
     pub(crate) payload: Option<Type>,
     /// The types of the arguments after the payload.
@@ -108,13 +113,14 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
                 None
             }
         });
-    let timeout = args.timeout.as_ref().and_then(|arg| {
+    let mut duration = |arg: &Option<Arg>, what: &str| {
+        let arg = arg.as_ref()?;
         let lit = string(arg, errors)?;
         match parse_duration(&lit.value()) {
             Ok(0) => {
                 errors.push(syn::Error::new_spanned(
                     &lit,
-                    "the timeout must be longer than zero",
+                    format!("{what} must be longer than zero"),
                 ));
                 None
             }
@@ -124,7 +130,14 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
                 None
             }
         }
-    });
+    };
+    let timeout = duration(&args.timeout, "the timeout");
+    let keep_completed_for = duration(&args.keep_completed_for, "`keep_completed_for`");
+    let keep_result = duration(&args.keep_result, "`keep_result`");
+    let keep_completed = args
+        .keep_completed
+        .as_ref()
+        .and_then(|arg| positive(arg, errors));
     let priority = args.priority.as_ref().and_then(|arg| {
         let value = integer(arg, errors)?;
         match i8::try_from(value) {
@@ -170,6 +183,9 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         backoff,
         timeout,
         priority,
+        keep_completed,
+        keep_completed_for,
+        keep_result,
         payload,
         extras,
         output,
@@ -347,6 +363,8 @@ fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
                 "name" => "name = \"send_welcome\"",
                 "queue" => "queue = \"mail\"",
                 "timeout" => "timeout = \"30s\"",
+                "keep_completed_for" => "keep_completed_for = \"1d\"",
+                "keep_result" => "keep_result = \"1h\"",
                 _ => "crate = \"::queue_core\"",
             };
             errors.push(syn::Error::new_spanned(

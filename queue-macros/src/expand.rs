@@ -194,6 +194,18 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         let timeout = millis(timeout);
         out.extend(quote!(.timeout(#timeout)));
     }
+    if let Some(count) = job.keep_completed {
+        let count = Literal::u64_unsuffixed(count);
+        out.extend(quote!(.keep_completed(#count)));
+    }
+    if let Some(age) = job.keep_completed_for {
+        let age = millis(age);
+        out.extend(quote!(.keep_completed_for(#age)));
+    }
+    if let Some(ttl) = job.keep_result {
+        let ttl = millis(ttl);
+        out.extend(quote!(.keep_result(#ttl)));
+    }
     if let Some(priority) = job.priority {
         let magnitude = Literal::u64_unsuffixed(priority.unsigned_abs());
         let sign = (priority < 0).then(|| quote!(-));
@@ -243,7 +255,18 @@ fn handler(job: &Job, private: &TokenStream, payload: &Type) -> TokenStream {
     // reported there; the call carries the function name's span, so a future that is not
     // `Send` is reported on the handler's name.
     let output = job.output.span();
-    let ok_pattern = quote_spanned!(output=> ::core::result::Result::Ok(_));
+    // A handler that keeps its results has its `Ok` value encoded as JSON; others drop it.
+    let (ok_pattern, ok_value) = if job.keep_result.is_some() {
+        (
+            quote_spanned!(output=> ::core::result::Result::Ok(value)),
+            quote_spanned!(output=> #private::encode_result(&value)),
+        )
+    } else {
+        (
+            quote_spanned!(output=> ::core::result::Result::Ok(_)),
+            quote!(::core::result::Result::Ok(::core::option::Option::None)),
+        )
+    };
     let err_pattern = quote_spanned!(output=> ::core::result::Result::Err(error));
     let convert = quote_spanned!(output=> (&&&#private::Tag::new(error)).into_job_error());
     let call = quote_spanned!(ident.span()=> #ident(#(#arguments),*).await);
@@ -253,7 +276,7 @@ fn handler(job: &Job, private: &TokenStream, payload: &Type) -> TokenStream {
         match #call {
             // Lints see the user's span on the pattern, not the macro's.
             #[allow(clippy::ignored_unit_patterns)]
-            #ok_pattern => ::core::result::Result::Ok(()),
+            #ok_pattern => #ok_value,
             #err_pattern => ::core::result::Result::Err(#convert),
         }
     };
@@ -264,7 +287,7 @@ fn handler(job: &Job, private: &TokenStream, payload: &Type) -> TokenStream {
             payload: &[u8],
             #ctx: #private::JobContext,
             #state: &#private::State,
-        ) -> #private::HandlerFuture<'static, ::core::result::Result<(), #private::JobError>> {
+        ) -> #private::HandlerFuture<'static, ::core::result::Result<::core::option::Option<#private::Bytes>, #private::JobError>> {
             #decode
             #(#extras)*
             #run

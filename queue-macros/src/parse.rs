@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 11] = [
     "name",
     "queue",
     "concurrency",
@@ -19,6 +19,9 @@ const KEYS: [&str; 8] = [
     "backoff",
     "timeout",
     "priority",
+    "keep_completed",
+    "keep_completed_for",
+    "keep_result",
     "crate",
 ];
 
@@ -40,6 +43,9 @@ pub(crate) struct Args {
     pub(crate) backoff: Option<Arg>,
     pub(crate) timeout: Option<Arg>,
     pub(crate) priority: Option<Arg>,
+    pub(crate) keep_completed: Option<Arg>,
+    pub(crate) keep_completed_for: Option<Arg>,
+    pub(crate) keep_result: Option<Arg>,
     pub(crate) krate: Option<Arg>,
 }
 
@@ -53,6 +59,9 @@ impl Args {
             "backoff" => &mut self.backoff,
             "timeout" => &mut self.timeout,
             "priority" => &mut self.priority,
+            "keep_completed" => &mut self.keep_completed,
+            "keep_completed_for" => &mut self.keep_completed_for,
+            "keep_result" => &mut self.keep_result,
             "crate" => &mut self.krate,
             _ => return None,
         })
@@ -163,10 +172,12 @@ mod tests {
             errors,
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
-                 `attempts`, `backoff`, `timeout`, `priority`, `crate`",
+                 `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
+                 `keep_result`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
-                 `attempts`, `backoff`, `timeout`, `priority`, `crate`",
+                 `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
+                 `keep_result`, `crate`",
             ]
         );
     }

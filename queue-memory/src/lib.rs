@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod presence;
+mod retention;
 mod state;
 mod store;
 
@@ -325,6 +326,7 @@ impl Driver for MemoryDriver {
         queue_core::Capabilities::default()
             .with_admin(self)
             .with_presence(self)
+            .with_retention(self)
     }
 }
 
@@ -350,7 +352,13 @@ impl Admin for MemoryDriver {
     }
 
     async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
-        Ok(self.existing(queue).and_then(|q| q.lock().info(id)))
+        let now = self.now();
+        Ok(self.existing(queue).and_then(|q| {
+            let q = q.lock();
+            let mut info = q.info(id)?;
+            info.result = q.result(id, now);
+            Some(info)
+        }))
     }
 
     async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {

@@ -20,6 +20,8 @@ pub enum JobState {
     Active,
     /// Out of attempts, or failed fatally; kept until retried, deleted or trimmed.
     Failed,
+    /// Succeeded, and kept because its handler keeps completed jobs ([`Keep`](crate::Keep)).
+    Completed,
 }
 
 /// Everything stored about one job, for inspection.
@@ -54,6 +56,10 @@ pub struct JobInfo {
     /// running the job). These runs are not attempts; a job that loses its lease too often is
     /// failed as poison (see [`Driver`](crate::Driver)). Reset by a retry from the failed list.
     pub lost_leases: u32,
+    /// When it succeeded, for completed jobs.
+    pub finished_at: Option<SystemTime>,
+    /// The handler's `Ok` value as JSON, while kept ([`Keep::result_for`](crate::Keep)).
+    pub result: Option<Bytes>,
 }
 
 impl JobInfo {
@@ -84,6 +90,8 @@ impl JobInfo {
             last_error: None,
             progress: None,
             lost_leases: 0,
+            finished_at: None,
+            result: None,
         }
     }
 
@@ -97,6 +105,8 @@ impl JobInfo {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Counts {
+    /// Kept after success ([`Keep`](crate::Keep)).
+    pub completed: u64,
     /// Waiting for their due time.
     pub scheduled: u64,
     /// Waiting for a worker.

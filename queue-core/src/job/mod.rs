@@ -5,6 +5,7 @@
 mod dispatched;
 mod id;
 mod info;
+mod keep;
 mod lane;
 mod lease;
 mod name_rule;
@@ -14,6 +15,7 @@ mod page;
 pub use dispatched::Dispatched;
 pub use id::JobId;
 pub use info::{from_unix_ms, unix_ms, Counts, JobInfo, JobState};
+pub use keep::{Completion, Keep};
 pub use lane::{validate_name, Lane, MAX_NAME_LEN};
 pub use lease::{Failure, Lease, Reservation, ReservedJob};
 pub(crate) use new_job::Name;

@@ -138,6 +138,8 @@ fn listing_code(state: JobState, order: Order) -> &'static str {
         (JobState::Active, Order::Newest) => "an",
         (JobState::Failed, Order::Oldest) => "fo",
         (JobState::Failed, Order::Newest) => "fn",
+        (JobState::Completed, Order::Oldest) => "co",
+        (JobState::Completed, Order::Newest) => "cn",
     }
 }
 

@@ -11,6 +11,11 @@ use super::listing::{
     listing_ready_follows_reserve_order, listing_ready_skips_jobs_reserved_between_pages,
     listing_refuses_bad_cursors_and_sizes,
 };
+use super::retention::{
+    a_kept_job_keeps_its_id, clean_removes_old_completed_and_failed_jobs,
+    completed_jobs_are_kept_by_count, completed_jobs_expire_by_age,
+    purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
+};
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
@@ -60,6 +65,16 @@ pub(super) const CASES: &[Case] = &[
     case!(listing_ready_skips_jobs_reserved_between_pages, Admin),
     case!(listing_goes_on_after_the_last_listed_job_left, Admin),
     case!(listing_failed_jobs_by_name, Admin),
+    case!(completed_jobs_are_kept_by_count, Admin, Retention),
+    case!(results_are_kept_until_they_expire, Admin, Retention),
+    case!(completed_jobs_expire_by_age, Admin, Retention),
+    case!(a_kept_job_keeps_its_id, Admin, Retention),
+    case!(
+        clean_removes_old_completed_and_failed_jobs,
+        Admin,
+        Retention
+    ),
+    case!(purge_removes_kept_jobs_and_results, Admin, Retention),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -30,6 +30,7 @@
 
 mod cases;
 mod listing;
+mod retention;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +51,8 @@ enum Capability {
     Admin,
     /// Records of live workers, [`Driver::capabilities`].
     Presence,
+    /// Completed jobs and results kept, [`Driver::capabilities`].
+    Retention,
 }
 
 impl Capability {
@@ -57,6 +60,7 @@ impl Capability {
         match self {
             Capability::Admin => driver.admin().is_some(),
             Capability::Presence => driver.presence().is_some(),
+            Capability::Retention => driver.retention().is_some(),
         }
     }
 }
@@ -98,10 +102,14 @@ where
     let probe = make.clone();
     let offered: Vec<Capability> = runtime().block_on(async move {
         let driver = probe().await;
-        [Capability::Admin, Capability::Presence]
-            .into_iter()
-            .filter(|c| c.offered_by(driver.as_ref()))
-            .collect()
+        [
+            Capability::Admin,
+            Capability::Presence,
+            Capability::Retention,
+        ]
+        .into_iter()
+        .filter(|c| c.offered_by(driver.as_ref()))
+        .collect()
     });
     let trials = cases::CASES
         .iter()

@@ -256,7 +256,7 @@ impl Pool {
         }
         if let Some(started) = batch.started {
             let ending = match &verdict {
-                Verdict::Done => Ending::Completed,
+                Verdict::Done(_) => Ending::Completed,
                 Verdict::Failed(failure) => match failure.retry_in {
                     Some(retry_in) => Ending::Retrying {
                         error: &failure.error,
@@ -296,10 +296,12 @@ impl Pool {
         }
         let count = ended.len();
         // Left before the slots are freed: shutdown waits for every slot, then reports
-        // whatever is still waiting. Successes wait for the fetch loop's next reserve.
+        // whatever is still waiting. Successes wait for the fetch loop's next reserve, unless
+        // their handler keeps something: those are completed with the other reports.
+        let acked = self.outbox.keep.is_nothing();
         let (done, other): (Settled, Settled) = ended
             .into_iter()
-            .partition(|(_, verdict)| matches!(verdict, Verdict::Done));
+            .partition(|(_, verdict)| acked && matches!(verdict, Verdict::Done(_)));
         self.outbox
             .finished
             .push(done.into_iter().map(|(lease, _)| lease));

@@ -22,8 +22,9 @@ use crate::run::{Batch, CancelReason, RunState};
 /// What became of one run.
 #[derive(Debug)]
 pub(crate) enum Verdict {
-    /// The handler returned `Ok`: remove the job.
-    Done,
+    /// The handler returned `Ok`: remove the job, or keep it (and the handler's value, as JSON,
+    /// when its handler keeps results).
+    Done(Option<Bytes>),
     /// The run failed: retry later or move to the failed list.
     Failed(Failure),
     /// Cancelled by shutdown: put the job back without spending the attempt.
@@ -39,12 +40,12 @@ pub(crate) enum Verdict {
 /// It carries the run's span, entered at every poll, so the handler's own spans and events
 /// are its children.
 pub(crate) struct HandlerFuture {
-    future: Option<BoxFuture<'static, Result<(), JobError>>>,
+    future: Option<BoxFuture<'static, Result<Option<Bytes>, JobError>>>,
     span: Span,
 }
 
 impl Future for HandlerFuture {
-    type Output = Result<(), JobError>;
+    type Output = Result<Option<Bytes>, JobError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -141,7 +142,7 @@ pub(crate) fn start(
 fn recorded(span: &Span, verdict: Verdict) -> Verdict {
     if !span.is_disabled() {
         let outcome = match &verdict {
-            Verdict::Done => "completed",
+            Verdict::Done(_) => "completed",
             Verdict::Failed(failure) if failure.retry_in.is_some() => "retrying",
             Verdict::Failed(_) => "failed",
             Verdict::Requeue => "requeued",
@@ -206,9 +207,13 @@ fn cancelled(reason: CancelReason) -> Verdict {
     }
 }
 
-fn verdict(registration: &Registration, run: &RunState, result: Result<(), JobError>) -> Verdict {
+fn verdict(
+    registration: &Registration,
+    run: &RunState,
+    result: Result<Option<Bytes>, JobError>,
+) -> Verdict {
     match result {
-        Ok(()) => Verdict::Done,
+        Ok(kept) => Verdict::Done(kept),
         // The error's `Display` and `Drop` are the handler's code: under a panic guard too.
         Err(error) => Verdict::Failed(
             std::panic::catch_unwind(AssertUnwindSafe(move || {

@@ -197,6 +197,17 @@ impl WorkerBuilder {
         }
         lanes.sort_by(|a, b| a.1.cmp(&b.1));
         lanes.dedup_by(|a, b| a.1 == b.1);
+        if driver.retention().is_none() {
+            if let Some((registration, _)) = lanes
+                .iter()
+                .find(|(registration, _)| !registration.definition.keep.is_nothing())
+            {
+                return Err(Error::Unsupported {
+                    capability: "keeping completed jobs and results (handler option keep_completed, keep_completed_for or keep_result)",
+                    driver: format!("{driver:?} (asked by handler `{}`)", registration.definition.name),
+                });
+            }
+        }
         let pools = lanes
             .into_iter()
             .map(|(registration, lane)| {

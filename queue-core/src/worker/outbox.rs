@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::{Lane, Lease};
+use crate::job::{Completion, Keep, Lane, Lease};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
 use crate::worker::retry::retry_pause;
@@ -46,11 +46,20 @@ pub(crate) struct Outbox {
     pub(crate) settlements: Settlements,
     /// Successes waiting to be acked with the next reserve.
     pub(crate) finished: Finished,
+    /// What storage keeps of the handler's successes; when anything, they are completed
+    /// through the driver's [`Retention`](crate::Retention) with the other reports.
+    pub(crate) keep: Keep,
 }
 
 impl Outbox {
-    pub(crate) fn new(scope: Arc<Scope>, lease: Duration, stats: Arc<WorkerStats>) -> Self {
+    pub(crate) fn new(
+        scope: Arc<Scope>,
+        lease: Duration,
+        stats: Arc<WorkerStats>,
+        keep: Keep,
+    ) -> Self {
         Self {
+            keep,
             scope,
             lease,
             stats,
@@ -205,10 +214,13 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     let lane = outbox.lane();
     let driver = &outbox.scope.driver;
     let mut acks = Vec::new();
+    let mut completions = Vec::new();
     let mut requeues = Vec::new();
+    let keeps = !outbox.keep.is_nothing();
     for (lease, verdict) in settled {
         match verdict {
-            Verdict::Done => acks.push(lease),
+            Verdict::Done(result) if keeps => completions.push(Completion { lease, result }),
+            Verdict::Done(_) => acks.push(lease),
             Verdict::Requeue => requeues.push(lease),
             Verdict::Abandoned => {}
             Verdict::Failed(failure) => {
@@ -222,6 +234,15 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     for chunk in acks.chunks(SETTLE_BATCH) {
         if let Some(acked) = persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
             note_refused(outbox, "ack", chunk, &acked);
+        }
+    }
+    if let Some(retention) = driver.retention() {
+        for chunk in completions.chunks(SETTLE_BATCH) {
+            let call = || retention.complete(lane, chunk, &outbox.keep);
+            if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
+                let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
+                note_refused(outbox, "complete", &leases, &held);
+            }
         }
     }
     for chunk in requeues.chunks(SETTLE_BATCH) {

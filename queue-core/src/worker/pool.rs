@@ -52,7 +52,12 @@ impl Pool {
         Self {
             registration,
             running: Arc::new(Running::new(scope.lane.clone(), lease)),
-            outbox: Arc::new(Outbox::new(scope.clone(), lease, stats)),
+            outbox: Arc::new(Outbox::new(
+                scope.clone(),
+                lease,
+                stats,
+                registration.definition.keep,
+            )),
             scope,
             concurrency: concurrency.max(1),
             lease,

@@ -13,6 +13,7 @@ impl QueueState {
             counts.active += lane.active.len() as u64;
         }
         counts.failed = self.failed.len() as u64;
+        counts.completed = self.completed_count() as u64;
         counts.paused = self.paused;
         counts
     }
@@ -57,6 +58,7 @@ impl QueueState {
             info.last_error = details.last_error.clone();
             info.progress = details.progress.clone();
             info.lost_leases = details.lost_leases;
+            info.finished_at = details.finished_at;
         }
         Some(info)
     }

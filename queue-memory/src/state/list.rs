@@ -22,10 +22,10 @@ use super::{Key, LaneState, QueueState};
 
 /// One job a lane offers to the page: its key, where the lane stands after it, and how it
 /// sorts against other lanes' jobs of the same state.
-struct Candidate {
-    key: Key,
-    position: LanePosition,
-    rank: (i64, u64),
+pub(super) struct Candidate {
+    pub(super) key: Key,
+    pub(super) position: LanePosition,
+    pub(super) rank: (i64, u64),
 }
 
 impl QueueState {
@@ -42,6 +42,10 @@ impl QueueState {
         let mut stopped = None;
         if query.state == JobState::Failed {
             let (found, stop) = self.failed_after(query, cursor.lane(""), want);
+            streams.push(found);
+            stopped = stop;
+        } else if query.state == JobState::Completed {
+            let (found, stop) = self.completed_after(query, cursor.lane(""), want)?;
             streams.push(found);
             stopped = stop;
         } else {
@@ -248,13 +252,13 @@ impl QueueState {
 }
 
 /// The map key a position names: its `at` and its member as a number.
-fn map_key(query: &JobQuery, p: &LanePosition) -> Result<(i64, u64)> {
+pub(super) fn map_key(query: &JobQuery, p: &LanePosition) -> Result<(i64, u64)> {
     let member = p.member.parse().map_err(|_| query.bad_cursor("bad key"))?;
     Ok((p.at, member))
 }
 
 /// Up to `n` entries of `map` within `bounds`, from the end `order` starts at.
-fn entries<'a, K: Ord>(
+pub(super) fn entries<'a, K: Ord>(
     map: &'a BTreeMap<K, Key>,
     bounds: (Bound<K>, Bound<K>),
     order: Order,

@@ -2,6 +2,7 @@
 
 mod inspect;
 mod list;
+mod retain;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -47,6 +48,7 @@ struct Record {
 struct Details {
     last_error: Option<String>,
     failed_at: Option<SystemTime>,
+    finished_at: Option<SystemTime>,
     progress: Option<serde_json::Value>,
     /// Runs whose lease expired (see `QueueState::reap`).
     lost_leases: u32,
@@ -232,6 +234,8 @@ pub(crate) struct QueueState {
     max_lost_leases: u32,
     pub(crate) paused: bool,
     next_seq: u64,
+    /// Completed jobs and results kept after success.
+    kept: retain::Kept,
 }
 
 impl QueueState {
@@ -246,6 +250,7 @@ impl QueueState {
             max_lost_leases,
             paused: false,
             next_seq: 0,
+            kept: retain::Kept::default(),
         }
     }
 
@@ -638,6 +643,7 @@ impl QueueState {
                 lane.active.remove(&(record.at, record.token));
             }
             JobState::Failed => self.failed.retain(|x| *x != key),
+            JobState::Completed => self.unindex_completed(record.at, record.seq, id),
             _ => {}
         }
         true
@@ -646,6 +652,7 @@ impl QueueState {
     pub(crate) fn purge(&mut self) {
         self.jobs.clear();
         self.failed.clear();
+        self.clear_kept();
         for lane in &mut self.lanes {
             lane.ready.clear();
             lane.prioritized.clear();

@@ -1,0 +1,338 @@
+//! Conformance cases of [`Retention`](crate::Retention): completed jobs kept by count and age,
+//! results until they expire, ids of kept jobs, cleaning, and purging.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+
+use super::{job, reserve_n, unique_queue};
+use crate::driver::{Admin, Driver, Retention};
+use crate::error::Error;
+use crate::job::{Completion, Failure, JobId, JobQuery, JobState, Keep, Lane, Order, ReservedJob};
+
+const LEASE: Duration = Duration::from_secs(30);
+const LIMIT: Duration = Duration::from_secs(5);
+
+fn admin(driver: &Arc<dyn Driver>) -> &dyn Admin {
+    driver.admin().expect(
+        "this case needs the driver's inspection and administration (Driver::capabilities().admin)",
+    )
+}
+
+fn retention(driver: &Arc<dyn Driver>) -> &dyn Retention {
+    driver.retention().expect(
+        "this case needs the driver's retention of completed jobs (Driver::capabilities().retention)",
+    )
+}
+
+fn lane(prefix: &str) -> Lane {
+    Lane::new(&unique_queue(prefix), "kept").expect("valid lane")
+}
+
+/// Dispatches `n` jobs to `lane` and reserves them all, in dispatch order.
+async fn running(driver: &Arc<dyn Driver>, lane: &Lane, n: usize) -> Vec<ReservedJob> {
+    let jobs = (0..n).map(|i| job(lane, json!({ "n": i }))).collect();
+    driver.enqueue(jobs).await.expect("enqueue");
+    reserve_n(driver, lane, n, LEASE, LIMIT).await
+}
+
+fn completion(job: &ReservedJob, result: Option<&str>) -> Completion {
+    Completion {
+        lease: job.lease(),
+        result: result.map(|r| Bytes::copy_from_slice(r.as_bytes())),
+    }
+}
+
+/// The ids of `lane`'s queue's completed jobs, newest first.
+async fn completed_ids(driver: &Arc<dyn Driver>, lane: &Lane) -> Vec<JobId> {
+    let query = JobQuery::new(JobState::Completed)
+        .order(Order::Newest)
+        .limit(1000);
+    let page = admin(driver)
+        .list_jobs(lane.queue(), &query)
+        .await
+        .expect("list completed jobs");
+    assert!(page.next.is_none());
+    page.jobs.into_iter().map(|j| j.id).collect()
+}
+
+/// Completed jobs are kept, up to the count, newest first; the oldest go.
+pub(super) async fn completed_jobs_are_kept_by_count(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-count");
+    let jobs = running(&driver, &lane, 5).await;
+    let keep = Keep {
+        completed: 3,
+        ..Keep::default()
+    };
+    // Completed in two calls, so the trim acts on jobs completed earlier as well.
+    let first: Vec<Completion> = jobs[..2].iter().map(|j| completion(j, None)).collect();
+    let rest: Vec<Completion> = jobs[2..].iter().map(|j| completion(j, None)).collect();
+    assert_eq!(
+        retention(&driver)
+            .complete(&lane, &first, &keep)
+            .await
+            .unwrap(),
+        [true, true]
+    );
+    assert_eq!(
+        retention(&driver)
+            .complete(&lane, &rest, &keep)
+            .await
+            .unwrap(),
+        [true, true, true]
+    );
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!((counts.completed, counts.active), (3, 0));
+    let newest: Vec<JobId> = jobs[2..].iter().rev().map(|j| j.id.clone()).collect();
+    assert_eq!(completed_ids(&driver, &lane).await, newest);
+    for gone in &jobs[..2] {
+        assert!(admin(&driver)
+            .job(lane.queue(), &gone.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    let kept = admin(&driver)
+        .job(lane.queue(), &jobs[4].id)
+        .await
+        .unwrap()
+        .expect("the newest completed job is kept");
+    assert_eq!(kept.state, JobState::Completed);
+    assert!(kept.finished_at.is_some());
+    assert_eq!(kept.payload_json(), json!({ "n": 4 }));
+    // A stale lease completes nothing.
+    let again = retention(&driver)
+        .complete(&lane, &[completion(&jobs[4], None)], &keep)
+        .await
+        .unwrap();
+    assert_eq!(again, [false]);
+}
+
+/// A result is readable until it expires, whether or not the job itself is kept; a stale
+/// lease stores none.
+pub(super) async fn results_are_kept_until_they_expire(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-result");
+    let jobs = running(&driver, &lane, 2).await;
+    let keep = Keep {
+        result_for: Some(Duration::from_millis(400)),
+        ..Keep::default()
+    };
+    let done = [completion(&jobs[0], Some(r#"{"size":42}"#))];
+    assert_eq!(
+        retention(&driver)
+            .complete(&lane, &done, &keep)
+            .await
+            .unwrap(),
+        [true]
+    );
+    let result = retention(&driver)
+        .result(lane.queue(), &jobs[0].id)
+        .await
+        .unwrap();
+    assert_eq!(result.as_deref(), Some(&br#"{"size":42}"#[..]));
+    // Not kept as a completed job (count 0): the record is gone, the result is not.
+    assert!(admin(&driver)
+        .job(lane.queue(), &jobs[0].id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        admin(&driver).counts(lane.queue()).await.unwrap().completed,
+        0
+    );
+
+    let mut stale = completion(&jobs[1], Some("1"));
+    stale.lease.token += 1_000_000;
+    assert_eq!(
+        retention(&driver)
+            .complete(&lane, &[stale], &keep)
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert!(retention(&driver)
+        .result(lane.queue(), &jobs[1].id)
+        .await
+        .unwrap()
+        .is_none());
+
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while retention(&driver)
+        .result(lane.queue(), &jobs[0].id)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the result did not expire"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Completed jobs older than the age go at the next completion.
+pub(super) async fn completed_jobs_expire_by_age(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-age");
+    let old = running(&driver, &lane, 2).await;
+    let keep = Keep {
+        completed: 100,
+        completed_for: Some(Duration::from_millis(300)),
+        result_for: None,
+    };
+    let done: Vec<Completion> = old.iter().map(|j| completion(j, None)).collect();
+    retention(&driver)
+        .complete(&lane, &done, &keep)
+        .await
+        .unwrap();
+    assert_eq!(completed_ids(&driver, &lane).await.len(), 2);
+    // Each round completes one more job; once the first two are past the age, that
+    // completion trims them.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let mut latest = Vec::new();
+    loop {
+        let new = running(&driver, &lane, 1).await;
+        retention(&driver)
+            .complete(&lane, &[completion(&new[0], None)], &keep)
+            .await
+            .unwrap();
+        latest.push(new[0].id.clone());
+        let ids = completed_ids(&driver, &lane).await;
+        if !ids.contains(&old[0].id) && !ids.contains(&old[1].id) {
+            assert!(
+                ids.contains(latest.last().unwrap()),
+                "the newest job is kept"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "old completed jobs were kept: {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A kept job's chosen id is still taken; deleting the job frees it.
+pub(super) async fn a_kept_job_keeps_its_id(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-id");
+    driver
+        .enqueue(vec![job(&lane, json!({ "n": 1 })).id("order-7")])
+        .await
+        .unwrap();
+    let jobs = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    retention(&driver)
+        .complete(&lane, &[completion(&jobs[0], None)], &keep)
+        .await
+        .unwrap();
+    let again = driver
+        .enqueue(vec![job(&lane, json!({ "n": 2 })).id("order-7")])
+        .await
+        .unwrap();
+    assert!(!again[0].created, "the completed job still holds its id");
+    assert!(admin(&driver)
+        .delete(lane.queue(), &jobs[0].id)
+        .await
+        .unwrap());
+    assert!(completed_ids(&driver, &lane).await.is_empty());
+    let fresh = driver
+        .enqueue(vec![job(&lane, json!({ "n": 3 })).id("order-7")])
+        .await
+        .unwrap();
+    assert!(fresh[0].created);
+}
+
+/// `clean` removes completed and failed jobs finished long enough ago, oldest first, up to the
+/// limit, and refuses other states.
+pub(super) async fn clean_removes_old_completed_and_failed_jobs(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-clean");
+    let jobs = running(&driver, &lane, 5).await;
+    let keep = Keep {
+        completed: 100,
+        ..Keep::default()
+    };
+    let done: Vec<Completion> = jobs[..3].iter().map(|j| completion(j, Some("1"))).collect();
+    retention(&driver)
+        .complete(&lane, &done, &keep)
+        .await
+        .unwrap();
+    for failed in &jobs[3..] {
+        assert!(driver
+            .fail(&lane, &failed.lease(), Failure::fail("broken"))
+            .await
+            .unwrap());
+    }
+    let r = retention(&driver);
+    let q = lane.queue();
+    assert_eq!(
+        r.clean(q, JobState::Completed, Duration::from_secs(3600), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        r.clean(q, JobState::Completed, Duration::ZERO, 2)
+            .await
+            .unwrap(),
+        2
+    );
+    let left = completed_ids(&driver, &lane).await;
+    assert_eq!(left, [jobs[2].id.clone()], "the oldest went first");
+    assert_eq!(
+        r.clean(q, JobState::Completed, Duration::ZERO, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        r.clean(q, JobState::Failed, Duration::ZERO, 10)
+            .await
+            .unwrap(),
+        2
+    );
+    let counts = admin(&driver).counts(q).await.unwrap();
+    assert_eq!((counts.completed, counts.failed), (0, 0));
+    assert!(
+        r.result(q, &jobs[0].id).await.unwrap().is_none(),
+        "results go with their jobs"
+    );
+    let refused = r.clean(q, JobState::Ready, Duration::ZERO, 10).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidQuery { .. })),
+        "{refused:?}"
+    );
+}
+
+/// Purging a queue removes its completed jobs and results.
+pub(super) async fn purge_removes_kept_jobs_and_results(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-purge");
+    let jobs = running(&driver, &lane, 2).await;
+    let keep = Keep {
+        completed: 10,
+        completed_for: None,
+        result_for: Some(Duration::from_secs(3600)),
+    };
+    let done: Vec<Completion> = jobs.iter().map(|j| completion(j, Some("true"))).collect();
+    retention(&driver)
+        .complete(&lane, &done, &keep)
+        .await
+        .unwrap();
+    admin(&driver).purge(lane.queue()).await.unwrap();
+    assert_eq!(
+        admin(&driver).counts(lane.queue()).await.unwrap().completed,
+        0
+    );
+    for job in &jobs {
+        assert!(retention(&driver)
+            .result(lane.queue(), &job.id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}

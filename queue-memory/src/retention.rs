@@ -1,0 +1,61 @@
+//! The `Retention` capability of the memory driver: completed jobs and results kept after
+//! success, and cleaning by age.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use queue_core::{Completion, Error, JobId, JobState, Keep, Lane, Result, Retention};
+
+use crate::MemoryDriver;
+
+#[async_trait]
+impl Retention for MemoryDriver {
+    async fn complete(&self, lane: &Lane, done: &[Completion], keep: &Keep) -> Result<Vec<bool>> {
+        let Some(queue) = self.existing(lane.queue()) else {
+            return Ok(vec![false; done.len()]);
+        };
+        let now = self.now();
+        let mut q = queue.lock();
+        let Some(id) = q.existing_lane(lane.job()) else {
+            return Ok(vec![false; done.len()]);
+        };
+        let held = done.iter().map(|c| q.complete(id, c, keep, now)).collect();
+        q.trim_kept(keep, now);
+        Ok(held)
+    }
+
+    async fn result(&self, queue: &str, id: &JobId) -> Result<Option<Bytes>> {
+        let now = self.now();
+        Ok(self.existing(queue).and_then(|q| q.lock().result(id, now)))
+    }
+
+    async fn clean(
+        &self,
+        queue: &str,
+        state: JobState,
+        older_than: Duration,
+        limit: usize,
+    ) -> Result<usize> {
+        if !matches!(state, JobState::Completed | JobState::Failed) {
+            return Err(Error::InvalidQuery {
+                reason: format!(
+                    "only completed and failed jobs can be cleaned, not {state:?} ones"
+                ),
+            });
+        }
+        let Some(q) = self.existing(queue) else {
+            return Ok(0);
+        };
+        // `None` when the age reaches back before this driver existed: no completed job is
+        // that old.
+        let before_ms = self
+            .now()
+            .checked_sub(older_than.as_millis().min(u128::from(u64::MAX)) as u64);
+        let before_wall = SystemTime::now()
+            .checked_sub(older_than)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let removed = q.lock().clean(state, before_ms, before_wall, limit);
+        Ok(removed)
+    }
+}
