@@ -16,7 +16,7 @@ use crate::RedisDriver;
 
 impl RedisDriver {
     /// The keys of `queue`, once its name is known to be valid.
-    fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
+    pub(crate) fn queue_keys(&self, queue: &str) -> Result<QueueKeys> {
         validate_name("queue name", queue)?;
         Ok(self.inner.keys.queue(queue))
     }
@@ -64,6 +64,7 @@ impl RedisDriver {
         let mut pipe = redis::pipe();
         pipe.cmd("LLEN").arg(keys.failed());
         pipe.cmd("EXISTS").arg(keys.paused());
+        pipe.cmd("ZCARD").arg(keys.done());
         for job in &lanes {
             let lane = keys.lane(job);
             pipe.cmd("LLEN").arg(lane.ready());
@@ -76,9 +77,10 @@ impl RedisDriver {
         let mut queue_counts = Counts::default();
         queue_counts.failed = values[0];
         queue_counts.paused = values[1] == 1;
+        queue_counts.completed = values[2];
         let by_lane = lanes
             .into_iter()
-            .zip(values[2..].chunks_exact(4))
+            .zip(values[3..].chunks_exact(4))
             .map(|(job, lane)| {
                 let mut counts = Counts::default();
                 counts.ready = lane[0] + lane[1];
@@ -103,14 +105,16 @@ impl RedisDriver {
         ] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
-        let (data, later, err, prog, lost): (Value, Value, Value, Value, Value) =
+        pipe.cmd("ZSCORE").arg(keys.done()).arg(id.as_str());
+        let (data, later, err, prog, lost, done): (Value, Value, Value, Value, Value, Option<f64>) =
             self.inner.conn.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
-        // Only a job that has not failed can be running or scheduled: look only then.
+        // Only a job that has not failed or completed can be running or scheduled: look only
+        // then.
         let (mut leased, mut scheduled) = (false, false);
-        if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0) {
+        if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0 && done.is_none()) {
             let lane = keys.lane(h.name);
             let (in_active, in_sched): (Option<f64>, Option<f64>) = self
                 .inner
@@ -134,7 +138,14 @@ impl RedisDriver {
             progress: as_string(&prog),
             lost_leases: lost_count(&lost),
         };
-        Ok(stored.info(id.clone(), queue, |_| scheduled))
+        let Some(mut info) = stored.info(id.clone(), queue, |_| scheduled) else {
+            return Ok(None);
+        };
+        if let Some(finished) = done {
+            crate::retention::mark_completed(&mut info, finished as u64);
+        }
+        info.result = queue_core::Retention::result(self, queue, id).await?;
+        Ok(Some(info))
     }
 
     pub(crate) async fn failed(
@@ -164,6 +175,9 @@ impl RedisDriver {
     /// lanes (see `lua/list_jobs.lua` for the order and the cost).
     pub(crate) async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
         query.check()?;
+        if query.state == JobState::Completed {
+            return self.list_completed(queue, query).await;
+        }
         let keys = self.queue_keys(queue)?;
         let mut cursor = Cursor::read(query)?.unwrap_or_default();
         let last_phase = if query.state == JobState::Ready { 2 } else { 0 };
@@ -217,7 +231,12 @@ impl RedisDriver {
 
     /// The details of failed jobs `ids`, in one pipeline; ids without a readable record are
     /// left out.
-    async fn infos(&self, queue: &str, keys: &QueueKeys, ids: Vec<String>) -> Result<Vec<JobInfo>> {
+    pub(crate) async fn infos(
+        &self,
+        queue: &str,
+        keys: &QueueKeys,
+        ids: Vec<String>,
+    ) -> Result<Vec<JobInfo>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -316,6 +335,7 @@ impl RedisDriver {
             let lane = Lane::new(queue, &name)?;
             let deleted = Delete {
                 keys: &self.inner.keys.lane(&lane),
+                queue: &keys,
                 id: id.as_str(),
                 job: &name,
             }

@@ -122,6 +122,24 @@ impl QueueKeys {
         self.key("order")
     }
 
+    /// Completed jobs kept (`queue_core::Keep`): id -> finished ms (a ZSET). Their envelopes
+    /// stay in `data`.
+    pub(crate) fn done(&self) -> String {
+        self.key("done")
+    }
+    /// Kept results: id -> JSON.
+    pub(crate) fn results(&self) -> String {
+        self.key("results")
+    }
+    /// When kept results expire: id -> ms (a ZSET); reads ignore expired ones.
+    pub(crate) fn result_expiry(&self) -> String {
+        self.key("resexp")
+    }
+    /// The keys of what is kept after success: done, results, result expiry.
+    pub(crate) fn kept(&self) -> [String; 3] {
+        [self.done(), self.results(), self.result_expiry()]
+    }
+
     /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them.
     pub(crate) fn own(&self) -> [String; 11] {
         [

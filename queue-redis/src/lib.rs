@@ -10,6 +10,7 @@ mod keys;
 mod options;
 mod presence;
 mod record;
+mod retention;
 mod scripts;
 mod wait;
 

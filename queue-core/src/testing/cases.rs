@@ -13,7 +13,7 @@ use super::listing::{
 };
 use super::retention::{
     a_kept_job_keeps_its_id, clean_removes_old_completed_and_failed_jobs,
-    completed_jobs_are_kept_by_count, completed_jobs_expire_by_age,
+    completed_jobs_are_kept_by_count, completed_jobs_expire_by_age, completed_jobs_list_in_pages,
     purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
 };
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
@@ -75,6 +75,7 @@ pub(super) const CASES: &[Case] = &[
         Retention
     ),
     case!(purge_removes_kept_jobs_and_results, Admin, Retention),
+    case!(completed_jobs_list_in_pages, Admin, Retention),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

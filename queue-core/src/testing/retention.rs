@@ -336,3 +336,63 @@ pub(super) async fn purge_removes_kept_jobs_and_results(driver: Arc<dyn Driver>)
             .is_none());
     }
 }
+
+/// Completed jobs list in pages, in both orders, each once, by name or for the whole queue.
+pub(super) async fn completed_jobs_list_in_pages(driver: Arc<dyn Driver>) {
+    let queue = unique_queue("kept-pages");
+    let lanes = [
+        Lane::new(&queue, "alpha").unwrap(),
+        Lane::new(&queue, "beta").unwrap(),
+    ];
+    let keep = Keep {
+        completed: 100,
+        ..Keep::default()
+    };
+    let mut order = Vec::new();
+    // Five jobs, one completion each, alternating lanes: finish order is completion order.
+    for i in 0..5 {
+        let lane = &lanes[i % 2];
+        let jobs = running(&driver, lane, 1).await;
+        retention(&driver)
+            .complete(lane, &[completion(&jobs[0], None)], &keep)
+            .await
+            .unwrap();
+        order.push((i % 2, jobs[0].id.clone()));
+        // Distinct finish times, so the expected order does not hang on ties.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for (newest, name) in [
+        (false, None),
+        (true, None),
+        (false, Some(0)),
+        (true, Some(1)),
+    ] {
+        let mut query = JobQuery::new(JobState::Completed).limit(2);
+        if newest {
+            query = query.order(Order::Newest);
+        }
+        if let Some(n) = name {
+            query = query.name(lanes[n].job());
+        }
+        let mut expected: Vec<JobId> = order
+            .iter()
+            .filter(|(lane, _)| name.is_none_or(|n| n == *lane))
+            .map(|(_, id)| id.clone())
+            .collect();
+        if newest {
+            expected.reverse();
+        }
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            let page = admin(&driver).list_jobs(&queue, &query).await.unwrap();
+            assert!(page.jobs.len() <= 2);
+            assert!(page.jobs.iter().all(|j| j.state == JobState::Completed));
+            got.extend(page.jobs.into_iter().map(|j| j.id));
+            match page.next {
+                Some(next) => query = query.cursor(next),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "newest first: {newest}, lane: {name:?}");
+    }
+}

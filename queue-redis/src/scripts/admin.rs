@@ -13,6 +13,8 @@ use crate::keys::{LaneKeys, QueueKeys};
 pub(crate) struct Delete<'a> {
     /// The key set of the lane the caller read from the job's record.
     pub(crate) keys: &'a LaneKeys,
+    /// The queue's keys (for what is kept after success).
+    pub(crate) queue: &'a QueueKeys,
     pub(crate) id: &'a str,
     /// The job name the caller read from the job's record.
     pub(crate) job: &'a str,
@@ -32,6 +34,9 @@ pub(crate) enum Deleted {
 impl Delete<'_> {
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<Deleted> {
         let mut inv = lane_call(&scripts.delete, self.keys);
+        for key in self.queue.kept() {
+            inv.key(key);
+        }
         inv.arg(self.id).arg(self.job);
         Ok(match integer(conn, &inv).await? {
             Some(1) => Deleted::Removed,
@@ -84,6 +89,9 @@ impl Purge<'_> {
             self.queue.lanes(),
         ];
         for key in self.queue.own().into_iter().filter(|k| !kept.contains(k)) {
+            inv.key(key);
+        }
+        for key in self.queue.kept() {
             inv.key(key);
         }
         for job in self.lanes {

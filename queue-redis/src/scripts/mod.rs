@@ -6,10 +6,12 @@
 //! - [`admin`]: administration (delete, retry of failed jobs, purge, resume) and the worker
 //!   heartbeat.
 //! - [`list`]: a page of a queue's jobs in one state.
+//! - [`retain`]: completing runs whose handlers keep something, cleaning old jobs.
 
 mod admin;
 mod jobs;
 mod list;
+mod retain;
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ use crate::record::as_i64;
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
 pub(crate) use list::ListJobs;
+pub(crate) use retain::{Clean, Complete};
 
 /// Most jobs one script call carries: jobs dispatched, leases acked, renewed or requeued, jobs
 /// reserved, failed jobs retried. Bigger batches are split across calls (Lua's `unpack` takes
@@ -57,6 +60,8 @@ pub(crate) struct Scripts {
     resume: Script,
     heartbeat: Script,
     list_jobs: Script,
+    complete: Script,
+    clean: Script,
 }
 
 impl Scripts {
@@ -76,6 +81,8 @@ impl Scripts {
             resume: Script::new(include_str!("../../lua/resume.lua")),
             heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
+            complete: lane_script!("complete.lua"),
+            clean: Script::new(include_str!("../../lua/clean.lua")),
         }
     }
 }

@@ -1,0 +1,35 @@
+-- clean: removes a queue's completed or failed jobs that finished long enough ago, oldest
+-- first, with their records and results.
+-- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done  9 results  10 resexp
+-- ARGV[1]: 'completed' or 'failed'  ARGV[2]: age in ms (jobs that finished at least this long
+-- ago go)  ARGV[3]: most jobs to remove
+-- Returns: how many jobs were removed.
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local gone = {}
+if ARGV[1] == 'completed' then
+  gone = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', cutoff, 'LIMIT', 0, limit)
+  for i = 1, #gone, 1000 do
+    redis.call('ZREM', KEYS[8], unpack(gone, i, math.min(i + 999, #gone)))
+  end
+else
+  -- The failed list is newest first; an envelope starts with the time it failed.
+  while #gone < limit do
+    local id = redis.call('LINDEX', KEYS[7], -1)
+    if not id then break end
+    local raw = redis.call('HGET', KEYS[1], id)
+    local failed = raw and tonumber(string.match(raw, '^(%d+)|'))
+    if failed and failed > cutoff then break end
+    redis.call('RPOP', KEYS[7])
+    gone[#gone + 1] = id
+  end
+end
+for i = 1, #gone, 1000 do
+  local chunk = { unpack(gone, i, math.min(i + 999, #gone)) }
+  for _, key in ipairs({ KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9] }) do
+    redis.call('HDEL', key, unpack(chunk))
+  end
+  redis.call('ZREM', KEYS[10], unpack(chunk))
+end
+return #gone
