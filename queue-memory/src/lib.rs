@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod event_log;
 mod presence;
 mod state;
 mod store;
@@ -71,6 +72,8 @@ struct Shared {
     workers: Presence,
     /// Wakes waits on queues that did not exist yet when a queue is created.
     created: tokio::sync::Notify,
+    /// Each queue's log of events.
+    events: event_log::EventLogs,
 }
 
 impl Default for MemoryDriver {
@@ -104,6 +107,7 @@ impl MemoryDriver {
                 options,
                 workers: Presence::default(),
                 created: tokio::sync::Notify::new(),
+                events: event_log::EventLogs::default(),
             }),
         }
     }
@@ -325,6 +329,7 @@ impl Driver for MemoryDriver {
         queue_core::Capabilities::default()
             .with_admin(self)
             .with_presence(self)
+            .with_event_log(self)
     }
 }
 

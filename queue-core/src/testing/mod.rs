@@ -29,6 +29,7 @@
 //! instead of hanging.
 
 mod cases;
+mod event_log;
 mod listing;
 
 use std::future::Future;
@@ -50,6 +51,8 @@ enum Capability {
     Admin,
     /// Records of live workers, [`Driver::capabilities`].
     Presence,
+    /// A log of job events per queue, [`Driver::capabilities`].
+    EventLog,
 }
 
 impl Capability {
@@ -57,6 +60,7 @@ impl Capability {
         match self {
             Capability::Admin => driver.admin().is_some(),
             Capability::Presence => driver.presence().is_some(),
+            Capability::EventLog => driver.event_log().is_some(),
         }
     }
 }
@@ -98,10 +102,14 @@ where
     let probe = make.clone();
     let offered: Vec<Capability> = runtime().block_on(async move {
         let driver = probe().await;
-        [Capability::Admin, Capability::Presence]
-            .into_iter()
-            .filter(|c| c.offered_by(driver.as_ref()))
-            .collect()
+        [
+            Capability::Admin,
+            Capability::Presence,
+            Capability::EventLog,
+        ]
+        .into_iter()
+        .filter(|c| c.offered_by(driver.as_ref()))
+        .collect()
     });
     let trials = cases::CASES
         .iter()
