@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
-    Admin, Capabilities, Counts, Dispatched, Driver, Failure, JobId, JobInfo, JobPage, JobQuery,
-    Lane, Lease, NewJob, Presence, Reservation, Result, WorkerPresence,
+    Admin, Capabilities, Counts, Dispatched, Driver, Event, EventLog, Failure, JobId, JobInfo,
+    JobPage, JobQuery, Lane, Lease, NewJob, Presence, Reservation, Result, WorkerPresence,
 };
 
 use crate::RedisDriver;
@@ -62,7 +62,10 @@ impl Driver for RedisDriver {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::default().with_admin(self).with_presence(self)
+        Capabilities::default()
+            .with_admin(self)
+            .with_presence(self)
+            .with_event_log(self)
     }
 }
 
@@ -125,5 +128,26 @@ impl Presence for RedisDriver {
 
     async fn workers(&self) -> Result<Vec<WorkerPresence>> {
         self.live_workers().await
+    }
+}
+
+#[async_trait]
+impl EventLog for RedisDriver {
+    async fn append(&self, queue: &str, events: &[Event], max_len: usize) -> Result<()> {
+        self.append_events(queue, events, max_len).await
+    }
+
+    async fn read(
+        &self,
+        queue: &str,
+        after: Option<&str>,
+        limit: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<(String, Event)>> {
+        self.read_events(queue, after, limit, block).await
+    }
+
+    async fn last_position(&self, queue: &str) -> Result<Option<String>> {
+        self.last_event_position(queue).await
     }
 }
