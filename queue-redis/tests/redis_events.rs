@@ -16,7 +16,11 @@ use support::RedisServer;
 async fn blocked_readers_leave_the_command_connection_free() {
     let server = RedisServer::start();
     let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let log = || driver.event_log().expect("the Redis driver keeps an event log");
+    let log = || {
+        driver
+            .event_log()
+            .expect("the Redis driver keeps an event log")
+    };
     // Four readers block on empty logs for 3 s each.
     let readers: Vec<_> = (0..4)
         .map(|n| {
@@ -25,7 +29,12 @@ async fn blocked_readers_leave_the_command_connection_free() {
                 driver
                     .event_log()
                     .unwrap()
-                    .read(&format!("quiet-{n}"), None, 10, Some(Duration::from_secs(3)))
+                    .read(
+                        &format!("quiet-{n}"),
+                        None,
+                        10,
+                        Some(Duration::from_secs(3)),
+                    )
                     .await
                     .unwrap()
             })
@@ -53,7 +62,11 @@ async fn blocked_readers_leave_the_command_connection_free() {
 async fn each_queue_has_one_capped_stream_in_its_hash_tag() {
     let server = RedisServer::start();
     let url = format!("{}?prefix=app", server.url());
-    let queue = Queue::connect(&url).await.unwrap().with_event_log(30).unwrap();
+    let queue = Queue::connect(&url)
+        .await
+        .unwrap()
+        .with_event_log(30)
+        .unwrap();
     let lane = Lane::new("mail", "send").unwrap();
     for n in 0..300 {
         queue.dispatch(job(&lane, json!(n))).await.unwrap();
@@ -61,7 +74,11 @@ async fn each_queue_has_one_capped_stream_in_its_hash_tag() {
     let stats = queue.event_log_stats().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while stats.written() < 300 {
-        assert!(Instant::now() < deadline, "only {} of 300 written", stats.written());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 300 written",
+            stats.written()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stats.dropped(), 0);
@@ -81,5 +98,8 @@ async fn each_queue_has_one_capped_stream_in_its_hash_tag() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!((30..=130).contains(&len), "about 30 events kept, found {len}");
+    assert!(
+        (30..=130).contains(&len),
+        "about 30 events kept, found {len}"
+    );
 }
