@@ -1,4 +1,4 @@
-//! The [`Driver`], [`Admin`] and [`Presence`] traits for [`RedisDriver`]: each method is the inherent one of the module that
+//! The [`Driver`], [`Admin`], [`Presence`] and [`EventLog`] traits for [`RedisDriver`]: each method is the inherent one of the module that
 //! owns it ([`jobs`](crate::jobs) for the hot path, [`admin`](crate::admin) for inspection and
 //! administration, [`presence`](crate::presence) for live workers).
 
