@@ -88,6 +88,18 @@ pub(crate) enum Command {
     Workers,
     /// Lanes whose ready or scheduled jobs no live worker serves.
     Unserved,
+    /// Follows job events as workers write them, one line each (time, kind, queue/job, id,
+    /// attempt, run time, error), until Ctrl-C; `--json` prints each as a JSON object.
+    ///
+    /// Workers write events only when started with `Queue::with_event_log`. Without
+    /// `--queue`, follows every queue the storage lists, from now on; the queues are listed
+    /// again every 5 seconds, and a queue that appeared since is followed from its oldest kept
+    /// event.
+    Events {
+        /// Follow only this queue (which need not exist yet).
+        #[arg(long)]
+        queue: Option<String>,
+    },
 }
 
 /// Arguments of `queue jobs`.

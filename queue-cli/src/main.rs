@@ -48,7 +48,10 @@ fn main() {
                     secrets.mask(note)
                 );
             }
-            let text = if json {
+            let text = if json && report.json.is_null() {
+                // A command that printed as it went (`queue events`).
+                String::new()
+            } else if json {
                 let mut text =
                     serde_json::to_string_pretty(&report.json).expect("a JSON value serializes");
                 text.push('\n');
@@ -81,6 +84,7 @@ async fn run(cli: Cli, url: &str) -> CliResult<Report> {
         queue,
         style: Style::for_stdout(cli.json),
         in_memory,
+        json: cli.json,
     };
     commands::run(&cx, cli.command).await
 }

@@ -11,6 +11,7 @@ use crate::job::{
     Completion, Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, JobState, Keep,
     Lane, Lease, NewJob, Reservation,
 };
+use crate::observe::events::Event;
 use crate::presence::WorkerPresence;
 
 /// How many times a job may lose its lease before a driver fails it as poison, unless the
@@ -160,6 +161,8 @@ pub struct Capabilities<'a> {
     pub presence: Option<&'a dyn Presence>,
     /// Completed jobs and results kept after success, and cleaning by age.
     pub retention: Option<&'a dyn Retention>,
+    /// A capped log of job events per queue, read by other processes.
+    pub event_log: Option<&'a dyn EventLog>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -180,6 +183,12 @@ impl<'a> Capabilities<'a> {
         self.retention = Some(retention);
         self
     }
+
+    /// Offers a log of job events per queue.
+    pub fn with_event_log(mut self, event_log: &'a dyn EventLog) -> Self {
+        self.event_log = Some(event_log);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -188,6 +197,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("admin", &self.admin.is_some())
             .field("presence", &self.presence.is_some())
             .field("retention", &self.retention.is_some())
+            .field("event_log", &self.event_log.is_some())
             .finish()
     }
 }
@@ -206,6 +216,11 @@ impl dyn Driver {
     /// The driver's keeping of completed jobs and results, if it offers it.
     pub fn retention(&self) -> Option<&dyn Retention> {
         self.capabilities().retention
+    }
+
+    /// The driver's log of job events per queue, if it keeps one.
+    pub fn event_log(&self) -> Option<&dyn EventLog> {
+        self.capabilities().event_log
     }
 }
 
@@ -311,4 +326,45 @@ pub trait Retention: Send + Sync {
         older_than: Duration,
         limit: usize,
     ) -> Result<usize>;
+}
+
+/// A capped log of job events per queue, kept in storage so that other processes can follow
+/// what workers do (`queue events`, [`Queue::follow_events`](crate::Queue::follow_events)). A
+/// driver offers it by returning itself from [`Driver::capabilities`]; workers write to it only
+/// when asked to ([`Queue::with_event_log`](crate::Queue::with_event_log)).
+///
+/// # Behavior
+///
+/// - **Positions.** Every appended event gets a position: an opaque string, increasing within
+///   the queue's log, that [`read`](EventLog::read) takes to go on after it. Positions of one
+///   queue's log are not meaningful for another queue or another driver.
+/// - **Order.** Events are read back in the order they were appended.
+/// - **Cap.** After an append, the queue's log holds at most about `max_len` events, the newest;
+///   a driver may keep somewhat more (Redis trims whole nodes of its stream) but never lets the
+///   log grow without bound. Readers that fall behind the cap miss the trimmed events.
+/// - **Blocking reads.** A read with `block` that finds nothing after its position waits until
+///   an event is appended to that queue or the time passes, without polling, and without
+///   holding up the driver's other calls.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends `events` to `queue`'s log, in order, then trims the log to about `max_len`.
+    async fn append(&self, queue: &str, events: &[Event], max_len: usize) -> Result<()>;
+
+    /// Up to `limit` events of `queue`'s log after position `after` (from the oldest kept when
+    /// `None`), each with its position, oldest first. With `block`, waits up to that long for an
+    /// event when there is none yet; an empty answer means none came.
+    ///
+    /// A position this log could not have made is an
+    /// [`Error::InvalidQuery`](crate::Error::InvalidQuery) naming it.
+    async fn read(
+        &self,
+        queue: &str,
+        after: Option<&str>,
+        limit: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<(String, Event)>>;
+
+    /// The position of the newest event in `queue`'s log, or `None` while it is empty: where a
+    /// reader starts to follow only what comes next.
+    async fn last_position(&self, queue: &str) -> Result<Option<String>>;
 }

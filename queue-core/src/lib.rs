@@ -4,6 +4,7 @@ mod backoff;
 mod context;
 mod driver;
 mod error;
+mod event_log;
 pub mod hash;
 mod job;
 pub mod observe;
@@ -19,7 +20,9 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
-pub use driver::{Admin, Capabilities, Driver, Presence, Retention, DEFAULT_MAX_LOST_LEASES};
+pub use driver::{
+    Admin, Capabilities, Driver, EventLog, Presence, Retention, DEFAULT_MAX_LOST_LEASES,
+};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Completion, Counts, Cursor, Dispatched, Failure, JobId,
@@ -27,6 +30,9 @@ pub use job::{
     Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
+pub use observe::follow::EventStream;
+pub use observe::log::{EventLogStats, DEFAULT_EVENT_LOG_LEN};
+pub use observe::record::EventRecord;
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,

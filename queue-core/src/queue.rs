@@ -102,8 +102,12 @@ impl Queue {
     /// buffer and stop receiving this queue's events.
     pub fn with_event_buffer(mut self, events: usize) -> Self {
         let metrics = self.observer.metrics;
+        let event_log = self.observer.event_log.as_ref().map(|log| log.max_len());
         self.observer = Observer::new(events);
         self.observer.metrics = metrics;
+        if let Some(max_len) = event_log {
+            self.observer.publish_to(&self.driver, max_len);
+        }
         self
     }
 

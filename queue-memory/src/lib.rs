@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod event_log;
 mod presence;
 mod retention;
 mod state;
@@ -72,6 +73,8 @@ struct Shared {
     workers: Presence,
     /// Wakes waits on queues that did not exist yet when a queue is created.
     created: tokio::sync::Notify,
+    /// Each queue's log of events.
+    events: event_log::EventLogs,
 }
 
 impl Default for MemoryDriver {
@@ -105,6 +108,7 @@ impl MemoryDriver {
                 options,
                 workers: Presence::default(),
                 created: tokio::sync::Notify::new(),
+                events: event_log::EventLogs::default(),
             }),
         }
     }
@@ -327,6 +331,7 @@ impl Driver for MemoryDriver {
             .with_admin(self)
             .with_presence(self)
             .with_retention(self)
+            .with_event_log(self)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The [`Driver`], [`Admin`] and [`Presence`] traits for [`RedisDriver`]: each method is the inherent one of the module that
+//! The [`Driver`], [`Admin`], [`Presence`] and [`EventLog`] traits for [`RedisDriver`]: each method is the inherent one of the module that
 //! owns it ([`jobs`](crate::jobs) for the hot path, [`admin`](crate::admin) for inspection and
 //! administration, [`presence`](crate::presence) for live workers).
 
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
-    Admin, Capabilities, Counts, Dispatched, Driver, Failure, JobId, JobInfo, JobPage, JobQuery,
-    Lane, Lease, NewJob, Presence, Reservation, Result, WorkerPresence,
+    Admin, Capabilities, Counts, Dispatched, Driver, Event, EventLog, Failure, JobId, JobInfo,
+    JobPage, JobQuery, Lane, Lease, NewJob, Presence, Reservation, Result, WorkerPresence,
 };
 
 use crate::RedisDriver;
@@ -66,6 +66,7 @@ impl Driver for RedisDriver {
             .with_admin(self)
             .with_presence(self)
             .with_retention(self)
+            .with_event_log(self)
     }
 }
 
@@ -128,5 +129,26 @@ impl Presence for RedisDriver {
 
     async fn workers(&self) -> Result<Vec<WorkerPresence>> {
         self.live_workers().await
+    }
+}
+
+#[async_trait]
+impl EventLog for RedisDriver {
+    async fn append(&self, queue: &str, events: &[Event], max_len: usize) -> Result<()> {
+        self.append_events(queue, events, max_len).await
+    }
+
+    async fn read(
+        &self,
+        queue: &str,
+        after: Option<&str>,
+        limit: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<(String, Event)>> {
+        self.read_events(queue, after, limit, block).await
+    }
+
+    async fn last_position(&self, queue: &str) -> Result<Option<String>> {
+        self.last_event_position(queue).await
     }
 }

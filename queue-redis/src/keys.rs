@@ -139,6 +139,11 @@ impl QueueKeys {
     pub(crate) fn kept(&self) -> [String; 3] {
         [self.done(), self.results(), self.result_expiry()]
     }
+    /// The queue's event log (a stream, capped at about its `max_len`), outside the keys the
+    /// scripts take.
+    pub(crate) fn events(&self) -> String {
+        self.key("events")
+    }
 
     /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them.
     pub(crate) fn own(&self) -> [String; 11] {
@@ -238,6 +243,7 @@ mod tests {
         assert_eq!(lane.wake(), "{app:mail}:lane:send_welcome:wake");
         assert_eq!(lane.own().len(), 6);
         assert_eq!(keys.queue("mail").own()[..], lane.all()[..11]);
+        assert_eq!(keys.queue("mail").events(), "{app:mail}:events");
     }
 
     #[test]

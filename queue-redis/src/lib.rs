@@ -5,6 +5,7 @@ mod coalesce;
 mod connection;
 mod driver;
 mod errors;
+mod event_log;
 mod jobs;
 mod keys;
 mod options;

@@ -110,6 +110,40 @@ impl Waiters {
         idle.push((waiter, Instant::now()));
     }
 
+    /// Sends `cmd`, a blocking command the server holds at most `block` (at most
+    /// [`RedisOptions::block_timeout`], see [`Waiters::max_block`]), on a blocking connection of
+    /// its own, so the command connection is never held up. Fails with a timeout, dropping the
+    /// connection, when no answer comes within `block` plus the response timeout.
+    pub(crate) async fn blocking(
+        &self,
+        cmd: &redis::Cmd,
+        block: Duration,
+    ) -> RedisResult<redis::Value> {
+        let waiter = match self.take() {
+            Some(w) => w,
+            None => self.connect().await?,
+        };
+        let mut conn = waiter.conn.clone();
+        let result = match tokio::time::timeout(
+            block.min(self.block) + self.margin,
+            cmd.query_async::<redis::Value>(&mut conn),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(timed_out()),
+        };
+        if result.is_ok() {
+            self.put_back(waiter);
+        }
+        result
+    }
+
+    /// The longest a blocking command is held by the server ([`RedisOptions::block_timeout`]).
+    pub(crate) fn max_block(&self) -> Duration {
+        self.block
+    }
+
     /// Blocks until the wake key yields a wake-up, the server timeout passes, or `timeout`
     /// passes (then the block is lifted with `CLIENT UNBLOCK` through `commands`). Fails with a
     /// timeout when the blocking connection does not answer within its bound.

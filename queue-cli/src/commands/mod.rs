@@ -2,6 +2,7 @@
 //! [`Report`], printed as text or JSON by `main`.
 
 mod change;
+mod events;
 mod inspect;
 
 use queue_core::{JobInfo, Queue};
@@ -33,6 +34,8 @@ pub(crate) struct Context {
     pub(crate) style: Style,
     /// Whether the storage is this process's memory (nothing of other programs is there).
     pub(crate) in_memory: bool,
+    /// Whether output is JSON (for commands that print as they go).
+    pub(crate) json: bool,
 }
 
 /// Runs `command`.
@@ -54,6 +57,7 @@ pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
         Command::Pause { queue } => change::pause(cx, &queue, true).await,
         Command::Resume { queue } => change::pause(cx, &queue, false).await,
         Command::Dispatch(args) => change::dispatch(cx, args).await,
+        Command::Events { queue } => events::follow(cx, queue).await,
     }
 }
 

@@ -1,16 +1,23 @@
-//! Seeing what jobs do: in-process [`events`], [`metrics`] through the `metrics` facade, and
-//! the per-run tracing spans (made in `worker::execute`). Everything here is off until asked
-//! for, and then costs a run one check of a flag and two clock readings.
+//! Seeing what jobs do: in-process [`events`], the same events published to the storage's
+//! event [`log`] for other processes ([`follow`]ed there, in their stored [`record`] form),
+//! [`metrics`] through the `metrics` facade, and the per-run tracing spans (made in
+//! `worker::execute`). Everything here is off until asked for, and then costs a run one check
+//! of a flag and two clock readings.
 
 pub mod events;
+pub mod follow;
+pub mod log;
 pub mod metrics;
+pub mod record;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::driver::Driver;
 use crate::job::{Dispatched, JobId, Lane, Name};
 
 use self::events::{Event, EventBus, EventKind};
+use self::log::Publisher;
 use self::metrics::LaneMetrics;
 
 /// What a queue and its workers report to: the event bus its subscribers listen on and whether
@@ -19,6 +26,8 @@ use self::metrics::LaneMetrics;
 pub(crate) struct Observer {
     pub(crate) bus: Arc<EventBus>,
     pub(crate) metrics: bool,
+    /// The publisher of the bus's events to the storage's event log, when asked for.
+    pub(crate) event_log: Option<Arc<Publisher>>,
 }
 
 impl Observer {
@@ -26,12 +35,27 @@ impl Observer {
         Self {
             bus: Arc::new(EventBus::new(event_buffer)),
             metrics: false,
+            event_log: None,
         }
     }
 
-    /// Whether dispatches are reported.
+    /// Publishes this observer's events to `driver`'s event log, keeping about `max_len` per
+    /// queue (replacing an earlier publisher of this observer).
+    pub(crate) fn publish_to(&mut self, driver: &Arc<dyn Driver>, max_len: usize) {
+        self.event_log = Some(Arc::new(Publisher::new(
+            self.bus.clone(),
+            driver.clone(),
+            max_len,
+        )));
+    }
+
+    /// Whether dispatches are reported. With an event log, its publisher starts on the first
+    /// dispatch (so a program that only dispatches publishes its dispatches too).
     #[inline]
     pub(crate) fn watches_dispatch(&self) -> bool {
+        if let Some(log) = &self.event_log {
+            log.start();
+        }
         self.metrics || self.bus.has_subscribers()
     }
 

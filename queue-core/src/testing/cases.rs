@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::event_log::{
+    event_log_blocking_read_wakes_on_append, event_log_is_capped, event_log_reads_in_append_order,
+    event_log_resumes_after_the_last_read, event_logs_are_per_queue,
+};
 use super::listing::{
     listing_by_name_or_queue_wide, listing_failed_jobs_by_name, listing_failed_jobs_in_pages,
     listing_goes_on_after_the_last_listed_job_left, listing_pages_through_each_state,
@@ -76,6 +80,11 @@ pub(super) const CASES: &[Case] = &[
     ),
     case!(purge_removes_kept_jobs_and_results, Admin, Retention),
     case!(completed_jobs_list_in_pages, Admin, Retention),
+    case!(event_log_reads_in_append_order, EventLog),
+    case!(event_log_resumes_after_the_last_read, EventLog),
+    case!(event_log_is_capped, EventLog),
+    case!(event_log_blocking_read_wakes_on_append, EventLog),
+    case!(event_logs_are_per_queue, EventLog),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -29,6 +29,7 @@
 //! instead of hanging.
 
 mod cases;
+mod event_log;
 mod listing;
 mod retention;
 
@@ -53,6 +54,8 @@ enum Capability {
     Presence,
     /// Completed jobs and results kept, [`Driver::capabilities`].
     Retention,
+    /// A log of job events per queue, [`Driver::capabilities`].
+    EventLog,
 }
 
 impl Capability {
@@ -61,6 +64,7 @@ impl Capability {
             Capability::Admin => driver.admin().is_some(),
             Capability::Presence => driver.presence().is_some(),
             Capability::Retention => driver.retention().is_some(),
+            Capability::EventLog => driver.event_log().is_some(),
         }
     }
 }
@@ -106,6 +110,7 @@ where
             Capability::Admin,
             Capability::Presence,
             Capability::Retention,
+            Capability::EventLog,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))

@@ -34,6 +34,8 @@ use crate::run::Scope;
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 /// Default grace period for running jobs at shutdown.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(25);
+/// How long a stopping worker waits for its last events to reach the event log.
+const EVENT_LOG_FLUSH: Duration = Duration::from_secs(2);
 
 /// Configures a [`Worker`]; made by [`Queue::worker`].
 ///
@@ -233,6 +235,7 @@ impl WorkerBuilder {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Worker {
+            event_log: self.queue.observer.event_log.clone(),
             sampling: self.queue.observer.metrics.then_some(self.sample_every),
             driver,
             pools,
@@ -259,6 +262,8 @@ pub struct Worker {
     sampling: Option<Duration>,
     pools: Vec<Arc<Pool>>,
     stats: Arc<WorkerStats>,
+    /// The queue's publisher to the storage's event log, when on.
+    event_log: Option<Arc<crate::observe::log::Publisher>>,
 }
 
 impl Worker {
@@ -286,6 +291,9 @@ impl Worker {
     /// that job instead), that panic is resumed here once the shutdown is complete.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> Result<()> {
         let stop = CancellationToken::new();
+        if let Some(log) = &self.event_log {
+            log.start();
+        }
         let presence =
             WorkerPresence::of_this_process(self.pools.iter().map(|p| p.lane().clone()).collect());
         let beat_stop = CancellationToken::new();
@@ -347,6 +355,9 @@ impl Worker {
         let _ = beating.await;
         if let Some(sampling) = sampling {
             let _ = sampling.await;
+        }
+        if let Some(log) = &self.event_log {
+            log.flush(EVENT_LOG_FLUSH).await;
         }
         if let Some(panic) = panic {
             std::panic::resume_unwind(panic);
