@@ -4,9 +4,9 @@ use queue_core::{Counts, JobId, JobInfo};
 use serde_json::{json, Value};
 
 use super::{job_json, known_queue, payload, Context, Report};
-use crate::cli::JobsArgs;
+use crate::cli::{JobsArgs, OrderArg};
 use crate::error::{CliError, CliResult};
-use crate::listing::{self, state_name};
+use crate::listing::{self, shell_quote, state_name, Listing};
 use crate::output::{clip, fields, Paint, Table};
 use crate::time::rfc3339;
 
@@ -94,18 +94,27 @@ pub(crate) async fn queues(cx: &Context) -> CliResult<Report> {
     })
 }
 
-/// `queue jobs --state S [--queue Q] [--limit N] [--cursor C]`
+/// `queue jobs --state S [--queue Q] [--name N] [--order O] [--limit N] [--cursor C]`
 pub(crate) async fn jobs(cx: &Context, args: JobsArgs) -> CliResult<Report> {
     let state = args.state.state();
-    let limit = args.limit as usize;
+    let order = OrderArg::or_default(args.order, args.state);
+    if let Some(name) = &args.name {
+        queue_core::validate_name("job name", name)?;
+    }
+    let listing = Listing {
+        state,
+        name: args.name.clone(),
+        order: order.order(),
+        limit: args.limit as usize,
+    };
     let page = match &args.queue {
         Some(name) => {
             known_queue(&cx.queue, name).await?;
-            listing::page(&cx.queue, name, state, limit, args.cursor.as_deref()).await?
+            listing::page(&cx.queue, name, &listing, args.cursor.as_deref()).await?
         }
         None => {
             let names = sorted(cx.queue.queues().await?);
-            listing::page_across(&cx.queue, &names, state, limit, args.cursor.as_deref()).await?
+            listing::page_across(&cx.queue, &names, &listing, args.cursor.as_deref()).await?
         }
     };
     let mut table = Table::new(&[
@@ -139,20 +148,39 @@ pub(crate) async fn jobs(cx: &Context, args: JobsArgs) -> CliResult<Report> {
         table.render(cx.style)
     };
     if let Some(next) = &page.next_cursor {
-        text.push_str(
-            &cx.style
-                .paint(Some(Paint::Dim), &format!("more: --cursor {next}")),
-        );
+        let line = format!("next page: {}", next_command(&args, order, next));
+        text.push_str(&cx.style.paint(Some(Paint::Dim), &line));
         text.push('\n');
     }
     Ok(Report {
         json: json!({
             "jobs": page.jobs.iter().map(job_json).collect::<Vec<_>>(),
-            "next_cursor": page.next_cursor,
+            "next": page.next_cursor,
         }),
         text,
         notes: Vec::new(),
     })
+}
+
+/// The command that prints the page after this one (the URL as the user gave it is left out:
+/// it may hold a password).
+fn next_command(args: &JobsArgs, order: OrderArg, cursor: &str) -> String {
+    let mut line = format!("queue jobs --state {}", state_name(args.state.state()));
+    if let Some(queue) = &args.queue {
+        line.push_str(&format!(" --queue {}", shell_quote(queue)));
+    }
+    if let Some(name) = &args.name {
+        line.push_str(&format!(" --name {}", shell_quote(name)));
+    }
+    if args.order.is_some() {
+        line.push_str(&format!(" --order {}", order.name()));
+    }
+    line.push_str(&format!(
+        " --limit {} --cursor {}",
+        args.limit,
+        shell_quote(cursor)
+    ));
+    line
 }
 
 /// `queue show ID [--queue Q]`
