@@ -9,6 +9,7 @@ use crate::job::{
     Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, Lane, Lease, NewJob,
     Reservation,
 };
+use crate::job::{QueueStats, RunCounts};
 use crate::presence::WorkerPresence;
 
 /// How many times a job may lose its lease before a driver fails it as poison, unless the
@@ -156,6 +157,8 @@ pub struct Capabilities<'a> {
     pub admin: Option<&'a dyn Admin>,
     /// Records of live workers.
     pub presence: Option<&'a dyn Presence>,
+    /// Queue statistics kept in storage.
+    pub stats: Option<&'a dyn Stats>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -170,6 +173,12 @@ impl<'a> Capabilities<'a> {
         self.presence = Some(presence);
         self
     }
+
+    /// Offers queue statistics kept in storage.
+    pub fn with_stats(mut self, stats: &'a dyn Stats) -> Self {
+        self.stats = Some(stats);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -177,6 +186,7 @@ impl std::fmt::Debug for Capabilities<'_> {
         f.debug_struct("Capabilities")
             .field("admin", &self.admin.is_some())
             .field("presence", &self.presence.is_some())
+            .field("stats", &self.stats.is_some())
             .finish()
     }
 }
@@ -190,6 +200,11 @@ impl dyn Driver {
     /// The driver's records of live workers, if it keeps them.
     pub fn presence(&self) -> Option<&dyn Presence> {
         self.capabilities().presence
+    }
+
+    /// The driver's queue statistics, if it keeps them.
+    pub fn stats(&self) -> Option<&dyn Stats> {
+        self.capabilities().stats
     }
 }
 
@@ -263,4 +278,27 @@ pub trait Presence: Send + Sync {
 
     /// The workers whose last heartbeat has not expired, by id.
     async fn workers(&self) -> Result<Vec<WorkerPresence>>;
+}
+
+/// Queue statistics kept in storage: run totals per job name and per-minute counts of the last
+/// [`STATS_MINUTES`](crate::STATS_MINUTES) minutes. Workers add their counts every few seconds
+/// (never per job), so a dashboard or the command line reads them without a metrics server. A
+/// driver offers it by returning itself from [`Driver::capabilities`]; without it, workers keep
+/// no statistics and [`Queue::stats`](crate::Queue::stats) answers
+/// [`Error::Unsupported`](crate::Error::Unsupported).
+///
+/// Minutes are whole minutes since the Unix epoch ([`unix_minute`](crate::unix_minute)) by the
+/// caller's clock.
+#[async_trait]
+pub trait Stats: Send + Sync {
+    /// Adds `runs` to the all-time totals of `lane` and to its counts of `minute`, and forgets
+    /// the queue's minutes older than the last [`STATS_MINUTES`](crate::STATS_MINUTES) up to
+    /// `minute`, so storage holds at most that many minutes per job name. One atomic step.
+    async fn record(&self, lane: &Lane, minute: u64, runs: RunCounts) -> Result<()>;
+
+    /// The totals of `queue` per job name, its per-minute counts over the
+    /// [`STATS_MINUTES`](crate::STATS_MINUTES) minutes ending at `minute` (oldest first, zero
+    /// where nothing was recorded), and when its oldest ready job at a lane's head was created
+    /// (reading each lane's heads, never scanning). A queue with no statistics has none.
+    async fn history(&self, queue: &str, minute: u64) -> Result<QueueStats>;
 }

@@ -11,6 +11,7 @@ mod presence;
 mod queue;
 mod registry;
 mod run;
+mod stats;
 mod worker;
 
 #[cfg(feature = "testing")]
@@ -18,6 +19,7 @@ pub mod testing;
 
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
+pub use driver::Stats;
 pub use driver::{Admin, Capabilities, Driver, Presence, DEFAULT_MAX_LOST_LEASES};
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
@@ -25,6 +27,7 @@ pub use job::{
     JobPage, JobQuery, JobSpec, JobState, Lane, LanePosition, Lease, NewJob, Order, Reservation,
     ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
+pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{

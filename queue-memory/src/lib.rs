@@ -2,6 +2,7 @@
 
 mod presence;
 mod state;
+mod stats;
 mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +70,8 @@ struct Shared {
     tokens: AtomicU64,
     options: MemoryOptions,
     workers: Presence,
+    /// Queue statistics.
+    stats: stats::StatsStore,
     /// Wakes waits on queues that did not exist yet when a queue is created.
     created: tokio::sync::Notify,
 }
@@ -103,6 +106,7 @@ impl MemoryDriver {
                 tokens: AtomicU64::new(1),
                 options,
                 workers: Presence::default(),
+                stats: stats::StatsStore::default(),
                 created: tokio::sync::Notify::new(),
             }),
         }
@@ -325,6 +329,7 @@ impl Driver for MemoryDriver {
         queue_core::Capabilities::default()
             .with_admin(self)
             .with_presence(self)
+            .with_stats(self)
     }
 }
 

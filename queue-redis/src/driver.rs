@@ -62,7 +62,10 @@ impl Driver for RedisDriver {
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
-        Capabilities::default().with_admin(self).with_presence(self)
+        Capabilities::default()
+            .with_admin(self)
+            .with_presence(self)
+            .with_stats(self)
     }
 }
 

@@ -11,6 +11,7 @@ mod options;
 mod presence;
 mod record;
 mod scripts;
+mod stats;
 mod wait;
 
 use std::collections::HashMap;

@@ -30,6 +30,7 @@
 
 mod cases;
 mod listing;
+mod stats;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +51,8 @@ enum Capability {
     Admin,
     /// Records of live workers, [`Driver::capabilities`].
     Presence,
+    /// Queue statistics, [`Driver::capabilities`].
+    Stats,
 }
 
 impl Capability {
@@ -57,6 +60,7 @@ impl Capability {
         match self {
             Capability::Admin => driver.admin().is_some(),
             Capability::Presence => driver.presence().is_some(),
+            Capability::Stats => driver.stats().is_some(),
         }
     }
 }
@@ -98,7 +102,7 @@ where
     let probe = make.clone();
     let offered: Vec<Capability> = runtime().block_on(async move {
         let driver = probe().await;
-        [Capability::Admin, Capability::Presence]
+        [Capability::Admin, Capability::Presence, Capability::Stats]
             .into_iter()
             .filter(|c| c.offered_by(driver.as_ref()))
             .collect()
