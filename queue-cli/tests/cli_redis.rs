@@ -110,10 +110,51 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     let url = Some(url.as_str());
 
     // stats: per queue and per lane, as JSON and as a table.
+    let lane = Lane::new("mail", "send_mail").unwrap();
+    let minute = queue_core::unix_minute(SystemTime::now());
+    let runs = queue_core::RunCounts::new(3, 1, 2);
+    let recorder = filled
+        .queue
+        .driver()
+        .stats()
+        .expect("redis keeps statistics");
+    recorder.record(&lane, minute, runs).await.unwrap();
     let stats = queue(url, &["stats", "--json"]).ok();
     assert!(stats.stderr.is_empty(), "no note for redis: {stats:#?}");
+    let mut got = stats.json();
+    let mut histories = Vec::new();
+    for entry in got["queues"].as_array_mut().unwrap() {
+        histories.push(
+            entry
+                .as_object_mut()
+                .unwrap()
+                .remove("history")
+                .expect("history"),
+        );
+    }
     assert_eq!(
-        stats.json(),
+        histories[0]["totals"],
+        json!([{ "job": "send_mail", "completed": 3, "failed": 1, "retried": 2 }])
+    );
+    let minutes = histories[0]["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60);
+    assert!(minutes.iter().any(|m| m["completed"] == 3), "{minutes:?}");
+    assert!(
+        histories[0]["oldest_ready"].is_string(),
+        "mail has ready jobs"
+    );
+    assert_eq!(histories[1]["totals"], json!([]));
+    let text = queue(url, &["stats"]).ok().stdout;
+    assert!(
+        text.contains("mail: send_mail 3 done, 1 failed, 2 retried; oldest ready"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last 5 min: 3 done, 1 failed, 2 retried"),
+        "{text}"
+    );
+    assert_eq!(
+        got,
         json!({ "queues": [
             { "queue": "mail", "ready": 2, "scheduled": 1, "active": 1, "failed": 2,
               "paused": false,
