@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use queue_core::JobState;
+use queue_core::{JobState, Order};
 
 use crate::duration::parse_duration;
 
@@ -108,15 +108,60 @@ pub(crate) struct JobsArgs {
     /// Which jobs to list.
     #[arg(long, value_enum)]
     pub(crate) state: StateArg,
-    /// Only this queue (default: every queue, in name order).
+    /// Only this queue (default: every queue, in name order, one after the other).
     #[arg(long, short)]
     pub(crate) queue: Option<String>,
-    /// Most jobs to print.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Only this job name's lane.
+    #[arg(long, short)]
+    pub(crate) name: Option<String>,
+    /// Which end to start from: `oldest` lists in the order jobs run (ready), come due
+    /// (scheduled), were leased (active) or failed; `newest` the reverse. Default: oldest, and
+    /// newest for `--state failed` (latest failures first).
+    #[arg(long, value_enum)]
+    pub(crate) order: Option<OrderArg>,
+    /// Most jobs to print (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=queue_core::MAX_PAGE as i64))]
     pub(crate) limit: u32,
-    /// Where to continue: the `next_cursor` a previous page printed.
+    /// Where to continue: the `next` cursor a previous page printed (with the same --state,
+    /// --queue, --name and --order).
     #[arg(long)]
     pub(crate) cursor: Option<String>,
+}
+
+/// A listing's order, as `--order` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OrderArg {
+    /// The order jobs run, come due, were leased or failed.
+    Oldest,
+    /// The reverse.
+    Newest,
+}
+
+impl OrderArg {
+    /// The order for `state`: the one asked for, else the state's default.
+    pub(crate) fn or_default(order: Option<Self>, state: StateArg) -> Self {
+        match (order, state) {
+            (Some(order), _) => order,
+            (None, StateArg::Failed) => OrderArg::Newest,
+            (None, _) => OrderArg::Oldest,
+        }
+    }
+
+    /// The core order it names.
+    pub(crate) fn order(self) -> Order {
+        match self {
+            OrderArg::Oldest => Order::Oldest,
+            OrderArg::Newest => Order::Newest,
+        }
+    }
+
+    /// Its name as `--order` takes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OrderArg::Oldest => "oldest",
+            OrderArg::Newest => "newest",
+        }
+    }
 }
 
 /// Arguments of `queue dispatch`.

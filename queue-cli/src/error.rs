@@ -62,7 +62,8 @@ impl From<queue_core::Error> for CliError {
         let code = match error {
             queue_core::Error::InvalidName { .. }
             | queue_core::Error::InvalidUrl { .. }
-            | queue_core::Error::PayloadTooLarge { .. } => USAGE,
+            | queue_core::Error::PayloadTooLarge { .. }
+            | queue_core::Error::InvalidQuery { .. } => USAGE,
             _ => FAILURE,
         };
         let mut message = error.to_string();

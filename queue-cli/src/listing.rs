@@ -1,14 +1,11 @@
 //! Listing jobs a page at a time, with a cursor the user passes back for the next page.
 //!
-//! [`page`] is the one place that knows how storage lists jobs. Today only the failed list can
-//! be listed (`Queue::failed`, by offset), so the cursor of one queue is that offset as text
-//! and other states are refused as not yet supported. When `Queue` lists every state with an
-//! opaque cursor, `page` calls it and passes its cursor through; nothing else here changes.
-//!
-//! Listing several queues chains their pages: the cursor is then `<queue>,<cursor in that
-//! queue>` (a queue name cannot contain a comma), so paging resumes in the right queue.
+//! [`page`] lists one queue through `Queue::jobs` and passes its opaque cursor through.
+//! Listing several queues chains their pages queue by queue, in name order: the cursor is then
+//! `<queue>,<cursor in that queue>` (a queue name cannot contain a comma), so paging resumes in
+//! the right queue and reaches the end of the last one.
 
-use queue_core::{JobInfo, JobState, Queue};
+use queue_core::{JobInfo, JobQuery, JobState, Order, Queue};
 
 use crate::error::{CliError, CliResult};
 
@@ -21,47 +18,49 @@ pub(crate) struct Page {
     pub(crate) next_cursor: Option<String>,
 }
 
-/// Up to `limit` jobs of `queue` in `state`, from `cursor` (the start when `None`).
+/// What to list in each queue: the state, the lane, the order and the page size.
+#[derive(Clone, Debug)]
+pub(crate) struct Listing {
+    /// The state listed.
+    pub(crate) state: JobState,
+    /// Only this job name's lane.
+    pub(crate) name: Option<String>,
+    /// Which end to start from.
+    pub(crate) order: Order,
+    /// Most jobs in the page.
+    pub(crate) limit: usize,
+}
+
+/// Up to `listing.limit` jobs of queue `name`, from `cursor` (the start when `None` or empty).
 pub(crate) async fn page(
     queue: &Queue,
     name: &str,
-    state: JobState,
-    limit: usize,
+    listing: &Listing,
     cursor: Option<&str>,
 ) -> CliResult<Page> {
-    listable(state)?;
-    let offset = match cursor {
-        None | Some("") => 0,
-        Some(text) => text.parse::<usize>().map_err(|_| bad_cursor(text))?,
-    };
-    // One more than asked tells whether a next page exists.
-    let mut jobs = queue.failed(name, offset, limit + 1).await?;
-    let next_cursor = (jobs.len() > limit).then(|| (offset + limit).to_string());
-    jobs.truncate(limit);
-    Ok(Page { jobs, next_cursor })
-}
-
-/// Fails for a state whose jobs cannot be listed.
-pub(crate) fn listable(state: JobState) -> CliResult<()> {
-    if state == JobState::Failed {
-        return Ok(());
+    let mut query = JobQuery::new(listing.state)
+        .order(listing.order)
+        .limit(listing.limit);
+    if let Some(job) = &listing.name {
+        query = query.name(job.clone());
     }
-    Err(CliError::failed(format!(
-        "listing {} jobs is not supported yet: only `--state failed` can be listed \
-         (see `queue stats` for counts in every state)",
-        state_name(state)
-    )))
+    if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
+        query = query.cursor(cursor);
+    }
+    let page = queue.jobs(name, query).await?;
+    Ok(Page {
+        jobs: page.jobs,
+        next_cursor: page.next,
+    })
 }
 
-/// Up to `limit` jobs in `state` across `queues` (in that order), from `cursor`.
+/// Up to `listing.limit` jobs across `queues` (in that order), from `cursor`.
 pub(crate) async fn page_across(
     queue: &Queue,
     queues: &[String],
-    state: JobState,
-    limit: usize,
+    listing: &Listing,
     cursor: Option<&str>,
 ) -> CliResult<Page> {
-    listable(state)?;
     let (start, mut inner) = match cursor {
         None | Some("") => (0, None),
         Some(text) => {
@@ -77,13 +76,17 @@ pub(crate) async fn page_across(
     };
     let mut jobs = Vec::new();
     for name in queues.iter().skip(start) {
-        if jobs.len() == limit {
+        if jobs.len() == listing.limit {
             return Ok(Page {
                 jobs,
                 next_cursor: Some(format!("{name},")),
             });
         }
-        let mut part = page(queue, name, state, limit - jobs.len(), inner.as_deref()).await?;
+        let rest = Listing {
+            limit: listing.limit - jobs.len(),
+            ..listing.clone()
+        };
+        let mut part = page(queue, name, &rest, inner.as_deref()).await?;
         inner = None;
         jobs.append(&mut part.jobs);
         if let Some(next) = part.next_cursor {
@@ -110,8 +113,36 @@ pub(crate) fn state_name(state: JobState) -> &'static str {
     }
 }
 
+/// `text` quoted for a POSIX shell, unless it needs no quoting.
+pub(crate) fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/=@+".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 fn bad_cursor(text: &str) -> CliError {
     CliError::usage(format!(
-        "invalid --cursor `{text}`: pass back the `next_cursor` a previous page printed"
+        "invalid --cursor `{}`: pass back the `next` cursor a previous page printed, \
+         with the same --state, --queue, --name and --order",
+        text.chars().take(80).collect::<String>()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quotes_what_a_shell_would_split_or_expand() {
+        assert_eq!(shell_quote("mail,"), "mail,");
+        assert_eq!(shell_quote("ro|send=0,4,"), "'ro|send=0,4,'");
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -48,11 +48,8 @@ fn bad_input_is_one_line_naming_it() {
     let line = queue(None, &["dispatch", "bad name", "{}"]).error_line(2);
     assert!(line.contains("invalid job name `bad name`"), "{line}");
 
-    let line = queue(None, &["jobs", "--state", "ready"]).error_line(1);
-    assert!(
-        line.contains("listing ready jobs is not supported yet"),
-        "{line}"
-    );
+    let line = queue(None, &["jobs", "--state", "ready", "--name", "a b"]).error_line(2);
+    assert!(line.contains("invalid job name `a b`"), "{line}");
     let line = queue(None, &["jobs", "--state", "failed", "--cursor", "x"]).error_line(2);
     assert!(line.contains("invalid --cursor `x`"), "{line}");
 

@@ -110,10 +110,51 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     let url = Some(url.as_str());
 
     // stats: per queue and per lane, as JSON and as a table.
+    let lane = Lane::new("mail", "send_mail").unwrap();
+    let minute = queue_core::unix_minute(SystemTime::now());
+    let runs = queue_core::RunCounts::new(3, 1, 2);
+    let recorder = filled
+        .queue
+        .driver()
+        .stats()
+        .expect("redis keeps statistics");
+    recorder.record(&lane, minute, runs).await.unwrap();
     let stats = queue(url, &["stats", "--json"]).ok();
     assert!(stats.stderr.is_empty(), "no note for redis: {stats:#?}");
+    let mut got = stats.json();
+    let mut histories = Vec::new();
+    for entry in got["queues"].as_array_mut().unwrap() {
+        histories.push(
+            entry
+                .as_object_mut()
+                .unwrap()
+                .remove("history")
+                .expect("history"),
+        );
+    }
     assert_eq!(
-        stats.json(),
+        histories[0]["totals"],
+        json!([{ "job": "send_mail", "completed": 3, "failed": 1, "retried": 2 }])
+    );
+    let minutes = histories[0]["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60);
+    assert!(minutes.iter().any(|m| m["completed"] == 3), "{minutes:?}");
+    assert!(
+        histories[0]["oldest_ready"].is_string(),
+        "mail has ready jobs"
+    );
+    assert_eq!(histories[1]["totals"], json!([]));
+    let text = queue(url, &["stats"]).ok().stdout;
+    assert!(
+        text.contains("mail: send_mail 3 done, 1 failed, 2 retried; oldest ready"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last 5 min: 3 done, 1 failed, 2 retried"),
+        "{text}"
+    );
+    assert_eq!(
+        got,
         json!({ "queues": [
             { "queue": "mail", "ready": 2, "scheduled": 1, "active": 1, "failed": 2,
               "paused": false,
@@ -150,7 +191,7 @@ async fn inspection_prints_the_stored_counts_and_ids() {
         .ok()
         .json();
     assert_eq!(ids(&all["jobs"]), filled.failed);
-    assert_eq!(all["next_cursor"], Value::Null);
+    assert_eq!(all["next"], Value::Null);
     assert_eq!(all["jobs"][1]["last_error"], "smtp refused job welcome-7");
     assert_eq!(all["jobs"][1]["payload"]["welcome"], true);
     let first = queue(
@@ -162,10 +203,7 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     .ok()
     .json();
     assert_eq!(ids(&first["jobs"]), filled.failed[..1]);
-    let cursor = first["next_cursor"]
-        .as_str()
-        .expect("a next page")
-        .to_string();
+    let cursor = first["next"].as_str().expect("a next page").to_string();
     let second = queue(
         url,
         &[
@@ -176,7 +214,7 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     .ok()
     .json();
     assert_eq!(ids(&second["jobs"]), filled.failed[1..]);
-    assert_eq!(second["next_cursor"], Value::Null);
+    assert_eq!(second["next"], Value::Null);
     // Across queues the cursor resumes in the right queue too.
     let first = queue(
         url,
@@ -184,7 +222,7 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     )
     .ok()
     .json();
-    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let cursor = first["next"].as_str().unwrap().to_string();
     let second = queue(
         url,
         &[
@@ -201,7 +239,12 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     assert!(table
         .stdout
         .contains(&format!("smtp refused job {}", filled.failed[0])));
-    assert!(table.stdout.contains("more: --cursor "), "{table:#?}");
+    assert!(
+        table
+            .stdout
+            .contains("next page: queue jobs --state failed --limit 1 --cursor 'mail,"),
+        "{table:#?}"
+    );
 
     // show: one job in full, found in its queue with or without --queue.
     let shown = queue(url, &["show", "welcome-7", "--queue", "mail", "--json"])
@@ -262,6 +305,173 @@ async fn inspection_prints_the_stored_counts_and_ids() {
         line,
         "error: unknown queue `mial`; known queues: mail, reports"
     );
+    drop(server);
+}
+
+/// Follows `next` from `args` (which lack --cursor) to the end, one page after the other;
+/// returns each page's ids.
+fn pages(url: Option<&str>, args: &[&str]) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--json");
+        if let Some(cursor) = &cursor {
+            all.extend(["--cursor", cursor]);
+        }
+        let page = queue(url, &all).ok().json();
+        pages.push(ids(&page["jobs"]));
+        assert!(pages.len() <= 20, "paging does not end: {pages:?}");
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return pages,
+        }
+    }
+}
+
+/// The `next page:` line of a table's output, split into the arguments after `queue`
+/// (the cursor unquoted).
+fn next_page_args(stdout: &str) -> Vec<String> {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("next page: queue "))
+        .unwrap_or_else(|| panic!("no next page line: {stdout}"));
+    let (before, cursor) = line.split_once(" --cursor ").unwrap();
+    let mut args: Vec<String> = before.split(' ').map(str::to_string).collect();
+    args.push("--cursor".into());
+    args.push(cursor.trim_matches('\'').to_string());
+    args
+}
+
+#[tokio::test]
+async fn jobs_lists_every_state_and_pages_to_the_end() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let filled = fill(&url).await;
+    let url = Some(url.as_str());
+
+    // ready: in the order reserve takes them, in one queue and across queues.
+    let ready = queue(
+        url,
+        &["jobs", "--state", "ready", "--queue", "mail", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(ids(&ready["jobs"]), filled.ready);
+    assert_eq!(ready["next"], Value::Null);
+    assert_eq!(ready["jobs"][0]["state"], "ready");
+    let one_by_one = pages(url, &["jobs", "--state", "ready", "--limit", "1"]);
+    let flat: Vec<String> = one_by_one.concat();
+    let mut expected = filled.ready.clone();
+    expected.extend(filled.reports.iter().cloned());
+    assert_eq!(flat, expected, "pages: {one_by_one:?}");
+    assert!(one_by_one.iter().all(|p| p.len() <= 1), "{one_by_one:?}");
+    let two_by_two = pages(url, &["jobs", "--state", "ready", "--limit", "2"]).concat();
+    assert_eq!(two_by_two, expected);
+    let mut newest = filled.ready.clone();
+    newest.reverse();
+    let in_mail = pages(
+        url,
+        &[
+            "jobs", "--state", "ready", "--queue", "mail", "--order", "newest", "--limit", "1",
+        ],
+    );
+    assert_eq!(in_mail.concat(), newest);
+
+    // scheduled and active, by lane.
+    let scheduled = queue(url, &["jobs", "--state", "scheduled", "--json"])
+        .ok()
+        .json();
+    assert_eq!(ids(&scheduled["jobs"]), vec![filled.scheduled.clone()]);
+    assert_eq!(scheduled["jobs"][0]["state"], "scheduled");
+    let active = queue(
+        url,
+        &[
+            "jobs",
+            "--state",
+            "active",
+            "--queue",
+            "mail",
+            "--name",
+            "send_mail",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(ids(&active["jobs"]), vec![filled.active.clone()]);
+    let other_lane = queue(
+        url,
+        &[
+            "jobs",
+            "--state",
+            "ready",
+            "--queue",
+            "mail",
+            "--name",
+            "build_report",
+        ],
+    )
+    .ok();
+    assert_eq!(other_lane.stdout, "no ready jobs\n");
+    let reports = pages(
+        url,
+        &[
+            "jobs",
+            "--state",
+            "ready",
+            "--name",
+            "build_report",
+            "--limit",
+            "1",
+        ],
+    );
+    assert_eq!(reports.concat(), filled.reports);
+
+    // The table ends with the command of the next page, which prints that page.
+    let first = queue(
+        url,
+        &[
+            "jobs", "--state", "ready", "--queue", "mail", "--limit", "1",
+        ],
+    )
+    .ok();
+    assert_eq!(first.rows_starting(&filled.ready[0]).len(), 1, "{first:#?}");
+    let args = next_page_args(&first.stdout);
+    assert_eq!(
+        args[..8],
+        ["jobs", "--state", "ready", "--queue", "mail", "--limit", "1", "--cursor"]
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let second = queue(url, &args).ok();
+    assert_eq!(
+        second.rows_starting(&filled.ready[1]).len(),
+        1,
+        "{second:#?}"
+    );
+    assert_eq!(
+        second.rows_starting(&filled.ready[0]).len(),
+        0,
+        "{second:#?}"
+    );
+
+    // A cursor of another listing is refused as bad input, naming why.
+    let line = queue(
+        url,
+        &[
+            "jobs",
+            "--state",
+            "scheduled",
+            "--queue",
+            "mail",
+            "--cursor",
+            args[8],
+        ],
+    )
+    .error_line(2);
+    assert!(line.contains("made for another state or order"), "{line}");
+    let line = queue(url, &["jobs", "--state", "ready", "--limit", "1001"]).error_line(2);
+    assert!(line.contains("1001"), "{line}");
     drop(server);
 }
 

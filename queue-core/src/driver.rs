@@ -11,6 +11,7 @@ use crate::job::{
     Completion, Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, JobState, Keep,
     Lane, Lease, NewJob, Reservation,
 };
+use crate::job::{QueueStats, RunCounts};
 use crate::observe::events::Event;
 use crate::presence::WorkerPresence;
 
@@ -163,6 +164,8 @@ pub struct Capabilities<'a> {
     pub retention: Option<&'a dyn Retention>,
     /// A capped log of job events per queue, read by other processes.
     pub event_log: Option<&'a dyn EventLog>,
+    /// Queue statistics kept in storage.
+    pub stats: Option<&'a dyn Stats>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -189,6 +192,12 @@ impl<'a> Capabilities<'a> {
         self.event_log = Some(event_log);
         self
     }
+
+    /// Offers queue statistics kept in storage.
+    pub fn with_stats(mut self, stats: &'a dyn Stats) -> Self {
+        self.stats = Some(stats);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -198,6 +207,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("presence", &self.presence.is_some())
             .field("retention", &self.retention.is_some())
             .field("event_log", &self.event_log.is_some())
+            .field("stats", &self.stats.is_some())
             .finish()
     }
 }
@@ -221,6 +231,11 @@ impl dyn Driver {
     /// The driver's log of job events per queue, if it keeps one.
     pub fn event_log(&self) -> Option<&dyn EventLog> {
         self.capabilities().event_log
+    }
+
+    /// The driver's queue statistics, if it keeps them.
+    pub fn stats(&self) -> Option<&dyn Stats> {
+        self.capabilities().stats
     }
 }
 
@@ -367,4 +382,27 @@ pub trait EventLog: Send + Sync {
     /// The position of the newest event in `queue`'s log, or `None` while it is empty: where a
     /// reader starts to follow only what comes next.
     async fn last_position(&self, queue: &str) -> Result<Option<String>>;
+}
+
+/// Queue statistics kept in storage: run totals per job name and per-minute counts of the last
+/// [`STATS_MINUTES`](crate::STATS_MINUTES) minutes. Workers add their counts every few seconds
+/// (never per job), so a dashboard or the command line reads them without a metrics server. A
+/// driver offers it by returning itself from [`Driver::capabilities`]; without it, workers keep
+/// no statistics and [`Queue::stats`](crate::Queue::stats) answers
+/// [`Error::Unsupported`](crate::Error::Unsupported).
+///
+/// Minutes are whole minutes since the Unix epoch ([`unix_minute`](crate::unix_minute)) by the
+/// caller's clock.
+#[async_trait]
+pub trait Stats: Send + Sync {
+    /// Adds `runs` to the all-time totals of `lane` and to its counts of `minute`, and forgets
+    /// the queue's minutes older than the last [`STATS_MINUTES`](crate::STATS_MINUTES) up to
+    /// `minute`, so storage holds at most that many minutes per job name. One atomic step.
+    async fn record(&self, lane: &Lane, minute: u64, runs: RunCounts) -> Result<()>;
+
+    /// The totals of `queue` per job name, its per-minute counts over the
+    /// [`STATS_MINUTES`](crate::STATS_MINUTES) minutes ending at `minute` (oldest first, zero
+    /// where nothing was recorded), and when its oldest ready job at a lane's head was created
+    /// (reading each lane's heads, never scanning). A queue with no statistics has none.
+    async fn history(&self, queue: &str, minute: u64) -> Result<QueueStats>;
 }

@@ -13,6 +13,7 @@ mod queue;
 mod registry;
 mod results;
 mod run;
+mod stats;
 mod worker;
 
 #[cfg(feature = "testing")]
@@ -21,7 +22,7 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{
-    Admin, Capabilities, Driver, EventLog, Presence, Retention, DEFAULT_MAX_LOST_LEASES,
+    Admin, Capabilities, Driver, EventLog, Presence, Retention, Stats, DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
@@ -29,6 +30,7 @@ pub use job::{
     JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, NewJob, Order,
     Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
+pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use observe::follow::EventStream;
 pub use observe::log::{EventLogStats, DEFAULT_EVENT_LOG_LEN};

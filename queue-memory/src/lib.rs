@@ -4,6 +4,7 @@ mod event_log;
 mod presence;
 mod retention;
 mod state;
+mod stats;
 mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +72,8 @@ struct Shared {
     tokens: AtomicU64,
     options: MemoryOptions,
     workers: Presence,
+    /// Queue statistics.
+    stats: stats::StatsStore,
     /// Wakes waits on queues that did not exist yet when a queue is created.
     created: tokio::sync::Notify,
     /// Each queue's log of events.
@@ -107,6 +110,7 @@ impl MemoryDriver {
                 tokens: AtomicU64::new(1),
                 options,
                 workers: Presence::default(),
+                stats: stats::StatsStore::default(),
                 created: tokio::sync::Notify::new(),
                 events: event_log::EventLogs::default(),
             }),
@@ -332,6 +336,7 @@ impl Driver for MemoryDriver {
             .with_presence(self)
             .with_retention(self)
             .with_event_log(self)
+            .with_stats(self)
     }
 }
 

@@ -67,6 +67,7 @@ impl Driver for RedisDriver {
             .with_presence(self)
             .with_retention(self)
             .with_event_log(self)
+            .with_stats(self)
     }
 }
 

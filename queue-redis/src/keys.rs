@@ -144,6 +144,10 @@ impl QueueKeys {
     pub(crate) fn events(&self) -> String {
         self.key("events")
     }
+    /// A key of the queue's statistics: `{p:q}:stats:<part>` (`totals`, `minutes`, `index`).
+    pub(crate) fn stats(&self, part: &str) -> String {
+        self.key(&format!("stats:{part}"))
+    }
 
     /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them.
     pub(crate) fn own(&self) -> [String; 11] {

@@ -13,6 +13,7 @@ mod presence;
 mod record;
 mod retention;
 mod scripts;
+mod stats;
 mod wait;
 
 use std::collections::HashMap;

@@ -1,12 +1,14 @@
 //! The read commands: stats, queues, jobs, show, workers, unserved.
 
-use queue_core::{Counts, JobId, JobInfo};
+use std::time::SystemTime;
+
+use queue_core::{Counts, JobId, JobInfo, QueueStats, RunCounts};
 use serde_json::{json, Value};
 
 use super::{job_json, known_queue, payload, Context, Report};
-use crate::cli::JobsArgs;
+use crate::cli::{JobsArgs, OrderArg};
 use crate::error::{CliError, CliResult};
-use crate::listing::{self, state_name};
+use crate::listing::{self, shell_quote, state_name, Listing};
 use crate::output::{clip, fields, Paint, Table};
 use crate::time::rfc3339;
 
@@ -24,6 +26,7 @@ pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report>
     let mut queues = Table::new(&["QUEUE", "READY", "SCHEDULED", "ACTIVE", "FAILED", "PAUSED"]);
     let mut lanes = Table::new(&["QUEUE", "JOB", "READY", "SCHEDULED", "ACTIVE"]);
     let mut any_lane = false;
+    let mut history_lines = String::new();
     for name in &names {
         let counts = cx.queue.counts(name).await?;
         let lane_counts = match admin {
@@ -63,6 +66,11 @@ pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report>
         entry["queue"] = json!(name);
         entry["paused"] = json!(counts.paused);
         entry["lanes"] = Value::Array(lanes_json);
+        if cx.queue.driver().stats().is_some() {
+            let history = cx.queue.stats(name).await?;
+            history_lines.push_str(&history_text(&history));
+            entry["history"] = history_json(&history);
+        }
         queues_json.push(entry);
     }
     let text = if names.is_empty() {
@@ -72,10 +80,87 @@ pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report>
     } else {
         queues.render(cx.style)
     };
+    let text = format!("{text}{history_lines}");
     Ok(Report {
         json: json!({ "queues": queues_json }),
         text,
         notes: Vec::new(),
+    })
+}
+
+/// One queue's statistics for people: totals per handler, the oldest ready job's age, the
+/// last five minutes and a sparkline of the hour's completions.
+fn history_text(history: &QueueStats) -> String {
+    let mut out = format!("\n{}:", history.queue);
+    for (job, runs) in &history.totals {
+        out.push_str(&format!(
+            " {job} {} done, {} failed, {} retried;",
+            runs.completed, runs.failed, runs.retried
+        ));
+    }
+    if history.totals.is_empty() {
+        out.push_str(" no runs recorded;");
+    }
+    match history.oldest_ready {
+        Some(at) => {
+            let age = SystemTime::now().duration_since(at).unwrap_or_default();
+            out.push_str(&format!(" oldest ready {}s old\n", age.as_secs()));
+        }
+        None => out.push_str(" nothing ready\n"),
+    }
+    let mut last5 = RunCounts::default();
+    for m in history.minutes.iter().rev().take(5) {
+        last5.add(m.runs);
+    }
+    out.push_str(&format!(
+        "  last 5 min: {} done, {} failed, {} retried; last hour {}\n",
+        last5.completed,
+        last5.failed,
+        last5.retried,
+        sparkline(
+            history
+                .minutes
+                .iter()
+                .map(|m| m.runs.completed + m.runs.failed)
+        )
+    ));
+    out
+}
+
+/// One character per value, higher blocks for larger values.
+fn sparkline(values: impl Iterator<Item = u64>) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let values: Vec<u64> = values.collect();
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    values
+        .iter()
+        .map(|v| {
+            if *v == 0 {
+                ' '
+            } else {
+                BARS[((v * 7) / max) as usize]
+            }
+        })
+        .collect()
+}
+
+/// One queue's statistics as JSON.
+fn history_json(history: &QueueStats) -> Value {
+    let runs =
+        |r: &RunCounts| json!({"completed": r.completed, "failed": r.failed, "retried": r.retried});
+    json!({
+        "totals": history.totals.iter().map(|(job, r)| {
+            let mut v = runs(r);
+            v["job"] = json!(job);
+            v
+        }).collect::<Vec<_>>(),
+        "oldest_ready": history.oldest_ready.map(rfc3339),
+        "oldest_ready_age_secs": history.oldest_ready.map(|at| SystemTime::now().duration_since(at).unwrap_or_default().as_secs()),
+        "minutes": history.minutes.iter().map(|m| {
+            let mut v = runs(&m.runs);
+            v["minute"] = json!(m.minute);
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -94,18 +179,27 @@ pub(crate) async fn queues(cx: &Context) -> CliResult<Report> {
     })
 }
 
-/// `queue jobs --state S [--queue Q] [--limit N] [--cursor C]`
+/// `queue jobs --state S [--queue Q] [--name N] [--order O] [--limit N] [--cursor C]`
 pub(crate) async fn jobs(cx: &Context, args: JobsArgs) -> CliResult<Report> {
     let state = args.state.state();
-    let limit = args.limit as usize;
+    let order = OrderArg::or_default(args.order, args.state);
+    if let Some(name) = &args.name {
+        queue_core::validate_name("job name", name)?;
+    }
+    let listing = Listing {
+        state,
+        name: args.name.clone(),
+        order: order.order(),
+        limit: args.limit as usize,
+    };
     let page = match &args.queue {
         Some(name) => {
             known_queue(&cx.queue, name).await?;
-            listing::page(&cx.queue, name, state, limit, args.cursor.as_deref()).await?
+            listing::page(&cx.queue, name, &listing, args.cursor.as_deref()).await?
         }
         None => {
             let names = sorted(cx.queue.queues().await?);
-            listing::page_across(&cx.queue, &names, state, limit, args.cursor.as_deref()).await?
+            listing::page_across(&cx.queue, &names, &listing, args.cursor.as_deref()).await?
         }
     };
     let mut table = Table::new(&[
@@ -139,20 +233,39 @@ pub(crate) async fn jobs(cx: &Context, args: JobsArgs) -> CliResult<Report> {
         table.render(cx.style)
     };
     if let Some(next) = &page.next_cursor {
-        text.push_str(
-            &cx.style
-                .paint(Some(Paint::Dim), &format!("more: --cursor {next}")),
-        );
+        let line = format!("next page: {}", next_command(&args, order, next));
+        text.push_str(&cx.style.paint(Some(Paint::Dim), &line));
         text.push('\n');
     }
     Ok(Report {
         json: json!({
             "jobs": page.jobs.iter().map(job_json).collect::<Vec<_>>(),
-            "next_cursor": page.next_cursor,
+            "next": page.next_cursor,
         }),
         text,
         notes: Vec::new(),
     })
+}
+
+/// The command that prints the page after this one (the URL as the user gave it is left out:
+/// it may hold a password).
+fn next_command(args: &JobsArgs, order: OrderArg, cursor: &str) -> String {
+    let mut line = format!("queue jobs --state {}", state_name(args.state.state()));
+    if let Some(queue) = &args.queue {
+        line.push_str(&format!(" --queue {}", shell_quote(queue)));
+    }
+    if let Some(name) = &args.name {
+        line.push_str(&format!(" --name {}", shell_quote(name)));
+    }
+    if args.order.is_some() {
+        line.push_str(&format!(" --order {}", order.name()));
+    }
+    line.push_str(&format!(
+        " --limit {} --cursor {}",
+        args.limit,
+        shell_quote(cursor)
+    ));
+    line
 }
 
 /// `queue show ID [--queue Q]`

@@ -11,6 +11,7 @@ mod lease;
 mod name_rule;
 mod new_job;
 mod page;
+mod stats;
 
 pub use dispatched::Dispatched;
 pub use id::JobId;
@@ -21,3 +22,4 @@ pub use lease::{Failure, Lease, Reservation, ReservedJob};
 pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
 pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};
+pub use stats::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};

@@ -20,6 +20,10 @@ use super::retention::{
     completed_jobs_are_kept_by_count, completed_jobs_expire_by_age, completed_jobs_list_in_pages,
     purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
 };
+use super::stats::{
+    stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
+    stats_record_totals_and_minutes,
+};
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
@@ -56,6 +60,9 @@ pub(super) const CASES: &[Case] = &[
     case!(queues_are_listed, Admin),
     case!(workers_are_listed_until_retired_or_expired, Presence),
     case!(lane_counts_by_job, Admin),
+    case!(stats_record_totals_and_minutes, Stats),
+    case!(stats_forget_minutes_past_the_hour, Stats),
+    case!(stats_oldest_ready_at_the_lanes_heads, Stats, Admin),
     case!(delayed_jobs_due_together_keep_dispatch_order),
     case!(retried_jobs_keep_dispatch_order),
     case!(reaped_batch_keeps_dispatch_order),

@@ -32,6 +32,7 @@ mod cases;
 mod event_log;
 mod listing;
 mod retention;
+mod stats;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,6 +57,8 @@ enum Capability {
     Retention,
     /// A log of job events per queue, [`Driver::capabilities`].
     EventLog,
+    /// Queue statistics, [`Driver::capabilities`].
+    Stats,
 }
 
 impl Capability {
@@ -65,6 +68,7 @@ impl Capability {
             Capability::Presence => driver.presence().is_some(),
             Capability::Retention => driver.retention().is_some(),
             Capability::EventLog => driver.event_log().is_some(),
+            Capability::Stats => driver.stats().is_some(),
         }
     }
 }
@@ -111,6 +115,7 @@ where
             Capability::Presence,
             Capability::Retention,
             Capability::EventLog,
+            Capability::Stats,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))

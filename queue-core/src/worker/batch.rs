@@ -254,6 +254,9 @@ impl Pool {
                 retry_in = ?failure.retry_in, "job failed"
             );
         }
+        if let Some(tally) = &self.tally {
+            tally.count(&verdict);
+        }
         if let Some(started) = batch.started {
             let ending = match &verdict {
                 Verdict::Done(_) => Ending::Completed,

@@ -10,6 +10,7 @@ mod outbox;
 mod pool;
 mod retry;
 mod stats;
+mod tally;
 
 pub use stats::WorkerStats;
 
@@ -59,6 +60,7 @@ pub struct WorkerBuilder {
     concurrency: HashMap<String, usize>,
     queues: HashMap<String, Vec<String>>,
     sample_every: Duration,
+    stats_every: Duration,
 }
 
 impl Queue {
@@ -79,6 +81,7 @@ impl WorkerBuilder {
             concurrency: HashMap::new(),
             queues: HashMap::new(),
             sample_every: gauges::SAMPLE_EVERY,
+            stats_every: tally::SEND_EVERY,
         }
     }
 
@@ -102,6 +105,13 @@ impl WorkerBuilder {
     /// the queues it serves and the number of live workers into gauges (default 10 s).
     pub fn sample_every(mut self, every: Duration) -> Self {
         self.sample_every = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets how often the worker adds its run counts to the storage's queue statistics
+    /// ([`Queue::stats`]), when the driver keeps them (default 5 s; also once at shutdown).
+    pub fn stats_every(mut self, every: Duration) -> Self {
+        self.stats_every = every.max(Duration::from_millis(10));
         self
     }
 
@@ -219,7 +229,7 @@ impl WorkerBuilder {
                     .get(def.name)
                     .copied()
                     .unwrap_or(def.concurrency);
-                Ok(Arc::new(Pool::new(
+                let pool = Pool::new(
                     registration,
                     Arc::new(Scope {
                         observe: self.queue.observer.lane(&lane),
@@ -231,7 +241,12 @@ impl WorkerBuilder {
                     self.grace,
                     state.clone(),
                     stats.clone(),
-                )))
+                );
+                // Decided once: without statistics in storage, runs count nothing.
+                Ok(Arc::new(match driver.stats() {
+                    Some(_) => pool.with_tally(Arc::default()),
+                    None => pool,
+                }))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Worker {
@@ -240,6 +255,7 @@ impl WorkerBuilder {
             driver,
             pools,
             stats,
+            stats_every: self.stats_every,
         })
     }
 
@@ -264,6 +280,8 @@ pub struct Worker {
     stats: Arc<WorkerStats>,
     /// The queue's publisher to the storage's event log, when on.
     event_log: Option<Arc<crate::observe::log::Publisher>>,
+    /// How often run counts go to storage statistics.
+    stats_every: Duration,
 }
 
 impl Worker {
@@ -316,6 +334,20 @@ impl Worker {
                 beat_stop.clone(),
             ))
         });
+        let tallies: Vec<_> = self
+            .pools
+            .iter()
+            .filter_map(|p| Some((p.lane().clone(), p.tally.clone()?)))
+            .collect();
+        let tally_stop = CancellationToken::new();
+        let tallying = (!tallies.is_empty()).then(|| {
+            tokio::spawn(tally::send(
+                self.driver.clone(),
+                tallies,
+                self.stats_every,
+                tally_stop.clone(),
+            ))
+        });
         // Each pool task ends only once `stop` is cancelled, unless a bug in this crate made it
         // panic: then the whole worker shuts down, rather than go on looking alive while one of
         // its lanes is no longer fetched.
@@ -350,6 +382,11 @@ impl Worker {
                     panic = Some(error.into_panic());
                 }
             }
+        }
+        // After the pools: the last runs' counts go with the final send.
+        tally_stop.cancel();
+        if let Some(tallying) = tallying {
+            let _ = tallying.await;
         }
         beat_stop.cancel();
         let _ = beating.await;

@@ -19,6 +19,7 @@ use crate::worker::lease::{self, Running};
 use crate::worker::outbox::{self, Outbox};
 use crate::worker::retry::retry_pause;
 use crate::worker::stats::WorkerStats;
+use crate::worker::tally::RunTally;
 
 /// Everything a pool needs; shared by its batch tasks.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub(crate) struct Pool {
     pub(crate) start_cost: AtomicU64,
     /// Where verdicts go to be reported; shares the lane and driver.
     pub(crate) outbox: Arc<Outbox>,
+    /// Run endings for storage statistics, when the driver keeps them.
+    pub(crate) tally: Option<Arc<RunTally>>,
 }
 
 impl Pool {
@@ -64,7 +67,14 @@ impl Pool {
             grace,
             state,
             start_cost: AtomicU64::new(0),
+            tally: None,
         }
+    }
+
+    /// Counts run endings in `tally` (for storage statistics).
+    pub(crate) fn with_tally(mut self, tally: Arc<RunTally>) -> Self {
+        self.tally = Some(tally);
+        self
     }
 
     pub(crate) fn lane(&self) -> &Lane {

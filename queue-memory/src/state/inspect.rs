@@ -1,5 +1,7 @@
 //! What a queue reports for inspection: counts, per-lane counts, one job, the failed list.
 
+use std::time::SystemTime;
+
 use queue_core::{Counts, JobId, JobInfo};
 
 use super::{Key, QueueState};
@@ -34,6 +36,20 @@ impl QueueState {
             .collect();
         lanes.sort_by(|a, b| a.0.cmp(&b.0));
         lanes
+    }
+
+    /// When the longest-waiting job at a lane's head was created: of each lane, the next
+    /// job of priority 0 and the next of another priority.
+    pub(crate) fn oldest_ready(&self) -> Option<SystemTime> {
+        self.lanes
+            .iter()
+            .flat_map(|lane| {
+                let plain = lane.ready.front().copied();
+                let ranked = lane.prioritized.first_key_value().map(|(_, key)| *key);
+                plain.into_iter().chain(ranked)
+            })
+            .filter_map(|key| self.jobs.get(key).map(|r| r.created_at))
+            .min()
     }
 
     pub(crate) fn info(&self, id: &JobId) -> Option<JobInfo> {
