@@ -4,9 +4,13 @@
 mod support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use queue_core::{job, Error, JobError, JobState};
+use queue_core::{
+    job, Dispatched, Driver, Error, Failure, JobError, JobState, Keep, Lane, Lease, NewJob, Queue,
+    Reservation,
+};
 use serde::{Deserialize, Serialize};
 use support::{memory_queue, start};
 
@@ -95,5 +99,107 @@ async fn results_are_kept_and_awaited() {
     assert!(
         matches!(&waited, Err(Error::ResultTimeout { state, .. }) if state == "ready"),
         "{waited:?}"
+    );
+}
+
+#[job(queue = "results-override")]
+async fn plain(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_can_keep_what_a_handler_does_not() {
+    let queue = memory_queue();
+    let ids: Vec<_> = queue
+        .dispatch_bulk((0..4).map(plain::job))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let keep = Keep {
+        completed: 3,
+        ..Keep::default()
+    };
+    let worker = start(queue.worker().handlers(["plain"]).keep("plain", keep));
+    support::until_counts(&queue, "results-override", Duration::from_secs(10), |c| {
+        c.completed == 3 && c.ready == 0 && c.active == 0
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    let kept = queue
+        .job("results-override", &ids[3])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.state, JobState::Completed);
+}
+
+/// The memory driver without its `Retention` (or any capability beyond the hot path).
+#[derive(Debug)]
+struct NoRetention(queue_memory::MemoryDriver);
+
+#[async_trait::async_trait]
+impl Driver for NoRetention {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> queue_core::Result<Vec<Dispatched>> {
+        self.0.enqueue(jobs).await
+    }
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> queue_core::Result<(Vec<bool>, Reservation)> {
+        self.0.ack_and_reserve(lane, done, max, lease).await
+    }
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> queue_core::Result<()> {
+        self.0.wait(lane, timeout).await
+    }
+    async fn renew(&self, lane: &Lane, l: &[Lease], d: Duration) -> queue_core::Result<Vec<bool>> {
+        self.0.renew(lane, l, d).await
+    }
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> queue_core::Result<Vec<bool>> {
+        self.0.ack(lane, leases).await
+    }
+    async fn fail(&self, lane: &Lane, lease: &Lease, f: Failure) -> queue_core::Result<bool> {
+        self.0.fail(lane, lease, f).await
+    }
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> queue_core::Result<Vec<bool>> {
+        self.0.requeue(lane, leases).await
+    }
+    async fn progress(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        p: serde_json::Value,
+    ) -> queue_core::Result<bool> {
+        self.0.progress(lane, lease, p).await
+    }
+    async fn reap(&self, lane: &Lane) -> queue_core::Result<usize> {
+        self.0.reap(lane).await
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_must_keep_refuses_a_driver_that_cannot() {
+    let queue = Queue::new(Arc::new(NoRetention(queue_memory::MemoryDriver::new())));
+    let refused = queue.worker().handlers(["make_thumbnail"]).build();
+    match refused {
+        Err(Error::Unsupported { capability, driver }) => {
+            assert!(
+                capability.contains("keeping completed jobs"),
+                "{capability}"
+            );
+            assert!(driver.contains("make_thumbnail"), "{driver}");
+        }
+        other => panic!("expected the worker to refuse: {other:?}"),
+    }
+    // Handlers that keep nothing run there.
+    assert!(queue.worker().handlers(["plain"]).build().is_ok());
+    let result = queue.result::<u32>("results", &"1".into()).await;
+    assert!(
+        matches!(result, Err(Error::Unsupported { .. })),
+        "{result:?}"
     );
 }

@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
 use crate::error::{Error, Result};
-use crate::job::Lane;
+use crate::job::{Keep, Lane};
 use crate::presence::WorkerPresence;
 use crate::queue::Queue;
-use crate::registry::{registry, Registration};
+use crate::registry::{registry, JobDefinition, Registration};
 
 use self::pool::Pool;
 use crate::run::Scope;
@@ -58,6 +58,7 @@ pub struct WorkerBuilder {
     grace: Duration,
     only: Option<Vec<String>>,
     concurrency: HashMap<String, usize>,
+    keep: HashMap<String, Keep>,
     queues: HashMap<String, Vec<String>>,
     sample_every: Duration,
     stats_every: Duration,
@@ -79,6 +80,7 @@ impl WorkerBuilder {
             grace: DEFAULT_GRACE,
             only: None,
             concurrency: HashMap::new(),
+            keep: HashMap::new(),
             queues: HashMap::new(),
             sample_every: gauges::SAMPLE_EVERY,
             stats_every: tally::SEND_EVERY,
@@ -135,6 +137,14 @@ impl WorkerBuilder {
     /// Overrides one handler's concurrency (per queue it serves).
     pub fn concurrency(mut self, job: &str, concurrency: usize) -> Self {
         self.concurrency.insert(job.to_string(), concurrency.max(1));
+        self
+    }
+
+    /// Overrides what storage keeps of handler `job`'s successful jobs (`#[job(keep_completed
+    /// = .., keep_completed_for = .., keep_result = ..)]`), e.g. to keep more on one deployment:
+    /// `.keep("resize", Keep { completed: 1000, ..Keep::default() })`.
+    pub fn keep(mut self, job: &str, keep: Keep) -> Self {
+        self.keep.insert(job.to_string(), keep);
         self
     }
 
@@ -209,10 +219,11 @@ impl WorkerBuilder {
         }
         lanes.sort_by(|a, b| a.1.cmp(&b.1));
         lanes.dedup_by(|a, b| a.1 == b.1);
+        let keep_of = |def: &JobDefinition| self.keep.get(def.name).copied().unwrap_or(def.keep);
         if driver.retention().is_none() {
             if let Some((registration, _)) = lanes
                 .iter()
-                .find(|(registration, _)| !registration.definition.keep.is_nothing())
+                .find(|(registration, _)| !keep_of(registration.definition).is_nothing())
             {
                 return Err(Error::Unsupported {
                     capability: "keeping completed jobs and results (handler option keep_completed, keep_completed_for or keep_result)",
@@ -242,6 +253,7 @@ impl WorkerBuilder {
                     state.clone(),
                     stats.clone(),
                 );
+                let pool = pool.with_keep(keep_of(def));
                 // Decided once: without statistics in storage, runs count nothing.
                 Ok(Arc::new(match driver.stats() {
                     Some(_) => pool.with_tally(Arc::default()),

@@ -12,7 +12,7 @@ use tokio::time::Instant as LeaseClock;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
-use crate::job::Lane;
+use crate::job::{Keep, Lane};
 use crate::registry::Registration;
 use crate::run::{CancelReason, Scope};
 use crate::worker::lease::{self, Running};
@@ -72,6 +72,14 @@ impl Pool {
     }
 
     /// Counts run endings in `tally` (for storage statistics).
+    /// Sets what storage keeps of the handler's successes (its definition's unless overridden).
+    pub(crate) fn with_keep(mut self, keep: Keep) -> Self {
+        Arc::get_mut(&mut self.outbox)
+            .expect("the outbox is not shared before the pool runs")
+            .keep = keep;
+        self
+    }
+
     pub(crate) fn with_tally(mut self, tally: Arc<RunTally>) -> Self {
         self.tally = Some(tally);
         self
