@@ -18,7 +18,8 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
   --json PATH       also write every measurement to PATH as JSON
   --observe         then measure each driver again with observation on (events with a
                     subscriber, metrics into a Prometheus recorder, a tracing subscriber at
-                    info formatting every span and event); its rows say `+observed`
+                    info formatting every span and event, the last 1,000 completed jobs
+                    kept); its rows say `+observed`
 ";
 
 /// The flags that take a value.

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use queue_core::{job, JobError, NewJob, Queue};
+use queue_core::{job, JobError, Keep, NewJob, Queue};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -128,14 +128,18 @@ pub(crate) struct BackgroundWorker {
 }
 
 impl BackgroundWorker {
-    /// Starts a worker for the handlers with these job names.
-    pub(crate) fn start(queue: &Queue, handlers: &[&str]) -> Self {
+    /// Starts a worker for the handlers with these job names, each keeping `keep` of its
+    /// successes (nothing, for the bare runs).
+    pub(crate) fn start(queue: &Queue, handlers: &[&str], keep: Keep) -> Self {
         let stop = Arc::new(Notify::new());
         let signal = stop.clone();
-        let worker = queue
-            .worker()
-            .handlers(handlers.iter().copied())
-            .run_until(async move { signal.notified().await });
+        let mut builder = queue.worker().handlers(handlers.iter().copied());
+        if !keep.is_nothing() {
+            for handler in handlers {
+                builder = builder.keep(handler, keep);
+            }
+        }
+        let worker = builder.run_until(async move { signal.notified().await });
         Self {
             stop,
             task: tokio::spawn(worker),

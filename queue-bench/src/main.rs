@@ -102,6 +102,7 @@ async fn measure(
             redis: None,
             args,
             scaling: !observed,
+            keep: observed::keep(observed),
         };
         reports.push(bench.run().await);
     }
@@ -140,6 +141,7 @@ async fn measure(
         redis: Some(client.clone()),
         args,
         scaling: !observed,
+        keep: observed::keep(observed),
     };
     let report = bench.run().await;
     let after = baseline::Run::measure(&client, benchmark, &connection).await;

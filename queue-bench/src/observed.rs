@@ -1,6 +1,7 @@
-//! The observed runs: what an application with events, metrics and logs on has installed.
+//! The observed runs: what an application with events, metrics, logs and retention on has
+//! installed.
 
-use queue_core::Queue;
+use queue_core::{Keep, Queue};
 
 /// Installs the process's metrics recorder (Prometheus, rendered by nobody) and a tracing
 /// subscriber at info that formats every span and event into a sink. Once per process.
@@ -21,4 +22,16 @@ pub(crate) fn watch(queue: Queue) -> Queue {
     let mut events = queue.events();
     tokio::spawn(async move { while events.next().await.is_some() {} });
     queue
+}
+
+/// What the observed runs' workers keep of successful jobs: the last 1,000 completed.
+pub(crate) fn keep(observed: bool) -> Keep {
+    if observed {
+        Keep {
+            completed: 1000,
+            ..Keep::default()
+        }
+    } else {
+        Keep::default()
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use queue_core::Queue;
+use queue_core::{Keep, Queue};
 
 use crate::args::Args;
 use crate::jobs::{self, signup, BackgroundWorker, Signup};
@@ -49,6 +49,8 @@ pub(crate) struct Bench<'a> {
     pub(crate) args: &'a Args,
     /// Whether to run the scaling phases (`--scaling-max` permitting).
     pub(crate) scaling: bool,
+    /// What workers keep of successful jobs (nothing for the bare runs).
+    pub(crate) keep: Keep,
 }
 
 impl Bench<'_> {
@@ -194,7 +196,7 @@ impl Bench<'_> {
         let queue = jobs::noop::DEFINITION.queue;
         jobs::reset_done();
         self.queue.pause(queue).await.expect("pause");
-        let worker = BackgroundWorker::start(&self.queue, &["noop"]);
+        let worker = BackgroundWorker::start(&self.queue, &["noop"], self.keep);
         tokio::time::sleep(WORKER_START).await;
         let before = self.snapshot().await;
         let start = Instant::now();
@@ -236,7 +238,7 @@ impl Bench<'_> {
         let share = (n / E2E_PRODUCERS / E2E_BATCH * E2E_BATCH).max(E2E_BATCH);
         let total = share * E2E_PRODUCERS;
         jobs::reset_done();
-        let worker = BackgroundWorker::start(&self.queue, &["noop"]);
+        let worker = BackgroundWorker::start(&self.queue, &["noop"], self.keep);
         let start = Instant::now();
         let producers: Vec<_> = (0..E2E_PRODUCERS)
             .map(|p| {
@@ -263,7 +265,7 @@ impl Bench<'_> {
     /// Dispatch-to-start latency, one job at a time with an idle worker.
     async fn idle_latency(&self) -> Percentiles {
         jobs::LATENCIES.lock().unwrap().clear();
-        let worker = BackgroundWorker::start(&self.queue, &["ping"]);
+        let worker = BackgroundWorker::start(&self.queue, &["ping"], self.keep);
         tokio::time::sleep(Duration::from_millis(200)).await;
         for _ in 0..self.args.latency_jobs {
             let pinged = jobs::PINGED.notified();
@@ -281,7 +283,7 @@ impl Bench<'_> {
     /// what the idle window used).
     async fn delayed_and_idle(&self) -> (u64, Percentiles, Usage) {
         jobs::LATENESS.lock().unwrap().clear();
-        let worker = BackgroundWorker::start(&self.queue, &["due"]);
+        let worker = BackgroundWorker::start(&self.queue, &["due"], self.keep);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let delayed = (self.args.latency_jobs / 5).max(20);
         for i in 0..delayed {
