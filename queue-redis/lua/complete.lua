@@ -13,9 +13,6 @@
 local TRIM = 1000
 local done_key, results, resexp = KEYS[18], KEYS[19], KEYS[20]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('ZCARD', done_key)
-redis.call('HLEN', results)
-redis.call('ZCARD', resexp)
 local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
 local flags, done, done_toks, zdone, hres, zres = {}, {}, {}, {}, {}, {}
@@ -39,8 +36,11 @@ for i, id in ipairs(ids) do
 end
 if #done > 0 then
   release(done, done_toks)
-  for _, side in ipairs({ q.err, q.prog, q.lost }) do
-    if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
+  -- As in ack: most jobs have no side records; one EXISTS looks for all three.
+  if redis.call('EXISTS', q.err, q.prog, q.lost) > 0 then
+    for _, side in ipairs({ q.err, q.prog, q.lost }) do
+      if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
+    end
   end
   if keep > 0 then
     call_many('ZADD', done_key, zdone)
@@ -51,18 +51,26 @@ if #done > 0 then
   call_many('HSET', results, hres)
   call_many('ZADD', resexp, zres)
 end
--- Trim: the oldest completed jobs past the count, then those past the age.
+-- Trim: the oldest completed jobs past the count (popped), then those past the age. A kept
+-- job has only its envelope left (its side records went at completion), and its dispatch
+-- sequence if its id was chosen.
 if keep > 0 then
-  local excess = redis.call('ZCARD', done_key) - keep
   local old = {}
-  if excess > 0 then old = redis.call('ZRANGE', done_key, 0, math.min(excess, TRIM) - 1) end
+  local excess = redis.call('ZCARD', done_key) - keep
+  if excess > 0 then
+    local popped = redis.call('ZPOPMIN', done_key, math.min(excess, TRIM))
+    for i = 1, #popped, 2 do old[#old + 1] = popped[i] end
+  end
   if age > 0 and #old < TRIM then
-    local aged = redis.call('ZRANGEBYSCORE', done_key, '-inf', now - age, 'LIMIT', #old, TRIM - #old)
-    for _, id in ipairs(aged) do old[#old + 1] = id end
+    local aged = redis.call('ZRANGEBYSCORE', done_key, '-inf', now - age, 'LIMIT', 0, TRIM - #old)
+    if #aged > 0 then
+      call_many('ZREM', done_key, aged)
+      for _, id in ipairs(aged) do old[#old + 1] = id end
+    end
   end
   if #old > 0 then
-    call_many('ZREM', done_key, old)
-    forget(old)
+    call_many('HDEL', q.data, old)
+    if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, old) end
   end
 end
 local expired = redis.call('ZRANGEBYSCORE', resexp, '-inf', now, 'LIMIT', 0, TRIM)

@@ -99,7 +99,7 @@ pub(crate) fn start(
 ) -> Started {
     let run = &batch.runs[index];
     let lane = &batch.scope.lane;
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "job",
         id = %run.lease.id,
         name = lane.job(),
