@@ -97,8 +97,9 @@ impl Queue {
         self
     }
 
-    /// Sets how many events a subscriber of [`Queue::events`] may fall behind before it loses
-    /// the oldest (default [`DEFAULT_EVENT_BUFFER`]). Subscriptions made before keep the old
+    /// Sets how many sends a subscriber of [`Queue::events`] may fall behind before it loses
+    /// the oldest (default [`DEFAULT_EVENT_BUFFER`]); a send carries the events of one dispatch,
+    /// or of the runs of one reservation that ended together, and losses are counted in events. Subscriptions made before keep the old
     /// buffer and stop receiving this queue's events.
     pub fn with_event_buffer(mut self, events: usize) -> Self {
         let metrics = self.observer.metrics;

@@ -96,9 +96,12 @@ async fn runs_and_dispatches_are_reported_in_order_per_job() {
 async fn a_subscriber_that_falls_behind_loses_the_oldest_events_counted() {
     let queue = memory_queue().with_event_buffer(4);
     let mut events = queue.events();
-    let jobs = (0..20).map(succeeds::job);
-    let stored = queue.dispatch_bulk(jobs).await.unwrap();
-    // Nobody read while 20 were sent into a buffer of 4: the 4 newest remain.
+    let mut stored = Vec::new();
+    for n in 0..20 {
+        stored.push(succeeds::dispatch(&queue, n).await.unwrap());
+    }
+    // Nobody read while 20 dispatches sent their events into a buffer of 4 sends: the 4
+    // newest remain.
     let mut got = Vec::new();
     while let Some(event) = events.try_next() {
         got.push(event);
@@ -162,4 +165,35 @@ async fn a_run_stopped_for_its_lease_is_reported_as_lease_lost() {
         ]
     );
     assert!(got.iter().all(|e| e.id == id));
+}
+
+#[tokio::test]
+async fn batches_are_read_event_by_event_and_losses_count_events() {
+    let queue = memory_queue().with_event_buffer(2);
+    let mut events = queue.events();
+    // One bulk dispatch is one send of 5 events; then three sends of one event each. The
+    // buffer keeps the last two sends: the bulk and the first single one are lost.
+    queue
+        .dispatch_bulk((0..5).map(succeeds::job))
+        .await
+        .unwrap();
+    let mut singles = Vec::new();
+    for n in 0..3 {
+        singles.push(succeeds::dispatch(&queue, n).await.unwrap().id);
+    }
+    let mut got = Vec::new();
+    while let Some(event) = events.try_next() {
+        got.push(event.id);
+    }
+    assert_eq!(got, singles[1..]);
+    assert_eq!(events.dropped(), 6);
+
+    // A bulk dispatch read in time arrives whole, one event per job, in order.
+    let stored = queue
+        .dispatch_bulk((0..5).map(succeeds::job))
+        .await
+        .unwrap();
+    let ids: Vec<JobId> = std::iter::from_fn(|| events.try_next().map(|e| e.id)).collect();
+    assert_eq!(ids, stored.into_iter().map(|d| d.id).collect::<Vec<_>>());
+    assert_eq!(events.dropped(), 6);
 }

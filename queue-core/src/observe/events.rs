@@ -6,15 +6,16 @@
 //! nothing is built or sent.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
 use crate::job::{JobId, Lane};
 
-/// Events buffered per subscriber before the oldest are dropped, unless
-/// [`Queue::with_event_buffer`](crate::Queue::with_event_buffer) says otherwise.
+/// Sends buffered per subscriber before the oldest are dropped, unless
+/// [`Queue::with_event_buffer`](crate::Queue::with_event_buffer) says otherwise. A send carries
+/// the events of one dispatch, or of the runs of one reservation that ended together.
 pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 
 /// What happened.
@@ -61,12 +62,25 @@ pub struct Event {
     pub at: SystemTime,
 }
 
-/// Where a queue's events are sent: a broadcast channel and a count of its subscribers, read
-/// before any event is built.
+/// Events sent together: those of runs that ended together, or of one dispatch. `first` is the
+/// bus's number of the first one, so a subscriber that missed batches knows how many events
+/// it missed.
+#[derive(Debug)]
+struct Batch {
+    first: u64,
+    events: Vec<Event>,
+}
+
+/// Where a queue's events are sent: a broadcast channel of batches and a count of its
+/// subscribers, read before any event is built. Sending a batch costs one lock and one wake-up
+/// of each waiting subscriber, however many events it holds.
 #[derive(Debug)]
 pub(crate) struct EventBus {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Arc<Batch>>,
     subscribers: Arc<AtomicUsize>,
+    /// Events numbered so far; held while a batch is numbered and sent, so batches go out in
+    /// the order of their numbers.
+    sent: Mutex<u64>,
 }
 
 impl EventBus {
@@ -74,6 +88,7 @@ impl EventBus {
         Self {
             sender: broadcast::channel(buffer.max(1)).0,
             subscribers: Arc::new(AtomicUsize::new(0)),
+            sent: Mutex::new(0),
         }
     }
 
@@ -82,17 +97,33 @@ impl EventBus {
         self.subscribers.load(Ordering::Relaxed) > 0
     }
 
+    /// Sends one event.
     pub(crate) fn send(&self, event: Event) {
+        self.send_all(vec![event]);
+    }
+
+    /// Sends events together, in order.
+    pub(crate) fn send_all(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut sent = self.sent.lock().expect("event numbering lock");
+        let first = *sent;
+        *sent += events.len() as u64;
         // An error means every subscriber left meanwhile: nobody to tell.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(Arc::new(Batch { first, events }));
     }
 
     pub(crate) fn subscribe(&self) -> Events {
         self.subscribers.fetch_add(1, Ordering::Relaxed);
+        // Under the numbering lock: the first batch this receiver can see is numbered from here.
+        let sent = self.sent.lock().expect("event numbering lock");
         Events {
             receiver: self.sender.subscribe(),
             subscribers: self.subscribers.clone(),
             dropped: 0,
+            batch: None,
+            expected: *sent,
         }
     }
 }
@@ -101,9 +132,13 @@ impl EventBus {
 /// from this process's dispatches and workers (workers started from the queue or its clones).
 #[derive(Debug)]
 pub struct Events {
-    receiver: broadcast::Receiver<Event>,
+    receiver: broadcast::Receiver<Arc<Batch>>,
     subscribers: Arc<AtomicUsize>,
     dropped: u64,
+    /// The batch being read, and the index of its next event.
+    batch: Option<(Arc<Batch>, usize)>,
+    /// The number of the event expected next.
+    expected: u64,
 }
 
 impl Events {
@@ -112,9 +147,13 @@ impl Events {
     /// [`Events::dropped`].
     pub async fn next(&mut self) -> Option<Event> {
         loop {
+            if let Some(event) = self.next_in_batch() {
+                return Some(event);
+            }
+            // Cancel-safe: a batch received is stored before anything else can happen.
             match self.receiver.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(missed)) => self.dropped += missed,
+                Ok(batch) => self.start(batch),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
@@ -123,9 +162,12 @@ impl Events {
     /// The next event if one is waiting, without waiting.
     pub fn try_next(&mut self) -> Option<Event> {
         loop {
+            if let Some(event) = self.next_in_batch() {
+                return Some(event);
+            }
             match self.receiver.try_recv() {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::TryRecvError::Lagged(missed)) => self.dropped += missed,
+                Ok(batch) => self.start(batch),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(_) => return None,
             }
         }
@@ -134,6 +176,23 @@ impl Events {
     /// How many events this subscriber missed by falling behind.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    fn next_in_batch(&mut self) -> Option<Event> {
+        let (batch, next) = self.batch.as_mut()?;
+        let event = batch.events.get(*next).cloned();
+        *next += 1;
+        if event.is_none() {
+            self.batch = None;
+        }
+        event
+    }
+
+    /// Starts reading `batch`, counting the events of the batches missed before it.
+    fn start(&mut self, batch: Arc<Batch>) {
+        self.dropped += batch.first.saturating_sub(self.expected);
+        self.expected = batch.first + batch.events.len() as u64;
+        self.batch = Some((batch, 0));
     }
 }
 

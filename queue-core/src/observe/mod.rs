@@ -61,7 +61,8 @@ impl Observer {
 
     /// Reports dispatched jobs: `lanes` (queue, job name) and what became of each, in order.
     pub(crate) fn dispatched(&self, lanes: &[(Name, Name)], stored: &[Dispatched]) {
-        let events = self.bus.has_subscribers();
+        let listened = self.bus.has_subscribers();
+        let mut events = Vec::new();
         let mut counted: Option<(&str, &str, u64)> = None;
         for ((queue, job), dispatched) in lanes.iter().zip(stored) {
             if !dispatched.created {
@@ -79,8 +80,8 @@ impl Observer {
                     }
                 }
             }
-            if events {
-                self.bus.send(Event {
+            if listened {
+                events.push(Event {
                     kind: EventKind::Dispatched,
                     id: dispatched.id.clone(),
                     lane: Lane::unchecked(queue, job),
@@ -96,6 +97,7 @@ impl Observer {
         if let Some((q, j, n)) = counted {
             metrics::dispatched(q, j, n);
         }
+        self.bus.send_all(events);
     }
 
     /// The reporting of one lane, for a pool (or a dispatch).
@@ -138,7 +140,9 @@ impl LaneObserver {
         self.metrics.is_some() || self.bus.has_subscribers()
     }
 
-    /// Reports the end of a run of job `id` (attempt `attempt`) that took `took`.
+    /// Reports the end of a run of job `id` (attempt `attempt`) that took `took`: counts it,
+    /// and adds its event to `events` when someone listens (sent with [`LaneObserver::send`],
+    /// together with those of runs that ended at the same time).
     pub(crate) fn run_ended(
         &self,
         lane: &Lane,
@@ -146,6 +150,7 @@ impl LaneObserver {
         attempt: u32,
         took: Duration,
         ending: Ending<'_>,
+        events: &mut Vec<Event>,
     ) {
         if let Some(metrics) = &self.metrics {
             metrics.run_ended(took, &ending);
@@ -162,7 +167,7 @@ impl LaneObserver {
             Ending::LeaseLost => (EventKind::LeaseLost, None, None),
             Ending::Requeued => return,
         };
-        self.bus.send(Event {
+        events.push(Event {
             kind,
             id: id.clone(),
             lane: lane.clone(),
@@ -173,6 +178,11 @@ impl LaneObserver {
             progress: None,
             at: SystemTime::now(),
         });
+    }
+
+    /// Sends events gathered by [`LaneObserver::run_ended`].
+    pub(crate) fn send(&self, events: Vec<Event>) {
+        self.bus.send_all(events);
     }
 
     /// Reports that the worker's settlements of `count` jobs were refused by the storage.

@@ -28,6 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as LeaseClock;
 
 use crate::job::{Lease, ReservedJob};
+use crate::observe::events::Event;
 use crate::observe::Ending;
 use crate::run::Batch;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
@@ -200,12 +201,17 @@ impl Pool {
         self.record_start_cost(began.elapsed(), count);
         let mut ended = Vec::new();
         let mut running = Vec::new();
+        let mut events = Vec::new();
         for (index, started) in started.into_iter().enumerate() {
             match started {
-                Started::Ended(verdict) => ended.push(self.ended(batch, index, verdict)),
+                Started::Ended(verdict) => {
+                    ended.push(self.ended(batch, index, verdict, &mut events))
+                }
                 Started::Running(future) => running.push((index, future)),
             }
         }
+        // The events of the runs that ended in their first polls go out together.
+        batch.scope.observe.send(events);
         (ended, running)
     }
 
@@ -239,12 +245,21 @@ impl Pool {
 
     async fn finish(&self, batch: &Batch, index: usize, future: HandlerFuture) -> (Lease, Verdict) {
         let verdict = execute::finish(self.registration, batch, index, future).await;
-        self.ended(batch, index, verdict)
+        let mut events = Vec::new();
+        let ended = self.ended(batch, index, verdict, &mut events);
+        batch.scope.observe.send(events);
+        ended
     }
 
     /// Marks a run finished, logs a failure, reports the run to its observers, and pairs the
     /// verdict with the lease.
-    fn ended(&self, batch: &Batch, index: usize, verdict: Verdict) -> (Lease, Verdict) {
+    fn ended(
+        &self,
+        batch: &Batch,
+        index: usize,
+        verdict: Verdict,
+        events: &mut Vec<Event>,
+    ) -> (Lease, Verdict) {
         let run = &batch.runs[index];
         run.finish();
         if let Verdict::Failed(failure) = &verdict {
@@ -274,9 +289,14 @@ impl Pool {
             };
             let scope = &batch.scope;
             let took = started.elapsed();
-            scope
-                .observe
-                .run_ended(&scope.lane, &run.lease.id, run.attempt, took, ending);
+            scope.observe.run_ended(
+                &scope.lane,
+                &run.lease.id,
+                run.attempt,
+                took,
+                ending,
+                events,
+            );
         }
         (run.lease.clone(), verdict)
     }
