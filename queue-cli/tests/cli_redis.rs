@@ -157,10 +157,10 @@ async fn inspection_prints_the_stored_counts_and_ids() {
         got,
         json!({ "queues": [
             { "queue": "mail", "ready": 2, "scheduled": 1, "active": 1, "failed": 2,
-              "paused": false,
+              "completed": 0, "paused": false,
               "lanes": [{ "job": "send_mail", "ready": 2, "scheduled": 1, "active": 1 }] },
             { "queue": "reports", "ready": 2, "scheduled": 0, "active": 0, "failed": 0,
-              "paused": false,
+              "completed": 0, "paused": false,
               "lanes": [{ "job": "build_report", "ready": 2, "scheduled": 0, "active": 0 }] },
         ]})
     );
@@ -170,13 +170,21 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     assert_eq!(
         table.rows_starting("mail"),
         [
-            vec!["mail", "2", "1", "1", "2", "no"],
+            vec!["mail", "2", "1", "1", "2", "0", "no"],
             vec!["mail", "send_mail", "2", "1", "1"]
         ]
     );
     assert_eq!(
         table.rows_starting("QUEUE")[0],
-        ["QUEUE", "READY", "SCHEDULED", "ACTIVE", "FAILED", "PAUSED"]
+        [
+            "QUEUE",
+            "READY",
+            "SCHEDULED",
+            "ACTIVE",
+            "FAILED",
+            "COMPLETED",
+            "PAUSED"
+        ]
     );
     let one = queue(url, &["stats", "--queue", "reports", "--json"]).ok();
     assert_eq!(one.json()["queues"][0]["queue"], "reports");
@@ -542,7 +550,7 @@ async fn administration_changes_storage() {
     assert!(run.stdout.starts_with("paused queue `reports`"), "{run:#?}");
     assert!(q.counts("reports").await.unwrap().paused);
     let stats = queue(url, &["stats", "--queue", "reports"]).ok();
-    assert_eq!(stats.rows_starting("reports")[0][5], "paused");
+    assert_eq!(stats.rows_starting("reports")[0][6], "paused");
     queue(url, &["resume", "reports", "--json"]).ok();
     assert!(!q.counts("reports").await.unwrap().paused);
 
@@ -551,13 +559,14 @@ async fn administration_changes_storage() {
     assert_eq!(
         run.json(),
         json!({ "queue": "mail", "purged": 5,
-                "before": { "ready": 4, "scheduled": 0, "active": 1, "failed": 0 } })
+                "before": { "ready": 4, "scheduled": 0, "active": 1, "failed": 0,
+                            "completed": 0 } })
     );
     assert_eq!(q.counts("mail").await.unwrap().pending(), 0);
     let run = queue(url, &["purge", "reports"]).ok();
     assert_eq!(
         run.stdout,
-        "purged queue `reports`: 2 jobs (ready 2, scheduled 0, active 0, failed 0)\n"
+        "purged queue `reports`: 2 jobs (ready 2, scheduled 0, active 0, failed 0, completed 0)\n"
     );
     assert!(filled.ready.len() == 2 && filled.reports.len() == 2);
     let line = queue(url, &["purge", "nope"]).error_line(1);
