@@ -84,6 +84,7 @@ async fn results_of_completed_jobs_print_and_failures_say_why() {
         .unwrap()
         .id
         .to_string();
+    let server_url = url.clone();
     let url = Some(url.as_str());
     let [done, bare, failed, active] = [0, 1, 2, 3].map(|i| jobs[i].id.to_string());
 
@@ -166,7 +167,7 @@ async fn results_of_completed_jobs_print_and_failures_say_why() {
 
     // --wait sees a result that arrives while it waits (or just before it starts).
     let waiting = {
-        let url = url.unwrap().to_string();
+        let url = server_url;
         let active = active.clone();
         std::thread::spawn(move || {
             queue(
