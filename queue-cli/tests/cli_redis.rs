@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::queue;
-use queue_core::{Failure, JobId, JobState, Lane, Queue, WorkerPresence};
+use queue_core::{Failure, JobId, JobState, Lane, LaneLoad, Queue, WorkerPresence};
 use serde_json::{json, Value};
 use support::RedisServer;
 
@@ -691,7 +691,8 @@ async fn dispatch_stores_what_it_was_given() {
     // A worker's record: listed by `workers`, and its lane is no longer unserved.
     let lanes = vec![Lane::new("mail", "send_mail").unwrap()];
     let started = SystemTime::now();
-    let worker = WorkerPresence::new("host-a:42:1".into(), "host-a".into(), 42, started, lanes);
+    let worker = WorkerPresence::new("host-a:42:1".into(), "host-a".into(), 42, started, lanes)
+        .with_load(vec![LaneLoad::new(4, 2)]);
     let presence = q.driver().presence().expect("redis keeps worker records");
     presence
         .heartbeat(&worker, Duration::from_secs(60))
@@ -702,7 +703,7 @@ async fn dispatch_stores_what_it_was_given() {
     assert_eq!(workers["workers"][0]["pid"], 42);
     assert_eq!(
         workers["workers"][0]["lanes"],
-        json!([{ "queue": "mail", "job": "send_mail" }])
+        json!([{ "queue": "mail", "job": "send_mail", "concurrency": 4, "running": 2 }])
     );
     let table = queue(url, &["workers"]).ok();
     assert_eq!(
@@ -710,7 +711,7 @@ async fn dispatch_stores_what_it_was_given() {
         ["host-a", "42"]
     );
     assert!(
-        table.stdout.trim_end().ends_with("mail/send_mail"),
+        table.stdout.trim_end().ends_with("mail/send_mail 2/4"),
         "{table:#?}"
     );
     let unserved = queue(url, &["unserved", "--json"]).ok().json();

@@ -379,10 +379,23 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
 pub(crate) async fn workers(cx: &Context) -> CliResult<Report> {
     let mut workers = cx.queue.workers().await?;
     workers.sort_by(|a, b| (&a.host, a.pid, &a.id).cmp(&(&b.host, b.pid, &b.id)));
-    let mut table = Table::new(&["ID", "HOST", "PID", "STARTED", "LANES"]);
+    let mut table = Table::new(&[
+        "ID",
+        "HOST",
+        "PID",
+        "STARTED",
+        "LANES (RUNNING/CONCURRENCY)",
+    ]);
     let mut list = Vec::new();
     for worker in &workers {
-        let lanes: Vec<String> = worker.lanes.iter().map(|l| l.to_string()).collect();
+        let lanes: Vec<String> = worker
+            .lanes
+            .iter()
+            .map(|l| match worker.load_of(l) {
+                Some(load) => format!("{l} {}/{}", load.running, load.concurrency),
+                None => l.to_string(),
+            })
+            .collect();
         table.row([
             worker.id.clone(),
             worker.host.clone(),
@@ -395,7 +408,15 @@ pub(crate) async fn workers(cx: &Context) -> CliResult<Report> {
             "host": worker.host,
             "pid": worker.pid,
             "started_at": rfc3339(worker.started_at),
-            "lanes": worker.lanes.iter().map(|l| json!({"queue": l.queue(), "job": l.job()})).collect::<Vec<_>>(),
+            "lanes": worker.lanes.iter().map(|l| {
+                let load = worker.load_of(l);
+                json!({
+                    "queue": l.queue(),
+                    "job": l.job(),
+                    "concurrency": load.map(|x| x.concurrency),
+                    "running": load.map(|x| x.running),
+                })
+            }).collect::<Vec<_>>(),
         }));
     }
     let text = if workers.is_empty() {
