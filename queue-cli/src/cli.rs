@@ -27,8 +27,8 @@ pub(crate) struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Jobs per queue by state (ready, scheduled, active, failed), whether it is paused, and
-    /// per lane (job name).
+    /// Jobs per queue by state (ready, scheduled, active, failed, completed), whether it is
+    /// paused, and per lane (job name).
     Stats {
         /// Only this queue.
         #[arg(long, short)]
@@ -100,6 +100,52 @@ pub(crate) enum Command {
         #[arg(long)]
         queue: Option<String>,
     },
+    /// Prints the result a job's handler kept (handlers with `keep_result`), as pretty JSON.
+    Result {
+        /// The job's id.
+        id: String,
+        /// The queue holding it.
+        #[arg(long, short)]
+        queue: String,
+        /// Wait up to this long for the job to finish (`10s`, `2m`); a job that fails or is
+        /// still pending at the end is an error.
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        wait: Option<Duration>,
+    },
+    /// Removes completed or failed jobs that finished longer ago than --older-than, oldest
+    /// first, with their results.
+    Clean(CleanArgs),
+}
+
+/// Arguments of `queue clean`.
+#[derive(Debug, Args)]
+pub(crate) struct CleanArgs {
+    /// Which jobs to remove: `completed` or `failed`.
+    #[arg(value_parser = parse_clean_state, value_name = "STATE")]
+    pub(crate) state: JobState,
+    /// Remove only jobs that finished longer ago than this (`1h`, `7d`, `0s` for all).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) older_than: Duration,
+    /// Only this queue (default: every queue).
+    #[arg(long, short)]
+    pub(crate) queue: Option<String>,
+    /// Most jobs to remove per queue.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) limit: u32,
+}
+
+/// The state `queue clean` takes: `completed` or `failed`, refusing the others by name.
+fn parse_clean_state(text: &str) -> Result<JobState, String> {
+    match text {
+        "completed" => Ok(JobState::Completed),
+        "failed" => Ok(JobState::Failed),
+        "ready" | "scheduled" | "active" => Err(format!(
+            "cannot clean {text} jobs: only `completed` and `failed` jobs can be cleaned"
+        )),
+        other => Err(format!(
+            "unknown state `{other}`: `queue clean` takes `completed` or `failed`"
+        )),
+    }
 }
 
 /// Arguments of `queue jobs`.
@@ -115,8 +161,8 @@ pub(crate) struct JobsArgs {
     #[arg(long, short)]
     pub(crate) name: Option<String>,
     /// Which end to start from: `oldest` lists in the order jobs run (ready), come due
-    /// (scheduled), were leased (active) or failed; `newest` the reverse. Default: oldest, and
-    /// newest for `--state failed` (latest failures first).
+    /// (scheduled), were leased (active), failed or completed; `newest` the reverse. Default:
+    /// oldest, and newest for `--state failed` and `--state completed` (latest first).
     #[arg(long, value_enum)]
     pub(crate) order: Option<OrderArg>,
     /// Most jobs to print (1 to 1000).
@@ -142,7 +188,7 @@ impl OrderArg {
     pub(crate) fn or_default(order: Option<Self>, state: StateArg) -> Self {
         match (order, state) {
             (Some(order), _) => order,
-            (None, StateArg::Failed) => OrderArg::Newest,
+            (None, StateArg::Failed | StateArg::Completed) => OrderArg::Newest,
             (None, _) => OrderArg::Oldest,
         }
     }
@@ -199,6 +245,8 @@ pub(crate) enum StateArg {
     Active,
     /// Out of attempts, or failed fatally.
     Failed,
+    /// Kept after success (handlers that keep completed jobs).
+    Completed,
 }
 
 impl StateArg {
@@ -209,6 +257,7 @@ impl StateArg {
             StateArg::Ready => JobState::Ready,
             StateArg::Active => JobState::Active,
             StateArg::Failed => JobState::Failed,
+            StateArg::Completed => JobState::Completed,
         }
     }
 }
@@ -252,5 +301,26 @@ mod tests {
         assert!(Cli::try_parse_from(["queue", "retry", "7", "--all", "--queue", "q"]).is_err());
         assert!(Cli::try_parse_from(["queue", "retry", "--all", "--queue", "q"]).is_ok());
         assert!(Cli::try_parse_from(["queue", "retry", "7", "--queue", "q"]).is_ok());
+    }
+
+    #[test]
+    fn clean_takes_completed_or_failed_only() {
+        let cli =
+            Cli::try_parse_from(["queue", "clean", "completed", "--older-than", "1h"]).unwrap();
+        let Command::Clean(args) = cli.command else {
+            panic!("not a clean: {:?}", cli.command)
+        };
+        assert_eq!(args.state, JobState::Completed);
+        assert_eq!(args.older_than, Duration::from_secs(3_600));
+        assert_eq!((args.queue, args.limit), (None, 1000));
+        let err = Cli::try_parse_from(["queue", "clean", "ready", "--older-than", "1h"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot clean ready jobs"), "{err}");
+        let err = Cli::try_parse_from(["queue", "clean", "done", "--older-than", "1h"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown state `done`"), "{err}");
+        assert!(Cli::try_parse_from(["queue", "clean", "failed"]).is_err());
     }
 }

@@ -109,6 +109,7 @@ pub(crate) fn state_name(state: JobState) -> &'static str {
         JobState::Ready => "ready",
         JobState::Active => "active",
         JobState::Failed => "failed",
+        JobState::Completed => "completed",
         _ => "other",
     }
 }

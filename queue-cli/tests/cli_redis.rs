@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::queue;
-use queue_core::{Failure, JobId, JobState, Lane, Queue, WorkerPresence};
+use queue_core::{Failure, JobId, JobState, Lane, LaneLoad, Queue, WorkerPresence};
 use serde_json::{json, Value};
 use support::RedisServer;
 
@@ -157,10 +157,10 @@ async fn inspection_prints_the_stored_counts_and_ids() {
         got,
         json!({ "queues": [
             { "queue": "mail", "ready": 2, "scheduled": 1, "active": 1, "failed": 2,
-              "paused": false,
+              "completed": 0, "paused": false,
               "lanes": [{ "job": "send_mail", "ready": 2, "scheduled": 1, "active": 1 }] },
             { "queue": "reports", "ready": 2, "scheduled": 0, "active": 0, "failed": 0,
-              "paused": false,
+              "completed": 0, "paused": false,
               "lanes": [{ "job": "build_report", "ready": 2, "scheduled": 0, "active": 0 }] },
         ]})
     );
@@ -170,13 +170,21 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     assert_eq!(
         table.rows_starting("mail"),
         [
-            vec!["mail", "2", "1", "1", "2", "no"],
+            vec!["mail", "2", "1", "1", "2", "0", "no"],
             vec!["mail", "send_mail", "2", "1", "1"]
         ]
     );
     assert_eq!(
         table.rows_starting("QUEUE")[0],
-        ["QUEUE", "READY", "SCHEDULED", "ACTIVE", "FAILED", "PAUSED"]
+        [
+            "QUEUE",
+            "READY",
+            "SCHEDULED",
+            "ACTIVE",
+            "FAILED",
+            "COMPLETED",
+            "PAUSED"
+        ]
     );
     let one = queue(url, &["stats", "--queue", "reports", "--json"]).ok();
     assert_eq!(one.json()["queues"][0]["queue"], "reports");
@@ -542,7 +550,7 @@ async fn administration_changes_storage() {
     assert!(run.stdout.starts_with("paused queue `reports`"), "{run:#?}");
     assert!(q.counts("reports").await.unwrap().paused);
     let stats = queue(url, &["stats", "--queue", "reports"]).ok();
-    assert_eq!(stats.rows_starting("reports")[0][5], "paused");
+    assert_eq!(stats.rows_starting("reports")[0][6], "paused");
     queue(url, &["resume", "reports", "--json"]).ok();
     assert!(!q.counts("reports").await.unwrap().paused);
 
@@ -551,13 +559,14 @@ async fn administration_changes_storage() {
     assert_eq!(
         run.json(),
         json!({ "queue": "mail", "purged": 5,
-                "before": { "ready": 4, "scheduled": 0, "active": 1, "failed": 0 } })
+                "before": { "ready": 4, "scheduled": 0, "active": 1, "failed": 0,
+                            "completed": 0 } })
     );
     assert_eq!(q.counts("mail").await.unwrap().pending(), 0);
     let run = queue(url, &["purge", "reports"]).ok();
     assert_eq!(
         run.stdout,
-        "purged queue `reports`: 2 jobs (ready 2, scheduled 0, active 0, failed 0)\n"
+        "purged queue `reports`: 2 jobs (ready 2, scheduled 0, active 0, failed 0, completed 0)\n"
     );
     assert!(filled.ready.len() == 2 && filled.reports.len() == 2);
     let line = queue(url, &["purge", "nope"]).error_line(1);
@@ -682,7 +691,8 @@ async fn dispatch_stores_what_it_was_given() {
     // A worker's record: listed by `workers`, and its lane is no longer unserved.
     let lanes = vec![Lane::new("mail", "send_mail").unwrap()];
     let started = SystemTime::now();
-    let worker = WorkerPresence::new("host-a:42:1".into(), "host-a".into(), 42, started, lanes);
+    let worker = WorkerPresence::new("host-a:42:1".into(), "host-a".into(), 42, started, lanes)
+        .with_load(vec![LaneLoad::new(4, 2)]);
     let presence = q.driver().presence().expect("redis keeps worker records");
     presence
         .heartbeat(&worker, Duration::from_secs(60))
@@ -693,7 +703,7 @@ async fn dispatch_stores_what_it_was_given() {
     assert_eq!(workers["workers"][0]["pid"], 42);
     assert_eq!(
         workers["workers"][0]["lanes"],
-        json!([{ "queue": "mail", "job": "send_mail" }])
+        json!([{ "queue": "mail", "job": "send_mail", "concurrency": 4, "running": 2 }])
     );
     let table = queue(url, &["workers"]).ok();
     assert_eq!(
@@ -701,7 +711,7 @@ async fn dispatch_stores_what_it_was_given() {
         ["host-a", "42"]
     );
     assert!(
-        table.stdout.trim_end().ends_with("mail/send_mail"),
+        table.stdout.trim_end().ends_with("mail/send_mail 2/4"),
         "{table:#?}"
     );
     let unserved = queue(url, &["unserved", "--json"]).ok().json();

@@ -35,7 +35,7 @@ pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use observe::follow::EventStream;
 pub use observe::log::{EventLogStats, DEFAULT_EVENT_LOG_LEN};
 pub use observe::record::EventRecord;
-pub use presence::{Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
+pub use presence::{LaneLoad, Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
 };

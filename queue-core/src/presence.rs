@@ -11,7 +11,27 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// How long a worker counts as alive after its last heartbeat (three heartbeats).
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(30);
 
-/// A running worker: its identity and the lanes it serves.
+/// How busy one of a worker's lanes is, as of its last heartbeat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LaneLoad {
+    /// Most jobs of the lane the worker runs at once.
+    pub concurrency: usize,
+    /// Jobs of the lane it was running (or reserving) when it last recorded itself.
+    pub running: usize,
+}
+
+impl LaneLoad {
+    /// A lane's load: its concurrency and the jobs running now.
+    pub fn new(concurrency: usize, running: usize) -> Self {
+        Self {
+            concurrency,
+            running,
+        }
+    }
+}
+
+/// A running worker: its identity, the lanes it serves and how busy each is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerPresence {
@@ -25,6 +45,9 @@ pub struct WorkerPresence {
     pub started_at: SystemTime,
     /// The lanes it serves.
     pub lanes: Vec<Lane>,
+    /// Each lane's load, in the order of `lanes`, as of the last heartbeat; empty when the
+    /// record was written by a worker that did not report it.
+    pub load: Vec<LaneLoad>,
 }
 
 impl WorkerPresence {
@@ -42,7 +65,20 @@ impl WorkerPresence {
             pid,
             started_at,
             lanes,
+            load: Vec::new(),
         }
+    }
+
+    /// The record with each lane's load (in the order of `lanes`).
+    pub fn with_load(mut self, load: Vec<LaneLoad>) -> Self {
+        self.load = load;
+        self
+    }
+
+    /// The load of `lane`, when the record has it.
+    pub fn load_of(&self, lane: &Lane) -> Option<LaneLoad> {
+        let at = self.lanes.iter().position(|l| l == lane)?;
+        self.load.get(at).copied()
     }
 
     /// The record of a worker of this process serving `lanes`, with a fresh id.

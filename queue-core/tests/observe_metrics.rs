@@ -39,6 +39,12 @@ async fn counters_histograms_and_gauges_reach_the_recorder() {
         .await
         .unwrap();
     metered_bad::dispatch(&queue, 1).await.unwrap();
+    // A job no handler of this worker runs: it stays ready and ages.
+    queue
+        .dispatch_named("unhandled", serde_json::json!({}))
+        .queue("metered")
+        .await
+        .unwrap();
     let worker = start(
         queue
             .worker()
@@ -59,6 +65,17 @@ async fn counters_histograms_and_gauges_reach_the_recorder() {
         value(&handle, r#"queue_jobs{queue="metered",state="failed"}"#).filter(|v| *v == 1.0)
     })
     .await;
+    // ...and the age of the ready job nobody runs, in seconds, growing from sample to sample.
+    let age = r#"queue_oldest_ready_age_seconds{queue="metered"}"#;
+    let first = eventually(Duration::from_secs(10), || async {
+        value(&handle, age).filter(|v| *v > 0.0)
+    })
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        value(&handle, age).filter(|v| *v > first)
+    })
+    .await;
+    assert!(first < 10.0, "the job is seconds old at most: {first}");
     worker.shutdown().await.unwrap();
 
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use queue_core::{from_unix_ms, unix_ms, Lane, Result, WorkerPresence};
+use queue_core::{from_unix_ms, unix_ms, Lane, LaneLoad, Result, WorkerPresence};
 use serde_json::{json, Value};
 
 use crate::scripts::Heartbeat;
@@ -24,6 +24,12 @@ impl RedisDriver {
             "pid": worker.pid,
             "started_ms": unix_ms(worker.started_at),
             "lanes": lanes,
+            // Per lane, in the order of `lanes`: [concurrency, running now].
+            "load": worker
+                .load
+                .iter()
+                .map(|load| [load.concurrency, load.running])
+                .collect::<Vec<_>>(),
         });
         Heartbeat {
             index: &keys.workers(),
@@ -91,11 +97,39 @@ fn parse(record: &str) -> std::result::Result<WorkerPresence, String> {
         };
         lanes.push(Lane::new(queue, job).map_err(|e| e.to_string())?);
     }
+    // Records of workers that did not report their load have none.
+    let mut load = Vec::new();
+    if let Some(entries) = value.get("load").and_then(Value::as_array) {
+        for entry in entries {
+            let (Some(concurrency), Some(running)) = (entry[0].as_u64(), entry[1].as_u64()) else {
+                return Err(format!("bad lane load {entry}"));
+            };
+            load.push(LaneLoad::new(concurrency as usize, running as usize));
+        }
+    }
     Ok(WorkerPresence::new(
         text("id")?,
         text("host")?,
         u32::try_from(number("pid")?).map_err(|e| e.to_string())?,
         from_unix_ms(number("started_ms")?),
         lanes,
-    ))
+    )
+    .with_load(load))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_load_still_read() {
+        let record = r#"{"id":"h:1:a-0","host":"h","pid":1,"started_ms":1700000000000,"lanes":[["mail","send"]]}"#;
+        let worker = parse(record).unwrap();
+        assert_eq!(worker.lanes, [Lane::new("mail", "send").unwrap()]);
+        assert!(worker.load.is_empty());
+        let record = r#"{"id":"h:1:a-0","host":"h","pid":1,"started_ms":1700000000000,"lanes":[["mail","send"]],"load":[[8,3]]}"#;
+        assert_eq!(parse(record).unwrap().load, [LaneLoad::new(8, 3)]);
+        let record = r#"{"id":"h:1:a-0","host":"h","pid":1,"started_ms":1700000000000,"lanes":[],"load":[["x"]]}"#;
+        assert!(parse(record).unwrap_err().contains("bad lane load"));
+    }
 }

@@ -64,16 +64,17 @@ pub(crate) async fn purge(cx: &Context, queue: &str) -> CliResult<Report> {
     known_queue(&cx.queue, queue).await?;
     let before = cx.queue.counts(queue).await?;
     cx.queue.purge(queue).await?;
-    let total = before.pending() + before.failed;
+    let total = before.pending() + before.failed + before.completed;
     Ok(Report {
         json: json!({ "queue": queue, "purged": total, "before": counts_json(&before) }),
         text: format!(
-            "purged queue `{queue}`: {total} job{} (ready {}, scheduled {}, active {}, failed {})\n",
+            "purged queue `{queue}`: {total} job{} (ready {}, scheduled {}, active {}, failed {}, completed {})\n",
             plural(total as usize),
             before.ready,
             before.scheduled,
             before.active,
-            before.failed
+            before.failed,
+            before.completed
         ),
         notes: Vec::new(),
     })

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use queue_core::{Counts, JobId, JobInfo, QueueStats, RunCounts};
 use serde_json::{json, Value};
 
-use super::{job_json, known_queue, payload, Context, Report};
+use super::{job_json, json_or_text, known_queue, payload, Context, Report};
 use crate::cli::{JobsArgs, OrderArg};
 use crate::error::{CliError, CliResult};
 use crate::listing::{self, shell_quote, state_name, Listing};
@@ -23,7 +23,15 @@ pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report>
     };
     let admin = cx.queue.driver().admin();
     let mut queues_json = Vec::new();
-    let mut queues = Table::new(&["QUEUE", "READY", "SCHEDULED", "ACTIVE", "FAILED", "PAUSED"]);
+    let mut queues = Table::new(&[
+        "QUEUE",
+        "READY",
+        "SCHEDULED",
+        "ACTIVE",
+        "FAILED",
+        "COMPLETED",
+        "PAUSED",
+    ]);
     let mut lanes = Table::new(&["QUEUE", "JOB", "READY", "SCHEDULED", "ACTIVE"]);
     let mut any_lane = false;
     let mut history_lines = String::new();
@@ -39,6 +47,7 @@ pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report>
             count_cell(counts.scheduled, Paint::Yellow),
             count_cell(counts.active, Paint::Cyan),
             count_cell(counts.failed, Paint::Red),
+            count_cell(counts.completed, Paint::Green),
             if counts.paused {
                 ("paused".to_string(), Some(Paint::Yellow))
             } else {
@@ -341,6 +350,9 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
     if let Some(at) = job.failed_at {
         pairs.push(("failed at", rfc3339(at), None));
     }
+    if let Some(at) = job.finished_at {
+        pairs.push(("finished", rfc3339(at), None));
+    }
     if let Some(error) = &job.last_error {
         pairs.push(("last error", clip(error, 500), Some(Paint::Red)));
     }
@@ -348,21 +360,42 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
         pairs.push(("progress", progress.to_string(), None));
     }
     let payload = serde_json::to_string_pretty(&payload(job)).unwrap_or_default();
-    format!(
+    let mut text = format!(
         "{}{}\n{payload}\n",
         fields(cx.style, &pairs),
         cx.style.paint(Some(Paint::Bold), "payload")
-    )
+    );
+    if let Some(result) = &job.result {
+        let result = serde_json::to_string_pretty(&json_or_text(result)).unwrap_or_default();
+        text.push_str(&format!(
+            "{}\n{result}\n",
+            cx.style.paint(Some(Paint::Bold), "result")
+        ));
+    }
+    text
 }
 
 /// `queue workers`
 pub(crate) async fn workers(cx: &Context) -> CliResult<Report> {
     let mut workers = cx.queue.workers().await?;
     workers.sort_by(|a, b| (&a.host, a.pid, &a.id).cmp(&(&b.host, b.pid, &b.id)));
-    let mut table = Table::new(&["ID", "HOST", "PID", "STARTED", "LANES"]);
+    let mut table = Table::new(&[
+        "ID",
+        "HOST",
+        "PID",
+        "STARTED",
+        "LANES (RUNNING/CONCURRENCY)",
+    ]);
     let mut list = Vec::new();
     for worker in &workers {
-        let lanes: Vec<String> = worker.lanes.iter().map(|l| l.to_string()).collect();
+        let lanes: Vec<String> = worker
+            .lanes
+            .iter()
+            .map(|l| match worker.load_of(l) {
+                Some(load) => format!("{l} {}/{}", load.running, load.concurrency),
+                None => l.to_string(),
+            })
+            .collect();
         table.row([
             worker.id.clone(),
             worker.host.clone(),
@@ -375,7 +408,15 @@ pub(crate) async fn workers(cx: &Context) -> CliResult<Report> {
             "host": worker.host,
             "pid": worker.pid,
             "started_at": rfc3339(worker.started_at),
-            "lanes": worker.lanes.iter().map(|l| json!({"queue": l.queue(), "job": l.job()})).collect::<Vec<_>>(),
+            "lanes": worker.lanes.iter().map(|l| {
+                let load = worker.load_of(l);
+                json!({
+                    "queue": l.queue(),
+                    "job": l.job(),
+                    "concurrency": load.map(|x| x.concurrency),
+                    "running": load.map(|x| x.running),
+                })
+            }).collect::<Vec<_>>(),
         }));
     }
     let text = if workers.is_empty() {
@@ -429,6 +470,7 @@ pub(super) fn counts_json(counts: &Counts) -> Value {
         "scheduled": counts.scheduled,
         "active": counts.active,
         "failed": counts.failed,
+        "completed": counts.completed,
     })
 }
 

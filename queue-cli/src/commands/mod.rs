@@ -4,6 +4,7 @@
 mod change;
 mod events;
 mod inspect;
+mod results;
 
 use queue_core::{JobInfo, Queue};
 use serde_json::{json, Value};
@@ -58,6 +59,8 @@ pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
         Command::Resume { queue } => change::pause(cx, &queue, false).await,
         Command::Dispatch(args) => change::dispatch(cx, args).await,
         Command::Events { queue } => events::follow(cx, queue).await,
+        Command::Result { id, queue, wait } => results::result(cx, &id, &queue, wait).await,
+        Command::Clean(args) => results::clean(cx, args).await,
     }
 }
 
@@ -91,14 +94,21 @@ fn job_json(job: &JobInfo) -> Value {
         "priority": job.priority,
         "created_at": rfc3339(job.created_at),
         "failed_at": job.failed_at.map(rfc3339),
+        "finished_at": job.finished_at.map(rfc3339),
         "last_error": job.last_error,
         "progress": job.progress,
         "payload": payload(job),
+        "result": job.result.as_deref().map(json_or_text),
     })
+}
+
+/// Stored bytes as JSON, or as a string when they do not parse.
+fn json_or_text(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// The payload as JSON, or as a string when it does not parse.
 fn payload(job: &JobInfo) -> Value {
-    serde_json::from_slice(&job.payload)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&job.payload).into_owned()))
+    json_or_text(&job.payload)
 }

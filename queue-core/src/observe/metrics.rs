@@ -30,6 +30,9 @@ pub const RUN_SECONDS: &str = "queue_job_run_seconds";
 pub const JOBS: &str = "queue_jobs";
 /// Live workers seen by the storage (gauge), sampled by workers.
 pub const WORKERS: &str = "queue_workers_live";
+/// Seconds since the oldest job at the head of a queue's lanes was created, 0 when none is
+/// ready (gauge; label `queue`), sampled by workers when the storage keeps statistics.
+pub const OLDEST_READY_AGE: &str = "queue_oldest_ready_age_seconds";
 
 /// One lane's metric handles, registered once with the installed recorder.
 #[derive(Debug)]
@@ -96,6 +99,11 @@ pub(crate) fn depth(queue: &str, counts: &crate::job::Counts) {
     ] {
         metrics::gauge!(JOBS, "queue" => queue.to_string(), "state" => state).set(value as f64);
     }
+}
+
+/// Sets `queue`'s oldest-ready-age gauge to `age` seconds.
+pub(crate) fn oldest_ready_age(queue: &str, age: Duration) {
+    metrics::gauge!(OLDEST_READY_AGE, "queue" => queue.to_string()).set(age.as_secs_f64());
 }
 
 /// Sets the live-workers gauge.

@@ -1081,7 +1081,8 @@ async fn queues_are_listed(driver: Arc<dyn Driver>) {
     assert!(queues.iter().any(|q| q == b.queue()), "{queues:?}");
 }
 
-/// A worker's heartbeat lists it with its lanes until it is retired or its record expires.
+/// A worker's heartbeat lists it with its lanes and their load until it is retired or its
+/// record expires.
 async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>) {
     let lanes = vec![lane("presence", "a"), lane("presence", "b")];
     let mine = |id: &str| {
@@ -1102,12 +1103,24 @@ async fn workers_are_listed_until_retired_or_expired(driver: Arc<dyn Driver>) {
         41,
         crate::from_unix_ms(1_700_000_000_000),
         lanes.clone(),
-    );
+    )
+    .with_load(vec![crate::LaneLoad::new(8, 3), crate::LaneLoad::new(1, 0)]);
     presence(&driver)
         .heartbeat(&worker, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(mine(&worker.id).await.as_ref(), Some(&worker));
+    // A later heartbeat replaces the load.
+    let busier = worker
+        .clone()
+        .with_load(vec![crate::LaneLoad::new(8, 8), crate::LaneLoad::new(1, 1)]);
+    presence(&driver)
+        .heartbeat(&busier, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let listed = mine(&worker.id).await.expect("still listed");
+    assert_eq!(listed.load_of(&lanes[0]), Some(crate::LaneLoad::new(8, 8)));
+    assert_eq!(listed, busier);
     presence(&driver).retire(&worker.id).await.unwrap();
     assert_eq!(mine(&worker.id).await, None, "a retired worker is gone");
 

@@ -1,13 +1,15 @@
-//! With metrics on, a worker samples the depth of the queues it serves and the number of live
-//! workers into gauges, every [`SAMPLE_EVERY`] unless configured, from the driver's inspection capability (a
-//! driver without it leaves the gauges unset).
+//! With metrics on, a worker samples the depth of the queues it serves, the age of their oldest
+//! ready job and the number of live workers into gauges, every [`SAMPLE_EVERY`] unless
+//! configured, from the driver's inspection, statistics and presence capabilities (a driver
+//! without one leaves its gauges unset).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
+use crate::job::unix_minute;
 use crate::observe::metrics;
 
 /// How often the gauges are sampled by default.
@@ -26,6 +28,22 @@ pub(crate) async fn sample(
                 match admin.counts(queue).await {
                     Ok(counts) => metrics::depth(queue, &counts),
                     Err(error) => tracing::debug!(%queue, %error, "could not sample queue depth"),
+                }
+            }
+        }
+        if let Some(stats) = driver.stats() {
+            let now = SystemTime::now();
+            for queue in &queues {
+                match stats.history(queue, unix_minute(now)).await {
+                    Ok(history) => {
+                        let age = history
+                            .oldest_ready
+                            .map(|at| now.duration_since(at).unwrap_or_default());
+                        metrics::oldest_ready_age(queue, age.unwrap_or_default());
+                    }
+                    Err(error) => {
+                        tracing::debug!(%queue, %error, "could not sample the oldest ready job")
+                    }
                 }
             }
         }

@@ -62,6 +62,7 @@ pub struct WorkerBuilder {
     queues: HashMap<String, Vec<String>>,
     sample_every: Duration,
     stats_every: Duration,
+    heartbeat_every: Duration,
 }
 
 impl Queue {
@@ -84,6 +85,7 @@ impl WorkerBuilder {
             queues: HashMap::new(),
             sample_every: gauges::SAMPLE_EVERY,
             stats_every: tally::SEND_EVERY,
+            heartbeat_every: crate::presence::HEARTBEAT_EVERY,
         }
     }
 
@@ -114,6 +116,15 @@ impl WorkerBuilder {
     /// ([`Queue::stats`]), when the driver keeps them (default 5 s; also once at shutdown).
     pub fn stats_every(mut self, every: Duration) -> Self {
         self.stats_every = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets how often the worker records itself in storage ([`Queue::workers`]) with each
+    /// lane's running jobs (default [`HEARTBEAT_EVERY`](crate::HEARTBEAT_EVERY), at least
+    /// 10 ms). A record outlives three heartbeats, and at least
+    /// [`HEARTBEAT_TTL`](crate::HEARTBEAT_TTL).
+    pub fn heartbeat_every(mut self, every: Duration) -> Self {
+        self.heartbeat_every = every.max(Duration::from_millis(10));
         self
     }
 
@@ -268,6 +279,7 @@ impl WorkerBuilder {
             pools,
             stats,
             stats_every: self.stats_every,
+            heartbeat_every: self.heartbeat_every,
         })
     }
 
@@ -294,6 +306,8 @@ pub struct Worker {
     event_log: Option<Arc<crate::observe::log::Publisher>>,
     /// How often run counts go to storage statistics.
     stats_every: Duration,
+    /// How often the worker records itself in storage.
+    heartbeat_every: Duration,
 }
 
 impl Worker {
@@ -330,6 +344,8 @@ impl Worker {
         let beating = tokio::spawn(heartbeat::beat(
             self.driver.clone(),
             presence,
+            self.pools.clone(),
+            self.heartbeat_every,
             beat_stop.clone(),
         ));
         let sampling = self.sampling.map(|every| {

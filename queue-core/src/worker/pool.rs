@@ -38,6 +38,9 @@ pub(crate) struct Pool {
     pub(crate) outbox: Arc<Outbox>,
     /// Run endings for storage statistics, when the driver keeps them.
     pub(crate) tally: Option<Arc<RunTally>>,
+    /// One permit per job the pool may run at once; a taken permit is a job running (or
+    /// being reserved).
+    slots: Arc<Semaphore>,
 }
 
 impl Pool {
@@ -68,6 +71,7 @@ impl Pool {
             state,
             start_cost: AtomicU64::new(0),
             tally: None,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
         }
     }
 
@@ -89,10 +93,17 @@ impl Pool {
         &self.scope.lane
     }
 
+    /// Jobs running now (counting slots taken for a reserve in flight); a read of the slots'
+    /// counter, for heartbeats.
+    pub(crate) fn running_now(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.slots.available_permits())
+    }
+
     /// Fetches and runs jobs until `stop` is cancelled, then drains: running jobs get `grace` to
     /// finish, the rest are cancelled and requeued.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let slots = self.slots.clone();
         let settler_stop = CancellationToken::new();
         let settler = tokio::spawn(outbox::settler(self.outbox.clone(), settler_stop.clone()));
         let leases_stop = CancellationToken::new();

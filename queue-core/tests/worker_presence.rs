@@ -1,0 +1,69 @@
+//! A worker's heartbeat records each lane's concurrency and the jobs it is running now.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use queue_core::{job, JobError, Lane, LaneLoad, Queue};
+use support::{eventually, memory_queue, start};
+use tokio::sync::Notify;
+
+/// Wakes held runs; `RELEASED` lets runs that start later through at once.
+static RELEASE: Notify = Notify::const_new();
+static RELEASED: AtomicBool = AtomicBool::new(false);
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[job(queue = "held", concurrency = 4)]
+async fn held(_n: u32) -> Result<(), JobError> {
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    let released = RELEASE.notified();
+    if !RELEASED.load(Ordering::SeqCst) {
+        released.await;
+    }
+    Ok(())
+}
+
+/// The load the live worker last recorded for `lane`, if one is listed with it.
+async fn recorded_load(queue: &Queue, lane: &Lane) -> Option<LaneLoad> {
+    let workers = queue.workers().await.expect("workers");
+    assert!(workers.len() <= 1, "one worker runs: {workers:?}");
+    workers.first()?.load_of(lane)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_report_each_lanes_running_jobs() {
+    let queue = memory_queue();
+    let lane = Lane::new("held", "held").unwrap();
+    queue.dispatch_bulk((0..3).map(held::job)).await.unwrap();
+    let worker = start(
+        queue
+            .worker()
+            .handlers(["held"])
+            .heartbeat_every(Duration::from_millis(20)),
+    );
+
+    // Three of four slots busy while the handlers wait.
+    eventually(Duration::from_secs(5), || async {
+        (recorded_load(&queue, &lane).await == Some(LaneLoad::new(4, 3))).then_some(())
+    })
+    .await;
+    assert_eq!(STARTED.load(Ordering::SeqCst), 3);
+    let workers = queue.workers().await.unwrap();
+    assert_eq!(workers[0].lanes, std::slice::from_ref(&lane));
+
+    // Released, they finish, and the next heartbeat says nothing runs.
+    RELEASED.store(true, Ordering::SeqCst);
+    RELEASE.notify_waiters();
+    eventually(Duration::from_secs(5), || async {
+        (recorded_load(&queue, &lane).await == Some(LaneLoad::new(4, 0))).then_some(())
+    })
+    .await;
+    assert_eq!(queue.counts("held").await.unwrap().pending(), 0);
+
+    worker.shutdown().await.unwrap();
+    assert!(
+        queue.workers().await.unwrap().is_empty(),
+        "a stopped worker retires its record"
+    );
+}
