@@ -160,6 +160,17 @@ pub enum Error {
         /// Its last error.
         error: String,
     },
+    /// A job whose result was awaited ended without one: it completed without a kept result, or
+    /// no longer exists.
+    #[error("job `{id}` in queue `{queue}` has no result: {reason}")]
+    NoResult {
+        /// The queue.
+        queue: String,
+        /// The job's id.
+        id: String,
+        /// Why none will come.
+        reason: String,
+    },
     /// A job's result was awaited longer than allowed.
     #[error("no result for job `{id}` in queue `{queue}` within {waited:?} (its state: {state})")]
     ResultTimeout {

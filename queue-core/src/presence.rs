@@ -48,6 +48,10 @@ pub struct WorkerPresence {
     /// Each lane's load, in the order of `lanes`, as of the last heartbeat; empty when the
     /// record was written by a worker that did not report it.
     pub load: Vec<LaneLoad>,
+    /// Per lane, in the order of `lanes`, the fencing tokens of the leases it was running jobs
+    /// under at the last heartbeat (one per reservation): how a job's holder is found
+    /// ([`Queue::job`](crate::Queue::job) fills [`JobInfo::held_by`](crate::JobInfo::held_by)).
+    pub tokens: Vec<Vec<u64>>,
 }
 
 impl WorkerPresence {
@@ -66,6 +70,7 @@ impl WorkerPresence {
             started_at,
             lanes,
             load: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 

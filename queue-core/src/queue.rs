@@ -235,8 +235,28 @@ impl Queue {
     }
 
     /// Looks a job up by id.
+    ///
+    /// An active job's [`JobInfo::held_by`] names the worker running it, found among the live
+    /// workers' records by its lease's token (when the driver keeps such records).
     pub async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
-        self.admin()?.job(queue, id).await
+        let Some(mut info) = self.admin()?.job(queue, id).await? else {
+            return Ok(None);
+        };
+        if let (Some(token), Some(presence)) = (info.token, self.driver.presence()) {
+            let lane = Lane::unchecked(&info.queue, &info.name);
+            info.held_by = presence
+                .workers()
+                .await?
+                .into_iter()
+                .find(|w| {
+                    w.lanes
+                        .iter()
+                        .zip(&w.tokens)
+                        .any(|(l, tokens)| *l == lane && tokens.contains(&token))
+                })
+                .map(|w| w.id);
+        }
+        Ok(Some(info))
     }
 
     /// Failed jobs of `queue`, newest first.

@@ -39,8 +39,9 @@ impl Queue {
 
     /// Waits up to `timeout` for job `id` of `queue` to finish and returns its result (see
     /// [`Queue::result`]). A job that ends in the failed list is [`Error::JobFailed`] with its
-    /// error; a job still pending at the end is [`Error::ResultTimeout`]. Looks at the storage
-    /// every few milliseconds at first, then every 200 ms.
+    /// error; one that completed without a kept result, or no longer exists, is
+    /// [`Error::NoResult`] at once; a job still pending at the end is [`Error::ResultTimeout`].
+    /// Looks at the storage every few milliseconds at first, then every 200 ms.
     pub async fn wait_result<T: DeserializeOwned>(
         &self,
         queue: &str,
@@ -53,16 +54,42 @@ impl Queue {
             if let Some(result) = self.result(queue, id).await? {
                 return Ok(result);
             }
-            let job = self.job(queue, id).await?;
-            if let Some(job) = &job {
-                if job.state == JobState::Failed {
+            // Without inspection, only the result itself can be watched for.
+            let job = match self.driver().admin() {
+                Some(admin) => Some(admin.job(queue, id).await?),
+                None => None,
+            };
+            let no_result = |reason: &str| Error::NoResult {
+                queue: queue.to_string(),
+                id: id.to_string(),
+                reason: reason.to_string(),
+            };
+            match &job {
+                Some(Some(job)) if job.state == JobState::Failed => {
                     return Err(Error::JobFailed {
                         queue: queue.to_string(),
                         id: id.to_string(),
                         error: job.last_error.clone().unwrap_or_default(),
                     });
                 }
+                Some(Some(job)) if job.state == JobState::Completed => {
+                    // It may have completed between the two reads.
+                    if let Some(result) = self.result(queue, id).await? {
+                        return Ok(result);
+                    }
+                    return Err(no_result(
+                        "it completed without a kept result (does its handler have keep_result?)",
+                    ));
+                }
+                Some(None) => {
+                    if let Some(result) = self.result(queue, id).await? {
+                        return Ok(result);
+                    }
+                    return Err(no_result("it no longer exists and left no result"));
+                }
+                _ => {}
             }
+            let job = job.flatten();
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Err(Error::ResultTimeout {

@@ -203,3 +203,57 @@ async fn a_worker_that_must_keep_refuses_a_driver_that_cannot() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn a_keep_override_the_handler_cannot_honour_is_refused() {
+    let queue = memory_queue();
+    let results = Keep {
+        result_for: Some(Duration::from_secs(60)),
+        ..Keep::default()
+    };
+    let refused = queue
+        .worker()
+        .handlers(["plain"])
+        .keep("plain", results)
+        .build();
+    assert!(
+        matches!(&refused, Err(Error::InvalidConfig { reason }) if reason.contains("keep_result")),
+        "{refused:?}"
+    );
+    let unknown = queue.worker().keep("nope", Keep::default()).build();
+    assert!(
+        matches!(&unknown, Err(Error::InvalidConfig { reason }) if reason.contains("`nope`")),
+        "{unknown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awaiting_a_job_that_keeps_no_result_ends_at_once() {
+    let queue = memory_queue();
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    let worker = start(queue.worker().handlers(["plain"]).keep("plain", keep));
+    let id = plain::dispatch(&queue, 1).await.unwrap().id;
+    support::until_counts(&queue, "results-override", Duration::from_secs(10), |c| {
+        c.completed >= 1
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    let waited = queue
+        .wait_result::<serde_json::Value>("results-override", &id, Duration::from_secs(3600))
+        .await;
+    assert!(
+        matches!(&waited, Err(Error::NoResult { reason, .. }) if reason.contains("completed")),
+        "{waited:?}"
+    );
+    let gone = queue
+        .wait_result::<serde_json::Value>(
+            "results-override",
+            &"999".into(),
+            Duration::from_secs(3600),
+        )
+        .await;
+    assert!(matches!(&gone, Err(Error::NoResult { .. })), "{gone:?}");
+}

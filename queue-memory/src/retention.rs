@@ -20,8 +20,11 @@ impl Retention for MemoryDriver {
         let Some(id) = q.existing_lane(lane.job()) else {
             return Ok(vec![false; done.len()]);
         };
-        let held = done.iter().map(|c| q.complete(id, c, keep, now)).collect();
-        q.trim_kept(keep, now);
+        let held: Vec<bool> = done.iter().map(|c| q.complete(id, c, keep, now)).collect();
+        // A call whose leases were all stale changes nothing, trimming included.
+        if held.contains(&true) {
+            q.trim_kept(keep, now);
+        }
         Ok(held)
     }
 
@@ -55,7 +58,8 @@ impl Retention for MemoryDriver {
         let before_wall = SystemTime::now()
             .checked_sub(older_than)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let removed = q.lock().clean(state, before_ms, before_wall, limit);
+        let now = self.now();
+        let removed = q.lock().clean(state, before_ms, before_wall, limit, now);
         Ok(removed)
     }
 }

@@ -32,4 +32,11 @@ for i = 1, #gone, 1000 do
   end
   redis.call('ZREM', KEYS[10], unpack(chunk))
 end
+-- Results expire by themselves; cleaning also frees those no completion dropped yet.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', cutoff + tonumber(ARGV[2]),
+  'LIMIT', 0, 1000)
+if #expired > 0 then
+  redis.call('ZREM', KEYS[10], unpack(expired))
+  redis.call('HDEL', KEYS[9], unpack(expired))
+end
 return #gone

@@ -53,7 +53,8 @@ if #done > 0 then
 end
 -- Trim: the oldest completed jobs past the count (popped), then those past the age. A kept
 -- job has only its envelope left (its side records went at completion), and its dispatch
--- sequence if its id was chosen.
+-- sequence if its id was chosen. A call whose leases were all stale changes nothing.
+if #done == 0 then return flags end
 if keep > 0 then
   local old = {}
   local excess = redis.call('ZCARD', done_key) - keep

@@ -113,7 +113,7 @@ impl RedisDriver {
         };
         // Only a job that has not failed or completed can be running or scheduled: look only
         // then.
-        let (mut leased, mut scheduled) = (false, false);
+        let (mut leased, mut scheduled, mut token) = (false, false, None);
         if let Some(h) = Header::parse(&raw).filter(|h| h.failed_ms == 0 && done.is_none()) {
             let lane = keys.lane(h.name);
             let (in_active, in_sched): (Option<f64>, Option<f64>) = self
@@ -130,6 +130,7 @@ impl RedisDriver {
                 )
                 .await?;
             (leased, scheduled) = (in_active.is_some(), in_sched.is_some());
+            token = in_active.map(|t| t as u64);
         }
         let stored = Stored {
             raw,
@@ -141,6 +142,7 @@ impl RedisDriver {
         let Some(mut info) = stored.info(id.clone(), queue, |_| scheduled) else {
             return Ok(None);
         };
+        info.token = token.filter(|_| info.state == JobState::Active);
         if let Some(finished) = done {
             crate::retention::mark_completed(&mut info, finished as u64);
         }

@@ -30,6 +30,8 @@ impl RedisDriver {
                 .iter()
                 .map(|load| [load.concurrency, load.running])
                 .collect::<Vec<_>>(),
+            // Per lane: the fencing tokens of the leases it runs jobs under.
+            "tokens": worker.tokens,
         });
         Heartbeat {
             index: &keys.workers(),
@@ -107,14 +109,26 @@ fn parse(record: &str) -> std::result::Result<WorkerPresence, String> {
             load.push(LaneLoad::new(concurrency as usize, running as usize));
         }
     }
-    Ok(WorkerPresence::new(
+    // Records of workers that did not report their tokens have none.
+    let mut tokens = Vec::new();
+    if let Some(entries) = value.get("tokens").and_then(Value::as_array) {
+        for entry in entries {
+            let lane: Option<Vec<u64>> = entry
+                .as_array()
+                .and_then(|ts| ts.iter().map(Value::as_u64).collect());
+            tokens.push(lane.ok_or_else(|| format!("bad lease tokens {entry}"))?);
+        }
+    }
+    let mut presence = WorkerPresence::new(
         text("id")?,
         text("host")?,
         u32::try_from(number("pid")?).map_err(|e| e.to_string())?,
         from_unix_ms(number("started_ms")?),
         lanes,
     )
-    .with_load(load))
+    .with_load(load);
+    presence.tokens = tokens;
+    Ok(presence)
 }
 
 #[cfg(test)]

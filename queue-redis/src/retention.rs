@@ -49,7 +49,8 @@ impl Retention for RedisDriver {
 
     async fn result(&self, queue: &str, id: &JobId) -> Result<Option<Bytes>> {
         let keys = self.queue_keys(queue)?;
-        let (body, expires, time): (Value, Option<f64>, (u64, u64)) = self
+        type Reply = (Value, Option<f64>, (u64, u64), bool, bool, Option<f64>);
+        let (body, expires, time, ready, scheduled, done): Reply = self
             .inner
             .conn
             .pipe(
@@ -60,9 +61,23 @@ impl Retention for RedisDriver {
                     .cmd("ZSCORE")
                     .arg(keys.result_expiry())
                     .arg(id.as_str())
-                    .cmd("TIME"),
+                    .cmd("TIME")
+                    .cmd("HEXISTS")
+                    .arg(keys.data())
+                    .arg(id.as_str())
+                    .cmd("HEXISTS")
+                    .arg(keys.later())
+                    .arg(id.as_str())
+                    .cmd("ZSCORE")
+                    .arg(keys.done())
+                    .arg(id.as_str()),
             )
             .await?;
+        // A job of this id that exists and has not completed was dispatched again (a chosen
+        // id): the result is the previous job's.
+        if (ready || scheduled) && done.is_none() {
+            return Ok(None);
+        }
         let now_ms = time.0 * 1000 + time.1 / 1000;
         match (into_bytes(body), expires) {
             (Some(body), Some(at)) if at as u64 > now_ms => Ok(Some(body)),
@@ -119,53 +134,51 @@ impl RedisDriver {
             None => None,
         };
         let window = (query.limit + 1) * if query.name.is_some() { 4 } else { 1 };
-        // From the cursor's score, inclusive; the jobs up to and including the cursor's id at
-        // that score are skipped below (ties are few: jobs completed in the same ms).
         let newest = query.order == Order::Newest;
-        let (from, to) = match (&after, newest) {
-            (Some((at, _)), false) => (at.to_string(), "+inf".to_string()),
-            (Some((at, _)), true) => (at.to_string(), "-inf".to_string()),
-            (None, false) => ("-inf".into(), "+inf".into()),
-            (None, true) => ("+inf".into(), "-inf".into()),
+        // After the cursor's job by its rank while it is still kept (jobs completed in the same
+        // ms tie on score, so a score alone cannot place it); after its score once it is gone.
+        let rank: Option<i64> = match &after {
+            Some((_, member)) => {
+                let cmd = if newest { "ZREVRANK" } else { "ZRANK" };
+                self.inner
+                    .conn
+                    .query(redis::cmd(cmd).arg(keys.done()).arg(member))
+                    .await?
+            }
+            None => Some(-1),
         };
-        let ties = 1000;
-        let cmd = if newest {
-            "ZREVRANGEBYSCORE"
-        } else {
-            "ZRANGEBYSCORE"
-        };
-        let scored: Vec<(String, f64)> = self
-            .inner
-            .conn
-            .query(
-                redis::cmd(cmd)
-                    .arg(keys.done())
-                    .arg(&from)
-                    .arg(&to)
+        let fetch = match (rank, &after) {
+            (Some(rank), _) => {
+                let cmd = if newest { "ZREVRANGE" } else { "ZRANGE" };
+                let mut c = redis::cmd(cmd);
+                c.arg(keys.done())
+                    .arg(rank + 1)
+                    .arg(rank + window as i64)
+                    .arg("WITHSCORES");
+                c
+            }
+            (None, Some((at, _))) => {
+                let (cmd, from, to) = if newest {
+                    ("ZREVRANGEBYSCORE", format!("({at}"), "-inf".to_string())
+                } else {
+                    ("ZRANGEBYSCORE", format!("({at}"), "+inf".to_string())
+                };
+                let mut c = redis::cmd(cmd);
+                c.arg(keys.done())
+                    .arg(from)
+                    .arg(to)
                     .arg("WITHSCORES")
                     .arg("LIMIT")
                     .arg(0)
-                    .arg(window + ties),
-            )
-            .await?;
-        let past_cursor = |id: &str, score: u64| match &after {
-            None => true,
-            Some((at, last)) if score == *at => {
-                if newest {
-                    id < last.as_str()
-                } else {
-                    id > last.as_str()
-                }
+                    .arg(window);
+                c
             }
-            Some(_) => true,
+            (None, None) => unreachable!("no cursor starts at rank 0"),
         };
-        // Equal scores come in id order from Redis (reversed for ZREVRANGEBYSCORE), which the
-        // comparison above follows.
+        let scored: Vec<(String, f64)> = self.inner.conn.query(&fetch).await?;
         let candidates: Vec<(String, u64)> = scored
             .into_iter()
             .map(|(id, score)| (id, score as u64))
-            .filter(|(id, score)| past_cursor(id, *score))
-            .take(window)
             .collect();
         let looked = candidates.len();
         let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();

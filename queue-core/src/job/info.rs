@@ -58,6 +58,11 @@ pub struct JobInfo {
     pub lost_leases: u32,
     /// When it succeeded, for completed jobs.
     pub finished_at: Option<SystemTime>,
+    /// The fencing token of its lease, while active.
+    pub token: Option<u64>,
+    /// The worker running it (its id, `host:pid:n`), while active and listed by the driver's
+    /// records of live workers; filled by [`Queue::job`](crate::Queue::job).
+    pub held_by: Option<String>,
     /// The handler's `Ok` value as JSON, while kept ([`Keep::result_for`](crate::Keep)).
     pub result: Option<Bytes>,
 }
@@ -91,6 +96,8 @@ impl JobInfo {
             progress: None,
             lost_leases: 0,
             finished_at: None,
+            token: None,
+            held_by: None,
             result: None,
         }
     }

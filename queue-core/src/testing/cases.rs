@@ -16,9 +16,11 @@ use super::listing::{
     listing_refuses_bad_cursors_and_sizes,
 };
 use super::retention::{
-    a_kept_job_keeps_its_id, clean_removes_old_completed_and_failed_jobs,
-    completed_jobs_are_kept_by_count, completed_jobs_expire_by_age, completed_jobs_list_in_pages,
-    purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
+    a_kept_job_keeps_its_id, a_result_is_not_handed_to_a_new_job_of_the_same_id,
+    clean_removes_old_completed_and_failed_jobs, completed_jobs_are_kept_by_count,
+    completed_jobs_expire_by_age, completed_jobs_list_in_pages,
+    completed_jobs_tied_in_time_list_once, purge_removes_kept_jobs_and_results,
+    results_are_kept_until_they_expire,
 };
 use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
@@ -87,6 +89,11 @@ pub(super) const CASES: &[Case] = &[
     ),
     case!(purge_removes_kept_jobs_and_results, Admin, Retention),
     case!(completed_jobs_list_in_pages, Admin, Retention),
+    case!(completed_jobs_tied_in_time_list_once, Admin, Retention),
+    case!(
+        a_result_is_not_handed_to_a_new_job_of_the_same_id,
+        Retention
+    ),
     case!(event_log_reads_in_append_order, EventLog),
     case!(event_log_resumes_after_the_last_read, EventLog),
     case!(event_log_is_capped, EventLog),

@@ -396,3 +396,72 @@ pub(super) async fn completed_jobs_list_in_pages(driver: Arc<dyn Driver>) {
         assert_eq!(got, expected, "newest first: {newest}, lane: {name:?}");
     }
 }
+
+/// Jobs completed by one call share their finish time: pages still reach each once.
+pub(super) async fn completed_jobs_tied_in_time_list_once(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-ties");
+    let jobs = running(&driver, &lane, 1100).await;
+    let keep = Keep {
+        completed: 5000,
+        ..Keep::default()
+    };
+    let done: Vec<Completion> = jobs.iter().map(|j| completion(j, None)).collect();
+    // One call per 1000 at most: a thousand jobs with one finish time, then a hundred.
+    for chunk in done.chunks(1000) {
+        retention(&driver)
+            .complete(&lane, chunk, &keep)
+            .await
+            .unwrap();
+    }
+    for order in [Order::Oldest, Order::Newest] {
+        let mut query = JobQuery::new(JobState::Completed).order(order).limit(300);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let page = admin(&driver)
+                .list_jobs(lane.queue(), &query)
+                .await
+                .unwrap();
+            for job in page.jobs {
+                assert!(seen.insert(job.id.clone()), "{} listed twice", job.id);
+            }
+            match page.next {
+                Some(next) => query = query.cursor(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 1100, "{order:?}");
+    }
+}
+
+/// A result belongs to the job that made it: a job dispatched again under the same chosen id
+/// has none until it completes itself.
+pub(super) async fn a_result_is_not_handed_to_a_new_job_of_the_same_id(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-reused");
+    let keep = Keep {
+        result_for: Some(Duration::from_secs(3600)),
+        ..Keep::default()
+    };
+    for round in 0..2 {
+        driver
+            .enqueue(vec![job(&lane, json!({ "n": round })).id("report")])
+            .await
+            .unwrap();
+        let id = JobId::from("report");
+        assert!(
+            retention(&driver)
+                .result(lane.queue(), &id)
+                .await
+                .unwrap()
+                .is_none(),
+            "round {round}: the new job has no result yet"
+        );
+        let jobs = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+        let body = format!("{round}");
+        retention(&driver)
+            .complete(&lane, &[completion(&jobs[0], Some(&body))], &keep)
+            .await
+            .unwrap();
+        let result = retention(&driver).result(lane.queue(), &id).await.unwrap();
+        assert_eq!(result.as_deref(), Some(body.as_bytes()));
+    }
+}

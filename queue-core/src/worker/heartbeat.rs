@@ -33,6 +33,7 @@ pub(crate) async fn beat(
             .iter()
             .map(|pool| LaneLoad::new(pool.concurrency, pool.running_now()))
             .collect();
+        worker.tokens = pools.iter().map(|pool| pool.running.tokens()).collect();
         let pause = match records.heartbeat(&worker, ttl).await {
             Ok(()) => {
                 failures = 0;

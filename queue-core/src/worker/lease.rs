@@ -67,6 +67,21 @@ impl Running {
         self.batches.lock().unwrap().by_number.remove(&number);
     }
 
+    /// The fencing tokens of the registered batches, without repeats.
+    pub(crate) fn tokens(&self) -> Vec<u64> {
+        let mut tokens: Vec<u64> = self
+            .batches
+            .lock()
+            .unwrap()
+            .by_number
+            .values()
+            .filter_map(|batch| batch.runs.first().map(|run| run.lease.token))
+            .collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        tokens
+    }
+
     /// Whether no batch is registered (every batch leaves once its runs have ended).
     pub(crate) fn is_empty(&self) -> bool {
         self.batches.lock().unwrap().by_number.is_empty()

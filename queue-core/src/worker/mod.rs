@@ -231,6 +231,22 @@ impl WorkerBuilder {
         lanes.sort_by(|a, b| a.1.cmp(&b.1));
         lanes.dedup_by(|a, b| a.1 == b.1);
         let keep_of = |def: &JobDefinition| self.keep.get(def.name).copied().unwrap_or(def.keep);
+        for (name, keep) in &self.keep {
+            let Some(registration) = registry.by_name.get(name.as_str()) else {
+                return Err(Error::InvalidConfig {
+                    reason: format!("`keep` names job `{name}`, which no handler linked in has"),
+                });
+            };
+            // Only a handler declared with keep_result encodes its `Ok` value.
+            if keep.result_for.is_some() && registration.definition.keep.result_for.is_none() {
+                return Err(Error::InvalidConfig {
+                    reason: format!(
+                        "`keep` asks to keep the results of job `{name}`, whose handler does not \
+                         produce them: declare it with #[job(keep_result = \"...\")]"
+                    ),
+                });
+            }
+        }
         if driver.retention().is_none() {
             if let Some((registration, _)) = lanes
                 .iter()

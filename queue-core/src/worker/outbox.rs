@@ -231,18 +231,23 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             }
         }
     }
+    match driver.retention() {
+        Some(retention) => {
+            for chunk in completions.chunks(SETTLE_BATCH) {
+                let call = || retention.complete(lane, chunk, &outbox.keep);
+                if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
+                    let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
+                    note_refused(outbox, "complete", &leases, &held);
+                }
+            }
+        }
+        // The worker refuses to start so (WorkerBuilder::build); were it to, the jobs are
+        // acked rather than left to run again.
+        None => acks.extend(completions.into_iter().map(|c| c.lease)),
+    }
     for chunk in acks.chunks(SETTLE_BATCH) {
         if let Some(acked) = persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
             note_refused(outbox, "ack", chunk, &acked);
-        }
-    }
-    if let Some(retention) = driver.retention() {
-        for chunk in completions.chunks(SETTLE_BATCH) {
-            let call = || retention.complete(lane, chunk, &outbox.keep);
-            if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
-                let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
-                note_refused(outbox, "complete", &leases, &held);
-            }
         }
     }
     for chunk in requeues.chunks(SETTLE_BATCH) {

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use queue_core::{Counts, JobId, JobInfo};
+use queue_core::{Counts, JobId, JobInfo, JobState};
 
 use super::{Key, QueueState};
 
@@ -69,6 +69,9 @@ impl QueueState {
             r.priority,
             r.created_at,
         );
+        if r.state == JobState::Active {
+            info.token = Some(r.token);
+        }
         if let Some(details) = &r.details {
             info.failed_at = details.failed_at;
             info.last_error = details.last_error.clone();

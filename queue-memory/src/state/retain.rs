@@ -20,8 +20,8 @@ const TRIM_PER_CALL: usize = 1000;
 pub(crate) struct Kept {
     /// Completed jobs by (finished ms, dispatch sequence): the first is the oldest.
     completed: BTreeMap<(u64, u64), Key>,
-    /// Results by id: the JSON and when it expires (ms).
-    results: HashMap<JobId, (Bytes, u64)>,
+    /// Results by id: the JSON, when it expires (ms), and its number in `expiries`.
+    results: HashMap<JobId, (Bytes, u64, u64)>,
     /// The ids of results by (expiry ms, a counter), for trimming.
     expiries: BTreeMap<(u64, u64), JobId>,
     next: u64,
@@ -43,15 +43,14 @@ impl QueueState {
             let expires = now.saturating_add(delay_ms(ttl));
             let kept = &mut self.kept;
             kept.next += 1;
-            if let Some((_, old)) = kept
+            let n = kept.next;
+            if let Some((_, at, old)) = kept
                 .results
-                .insert(done.lease.id.clone(), (result.clone(), expires))
+                .insert(done.lease.id.clone(), (result.clone(), expires, n))
             {
-                kept.expiries
-                    .retain(|&(at, _), id| at != old || *id != done.lease.id);
+                kept.expiries.remove(&(at, old));
             }
-            kept.expiries
-                .insert((expires, kept.next), done.lease.id.clone());
+            kept.expiries.insert((expires, n), done.lease.id.clone());
         }
         if keep.completed == 0 {
             self.jobs.remove(key);
@@ -59,15 +58,19 @@ impl QueueState {
             let record = self.jobs.get_mut(key).expect("released job exists");
             record.state = JobState::Completed;
             record.at = now;
+            // As in the Redis driver, a completed job keeps no error, progress or lost leases.
+            record.details = None;
             record.details().finished_at = Some(SystemTime::now());
             self.kept.completed.insert((now, record.seq), key);
         }
         true
     }
 
-    /// Trims completed jobs to `keep`'s count and age, and drops expired results.
+    /// Trims completed jobs to `keep`'s count and age (when it keeps completed jobs: a handler
+    /// keeping only results leaves other handlers' completed jobs alone), and drops expired
+    /// results.
     pub(crate) fn trim_kept(&mut self, keep: &Keep, now: u64) {
-        let mut budget = TRIM_PER_CALL;
+        let mut budget = if keep.completed > 0 { TRIM_PER_CALL } else { 0 };
         while budget > 0 {
             let Some((&(at, seq), _)) = self.kept.completed.first_key_value() else {
                 break;
@@ -92,19 +95,27 @@ impl QueueState {
             match kept.expiries.first_key_value() {
                 Some((&(at, n), _)) if at <= now => {
                     let id = kept.expiries.remove(&(at, n)).expect("first entry");
-                    if kept.results.get(&id).is_some_and(|(_, exp)| *exp == at) {
-                        kept.results.remove(&id);
-                    }
+                    kept.results.remove(&id);
                 }
                 _ => break,
             }
         }
     }
 
-    /// The kept result of `id`, unless expired.
+    /// The kept result of `id`, unless expired, or unless a job of that id exists that has
+    /// not completed (a chosen id dispatched again: the result was the previous job's).
     pub(crate) fn result(&self, id: &JobId, now: u64) -> Option<Bytes> {
+        if let Some(key) = self.jobs.key_of(id) {
+            if self
+                .jobs
+                .get(key)
+                .is_some_and(|r| r.state != JobState::Completed)
+            {
+                return None;
+            }
+        }
         match self.kept.results.get(id) {
-            Some((json, expires)) if *expires > now => Some(json.clone()),
+            Some((json, expires, _)) if *expires > now => Some(json.clone()),
             _ => None,
         }
     }
@@ -117,7 +128,10 @@ impl QueueState {
         before_ms: Option<u64>,
         before_wall: SystemTime,
         limit: usize,
+        now: u64,
     ) -> usize {
+        // Results expire by themselves; cleaning also frees those no completion dropped yet.
+        self.drop_expired_results(now);
         let mut removed = 0;
         match state {
             JobState::Completed => {
@@ -161,13 +175,17 @@ impl QueueState {
     fn forget_kept(&mut self, key: Key) {
         let id = self.jobs.id_of(key);
         self.jobs.remove(key);
-        self.kept.results.remove(&id);
+        if let Some((_, at, n)) = self.kept.results.remove(&id) {
+            self.kept.expiries.remove(&(at, n));
+        }
     }
 
     /// Forgets a completed job removed by `delete` (its record is gone already).
     pub(crate) fn unindex_completed(&mut self, at: u64, seq: u64, id: &JobId) {
         self.kept.completed.remove(&(at, seq));
-        self.kept.results.remove(id);
+        if let Some((_, at, n)) = self.kept.results.remove(id) {
+            self.kept.expiries.remove(&(at, n));
+        }
     }
 
     /// Up to `want` completed jobs after `at` (by finish time and dispatch sequence), filtered
