@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn reads_error_histories() {
-        let raw = "1:1700000000000:4:boom2:1700000000500:9:a:b|c\nd3:1700000001000:0:";
+        let raw = "1:1700000000000:4:boom2:1700000000500:7:a:b|c\nd3:1700000001000:0:";
         let errors = parse_errors(&Value::BulkString(raw.as_bytes().to_vec()));
         let got: Vec<(u32, u64, &str)> = errors
             .iter()
