@@ -110,7 +110,7 @@ async fn error_histories_exist_only_for_jobs_that_failed() {
         .unwrap();
     let errs = "{queue:errs}:errs";
     let lease = Duration::from_secs(30);
-    let mut ids_in = async |conn: &mut redis::aio::MultiplexedConnection| {
+    let ids_in = async |conn: &mut redis::aio::MultiplexedConnection| {
         let mut ids: Vec<String> = redis::cmd("HKEYS")
             .arg(errs)
             .query_async(conn)
