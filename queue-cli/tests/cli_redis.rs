@@ -271,7 +271,22 @@ async fn inspection_prints_the_stored_counts_and_ids() {
         json!({ "to": "new@example.com", "welcome": true })
     );
     assert!(shown["failed_at"].as_str().unwrap().ends_with('Z'));
+    // Its error history: the one failed run, at the time it failed.
+    let errors = shown["errors"]
+        .as_array()
+        .expect("show --json carries the errors");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0]["attempt"], 1);
+    assert_eq!(errors[0]["error"], "smtp refused job welcome-7");
+    assert_eq!(errors[0]["at"], shown["failed_at"]);
     let text = queue(url, &["show", "welcome-7"]).ok().stdout;
+    assert!(
+        text.contains(&format!(
+            "errors (oldest first, the last 10)\n  attempt 1   {}  smtp refused job welcome-7\n",
+            shown["failed_at"].as_str().unwrap()
+        )),
+        "{text}"
+    );
     assert!(text.starts_with("found in queue `mail`\n"), "{text}");
     assert!(text.contains("attempts     1/3\n"), "{text}");
     assert!(

@@ -31,6 +31,7 @@ pub use job::{
     Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
 pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
+pub use job::{AttemptError, MAX_ERRORS_KEPT};
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use observe::follow::EventStream;
 pub use observe::log::{EventLogStats, DEFAULT_EVENT_LOG_LEN};

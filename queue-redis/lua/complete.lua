@@ -1,7 +1,7 @@
 -- complete: ends runs that succeeded for handlers that keep something (queue_core::Keep):
 -- keeps the jobs as completed and their results, then trims what is kept.
--- KEYS: the lane key set (lib.lua), then 18 done (ZSET id -> finished ms), 19 results (HASH
--- id -> JSON), 20 resexp (ZSET id -> result expiry ms).
+-- KEYS: the lane key set (lib.lua), then 19 done (ZSET id -> finished ms), 20 results (HASH
+-- id -> JSON), 21 resexp (ZSET id -> result expiry ms).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
 -- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then n
 -- results ('' for none).
@@ -11,7 +11,7 @@
 -- work stays bounded; what it leaves, the next call takes. Expired results are dropped the same
 -- way, and reads ignore them meanwhile.
 local TRIM = 1000
-local done_key, results, resexp = KEYS[18], KEYS[19], KEYS[20]
+local done_key, results, resexp = KEYS[19], KEYS[20], KEYS[21]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
@@ -36,9 +36,9 @@ for i, id in ipairs(ids) do
 end
 if #done > 0 then
   release(done, done_toks)
-  -- As in ack: most jobs have no side records; one EXISTS looks for all three.
-  if redis.call('EXISTS', q.err, q.prog, q.lost) > 0 then
-    for _, side in ipairs({ q.err, q.prog, q.lost }) do
+  -- As in ack: most jobs have no side records; one EXISTS looks for all four.
+  if redis.call('EXISTS', q.err, q.errs, q.prog, q.lost) > 0 then
+    for _, side in ipairs({ q.err, q.errs, q.prog, q.lost }) do
       if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
     end
   end

@@ -16,13 +16,14 @@ local cap = tonumber(ARGV[5])
 -- The job stays leased until the end: stopped on the way (a damaged key), it is reaped later.
 if not j then
   -- The client could not read the record either: keep it whole in the failed list.
-  to_failed(id, wrap_bad(raw or nil, ARGV[6], now), ARGV[3], now, cap)
+  local bad = wrap_bad(raw or nil, ARGV[6], now)
+  to_failed(id, bad, bad.att, ARGV[3], now, cap)
   release(ids, toks)
   return 1
 end
 j.att = j.att + 1
 if delay < 0 then
-  to_failed(id, j, ARGV[3], now, cap)
+  to_failed(id, j, j.att, ARGV[3], now, cap)
   release(ids, toks)
   tidy_lane(ARGV[6])
   return 1
@@ -31,10 +32,11 @@ end
 -- lane's earliest event other than this job's lease; a sooner due time must wake it.
 local before = next_event(toks[1])
 redis.call('HLEN', q.err)
+redis.call('HLEN', q.errs)
 local due = now + delay
 redis.call('ZADD', l.sched, due, id)
 redis.call('HSET', q.later, id, pack_env(j))
-redis.call('HSET', q.err, id, ARGV[3])
+add_error(id, j.att, now, ARGV[3])
 redis.call('HDEL', q.data, id)
 release(ids, toks)
 if before == nil or due < before then wake(l.wake) end

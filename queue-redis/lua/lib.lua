@@ -18,17 +18,25 @@
 --
 -- Every lane script takes the same KEYS, in this order (see LaneKeys in src/keys.rs):
 --   1 data  2 err  3 prog  4 failed  5 paused  6 seq  7 tok  8 lanes  9 later  10 lost
---   11 order  12 ready  13 prio  14 sched  15 active  16 leases  17 wake
+--   11 order  12 ready  13 prio  14 sched  15 active  16 leases  17 wake  18 errs
+-- (errs came last, so the others kept their places; scripts that take more keys take them
+-- from 19 on.)
 -- data holds the envelopes of ready, running and failed jobs; later those of scheduled jobs
 -- (delayed or backing off), moved to data when they come due. A backlog of delayed jobs then
 -- does not grow the hash every reserve and ack reads: measured, 1M delayed jobs in data made
 -- draining ready jobs cost ~70% more Redis CPU per job (cache misses in a bigger table).
 -- ready: list of ids with priority 0 (FIFO); prio: ZSET of other ids by prio_score;
 -- sched: ZSET of delayed and backing-off ids by due ms; wake: list holding at most one pending
--- wake-up for blocked workers (BLPOP). err, prog and lost hold what only some jobs have (the
--- last error, progress, lost leases); order holds the dispatch sequence of jobs with chosen
--- ids (a numbered job's id is its sequence). Acks delete from them only when they are not
--- empty, so a job that uses none of them costs nothing there.
+-- wake-up for blocked workers (BLPOP). err, errs, prog and lost hold what only some jobs have
+-- (the last error, the error history, progress, lost leases); order holds the dispatch
+-- sequence of jobs with chosen ids (a numbered job's id is its sequence). Acks delete from
+-- them only when they are not empty, so a job that uses none of them costs nothing there.
+--
+-- errs: id -> the job's last MAX_ERRORS errors, oldest first, each entry
+--   "attempt:ms:length:message" (length in bytes, so a message may hold any byte), the
+-- entries joined with nothing between them (read by record.rs parse_errors). Only failures
+-- (to_failed, fail.lua) and the reaper write it, always with err; a retry of a failed job
+-- keeps it, and whatever deletes a job's err deletes its errs too.
 --
 -- Order: new jobs join the back of their priority in dispatch order. Scheduled jobs (delayed,
 -- retried) become ready by due time, then dispatch sequence (a sorted set returns equal scores
@@ -44,7 +52,7 @@
 
 local q = { data = KEYS[1], err = KEYS[2], prog = KEYS[3], failed = KEYS[4], paused = KEYS[5],
             seq = KEYS[6], tok = KEYS[7], lanes = KEYS[8], later = KEYS[9], lost = KEYS[10],
-            order = KEYS[11] }
+            order = KEYS[11], errs = KEYS[18] }
 local l = { ready = KEYS[12], prio = KEYS[13], sched = KEYS[14], active = KEYS[15],
             leases = KEYS[16], wake = KEYS[17] }
 
@@ -168,9 +176,9 @@ local function ack(from, to)
     release(done, done_toks)
     call_many('HDEL', q.data, done)
     -- Most jobs never failed, reported progress, lost a lease or had a chosen id: skip the
-    -- deletes when nothing is there (one EXISTS for the four; empty hashes do not exist).
-    if redis.call('EXISTS', q.err, q.prog, q.lost, q.order) > 0 then
-      for _, side in ipairs({ q.err, q.prog, q.lost, q.order }) do
+    -- deletes when nothing is there (one EXISTS for the five; empty hashes do not exist).
+    if redis.call('EXISTS', q.err, q.errs, q.prog, q.lost, q.order) > 0 then
+      for _, side in ipairs({ q.err, q.errs, q.prog, q.lost, q.order }) do
         if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
       end
     end
@@ -305,7 +313,7 @@ end
 
 -- Deletes every record of `ids` (a list): the envelope and whatever side records they have.
 local function forget(ids)
-  for _, key in ipairs({ q.data, q.later, q.err, q.prog, q.lost, q.order }) do
+  for _, key in ipairs({ q.data, q.later, q.err, q.errs, q.prog, q.lost, q.order }) do
     call_many('HDEL', key, ids)
   end
 end
@@ -314,19 +322,46 @@ end
 -- stops the script before it writes rather than halfway. Returns the failed list's length.
 local function check_failure_keys()
   -- Every hash a failure may write or, trimming the failed list, delete from (forget).
-  for _, key in ipairs({ q.err, q.lost, q.prog, q.later, q.order }) do
+  for _, key in ipairs({ q.err, q.errs, q.lost, q.prog, q.later, q.order }) do
     redis.call('HLEN', key)
   end
   return redis.call('LLEN', q.failed)
 end
 
--- Moves a job to the failed list (newest first), trimming the list to `cap` entries and
--- deleting the records of the entries it drops. Reads first (check_failure_keys).
-local function to_failed(id, j, message, now, cap)
+-- Most errors a job's history keeps (queue_core::MAX_ERRORS_KEPT).
+local MAX_ERRORS = 10
+
+-- Records `message` as the error of attempt `attempt` of job `id` at `now`: its last error
+-- (err) and the newest entry of its history (errs), which keeps the last MAX_ERRORS. A history
+-- that stops being readable partway keeps the entries before the damage.
+local function add_error(id, attempt, now, message)
+  local old = redis.call('HGET', q.errs, id)
+  local entries = {}
+  if old then
+    local at = 1
+    while at <= #old do
+      local len, from = string.match(old, '^%d+:%d+:(%d+):()', at)
+      if not len or from + tonumber(len) - 1 > #old then break end
+      local stop = from + tonumber(len)
+      entries[#entries + 1] = string.sub(old, at, stop - 1)
+      at = stop
+    end
+  end
+  entries[#entries + 1] = fmt(attempt) .. ':' .. fmt(now) .. ':' .. fmt(#message) .. ':' ..
+    message
+  local first = math.max(1, #entries - MAX_ERRORS + 1)
+  redis.call('HSET', q.errs, id, table.concat(entries, '', first))
+  redis.call('HSET', q.err, id, message)
+end
+
+-- Moves a job to the failed list (newest first) with `message` as the error of attempt
+-- `attempt`, trimming the list to `cap` entries and deleting the records of the entries it
+-- drops. Reads first (check_failure_keys).
+local function to_failed(id, j, attempt, message, now, cap)
   local excess = check_failure_keys() + 1 - cap
   j.failed = fmt(now)
   redis.call('HSET', q.data, id, pack_env(j))
-  redis.call('HSET', q.err, id, message)
+  add_error(id, attempt, now, message)
   redis.call('LPUSH', q.failed, id)
   if excess > 0 then
     forget(redis.call('RPOP', q.failed, excess))
@@ -358,17 +393,17 @@ local function reap(now, cap, name, max_lost)
     if j then
       local lost = redis.call('HINCRBY', q.lost, id, 1)
       if lost >= max_lost then
-        to_failed(id, j, 'poison: lost its lease ' .. lost .. ' times; the worker running it ' ..
-          'stopped or lost its connection each time', now, cap)
+        to_failed(id, j, j.att + 1, 'poison: lost its lease ' .. lost .. ' times; the worker ' ..
+          'running it stopped or lost its connection each time', now, cap)
       else
-        redis.call('HSET', q.err, id, 'lease expired during attempt ' .. (j.att + 1) .. ' of ' ..
+        add_error(id, j.att + 1, now, 'lease expired during attempt ' .. (j.att + 1) .. ' of ' ..
           j.max .. ': the worker running it stopped or lost its connection (lost lease ' ..
           lost .. '; the attempt is not counted)')
         back[#back + 1] = id
         pris[#pris + 1] = j.pri
       end
     elseif envs[i] then
-      to_failed(id, wrap_bad(envs[i], name, now), 'malformed job record', now, cap)
+      to_failed(id, wrap_bad(envs[i], name, now), 1, 'malformed job record', now, cap)
     end
   end
   if #back > 0 then push_front_all(back, pris) end

@@ -1,13 +1,13 @@
 -- list_jobs: one page of a queue's jobs in one state, from every lane the client names.
--- KEYS[1..7]: the queue's data, later, err, prog, lost, order and failed keys; then, per lane,
--- its ready, prio, sched and active keys (none for the failed list, which is per queue).
+-- KEYS[1..8]: the queue's data, later, err, prog, lost, order, failed and errs keys; then, per
+-- lane, its ready, prio, sched and active keys (none for the failed list, which is per queue).
 -- ARGV[1]: state (ready, scheduled, active, failed); ARGV[2]: order (oldest, newest);
 -- ARGV[3]: page size; ARGV[4]: job name to keep (failed list only; '' keeps all); then, per
 -- lane (one for the failed list), where the listing stopped: has ('1' or '0'), phase, at,
 -- member (see queue_core::Cursor).
 -- Returns: { more, stop, then per job: lane index, phase, at, member, id, envelope, error,
--- progress, lost leases }. `more` is 1 when jobs remain after the page; `stop` is where a
--- listing of failed jobs by name that ran out of its window (four pages' worth of
+-- progress, lost leases, error history }. `more` is 1 when jobs remain after the page; `stop`
+-- is where a listing of failed jobs by name that ran out of its window (four pages' worth of
 -- entries) goes on ('' otherwise).
 --
 -- Order within a lane, oldest first: ready is the positive priorities (prio scores below 0),
@@ -18,8 +18,8 @@
 -- tied members when the last one left. A list is read by index: O(index + page); jobs popped
 -- or pushed at its head between pages shift it. Lanes' candidates are merged: ready by
 -- priority then dispatch sequence, scheduled by due time, active by token. Read only.
-local data, later, err, prog, lost, order_key, failed =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local data, later, err, prog, lost, order_key, failed, errs_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local state, newest, limit, only = ARGV[1], ARGV[2] == 'newest', tonumber(ARGV[3]), ARGV[4]
 local want = limit + 1
 local SPAN = 10000000000000
@@ -114,7 +114,7 @@ end
 
 -- The lanes' positions.
 local from = {}
-local lanes = (#KEYS - 7) / 4
+local lanes = (#KEYS - 8) / 4
 if state == 'failed' then lanes = 1 end
 for i = 1, lanes do
   local a = 4 + (i - 1) * 4
@@ -157,7 +157,7 @@ if state == 'failed' then
   streams[1] = list
 else
   for i = 1, lanes do
-    local k = 7 + (i - 1) * 4
+    local k = 8 + (i - 1) * 4
     local ready, prio, sched, active = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
     local list = {}
     local parts
@@ -234,6 +234,7 @@ local envs = redis.call('HMGET', source, unpack(ids))
 local errs = redis.call('HMGET', err, unpack(ids))
 local progs = redis.call('HMGET', prog, unpack(ids))
 local losts = redis.call('HMGET', lost, unpack(ids))
+local hists = redis.call('HMGET', errs_key, unpack(ids))
 for i, c in ipairs(taken) do
   out[#out + 1] = c[1]
   out[#out + 1] = c[2]
@@ -244,5 +245,6 @@ for i, c in ipairs(taken) do
   out[#out + 1] = errs[i]
   out[#out + 1] = progs[i]
   out[#out + 1] = losts[i]
+  out[#out + 1] = hists[i]
 end
 return out

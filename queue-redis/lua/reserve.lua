@@ -131,7 +131,7 @@ if #active_args > 0 then
   redis.call('ZADD', l.leases, deadline, tok_text)
 end
 -- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
-for _, b in ipairs(bad) do to_failed(b[1], b[2], b[3], now, cap) end
+for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap) end
 local leased = (#out - 3) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then

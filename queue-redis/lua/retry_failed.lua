@@ -1,5 +1,6 @@
 -- retry_failed: moves failed jobs of one lane back to ready with fresh attempts and no lost
--- leases.
+-- leases. They keep their errors: the last one (err) and the history (errs), which their next
+-- failures add to.
 -- KEYS: the lane key set (lib.lua).
 -- ARGV[1]: job name, then ids (oldest failure first)
 -- Returns: how many jobs moved.

@@ -10,7 +10,7 @@ use queue_core::{
 use redis::Value;
 
 use crate::keys::QueueKeys;
-use crate::record::{as_string, into_bytes, lost_count, Header, Stored};
+use crate::record::{as_string, into_bytes, lost_count, parse_errors, Header, Stored};
 use crate::scripts::{Delete, Deleted, ListJobs, Purge, Resume, RetryFailed, JOBS_PER_CALL};
 use crate::RedisDriver;
 
@@ -102,12 +102,13 @@ impl RedisDriver {
             keys.err(),
             keys.prog(),
             keys.lost(),
+            keys.errs(),
         ] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
         pipe.cmd("ZSCORE").arg(keys.done()).arg(id.as_str());
-        let (data, later, err, prog, lost, done): (Value, Value, Value, Value, Value, Option<f64>) =
-            self.inner.conn.pipe(&pipe).await?;
+        type Reply = (Value, Value, Value, Value, Value, Value, Option<f64>);
+        let (data, later, err, prog, lost, errs, done): Reply = self.inner.conn.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
@@ -138,6 +139,7 @@ impl RedisDriver {
             error: as_string(&err),
             progress: as_string(&prog),
             lost_leases: lost_count(&lost),
+            errors: parse_errors(&errs),
         };
         let Some(mut info) = stored.info(id.clone(), queue, |_| scheduled) else {
             return Ok(None);
@@ -208,7 +210,7 @@ impl RedisDriver {
         let mut jobs = Vec::with_capacity(reply.jobs.len());
         for listed in reply.jobs {
             cursor.set(listed.position);
-            let [env, err, prog, lost] = listed.record;
+            let [env, err, prog, lost, errs] = listed.record;
             let Some(raw) = into_bytes(env) else {
                 continue;
             };
@@ -218,6 +220,7 @@ impl RedisDriver {
                 error: as_string(&err),
                 progress: as_string(&prog),
                 lost_leases: lost_count(&lost),
+                errors: parse_errors(&errs),
             };
             let scheduled = query.state == JobState::Scheduled;
             jobs.extend(stored.info(JobId::from(listed.id), queue, |_| scheduled));
@@ -243,14 +246,20 @@ impl RedisDriver {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for key in [keys.data(), keys.err(), keys.prog(), keys.lost()] {
+        for key in [
+            keys.data(),
+            keys.err(),
+            keys.prog(),
+            keys.lost(),
+            keys.errs(),
+        ] {
             pipe.cmd("HMGET").arg(key).arg(&ids);
         }
-        let (datas, errs, progs, losts): (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) =
+        let [datas, errs, progs, losts, hists]: [Vec<Value>; 5] =
             self.inner.conn.pipe(&pipe).await?;
         let mut out = Vec::with_capacity(ids.len());
-        let sides = errs.iter().zip(&progs).zip(&losts);
-        for ((id, data), ((err, prog), lost)) in ids.into_iter().zip(datas).zip(sides) {
+        let sides = errs.iter().zip(&progs).zip(losts.iter().zip(&hists));
+        for ((id, data), ((err, prog), (lost, hist))) in ids.into_iter().zip(datas).zip(sides) {
             let Some(raw) = into_bytes(data) else {
                 continue;
             };
@@ -261,6 +270,7 @@ impl RedisDriver {
                 error: as_string(err),
                 progress: as_string(prog),
                 lost_leases: lost_count(lost),
+                errors: parse_errors(hist),
             };
             out.extend(stored.info(JobId::from(id), queue, |_| false));
         }

@@ -89,6 +89,12 @@ impl QueueKeys {
     pub(crate) fn err(&self) -> String {
         self.key("err")
     }
+    /// id -> error history: the last `queue_core::MAX_ERRORS_KEPT` errors, oldest first (the
+    /// format is in `lua/lib.lua`, read by `record::parse_errors`). Written only by failures
+    /// and the reaper, with `err`: a job with a history always has a last error.
+    pub(crate) fn errs(&self) -> String {
+        self.key("errs")
+    }
     /// id -> progress JSON.
     pub(crate) fn prog(&self) -> String {
         self.key("prog")
@@ -149,8 +155,9 @@ impl QueueKeys {
         self.key(&format!("stats:{part}"))
     }
 
-    /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them.
-    pub(crate) fn own(&self) -> [String; 11] {
+    /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them:
+    /// the first 11 start a lane script's KEYS, the last (`errs`) ends them.
+    pub(crate) fn own(&self) -> [String; 12] {
         [
             self.data(),
             self.err(),
@@ -163,6 +170,7 @@ impl QueueKeys {
             self.later(),
             self.lost(),
             self.order(),
+            self.errs(),
         ]
     }
 
@@ -170,30 +178,35 @@ impl QueueKeys {
     /// `{p:q}:lane:<job>:<suffix>`. Job names cannot contain the suffixes' separator in a way
     /// that collides: the suffix is always the last component.
     pub(crate) fn lane(&self, job: &str) -> LaneKeys {
-        let [data, err, prog, failed, paused, seq, tok, lanes, later, lost, order] = self.own();
+        let [data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, errs] =
+            self.own();
         let [ready, prio, sched, active, leases, wake] =
             ["ready", "prio", "sched", "active", "leases", "wake"]
                 .map(|s| format!("{}:lane:{job}:{s}", self.tag));
         LaneKeys {
             all: [
                 data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, ready, prio,
-                sched, active, leases, wake,
+                sched, active, leases, wake, errs,
             ],
         }
     }
 }
 
-/// The 17 keys every lane script takes, in the order `lua/lib.lua` reads them:
+/// The 18 keys every lane script takes, in the order `lua/lib.lua` reads them:
 /// `data err prog failed paused seq tok lanes later lost order` (the queue's, see
-/// [`QueueKeys::own`]), then `ready prio sched active leases wake` (the lane's own).
+/// [`QueueKeys::own`]), then `ready prio sched active leases wake` (the lane's own), then
+/// `errs` (the queue's error histories, added after the others so the first 17 keep their
+/// places).
 #[derive(Debug)]
 pub(crate) struct LaneKeys {
-    all: [String; 17],
+    all: [String; 18],
 }
 
 impl LaneKeys {
     /// Where the lane's own keys start in [`LaneKeys::all`].
     const OWN: usize = 11;
+    /// Where they end.
+    const OWN_END: usize = 17;
 
     /// Every key, in the order of `lua/lib.lua` (a lane script's KEYS).
     pub(crate) fn all(&self) -> &[String] {
@@ -202,7 +215,7 @@ impl LaneKeys {
 
     /// The lane's own keys (not its queue's): ready, prio, sched, active, leases, wake.
     pub(crate) fn own(&self) -> &[String] {
-        &self.all[Self::OWN..]
+        &self.all[Self::OWN..Self::OWN_END]
     }
 
     /// Ready ids of priority 0, FIFO (a list).
@@ -235,18 +248,20 @@ mod tests {
     fn keys_share_one_hash_tag() {
         let keys = Keys::new("app");
         let lane = keys.lane(&Lane::new("mail", "send_welcome").unwrap());
-        assert_eq!(lane.all().len(), 17);
+        assert_eq!(lane.all().len(), 18);
         assert!(lane.all().iter().all(|k| k.starts_with("{app:mail}:")));
         assert_eq!(lane.all()[9], "{app:mail}:lost");
         assert_eq!(lane.all()[11], "{app:mail}:lane:send_welcome:ready");
         assert_eq!(lane.all()[16], "{app:mail}:lane:send_welcome:wake");
+        assert_eq!(lane.all()[17], "{app:mail}:errs");
         assert_eq!(lane.ready(), "{app:mail}:lane:send_welcome:ready");
         assert_eq!(lane.prio(), "{app:mail}:lane:send_welcome:prio");
         assert_eq!(lane.sched(), "{app:mail}:lane:send_welcome:sched");
         assert_eq!(lane.active(), "{app:mail}:lane:send_welcome:active");
         assert_eq!(lane.wake(), "{app:mail}:lane:send_welcome:wake");
         assert_eq!(lane.own().len(), 6);
-        assert_eq!(keys.queue("mail").own()[..], lane.all()[..11]);
+        assert_eq!(keys.queue("mail").own()[..11], lane.all()[..11]);
+        assert_eq!(keys.queue("mail").own()[11], lane.all()[17]);
         assert_eq!(keys.queue("mail").events(), "{app:mail}:events");
     }
 

@@ -9,7 +9,7 @@
 use std::io::Write;
 
 use bytes::Bytes;
-use queue_core::{from_unix_ms, JobId, JobInfo, JobState};
+use queue_core::{from_unix_ms, AttemptError, JobId, JobInfo, JobState};
 use redis::Value;
 
 /// The header fields of an envelope; `body_at` is where its payload starts.
@@ -87,6 +87,8 @@ pub(crate) struct Stored {
     pub(crate) progress: Option<String>,
     /// How many times the job lost its lease (the lost hash).
     pub(crate) lost_leases: u32,
+    /// Its error history (the errs hash, read by [`parse_errors`]).
+    pub(crate) errors: Vec<AttemptError>,
 }
 
 impl Stored {
@@ -116,8 +118,55 @@ impl Stored {
         info.last_error = self.error;
         info.progress = self.progress.and_then(|p| serde_json::from_str(&p).ok());
         info.lost_leases = self.lost_leases;
+        info.errors = self.errors;
         Some(info)
     }
+}
+
+/// A job's error history from the errs hash, oldest first (none when the field is missing).
+/// The field is entries `attempt:ms:length:message` one after another, `length` the message's
+/// size in bytes (`lua/lib.lua`). A history that stops being readable partway keeps the
+/// entries before the damage.
+pub(crate) fn parse_errors(v: &Value) -> Vec<AttemptError> {
+    let raw: &[u8] = match v {
+        Value::BulkString(b) => b,
+        Value::SimpleString(s) => s.as_bytes(),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let Some((entry, after)) = next_error(rest) else {
+            break;
+        };
+        out.push(entry);
+        rest = after;
+    }
+    out
+}
+
+/// The first entry of an error history and what follows it, or `None` when it is not one.
+fn next_error(raw: &[u8]) -> Option<(AttemptError, &[u8])> {
+    let mut numbers = [0u64; 3];
+    let mut at = 0;
+    for n in &mut numbers {
+        let len = raw[at..].iter().position(|&b| b == b':')?;
+        let digits = &raw[at..at + len];
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        *n = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        at += len + 1;
+    }
+    let [attempt, ms, len] = numbers;
+    let end = at.checked_add(usize::try_from(len).ok()?)?;
+    let message = raw.get(at..end)?;
+    let entry = AttemptError::new(
+        u32::try_from(attempt).unwrap_or(u32::MAX),
+        from_unix_ms(ms),
+        String::from_utf8_lossy(message).into_owned(),
+    );
+    Some((entry, &raw[end..]))
 }
 
 /// A job's lost leases from the lost hash (none when the field is missing).
@@ -169,6 +218,31 @@ mod tests {
         assert_eq!(&raw[h.body_at..], br#"{"a":"x|y"}"#);
         assert_eq!(h.state(true, || false), JobState::Active);
         assert_eq!(h.state(false, || true), JobState::Scheduled);
+    }
+
+    #[test]
+    fn reads_error_histories() {
+        let raw = "1:1700000000000:4:boom2:1700000000500:7:a:b|c\nd3:1700000001000:0:";
+        let errors = parse_errors(&Value::BulkString(raw.as_bytes().to_vec()));
+        let got: Vec<(u32, u64, &str)> = errors
+            .iter()
+            .map(|e| (e.attempt, queue_core::unix_ms(e.at), e.error.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 1_700_000_000_000, "boom"),
+                (2, 1_700_000_000_500, "a:b|c\nd"),
+                (3, 1_700_000_001_000, ""),
+            ]
+        );
+        // Damage keeps the entries before it.
+        let damaged = "1:5:4:boom2:6:99:short";
+        let errors = parse_errors(&Value::BulkString(damaged.as_bytes().to_vec()));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].error, "boom");
+        assert!(parse_errors(&Value::Nil).is_empty());
+        assert!(parse_errors(&Value::BulkString(b"x:1:1:a".to_vec())).is_empty());
     }
 
     #[test]

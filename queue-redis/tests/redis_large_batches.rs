@@ -105,7 +105,7 @@ async fn assert_consistent(
     for id in data.iter().chain(&later) {
         assert!(seen.contains_key(id), "record {id} is in no index");
     }
-    for side in ["err", "prog", "lost", "order"] {
+    for side in ["err", "errs", "prog", "lost", "order"] {
         for id in hkeys(conn, &format!("{tag}:{side}")).await {
             assert!(
                 data.contains(&id) || later.contains(&id),
@@ -172,6 +172,7 @@ async fn ten_thousand_failures_are_trimmed_inside_one_reserve() {
     // No record of a trimmed job is left in any hash.
     assert_eq!(hlen(&mut conn, "{queue:trim}:data").await, 15);
     assert_eq!(hlen(&mut conn, "{queue:trim}:err").await, 10);
+    assert_eq!(hlen(&mut conn, "{queue:trim}:errs").await, 10);
     assert_eq!(hlen(&mut conn, "{queue:trim}:lost").await, 10);
 }
 

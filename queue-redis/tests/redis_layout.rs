@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::testing::job;
-use queue_core::{Driver, Lane};
+use queue_core::{Completion, Driver, Failure, Keep, Lane};
 use queue_redis::RedisDriver;
 use serde_json::json;
 use support::RedisServer;
@@ -93,4 +93,108 @@ async fn scheduled_envelopes_wait_outside_the_hot_hash() {
         .jobs;
     assert_eq!(taken.len(), 1, "due by now");
     assert_eq!((held(data).await, held(later).await), (true, false));
+}
+
+/// The error histories' hash is written only by failures and the reaper: jobs that never fail
+/// leave no key behind. A history goes with its job: at an ack, a kept completion, a delete;
+/// a retry from the failed list keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_histories_exist_only_for_jobs_that_failed() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("errs", "work").unwrap();
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let errs = "{queue:errs}:errs";
+    let lease = Duration::from_secs(30);
+    let ids_in = async |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut ids: Vec<String> = redis::cmd("HKEYS")
+            .arg(errs)
+            .query_async(conn)
+            .await
+            .unwrap();
+        ids.sort();
+        ids
+    };
+
+    // Dispatched, taken and acked without a failure: nothing written.
+    let jobs = (0..4)
+        .map(|n| job(&lane, json!({ "n": n })).attempts(2))
+        .collect();
+    let ids: Vec<String> = driver
+        .enqueue(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id.to_string())
+        .collect();
+    let taken = driver.reserve(&lane, 1, lease).await.unwrap().jobs;
+    assert_eq!(
+        driver.ack(&lane, &[taken[0].lease()]).await.unwrap(),
+        [true]
+    );
+    assert!(ids_in(&mut conn).await.is_empty());
+
+    // Three fail once (retried right away): each has a history.
+    let taken = driver.reserve(&lane, 3, lease).await.unwrap().jobs;
+    for j in &taken {
+        let failure = Failure::retry(format!("flaky {}", j.id), Duration::ZERO);
+        assert!(driver.fail(&lane, &j.lease(), failure).await.unwrap());
+    }
+    assert_eq!(ids_in(&mut conn).await, ids[1..].to_vec());
+    let again = driver.reserve(&lane, 3, lease).await.unwrap().jobs;
+    assert_eq!(again.len(), 3);
+    // One succeeds (ack), one completes kept (the retention path), one fails for good.
+    assert_eq!(
+        driver.ack(&lane, &[again[0].lease()]).await.unwrap(),
+        [true]
+    );
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    let done = Completion {
+        lease: again[1].lease(),
+        result: None,
+    };
+    let retention = driver.retention().unwrap();
+    assert_eq!(
+        retention.complete(&lane, &[done], &keep).await.unwrap(),
+        [true]
+    );
+    let failure = Failure::fail("gave up");
+    assert!(driver
+        .fail(&lane, &again[2].lease(), failure)
+        .await
+        .unwrap());
+    let failed_id = again[2].id.clone();
+    assert_eq!(ids_in(&mut conn).await, [failed_id.to_string()]);
+
+    // A retry from the failed list keeps it; a delete removes it, and the key with it.
+    let admin = driver.admin().unwrap();
+    assert_eq!(
+        admin.retry_failed("errs", Some(&failed_id)).await.unwrap(),
+        1
+    );
+    assert_eq!(ids_in(&mut conn).await, [failed_id.to_string()]);
+    let info = admin.job("errs", &failed_id).await.unwrap().unwrap();
+    let history: Vec<(u32, &str)> = info
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.error.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [(1, format!("flaky {failed_id}").as_str()), (2, "gave up")]
+    );
+    assert!(admin.delete("errs", &failed_id).await.unwrap());
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(errs)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!exists, "the last history went with its job");
 }

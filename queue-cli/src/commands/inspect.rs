@@ -323,11 +323,39 @@ pub(crate) async fn show(cx: &Context, id: &str, queue: Option<&str>) -> CliResu
         text.push_str(&format!("found in queue `{}`\n", job.queue));
     }
     text.push_str(&job_text(cx, &job));
+    let mut json = job_json(&job);
+    json["errors"] = job
+        .errors
+        .iter()
+        .map(|e| json!({ "attempt": e.attempt, "at": rfc3339(e.at), "error": e.error }))
+        .collect();
     Ok(Report {
-        json: job_json(&job),
+        json,
         text,
         notes: Vec::new(),
     })
+}
+
+/// A job's error history, oldest first, one line per failed run or lost lease: attempt, time,
+/// error (on one line, clipped). Nothing for a job without errors.
+fn errors_text(cx: &Context, job: &JobInfo) -> String {
+    if job.errors.is_empty() {
+        return String::new();
+    }
+    let mut text = format!(
+        "{} (oldest first, the last {})\n",
+        cx.style.paint(Some(Paint::Bold), "errors"),
+        queue_core::MAX_ERRORS_KEPT
+    );
+    for e in &job.errors {
+        text.push_str(&format!(
+            "  attempt {:<3} {}  {}\n",
+            e.attempt,
+            rfc3339(e.at),
+            clip(&e.error, 200)
+        ));
+    }
+    text
 }
 
 /// A job in full, as label/value lines and then its payload, pretty-printed.
@@ -361,8 +389,9 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
     }
     let payload = serde_json::to_string_pretty(&payload(job)).unwrap_or_default();
     let mut text = format!(
-        "{}{}\n{payload}\n",
+        "{}{}{}\n{payload}\n",
         fields(cx.style, &pairs),
+        errors_text(cx, job),
         cx.style.paint(Some(Paint::Bold), "payload")
     );
     if let Some(result) = &job.result {

@@ -50,6 +50,9 @@ pub struct JobInfo {
     pub failed_at: Option<SystemTime>,
     /// The last error a run reported.
     pub last_error: Option<String>,
+    /// The errors of its failed runs and lost leases, oldest first: the last
+    /// [`MAX_ERRORS_KEPT`]. A retry from the failed list keeps them.
+    pub errors: Vec<AttemptError>,
     /// The last progress its handler reported.
     pub progress: Option<serde_json::Value>,
     /// How many times a worker lost the job's lease (it stopped or lost its connection while
@@ -93,6 +96,7 @@ impl JobInfo {
             created_at,
             failed_at: None,
             last_error: None,
+            errors: Vec::new(),
             progress: None,
             lost_leases: 0,
             finished_at: None,
@@ -105,6 +109,32 @@ impl JobInfo {
     /// The payload parsed as JSON (`Null` if it is not JSON).
     pub fn payload_json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.payload).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Most errors a job's history keeps ([`JobInfo::errors`]); older ones are dropped.
+pub const MAX_ERRORS_KEPT: usize = 10;
+
+/// The error of one failed run of a job, or of a run whose lease was lost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AttemptError {
+    /// The run's attempt number, from 1 (a lost lease counts under the attempt it was running).
+    pub attempt: u32,
+    /// When storage recorded the error.
+    pub at: SystemTime,
+    /// The error message.
+    pub error: String,
+}
+
+impl AttemptError {
+    /// The error `error` of attempt `attempt`, recorded at `at`.
+    pub fn new(attempt: u32, at: SystemTime, error: impl Into<String>) -> Self {
+        Self {
+            attempt,
+            at,
+            error: error.into(),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod stats;
 
 pub use dispatched::Dispatched;
 pub use id::JobId;
-pub use info::{from_unix_ms, unix_ms, Counts, JobInfo, JobState};
+pub use info::{from_unix_ms, unix_ms, AttemptError, Counts, JobInfo, JobState, MAX_ERRORS_KEPT};
 pub use keep::{Completion, Keep};
 pub use lane::{validate_name, Lane, MAX_NAME_LEN};
 pub use lease::{Failure, Lease, Reservation, ReservedJob};

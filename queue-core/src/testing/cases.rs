@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::errors::{
+    error_history_keeps_the_last_ten, error_history_records_every_failed_attempt,
+    error_history_records_lost_leases, error_history_survives_a_retry_from_failed,
+};
 use super::event_log::{
     event_log_blocking_read_wakes_on_append, event_log_is_capped, event_log_reads_in_append_order,
     event_log_resumes_after_the_last_read, event_logs_are_per_queue,
@@ -94,6 +98,10 @@ pub(super) const CASES: &[Case] = &[
         a_result_is_not_handed_to_a_new_job_of_the_same_id,
         Retention
     ),
+    case!(error_history_records_every_failed_attempt, Admin),
+    case!(error_history_keeps_the_last_ten, Admin),
+    case!(error_history_survives_a_retry_from_failed, Admin),
+    case!(error_history_records_lost_leases, Admin),
     case!(event_log_reads_in_append_order, EventLog),
     case!(event_log_resumes_after_the_last_read, EventLog),
     case!(event_log_is_capped, EventLog),

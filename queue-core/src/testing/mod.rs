@@ -29,6 +29,7 @@
 //! instead of hanging.
 
 mod cases;
+mod errors;
 mod event_log;
 mod listing;
 mod retention;

@@ -75,6 +75,7 @@ impl QueueState {
         if let Some(details) = &r.details {
             info.failed_at = details.failed_at;
             info.last_error = details.last_error.clone();
+            info.errors = details.errors.iter().cloned().collect();
             info.progress = details.progress.clone();
             info.lost_leases = details.lost_leases;
             info.finished_at = details.finished_at;

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use queue_core::hash::IdHashMap;
 use queue_core::{
-    Dispatched, Failure, JobId, JobState, Lease, NewJob, Reservation, ReservedJob, MAX_DELAY,
+    AttemptError, Dispatched, Failure, JobId, JobState, Lease, NewJob, Reservation, ReservedJob,
+    MAX_DELAY, MAX_ERRORS_KEPT,
 };
 use tokio::sync::Notify;
 
@@ -47,11 +48,25 @@ struct Record {
 #[derive(Debug, Default)]
 struct Details {
     last_error: Option<String>,
+    /// The errors of failed runs and lost leases, oldest first, at most [`MAX_ERRORS_KEPT`].
+    errors: VecDeque<AttemptError>,
     failed_at: Option<SystemTime>,
     finished_at: Option<SystemTime>,
     progress: Option<serde_json::Value>,
     /// Runs whose lease expired (see `QueueState::reap`).
     lost_leases: u32,
+}
+
+impl Details {
+    /// Records the error of attempt `attempt`: the last error, and the history's newest entry.
+    fn add_error(&mut self, attempt: u32, error: String) {
+        if self.errors.len() >= MAX_ERRORS_KEPT {
+            self.errors.pop_front();
+        }
+        self.errors
+            .push_back(AttemptError::new(attempt, SystemTime::now(), error.clone()));
+        self.last_error = Some(error);
+    }
 }
 
 impl Record {
@@ -459,9 +474,9 @@ impl QueueState {
             details.lost_leases += 1;
             let lost = details.lost_leases;
             if lost >= self.max_lost_leases {
-                self.move_to_failed(key, poison_message(lost));
+                self.move_to_failed(key, attempt, poison_message(lost));
             } else {
-                details.last_error = Some(lost_lease_message(attempt, max, lost));
+                details.add_error(attempt, lost_lease_message(attempt, max, lost));
                 record.state = JobState::Ready;
                 returned.push((record.seq, key, record.priority));
             }
@@ -522,11 +537,15 @@ impl QueueState {
             return false;
         };
         match failure.retry_in {
-            None => self.move_to_failed(key, failure.error),
+            None => {
+                let attempt = self.jobs.get(key).map_or(0, |r| r.attempts);
+                self.move_to_failed(key, attempt, failure.error)
+            }
             Some(delay) => {
                 let due = now.saturating_add(delay_ms(delay));
                 let record = self.jobs.get_mut(key).expect("released job exists");
-                record.details().last_error = Some(failure.error);
+                let attempt = record.attempts;
+                record.details().add_error(attempt, failure.error);
                 record.state = JobState::Scheduled;
                 record.at = due;
                 let seq = record.seq;
@@ -581,11 +600,12 @@ impl QueueState {
         }
     }
 
-    fn move_to_failed(&mut self, key: Key, error: String) {
+    /// Moves a job to the failed list with the error of attempt `attempt`, trimming the list.
+    fn move_to_failed(&mut self, key: Key, attempt: u32, error: String) {
         if let Some(record) = self.jobs.get_mut(key) {
             record.state = JobState::Failed;
             let details = record.details();
-            details.last_error = Some(error);
+            details.add_error(attempt, error);
             details.failed_at = Some(SystemTime::now());
             self.failed.push_front(key);
         }

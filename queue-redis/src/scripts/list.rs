@@ -22,8 +22,8 @@ pub(crate) struct Listed {
     /// Where its lane stands once it is listed.
     pub(crate) position: LanePosition,
     pub(crate) id: String,
-    /// Its envelope, error, progress and lost leases (`Nil` when missing).
-    pub(crate) record: [Value; 4],
+    /// Its envelope, error, progress, lost leases and error history (`Nil` when missing).
+    pub(crate) record: [Value; 5],
 }
 
 /// What the script returned.
@@ -47,6 +47,7 @@ impl ListJobs<'_> {
             q.lost(),
             q.order(),
             q.failed(),
+            q.errs(),
         ] {
             inv.key(key);
         }
@@ -100,8 +101,8 @@ impl ListJobs<'_> {
             .and_then(|v| as_string(&v))
             .and_then(|s| s.parse().ok());
         let rest: Vec<Value> = items.collect();
-        let mut jobs = Vec::with_capacity(rest.len() / 9);
-        for chunk in rest.chunks_exact(9) {
+        let mut jobs = Vec::with_capacity(rest.len() / 10);
+        for chunk in rest.chunks_exact(10) {
             let lane = as_i64(&chunk[0])
                 .and_then(|i| lanes.get(usize::try_from(i).ok()?.checked_sub(1)?))
                 .ok_or_else(bad)?;
@@ -121,6 +122,7 @@ impl ListJobs<'_> {
                     chunk[6].clone(),
                     chunk[7].clone(),
                     chunk[8].clone(),
+                    chunk[9].clone(),
                 ],
             });
         }

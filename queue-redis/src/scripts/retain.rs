@@ -73,6 +73,7 @@ impl Clean<'_> {
         for key in q.kept() {
             inv.key(key);
         }
+        inv.key(q.errs());
         let state = if self.state == JobState::Completed {
             "completed"
         } else {
