@@ -49,7 +49,7 @@ pub struct WorkerPresence {
     /// record was written by a worker that did not report it.
     pub load: Vec<LaneLoad>,
     /// Per lane, in the order of `lanes`, the fencing tokens of the leases it was running jobs
-    /// under at the last heartbeat (one per reservation): how a job's holder is found
+    /// under at the last heartbeat: how a job's holder is found
     /// ([`Queue::job`](crate::Queue::job) fills [`JobInfo::held_by`](crate::JobInfo::held_by)).
     pub tokens: Vec<Vec<u64>>,
 }

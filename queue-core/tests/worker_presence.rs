@@ -5,7 +5,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use queue_core::{job, JobError, Lane, LaneLoad, Queue};
+use queue_core::{job, JobError, JobState, Lane, LaneLoad, Queue};
 use support::{eventually, memory_queue, start};
 use tokio::sync::Notify;
 
@@ -35,7 +35,13 @@ async fn recorded_load(queue: &Queue, lane: &Lane) -> Option<LaneLoad> {
 async fn heartbeats_report_each_lanes_running_jobs() {
     let queue = memory_queue();
     let lane = Lane::new("held", "held").unwrap();
-    queue.dispatch_bulk((0..3).map(held::job)).await.unwrap();
+    let ids: Vec<_> = queue
+        .dispatch_bulk((0..3).map(held::job))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
     let worker = start(
         queue
             .worker()
@@ -51,6 +57,22 @@ async fn heartbeats_report_each_lanes_running_jobs() {
     assert_eq!(STARTED.load(Ordering::SeqCst), 3);
     let workers = queue.workers().await.unwrap();
     assert_eq!(workers[0].lanes, std::slice::from_ref(&lane));
+    // Each running job names its worker, found by its lease's token in the worker's record
+    // (from the first heartbeat after the job's reservation came back).
+    for id in &ids {
+        let job = eventually(Duration::from_secs(5), || async {
+            let job = queue
+                .job("held", id)
+                .await
+                .unwrap()
+                .expect("the job exists");
+            job.held_by.is_some().then_some(job)
+        })
+        .await;
+        assert_eq!(job.state, JobState::Active);
+        assert!(job.token.is_some());
+        assert_eq!(job.held_by.as_deref(), Some(workers[0].id.as_str()), "{id}");
+    }
 
     // Released, they finish, and the next heartbeat says nothing runs.
     RELEASED.store(true, Ordering::SeqCst);
@@ -60,6 +82,8 @@ async fn heartbeats_report_each_lanes_running_jobs() {
     })
     .await;
     assert_eq!(queue.counts("held").await.unwrap().pending(), 0);
+    let done = queue.job("held", &ids[0]).await.unwrap();
+    assert!(done.is_none_or(|j| j.held_by.is_none()));
 
     worker.shutdown().await.unwrap();
     assert!(

@@ -381,6 +381,9 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
     if let Some(at) = job.finished_at {
         pairs.push(("finished", rfc3339(at), None));
     }
+    if let Some(worker) = &job.held_by {
+        pairs.push(("running on", worker.clone(), None));
+    }
     if let Some(error) = &job.last_error {
         pairs.push(("last error", clip(error, 500), Some(Paint::Red)));
     }

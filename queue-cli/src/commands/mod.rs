@@ -95,6 +95,7 @@ fn job_json(job: &JobInfo) -> Value {
         "created_at": rfc3339(job.created_at),
         "failed_at": job.failed_at.map(rfc3339),
         "finished_at": job.finished_at.map(rfc3339),
+        "held_by": job.held_by,
         "last_error": job.last_error,
         "progress": job.progress,
         "payload": payload(job),

@@ -67,7 +67,8 @@ impl Running {
         self.batches.lock().unwrap().by_number.remove(&number);
     }
 
-    /// The fencing tokens of the registered batches, without repeats.
+    /// The fencing tokens of the runs still going, without repeats (a driver may give the
+    /// jobs of one reservation one token, as Redis does, or one each, as memory does).
     pub(crate) fn tokens(&self) -> Vec<u64> {
         let mut tokens: Vec<u64> = self
             .batches
@@ -75,7 +76,7 @@ impl Running {
             .unwrap()
             .by_number
             .values()
-            .filter_map(|batch| batch.runs.first().map(|run| run.lease.token))
+            .flat_map(|batch| batch.running().map(|run| run.lease.token))
             .collect();
         tokens.sort_unstable();
         tokens.dedup();
