@@ -186,6 +186,12 @@ pub(super) async fn event_log_blocking_read_wakes_on_append(driver: Arc<dyn Driv
         .expect("the blocked reader returns")
         .expect("reader task");
     assert_eq!(ids(&read), numbers(7..8));
+    // The reader started right away (spawned before the pause), so it waited for the append:
+    // a read that found the event without waiting would show here.
+    assert!(
+        took >= Duration::from_millis(100),
+        "the read waited for the append ({took:?})"
+    );
     assert!(
         took < BLOCK / 2,
         "the blocked read woke on the append, not at its timeout ({took:?})"
