@@ -327,6 +327,29 @@ pub trait Retention: Send + Sync {
     /// behind trims more next time.
     async fn complete(&self, lane: &Lane, done: &[Completion], keep: &Keep) -> Result<Vec<bool>>;
 
+    /// [`complete`](Retention::complete)s `done`, then reserves like
+    /// [`Driver::ack_and_reserve`]: a busy worker's step for handlers that keep something. The
+    /// default makes the two calls one after the other (`driver` is the driver this capability
+    /// belongs to); a driver can do both in one step. On an error the caller cannot tell whether
+    /// the completions happened; sending them again is harmless (a stale one reports `false`).
+    async fn complete_and_reserve(
+        &self,
+        driver: &dyn Driver,
+        lane: &Lane,
+        done: &[Completion],
+        keep: &Keep,
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        let held = if done.is_empty() {
+            Vec::new()
+        } else {
+            self.complete(lane, done, keep).await?
+        };
+        let reservation = driver.reserve(lane, max, lease).await?;
+        Ok((held, reservation))
+    }
+
     /// The kept result of job `id` of `queue`, if it has one that has not expired.
     async fn result(&self, queue: &str, id: &JobId) -> Result<Option<Bytes>>;
 

@@ -5,7 +5,11 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use queue_core::{Completion, Error, JobId, JobState, Keep, Lane, Result, Retention};
+use std::sync::atomic::Ordering;
+
+use queue_core::{
+    Completion, Driver, Error, JobId, JobState, Keep, Lane, Reservation, Result, Retention,
+};
 
 use crate::MemoryDriver;
 
@@ -26,6 +30,36 @@ impl Retention for MemoryDriver {
             q.trim_kept(keep, now);
         }
         Ok(held)
+    }
+
+    async fn complete_and_reserve(
+        &self,
+        _driver: &dyn Driver,
+        lane: &Lane,
+        done: &[Completion],
+        keep: &Keep,
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        let Some(queue) = self.existing(lane.queue()) else {
+            return Ok((vec![false; done.len()], Reservation::default()));
+        };
+        let now = self.now();
+        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
+        let tokens = &self.shared.tokens;
+        // One lock for both steps, as ack_and_reserve.
+        let mut q = queue.lock();
+        let held: Vec<bool> = match q.existing_lane(lane.job()) {
+            Some(id) => done.iter().map(|c| q.complete(id, c, keep, now)).collect(),
+            None => vec![false; done.len()],
+        };
+        if held.contains(&true) {
+            q.trim_kept(keep, now);
+        }
+        let reservation = q.reserve(lane.job(), max, now, lease_ms, |n| {
+            tokens.fetch_add(n, Ordering::Relaxed)
+        });
+        Ok((held, reservation))
     }
 
     async fn result(&self, queue: &str, id: &JobId) -> Result<Option<Bytes>> {

@@ -319,15 +319,23 @@ impl Pool {
         }
         let count = ended.len();
         // Left before the slots are freed: shutdown waits for every slot, then reports
-        // whatever is still waiting. Successes wait for the fetch loop's next reserve, unless
-        // their handler keeps something: those are completed with the other reports.
-        let acked = self.outbox.keep.is_nothing();
+        // whatever is still waiting. Successes wait for the fetch loop's next reserve, which
+        // acks them, or completes them when their handler keeps something.
         let (done, other): (Settled, Settled) = ended
             .into_iter()
-            .partition(|(_, verdict)| acked && matches!(verdict, Verdict::Done(_)));
-        self.outbox
-            .finished
-            .push(done.into_iter().map(|(lease, _)| lease));
+            .partition(|(_, verdict)| matches!(verdict, Verdict::Done(_)));
+        if self.outbox.keep.is_nothing() {
+            self.outbox
+                .finished
+                .push(done.into_iter().map(|(lease, _)| lease));
+        } else {
+            self.outbox
+                .finished
+                .push_completions(done.into_iter().map(|(lease, verdict)| match verdict {
+                    Verdict::Done(result) => (lease, result),
+                    _ => (lease, None),
+                }));
+        }
         let report = !other.is_empty();
         if report {
             self.outbox.settlements.leave(other);

@@ -21,6 +21,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use bytes::Bytes;
+
 use crate::job::{Completion, Keep, Lane, Lease};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
@@ -131,7 +133,8 @@ impl Settlements {
     }
 }
 
-/// Leases of jobs that succeeded, waiting for their ack.
+/// Leases of jobs that succeeded, waiting for their ack (or, for a handler that keeps
+/// something, their completion, with the handler's values when it keeps results).
 #[derive(Debug, Default)]
 pub(crate) struct Finished {
     inner: Mutex<FinishedInner>,
@@ -142,9 +145,20 @@ pub(crate) struct Finished {
 #[derive(Debug, Default)]
 struct FinishedInner {
     leases: Vec<Lease>,
+    /// The handler's values, parallel to `leases`, when it keeps results (else empty).
+    results: Vec<Option<Bytes>>,
     /// True while the fetch loop will not reserve soon (it waits for work, or stopped): then
     /// the settling task acks.
     idle: bool,
+}
+
+impl FinishedInner {
+    fn take(&mut self) -> Taken {
+        Taken {
+            leases: std::mem::take(&mut self.leases),
+            results: std::mem::take(&mut self.results),
+        }
+    }
 }
 
 impl Finished {
@@ -157,16 +171,31 @@ impl Finished {
         }
     }
 
-    /// Takes the waiting leases for the fetch loop's next reserve.
-    pub(crate) fn take_for_reserve(&self) -> Vec<Lease> {
+    /// Leaves successes of a handler that keeps something, with its values.
+    pub(crate) fn push_completions(&self, done: impl IntoIterator<Item = (Lease, Option<Bytes>)>) {
+        let mut inner = self.inner();
+        for (lease, result) in done {
+            inner.leases.push(lease);
+            inner.results.push(result);
+        }
+        if inner.idle {
+            self.flush.notify_one();
+        }
+    }
+
+    /// Takes the waiting leases (and values, for a handler keeping results) for the fetch
+    /// loop's next reserve.
+    pub(crate) fn take_for_reserve(&self) -> Taken {
         let mut inner = self.inner();
         inner.idle = false;
-        std::mem::take(&mut inner.leases)
+        inner.take()
     }
 
     /// Gives leases back after a failed reserve, to be sent again.
-    pub(crate) fn put_back(&self, leases: Vec<Lease>) {
-        self.inner().leases.extend(leases);
+    pub(crate) fn put_back(&self, taken: Taken) {
+        let mut inner = self.inner();
+        inner.leases.extend(taken.leases);
+        inner.results.extend(taken.results);
     }
 
     /// The fetch loop goes idle: the settling task acks from now on.
@@ -178,10 +207,23 @@ impl Finished {
         }
     }
 
-    /// Acks everything waiting.
+    /// Acks (or completes) everything waiting.
     pub(crate) async fn ack_all(&self, outbox: &Outbox) {
-        let leases = std::mem::take(&mut self.inner().leases);
+        // Taken as they are: the fetch loop stays idle, and later successes wake this task.
+        let taken = self.inner().take();
         let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
+        if let (false, Some(retention)) = (outbox.keep.is_nothing(), driver.retention()) {
+            let completions = taken.completions();
+            for chunk in completions.chunks(SETTLE_BATCH) {
+                let call = || retention.complete(lane, chunk, &outbox.keep);
+                if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
+                    let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
+                    note_refused(outbox, "complete", &leases, &held);
+                }
+            }
+            return;
+        }
+        let leases = taken.leases;
         for chunk in leases.chunks(SETTLE_BATCH) {
             if let Some(acked) =
                 persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await
@@ -193,6 +235,27 @@ impl Finished {
 
     fn inner(&self) -> std::sync::MutexGuard<'_, FinishedInner> {
         self.inner.lock().expect("finished lock")
+    }
+}
+
+/// Successes taken for a reserve: their leases, and the handler's values when it keeps results.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub(crate) leases: Vec<Lease>,
+    results: Vec<Option<Bytes>>,
+}
+
+impl Taken {
+    /// As completions (a handler keeping nothing but completed jobs has no values).
+    pub(crate) fn completions(&self) -> Vec<Completion> {
+        let mut results = self.results.iter().cloned();
+        self.leases
+            .iter()
+            .map(|lease| Completion {
+                lease: lease.clone(),
+                result: results.next().flatten(),
+            })
+            .collect()
     }
 }
 

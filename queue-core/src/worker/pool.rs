@@ -144,13 +144,30 @@ impl Pool {
             // the storage's.
             let reserved_at = LeaseClock::now();
             let done = self.outbox.finished.take_for_reserve();
-            let reserved = driver
-                .ack_and_reserve(self.lane(), &done, wanted, self.lease)
-                .await;
+            let reserved = match (self.outbox.keep.is_nothing(), driver.retention()) {
+                (false, Some(retention)) => {
+                    let completions = done.completions();
+                    retention
+                        .complete_and_reserve(
+                            driver.as_ref(),
+                            self.lane(),
+                            &completions,
+                            &self.outbox.keep,
+                            wanted,
+                            self.lease,
+                        )
+                        .await
+                }
+                _ => {
+                    driver
+                        .ack_and_reserve(self.lane(), &done.leases, wanted, self.lease)
+                        .await
+                }
+            };
             let reservation = match reserved {
                 Ok((acked, reservation)) => {
                     failures = 0;
-                    outbox::note_refused(&self.outbox, "ack", &done, &acked);
+                    outbox::note_refused(&self.outbox, "ack", &done.leases, &acked);
                     reservation
                 }
                 Err(error) => {
