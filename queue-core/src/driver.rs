@@ -327,11 +327,20 @@ pub trait Retention: Send + Sync {
     /// behind trims more next time.
     async fn complete(&self, lane: &Lane, done: &[Completion], keep: &Keep) -> Result<Vec<bool>>;
 
+    /// Whether [`complete_and_reserve`](Retention::complete_and_reserve) does both in one step.
+    /// When it does, a worker completes its successes with its next reserve, as it acks plain
+    /// ones; otherwise it completes them apart, alongside its reserves (two calls in a row
+    /// would double the time between reserves). False unless the driver says so.
+    fn completes_with_reserve(&self) -> bool {
+        false
+    }
+
     /// [`complete`](Retention::complete)s `done`, then reserves like
-    /// [`Driver::ack_and_reserve`]: a busy worker's step for handlers that keep something. The
-    /// default makes the two calls one after the other (`driver` is the driver this capability
-    /// belongs to); a driver can do both in one step. On an error the caller cannot tell whether
-    /// the completions happened; sending them again is harmless (a stale one reports `false`).
+    /// [`Driver::ack_and_reserve`]: a busy worker's step for handlers that keep something, when
+    /// [`completes_with_reserve`](Retention::completes_with_reserve). The default makes the two
+    /// calls one after the other (`driver` is the driver this capability belongs to). On an
+    /// error the caller cannot tell whether the completions happened; sending them again is
+    /// harmless (a stale one reports `false`).
     async fn complete_and_reserve(
         &self,
         driver: &dyn Driver,

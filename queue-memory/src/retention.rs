@@ -32,6 +32,10 @@ impl Retention for MemoryDriver {
         Ok(held)
     }
 
+    fn completes_with_reserve(&self) -> bool {
+        true
+    }
+
     async fn complete_and_reserve(
         &self,
         _driver: &dyn Driver,

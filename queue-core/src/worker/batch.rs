@@ -320,10 +320,13 @@ impl Pool {
         let count = ended.len();
         // Left before the slots are freed: shutdown waits for every slot, then reports
         // whatever is still waiting. Successes wait for the fetch loop's next reserve, which
-        // acks them, or completes them when their handler keeps something.
+        // acks them, or completes them when their handler keeps something and the driver does
+        // that with a reserve; otherwise they are completed with the other reports.
+        let outbox = &self.outbox;
+        let with_reserve = outbox.keep.is_nothing() || outbox.completes_with_reserve;
         let (done, other): (Settled, Settled) = ended
             .into_iter()
-            .partition(|(_, verdict)| matches!(verdict, Verdict::Done(_)));
+            .partition(|(_, verdict)| with_reserve && matches!(verdict, Verdict::Done(_)));
         if self.outbox.keep.is_nothing() {
             self.outbox
                 .finished

@@ -49,8 +49,11 @@ pub(crate) struct Outbox {
     /// Successes waiting to be acked with the next reserve.
     pub(crate) finished: Finished,
     /// What storage keeps of the handler's successes; when anything, they are completed
-    /// through the driver's [`Retention`](crate::Retention) with the other reports.
+    /// through the driver's [`Retention`](crate::Retention).
     pub(crate) keep: Keep,
+    /// Whether successes the handler keeps are completed with the next reserve (the driver
+    /// does both in one step) rather than with the other reports.
+    pub(crate) completes_with_reserve: bool,
 }
 
 impl Outbox {
@@ -60,14 +63,28 @@ impl Outbox {
         stats: Arc<WorkerStats>,
         keep: Keep,
     ) -> Self {
-        Self {
-            keep,
+        let mut outbox = Self {
+            keep: Keep::default(),
+            completes_with_reserve: false,
             scope,
             lease,
             stats,
             settlements: Settlements::default(),
             finished: Finished::default(),
-        }
+        };
+        outbox.set_keep(keep);
+        outbox
+    }
+
+    /// Sets what is kept of the handler's successes, and so how they are completed.
+    pub(crate) fn set_keep(&mut self, keep: Keep) {
+        self.keep = keep;
+        self.completes_with_reserve = !keep.is_nothing()
+            && self
+                .scope
+                .driver
+                .retention()
+                .is_some_and(|r| r.completes_with_reserve());
     }
 
     pub(crate) fn lane(&self) -> &Lane {

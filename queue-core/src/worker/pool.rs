@@ -80,7 +80,7 @@ impl Pool {
     pub(crate) fn with_keep(mut self, keep: Keep) -> Self {
         Arc::get_mut(&mut self.outbox)
             .expect("the outbox is not shared before the pool runs")
-            .keep = keep;
+            .set_keep(keep);
         self
     }
 
@@ -144,8 +144,9 @@ impl Pool {
             // the storage's.
             let reserved_at = LeaseClock::now();
             let done = self.outbox.finished.take_for_reserve();
-            let reserved = match (self.outbox.keep.is_nothing(), driver.retention()) {
-                (false, Some(retention)) => {
+            let rides = self.outbox.completes_with_reserve;
+            let reserved = match driver.retention().filter(|_| rides) {
+                Some(retention) => {
                     let completions = done.completions();
                     retention
                         .complete_and_reserve(
@@ -158,7 +159,7 @@ impl Pool {
                         )
                         .await
                 }
-                _ => {
+                None => {
                     driver
                         .ack_and_reserve(self.lane(), &done.leases, wanted, self.lease)
                         .await
