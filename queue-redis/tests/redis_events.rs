@@ -40,7 +40,31 @@ async fn blocked_readers_leave_the_command_connection_free() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the server has all four readers blocked (INFO clients), so the commands below
+    // are measured while they are.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let blocked: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if blocked >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the readers never blocked ({blocked} blocked)"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // Meanwhile the command connection answers at once.
     let lane = Lane::new("busy", "work").unwrap();
     let started = Instant::now();
