@@ -257,3 +257,43 @@ async fn awaiting_a_job_that_keeps_no_result_ends_at_once() {
         .await;
     assert!(matches!(&gone, Err(Error::NoResult { .. })), "{gone:?}");
 }
+
+#[job(queue = "results-trim", attempts = 1)]
+async fn fails_once(_n: u32) -> Result<(), JobError> {
+    Err(JobError::msg("broken for good"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_jobs_past_their_age_are_removed() {
+    let queue = memory_queue();
+    let worker = start(
+        queue
+            .worker()
+            .handlers(["fails_once"])
+            .trim_failed_after(Duration::from_millis(200))
+            .heartbeat_every(Duration::from_millis(20)),
+    );
+    let id = fails_once::dispatch(&queue, 1).await.unwrap().id;
+    // It fails, is listed as failed for a while, then goes once it is past the age.
+    let failed = support::until_counts(&queue, "results-trim", Duration::from_secs(10), |c| {
+        c.failed == 1
+    })
+    .await;
+    assert_eq!(failed.failed, 1);
+    support::until_counts(&queue, "results-trim", Duration::from_secs(10), |c| {
+        c.failed == 0
+    })
+    .await;
+    assert!(queue.job("results-trim", &id).await.unwrap().is_none());
+    worker.shutdown().await.unwrap();
+
+    let refused = Queue::new(Arc::new(NoRetention(queue_memory::MemoryDriver::new())))
+        .worker()
+        .handlers(["fails_once"])
+        .trim_failed_after(Duration::from_secs(60))
+        .build();
+    assert!(
+        matches!(refused, Err(Error::Unsupported { .. })),
+        "{refused:?}"
+    );
+}

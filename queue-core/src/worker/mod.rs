@@ -11,6 +11,7 @@ mod pool;
 mod retry;
 mod stats;
 mod tally;
+mod trim;
 
 pub use stats::WorkerStats;
 
@@ -63,6 +64,7 @@ pub struct WorkerBuilder {
     sample_every: Duration,
     stats_every: Duration,
     heartbeat_every: Duration,
+    trim_failed: Option<Duration>,
 }
 
 impl Queue {
@@ -86,6 +88,7 @@ impl WorkerBuilder {
             sample_every: gauges::SAMPLE_EVERY,
             stats_every: tally::SEND_EVERY,
             heartbeat_every: crate::presence::HEARTBEAT_EVERY,
+            trim_failed: None,
         }
     }
 
@@ -116,6 +119,15 @@ impl WorkerBuilder {
     /// ([`Queue::stats`]), when the driver keeps them (default 5 s; also once at shutdown).
     pub fn stats_every(mut self, every: Duration) -> Self {
         self.stats_every = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Removes the failed jobs of the queues this worker serves once they failed more than
+    /// `age` ago, on each heartbeat, a thousand per queue at most each time; the driver's
+    /// failed-list cap still bounds their number. Needs the driver's [`Retention`](crate::Retention): a worker asked for it on a
+    /// driver without it refuses to start.
+    pub fn trim_failed_after(mut self, age: Duration) -> Self {
+        self.trim_failed = Some(age);
         self
     }
 
@@ -230,6 +242,12 @@ impl WorkerBuilder {
         }
         lanes.sort_by(|a, b| a.1.cmp(&b.1));
         lanes.dedup_by(|a, b| a.1 == b.1);
+        if self.trim_failed.is_some() && driver.retention().is_none() {
+            return Err(Error::Unsupported {
+                capability: "removing old failed jobs (WorkerBuilder::trim_failed_after)",
+                driver: format!("{driver:?}"),
+            });
+        }
         let keep_of = |def: &JobDefinition| self.keep.get(def.name).copied().unwrap_or(def.keep);
         for (name, keep) in &self.keep {
             let Some(registration) = registry.by_name.get(name.as_str()) else {
@@ -296,6 +314,7 @@ impl WorkerBuilder {
             stats,
             stats_every: self.stats_every,
             heartbeat_every: self.heartbeat_every,
+            trim_failed: self.trim_failed,
         })
     }
 
@@ -324,6 +343,8 @@ pub struct Worker {
     stats_every: Duration,
     /// How often the worker records itself in storage.
     heartbeat_every: Duration,
+    /// The age past which failed jobs of the served queues are removed, if any.
+    trim_failed: Option<Duration>,
 }
 
 impl Worker {
@@ -364,6 +385,21 @@ impl Worker {
             self.heartbeat_every,
             beat_stop.clone(),
         ));
+        let trimming = self.trim_failed.map(|age| {
+            let mut queues: Vec<String> = self
+                .pools
+                .iter()
+                .map(|p| p.lane().queue().to_string())
+                .collect();
+            queues.dedup();
+            tokio::spawn(trim::failed(
+                self.driver.clone(),
+                queues,
+                age,
+                self.heartbeat_every,
+                beat_stop.clone(),
+            ))
+        });
         let sampling = self.sampling.map(|every| {
             let mut queues: Vec<String> = self
                 .pools
@@ -436,6 +472,9 @@ impl Worker {
         let _ = beating.await;
         if let Some(sampling) = sampling {
             let _ = sampling.await;
+        }
+        if let Some(trimming) = trimming {
+            let _ = trimming.await;
         }
         if let Some(log) = &self.event_log {
             log.flush(EVENT_LOG_FLUSH).await;
