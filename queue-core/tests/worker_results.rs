@@ -127,12 +127,15 @@ async fn a_worker_can_keep_what_a_handler_does_not() {
     })
     .await;
     worker.shutdown().await.unwrap();
-    let kept = queue
-        .job("results-override", &ids[3])
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(kept.state, JobState::Completed);
+    // Three of the four are kept (which ones depends on the order their runs ended).
+    let mut kept = 0;
+    for id in &ids {
+        if let Some(job) = queue.job("results-override", id).await.unwrap() {
+            assert_eq!(job.state, JobState::Completed);
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, 3);
 }
 
 /// The memory driver without its `Retention` (or any capability beyond the hot path).
