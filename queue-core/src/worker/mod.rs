@@ -348,6 +348,18 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// The queues this worker serves, each once (pools are sorted by lane, so a queue's pools
+    /// are adjacent).
+    fn served_queues(&self) -> Vec<String> {
+        let mut queues: Vec<String> = self
+            .pools
+            .iter()
+            .map(|p| p.lane().queue().to_string())
+            .collect();
+        queues.dedup();
+        queues
+    }
+
     /// The lanes (queue and job name) this worker serves, with their concurrency.
     pub fn lanes(&self) -> Vec<(Lane, usize)> {
         self.pools
@@ -386,30 +398,18 @@ impl Worker {
             beat_stop.clone(),
         ));
         let trimming = self.trim_failed.map(|age| {
-            let mut queues: Vec<String> = self
-                .pools
-                .iter()
-                .map(|p| p.lane().queue().to_string())
-                .collect();
-            queues.dedup();
             tokio::spawn(trim::failed(
                 self.driver.clone(),
-                queues,
+                self.served_queues(),
                 age,
                 self.heartbeat_every,
                 beat_stop.clone(),
             ))
         });
         let sampling = self.sampling.map(|every| {
-            let mut queues: Vec<String> = self
-                .pools
-                .iter()
-                .map(|p| p.lane().queue().to_string())
-                .collect();
-            queues.dedup();
             tokio::spawn(gauges::sample(
                 self.driver.clone(),
-                queues,
+                self.served_queues(),
                 every,
                 beat_stop.clone(),
             ))

@@ -153,20 +153,7 @@ impl QueueState {
                 })
             }
         };
-        let after = match at {
-            Some(p) if p.phase != 0 => return Err(query.bad_cursor("unknown phase")),
-            Some(p) => {
-                let (at, member) = map_key(query, p)?;
-                let at = u64::try_from(at).map_err(|_| query.bad_cursor("bad key"))?;
-                Some((at, member))
-            }
-            None => None,
-        };
-        let bounds = match after {
-            Some(k) if query.order == Order::Newest => (Unbounded, Excluded(k)),
-            Some(k) => (Excluded(k), Unbounded),
-            None => (Unbounded, Unbounded),
-        };
+        let bounds = bounds_after(query, at)?;
         let out = entries(map, bounds, query.order, want)
             .map(|(k, key)| Candidate {
                 key: *key,
@@ -249,6 +236,28 @@ impl QueueState {
         }
         Ok(out)
     }
+}
+
+/// A range of a map keyed by (time, number).
+pub(super) type TimeBounds = (Bound<(u64, u64)>, Bound<(u64, u64)>);
+
+/// The bounds of a map keyed by (time, number) past `at`, the position a cursor left in one
+/// phase-0 sequence, in the query's order.
+pub(super) fn bounds_after(query: &JobQuery, at: Option<&LanePosition>) -> Result<TimeBounds> {
+    let after = match at {
+        Some(p) if p.phase != 0 => return Err(query.bad_cursor("unknown phase")),
+        Some(p) => {
+            let (at, member) = map_key(query, p)?;
+            let at = u64::try_from(at).map_err(|_| query.bad_cursor("bad key"))?;
+            Some((at, member))
+        }
+        None => None,
+    };
+    Ok(match after {
+        Some(k) if query.order == Order::Newest => (Unbounded, Excluded(k)),
+        Some(k) => (Excluded(k), Unbounded),
+        None => (Unbounded, Unbounded),
+    })
 }
 
 /// The map key a position names: its `at` and its member as a number.

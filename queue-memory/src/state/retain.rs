@@ -2,13 +2,12 @@
 //! cleaning old completed or failed jobs (the `Retention` capability).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ops::Bound::{Excluded, Unbounded};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use queue_core::{Completion, JobId, JobQuery, JobState, Keep, LanePosition, Order, Result};
+use queue_core::{Completion, JobId, JobQuery, JobState, Keep, LanePosition, Result};
 
-use super::list::{entries, map_key, Candidate};
+use super::list::{bounds_after, entries, Candidate};
 use super::{delay_ms, Key, LaneId, QueueState};
 
 /// Most completed jobs or expired results one call trims, so a call's work stays bounded; a
@@ -197,20 +196,7 @@ impl QueueState {
         at: Option<&LanePosition>,
         want: usize,
     ) -> Result<(VecDeque<Candidate>, Option<LanePosition>)> {
-        let after = match at {
-            Some(p) if p.phase != 0 => return Err(query.bad_cursor("unknown phase")),
-            Some(p) => {
-                let (at, member) = map_key(query, p)?;
-                let at = u64::try_from(at).map_err(|_| query.bad_cursor("bad key"))?;
-                Some((at, member))
-            }
-            None => None,
-        };
-        let bounds = match after {
-            Some(k) if query.order == Order::Newest => (Unbounded, Excluded(k)),
-            Some(k) => (Excluded(k), Unbounded),
-            None => (Unbounded, Unbounded),
-        };
+        let bounds = bounds_after(query, at)?;
         let lane = query.name.as_deref().map(|n| self.existing_lane(n));
         let window = want.saturating_mul(4);
         let mut out = VecDeque::new();
