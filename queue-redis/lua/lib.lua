@@ -371,12 +371,13 @@ end
 -- Returns the jobs of the lane's expired leases to the head of ready, in dispatch order,
 -- without spending their attempts: a lost run is counted in the lost hash instead, and the
 -- job whose lost leases reach `max_lost` goes to the failed list as poison. Returns how many
--- jobs it handled. One call takes at most 100 expired lease batches (reserve calls); jobs of
+-- jobs it handled, and those it failed as poison as (id, attempt) pairs in one list (nil when
+-- none). One call takes at most 100 expired lease batches (reserve calls); jobs of
 -- batches past that are returned by the next call, ahead of these (returned later, first).
 local function reap(now, cap, name, max_lost)
   local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', now, 'LIMIT', 0, 100)
-  if #expired == 0 then return 0 end
-  local ids = {}
+  if #expired == 0 then return 0, nil end
+  local ids, poisoned = {}, nil
   for _, t in ipairs(expired) do
     local got = redis.call('ZRANGEBYSCORE', l.active, t, t)
     for _, id in ipairs(got) do ids[#ids + 1] = id end
@@ -395,6 +396,9 @@ local function reap(now, cap, name, max_lost)
       if lost >= max_lost then
         to_failed(id, j, j.att + 1, 'poison: lost its lease ' .. lost .. ' times; the worker ' ..
           'running it stopped or lost its connection each time', now, cap)
+        poisoned = poisoned or {}
+        poisoned[#poisoned + 1] = id
+        poisoned[#poisoned + 1] = j.att + 1
       else
         add_error(id, j.att + 1, now, 'lease expired during attempt ' .. (j.att + 1) .. ' of ' ..
           j.max .. ': the worker running it stopped or lost its connection (lost lease ' ..
@@ -408,5 +412,5 @@ local function reap(now, cap, name, max_lost)
   end
   if #back > 0 then push_front_all(back, pris) end
   wake(l.wake)
-  return #ids
+  return #ids, poisoned
 end

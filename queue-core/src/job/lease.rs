@@ -65,6 +65,10 @@ pub struct Reservation {
     /// When fewer jobs than asked were available: how long until a scheduled job of the lane
     /// comes due or an active lease expires, if any. Workers sleep at most this long.
     pub next_due: Option<Duration>,
+    /// Jobs of the lane that this call, reaping expired leases, moved to the failed list as
+    /// poison (they lost their lease too often), each with the attempt it failed at. Rare:
+    /// usually empty, and then it costs nothing.
+    pub poisoned: Vec<(JobId, u32)>,
 }
 
 /// How a failed run ends.

@@ -21,6 +21,8 @@ pub const FAILED: &str = "queue_jobs_failed_total";
 pub const RETRIED: &str = "queue_jobs_retried_total";
 /// Runs stopped because their lease was lost (counter).
 pub const LEASE_LOST: &str = "queue_jobs_lease_lost_total";
+/// Jobs failed as poison after losing their lease too often (counter).
+pub const POISONED: &str = "queue_jobs_poisoned_total";
 /// Settlements (acks, failures, requeues) the storage refused because the lease had ended
 /// (counter).
 pub const ACKS_REFUSED: &str = "queue_acks_refused_total";
@@ -42,6 +44,7 @@ pub(crate) struct LaneMetrics {
     retried: Counter,
     lease_lost: Counter,
     acks_refused: Counter,
+    poisoned: Counter,
     run_seconds: Histogram,
 }
 
@@ -54,6 +57,7 @@ impl LaneMetrics {
             retried: metrics::counter!(RETRIED, &labels),
             lease_lost: metrics::counter!(LEASE_LOST, &labels),
             acks_refused: metrics::counter!(ACKS_REFUSED, &labels),
+            poisoned: metrics::counter!(POISONED, &labels),
             run_seconds: metrics::histogram!(RUN_SECONDS, &labels),
         }
     }
@@ -72,6 +76,10 @@ impl LaneMetrics {
 
     pub(crate) fn acks_refused(&self, count: usize) {
         self.acks_refused.increment(count as u64);
+    }
+
+    pub(crate) fn poisoned(&self, count: usize) {
+        self.poisoned.increment(count as u64);
     }
 }
 

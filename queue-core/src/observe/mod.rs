@@ -20,6 +20,9 @@ use self::events::{Event, EventBus, EventKind};
 use self::log::Publisher;
 use self::metrics::LaneMetrics;
 
+/// The error of a [`EventKind::Poisoned`] event (the job's record holds the storage's words).
+const POISON_EVENT_ERROR: &str = "poison: lost its lease too many times; moved to the failed list";
+
 /// What a queue and its workers report to: the event bus its subscribers listen on and whether
 /// metrics are recorded. Shared by a [`Queue`](crate::Queue)'s clones and its workers' pools.
 #[derive(Debug, Clone)]
@@ -190,6 +193,32 @@ impl LaneObserver {
         if let Some(metrics) = &self.metrics {
             metrics.acks_refused(count);
         }
+    }
+
+    /// Reports jobs of `lane` that a reserve failed as poison: (id, attempt) pairs.
+    pub(crate) fn poisoned(&self, lane: &Lane, poisoned: &[(JobId, u32)]) {
+        if let Some(metrics) = &self.metrics {
+            metrics.poisoned(poisoned.len());
+        }
+        if !self.bus.has_subscribers() {
+            return;
+        }
+        let at = SystemTime::now();
+        let events = poisoned
+            .iter()
+            .map(|(id, attempt)| Event {
+                kind: EventKind::Poisoned,
+                id: id.clone(),
+                lane: lane.clone(),
+                attempt: *attempt,
+                duration: None,
+                error: Some(POISON_EVENT_ERROR.to_string()),
+                retry_in: None,
+                progress: None,
+                at,
+            })
+            .collect();
+        self.bus.send_all(events);
     }
 
     /// Reports a run's progress.

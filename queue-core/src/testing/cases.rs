@@ -46,6 +46,7 @@ pub(super) const CASES: &[Case] = &[
     case!(a_sooner_lease_wakes_an_idle_waiter),
     case!(expired_lease_is_reaped_without_spending_an_attempt, Admin),
     case!(poison_job_ends_in_failed_list, Admin),
+    case!(reserve_reports_jobs_failed_as_poison),
     case!(stale_token_is_fenced, Admin),
     case!(renewal_keeps_the_lease),
     case!(retry_with_backoff, Admin),
@@ -414,6 +415,29 @@ async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn Dri
         .await
         .unwrap()
         .is_none());
+}
+
+/// The reserve that reaps a job into the failed list as poison names it, with the attempt it
+/// failed at, so the worker can report it; reserves that fail nothing name nothing.
+async fn reserve_reports_jobs_failed_as_poison(driver: Arc<dyn Driver>) {
+    let lane = lane("poison-report", "work");
+    let id = driver
+        .enqueue(vec![job(&lane, json!({"n": 1}))])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    for _ in 0..crate::DEFAULT_MAX_LOST_LEASES {
+        let got = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap();
+        assert_eq!(got.jobs.len(), 1);
+        assert!(got.poisoned.is_empty(), "{:?}", got.poisoned);
+        tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+    }
+    let got = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap();
+    assert!(got.jobs.is_empty());
+    assert_eq!(got.poisoned, vec![(id, 1)]);
+    let again = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap();
+    assert!(again.poisoned.is_empty());
 }
 
 /// A job whose runs keep losing their lease is failed as poison after

@@ -380,9 +380,9 @@ impl QueueState {
         tokens: impl FnOnce(u64) -> u64,
     ) -> Reservation {
         let lane_id = self.lane_id(job);
-        self.reap(lane_id, now);
-        self.promote(lane_id, now);
         let mut reservation = Reservation::default();
+        self.reap(lane_id, now, &mut reservation.poisoned);
+        self.promote(lane_id, now);
         let lane = &mut self.lanes[lane_id as usize];
         if !self.paused {
             let deadline = now.saturating_add(lease_ms);
@@ -448,10 +448,12 @@ impl QueueState {
     /// attempts, or fails them as poison once they lost their lease too often.
     pub(crate) fn reap_lane(&mut self, job: &str, now: u64) -> usize {
         let lane = self.lane_id(job);
-        self.reap(lane, now)
+        self.reap(lane, now, &mut Vec::new())
     }
 
-    fn reap(&mut self, lane_id: LaneId, now: u64) -> usize {
+    /// Reaps the lane's expired leases; the jobs failed as poison are added to `poisoned` with
+    /// the attempt they failed at.
+    fn reap(&mut self, lane_id: LaneId, now: u64, poisoned: &mut Vec<(JobId, u32)>) -> usize {
         let lane = &mut self.lanes[lane_id as usize];
         let mut expired = Vec::new();
         while let Some(entry) = lane.active.first_entry() {
@@ -475,6 +477,7 @@ impl QueueState {
             let lost = details.lost_leases;
             if lost >= self.max_lost_leases {
                 self.move_to_failed(key, attempt, poison_message(lost));
+                poisoned.push((self.jobs.id_of(key), attempt));
             } else {
                 details.add_error(attempt, lost_lease_message(attempt, max, lost));
                 record.state = JobState::Ready;

@@ -132,8 +132,11 @@ impl Reserve<'_> {
             .get(1)
             .and_then(as_i64)
             .and_then(|t| u64::try_from(t).ok());
+        if let Some(Value::Array(poisoned)) = items.get(3) {
+            reservation.poisoned = poisoned_pairs(poisoned);
+        }
         let mut unreadable = Vec::new();
-        let mut rest = items.into_iter().skip(3);
+        let mut rest = items.into_iter().skip(4);
         while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
             let (Some(id), Some(token)) = (as_string(&id), token) else {
                 tracing::error!(%lane, id = ?id, "reserve returned a job without a readable id or token; its lease will expire and the reaper returns it");
@@ -168,6 +171,18 @@ impl Reserve<'_> {
             unreadable,
         })
     }
+}
+
+/// The (id, attempt) pairs of jobs a reap failed as poison, from a flat reply list.
+fn poisoned_pairs(items: &[Value]) -> Vec<(JobId, u32)> {
+    items
+        .chunks_exact(2)
+        .filter_map(|pair| {
+            let id = as_string(&pair[0])?;
+            let attempt = as_i64(&pair[1]).and_then(|a| u32::try_from(a).ok())?;
+            Some((JobId::from(id), attempt))
+        })
+        .collect()
 }
 
 /// `ack.lua`: completes jobs whose handlers succeeded.
