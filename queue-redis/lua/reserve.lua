@@ -99,7 +99,7 @@ if #ids == 0 then
   return { next_due(), 0, acked, poisoned }
 end
 
-local tok = redis.call('INCR', q.tok)
+local tok = new_token(now)
 local tok_text = fmt(tok) -- formatted once, not once per job by Redis
 local deadline = now + tonumber(ARGV[2])
 local envs = call_many('HMGET', q.data, ids)
@@ -133,7 +133,7 @@ if #active_args > 0 then
   redis.call('ZADD', l.leases, deadline, tok_text)
 end
 -- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
-for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap) end
+for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap, now) end
 local leased = (#out - 4) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then

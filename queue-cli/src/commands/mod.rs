@@ -93,6 +93,8 @@ fn job_json(job: &JobInfo) -> Value {
         "lost_leases": job.lost_leases,
         "priority": job.priority,
         "created_at": rfc3339(job.created_at),
+        "first_started_at": job.first_started_at.map(rfc3339),
+        "started_at": job.started_at.map(rfc3339),
         "failed_at": job.failed_at.map(rfc3339),
         "finished_at": job.finished_at.map(rfc3339),
         "held_by": job.held_by,

@@ -61,6 +61,13 @@ pub struct JobInfo {
     pub lost_leases: u32,
     /// When it succeeded, for completed jobs.
     pub finished_at: Option<SystemTime>,
+    /// When its first run started, once a run started and the storage recorded it: while the
+    /// first run goes on, or once a run ended without success (failed, retried, lost its lease
+    /// or handed back at shutdown), and for jobs kept as completed.
+    pub first_started_at: Option<SystemTime>,
+    /// When its latest run started: the running one's, while active; else the latest run
+    /// recorded as [`first_started_at`](JobInfo::first_started_at) says.
+    pub started_at: Option<SystemTime>,
     /// The fencing token of its lease, while active.
     pub token: Option<u64>,
     /// The worker running it (its id, `host:pid:n`), while active and listed by the driver's
@@ -100,6 +107,8 @@ impl JobInfo {
             progress: None,
             lost_leases: 0,
             finished_at: None,
+            first_started_at: None,
+            started_at: None,
             token: None,
             held_by: None,
             result: None,
@@ -125,6 +134,9 @@ pub struct AttemptError {
     pub at: SystemTime,
     /// The error message.
     pub error: String,
+    /// When the run started, when the storage knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<SystemTime>,
 }
 
 impl AttemptError {
@@ -134,7 +146,14 @@ impl AttemptError {
             attempt,
             at,
             error: error.into(),
+            started_at: None,
         }
+    }
+
+    /// Sets when the run started.
+    pub fn started(mut self, at: SystemTime) -> Self {
+        self.started_at = Some(at);
+        self
     }
 }
 

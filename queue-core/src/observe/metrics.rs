@@ -28,6 +28,9 @@ pub const POISONED: &str = "queue_jobs_poisoned_total";
 pub const ACKS_REFUSED: &str = "queue_acks_refused_total";
 /// How long runs took, in seconds, whatever their outcome (histogram).
 pub const RUN_SECONDS: &str = "queue_job_run_seconds";
+/// How long jobs waited, in seconds, from becoming ready (dispatched, due after a delay or
+/// retry delay, or returned to their lane) until a worker took them (histogram).
+pub const WAIT_SECONDS: &str = "queue_job_wait_seconds";
 /// Jobs in each state (gauge; label `state`), sampled by workers every few seconds.
 pub const JOBS: &str = "queue_jobs";
 /// Live workers seen by the storage (gauge), sampled by workers.
@@ -46,6 +49,7 @@ pub(crate) struct LaneMetrics {
     acks_refused: Counter,
     poisoned: Counter,
     run_seconds: Histogram,
+    wait_seconds: Histogram,
 }
 
 impl LaneMetrics {
@@ -59,6 +63,7 @@ impl LaneMetrics {
             acks_refused: metrics::counter!(ACKS_REFUSED, &labels),
             poisoned: metrics::counter!(POISONED, &labels),
             run_seconds: metrics::histogram!(RUN_SECONDS, &labels),
+            wait_seconds: metrics::histogram!(WAIT_SECONDS, &labels),
         }
     }
 
@@ -76,6 +81,10 @@ impl LaneMetrics {
 
     pub(crate) fn acks_refused(&self, count: usize) {
         self.acks_refused.increment(count as u64);
+    }
+
+    pub(crate) fn waited(&self, waited: Duration) {
+        self.wait_seconds.record(waited.as_secs_f64());
     }
 
     pub(crate) fn poisoned(&self, count: usize) {

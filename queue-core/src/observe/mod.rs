@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::driver::Driver;
-use crate::job::{Dispatched, JobId, Lane, Name};
+use crate::job::{Dispatched, JobId, Lane, Name, ReservedJob};
 
 use self::events::{Event, EventBus, EventKind};
 use self::log::Publisher;
@@ -192,6 +192,16 @@ impl LaneObserver {
     pub(crate) fn acks_refused(&self, count: usize) {
         if let Some(metrics) = &self.metrics {
             metrics.acks_refused(count);
+        }
+    }
+
+    /// Records how long the reserved `jobs` waited, when metrics are on.
+    #[inline]
+    pub(crate) fn jobs_taken(&self, jobs: &[ReservedJob]) {
+        if let Some(metrics) = &self.metrics {
+            for waited in jobs.iter().filter_map(|job| job.waited) {
+                metrics.waited(waited);
+            }
         }
     }
 

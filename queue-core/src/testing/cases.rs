@@ -30,6 +30,9 @@ use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
     stats_record_totals_and_minutes,
 };
+use super::waits::{
+    job_info_records_when_runs_started, reserved_jobs_report_their_wait_since_ready,
+};
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
@@ -47,6 +50,8 @@ pub(super) const CASES: &[Case] = &[
     case!(expired_lease_is_reaped_without_spending_an_attempt, Admin),
     case!(poison_job_ends_in_failed_list, Admin),
     case!(reserve_reports_jobs_failed_as_poison),
+    case!(reserved_jobs_report_their_wait_since_ready),
+    case!(job_info_records_when_runs_started, Admin),
     case!(stale_token_is_fenced, Admin),
     case!(renewal_keeps_the_lease),
     case!(retry_with_backoff, Admin),

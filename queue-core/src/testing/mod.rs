@@ -34,6 +34,7 @@ mod event_log;
 mod listing;
 mod retention;
 mod stats;
+mod waits;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -47,10 +47,12 @@ impl Enqueue<'_> {
                     .arg(job.priority)
                     .arg(delay_ms(job.delay));
             }
+            let ready_ms = self.created_ms.saturating_add(delay_ms(job.delay));
             inv.arg(envelope(
                 job.attempts,
                 job.priority,
                 self.created_ms,
+                ready_ms,
                 self.job,
                 job.payload,
             ));
@@ -136,6 +138,7 @@ impl Reserve<'_> {
             reservation.poisoned = poisoned_pairs(poisoned);
         }
         let mut unreadable = Vec::new();
+        let now_ms = queue_core::unix_ms(std::time::SystemTime::now());
         let mut rest = items.into_iter().skip(4);
         while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
             let (Some(id), Some(token)) = (as_string(&id), token) else {
@@ -148,9 +151,10 @@ impl Reserve<'_> {
                 Some(h) if h.name == lane.job() => {
                     let payload = raw.slice(h.body_at..);
                     let (attempt, max) = (h.attempts + 1, h.max_attempts);
+                    let waited = Duration::from_millis(now_ms.saturating_sub(h.ready_ms));
                     reservation
                         .jobs
-                        .push(ReservedJob::new(id, token, payload, attempt, max));
+                        .push(ReservedJob::new(id, token, payload, attempt, max).waited(waited));
                 }
                 Some(h) => {
                     let why = format!(
