@@ -109,7 +109,8 @@ fn json_or_text(bytes: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// The payload as JSON, or as a string when it does not parse.
+/// The payload as JSON without the trace context it may carry, or as a string when it does
+/// not parse.
 fn payload(job: &JobInfo) -> Value {
-    json_or_text(&job.payload)
+    json_or_text(queue_core::strip_trace_context(&job.payload))
 }
