@@ -120,8 +120,8 @@ fn is_text(b: u8) -> bool {
     (0x20..0x7F).contains(&b)
 }
 
-/// `json` behind a context of `fields`, or `None` when no field can be carried (names holding
-/// `=` and bytes other than printable ASCII are left out, as are fields past
+/// `json` behind a context of `fields`, or `None` when no field can be carried (empty values,
+/// names holding `=` and bytes other than printable ASCII are left out, as are fields past
 /// [`MAX_CONTEXT_LEN`]): the JSON is then stored alone.
 #[cfg_attr(not(any(test, feature = "otel")), allow(dead_code))]
 pub(crate) fn with_context<'f>(
@@ -133,6 +133,7 @@ pub(crate) fn with_context<'f>(
         let fits = context.len() + usize::from(!context.is_empty()) + name.len() + 1 + value.len()
             <= MAX_CONTEXT_LEN;
         let valid = !name.is_empty()
+            && !value.is_empty()
             && name.bytes().all(|b| is_text(b) && b != b'=')
             && value.bytes().all(is_text);
         if !(fits && valid) {
@@ -214,6 +215,7 @@ mod tests {
             [
                 ("traceparent", PARENT),
                 ("tracestate", "line\nbreak"),
+                ("tracestate", ""),
                 ("baggage", long.as_str()),
                 ("other", "kept"),
             ],
