@@ -99,8 +99,14 @@ fn job_json(job: &JobInfo) -> Value {
         "last_error": job.last_error,
         "progress": job.progress,
         "payload": payload(job),
+        "traceparent": traceparent(job),
         "result": job.result.as_deref().map(json_or_text),
     })
+}
+
+/// The W3C `traceparent` of the dispatch the job continues, when its payload carries one.
+fn traceparent(job: &JobInfo) -> Option<&str> {
+    job.stored_payload().ok()?.context_field("traceparent")
 }
 
 /// Stored bytes as JSON, or as a string when they do not parse.
