@@ -1,19 +1,5 @@
-//! A stored payload may carry the trace context of its dispatch ahead of its JSON.
-//!
-//! Drivers store payloads as opaque bytes, so the context travels inside them, in a form no
-//! JSON document can take:
-//!
-//! ```text
-//! 0x1E  name=value ( '\n' name=value )*  0x1E  JSON
-//! ```
-//!
-//! The record separator (0x1E) can never begin JSON, so a payload without a context (every
-//! payload dispatched with the `otel` feature off, or without an active OpenTelemetry
-//! context) is stored as its JSON alone, byte for byte, and reading it costs one byte compare.
-//! The fields are the ones the dispatching program's propagator wrote, W3C `traceparent` and
-//! `tracestate` with `TraceContextPropagator`: names without `=`, values of printable ASCII.
-//! A payload that opens with the marker but has no closing one, or whose context is not
-//! printable ASCII, is malformed: its handler fails the run at once, naming the job.
+//! A stored payload may carry the trace context of its dispatch ahead of its JSON; the
+//! layout is described on [`StoredPayload`].
 
 use std::fmt;
 
@@ -27,6 +13,22 @@ pub const CONTEXT_MARK: u8 = 0x1E;
 pub const MAX_CONTEXT_LEN: usize = 8 * 1024;
 
 /// A stored payload read apart: the trace context it carries, if any, and its JSON.
+///
+/// Drivers store payloads as opaque bytes, so the context of a dispatch (with queue-core's
+/// `otel` feature) travels inside them, in a form no JSON document can take:
+///
+/// ```text
+/// 0x1E  name=value ( '\n' name=value )*  0x1E  JSON
+/// ```
+///
+/// The record separator ([`CONTEXT_MARK`]) can never begin JSON, so a payload without a
+/// context (every payload dispatched with the feature off, or without a span OpenTelemetry
+/// records) is stored as its JSON alone, byte for byte, and reading it costs one byte compare.
+/// The fields are the ones the dispatching program's propagator wrote, W3C `traceparent` and
+/// `tracestate` with `TraceContextPropagator`: names without `=`, values of printable ASCII, at
+/// most [`MAX_CONTEXT_LEN`] bytes in all. A payload that opens with the mark but has no closing
+/// one, or whose context is not printable ASCII, is malformed: its handler fails the run at
+/// once, naming the job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoredPayload<'a> {
     context: &'a str,
