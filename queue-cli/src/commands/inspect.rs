@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use queue_core::{Counts, JobId, JobInfo, QueueStats, RunCounts};
 use serde_json::{json, Value};
 
-use super::{job_json, json_or_text, known_queue, payload, Context, Report};
+use super::{job_json, json_or_text, known_queue, payload, traceparent, Context, Report};
 use crate::cli::{JobsArgs, OrderArg};
 use crate::error::{CliError, CliResult};
 use crate::listing::{self, shell_quote, state_name, Listing};
@@ -407,6 +407,9 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
     }
     if let Some(progress) = &job.progress {
         pairs.push(("progress", progress.to_string(), None));
+    }
+    if let Some(parent) = traceparent(job) {
+        pairs.push(("traceparent", parent.to_string(), None));
     }
     let payload = serde_json::to_string_pretty(&payload(job)).unwrap_or_default();
     let mut text = format!(

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::envelope::{strip_trace_context, MalformedPayload, StoredPayload};
 use super::id::JobId;
 
 /// Where a job is in its life.
@@ -36,7 +37,9 @@ pub struct JobInfo {
     pub name: String,
     /// Its state.
     pub state: JobState,
-    /// The JSON payload.
+    /// The payload as stored: its JSON, behind the trace context of its dispatch when it
+    /// carries one (see [`StoredPayload`]; [`JobInfo::payload_json`] and
+    /// [`strip_trace_context`](crate::strip_trace_context) give the JSON alone).
     pub payload: Bytes,
     /// Handler runs started so far (a run whose lease was lost is not counted).
     pub attempts: u32,
@@ -115,9 +118,16 @@ impl JobInfo {
         }
     }
 
-    /// The payload parsed as JSON (`Null` if it is not JSON).
+    /// The payload parsed as JSON, without the trace context it may carry (`Null` if it is
+    /// not JSON).
     pub fn payload_json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.payload).unwrap_or(serde_json::Value::Null)
+        serde_json::from_slice(strip_trace_context(&self.payload))
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The stored payload read apart: its JSON and the trace context of its dispatch, if any.
+    pub fn stored_payload(&self) -> Result<StoredPayload<'_>, MalformedPayload> {
+        StoredPayload::parse(&self.payload)
     }
 }
 

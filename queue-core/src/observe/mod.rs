@@ -1,13 +1,16 @@
 //! Seeing what jobs do: in-process [`events`], the same events published to the storage's
 //! event [`log`] for other processes ([`follow`]ed there, in their stored [`record`] form),
 //! [`metrics`] through the `metrics` facade, and the per-run tracing spans (made in
-//! `worker::execute`). Everything here is off until asked for, and then costs a run one check
+//! `worker::execute`), which continue the dispatcher's OpenTelemetry trace with the `otel`
+//! feature (`otel`). Everything here is off until asked for, and then costs a run one check
 //! of a flag and two clock readings.
 
 pub mod events;
 pub mod follow;
 pub mod log;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub(crate) mod otel;
 pub mod record;
 
 use std::sync::Arc;

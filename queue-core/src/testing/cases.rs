@@ -1094,13 +1094,17 @@ async fn progress_is_recorded(driver: Arc<dyn Driver>) {
     assert_eq!(info.progress, Some(json!({"done": 40, "of": 100})));
 }
 
-/// Payload bytes come back exactly as dispatched, whatever they hold.
+/// Payload bytes come back exactly as dispatched, whatever they hold: workers read a trace
+/// context ahead of the JSON from them.
 async fn payload_bytes_round_trip(driver: Arc<dyn Driver>) {
     let lane = lane("bytes", "work");
     let payloads: Vec<Vec<u8>> = vec![
         br#"{"text":"h\u00e9llo \ud83d\ude00 \"q\" \\ \n","n":-1.5e300}"#.to_vec(),
         "{\"emoji\":\"😀\",\"nul\":\"\\u0000\"}".as_bytes().to_vec(),
         b"not json at all \x00\xff\xfe".to_vec(),
+        // A trace context ahead of the JSON (`StoredPayload`), as dispatches with the `otel`
+        // feature store it.
+        b"\x1etraceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\x1e{}".to_vec(),
         Vec::new(),
         vec![b'x'; 100_000],
     ];
