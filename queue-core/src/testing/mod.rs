@@ -36,6 +36,9 @@ mod retention;
 mod stats;
 mod waits;
 
+mod hot_path;
+pub use hot_path::HotPathOnly;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
