@@ -66,10 +66,12 @@ pub struct JobInfo {
     pub finished_at: Option<SystemTime>,
     /// When its first run started, once a run started and the storage recorded it: while the
     /// first run goes on, or once a run ended without success (failed, retried, lost its lease
-    /// or handed back at shutdown), and for jobs kept as completed.
+    /// or handed back at shutdown). For a job kept as completed, the memory driver knows it;
+    /// the Redis driver only when an earlier run ended without success.
     pub first_started_at: Option<SystemTime>,
-    /// When its latest run started: the running one's, while active; else the latest run
-    /// recorded as [`first_started_at`](JobInfo::first_started_at) says.
+    /// When its latest run started: the running one's, while active; else that of the latest
+    /// run recorded as for [`first_started_at`](JobInfo::first_started_at) (for a completed job,
+    /// the run that completed: known to the memory driver, not kept by the Redis driver).
     pub started_at: Option<SystemTime>,
     /// The fencing token of its lease, while active.
     pub token: Option<u64>,
