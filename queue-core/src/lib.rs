@@ -13,6 +13,7 @@ mod queue;
 mod registry;
 mod results;
 mod run;
+mod schedule;
 mod stats;
 mod worker;
 
@@ -22,7 +23,8 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{
-    Admin, Capabilities, Driver, EventLog, Presence, Retention, Stats, DEFAULT_MAX_LOST_LEASES,
+    Admin, Capabilities, Driver, EventLog, Presence, Retention, Schedules, Stats,
+    DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
@@ -39,6 +41,9 @@ pub use observe::record::EventRecord;
 pub use presence::{LaneLoad, Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
+};
+pub use schedule::{
+    Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME, SCHEDULE_GRACE,
 };
 pub use registry::{
     definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_KEPT_COMPLETED,

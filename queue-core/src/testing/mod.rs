@@ -33,6 +33,7 @@ mod errors;
 mod event_log;
 mod listing;
 mod retention;
+mod schedules;
 mod stats;
 
 use std::future::Future;
@@ -60,6 +61,8 @@ enum Capability {
     EventLog,
     /// Queue statistics, [`Driver::capabilities`].
     Stats,
+    /// Recurring jobs, [`Driver::capabilities`].
+    Schedules,
 }
 
 impl Capability {
@@ -70,6 +73,7 @@ impl Capability {
             Capability::Retention => driver.retention().is_some(),
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
+            Capability::Schedules => driver.schedules().is_some(),
         }
     }
 }
@@ -117,6 +121,7 @@ where
             Capability::Retention,
             Capability::EventLog,
             Capability::Stats,
+            Capability::Schedules,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))
