@@ -43,7 +43,7 @@ pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
 };
 pub use schedule::{
-    Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME, SCHEDULE_GRACE,
+    CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME, SCHEDULE_GRACE,
 };
 pub use registry::{
     definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_KEPT_COMPLETED,

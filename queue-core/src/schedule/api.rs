@@ -13,7 +13,7 @@ impl Queue {
     /// [`Error::InvalidSchedule`] for a bad expression, time zone or policy, or a payload that
     /// the job's handler (when linked into this program) cannot decode.
     pub async fn add_schedule(&self, schedule: Schedule) -> Result<()> {
-        self.check_schedule(&schedule)?;
+        let schedule = self.check_schedule(schedule)?;
         if self.schedule_store()?.put_schedule(&schedule, false).await? {
             Ok(())
         } else {
@@ -29,7 +29,7 @@ impl Queue {
     /// fires twice and none before the change fires late. Checked as in
     /// [`add_schedule`](Queue::add_schedule).
     pub async fn replace_schedule(&self, schedule: Schedule) -> Result<()> {
-        self.check_schedule(&schedule)?;
+        let schedule = self.check_schedule(schedule)?;
         self.schedule_store()?
             .put_schedule(&schedule, true)
             .await
@@ -77,9 +77,15 @@ impl Queue {
         }
     }
 
-    /// Checks a schedule's definition, and its payload against the job's handler when one is
+    /// Chooses a schedule's queue when it names none (its handler's, or the default queue),
+    /// then checks its definition, and its payload against the job's handler when one is
     /// linked in.
-    fn check_schedule(&self, schedule: &Schedule) -> Result<()> {
+    fn check_schedule(&self, mut schedule: Schedule) -> Result<Schedule> {
+        if schedule.queue.is_empty() {
+            schedule.queue = crate::registry::find(&schedule.job)
+                .map_or(crate::registry::DEFAULT_QUEUE, |def| def.queue)
+                .to_string();
+        }
         schedule.check()?;
         if let Some(registration) = crate::registry::registry().by_name.get(schedule.job.as_str())
         {
@@ -92,7 +98,7 @@ impl Queue {
                 ),
             })?;
         }
-        Ok(())
+        Ok(schedule)
     }
 
     /// The driver's schedules, or an error saying it keeps none.

@@ -8,6 +8,6 @@ pub(crate) mod cron_rule;
 mod spec;
 mod ticks;
 
-pub use spec::{Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME};
+pub use spec::{CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME};
 pub(crate) use fire::{fire_due, tick_jobs};
 pub use ticks::SCHEDULE_GRACE;

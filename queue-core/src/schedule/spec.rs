@@ -9,7 +9,6 @@ use super::cron_rule::{parse_cron, parse_missed, parse_tz, MissedRule, MAX_CATCH
 use super::ticks::Clock;
 use crate::error::{Error, Result};
 use crate::job::{from_unix_ms, unix_ms, validate_name, JobId};
-use crate::registry::DEFAULT_QUEUE;
 
 /// Longest schedule name: a tick's job id is `<name>@<tick ms>`, which must stay within the
 /// 200 bytes of an id.
@@ -82,7 +81,8 @@ pub struct Schedule {
     /// The schedule's name, unique within its queue. Its ticks' jobs have the ids
     /// `<name>@<tick in ms since the epoch>`.
     pub name: String,
-    /// The queue its jobs go to, and where the schedule is stored.
+    /// The queue its jobs go to, and where the schedule is stored (empty until set or chosen
+    /// when the schedule is stored).
     pub queue: String,
     /// The job name its ticks dispatch.
     pub job: String,
@@ -100,14 +100,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// A schedule named `name` dispatching `job` at the times of `cron`, in UTC, to the queue of
-    /// `job`'s handler when one is linked into this program (the default queue otherwise), with
-    /// a `null` payload and missed ticks skipped.
+    /// A schedule named `name` dispatching `job` at the times of `cron`, in UTC, with a `null`
+    /// payload and missed ticks skipped. Its queue, unless set with [`queue`](Self::queue), is
+    /// the queue of `job`'s handler when one is linked into the program that stores it (the
+    /// default queue otherwise).
     pub fn new(name: &str, job: &str, cron: &str) -> Self {
-        let queue = crate::registry::find(job).map_or(DEFAULT_QUEUE, |def| def.queue);
         Self {
             name: name.to_string(),
-            queue: queue.to_string(),
+            queue: String::new(),
             job: job.to_string(),
             cron: cron.to_string(),
             tz: "UTC".to_string(),
@@ -187,6 +187,26 @@ impl Schedule {
     pub fn from_json(text: &str) -> Result<Self> {
         serde_json::from_str(text)
             .map_err(|e| Error::storage(format!("unreadable schedule definition: {e}")))
+    }
+}
+
+/// A handler's schedule as `#[job(cron = "...", tz = "...", missed = "...")]` declares it; a
+/// worker serving the handler stores it (see [`WorkerBuilder`](crate::WorkerBuilder)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CronSpec {
+    /// The cron expression.
+    pub expr: &'static str,
+    /// The IANA time zone.
+    pub tz: &'static str,
+    /// What happens to missed ticks.
+    pub missed: Missed,
+}
+
+impl CronSpec {
+    /// A schedule of `expr` in `tz` with the `missed` policy.
+    pub const fn new(expr: &'static str, tz: &'static str, missed: Missed) -> Self {
+        Self { expr, tz, missed }
     }
 }
 
