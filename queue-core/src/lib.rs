@@ -51,6 +51,7 @@ pub use registry::{
 };
 pub use worker::{
     shutdown_signal, Worker, WorkerBuilder, WorkerStats, DEFAULT_GRACE, DEFAULT_LEASE,
+    DEFAULT_SCHEDULE_REFRESH,
 };
 
 /// Turns an `async fn` into a job handler; see the crate documentation.

@@ -9,5 +9,7 @@ mod spec;
 mod ticks;
 
 pub use spec::{CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME};
-pub(crate) use fire::{fire_due, tick_jobs};
+pub(crate) use fire::fire_due;
+#[cfg(feature = "testing")]
+pub(crate) use fire::tick_jobs;
 pub use ticks::SCHEDULE_GRACE;
