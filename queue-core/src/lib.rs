@@ -14,6 +14,7 @@ mod registry;
 mod results;
 mod run;
 mod schedule;
+mod schedules;
 mod stats;
 mod worker;
 
@@ -42,12 +43,12 @@ pub use presence::{LaneLoad, Unserved, WorkerPresence, HEARTBEAT_EVERY, HEARTBEA
 pub use queue::{
     redact_url, ConnectFn, Dispatch, DriverFactory, Queue, DEFAULT_MAX_PAYLOAD, URL_ENV,
 };
-pub use schedule::{
-    CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME, SCHEDULE_GRACE,
-};
 pub use registry::{
     definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_KEPT_COMPLETED,
     DEFAULT_QUEUE,
+};
+pub use schedule::{
+    CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME, SCHEDULE_GRACE,
 };
 pub use worker::{
     shutdown_signal, Worker, WorkerBuilder, WorkerStats, DEFAULT_GRACE, DEFAULT_LEASE,

@@ -40,7 +40,10 @@ async fn a_handler_schedule_fires_each_tick_once_across_workers() {
     let workers: Vec<_> = (0..3)
         .map(|_| start(queue.worker().handlers(["every_second"])))
         .collect();
-    eventually(LIMIT, || async { (TICKS.lock().unwrap().len() >= 4).then_some(()) }).await;
+    eventually(LIMIT, || async {
+        (TICKS.lock().unwrap().len() >= 4).then_some(())
+    })
+    .await;
     for worker in workers {
         worker.shutdown().await.unwrap();
     }
@@ -91,15 +94,15 @@ async fn a_schedule_added_at_run_time_carries_its_payload_and_pauses() {
             .schedule_refresh(Duration::from_millis(50)),
     );
     queue
-        .add_schedule(
-            Schedule::new("hello", "greet", "* * * * * *").payload(json!({"n": 7})),
-        )
+        .add_schedule(Schedule::new("hello", "greet", "* * * * * *").payload(json!({"n": 7})))
         .await
         .unwrap();
     eventually(LIMIT, || async { (greetings() >= 2).then_some(()) }).await;
     {
         let seen = GREETINGS.lock().unwrap();
-        assert!(seen.iter().all(|(id, n)| id.starts_with("hello@") && *n == 7));
+        assert!(seen
+            .iter()
+            .all(|(id, n)| id.starts_with("hello@") && *n == 7));
     }
     let listed = queue.schedules("sched-api").await.unwrap();
     assert_eq!(listed[0].schedule.queue, "sched-api", "the handler's queue");
@@ -163,8 +166,14 @@ async fn bad_schedules_are_refused_with_the_reason() {
         queue.add_schedule(ok.clone()).await.unwrap_err(),
         Error::ScheduleExists { .. }
     ));
-    queue.replace_schedule(ok.tz("Europe/Berlin")).await.unwrap();
-    assert_eq!(queue.schedules("q").await.unwrap()[0].schedule.tz, "Europe/Berlin");
+    queue
+        .replace_schedule(ok.tz("Europe/Berlin"))
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.schedules("q").await.unwrap()[0].schedule.tz,
+        "Europe/Berlin"
+    );
     assert!(matches!(
         queue.pause_schedule("q", "missing").await.unwrap_err(),
         Error::ScheduleNotFound { .. }

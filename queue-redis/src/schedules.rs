@@ -142,13 +142,16 @@ impl Schedules for RedisDriver {
             let id = spec
                 .id
                 .ok_or_else(|| Error::storage("a tick's job has no id"))?;
-            inv.arg(*tick).arg(id.as_str()).arg(spec.priority).arg(envelope(
-                spec.attempts,
-                spec.priority,
-                created_ms,
-                &schedule.job,
-                spec.payload,
-            ));
+            inv.arg(*tick)
+                .arg(id.as_str())
+                .arg(spec.priority)
+                .arg(envelope(
+                    spec.attempts,
+                    spec.priority,
+                    created_ms,
+                    &schedule.job,
+                    spec.payload,
+                ));
         }
         let reply = self.inner.conn.invoke(&inv).await?;
         let Value::Array(items) = reply else {

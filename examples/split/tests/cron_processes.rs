@@ -39,7 +39,12 @@ impl CronWorker {
         });
         let worker = Self { child, lines };
         wait_until(Duration::from_secs(20), || {
-            worker.lines.lock().unwrap().iter().any(|l| l == "worker ready")
+            worker
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l == "worker ready")
         });
         worker
     }
@@ -63,9 +68,14 @@ impl CronWorker {
             .expect("run kill");
         assert!(status.success());
         let exit = self.child.wait().expect("wait for the worker");
-        assert!(exit.success(), "the worker exits cleanly on SIGTERM: {exit}");
+        assert!(
+            exit.success(),
+            "the worker exits cleanly on SIGTERM: {exit}"
+        );
         // The reader thread has seen every line once the pipe closed.
-        wait_until(Duration::from_secs(5), || Arc::strong_count(&self.lines) == 1);
+        wait_until(Duration::from_secs(5), || {
+            Arc::strong_count(&self.lines) == 1
+        });
         self.ticks()
     }
 }
@@ -80,7 +90,10 @@ impl Drop for CronWorker {
 fn wait_until(limit: Duration, check: impl Fn() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
-        assert!(Instant::now() < deadline, "condition not reached within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -140,8 +153,14 @@ async fn three_processes_fire_each_tick_once_across_a_restart() {
     // No tick missing, from the first to the last, the downtime's included.
     let ticks: Vec<u64> = runs.keys().copied().collect();
     let gaps: Vec<_> = ticks.windows(2).filter(|w| w[1] - w[0] != 1000).collect();
-    assert!(gaps.is_empty(), "ticks missing between: {gaps:?} (of {ticks:?})");
-    assert!(ticks.len() >= 12, "about fourteen ticks expected: {ticks:?}");
+    assert!(
+        gaps.is_empty(),
+        "ticks missing between: {gaps:?} (of {ticks:?})"
+    );
+    assert!(
+        ticks.len() >= 12,
+        "about fourteen ticks expected: {ticks:?}"
+    );
     let during_downtime = ticks
         .iter()
         .filter(|t| **t > stopped_at && **t < restarted_at)
@@ -153,7 +172,11 @@ async fn three_processes_fire_each_tick_once_across_a_restart() {
 
     // Storage agrees: the last fired tick is the last that ran, and nothing is left or failed.
     let listed = queue.schedules("split-cron").await.unwrap();
-    assert_eq!(listed.len(), 1, "one schedule, however many workers stored it");
+    assert_eq!(
+        listed.len(),
+        1,
+        "one schedule, however many workers stored it"
+    );
     assert_eq!(listed[0].last_tick.map(unix_ms), ticks.last().copied());
     let counts = queue.counts("split-cron").await.unwrap();
     assert_eq!(counts.failed, 0);

@@ -1,15 +1,11 @@
-//! Recurring jobs: schedules stored per queue ([`Schedule`]), fired by workers exactly once per
-//! tick through the storage's [`Schedules`](crate::Schedules) capability, and administered
-//! through [`Queue`](crate::Queue).
+//! Recurring jobs as data: a schedule's definition ([`Schedule`]), its state as storage reports
+//! it, and its times (cron expression and time zone, due ticks under the missed-tick policy).
+//! Storage keeps and fires them through [`Schedules`](crate::Schedules); the worker's
+//! scheduler fires them; `Queue`'s schedule methods (`schedules.rs`) administer them.
 
-mod api;
-mod fire;
 pub(crate) mod cron_rule;
 mod spec;
 mod ticks;
 
 pub use spec::{CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME};
-pub(crate) use fire::fire_due;
-#[cfg(feature = "testing")]
-pub(crate) use fire::tick_jobs;
 pub use ticks::SCHEDULE_GRACE;

@@ -134,11 +134,11 @@ mod tests {
         assert_eq!(all.len(), 10);
         assert_eq!(all[0], utc(2026, 1, 1, 10, 1, 0));
         // Nothing after the anchor: nothing due.
-        assert!(c.due(on_time, now, 1000, Missed::Each { max: 5 }).is_empty());
-        // Late by more than the grace: missed, so skipped.
         assert!(c
-            .due(anchor, on_time + 5000, 1000, Missed::Skip)
+            .due(on_time, now, 1000, Missed::Each { max: 5 })
             .is_empty());
+        // Late by more than the grace: missed, so skipped.
+        assert!(c.due(anchor, on_time + 5000, 1000, Missed::Skip).is_empty());
     }
 
     #[test]
@@ -202,7 +202,12 @@ mod tests {
         );
         // Firing is by real time: the due ticks across the change are each hour once.
         let anchor = utc(2026, 10, 24, 22, 30, 0);
-        let due = hourly.due(anchor, utc(2026, 10, 25, 2, 0, 0), 1000, Missed::Each { max: 10 });
+        let due = hourly.due(
+            anchor,
+            utc(2026, 10, 25, 2, 0, 0),
+            1000,
+            Missed::Each { max: 10 },
+        );
         assert_eq!(due, ticks);
     }
 }

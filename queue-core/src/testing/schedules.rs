@@ -12,7 +12,8 @@ use serde_json::json;
 use super::{reserve_n, unique_queue};
 use crate::driver::{Driver, Schedules};
 use crate::job::{unix_ms, JobId, Lane};
-use crate::schedule::{fire_due, tick_jobs, Fired, Missed, Schedule, ScheduleInfo};
+use crate::schedule::{Fired, Missed, Schedule, ScheduleInfo};
+use crate::worker::scheduler::{fire_due, tick_jobs};
 
 const LEASE: Duration = Duration::from_secs(30);
 const LIMIT: Duration = Duration::from_secs(5);
@@ -57,7 +58,11 @@ async fn take_ids(driver: &Arc<dyn Driver>, lane: &Lane, n: usize) -> BTreeSet<S
     );
     for job in &jobs {
         let payload: serde_json::Value = serde_json::from_slice(&job.payload).unwrap();
-        assert_eq!(payload, json!({"from": "schedule"}), "the schedule's payload");
+        assert_eq!(
+            payload,
+            json!({"from": "schedule"}),
+            "the schedule's payload"
+        );
     }
     jobs.iter().map(|j| j.id.to_string()).collect()
 }
@@ -138,7 +143,12 @@ pub(super) async fn paused_schedule_fires_nothing_until_resumed(driver: Arc<dyn 
     let t = 1_900_000_000_000u64;
     assert_eq!(fire(&driver, &s, &[t]).await, Fired::Paused);
     let lane = lane_of(&s);
-    assert!(driver.reserve(&lane, 10, LEASE).await.unwrap().jobs.is_empty());
+    assert!(driver
+        .reserve(&lane, 10, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
     assert!(st.pause_schedule(&s.queue, "tick", false).await.unwrap());
     assert!(!listed(&driver, &s.queue, "tick").await.paused);
     assert_eq!(fired(fire(&driver, &s, &[t]).await), [t]);
@@ -171,11 +181,17 @@ pub(super) async fn replaced_or_removed_schedule_refuses_stale_firings(driver: A
     let after = listed(&driver, &s.queue, "tick").await;
     assert_eq!(after.schedule, replaced);
     assert_eq!(after.last_tick, before.last_tick, "the last tick is kept");
-    assert_eq!(after.created_at, before.created_at, "the creation time is kept");
+    assert_eq!(
+        after.created_at, before.created_at,
+        "the creation time is kept"
+    );
     assert!(after.paused, "the pause is kept");
     st.pause_schedule(&s.queue, "tick", false).await.unwrap();
     assert_eq!(fire(&driver, &s, &[t + 1000]).await, Fired::Changed);
-    assert_eq!(fired(fire(&driver, &replaced, &[t + 1000]).await), [t + 1000]);
+    assert_eq!(
+        fired(fire(&driver, &replaced, &[t + 1000]).await),
+        [t + 1000]
+    );
 
     assert!(st.remove_schedule(&s.queue, "tick").await.unwrap());
     assert!(!st.remove_schedule(&s.queue, "tick").await.unwrap());
@@ -217,7 +233,11 @@ pub(super) async fn schedules_are_listed_with_their_next_ticks(driver: Arc<dyn D
         let age = now.duration_since(info.created_at).unwrap_or_default();
         assert!(age < Duration::from_secs(60), "created just now");
     }
-    assert_eq!(unix_ms(list[1].next_tick.unwrap()) % 3_600_000, 0, "on the hour");
+    assert_eq!(
+        unix_ms(list[1].next_tick.unwrap()) % 3_600_000,
+        0,
+        "on the hour"
+    );
 }
 
 /// After downtime, missed ticks follow the policy: skipped, run once (the latest), or each run
@@ -240,7 +260,10 @@ pub(super) async fn missed_ticks_follow_the_policy(driver: Arc<dyn Driver>) {
         let ticks = fired(outcome);
         assert_eq!(ticks.len(), expected, "{missed:?}");
         assert_eq!(*ticks.last().unwrap(), now - 100, "the on-time tick");
-        assert!(ticks.windows(2).all(|w| w[1] - w[0] == 1000), "the latest ones, in order");
+        assert!(
+            ticks.windows(2).all(|w| w[1] - w[0] == 1000),
+            "the latest ones, in order"
+        );
         let ids = take_ids(&driver, &lane_of(&s), expected).await;
         assert_eq!(ids.len(), expected);
         // Fired again at the same moment, from the listing: nothing is due any more.

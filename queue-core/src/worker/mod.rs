@@ -9,7 +9,7 @@ mod lease;
 mod outbox;
 mod pool;
 mod retry;
-mod scheduler;
+pub(crate) mod scheduler;
 mod stats;
 mod tally;
 mod trim;

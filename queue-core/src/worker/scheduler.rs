@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, Schedules};
-use crate::job::{from_unix_ms, unix_ms};
-use crate::schedule::{fire_due, Fired, Schedule, ScheduleInfo};
+use crate::error::Result;
+use crate::job::{from_unix_ms, unix_ms, NewJob};
+use crate::schedule::{Fired, Schedule, ScheduleInfo, SCHEDULE_GRACE};
 
 /// How often a worker reads its queues' schedules again, unless configured
 /// ([`WorkerBuilder::schedule_refresh`](crate::WorkerBuilder::schedule_refresh)).
@@ -109,4 +111,41 @@ fn next_tick(list: &[ScheduleInfo], now: u64) -> Option<u64> {
             clock.next_after(now.max(info.anchor_ms()))
         })
         .min()
+}
+
+/// The job of each tick: the schedule's job with its payload, in its queue, with the id
+/// `<name>@<tick>`.
+pub(crate) fn tick_jobs(schedule: &Schedule, ticks: &[u64]) -> Result<Vec<(u64, NewJob)>> {
+    let payload =
+        Bytes::from(serde_json::to_vec(&schedule.payload).map_err(crate::error::Error::storage)?);
+    Ok(ticks
+        .iter()
+        .map(|&tick| {
+            let job = NewJob::named(&schedule.job, payload.clone())
+                .queue(&schedule.queue)
+                .id(schedule.job_id(tick));
+            (tick, job)
+        })
+        .collect())
+}
+
+/// Fires the ticks of `info`'s schedule due at `now_ms` (ms since the epoch) under its
+/// missed-tick policy; `None` when none is due (no storage call then).
+pub(crate) async fn fire_due(
+    store: &dyn Schedules,
+    info: &ScheduleInfo,
+    now_ms: u64,
+) -> Result<Option<Fired>> {
+    let clock = info.schedule.clock()?;
+    let due = clock.due(
+        info.anchor_ms(),
+        now_ms,
+        SCHEDULE_GRACE.as_millis() as u64,
+        info.schedule.missed,
+    );
+    if due.is_empty() {
+        return Ok(None);
+    }
+    let jobs = tick_jobs(&info.schedule, &due)?;
+    store.fire(&info.schedule, jobs).await.map(Some)
 }

@@ -1,10 +1,10 @@
 //! The run-time API of schedules on [`Queue`].
 
-use super::spec::{Schedule, ScheduleInfo};
 use crate::driver::Schedules;
 use crate::error::{Error, Result};
 use crate::job::validate_name;
 use crate::queue::Queue;
+use crate::schedule::{Schedule, ScheduleInfo};
 
 impl Queue {
     /// Stores a new schedule in its queue; workers serving that queue fire its ticks from the
@@ -14,7 +14,11 @@ impl Queue {
     /// the job's handler (when linked into this program) cannot decode.
     pub async fn add_schedule(&self, schedule: Schedule) -> Result<()> {
         let schedule = self.check_schedule(schedule)?;
-        if self.schedule_store()?.put_schedule(&schedule, false).await? {
+        if self
+            .schedule_store()?
+            .put_schedule(&schedule, false)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::ScheduleExists {
@@ -87,7 +91,9 @@ impl Queue {
                 .to_string();
         }
         schedule.check()?;
-        if let Some(registration) = crate::registry::registry().by_name.get(schedule.job.as_str())
+        if let Some(registration) = crate::registry::registry()
+            .by_name
+            .get(schedule.job.as_str())
         {
             let payload = serde_json::to_vec(&schedule.payload).map_err(Error::storage)?;
             (registration.check_payload)(&payload).map_err(|e| Error::InvalidSchedule {
