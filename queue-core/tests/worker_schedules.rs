@@ -196,3 +196,30 @@ async fn a_scheduled_handler_must_accept_an_empty_payload() {
     assert!(matches!(error, Error::InvalidConfig { .. }), "{error}");
     assert!(error.to_string().contains("runs on a schedule"));
 }
+
+#[job(queue = "sched-retired")]
+async fn no_longer_scheduled() -> Result<(), JobError> {
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handler_that_dropped_its_schedule_has_it_removed() {
+    let queue = memory_queue();
+    // What a worker stored for an earlier version of the handler, and a schedule of the same
+    // job added through the API.
+    let mut old = Schedule::new("no_longer_scheduled", "no_longer_scheduled", "@hourly");
+    old.from_handler = true;
+    queue.add_schedule(old).await.unwrap();
+    queue
+        .add_schedule(Schedule::new("by-api", "no_longer_scheduled", "@daily"))
+        .await
+        .unwrap();
+    let worker = start(queue.worker().handlers(["no_longer_scheduled"]));
+    let names = eventually(LIMIT, || async {
+        let listed = queue.schedules("sched-retired").await.unwrap();
+        (listed.len() == 1).then_some(listed)
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(names[0].schedule.name, "by-api", "the API's schedule stays");
+}

@@ -97,6 +97,11 @@ pub struct Schedule {
     /// What happens to ticks missed while no worker ran.
     #[serde(default)]
     pub missed: Missed,
+    /// Stored by a worker for a handler's `#[job(cron = ...)]` (not by the API): a worker that
+    /// serves the handler in that queue but whose handler no longer declares a schedule removes
+    /// it when it starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_handler: bool,
 }
 
 impl Schedule {
@@ -113,6 +118,7 @@ impl Schedule {
             tz: "UTC".to_string(),
             payload: serde_json::Value::Null,
             missed: Missed::Skip,
+            from_handler: false,
         }
     }
 

@@ -391,10 +391,11 @@ fn handler_schedules(
                 ),
             });
         }
-        let schedule = crate::schedule::Schedule::new(def.name, def.name, cron.expr)
+        let mut schedule = crate::schedule::Schedule::new(def.name, def.name, cron.expr)
             .queue(lane.queue())
             .tz(cron.tz)
             .missed(cron.missed);
+        schedule.from_handler = true;
         schedule.check()?;
         out.push(schedule);
     }
@@ -462,10 +463,24 @@ impl Worker {
         });
         // Only on a driver that keeps schedules: nothing runs for them otherwise.
         let scheduling = self.driver.schedules().is_some().then(|| {
+            // Lanes whose handlers declare no schedule: one a worker stored for an earlier
+            // version of the handler is removed.
+            let unscheduled = self
+                .pools
+                .iter()
+                .map(|p| p.lane().clone())
+                .filter(|lane| {
+                    !self
+                        .schedules
+                        .iter()
+                        .any(|s| s.queue == lane.queue() && s.job == lane.job())
+                })
+                .collect();
             tokio::spawn(scheduler::run(
                 self.driver.clone(),
                 self.served_queues(),
                 self.schedules.clone(),
+                unscheduled,
                 self.schedule_refresh,
                 stop.clone(),
             ))

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, Schedules};
 use crate::error::Result;
-use crate::job::{from_unix_ms, unix_ms, NewJob};
+use crate::job::{from_unix_ms, unix_ms, Lane, NewJob};
 use crate::schedule::{Fired, Schedule, ScheduleInfo, SCHEDULE_GRACE};
 
 /// How often a worker reads its queues' schedules again, unless configured
@@ -23,17 +23,20 @@ use crate::schedule::{Fired, Schedule, ScheduleInfo, SCHEDULE_GRACE};
 pub const DEFAULT_SCHEDULE_REFRESH: Duration = Duration::from_secs(5);
 
 /// Runs the scheduler for `queues` until `stop`; `own` are the handlers' schedules to store
-/// first.
+/// first, `unscheduled` the served lanes whose handlers declare none (a handler's schedule
+/// stored for one of them is removed).
 pub(crate) async fn run(
     driver: Arc<dyn Driver>,
     queues: Vec<String>,
     mut own: Vec<Schedule>,
+    unscheduled: Vec<Lane>,
     refresh: Duration,
     stop: CancellationToken,
 ) {
     let Some(store) = driver.schedules() else {
         return;
     };
+    retire(store, &queues, &unscheduled).await;
     loop {
         // The handlers' schedules are stored (replacing a changed definition, keeping its
         // state) before anything is read; one that could not be stored is tried again.
@@ -61,6 +64,32 @@ pub(crate) async fn run(
             }
             if Instant::now() >= until {
                 break;
+            }
+        }
+    }
+}
+
+/// Removes the handlers' schedules stored for `unscheduled` lanes (the handler dropped its
+/// `cron`): only schedules a worker stored for that handler, never one added through the API.
+async fn retire(store: &dyn Schedules, queues: &[String], unscheduled: &[Lane]) {
+    if unscheduled.is_empty() {
+        return;
+    }
+    for info in load(store, queues).await {
+        let s = &info.schedule;
+        let stale = s.from_handler
+            && s.name == s.job
+            && unscheduled
+                .iter()
+                .any(|lane| lane.queue() == s.queue && lane.job() == s.job);
+        if stale {
+            match store.remove_schedule(&s.queue, &s.name).await {
+                Ok(_) => {
+                    tracing::info!(schedule = %s.name, queue = %s.queue, "removed the schedule of a handler that no longer declares one")
+                }
+                Err(error) => {
+                    tracing::warn!(schedule = %s.name, %error, "could not remove a handler's old schedule")
+                }
             }
         }
     }
