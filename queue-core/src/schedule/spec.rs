@@ -63,6 +63,7 @@ impl Missed {
 /// ```
 /// # use queue_core::{Missed, Schedule};
 /// let schedule = Schedule::new("nightly-report", "send_report", "0 30 2 * * *")
+///     .queue("reports")
 ///     .tz("Europe/Berlin")
 ///     .payload(serde_json::json!({"kind": "daily"}))
 ///     .missed(Missed::Once);
@@ -146,8 +147,8 @@ impl Schedule {
         self
     }
 
-    /// Checks the names, the cron expression, the time zone and the policy, with an
-    /// [`Error::InvalidSchedule`] or [`Error::InvalidName`] saying what is wrong.
+    /// Checks the names (the queue must be set), the cron expression, the time zone and the
+    /// policy, with an [`Error::InvalidSchedule`] or [`Error::InvalidName`] saying what is wrong.
     pub fn check(&self) -> Result<()> {
         self.clock().map(drop)
     }
