@@ -149,6 +149,7 @@ impl Schedules for RedisDriver {
                     spec.attempts,
                     spec.priority,
                     created_ms,
+                    created_ms,
                     &schedule.job,
                     spec.payload,
                 ));
