@@ -18,6 +18,7 @@ pub use crate::error::{BoxError, JobError};
 pub use crate::queue::{Dispatch, Queue};
 pub use crate::registry::{HandlerFn, JobDefinition, Registration};
 pub use crate::NewJob;
+pub use crate::UniqueMode;
 
 /// Payload types: serializable, deserializable, sendable.
 #[diagnostic::on_unimplemented(

@@ -10,7 +10,7 @@ use crate::backoff::Backoff;
 use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
-use crate::job::{Keep, Name, NewJob};
+use crate::job::{Keep, Name, NewJob, Unique, UniqueDefault, UniqueMode};
 
 /// The queue used when a handler names none.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -47,6 +47,9 @@ pub struct JobDefinition {
     pub priority: i8,
     /// What storage keeps of its jobs that succeed (nothing by default).
     pub keep: Keep,
+    /// Whether its jobs are unique by default (`unique_for`, `unique_mode`), under the job
+    /// name and a hash of the payload unless a dispatch gives a key.
+    pub unique: Option<UniqueDefault>,
 }
 
 impl JobDefinition {
@@ -66,6 +69,7 @@ impl JobDefinition {
                 completed_for: None,
                 result_for: None,
             },
+            unique: None,
         }
     }
 
@@ -118,6 +122,27 @@ impl JobDefinition {
             self.keep.completed = DEFAULT_KEPT_COMPLETED;
         }
         self.keep.completed_for = Some(age);
+        self
+    }
+
+    /// Makes its jobs unique for `ttl` by default ([`NewJob::unique_for`]).
+    pub const fn unique_for(mut self, ttl: Duration) -> Self {
+        let mode = match self.unique {
+            Some(unique) => unique.mode,
+            None => UniqueMode::UntilStarted,
+        };
+        self.unique = Some(UniqueDefault { ttl, mode });
+        self
+    }
+
+    /// Sets what its jobs' uniqueness covers ([`NewJob::unique_mode`]); with no `unique_for`,
+    /// the lock lasts [`DEFAULT_UNIQUE_FOR`](crate::DEFAULT_UNIQUE_FOR).
+    pub const fn unique_mode(mut self, mode: UniqueMode) -> Self {
+        let ttl = match self.unique {
+            Some(unique) => unique.ttl,
+            None => crate::job::DEFAULT_UNIQUE_FOR,
+        };
+        self.unique = Some(UniqueDefault { ttl, mode });
         self
     }
 
@@ -230,6 +255,7 @@ impl NewJob {
                 priority: 0,
                 max_attempts: 3,
                 id: None,
+                unique: None,
                 queue_chosen: false,
                 typed: false,
                 error: None,
@@ -246,6 +272,9 @@ impl NewJob {
             priority: def.priority,
             max_attempts: def.attempts,
             id: None,
+            unique: def
+                .unique
+                .map(|u| Box::new(Unique::new(String::new(), u.ttl, u.mode))),
             queue_chosen: false,
             typed: false,
             error: None,

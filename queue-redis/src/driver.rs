@@ -68,6 +68,8 @@ impl Driver for RedisDriver {
             .with_retention(self)
             .with_event_log(self)
             .with_stats(self)
+            .with_unique(self)
+            .with_cancel(self)
     }
 }
 

@@ -14,6 +14,7 @@ mod record;
 mod retention;
 mod scripts;
 mod stats;
+mod unique;
 mod wait;
 
 use std::collections::HashMap;

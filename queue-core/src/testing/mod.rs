@@ -28,12 +28,14 @@
 //! Waits are bounded: a case that waits for something that never happens fails with a message
 //! instead of hanging.
 
+mod cancel;
 mod cases;
 mod errors;
 mod event_log;
 mod listing;
 mod retention;
 mod stats;
+mod unique;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -60,6 +62,10 @@ enum Capability {
     EventLog,
     /// Queue statistics, [`Driver::capabilities`].
     Stats,
+    /// Unique jobs, [`Driver::capabilities`].
+    Unique,
+    /// Cancelling jobs, [`Driver::capabilities`].
+    Cancel,
 }
 
 impl Capability {
@@ -70,6 +76,8 @@ impl Capability {
             Capability::Retention => driver.retention().is_some(),
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
+            Capability::Unique => driver.unique().is_some(),
+            Capability::Cancel => driver.cancel().is_some(),
         }
     }
 }
@@ -117,6 +125,8 @@ where
             Capability::Retention,
             Capability::EventLog,
             Capability::Stats,
+            Capability::Unique,
+            Capability::Cancel,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))
