@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backoff;
+mod cancel;
 mod context;
 mod driver;
 mod error;

@@ -26,6 +26,9 @@ pub(crate) enum CancelReason {
     /// The lease was lost (reaped or deleted), or could not be confirmed before it ran out:
     /// someone else may own the job now.
     LeaseLost = 2,
+    /// The job was cancelled ([`Queue::cancel`](crate::Queue::cancel)): its lease was revoked
+    /// and storage keeps it as cancelled.
+    Cancelled = 3,
 }
 
 /// A pool's lane and driver, which every run's context reports and uses: one shared value, so
@@ -177,6 +180,7 @@ impl Cancel {
         match self.reason.load(Ordering::SeqCst) {
             1 => CancelReason::Shutdown,
             2 => CancelReason::LeaseLost,
+            3 => CancelReason::Cancelled,
             _ => CancelReason::None,
         }
     }

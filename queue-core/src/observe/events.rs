@@ -36,6 +36,10 @@ pub enum EventKind {
     /// A run was stopped because its lease was lost or could not be confirmed in time; the job
     /// runs again elsewhere without spending the attempt.
     LeaseLost,
+    /// The job was cancelled ([`Queue::cancel`](crate::Queue::cancel)): a waiting job was
+    /// removed (sent by the process that cancelled it), or a running job's run was stopped
+    /// (sent by the worker that ran it, with the run's attempt and time). It is not retried.
+    Cancelled,
 }
 
 /// One event about one job.
