@@ -237,6 +237,18 @@ impl RedisDriver {
             let scheduled = query.state == JobState::Scheduled;
             jobs.extend(stored.info(JobId::from(listed.id), queue, |_| scheduled));
         }
+        if query.state == JobState::Failed && !jobs.is_empty() {
+            // Jobs cancelled while they ran are kept with the failed ones.
+            let ids: Vec<&str> = jobs.iter().map(|job| job.id.as_str()).collect();
+            let marks: Vec<Option<f64>> = self
+                .inner
+                .conn
+                .query(redis::cmd("ZMSCORE").arg(keys.cancelled()).arg(&ids))
+                .await?;
+            for (job, mark) in jobs.iter_mut().zip(marks) {
+                mark_cancelled(job, mark);
+            }
+        }
         let mut more = reply.more;
         if let (false, Some(stop)) = (more, reply.stop) {
             cursor.set(LanePosition::new("", 0, stop, ""));

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::unique::{admin, dispatch, unique_job};
 use super::{job, reserve_n, unique_queue};
 use crate::driver::{Cancel, CancelOutcome, Driver, CANCELLED_ERROR};
-use crate::job::{Failure, JobId, JobState, Lane, UniqueMode};
+use crate::job::{Failure, JobId, JobQuery, JobState, Lane, UniqueMode};
 
 const LEASE: Duration = Duration::from_secs(30);
 const LIMIT: Duration = Duration::from_secs(5);
@@ -91,6 +91,19 @@ pub(super) async fn cancel_stops_a_running_job(driver: Arc<dyn Driver>) {
     assert_eq!(
         (failed[0].id.clone(), failed[0].state),
         (id.clone(), JobState::Cancelled)
+    );
+    let page = admin(&driver)
+        .list_jobs(queue, &JobQuery::new(JobState::Failed))
+        .await
+        .unwrap();
+    let listed: Vec<_> = page.jobs.iter().map(|j| (j.id.clone(), j.state)).collect();
+    assert_eq!(listed, [(id.clone(), JobState::Cancelled)]);
+    let refused = admin(&driver)
+        .list_jobs(queue, &JobQuery::new(JobState::Cancelled))
+        .await;
+    assert!(
+        refused.is_err(),
+        "cancelled jobs are listed with the failed ones"
     );
     // Never run again on its own.
     let r = driver.reserve(&lane, 10, LEASE).await.unwrap();
