@@ -37,7 +37,7 @@ use super::stats::{
 };
 use super::unique::{
     a_chosen_id_and_a_key_together, a_duplicate_reports_the_waiting_job,
-    a_lock_ends_after_its_time, a_lock_never_outlives_its_job,
+    a_kept_completed_job_holds_no_key, a_lock_ends_after_its_time, a_lock_never_outlives_its_job,
     a_lost_lease_keeps_the_lock_while_the_job_waits,
     debounce_replaces_the_payload_and_moves_the_due_time, the_default_key_is_the_name_and_payload,
     until_finished_holds_through_runs_and_retries, until_started_frees_the_key_once_the_job_runs,
@@ -132,6 +132,7 @@ pub(super) const CASES: &[Case] = &[
         Admin
     ),
     case!(a_chosen_id_and_a_key_together, Unique),
+    case!(a_kept_completed_job_holds_no_key, Unique, Retention, Admin),
     case!(cancel_removes_a_waiting_job, Cancel, Admin),
     case!(cancel_stops_a_running_job, Cancel, Admin),
     case!(

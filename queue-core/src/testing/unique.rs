@@ -351,3 +351,33 @@ pub(super) async fn a_chosen_id_and_a_key_together(driver: Arc<dyn Driver>) {
     let k2 = dispatch(&driver, unique_job(&lane, "k2", mode, 4)).await;
     assert!(k2.created);
 }
+
+pub(super) async fn a_kept_completed_job_holds_no_key(driver: Arc<dyn Driver>) {
+    // A job kept after it completed still exists, but has finished: its key is free.
+    let lane = lane("unique-kept");
+    let mode = UniqueMode::UntilFinished;
+    let first = dispatch(&driver, unique_job(&lane, "k", mode, 1)).await;
+    let run = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await.remove(0);
+    let keep = crate::job::Keep {
+        completed: 10,
+        ..crate::job::Keep::default()
+    };
+    let done = [crate::job::Completion {
+        lease: run.lease(),
+        result: None,
+    }];
+    let retention = driver.retention().expect("this case needs Retention");
+    assert_eq!(
+        retention.complete(&lane, &done, &keep).await.unwrap(),
+        [true]
+    );
+    assert_eq!(
+        state(&driver, &lane, &first.id).await,
+        Some(JobState::Completed)
+    );
+    let next = dispatch(&driver, unique_job(&lane, "k", mode, 2)).await;
+    assert!(
+        next.created && next.id != first.id,
+        "a completed job holds nothing"
+    );
+}
