@@ -604,45 +604,5 @@ impl NewJob {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("redis://user:s3cret@host:6379/0"),
-            "redis://user:***@host:6379/0"
-        );
-        assert_eq!(redact_url("redis://:s3cret@host"), "redis://:***@host");
-        assert_eq!(redact_url("rediss://s3cret@host/1"), "rediss://***@host/1");
-        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
-        assert_eq!(redact_url("memory://"), "memory://");
-        assert_eq!(
-            redact_url("redis://:wrong/pa?ss#x@host:6379/2"),
-            "redis://:***@host:6379/2"
-        );
-        assert_eq!(
-            redact_url("redis://u:p@ss@host/0?x=1"),
-            "redis://u:***@host/0?x=1"
-        );
-    }
-
-    #[test]
-    fn chosen_ids_must_not_look_generated() {
-        let mut job = NewJob::named("not_registered_anywhere", "{}").id("123");
-        let err = job.check(1024).unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("must contain a character that is not a digit"));
-        assert!(NewJob::named("x", "{}").id("order-123").check(1024).is_ok());
-    }
-
-    #[test]
-    fn payload_limit() {
-        let err = NewJob::named("big", vec![b'1'; 10]).check(5).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "payload of job `big` is 10 bytes, over the limit of 5 bytes"
-        );
-    }
-}
+#[path = "queue_tests.rs"]
+mod tests;
