@@ -31,6 +31,27 @@ pub(crate) enum CancelReason {
     Cancelled = 3,
 }
 
+/// Why storage no longer holds a lease of job `id` of `lane`: [`CancelReason::Cancelled`] when
+/// the job was cancelled (storage keeps it as [`JobState::Cancelled`](crate::JobState)),
+/// otherwise a lost lease. Asked only of drivers that cancel jobs, once per lease found gone,
+/// within `limit`.
+pub(crate) async fn why_lost(
+    driver: &dyn Driver,
+    lane: &Lane,
+    id: &crate::job::JobId,
+    limit: Duration,
+) -> CancelReason {
+    let (Some(_), Some(admin)) = (driver.cancel(), driver.admin()) else {
+        return CancelReason::LeaseLost;
+    };
+    match tokio::time::timeout(limit, admin.job(lane.queue(), id)).await {
+        Ok(Ok(Some(info))) if info.state == crate::job::JobState::Cancelled => {
+            CancelReason::Cancelled
+        }
+        _ => CancelReason::LeaseLost,
+    }
+}
+
 /// A pool's lane and driver, which every run's context reports and uses: one shared value, so
 /// that a run takes one reference count rather than one per field.
 #[derive(Debug)]

@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::hash::IdHashMap;
-use crate::job::{JobState, Lane, Lease};
-use crate::run::{Batch, CancelReason, RunState};
+use crate::job::{Lane, Lease};
+use crate::run::{why_lost, Batch, CancelReason, RunState};
 use crate::worker::stats::WorkerStats;
 
 /// The running batches of one pool. A batch stays until all its runs finish; runs that
@@ -186,7 +186,8 @@ pub(crate) async fn keep_leases(
                 }
                 for ((_, run), held) in runs.iter().zip(held) {
                     if !held && !run.is_finished() && !run.cancel.is_cancelled() {
-                        let reason = why_lost(driver.as_ref(), lane, run, call_limit).await;
+                        let reason =
+                            why_lost(driver.as_ref(), lane, &run.lease.id, call_limit).await;
                         if reason == CancelReason::Cancelled {
                             tracing::info!(%lane, id = %run.lease.id, "job cancelled; stopping the run");
                             stats.cancelled_run();
@@ -205,24 +206,6 @@ pub(crate) async fn keep_leases(
                 tracing::warn!(%lane, limit = ?call_limit, "renewing leases took too long; retrying next period");
             }
         }
-    }
-}
-
-/// Why storage no longer holds `run`'s lease: [`CancelReason::Cancelled`] when the job was
-/// cancelled (storage keeps it as [`JobState::Cancelled`]), otherwise a lost lease. Asked only
-/// of drivers that cancel jobs, once per lease found gone, within `limit`.
-async fn why_lost(
-    driver: &dyn Driver,
-    lane: &Lane,
-    run: &RunState,
-    limit: Duration,
-) -> CancelReason {
-    let (Some(_), Some(admin)) = (driver.cancel(), driver.admin()) else {
-        return CancelReason::LeaseLost;
-    };
-    match tokio::time::timeout(limit, admin.job(lane.queue(), &run.lease.id)).await {
-        Ok(Ok(Some(info))) if info.state == JobState::Cancelled => CancelReason::Cancelled,
-        _ => CancelReason::LeaseLost,
     }
 }
 
