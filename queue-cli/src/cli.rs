@@ -59,6 +59,16 @@ pub(crate) enum Command {
         #[arg(long, short)]
         queue: String,
     },
+    /// Cancels a job: a waiting one is removed; a running one is stopped by its worker at its
+    /// next lease renewal and kept in the failed list as cancelled. It is never retried on its
+    /// own. Without --queue, looks in every queue.
+    Cancel {
+        /// The job's id.
+        id: String,
+        /// The queue holding it.
+        #[arg(long, short)]
+        queue: Option<String>,
+    },
     /// Deletes one job, in any state.
     Delete {
         /// The job's id.

@@ -110,6 +110,7 @@ pub(crate) fn state_name(state: JobState) -> &'static str {
         JobState::Active => "active",
         JobState::Failed => "failed",
         JobState::Completed => "completed",
+        JobState::Cancelled => "cancelled",
         _ => "other",
     }
 }

@@ -42,6 +42,7 @@ impl Paint {
     pub(crate) fn of_state(state: &str) -> Option<Paint> {
         match state {
             "failed" => Some(Paint::Red),
+            "cancelled" => Some(Paint::Yellow),
             "ready" => Some(Paint::Green),
             "scheduled" => Some(Paint::Yellow),
             "active" => Some(Paint::Cyan),

@@ -12,7 +12,7 @@ use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::error::{Error, JobError, Result};
 use crate::job::JobId;
-use crate::run::{Batch, CancelReason, RunState};
+use crate::run::{why_lost, Batch, RunState};
 
 /// The running job's identity and controls, available to a handler that takes a `JobContext`
 /// argument.
@@ -80,7 +80,8 @@ impl JobContext {
     }
 
     /// Records the job's progress (any JSON value, e.g. a percentage), visible when the job is
-    /// looked up. If the lease was lost meanwhile, the run is cancelled and an error returned.
+    /// looked up. If the lease was lost meanwhile (or the job was cancelled), the run is
+    /// cancelled and an error returned.
     pub async fn progress(&self, progress: impl Serialize) -> Result<()> {
         let value = serde_json::to_value(progress).map_err(|source| Error::Serialize {
             job: self.name().to_string(),
@@ -100,7 +101,10 @@ impl JobContext {
         if held {
             Ok(())
         } else {
-            self.run().cancel.cancel(CancelReason::LeaseLost);
+            // A cancelled job's run ends as cancelled, whichever call finds out first.
+            let limit = std::time::Duration::from_secs(1);
+            let reason = why_lost(scope.driver.as_ref(), &scope.lane, &run.lease.id, limit).await;
+            self.run().cancel.cancel(reason);
             Err(Error::JobNotFound {
                 queue: self.queue().to_string(),
                 id: self.id().to_string(),

@@ -169,6 +169,10 @@ pub struct Capabilities<'a> {
     pub stats: Option<&'a dyn Stats>,
     /// Recurring jobs, fired once per tick.
     pub schedules: Option<&'a dyn Schedules>,
+    /// Unique jobs: dispatches deduplicated by key.
+    pub unique: Option<&'a dyn UniqueJobs>,
+    /// Cancelling waiting and running jobs.
+    pub cancel: Option<&'a dyn Cancel>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -207,6 +211,18 @@ impl<'a> Capabilities<'a> {
         self.schedules = Some(schedules);
         self
     }
+
+    /// Offers unique jobs.
+    pub fn with_unique(mut self, unique: &'a dyn UniqueJobs) -> Self {
+        self.unique = Some(unique);
+        self
+    }
+
+    /// Offers cancelling jobs.
+    pub fn with_cancel(mut self, cancel: &'a dyn Cancel) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -218,6 +234,8 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("event_log", &self.event_log.is_some())
             .field("stats", &self.stats.is_some())
             .field("schedules", &self.schedules.is_some())
+            .field("unique", &self.unique.is_some())
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }
@@ -251,6 +269,16 @@ impl dyn Driver {
     /// The driver's recurring jobs, if it keeps them.
     pub fn schedules(&self) -> Option<&dyn Schedules> {
         self.capabilities().schedules
+    }
+
+    /// The driver's unique jobs, if it offers them.
+    pub fn unique(&self) -> Option<&dyn UniqueJobs> {
+        self.capabilities().unique
+    }
+
+    /// The driver's cancelling of jobs, if it offers it.
+    pub fn cancel(&self) -> Option<&dyn Cancel> {
+        self.capabilities().cancel
     }
 }
 
@@ -495,3 +523,65 @@ pub trait Schedules: Send + Sync {
     /// fired tick.
     async fn fire(&self, schedule: &Schedule, ticks: Vec<(u64, NewJob)>) -> Result<Fired>;
 }
+/// Unique jobs: dispatches deduplicated by a key per lane, with a lock that ends on its own.
+/// A driver offers it in [`Driver::capabilities`]; [`Queue`](crate::Queue) sends every job with
+/// a [`JobSpec::unique`](crate::JobSpec::unique) here and every other job to
+/// [`Driver::enqueue`], so jobs that are not unique cost nothing for it.
+///
+/// # Behavior
+///
+/// - **One lock per key and lane.** A job stored with a unique key holds the lock of its lane
+///   (queue and job name) and key, for at most [`Unique::ttl`](crate::Unique::ttl).
+/// - **Duplicates.** A dispatch whose key's lock is held by a job in a state the dispatch's
+///   [`UniqueMode`](crate::UniqueMode) covers stores nothing and reports the holder's id with
+///   `created: false`; in [`UniqueMode::Debounce`](crate::UniqueMode::Debounce) it also
+///   replaces the holder's payload, moves its due time to the dispatch's delay from now when
+///   the dispatch has a delay, and starts the lock's time again.
+/// - **A lock never outlives its job.** A lock whose time ran out, or whose holder no longer
+///   exists in a covered state (it started, completed, failed for good, was cancelled, deleted
+///   or purged), is free: the next dispatch with the key takes it. Drivers check this when a
+///   unique job is dispatched, so reserving and settling jobs does no work for locks.
+/// - **Chosen ids.** A unique job with a chosen id ([`NewJob::id`](crate::NewJob::id)) whose
+///   lock is free is stored like any job with that id: when the id exists, nothing is stored
+///   and the lock is not taken.
+#[async_trait]
+pub trait UniqueJobs: Send + Sync {
+    /// Stores `jobs`, each of which has a [`JobSpec::unique`](crate::JobSpec::unique) with its
+    /// key filled in, one after the other, in order, and returns what became of each (see the
+    /// trait). Waiting workers are woken as [`Driver::enqueue`] does.
+    async fn enqueue_unique(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>>;
+}
+
+/// What [`Cancel::cancel`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CancelOutcome {
+    /// The job was waiting (ready or scheduled, a retry's wait included): it was removed.
+    Removed,
+    /// The job was running: its lease was revoked and it was moved to the failed list as
+    /// [`JobState::Cancelled`]. Its worker finds the lease gone at its next renewal and stops
+    /// the run; the run's ack or failure is refused.
+    Stopped,
+    /// The job had already ended (failed, completed or cancelled): nothing changed.
+    Finished,
+    /// No such job.
+    NotFound,
+}
+
+/// Cancelling jobs. A driver offers it in [`Driver::capabilities`]; without it,
+/// [`Queue::cancel`](crate::Queue::cancel) answers [`Error::Unsupported`](crate::Error::Unsupported).
+///
+/// A cancelled job is never retried. A waiting job is removed at once; a running job is taken
+/// out of the running jobs with its lease revoked (so [`Driver::renew`], [`Driver::ack`] and
+/// [`Driver::fail`] report `false` for it) and kept in its queue's failed list, where lookups
+/// report it as [`JobState::Cancelled`] with the error `cancelled`; it can be retried from
+/// there, deleted or cleaned like a failed job.
+#[async_trait]
+pub trait Cancel: Send + Sync {
+    /// Cancels job `id` of `queue` (see the trait).
+    async fn cancel(&self, queue: &str, id: &JobId) -> Result<CancelOutcome>;
+}
+
+/// The error a cancelled job is failed with ([`JobInfo::last_error`]).
+pub const CANCELLED_ERROR: &str = "cancelled";

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod backoff;
+mod cancel;
 mod context;
 mod driver;
 mod error;
@@ -24,8 +25,8 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{
-    Admin, Capabilities, Driver, EventLog, Presence, Retention, Schedules, Stats,
-    DEFAULT_MAX_LOST_LEASES,
+    Admin, Cancel, CancelOutcome, Capabilities, Driver, EventLog, Presence, Retention, Schedules,
+    Stats, UniqueJobs, CANCELLED_ERROR, DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
@@ -38,6 +39,7 @@ pub use job::{
 };
 pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub use job::{AttemptError, MAX_ERRORS_KEPT};
+pub use job::{Unique, UniqueDefault, UniqueMode, DEFAULT_UNIQUE_FOR, MAX_UNIQUE_KEY_LEN};
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use observe::follow::EventStream;
 pub use observe::log::{EventLogStats, DEFAULT_EVENT_LOG_LEN};

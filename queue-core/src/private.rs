@@ -19,6 +19,7 @@ pub use crate::queue::{Dispatch, Queue};
 pub use crate::registry::{HandlerFn, JobDefinition, Registration};
 pub use crate::schedule::Missed;
 pub use crate::NewJob;
+pub use crate::UniqueMode;
 
 /// Payload types: serializable, deserializable, sendable.
 #[diagnostic::on_unimplemented(

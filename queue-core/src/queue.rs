@@ -193,19 +193,84 @@ impl Queue {
         #[cfg(feature = "otel")]
         crate::observe::otel::carry_context(&mut jobs);
         if !self.observer.watches_dispatch() {
-            return self.driver.enqueue(jobs).await;
+            return self.enqueue(jobs).await;
         }
         let lanes: Vec<(Name, Name)> = jobs
             .iter()
             .map(|job| (job.queue.clone(), job.name.clone()))
             .collect();
-        let stored = self.driver.enqueue(jobs).await?;
+        let stored = self.enqueue(jobs).await?;
         self.observer.dispatched(&lanes, &stored);
+        Ok(stored)
+    }
+
+    /// Stores checked jobs: unique ones through the driver's [`UniqueJobs`], the others
+    /// through [`Driver::enqueue`], in dispatch order.
+    async fn enqueue(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        if jobs.iter().all(|job| job.unique.is_none()) {
+            return self.driver.enqueue(jobs).await;
+        }
+        let unique = self.driver.unique().ok_or_else(|| Error::Unsupported {
+            capability: "unique jobs",
+            driver: format!("{:?}", self.driver),
+        })?;
+        // Runs of unique and other jobs, each stored in one call, in order. A run that fails
+        // after others were stored ends the dispatch with what was stored and the jobs of the
+        // runs not sent (those of the failed run are handed back only when its driver did).
+        let mut stored = Vec::with_capacity(jobs.len());
+        while !jobs.is_empty() {
+            let is_unique = jobs[0].unique.is_some();
+            let run = jobs
+                .iter()
+                .position(|job| job.unique.is_some() != is_unique)
+                .unwrap_or(jobs.len());
+            let rest = jobs.split_off(run);
+            let batch = std::mem::replace(&mut jobs, rest);
+            let done = if is_unique {
+                unique.enqueue_unique(batch).await
+            } else {
+                self.driver.enqueue(batch).await
+            };
+            let offset = stored.len();
+            let error = match done {
+                Ok(done) => {
+                    stored.extend(done);
+                    continue;
+                }
+                Err(error) if offset == 0 && jobs.is_empty() => return Err(error),
+                Err(error) => error,
+            };
+            let mut done: Vec<(usize, Dispatched)> = stored.into_iter().enumerate().collect();
+            let (mut not_stored, source) = match error {
+                Error::PartlyStored {
+                    stored: more,
+                    not_stored,
+                    source,
+                } => {
+                    done.extend(more.into_iter().map(|(i, d)| (offset + i, d)));
+                    let back = not_stored.into_iter().map(|(i, j)| (offset + i, j));
+                    (back.collect::<Vec<_>>(), source)
+                }
+                other => (Vec::new(), Box::new(other)),
+            };
+            let next = offset + run;
+            not_stored.extend(jobs.into_iter().enumerate().map(|(i, j)| (next + i, j)));
+            return Err(Error::PartlyStored {
+                stored: done,
+                not_stored,
+                source,
+            });
+        }
         Ok(stored)
     }
 
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
+        if let Some(unique) = &mut job.unique {
+            if unique.key.is_empty() {
+                unique.key = crate::job::default_key(&job.name, &job.payload);
+            }
+        }
         if job.typed {
             // Typed dispatch: the handler is linked in and the compiler checked the payload's
             // type, so the registry has nothing to add.
@@ -392,6 +457,25 @@ impl Dispatch<'_> {
         self.job = self.job.queue(queue);
         self
     }
+
+    /// Makes the job unique under `key` in its lane ([`NewJob::unique`]): a duplicate reports
+    /// the waiting job's id with `created: false`.
+    pub fn unique(mut self, key: impl Into<String>) -> Self {
+        self.job = self.job.unique(key);
+        self
+    }
+
+    /// Makes the job unique for at most `ttl` ([`NewJob::unique_for`]).
+    pub fn unique_for(mut self, ttl: Duration) -> Self {
+        self.job = self.job.unique_for(ttl);
+        self
+    }
+
+    /// Sets what the job's uniqueness covers ([`NewJob::unique_mode`]).
+    pub fn unique_mode(mut self, mode: crate::job::UniqueMode) -> Self {
+        self.job = self.job.unique_mode(mode);
+        self
+    }
 }
 
 impl<'q> IntoFuture for Dispatch<'q> {
@@ -409,7 +493,11 @@ impl<'q> IntoFuture for Dispatch<'q> {
                 .observer
                 .watches_dispatch()
                 .then(|| [(job.queue.clone(), job.name.clone())]);
-            let mut stored = queue.driver.enqueue(vec![job]).await?;
+            let mut stored = if job.unique.is_some() {
+                queue.enqueue(vec![job]).await?
+            } else {
+                queue.driver.enqueue(vec![job]).await?
+            };
             if let Some(lane) = lane {
                 queue.observer.dispatched(&lane, &stored);
             }
@@ -520,45 +608,5 @@ impl NewJob {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("redis://user:s3cret@host:6379/0"),
-            "redis://user:***@host:6379/0"
-        );
-        assert_eq!(redact_url("redis://:s3cret@host"), "redis://:***@host");
-        assert_eq!(redact_url("rediss://s3cret@host/1"), "rediss://***@host/1");
-        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
-        assert_eq!(redact_url("memory://"), "memory://");
-        assert_eq!(
-            redact_url("redis://:wrong/pa?ss#x@host:6379/2"),
-            "redis://:***@host:6379/2"
-        );
-        assert_eq!(
-            redact_url("redis://u:p@ss@host/0?x=1"),
-            "redis://u:***@host/0?x=1"
-        );
-    }
-
-    #[test]
-    fn chosen_ids_must_not_look_generated() {
-        let mut job = NewJob::named("not_registered_anywhere", "{}").id("123");
-        let err = job.check(1024).unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("must contain a character that is not a digit"));
-        assert!(NewJob::named("x", "{}").id("order-123").check(1024).is_ok());
-    }
-
-    #[test]
-    fn payload_limit() {
-        let err = NewJob::named("big", vec![b'1'; 10]).check(5).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "payload of job `big` is 10 bytes, over the limit of 5 bytes"
-        );
-    }
-}
+#[path = "queue_tests.rs"]
+mod tests;

@@ -10,7 +10,7 @@ use crate::backoff::Backoff;
 use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
-use crate::job::{Keep, Name, NewJob};
+use crate::job::{Keep, Name, NewJob, Unique, UniqueDefault, UniqueMode};
 use crate::schedule::{CronSpec, Missed};
 
 /// The queue used when a handler names none.
@@ -50,6 +50,9 @@ pub struct JobDefinition {
     pub keep: Keep,
     /// Its schedule, when it runs on one (`#[job(cron = "...")]`).
     pub cron: Option<CronSpec>,
+    /// Whether its jobs are unique by default (`unique_for`, `unique_mode`), under the job
+    /// name and a hash of the payload unless a dispatch gives a key.
+    pub unique: Option<UniqueDefault>,
 }
 
 impl JobDefinition {
@@ -70,6 +73,7 @@ impl JobDefinition {
                 result_for: None,
             },
             cron: None,
+            unique: None,
         }
     }
 
@@ -130,6 +134,27 @@ impl JobDefinition {
             self.keep.completed = DEFAULT_KEPT_COMPLETED;
         }
         self.keep.completed_for = Some(age);
+        self
+    }
+
+    /// Makes its jobs unique for `ttl` by default ([`NewJob::unique_for`]).
+    pub const fn unique_for(mut self, ttl: Duration) -> Self {
+        let mode = match self.unique {
+            Some(unique) => unique.mode,
+            None => UniqueMode::UntilStarted,
+        };
+        self.unique = Some(UniqueDefault { ttl, mode });
+        self
+    }
+
+    /// Sets what its jobs' uniqueness covers ([`NewJob::unique_mode`]); with no `unique_for`,
+    /// the lock lasts [`DEFAULT_UNIQUE_FOR`](crate::DEFAULT_UNIQUE_FOR).
+    pub const fn unique_mode(mut self, mode: UniqueMode) -> Self {
+        let ttl = match self.unique {
+            Some(unique) => unique.ttl,
+            None => crate::job::DEFAULT_UNIQUE_FOR,
+        };
+        self.unique = Some(UniqueDefault { ttl, mode });
         self
     }
 
@@ -242,6 +267,7 @@ impl NewJob {
                 priority: 0,
                 max_attempts: 3,
                 id: None,
+                unique: None,
                 queue_chosen: false,
                 typed: false,
                 error: None,
@@ -258,6 +284,9 @@ impl NewJob {
             priority: def.priority,
             max_attempts: def.attempts,
             id: None,
+            unique: def
+                .unique
+                .map(|u| Box::new(Unique::new(String::new(), u.ttl, u.mode))),
             queue_chosen: false,
             typed: false,
             error: None,

@@ -26,6 +26,30 @@ pub(crate) enum CancelReason {
     /// The lease was lost (reaped or deleted), or could not be confirmed before it ran out:
     /// someone else may own the job now.
     LeaseLost = 2,
+    /// The job was cancelled ([`Queue::cancel`](crate::Queue::cancel)): its lease was revoked
+    /// and storage keeps it as cancelled.
+    Cancelled = 3,
+}
+
+/// Why storage no longer holds a lease of job `id` of `lane`: [`CancelReason::Cancelled`] when
+/// the job was cancelled (storage keeps it as [`JobState::Cancelled`](crate::JobState)),
+/// otherwise a lost lease. Asked only of drivers that cancel jobs, once per lease found gone,
+/// within `limit`.
+pub(crate) async fn why_lost(
+    driver: &dyn Driver,
+    lane: &Lane,
+    id: &crate::job::JobId,
+    limit: Duration,
+) -> CancelReason {
+    let (Some(_), Some(admin)) = (driver.cancel(), driver.admin()) else {
+        return CancelReason::LeaseLost;
+    };
+    match tokio::time::timeout(limit, admin.job(lane.queue(), id)).await {
+        Ok(Ok(Some(info))) if info.state == crate::job::JobState::Cancelled => {
+            CancelReason::Cancelled
+        }
+        _ => CancelReason::LeaseLost,
+    }
 }
 
 /// A pool's lane and driver, which every run's context reports and uses: one shared value, so
@@ -177,6 +201,7 @@ impl Cancel {
         match self.reason.load(Ordering::SeqCst) {
             1 => CancelReason::Shutdown,
             2 => CancelReason::LeaseLost,
+            3 => CancelReason::Cancelled,
             _ => CancelReason::None,
         }
     }

@@ -40,9 +40,13 @@ pub(crate) struct Job {
     pub(crate) keep_completed_for: Option<u64>,
     /// Milliseconds.
     pub(crate) keep_result: Option<u64>,
-    /// The first argument's type; `None` for a handler without arguments.
+    /// Milliseconds.
+    pub(crate) unique_for: Option<u64>,
+    /// The variant name of `UniqueMode`.
+    pub(crate) unique_mode: Option<&'static str>,
     /// The handler's schedule, from `cron`, `tz` and `missed`.
     pub(crate) cron: Option<crate::cron::Cron>,
+    /// The first argument's type; `None` for a handler without arguments.
     pub(crate) payload: Option<Type>,
     /// The types of the arguments after the payload.
     pub(crate) extras: Vec<Type>,
@@ -136,6 +140,26 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
     let timeout = duration(&args.timeout, "the timeout");
     let keep_completed_for = duration(&args.keep_completed_for, "`keep_completed_for`");
     let keep_result = duration(&args.keep_result, "`keep_result`");
+    let unique_for = duration(&args.unique_for, "`unique_for`");
+    let unique_mode = args.unique_mode.as_ref().and_then(|arg| {
+        let lit = string(arg, errors)?;
+        let mode = match lit.value().as_str() {
+            "until_started" => "UntilStarted",
+            "until_finished" => "UntilFinished",
+            "debounce" => "Debounce",
+            other => {
+                errors.push(syn::Error::new_spanned(
+                    &lit,
+                    format!(
+                        "unknown `unique_mode` `{other}`; expected `until_started`, \
+                         `until_finished` or `debounce`"
+                    ),
+                ));
+                return None;
+            }
+        };
+        Some(mode)
+    });
     let keep_completed = args
         .keep_completed
         .as_ref()
@@ -190,6 +214,8 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         keep_completed_for,
         keep_result,
         cron,
+        unique_for,
+        unique_mode,
         payload,
         extras,
         output,
@@ -372,6 +398,8 @@ pub(crate) fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
                 "cron" => "cron = \"0 */5 * * * *\"",
                 "tz" => "tz = \"Europe/Berlin\"",
                 "missed" => "missed = \"each(10)\"",
+                "unique_for" => "unique_for = \"10m\"",
+                "unique_mode" => "unique_mode = \"until_finished\"",
                 _ => "crate = \"::queue_core\"",
             };
             errors.push(syn::Error::new_spanned(

@@ -207,6 +207,14 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         let ttl = millis(ttl);
         out.extend(quote!(.keep_result(#ttl)));
     }
+    if let Some(ttl) = job.unique_for {
+        let ttl = millis(ttl);
+        out.extend(quote!(.unique_for(#ttl)));
+    }
+    if let Some(mode) = job.unique_mode {
+        let mode = proc_macro2::Ident::new(mode, proc_macro2::Span::call_site());
+        out.extend(quote!(.unique_mode(#private::UniqueMode::#mode)));
+    }
     if let Some(priority) = job.priority {
         let magnitude = Literal::u64_unsuffixed(priority.unsigned_abs());
         let sign = (priority < 0).then(|| quote!(-));

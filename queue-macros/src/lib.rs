@@ -131,6 +131,13 @@ use proc_macro::TokenStream;
 ///   failed attempt; by default none.
 /// - `priority = 3`: the default priority of its jobs, from -128 to 127; higher runs first;
 ///   by default 0.
+/// - `unique_for = "10m"`: its jobs are unique by default, under the job name and a hash of the
+///   payload (or the key given with `.unique(key)`), for at most this long: a duplicate
+///   dispatch stores nothing and reports the waiting job's id with `created: false`.
+/// - `unique_mode = "until_finished"`: what the uniqueness covers: `"until_started"` (the
+///   default: while the job waits), `"until_finished"` (also while it runs or waits for a
+///   retry) or `"debounce"` (a duplicate replaces the waiting job's payload and, with a delay,
+///   its due time). Alone, it makes the jobs unique for an hour.
 /// - `crate = "::queue_core"`: the path of the `queue_core` crate, when it is renamed or
 ///   re-exported.
 ///

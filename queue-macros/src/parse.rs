@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 16] = [
     "name",
     "queue",
     "concurrency",
@@ -25,6 +25,8 @@ const KEYS: [&str; 14] = [
     "cron",
     "tz",
     "missed",
+    "unique_for",
+    "unique_mode",
     "crate",
 ];
 
@@ -52,6 +54,8 @@ pub(crate) struct Args {
     pub(crate) cron: Option<Arg>,
     pub(crate) tz: Option<Arg>,
     pub(crate) missed: Option<Arg>,
+    pub(crate) unique_for: Option<Arg>,
+    pub(crate) unique_mode: Option<Arg>,
     pub(crate) krate: Option<Arg>,
 }
 
@@ -71,6 +75,8 @@ impl Args {
             "cron" => &mut self.cron,
             "tz" => &mut self.tz,
             "missed" => &mut self.missed,
+            "unique_for" => &mut self.unique_for,
+            "unique_mode" => &mut self.unique_mode,
             "crate" => &mut self.krate,
             _ => return None,
         })
@@ -182,11 +188,11 @@ mod tests {
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `cron`, `tz`, `missed`, `crate`",
+                 `keep_result`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `cron`, `tz`, `missed`, `crate`",
+                 `keep_result`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
             ]
         );
     }

@@ -349,6 +349,40 @@ impl Driver for MemoryDriver {
             .with_event_log(self)
             .with_stats(self)
             .with_schedules(self)
+            .with_unique(self)
+            .with_cancel(self)
+    }
+}
+
+#[async_trait]
+impl queue_core::Cancel for MemoryDriver {
+    async fn cancel(&self, queue: &str, id: &JobId) -> Result<queue_core::CancelOutcome> {
+        Ok(self
+            .existing(queue)
+            .map_or(queue_core::CancelOutcome::NotFound, |q| q.lock().cancel(id)))
+    }
+}
+
+#[async_trait]
+impl queue_core::UniqueJobs for MemoryDriver {
+    async fn enqueue_unique(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        cooperate(jobs.len()).await;
+        let time = EnqueueTime {
+            now: self.now(),
+            created_at: SystemTime::now(),
+        };
+        let mut stored = Vec::with_capacity(jobs.len());
+        let mut rest = jobs.iter().peekable();
+        while let Some(first) = rest.peek() {
+            let name = first.spec().queue;
+            let (queue, new) = self.queue_or_new(name);
+            let run = std::iter::from_fn(|| rest.next_if(|job| job.spec().queue == name));
+            queue.lock().enqueue_unique_all(run, time, &mut stored);
+            if new {
+                self.shared.created.notify_waiters();
+            }
+        }
+        Ok(stored)
     }
 }
 

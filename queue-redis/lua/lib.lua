@@ -160,7 +160,7 @@ end
 -- Records that a run of `j` started at `started` ms ended (without success): its first run's
 -- start, if none was recorded, and its latest run's.
 local function ran(j, started)
-  if started == 0 then return end
+  if not started or started == 0 then return end
   if j.first == '0' then j.first = fmt(started) end
   j.last = fmt(started)
 end
@@ -378,6 +378,7 @@ local MAX_ERRORS = 10
 -- history (errs), which keeps the last MAX_ERRORS. A history that stops being readable partway
 -- keeps the entries before the damage.
 local function add_error(id, attempt, now, message, started)
+  started = started or 0
   local old = redis.call('HGET', q.errs, id)
   local entries = {}
   if old then

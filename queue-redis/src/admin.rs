@@ -107,8 +107,19 @@ impl RedisDriver {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
         pipe.cmd("ZSCORE").arg(keys.done()).arg(id.as_str());
-        type Reply = (Value, Value, Value, Value, Value, Value, Option<f64>);
-        let (data, later, err, prog, lost, errs, done): Reply = self.inner.conn.pipe(&pipe).await?;
+        pipe.cmd("ZSCORE").arg(keys.cancelled()).arg(id.as_str());
+        type Reply = (
+            Value,
+            Value,
+            Value,
+            Value,
+            Value,
+            Value,
+            Option<f64>,
+            Option<f64>,
+        );
+        let (data, later, err, prog, lost, errs, done, cancelled): Reply =
+            self.inner.conn.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
@@ -149,6 +160,7 @@ impl RedisDriver {
             info.started_at = Some(started);
             info.first_started_at.get_or_insert(started);
         }
+        mark_cancelled(&mut info, cancelled);
         if let Some(finished) = done {
             crate::retention::mark_completed(&mut info, finished as u64);
         }
@@ -229,6 +241,18 @@ impl RedisDriver {
             let scheduled = query.state == JobState::Scheduled;
             jobs.extend(stored.info(JobId::from(listed.id), queue, |_| scheduled));
         }
+        if query.state == JobState::Failed && !jobs.is_empty() {
+            // Jobs cancelled while they ran are kept with the failed ones.
+            let ids: Vec<&str> = jobs.iter().map(|job| job.id.as_str()).collect();
+            let marks: Vec<Option<f64>> = self
+                .inner
+                .conn
+                .query(redis::cmd("ZMSCORE").arg(keys.cancelled()).arg(&ids))
+                .await?;
+            for (job, mark) in jobs.iter_mut().zip(marks) {
+                mark_cancelled(job, mark);
+            }
+        }
         let mut more = reply.more;
         if let (false, Some(stop)) = (more, reply.stop) {
             cursor.set(LanePosition::new("", 0, stop, ""));
@@ -259,11 +283,14 @@ impl RedisDriver {
         ] {
             pipe.cmd("HMGET").arg(key).arg(&ids);
         }
-        let [datas, errs, progs, losts, hists]: [Vec<Value>; 5] =
+        pipe.cmd("ZMSCORE").arg(keys.cancelled()).arg(&ids);
+        let (datas, errs, progs, losts, hists, cancels): Replies =
             self.inner.conn.pipe(&pipe).await?;
+        let mut cancels = cancels.into_iter();
         let mut out = Vec::with_capacity(ids.len());
         let sides = errs.iter().zip(&progs).zip(losts.iter().zip(&hists));
         for ((id, data), ((err, prog), (lost, hist))) in ids.into_iter().zip(datas).zip(sides) {
+            let cancelled = cancels.next().flatten();
             let Some(raw) = into_bytes(data) else {
                 continue;
             };
@@ -276,7 +303,14 @@ impl RedisDriver {
                 lost_leases: lost_count(lost),
                 errors: parse_errors(hist),
             };
-            out.extend(stored.info(JobId::from(id), queue, |_| false));
+            out.extend(
+                stored
+                    .info(JobId::from(id), queue, |_| false)
+                    .map(|mut info| {
+                        mark_cancelled(&mut info, cancelled);
+                        info
+                    }),
+            );
         }
         Ok(out)
     }
@@ -419,5 +453,26 @@ impl RedisDriver {
         }
         .call(&self.inner.scripts, &self.inner.conn)
         .await
+    }
+}
+
+/// The replies of an `infos` pipeline: five hashes' fields, then the cancelled marks.
+type Replies = (
+    Vec<Value>,
+    Vec<Value>,
+    Vec<Value>,
+    Vec<Value>,
+    Vec<Value>,
+    Vec<Option<f64>>,
+);
+
+/// Reports a failed job as cancelled when its mark in the cancelled set (its failure time
+/// when it was cancelled) is its failure time now.
+fn mark_cancelled(info: &mut JobInfo, mark: Option<f64>) {
+    let failed_ms = info.failed_at.map(queue_core::unix_ms);
+    if let (Some(mark), Some(failed_ms)) = (mark, failed_ms) {
+        if info.state == JobState::Failed && mark as u64 == failed_ms {
+            info.state = JobState::Cancelled;
+        }
     }
 }

@@ -69,6 +69,8 @@ impl Driver for RedisDriver {
             .with_event_log(self)
             .with_stats(self)
             .with_schedules(self)
+            .with_unique(self)
+            .with_cancel(self)
     }
 }
 

@@ -145,6 +145,17 @@ impl QueueKeys {
     pub(crate) fn kept(&self) -> [String; 3] {
         [self.done(), self.results(), self.result_expiry()]
     }
+    /// Jobs cancelled while they ran: id -> their failure time in ms (a ZSET); a job is
+    /// cancelled while it is failed at that time.
+    pub(crate) fn cancelled(&self) -> String {
+        self.key("cancelled")
+    }
+    /// The lock of unique key `key` in the lane of job `job` (a string holding the id of the
+    /// job that took it, with a TTL): `{p:q}:unique:<length of job>:<job>:<key>`, the job
+    /// name's length keeping names and keys that hold `:` apart.
+    pub(crate) fn unique(&self, job: &str, key: &str) -> String {
+        self.key(&format!("unique:{}:{job}:{key}", job.len()))
+    }
     /// The queue's event log (a stream, capped at about its `max_len`), outside the keys the
     /// scripts take.
     pub(crate) fn events(&self) -> String {
@@ -273,6 +284,11 @@ mod tests {
         assert_eq!(keys.queue("mail").own()[..11], lane.all()[..11]);
         assert_eq!(keys.queue("mail").own()[11], lane.all()[17]);
         assert_eq!(keys.queue("mail").events(), "{app:mail}:events");
+        assert_eq!(
+            keys.queue("mail").unique("send:x", "k:1"),
+            "{app:mail}:unique:6:send:x:k:1"
+        );
+        assert_eq!(keys.queue("mail").cancelled(), "{app:mail}:cancelled");
     }
 
     #[test]

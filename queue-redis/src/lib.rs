@@ -15,6 +15,7 @@ mod retention;
 mod schedules;
 mod scripts;
 mod stats;
+mod unique;
 mod wait;
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
-//! The commands that change storage: retry, delete, purge, pause, resume, dispatch.
+//! The commands that change storage: retry, cancel, delete, purge, pause, resume, dispatch.
 
-use queue_core::{JobId, JobState, Lane};
+use queue_core::{CancelOutcome, JobId, JobState, Lane};
 use serde_json::{json, Value};
 
 use super::inspect::counts_json;
@@ -18,7 +18,7 @@ pub(crate) async fn retry(cx: &Context, id: &str, queue: &str) -> CliResult<Repo
         .job(queue, &job_id)
         .await?
         .ok_or_else(|| not_found(id, queue))?;
-    if job.state != JobState::Failed {
+    if !matches!(job.state, JobState::Failed | JobState::Cancelled) {
         return Err(CliError::failed(format!(
             "job `{id}` in queue `{queue}` is {}, not failed; only failed jobs can be retried",
             state_name(job.state)
@@ -42,6 +42,41 @@ pub(crate) async fn retry_all(cx: &Context, queue: &str) -> CliResult<Report> {
             "{moved} failed job{} of queue `{queue}` ready again with fresh attempts\n",
             plural(moved)
         ),
+        notes: Vec::new(),
+    })
+}
+
+/// `queue cancel ID [--queue Q]`: without a queue, the one queue holding the job.
+pub(crate) async fn cancel(cx: &Context, id: &str, queue: Option<&str>) -> CliResult<Report> {
+    let job_id = JobId::from(id);
+    let queue = match queue {
+        Some(name) => {
+            known_queue(&cx.queue, name).await?;
+            name.to_string()
+        }
+        None => super::inspect::find(cx, id).await?.queue,
+    };
+    let (verb, text) = match cx.queue.cancel(&queue, &job_id).await? {
+        CancelOutcome::Removed => ("removed", "it was waiting and is removed"),
+        CancelOutcome::Stopped => (
+            "stopped",
+            "it was running: its worker stops it at its next lease renewal, and it stays in the \
+             failed list as cancelled",
+        ),
+        CancelOutcome::Finished => {
+            let state = match cx.queue.job(&queue, &job_id).await? {
+                Some(job) => state_name(job.state),
+                None => "gone",
+            };
+            return Err(CliError::failed(format!(
+                "job `{id}` in queue `{queue}` already ended ({state}); nothing to cancel"
+            )));
+        }
+        _ => return Err(not_found(id, &queue)),
+    };
+    Ok(Report {
+        json: json!({ "queue": queue, "id": id, "cancelled": verb }),
+        text: format!("cancelled job {id} of queue `{queue}`: {text}\n"),
         notes: Vec::new(),
     })
 }

@@ -144,7 +144,7 @@ fn text_line(cx: &Context, event: &Event) -> String {
     let paint = match kind.as_str() {
         "completed" => Some(Paint::Green),
         "failed" | "lease_lost" | "poisoned" => Some(Paint::Red),
-        "retrying" => Some(Paint::Yellow),
+        "retrying" | "cancelled" => Some(Paint::Yellow),
         _ => None,
     };
     let mut line = format!(

@@ -277,6 +277,35 @@ fn next_command(args: &JobsArgs, order: OrderArg, cursor: &str) -> String {
     line
 }
 
+/// The one job `id` among every queue, or an error saying it is in none or several.
+pub(crate) async fn find(cx: &Context, id: &str) -> CliResult<JobInfo> {
+    let job_id = JobId::from(id);
+    let names = sorted(cx.queue.queues().await?);
+    let mut found = Vec::new();
+    for name in &names {
+        if let Some(job) = cx.queue.job(name, &job_id).await? {
+            found.push(job);
+        }
+    }
+    match found.len() {
+        0 if names.is_empty() => Err(CliError::failed(format!(
+            "job `{id}` not found: the storage holds no queues"
+        ))),
+        0 => Err(CliError::failed(format!(
+            "job `{id}` not found in any queue (searched {})",
+            names.join(", ")
+        ))),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let holders: Vec<&str> = found.iter().map(|j| j.queue.as_str()).collect();
+            Err(CliError::failed(format!(
+                "job `{id}` exists in several queues ({}); name one with --queue",
+                holders.join(", ")
+            )))
+        }
+    }
+}
+
 /// `queue show ID [--queue Q]`
 pub(crate) async fn show(cx: &Context, id: &str, queue: Option<&str>) -> CliResult<Report> {
     let job_id = JobId::from(id);
@@ -287,36 +316,7 @@ pub(crate) async fn show(cx: &Context, id: &str, queue: Option<&str>) -> CliResu
                 CliError::failed(format!("job `{id}` not found in queue `{name}`"))
             })?
         }
-        None => {
-            let names = sorted(cx.queue.queues().await?);
-            let mut found = Vec::new();
-            for name in &names {
-                if let Some(job) = cx.queue.job(name, &job_id).await? {
-                    found.push(job);
-                }
-            }
-            match found.len() {
-                0 if names.is_empty() => {
-                    return Err(CliError::failed(format!(
-                        "job `{id}` not found: the storage holds no queues"
-                    )))
-                }
-                0 => {
-                    return Err(CliError::failed(format!(
-                        "job `{id}` not found in any queue (searched {})",
-                        names.join(", ")
-                    )))
-                }
-                1 => found.remove(0),
-                _ => {
-                    let holders: Vec<&str> = found.iter().map(|j| j.queue.as_str()).collect();
-                    return Err(CliError::failed(format!(
-                        "job `{id}` exists in several queues ({}); name one with --queue",
-                        holders.join(", ")
-                    )));
-                }
-            }
-        }
+        None => find(cx, id).await?,
     };
     let mut text = String::new();
     if queue.is_none() {

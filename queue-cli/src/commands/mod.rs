@@ -54,6 +54,7 @@ pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
             (None, false) => Err(CliError::usage("retry needs a job id or --all")),
         },
         Command::Delete { id, queue } => change::delete(cx, &id, &queue).await,
+        Command::Cancel { id, queue } => change::cancel(cx, &id, queue.as_deref()).await,
         Command::Purge { queue } => change::purge(cx, &queue).await,
         Command::Pause { queue } => change::pause(cx, &queue, true).await,
         Command::Resume { queue } => change::pause(cx, &queue, false).await,

@@ -23,6 +23,9 @@ pub enum JobState {
     Failed,
     /// Succeeded, and kept because its handler keeps completed jobs ([`Keep`](crate::Keep)).
     Completed,
+    /// Cancelled while it ran ([`Cancel`](crate::Cancel)): kept in the failed list, listed with
+    /// the failed jobs, never retried unless retried from there.
+    Cancelled,
 }
 
 /// Everything stored about one job, for inspection.

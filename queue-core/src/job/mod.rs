@@ -13,6 +13,7 @@ mod name_rule;
 mod new_job;
 mod page;
 mod stats;
+mod unique;
 
 pub use dispatched::Dispatched;
 #[cfg(feature = "otel")]
@@ -29,3 +30,5 @@ pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
 pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};
 pub use stats::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
+pub(crate) use unique::default_key;
+pub use unique::{Unique, UniqueDefault, UniqueMode, DEFAULT_UNIQUE_FOR, MAX_UNIQUE_KEY_LEN};

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use super::id::JobId;
+use super::unique::{key_problem, Unique, UniqueMode, DEFAULT_UNIQUE_FOR};
 
 /// The longest delay a job can wait: 100 years of 365 days. Longer dispatch delays and retry
 /// delays ([`NewJob::delay`], [`NewJob::run_at`], [`Failure::retry`](crate::Failure::retry), `JobError::retry_after`, a
@@ -50,6 +51,8 @@ pub struct NewJob {
     pub(crate) priority: i8,
     pub(crate) max_attempts: u32,
     pub(crate) id: Option<JobId>,
+    /// Its uniqueness, if it is unique (an empty key until dispatch fills in the default).
+    pub(crate) unique: Option<Box<Unique>>,
     /// Whether the dispatcher named the queue (needed for jobs without a handler here).
     pub(crate) queue_chosen: bool,
     /// Built by typed dispatch: the payload's type is the handler's, so it needs no decode check.
@@ -95,6 +98,50 @@ impl NewJob {
         self
     }
 
+    /// Makes the job unique under `key` in its lane (queue and job name): while a job holding
+    /// the key is waiting (or, with [`UniqueMode::UntilFinished`], until it finishes), a
+    /// dispatch with the same key stores nothing and reports the waiting job's id with
+    /// `created: false`. The lock lasts the handler's `unique_for`, or
+    /// [`DEFAULT_UNIQUE_FOR`]; see [`UniqueMode`] for what it covers.
+    pub fn unique(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        if let Some(reason) = key_problem(&key) {
+            self.error = Some(Box::new(crate::Error::InvalidName {
+                what: "unique key",
+                value: key.chars().take(80).collect(),
+                reason,
+            }));
+            return self;
+        }
+        self.unique_mut().key = key;
+        self
+    }
+
+    /// Makes the job unique for at most `ttl` (its lock ends then, whatever the job's state),
+    /// under the key given to [`NewJob::unique`] or, without one, its job name and a hash of
+    /// its payload.
+    pub fn unique_for(mut self, ttl: Duration) -> Self {
+        self.unique_mut().ttl = ttl;
+        self
+    }
+
+    /// Sets what the job's uniqueness covers ([`UniqueMode`]); makes it unique under its
+    /// default key if nothing else did.
+    pub fn unique_mode(mut self, mode: UniqueMode) -> Self {
+        self.unique_mut().mode = mode;
+        self
+    }
+
+    fn unique_mut(&mut self) -> &mut Unique {
+        self.unique.get_or_insert_with(|| {
+            Box::new(Unique::new(
+                String::new(),
+                DEFAULT_UNIQUE_FOR,
+                UniqueMode::default(),
+            ))
+        })
+    }
+
     /// Sends the job to another queue than its handler's default. It runs where a worker
     /// serves that queue for its handler ([`WorkerBuilder::queues`](crate::WorkerBuilder::queues)).
     pub fn queue(mut self, queue: &str) -> Self {
@@ -114,6 +161,7 @@ impl NewJob {
             priority: self.priority,
             attempts: self.max_attempts,
             id: self.id.as_ref(),
+            unique: self.unique.as_deref(),
         }
     }
 }
@@ -136,4 +184,8 @@ pub struct JobSpec<'a> {
     pub attempts: u32,
     /// The id the dispatcher chose ([`NewJob::id`]), if any.
     pub id: Option<&'a JobId>,
+    /// Its uniqueness ([`NewJob::unique`]), if any, with its key filled in. Jobs with one are
+    /// dispatched through [`UniqueJobs`](crate::UniqueJobs), never through
+    /// [`Driver::enqueue`](crate::Driver::enqueue).
+    pub unique: Option<&'a Unique>,
 }

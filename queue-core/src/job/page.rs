@@ -94,6 +94,11 @@ impl JobQuery {
         if let Some(name) = &self.name {
             super::validate_name("job name", name)?;
         }
+        if self.state == JobState::Cancelled {
+            return Err(Error::InvalidQuery {
+                reason: "cancelled jobs are kept in the failed list: list the failed jobs".into(),
+            });
+        }
         Ok(())
     }
 
@@ -140,6 +145,9 @@ fn listing_code(state: JobState, order: Order) -> &'static str {
         (JobState::Failed, Order::Newest) => "fn",
         (JobState::Completed, Order::Oldest) => "co",
         (JobState::Completed, Order::Newest) => "cn",
+        // Listed with the failed jobs (`JobQuery::check` refuses them).
+        (JobState::Cancelled, Order::Oldest) => "fo",
+        (JobState::Cancelled, Order::Newest) => "fn",
     }
 }
 

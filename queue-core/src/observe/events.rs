@@ -40,6 +40,10 @@ pub enum EventKind {
     /// and went to the failed list as poison. Reported by the worker whose reserve reaped it;
     /// [`Event::error`] says why, [`Event::attempt`] is the attempt it failed at.
     Poisoned,
+    /// The job was cancelled ([`Queue::cancel`](crate::Queue::cancel)): a waiting job was
+    /// removed (sent by the process that cancelled it), or a running job's run was stopped
+    /// (sent by the worker that ran it, with the run's attempt and time). It is not retried.
+    Cancelled,
 }
 
 /// One event about one job.

@@ -23,6 +23,8 @@ pub const RETRIED: &str = "queue_jobs_retried_total";
 pub const LEASE_LOST: &str = "queue_jobs_lease_lost_total";
 /// Jobs failed as poison after losing their lease too often (counter).
 pub const POISONED: &str = "queue_jobs_poisoned_total";
+/// Counter: runs stopped because their job was cancelled.
+pub const CANCELLED: &str = "queue_jobs_cancelled_total";
 /// Settlements (acks, failures, requeues) the storage refused because the lease had ended
 /// (counter).
 pub const ACKS_REFUSED: &str = "queue_acks_refused_total";
@@ -46,6 +48,7 @@ pub(crate) struct LaneMetrics {
     failed: Counter,
     retried: Counter,
     lease_lost: Counter,
+    cancelled: Counter,
     acks_refused: Counter,
     poisoned: Counter,
     run_seconds: Histogram,
@@ -60,6 +63,7 @@ impl LaneMetrics {
             failed: metrics::counter!(FAILED, &labels),
             retried: metrics::counter!(RETRIED, &labels),
             lease_lost: metrics::counter!(LEASE_LOST, &labels),
+            cancelled: metrics::counter!(CANCELLED, &labels),
             acks_refused: metrics::counter!(ACKS_REFUSED, &labels),
             poisoned: metrics::counter!(POISONED, &labels),
             run_seconds: metrics::histogram!(RUN_SECONDS, &labels),
@@ -73,6 +77,7 @@ impl LaneMetrics {
             Ending::Retrying { .. } => &self.retried,
             Ending::Failed { .. } => &self.failed,
             Ending::LeaseLost => &self.lease_lost,
+            Ending::Cancelled => &self.cancelled,
             Ending::Requeued => return,
         };
         counter.increment(1);

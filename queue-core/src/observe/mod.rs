@@ -135,6 +135,8 @@ pub(crate) enum Ending<'a> {
         error: &'a str,
     },
     LeaseLost,
+    /// Cancelled ([`Queue::cancel`](crate::Queue::cancel)) while it ran.
+    Cancelled,
     /// Cancelled by shutdown and handed back: not an outcome of the job.
     Requeued,
 }
@@ -171,6 +173,7 @@ impl LaneObserver {
             }
             Ending::Failed { error } => (EventKind::Failed, Some(error.to_string()), None),
             Ending::LeaseLost => (EventKind::LeaseLost, None, None),
+            Ending::Cancelled => (EventKind::Cancelled, None, None),
             Ending::Requeued => return,
         };
         events.push(Event {

@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::cancel::{
+    a_cancelled_job_holds_no_unique_key,
+    a_cancelled_job_retried_from_failed_is_no_longer_cancelled, cancel_removes_a_waiting_job,
+    cancel_stops_a_running_job,
+};
 use super::errors::{
     error_history_keeps_the_last_ten, error_history_records_every_failed_attempt,
     error_history_records_lost_leases, error_history_survives_a_retry_from_failed,
@@ -35,6 +40,13 @@ use super::schedules::{
 use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
     stats_record_totals_and_minutes,
+};
+use super::unique::{
+    a_chosen_id_and_a_key_together, a_duplicate_reports_the_waiting_job,
+    a_kept_completed_job_holds_no_key, a_lock_ends_after_its_time, a_lock_never_outlives_its_job,
+    a_lost_lease_keeps_the_lock_while_the_job_waits,
+    debounce_replaces_the_payload_and_moves_the_due_time, the_default_key_is_the_name_and_payload,
+    until_finished_holds_through_runs_and_retries, until_started_frees_the_key_once_the_job_runs,
 };
 use super::waits::{
     job_info_records_when_runs_started, reserved_jobs_report_their_wait_since_ready,
@@ -129,6 +141,28 @@ pub(super) const CASES: &[Case] = &[
     case!(schedules_are_listed_with_their_next_ticks, Schedules),
     case!(missed_ticks_follow_the_policy, Schedules),
     case!(a_tick_whose_job_exists_is_not_stored_twice, Schedules),
+    case!(a_duplicate_reports_the_waiting_job, Unique, Admin),
+    case!(the_default_key_is_the_name_and_payload, Unique),
+    case!(until_started_frees_the_key_once_the_job_runs, Unique),
+    case!(until_finished_holds_through_runs_and_retries, Unique),
+    case!(a_lock_never_outlives_its_job, Unique, Admin),
+    case!(a_lost_lease_keeps_the_lock_while_the_job_waits, Unique),
+    case!(a_lock_ends_after_its_time, Unique, Admin),
+    case!(
+        debounce_replaces_the_payload_and_moves_the_due_time,
+        Unique,
+        Admin
+    ),
+    case!(a_chosen_id_and_a_key_together, Unique),
+    case!(a_kept_completed_job_holds_no_key, Unique, Retention, Admin),
+    case!(cancel_removes_a_waiting_job, Cancel, Admin),
+    case!(cancel_stops_a_running_job, Cancel, Admin),
+    case!(
+        a_cancelled_job_retried_from_failed_is_no_longer_cancelled,
+        Cancel,
+        Admin
+    ),
+    case!(a_cancelled_job_holds_no_unique_key, Cancel, Unique, Admin),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -28,6 +28,7 @@
 //! Waits are bounded: a case that waits for something that never happens fails with a message
 //! instead of hanging.
 
+mod cancel;
 mod cases;
 mod errors;
 mod event_log;
@@ -39,6 +40,7 @@ mod waits;
 
 mod hot_path;
 pub use hot_path::HotPathOnly;
+mod unique;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,6 +69,10 @@ enum Capability {
     Stats,
     /// Recurring jobs, [`Driver::capabilities`].
     Schedules,
+    /// Unique jobs, [`Driver::capabilities`].
+    Unique,
+    /// Cancelling jobs, [`Driver::capabilities`].
+    Cancel,
 }
 
 impl Capability {
@@ -78,6 +84,8 @@ impl Capability {
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
             Capability::Schedules => driver.schedules().is_some(),
+            Capability::Unique => driver.unique().is_some(),
+            Capability::Cancel => driver.cancel().is_some(),
         }
     }
 }
@@ -126,6 +134,8 @@ where
             Capability::EventLog,
             Capability::Stats,
             Capability::Schedules,
+            Capability::Unique,
+            Capability::Cancel,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))

@@ -287,6 +287,7 @@ impl Pool {
                 },
                 Verdict::Requeue => Ending::Requeued,
                 Verdict::Abandoned => Ending::LeaseLost,
+                Verdict::Cancelled => Ending::Cancelled,
             };
             let scope = &batch.scope;
             let took = started.elapsed();

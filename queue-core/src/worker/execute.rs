@@ -31,6 +31,8 @@ pub(crate) enum Verdict {
     Requeue,
     /// The lease was lost: the job is someone else's now; do nothing.
     Abandoned,
+    /// The job was cancelled: storage already ended it; do nothing.
+    Cancelled,
 }
 
 /// A handler's future, as `#[job]` expansions return it, dropped under a panic guard: a handler
@@ -150,6 +152,7 @@ fn recorded(span: &Span, verdict: Verdict) -> Verdict {
             Verdict::Failed(_) => "failed",
             Verdict::Requeue => "requeued",
             Verdict::Abandoned => "lease_lost",
+            Verdict::Cancelled => "cancelled",
         };
         span.record("outcome", outcome);
     }
@@ -206,6 +209,7 @@ async fn finish_run(
 fn cancelled(reason: CancelReason) -> Verdict {
     match reason {
         CancelReason::LeaseLost => Verdict::Abandoned,
+        CancelReason::Cancelled => Verdict::Cancelled,
         _ => Verdict::Requeue,
     }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::driver::Driver;
 use crate::hash::IdHashMap;
 use crate::job::{Lane, Lease};
-use crate::run::{Batch, CancelReason, RunState};
+use crate::run::{why_lost, Batch, CancelReason, RunState};
 use crate::worker::stats::WorkerStats;
 
 /// The running batches of one pool. A batch stays until all its runs finish; runs that
@@ -149,6 +149,10 @@ pub(crate) async fn keep_leases(
             continue;
         }
         next_renewal = now + period;
+        // The batches now: one added while this task slept is renewed with the others, so a
+        // run learns within one period that storage no longer holds its lease (a cancelled
+        // job, say), not two.
+        let (batches, _) = running.watch(next_renewal);
 
         // The runs still going, each with its batch, in the order their leases are sent.
         let runs: Vec<(&Batch, &RunState)> = batches
@@ -182,9 +186,16 @@ pub(crate) async fn keep_leases(
                 }
                 for ((_, run), held) in runs.iter().zip(held) {
                     if !held && !run.is_finished() && !run.cancel.is_cancelled() {
-                        tracing::warn!(%lane, id = %run.lease.id, "lease lost (the job was reaped, deleted or purged); cancelling the run");
-                        stats.lease_lost();
-                        run.cancel.cancel(CancelReason::LeaseLost);
+                        let reason =
+                            why_lost(driver.as_ref(), lane, &run.lease.id, call_limit).await;
+                        if reason == CancelReason::Cancelled {
+                            tracing::info!(%lane, id = %run.lease.id, "job cancelled; stopping the run");
+                            stats.cancelled_run();
+                        } else {
+                            tracing::warn!(%lane, id = %run.lease.id, "lease lost (the job was reaped, deleted or purged); cancelling the run");
+                            stats.lease_lost();
+                        }
+                        run.cancel.cancel(reason);
                     }
                 }
             }

@@ -302,7 +302,7 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             Verdict::Done(result) if keeps => completions.push(Completion { lease, result }),
             Verdict::Done(_) => acks.push(lease),
             Verdict::Requeue => requeues.push(lease),
-            Verdict::Abandoned => {}
+            Verdict::Abandoned | Verdict::Cancelled => {}
             Verdict::Failed(failure) => {
                 let call = || driver.fail(lane, &lease, failure.clone());
                 if let Some(held) = persist(outbox, "fail", 1, call).await {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct WorkerStats {
     leases_lost: AtomicU64,
+    cancelled: AtomicU64,
     leases_expired: AtomicU64,
     settlements_refused: AtomicU64,
     settlements_dropped: AtomicU64,
@@ -36,6 +37,16 @@ impl WorkerStats {
     /// jobs run again once the storage reaps them.
     pub fn settlements_dropped(&self) -> u64 {
         self.settlements_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Runs stopped because their job was cancelled while it ran
+    /// ([`Queue::cancel`](crate::Queue::cancel)); they are not counted as lost leases.
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn cancelled_run(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn lease_lost(&self) {

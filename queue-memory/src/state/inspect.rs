@@ -84,6 +84,9 @@ impl QueueState {
             info.progress = details.progress.clone();
             info.lost_leases = details.lost_leases;
             info.finished_at = details.finished_at;
+            if details.cancelled && r.state == JobState::Failed {
+                info.state = JobState::Cancelled;
+            }
         }
         Some(info)
     }

@@ -1,8 +1,10 @@
 //! One queue's jobs and lanes: the state machine behind the memory driver.
 
+mod cancel;
 mod inspect;
 mod list;
 mod retain;
+mod unique;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -60,6 +62,8 @@ struct Details {
     lost_leases: u32,
     /// When its first run started (unix ms), once a second run started.
     first_started: Option<u64>,
+    /// Failed because it was cancelled while it ran.
+    cancelled: bool,
 }
 
 impl Details {
@@ -260,6 +264,8 @@ pub(crate) struct QueueState {
     next_seq: u64,
     /// Completed jobs and results kept after success.
     kept: retain::Kept,
+    /// Unique jobs' locks.
+    locks: unique::Locks,
 }
 
 impl QueueState {
@@ -275,6 +281,7 @@ impl QueueState {
             paused: false,
             next_seq: 0,
             kept: retain::Kept::default(),
+            locks: unique::Locks::default(),
         }
     }
 
@@ -661,6 +668,7 @@ impl QueueState {
             if let Some(details) = &mut record.details {
                 details.failed_at = None;
                 details.lost_leases = 0;
+                details.cancelled = false;
             }
             let lane = &mut self.lanes[record.lane as usize];
             lane.push_ready(key, record.priority, false);
@@ -696,6 +704,7 @@ impl QueueState {
         self.jobs.clear();
         self.failed.clear();
         self.clear_kept();
+        self.locks.clear();
         for lane in &mut self.lanes {
             lane.ready.clear();
             lane.prioritized.clear();

@@ -94,6 +94,7 @@ impl Purge<'_> {
         for key in self.queue.kept() {
             inv.key(key);
         }
+        inv.key(self.queue.cancelled());
         for job in self.lanes {
             for key in self.queue.lane(job).own() {
                 inv.key(key);

@@ -7,11 +7,13 @@
 //!   heartbeat.
 //! - [`list`]: a page of a queue's jobs in one state.
 //! - [`retain`]: completing runs whose handlers keep something, cleaning old jobs.
+//! - [`unique`]: dispatching unique jobs, cancelling jobs.
 
 mod admin;
 mod jobs;
 mod list;
 mod retain;
+mod unique;
 
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
 pub(crate) use list::ListJobs;
 pub(crate) use retain::{Clean, Complete};
+pub(crate) use unique::{CancelJob, EnqueueUnique};
 
 /// Most jobs one script call carries: jobs dispatched, leases acked, renewed or requeued, jobs
 /// reserved, failed jobs retried. Bigger batches are split across calls (Lua's `unpack` takes
@@ -62,6 +65,8 @@ pub(crate) struct Scripts {
     list_jobs: Script,
     complete: Script,
     clean: Script,
+    enqueue_unique: Script,
+    cancel: Script,
 }
 
 impl Scripts {
@@ -83,6 +88,15 @@ impl Scripts {
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
             complete: lane_script!("complete.lua"),
             clean: Script::new(include_str!("../../lua/clean.lua")),
+            // enqueue.lua's body as a function, so a unique job is stored as any other.
+            enqueue_unique: Script::new(concat!(
+                include_str!("../../lua/lib.lua"),
+                "\nlocal function plain_enqueue()\n",
+                include_str!("../../lua/enqueue.lua"),
+                "\nend\n",
+                include_str!("../../lua/enqueue_unique.lua")
+            )),
+            cancel: lane_script!("cancel.lua"),
         }
     }
 }

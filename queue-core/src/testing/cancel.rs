@@ -1,0 +1,182 @@
+//! Conformance cases of cancelling jobs ([`Cancel`](crate::Cancel)): a waiting job is removed,
+//! a running one loses its lease and is kept as cancelled, never retried on its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::unique::{admin, dispatch, unique_job};
+use super::{job, reserve_n, unique_queue};
+use crate::driver::{Cancel, CancelOutcome, Driver, CANCELLED_ERROR};
+use crate::job::{Failure, JobId, JobQuery, JobState, Lane, UniqueMode};
+
+const LEASE: Duration = Duration::from_secs(30);
+const LIMIT: Duration = Duration::from_secs(5);
+
+fn cancel(driver: &Arc<dyn Driver>) -> &dyn Cancel {
+    driver
+        .cancel()
+        .expect("this case needs the driver's cancelling (Driver::capabilities().cancel)")
+}
+
+fn lane(prefix: &str) -> Lane {
+    Lane::new(&unique_queue(prefix), "cancellable").expect("valid lane")
+}
+
+async fn enqueue(driver: &Arc<dyn Driver>, lane: &Lane, delay: Duration) -> JobId {
+    let job = job(lane, json!({ "n": 1 })).delay(delay);
+    driver.enqueue(vec![job]).await.expect("enqueue")[0]
+        .id
+        .clone()
+}
+
+pub(super) async fn cancel_removes_a_waiting_job(driver: Arc<dyn Driver>) {
+    let lane = lane("cancel-waiting");
+    let ready = enqueue(&driver, &lane, Duration::ZERO).await;
+    let scheduled = enqueue(&driver, &lane, Duration::from_secs(60)).await;
+    let kept = enqueue(&driver, &lane, Duration::ZERO).await;
+    let queue = lane.queue();
+    for id in [&ready, &scheduled] {
+        assert_eq!(
+            cancel(&driver).cancel(queue, id).await.unwrap(),
+            CancelOutcome::Removed
+        );
+        assert!(
+            admin(&driver).job(queue, id).await.unwrap().is_none(),
+            "removed"
+        );
+    }
+    let counts = admin(&driver).counts(queue).await.unwrap();
+    assert_eq!((counts.ready, counts.scheduled, counts.failed), (1, 0, 0));
+    let run = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    assert_eq!(run[0].id, kept, "the other job is untouched");
+    let missing = JobId::from("no-such-job");
+    assert_eq!(
+        cancel(&driver).cancel(queue, &missing).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+}
+
+pub(super) async fn cancel_stops_a_running_job(driver: Arc<dyn Driver>) {
+    let lane = lane("cancel-running");
+    let queue = lane.queue();
+    let id = enqueue(&driver, &lane, Duration::ZERO).await;
+    let run = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await.remove(0);
+    assert_eq!(
+        cancel(&driver).cancel(queue, &id).await.unwrap(),
+        CancelOutcome::Stopped
+    );
+    // The run's lease is gone: it can neither renew, nor ack, nor fail.
+    assert_eq!(
+        driver.renew(&lane, &[run.lease()], LEASE).await.unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        driver.ack(&lane, &[run.lease()]).await.unwrap(),
+        vec![false]
+    );
+    let retry = Failure::retry("late", Duration::ZERO);
+    assert!(!driver.fail(&lane, &run.lease(), retry).await.unwrap());
+    let info = admin(&driver).job(queue, &id).await.unwrap().expect("kept");
+    assert_eq!(info.state, JobState::Cancelled);
+    assert_eq!(info.last_error.as_deref(), Some(CANCELLED_ERROR));
+    assert_eq!(info.attempts, 1);
+    assert!(info.failed_at.is_some());
+    let counts = admin(&driver).counts(queue).await.unwrap();
+    assert_eq!((counts.ready, counts.active, counts.failed), (0, 0, 1));
+    // Listed with the failed jobs, as cancelled.
+    let failed = admin(&driver).failed(queue, 0, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].id.clone(), failed[0].state),
+        (id.clone(), JobState::Cancelled)
+    );
+    let page = admin(&driver)
+        .list_jobs(queue, &JobQuery::new(JobState::Failed))
+        .await
+        .unwrap();
+    let listed: Vec<_> = page.jobs.iter().map(|j| (j.id.clone(), j.state)).collect();
+    assert_eq!(listed, [(id.clone(), JobState::Cancelled)]);
+    let refused = admin(&driver)
+        .list_jobs(queue, &JobQuery::new(JobState::Cancelled))
+        .await;
+    assert!(
+        refused.is_err(),
+        "cancelled jobs are listed with the failed ones"
+    );
+    // Never run again on its own.
+    let r = driver.reserve(&lane, 10, LEASE).await.unwrap();
+    assert!(r.jobs.is_empty(), "a cancelled job is not retried");
+    assert_eq!(
+        cancel(&driver).cancel(queue, &id).await.unwrap(),
+        CancelOutcome::Finished
+    );
+}
+
+pub(super) async fn a_cancelled_job_retried_from_failed_is_no_longer_cancelled(
+    driver: Arc<dyn Driver>,
+) {
+    let lane = lane("cancel-retry");
+    let queue = lane.queue();
+    let id = enqueue(&driver, &lane, Duration::ZERO).await;
+    let _ = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    assert_eq!(
+        cancel(&driver).cancel(queue, &id).await.unwrap(),
+        CancelOutcome::Stopped
+    );
+    assert_eq!(
+        admin(&driver).retry_failed(queue, Some(&id)).await.unwrap(),
+        1
+    );
+    let info = admin(&driver).job(queue, &id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Ready);
+    let run = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await.remove(0);
+    // Failing for good later is a failure, not a cancellation.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(driver
+        .fail(&lane, &run.lease(), Failure::fail("real"))
+        .await
+        .unwrap());
+    let info = admin(&driver).job(queue, &id).await.unwrap().unwrap();
+    assert_eq!(info.state, JobState::Failed);
+    assert_eq!(info.last_error.as_deref(), Some("real"));
+    // A job already failed is not cancelled.
+    assert_eq!(
+        cancel(&driver).cancel(queue, &id).await.unwrap(),
+        CancelOutcome::Finished
+    );
+}
+
+pub(super) async fn a_cancelled_job_holds_no_unique_key(driver: Arc<dyn Driver>) {
+    let lane = lane("cancel-unique");
+    let queue = lane.queue();
+    let mode = UniqueMode::UntilFinished;
+    let waiting = dispatch(&driver, unique_job(&lane, "w", mode, 1)).await;
+    assert_eq!(
+        cancel(&driver).cancel(queue, &waiting.id).await.unwrap(),
+        CancelOutcome::Removed
+    );
+    assert!(
+        dispatch(&driver, unique_job(&lane, "w", mode, 2))
+            .await
+            .created
+    );
+    let running = dispatch(&driver, unique_job(&lane, "r", mode, 3)).await;
+    let runs = reserve_n(&driver, &lane, 2, LEASE, LIMIT).await;
+    assert!(runs.iter().any(|r| r.id == running.id));
+    assert!(
+        !dispatch(&driver, unique_job(&lane, "r", mode, 4))
+            .await
+            .created
+    );
+    assert_eq!(
+        cancel(&driver).cancel(queue, &running.id).await.unwrap(),
+        CancelOutcome::Stopped
+    );
+    assert!(
+        dispatch(&driver, unique_job(&lane, "r", mode, 5))
+            .await
+            .created
+    );
+}

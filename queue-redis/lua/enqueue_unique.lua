@@ -1,0 +1,68 @@
+-- enqueue_unique: stores one unique job of a lane, unless the job holding its key's lock still
+-- exists in a state the dispatch's mode covers. Runs after enqueue.lua's body, which this
+-- script holds as the function plain_enqueue (scripts/mod.rs), so a unique job is stored
+-- exactly as any other. Locks are checked here only: reserve, ack and the other steps never
+-- look at them, and a lock whose holder is gone or past what the mode covers is free.
+-- KEYS: the lane key set (lib.lua), then 19 the lock ({p:q}:unique:...), 20 done (kept
+-- completed jobs).
+-- ARGV[1..7]: as enqueue.lua for one job with 4 values: job name, 1, 4, chosen id or '',
+-- priority, delay ms, envelope.  ARGV[8]: mode: 's' until started, 'f' until finished,
+-- 'd' debounce.  ARGV[9]: the lock's time in ms.
+-- Returns: {0, holder id} when the lock is held: nothing stored (in debounce mode the holder
+-- took the new payload, and the new delay from now when one was given, and the lock's time
+-- started again); otherwise enqueue.lua's reply, and the lock names the stored job.
+local lock, mode, ttl = KEYS[19], ARGV[8], ARGV[9]
+local holder = redis.call('GET', lock)
+if holder then
+  local env = redis.call('HGET', q.later, holder)
+  local scheduled = env ~= false
+  if not scheduled then env = redis.call('HGET', q.data, holder) end
+  local j = parse_env(env)
+  local covered = false
+  if j and j.failed == '0' and j.name == ARGV[1]
+      and (scheduled or not redis.call('ZSCORE', KEYS[20], holder)) then
+    if mode == 'f' then
+      covered = true
+    else
+      -- Not started: never ran to an end (att) and not running now.
+      covered = j.att == 0 and (scheduled or not redis.call('ZSCORE', l.active, holder))
+    end
+  end
+  if covered then
+    if mode == 'd' then
+      j.body = parse_env(ARGV[7]).body
+      local delay = tonumber(ARGV[6])
+      if delay > 0 then
+        local due = now_ms() + delay
+        if not scheduled then
+          -- Ready: out of its ready index and into the schedule.
+          if j.pri == 0 then
+            redis.call('LREM', l.ready, 1, holder)
+          else
+            redis.call('ZREM', l.prio, holder)
+          end
+          redis.call('HDEL', q.data, holder)
+        end
+        redis.call('ZREM', l.sched, holder)
+        local before = next_event()
+        j.ready = fmt(due)
+        redis.call('ZADD', l.sched, due, holder)
+        redis.call('HSET', q.later, holder, pack_env(j))
+        if before == nil or due < before then wake(l.wake) end
+      elseif scheduled then
+        redis.call('HSET', q.later, holder, pack_env(j))
+      else
+        redis.call('HSET', q.data, holder, pack_env(j))
+      end
+      redis.call('SET', lock, holder, 'PX', ttl)
+    end
+    return { 0, holder }
+  end
+end
+local out = plain_enqueue()
+if #out == 1 then
+  local id = ARGV[4]
+  if id == '' then id = fmt(out[1]) end
+  redis.call('SET', lock, id, 'PX', ttl)
+end
+return out
