@@ -14,6 +14,7 @@ mod record;
 mod retention;
 mod scripts;
 mod stats;
+mod topology;
 mod wait;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use parking_lot::Mutex;
 use queue_core::{redact_url, validate_name, Driver, Error, Result};
 
 use coalesce::Gatherer;
-use connection::{open_client, Commands};
+use connection::{open_link, Commands};
 use keys::Keys;
 use options::split_prefix;
 use scripts::Scripts;
@@ -86,17 +87,19 @@ impl RedisDriver {
             options.prefix = prefix;
         }
         validate_name("key prefix", &options.prefix)?;
-        let client = open_client(&url, &options).map_err(|e| Error::InvalidUrl {
+        let invalid = |reason: String| Error::InvalidUrl {
             url: redacted.clone(),
-            reason: e.to_string(),
-        })?;
-        let conn = Commands::connect(client.clone(), &options, redacted.clone())
+            reason,
+        };
+        let topology = topology::parse(&url).map_err(invalid)?;
+        let setup = open_link(&topology, &options).map_err(|e| invalid(e.to_string()))?;
+        let conn = Commands::connect(setup, &options, redacted.clone())
             .await
             .map_err(|e| Error::Unavailable {
                 url: redacted,
                 source: Box::new(e),
             })?;
-        let waiters = Waiters::new(client, &options);
+        let waiters = Waiters::new(&options);
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -115,4 +118,16 @@ fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
     Box::pin(async move { Ok(Arc::new(RedisDriver::connect(&url).await?) as Arc<dyn Driver>) })
 }
 
-queue_core::register_driver!(["redis", "rediss", "redis+unix", "unix"], connect);
+queue_core::register_driver!(
+    [
+        "redis",
+        "rediss",
+        "redis+unix",
+        "unix",
+        "redis+cluster",
+        "rediss+cluster",
+        "redis+sentinel",
+        "rediss+sentinel"
+    ],
+    connect
+);
