@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cluster;
+pub mod sentinel;
 pub mod proxy;
 
 use std::io::Write;
@@ -20,7 +21,7 @@ pub struct RedisServer {
     extra: Vec<String>,
 }
 
-fn binary() -> String {
+pub fn binary() -> String {
     if let Ok(path) = std::env::var("REDIS_SERVER") {
         return path;
     }

@@ -1,0 +1,172 @@
+//! A primary watched by Sentinel for tests: a primary, a replica and three sentinels
+//! (`redis-server --sentinel`, so no separate binary is needed) on free ports, ready once the
+//! sentinels know the replica and each other.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{binary, free_port, RedisServer};
+
+/// The name the sentinels know the primary by.
+pub const SERVICE: &str = "mymaster";
+
+/// One sentinel process, killed when dropped.
+#[derive(Debug)]
+struct Sentinel {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Sentinel {
+    fn start(primary_port: u16) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "queue-redis-sentinel-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile sentinel.log\n\
+                 sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n\
+                 sentinel down-after-milliseconds {SERVICE} 1000\n\
+                 sentinel failover-timeout {SERVICE} 10000\n\
+                 sentinel parallel-syncs {SERVICE} 1\n",
+                dir = dir.display()
+            ),
+        )
+        .expect("write sentinel.conf");
+        // As for servers: the shell kills the sentinel when our end of its stdin closes.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" \"$@\" & pid=$!; read _unused; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0")
+            .arg(binary())
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("could not run sh to start redis-server --sentinel");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinel did not start on port {port}; see {}",
+                dir.join("sentinel.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { child, port, dir }
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"\n");
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A primary, its replica and three sentinels, owned by the test.
+#[derive(Debug)]
+pub struct SentinelSet {
+    pub primary: RedisServer,
+    pub replica: RedisServer,
+    sentinels: Vec<Sentinel>,
+}
+
+fn query(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    cmd.query(&mut conn)
+}
+
+fn text(port: u16, cmd: &redis::Cmd) -> String {
+    match query(port, cmd) {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl SentinelSet {
+    /// Starts them all and waits until the replica is in sync and every sentinel knows the
+    /// replica and the two other sentinels.
+    pub fn start() -> Self {
+        let primary = RedisServer::start_with(&["--appendonly", "no"]);
+        let port = primary.port().to_string();
+        let replica =
+            RedisServer::start_with(&["--appendonly", "no", "--replicaof", "127.0.0.1", &port]);
+        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port())).collect();
+        let set = Self {
+            primary,
+            replica,
+            sentinels,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut info = redis::cmd("INFO");
+        info.arg("replication");
+        while !text(set.replica.port(), &info).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "the replica did not sync");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for s in &set.sentinels {
+            let mut sentinel_info = redis::cmd("INFO");
+            sentinel_info.arg("sentinel");
+            loop {
+                let said = text(s.port, &sentinel_info);
+                if said.contains("slaves=1,sentinels=3") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sentinel {} does not know the replica and the other sentinels: {said}",
+                    s.port
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        set
+    }
+
+    /// `redis+sentinel://` listing the three sentinels.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        format!("redis+sentinel://{}/{SERVICE}/0", hosts.join(","))
+    }
+
+    /// Waits (at most `within`) until the replica has every write the primary has
+    /// (`WAIT 1`), failing otherwise.
+    pub fn wait_replicated(&self, within: Duration) {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(1).arg(within.as_millis() as u64);
+        let acked = query(self.primary.port(), &wait).expect("WAIT on the primary");
+        assert_eq!(acked, redis::Value::Int(1), "the replica did not catch up");
+    }
+
+    /// The port of the primary the sentinels name now.
+    pub fn named_primary(&self) -> Option<u16> {
+        let mut ask = redis::cmd("SENTINEL");
+        ask.arg("get-master-addr-by-name").arg(SERVICE);
+        let reply = query(self.sentinels[0].port, &ask).ok()?;
+        let redis::Value::Array(parts) = reply else {
+            return None;
+        };
+        match parts.get(1)? {
+            redis::Value::BulkString(port) => std::str::from_utf8(port).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+}
