@@ -38,7 +38,10 @@ pub use options::RedisOptions;
 /// script. Cloning shares the connection.
 ///
 /// Connect with `redis://[user:password@]host[:port][/db][?prefix=app]` or `rediss://...` (TLS,
-/// with the `tls` feature), or through [`Queue::connect`](queue_core::Queue::connect).
+/// with the `tls` feature); a Redis Cluster with
+/// `redis+cluster://[user:password@]host:port,host:port/[?prefix=app]`; a primary watched by
+/// Sentinel with `redis+sentinel://[user:password@]host:port,host:port/<primary-name>[/db]`
+/// (`rediss+` for TLS); or through [`Queue::connect`](queue_core::Queue::connect).
 #[derive(Clone)]
 pub struct RedisDriver {
     inner: Arc<Inner>,
