@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use queue_core::Error;
 use queue_core::{job, JobError, Queue};
 use queue_redis::RedisDriver;
 use support::cluster::RedisCluster;
@@ -61,9 +62,13 @@ async fn wait_done(n: u32, within: Duration) {
     }
 }
 
-/// Clients blocked in `BLPOP` on the node at `port`.
-async fn blocked_on(port: u16) -> usize {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+/// Clients blocked in `BLPOP` on the node at `port` (with `password` if it needs one).
+async fn blocked_on(port: u16, password: Option<&str>) -> usize {
+    let url = match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
+        None => format!("redis://127.0.0.1:{port}/"),
+    };
+    let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
@@ -105,7 +110,7 @@ async fn cluster_worker_drains_queues_on_every_primary() {
     wait_done(4, Duration::from_secs(10)).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     for port in &owners {
-        while blocked_on(*port).await == 0 {
+        while blocked_on(*port, None).await == 0 {
             assert!(
                 Instant::now() < deadline,
                 "no blocking wait on the primary at port {port}"
@@ -123,6 +128,70 @@ async fn cluster_worker_drains_queues_on_every_primary() {
         let counts = queue.counts(q).await.expect("counts");
         assert_eq!(counts.pending(), 0, "{q}: {counts:?}");
         assert_eq!(counts.failed, 0, "{q}: {counts:?}");
+    }
+    stop.cancel();
+    worker.await.unwrap().expect("worker");
+}
+
+static GUARDED: AtomicU32 = AtomicU32::new(0);
+
+#[job(queue = "golf")]
+async fn on_golf(_n: u32) -> Result<(), JobError> {
+    GUARDED.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_with_a_password_runs_jobs_and_never_shows_it() {
+    const PASSWORD: &str = "s3cret-cluster-pw";
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start_with_password(Some(PASSWORD)))
+        .await
+        .unwrap();
+
+    // A wrong password fails, naming neither password.
+    let wrong = cluster.url().replace(PASSWORD, "wr0ng-pw");
+    let err = RedisDriver::connect(&wrong)
+        .await
+        .expect_err("a wrong password must be refused");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("wr0ng-pw"), "{shown}");
+    assert!(
+        matches!(err, Error::Unavailable { .. } | Error::Storage { .. }),
+        "{shown}"
+    );
+
+    let driver = RedisDriver::connect(&cluster.url())
+        .await
+        .expect("connect with the password");
+    let shown = format!("{driver:?}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert!(shown.contains("***"), "{shown}");
+
+    // The worker's blocking connection to the queue's primary authenticates too.
+    let queue = Queue::new(Arc::new(driver));
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["on_golf"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let owner = cluster.port_of("{queue:golf}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while blocked_on(owner, Some(PASSWORD)).await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not block on the queue's primary"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 0..10 {
+        on_golf::dispatch(&queue, n).await.expect("dispatch");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while GUARDED.load(Ordering::SeqCst) < 10 {
+        assert!(Instant::now() < deadline, "the jobs did not run");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.cancel();
     worker.await.unwrap().expect("worker");

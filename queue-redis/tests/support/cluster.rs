@@ -11,6 +11,8 @@ use super::{find_binary, free_port, RedisServer};
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    /// The `default` user's password, when the nodes require one.
+    password: Option<String>,
 }
 
 fn cli() -> String {
@@ -26,9 +28,17 @@ fn cli() -> String {
     })
 }
 
+/// `redis://[:password@]127.0.0.1:<port>/`
+fn node_url(port: u16, password: Option<&str>) -> String {
+    match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
+        None => format!("redis://127.0.0.1:{port}/"),
+    }
+}
+
 /// `CLUSTER INFO` of the node on `port`, or `None` while it does not answer.
-fn cluster_info(port: u16) -> Option<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+fn cluster_info(port: u16, password: Option<&str>) -> Option<String> {
+    let client = redis::Client::open(node_url(port, password)).ok()?;
     let mut conn = client
         .get_connection_with_timeout(Duration::from_secs(2))
         .ok()?;
@@ -38,30 +48,43 @@ fn cluster_info(port: u16) -> Option<String> {
 impl RedisCluster {
     /// Starts three primaries with one replica each and waits until the cluster is up.
     pub fn start() -> Self {
+        Self::start_with_password(None)
+    }
+
+    /// Starts the cluster; with a password, every node requires it (`requirepass`, and
+    /// `masterauth` for the replicas).
+    pub fn start_with_password(password: Option<&str>) -> Self {
         let cli = cli();
+        let auth: Vec<&str> = match password {
+            Some(pw) => vec!["--requirepass", pw, "--masterauth", pw],
+            None => Vec::new(),
+        };
         let nodes: Vec<RedisServer> = (0..6)
             .map(|_| {
-                RedisServer::start_on(
-                    free_port(),
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                        // The tests write with fsync always; a cluster test needs no restart.
-                        "--appendonly",
-                        "no",
-                    ],
-                )
+                let mut args = vec![
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    // The tests write with fsync always; a cluster test needs no restart.
+                    "--appendonly",
+                    "no",
+                ];
+                args.extend(&auth);
+                RedisServer::start_on(free_port(), &args)
             })
             .collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        let out = Command::new(&cli)
+        let mut create = Command::new(&cli);
+        if let Some(pw) = password {
+            create.args(["--no-auth-warning", "-a", pw]);
+        }
+        let out = create
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -74,7 +97,10 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = Self { nodes };
+        let cluster = Self {
+            nodes,
+            password: password.map(str::to_string),
+        };
         cluster.wait_until_ok();
         cluster
     }
@@ -84,7 +110,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         for node in &self.nodes {
             loop {
-                let info = cluster_info(node.port()).unwrap_or_default();
+                let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
                 if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6") {
                     break;
                 }
@@ -98,10 +124,14 @@ impl RedisCluster {
         }
     }
 
-    /// `redis+cluster://` with two of the nodes as seeds.
+    /// `redis+cluster://[:password@]` with two of the nodes as seeds.
     pub fn url(&self) -> String {
+        let creds = match &self.password {
+            Some(pw) => format!(":{pw}@"),
+            None => String::new(),
+        };
         format!(
-            "redis+cluster://127.0.0.1:{},127.0.0.1:{}/",
+            "redis+cluster://{creds}127.0.0.1:{},127.0.0.1:{}/",
             self.nodes[0].port(),
             self.nodes[1].port()
         )
@@ -109,7 +139,7 @@ impl RedisCluster {
 
     /// The ports of the primaries, as the cluster says now.
     pub fn primary_ports(&self) -> Vec<u16> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.nodes[0].port()))
+        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
             .expect("client");
         let mut conn = client.get_connection().expect("connect to a cluster node");
         let nodes: String = redis::cmd("CLUSTER")
@@ -133,7 +163,7 @@ impl RedisCluster {
 
     /// The port of the primary serving `key`.
     pub fn port_of(&self, key: &str) -> u16 {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.nodes[0].port()))
+        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
             .expect("client");
         let mut conn = client.get_connection().expect("connect to a cluster node");
         let slot: u16 = redis::cmd("CLUSTER")

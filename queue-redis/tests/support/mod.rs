@@ -3,8 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cluster;
-pub mod sentinel;
 pub mod proxy;
+pub mod sentinel;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
