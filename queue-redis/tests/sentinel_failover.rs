@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use queue_core::{job, JobError, Queue};
+use queue_core::{job, Error, JobError, Queue};
 use queue_redis::{RedisDriver, RedisOptions};
 use support::sentinel::SentinelSet;
 use tokio_util::sync::CancellationToken;
@@ -116,6 +116,51 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
     let counts = queue.counts("failover").await.expect("counts");
     assert_eq!(counts.pending(), 0, "{counts:?}");
     assert_eq!(counts.failed, 0, "{counts:?}");
+    stop.cancel();
+    worker.await.unwrap().expect("worker");
+}
+
+#[job(queue = "guarded")]
+async fn guarded(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_primary_with_a_password_runs_jobs_and_never_shows_it() {
+    const PASSWORD: &str = "s3cret-sentinel-pw";
+    let set = tokio::task::spawn_blocking(|| SentinelSet::start_with_password(Some(PASSWORD)))
+        .await
+        .unwrap();
+
+    let wrong = set.url().replace(PASSWORD, "wr0ng-pw");
+    let err = RedisDriver::connect(&wrong)
+        .await
+        .expect_err("a wrong password must be refused");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("wr0ng-pw"), "{shown}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{shown}");
+
+    let driver = RedisDriver::connect(&set.url())
+        .await
+        .expect("connect with the password");
+    let shown = format!("{driver:?}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    let queue = Queue::new(Arc::new(driver));
+    for n in 0..5 {
+        guarded::dispatch(&queue, n).await.expect("dispatch");
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["guarded"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.counts("guarded").await.expect("counts").pending() > 0 {
+        assert!(Instant::now() < deadline, "the jobs did not run");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.cancel();
     worker.await.unwrap().expect("worker");
 }

@@ -22,7 +22,7 @@ struct Sentinel {
 }
 
 impl Sentinel {
-    fn start(primary_port: u16) -> Self {
+    fn start(primary_port: u16, password: Option<&str>) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "queue-redis-sentinel-{}-{port}",
@@ -37,8 +37,11 @@ impl Sentinel {
                  sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n\
                  sentinel down-after-milliseconds {SERVICE} 1000\n\
                  sentinel failover-timeout {SERVICE} 10000\n\
-                 sentinel parallel-syncs {SERVICE} 1\n",
-                dir = dir.display()
+                 sentinel parallel-syncs {SERVICE} 1\n{auth}",
+                dir = dir.display(),
+                auth = password
+                    .map(|pw| format!("sentinel auth-pass {SERVICE} {pw}\n"))
+                    .unwrap_or_default(),
             ),
         )
         .expect("write sentinel.conf");
@@ -82,16 +85,23 @@ pub struct SentinelSet {
     pub primary: RedisServer,
     pub replica: RedisServer,
     sentinels: Vec<Sentinel>,
+    /// The data nodes' password, if they need one.
+    password: Option<String>,
 }
 
-fn query(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+/// Sends `cmd` to the node on `port` (with `password` if it needs one).
+fn query(port: u16, password: Option<&str>, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+    let url = match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
+        None => format!("redis://127.0.0.1:{port}/"),
+    };
+    let client = redis::Client::open(url)?;
     let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
     cmd.query(&mut conn)
 }
 
-fn text(port: u16, cmd: &redis::Cmd) -> String {
-    match query(port, cmd) {
+fn text(port: u16, password: Option<&str>, cmd: &redis::Cmd) -> String {
+    match query(port, password, cmd) {
         Ok(v) => format!("{v:?}"),
         Err(e) => e.to_string(),
     }
@@ -101,20 +111,33 @@ impl SentinelSet {
     /// Starts them all and waits until the replica is in sync and every sentinel knows the
     /// replica and the two other sentinels.
     pub fn start() -> Self {
-        let primary = RedisServer::start_with(&["--appendonly", "no"]);
+        Self::start_with_password(None)
+    }
+
+    /// Starts them all; with a password, the primary and the replica require it (and the
+    /// sentinels and the replica use it).
+    pub fn start_with_password(password: Option<&str>) -> Self {
+        let mut args = vec!["--appendonly", "no"];
+        if let Some(pw) = password {
+            args.extend(["--requirepass", pw, "--masterauth", pw]);
+        }
+        let primary = RedisServer::start_with(&args);
         let port = primary.port().to_string();
-        let replica =
-            RedisServer::start_with(&["--appendonly", "no", "--replicaof", "127.0.0.1", &port]);
-        let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(primary.port())).collect();
+        args.extend(["--replicaof", "127.0.0.1", &port]);
+        let replica = RedisServer::start_with(&args);
+        let sentinels: Vec<Sentinel> = (0..3)
+            .map(|_| Sentinel::start(primary.port(), password))
+            .collect();
         let set = Self {
             primary,
             replica,
             sentinels,
+            password: password.map(str::to_string),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut info = redis::cmd("INFO");
         info.arg("replication");
-        while !text(set.replica.port(), &info).contains("master_link_status:up") {
+        while !text(set.replica.port(), password, &info).contains("master_link_status:up") {
             assert!(Instant::now() < deadline, "the replica did not sync");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -122,7 +145,7 @@ impl SentinelSet {
             let mut sentinel_info = redis::cmd("INFO");
             sentinel_info.arg("sentinel");
             loop {
-                let said = text(s.port, &sentinel_info);
+                let said = text(s.port, None, &sentinel_info);
                 if said.contains("slaves=1,sentinels=3") {
                     break;
                 }
@@ -144,7 +167,11 @@ impl SentinelSet {
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        format!("redis+sentinel://{}/{SERVICE}/0", hosts.join(","))
+        let creds = match &self.password {
+            Some(pw) => format!(":{pw}@"),
+            None => String::new(),
+        };
+        format!("redis+sentinel://{creds}{}/{SERVICE}/0", hosts.join(","))
     }
 
     /// Waits (at most `within`) until the replica has every write the primary has
@@ -152,7 +179,8 @@ impl SentinelSet {
     pub fn wait_replicated(&self, within: Duration) {
         let mut wait = redis::cmd("WAIT");
         wait.arg(1).arg(within.as_millis() as u64);
-        let acked = query(self.primary.port(), &wait).expect("WAIT on the primary");
+        let acked = query(self.primary.port(), self.password.as_deref(), &wait)
+            .expect("WAIT on the primary");
         assert_eq!(acked, redis::Value::Int(1), "the replica did not catch up");
     }
 
@@ -160,7 +188,7 @@ impl SentinelSet {
     pub fn named_primary(&self) -> Option<u16> {
         let mut ask = redis::cmd("SENTINEL");
         ask.arg("get-master-addr-by-name").arg(SERVICE);
-        let reply = query(self.sentinels[0].port, &ask).ok()?;
+        let reply = query(self.sentinels[0].port, None, &ask).ok()?;
         let redis::Value::Array(parts) = reply else {
             return None;
         };
