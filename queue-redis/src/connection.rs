@@ -137,11 +137,11 @@ impl ConnectionLike for Conn {
 /// How the deployment is reached, and what blocking connections need to reach it too.
 enum Link {
     /// One server: the client of every connection.
-    Single(Client),
+    Single(Box<Client>),
     /// A cluster.
-    Cluster(ClusterLink),
+    Cluster(Box<ClusterLink>),
     /// A primary found through sentinels.
-    Sentinel(SentinelLink),
+    Sentinel(Box<SentinelLink>),
 }
 
 /// What blocking connections to a cluster's nodes need.
@@ -165,7 +165,7 @@ struct SentinelLink {
 /// Opens the client side of `topology` (no connection yet): fails on a malformed address.
 pub(crate) fn open_link(topology: &Topology, options: &RedisOptions) -> RedisResult<LinkSetup> {
     Ok(LinkSetup(match topology {
-        Topology::Single(url) => Setup::Single(open_client(url, options)?),
+        Topology::Single(url) => Setup::Single(Box::new(open_client(url, options)?)),
         Topology::Cluster(urls) => {
             let seed = urls[0].as_str().into_connection_info()?;
             let builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
@@ -180,9 +180,9 @@ pub(crate) fn open_link(topology: &Topology, options: &RedisOptions) -> RedisRes
                 }),
                 None => builder,
             };
-            Setup::Cluster(builder.build()?, seed)
+            Setup::Cluster(Box::new((builder.build()?, seed)))
         }
-        Topology::Sentinel(target) => Setup::Sentinel(sentinel_client(target, options)?),
+        Topology::Sentinel(target) => Setup::Sentinel(Box::new(sentinel_client(target, options)?)),
     }))
 }
 
@@ -190,9 +190,9 @@ pub(crate) fn open_link(topology: &Topology, options: &RedisOptions) -> RedisRes
 pub(crate) struct LinkSetup(Setup);
 
 enum Setup {
-    Single(Client),
-    Cluster(ClusterClient, ConnectionInfo),
-    Sentinel(SentinelClient),
+    Single(Box<Client>),
+    Cluster(Box<(ClusterClient, ConnectionInfo)>),
+    Sentinel(Box<SentinelClient>),
 }
 
 /// A client asking `target`'s sentinels for its primary.
@@ -280,15 +280,17 @@ impl Commands {
                     .await?;
                 (Link::Single(client), Conn::Single(manager))
             }
-            Setup::Cluster(client, seed) => {
+            Setup::Cluster(cluster) => {
+                let (client, seed) = *cluster;
                 let conn = client.get_async_connection().await?;
                 let link = ClusterLink {
                     seed,
                     owners: Mutex::new(HashMap::new()),
                 };
-                (Link::Cluster(link), Conn::Cluster(conn))
+                (Link::Cluster(Box::new(link)), Conn::Cluster(conn))
             }
-            Setup::Sentinel(mut sentinels) => {
+            Setup::Sentinel(sentinels) => {
+                let mut sentinels = *sentinels;
                 let primary = bounded(options, sentinels.async_get_client()).await?;
                 let manager = primary
                     .get_connection_manager_with_config(config.clone())
@@ -297,7 +299,7 @@ impl Commands {
                     sentinels: tokio::sync::Mutex::new(sentinels),
                     primary: Mutex::new(primary),
                 };
-                (Link::Sentinel(link), Conn::Single(manager))
+                (Link::Sentinel(Box::new(link)), Conn::Single(manager))
             }
         };
         Ok(Self {
@@ -326,7 +328,10 @@ impl Commands {
                 if current.0 != generation {
                     return;
                 }
-                match ConnectionManager::new_lazy_with_config(client.clone(), self.config.clone()) {
+                match ConnectionManager::new_lazy_with_config(
+                    (**client).clone(),
+                    self.config.clone(),
+                ) {
                     Ok(fresh) => *current = (generation + 1, Conn::Single(fresh)),
                     // Only a configuration the first connection accepted can get here: keep
                     // the old one.
@@ -406,7 +411,7 @@ impl Commands {
     /// server's, the current primary's, or the cluster node's.
     pub(crate) fn blocking_client(&self, node: Option<&Node>) -> RedisResult<Client> {
         match (&self.link, node) {
-            (Link::Single(client), _) => Ok(client.clone()),
+            (Link::Single(client), _) => Ok((**client).clone()),
             (Link::Sentinel(link), _) => Ok(link.primary.lock().clone()),
             (Link::Cluster(link), Some((host, port))) => {
                 let addr = match link.seed.addr() {
