@@ -375,19 +375,32 @@ impl Commands {
     }
 
     /// The node a blocking command on `key` should go to: `None` for one server (the one
-    /// [`blocking_client`](Self::blocking_client) reaches), the slot's owner on a cluster.
+    /// [`blocking_client`](Self::blocking_client) reaches), the primary named last behind
+    /// Sentinel (so connections to an earlier primary are not reused), the slot's owner on a
+    /// cluster.
     pub(crate) fn node_for(&self, key: &str) -> Option<Node> {
-        let Link::Cluster(link) = &self.link else {
-            return None;
-        };
-        if let Some(node) = link.owners.lock().get(key) {
-            return Some(node.clone());
-        }
-        match link.seed.addr() {
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-                Some((host.clone(), *port))
+        match &self.link {
+            Link::Single(_) => None,
+            Link::Sentinel(link) => tcp_node(link.primary.lock().get_connection_info().addr()),
+            Link::Cluster(link) => {
+                if let Some(node) = link.owners.lock().get(key) {
+                    return Some(node.clone());
+                }
+                tcp_node(link.seed.addr())
             }
-            _ => None,
+        }
+    }
+
+    /// A blocking command sent to `node` failed with `e`: behind Sentinel, when `node` is the
+    /// primary named last and a failover explains `e`, the sentinels are asked again (an idle
+    /// worker sends nothing else that would find out).
+    pub(crate) async fn blocking_failed(&self, e: &RedisError, node: Option<&Node>) {
+        if !matches!(self.link, Link::Sentinel(_)) || !self.needs_new_connection(e) {
+            return;
+        }
+        let generation = self.current.lock().0;
+        if node.is_some() && node.cloned() == self.node_for("") {
+            self.replace(generation).await;
         }
     }
 
@@ -507,6 +520,16 @@ impl Commands {
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> queue_core::Result<T> {
         self.run(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await
+    }
+}
+
+/// The host and port of a TCP address.
+fn tcp_node(addr: &ConnectionAddr) -> Option<Node> {
+    match addr {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            Some((host.clone(), *port))
+        }
+        _ => None,
     }
 }
 

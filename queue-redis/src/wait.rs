@@ -19,7 +19,9 @@
 //! On a cluster a blocking command goes to the node owning its key: the node the cluster named
 //! last for the key's slot, else a seed node; a `MOVED` (or `ASK`) answer names the owner, and
 //! the command is sent there once more. `CLIENT UNBLOCK` goes to the same node. Behind
-//! Sentinel, blocking connections go to the primary the sentinels named last.
+//! Sentinel, blocking connections go to the primary the sentinels named last (idle ones to an
+//! earlier primary are not reused), and a blocking command failing in a way a failover
+//! explains makes the driver ask the sentinels again.
 
 use std::time::{Duration, Instant};
 
@@ -139,10 +141,13 @@ impl Waiters {
         commands: &Commands,
     ) -> RedisResult<redis::Value> {
         let node = commands.node_for(key);
-        match self.blocking_on(cmd, block, node, commands).await {
+        match self.blocking_on(cmd, block, node.clone(), commands).await {
             Err(e) => match moved_to(&e, key, commands) {
                 Some(node) => self.blocking_on(cmd, block, Some(node), commands).await,
-                None => Err(e),
+                None => {
+                    commands.blocking_failed(&e, node.as_ref()).await;
+                    Err(e)
+                }
             },
             ok => ok,
         }
@@ -190,10 +195,16 @@ impl Waiters {
             return Ok(());
         }
         let node = commands.node_for(wake_key);
-        match self.wait_on(wake_key, timeout, node, commands).await {
+        match self
+            .wait_on(wake_key, timeout, node.clone(), commands)
+            .await
+        {
             Err(e) => match moved_to(&e, wake_key, commands) {
                 Some(node) => self.wait_on(wake_key, timeout, Some(node), commands).await,
-                None => Err(e),
+                None => {
+                    commands.blocking_failed(&e, node.as_ref()).await;
+                    Err(e)
+                }
             },
             ok => ok,
         }
