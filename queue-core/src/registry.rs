@@ -11,6 +11,7 @@ use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
 use crate::job::{Keep, Name, NewJob};
+use crate::schedule::{CronSpec, Missed};
 
 /// The queue used when a handler names none.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -47,6 +48,8 @@ pub struct JobDefinition {
     pub priority: i8,
     /// What storage keeps of its jobs that succeed (nothing by default).
     pub keep: Keep,
+    /// Its schedule, when it runs on one (`#[job(cron = "...")]`).
+    pub cron: Option<CronSpec>,
 }
 
 impl JobDefinition {
@@ -66,7 +69,16 @@ impl JobDefinition {
                 completed_for: None,
                 result_for: None,
             },
+            cron: None,
         }
+    }
+
+    /// Runs the handler on a schedule: `expr` read in the time zone `tz`, missed ticks handled
+    /// by `missed`. Checked by `#[job]`; a worker serving the handler stores it as the schedule
+    /// named after the job in each queue it serves for it.
+    pub const fn cron(mut self, expr: &'static str, tz: &'static str, missed: Missed) -> Self {
+        self.cron = Some(CronSpec::new(expr, tz, missed));
+        self
     }
 
     /// Sets the default queue.

@@ -41,6 +41,8 @@ pub(crate) struct Job {
     /// Milliseconds.
     pub(crate) keep_result: Option<u64>,
     /// The first argument's type; `None` for a handler without arguments.
+    /// The handler's schedule, from `cron`, `tz` and `missed`.
+    pub(crate) cron: Option<crate::cron::Cron>,
     pub(crate) payload: Option<Type>,
     /// The types of the arguments after the payload.
     pub(crate) extras: Vec<Type>,
@@ -169,6 +171,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         None => Some(syn::parse_quote!(::queue_core)),
     };
 
+    let cron = crate::cron::check(&args, errors);
     let (payload, extras, output) = check_signature(&func, errors)?;
     if !errors.is_empty() {
         return None;
@@ -186,6 +189,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         keep_completed,
         keep_completed_for,
         keep_result,
+        cron,
         payload,
         extras,
         output,
@@ -353,7 +357,7 @@ fn unwrap_group(mut expr: &Expr) -> &Expr {
 }
 
 /// The value of an option that takes a string.
-fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
+pub(crate) fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
     match unwrap_group(&arg.value) {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
@@ -365,6 +369,9 @@ fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
                 "timeout" => "timeout = \"30s\"",
                 "keep_completed_for" => "keep_completed_for = \"1d\"",
                 "keep_result" => "keep_result = \"1h\"",
+                "cron" => "cron = \"0 */5 * * * *\"",
+                "tz" => "tz = \"Europe/Berlin\"",
+                "missed" => "missed = \"each(10)\"",
                 _ => "crate = \"::queue_core\"",
             };
             errors.push(syn::Error::new_spanned(

@@ -12,6 +12,7 @@ mod options;
 mod presence;
 mod record;
 mod retention;
+mod schedules;
 mod scripts;
 mod stats;
 mod topology;

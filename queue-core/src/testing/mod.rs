@@ -33,6 +33,7 @@ mod errors;
 mod event_log;
 mod listing;
 mod retention;
+mod schedules;
 mod stats;
 mod waits;
 
@@ -64,6 +65,8 @@ enum Capability {
     EventLog,
     /// Queue statistics, [`Driver::capabilities`].
     Stats,
+    /// Recurring jobs, [`Driver::capabilities`].
+    Schedules,
 }
 
 impl Capability {
@@ -74,6 +77,7 @@ impl Capability {
             Capability::Retention => driver.retention().is_some(),
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
+            Capability::Schedules => driver.schedules().is_some(),
         }
     }
 }
@@ -121,6 +125,7 @@ where
             Capability::Retention,
             Capability::EventLog,
             Capability::Stats,
+            Capability::Schedules,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))
