@@ -1,14 +1,16 @@
 //! The Redis driver against the whole driver conformance suite, on a real Redis Cluster of
 //! three primaries and three replicas (every case's queue lands on one of the primaries).
 
+#[path = "support/cluster.rs"]
+mod cluster;
 mod support;
 
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
+use cluster::RedisCluster;
 use queue_core::Driver;
 use queue_redis::{RedisDriver, RedisOptions};
-use support::cluster::RedisCluster;
 
 /// One cluster for every case of this binary; cases use their own queues.
 fn cluster() -> &'static RedisCluster {

@@ -1,6 +1,8 @@
 //! A worker on a real Redis Cluster: queues whose keys live on different primaries, one worker
 //! idle on all of them (blocked on each queue's primary), then draining what is dispatched.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 mod support;
 
 use std::collections::HashSet;
@@ -8,10 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cluster::RedisCluster;
 use queue_core::Error;
 use queue_core::{job, JobError, Queue};
 use queue_redis::RedisDriver;
-use support::cluster::RedisCluster;
 use tokio_util::sync::CancellationToken;
 
 static DONE: AtomicU32 = AtomicU32::new(0);

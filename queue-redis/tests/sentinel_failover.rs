@@ -2,6 +2,8 @@
 //! killed (SIGKILL) while a worker runs, the sentinels promote the replica, and the worker and
 //! the dispatcher carry on against it.
 
+#[path = "support/sentinel.rs"]
+mod sentinel;
 mod support;
 
 use std::collections::HashSet;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use queue_core::{job, Error, JobError, Queue};
 use queue_redis::{RedisDriver, RedisOptions};
-use support::sentinel::SentinelSet;
+use sentinel::SentinelSet;
 use tokio_util::sync::CancellationToken;
 
 /// Numbers of the jobs that ran.

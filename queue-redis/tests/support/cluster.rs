@@ -1,11 +1,13 @@
-//! A real Redis Cluster for tests: six `redis-server`s (three primaries, three replicas) on
+//! A real Redis Cluster for tests (include with `#[path = "support/cluster.rs"] mod cluster;`
+//! next to `mod support;`): six `redis-server`s (three primaries, three replicas) on
 //! free ports, joined with `redis-cli --cluster create`, ready once every node says
 //! `cluster_state:ok`.
+#![allow(dead_code, unreachable_pub)]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{find_binary, free_port, RedisServer};
+use crate::support::{find_binary, free_port, RedisServer};
 
 /// A running cluster owned by the test; its servers stop when it is dropped.
 #[derive(Debug)]

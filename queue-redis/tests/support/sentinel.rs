@@ -1,6 +1,8 @@
-//! A primary watched by Sentinel for tests: a primary, a replica and three sentinels
+//! A primary watched by Sentinel for tests (include with
+//! `#[path = "support/sentinel.rs"] mod sentinel;` next to `mod support;`): a primary, a replica and three sentinels
 //! (`redis-server --sentinel`, so no separate binary is needed) on free ports, ready once the
 //! sentinels know the replica and each other.
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -8,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{binary, free_port, RedisServer};
+use crate::support::{binary, free_port, RedisServer};
 
 /// The name the sentinels know the primary by.
 pub const SERVICE: &str = "mymaster";
