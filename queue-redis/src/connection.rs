@@ -14,21 +14,35 @@
 //! Every connection, blocking ones included, is opened with TCP keepalive (and, on Linux, a TCP
 //! user timeout), so the kernel notices a dead peer even while nothing is sent.
 //!
+//! The deployment is chosen at connect (see [`topology`](crate::topology)): one server uses
+//! the manager above; a cluster uses the client library's cluster connection, which routes
+//! each command by its key's slot and follows the cluster's changes itself; behind Sentinel,
+//! the manager is pointed at the primary the sentinels name, and is replaced by one pointed at
+//! the current primary whenever a call fails in a way a failover explains (connection refused
+//! or dropped, timeout, `READONLY`).
+//!
 //! Every command, pipeline and script call of the driver goes through [`Commands`], which turns
 //! a Redis error into the crate error (see [`errors`]) and replaces the
 //! connection when the error calls for it.
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    Client, Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisResult,
-    ScriptInvocation, Value,
+    Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline,
+    RedisError, RedisFuture, RedisResult, ScriptInvocation, TlsMode, Value,
 };
 
 use crate::errors;
+use crate::topology::{Node, SentinelTarget, Topology};
 use crate::RedisOptions;
 
 /// Keepalive probes sent before the kernel gives a silent connection up.
@@ -56,9 +70,16 @@ fn tcp_settings(options: &RedisOptions) -> TcpSettings {
 /// A client for `url` whose connections use [`tcp_settings`], trusting
 /// `options.tls_root_cert` for `rediss://` when it is set.
 pub(crate) fn open_client(url: &str, options: &RedisOptions) -> RedisResult<Client> {
-    let info = url
-        .into_connection_info()?
-        .set_tcp_settings(tcp_settings(options));
+    open_client_info(url.into_connection_info()?, options)
+}
+
+/// A client for `info` whose connections use [`tcp_settings`], trusting
+/// `options.tls_root_cert` for TLS when it is set.
+pub(crate) fn open_client_info(
+    info: ConnectionInfo,
+    options: &RedisOptions,
+) -> RedisResult<Client> {
+    let info = info.set_tcp_settings(tcp_settings(options));
     #[cfg(feature = "tls")]
     if let Some(root) = &options.tls_root_cert {
         return Client::build_with_tls(
@@ -72,14 +93,163 @@ pub(crate) fn open_client(url: &str, options: &RedisOptions) -> RedisResult<Clie
     Client::open(info)
 }
 
+/// Most keys whose cluster node blocking connections remember.
+const MAX_OWNERS: usize = 4096;
+
+/// A connection to send on: to one server (directly or found through Sentinel) or to a
+/// cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    /// One server.
+    Single(ConnectionManager),
+    /// A cluster, routing each command by its keys' slot.
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// How the deployment is reached, and what blocking connections need to reach it too.
+enum Link {
+    /// One server: the client of every connection.
+    Single(Box<Client>),
+    /// A cluster.
+    Cluster(Box<ClusterLink>),
+    /// A primary found through sentinels.
+    Sentinel(Box<SentinelLink>),
+}
+
+/// What blocking connections to a cluster's nodes need.
+struct ClusterLink {
+    /// The first seed node's settings (credentials, TLS), readdressed for each node.
+    seed: ConnectionInfo,
+    /// The node owning each key a blocking command was sent for, as the cluster last said (at
+    /// most [`MAX_OWNERS`] keys; past it the map starts over).
+    owners: Mutex<HashMap<String, Node>>,
+}
+
+/// The sentinels, and the primary they named last.
+struct SentinelLink {
+    /// Asked again for the primary after a call fails in a way a failover explains; one
+    /// question at a time.
+    sentinels: tokio::sync::Mutex<SentinelClient>,
+    /// A client of the primary named last.
+    primary: Mutex<Client>,
+}
+
+/// Opens the client side of `topology` (no connection yet): fails on a malformed address.
+pub(crate) fn open_link(topology: &Topology, options: &RedisOptions) -> RedisResult<LinkSetup> {
+    Ok(LinkSetup(match topology {
+        Topology::Single(url) => Setup::Single(Box::new(open_client(url, options)?)),
+        Topology::Cluster(urls) => {
+            let seed = urls[0].as_str().into_connection_info()?;
+            let builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                .tcp_settings(tcp_settings(options))
+                .connection_timeout(options.connect_timeout)
+                .response_timeout(options.response_timeout);
+            #[cfg(feature = "tls")]
+            let builder = match &options.tls_root_cert {
+                Some(root) => builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root.clone()),
+                }),
+                None => builder,
+            };
+            Setup::Cluster(Box::new((builder.build()?, seed)))
+        }
+        Topology::Sentinel(target) => Setup::Sentinel(Box::new(sentinel_client(target, options)?)),
+    }))
+}
+
+/// A deployment's client, ready to connect (see [`open_link`]).
+pub(crate) struct LinkSetup(Setup);
+
+enum Setup {
+    Single(Box<Client>),
+    Cluster(Box<(ClusterClient, ConnectionInfo)>),
+    Sentinel(Box<SentinelClient>),
+}
+
+/// A client asking `target`'s sentinels for its primary.
+fn sentinel_client(target: &SentinelTarget, options: &RedisOptions) -> RedisResult<SentinelClient> {
+    let template = target.template.as_str().into_connection_info()?;
+    let settings = template.redis_settings();
+    let addrs = target.sentinels.iter().map(|(host, port)| {
+        if target.tls {
+            ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(host.clone(), *port)
+        }
+    });
+    let mut builder =
+        SentinelClientBuilder::new(addrs, &target.service, SentinelServerType::Master)?
+            .set_client_to_redis_db(settings.db())
+            .set_client_to_redis_tcp_settings(tcp_settings(options))
+            .set_client_to_sentinel_tcp_settings(tcp_settings(options));
+    if let Some(user) = settings.username() {
+        builder = builder.set_client_to_redis_username(user);
+    }
+    if let Some(password) = settings.password() {
+        builder = builder.set_client_to_redis_password(password);
+    }
+    if target.tls {
+        builder = builder
+            .set_client_to_redis_tls_mode(TlsMode::Secure)
+            .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+    }
+    #[cfg(feature = "tls")]
+    if let Some(root) = &options.tls_root_cert {
+        let certs = || redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root.clone()),
+        };
+        builder = builder
+            .set_client_to_redis_certificates(certs())
+            .set_client_to_sentinel_certificates(certs());
+    }
+    builder.build()
+}
+
 /// The command connection, replaceable.
 pub(crate) struct Commands {
-    client: Client,
+    link: Link,
     config: ConnectionManagerConfig,
+    /// For the clients of blocking connections to cluster nodes.
+    options: RedisOptions,
     /// The server's URL with any password redacted, for error messages.
     url: String,
-    /// The manager in use and its number; numbers grow with each replacement.
-    current: Mutex<(u64, ConnectionManager)>,
+    /// The connection in use and its number; numbers grow with each replacement.
+    current: Mutex<(u64, Conn)>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -94,7 +264,7 @@ impl Commands {
     /// Connects (waiting for the first connection, so a bad address fails here); `url` (with
     /// any password redacted) names the server in errors.
     pub(crate) async fn connect(
-        client: Client,
+        setup: LinkSetup,
         options: &RedisOptions,
         url: String,
     ) -> RedisResult<Self> {
@@ -103,35 +273,207 @@ impl Commands {
             .set_connection_timeout(Some(options.connect_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let manager = client
-            .get_connection_manager_with_config(config.clone())
-            .await?;
+        let (link, conn) = match setup.0 {
+            Setup::Single(client) => {
+                let manager = client
+                    .get_connection_manager_with_config(config.clone())
+                    .await?;
+                (Link::Single(client), Conn::Single(manager))
+            }
+            Setup::Cluster(cluster) => {
+                let (client, seed) = *cluster;
+                let conn = client.get_async_connection().await?;
+                let link = ClusterLink {
+                    seed,
+                    owners: Mutex::new(HashMap::new()),
+                };
+                (Link::Cluster(Box::new(link)), Conn::Cluster(conn))
+            }
+            Setup::Sentinel(sentinels) => {
+                let mut sentinels = *sentinels;
+                let primary = bounded(options, sentinels.async_get_client()).await?;
+                let manager = primary
+                    .get_connection_manager_with_config(config.clone())
+                    .await?;
+                let link = SentinelLink {
+                    sentinels: tokio::sync::Mutex::new(sentinels),
+                    primary: Mutex::new(primary),
+                };
+                (Link::Sentinel(Box::new(link)), Conn::Single(manager))
+            }
+        };
         Ok(Self {
-            client,
+            link,
             config,
+            options: options.clone(),
             url,
-            current: Mutex::new((0, manager)),
+            current: Mutex::new((0, conn)),
         })
     }
 
     /// The connection to send on, with its number for [`replace`](Self::replace).
-    pub(crate) fn get(&self) -> (u64, ConnectionManager) {
+    pub(crate) fn get(&self) -> (u64, Conn) {
         let current = self.current.lock();
         (current.0, current.1.clone())
     }
 
     /// Replaces connection number `generation` by one that connects on its next use, unless it
-    /// was replaced already (many calls failing on one connection replace it once).
-    pub(crate) fn replace(&self, generation: u64) {
-        let mut current = self.current.lock();
-        if current.0 != generation {
+    /// was replaced already (many calls failing on one connection replace it once). Behind
+    /// Sentinel, the new one goes to the primary the sentinels name now. A cluster connection
+    /// follows the cluster by itself and is kept.
+    pub(crate) async fn replace(&self, generation: u64) {
+        match &self.link {
+            Link::Single(client) => {
+                let mut current = self.current.lock();
+                if current.0 != generation {
+                    return;
+                }
+                match ConnectionManager::new_lazy_with_config(
+                    (**client).clone(),
+                    self.config.clone(),
+                ) {
+                    Ok(fresh) => *current = (generation + 1, Conn::Single(fresh)),
+                    // Only a configuration the first connection accepted can get here: keep
+                    // the old one.
+                    Err(error) => tracing::warn!(%error, "could not replace the redis connection"),
+                }
+            }
+            Link::Cluster(_) => {}
+            // Boxed: asking the sentinels is a deep future, and only failures get here.
+            Link::Sentinel(link) => Box::pin(self.ask_sentinels(link, generation)).await,
+        }
+    }
+
+    /// Replaces connection number `generation` by one to the primary the sentinels name now
+    /// (see [`replace`](Self::replace)).
+    async fn ask_sentinels(&self, link: &SentinelLink, generation: u64) {
+        let mut sentinels = link.sentinels.lock().await;
+        if self.current.lock().0 != generation {
             return;
         }
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(fresh) => *current = (generation + 1, fresh),
-            // Only a configuration the first connection accepted can get here: keep the old one.
-            Err(error) => tracing::warn!(%error, "could not replace the redis connection"),
+        let fresh = bounded(&self.options, sentinels.async_get_client())
+            .await
+            .and_then(|primary| {
+                let manager =
+                    ConnectionManager::new_lazy_with_config(primary.clone(), self.config.clone())?;
+                Ok((primary, manager))
+            });
+        match fresh {
+            Ok((primary, manager)) => {
+                *link.primary.lock() = primary;
+                *self.current.lock() = (generation + 1, Conn::Single(manager));
+            }
+            Err(error) => tracing::warn!(%error, "the sentinels named no reachable primary"),
         }
+    }
+
+    /// Whether a call that failed with `e` should replace the connection: after a timeout or
+    /// `READONLY`, and behind Sentinel after any error a failover explains.
+    fn needs_new_connection(&self, e: &RedisError) -> bool {
+        errors::needs_new_connection(e)
+            || (matches!(self.link, Link::Sentinel(_)) && errors::is_transient(e))
+    }
+
+    /// The node a blocking command on `key` should go to: `None` for one server (the one
+    /// [`blocking_client`](Self::blocking_client) reaches), the primary named last behind
+    /// Sentinel (so connections to an earlier primary are not reused), the slot's owner on a
+    /// cluster.
+    pub(crate) fn node_for(&self, key: &str) -> Option<Node> {
+        match &self.link {
+            Link::Single(_) => None,
+            Link::Sentinel(link) => tcp_node(link.primary.lock().get_connection_info().addr()),
+            Link::Cluster(link) => {
+                if let Some(node) = link.owners.lock().get(key) {
+                    return Some(node.clone());
+                }
+                tcp_node(link.seed.addr())
+            }
+        }
+    }
+
+    /// A blocking command sent to `node` failed with `e`: behind Sentinel, when `node` is the
+    /// primary named last and a failover explains `e`, the sentinels are asked again (an idle
+    /// worker sends nothing else that would find out).
+    pub(crate) async fn blocking_failed(&self, e: &RedisError, node: Option<&Node>) {
+        if !matches!(self.link, Link::Sentinel(_)) || !self.needs_new_connection(e) {
+            return;
+        }
+        let generation = self.current.lock().0;
+        if node.is_some() && node.cloned() == self.node_for("") {
+            self.replace(generation).await;
+        }
+    }
+
+    /// Notes that the cluster said `key` is served by `addr` (`host:port`), returning that
+    /// node, or `None` when this is no cluster or `addr` is not `host:port`.
+    pub(crate) fn moved(&self, key: &str, addr: &str) -> Option<Node> {
+        let Link::Cluster(link) = &self.link else {
+            return None;
+        };
+        let (host, port) = addr.rsplit_once(':')?;
+        let node = (host.to_string(), port.parse().ok()?);
+        let mut owners = link.owners.lock();
+        if owners.len() >= MAX_OWNERS {
+            owners.clear();
+        }
+        owners.insert(key.to_string(), node.clone());
+        Some(node)
+    }
+
+    /// A client for a blocking connection to `node` (from [`node_for`](Self::node_for)): the
+    /// server's, the current primary's, or the cluster node's.
+    pub(crate) fn blocking_client(&self, node: Option<&Node>) -> RedisResult<Client> {
+        match (&self.link, node) {
+            (Link::Single(client), _) => Ok((**client).clone()),
+            (Link::Sentinel(link), _) => Ok(link.primary.lock().clone()),
+            (Link::Cluster(link), Some((host, port))) => {
+                let addr = match link.seed.addr() {
+                    ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => ConnectionAddr::TcpTls {
+                        host: host.clone(),
+                        port: *port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => ConnectionAddr::Tcp(host.clone(), *port),
+                };
+                open_client_info(link.seed.clone().set_addr(addr), &self.options)
+            }
+            (Link::Cluster(_), None) => Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a cluster node has no TCP address",
+            ))),
+        }
+    }
+
+    /// Lifts the block of client `id` (on `node`, for a cluster): `CLIENT UNBLOCK`, replacing
+    /// the command connection when the error calls for it.
+    pub(crate) async fn unblock(&self, id: i64, node: Option<&Node>) -> RedisResult<i64> {
+        let (generation, conn) = self.get();
+        let mut unblock = redis::cmd("CLIENT");
+        unblock.arg("UNBLOCK").arg(id);
+        let result = match (conn, node) {
+            (Conn::Cluster(mut conn), Some((host, port))) => {
+                let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                match conn.route_command(unblock, to).await {
+                    Ok(v) => redis::from_redis_value(v).map_err(RedisError::from),
+                    Err(e) => Err(e),
+                }
+            }
+            (mut conn, _) => unblock.query_async(&mut conn).await,
+        };
+        if let Err(e) = &result {
+            if self.needs_new_connection(e) {
+                self.replace(generation).await;
+            }
+        }
+        result
     }
 
     /// The server's URL with any password redacted.
@@ -146,17 +488,20 @@ impl Commands {
 
     /// Runs `call` on the connection; a connection that failed in a way that makes it
     /// untrustworthy is replaced for later calls.
-    async fn run<T, F>(&self, call: impl FnOnce(ConnectionManager) -> F) -> queue_core::Result<T>
+    async fn run<T, F>(&self, call: impl FnOnce(Conn) -> F) -> queue_core::Result<T>
     where
         F: std::future::Future<Output = RedisResult<T>>,
     {
         let (generation, conn) = self.get();
-        call(conn).await.map_err(|e| {
-            if errors::needs_new_connection(&e) {
-                self.replace(generation);
+        match call(conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if self.needs_new_connection(&e) {
+                    self.replace(generation).await;
+                }
+                Err(self.error(e))
             }
-            self.error(e)
-        })
+        }
     }
 
     /// Calls a script (`EVALSHA`, loading it on `NOSCRIPT`).
@@ -175,5 +520,30 @@ impl Commands {
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> queue_core::Result<T> {
         self.run(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await
+    }
+}
+
+/// The host and port of a TCP address.
+fn tcp_node(addr: &ConnectionAddr) -> Option<Node> {
+    match addr {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            Some((host.clone(), *port))
+        }
+        _ => None,
+    }
+}
+
+/// `fut` (a question to the sentinels), bounded by the connect and response timeouts.
+async fn bounded<T>(
+    options: &RedisOptions,
+    fut: impl std::future::Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    match tokio::time::timeout(options.connect_timeout + options.response_timeout, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the sentinels did not answer in time",
+        )
+        .into()),
     }
 }

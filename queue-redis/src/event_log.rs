@@ -139,7 +139,7 @@ impl RedisDriver {
         let woke = self
             .inner
             .waiters
-            .blocking(&xread, block)
+            .blocking(&xread, &key, block, &self.inner.conn)
             .await
             .map_err(|e| self.inner.conn.error(e))?;
         if matches!(woke, Value::Nil) {

@@ -15,6 +15,7 @@ mod retention;
 mod schedules;
 mod scripts;
 mod stats;
+mod topology;
 mod unique;
 mod wait;
 
@@ -27,7 +28,7 @@ use parking_lot::Mutex;
 use queue_core::{redact_url, validate_name, Driver, Error, Result};
 
 use coalesce::Gatherer;
-use connection::{open_client, Commands};
+use connection::{open_link, Commands};
 use keys::Keys;
 use options::split_prefix;
 use scripts::Scripts;
@@ -39,7 +40,10 @@ pub use options::RedisOptions;
 /// script. Cloning shares the connection.
 ///
 /// Connect with `redis://[user:password@]host[:port][/db][?prefix=app]` or `rediss://...` (TLS,
-/// with the `tls` feature), or through [`Queue::connect`](queue_core::Queue::connect).
+/// with the `tls` feature); a Redis Cluster with
+/// `redis+cluster://[user:password@]host:port,host:port/[?prefix=app]`; a primary watched by
+/// Sentinel with `redis+sentinel://[user:password@]host:port,host:port/<primary-name>[/db]`
+/// (`rediss+` for TLS); or through [`Queue::connect`](queue_core::Queue::connect).
 #[derive(Clone)]
 pub struct RedisDriver {
     inner: Arc<Inner>,
@@ -88,17 +92,19 @@ impl RedisDriver {
             options.prefix = prefix;
         }
         validate_name("key prefix", &options.prefix)?;
-        let client = open_client(&url, &options).map_err(|e| Error::InvalidUrl {
+        let invalid = |reason: String| Error::InvalidUrl {
             url: redacted.clone(),
-            reason: e.to_string(),
-        })?;
-        let conn = Commands::connect(client.clone(), &options, redacted.clone())
+            reason,
+        };
+        let topology = topology::parse(&url).map_err(invalid)?;
+        let setup = open_link(&topology, &options).map_err(|e| invalid(e.to_string()))?;
+        let conn = Commands::connect(setup, &options, redacted.clone())
             .await
             .map_err(|e| Error::Unavailable {
                 url: redacted,
                 source: Box::new(e),
             })?;
-        let waiters = Waiters::new(client, &options);
+        let waiters = Waiters::new(&options);
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
@@ -117,4 +123,16 @@ fn connect(url: String) -> BoxFuture<'static, Result<Arc<dyn Driver>>> {
     Box::pin(async move { Ok(Arc::new(RedisDriver::connect(&url).await?) as Arc<dyn Driver>) })
 }
 
-queue_core::register_driver!(["redis", "rediss", "redis+unix", "unix"], connect);
+queue_core::register_driver!(
+    [
+        "redis",
+        "rediss",
+        "redis+unix",
+        "unix",
+        "redis+cluster",
+        "rediss+cluster",
+        "redis+sentinel",
+        "rediss+sentinel"
+    ],
+    connect
+);

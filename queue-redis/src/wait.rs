@@ -12,16 +12,25 @@
 //! fails with a timeout, so the worker looks at its lane again. Blocking connections also have
 //! TCP keepalive (see [`connection`](crate::connection)).
 //!
-//! Blocking connections are not tied to a lane: an idle one serves the next wait of any lane.
-//! At most [`MAX_IDLE`] stay open between waits, and one unused for [`IDLE_FOR`] is closed.
+//! Blocking connections are not tied to a lane: an idle one serves the next wait of any lane
+//! (on a cluster, of any lane whose key the same node owns). At most [`MAX_IDLE`] stay open
+//! between waits, and one unused for [`IDLE_FOR`] is closed.
+//!
+//! On a cluster a blocking command goes to the node owning its key: the node the cluster named
+//! last for the key's slot, else a seed node; a `MOVED` (or `ASK`) answer names the owner, and
+//! the command is sent there once more. `CLIENT UNBLOCK` goes to the same node. Behind
+//! Sentinel, blocking connections go to the primary the sentinels named last (idle ones to an
+//! earlier primary are not reused), and a blocking command failing in a way a failover
+//! explains makes the driver ask the sentinels again.
 
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
+use redis::{AsyncConnectionConfig, RedisError, RedisResult};
 
 use crate::connection::Commands;
+use crate::topology::Node;
 use crate::RedisOptions;
 
 /// Most blocking connections kept open between waits.
@@ -30,15 +39,15 @@ pub(crate) const MAX_IDLE: usize = 16;
 /// A blocking connection unused this long is closed.
 pub(crate) const IDLE_FOR: Duration = Duration::from_secs(60);
 
-/// One blocking connection and its client id.
+/// One blocking connection, its client id, and its cluster node (`None` off a cluster).
 struct Waiter {
     conn: MultiplexedConnection,
     id: i64,
+    node: Option<Node>,
 }
 
 /// Blocking connections; concurrent waits each get their own.
 pub(crate) struct Waiters {
-    client: Client,
     /// Server-side `BLPOP` timeout.
     block: Duration,
     /// How long an answer may take beyond what the server was asked to wait.
@@ -65,9 +74,8 @@ fn timed_out() -> RedisError {
 }
 
 impl Waiters {
-    pub(crate) fn new(client: Client, options: &RedisOptions) -> Self {
+    pub(crate) fn new(options: &RedisOptions) -> Self {
         Self {
-            client,
             block: options.block_timeout.max(Duration::from_millis(100)),
             margin: options.response_timeout,
             connect_timeout: options.connect_timeout,
@@ -75,31 +83,42 @@ impl Waiters {
         }
     }
 
-    async fn connect(&self) -> RedisResult<Waiter> {
+    /// A new blocking connection to `node` (see [`Commands::node_for`]).
+    async fn connect(&self, node: Option<Node>, commands: &Commands) -> RedisResult<Waiter> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(self.connect_timeout));
         let opened = async {
-            let mut conn = self
-                .client
+            let mut conn = commands
+                .blocking_client(node.as_ref())?
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
             let id: i64 = redis::cmd("CLIENT")
                 .arg("ID")
                 .query_async(&mut conn)
                 .await?;
-            Ok(Waiter { conn, id })
+            Ok(Waiter { conn, id, node })
         };
         tokio::time::timeout(self.connect_timeout + self.margin, opened)
             .await
             .unwrap_or_else(|_| Err(timed_out()))
     }
 
-    fn take(&self) -> Option<Waiter> {
+    /// An idle connection to `node`, the latest put back.
+    fn take(&self, node: &Option<Node>) -> Option<Waiter> {
         let mut idle = self.idle.lock();
         let now = Instant::now();
         idle.retain(|(_, since)| now.duration_since(*since) < IDLE_FOR);
-        idle.pop().map(|(w, _)| w)
+        let at = idle.iter().rposition(|(w, _)| w.node == *node)?;
+        Some(idle.remove(at).0)
+    }
+
+    /// An idle connection to `node`, or a new one.
+    async fn get(&self, node: Option<Node>, commands: &Commands) -> RedisResult<Waiter> {
+        match self.take(&node) {
+            Some(w) => Ok(w),
+            None => self.connect(node, commands).await,
+        }
     }
 
     fn put_back(&self, waiter: Waiter) {
@@ -110,19 +129,38 @@ impl Waiters {
         idle.push((waiter, Instant::now()));
     }
 
-    /// Sends `cmd`, a blocking command the server holds at most `block` (at most
+    /// Sends `cmd`, a blocking command on `key` the server holds at most `block` (at most
     /// [`RedisOptions::block_timeout`], see [`Waiters::max_block`]), on a blocking connection of
     /// its own, so the command connection is never held up. Fails with a timeout, dropping the
     /// connection, when no answer comes within `block` plus the response timeout.
     pub(crate) async fn blocking(
         &self,
         cmd: &redis::Cmd,
+        key: &str,
         block: Duration,
+        commands: &Commands,
     ) -> RedisResult<redis::Value> {
-        let waiter = match self.take() {
-            Some(w) => w,
-            None => self.connect().await?,
-        };
+        let node = commands.node_for(key);
+        match self.blocking_on(cmd, block, node.clone(), commands).await {
+            Err(e) => match moved_to(&e, key, commands) {
+                Some(node) => self.blocking_on(cmd, block, Some(node), commands).await,
+                None => {
+                    commands.blocking_failed(&e, node.as_ref()).await;
+                    Err(e)
+                }
+            },
+            ok => ok,
+        }
+    }
+
+    async fn blocking_on(
+        &self,
+        cmd: &redis::Cmd,
+        block: Duration,
+        node: Option<Node>,
+        commands: &Commands,
+    ) -> RedisResult<redis::Value> {
+        let waiter = self.get(node, commands).await?;
         let mut conn = waiter.conn.clone();
         let result = match tokio::time::timeout(
             block.min(self.block) + self.margin,
@@ -156,10 +194,30 @@ impl Waiters {
         if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
             return Ok(());
         }
-        let waiter = match self.take() {
-            Some(w) => w,
-            None => self.connect().await?,
-        };
+        let node = commands.node_for(wake_key);
+        match self
+            .wait_on(wake_key, timeout, node.clone(), commands)
+            .await
+        {
+            Err(e) => match moved_to(&e, wake_key, commands) {
+                Some(node) => self.wait_on(wake_key, timeout, Some(node), commands).await,
+                None => {
+                    commands.blocking_failed(&e, node.as_ref()).await;
+                    Err(e)
+                }
+            },
+            ok => ok,
+        }
+    }
+
+    async fn wait_on(
+        &self,
+        wake_key: &str,
+        timeout: Option<Duration>,
+        node: Option<Node>,
+        commands: &Commands,
+    ) -> RedisResult<()> {
+        let waiter = self.get(node, commands).await?;
         let mut blpop = redis::cmd("BLPOP");
         blpop.arg(wake_key).arg(self.block.as_secs_f64());
         // If this future is dropped mid-wait, `waiter` is dropped with it: its socket closes and
@@ -175,13 +233,7 @@ impl Waiters {
                     r = &mut blocked => r.map(drop),
                     _ = &mut bound => Err(timed_out()),
                     _ = tokio::time::sleep(t) => {
-                        let (generation, mut unblocker) = commands.get();
-                        let unblocked: RedisResult<i64> = redis::cmd("CLIENT")
-                            .arg("UNBLOCK")
-                            .arg(waiter.id)
-                            .query_async(&mut unblocker)
-                            .await;
-                        match unblocked {
+                        match commands.unblock(waiter.id, waiter.node.as_ref()).await {
                             // Lifted: the reply is on its way, unless this connection is the
                             // one that is cut.
                             Ok(1) => match tokio::time::timeout(self.margin, &mut blocked).await {
@@ -192,12 +244,7 @@ impl Waiters {
                             // be lifted): give up this connection instead of waiting for its
                             // server timeout. Closing it ends any later block.
                             Ok(_) => return Ok(()),
-                            Err(e) => {
-                                if crate::errors::needs_new_connection(&e) {
-                                    commands.replace(generation);
-                                }
-                                Err(e)
-                            }
+                            Err(e) => Err(e),
                         }
                     }
                 }
@@ -212,4 +259,11 @@ impl Waiters {
         }
         result
     }
+}
+
+/// The node a cluster's `MOVED` or `ASK` answer `e` about `key` names (noted for the key), if
+/// it is one.
+fn moved_to(e: &RedisError, key: &str, commands: &Commands) -> Option<Node> {
+    let (addr, _slot) = e.redirect_node()?;
+    commands.moved(key, addr)
 }

@@ -2,6 +2,8 @@
 //! when dropped (or when the test process exits), restartable with its data.
 #![allow(dead_code, unreachable_pub)]
 
+// `cluster.rs` and `sentinel.rs` need the `redis` crate, which not every crate sharing this
+// module has: the tests that use them include them next to this module.
 pub mod proxy;
 
 use std::io::Write;
@@ -19,33 +21,35 @@ pub struct RedisServer {
     extra: Vec<String>,
 }
 
-fn binary() -> String {
+pub fn binary() -> String {
     if let Ok(path) = std::env::var("REDIS_SERVER") {
         return path;
     }
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let candidate = PathBuf::from(dir).join("redis-server");
-        if candidate.is_file() {
-            return candidate.to_string_lossy().into_owned();
-        }
-    }
-    for candidate in [
-        "/usr/bin/redis-server",
-        "/usr/local/bin/redis-server",
-        "/usr/sbin/redis-server",
-    ] {
-        if std::path::Path::new(candidate).is_file() {
-            return candidate.to_string();
-        }
-    }
-    panic!(
-        "redis-server not found: the Redis tests start their own server. Install it \
-         (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) \
-         or set REDIS_SERVER=/path/to/redis-server"
-    );
+    find_binary("redis-server").unwrap_or_else(|| {
+        panic!(
+            "redis-server not found: the Redis tests start their own server. Install it \
+             (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) \
+             or set REDIS_SERVER=/path/to/redis-server"
+        )
+    })
 }
 
-fn free_port() -> u16 {
+/// The path of program `name` (on `PATH` or in the usual directories), if there is one.
+pub fn find_binary(name: &str) -> Option<String> {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let candidate = PathBuf::from(dir).join(name);
+        if candidate.is_file() {
+            return Some(candidate.to_string_lossy().into_owned());
+        }
+    }
+    ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
+        .iter()
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|candidate| candidate.is_file())
+        .map(|candidate| candidate.to_string_lossy().into_owned())
+}
+
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -86,7 +90,8 @@ impl RedisServer {
         )
     }
 
-    fn start_on(port: u16, extra: &[&str]) -> Self {
+    /// Starts a server on `port` with extra `redis-server` arguments.
+    pub fn start_on(port: u16, extra: &[&str]) -> Self {
         let dir =
             std::env::temp_dir().join(format!("queue-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");

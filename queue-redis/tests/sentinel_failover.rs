@@ -1,0 +1,168 @@
+//! The Redis driver behind Sentinel: a primary, a replica and three sentinels; the primary is
+//! killed (SIGKILL) while a worker runs, the sentinels promote the replica, and the worker and
+//! the dispatcher carry on against it.
+
+#[path = "support/sentinel.rs"]
+mod sentinel;
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use queue_core::{job, Error, JobError, Queue};
+use queue_redis::{RedisDriver, RedisOptions};
+use sentinel::SentinelSet;
+use tokio_util::sync::CancellationToken;
+
+/// Numbers of the jobs that ran.
+static DONE: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+fn done() -> HashSet<u32> {
+    DONE.lock().unwrap().clone().unwrap_or_default()
+}
+
+#[job(queue = "failover", attempts = 100)]
+async fn step(n: u32) -> Result<(), JobError> {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    DONE.lock()
+        .unwrap()
+        .get_or_insert_with(HashSet::new)
+        .insert(n);
+    Ok(())
+}
+
+/// Dispatches job `n`, trying again while the primary is away (at most `within`).
+async fn dispatch_until_stored(queue: &Queue, n: u32, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        match step::dispatch(queue, n).await {
+            Ok(_) => return,
+            Err(e) => {
+                assert!(e.is_retryable(), "dispatch {n}: {e}");
+                assert!(Instant::now() < deadline, "dispatch {n} kept failing: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
+    let mut set = tokio::task::spawn_blocking(SentinelSet::start)
+        .await
+        .unwrap();
+    let mut options = RedisOptions::default();
+    options.response_timeout = Duration::from_secs(1);
+    options.connect_timeout = Duration::from_secs(1);
+    options.block_timeout = Duration::from_secs(2);
+    let driver = RedisDriver::connect_with(&set.url(), options)
+        .await
+        .expect("connect through the sentinels");
+    let queue = Queue::new(Arc::new(driver));
+
+    for n in 0..200 {
+        step::dispatch(&queue, n).await.expect("dispatch");
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["step"])
+            .lease(Duration::from_secs(2))
+            .run_until(stop.clone().cancelled_owned()),
+    );
+
+    // Mid-run: some jobs done, most not. Every dispatch so far is on the replica, then the
+    // primary dies without a word.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while done().len() < 20 {
+        assert!(Instant::now() < deadline, "the worker did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let old_primary = set.primary.port();
+    tokio::task::block_in_place(|| {
+        set.wait_replicated(Duration::from_secs(5));
+        set.primary.stop();
+    });
+    assert!(
+        done().len() < 200,
+        "the primary should die while jobs are left"
+    );
+
+    // Dispatching goes on: each call is retried until the new primary stores it.
+    for n in 200..300 {
+        dispatch_until_stored(&queue, n, Duration::from_secs(60)).await;
+    }
+    let promoted = tokio::task::block_in_place(|| set.named_primary());
+    assert_eq!(
+        promoted,
+        Some(set.replica.port()),
+        "the sentinels should name the replica (the primary was {old_primary})"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ran = done();
+        if ran.len() == 300 {
+            break;
+        }
+        let missing: Vec<u32> = (0..300).filter(|n| !ran.contains(n)).take(10).collect();
+        assert!(
+            Instant::now() < deadline,
+            "{} of 300 jobs ran after the failover; missing e.g. {missing:?}",
+            ran.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let counts = queue.counts("failover").await.expect("counts");
+    assert_eq!(counts.pending(), 0, "{counts:?}");
+    assert_eq!(counts.failed, 0, "{counts:?}");
+    stop.cancel();
+    worker.await.unwrap().expect("worker");
+}
+
+#[job(queue = "guarded")]
+async fn guarded(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_primary_with_a_password_runs_jobs_and_never_shows_it() {
+    const PASSWORD: &str = "s3cret-sentinel-pw";
+    let set = tokio::task::spawn_blocking(|| SentinelSet::start_with_password(Some(PASSWORD)))
+        .await
+        .unwrap();
+
+    let wrong = set.url().replace(PASSWORD, "wr0ng-pw");
+    let err = RedisDriver::connect(&wrong)
+        .await
+        .expect_err("a wrong password must be refused");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("wr0ng-pw"), "{shown}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{shown}");
+
+    let driver = RedisDriver::connect(&set.url())
+        .await
+        .expect("connect with the password");
+    let shown = format!("{driver:?}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    let queue = Queue::new(Arc::new(driver));
+    for n in 0..5 {
+        guarded::dispatch(&queue, n).await.expect("dispatch");
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["guarded"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.counts("guarded").await.expect("counts").pending() > 0 {
+        assert!(Instant::now() < deadline, "the jobs did not run");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    worker.await.unwrap().expect("worker");
+}

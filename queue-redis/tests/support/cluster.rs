@@ -1,0 +1,199 @@
+//! A real Redis Cluster for tests (include with `#[path = "support/cluster.rs"] mod cluster;`
+//! next to `mod support;`): six `redis-server`s (three primaries, three replicas) on
+//! free ports, joined with `redis-cli --cluster create`, ready once every node says
+//! `cluster_state:ok`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{find_binary, free_port, RedisServer};
+
+/// A running cluster owned by the test; its servers stop when it is dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    /// The `default` user's password, when the nodes require one.
+    password: Option<String>,
+}
+
+fn cli() -> String {
+    if let Ok(path) = std::env::var("REDIS_CLI") {
+        return path;
+    }
+    find_binary("redis-cli").unwrap_or_else(|| {
+        panic!(
+            "redis-cli not found: the cluster tests join their servers with it. Install it \
+             (Debian/Ubuntu: `sudo apt-get install redis-tools`, macOS: `brew install redis`) \
+             or set REDIS_CLI=/path/to/redis-cli"
+        )
+    })
+}
+
+/// `redis://[:password@]127.0.0.1:<port>/`
+fn node_url(port: u16, password: Option<&str>) -> String {
+    match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
+        None => format!("redis://127.0.0.1:{port}/"),
+    }
+}
+
+/// `CLUSTER INFO` of the node on `port`, or `None` while it does not answer.
+fn cluster_info(port: u16, password: Option<&str>) -> Option<String> {
+    let client = redis::Client::open(node_url(port, password)).ok()?;
+    let mut conn = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .ok()?;
+    redis::cmd("CLUSTER").arg("INFO").query(&mut conn).ok()
+}
+
+impl RedisCluster {
+    /// Starts three primaries with one replica each and waits until the cluster is up.
+    pub fn start() -> Self {
+        Self::start_with_password(None)
+    }
+
+    /// Starts the cluster; with a password, every node requires it (`requirepass`, and
+    /// `masterauth` for the replicas).
+    pub fn start_with_password(password: Option<&str>) -> Self {
+        let cli = cli();
+        let auth: Vec<&str> = match password {
+            Some(pw) => vec!["--requirepass", pw, "--masterauth", pw],
+            None => Vec::new(),
+        };
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                let mut args = vec![
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    // The tests write with fsync always; a cluster test needs no restart.
+                    "--appendonly",
+                    "no",
+                ];
+                args.extend(&auth);
+                RedisServer::start_on(free_port(), &args)
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let mut create = Command::new(&cli);
+        if let Some(pw) = password {
+            create.args(["--no-auth-warning", "-a", pw]);
+        }
+        let out = create
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("could not run redis-cli");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = Self {
+            nodes,
+            password: password.map(str::to_string),
+        };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Waits until every node says `cluster_state:ok` and knows all six nodes.
+    fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for node in &self.nodes {
+            loop {
+                let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
+                if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster did not come up on port {}: {info}",
+                    node.port()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// `redis+cluster://[:password@]` with two of the nodes as seeds.
+    pub fn url(&self) -> String {
+        let creds = match &self.password {
+            Some(pw) => format!(":{pw}@"),
+            None => String::new(),
+        };
+        format!(
+            "redis+cluster://{creds}127.0.0.1:{},127.0.0.1:{}/",
+            self.nodes[0].port(),
+            self.nodes[1].port()
+        )
+    }
+
+    /// The ports of the primaries, as the cluster says now.
+    pub fn primary_ports(&self) -> Vec<u16> {
+        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
+            .expect("client");
+        let mut conn = client.get_connection().expect("connect to a cluster node");
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut conn)
+            .expect("CLUSTER NODES");
+        nodes
+            .lines()
+            .filter(|line| line.contains("master"))
+            .filter_map(|line| {
+                let addr = line.split_whitespace().nth(1)?;
+                addr.split(['@', ','])
+                    .next()?
+                    .rsplit_once(':')?
+                    .1
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// The port of the primary serving `key`.
+    pub fn port_of(&self, key: &str) -> u16 {
+        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
+            .expect("client");
+        let mut conn = client.get_connection().expect("connect to a cluster node");
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut conn)
+            .expect("CLUSTER KEYSLOT");
+        let slots: redis::Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut conn)
+            .expect("CLUSTER SLOTS");
+        let redis::Value::Array(ranges) = slots else {
+            panic!("CLUSTER SLOTS answered {slots:?}")
+        };
+        for range in ranges {
+            let redis::Value::Array(parts) = range else {
+                continue;
+            };
+            let num = |v: &redis::Value| match v {
+                redis::Value::Int(n) => *n,
+                _ => -1,
+            };
+            if num(&parts[0]) <= i64::from(slot) && i64::from(slot) <= num(&parts[1]) {
+                if let redis::Value::Array(primary) = &parts[2] {
+                    return num(&primary[1]) as u16;
+                }
+            }
+        }
+        panic!("no node serves slot {slot}")
+    }
+}
