@@ -22,13 +22,14 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{
-    Admin, Capabilities, Driver, EventLog, Presence, Retention, Stats, DEFAULT_MAX_LOST_LEASES,
+    Admin, Capabilities, Driver, EventLog, Limits, Presence, Retention, Stats,
+    DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Completion, Counts, Cursor, Dispatched, Failure, JobId,
-    JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, NewJob, Order,
-    Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
+    JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, LimitSpec,
+    NewJob, Order, Rate, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
 pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub use job::{AttemptError, MAX_ERRORS_KEPT};

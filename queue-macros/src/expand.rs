@@ -206,6 +206,15 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         let ttl = millis(ttl);
         out.extend(quote!(.keep_result(#ttl)));
     }
+    if let Some((count, window)) = job.rate {
+        let count = Literal::u64_unsuffixed(count);
+        let window = millis(window);
+        out.extend(quote!(.rate(#count, #window)));
+    }
+    if let Some(max) = job.global_concurrency {
+        let max = Literal::u64_unsuffixed(max);
+        out.extend(quote!(.global_concurrency(#max)));
+    }
     if let Some(priority) = job.priority {
         let magnitude = Literal::u64_unsuffixed(priority.unsigned_abs());
         let sign = (priority < 0).then(|| quote!(-));

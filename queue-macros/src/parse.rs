@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 13] = [
     "name",
     "queue",
     "concurrency",
@@ -22,6 +22,8 @@ const KEYS: [&str; 11] = [
     "keep_completed",
     "keep_completed_for",
     "keep_result",
+    "rate",
+    "global_concurrency",
     "crate",
 ];
 
@@ -46,6 +48,8 @@ pub(crate) struct Args {
     pub(crate) keep_completed: Option<Arg>,
     pub(crate) keep_completed_for: Option<Arg>,
     pub(crate) keep_result: Option<Arg>,
+    pub(crate) rate: Option<Arg>,
+    pub(crate) global_concurrency: Option<Arg>,
     pub(crate) krate: Option<Arg>,
 }
 
@@ -62,6 +66,8 @@ impl Args {
             "keep_completed" => &mut self.keep_completed,
             "keep_completed_for" => &mut self.keep_completed_for,
             "keep_result" => &mut self.keep_result,
+            "rate" => &mut self.rate,
+            "global_concurrency" => &mut self.global_concurrency,
             "crate" => &mut self.krate,
             _ => return None,
         })
@@ -173,11 +179,11 @@ mod tests {
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `crate`",
             ]
         );
     }

@@ -31,6 +31,7 @@
 mod cases;
 mod errors;
 mod event_log;
+mod limits;
 mod listing;
 mod retention;
 mod stats;
@@ -60,6 +61,8 @@ enum Capability {
     EventLog,
     /// Queue statistics, [`Driver::capabilities`].
     Stats,
+    /// Rate and concurrency limits, [`Driver::capabilities`].
+    Limits,
 }
 
 impl Capability {
@@ -70,6 +73,7 @@ impl Capability {
             Capability::Retention => driver.retention().is_some(),
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
+            Capability::Limits => driver.limits().is_some(),
         }
     }
 }
@@ -117,6 +121,7 @@ where
             Capability::Retention,
             Capability::EventLog,
             Capability::Stats,
+            Capability::Limits,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))

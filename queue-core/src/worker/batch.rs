@@ -284,7 +284,7 @@ impl Pool {
                         error: &failure.error,
                     },
                 },
-                Verdict::Requeue => Ending::Requeued,
+                Verdict::Requeue | Verdict::Postpone(_) => Ending::Requeued,
                 Verdict::Abandoned => Ending::LeaseLost,
             };
             let scope = &batch.scope;

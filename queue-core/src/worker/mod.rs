@@ -276,6 +276,21 @@ impl WorkerBuilder {
                 });
             }
         }
+        for (registration, _) in &lanes {
+            let def = registration.definition;
+            if def.limits.is_none() {
+                continue;
+            }
+            def.limits.checked().map_err(|error| Error::InvalidConfig {
+                reason: format!("handler `{}`: {error}", def.name),
+            })?;
+            if driver.limits().is_none() {
+                return Err(Error::Unsupported {
+                    capability: "rate and concurrency limits across workers (handler option rate or global_concurrency)",
+                    driver: format!("{driver:?} (asked by handler `{}`)", def.name),
+                });
+            }
+        }
         let pools = lanes
             .into_iter()
             .map(|(registration, lane)| {
@@ -299,6 +314,11 @@ impl WorkerBuilder {
                     stats.clone(),
                 );
                 let pool = pool.with_keep(keep_of(def));
+                // Decided once: only handlers with limits reserve through them.
+                let pool = match def.limits.is_none() {
+                    true => pool,
+                    false => pool.with_limits(def.limits),
+                };
                 // Decided once: without statistics in storage, runs count nothing.
                 Ok(Arc::new(match driver.stats() {
                     Some(_) => pool.with_tally(Arc::default()),

@@ -32,7 +32,7 @@ impl RunTally {
             Verdict::Done(_) => &self.completed,
             Verdict::Failed(failure) if failure.retry_in.is_some() => &self.retried,
             Verdict::Failed(_) => &self.failed,
-            Verdict::Requeue | Verdict::Abandoned => return,
+            Verdict::Requeue | Verdict::Postpone(_) | Verdict::Abandoned => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -1,6 +1,7 @@
 //! One queue's jobs and lanes: the state machine behind the memory driver.
 
 mod inspect;
+mod limits;
 mod list;
 mod retain;
 
@@ -251,6 +252,8 @@ pub(crate) struct QueueState {
     next_seq: u64,
     /// Completed jobs and results kept after success.
     kept: retain::Kept,
+    /// What lanes with limits remember (lanes without limits have no entry).
+    limited: IdHashMap<LaneId, limits::LaneLimit>,
 }
 
 impl QueueState {
@@ -266,6 +269,7 @@ impl QueueState {
             paused: false,
             next_seq: 0,
             kept: retain::Kept::default(),
+            limited: IdHashMap::default(),
         }
     }
 

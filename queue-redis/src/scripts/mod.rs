@@ -7,9 +7,12 @@
 //!   heartbeat.
 //! - [`list`]: a page of a queue's jobs in one state.
 //! - [`retain`]: completing runs whose handlers keep something, cleaning old jobs.
+//! - [`limits`]: the limited reserve of lanes with limits, postponing a job, waking a worker
+//!   for a freed slot.
 
 mod admin;
 mod jobs;
+mod limits;
 mod list;
 mod retain;
 
@@ -24,6 +27,7 @@ use crate::record::as_i64;
 
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
+pub(crate) use limits::{Postpone, Released, ReserveLimited};
 pub(crate) use list::ListJobs;
 pub(crate) use retain::{Clean, Complete};
 
@@ -62,6 +66,9 @@ pub(crate) struct Scripts {
     list_jobs: Script,
     complete: Script,
     clean: Script,
+    reserve_limited: Script,
+    postpone: Script,
+    released: Script,
 }
 
 impl Scripts {
@@ -83,6 +90,9 @@ impl Scripts {
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
             complete: lane_script!("complete.lua"),
             clean: Script::new(include_str!("../../lua/clean.lua")),
+            reserve_limited: limits::reserve_limited_script(),
+            postpone: lane_script!("postpone.lua"),
+            released: lane_script!("released.lua"),
         }
     }
 }
