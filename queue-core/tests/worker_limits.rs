@@ -5,10 +5,15 @@
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use queue_core::{job, JobContext, JobError};
+use async_trait::async_trait;
+use queue_core::{
+    job, Capabilities, Dispatched, Driver, Failure, JobContext, JobError, Lane, Lease, LimitSpec,
+    Limits, NewJob, Queue, Reservation, Result,
+};
+use queue_memory::MemoryDriver;
 use support::{eventually, memory_queue, start};
 
 /// Start times of `rated` runs.
@@ -161,4 +166,134 @@ async fn a_rate_limited_handler_pauses_its_lane_without_spending_attempts() {
         );
     }
     assert_eq!(queue.counts("throttled").await.unwrap().failed, 0);
+}
+
+/// The memory driver, counting limited reserves, with or without offering its limits.
+#[derive(Debug)]
+struct Counting {
+    inner: MemoryDriver,
+    limited_reserves: AtomicUsize,
+    offers_limits: bool,
+}
+
+impl Counting {
+    fn new(offers_limits: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryDriver::new(),
+            limited_reserves: AtomicUsize::new(0),
+            offers_limits,
+        })
+    }
+}
+
+#[async_trait]
+impl Driver for Counting {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        self.inner.enqueue(jobs).await
+    }
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        self.inner.ack_and_reserve(lane, done, max, lease).await
+    }
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        self.inner.wait(lane, timeout).await
+    }
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        self.inner.renew(lane, leases, lease).await
+    }
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        self.inner.ack(lane, leases).await
+    }
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        self.inner.fail(lane, lease, failure).await
+    }
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        self.inner.requeue(lane, leases).await
+    }
+    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
+        self.inner.progress(lane, lease, p).await
+    }
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        self.inner.reap(lane).await
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        let with_admin = Capabilities::default().with_admin(&self.inner);
+        match self.offers_limits {
+            true => with_admin.with_limits(self),
+            false => with_admin,
+        }
+    }
+}
+
+#[async_trait]
+impl Limits for Counting {
+    async fn ack_and_reserve_limited(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+        limits: &LimitSpec,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        self.limited_reserves.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .ack_and_reserve_limited(lane, done, max, lease, limits)
+            .await
+    }
+    async fn postpone(&self, lane: &Lane, lease: &Lease, delay: Duration) -> Result<bool> {
+        self.inner.postpone(lane, lease, delay).await
+    }
+    async fn released(&self, lane: &Lane, limits: &LimitSpec) -> Result<()> {
+        self.inner.released(lane, limits).await
+    }
+}
+
+static SLOW: AtomicUsize = AtomicUsize::new(0);
+
+#[job(queue = "slow", rate = "2/400ms", concurrency = 8)]
+async fn slow(_n: u32) -> Result<(), JobError> {
+    SLOW.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_held_back_by_the_rate_sleeps_until_the_window_frees() {
+    let driver = Counting::new(true);
+    let queue = Queue::new(driver.clone());
+    queue.dispatch_bulk((0..6).map(slow::job)).await.unwrap();
+    let worker = start(queue.worker().handlers(["slow"]));
+    eventually(Duration::from_secs(10), || async {
+        (SLOW.load(Ordering::SeqCst) == 6).then_some(())
+    })
+    .await;
+    worker.shutdown().await.unwrap();
+    // Three windows of 400ms: a reserve that fills the window, one that learns when it frees,
+    // then sleep; a worker polling every few ms would make hundreds.
+    let reserves = driver.limited_reserves.load(Ordering::SeqCst);
+    assert!(
+        (3..=12).contains(&reserves),
+        "{reserves} limited reserves for 3 windows"
+    );
+    assert_eq!(queue.counts("slow").await.unwrap().pending(), 0);
+}
+
+#[tokio::test]
+async fn a_worker_refuses_limits_its_driver_cannot_keep() {
+    let queue = Queue::new(Counting::new(false));
+    let error = queue
+        .worker()
+        .handlers(["slow"])
+        .build()
+        .expect_err("no limits on this driver");
+    assert!(
+        matches!(error, queue_core::Error::Unsupported { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("handler `slow`"), "{error}");
+    assert!(error.to_string().contains("rate"), "{error}");
 }
