@@ -297,3 +297,34 @@ async fn a_worker_refuses_limits_its_driver_cannot_keep() {
     assert!(error.to_string().contains("handler `slow`"), "{error}");
     assert!(error.to_string().contains("rate"), "{error}");
 }
+
+#[tokio::test]
+async fn a_worker_refuses_limits_it_cannot_keep_or_place() {
+    let queue = memory_queue();
+    let zero = queue_core::Rate::new(0, Duration::from_secs(1));
+    assert_eq!(
+        zero.unwrap_err().to_string(),
+        "invalid limit `0/1s`: the count must be at least 1"
+    );
+    let error = queue
+        .worker()
+        .handlers(["slow"])
+        .limits("nobody", LimitSpec::default())
+        .build()
+        .expect_err("an unknown handler");
+    assert!(error.to_string().contains("`nobody`"), "{error}");
+    // An override replaces the declared limits, and lifting them is allowed.
+    queue
+        .worker()
+        .handlers(["slow"])
+        .limits("slow", LimitSpec::default())
+        .build()
+        .expect("no limits left");
+    let concurrency = LimitSpec::default().with_concurrency(3).unwrap();
+    queue
+        .worker()
+        .handlers(["slow"])
+        .limits("slow", concurrency)
+        .build()
+        .expect("valid limits");
+}

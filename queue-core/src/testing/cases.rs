@@ -14,7 +14,8 @@ use super::event_log::{
     event_log_resumes_after_the_last_read, event_logs_are_per_queue,
 };
 use super::limits::{
-    global_concurrency_bounds_leased_jobs, postpone_pauses_the_lane_without_spending_attempts,
+    global_concurrency_bounds_leased_jobs, limited_reserve_acks_and_keeps_to_a_pause,
+    limited_reserve_takes_big_batches, postpone_pauses_the_lane_without_spending_attempts,
     rate_limit_holds_starts_within_the_window, rate_limit_is_shared_by_every_caller,
 };
 use super::listing::{
@@ -115,6 +116,8 @@ pub(super) const CASES: &[Case] = &[
     case!(rate_limit_is_shared_by_every_caller, Limits),
     case!(global_concurrency_bounds_leased_jobs, Limits),
     case!(postpone_pauses_the_lane_without_spending_attempts, Limits),
+    case!(limited_reserve_acks_and_keeps_to_a_pause, Limits, Admin),
+    case!(limited_reserve_takes_big_batches, Limits),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

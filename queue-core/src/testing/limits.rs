@@ -202,3 +202,60 @@ pub(super) async fn postpone_pauses_the_lane_without_spending_attempts(driver: A
         .expect("the postponed job comes back");
     assert_eq!(again.attempt, 1, "a postponed run spends no attempt");
 }
+
+/// The limited reserve acks what it is given, like the plain one, and a paused queue hands out
+/// nothing through it either.
+pub(super) async fn limited_reserve_acks_and_keeps_to_a_pause(driver: Arc<dyn Driver>) {
+    let lane = lane("limited-ack");
+    fill(&driver, &lane, 4).await;
+    let spec = rate(100, 60_000);
+    let first = take(&driver, &lane, 2, &spec).await;
+    assert_eq!(first.jobs.len(), 2);
+    let done: Vec<_> = first.jobs.iter().map(|j| j.lease()).collect();
+    let (acked, next) = limits(&driver)
+        .ack_and_reserve_limited(&lane, &done, 1, LEASE, &spec)
+        .await
+        .unwrap();
+    assert_eq!(acked, [true, true], "both leases were current");
+    assert_eq!(next.jobs.len(), 1);
+    let (again, _) = limits(&driver)
+        .ack_and_reserve_limited(&lane, &done, 0, LEASE, &spec)
+        .await
+        .unwrap();
+    assert_eq!(again, [false, false], "a second ack reports stale leases");
+    let admin = driver.admin().expect("the case needs administration");
+    admin.pause(lane.queue()).await.unwrap();
+    assert!(
+        take(&driver, &lane, 4, &spec).await.jobs.is_empty(),
+        "a paused queue hands out nothing"
+    );
+    admin.resume(lane.queue()).await.unwrap();
+    assert_eq!(take(&driver, &lane, 4, &spec).await.jobs.len(), 1);
+    assert_eq!(admin.counts(lane.queue()).await.unwrap().active, 2);
+}
+
+/// Big batches under a wide rate: every job is handed out once, the window counts them all.
+pub(super) async fn limited_reserve_takes_big_batches(driver: Arc<dyn Driver>) {
+    let lane = lane("limited-big");
+    let total = 12_000;
+    for chunk in (0..total).collect::<Vec<usize>>().chunks(1000) {
+        let jobs = chunk
+            .iter()
+            .map(|i| job(&lane, json!({ "n": i })))
+            .collect();
+        driver.enqueue(jobs).await.expect("enqueue");
+    }
+    let spec = rate(10_000, 60_000);
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let r = take(&driver, &lane, 1000, &spec).await;
+        if r.jobs.is_empty() {
+            assert!(r.next_due.is_some(), "the full window says when it frees");
+            break;
+        }
+        for j in r.jobs {
+            assert!(seen.insert(j.id), "a job handed out twice");
+        }
+    }
+    assert_eq!(seen.len(), 10_000, "exactly the window's count");
+}
