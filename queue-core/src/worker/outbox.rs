@@ -103,8 +103,9 @@ impl Outbox {
         self.release_limits = limits.concurrency.map(|_| limits);
     }
 
-    /// After jobs were settled: for a lane whose jobs running at once are limited, wakes a
-    /// worker waiting for a free slot. Nothing for other lanes.
+    /// After jobs of a lane whose jobs running at once are limited were settled: wakes a
+    /// worker waiting for a free slot. Callers check `release_limits` first, so other lanes
+    /// pay one branch.
     async fn released(&self) {
         let Some(spec) = &self.release_limits else {
             return;
@@ -263,7 +264,9 @@ impl Finished {
                     note_refused(outbox, "complete", &leases, &held);
                 }
             }
-            outbox.released().await;
+            if outbox.release_limits.is_some() {
+                outbox.released().await;
+            }
             return;
         }
         let leases = taken.leases;
@@ -277,7 +280,9 @@ impl Finished {
                 note_refused(outbox, "ack", chunk, &acked);
             }
         }
-        outbox.released().await;
+        if outbox.release_limits.is_some() {
+            outbox.released().await;
+        }
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, FinishedInner> {
@@ -367,7 +372,9 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             note_refused(outbox, "requeue", chunk, &held);
         }
     }
-    outbox.released().await;
+    if outbox.release_limits.is_some() {
+        outbox.released().await;
+    }
 }
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
