@@ -279,12 +279,21 @@ async fn inspection_prints_the_stored_counts_and_ids() {
     assert_eq!(errors[0]["attempt"], 1);
     assert_eq!(errors[0]["error"], "smtp refused job welcome-7");
     assert_eq!(errors[0]["at"], shown["failed_at"]);
+    // The failed run's start, shown with the error and as the job's (first and last) start.
+    let started = shown["started_at"].as_str().expect("a run started");
+    assert_eq!(errors[0]["started_at"], started);
+    assert_eq!(shown["first_started_at"], started);
+    assert!(started <= shown["failed_at"].as_str().unwrap());
     let text = queue(url, &["show", "welcome-7"]).ok().stdout;
     assert!(
         text.contains(&format!(
-            "errors (oldest first, the last 10)\n  attempt 1   {}  smtp refused job welcome-7\n",
+            "errors (oldest first, the last 10)\n  attempt 1   {started} .. {}  smtp refused job welcome-7\n",
             shown["failed_at"].as_str().unwrap()
         )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("started      {started}\n")),
         "{text}"
     );
     assert!(text.starts_with("found in queue `mail`\n"), "{text}");

@@ -31,6 +31,9 @@ pub use job::{
     JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, LimitSpec,
     NewJob, Order, Rate, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
+pub use job::{
+    strip_trace_context, MalformedPayload, StoredPayload, CONTEXT_MARK, MAX_CONTEXT_LEN,
+};
 pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub use job::{AttemptError, MAX_ERRORS_KEPT};
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};

@@ -44,9 +44,19 @@ pub const fn assert_result<T: HandlerResult>() {}
 /// Compile-time check of an extra argument's type, spanned on it by the macro.
 pub const fn assert_argument<T: FromContext>() {}
 
-/// Decodes a payload, or explains which job, handler and type it failed for.
+/// Decodes a payload, or explains which job, handler and type it failed for. A trace context
+/// ahead of the JSON is skipped (one byte compare when there is none).
 pub fn decode<T: DeserializeOwned>(def: &JobDefinition, payload: &[u8]) -> Result<T, JobError> {
-    serde_json::from_slice(payload).map_err(|e| {
+    let json = match json_of(payload) {
+        Ok(json) => json,
+        Err(malformed) => {
+            return Err(JobError::fatal(crate::error::Message(format!(
+                "payload of job `{}` cannot be read for handler `{}`: {malformed}",
+                def.name, def.handler,
+            ))))
+        }
+    };
+    serde_json::from_slice(json).map_err(|e| {
         JobError::fatal(crate::error::Message(format!(
             "payload of job `{}` does not decode as `{}` for handler `{}`: {e}",
             def.name,
@@ -58,7 +68,17 @@ pub fn decode<T: DeserializeOwned>(def: &JobDefinition, payload: &[u8]) -> Resul
 
 /// Checks that a payload decodes as `T`, for dispatch by name.
 pub fn check_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<(), serde_json::Error> {
-    serde_json::from_slice::<T>(payload).map(drop)
+    let json = json_of(payload).map_err(<serde_json::Error as serde::de::Error>::custom)?;
+    serde_json::from_slice::<T>(json).map(drop)
+}
+
+/// The JSON of a stored payload: the payload itself unless it opens with a trace context.
+#[inline]
+fn json_of(payload: &[u8]) -> Result<&[u8], crate::MalformedPayload> {
+    if payload.first() != Some(&crate::CONTEXT_MARK) {
+        return Ok(payload);
+    }
+    crate::StoredPayload::parse(payload).map(|stored| stored.json())
 }
 
 /// A job of the handler `def` with its payload encoded.

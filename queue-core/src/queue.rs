@@ -190,6 +190,8 @@ impl Queue {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        #[cfg(feature = "otel")]
+        crate::observe::otel::carry_context(&mut jobs);
         if !self.observer.watches_dispatch() {
             return self.driver.enqueue(jobs).await;
         }
@@ -401,6 +403,8 @@ impl<'q> IntoFuture for Dispatch<'q> {
         let span = tracing::debug_span!("dispatch", name = &*job.name, queue = &*job.queue);
         let dispatch = async move {
             queue.check(&mut job)?;
+            #[cfg(feature = "otel")]
+            crate::observe::otel::carry_context(std::slice::from_mut(&mut job));
             let lane = queue
                 .observer
                 .watches_dispatch()

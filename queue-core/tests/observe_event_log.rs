@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use queue_core::testing::HotPathOnly;
 use queue_core::{
     job, Capabilities, Dispatched, Driver, Error, Event, EventKind, EventLog, Failure, JobError,
     Lane, Lease, NewJob, Queue, Reservation, Result,
@@ -237,45 +238,7 @@ async fn a_hung_log_does_not_hold_up_the_worker() {
 
 #[tokio::test]
 async fn a_driver_without_an_event_log_is_refused() {
-    #[derive(Debug)]
-    struct Plain(MemoryDriver);
-    #[async_trait]
-    impl Driver for Plain {
-        async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-            self.0.enqueue(jobs).await
-        }
-        async fn ack_and_reserve(
-            &self,
-            lane: &Lane,
-            done: &[Lease],
-            max: usize,
-            lease: Duration,
-        ) -> Result<(Vec<bool>, Reservation)> {
-            self.0.ack_and_reserve(lane, done, max, lease).await
-        }
-        async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-            self.0.wait(lane, timeout).await
-        }
-        async fn renew(&self, lane: &Lane, l: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-            self.0.renew(lane, l, lease).await
-        }
-        async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-            self.0.ack(lane, leases).await
-        }
-        async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-            self.0.fail(lane, lease, failure).await
-        }
-        async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-            self.0.requeue(lane, leases).await
-        }
-        async fn progress(&self, lane: &Lane, l: &Lease, p: serde_json::Value) -> Result<bool> {
-            self.0.progress(lane, l, p).await
-        }
-        async fn reap(&self, lane: &Lane) -> Result<usize> {
-            self.0.reap(lane).await
-        }
-    }
-    let queue = Queue::new(Arc::new(Plain(MemoryDriver::new())));
+    let queue = Queue::new(Arc::new(HotPathOnly(MemoryDriver::new())));
     let err = queue.clone().with_event_log(10).unwrap_err();
     assert!(
         matches!(

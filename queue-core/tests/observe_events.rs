@@ -197,3 +197,39 @@ async fn batches_are_read_event_by_event_and_losses_count_events() {
     assert_eq!(ids, stored.into_iter().map(|d| d.id).collect::<Vec<_>>());
     assert_eq!(events.dropped(), 6);
 }
+
+#[job(queue = "events-poison")]
+async fn poisoned_job(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
+/// A job whose runs kept losing their leases (taken here straight from the driver and left to
+/// expire, as a killed worker leaves them) is failed as poison by the next worker's reserve,
+/// which reports it as a `poisoned` event with the attempt and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_failed_as_poison_is_reported_by_the_reaping_worker() {
+    let queue = memory_queue();
+    let id = poisoned_job::dispatch(&queue, 1).await.unwrap().id;
+    let lane = queue_core::Lane::new("events-poison", "poisoned_job").unwrap();
+    let lease = Duration::from_millis(30);
+    for _ in 0..queue_core::DEFAULT_MAX_LOST_LEASES {
+        // A reserve reaps the previous expired lease and takes the job again.
+        let got = queue.driver().reserve(&lane, 1, lease).await.unwrap();
+        assert_eq!(got.jobs.len(), 1);
+        assert!(got.poisoned.is_empty());
+        tokio::time::sleep(lease + Duration::from_millis(20)).await;
+    }
+    let mut events = queue.events();
+    let worker = start(queue.worker().handlers(["poisoned_job"]));
+    let got = take(&mut events, 1).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(got[0].kind, EventKind::Poisoned);
+    assert_eq!(got[0].id, id);
+    assert_eq!(
+        got[0].attempt, 1,
+        "no handler run ended: the first attempt failed"
+    );
+    assert!(got[0].error.as_deref().unwrap_or("").starts_with("poison"));
+    let counts = queue.counts("events-poison").await.unwrap();
+    assert_eq!((counts.failed, counts.ready, counts.active), (1, 0, 0));
+}

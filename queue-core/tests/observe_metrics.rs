@@ -100,5 +100,21 @@ async fn counters_histograms_and_gauges_reach_the_recorder() {
         Some(5.0),
         "one run-time sample per run"
     );
+    assert_eq!(
+        value(
+            &handle,
+            r#"queue_job_wait_seconds_count{queue="metered",job="metered_ok"}"#
+        ),
+        Some(5.0),
+        "one wait sample per job taken"
+    );
+    assert_eq!(
+        value(
+            &handle,
+            r#"queue_job_wait_seconds_count{queue="metered",job="metered_bad"}"#
+        ),
+        Some(2.0),
+        "a retried job waits again"
+    );
     assert!(value(&handle, "queue_workers_live").is_some());
 }

@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_core::{
-    job, Dispatched, Driver, Error, Failure, JobError, JobState, Keep, Lane, Lease, NewJob, Queue,
-    Reservation,
-};
+use queue_core::testing::HotPathOnly;
+use queue_core::{job, Error, JobError, JobState, Keep, Queue};
 use serde::{Deserialize, Serialize};
 use support::{memory_queue, start};
 
@@ -138,55 +136,9 @@ async fn a_worker_can_keep_what_a_handler_does_not() {
     assert_eq!(kept, 3);
 }
 
-/// The memory driver without its `Retention` (or any capability beyond the hot path).
-#[derive(Debug)]
-struct NoRetention(queue_memory::MemoryDriver);
-
-#[async_trait::async_trait]
-impl Driver for NoRetention {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> queue_core::Result<Vec<Dispatched>> {
-        self.0.enqueue(jobs).await
-    }
-    async fn ack_and_reserve(
-        &self,
-        lane: &Lane,
-        done: &[Lease],
-        max: usize,
-        lease: Duration,
-    ) -> queue_core::Result<(Vec<bool>, Reservation)> {
-        self.0.ack_and_reserve(lane, done, max, lease).await
-    }
-    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> queue_core::Result<()> {
-        self.0.wait(lane, timeout).await
-    }
-    async fn renew(&self, lane: &Lane, l: &[Lease], d: Duration) -> queue_core::Result<Vec<bool>> {
-        self.0.renew(lane, l, d).await
-    }
-    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> queue_core::Result<Vec<bool>> {
-        self.0.ack(lane, leases).await
-    }
-    async fn fail(&self, lane: &Lane, lease: &Lease, f: Failure) -> queue_core::Result<bool> {
-        self.0.fail(lane, lease, f).await
-    }
-    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> queue_core::Result<Vec<bool>> {
-        self.0.requeue(lane, leases).await
-    }
-    async fn progress(
-        &self,
-        lane: &Lane,
-        lease: &Lease,
-        p: serde_json::Value,
-    ) -> queue_core::Result<bool> {
-        self.0.progress(lane, lease, p).await
-    }
-    async fn reap(&self, lane: &Lane) -> queue_core::Result<usize> {
-        self.0.reap(lane).await
-    }
-}
-
 #[tokio::test]
 async fn a_worker_that_must_keep_refuses_a_driver_that_cannot() {
-    let queue = Queue::new(Arc::new(NoRetention(queue_memory::MemoryDriver::new())));
+    let queue = Queue::new(Arc::new(HotPathOnly(queue_memory::MemoryDriver::new())));
     let refused = queue.worker().handlers(["make_thumbnail"]).build();
     match refused {
         Err(Error::Unsupported { capability, driver }) => {
@@ -290,7 +242,7 @@ async fn failed_jobs_past_their_age_are_removed() {
     assert!(queue.job("results-trim", &id).await.unwrap().is_none());
     worker.shutdown().await.unwrap();
 
-    let refused = Queue::new(Arc::new(NoRetention(queue_memory::MemoryDriver::new())))
+    let refused = Queue::new(Arc::new(HotPathOnly(queue_memory::MemoryDriver::new())))
         .worker()
         .handlers(["fails_once"])
         .trim_failed_after(Duration::from_secs(60))

@@ -306,9 +306,10 @@ impl Driver for MemoryDriver {
         let Some(queue) = self.existing(lane.queue()) else {
             return Ok(vec![false; leases.len()]);
         };
+        let now = self.now();
         let mut q = queue.lock();
         Ok(match q.existing_lane(lane.job()) {
-            Some(id) => q.requeue(id, leases),
+            Some(id) => q.requeue(id, leases, now),
             None => vec![false; leases.len()],
         })
     }
@@ -394,9 +395,10 @@ impl Admin for MemoryDriver {
     }
 
     async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize> {
+        let now = self.now();
         Ok(self
             .existing(queue)
-            .map(|q| q.lock().retry_failed(id))
+            .map(|q| q.lock().retry_failed(id, now))
             .unwrap_or(0))
     }
 

@@ -2,16 +2,23 @@
 -- script touches comes through KEYS.
 --
 -- A job is one field of the queue's data hash: id -> envelope, where the envelope is
---   "failed ms|attempts|max attempts|priority|created ms|job name|payload"
+--   "failed ms|attempts|max attempts|priority|created ms|ready ms|first ms|last ms|job name|payload"
 -- written by the client at enqueue (record.rs) and rewritten only on the rare paths (retry,
--- failure, retry of a failed job). `attempts` counts the handler runs that ended; the running
+-- failure, reap, requeue, retry of a failed job). `ready ms` is when the job became (or
+-- becomes) ready: its dispatch plus its delay, the due time of its retry, the time it was
+-- returned to its lane; a worker reads the job's wait from it (set where the job is put in its
+-- lane, so promoting a due job does not rewrite it). `first ms` and `last ms` are when its
+-- first and its latest ended run started (0: none ended yet), written where a run ends without
+-- success; a running job's start is in its token (below), so starting a job writes nothing. `attempts` counts the handler runs that ended; the running
 -- one is not in it, so taking and finishing a job never rewrites its envelope. A run whose
 -- lease expired is not an attempt: the reaper counts it in the lost hash instead (id -> lost
 -- leases), which only the reaper writes, and fails the job as poison at the configured limit.
 -- `failed ms` is 0 unless the job is in the failed list, so a record that starts with "0|" is a
 -- live job.
 --
--- Leases: each reserve call issues one fencing token (INCR tok) for the jobs it takes. The
+-- Leases: each reserve call issues one fencing token (new_token) for the jobs it takes; the
+-- token is the reserve's time in ms times TOKEN_MS plus a count, so a job's start is read
+-- from its token. The
 -- lane's active set holds id -> token (as the score) while a job runs, and its leases set
 -- token -> deadline ms: one entry per reserve call, so renewing, reaping and waking go by batch
 -- while the token check stays per job (the score must equal the caller's token).
@@ -112,15 +119,50 @@ end
 -- The envelope's header fields and its payload, or nil when it is not an envelope.
 local function parse_env(s)
   if not s then return nil end
-  local f, a, m, p, c, n, at = string.match(s, '^(%d+)|(%d+)|(%d+)|(%-?%d+)|(%d+)|([^|]+)|()')
+  local f, a, m, p, c, r, fs, ls, n, at =
+    string.match(s, '^(%d+)|(%d+)|(%d+)|(%-?%d+)|(%d+)|(%d+)|(%d+)|(%d+)|([^|]+)|()')
   if not f then return nil end
   return { failed = f, att = tonumber(a), max = tonumber(m), pri = tonumber(p), created = c,
-           name = n, body = string.sub(s, at) }
+           ready = r, first = fs, last = ls, name = n, body = string.sub(s, at) }
 end
 
 local function pack_env(j)
   return j.failed .. '|' .. j.att .. '|' .. j.max .. '|' .. j.pri .. '|' .. j.created .. '|' ..
-    j.name .. '|' .. j.body
+    j.ready .. '|' .. j.first .. '|' .. j.last .. '|' .. j.name .. '|' .. j.body
+end
+
+-- Tokens per millisecond: a token is its reserve's time in ms times TOKEN_MS plus a count
+-- (queue-redis record.rs reads starts back the same way). Tokens below TIMED_TOKENS were
+-- issued before tokens carried a time: their start is unknown (0).
+local TOKEN_MS = 1024
+local TIMED_TOKENS = 1000000000000 * TOKEN_MS
+
+-- When the run holding token `tok` (a number or its text) started, in ms; 0 when unknown.
+local function token_ms(tok)
+  local t = tonumber(tok)
+  if not t or t < TIMED_TOKENS then return 0 end
+  return math.floor(t / TOKEN_MS)
+end
+
+-- A new fencing token for a reserve at `now` ms: above every token issued before (the counter
+-- in tok), and carrying `now` (token_ms) unless the clock went back or a thousand reserves
+-- came within one ms, when it counts on from the last one.
+local function new_token(now)
+  local tok = redis.call('INCR', q.tok)
+  local timed = now * TOKEN_MS
+  if tok < timed then
+    tok = timed
+    redis.call('SET', q.tok, fmt(tok))
+  end
+  return tok
+end
+
+-- Records that a run of `j` started at `started` ms ended (without success): its first run's
+-- start, if none was recorded, and its latest run's.
+local function ran(j, started)
+  if started == 0 then return end
+  if j.first == '0' then j.first = fmt(started) end
+  j.last = fmt(started)
 end
 
 -- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their tokens (as text, the
@@ -294,8 +336,8 @@ end
 -- A record that is not an envelope (written by another program, or damaged), kept whole as
 -- the payload of a valid envelope so it can be failed, listed and inspected.
 local function wrap_bad(raw, name, now)
-  return { failed = '0', att = 1, max = 1, pri = 0, created = fmt(now), name = name,
-           body = raw or '' }
+  return { failed = '0', att = 1, max = 1, pri = 0, created = fmt(now), ready = fmt(now),
+           first = '0', last = '0', name = name, body = raw or '' }
 end
 
 -- Once a lane holds no job in any state (ready, scheduled or leased), drops what it still keeps:
@@ -331,24 +373,25 @@ end
 -- Most errors a job's history keeps (queue_core::MAX_ERRORS_KEPT).
 local MAX_ERRORS = 10
 
--- Records `message` as the error of attempt `attempt` of job `id` at `now`: its last error
--- (err) and the newest entry of its history (errs), which keeps the last MAX_ERRORS. A history
--- that stops being readable partway keeps the entries before the damage.
-local function add_error(id, attempt, now, message)
+-- Records `message` as the error of attempt `attempt` of job `id` at `now`, of a run that
+-- started at `started` ms (0: unknown): its last error (err) and the newest entry of its
+-- history (errs), which keeps the last MAX_ERRORS. A history that stops being readable partway
+-- keeps the entries before the damage.
+local function add_error(id, attempt, now, message, started)
   local old = redis.call('HGET', q.errs, id)
   local entries = {}
   if old then
     local at = 1
     while at <= #old do
-      local len, from = string.match(old, '^%d+:%d+:(%d+):()', at)
+      local len, from = string.match(old, '^%d+:%d+:%d+:(%d+):()', at)
       if not len or from + tonumber(len) - 1 > #old then break end
       local stop = from + tonumber(len)
       entries[#entries + 1] = string.sub(old, at, stop - 1)
       at = stop
     end
   end
-  entries[#entries + 1] = fmt(attempt) .. ':' .. fmt(now) .. ':' .. fmt(#message) .. ':' ..
-    message
+  entries[#entries + 1] = fmt(attempt) .. ':' .. fmt(now) .. ':' .. fmt(started) .. ':' ..
+    fmt(#message) .. ':' .. message
   local first = math.max(1, #entries - MAX_ERRORS + 1)
   redis.call('HSET', q.errs, id, table.concat(entries, '', first))
   redis.call('HSET', q.err, id, message)
@@ -357,11 +400,12 @@ end
 -- Moves a job to the failed list (newest first) with `message` as the error of attempt
 -- `attempt`, trimming the list to `cap` entries and deleting the records of the entries it
 -- drops. Reads first (check_failure_keys).
-local function to_failed(id, j, attempt, message, now, cap)
+local function to_failed(id, j, attempt, message, now, cap, started)
   local excess = check_failure_keys() + 1 - cap
   j.failed = fmt(now)
+  ran(j, started)
   redis.call('HSET', q.data, id, pack_env(j))
-  add_error(id, attempt, now, message)
+  add_error(id, attempt, now, message, started)
   redis.call('LPUSH', q.failed, id)
   if excess > 0 then
     forget(redis.call('RPOP', q.failed, excess))
@@ -371,15 +415,19 @@ end
 -- Returns the jobs of the lane's expired leases to the head of ready, in dispatch order,
 -- without spending their attempts: a lost run is counted in the lost hash instead, and the
 -- job whose lost leases reach `max_lost` goes to the failed list as poison. Returns how many
--- jobs it handled. One call takes at most 100 expired lease batches (reserve calls); jobs of
+-- jobs it handled, and those it failed as poison as (id, attempt) pairs in one list (nil when
+-- none). One call takes at most 100 expired lease batches (reserve calls); jobs of
 -- batches past that are returned by the next call, ahead of these (returned later, first).
 local function reap(now, cap, name, max_lost)
   local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', now, 'LIMIT', 0, 100)
-  if #expired == 0 then return 0 end
-  local ids = {}
+  if #expired == 0 then return 0, nil end
+  local ids, poisoned, tok_of = {}, nil, {}
   for _, t in ipairs(expired) do
     local got = redis.call('ZRANGEBYSCORE', l.active, t, t)
-    for _, id in ipairs(got) do ids[#ids + 1] = id end
+    for _, id in ipairs(got) do
+      ids[#ids + 1] = id
+      tok_of[id] = t
+    end
   end
   if #ids > 1 then ids = by_sequence(ids) end
   local envs = call_many('HMGET', q.data, ids)
@@ -387,26 +435,35 @@ local function reap(now, cap, name, max_lost)
   call_many('ZREM', l.leases, expired)
   if #ids == 0 then return 0 end
   call_many('ZREM', l.active, ids)
-  local back, pris = {}, {}
+  local back, pris, rewritten = {}, {}, {}
   for i, id in ipairs(ids) do
     local j = parse_env(envs[i])
+    local started = token_ms(tok_of[id])
     if j then
       local lost = redis.call('HINCRBY', q.lost, id, 1)
       if lost >= max_lost then
         to_failed(id, j, j.att + 1, 'poison: lost its lease ' .. lost .. ' times; the worker ' ..
-          'running it stopped or lost its connection each time', now, cap)
+          'running it stopped or lost its connection each time', now, cap, started)
+        poisoned = poisoned or {}
+        poisoned[#poisoned + 1] = id
+        poisoned[#poisoned + 1] = j.att + 1
       else
         add_error(id, j.att + 1, now, 'lease expired during attempt ' .. (j.att + 1) .. ' of ' ..
           j.max .. ': the worker running it stopped or lost its connection (lost lease ' ..
-          lost .. '; the attempt is not counted)')
+          lost .. '; the attempt is not counted)', started)
         back[#back + 1] = id
         pris[#pris + 1] = j.pri
+        j.ready = fmt(now)
+        ran(j, started)
+        rewritten[#rewritten + 1] = id
+        rewritten[#rewritten + 1] = pack_env(j)
       end
     elseif envs[i] then
-      to_failed(id, wrap_bad(envs[i], name, now), 1, 'malformed job record', now, cap)
+      to_failed(id, wrap_bad(envs[i], name, now), 1, 'malformed job record', now, cap, started)
     end
   end
+  call_many('HSET', q.data, rewritten)
   if #back > 0 then push_front_all(back, pris) end
   wake(l.wake)
-  return #ids
+  return #ids, poisoned
 end

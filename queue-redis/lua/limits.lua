@@ -10,6 +10,8 @@
 -- Returns: reserve.lua's reply; when limits held jobs back, the first value is at most the
 -- delay until the window frees a start or the pause ends.
 local lim = { starts = KEYS[19], pause = KEYS[20] }
+-- Values before the first leased job in reserve.lua's reply.
+local LIM_HEAD = 4
 local lim_conc = tonumber(table.remove(ARGV))
 local lim_per = tonumber(table.remove(ARGV))
 local lim_count = tonumber(table.remove(ARGV))
@@ -54,7 +56,7 @@ end
 
 -- Records the starts of the jobs leased in `out` (reserve.lua's reply being built).
 local function lim_taken(out, now, tok_text)
-  local leased = (#out - 3) / 2
+  local leased = (#out - LIM_HEAD) / 2
   if lim_count > 0 and leased > 0 then
     local args = {}
     for i = 1, leased do
@@ -69,7 +71,7 @@ end
 
 -- When the limits held jobs back, the reply's delay is at most until they free.
 local function lim_held(out, now)
-  if (#out - 3) / 2 < lim_asked and lim_free then
+  if (#out - LIM_HEAD) / 2 < lim_asked and lim_free then
     local d = math.max(0, lim_free - now)
     if out[1] < 0 or d < out[1] then out[1] = d end
   end

@@ -3,4 +3,4 @@
 -- KEYS: the lane key set (lib.lua).
 -- ARGV[1]: failed list cap  ARGV[2]: job name  ARGV[3]: lost leases that make a job poison
 -- Returns: how many expired leases were handled.
-return reap(now_ms(), tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]))
+return (reap(now_ms(), tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])))

@@ -13,14 +13,24 @@ for i = 1, #ids do
   end
 end
 if #back == 0 then return out end
+local tok_of = {}
+for i, id in ipairs(back) do tok_of[id] = back_toks[i] end
 local sorted = by_sequence(back)
 local envs = call_many('HMGET', q.data, sorted)
-local pris = {}
+local pris, rewritten, now = {}, {}, nil
 for i = 1, #sorted do
   -- The attempt count is untouched: a run only counts once it ends.
   local j = parse_env(envs[i])
   pris[i] = j and j.pri or 0
+  if j then
+    now = now or now_ms()
+    j.ready = fmt(now)
+    ran(j, token_ms(tok_of[sorted[i]]))
+    rewritten[#rewritten + 1] = sorted[i]
+    rewritten[#rewritten + 1] = pack_env(j)
+  end
 end
+call_many('HSET', q.data, rewritten)
 release(back, back_toks)
 push_front_all(sorted, pris)
 wake(l.wake)

@@ -4,9 +4,10 @@
 -- ARGV[1]: n  ARGV[2]: lease ms  ARGV[3]: failed list cap  ARGV[4]: job name  ARGV[5]: lost
 -- leases that make a job poison, then the (id, token) pairs of finished jobs to ack first (see
 -- ack.lua)
--- Returns: {next due ms or -1, token, ack flags, id, envelope, id, envelope, ...}; the first
--- value is the delay until the lane's next due time or lease deadline when fewer than n jobs
--- were leased (-1 when there is none, or n jobs were leased); the ack flags are as ack.lua's.
+-- Returns: {next due ms or -1, token, ack flags, poisoned, id, envelope, id, envelope, ...};
+-- the first value is the delay until the lane's next due time or lease deadline when fewer than
+-- n jobs were leased (-1 when there is none, or n jobs were leased); the ack flags are as
+-- ack.lua's; poisoned lists the (id, attempt) pairs of the jobs reaping failed as poison.
 -- The client reads each envelope; one it cannot read, or that names another job, it fails with
 -- that token (record.rs).
 -- Each step (ack, reap, promote, lease) reads before it writes; see lib.lua.
@@ -15,7 +16,8 @@ local cap = tonumber(ARGV[3])
 local max_lost = tonumber(ARGV[5])
 local acked = ack(6, #ARGV)
 local now = now_ms()
-reap(now, cap, ARGV[4], max_lost)
+local _, poisoned = reap(now, cap, ARGV[4], max_lost)
+poisoned = poisoned or {}
 
 -- Promote due scheduled jobs, by due time and then dispatch sequence.
 local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
@@ -71,7 +73,7 @@ local function next_due()
 end
 
 if redis.call('EXISTS', q.paused) == 1 then
-  return { next_due(), 0, acked }
+  return { next_due(), 0, acked, poisoned }
 end
 -- @limits:take (a comment here; the limited reserve puts its check in its place, see limits.lua)
 
@@ -95,14 +97,14 @@ end
 if #ids < n and has_prio then take_prio(0, '+inf', n - #ids) end
 if #ids == 0 then
   tidy_lane(ARGV[4])
-  return { next_due(), 0, acked }
+  return { next_due(), 0, acked, poisoned }
 end
 
-local tok = redis.call('INCR', q.tok)
+local tok = new_token(now)
 local tok_text = fmt(tok) -- formatted once, not once per job by Redis
 local deadline = now + tonumber(ARGV[2])
 local envs = call_many('HMGET', q.data, ids)
-local out = { -1, tok, acked }
+local out = { -1, tok, acked, poisoned }
 local active_args, seen, bad = {}, {}, {}
 for i, id in ipairs(ids) do
   local env = envs[i]
@@ -132,9 +134,9 @@ if #active_args > 0 then
   redis.call('ZADD', l.leases, deadline, tok_text)
 end
 -- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
-for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap) end
+for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap, now) end
 -- @limits:taken
-local leased = (#out - 3) / 2
+local leased = (#out - 4) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then
     wake(l.wake)

@@ -10,12 +10,15 @@ local ids = {}
 for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 local envs = call_many('HMGET', q.data, ids)
 local moved, envs_out, plain, ranked, gone = {}, {}, {}, {}, {}
+local now = nil
 for i, id in ipairs(ids) do
   local j = parse_env(envs[i])
   if j and j.failed ~= '0' and j.name == ARGV[1] and not gone[id] then
     gone[id] = true
     j.att = 0
     j.failed = '0'
+    now = now or now_ms()
+    j.ready = fmt(now)
     moved[#moved + 1] = id
     envs_out[#envs_out + 1] = id
     envs_out[#envs_out + 1] = pack_env(j)

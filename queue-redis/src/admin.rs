@@ -145,6 +145,10 @@ impl RedisDriver {
             return Ok(None);
         };
         info.token = token.filter(|_| info.state == JobState::Active);
+        if let Some(started) = info.token.and_then(crate::record::token_started) {
+            info.started_at = Some(started);
+            info.first_started_at.get_or_insert(started);
+        }
         if let Some(finished) = done {
             crate::retention::mark_completed(&mut info, finished as u64);
         }

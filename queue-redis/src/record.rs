@@ -1,9 +1,14 @@
 //! Job envelopes (the one record each job has) and script replies.
 //!
-//! An envelope is `failed ms|attempts|max attempts|priority|created ms|job name|payload`: the
-//! client writes it at enqueue and reads it at reserve, so the scripts on the hot path move it
-//! as an opaque string; only the rare paths (retry, failure, reap) rewrite the header, in Lua
-//! (`lua/lib.lua`). `attempts` counts the handler runs that ended; the running one is not in
+//! An envelope is
+//! `failed ms|attempts|max attempts|priority|created ms|ready ms|first ms|last ms|job name|payload`:
+//! the client writes it at enqueue and reads it at reserve, so the scripts on the hot path move
+//! it as an opaque string; only the rare paths (retry, failure, reap, requeue) rewrite the
+//! header, in Lua (`lua/lib.lua`). `ready ms` is when the job became or becomes ready (its
+//! dispatch plus its delay, its retry's due time, its return to the lane): a worker reads how
+//! long the job waited from it. `first ms` and `last ms` are the starts of the first and the
+//! latest run that ended without success (0: none); a running job's start is in its token
+//! ([`token_started`]). `attempts` counts the handler runs that ended; the running one is not in
 //! it, nor runs whose lease was lost (counted apart, in the lost hash).
 
 use std::io::Write;
@@ -20,6 +25,9 @@ pub(crate) struct Header<'a> {
     pub(crate) max_attempts: u32,
     pub(crate) priority: i8,
     pub(crate) created_ms: u64,
+    pub(crate) ready_ms: u64,
+    pub(crate) first_ms: u64,
+    pub(crate) last_ms: u64,
     pub(crate) name: &'a str,
     pub(crate) body_at: usize,
 }
@@ -27,7 +35,7 @@ pub(crate) struct Header<'a> {
 impl<'a> Header<'a> {
     /// Reads the header of `raw`, or `None` when `raw` is not an envelope.
     pub(crate) fn parse(raw: &'a [u8]) -> Option<Self> {
-        let mut fields = [""; 6];
+        let mut fields = [""; 9];
         let mut at = 0;
         for field in &mut fields {
             let len = raw[at..].iter().position(|&b| b == b'|')?;
@@ -35,8 +43,9 @@ impl<'a> Header<'a> {
             at += len + 1;
         }
         let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty();
-        let [failed, attempts, max, priority, created, name] = fields;
-        if !(number(failed) && number(attempts) && number(max) && number(created)) {
+        let [failed, attempts, max, priority, created, ready, first, last, name] = fields;
+        let numbers = [failed, attempts, max, created, ready, first, last];
+        if !numbers.into_iter().all(number) {
             return None;
         }
         Some(Self {
@@ -45,6 +54,9 @@ impl<'a> Header<'a> {
             max_attempts: max.parse().ok()?,
             priority: priority.parse().ok()?,
             created_ms: created.parse().ok()?,
+            ready_ms: ready.parse().ok()?,
+            first_ms: first.parse().ok()?,
+            last_ms: last.parse().ok()?,
             name: Some(name).filter(|n| !n.is_empty())?,
             body_at: at,
         })
@@ -65,16 +77,20 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Writes a new job's envelope: not failed, no attempts yet.
+/// Writes a new job's envelope: not failed, no attempts yet, ready at `ready_ms`.
 pub(crate) fn envelope(
     max_attempts: u32,
     priority: i8,
     created_ms: u64,
+    ready_ms: u64,
     name: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + name.len() + payload.len());
-    let _ = write!(out, "0|0|{max_attempts}|{priority}|{created_ms}|{name}|");
+    let mut out = Vec::with_capacity(48 + name.len() + payload.len());
+    let _ = write!(
+        out,
+        "0|0|{max_attempts}|{priority}|{created_ms}|{ready_ms}|0|0|{name}|"
+    );
     out.extend_from_slice(payload);
     out
 }
@@ -119,12 +135,27 @@ impl Stored {
         info.progress = self.progress.and_then(|p| serde_json::from_str(&p).ok());
         info.lost_leases = self.lost_leases;
         info.errors = self.errors;
+        let at = |ms: u64| (ms != 0).then(|| from_unix_ms(ms));
+        info.first_started_at = at(h.first_ms);
+        info.started_at = at(h.last_ms);
         Some(info)
     }
 }
 
+/// Tokens per millisecond: a token is its reserve's time in ms times this plus a count
+/// (`lua/lib.lua` new_token).
+const TOKEN_MS: u64 = 1024;
+
+/// When the run holding `token` started, or `None` for a token from before tokens carried
+/// their reserve's time.
+pub(crate) fn token_started(token: u64) -> Option<std::time::SystemTime> {
+    let ms = token / TOKEN_MS;
+    (ms >= 1_000_000_000_000).then(|| from_unix_ms(ms))
+}
+
 /// A job's error history from the errs hash, oldest first (none when the field is missing).
-/// The field is entries `attempt:ms:length:message` one after another, `length` the message's
+/// The field is entries `attempt:ms:started ms:length:message` one after another (`started ms`
+/// 0 when the run's start is unknown), `length` the message's
 /// size in bytes (`lua/lib.lua`). A history that stops being readable partway keeps the
 /// entries before the damage.
 pub(crate) fn parse_errors(v: &Value) -> Vec<AttemptError> {
@@ -147,7 +178,7 @@ pub(crate) fn parse_errors(v: &Value) -> Vec<AttemptError> {
 
 /// The first entry of an error history and what follows it, or `None` when it is not one.
 fn next_error(raw: &[u8]) -> Option<(AttemptError, &[u8])> {
-    let mut numbers = [0u64; 3];
+    let mut numbers = [0u64; 4];
     let mut at = 0;
     for n in &mut numbers {
         let len = raw[at..].iter().position(|&b| b == b':')?;
@@ -158,14 +189,17 @@ fn next_error(raw: &[u8]) -> Option<(AttemptError, &[u8])> {
         *n = std::str::from_utf8(digits).ok()?.parse().ok()?;
         at += len + 1;
     }
-    let [attempt, ms, len] = numbers;
+    let [attempt, ms, started, len] = numbers;
     let end = at.checked_add(usize::try_from(len).ok()?)?;
     let message = raw.get(at..end)?;
-    let entry = AttemptError::new(
+    let mut entry = AttemptError::new(
         u32::try_from(attempt).unwrap_or(u32::MAX),
         from_unix_ms(ms),
         String::from_utf8_lossy(message).into_owned(),
     );
+    if started != 0 {
+        entry = entry.started(from_unix_ms(started));
+    }
     Some((entry, &raw[end..]))
 }
 
@@ -208,13 +242,24 @@ mod tests {
 
     #[test]
     fn envelopes_round_trip() {
-        let raw = envelope(5, -3, 1_700_000_000_000, "send:mail", br#"{"a":"x|y"}"#);
+        let raw = envelope(
+            5,
+            -3,
+            1_700_000_000_000,
+            1_700_000_060_000,
+            "send:mail",
+            br#"{"a":"x|y"}"#,
+        );
         let h = Header::parse(&raw).unwrap();
         assert_eq!(
             (h.failed_ms, h.attempts, h.max_attempts, h.priority),
             (0, 0, 5, -3)
         );
         assert_eq!((h.created_ms, h.name), (1_700_000_000_000, "send:mail"));
+        assert_eq!(
+            (h.ready_ms, h.first_ms, h.last_ms),
+            (1_700_000_060_000, 0, 0)
+        );
         assert_eq!(&raw[h.body_at..], br#"{"a":"x|y"}"#);
         assert_eq!(h.state(true, || false), JobState::Active);
         assert_eq!(h.state(false, || true), JobState::Scheduled);
@@ -222,7 +267,8 @@ mod tests {
 
     #[test]
     fn reads_error_histories() {
-        let raw = "1:1700000000000:4:boom2:1700000000500:7:a:b|c\nd3:1700000001000:0:";
+        let raw = "1:1700000000000:0:4:boom2:1700000000500:1700000000100:7:a:b|c\nd\
+                   3:1700000001000:0:0:";
         let errors = parse_errors(&Value::BulkString(raw.as_bytes().to_vec()));
         let got: Vec<(u32, u64, &str)> = errors
             .iter()
@@ -236,23 +282,38 @@ mod tests {
                 (3, 1_700_000_001_000, ""),
             ]
         );
+        let started: Vec<Option<u64>> = errors
+            .iter()
+            .map(|e| e.started_at.map(queue_core::unix_ms))
+            .collect();
+        assert_eq!(started, [None, Some(1_700_000_000_100), None]);
         // Damage keeps the entries before it.
-        let damaged = "1:5:4:boom2:6:99:short";
+        let damaged = "1:5:0:4:boom2:6:0:99:short";
         let errors = parse_errors(&Value::BulkString(damaged.as_bytes().to_vec()));
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].error, "boom");
         assert!(parse_errors(&Value::Nil).is_empty());
-        assert!(parse_errors(&Value::BulkString(b"x:1:1:a".to_vec())).is_empty());
+        assert!(parse_errors(&Value::BulkString(b"x:1:0:1:a".to_vec())).is_empty());
+    }
+
+    #[test]
+    fn tokens_carry_their_reserve_time() {
+        let ms = 1_700_000_000_123u64;
+        let started = token_started(ms * TOKEN_MS + 7).map(queue_core::unix_ms);
+        assert_eq!(started, Some(ms));
+        assert_eq!(token_started(42), None, "a counted token has no time");
     }
 
     #[test]
     fn refuses_what_is_not_an_envelope() {
         for bad in [
             &b"garbage"[..],
-            b"0|1|2|3|4||payload",
-            b"0|1|2|999|4|x|payload",
-            b"0|-1|2|0|4|x|payload",
-            b"0|1|2|0|4|x",
+            b"0|1|2|3|4|4|0|0||payload",
+            b"0|1|2|999|4|4|0|0|x|payload",
+            b"0|-1|2|0|4|4|0|0|x|payload",
+            b"0|1|2|0|4|4|x|payload",
+            b"0|1|2|0|4|4|0|x|payload",
+            b"0|1|2|0|4|4|0|0|x",
             b"",
         ] {
             assert!(

@@ -26,6 +26,9 @@ pub(crate) fn mark_completed(info: &mut JobInfo, finished_ms: u64) {
     info.state = JobState::Completed;
     info.finished_at = Some(from_unix_ms(finished_ms));
     info.attempts += 1;
+    // The envelope holds the start of the latest run that ended without success, not of the
+    // run that completed (its start is not kept): say nothing rather than that.
+    info.started_at = None;
 }
 
 #[async_trait]

@@ -123,7 +123,7 @@ async fn malformed_entries_written_by_another_program_end_in_the_failed_list() {
         .cmd("HSET")
         .arg(data)
         .arg("stray-4")
-        .arg("0|0|1|0|1700000000000|other|7")
+        .arg("0|0|1|0|1700000000000|1700000000000|0|0|other|7")
         .cmd("RPUSH")
         .arg(ready)
         .arg("junk-2")

@@ -143,7 +143,7 @@ fn text_line(cx: &Context, event: &Event) -> String {
         .unwrap_or_else(|| format!("{:?}", event.kind));
     let paint = match kind.as_str() {
         "completed" => Some(Paint::Green),
-        "failed" | "lease_lost" => Some(Paint::Red),
+        "failed" | "lease_lost" | "poisoned" => Some(Paint::Red),
         "retrying" => Some(Paint::Yellow),
         _ => None,
     };

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use queue_core::{Counts, JobId, JobInfo, QueueStats, RunCounts};
 use serde_json::{json, Value};
 
-use super::{job_json, json_or_text, known_queue, payload, Context, Report};
+use super::{job_json, json_or_text, known_queue, payload, traceparent, Context, Report};
 use crate::cli::{JobsArgs, OrderArg};
 use crate::error::{CliError, CliResult};
 use crate::listing::{self, shell_quote, state_name, Listing};
@@ -327,7 +327,14 @@ pub(crate) async fn show(cx: &Context, id: &str, queue: Option<&str>) -> CliResu
     json["errors"] = job
         .errors
         .iter()
-        .map(|e| json!({ "attempt": e.attempt, "at": rfc3339(e.at), "error": e.error }))
+        .map(|e| {
+            json!({
+                "attempt": e.attempt,
+                "started_at": e.started_at.map(rfc3339),
+                "at": rfc3339(e.at),
+                "error": e.error,
+            })
+        })
         .collect();
     Ok(Report {
         json,
@@ -336,8 +343,9 @@ pub(crate) async fn show(cx: &Context, id: &str, queue: Option<&str>) -> CliResu
     })
 }
 
-/// A job's error history, oldest first, one line per failed run or lost lease: attempt, time,
-/// error (on one line, clipped). Nothing for a job without errors.
+/// A job's error history, oldest first, one line per failed run or lost lease: attempt, when
+/// the run started (`-` when unknown) and when it ended, error (on one line, clipped). Nothing
+/// for a job without errors.
 fn errors_text(cx: &Context, job: &JobInfo) -> String {
     if job.errors.is_empty() {
         return String::new();
@@ -348,8 +356,9 @@ fn errors_text(cx: &Context, job: &JobInfo) -> String {
         queue_core::MAX_ERRORS_KEPT
     );
     for e in &job.errors {
+        let started = e.started_at.map_or_else(|| "-".to_string(), rfc3339);
         text.push_str(&format!(
-            "  attempt {:<3} {}  {}\n",
+            "  attempt {:<3} {started} .. {}  {}\n",
             e.attempt,
             rfc3339(e.at),
             clip(&e.error, 200)
@@ -375,6 +384,15 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
         ("priority", job.priority.to_string(), None),
         ("created", rfc3339(job.created_at), None),
     ];
+    if let Some(at) = job
+        .first_started_at
+        .filter(|first| Some(*first) != job.started_at)
+    {
+        pairs.push(("first started", rfc3339(at), None));
+    }
+    if let Some(at) = job.started_at {
+        pairs.push(("started", rfc3339(at), None));
+    }
     if let Some(at) = job.failed_at {
         pairs.push(("failed at", rfc3339(at), None));
     }
@@ -389,6 +407,9 @@ fn job_text(cx: &Context, job: &JobInfo) -> String {
     }
     if let Some(progress) = &job.progress {
         pairs.push(("progress", progress.to_string(), None));
+    }
+    if let Some(parent) = traceparent(job) {
+        pairs.push(("traceparent", parent.to_string(), None));
     }
     let payload = serde_json::to_string_pretty(&payload(job)).unwrap_or_default();
     let mut text = format!(

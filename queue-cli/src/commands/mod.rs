@@ -93,14 +93,22 @@ fn job_json(job: &JobInfo) -> Value {
         "lost_leases": job.lost_leases,
         "priority": job.priority,
         "created_at": rfc3339(job.created_at),
+        "first_started_at": job.first_started_at.map(rfc3339),
+        "started_at": job.started_at.map(rfc3339),
         "failed_at": job.failed_at.map(rfc3339),
         "finished_at": job.finished_at.map(rfc3339),
         "held_by": job.held_by,
         "last_error": job.last_error,
         "progress": job.progress,
         "payload": payload(job),
+        "traceparent": traceparent(job),
         "result": job.result.as_deref().map(json_or_text),
     })
+}
+
+/// The W3C `traceparent` of the dispatch the job continues, when its payload carries one.
+fn traceparent(job: &JobInfo) -> Option<&str> {
+    job.stored_payload().ok()?.context_field("traceparent")
 }
 
 /// Stored bytes as JSON, or as a string when they do not parse.
@@ -109,7 +117,8 @@ fn json_or_text(bytes: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
-/// The payload as JSON, or as a string when it does not parse.
+/// The payload as JSON without the trace context it may carry, or as a string when it does
+/// not parse.
 fn payload(job: &JobInfo) -> Value {
-    json_or_text(&job.payload)
+    json_or_text(queue_core::strip_trace_context(&job.payload))
 }

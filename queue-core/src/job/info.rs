@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::envelope::{strip_trace_context, MalformedPayload, StoredPayload};
 use super::id::JobId;
 
 /// Where a job is in its life.
@@ -36,7 +37,9 @@ pub struct JobInfo {
     pub name: String,
     /// Its state.
     pub state: JobState,
-    /// The JSON payload.
+    /// The payload as stored: its JSON, behind the trace context of its dispatch when it
+    /// carries one (see [`StoredPayload`]; [`JobInfo::payload_json`] and
+    /// [`strip_trace_context`](crate::strip_trace_context) give the JSON alone).
     pub payload: Bytes,
     /// Handler runs started so far (a run whose lease was lost is not counted).
     pub attempts: u32,
@@ -61,6 +64,15 @@ pub struct JobInfo {
     pub lost_leases: u32,
     /// When it succeeded, for completed jobs.
     pub finished_at: Option<SystemTime>,
+    /// When its first run started, once a run started and the storage recorded it: while the
+    /// first run goes on, or once a run ended without success (failed, retried, lost its lease
+    /// or handed back at shutdown). For a job kept as completed, the memory driver knows it;
+    /// the Redis driver only when an earlier run ended without success.
+    pub first_started_at: Option<SystemTime>,
+    /// When its latest run started: the running one's, while active; else that of the latest
+    /// run recorded as for [`first_started_at`](JobInfo::first_started_at) (for a completed job,
+    /// the run that completed: known to the memory driver, not kept by the Redis driver).
+    pub started_at: Option<SystemTime>,
     /// The fencing token of its lease, while active.
     pub token: Option<u64>,
     /// The worker running it (its id, `host:pid:n`), while active and listed by the driver's
@@ -100,15 +112,24 @@ impl JobInfo {
             progress: None,
             lost_leases: 0,
             finished_at: None,
+            first_started_at: None,
+            started_at: None,
             token: None,
             held_by: None,
             result: None,
         }
     }
 
-    /// The payload parsed as JSON (`Null` if it is not JSON).
+    /// The payload parsed as JSON, without the trace context it may carry (`Null` if it is
+    /// not JSON).
     pub fn payload_json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.payload).unwrap_or(serde_json::Value::Null)
+        serde_json::from_slice(strip_trace_context(&self.payload))
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The stored payload read apart: its JSON and the trace context of its dispatch, if any.
+    pub fn stored_payload(&self) -> Result<StoredPayload<'_>, MalformedPayload> {
+        StoredPayload::parse(&self.payload)
     }
 }
 
@@ -125,6 +146,9 @@ pub struct AttemptError {
     pub at: SystemTime,
     /// The error message.
     pub error: String,
+    /// When the run started, when the storage knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<SystemTime>,
 }
 
 impl AttemptError {
@@ -134,7 +158,14 @@ impl AttemptError {
             attempt,
             at,
             error: error.into(),
+            started_at: None,
         }
+    }
+
+    /// Sets when the run started.
+    pub fn started(mut self, at: SystemTime) -> Self {
+        self.started_at = Some(at);
+        self
     }
 }
 

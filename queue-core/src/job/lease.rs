@@ -33,6 +33,11 @@ pub struct ReservedJob {
     pub attempt: u32,
     /// The number of runs the job may have.
     pub max_attempts: u32,
+    /// How long the job had been ready (since its dispatch, the end of its delay or retry
+    /// delay, or its return to the lane) when this reservation took it, when the driver knows.
+    /// Measured on the driver's clock, or between the clocks of the process that made it ready
+    /// and the worker (the Redis driver, for jobs dispatched without a delay).
+    pub waited: Option<Duration>,
 }
 
 impl ReservedJob {
@@ -44,7 +49,14 @@ impl ReservedJob {
             payload,
             attempt,
             max_attempts,
+            waited: None,
         }
+    }
+
+    /// Sets how long the job had been ready when it was reserved.
+    pub fn waited(mut self, waited: Duration) -> Self {
+        self.waited = Some(waited);
+        self
     }
 
     /// This reservation's lease.
@@ -65,6 +77,10 @@ pub struct Reservation {
     /// When fewer jobs than asked were available: how long until a scheduled job of the lane
     /// comes due or an active lease expires, if any. Workers sleep at most this long.
     pub next_due: Option<Duration>,
+    /// Jobs of the lane that this call, reaping expired leases, moved to the failed list as
+    /// poison (they lost their lease too often), each with the attempt it failed at. Rare:
+    /// usually empty, and then it costs nothing.
+    pub poisoned: Vec<(JobId, u32)>,
 }
 
 /// How a failed run ends.

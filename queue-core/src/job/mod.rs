@@ -3,6 +3,7 @@
 //! what inspection reports and how it pages through jobs. Nothing here depends on the storage, the registry or the worker.
 
 mod dispatched;
+mod envelope;
 mod id;
 mod info;
 mod keep;
@@ -15,6 +16,11 @@ mod page;
 mod stats;
 
 pub use dispatched::Dispatched;
+#[cfg(feature = "otel")]
+pub(crate) use envelope::with_context;
+pub use envelope::{
+    strip_trace_context, MalformedPayload, StoredPayload, CONTEXT_MARK, MAX_CONTEXT_LEN,
+};
 pub use id::JobId;
 pub use info::{from_unix_ms, unix_ms, AttemptError, Counts, JobInfo, JobState, MAX_ERRORS_KEPT};
 pub use keep::{Completion, Keep};

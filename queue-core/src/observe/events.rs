@@ -36,6 +36,10 @@ pub enum EventKind {
     /// A run was stopped because its lease was lost or could not be confirmed in time; the job
     /// runs again elsewhere without spending the attempt.
     LeaseLost,
+    /// The job lost its lease too often (its runs kept killing or cutting off their workers)
+    /// and went to the failed list as poison. Reported by the worker whose reserve reaped it;
+    /// [`Event::error`] says why, [`Event::attempt`] is the attempt it failed at.
+    Poisoned,
 }
 
 /// One event about one job.

@@ -21,11 +21,16 @@ pub const FAILED: &str = "queue_jobs_failed_total";
 pub const RETRIED: &str = "queue_jobs_retried_total";
 /// Runs stopped because their lease was lost (counter).
 pub const LEASE_LOST: &str = "queue_jobs_lease_lost_total";
+/// Jobs failed as poison after losing their lease too often (counter).
+pub const POISONED: &str = "queue_jobs_poisoned_total";
 /// Settlements (acks, failures, requeues) the storage refused because the lease had ended
 /// (counter).
 pub const ACKS_REFUSED: &str = "queue_acks_refused_total";
 /// How long runs took, in seconds, whatever their outcome (histogram).
 pub const RUN_SECONDS: &str = "queue_job_run_seconds";
+/// How long jobs waited, in seconds, from becoming ready (dispatched, due after a delay or
+/// retry delay, or returned to their lane) until a worker took them (histogram).
+pub const WAIT_SECONDS: &str = "queue_job_wait_seconds";
 /// Jobs in each state (gauge; label `state`), sampled by workers every few seconds.
 pub const JOBS: &str = "queue_jobs";
 /// Live workers seen by the storage (gauge), sampled by workers.
@@ -42,7 +47,9 @@ pub(crate) struct LaneMetrics {
     retried: Counter,
     lease_lost: Counter,
     acks_refused: Counter,
+    poisoned: Counter,
     run_seconds: Histogram,
+    wait_seconds: Histogram,
 }
 
 impl LaneMetrics {
@@ -54,7 +61,9 @@ impl LaneMetrics {
             retried: metrics::counter!(RETRIED, &labels),
             lease_lost: metrics::counter!(LEASE_LOST, &labels),
             acks_refused: metrics::counter!(ACKS_REFUSED, &labels),
+            poisoned: metrics::counter!(POISONED, &labels),
             run_seconds: metrics::histogram!(RUN_SECONDS, &labels),
+            wait_seconds: metrics::histogram!(WAIT_SECONDS, &labels),
         }
     }
 
@@ -72,6 +81,14 @@ impl LaneMetrics {
 
     pub(crate) fn acks_refused(&self, count: usize) {
         self.acks_refused.increment(count as u64);
+    }
+
+    pub(crate) fn waited(&self, waited: Duration) {
+        self.wait_seconds.record(waited.as_secs_f64());
+    }
+
+    pub(crate) fn poisoned(&self, count: usize) {
+        self.poisoned.increment(count as u64);
     }
 }
 

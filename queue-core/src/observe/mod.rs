@@ -1,24 +1,30 @@
 //! Seeing what jobs do: in-process [`events`], the same events published to the storage's
 //! event [`log`] for other processes ([`follow`]ed there, in their stored [`record`] form),
 //! [`metrics`] through the `metrics` facade, and the per-run tracing spans (made in
-//! `worker::execute`). Everything here is off until asked for, and then costs a run one check
+//! `worker::execute`), which continue the dispatcher's OpenTelemetry trace with the `otel`
+//! feature (`otel`). Everything here is off until asked for, and then costs a run one check
 //! of a flag and two clock readings.
 
 pub mod events;
 pub mod follow;
 pub mod log;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub(crate) mod otel;
 pub mod record;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::driver::Driver;
-use crate::job::{Dispatched, JobId, Lane, Name};
+use crate::job::{Dispatched, JobId, Lane, Name, ReservedJob};
 
 use self::events::{Event, EventBus, EventKind};
 use self::log::Publisher;
 use self::metrics::LaneMetrics;
+
+/// The error of a [`EventKind::Poisoned`] event (the job's record holds the storage's words).
+const POISON_EVENT_ERROR: &str = "poison: lost its lease too many times; moved to the failed list";
 
 /// What a queue and its workers report to: the event bus its subscribers listen on and whether
 /// metrics are recorded. Shared by a [`Queue`](crate::Queue)'s clones and its workers' pools.
@@ -190,6 +196,42 @@ impl LaneObserver {
         if let Some(metrics) = &self.metrics {
             metrics.acks_refused(count);
         }
+    }
+
+    /// Records how long the reserved `jobs` waited, when metrics are on.
+    #[inline]
+    pub(crate) fn jobs_taken(&self, jobs: &[ReservedJob]) {
+        if let Some(metrics) = &self.metrics {
+            for waited in jobs.iter().filter_map(|job| job.waited) {
+                metrics.waited(waited);
+            }
+        }
+    }
+
+    /// Reports jobs of `lane` that a reserve failed as poison: (id, attempt) pairs.
+    pub(crate) fn poisoned(&self, lane: &Lane, poisoned: &[(JobId, u32)]) {
+        if let Some(metrics) = &self.metrics {
+            metrics.poisoned(poisoned.len());
+        }
+        if !self.bus.has_subscribers() {
+            return;
+        }
+        let at = SystemTime::now();
+        let events = poisoned
+            .iter()
+            .map(|(id, attempt)| Event {
+                kind: EventKind::Poisoned,
+                id: id.clone(),
+                lane: lane.clone(),
+                attempt: *attempt,
+                duration: None,
+                error: Some(POISON_EVENT_ERROR.to_string()),
+                retry_in: None,
+                progress: None,
+                at,
+            })
+            .collect();
+        self.bus.send_all(events);
     }
 
     /// Reports a run's progress.

@@ -35,6 +35,9 @@ use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
     stats_record_totals_and_minutes,
 };
+use super::waits::{
+    job_info_records_when_runs_started, reserved_jobs_report_their_wait_since_ready,
+};
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
 use crate::job::{Failure, JobId, JobState, Lane};
@@ -51,6 +54,9 @@ pub(super) const CASES: &[Case] = &[
     case!(a_sooner_lease_wakes_an_idle_waiter),
     case!(expired_lease_is_reaped_without_spending_an_attempt, Admin),
     case!(poison_job_ends_in_failed_list, Admin),
+    case!(reserve_reports_jobs_failed_as_poison),
+    case!(reserved_jobs_report_their_wait_since_ready),
+    case!(job_info_records_when_runs_started, Admin),
     case!(stale_token_is_fenced, Admin),
     case!(renewal_keeps_the_lease),
     case!(retry_with_backoff, Admin),
@@ -425,6 +431,29 @@ async fn expired_lease_is_reaped_without_spending_an_attempt(driver: Arc<dyn Dri
         .await
         .unwrap()
         .is_none());
+}
+
+/// The reserve that reaps a job into the failed list as poison names it, with the attempt it
+/// failed at, so the worker can report it; reserves that fail nothing name nothing.
+async fn reserve_reports_jobs_failed_as_poison(driver: Arc<dyn Driver>) {
+    let lane = lane("poison-report", "work");
+    let id = driver
+        .enqueue(vec![job(&lane, json!({"n": 1}))])
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    for _ in 0..crate::DEFAULT_MAX_LOST_LEASES {
+        let got = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap();
+        assert_eq!(got.jobs.len(), 1);
+        assert!(got.poisoned.is_empty(), "{:?}", got.poisoned);
+        tokio::time::sleep(SHORT_LEASE + Duration::from_millis(50)).await;
+    }
+    let got = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap();
+    assert!(got.jobs.is_empty());
+    assert_eq!(got.poisoned, vec![(id, 1)]);
+    let again = driver.reserve(&lane, 1, SHORT_LEASE).await.unwrap();
+    assert!(again.poisoned.is_empty());
 }
 
 /// A job whose runs keep losing their lease is failed as poison after
@@ -1076,13 +1105,17 @@ async fn progress_is_recorded(driver: Arc<dyn Driver>) {
     assert_eq!(info.progress, Some(json!({"done": 40, "of": 100})));
 }
 
-/// Payload bytes come back exactly as dispatched, whatever they hold.
+/// Payload bytes come back exactly as dispatched, whatever they hold: workers read a trace
+/// context ahead of the JSON from them.
 async fn payload_bytes_round_trip(driver: Arc<dyn Driver>) {
     let lane = lane("bytes", "work");
     let payloads: Vec<Vec<u8>> = vec![
         br#"{"text":"h\u00e9llo \ud83d\ude00 \"q\" \\ \n","n":-1.5e300}"#.to_vec(),
         "{\"emoji\":\"😀\",\"nul\":\"\\u0000\"}".as_bytes().to_vec(),
         b"not json at all \x00\xff\xfe".to_vec(),
+        // A trace context ahead of the JSON (`StoredPayload`), as dispatches with the `otel`
+        // feature store it.
+        b"\x1etraceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\x1e{}".to_vec(),
         Vec::new(),
         vec![b'x'; 100_000],
     ];

@@ -164,11 +164,13 @@ pub(super) async fn event_log_blocking_read_wakes_on_append(driver: Arc<dyn Driv
         "a blocking read of an empty log waits for its time, returned after {:?}",
         started.elapsed()
     );
+    let (calling, called) = tokio::sync::oneshot::channel();
     let reader = {
         let driver = driver.clone();
         let queue = queue.clone();
         tokio::spawn(async move {
             let started = Instant::now();
+            let _ = calling.send(());
             let read = log(&driver)
                 .read(&queue, None, 10, Some(BLOCK))
                 .await
@@ -176,7 +178,11 @@ pub(super) async fn event_log_blocking_read_wakes_on_append(driver: Arc<dyn Driv
             (read, started.elapsed())
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The append comes a pause after the read was called: the read cannot have found the
+    // event before then, so it returns it only by waiting for it.
+    called.await.expect("the reader runs");
+    let pause = Duration::from_millis(100);
+    tokio::time::sleep(pause).await;
     log(&driver)
         .append(&queue, &[event(&queue, 7)], 100)
         .await
@@ -186,12 +192,7 @@ pub(super) async fn event_log_blocking_read_wakes_on_append(driver: Arc<dyn Driv
         .expect("the blocked reader returns")
         .expect("reader task");
     assert_eq!(ids(&read), numbers(7..8));
-    // The reader started right away (spawned before the pause), so it waited for the append:
-    // a read that found the event without waiting would show here.
-    assert!(
-        took >= Duration::from_millis(100),
-        "the read waited for the append ({took:?})"
-    );
+    assert!(took >= pause, "the read waited for the append ({took:?})");
     assert!(
         took < BLOCK / 2,
         "the blocked read woke on the append, not at its timeout ({took:?})"

@@ -35,6 +35,10 @@ mod limits;
 mod listing;
 mod retention;
 mod stats;
+mod waits;
+
+mod hot_path;
+pub use hot_path::HotPathOnly;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -69,6 +69,7 @@ impl Pool {
             self.outbox.settlements.wake_settler();
             return;
         }
+        self.scope.observe.jobs_taken(&jobs);
         let size = self.batch_size(jobs.len(), workers);
         if size >= jobs.len() {
             let taken = permits

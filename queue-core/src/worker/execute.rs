@@ -110,6 +110,9 @@ pub(crate) fn start(
         attempt = run.attempt,
         outcome = tracing::field::Empty,
     );
+    // Before the span is first entered: only then can it take a parent.
+    #[cfg(feature = "otel")]
+    crate::observe::otel::continue_trace(&span, &payload);
     let ctx = JobContext::new(batch.clone(), index);
     // Building the future decodes the payload; a panicking Deserialize impl is caught too.
     let built = span.in_scope(|| {

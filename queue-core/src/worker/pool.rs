@@ -12,7 +12,7 @@ use tokio::time::Instant as LeaseClock;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
-use crate::job::{Keep, Lane, LimitSpec};
+use crate::job::{JobId, Keep, Lane, LimitSpec};
 use crate::registry::Registration;
 use crate::run::{CancelReason, Scope};
 use crate::worker::lease::{self, Running};
@@ -90,7 +90,6 @@ impl Pool {
         self
     }
 
-    /// Counts run endings in `tally` (for storage statistics).
     /// Sets what storage keeps of the handler's successes (its definition's unless overridden).
     pub(crate) fn with_keep(mut self, keep: Keep) -> Self {
         Arc::get_mut(&mut self.outbox)
@@ -99,6 +98,7 @@ impl Pool {
         self
     }
 
+    /// Counts run endings in `tally` (for storage statistics).
     pub(crate) fn with_tally(mut self, tally: Arc<RunTally>) -> Self {
         self.tally = Some(tally);
         self
@@ -106,6 +106,17 @@ impl Pool {
 
     pub(crate) fn lane(&self) -> &Lane {
         &self.scope.lane
+    }
+
+    /// Reports the jobs a reserve failed as poison: logged, counted, sent as events.
+    fn report_poisoned(&self, poisoned: Vec<(JobId, u32)>) {
+        for (id, attempt) in &poisoned {
+            tracing::warn!(lane = %self.lane(), %id, attempt, "job failed as poison: it lost its lease too many times");
+        }
+        if let Some(tally) = &self.tally {
+            tally.count_poisoned(poisoned.len());
+        }
+        self.scope.observe.poisoned(self.lane(), &poisoned);
     }
 
     /// Jobs running now (counting slots taken for a reserve in flight); a read of the slots'
@@ -186,9 +197,12 @@ impl Pool {
                 }
             };
             let reservation = match reserved {
-                Ok((acked, reservation)) => {
+                Ok((acked, mut reservation)) => {
                     failures = 0;
                     outbox::note_refused(&self.outbox, "ack", &done.leases, &acked);
+                    if !reservation.poisoned.is_empty() {
+                        self.report_poisoned(std::mem::take(&mut reservation.poisoned));
+                    }
                     reservation
                 }
                 Err(error) => {

@@ -37,6 +37,11 @@ impl RunTally {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts `n` jobs failed as poison by a reserve (failures that no run of this pool ended).
+    pub(crate) fn count_poisoned(&self, n: usize) {
+        self.failed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// The counts since the last take, leaving zero.
     fn take(&self) -> RunCounts {
         RunCounts::new(

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use queue_core::{Counts, JobId, JobInfo, JobState};
+use queue_core::{from_unix_ms, Counts, JobId, JobInfo, JobState};
 
 use super::{Key, QueueState};
 
@@ -71,6 +71,11 @@ impl QueueState {
         );
         if r.state == JobState::Active {
             info.token = Some(r.token);
+        }
+        if r.started != 0 {
+            info.started_at = Some(from_unix_ms(r.started));
+            let first = r.details.as_ref().and_then(|d| d.first_started);
+            info.first_started_at = Some(from_unix_ms(first.unwrap_or(r.started)));
         }
         if let Some(details) = &r.details {
             info.failed_at = details.failed_at;

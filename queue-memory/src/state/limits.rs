@@ -69,7 +69,8 @@ impl QueueState {
     ) -> Reservation {
         let lane_id = self.lane_id(job);
         // Reaped first, so that slots of expired leases count as free.
-        self.reap(lane_id, now);
+        let mut poisoned = Vec::new();
+        self.reap(lane_id, now, &mut poisoned);
         self.promote(lane_id, now);
         let running = self.lanes[lane_id as usize].active.len();
         let limit = self.limited.entry(lane_id).or_default();
@@ -79,6 +80,10 @@ impl QueueState {
         } else {
             self.reserve(job, max.min(allowed), now, lease_ms, tokens)
         };
+        if !poisoned.is_empty() {
+            poisoned.append(&mut reservation.poisoned);
+            reservation.poisoned = poisoned;
+        }
         let taken = reservation.jobs.len();
         let limit = self.limited.entry(lane_id).or_default();
         let mut free_at = free_at;

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use queue_core::hash::IdHashMap;
 use queue_core::{
-    AttemptError, Dispatched, Failure, JobId, JobState, Lease, NewJob, Reservation, ReservedJob,
-    MAX_DELAY, MAX_ERRORS_KEPT,
+    from_unix_ms, unix_ms, AttemptError, Dispatched, Failure, JobId, JobState, Lease, NewJob,
+    Reservation, ReservedJob, MAX_DELAY, MAX_ERRORS_KEPT,
 };
 use tokio::sync::Notify;
 
@@ -34,9 +34,12 @@ struct Record {
     created_at: SystemTime,
     /// Dispatch sequence: the order of jobs that are due together or returned together.
     seq: u64,
-    /// Due time while scheduled, lease deadline while active (ms on the driver clock).
+    /// Due time while scheduled, when it became ready while ready (the wait a reserve
+    /// reports), lease deadline while active (ms on the driver clock).
     at: u64,
     token: u64,
+    /// When its latest run started (unix ms; 0: never ran).
+    started: u64,
     attempts: u32,
     max_attempts: u32,
     lane: LaneId,
@@ -56,16 +59,22 @@ struct Details {
     progress: Option<serde_json::Value>,
     /// Runs whose lease expired (see `QueueState::reap`).
     lost_leases: u32,
+    /// When its first run started (unix ms), once a second run started.
+    first_started: Option<u64>,
 }
 
 impl Details {
-    /// Records the error of attempt `attempt`: the last error, and the history's newest entry.
-    fn add_error(&mut self, attempt: u32, error: String) {
+    /// Records the error of attempt `attempt`, whose run started at `started` (unix ms, 0:
+    /// unknown): the last error, and the history's newest entry.
+    fn add_error(&mut self, attempt: u32, error: String, started: u64) {
         if self.errors.len() >= MAX_ERRORS_KEPT {
             self.errors.pop_front();
         }
-        self.errors
-            .push_back(AttemptError::new(attempt, SystemTime::now(), error.clone()));
+        let mut entry = AttemptError::new(attempt, SystemTime::now(), error.clone());
+        if started != 0 {
+            entry = entry.started(from_unix_ms(started));
+        }
+        self.errors.push_back(entry);
         self.last_error = Some(error);
     }
 }
@@ -338,8 +347,9 @@ impl QueueState {
             payload: job.payload.clone(),
             created_at: time.created_at,
             seq: self.next_seq,
-            at: 0,
+            at: time.now,
             token: 0,
+            started: 0,
             attempts: 0,
             max_attempts: job.attempts,
             lane,
@@ -384,9 +394,9 @@ impl QueueState {
         tokens: impl FnOnce(u64) -> u64,
     ) -> Reservation {
         let lane_id = self.lane_id(job);
-        self.reap(lane_id, now);
-        self.promote(lane_id, now);
         let mut reservation = Reservation::default();
+        self.reap(lane_id, now, &mut reservation.poisoned);
+        self.promote(lane_id, now);
         let lane = &mut self.lanes[lane_id as usize];
         if !self.paused {
             let deadline = now.saturating_add(lease_ms);
@@ -395,6 +405,7 @@ impl QueueState {
             let earliest = lane.next_event().is_none_or(|next| deadline < next);
             let take = max.min(lane.ready_len());
             let mut token = tokens(take as u64);
+            let started = unix_ms(SystemTime::now());
             reservation.jobs = Vec::with_capacity(take);
             while reservation.jobs.len() < take {
                 let Some(key) = lane.pop_ready() else { break };
@@ -405,17 +416,20 @@ impl QueueState {
                 record.state = JobState::Active;
                 record.token = token;
                 token += 1;
+                let waited = Duration::from_millis(now.saturating_sub(record.at));
                 record.at = deadline;
+                if record.started != 0 {
+                    let first = record.started;
+                    record.details().first_started.get_or_insert(first);
+                }
+                record.started = started;
                 lane.active.insert((deadline, record.token), key);
                 let (token, payload) = (record.token, record.payload.clone());
                 let (attempts, max_attempts) = (record.attempts, record.max_attempts);
-                reservation.jobs.push(ReservedJob::new(
-                    self.jobs.id_of(key),
-                    token,
-                    payload,
-                    attempts,
-                    max_attempts,
-                ));
+                reservation.jobs.push(
+                    ReservedJob::new(self.jobs.id_of(key), token, payload, attempts, max_attempts)
+                        .waited(waited),
+                );
             }
             if earliest && !reservation.jobs.is_empty() {
                 lane.notify.notify_one();
@@ -452,10 +466,12 @@ impl QueueState {
     /// attempts, or fails them as poison once they lost their lease too often.
     pub(crate) fn reap_lane(&mut self, job: &str, now: u64) -> usize {
         let lane = self.lane_id(job);
-        self.reap(lane, now)
+        self.reap(lane, now, &mut Vec::new())
     }
 
-    fn reap(&mut self, lane_id: LaneId, now: u64) -> usize {
+    /// Reaps the lane's expired leases; the jobs failed as poison are added to `poisoned` with
+    /// the attempt they failed at.
+    fn reap(&mut self, lane_id: LaneId, now: u64, poisoned: &mut Vec<(JobId, u32)>) -> usize {
         let lane = &mut self.lanes[lane_id as usize];
         let mut expired = Vec::new();
         while let Some(entry) = lane.active.first_entry() {
@@ -474,14 +490,17 @@ impl QueueState {
             // The lost run is not an attempt: the next one gets its number again.
             record.attempts = record.attempts.saturating_sub(1);
             let (attempt, max) = (record.attempts + 1, record.max_attempts);
+            let started = record.started;
             let details = record.details();
             details.lost_leases += 1;
             let lost = details.lost_leases;
             if lost >= self.max_lost_leases {
                 self.move_to_failed(key, attempt, poison_message(lost));
+                poisoned.push((self.jobs.id_of(key), attempt));
             } else {
-                details.add_error(attempt, lost_lease_message(attempt, max, lost));
+                details.add_error(attempt, lost_lease_message(attempt, max, lost), started);
                 record.state = JobState::Ready;
+                record.at = now;
                 returned.push((record.seq, key, record.priority));
             }
         }
@@ -549,7 +568,8 @@ impl QueueState {
                 let due = now.saturating_add(delay_ms(delay));
                 let record = self.jobs.get_mut(key).expect("released job exists");
                 let attempt = record.attempts;
-                record.details().add_error(attempt, failure.error);
+                let started = record.started;
+                record.details().add_error(attempt, failure.error, started);
                 record.state = JobState::Scheduled;
                 record.at = due;
                 let seq = record.seq;
@@ -566,7 +586,7 @@ impl QueueState {
 
     /// Puts the jobs of `leases` back at the head of their lane, in dispatch order, without
     /// spending their attempts; returns, per lease, whether it was current.
-    pub(crate) fn requeue(&mut self, lane: LaneId, leases: &[Lease]) -> Vec<bool> {
+    pub(crate) fn requeue(&mut self, lane: LaneId, leases: &[Lease], now: u64) -> Vec<bool> {
         let mut returned = Vec::new();
         let held = leases
             .iter()
@@ -577,6 +597,7 @@ impl QueueState {
                 let record = self.jobs.get_mut(key).expect("released job exists");
                 record.attempts = record.attempts.saturating_sub(1);
                 record.state = JobState::Ready;
+                record.at = now;
                 returned.push((record.seq, key, record.priority));
                 true
             })
@@ -608,8 +629,9 @@ impl QueueState {
     fn move_to_failed(&mut self, key: Key, attempt: u32, error: String) {
         if let Some(record) = self.jobs.get_mut(key) {
             record.state = JobState::Failed;
+            let started = record.started;
             let details = record.details();
-            details.add_error(attempt, error);
+            details.add_error(attempt, error, started);
             details.failed_at = Some(SystemTime::now());
             self.failed.push_front(key);
         }
@@ -620,7 +642,7 @@ impl QueueState {
         }
     }
 
-    pub(crate) fn retry_failed(&mut self, id: Option<&JobId>) -> usize {
+    pub(crate) fn retry_failed(&mut self, id: Option<&JobId>, now: u64) -> usize {
         let keys: Vec<Key> = match id {
             Some(id) => {
                 let key = self.jobs.key_of(id);
@@ -639,6 +661,7 @@ impl QueueState {
             };
             record.attempts = 0;
             record.state = JobState::Ready;
+            record.at = now;
             if let Some(details) = &mut record.details {
                 details.failed_at = None;
                 details.lost_leases = 0;

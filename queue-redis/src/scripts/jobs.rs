@@ -47,10 +47,12 @@ impl Enqueue<'_> {
                     .arg(job.priority)
                     .arg(delay_ms(job.delay));
             }
+            let ready_ms = self.created_ms.saturating_add(delay_ms(job.delay));
             inv.arg(envelope(
                 job.attempts,
                 job.priority,
                 self.created_ms,
+                ready_ms,
                 self.job,
                 job.payload,
             ));
@@ -142,8 +144,12 @@ impl Reserve<'_> {
             .get(1)
             .and_then(as_i64)
             .and_then(|t| u64::try_from(t).ok());
+        if let Some(Value::Array(poisoned)) = items.get(3) {
+            reservation.poisoned = poisoned_pairs(poisoned);
+        }
         let mut unreadable = Vec::new();
-        let mut rest = items.into_iter().skip(3);
+        let now_ms = queue_core::unix_ms(std::time::SystemTime::now());
+        let mut rest = items.into_iter().skip(4);
         while let (Some(id), Some(env)) = (rest.next(), rest.next()) {
             let (Some(id), Some(token)) = (as_string(&id), token) else {
                 tracing::error!(%lane, id = ?id, "reserve returned a job without a readable id or token; its lease will expire and the reaper returns it");
@@ -155,9 +161,10 @@ impl Reserve<'_> {
                 Some(h) if h.name == lane.job() => {
                     let payload = raw.slice(h.body_at..);
                     let (attempt, max) = (h.attempts + 1, h.max_attempts);
+                    let waited = Duration::from_millis(now_ms.saturating_sub(h.ready_ms));
                     reservation
                         .jobs
-                        .push(ReservedJob::new(id, token, payload, attempt, max));
+                        .push(ReservedJob::new(id, token, payload, attempt, max).waited(waited));
                 }
                 Some(h) => {
                     let why = format!(
@@ -178,6 +185,18 @@ impl Reserve<'_> {
             unreadable,
         })
     }
+}
+
+/// The (id, attempt) pairs of jobs a reap failed as poison, from a flat reply list.
+fn poisoned_pairs(items: &[Value]) -> Vec<(JobId, u32)> {
+    items
+        .chunks_exact(2)
+        .filter_map(|pair| {
+            let id = as_string(&pair[0])?;
+            let attempt = as_i64(&pair[1]).and_then(|a| u32::try_from(a).ok())?;
+            Some((JobId::from(id), attempt))
+        })
+        .collect()
 }
 
 /// `ack.lua`: completes jobs whose handlers succeeded.

@@ -18,7 +18,7 @@ use crate::keys::LaneKeys;
 const HOOKS: [(&str, &str); 3] = [
     (
         "-- @limits:take",
-        "n = lim_allow(n, now) if n == 0 then return lim_held({ next_due(), 0, acked }, now) end",
+        "n = lim_allow(n, now) if n == 0 then return lim_held({ next_due(), 0, acked, poisoned }, now) end",
     ),
     // Setting `n` back to what was asked makes a reserve held back by the limits answer with
     // its next due time, and wake no other worker.
