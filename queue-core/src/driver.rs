@@ -14,6 +14,7 @@ use crate::job::{
 use crate::job::{QueueStats, RunCounts};
 use crate::observe::events::Event;
 use crate::presence::WorkerPresence;
+use crate::schedule::{Fired, Schedule, ScheduleInfo};
 
 /// How many times a job may lose its lease before a driver fails it as poison, unless the
 /// driver is configured otherwise (`MemoryOptions::max_lost_leases`,
@@ -168,6 +169,8 @@ pub struct Capabilities<'a> {
     pub stats: Option<&'a dyn Stats>,
     /// Rate and concurrency limits kept across workers.
     pub limits: Option<&'a dyn Limits>,
+    /// Recurring jobs, fired once per tick.
+    pub schedules: Option<&'a dyn Schedules>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -206,6 +209,12 @@ impl<'a> Capabilities<'a> {
         self.limits = Some(limits);
         self
     }
+
+    /// Offers recurring jobs.
+    pub fn with_schedules(mut self, schedules: &'a dyn Schedules) -> Self {
+        self.schedules = Some(schedules);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -217,6 +226,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("event_log", &self.event_log.is_some())
             .field("stats", &self.stats.is_some())
             .field("limits", &self.limits.is_some())
+            .field("schedules", &self.schedules.is_some())
             .finish()
     }
 }
@@ -250,6 +260,11 @@ impl dyn Driver {
     /// The driver's rate and concurrency limits, if it keeps them.
     pub fn limits(&self) -> Option<&dyn Limits> {
         self.capabilities().limits
+    }
+
+    /// The driver's recurring jobs, if it keeps them.
+    pub fn schedules(&self) -> Option<&dyn Schedules> {
+        self.capabilities().schedules
     }
 }
 
@@ -497,4 +512,46 @@ pub trait Limits: Send + Sync {
     /// whose concurrency is limited, so that a worker held back by the limit (here or in
     /// another process) takes the freed slot.
     async fn released(&self, lane: &Lane, limits: &LimitSpec) -> Result<()>;
+}
+
+/// Recurring jobs: [`Schedule`]s stored per queue (the queue their jobs go to), and the atomic
+/// step that fires a tick exactly once however many workers try. A driver offers it by
+/// returning itself from [`Driver::capabilities`]; without it, workers fire nothing and
+/// [`Queue`](crate::Queue)'s schedule methods answer
+/// [`Error::Unsupported`](crate::Error::Unsupported).
+///
+/// # Behavior
+///
+/// - **State.** Each schedule has, beside its definition, the time it was first stored, the
+///   due time of the last tick fired (none yet at first), when that was, and a pause flag.
+///   Replacing a definition keeps all of them.
+/// - **Exactly once.** [`fire`](Schedules::fire) is one atomic step: a compare-and-set on the
+///   last fired tick that also stores the ticks' jobs. Of many workers firing the same tick,
+///   one stores its job and the others are told it was fired; a tick at or before the last
+///   fired one never fires (so a later tick fired first wins over an earlier one).
+/// - Times are ms since the Unix epoch; the creation and firing times are the driver's clock.
+#[async_trait]
+pub trait Schedules: Send + Sync {
+    /// Stores `schedule` (checked by the caller) in its queue. Without `replace`, only when the
+    /// queue has no schedule of that name; with it, in any case, an existing schedule keeping
+    /// its state. Returns whether it was stored.
+    async fn put_schedule(&self, schedule: &Schedule, replace: bool) -> Result<bool>;
+
+    /// Removes the schedule `name` of `queue` with its state. Returns whether it existed.
+    async fn remove_schedule(&self, queue: &str, name: &str) -> Result<bool>;
+
+    /// Pauses or resumes the schedule `name` of `queue`. Returns whether it exists.
+    async fn pause_schedule(&self, queue: &str, name: &str, paused: bool) -> Result<bool>;
+
+    /// The schedules of `queue` with their state ([`ScheduleInfo::new`]), by name.
+    async fn schedules(&self, queue: &str) -> Result<Vec<ScheduleInfo>>;
+
+    /// Fires ticks of `schedule`: `ticks` are the ticks' due times, ascending, each with its
+    /// job (id [`Schedule::job_id`], in the schedule's queue). In one atomic step: when the
+    /// stored definition is not `schedule` (removed or replaced) answers [`Fired::Changed`];
+    /// when the schedule is paused, [`Fired::Paused`]; otherwise stores the jobs of the ticks
+    /// after the last fired tick as [`Driver::enqueue`] would (a job whose id exists is not
+    /// stored twice, its tick still counts as fired), and makes the newest of them the last
+    /// fired tick.
+    async fn fire(&self, schedule: &Schedule, ticks: Vec<(u64, NewJob)>) -> Result<Fired>;
 }

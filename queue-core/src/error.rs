@@ -158,6 +158,30 @@ pub enum Error {
         /// What is wrong, naming the handler or option.
         reason: String,
     },
+    /// A schedule's cron expression, time zone, policy or payload is not valid.
+    #[error("invalid schedule `{name}`: {reason}")]
+    InvalidSchedule {
+        /// The schedule's name.
+        name: String,
+        /// What is wrong, naming the expression, zone or policy.
+        reason: String,
+    },
+    /// A schedule was added under a name its queue already has.
+    #[error("schedule `{name}` already exists in queue `{queue}`; replace it to change it")]
+    ScheduleExists {
+        /// The queue.
+        queue: String,
+        /// The schedule's name.
+        name: String,
+    },
+    /// No schedule of this name exists in that queue.
+    #[error("schedule `{name}` not found in queue `{queue}`")]
+    ScheduleNotFound {
+        /// The queue.
+        queue: String,
+        /// The schedule's name.
+        name: String,
+    },
     /// A job whose result was awaited went to the failed list instead.
     #[error("job `{id}` in queue `{queue}` failed: {error}")]
     JobFailed {

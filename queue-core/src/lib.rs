@@ -13,6 +13,8 @@ mod queue;
 mod registry;
 mod results;
 mod run;
+mod schedule;
+mod schedules;
 mod stats;
 mod worker;
 
@@ -22,7 +24,7 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{
-    Admin, Capabilities, Driver, EventLog, Limits, Presence, Retention, Stats,
+    Admin, Capabilities, Driver, EventLog, Limits, Presence, Retention, Schedules, Stats,
     DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
@@ -48,8 +50,12 @@ pub use registry::{
     definitions, JobDefinition, DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_KEPT_COMPLETED,
     DEFAULT_QUEUE,
 };
+pub use schedule::{
+    CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME, SCHEDULE_GRACE,
+};
 pub use worker::{
     shutdown_signal, Worker, WorkerBuilder, WorkerStats, DEFAULT_GRACE, DEFAULT_LEASE,
+    DEFAULT_SCHEDULE_REFRESH,
 };
 
 /// Turns an `async fn` into a job handler; see the crate documentation.

@@ -17,6 +17,7 @@ pub use crate::context::{FromContext, JobContext, Requirement, State};
 pub use crate::error::{BoxError, JobError};
 pub use crate::queue::{Dispatch, Queue};
 pub use crate::registry::{HandlerFn, JobDefinition, Registration};
+pub use crate::schedule::Missed;
 pub use crate::NewJob;
 
 /// Payload types: serializable, deserializable, sendable.

@@ -11,6 +11,7 @@ use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
 use crate::job::{Keep, LimitSpec, Name, NewJob, Rate};
+use crate::schedule::{CronSpec, Missed};
 
 /// The queue used when a handler names none.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -49,6 +50,8 @@ pub struct JobDefinition {
     pub keep: Keep,
     /// Its start rate and jobs running at once across every worker (none by default).
     pub limits: LimitSpec,
+    /// Its schedule, when it runs on one (`#[job(cron = "...")]`).
+    pub cron: Option<CronSpec>,
 }
 
 impl JobDefinition {
@@ -69,7 +72,16 @@ impl JobDefinition {
                 result_for: None,
             },
             limits: LimitSpec::NONE,
+            cron: None,
         }
+    }
+
+    /// Runs the handler on a schedule: `expr` read in the time zone `tz`, missed ticks handled
+    /// by `missed`. Checked by `#[job]`; a worker serving the handler stores it as the schedule
+    /// named after the job in each queue it serves for it.
+    pub const fn cron(mut self, expr: &'static str, tz: &'static str, missed: Missed) -> Self {
+        self.cron = Some(CronSpec::new(expr, tz, missed));
+        self
     }
 
     /// Sets the default queue.

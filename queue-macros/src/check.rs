@@ -43,6 +43,8 @@ pub(crate) struct Job {
     /// Starts allowed per window, and the window in milliseconds.
     pub(crate) rate: Option<(u64, u64)>,
     pub(crate) global_concurrency: Option<u64>,
+    /// The handler's schedule, from `cron`, `tz` and `missed`.
+    pub(crate) cron: Option<crate::cron::Cron>,
     /// The first argument's type; `None` for a handler without arguments.
     pub(crate) payload: Option<Type>,
     /// The types of the arguments after the payload.
@@ -186,6 +188,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         None => Some(syn::parse_quote!(::queue_core)),
     };
 
+    let cron = crate::cron::check(&args, errors);
     let (payload, extras, output) = check_signature(&func, errors)?;
     if !errors.is_empty() {
         return None;
@@ -205,6 +208,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         keep_result,
         rate,
         global_concurrency,
+        cron,
         payload,
         extras,
         output,
@@ -372,7 +376,7 @@ fn unwrap_group(mut expr: &Expr) -> &Expr {
 }
 
 /// The value of an option that takes a string.
-fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
+pub(crate) fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
     match unwrap_group(&arg.value) {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
@@ -385,6 +389,9 @@ fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
                 "keep_completed_for" => "keep_completed_for = \"1d\"",
                 "keep_result" => "keep_result = \"1h\"",
                 "rate" => "rate = \"100/1s\"",
+                "cron" => "cron = \"0 */5 * * * *\"",
+                "tz" => "tz = \"Europe/Berlin\"",
+                "missed" => "missed = \"each(10)\"",
                 _ => "crate = \"::queue_core\"",
             };
             errors.push(syn::Error::new_spanned(

@@ -10,6 +10,7 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Ident, Path, PathSegment, Type, Visibility};
 
 use crate::check::{Backoff, Job};
+use crate::cron_rule::MissedRule;
 use crate::duration::BackoffSpec;
 
 /// The expansion of a valid handler; `original` is the function's tokens as written.
@@ -219,6 +220,18 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         let magnitude = Literal::u64_unsuffixed(priority.unsigned_abs());
         let sign = (priority < 0).then(|| quote!(-));
         out.extend(quote!(.priority(#sign #magnitude)));
+    }
+    if let Some(cron) = &job.cron {
+        let (expr, tz) = (&cron.expr, &cron.tz);
+        let missed = match cron.missed {
+            MissedRule::Skip => quote!(#private::Missed::Skip),
+            MissedRule::Once => quote!(#private::Missed::Once),
+            MissedRule::Each(max) => {
+                let max = Literal::u32_unsuffixed(max);
+                quote!(#private::Missed::Each { max: #max })
+            }
+        };
+        out.extend(quote!(.cron(#expr, #tz, #missed)));
     }
     out
 }

@@ -5,6 +5,10 @@
           stable interface."]
 
 mod check;
+mod cron;
+// The schedule rule too: `#[job(cron = ...)]` refuses what the run-time API refuses.
+#[path = "../../queue-core/src/schedule/cron_rule.rs"]
+mod cron_rule;
 mod duration;
 mod errors;
 mod expand;

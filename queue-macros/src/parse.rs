@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 16] = [
     "name",
     "queue",
     "concurrency",
@@ -24,6 +24,9 @@ const KEYS: [&str; 13] = [
     "keep_result",
     "rate",
     "global_concurrency",
+    "cron",
+    "tz",
+    "missed",
     "crate",
 ];
 
@@ -50,6 +53,9 @@ pub(crate) struct Args {
     pub(crate) keep_result: Option<Arg>,
     pub(crate) rate: Option<Arg>,
     pub(crate) global_concurrency: Option<Arg>,
+    pub(crate) cron: Option<Arg>,
+    pub(crate) tz: Option<Arg>,
+    pub(crate) missed: Option<Arg>,
     pub(crate) krate: Option<Arg>,
 }
 
@@ -68,6 +74,9 @@ impl Args {
             "keep_result" => &mut self.keep_result,
             "rate" => &mut self.rate,
             "global_concurrency" => &mut self.global_concurrency,
+            "cron" => &mut self.cron,
+            "tz" => &mut self.tz,
+            "missed" => &mut self.missed,
             "crate" => &mut self.krate,
             _ => return None,
         })
@@ -179,11 +188,11 @@ mod tests {
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `rate`, `global_concurrency`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `cron`, `tz`, `missed`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `rate`, `global_concurrency`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `cron`, `tz`, `missed`, `crate`",
             ]
         );
     }

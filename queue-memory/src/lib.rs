@@ -4,6 +4,7 @@ mod event_log;
 mod limits;
 mod presence;
 mod retention;
+mod schedules;
 mod state;
 mod stats;
 mod store;
@@ -79,6 +80,8 @@ struct Shared {
     created: tokio::sync::Notify,
     /// Each queue's log of events.
     events: event_log::EventLogs,
+    /// Each queue's schedules.
+    schedules: schedules::ScheduleStore,
 }
 
 impl Default for MemoryDriver {
@@ -114,6 +117,7 @@ impl MemoryDriver {
                 stats: stats::StatsStore::default(),
                 created: tokio::sync::Notify::new(),
                 events: event_log::EventLogs::default(),
+                schedules: schedules::ScheduleStore::default(),
             }),
         }
     }
@@ -145,6 +149,39 @@ impl MemoryDriver {
 
     fn existing(&self, name: &str) -> Option<Arc<Mutex<QueueState>>> {
         self.shared.queues.lock().get(name).cloned()
+    }
+
+    /// Stores jobs, ready or scheduled, and reports what became of each: the body of
+    /// [`Driver::enqueue`], also used by a schedule's firing.
+    fn store(&self, jobs: &[NewJob]) -> Vec<Dispatched> {
+        let time = EnqueueTime {
+            now: self.now(),
+            created_at: SystemTime::now(),
+        };
+        // Producers and workers share each queue's lock, so as little as possible happens while
+        // holding it: a payload's first clone allocates its reference count, so it is made here;
+        // ids are formatted and the jobs dropped after the lock is released.
+        for job in jobs {
+            drop(job.spec().payload.clone());
+        }
+        let mut stored = Vec::with_capacity(jobs.len());
+        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
+        let mut rest = jobs.iter().peekable();
+        while let Some(first) = rest.peek() {
+            let name = first.spec().queue;
+            let (queue, new) = self.queue_or_new(name);
+            let run = std::iter::from_fn(|| rest.next_if(|job| job.spec().queue == name));
+            queue.lock().enqueue_all(run, time, &mut stored);
+            if new {
+                // Waits on the queue before it existed look again, now that it holds the jobs.
+                self.shared.created.notify_waiters();
+            }
+        }
+        stored
+            .into_iter()
+            .zip(jobs)
+            .map(|(stored, job)| stored.dispatched(job))
+            .collect()
     }
 
     /// Applies `step` to each lease of `lane` under one lock. Leases of a lane that never held
@@ -189,34 +226,7 @@ queue_core::register_driver!(["memory"], connect);
 impl Driver for MemoryDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         cooperate(jobs.len()).await;
-        let time = EnqueueTime {
-            now: self.now(),
-            created_at: SystemTime::now(),
-        };
-        // Producers and workers share each queue's lock, so as little as possible happens while
-        // holding it: a payload's first clone allocates its reference count, so it is made here;
-        // ids are formatted and the jobs dropped after the lock is released.
-        for job in &jobs {
-            drop(job.spec().payload.clone());
-        }
-        let mut stored = Vec::with_capacity(jobs.len());
-        // Jobs usually share a queue: lock it once for each run of jobs bound for it.
-        let mut rest = jobs.iter().peekable();
-        while let Some(first) = rest.peek() {
-            let name = first.spec().queue;
-            let (queue, new) = self.queue_or_new(name);
-            let run = std::iter::from_fn(|| rest.next_if(|job| job.spec().queue == name));
-            queue.lock().enqueue_all(run, time, &mut stored);
-            if new {
-                // Waits on the queue before it existed look again, now that it holds the jobs.
-                self.shared.created.notify_waiters();
-            }
-        }
-        Ok(stored
-            .into_iter()
-            .zip(&jobs)
-            .map(|(stored, job)| stored.dispatched(job))
-            .collect())
+        Ok(self.store(&jobs))
     }
 
     async fn ack_and_reserve(
@@ -340,6 +350,7 @@ impl Driver for MemoryDriver {
             .with_event_log(self)
             .with_stats(self)
             .with_limits(self)
+            .with_schedules(self)
     }
 }
 

@@ -69,6 +69,7 @@ impl Driver for RedisDriver {
             .with_event_log(self)
             .with_stats(self)
             .with_limits(self)
+            .with_schedules(self)
     }
 }
 

@@ -155,6 +155,16 @@ impl QueueKeys {
         self.key(&format!("stats:{part}"))
     }
 
+    /// The queue's schedules (recurring jobs): name -> definition JSON (a hash).
+    pub(crate) fn schedules(&self) -> String {
+        self.key("schedules")
+    }
+    /// The state of each of the queue's schedules: name -> `created|last tick|fired at|paused`
+    /// (ms since the epoch, 0 while unknown; paused 1 or 0), a hash (see
+    /// `lua/schedule_put.lua`).
+    pub(crate) fn schedule_states(&self) -> String {
+        self.key("schedules:state")
+    }
     /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them:
     /// the first 11 start a lane script's KEYS, the last (`errs`) ends them.
     pub(crate) fn own(&self) -> [String; 12] {

@@ -13,6 +13,7 @@ mod options;
 mod presence;
 mod record;
 mod retention;
+mod schedules;
 mod scripts;
 mod stats;
 mod wait;

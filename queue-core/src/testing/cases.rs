@@ -31,6 +31,12 @@ use super::retention::{
     completed_jobs_tied_in_time_list_once, purge_removes_kept_jobs_and_results,
     results_are_kept_until_they_expire,
 };
+use super::schedules::{
+    a_tick_whose_job_exists_is_not_stored_twice, missed_ticks_follow_the_policy,
+    paused_schedule_fires_nothing_until_resumed,
+    replaced_or_removed_schedule_refuses_stale_firings, schedule_fires_only_ticks_after_the_last,
+    schedule_tick_fires_once_under_concurrent_claims, schedules_are_listed_with_their_next_ticks,
+};
 use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
     stats_record_totals_and_minutes,
@@ -124,6 +130,16 @@ pub(super) const CASES: &[Case] = &[
     case!(postpone_pauses_the_lane_without_spending_attempts, Limits),
     case!(limited_reserve_acks_and_keeps_to_a_pause, Limits, Admin),
     case!(limited_reserve_takes_big_batches, Limits),
+    case!(schedule_tick_fires_once_under_concurrent_claims, Schedules),
+    case!(schedule_fires_only_ticks_after_the_last, Schedules),
+    case!(paused_schedule_fires_nothing_until_resumed, Schedules),
+    case!(
+        replaced_or_removed_schedule_refuses_stale_firings,
+        Schedules
+    ),
+    case!(schedules_are_listed_with_their_next_ticks, Schedules),
+    case!(missed_ticks_follow_the_policy, Schedules),
+    case!(a_tick_whose_job_exists_is_not_stored_twice, Schedules),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

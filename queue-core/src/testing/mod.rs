@@ -34,6 +34,7 @@ mod event_log;
 mod limits;
 mod listing;
 mod retention;
+mod schedules;
 mod stats;
 mod waits;
 
@@ -67,6 +68,8 @@ enum Capability {
     Stats,
     /// Rate and concurrency limits, [`Driver::capabilities`].
     Limits,
+    /// Recurring jobs, [`Driver::capabilities`].
+    Schedules,
 }
 
 impl Capability {
@@ -78,6 +81,7 @@ impl Capability {
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
             Capability::Limits => driver.limits().is_some(),
+            Capability::Schedules => driver.schedules().is_some(),
         }
     }
 }
@@ -126,6 +130,7 @@ where
             Capability::EventLog,
             Capability::Stats,
             Capability::Limits,
+            Capability::Schedules,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))

@@ -9,10 +9,12 @@ mod lease;
 mod outbox;
 mod pool;
 mod retry;
+pub(crate) mod scheduler;
 mod stats;
 mod tally;
 mod trim;
 
+pub use scheduler::DEFAULT_SCHEDULE_REFRESH;
 pub use stats::WorkerStats;
 
 use std::collections::HashMap;
@@ -66,6 +68,7 @@ pub struct WorkerBuilder {
     stats_every: Duration,
     heartbeat_every: Duration,
     trim_failed: Option<Duration>,
+    schedule_refresh: Duration,
 }
 
 impl Queue {
@@ -91,6 +94,7 @@ impl WorkerBuilder {
             stats_every: tally::SEND_EVERY,
             heartbeat_every: crate::presence::HEARTBEAT_EVERY,
             trim_failed: None,
+            schedule_refresh: DEFAULT_SCHEDULE_REFRESH,
         }
     }
 
@@ -195,6 +199,15 @@ impl WorkerBuilder {
             job.to_string(),
             queues.into_iter().map(Into::into).collect(),
         );
+        self
+    }
+
+    /// Sets how often the worker reads the schedules of the queues it serves again, to see
+    /// schedules added, replaced, paused or resumed elsewhere (default
+    /// [`DEFAULT_SCHEDULE_REFRESH`]; at least 10 ms). Between reads it sleeps until the next
+    /// tick; a firing that finds a definition changed reads them again at once.
+    pub fn schedule_refresh(mut self, every: Duration) -> Self {
+        self.schedule_refresh = every.max(Duration::from_millis(10));
         self
     }
 
@@ -315,6 +328,13 @@ impl WorkerBuilder {
                 });
             }
         }
+        let schedules = handler_schedules(&lanes)?;
+        if !schedules.is_empty() && driver.schedules().is_none() {
+            return Err(Error::Unsupported {
+                capability: "schedules (handler option cron)",
+                driver: format!("{driver:?} (asked by handler `{}`)", schedules[0].job),
+            });
+        }
         let pools = lanes
             .into_iter()
             .map(|(registration, lane)| {
@@ -360,6 +380,8 @@ impl WorkerBuilder {
             stats_every: self.stats_every,
             heartbeat_every: self.heartbeat_every,
             trim_failed: self.trim_failed,
+            schedules,
+            schedule_refresh: self.schedule_refresh,
         })
     }
 
@@ -390,6 +412,39 @@ pub struct Worker {
     heartbeat_every: Duration,
     /// The age past which failed jobs of the served queues are removed, if any.
     trim_failed: Option<Duration>,
+    /// The schedules of the handlers it serves (`#[job(cron = ...)]`), stored at start.
+    schedules: Vec<crate::schedule::Schedule>,
+    /// How often the scheduler reads the served queues' schedules again.
+    schedule_refresh: Duration,
+}
+
+/// The schedule of each handler's lane whose handler declares one: named after the job, in the
+/// lane's queue. A handler on a schedule must accept the `null` payload its ticks carry.
+fn handler_schedules(
+    lanes: &[(&'static Registration, Lane)],
+) -> Result<Vec<crate::schedule::Schedule>> {
+    let mut out = Vec::new();
+    for (registration, lane) in lanes {
+        let def = registration.definition;
+        let Some(cron) = def.cron else { continue };
+        if let Err(e) = (registration.check_payload)(b"null") {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "handler `{}` runs on a schedule, whose jobs carry no payload (`null`), \
+                     but its payload type needs one ({e}): take no payload, or an `Option`",
+                    def.handler
+                ),
+            });
+        }
+        let mut schedule = crate::schedule::Schedule::new(def.name, def.name, cron.expr)
+            .queue(lane.queue())
+            .tz(cron.tz)
+            .missed(cron.missed);
+        schedule.from_handler = true;
+        schedule.check()?;
+        out.push(schedule);
+    }
+    Ok(out)
 }
 
 impl Worker {
@@ -451,6 +506,30 @@ impl Worker {
                 beat_stop.clone(),
             ))
         });
+        // Only on a driver that keeps schedules: nothing runs for them otherwise.
+        let scheduling = self.driver.schedules().is_some().then(|| {
+            // Lanes whose handlers declare no schedule: one a worker stored for an earlier
+            // version of the handler is removed.
+            let unscheduled = self
+                .pools
+                .iter()
+                .map(|p| p.lane().clone())
+                .filter(|lane| {
+                    !self
+                        .schedules
+                        .iter()
+                        .any(|s| s.queue == lane.queue() && s.job == lane.job())
+                })
+                .collect();
+            tokio::spawn(scheduler::run(
+                self.driver.clone(),
+                self.served_queues(),
+                self.schedules.clone(),
+                unscheduled,
+                self.schedule_refresh,
+                stop.clone(),
+            ))
+        });
         let sampling = self.sampling.map(|every| {
             tokio::spawn(gauges::sample(
                 self.driver.clone(),
@@ -496,6 +575,9 @@ impl Worker {
             _ = ended.notified() => tracing::error!("a pool task stopped unexpectedly; shutting the worker down"),
         }
         stop.cancel();
+        if let Some(scheduling) = scheduling {
+            let _ = scheduling.await;
+        }
         // A pool task can only panic on a bug in this crate (handlers' panics are caught per
         // job). The other pools still shut down cleanly; then the panic goes on to the caller
         // rather than vanish into a log line.
