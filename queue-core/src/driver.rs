@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::job::{
     Completion, Counts, Dispatched, Failure, JobId, JobInfo, JobPage, JobQuery, JobState, Keep,
-    Lane, Lease, NewJob, Reservation,
+    Lane, Lease, LimitSpec, NewJob, Reservation,
 };
 use crate::job::{QueueStats, RunCounts};
 use crate::observe::events::Event;
@@ -167,6 +167,8 @@ pub struct Capabilities<'a> {
     pub event_log: Option<&'a dyn EventLog>,
     /// Queue statistics kept in storage.
     pub stats: Option<&'a dyn Stats>,
+    /// Rate and concurrency limits kept across workers.
+    pub limits: Option<&'a dyn Limits>,
     /// Recurring jobs, fired once per tick.
     pub schedules: Option<&'a dyn Schedules>,
     /// Unique jobs: dispatches deduplicated by key.
@@ -206,6 +208,12 @@ impl<'a> Capabilities<'a> {
         self
     }
 
+    /// Offers rate and concurrency limits kept across workers.
+    pub fn with_limits(mut self, limits: &'a dyn Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
     /// Offers recurring jobs.
     pub fn with_schedules(mut self, schedules: &'a dyn Schedules) -> Self {
         self.schedules = Some(schedules);
@@ -233,6 +241,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("retention", &self.retention.is_some())
             .field("event_log", &self.event_log.is_some())
             .field("stats", &self.stats.is_some())
+            .field("limits", &self.limits.is_some())
             .field("schedules", &self.schedules.is_some())
             .field("unique", &self.unique.is_some())
             .field("cancel", &self.cancel.is_some())
@@ -264,6 +273,11 @@ impl dyn Driver {
     /// The driver's queue statistics, if it keeps them.
     pub fn stats(&self) -> Option<&dyn Stats> {
         self.capabilities().stats
+    }
+
+    /// The driver's rate and concurrency limits, if it keeps them.
+    pub fn limits(&self) -> Option<&dyn Limits> {
+        self.capabilities().limits
     }
 
     /// The driver's recurring jobs, if it keeps them.
@@ -480,6 +494,52 @@ pub trait Stats: Send + Sync {
     /// where nothing was recorded), and when its oldest ready job at a lane's head was created
     /// (reading each lane's heads, never scanning). A queue with no statistics has none.
     async fn history(&self, queue: &str, minute: u64) -> Result<QueueStats>;
+}
+
+/// Rate and concurrency limits of a lane, kept in storage so that they hold across every
+/// worker, and a lane's pause asked for by a handler ("rate limited, retry after"). A driver
+/// offers it by returning itself from [`Driver::capabilities`]; a worker whose handlers declare
+/// a limit refuses to start on a driver without it. Lanes without limits never reach it: their
+/// workers reserve with [`Driver::ack_and_reserve`] as before, and nothing here costs them.
+///
+/// # Behavior
+///
+/// - **Rate.** [`LimitSpec::rate`] counts the starts (jobs leased) of the lane by every worker
+///   over a sliding window, by the driver's clock: no window of the rate's length holds more
+///   starts than its count. Jobs held back stay ready, in their order, with no attempt spent.
+/// - **Concurrency.** [`LimitSpec::concurrency`] bounds the lane's jobs leased at once (after
+///   expired leases are reaped, so a killed worker's slots come back when its leases end).
+/// - **Pause.** [`postpone`](Limits::postpone) pauses the lane's limited reserves for a while.
+/// - **No polling.** When the limits hold jobs back, the reservation's
+///   [`next_due`](crate::Reservation::next_due) says when the window frees (or the pause or
+///   the earliest lease ends), so a worker sleeps until then.
+#[async_trait]
+pub trait Limits: Send + Sync {
+    /// Like [`Driver::ack_and_reserve`], for a lane with `limits`: acks `done`, reaps and
+    /// promotes, then leases at most as many ready jobs as `max`, the rate's window and the
+    /// concurrency allow now (none while the lane is paused), recording their starts, in one
+    /// atomic step. When that is fewer than `max` while ready jobs wait, `next_due` is at most
+    /// the time until a start leaves the window, the pause ends, or the earliest lease ends.
+    async fn ack_and_reserve_limited(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+        limits: &LimitSpec,
+    ) -> Result<(Vec<bool>, Reservation)>;
+
+    /// Puts a running job back without spending its attempt, to become ready after `delay`
+    /// (at most [`MAX_DELAY`](crate::MAX_DELAY)), and pauses the lane's limited reserves for
+    /// `delay` (a later pause end is kept). Returns whether the lease was current (a stale one
+    /// changes nothing).
+    async fn postpone(&self, lane: &Lane, lease: &Lease, delay: Duration) -> Result<bool>;
+
+    /// Wakes one waiting worker of `lane` when ready jobs wait and fewer than
+    /// `limits.concurrency` jobs are leased: a worker calls it after settling jobs of a lane
+    /// whose concurrency is limited, so that a worker held back by the limit (here or in
+    /// another process) takes the freed slot.
+    async fn released(&self, lane: &Lane, limits: &LimitSpec) -> Result<()>;
 }
 
 /// Recurring jobs: [`Schedule`]s stored per queue (the queue their jobs go to), and the atomic

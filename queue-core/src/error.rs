@@ -144,6 +144,14 @@ pub enum Error {
         /// What is wrong, naming the bound or the cursor.
         reason: String,
     },
+    /// A rate or concurrency limit that cannot be kept (a zero count, a malformed rate).
+    #[error("invalid limit `{spec}`: {reason}")]
+    InvalidLimit {
+        /// The limit as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A worker was configured in a way it cannot run.
     #[error("invalid worker configuration: {reason}")]
     InvalidConfig {
@@ -238,6 +246,9 @@ enum Disposition {
     RetryAfter(Duration),
     /// Never retry: move the job to the failed list now.
     Fatal,
+    /// Rate limited: put the job back for this long without spending the attempt, and pause
+    /// the lane's limited reserves as long.
+    RateLimited(Duration),
 }
 
 /// The error a job handler returns.
@@ -272,6 +283,25 @@ impl JobError {
         Self {
             disposition: Disposition::RetryAfter(delay),
             source: error.into(),
+        }
+    }
+
+    /// "Rate limited, retry after `delay`" (e.g. on an HTTP 429): the job goes back, to run
+    /// again after `delay`, *without spending an attempt*, and when the handler declares a
+    /// limit (`rate` or `global_concurrency`) its lane pauses for `delay` on every worker. On a
+    /// driver without limits the job is retried after `delay` as a failed attempt.
+    pub fn rate_limited(delay: Duration) -> Self {
+        Self {
+            disposition: Disposition::RateLimited(delay),
+            source: Message(format!("rate limited; retry after {delay:?}")).into(),
+        }
+    }
+
+    /// The pause asked with [`JobError::rate_limited`], if any.
+    pub fn rate_limit(&self) -> Option<Duration> {
+        match self.disposition {
+            Disposition::RateLimited(delay) => Some(delay),
+            _ => None,
         }
     }
 

@@ -25,14 +25,14 @@ pub mod testing;
 pub use backoff::Backoff;
 pub use context::{Data, FromContext, JobContext, Requirement, State};
 pub use driver::{
-    Admin, Cancel, CancelOutcome, Capabilities, Driver, EventLog, Presence, Retention, Schedules,
-    Stats, UniqueJobs, CANCELLED_ERROR, DEFAULT_MAX_LOST_LEASES,
+    Admin, Cancel, CancelOutcome, Capabilities, Driver, EventLog, Limits, Presence, Retention,
+    Schedules, Stats, UniqueJobs, CANCELLED_ERROR, DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Completion, Counts, Cursor, Dispatched, Failure, JobId,
-    JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, NewJob, Order,
-    Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
+    JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, LimitSpec,
+    NewJob, Order, Rate, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
 pub use job::{
     strip_trace_context, MalformedPayload, StoredPayload, CONTEXT_MARK, MAX_CONTEXT_LEN,

@@ -10,7 +10,7 @@ use crate::backoff::Backoff;
 use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
-use crate::job::{Keep, Name, NewJob, Unique, UniqueDefault, UniqueMode};
+use crate::job::{Keep, LimitSpec, Name, NewJob, Rate, Unique, UniqueDefault, UniqueMode};
 use crate::schedule::{CronSpec, Missed};
 
 /// The queue used when a handler names none.
@@ -48,6 +48,8 @@ pub struct JobDefinition {
     pub priority: i8,
     /// What storage keeps of its jobs that succeed (nothing by default).
     pub keep: Keep,
+    /// Its start rate and jobs running at once across every worker (none by default).
+    pub limits: LimitSpec,
     /// Its schedule, when it runs on one (`#[job(cron = "...")]`).
     pub cron: Option<CronSpec>,
     /// Whether its jobs are unique by default (`unique_for`, `unique_mode`), under the job
@@ -72,6 +74,7 @@ impl JobDefinition {
                 completed_for: None,
                 result_for: None,
             },
+            limits: LimitSpec::NONE,
             cron: None,
             unique: None,
         }
@@ -161,6 +164,20 @@ impl JobDefinition {
     /// Keeps the handler's `Ok` value for `ttl`, readable with `Queue::result`.
     pub const fn keep_result(mut self, ttl: Duration) -> Self {
         self.keep.result_for = Some(ttl);
+        self
+    }
+
+    /// Starts at most `count` jobs in any window of `per`, across every worker. A zero count
+    /// or window is refused when a worker starts (`Error::InvalidLimit`).
+    pub const fn rate(mut self, count: u32, per: Duration) -> Self {
+        self.limits.rate = Some(Rate::unchecked(count, per));
+        self
+    }
+
+    /// Runs at most `max` jobs at once across every worker. Zero is refused when a worker
+    /// starts.
+    pub const fn global_concurrency(mut self, max: u32) -> Self {
+        self.limits.concurrency = Some(max);
         self
     }
 }

@@ -44,6 +44,9 @@ pub(crate) struct Job {
     pub(crate) unique_for: Option<u64>,
     /// The variant name of `UniqueMode`.
     pub(crate) unique_mode: Option<&'static str>,
+    /// Starts allowed per window, and the window in milliseconds.
+    pub(crate) rate: Option<(u64, u64)>,
+    pub(crate) global_concurrency: Option<u64>,
     /// The handler's schedule, from `cron`, `tz` and `missed`.
     pub(crate) cron: Option<crate::cron::Cron>,
     /// The first argument's type; `None` for a handler without arguments.
@@ -164,6 +167,20 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         .keep_completed
         .as_ref()
         .and_then(|arg| positive(arg, errors));
+    let rate = args.rate.as_ref().and_then(|arg| {
+        let lit = string(arg, errors)?;
+        match parse_rate(&lit.value()) {
+            Ok(rate) => Some(rate),
+            Err(message) => {
+                errors.push(syn::Error::new_spanned(&lit, message));
+                None
+            }
+        }
+    });
+    let global_concurrency = args
+        .global_concurrency
+        .as_ref()
+        .and_then(|arg| positive(arg, errors));
     let priority = args.priority.as_ref().and_then(|arg| {
         let value = integer(arg, errors)?;
         match i8::try_from(value) {
@@ -213,6 +230,8 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         keep_completed,
         keep_completed_for,
         keep_result,
+        rate,
+        global_concurrency,
         cron,
         unique_for,
         unique_mode,
@@ -395,6 +414,7 @@ pub(crate) fn string(arg: &Arg, errors: &mut Errors) -> Option<LitStr> {
                 "timeout" => "timeout = \"30s\"",
                 "keep_completed_for" => "keep_completed_for = \"1d\"",
                 "keep_result" => "keep_result = \"1h\"",
+                "rate" => "rate = \"100/1s\"",
                 "cron" => "cron = \"0 */5 * * * *\"",
                 "tz" => "tz = \"Europe/Berlin\"",
                 "missed" => "missed = \"each(10)\"",
@@ -443,6 +463,44 @@ fn not_an_integer<T>(arg: &Arg, errors: &mut Errors) -> Option<T> {
 }
 
 /// The value of `concurrency` or `attempts`: at least 1, at most `u32::MAX`.
+/// `"<count>/<window>"`, e.g. `"100/1s"`: the count (1 to `u32::MAX`) and the window in
+/// milliseconds (at least 1).
+fn parse_rate(text: &str) -> Result<(u64, u64), String> {
+    let Some((count, window)) = text.split_once('/') else {
+        return Err(format!(
+            "invalid rate `{text}`: expected `<count>/<window>`, e.g. `rate = \"100/1s\"`"
+        ));
+    };
+    let count: u64 = count.trim().parse().map_err(|_| {
+        format!("invalid rate `{text}`: the count must be a whole number, e.g. `100/1s`")
+    })?;
+    if count == 0 {
+        return Err(format!(
+            "invalid rate `{text}`: the count must be at least 1"
+        ));
+    }
+    if count > u64::from(u32::MAX) {
+        return Err(format!(
+            "invalid rate `{text}`: the count must be at most {}",
+            u32::MAX
+        ));
+    }
+    let window = window.trim();
+    // A bare unit is one of it: `10/s`.
+    let window = if window.starts_with(|c: char| c.is_ascii_digit()) {
+        window.to_string()
+    } else {
+        format!("1{window}")
+    };
+    match parse_duration(&window) {
+        Ok(0) => Err(format!(
+            "invalid rate `{text}`: the window must be longer than zero"
+        )),
+        Ok(ms) => Ok((count, ms)),
+        Err(message) => Err(format!("invalid rate `{text}`: {message}")),
+    }
+}
+
 fn positive(arg: &Arg, errors: &mut Errors) -> Option<u64> {
     let value = integer(arg, errors)?;
     let message = if value < 1 {

@@ -215,6 +215,15 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         let mode = proc_macro2::Ident::new(mode, proc_macro2::Span::call_site());
         out.extend(quote!(.unique_mode(#private::UniqueMode::#mode)));
     }
+    if let Some((count, window)) = job.rate {
+        let count = Literal::u64_unsuffixed(count);
+        let window = millis(window);
+        out.extend(quote!(.rate(#count, #window)));
+    }
+    if let Some(max) = job.global_concurrency {
+        let max = Literal::u64_unsuffixed(max);
+        out.extend(quote!(.global_concurrency(#max)));
+    }
     if let Some(priority) = job.priority {
         let magnitude = Literal::u64_unsuffixed(priority.unsigned_abs());
         let sign = (priority < 0).then(|| quote!(-));

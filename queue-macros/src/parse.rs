@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 18] = [
     "name",
     "queue",
     "concurrency",
@@ -22,6 +22,8 @@ const KEYS: [&str; 16] = [
     "keep_completed",
     "keep_completed_for",
     "keep_result",
+    "rate",
+    "global_concurrency",
     "cron",
     "tz",
     "missed",
@@ -51,6 +53,8 @@ pub(crate) struct Args {
     pub(crate) keep_completed: Option<Arg>,
     pub(crate) keep_completed_for: Option<Arg>,
     pub(crate) keep_result: Option<Arg>,
+    pub(crate) rate: Option<Arg>,
+    pub(crate) global_concurrency: Option<Arg>,
     pub(crate) cron: Option<Arg>,
     pub(crate) tz: Option<Arg>,
     pub(crate) missed: Option<Arg>,
@@ -72,6 +76,8 @@ impl Args {
             "keep_completed" => &mut self.keep_completed,
             "keep_completed_for" => &mut self.keep_completed_for,
             "keep_result" => &mut self.keep_result,
+            "rate" => &mut self.rate,
+            "global_concurrency" => &mut self.global_concurrency,
             "cron" => &mut self.cron,
             "tz" => &mut self.tz,
             "missed" => &mut self.missed,
@@ -188,11 +194,11 @@ mod tests {
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
             ]
         );
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod event_log;
+mod limits;
 mod presence;
 mod retention;
 mod schedules;
@@ -348,6 +349,7 @@ impl Driver for MemoryDriver {
             .with_retention(self)
             .with_event_log(self)
             .with_stats(self)
+            .with_limits(self)
             .with_schedules(self)
             .with_unique(self)
             .with_cancel(self)

@@ -75,6 +75,7 @@ end
 if redis.call('EXISTS', q.paused) == 1 then
   return { next_due(), 0, acked, poisoned }
 end
+-- @limits:take (a comment here; the limited reserve puts its check in its place, see limits.lua)
 
 -- Pop: positive priorities, then priority 0 (FIFO), then negative priorities.
 local ids = {}
@@ -134,6 +135,7 @@ if #active_args > 0 then
 end
 -- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
 for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap, now) end
+-- @limits:taken
 local leased = (#out - 4) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then
@@ -142,4 +144,5 @@ if leased == n then
 else
   out[1] = next_due()
 end
+-- @limits:reply
 return out

@@ -68,6 +68,7 @@ impl Driver for RedisDriver {
             .with_retention(self)
             .with_event_log(self)
             .with_stats(self)
+            .with_limits(self)
             .with_schedules(self)
             .with_unique(self)
             .with_cancel(self)

@@ -159,7 +159,12 @@ impl RedisDriver {
 
     /// Fails a job the driver itself cannot hand out (its record is unreadable or names another
     /// job), keeping the record whole in the failed list.
-    async fn fail_unreadable(&self, lane: &Lane, lease: &Lease, why: String) -> Result<bool> {
+    pub(crate) async fn fail_unreadable(
+        &self,
+        lane: &Lane,
+        lease: &Lease,
+        why: String,
+    ) -> Result<bool> {
         self.fail(lane, lease, Failure::fail(format!("malformed job: {why}")))
             .await
     }
@@ -256,7 +261,7 @@ impl RedisDriver {
     }
 
     /// The poison limit the scripts get (at least 1).
-    fn max_lost_leases(&self) -> u32 {
+    pub(crate) fn max_lost_leases(&self) -> u32 {
         self.inner.options.max_lost_leases.max(1)
     }
 }

@@ -213,6 +213,16 @@ impl QueueKeys {
     }
 }
 
+impl QueueKeys {
+    /// The keys of lane `job`'s limits, used only by lanes whose handlers declare limits:
+    /// `{p:q}:lane:<job>:starts` (the rate's window: a ZSET of start times) and
+    /// `{p:q}:lane:<job>:pause` (when a pause asked by a handler ends). Both expire on their
+    /// own.
+    pub(crate) fn limit(&self, job: &str) -> [String; 2] {
+        ["starts", "pause"].map(|s| format!("{}:lane:{job}:{s}", self.tag))
+    }
+}
+
 /// The 18 keys every lane script takes, in the order `lua/lib.lua` reads them:
 /// `data err prog failed paused seq tok lanes later lost order` (the queue's, see
 /// [`QueueKeys::own`]), then `ready prio sched active leases wake` (the lane's own), then

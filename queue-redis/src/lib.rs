@@ -8,6 +8,7 @@ mod errors;
 mod event_log;
 mod jobs;
 mod keys;
+mod limits;
 mod options;
 mod presence;
 mod record;

@@ -9,6 +9,7 @@ mod info;
 mod keep;
 mod lane;
 mod lease;
+mod limit;
 mod name_rule;
 mod new_job;
 mod page;
@@ -26,6 +27,7 @@ pub use info::{from_unix_ms, unix_ms, AttemptError, Counts, JobInfo, JobState, M
 pub use keep::{Completion, Keep};
 pub use lane::{validate_name, Lane, MAX_NAME_LEN};
 pub use lease::{Failure, Lease, Reservation, ReservedJob};
+pub use limit::{LimitSpec, Rate};
 pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
 pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};

@@ -18,6 +18,11 @@ use super::event_log::{
     event_log_blocking_read_wakes_on_append, event_log_is_capped, event_log_reads_in_append_order,
     event_log_resumes_after_the_last_read, event_logs_are_per_queue,
 };
+use super::limits::{
+    global_concurrency_bounds_leased_jobs, limited_reserve_acks_and_keeps_to_a_pause,
+    limited_reserve_takes_big_batches, postpone_pauses_the_lane_without_spending_attempts,
+    rate_limit_holds_starts_within_the_window, rate_limit_is_shared_by_every_caller,
+};
 use super::listing::{
     listing_by_name_or_queue_wide, listing_failed_jobs_by_name, listing_failed_jobs_in_pages,
     listing_goes_on_after_the_last_listed_job_left, listing_pages_through_each_state,
@@ -131,6 +136,12 @@ pub(super) const CASES: &[Case] = &[
     case!(event_log_is_capped, EventLog),
     case!(event_log_blocking_read_wakes_on_append, EventLog),
     case!(event_logs_are_per_queue, EventLog),
+    case!(rate_limit_holds_starts_within_the_window, Limits),
+    case!(rate_limit_is_shared_by_every_caller, Limits),
+    case!(global_concurrency_bounds_leased_jobs, Limits),
+    case!(postpone_pauses_the_lane_without_spending_attempts, Limits),
+    case!(limited_reserve_acks_and_keeps_to_a_pause, Limits, Admin),
+    case!(limited_reserve_takes_big_batches, Limits),
     case!(schedule_tick_fires_once_under_concurrent_claims, Schedules),
     case!(schedule_fires_only_ticks_after_the_last, Schedules),
     case!(paused_schedule_fires_nothing_until_resumed, Schedules),

@@ -32,6 +32,7 @@ mod cancel;
 mod cases;
 mod errors;
 mod event_log;
+mod limits;
 mod listing;
 mod retention;
 mod schedules;
@@ -67,6 +68,8 @@ enum Capability {
     EventLog,
     /// Queue statistics, [`Driver::capabilities`].
     Stats,
+    /// Rate and concurrency limits, [`Driver::capabilities`].
+    Limits,
     /// Recurring jobs, [`Driver::capabilities`].
     Schedules,
     /// Unique jobs, [`Driver::capabilities`].
@@ -83,6 +86,7 @@ impl Capability {
             Capability::Retention => driver.retention().is_some(),
             Capability::EventLog => driver.event_log().is_some(),
             Capability::Stats => driver.stats().is_some(),
+            Capability::Limits => driver.limits().is_some(),
             Capability::Schedules => driver.schedules().is_some(),
             Capability::Unique => driver.unique().is_some(),
             Capability::Cancel => driver.cancel().is_some(),
@@ -133,6 +137,7 @@ where
             Capability::Retention,
             Capability::EventLog,
             Capability::Stats,
+            Capability::Limits,
             Capability::Schedules,
             Capability::Unique,
             Capability::Cancel,

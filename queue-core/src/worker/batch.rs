@@ -285,7 +285,7 @@ impl Pool {
                         error: &failure.error,
                     },
                 },
-                Verdict::Requeue => Ending::Requeued,
+                Verdict::Requeue | Verdict::Postpone(_) => Ending::Requeued,
                 Verdict::Abandoned => Ending::LeaseLost,
                 Verdict::Cancelled => Ending::Cancelled,
             };

@@ -29,6 +29,9 @@ pub(crate) enum Verdict {
     Failed(Failure),
     /// Cancelled by shutdown: put the job back without spending the attempt.
     Requeue,
+    /// The handler was rate limited: put the job back for this long without spending the
+    /// attempt (and pause the lane).
+    Postpone(Duration),
     /// The lease was lost: the job is someone else's now; do nothing.
     Abandoned,
     /// The job was cancelled: storage already ended it; do nothing.
@@ -151,6 +154,7 @@ fn recorded(span: &Span, verdict: Verdict) -> Verdict {
             Verdict::Failed(failure) if failure.retry_in.is_some() => "retrying",
             Verdict::Failed(_) => "failed",
             Verdict::Requeue => "requeued",
+            Verdict::Postpone(_) => "rate_limited",
             Verdict::Abandoned => "lease_lost",
             Verdict::Cancelled => "cancelled",
         };
@@ -221,6 +225,9 @@ fn verdict(
 ) -> Verdict {
     match result {
         Ok(kept) => Verdict::Done(kept),
+        Err(error) if error.rate_limit().is_some() => {
+            Verdict::Postpone(error.rate_limit().expect("checked"))
+        }
         // The error's `Display` and `Drop` are the handler's code: under a panic guard too.
         Err(error) => Verdict::Failed(
             std::panic::catch_unwind(AssertUnwindSafe(move || {

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
 use crate::error::{Error, Result};
-use crate::job::{Keep, Lane};
+use crate::job::{Keep, Lane, LimitSpec};
 use crate::presence::WorkerPresence;
 use crate::queue::Queue;
 use crate::registry::{registry, JobDefinition, Registration};
@@ -62,6 +62,7 @@ pub struct WorkerBuilder {
     only: Option<Vec<String>>,
     concurrency: HashMap<String, usize>,
     keep: HashMap<String, Keep>,
+    limits: HashMap<String, LimitSpec>,
     queues: HashMap<String, Vec<String>>,
     sample_every: Duration,
     stats_every: Duration,
@@ -87,6 +88,7 @@ impl WorkerBuilder {
             only: None,
             concurrency: HashMap::new(),
             keep: HashMap::new(),
+            limits: HashMap::new(),
             queues: HashMap::new(),
             sample_every: gauges::SAMPLE_EVERY,
             stats_every: tally::SEND_EVERY,
@@ -172,6 +174,16 @@ impl WorkerBuilder {
     /// `.keep("resize", Keep { completed: 1000, ..Keep::default() })`.
     pub fn keep(mut self, job: &str, keep: Keep) -> Self {
         self.keep.insert(job.to_string(), keep);
+        self
+    }
+
+    /// Overrides handler `job`'s limits kept across workers (`#[job(rate = .., global_concurrency
+    /// = ..)]`), e.g. from configuration:
+    /// `.limits("call_partner", LimitSpec::default().with_rate("50/1s".parse()?))`.
+    /// `LimitSpec::default()` lifts them. Every worker serving the handler should be given the
+    /// same limits: each reserves by its own.
+    pub fn limits(mut self, job: &str, limits: LimitSpec) -> Self {
+        self.limits.insert(job.to_string(), limits);
         self
     }
 
@@ -289,6 +301,33 @@ impl WorkerBuilder {
                 });
             }
         }
+        let limits_of =
+            |def: &JobDefinition| self.limits.get(def.name).copied().unwrap_or(def.limits);
+        if let Some(name) = self
+            .limits
+            .keys()
+            .find(|name| !registry.by_name.contains_key(name.as_str()))
+        {
+            return Err(Error::InvalidConfig {
+                reason: format!("`limits` names job `{name}`, which no handler linked in has"),
+            });
+        }
+        for (registration, _) in &lanes {
+            let def = registration.definition;
+            let limits = limits_of(def);
+            if limits.is_none() {
+                continue;
+            }
+            limits.checked().map_err(|error| Error::InvalidConfig {
+                reason: format!("handler `{}`: {error}", def.name),
+            })?;
+            if driver.limits().is_none() {
+                return Err(Error::Unsupported {
+                    capability: "rate and concurrency limits across workers (handler option rate or global_concurrency)",
+                    driver: format!("{driver:?} (asked by handler `{}`)", def.name),
+                });
+            }
+        }
         let schedules = handler_schedules(&lanes)?;
         if !schedules.is_empty() && driver.schedules().is_none() {
             return Err(Error::Unsupported {
@@ -319,6 +358,12 @@ impl WorkerBuilder {
                     stats.clone(),
                 );
                 let pool = pool.with_keep(keep_of(def));
+                // Decided once: only handlers with limits reserve through them.
+                let limits = limits_of(def);
+                let pool = match limits.is_none() {
+                    true => pool,
+                    false => pool.with_limits(limits),
+                };
                 // Decided once: without statistics in storage, runs count nothing.
                 Ok(Arc::new(match driver.stats() {
                     Some(_) => pool.with_tally(Arc::default()),

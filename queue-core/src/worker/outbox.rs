@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 
-use crate::job::{Completion, Keep, Lane, Lease};
+use crate::job::{Completion, Failure, Keep, Lane, Lease, LimitSpec};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
 use crate::worker::retry::retry_pause;
@@ -54,6 +54,9 @@ pub(crate) struct Outbox {
     /// Whether successes the handler keeps are completed with the next reserve (the driver
     /// does both in one step) rather than with the other reports.
     pub(crate) completes_with_reserve: bool,
+    /// The handler's limits when they bound its jobs running at once: settling its jobs then
+    /// frees slots that workers held back by the limit wait for, so they are woken.
+    release_limits: Option<LimitSpec>,
 }
 
 impl Outbox {
@@ -66,6 +69,7 @@ impl Outbox {
         let mut outbox = Self {
             keep: Keep::default(),
             completes_with_reserve: false,
+            release_limits: None,
             scope,
             lease,
             stats,
@@ -89,6 +93,28 @@ impl Outbox {
 
     pub(crate) fn lane(&self) -> &Lane {
         &self.scope.lane
+    }
+
+    /// For a pool that reserves with `limits`: its successes are acked by its limited
+    /// reserves (never completed with them), and, when `limits` bound the jobs running at once,
+    /// every settling wakes a worker held back by the limit.
+    pub(crate) fn set_limits(&mut self, limits: LimitSpec) {
+        self.completes_with_reserve = false;
+        self.release_limits = limits.concurrency.map(|_| limits);
+    }
+
+    /// After jobs of a lane whose jobs running at once are limited were settled: wakes a
+    /// worker waiting for a free slot. Callers check `release_limits` first, so other lanes
+    /// pay one branch.
+    async fn released(&self) {
+        let Some(spec) = &self.release_limits else {
+            return;
+        };
+        if let Some(limits) = self.scope.driver.limits() {
+            if let Err(error) = limits.released(self.lane(), spec).await {
+                tracing::warn!(lane = %self.lane(), %error, "could not wake a worker for the slots freed; it wakes at its next due time");
+            }
+        }
     }
 }
 
@@ -238,15 +264,24 @@ impl Finished {
                     note_refused(outbox, "complete", &leases, &held);
                 }
             }
+            if outbox.release_limits.is_some() {
+                outbox.released().await;
+            }
             return;
         }
         let leases = taken.leases;
+        if leases.is_empty() {
+            return;
+        }
         for chunk in leases.chunks(SETTLE_BATCH) {
             if let Some(acked) =
                 persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await
             {
                 note_refused(outbox, "ack", chunk, &acked);
             }
+        }
+        if outbox.release_limits.is_some() {
+            outbox.released().await;
         }
     }
 
@@ -303,6 +338,7 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             Verdict::Done(_) => acks.push(lease),
             Verdict::Requeue => requeues.push(lease),
             Verdict::Abandoned | Verdict::Cancelled => {}
+            Verdict::Postpone(delay) => postpone(outbox, &lease, delay).await,
             Verdict::Failed(failure) => {
                 let call = || driver.fail(lane, &lease, failure.clone());
                 if let Some(held) = persist(outbox, "fail", 1, call).await {
@@ -336,10 +372,37 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             note_refused(outbox, "requeue", chunk, &held);
         }
     }
+    if outbox.release_limits.is_some() {
+        outbox.released().await;
+    }
 }
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
 /// lease had ended, so the job was reaped (and may run again), deleted or purged.
+/// Puts a rate-limited job back for `delay` without spending its attempt (pausing its lane),
+/// or, on a driver without limits, retries it after `delay` as a failed attempt.
+async fn postpone(outbox: &Outbox, lease: &Lease, delay: Duration) {
+    let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
+    let held = match driver.limits() {
+        Some(limits) => {
+            persist(outbox, "postpone", 1, || {
+                limits.postpone(lane, lease, delay)
+            })
+            .await
+        }
+        None => {
+            let failure = Failure::retry(format!("rate limited; retry after {delay:?}"), delay);
+            persist(outbox, "fail", 1, || {
+                driver.fail(lane, lease, failure.clone())
+            })
+            .await
+        }
+    };
+    if let Some(held) = held {
+        note_refused(outbox, "postpone", std::slice::from_ref(lease), &[held]);
+    }
+}
+
 pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: &[bool]) {
     let mut refused = 0;
     for (lease, held) in leases.iter().zip(held) {

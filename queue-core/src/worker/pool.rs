@@ -12,7 +12,7 @@ use tokio::time::Instant as LeaseClock;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
-use crate::job::{JobId, Keep, Lane};
+use crate::job::{JobId, Keep, Lane, LimitSpec};
 use crate::registry::Registration;
 use crate::run::{CancelReason, Scope};
 use crate::worker::lease::{self, Running};
@@ -41,6 +41,9 @@ pub(crate) struct Pool {
     /// One permit per job the pool may run at once; a taken permit is a job running (or
     /// being reserved).
     slots: Arc<Semaphore>,
+    /// The handler's limits kept in storage, when it declares any: its pool then reserves
+    /// through [`Limits`](crate::Limits). Decided once, when the worker is built.
+    limits: Option<LimitSpec>,
 }
 
 impl Pool {
@@ -72,7 +75,19 @@ impl Pool {
             start_cost: AtomicU64::new(0),
             tally: None,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            limits: None,
         }
+    }
+
+    /// Reserves through the driver's [`Limits`](crate::Limits) with `limits` (checked, not
+    /// empty, on a driver that has them). Successes are then acked with the limited reserve and
+    /// never completed with it.
+    pub(crate) fn with_limits(mut self, limits: LimitSpec) -> Self {
+        Arc::get_mut(&mut self.outbox)
+            .expect("the outbox is not shared before the pool runs")
+            .set_limits(limits);
+        self.limits = Some(limits);
+        self
     }
 
     /// Sets what storage keeps of the handler's successes (its definition's unless overridden).
@@ -156,24 +171,29 @@ impl Pool {
             let reserved_at = LeaseClock::now();
             let done = self.outbox.finished.take_for_reserve();
             let rides = self.outbox.completes_with_reserve;
-            let reserved = match driver.retention().filter(|_| rides) {
-                Some(retention) => {
-                    let completions = done.completions();
-                    retention
-                        .complete_and_reserve(
-                            driver.as_ref(),
-                            self.lane(),
-                            &completions,
-                            &self.outbox.keep,
-                            wanted,
-                            self.lease,
-                        )
-                        .await
-                }
-                None => {
-                    driver
-                        .ack_and_reserve(self.lane(), &done.leases, wanted, self.lease)
-                        .await
+            // One branch for pools without limits (decided at start), which reserve as before.
+            let reserved = if let Some(spec) = &self.limits {
+                self.reserve_limited(&done.leases, wanted, spec).await
+            } else {
+                match driver.retention().filter(|_| rides) {
+                    Some(retention) => {
+                        let completions = done.completions();
+                        retention
+                            .complete_and_reserve(
+                                driver.as_ref(),
+                                self.lane(),
+                                &completions,
+                                &self.outbox.keep,
+                                wanted,
+                                self.lease,
+                            )
+                            .await
+                    }
+                    None => {
+                        driver
+                            .ack_and_reserve(self.lane(), &done.leases, wanted, self.lease)
+                            .await
+                    }
                 }
             };
             let reservation = match reserved {
@@ -243,6 +263,28 @@ impl Pool {
         self.outbox.finished.ack_all(&self.outbox).await;
         leases_stop.cancel();
         let _ = leases.await;
+    }
+}
+
+impl Pool {
+    /// The reserve of a pool whose handler has limits: through the driver's
+    /// [`Limits`](crate::Limits), which the worker checked at start.
+    async fn reserve_limited(
+        &self,
+        done: &[crate::job::Lease],
+        wanted: usize,
+        spec: &LimitSpec,
+    ) -> crate::Result<(Vec<bool>, crate::job::Reservation)> {
+        let driver = &self.scope.driver;
+        let Some(limits) = driver.limits() else {
+            return Err(crate::Error::Unsupported {
+                capability: "rate and concurrency limits",
+                driver: format!("{driver:?}"),
+            });
+        };
+        limits
+            .ack_and_reserve_limited(self.lane(), done, wanted, self.lease, spec)
+            .await
     }
 }
 

@@ -32,7 +32,9 @@ impl RunTally {
             Verdict::Done(_) => &self.completed,
             Verdict::Failed(failure) if failure.retry_in.is_some() => &self.retried,
             Verdict::Failed(_) => &self.failed,
-            Verdict::Requeue | Verdict::Abandoned | Verdict::Cancelled => return,
+            Verdict::Requeue | Verdict::Postpone(_) | Verdict::Abandoned | Verdict::Cancelled => {
+                return
+            }
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod inspect;
+mod limits;
 mod list;
 mod retain;
 mod unique;
@@ -266,6 +267,8 @@ pub(crate) struct QueueState {
     kept: retain::Kept,
     /// Unique jobs' locks.
     locks: unique::Locks,
+    /// What lanes with limits remember (lanes without limits have no entry).
+    limited: IdHashMap<LaneId, limits::LaneLimit>,
 }
 
 impl QueueState {
@@ -282,6 +285,7 @@ impl QueueState {
             next_seq: 0,
             kept: retain::Kept::default(),
             locks: unique::Locks::default(),
+            limited: IdHashMap::default(),
         }
     }
 

@@ -110,17 +110,27 @@ impl Reserve<'_> {
     /// flags that cannot be read count as not acked, and a job whose id or batch token cannot
     /// be read is logged and left leased, for the reaper to return when the lease expires.
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<ReserveReply> {
-        let lane = self.lane;
         let mut inv = lane_call(&scripts.reserve, self.keys);
+        self.args(&mut inv);
+        let reply = conn.invoke(&inv).await?;
+        self.read(reply)
+    }
+
+    /// The script's arguments after its keys (the limited reserve sends more after them).
+    pub(super) fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
         inv.arg(self.max.min(JOBS_PER_CALL))
             .arg(ms(self.lease))
             .arg(self.max_failed)
-            .arg(lane.job())
+            .arg(self.lane.job())
             .arg(self.max_lost_leases);
         for l in self.done {
             inv.arg(l.id.as_str()).arg(l.token);
         }
-        let reply = conn.invoke(&inv).await?;
+    }
+
+    /// Reads the script's reply (the limited reserve's has the same shape).
+    pub(super) fn read(self, reply: Value) -> Result<ReserveReply> {
+        let lane = self.lane;
         let Value::Array(items) = reply else {
             return Err(unexpected("a list from reserve", &reply));
         };

@@ -8,9 +8,12 @@
 //! - [`list`]: a page of a queue's jobs in one state.
 //! - [`retain`]: completing runs whose handlers keep something, cleaning old jobs.
 //! - [`unique`]: dispatching unique jobs, cancelling jobs.
+//! - [`limits`]: the limited reserve of lanes with limits, postponing a job, waking a worker
+//!   for a freed slot.
 
 mod admin;
 mod jobs;
+mod limits;
 mod list;
 mod retain;
 mod unique;
@@ -26,6 +29,7 @@ use crate::record::as_i64;
 
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
+pub(crate) use limits::{Postpone, Released, ReserveLimited};
 pub(crate) use list::ListJobs;
 pub(crate) use retain::{Clean, Complete};
 pub(crate) use unique::{CancelJob, EnqueueUnique};
@@ -67,6 +71,9 @@ pub(crate) struct Scripts {
     clean: Script,
     enqueue_unique: Script,
     cancel: Script,
+    reserve_limited: Script,
+    postpone: Script,
+    released: Script,
 }
 
 impl Scripts {
@@ -97,6 +104,9 @@ impl Scripts {
                 include_str!("../../lua/enqueue_unique.lua")
             )),
             cancel: lane_script!("cancel.lua"),
+            reserve_limited: limits::reserve_limited_script(),
+            postpone: lane_script!("postpone.lua"),
+            released: lane_script!("released.lua"),
         }
     }
 }
