@@ -2,12 +2,13 @@
 
 mod cancel;
 mod inspect;
+mod lane;
 mod limits;
 mod list;
 mod retain;
 mod unique;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,16 +18,14 @@ use queue_core::{
     from_unix_ms, unix_ms, AttemptError, Dispatched, Failure, JobId, JobState, Lease, NewJob,
     Reservation, ReservedJob, MAX_DELAY, MAX_ERRORS_KEPT,
 };
-use tokio::sync::Notify;
 
 use crate::store::{Key, Store};
+
+pub(crate) use lane::LaneState;
 
 /// A lane's index in [`QueueState::lanes`]. Records carry it instead of the job name, so
 /// settling a job needs no name lookup and a record holds no pointer to the name.
 pub(crate) type LaneId = u32;
-
-/// Where the ranks of prioritized jobs start (see `LaneState::back`).
-const RANK_MIDDLE: u64 = 1 << 62;
 
 /// One stored job. Kept small: a queue can hold millions of them, and the hot path touches one
 /// record per transition.
@@ -91,110 +90,6 @@ impl Record {
     /// Whether `lease` is this record's current lease in lane `lane`.
     fn leased_by(&self, lane: LaneId, lease: &Lease) -> bool {
         self.state == JobState::Active && self.token == lease.token && self.lane == lane
-    }
-}
-
-/// A lane's indexes of job keys by state.
-#[derive(Debug)]
-pub(crate) struct LaneState {
-    /// The job name.
-    name: Arc<str>,
-    /// Priority 0, FIFO.
-    ready: VecDeque<Key>,
-    /// Other priorities, keyed by (-priority, rank): the first entry runs first.
-    prioritized: BTreeMap<(i16, u64), Key>,
-    /// Ranks handed out at the back (counting up) and the front (counting down) of the
-    /// priorities, the same rule as the Redis driver's priority scores. Both start in the
-    /// middle of the range.
-    back: u64,
-    front: u64,
-    /// Keyed by (due time, seq).
-    scheduled: BTreeMap<(u64, u64), Key>,
-    /// Keyed by (lease deadline, token).
-    active: BTreeMap<(u64, u64), Key>,
-    /// Wakes one waiting worker; holds one wake-up when nobody waits.
-    pub(crate) notify: Arc<Notify>,
-}
-
-impl LaneState {
-    fn new(name: Arc<str>) -> Self {
-        Self {
-            name,
-            ready: VecDeque::new(),
-            prioritized: BTreeMap::new(),
-            back: RANK_MIDDLE,
-            front: RANK_MIDDLE,
-            scheduled: BTreeMap::new(),
-            active: BTreeMap::new(),
-            notify: Arc::default(),
-        }
-    }
-
-    fn ready_len(&self) -> usize {
-        self.ready.len() + self.prioritized.len()
-    }
-
-    /// Takes the next ready job: positive priorities, then priority 0, then negative ones.
-    fn pop_ready(&mut self) -> Option<Key> {
-        if let Some(entry) = self.prioritized.first_entry() {
-            if entry.key().0 < 0 {
-                return Some(entry.remove());
-            }
-        }
-        if let Some(id) = self.ready.pop_front() {
-            return Some(id);
-        }
-        self.prioritized.pop_first().map(|(_, id)| id)
-    }
-
-    /// Makes a job ready: at the back of its priority (new, promoted and retried jobs) or the
-    /// front (returned jobs; the latest returned runs first).
-    fn push_ready(&mut self, key: Key, priority: i8, front: bool) {
-        if priority == 0 {
-            if front {
-                self.ready.push_front(key);
-            } else {
-                self.ready.push_back(key);
-            }
-            return;
-        }
-        let rank = if front {
-            self.front -= 1;
-            self.front
-        } else {
-            self.back += 1;
-            self.back
-        };
-        self.prioritized.insert((-(priority as i16), rank), key);
-    }
-
-    /// Makes jobs returned together ready at the front of their priorities, in the order given:
-    /// the first ends up first.
-    fn push_front_all(&mut self, returned: &[(Key, i8)]) {
-        for &(key, priority) in returned.iter().rev() {
-            self.push_ready(key, priority, true);
-        }
-    }
-
-    /// Takes a ready job out of its index (deleting is rare: a scan is fine).
-    fn remove_ready(&mut self, id: Key, record: &Record) {
-        if record.priority == 0 {
-            if let Some(pos) = self.ready.iter().position(|x| *x == id) {
-                self.ready.remove(pos);
-            }
-        } else {
-            self.prioritized.retain(|_, key| *key != id);
-        }
-    }
-
-    /// The earliest due time or lease deadline.
-    fn next_event(&self) -> Option<u64> {
-        let due = self.scheduled.first_key_value().map(|((at, _), _)| *at);
-        let deadline = self.active.first_key_value().map(|((at, _), _)| *at);
-        match (due, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 }
 
