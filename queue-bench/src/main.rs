@@ -24,6 +24,7 @@ mod server;
 mod args;
 mod baseline;
 mod jobs;
+mod limited;
 mod machine;
 mod measurements;
 mod numbers;
@@ -102,6 +103,7 @@ async fn measure(
             redis: None,
             args,
             scaling: !observed,
+            limits: !observed,
             keep: observed::keep(observed),
         };
         reports.push(bench.run().await);
@@ -141,6 +143,7 @@ async fn measure(
         redis: Some(client.clone()),
         args,
         scaling: !observed,
+        limits: !observed,
         keep: observed::keep(observed),
     };
     let report = bench.run().await;

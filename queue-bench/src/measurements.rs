@@ -65,6 +65,9 @@ pub(crate) struct DriverReport {
     pub(crate) redis: Option<RedisCosts>,
     /// Drains at growing backlogs (empty when skipped).
     pub(crate) scaling: Vec<ScalingRun>,
+    /// The rate-limited drain (bare runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) limited: Option<crate::limited::LimitedRun>,
     /// `redis-benchmark` against the same server before and after the phases (Redis only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<Baseline>,
@@ -312,6 +315,7 @@ mod tests {
                 commands_per_job_enqueue_drain: 0.5,
             }),
             scaling: Vec::new(),
+            limited: None,
             baseline: None,
             vs_baseline: None,
         }

@@ -51,6 +51,8 @@ pub(crate) struct Bench<'a> {
     pub(crate) scaling: bool,
     /// What workers keep of successful jobs (nothing for the bare runs).
     pub(crate) keep: Keep,
+    /// Whether to run the rate-limit phase ([`limited`](crate::limited)).
+    pub(crate) limits: bool,
 }
 
 impl Bench<'_> {
@@ -60,7 +62,7 @@ impl Bench<'_> {
     }
 
     /// Both processes' counters now.
-    async fn snapshot(&self) -> Snapshot {
+    pub(crate) async fn snapshot(&self) -> Snapshot {
         Snapshot::take(self.redis.as_ref()).await
     }
 
@@ -120,6 +122,12 @@ impl Bench<'_> {
             }
             _ => None,
         };
+        let limited = if self.limits {
+            self.progress("rate-limited drain");
+            Some(crate::limited::measure(self).await)
+        } else {
+            None
+        };
         let scaling = if self.scaling {
             self.scaling().await
         } else {
@@ -142,6 +150,7 @@ impl Bench<'_> {
             idle_worker_cpu_ms_per_s: idle.cpu.as_secs_f64() * 1e3 / IDLE_WINDOW.as_secs_f64(),
             redis,
             scaling,
+            limited,
             baseline: None,
             vs_baseline: None,
         }

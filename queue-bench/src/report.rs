@@ -113,6 +113,27 @@ impl DriverReport {
             ),
             None,
         );
+        if let Some(l) = &self.limited {
+            let kept = l.most_in_a_window as f64 * 100.0 / l.rate as f64;
+            row(
+                &format!(
+                    "rate limit {}/1s over 2 workers ({} jobs): most reservations received in any 1 s window",
+                    count(l.rate),
+                    count(l.jobs)
+                ),
+                format!("{} ({kept:.1}% of the limit)", count(l.most_in_a_window)),
+                Some(targets::LIMIT_KEPT.check(kept)),
+            );
+            let share = l.throughput_of_limit * 100.0;
+            row(
+                "rate-limited throughput (first start to one window after the last) of the limit",
+                format!("{share:.1}%"),
+                Some(targets::LIMIT_THROUGHPUT.check(share)),
+            );
+            if let Some(cpu) = l.server_cpu_per_job_us {
+                row("Redis CPU per job, rate-limited drain", micros(cpu), None);
+            }
+        }
         if let Some(r) = &self.redis {
             row(
                 "idle worker: Redis commands per second",

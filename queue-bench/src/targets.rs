@@ -128,6 +128,11 @@ pub(crate) const REDIS_DELAYED_P99: Limit = Limit::at_most(5_000.0, Unit::Micros
 pub(crate) const REDIS_IDLE_COMMANDS: Limit = Limit::at_most(5.0, Unit::CommandsPerSec);
 /// Redis: memory per queued small job beyond its payload.
 pub(crate) const REDIS_MEMORY_PER_JOB: Limit = Limit::at_most(250.0, Unit::Bytes);
+/// Both drivers: the most starts of a rate-limited handler in any window, as a share of its
+/// limit.
+pub(crate) const LIMIT_KEPT: Limit = Limit::at_most(100.0, Unit::Percent);
+/// Both drivers: a rate-limited handler's throughput, as a share of its limit.
+pub(crate) const LIMIT_THROUGHPUT: Limit = Limit::at_least(95.0, Unit::Percent);
 /// Memory driver: end to end.
 pub(crate) const MEMORY_END_TO_END: Limit = Limit::at_least(1_000_000.0, Unit::JobsPerSec);
 /// Memory driver: idle latency, median.

@@ -1,0 +1,144 @@
+//! The rate-limit phase: a handler limited to [`RATE`] starts per second, drained by two
+//! workers from a backlog of three seconds' worth of jobs. The limit is checked from the start
+//! times the handler records (the most starts in any window of one second), the throughput
+//! against the limit, and the storage's CPU per job with the limit on.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use queue_core::{job, JobContext, JobError, Keep};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::jobs::{epoch, now_ns, BackgroundWorker, Signup};
+use crate::phases::Bench;
+
+/// The handler's limit: starts per [`WINDOW`].
+pub(crate) const RATE: u64 = 20_000;
+/// The limit's window.
+pub(crate) const WINDOW: Duration = Duration::from_secs(1);
+/// The handler's timeout (see [`limited`]).
+const TIMEOUT: Duration = Duration::from_secs(3600);
+/// Windows' worth of jobs in the backlog.
+const WINDOWS: u64 = 3;
+/// Workers sharing the limit.
+const WORKERS: usize = 2;
+
+/// Start times (ns since the bench's epoch) recorded by [`limited`].
+static STARTS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// How many starts [`measure`] waits for.
+static WANTED: Mutex<usize> = Mutex::new(usize::MAX);
+/// Woken once [`WANTED`] starts were recorded.
+static ALL_STARTED: Notify = Notify::const_new();
+
+/// A no-op handler limited to [`RATE`] starts per second across every worker. It records when
+/// its worker received the reservation that holds it: the timeout's deadline (set when a
+/// reservation's jobs are handed to the pool, before the first of them starts) less the
+/// timeout, so a job that waited in its reservation behind the others does not look late.
+#[job(
+    queue = "bench-limited",
+    concurrency = 50,
+    attempts = 1,
+    rate = "20000/1s",
+    timeout = "1h"
+)]
+pub(crate) async fn limited(_signup: Signup, ctx: JobContext) -> Result<(), JobError> {
+    let received = ctx
+        .deadline()
+        .and_then(|deadline| deadline.checked_sub(TIMEOUT))
+        .map_or_else(now_ns, |at| {
+            at.saturating_duration_since(epoch()).as_nanos() as u64
+        });
+    let mut starts = STARTS.lock().unwrap();
+    starts.push(received);
+    if starts.len() == *WANTED.lock().unwrap() {
+        ALL_STARTED.notify_one();
+    }
+    Ok(())
+}
+
+/// What the phase measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LimitedRun {
+    /// The limit, in starts per window.
+    pub(crate) rate: u64,
+    /// Jobs run.
+    pub(crate) jobs: u64,
+    /// The most recorded starts within any window of [`WINDOW`].
+    pub(crate) most_in_a_window: u64,
+    /// Starts per second, from the first start to one window after the last (a sliding window
+    /// admits a window's worth at once), as a fraction of the limit.
+    pub(crate) throughput_of_limit: f64,
+    /// Redis CPU per job over the drain (Redis only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server_cpu_per_job_us: Option<f64>,
+}
+
+/// The most of `starts` (sorted, ns) within any span of `window` ns.
+fn most_within(starts: &[u64], window: u64) -> u64 {
+    let mut most = 0;
+    let mut from = 0;
+    for (to, &at) in starts.iter().enumerate() {
+        while at - starts[from] >= window {
+            from += 1;
+        }
+        most = most.max(to + 1 - from);
+    }
+    most as u64
+}
+
+/// Runs the phase on `bench`'s driver.
+pub(crate) async fn measure(bench: &Bench<'_>) -> LimitedRun {
+    let queue = limited::DEFINITION.queue;
+    let n = RATE * WINDOWS;
+    bench.queue.purge(queue).await.expect("purge");
+    bench.queue.pause(queue).await.expect("pause");
+    for start in (0..n).step_by(1_000) {
+        let chunk = (start..(start + 1_000).min(n)).map(|id| limited::job(Signup::new(id)));
+        bench
+            .queue
+            .dispatch_bulk(chunk)
+            .await
+            .expect("bulk enqueue");
+    }
+    STARTS.lock().unwrap().clear();
+    *WANTED.lock().unwrap() = n as usize;
+    let workers: Vec<BackgroundWorker> = (0..WORKERS)
+        .map(|_| BackgroundWorker::start(&bench.queue, &["limited"], Keep::default()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = bench.snapshot().await;
+    let started = ALL_STARTED.notified();
+    bench.queue.resume(queue).await.expect("resume");
+    started.await;
+    let used = bench.snapshot().await.since(&before);
+    for worker in workers {
+        worker.stop().await;
+    }
+    let mut starts = std::mem::take(&mut *STARTS.lock().unwrap());
+    starts.sort_unstable();
+    // A sliding window admits a window's worth at once, then as the oldest starts leave it:
+    // n jobs take (n / rate - 1) windows from the first start to the last, at the limit.
+    let span = (starts[starts.len() - 1] - starts[0]) as f64 / 1e9 + WINDOW.as_secs_f64();
+    let per_second = starts.len() as f64 / span;
+    LimitedRun {
+        rate: RATE,
+        jobs: n,
+        most_in_a_window: most_within(&starts, WINDOW.as_nanos() as u64),
+        throughput_of_limit: per_second / (RATE as f64 / WINDOW.as_secs_f64()),
+        server_cpu_per_job_us: used.server_cpu_per_job_us(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::most_within;
+
+    #[test]
+    fn counts_the_busiest_window() {
+        assert_eq!(most_within(&[0, 1, 2, 10, 11, 12, 13], 5), 4);
+        assert_eq!(most_within(&[0, 5, 10], 5), 1);
+        assert_eq!(most_within(&[0, 4, 8], 5), 2);
+        assert_eq!(most_within(&[7], 5), 1);
+    }
+}
