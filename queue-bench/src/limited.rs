@@ -6,12 +6,12 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use queue_core::{job, JobContext, JobError, Keep};
-use serde::Serialize;
+use queue_core::{job, JobContext, JobError, Keep, Queue};
 use tokio::sync::Notify;
 
 use crate::jobs::{epoch, now_ns, BackgroundWorker, Signup};
-use crate::phases::Bench;
+use crate::measurements::LimitedRun;
+use crate::probe::Snapshot;
 
 /// The handler's limit: starts per [`WINDOW`].
 pub(crate) const RATE: u64 = 20_000;
@@ -57,23 +57,6 @@ pub(crate) async fn limited(_signup: Signup, ctx: JobContext) -> Result<(), JobE
     Ok(())
 }
 
-/// What the phase measured.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct LimitedRun {
-    /// The limit, in starts per window.
-    pub(crate) rate: u64,
-    /// Jobs run.
-    pub(crate) jobs: u64,
-    /// The most recorded starts within any window of [`WINDOW`].
-    pub(crate) most_in_a_window: u64,
-    /// Starts per second, from the first start to one window after the last (a sliding window
-    /// admits a window's worth at once), as a fraction of the limit.
-    pub(crate) throughput_of_limit: f64,
-    /// Redis CPU per job over the drain (Redis only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) server_cpu_per_job_us: Option<f64>,
-}
-
 /// The most of `starts` (sorted, ns) within any span of `window` ns.
 fn most_within(starts: &[u64], window: u64) -> u64 {
     let mut most = 0;
@@ -87,16 +70,16 @@ fn most_within(starts: &[u64], window: u64) -> u64 {
     most as u64
 }
 
-/// Runs the phase on `bench`'s driver.
-pub(crate) async fn measure(bench: &Bench<'_>) -> LimitedRun {
+/// Runs the phase on `queue`'s driver; `redis` is a client of the Redis server behind it, for
+/// its CPU (Redis only).
+pub(crate) async fn measure(bench_queue: &Queue, redis: Option<&redis::Client>) -> LimitedRun {
     let queue = limited::DEFINITION.queue;
     let n = RATE * WINDOWS;
-    bench.queue.purge(queue).await.expect("purge");
-    bench.queue.pause(queue).await.expect("pause");
+    bench_queue.purge(queue).await.expect("purge");
+    bench_queue.pause(queue).await.expect("pause");
     for start in (0..n).step_by(1_000) {
         let chunk = (start..(start + 1_000).min(n)).map(|id| limited::job(Signup::new(id)));
-        bench
-            .queue
+        bench_queue
             .dispatch_bulk(chunk)
             .await
             .expect("bulk enqueue");
@@ -104,14 +87,14 @@ pub(crate) async fn measure(bench: &Bench<'_>) -> LimitedRun {
     STARTS.lock().unwrap().clear();
     *WANTED.lock().unwrap() = n as usize;
     let workers: Vec<BackgroundWorker> = (0..WORKERS)
-        .map(|_| BackgroundWorker::start(&bench.queue, &["limited"], Keep::default()))
+        .map(|_| BackgroundWorker::start(bench_queue, &["limited"], Keep::default()))
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let before = bench.snapshot().await;
+    let before = Snapshot::take(redis).await;
     let started = ALL_STARTED.notified();
-    bench.queue.resume(queue).await.expect("resume");
+    bench_queue.resume(queue).await.expect("resume");
     started.await;
-    let used = bench.snapshot().await.since(&before);
+    let used = Snapshot::take(redis).await.since(&before);
     for worker in workers {
         worker.stop().await;
     }

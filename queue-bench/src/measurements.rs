@@ -29,6 +29,23 @@ pub(crate) struct RunInfo {
     pub(crate) scaling_max: u64,
 }
 
+/// What the rate-limited phase measured ([`limited`](crate::limited)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LimitedRun {
+    /// The limit, in starts per window.
+    pub(crate) rate: u64,
+    /// Jobs run.
+    pub(crate) jobs: u64,
+    /// The most recorded starts within any window of the limit's.
+    pub(crate) most_in_a_window: u64,
+    /// Starts per second, from the first start to one window after the last (a sliding window
+    /// admits a window's worth at once), as a fraction of the limit.
+    pub(crate) throughput_of_limit: f64,
+    /// Redis CPU per job over the drain (Redis only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server_cpu_per_job_us: Option<f64>,
+}
+
 /// Everything measured on one driver. Field names carry their units.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DriverReport {
@@ -67,7 +84,7 @@ pub(crate) struct DriverReport {
     pub(crate) scaling: Vec<ScalingRun>,
     /// The rate-limited drain (bare runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) limited: Option<crate::limited::LimitedRun>,
+    pub(crate) limited: Option<LimitedRun>,
     /// `redis-benchmark` against the same server before and after the phases (Redis only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<Baseline>,

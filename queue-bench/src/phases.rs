@@ -62,7 +62,7 @@ impl Bench<'_> {
     }
 
     /// Both processes' counters now.
-    pub(crate) async fn snapshot(&self) -> Snapshot {
+    async fn snapshot(&self) -> Snapshot {
         Snapshot::take(self.redis.as_ref()).await
     }
 
@@ -124,7 +124,7 @@ impl Bench<'_> {
         };
         let limited = if self.limits {
             self.progress("rate-limited drain");
-            Some(crate::limited::measure(self).await)
+            Some(crate::limited::measure(&self.queue, self.redis.as_ref()).await)
         } else {
             None
         };

@@ -3,9 +3,9 @@
 
 use syn::LitStr;
 
-use crate::check::string;
 use crate::cron_rule::{parse_cron, parse_missed, parse_tz, MissedRule};
 use crate::errors::Errors;
+use crate::literal::string;
 use crate::parse::Args;
 
 /// A handler's schedule: a valid cron expression, time zone and missed-tick policy.

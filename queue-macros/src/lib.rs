@@ -12,6 +12,7 @@ mod cron_rule;
 mod duration;
 mod errors;
 mod expand;
+mod literal;
 // The name rule lives in queue-core (this crate cannot depend on it): one source for both.
 #[path = "../../queue-core/src/job/name_rule.rs"]
 mod name_rule;

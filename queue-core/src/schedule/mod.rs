@@ -4,8 +4,10 @@
 //! scheduler fires them; `Queue`'s schedule methods (`schedules.rs`) administer them.
 
 pub(crate) mod cron_rule;
+mod missed;
 mod spec;
 mod ticks;
 
-pub use spec::{CronSpec, Fired, Missed, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME};
+pub use missed::Missed;
+pub use spec::{CronSpec, Fired, Schedule, ScheduleInfo, MAX_SCHEDULE_NAME};
 pub use ticks::SCHEDULE_GRACE;

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::cron_rule::{parse_cron, parse_missed, parse_tz, MissedRule, MAX_CATCH_UP};
+use super::cron_rule::{parse_cron, parse_tz, MAX_CATCH_UP};
+use super::missed::Missed;
 use super::ticks::Clock;
 use crate::error::{Error, Result};
 use crate::job::{from_unix_ms, unix_ms, validate_name, JobId};
@@ -13,49 +14,6 @@ use crate::job::{from_unix_ms, unix_ms, validate_name, JobId};
 /// Longest schedule name: a tick's job id is `<name>@<tick ms>`, which must stay within the
 /// 200 bytes of an id.
 pub const MAX_SCHEDULE_NAME: usize = 176;
-
-/// What a schedule does with ticks that came due while no worker could fire them (all workers
-/// were stopped, or storage was unreachable): a tick more than
-/// [`SCHEDULE_GRACE`](crate::SCHEDULE_GRACE) late is missed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Missed {
-    /// Missed ticks are dropped; the schedule goes on with its next tick (the default).
-    #[default]
-    Skip,
-    /// Missed ticks are run once, as one job for the latest of them.
-    Once,
-    /// Each missed tick runs, oldest first, up to the latest `max` of them.
-    Each {
-        /// Most missed ticks run (from 1 to 1000).
-        max: u32,
-    },
-}
-
-impl Missed {
-    /// Reads a policy as `#[job(missed = ...)]` writes it: `skip`, `once` or `each(N)`.
-    pub fn parse(text: &str) -> Result<Self> {
-        match parse_missed(text) {
-            Ok(MissedRule::Skip) => Ok(Missed::Skip),
-            Ok(MissedRule::Once) => Ok(Missed::Once),
-            Ok(MissedRule::Each(max)) => Ok(Missed::Each { max }),
-            Err(reason) => Err(Error::InvalidSchedule {
-                name: String::new(),
-                reason,
-            }),
-        }
-    }
-
-    /// How many missed ticks to run at most.
-    pub(crate) fn catch_up(self) -> usize {
-        match self {
-            Missed::Skip => 0,
-            Missed::Once => 1,
-            Missed::Each { max } => max.clamp(1, MAX_CATCH_UP) as usize,
-        }
-    }
-}
 
 /// A recurring job: at each time its cron expression names in its time zone, a job `job` with
 /// `payload` goes to `queue`, fired exactly once however many workers serve the queue.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeZone};
 use chrono_tz::Tz;
 
-use super::spec::Missed;
+use super::missed::Missed;
 
 /// How late a tick may be fired and still count as on time; a tick later than this is missed
 /// and its schedule's [`Missed`] policy decides whether it runs.
