@@ -102,7 +102,7 @@ end
 -- ~1.7 us of server CPU per job for the ZADD alone. A member longer than 64 bytes (the default
 -- zset-max-listpack-value) makes Redis switch the key to its skiplist encoding, which it keeps
 -- until the key is deleted, so every reserve writes this sentinel into the active set, with
--- score 0 (tokens start at 1). It has spaces, so it is never a job id the client accepts.
+-- score 0 (tokens are above 0). It has spaces, so it is never a job id the client accepts.
 local SENTINEL = 'sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)'
 
 local function now_ms()
@@ -121,7 +121,14 @@ local function parse_env(s)
   if not s then return nil end
   local f, a, m, p, c, r, fs, ls, n, at =
     string.match(s, '^(%d+)|(%d+)|(%d+)|(%-?%d+)|(%d+)|(%d+)|(%d+)|(%d+)|([^|]+)|()')
-  if not f then return nil end
+  if not f then
+    -- Written before the ready and start fields (seven fields): ready since its creation, no
+    -- run ended yet as far as it says. Rewriting it writes the current form.
+    if string.match(s, '^%d+|%d+|%d+|%-?%d+|%d+|%d+|%d+|%d+|') then return nil end
+    f, a, m, p, c, n, at = string.match(s, '^(%d+)|(%d+)|(%d+)|(%-?%d+)|(%d+)|([^|]+)|()')
+    if not f then return nil end
+    r, fs, ls = c, '0', '0'
+  end
   return { failed = f, att = tonumber(a), max = tonumber(m), pri = tonumber(p), created = c,
            ready = r, first = fs, last = ls, name = n, body = string.sub(s, at) }
 end
@@ -145,8 +152,9 @@ local function token_ms(tok)
 end
 
 -- A new fencing token for a reserve at `now` ms: above every token issued before (the counter
--- in tok), and carrying `now` (token_ms) unless the clock went back or a thousand reserves
--- came within one ms, when it counts on from the last one.
+-- in tok), and carrying `now` (token_ms) unless the clock went back or more than TOKEN_MS
+-- reserves came within one ms, when it counts on from the last one (and the start it carries
+-- is that much late).
 local function new_token(now)
   local tok = redis.call('INCR', q.tok)
   local timed = now * TOKEN_MS
@@ -385,6 +393,10 @@ local function add_error(id, attempt, now, message, started)
     local at = 1
     while at <= #old do
       local len, from = string.match(old, '^%d+:%d+:%d+:(%d+):()', at)
+      if not len then
+        -- An entry written before runs' starts were kept: attempt:ms:length:message.
+        len, from = string.match(old, '^%d+:%d+:(%d+):()', at)
+      end
       if not len or from + tonumber(len) - 1 > #old then break end
       local stop = from + tonumber(len)
       entries[#entries + 1] = string.sub(old, at, stop - 1)

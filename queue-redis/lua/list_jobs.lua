@@ -144,7 +144,8 @@ if state == 'failed' then
       envs = redis.call('HMGET', data, unpack(ids))
     end
     for i, e in ipairs(got) do
-      local name = envs[i] and string.match(envs[i], '^%d+|%d+|%d+|%-?%d+|%d+|%d+|%d+|%d+|([^|]+)|')
+      local name = envs[i] and (string.match(envs[i], '^%d+|%d+|%d+|%-?%d+|%d+|%d+|%d+|%d+|([^|]+)|')
+        or string.match(envs[i], '^%d+|%d+|%d+|%-?%d+|%d+|([^|]+)|'))
       if name == only then
         list[#list + 1] = { 1, 0, e[2], '', e[1], e[2], 0 }
         if #list == want then break end

@@ -10,10 +10,17 @@ local now = now_ms()
 local raw = redis.call('HGET', q.data, id)
 local delay = tonumber(ARGV[3])
 local due = now + delay
--- The run was not an attempt: the envelope counts ended runs, so it is moved as it is.
+-- The run was not an attempt (the envelope counts ended runs): only the job's ready time and
+-- the run's start are written; a record that is not an envelope is moved as it is.
 local before = next_event(toks[1])
 local pause = tonumber(redis.call('GET', KEYS[19]) or '0')
 if raw then
+  local j = parse_env(raw)
+  if j then
+    j.ready = fmt(due)
+    ran(j, token_ms(toks[1]))
+    raw = pack_env(j)
+  end
   redis.call('ZADD', l.sched, due, id)
   redis.call('HSET', q.later, id, raw)
   redis.call('HDEL', q.data, id)

@@ -70,7 +70,7 @@ impl RedisDriver {
             pipe.cmd("LLEN").arg(lane.ready());
             pipe.cmd("ZCARD").arg(lane.prio());
             pipe.cmd("ZCARD").arg(lane.sched());
-            // Not the sentinel (lua/lib.lua), whose score is 0; tokens start at 1.
+            // Not the sentinel (lua/lib.lua), whose score is 0; tokens are above 0.
             pipe.cmd("ZCOUNT").arg(lane.active()).arg("(0").arg("+inf");
         }
         let values: Vec<u64> = self.inner.conn.pipe(&pipe).await?;

@@ -33,19 +33,39 @@ pub(crate) struct Header<'a> {
 }
 
 impl<'a> Header<'a> {
-    /// Reads the header of `raw`, or `None` when `raw` is not an envelope.
+    /// Reads the header of `raw`, or `None` when `raw` is not an envelope. An envelope written
+    /// before the ready and start fields existed (seven fields) reads as ready since its
+    /// creation, with no run recorded; the scripts write the current form when they rewrite it.
     pub(crate) fn parse(raw: &'a [u8]) -> Option<Self> {
-        let mut fields = [""; 9];
-        let mut at = 0;
-        for field in &mut fields {
-            let len = raw[at..].iter().position(|&b| b == b'|')?;
-            *field = std::str::from_utf8(&raw[at..at + len]).ok()?;
-            at += len + 1;
-        }
         let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty();
-        let [failed, attempts, max, priority, created, ready, first, last, name] = fields;
-        let numbers = [failed, attempts, max, created, ready, first, last];
-        if !numbers.into_iter().all(number) {
+        if let Some(([failed, attempts, max, priority, created, ready, first, last, name], at)) =
+            fields::<9>(raw)
+        {
+            // The current form's numbers in place: it is that form, readable or not.
+            if [ready, first, last].into_iter().all(number) {
+                return Self::of(
+                    [failed, attempts, max, priority, created, ready, first, last],
+                    name,
+                    at,
+                );
+            }
+        }
+        let ([failed, attempts, max, priority, created, name], at) = fields::<6>(raw)?;
+        Self::of(
+            [failed, attempts, max, priority, created, created, "0", "0"],
+            name,
+            at,
+        )
+    }
+
+    /// A header from its fields' text, or `None` when one is not what it should be.
+    fn of(numbers: [&str; 8], name: &'a str, body_at: usize) -> Option<Self> {
+        let [failed, attempts, max, priority, created, ready, first, last] = numbers;
+        let number = |s: &str| s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty();
+        if ![failed, attempts, max, created, ready, first, last]
+            .into_iter()
+            .all(number)
+        {
             return None;
         }
         Some(Self {
@@ -58,7 +78,7 @@ impl<'a> Header<'a> {
             first_ms: first.parse().ok()?,
             last_ms: last.parse().ok()?,
             name: Some(name).filter(|n| !n.is_empty())?,
-            body_at: at,
+            body_at,
         })
     }
 
@@ -75,6 +95,18 @@ impl<'a> Header<'a> {
             JobState::Ready
         }
     }
+}
+
+/// The first `N` `|`-ended fields of `raw` and where the rest starts.
+fn fields<const N: usize>(raw: &[u8]) -> Option<([&str; N], usize)> {
+    let mut fields = [""; N];
+    let mut at = 0;
+    for field in &mut fields {
+        let len = raw[at..].iter().position(|&b| b == b'|')?;
+        *field = std::str::from_utf8(&raw[at..at + len]).ok()?;
+        at += len + 1;
+    }
+    Some((fields, at))
 }
 
 /// Writes a new job's envelope: not failed, no attempts yet, ready at `ready_ms`.
@@ -177,7 +209,51 @@ pub(crate) fn parse_errors(v: &Value) -> Vec<AttemptError> {
 }
 
 /// The first entry of an error history and what follows it, or `None` when it is not one.
+/// An entry written before runs' starts were kept (`attempt:ms:length:message`) reads without
+/// a start.
 fn next_error(raw: &[u8]) -> Option<(AttemptError, &[u8])> {
+    let digits_then_colon = |from: usize| {
+        let len = raw.get(from..)?.iter().position(|&b| b == b':')?;
+        (len > 0 && raw[from..from + len].iter().all(u8::is_ascii_digit)).then_some(from + len + 1)
+    };
+    // Four numbers lead an entry of this build's form (readable or damaged); three, an earlier one.
+    let fourth = digits_then_colon(0)
+        .and_then(digits_then_colon)
+        .and_then(digits_then_colon)
+        .and_then(digits_then_colon);
+    if fourth.is_some() {
+        next_error_with_start(raw)
+    } else {
+        next_error_before_starts(raw)
+    }
+}
+
+/// An entry `attempt:ms:length:message`, from before runs' starts were kept.
+fn next_error_before_starts(raw: &[u8]) -> Option<(AttemptError, &[u8])> {
+    let mut numbers = [0u64; 3];
+    let mut at = 0;
+    for n in &mut numbers {
+        let len = raw[at..].iter().position(|&b| b == b':')?;
+        let digits = &raw[at..at + len];
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        *n = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        at += len + 1;
+    }
+    let [attempt, ms, len] = numbers;
+    let end = at.checked_add(usize::try_from(len).ok()?)?;
+    let message = raw.get(at..end)?;
+    let entry = AttemptError::new(
+        u32::try_from(attempt).unwrap_or(u32::MAX),
+        from_unix_ms(ms),
+        String::from_utf8_lossy(message).into_owned(),
+    );
+    Some((entry, &raw[end..]))
+}
+
+/// An entry `attempt:ms:started ms:length:message`.
+fn next_error_with_start(raw: &[u8]) -> Option<(AttemptError, &[u8])> {
     let mut numbers = [0u64; 4];
     let mut at = 0;
     for n in &mut numbers {
@@ -297,6 +373,33 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_earlier_builds_wrote() {
+        let old = b"0|2|5|-3|1700000000000|send:mail|{\"a\":\"x|y\"}";
+        let h = Header::parse(old).unwrap();
+        assert_eq!((h.attempts, h.max_attempts, h.priority), (2, 5, -3));
+        assert_eq!(
+            (h.created_ms, h.ready_ms),
+            (1_700_000_000_000, 1_700_000_000_000)
+        );
+        assert_eq!((h.first_ms, h.last_ms, h.name), (0, 0, "send:mail"));
+        assert_eq!(&old[h.body_at..], br#"{"a":"x|y"}"#);
+        // An old history, then an entry of this build's form.
+        let raw = "1:1700000000000:4:boom2:1700000000500:1700000000100:2:ok";
+        let errors = parse_errors(&Value::BulkString(raw.as_bytes().to_vec()));
+        let got: Vec<(u32, &str, Option<u64>)> = errors
+            .iter()
+            .map(|e| {
+                (
+                    e.attempt,
+                    e.error.as_str(),
+                    e.started_at.map(queue_core::unix_ms),
+                )
+            })
+            .collect();
+        assert_eq!(got, [(1, "boom", None), (2, "ok", Some(1_700_000_000_100))]);
+    }
+
+    #[test]
     fn tokens_carry_their_reserve_time() {
         let ms = 1_700_000_000_123u64;
         let started = token_started(ms * TOKEN_MS + 7).map(queue_core::unix_ms);
@@ -311,9 +414,9 @@ mod tests {
             b"0|1|2|3|4|4|0|0||payload",
             b"0|1|2|999|4|4|0|0|x|payload",
             b"0|-1|2|0|4|4|0|0|x|payload",
-            b"0|1|2|0|4|4|x|payload",
-            b"0|1|2|0|4|4|0|x|payload",
-            b"0|1|2|0|4|4|0|0|x",
+            b"0|1|2|0|4||x|payload",
+            b"0|1|2|0|x4|4|0|0|x|payload",
+            b"0|1|2|0|4",
             b"",
         ] {
             assert!(

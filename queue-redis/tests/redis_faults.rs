@@ -341,3 +341,67 @@ async fn a_reserve_hands_out_its_good_jobs_when_a_bad_record_cannot_be_failed() 
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(&failed.payload[..], b"0|not a header");
 }
+
+/// A job stored by a build from before the envelope kept its ready time and run starts (seven
+/// fields), with an error history from then, is read, run and failed like any other: nothing
+/// stored before an upgrade is lost, and its history keeps its old entries.
+#[tokio::test]
+async fn jobs_stored_by_an_earlier_build_still_run() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    let mut conn = raw(&server)
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::pipe()
+        .cmd("HSET")
+        .arg("{queue:upgrade}:data")
+        .arg("old-1")
+        .arg("0|1|3|0|1700000000000|count|5")
+        .cmd("HSET")
+        .arg("{queue:upgrade}:errs")
+        .arg("old-1")
+        .arg("1:1700000000500:4:boom")
+        .cmd("RPUSH")
+        .arg("{queue:upgrade}:lane:count:ready")
+        .arg("old-1")
+        .cmd("SADD")
+        .arg("{queue:upgrade}:lanes")
+        .arg("count")
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let lane = queue_core::Lane::new("upgrade", "count").unwrap();
+    let got = queue
+        .driver()
+        .reserve(&lane, 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(got.jobs.len(), 1, "the old job is handed out");
+    let job = &got.jobs[0];
+    assert_eq!((job.id.as_str(), &job.payload[..]), ("old-1", &b"5"[..]));
+    assert_eq!((job.attempt, job.max_attempts), (2, 3));
+    assert!(queue
+        .driver()
+        .fail(
+            &lane,
+            &job.lease(),
+            queue_core::Failure::retry("again", Duration::from_secs(60))
+        )
+        .await
+        .unwrap());
+    let info = queue
+        .job("upgrade", &job.id)
+        .await
+        .unwrap()
+        .expect("the job is kept");
+    assert_eq!(info.state, JobState::Scheduled);
+    let errors: Vec<(u32, &str)> = info
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.error.as_str()))
+        .collect();
+    assert_eq!(errors, [(1, "boom"), (2, "again")]);
+    assert!(info.errors[0].started_at.is_none());
+    assert!(info.errors[1].started_at.is_some());
+}
