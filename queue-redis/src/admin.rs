@@ -361,23 +361,28 @@ impl RedisDriver {
         Ok(moved)
     }
 
+    /// Job `id`'s envelope, from `data` (ready, running, failed, kept) or `later` (scheduled).
+    pub(crate) async fn record(&self, keys: &QueueKeys, id: &JobId) -> Result<Option<Vec<u8>>> {
+        let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+            .inner
+            .conn
+            .pipe(
+                redis::pipe()
+                    .cmd("HGET")
+                    .arg(keys.data())
+                    .arg(id.as_str())
+                    .cmd("HGET")
+                    .arg(keys.later())
+                    .arg(id.as_str()),
+            )
+            .await?;
+        Ok(data.or(later))
+    }
+
     pub(crate) async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
         let keys = self.queue_keys(queue)?;
         for _ in 0..3 {
-            let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
-                .inner
-                .conn
-                .pipe(
-                    redis::pipe()
-                        .cmd("HGET")
-                        .arg(keys.data())
-                        .arg(id.as_str())
-                        .cmd("HGET")
-                        .arg(keys.later())
-                        .arg(id.as_str()),
-                )
-                .await?;
-            let Some(raw) = data.or(later) else {
+            let Some(raw) = self.record(&keys, id).await? else {
                 return Ok(false);
             };
             // An unreadable record still gets deleted; its lane does not matter then.

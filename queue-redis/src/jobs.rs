@@ -141,14 +141,24 @@ impl RedisDriver {
         }
         .call(&self.inner.scripts, &self.inner.conn)
         .await?;
+        self.take_reply(lane, acked, reply).await
+    }
+
+    /// The acks and reservation of a reserve's reply, after `acked` (the acks sent before it).
+    /// A record the driver cannot hand out is failed on its own; when even that fails, the job
+    /// stays leased, for the reaper to return when the lease expires.
+    pub(crate) async fn take_reply(
+        &self,
+        lane: &Lane,
+        mut acked: Vec<bool>,
+        reply: ReserveReply,
+    ) -> Result<(Vec<bool>, Reservation)> {
         let ReserveReply {
             acked: flags,
             reservation,
             unreadable,
         } = reply;
         acked.extend(flags);
-        // A record the driver cannot hand out is failed on its own; when even that fails, the
-        // job stays leased, for the reaper to return when the lease expires.
         for (lease, why) in unreadable {
             if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
                 tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");

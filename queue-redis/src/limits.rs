@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use queue_core::{Lane, Lease, LimitSpec, Limits, Reservation, Result};
 
-use crate::scripts::{Postpone, Released, Reserve, ReserveLimited, ReserveReply, JOBS_PER_CALL};
+use crate::scripts::{Postpone, Released, Reserve, ReserveLimited, JOBS_PER_CALL};
 use crate::RedisDriver;
 
 #[async_trait]
@@ -42,18 +42,7 @@ impl Limits for RedisDriver {
         }
         .call(&self.inner.scripts, &self.inner.conn)
         .await?;
-        let ReserveReply {
-            acked: flags,
-            reservation,
-            unreadable,
-        } = reply;
-        acked.extend(flags);
-        for (lease, why) in unreadable {
-            if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
-                tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");
-            }
-        }
-        Ok((acked, reservation))
+        self.take_reply(lane, acked, reply).await
     }
 
     async fn postpone(&self, lane: &Lane, lease: &Lease, delay: Duration) -> Result<bool> {

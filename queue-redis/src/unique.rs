@@ -55,20 +55,7 @@ impl Cancel for RedisDriver {
     async fn cancel(&self, queue: &str, id: &JobId) -> Result<CancelOutcome> {
         let keys = self.queue_keys(queue)?;
         for _ in 0..3 {
-            let (data, later): (Option<Vec<u8>>, Option<Vec<u8>>) = self
-                .inner
-                .conn
-                .pipe(
-                    redis::pipe()
-                        .cmd("HGET")
-                        .arg(keys.data())
-                        .arg(id.as_str())
-                        .cmd("HGET")
-                        .arg(keys.later())
-                        .arg(id.as_str()),
-                )
-                .await?;
-            let Some(raw) = data.or(later) else {
+            let Some(raw) = self.record(&keys, id).await? else {
                 return Ok(CancelOutcome::NotFound);
             };
             let Some(name) = Header::parse(&raw).map(|h| h.name.to_string()) else {
