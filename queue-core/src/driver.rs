@@ -12,6 +12,7 @@ use crate::job::{
     Lane, Lease, LimitSpec, NewJob, Reservation,
 };
 use crate::job::{QueueStats, RunCounts};
+use crate::keyed_limits::KeyedLimits;
 use crate::observe::events::Event;
 use crate::presence::WorkerPresence;
 use crate::schedule::{Fired, Schedule, ScheduleInfo};
@@ -175,6 +176,8 @@ pub struct Capabilities<'a> {
     pub unique: Option<&'a dyn UniqueJobs>,
     /// Cancelling waiting and running jobs.
     pub cancel: Option<&'a dyn Cancel>,
+    /// Limits held per rate key, keys served round robin.
+    pub keyed_limits: Option<&'a dyn KeyedLimits>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -231,6 +234,12 @@ impl<'a> Capabilities<'a> {
         self.cancel = Some(cancel);
         self
     }
+
+    /// Offers limits held per rate key.
+    pub fn with_keyed_limits(mut self, keyed: &'a dyn KeyedLimits) -> Self {
+        self.keyed_limits = Some(keyed);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -245,6 +254,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("schedules", &self.schedules.is_some())
             .field("unique", &self.unique.is_some())
             .field("cancel", &self.cancel.is_some())
+            .field("keyed_limits", &self.keyed_limits.is_some())
             .finish()
     }
 }
@@ -293,6 +303,11 @@ impl dyn Driver {
     /// The driver's cancelling of jobs, if it offers it.
     pub fn cancel(&self) -> Option<&dyn Cancel> {
         self.capabilities().cancel
+    }
+
+    /// The driver's limits held per rate key, if it keeps them.
+    pub fn keyed_limits(&self) -> Option<&dyn KeyedLimits> {
+        self.capabilities().keyed_limits
     }
 }
 

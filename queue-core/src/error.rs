@@ -152,6 +152,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A keyed handler's job whose rate key cannot be computed or is not allowed.
+    #[error("invalid rate key for job `{job}`: {reason}")]
+    InvalidRateKey {
+        /// The job name.
+        job: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A worker was configured in a way it cannot run.
     #[error("invalid worker configuration: {reason}")]
     InvalidConfig {

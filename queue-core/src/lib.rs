@@ -8,6 +8,7 @@ mod error;
 mod event_log;
 pub mod hash;
 mod job;
+mod keyed_limits;
 pub mod observe;
 mod presence;
 mod queue;
@@ -32,7 +33,8 @@ pub use error::{BoxError, Error, JobError, Result};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Completion, Counts, Cursor, Dispatched, Failure, JobId,
     JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, LimitSpec,
-    NewJob, Order, Rate, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
+    NewJob, Order, Rate, RateKey, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN,
+    MAX_PAGE, MAX_RATE_KEY_LEN,
 };
 pub use job::{
     strip_trace_context, MalformedPayload, StoredPayload, CONTEXT_MARK, MAX_CONTEXT_LEN,
@@ -40,6 +42,7 @@ pub use job::{
 pub use job::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub use job::{AttemptError, MAX_ERRORS_KEPT};
 pub use job::{Unique, UniqueDefault, UniqueMode, DEFAULT_UNIQUE_FOR, MAX_UNIQUE_KEY_LEN};
+pub use keyed_limits::KeyedLimits;
 pub use observe::events::{Event, EventKind, Events, DEFAULT_EVENT_BUFFER};
 pub use observe::follow::EventStream;
 pub use observe::log::{EventLogStats, DEFAULT_EVENT_LOG_LEN};

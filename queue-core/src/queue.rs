@@ -204,32 +204,44 @@ impl Queue {
         Ok(stored)
     }
 
-    /// Stores checked jobs: unique ones through the driver's [`UniqueJobs`], the others
-    /// through [`Driver::enqueue`], in dispatch order.
+    /// Stores checked jobs: unique ones through the driver's [`UniqueJobs`], keyed ones
+    /// through its [`KeyedLimits`](crate::KeyedLimits), the others through
+    /// [`Driver::enqueue`], in dispatch order.
     async fn enqueue(&self, mut jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        if jobs.iter().all(|job| job.unique.is_none()) {
+        if jobs
+            .iter()
+            .all(|job| job.unique.is_none() && job.key.is_none())
+        {
             return self.driver.enqueue(jobs).await;
         }
-        let unique = self.driver.unique().ok_or_else(|| Error::Unsupported {
-            capability: "unique jobs",
-            driver: format!("{:?}", self.driver),
-        })?;
-        // Runs of unique and other jobs, each stored in one call, in order. A run that fails
-        // after others were stored ends the dispatch with what was stored and the jobs of the
-        // runs not sent (those of the failed run are handed back only when its driver did).
+        // Runs of unique, keyed and other jobs, each stored in one call, in order. A run that
+        // fails after others were stored ends the dispatch with what was stored and the jobs of
+        // the runs not sent (those of the failed run are handed back only when its driver did).
         let mut stored = Vec::with_capacity(jobs.len());
         while !jobs.is_empty() {
-            let is_unique = jobs[0].unique.is_some();
+            let kind = Route::of(&jobs[0]);
             let run = jobs
                 .iter()
-                .position(|job| job.unique.is_some() != is_unique)
+                .position(|job| Route::of(job) != kind)
                 .unwrap_or(jobs.len());
             let rest = jobs.split_off(run);
             let batch = std::mem::replace(&mut jobs, rest);
-            let done = if is_unique {
-                unique.enqueue_unique(batch).await
-            } else {
-                self.driver.enqueue(batch).await
+            let done = match kind {
+                Route::Unique => match self.driver.unique() {
+                    Some(unique) => unique.enqueue_unique(batch).await,
+                    None => Err(Error::Unsupported {
+                        capability: "unique jobs",
+                        driver: format!("{:?}", self.driver),
+                    }),
+                },
+                Route::Keyed => match self.driver.keyed_limits() {
+                    Some(keyed) => keyed.enqueue_keyed(batch).await,
+                    None => Err(Error::Unsupported {
+                        capability: "limits per rate key",
+                        driver: format!("{:?}", self.driver),
+                    }),
+                },
+                Route::Plain => self.driver.enqueue(batch).await,
             };
             let offset = stored.len();
             let error = match done {
@@ -266,6 +278,12 @@ impl Queue {
 
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
+        if job.unique.is_some() && job.key.is_some() {
+            return Err(Error::InvalidRateKey {
+                job: job.name.to_string(),
+                reason: "a job with a rate key cannot be unique too (not supported yet)".into(),
+            });
+        }
         if let Some(unique) = &mut job.unique {
             if unique.key.is_empty() {
                 unique.key = crate::job::default_key(&job.name, &job.payload);
@@ -559,6 +577,26 @@ pub fn redact_url(url: &str) -> String {
     } else {
         // `redis://password@host` form: the only part is the password.
         format!("{scheme}://***@{host}{tail}")
+    }
+}
+
+/// Which storage call a job is dispatched through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Plain,
+    Unique,
+    Keyed,
+}
+
+impl Route {
+    fn of(job: &NewJob) -> Self {
+        if job.unique.is_some() {
+            Route::Unique
+        } else if job.key.is_some() {
+            Route::Keyed
+        } else {
+            Route::Plain
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::backoff::Backoff;
 use crate::context::{JobContext, Requirement, State};
 use crate::error::{Error, JobError};
 use crate::hash::IdHashMap;
-use crate::job::{Keep, LimitSpec, Name, NewJob, Rate, Unique, UniqueDefault, UniqueMode};
+use crate::job::{Keep, LimitSpec, Name, NewJob, Rate, RateKey, Unique, UniqueDefault, UniqueMode};
 use crate::schedule::{CronSpec, Missed};
 
 /// The queue used when a handler names none.
@@ -55,6 +55,9 @@ pub struct JobDefinition {
     /// Whether its jobs are unique by default (`unique_for`, `unique_mode`), under the job
     /// name and a hash of the payload unless a dispatch gives a key.
     pub unique: Option<UniqueDefault>,
+    /// How its jobs get their rate key (`#[job(rate_key = ..)]`): its limits then hold per
+    /// key, and its lane serves keys round robin.
+    pub rate_key: Option<RateKey>,
 }
 
 impl JobDefinition {
@@ -77,6 +80,7 @@ impl JobDefinition {
             limits: LimitSpec::NONE,
             cron: None,
             unique: None,
+            rate_key: None,
         }
     }
 
@@ -171,6 +175,14 @@ impl JobDefinition {
     /// or window is refused when a worker starts (`Error::InvalidLimit`).
     pub const fn rate(mut self, count: u32, per: Duration) -> Self {
         self.limits.rate = Some(Rate::unchecked(count, per));
+        self
+    }
+
+    /// Takes each job's rate key from `key`: the rate and the concurrency then hold per key,
+    /// and the lane serves its keys round robin.
+    pub const fn rate_key(mut self, key: RateKey) -> Self {
+        self.rate_key = Some(key);
+        self.limits.keyed = true;
         self
     }
 
@@ -285,6 +297,7 @@ impl NewJob {
                 max_attempts: 3,
                 id: None,
                 unique: None,
+                key: None,
                 queue_chosen: false,
                 typed: false,
                 error: None,
@@ -293,6 +306,20 @@ impl NewJob {
     }
 
     pub(crate) fn for_definition(def: &JobDefinition, payload: Bytes) -> Self {
+        let mut key = None;
+        let mut error = None;
+        if let Some(rate_key) = &def.rate_key {
+            match rate_key.key_of(&payload) {
+                Ok(k) => key = Some(k.into_boxed_str()),
+                Err(reason) => {
+                    error = Some(Box::new(Error::InvalidRateKey {
+                        job: def.name.to_string(),
+                        reason,
+                    })
+                        as Box<dyn std::error::Error + Send + Sync>)
+                }
+            }
+        }
         NewJob {
             name: Name::Static(def.name),
             queue: Name::Static(def.queue),
@@ -304,9 +331,10 @@ impl NewJob {
             unique: def
                 .unique
                 .map(|u| Box::new(Unique::new(String::new(), u.ttl, u.mode))),
+            key,
             queue_chosen: false,
             typed: false,
-            error: None,
+            error,
         }
     }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod event_log;
+mod keyed;
 mod limits;
 mod presence;
 mod retention;
@@ -353,6 +354,7 @@ impl Driver for MemoryDriver {
             .with_schedules(self)
             .with_unique(self)
             .with_cancel(self)
+            .with_keyed_limits(self)
     }
 }
 

@@ -119,6 +119,10 @@ pub struct LimitSpec {
     /// At most this many jobs of the lane leased at once, across every worker (a leased job
     /// holds its slot until it is settled or its lease expires and is reaped).
     pub concurrency: Option<u32>,
+    /// Whether the rate and the concurrency hold per rate key ([`RateKey`](crate::RateKey))
+    /// rather than for the whole lane: the lane is then served through
+    /// [`KeyedLimits`](crate::KeyedLimits), round robin by key.
+    pub keyed: bool,
 }
 
 impl LimitSpec {
@@ -126,6 +130,7 @@ impl LimitSpec {
     pub const NONE: LimitSpec = LimitSpec {
         rate: None,
         concurrency: None,
+        keyed: false,
     };
 
     /// Limits with this rate.
@@ -146,9 +151,18 @@ impl LimitSpec {
         Ok(self)
     }
 
+    /// The same limits, held per rate key.
+    pub fn per_key(mut self) -> Self {
+        self.keyed = true;
+        self
+    }
+
     /// These limits if they can be kept (no zero count, window or concurrency).
     pub fn checked(self) -> Result<Self> {
-        let mut out = LimitSpec::NONE;
+        let mut out = LimitSpec {
+            keyed: self.keyed,
+            ..LimitSpec::NONE
+        };
         if let Some(rate) = self.rate {
             out = out.with_rate(rate.checked()?);
         }

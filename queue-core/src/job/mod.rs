@@ -13,6 +13,7 @@ mod limit;
 mod name_rule;
 mod new_job;
 mod page;
+mod rate_key;
 mod stats;
 mod unique;
 
@@ -31,6 +32,8 @@ pub use limit::{LimitSpec, Rate};
 pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
 pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};
+pub(crate) use rate_key::check_key;
+pub use rate_key::{RateKey, MAX_RATE_KEY_LEN};
 pub use stats::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub(crate) use unique::default_key;
 pub use unique::{Unique, UniqueDefault, UniqueMode, DEFAULT_UNIQUE_FOR, MAX_UNIQUE_KEY_LEN};

@@ -53,6 +53,8 @@ pub struct NewJob {
     pub(crate) id: Option<JobId>,
     /// Its uniqueness, if it is unique (an empty key until dispatch fills in the default).
     pub(crate) unique: Option<Box<Unique>>,
+    /// Its rate key, for a keyed handler (computed at dispatch, see [`RateKey`](crate::RateKey)).
+    pub(crate) key: Option<Box<str>>,
     /// Whether the dispatcher named the queue (needed for jobs without a handler here).
     pub(crate) queue_chosen: bool,
     /// Built by typed dispatch: the payload's type is the handler's, so it needs no decode check.
@@ -132,6 +134,23 @@ impl NewJob {
         self
     }
 
+    /// Sets the job's rate key, in place of the one its handler's `rate_key` computes: a keyed
+    /// handler's limits hold per key, and its lane serves keys round robin. A key is 1 to
+    /// [`MAX_RATE_KEY_LEN`](crate::MAX_RATE_KEY_LEN) bytes without NUL; another is refused at
+    /// dispatch with [`Error::InvalidRateKey`](crate::Error::InvalidRateKey).
+    pub fn rate_key(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        if let Err(reason) = super::check_key(&key) {
+            self.error = Some(Box::new(crate::Error::InvalidRateKey {
+                job: self.name.to_string(),
+                reason,
+            }));
+            return self;
+        }
+        self.key = Some(key.into_boxed_str());
+        self
+    }
+
     fn unique_mut(&mut self) -> &mut Unique {
         self.unique.get_or_insert_with(|| {
             Box::new(Unique::new(
@@ -162,6 +181,7 @@ impl NewJob {
             attempts: self.max_attempts,
             id: self.id.as_ref(),
             unique: self.unique.as_deref(),
+            key: self.key.as_deref(),
         }
     }
 }
@@ -188,4 +208,8 @@ pub struct JobSpec<'a> {
     /// dispatched through [`UniqueJobs`](crate::UniqueJobs), never through
     /// [`Driver::enqueue`](crate::Driver::enqueue).
     pub unique: Option<&'a Unique>,
+    /// Its rate key ([`NewJob::rate_key`]), for a keyed handler. Jobs with one are dispatched
+    /// through [`KeyedLimits`](crate::KeyedLimits), never through
+    /// [`Driver::enqueue`](crate::Driver::enqueue).
+    pub key: Option<&'a str>,
 }

@@ -18,6 +18,11 @@ use super::event_log::{
     event_log_blocking_read_wakes_on_append, event_log_is_capped, event_log_reads_in_append_order,
     event_log_resumes_after_the_last_read, event_logs_are_per_queue,
 };
+use super::keyed::{
+    a_flooded_key_does_not_delay_another, an_expired_lease_frees_its_key_slot,
+    keyed_concurrency_bounds_each_key, keyed_jobs_are_seen_and_deleted_as_ready_jobs,
+    keyed_rate_holds_each_key_apart, keys_are_served_round_robin, postpone_pauses_only_the_key,
+};
 use super::limits::{
     global_concurrency_bounds_leased_jobs, limited_reserve_acks_and_keeps_to_a_pause,
     limited_reserve_takes_big_batches, postpone_pauses_the_lane_without_spending_attempts,
@@ -142,6 +147,17 @@ pub(super) const CASES: &[Case] = &[
     case!(postpone_pauses_the_lane_without_spending_attempts, Limits),
     case!(limited_reserve_acks_and_keeps_to_a_pause, Limits, Admin),
     case!(limited_reserve_takes_big_batches, Limits),
+    case!(keyed_rate_holds_each_key_apart, KeyedLimits, Admin),
+    case!(a_flooded_key_does_not_delay_another, KeyedLimits),
+    case!(keys_are_served_round_robin, KeyedLimits),
+    case!(keyed_concurrency_bounds_each_key, KeyedLimits),
+    case!(an_expired_lease_frees_its_key_slot, KeyedLimits),
+    case!(postpone_pauses_only_the_key, KeyedLimits),
+    case!(
+        keyed_jobs_are_seen_and_deleted_as_ready_jobs,
+        KeyedLimits,
+        Admin
+    ),
     case!(schedule_tick_fires_once_under_concurrent_claims, Schedules),
     case!(schedule_fires_only_ticks_after_the_last, Schedules),
     case!(paused_schedule_fires_nothing_until_resumed, Schedules),

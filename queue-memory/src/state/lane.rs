@@ -95,13 +95,14 @@ impl LaneState {
 
     /// Takes a ready job out of its index (deleting is rare: a scan is fine).
     pub(super) fn remove_ready(&mut self, id: Key, record: &Record) {
+        // A keyed job of priority 0 waits in the priority index (its keyed band).
         if record.priority == 0 {
             if let Some(pos) = self.ready.iter().position(|x| *x == id) {
                 self.ready.remove(pos);
+                return;
             }
-        } else {
-            self.prioritized.retain(|_, key| *key != id);
         }
+        self.prioritized.retain(|_, key| *key != id);
     }
 
     /// The earliest due time or lease deadline.

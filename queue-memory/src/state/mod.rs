@@ -2,6 +2,7 @@
 
 mod cancel;
 mod inspect;
+mod keyed;
 mod lane;
 mod limits;
 mod list;
@@ -64,6 +65,8 @@ struct Details {
     first_started: Option<u64>,
     /// Failed because it was cancelled while it ran.
     cancelled: bool,
+    /// Its rate key, for a job of a keyed handler.
+    rate_key: Option<Arc<str>>,
 }
 
 impl Details {
@@ -164,6 +167,8 @@ pub(crate) struct QueueState {
     locks: unique::Locks,
     /// What lanes with limits remember (lanes without limits have no entry).
     limited: IdHashMap<LaneId, limits::LaneLimit>,
+    /// What keyed lanes remember (other lanes have no entry).
+    keyed: IdHashMap<LaneId, keyed::KeyedLane>,
 }
 
 impl QueueState {
@@ -181,6 +186,7 @@ impl QueueState {
             kept: retain::Kept::default(),
             locks: unique::Locks::default(),
             limited: IdHashMap::default(),
+            keyed: IdHashMap::default(),
         }
     }
 
@@ -264,11 +270,18 @@ impl QueueState {
             record.state = JobState::Scheduled;
             record.at = due;
         }
+        if let Some(rate_key) = job.key {
+            record.details().rate_key = Some(rate_key.into());
+        }
         let (seq, priority) = (record.seq, record.priority);
         let key = match job.id {
             Some(id) => self.jobs.insert_chosen(id, record).expect("checked above"),
             None => self.jobs.push(record),
         };
+        if let (Some(rate_key), None) = (job.key, due) {
+            self.push_keyed(lane, key, rate_key, false);
+            return (Stored::New(key), true);
+        }
         let lane = &mut self.lanes[lane as usize];
         let wake = match due {
             None => {
@@ -610,6 +623,7 @@ impl QueueState {
             lane.scheduled.clear();
             lane.active.clear();
         }
+        self.keyed.clear();
     }
 
     pub(crate) fn resume(&mut self) {
