@@ -21,16 +21,20 @@ use crate::job::{Dispatched, Lane, Lease, LimitSpec, NewJob, Reservation};
 ///   ([`LimitSpec::rate`]), its own count of leased jobs ([`LimitSpec::concurrency`], held by
 ///   leases: an expired lease frees its slot once reaped) and its own pause
 ///   ([`postpone_key`](KeyedLimits::postpone_key)).
-/// - **Round robin.** A lane's ready keyed jobs are served by rounds: a job dispatched for a
-///   key joins round `max(the key's last round + 1, the lane's current round)`, and jobs leave
-///   by round, so each key with jobs waiting gets one start per round whatever the others'
-///   backlogs, and a key's jobs keep their dispatch order. A key held back by its limits is
-///   skipped (set aside until it may start again) without holding up the other keys.
+/// - **Round robin.** A lane's keys with waiting jobs are served by rounds, one start per key
+///   per round: a key is served next in round `max(one after the round it was last served in,
+///   the lane's current round)`, lowest round first (keys of one round in no set order), so a
+///   key's backlog never delays another key's next job by more than one round, and each key's
+///   jobs start in their order. A key held back by its limits is set aside (until its window
+///   frees, its pause ends, or a slot frees) without holding up the other keys, and rejoins at
+///   the current round.
 /// - **Priorities** do not reorder keyed jobs: the rounds decide (a job's priority is kept and
-///   shown). **Delays** keep their meaning: a delayed or retried job joins its key's rounds
-///   when it becomes due, as a new dispatch would. Jobs returned to the lane (requeued on
-///   shutdown, reaped after a lost lease, retried from the failed list, postponed) join their
-///   key at the lane's current round, ahead of the key's jobs that were waiting.
+///   shown). **Delays** keep their meaning: a delayed, retried or postponed job joins the back
+///   of its key's line when it becomes due, as a new dispatch would. Jobs returned to the lane
+///   (requeued on shutdown, reaped after a lost lease, retried from the failed list) go to the
+///   front of their key's line.
+/// - **Inspection.** Waiting keyed jobs count and list as ready jobs (after the lane's other
+///   ready jobs), and can be deleted or cancelled like them.
 /// - **No polling.** When keys are held back, [`Reservation::next_due`] says when the first
 ///   of them may start again (its window frees, its pause ends, or its earliest lease ends),
 ///   so a worker sleeps until then.

@@ -221,6 +221,14 @@ impl QueueKeys {
     pub(crate) fn limit(&self, job: &str) -> [String; 2] {
         ["starts", "pause"].map(|s| format!("{}:lane:{job}:{s}", self.tag))
     }
+
+    /// The keys of keyed lane `job` (`lua/keyed.lua`), used only by lanes whose handlers take
+    /// a rate key: its keyed jobs' lines, its ring of keys, its keys set aside by a window or
+    /// pause and by their concurrency, its per-key state and its jobs' keys.
+    pub(crate) fn keyed(&self, job: &str) -> [String; 6] {
+        ["kjobs", "kring", "kpark", "kfull", "kstate", "kof"]
+            .map(|s| format!("{}:lane:{job}:{s}", self.tag))
+    }
 }
 
 /// The 18 keys every lane script takes, in the order `lua/lib.lua` reads them:

@@ -7,6 +7,7 @@ mod driver;
 mod errors;
 mod event_log;
 mod jobs;
+mod keyed;
 mod keys;
 mod limits;
 mod options;

@@ -45,10 +45,10 @@ enum Place {
 /// One key of a keyed lane.
 #[derive(Debug)]
 struct KeyLine {
-    /// Its waiting jobs, first in line first, each with its round.
-    jobs: VecDeque<(u64, Key)>,
-    /// The round given to its last dispatched job.
-    last: u64,
+    /// Its waiting jobs, first in line first.
+    jobs: VecDeque<Key>,
+    /// The first round it may be served in next (one after the round it was last served in).
+    next: u64,
     /// Its starts inside the rate's window, oldest first (driver ms).
     starts: VecDeque<u64>,
     /// No starts before this time (driver ms).
@@ -62,7 +62,7 @@ impl KeyLine {
     fn new() -> Self {
         Self {
             jobs: VecDeque::new(),
-            last: 0,
+            next: 0,
             starts: VecDeque::new(),
             paused_until: 0,
             running: Vec::new(),
@@ -105,19 +105,18 @@ impl KeyedLane {
         }
     }
 
-    /// Puts `key` in the ring at `round` (not before the current round).
-    fn ring_at(&mut self, key: &Arc<str>, round: u64) {
+    /// Puts `key` in the ring at its next round (not before the current round).
+    fn ring(&mut self, key: &Arc<str>) {
         self.unplace(key);
-        let round = round.max(self.current);
+        let round = self.keys[key].next.max(self.current);
         let tie = self.tie();
         self.ring.insert((round, tie), key.clone());
         self.keys.get_mut(key).expect("known key").place = Place::Ring(round, tie);
     }
 
-    /// Adds a waiting job of `key`: at the back of its line in a new round, or at its front
-    /// (a returned job) in the current round.
+    /// Adds a waiting job of `key`: at the back of its line, or at its front (a returned job).
+    /// A key that had no job waiting joins the ring.
     pub(super) fn push(&mut self, key: &str, job: Key, front: bool) {
-        let current = self.current;
         let key: Arc<str> = match self.keys.get_key_value(key) {
             Some((k, _)) => k.clone(),
             None => {
@@ -128,15 +127,12 @@ impl KeyedLane {
         };
         let line = self.keys.get_mut(&key).expect("just added");
         if front {
-            line.jobs.push_front((current, job));
+            line.jobs.push_front(job);
         } else {
-            let round = (line.last + 1).max(current);
-            line.last = round;
-            line.jobs.push_back((round, job));
+            line.jobs.push_back(job);
         }
         if line.place == Place::Idle {
-            let head = line.jobs.front().expect("a job was added").0;
-            self.ring_at(&key, head);
+            self.ring(&key);
         }
     }
 }
@@ -212,18 +208,17 @@ impl QueueState {
                 taken.push(k);
             }
         }
-        let mut token = tokens(taken.len() as u64);
+        let first_token = tokens(taken.len() as u64);
         let started = unix_ms(SystemTime::now());
         let lane = &mut self.lanes[lane_id as usize];
         let earliest = lane.next_event().is_none_or(|next| deadline < next);
         let keyed = self.keyed.entry(lane_id).or_default();
-        for (key, rate_key) in taken {
+        for (token, (key, rate_key)) in (first_token..).zip(taken) {
             let id = self.jobs.id_of(key);
             let record = self.jobs.get_mut(key).expect("checked when taken");
             record.attempts += 1;
             record.state = JobState::Active;
             record.token = token;
-            token += 1;
             let waited = Duration::from_millis(now.saturating_sub(record.at));
             record.at = deadline;
             if record.started != 0 {
@@ -280,9 +275,8 @@ impl QueueState {
         }
         for key in back {
             keyed.unplace(&key);
-            let head = keyed.keys[&key].jobs.front().map(|(r, _)| *r);
-            if let Some(head) = head {
-                keyed.ring_at(&key, head);
+            if !keyed.keys[&key].jobs.is_empty() {
+                keyed.ring(&key);
             }
         }
     }
@@ -342,7 +336,7 @@ impl QueueState {
             // Its first job still waiting (a deleted one left the lane's index).
             let lane_state = &mut self.lanes[lane as usize];
             let mut found = None;
-            while let Some((_, job)) = line.jobs.pop_front() {
+            while let Some(job) = line.jobs.pop_front() {
                 let live = jobs.get(job).is_some_and(|r| r.state == JobState::Ready);
                 let seq = jobs.get(job).map(|r| r.seq);
                 if live
@@ -353,9 +347,11 @@ impl QueueState {
                     break;
                 }
             }
-            if let Some((next, _)) = line.jobs.front() {
-                let next = (*next).max(round + 1);
-                keyed.ring_at(&key, next);
+            if found.is_some() {
+                line.next = round + 1;
+            }
+            if !line.jobs.is_empty() {
+                keyed.ring(&key);
             }
             if let Some(job) = found {
                 let line = keyed.keys.get_mut(&key).expect("known");
@@ -423,8 +419,8 @@ impl QueueState {
             let (key, keyed) = keyed;
             if matches!(keyed.keys.get(&key).map(|l| l.place), Some(Place::Full(..))) {
                 keyed.unplace(&key);
-                if let Some(&(head, _)) = keyed.keys[&key].jobs.front() {
-                    keyed.ring_at(&key, head);
+                if !keyed.keys[&key].jobs.is_empty() {
+                    keyed.ring(&key);
                 }
             }
         }
@@ -452,8 +448,8 @@ impl QueueState {
         }
         for key in &freed {
             keyed.unplace(key);
-            if let Some(&(head, _)) = keyed.keys[key].jobs.front() {
-                keyed.ring_at(key, head);
+            if !keyed.keys[key].jobs.is_empty() {
+                keyed.ring(key);
             }
         }
         if !freed.is_empty() && !self.paused {

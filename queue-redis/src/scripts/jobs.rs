@@ -38,6 +38,13 @@ impl Enqueue<'_> {
             .iter()
             .map(|job| job.spec())
             .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero());
+        self.args(&mut inv, plain);
+        let reply = conn.invoke(&inv).await?;
+        self.read(reply, out)
+    }
+
+    /// The script's arguments after its keys: 1 value per job when `plain`, else 4.
+    pub(super) fn args(&self, inv: &mut redis::ScriptInvocation<'_>, plain: bool) {
         inv.arg(self.job)
             .arg(self.jobs.len())
             .arg(if plain { 1 } else { 4 });
@@ -57,7 +64,11 @@ impl Enqueue<'_> {
                 job.payload,
             ));
         }
-        let Value::Array(items) = conn.invoke(&inv).await? else {
+    }
+
+    /// Reads the script's reply (the keyed enqueue's has the same shape).
+    pub(super) fn read(&self, reply: Value, out: &mut Vec<Dispatched>) -> Result<()> {
+        let Value::Array(items) = reply else {
             return Err(Error::storage("enqueue returned no list"));
         };
         let first = items

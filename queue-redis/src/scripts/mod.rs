@@ -8,11 +8,13 @@
 //! - [`list`]: a page of a queue's jobs in one state.
 //! - [`retain`]: completing runs whose handlers keep something, cleaning old jobs.
 //! - [`unique`]: dispatching unique jobs, cancelling jobs.
+//! - [`keyed`]: the scripts of keyed lanes (limits per rate key, keys served round robin).
 //! - [`limits`]: the limited reserve of lanes with limits, postponing a job, waking a worker
 //!   for a freed slot.
 
 mod admin;
 mod jobs;
+mod keyed;
 mod limits;
 mod list;
 mod retain;
@@ -29,6 +31,7 @@ use crate::record::as_i64;
 
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
+pub(crate) use keyed::{EnqueueKeyed, PostponeKey, ReleasedKeyed, ReserveKeyed};
 pub(crate) use limits::{Postpone, Released, ReserveLimited};
 pub(crate) use list::ListJobs;
 pub(crate) use retain::{Clean, Complete};
@@ -74,6 +77,7 @@ pub(crate) struct Scripts {
     reserve_limited: Script,
     postpone: Script,
     released: Script,
+    keyed: keyed::KeyedScripts,
 }
 
 impl Scripts {
@@ -107,6 +111,7 @@ impl Scripts {
             reserve_limited: limits::reserve_limited_script(),
             postpone: lane_script!("postpone.lua"),
             released: lane_script!("released.lua"),
+            keyed: keyed::KeyedScripts::new(),
         }
     }
 }

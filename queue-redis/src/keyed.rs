@@ -1,0 +1,132 @@
+//! Limits held per rate key and round-robin service of keys, kept in Redis so that they hold
+//! across every worker (`lua/keyed.lua`). Lanes without a rate key never run these scripts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use queue_core::{
+    Dispatched, Error, KeyedLimits, Lane, Lease, LimitSpec, NewJob, Reservation, Result,
+};
+
+use crate::scripts::{
+    Enqueue, EnqueueKeyed, PostponeKey, ReleasedKeyed, Reserve, ReserveKeyed, JOBS_PER_CALL,
+};
+use crate::RedisDriver;
+
+impl RedisDriver {
+    /// Stores keyed jobs of one lane, [`JOBS_PER_CALL`] per script call, adding what became
+    /// of each to `out` as its call answers.
+    async fn enqueue_keyed_lane(
+        &self,
+        lane: &Lane,
+        jobs: &[&NewJob],
+        out: &mut Vec<Dispatched>,
+    ) -> Result<()> {
+        self.note_queue(lane.queue()).await?;
+        let keys = self.inner.keys.lane(lane);
+        let keyed = self.inner.keys.queue(lane.queue()).keyed(lane.job());
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        for chunk in jobs.chunks(JOBS_PER_CALL) {
+            EnqueueKeyed {
+                enqueue: Enqueue {
+                    keys: &keys,
+                    job: lane.job(),
+                    jobs: chunk,
+                    created_ms,
+                },
+                keyed: &keyed,
+            }
+            .call(&self.inner.scripts, &self.inner.conn, out)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyedLimits for RedisDriver {
+    async fn enqueue_keyed(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        // Runs of jobs of one lane, in dispatch order.
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut start = 0;
+        while start < jobs.len() {
+            let lane = jobs[start].lane()?;
+            let mut end = start + 1;
+            while end < jobs.len() && jobs[end].lane()? == lane {
+                end += 1;
+            }
+            let run: Vec<&NewJob> = jobs[start..end].iter().collect();
+            if let Err(source) = self.enqueue_keyed_lane(&lane, &run, &mut out).await {
+                let done = out.len();
+                let stored = out.into_iter().enumerate().collect();
+                return Err(Error::PartlyStored {
+                    stored,
+                    not_stored: jobs.into_iter().enumerate().skip(done).collect(),
+                    source: Box::new(source),
+                });
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    async fn ack_and_reserve_keyed(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+        limits: &LimitSpec,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        let (excess, done) = done.split_at(done.len().saturating_sub(JOBS_PER_CALL));
+        let mut acked = Vec::with_capacity(excess.len() + done.len());
+        for chunk in excess.chunks(JOBS_PER_CALL) {
+            acked.extend(self.ack(lane, chunk).await?);
+        }
+        let keys = self.inner.keys.lane(lane);
+        let keyed = self.inner.keys.queue(lane.queue()).keyed(lane.job());
+        let reply = ReserveKeyed {
+            reserve: Reserve {
+                keys: &keys,
+                lane,
+                max,
+                lease,
+                max_failed: self.inner.options.max_failed,
+                max_lost_leases: self.max_lost_leases(),
+                done,
+            },
+            keyed: &keyed,
+            limits,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
+        self.take_reply(lane, acked, reply).await
+    }
+
+    async fn postpone_key(&self, lane: &Lane, lease: &Lease, delay: Duration) -> Result<bool> {
+        let keys = self.inner.keys.lane(lane);
+        let keyed = self.inner.keys.queue(lane.queue()).keyed(lane.job());
+        PostponeKey {
+            keys: &keys,
+            keyed: &keyed,
+            lease,
+            delay,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+
+    async fn released_keyed(&self, lane: &Lane, limits: &LimitSpec) -> Result<()> {
+        let keys = self.inner.keys.lane(lane);
+        let keyed = self.inner.keys.queue(lane.queue()).keyed(lane.job());
+        ReleasedKeyed {
+            keys: &keys,
+            keyed: &keyed,
+            limits,
+        }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await
+    }
+}
