@@ -19,6 +19,7 @@ pub use crate::queue::{Dispatch, Queue};
 pub use crate::registry::{HandlerFn, JobDefinition, Registration};
 pub use crate::schedule::Missed;
 pub use crate::NewJob;
+pub use crate::RateKey;
 pub use crate::UniqueMode;
 
 /// Payload types: serializable, deserializable, sendable.
@@ -65,6 +66,17 @@ pub fn decode<T: DeserializeOwned>(def: &JobDefinition, payload: &[u8]) -> Resul
             std::any::type_name::<T>(),
             def.handler,
         )))
+    })
+}
+
+/// Decodes a payload to compute its rate key (`#[job(rate_key = ..)]`), or says why it cannot.
+pub fn decode_for_key<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
+    let json = json_of(payload).map_err(|e| e.to_string())?;
+    serde_json::from_slice(json).map_err(|e| {
+        format!(
+            "the payload does not decode as `{}` to compute its key: {e}",
+            std::any::type_name::<T>()
+        )
     })
 }
 

@@ -511,7 +511,7 @@ impl<'q> IntoFuture for Dispatch<'q> {
                 .observer
                 .watches_dispatch()
                 .then(|| [(job.queue.clone(), job.name.clone())]);
-            let mut stored = if job.unique.is_some() {
+            let mut stored = if job.unique.is_some() || job.key.is_some() {
                 queue.enqueue(vec![job]).await?
             } else {
                 queue.driver.enqueue(vec![job]).await?

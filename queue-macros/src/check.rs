@@ -48,6 +48,8 @@ pub(crate) struct Job {
     /// Starts allowed per window, and the window in milliseconds.
     pub(crate) rate: Option<(u64, u64)>,
     pub(crate) global_concurrency: Option<u64>,
+    /// Where its jobs take their rate key from.
+    pub(crate) rate_key: Option<crate::rate_key::RateKey>,
     /// The handler's schedule, from `cron`, `tz` and `missed`.
     pub(crate) cron: Option<crate::cron::Cron>,
     /// The first argument's type; `None` for a handler without arguments.
@@ -215,6 +217,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
 
     let cron = crate::cron::check(&args, errors);
     let (payload, extras, output) = check_signature(&func, errors)?;
+    let rate_key = crate::rate_key::check(&args, payload.is_some(), errors);
     if !errors.is_empty() {
         return None;
     }
@@ -233,6 +236,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         keep_result,
         rate,
         global_concurrency,
+        rate_key,
         cron,
         unique_for,
         unique_mode,

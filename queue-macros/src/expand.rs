@@ -47,6 +47,10 @@ pub(crate) fn expand(job: Job, original: TokenStream) -> TokenStream {
             quote_spanned!(payload.span()=> #inner_private::new_job(&DEFINITION, &payload));
         let dispatch =
             quote_spanned!(payload.span()=> #inner_private::dispatch(queue, &DEFINITION, &payload));
+        let rate_key = job
+            .rate_key
+            .as_ref()
+            .map(|key| crate::rate_key::key_fn(key, &inner_private, &inner_payload));
         quote! {
             #(#cfgs)*
             #[doc = #doc]
@@ -56,6 +60,8 @@ pub(crate) fn expand(job: Job, original: TokenStream) -> TokenStream {
 
                 /// The job's name and options.
                 #inner_vis static DEFINITION: #inner_private::JobDefinition = #definition;
+
+                #rate_key
 
                 /// The job name.
                 #inner_vis const NAME: &str = #name;
@@ -224,6 +230,9 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         let max = Literal::u64_unsuffixed(max);
         out.extend(quote!(.global_concurrency(#max)));
     }
+    if job.rate_key.is_some() {
+        out.extend(quote!(.rate_key(#private::RateKey::Function(__rate_key))));
+    }
     if let Some(priority) = job.priority {
         let magnitude = Literal::u64_unsuffixed(priority.unsigned_abs());
         let sign = (priority < 0).then(|| quote!(-));
@@ -354,7 +363,7 @@ fn reroot_type(mut ty: Type) -> Type {
     ty
 }
 
-fn reroot_path(mut path: Path) -> Path {
+pub(crate) fn reroot_path(mut path: Path) -> Path {
     Reroot.visit_path_mut(&mut path);
     path
 }

@@ -17,6 +17,7 @@ mod literal;
 #[path = "../../queue-core/src/job/name_rule.rs"]
 mod name_rule;
 mod parse;
+mod rate_key;
 
 use proc_macro::TokenStream;
 
@@ -132,6 +133,17 @@ use proc_macro::TokenStream;
 ///   failed attempt; by default none.
 /// - `priority = 3`: the default priority of its jobs, from -128 to 127; higher runs first;
 ///   by default 0.
+/// - `rate = "100/1s"`: at most this many of its jobs start in any window of that length,
+///   across every worker sharing the storage; by default none.
+/// - `global_concurrency = 4`: at most this many of its jobs run at once across every worker,
+///   held by leases; by default none.
+/// - `rate_key = "tenant"` or `rate_key = my::tenant_of`: splits `rate` and
+///   `global_concurrency` per key, taken from a field of the payload (any type that
+///   implements `Display`) or computed by a `fn(&Payload) -> String`, when the job is
+///   dispatched. Each key then has its own window, running jobs and pause
+///   (`JobError::rate_limited` pauses the key, not the handler), and the keys with jobs
+///   waiting are served round robin, so one key's backlog does not starve the others. Needs
+///   `rate` or `global_concurrency`.
 /// - `unique_for = "10m"`: its jobs are unique by default, under the job name and a hash of the
 ///   payload (or the key given with `.unique(key)`), for at most this long: a duplicate
 ///   dispatch stores nothing and reports the waiting job's id with `created: false`.

@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "name",
     "queue",
     "concurrency",
@@ -24,6 +24,7 @@ const KEYS: [&str; 18] = [
     "keep_result",
     "rate",
     "global_concurrency",
+    "rate_key",
     "cron",
     "tz",
     "missed",
@@ -55,6 +56,7 @@ pub(crate) struct Args {
     pub(crate) keep_result: Option<Arg>,
     pub(crate) rate: Option<Arg>,
     pub(crate) global_concurrency: Option<Arg>,
+    pub(crate) rate_key: Option<Arg>,
     pub(crate) cron: Option<Arg>,
     pub(crate) tz: Option<Arg>,
     pub(crate) missed: Option<Arg>,
@@ -78,6 +80,7 @@ impl Args {
             "keep_result" => &mut self.keep_result,
             "rate" => &mut self.rate,
             "global_concurrency" => &mut self.global_concurrency,
+            "rate_key" => &mut self.rate_key,
             "cron" => &mut self.cron,
             "tz" => &mut self.tz,
             "missed" => &mut self.missed,
@@ -194,11 +197,11 @@ mod tests {
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `rate`, `global_concurrency`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `rate_key`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `rate`, `global_concurrency`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `rate_key`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
             ]
         );
     }

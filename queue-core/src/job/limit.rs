@@ -110,7 +110,8 @@ fn parse_window(text: &str) -> Option<Duration> {
 
 /// The limits of one lane (a handler's jobs in one queue), kept by the storage so that they
 /// hold across every worker: a start rate and a number of jobs running at once. A lane with
-/// neither ([`LimitSpec::is_none`]) is served by the plain reserve.
+/// neither ([`LimitSpec::is_none`]) is served by the plain reserve; with
+/// [`keyed`](LimitSpec::keyed) both hold per rate key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct LimitSpec {
@@ -172,9 +173,9 @@ impl LimitSpec {
         Ok(out)
     }
 
-    /// True when nothing is limited.
+    /// True when nothing is limited (and the lane is not served by key).
     pub fn is_none(&self) -> bool {
-        self.rate.is_none() && self.concurrency.is_none()
+        self.rate.is_none() && self.concurrency.is_none() && !self.keyed
     }
 }
 

@@ -288,6 +288,9 @@ pub(super) async fn postpone_pauses_only_the_key(driver: Arc<dyn Driver>) {
             .unwrap(),
         "a settled lease is stale"
     );
+    // A job of the paused key dispatched during the pause waits for it too.
+    let late = job(&lane, json!({ "key": paused_key, "n": 9 })).rate_key(paused_key.as_str());
+    keyed(&driver).enqueue_keyed(vec![late]).await.unwrap();
     let r = take(&driver, &lane, 10, &spec).await;
     assert_eq!(r.jobs.len(), 3, "the other key's 3 jobs start");
     assert!(

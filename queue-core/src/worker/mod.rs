@@ -301,8 +301,12 @@ impl WorkerBuilder {
                 });
             }
         }
-        let limits_of =
-            |def: &JobDefinition| self.limits.get(def.name).copied().unwrap_or(def.limits);
+        // An override keeps a keyed handler's limits per key: its jobs carry keys.
+        let limits_of = |def: &JobDefinition| {
+            let mut limits = self.limits.get(def.name).copied().unwrap_or(def.limits);
+            limits.keyed |= def.rate_key.is_some();
+            limits
+        };
         if let Some(name) = self
             .limits
             .keys()
@@ -321,7 +325,13 @@ impl WorkerBuilder {
             limits.checked().map_err(|error| Error::InvalidConfig {
                 reason: format!("handler `{}`: {error}", def.name),
             })?;
-            if driver.limits().is_none() {
+            if limits.keyed && driver.keyed_limits().is_none() {
+                return Err(Error::Unsupported {
+                    capability: "limits per rate key across workers (handler option rate_key)",
+                    driver: format!("{driver:?} (asked by handler `{}`)", def.name),
+                });
+            }
+            if !limits.keyed && driver.limits().is_none() {
                 return Err(Error::Unsupported {
                     capability: "rate and concurrency limits across workers (handler option rate or global_concurrency)",
                     driver: format!("{driver:?} (asked by handler `{}`)", def.name),

@@ -57,6 +57,9 @@ pub(crate) struct Outbox {
     /// The handler's limits when they bound its jobs running at once: settling its jobs then
     /// frees slots that workers held back by the limit wait for, so they are woken.
     release_limits: Option<LimitSpec>,
+    /// Whether the handler's limits hold per rate key: a rate-limited job then pauses its key
+    /// ([`KeyedLimits::postpone_key`](crate::KeyedLimits::postpone_key)), not the lane.
+    keyed: bool,
 }
 
 impl Outbox {
@@ -70,6 +73,7 @@ impl Outbox {
             keep: Keep::default(),
             completes_with_reserve: false,
             release_limits: None,
+            keyed: false,
             scope,
             lease,
             stats,
@@ -101,6 +105,7 @@ impl Outbox {
     pub(crate) fn set_limits(&mut self, limits: LimitSpec) {
         self.completes_with_reserve = false;
         self.release_limits = limits.concurrency.map(|_| limits);
+        self.keyed = limits.keyed;
     }
 
     /// After jobs of a lane whose jobs running at once are limited were settled: wakes a
@@ -110,10 +115,14 @@ impl Outbox {
         let Some(spec) = &self.release_limits else {
             return;
         };
-        if let Some(limits) = self.scope.driver.limits() {
-            if let Err(error) = limits.released(self.lane(), spec).await {
-                tracing::warn!(lane = %self.lane(), %error, "could not wake a worker for the slots freed; it wakes at its next due time");
-            }
+        let driver = &self.scope.driver;
+        let released = match (self.keyed, driver.keyed_limits(), driver.limits()) {
+            (true, Some(keyed), _) => keyed.released_keyed(self.lane(), spec).await,
+            (false, _, Some(limits)) => limits.released(self.lane(), spec).await,
+            _ => Ok(()),
+        };
+        if let Err(error) = released {
+            tracing::warn!(lane = %self.lane(), %error, "could not wake a worker for the slots freed; it wakes at its next due time");
         }
     }
 }
@@ -379,18 +388,26 @@ async fn settle(outbox: &Outbox, settled: Settled) {
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
 /// lease had ended, so the job was reaped (and may run again), deleted or purged.
-/// Puts a rate-limited job back for `delay` without spending its attempt (pausing its lane),
-/// or, on a driver without limits, retries it after `delay` as a failed attempt.
+/// Puts a rate-limited job back for `delay` without spending its attempt (pausing its key for
+/// a keyed handler, else its lane), or, on a driver without limits, retries it after `delay`
+/// as a failed attempt.
 async fn postpone(outbox: &Outbox, lease: &Lease, delay: Duration) {
     let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
-    let held = match driver.limits() {
-        Some(limits) => {
+    let keyed = driver.keyed_limits().filter(|_| outbox.keyed);
+    let held = match (keyed, driver.limits()) {
+        (Some(keyed), _) => {
+            persist(outbox, "postpone", 1, || {
+                keyed.postpone_key(lane, lease, delay)
+            })
+            .await
+        }
+        (None, Some(limits)) => {
             persist(outbox, "postpone", 1, || {
                 limits.postpone(lane, lease, delay)
             })
             .await
         }
-        None => {
+        (None, None) => {
             let failure = Failure::retry(format!("rate limited; retry after {delay:?}"), delay);
             persist(outbox, "fail", 1, || {
                 driver.fail(lane, lease, failure.clone())

@@ -268,7 +268,8 @@ impl Pool {
 
 impl Pool {
     /// The reserve of a pool whose handler has limits: through the driver's
-    /// [`Limits`](crate::Limits), which the worker checked at start.
+    /// [`Limits`](crate::Limits), or its [`KeyedLimits`](crate::KeyedLimits) when they hold
+    /// per rate key, which the worker checked at start.
     async fn reserve_limited(
         &self,
         done: &[crate::job::Lease],
@@ -276,6 +277,17 @@ impl Pool {
         spec: &LimitSpec,
     ) -> crate::Result<(Vec<bool>, crate::job::Reservation)> {
         let driver = &self.scope.driver;
+        if spec.keyed {
+            let Some(keyed) = driver.keyed_limits() else {
+                return Err(crate::Error::Unsupported {
+                    capability: "limits per rate key",
+                    driver: format!("{driver:?}"),
+                });
+            };
+            return keyed
+                .ack_and_reserve_keyed(self.lane(), done, wanted, self.lease, spec)
+                .await;
+        }
         let Some(limits) = driver.limits() else {
             return Err(crate::Error::Unsupported {
                 capability: "rate and concurrency limits",
