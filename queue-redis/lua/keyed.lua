@@ -184,20 +184,35 @@ local function k_unpark(set, now, cur)
   end
 end
 
--- Drops the keys recorded for jobs that no longer exist (acked apart, deleted, purged,
--- trimmed): a few per call, going on from where the last call stopped.
-local function k_sweep()
-  local cursor = redis.call('HGET', k.state, 'sweep') or '0'
-  local r = redis.call('HSCAN', k.of, cursor, 'COUNT', 20)
+-- Drops what is kept for keys and jobs that are gone, a few per call, going on from where the
+-- last call stopped: the keys recorded for jobs that no longer exist (acked apart, deleted,
+-- purged, trimmed), and the state of keys with no job waiting, none leased, no start left in
+-- their window (`per` ms; 0: no rate) and no pause to come.
+local function k_sweep(now, per)
+  local st = redis.call('HMGET', k.state, 'sweep', 'sweep_keys')
+  local r = redis.call('HSCAN', k.of, st[1] or '0', 'COUNT', 20)
   local ids = {}
   for i = 1, #r[2], 2 do ids[#ids + 1] = r[2][i] end
-  redis.call('HSET', k.state, 'sweep', r[1])
-  if #ids == 0 then return end
-  local live = call_many('HMGET', q.data, ids)
-  local later = call_many('HMGET', q.later, ids)
-  local gone = {}
-  for i, id in ipairs(ids) do
-    if not live[i] and not later[i] then gone[#gone + 1] = id end
+  local s = redis.call('HSCAN', k.state, st[2] or '0', 'MATCH', 'n:*', 'COUNT', 20)
+  redis.call('HSET', k.state, 'sweep', r[1], 'sweep_keys', s[1])
+  if #ids > 0 then
+    local live = call_many('HMGET', q.data, ids)
+    local later = call_many('HMGET', q.later, ids)
+    local gone = {}
+    for i, id in ipairs(ids) do
+      if not live[i] and not later[i] then gone[#gone + 1] = id end
+    end
+    call_many('HDEL', k.of, gone)
   end
-  call_many('HDEL', k.of, gone)
+  for i = 1, #s[2], 2 do
+    local key = string.sub(s[2][i], 3)
+    if not redis.call('ZSCORE', k.ring, key) and not redis.call('ZSCORE', k.park, key)
+        and not redis.call('ZSCORE', k.full, key) and #k_line(key, 1) == 0 then
+      local f = redis.call('HMGET', k.state, 'w:' .. key, 'c:' .. key, 'p:' .. key)
+      local _, used = k_window(f[1], per, now)
+      if used == 0 and #k_running(f[2], nil) == 0 and tonumber(f[3] or '0') <= now then
+        redis.call('HDEL', k.state, 'n:' .. key, 'w:' .. key, 'c:' .. key, 'p:' .. key)
+      end
+    end
+  end
 end

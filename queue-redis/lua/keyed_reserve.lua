@@ -66,7 +66,7 @@ if #due > 0 then
 end
 k_unpark(k.park, now, cur)
 k_unpark(k.full, now, cur)
-k_sweep()
+k_sweep(now, k_per)
 
 local function next_due()
   local at = next_event()

@@ -286,3 +286,70 @@ async fn a_backlog_of_one_key_does_not_starve_the_others() {
         );
     }
 }
+
+/// A keyed lane keeps nothing for keys and jobs that are gone: once a key's jobs were acked
+/// apart (not through the keyed reserve) and its window passed, later reserves drop the key's
+/// state and its jobs' recorded keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_of_keys_that_are_gone_is_dropped() {
+    use queue_core::{Driver, Lane, LimitSpec, Rate};
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let keyed = driver.keyed_limits().expect("keyed limits");
+    let lane = Lane::new("sweep", "calls").unwrap();
+    let jobs = (0..30)
+        .map(|n| {
+            queue_core::testing::job(&lane, serde_json::json!({ "n": n }))
+                .rate_key(format!("tenant-{n}"))
+        })
+        .collect();
+    keyed.enqueue_keyed(jobs).await.unwrap();
+    let spec = LimitSpec::default()
+        .with_rate(Rate::new(1, Duration::from_millis(50)).unwrap())
+        .per_key();
+    let lease = Duration::from_secs(30);
+    let (_, r) = keyed
+        .ack_and_reserve_keyed(&lane, &[], 100, lease, &spec)
+        .await
+        .unwrap();
+    assert_eq!(r.jobs.len(), 30);
+    let leases: Vec<_> = r.jobs.iter().map(|j| j.lease()).collect();
+    assert!(driver.ack(&lane, &leases).await.unwrap().iter().all(|a| *a));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let tag = "{queue:sweep}:lane:calls";
+    let left = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let of: usize = redis::cmd("HLEN")
+                .arg(format!("{tag}:kof"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let fields: Vec<String> = redis::cmd("HKEYS")
+                .arg(format!("{tag}:kstate"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            (of, fields.iter().filter(|f| f.contains(':')).count())
+        }
+    };
+    let (of, per_key) = left(&mut conn).await;
+    assert_eq!(of, 30, "each job's key was recorded");
+    assert!(per_key >= 30, "each key has state: {per_key} fields");
+    // Each reserve looks at a few; a handful of reserves go round.
+    for _ in 0..20 {
+        keyed
+            .ack_and_reserve_keyed(&lane, &[], 10, lease, &spec)
+            .await
+            .unwrap();
+        if left(&mut conn).await == (0, 0) {
+            return;
+        }
+    }
+    panic!("state left after 20 reserves: {:?}", left(&mut conn).await);
+}

@@ -21,7 +21,8 @@ use super::event_log::{
 use super::keyed::{
     a_flooded_key_does_not_delay_another, an_expired_lease_frees_its_key_slot,
     keyed_concurrency_bounds_each_key, keyed_jobs_are_seen_and_deleted_as_ready_jobs,
-    keyed_rate_holds_each_key_apart, keys_are_served_round_robin, postpone_pauses_only_the_key,
+    keyed_rate_holds_each_key_apart, keyed_reserve_takes_big_batches, keys_are_served_round_robin,
+    postpone_pauses_only_the_key,
 };
 use super::limits::{
     global_concurrency_bounds_leased_jobs, limited_reserve_acks_and_keeps_to_a_pause,
@@ -158,6 +159,7 @@ pub(super) const CASES: &[Case] = &[
         KeyedLimits,
         Admin
     ),
+    case!(keyed_reserve_takes_big_batches, KeyedLimits),
     case!(schedule_tick_fires_once_under_concurrent_claims, Schedules),
     case!(schedule_fires_only_ticks_after_the_last, Schedules),
     case!(paused_schedule_fires_nothing_until_resumed, Schedules),

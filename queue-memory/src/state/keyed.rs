@@ -81,6 +81,9 @@ pub(crate) struct KeyedLane {
     parked: BTreeMap<(u64, u64), Arc<str>>,
     /// Keys set aside by their concurrency, by (earliest lease deadline, tie).
     full: BTreeMap<(u64, u64), Arc<str>>,
+    /// Keys that had no job left when last served, by (when to look at them, tie): forgotten
+    /// then if they are still idle, with nothing leased, no start in the window and no pause.
+    idle: BTreeMap<(u64, u64), Arc<str>>,
     /// The round being served.
     current: u64,
     ties: u64,
@@ -198,6 +201,7 @@ impl QueueState {
         self.promote(lane_id, now);
         self.absorb(lane_id, false);
         self.unpark(lane_id, now);
+        self.forget_idle(lane_id, limits, now);
         let deadline = now.saturating_add(lease_ms);
         let mut taken: Vec<(Key, Arc<str>)> = Vec::new();
         if !self.paused {
@@ -257,6 +261,38 @@ impl QueueState {
             lane.notify.notify_one();
         }
         reservation
+    }
+
+    /// Forgets the keys that went idle and have nothing left to remember (no job waiting, none
+    /// leased, no start in the window, no pause to come); looks again later at those that do.
+    fn forget_idle(&mut self, lane: LaneId, limits: &LimitSpec, now: u64) {
+        let Some(keyed) = self.keyed.get_mut(&lane) else {
+            return;
+        };
+        let per = limits.rate.map_or(0, |r| r.per().as_millis() as u64);
+        while let Some(entry) = keyed.idle.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            let jobs = &self.jobs;
+            let Some(line) = keyed.keys.get_mut(&key) else {
+                continue;
+            };
+            if line.place != Place::Idle || !line.jobs.is_empty() {
+                continue;
+            }
+            line.running.retain(|&(job, token)| holds(jobs, job, token));
+            let last_start = line.starts.back().copied().unwrap_or(0);
+            let busy_until = (last_start + per).max(line.paused_until);
+            if line.running.is_empty() && busy_until <= now {
+                keyed.keys.remove(&key);
+            } else {
+                // Leased jobs end by their lease at the latest; look again in a while.
+                let tie = keyed.tie();
+                keyed.idle.insert((busy_until.max(now + 1000), tie), key);
+            }
+        }
     }
 
     /// Returns to the ring the keys whose window or pause freed, and those held by their
@@ -350,8 +386,14 @@ impl QueueState {
             if found.is_some() {
                 line.next = round + 1;
             }
-            if !line.jobs.is_empty() {
+            let idle = line.jobs.is_empty();
+            if !idle {
                 keyed.ring(&key);
+            } else {
+                // Looked at again once its window would be empty.
+                let per = limits.rate.map_or(0, |r| r.per().as_millis() as u64);
+                let tie = keyed.tie();
+                keyed.idle.insert((now + per, tie), key.clone());
             }
             if let Some(job) = found {
                 let line = keyed.keys.get_mut(&key).expect("known");
