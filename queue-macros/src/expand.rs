@@ -12,6 +12,7 @@ use syn::{Ident, Path, PathSegment, Type, Visibility};
 use crate::check::{Backoff, Job};
 use crate::cron_rule::MissedRule;
 use crate::duration::BackoffSpec;
+use crate::rate_key::RateKey;
 
 /// The expansion of a valid handler; `original` is the function's tokens as written.
 pub(crate) fn expand(job: Job, original: TokenStream) -> TokenStream {
@@ -50,7 +51,7 @@ pub(crate) fn expand(job: Job, original: TokenStream) -> TokenStream {
         let rate_key = job
             .rate_key
             .as_ref()
-            .map(|key| crate::rate_key::key_fn(key, &inner_private, &inner_payload));
+            .map(|key| key_fn(key, &inner_private, &inner_payload));
         quote! {
             #(#cfgs)*
             #[doc = #doc]
@@ -357,13 +358,40 @@ fn lift(vis: &Visibility) -> TokenStream {
     }
 }
 
+/// `fn __rate_key(payload: &[u8]) -> Result<String, String>` for the generated module: decodes
+/// the payload as the handler's type and reads the key from it, spanned on the option's value
+/// so that a field the payload lacks, or a function of the wrong type, is reported there.
+fn key_fn(key: &RateKey, private: &TokenStream, payload: &syn::Type) -> TokenStream {
+    let read = match key {
+        RateKey::Field(lit) => {
+            let field = Ident::new(&lit.value(), lit.span());
+            quote_spanned!(lit.span()=> ::std::string::ToString::to_string(&payload.#field))
+        }
+        RateKey::Function(path) => {
+            let path = reroot_path(path.clone());
+            quote_spanned!(path.span()=> {
+                let key: ::std::string::String = #path(&payload);
+                key
+            })
+        }
+    };
+    quote! {
+        fn __rate_key(
+            payload: &[u8],
+        ) -> ::std::result::Result<::std::string::String, ::std::string::String> {
+            let payload: #payload = #private::decode_for_key(payload)?;
+            ::std::result::Result::Ok(#read)
+        }
+    }
+}
+
 /// Rewrites a type so it means the same inside the generated module: see [`Reroot`].
 fn reroot_type(mut ty: Type) -> Type {
     Reroot.visit_type_mut(&mut ty);
     ty
 }
 
-pub(crate) fn reroot_path(mut path: Path) -> Path {
+fn reroot_path(mut path: Path) -> Path {
     Reroot.visit_path_mut(&mut path);
     path
 }

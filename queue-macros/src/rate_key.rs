@@ -1,11 +1,8 @@
 //! The option `rate_key`: a top-level field of the payload (`rate_key = "tenant"`) or the path
 //! of a `fn(&Payload) -> String` (`rate_key = my::tenant_of`), whose value splits the
 //! handler's `rate` and `global_concurrency` per key. Checked here; the expansion is a function
-//! of the payload's JSON inside the generated module ([`key_fn`]).
+//! of the payload's JSON inside the generated module (`expand.rs`).
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, LitStr, Path};
 
 use crate::errors::Errors;
@@ -76,31 +73,4 @@ pub(crate) fn check(args: &Args, has_payload: bool, errors: &mut Errors) -> Opti
         return None;
     }
     Some(key)
-}
-
-/// `fn __rate_key(payload: &[u8]) -> Result<String, String>` for the generated module: decodes
-/// the payload as the handler's type and reads the key from it, spanned on the option's value
-/// so that a field the payload lacks, or a function of the wrong type, is reported there.
-pub(crate) fn key_fn(key: &RateKey, private: &TokenStream, payload: &syn::Type) -> TokenStream {
-    let read = match key {
-        RateKey::Field(lit) => {
-            let field = Ident::new(&lit.value(), lit.span());
-            quote_spanned!(lit.span()=> ::std::string::ToString::to_string(&payload.#field))
-        }
-        RateKey::Function(path) => {
-            let path = crate::expand::reroot_path(path.clone());
-            quote_spanned!(path.span()=> {
-                let key: ::std::string::String = #path(&payload);
-                key
-            })
-        }
-    };
-    quote! {
-        fn __rate_key(
-            payload: &[u8],
-        ) -> ::std::result::Result<::std::string::String, ::std::string::String> {
-            let payload: #payload = #private::decode_for_key(payload)?;
-            ::std::result::Result::Ok(#read)
-        }
-    }
 }
