@@ -108,7 +108,10 @@ async fn two_workers_keep_each_keys_rate_in_every_window() {
     for (tenant, starts) in &mut per_key {
         assert_eq!(starts.len(), 9, "key {tenant}");
         let per = Duration::from_millis(300);
-        assert_no_window_over(starts, 3, per, Duration::from_millis(20));
+        // Times seen by the handlers, after their reservations' replies: a loaded machine
+        // spreads them; the storage's own count is exact (the conformance row
+        // `keyed_rate_holds_each_key_apart` checks the driver's recorded start times).
+        assert_no_window_over(starts, 3, per, Duration::from_millis(60));
         // 9 jobs at 3 per 300ms each, both keys at once: 3 windows, not 6.
         let took = starts[8] - began;
         assert!(

@@ -117,8 +117,10 @@ pub(super) async fn keyed_rate_holds_each_key_apart(driver: Arc<dyn Driver>) {
         assert_eq!(times.len(), 6);
         for pair in times.windows(3) {
             let span = pair[2].duration_since(pair[0]).unwrap_or_default();
+            // A driver may record starts by the wall clock and count its windows by another
+            // (the memory driver's monotonic one): they may disagree by a millisecond.
             assert!(
-                span >= Duration::from_millis(300),
+                span + Duration::from_millis(2) >= Duration::from_millis(300),
                 "key {key}: 3 starts within {span:?}, the window allows 2 per 300ms"
             );
         }
