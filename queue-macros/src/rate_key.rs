@@ -65,6 +65,17 @@ pub(crate) fn check(args: &Args, has_payload: bool, errors: &mut Errors) -> Opti
         ));
         return None;
     }
+    if let Some(unique) = args.unique_for.as_ref().or(args.unique_mode.as_ref()) {
+        errors.push(syn::Error::new_spanned(
+            &unique.key,
+            format!(
+                "`{}` cannot be combined with `rate_key`: a keyed job cannot be unique (not \
+                 supported yet)",
+                unique.key
+            ),
+        ));
+        return None;
+    }
     if !has_payload {
         errors.push(syn::Error::new_spanned(
             &arg.key,

@@ -49,4 +49,9 @@ pub async fn wrong_function(_: Call) -> Result<(), JobError> {
     Ok(())
 }
 
+#[job(rate = "10/1s", rate_key = "tenant", unique_for = "1m")]
+pub async fn unique_too(_: Call) -> Result<(), JobError> {
+    Ok(())
+}
+
 fn main() {}
