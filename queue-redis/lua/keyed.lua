@@ -7,12 +7,14 @@
 --      member "key NUL position NUL id" (a key holds no NUL), so a key's line is a lex range
 --      and its first job the range's first member. Positions are 16 digits: jobs joining the
 --      back count up from KPOS_MID, jobs returned to the front count down from it.
---   20 kring: ZSET key -> round: the keys with waiting jobs that may start, served lowest
---      round first (ties by key text).
+--   20 kring: ZSET key -> round * RING_TIES + tie: the keys with waiting jobs that may start,
+--      served lowest round first and, within a round, in the order they joined it (tie counts
+--      the ring's insertions, kstate 'tie'), the memory driver's order.
 --   21 kpark: ZSET key -> ms: keys held back by their window or pause, until then.
 --   22 kfull: ZSET key -> ms: keys held back by their concurrency, until their earliest lease
 --      deadline (or a settle that frees a slot, keyed_released.lua).
---   23 kstate: HASH: 'cur' the round being served, 'back' and 'front' the position counters,
+--   23 kstate: HASH: 'cur' the round being served, 'tie' the ring's insertions, 'back' and
+--      'front' the position counters,
 --      'sweep' the kof scan cursor, and per key: 'n:<key>' the first round it may be served in
 --      next, 'w:<key>' its starts in the window ("ms:count,ms:count", oldest first), 'p:<key>'
 --      its pause end (ms), 'c:<key>' its leased jobs ("id=token,...", checked against the
@@ -27,6 +29,16 @@ local k = { jobs = KEYS[19], ring = KEYS[20], park = KEYS[21], full = KEYS[22],
             state = KEYS[23], of = KEYS[24] }
 local KEYED_BASE = 2000000000000000
 local KPOS_MID = 1000000000000000
+
+-- A ring score is round * RING_TIES + the insertion count's last digits (exact below 2^53 for
+-- rounds up to 9e9).
+local RING_TIES = 1000000
+
+-- Puts `key` in the ring at `round`, after the keys that joined that round before it.
+local function k_ring_add(key, round)
+  local tie = redis.call('HINCRBY', k.state, 'tie', 1) % RING_TIES
+  redis.call('ZADD', k.ring, round * RING_TIES + tie, key)
+end
 
 local function k_member(key, pos, id)
   return key .. '\0' .. string.format('%016d', pos) .. '\0' .. id
@@ -49,7 +61,7 @@ local function k_ring(key, cur)
       or redis.call('ZSCORE', k.full, key) then return end
   local nxt = tonumber(redis.call('HGET', k.state, 'n:' .. key) or '0')
   if nxt < cur then nxt = cur end
-  redis.call('ZADD', k.ring, nxt, key)
+  k_ring_add(key, nxt)
 end
 
 -- Adds waiting jobs `ids` (their keys in `keys`, parallel) to their keys' lines: at the back

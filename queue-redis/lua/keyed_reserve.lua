@@ -87,7 +87,7 @@ local tok, tok_text = nil, nil
 while #ids < n do
   local top = redis.call('ZRANGE', k.ring, 0, 0, 'WITHSCORES')
   if #top == 0 then break end
-  local key, round = top[1], tonumber(top[2])
+  local key, round = top[1], math.floor(tonumber(top[2]) / RING_TIES)
   if round > cur then cur = round end
   redis.call('ZREM', k.ring, key)
   local f = redis.call('HMGET', k.state, 'p:' .. key, 'w:' .. key, 'c:' .. key)
@@ -135,10 +135,10 @@ while #ids < n do
           writes[#writes + 1] = k_running_text(live)
         end
         redis.call('HSET', k.state, unpack(writes))
-        if #head > 1 then redis.call('ZADD', k.ring, round + 1, key) end
+        if #head > 1 then k_ring_add(key, round + 1) end
       elseif #head > 1 then
         -- A job that left the lane (deleted, purged): the key's next job keeps its turn.
-        redis.call('ZADD', k.ring, round, key)
+        k_ring_add(key, round)
       end
     end
   end

@@ -22,7 +22,7 @@ use super::keyed::{
     a_flooded_key_does_not_delay_another, an_expired_lease_frees_its_key_slot,
     keyed_concurrency_bounds_each_key, keyed_jobs_are_seen_and_deleted_as_ready_jobs,
     keyed_rate_holds_each_key_apart, keyed_reserve_takes_big_batches, keys_are_served_round_robin,
-    postpone_pauses_only_the_key,
+    keys_of_a_round_start_in_the_order_they_joined, postpone_pauses_only_the_key,
 };
 use super::limits::{
     global_concurrency_bounds_leased_jobs, limited_reserve_acks_and_keeps_to_a_pause,
@@ -151,6 +151,7 @@ pub(super) const CASES: &[Case] = &[
     case!(keyed_rate_holds_each_key_apart, KeyedLimits, Admin),
     case!(a_flooded_key_does_not_delay_another, KeyedLimits),
     case!(keys_are_served_round_robin, KeyedLimits),
+    case!(keys_of_a_round_start_in_the_order_they_joined, KeyedLimits),
     case!(keyed_concurrency_bounds_each_key, KeyedLimits),
     case!(an_expired_lease_frees_its_key_slot, KeyedLimits),
     case!(postpone_pauses_only_the_key, KeyedLimits),

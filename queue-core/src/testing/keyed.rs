@@ -181,6 +181,23 @@ pub(super) async fn keys_are_served_round_robin(driver: Arc<dyn Driver>) {
     }
 }
 
+/// Within a round, keys start in the order they joined it (their dispatch order here), the
+/// same in every driver: keys dispatched as `zeta`, `alpha`, `mid` start in that order, round
+/// after round.
+pub(super) async fn keys_of_a_round_start_in_the_order_they_joined(driver: Arc<dyn Driver>) {
+    let lane = lane("keyed-order");
+    for key in ["zeta", "alpha", "mid"] {
+        fill(&driver, &lane, key, 2).await;
+    }
+    let spec = spec(Some((100, 60_000)), None);
+    let mut order = Vec::new();
+    for _ in 0..6 {
+        let r = take(&driver, &lane, 1, &spec).await;
+        order.extend(r.jobs.iter().map(key_of));
+    }
+    assert_eq!(order, ["zeta", "alpha", "mid", "zeta", "alpha", "mid"]);
+}
+
 /// Concurrency 1 per key: one running job per key, the others wait while other keys run;
 /// an ack with the reserve frees the key's slot, and `released_keyed` lets a waiting worker
 /// take one freed by a settle elsewhere.
