@@ -23,12 +23,11 @@ use crate::job::{Dispatched, Lane, Lease, LimitSpec, NewJob, Reservation};
 ///   ([`postpone_key`](KeyedLimits::postpone_key)).
 /// - **Round robin.** A lane's keys with waiting jobs are served by rounds, one start per key
 ///   per round: a key is served next in round `max(one after the round it was last served in,
-///   the lane's current round)`, lowest round first (keys of one round in the order they
-///   joined it), so a
-///   key's backlog never delays another key's next job by more than one round, and each key's
-///   jobs start in their order. A key held back by its limits is set aside (until its window
-///   frees, its pause ends, or a slot frees) without holding up the other keys, and rejoins at
-///   the current round.
+///   the lane's current round)`, lowest round first and, within a round, in the order the keys
+///   joined it. So a key's backlog never delays another key's next job by more than one round,
+///   and each key's jobs start in their order. A key held back by its limits is set aside
+///   (until its window frees, its pause ends, or a slot frees) without holding up the other
+///   keys, and then rejoins at its next round (not before the current one).
 /// - **Priorities** do not reorder keyed jobs: the rounds decide (a job's priority is kept and
 ///   shown). **Delays** keep their meaning: a delayed, retried or postponed job joins the back
 ///   of its key's line when it becomes due, as a new dispatch would. Jobs returned to the lane
