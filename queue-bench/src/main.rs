@@ -23,10 +23,12 @@ mod server;
 
 mod args;
 mod baseline;
+mod delay_proxy;
 mod jobs;
 mod limited;
 mod machine;
 mod measurements;
+mod network;
 mod numbers;
 mod observed;
 mod phases;
@@ -146,7 +148,20 @@ async fn measure(
         limits: !observed,
         keep: observed::keep(observed),
     };
-    let report = bench.run().await;
+    let mut report = bench.run().await;
+    if !observed && !args.round_trips.is_empty() {
+        let info = client.get_connection_info();
+        let server = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            other => panic!("--rtt needs a Redis over plain TCP, not {other:?}"),
+        };
+        let server = tokio::net::lookup_host(&server)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .unwrap_or_else(|| panic!("cannot resolve {server}"));
+        report.network = network::measure(args, server, &client).await;
+    }
     let after = baseline::Run::measure(&client, benchmark, &connection).await;
     reports.push(report.with_baseline(Baseline::of(before, after)));
     reports

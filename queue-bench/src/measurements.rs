@@ -46,6 +46,19 @@ pub(crate) struct LimitedRun {
     pub(crate) server_cpu_per_job_us: Option<f64>,
 }
 
+/// What one round trip of the network phases measured ([`network`](crate::network)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NetworkRun {
+    /// The round trip the proxy adds.
+    pub(crate) round_trip_ms: f64,
+    /// The median `PING` time through the proxy, as measured.
+    pub(crate) measured_round_trip_p50_us: f64,
+    /// Drain (concurrency 50) through the proxy.
+    pub(crate) drain_jobs_per_s: f64,
+    /// End to end (4 producers, batches of 100) through the proxy.
+    pub(crate) end_to_end_jobs_per_s: f64,
+}
+
 /// Everything measured on one driver. Field names carry their units.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DriverReport {
@@ -85,6 +98,9 @@ pub(crate) struct DriverReport {
     /// The rate-limited drain (bare runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) limited: Option<LimitedRun>,
+    /// Drain and end to end through a delay proxy, per round trip (`--rtt`; bare Redis run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) network: Vec<NetworkRun>,
     /// `redis-benchmark` against the same server before and after the phases (Redis only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<Baseline>,
@@ -333,6 +349,7 @@ mod tests {
             }),
             scaling: Vec::new(),
             limited: None,
+            network: Vec::new(),
             baseline: None,
             vs_baseline: None,
         }

@@ -134,6 +134,38 @@ impl DriverReport {
                 row("Redis CPU per job, rate-limited drain", micros(cpu), None);
             }
         }
+        let local = self.network.iter().find(|n| n.round_trip_ms == 0.0);
+        for n in &self.network {
+            let through = format!(
+                "through a proxy adding {} ms round trip (PING p50 {})",
+                trim_ms(n.round_trip_ms),
+                micros(n.measured_round_trip_p50_us)
+            );
+            for (what, value, at_zero) in [
+                (
+                    "drain",
+                    n.drain_jobs_per_s,
+                    local.map(|l| l.drain_jobs_per_s),
+                ),
+                (
+                    "end to end",
+                    n.end_to_end_jobs_per_s,
+                    local.map(|l| l.end_to_end_jobs_per_s),
+                ),
+            ] {
+                let kept = at_zero
+                    .filter(|_| n.round_trip_ms > 0.0)
+                    .map(|zero| value * 100.0 / zero);
+                let value = match kept {
+                    Some(kept) => format!("{} ({kept:.1}% of 0 ms)", rate(value)),
+                    None => rate(value),
+                };
+                let target = kept
+                    .filter(|_| n.round_trip_ms == 1.0)
+                    .map(|kept| targets::NETWORK_KEPT_AT_1MS.check(kept));
+                row(&format!("{what} {through}"), value, target);
+            }
+        }
         if let Some(r) = &self.redis {
             row(
                 "idle worker: Redis commands per second",
@@ -404,6 +436,12 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
         })
         .collect();
     serde_json::to_string_pretty(&Json { run, drivers }).expect("the report serializes") + "\n"
+}
+
+/// `0.5` for half a millisecond, `2` for two.
+fn trim_ms(ms: f64) -> String {
+    let text = format!("{ms:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// `146,165 jobs/s`.
