@@ -3,6 +3,7 @@
 
 mod batch;
 mod execute;
+mod fetch;
 mod gauges;
 mod heartbeat;
 mod lease;
