@@ -27,6 +27,7 @@ mod delay_proxy;
 mod jobs;
 mod limited;
 mod machine;
+mod many;
 mod measurements;
 mod network;
 mod numbers;
@@ -149,6 +150,11 @@ async fn measure(
         keep: observed::keep(observed),
     };
     let mut report = bench.run().await;
+    if !observed {
+        eprintln!("queue-bench: redis: 200 handlers in one worker");
+        let url = format!("{url}{separator}prefix=bench");
+        report.many_handlers = Some(many::measure(&url, &client).await);
+    }
     if !observed && !args.round_trips.is_empty() {
         let info = client.get_connection_info();
         let server = match info.addr() {

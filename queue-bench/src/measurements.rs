@@ -59,6 +59,21 @@ pub(crate) struct NetworkRun {
     pub(crate) end_to_end_jobs_per_s: f64,
 }
 
+/// What the many-handlers phase measured ([`many`](crate::many)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ManyHandlersRun {
+    /// Handlers the worker ran.
+    pub(crate) handlers: u64,
+    /// Connections the worker held to Redis while every lane was idle.
+    pub(crate) connections: u64,
+    /// Redis commands per second while every lane was idle.
+    pub(crate) idle_commands_per_s: f64,
+    /// Jobs dispatched one at a time, each to the next handler in turn.
+    pub(crate) pickups: u64,
+    /// Their dispatch-to-start latency.
+    pub(crate) pickup_latency: Percentiles,
+}
+
 /// Everything measured on one driver. Field names carry their units.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DriverReport {
@@ -98,6 +113,9 @@ pub(crate) struct DriverReport {
     /// The rate-limited drain (bare runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) limited: Option<LimitedRun>,
+    /// The many-handlers phase (bare Redis run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) many_handlers: Option<ManyHandlersRun>,
     /// Drain and end to end through a delay proxy, per round trip (`--rtt`; bare Redis run).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) network: Vec<NetworkRun>,
@@ -349,6 +367,7 @@ mod tests {
             }),
             scaling: Vec::new(),
             limited: None,
+            many_handlers: None,
             network: Vec::new(),
             baseline: None,
             vs_baseline: None,

@@ -151,6 +151,7 @@ impl Bench<'_> {
             redis,
             scaling,
             limited,
+            many_handlers: None,
             network: Vec::new(),
             baseline: None,
             vs_baseline: None,

@@ -134,6 +134,25 @@ impl DriverReport {
                 row("Redis CPU per job, rate-limited drain", micros(cpu), None);
             }
         }
+        if let Some(m) = &self.many_handlers {
+            row(
+                &format!(
+                    "{} handlers in one worker: connections to Redis / Redis commands per second while idle",
+                    m.handlers
+                ),
+                format!("{} / {:.2}", m.connections, m.idle_commands_per_s),
+                None,
+            );
+            row(
+                &format!(
+                    "{} handlers in one worker: pickup latency p50 / p99 / max ({} jobs, each to the next handler)",
+                    m.handlers,
+                    count(m.pickups)
+                ),
+                percentiles(&m.pickup_latency),
+                None,
+            );
+        }
         let local = self.network.iter().find(|n| n.round_trip_ms == 0.0);
         for n in &self.network {
             let through = format!(

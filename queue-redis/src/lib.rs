@@ -19,6 +19,7 @@ mod stats;
 mod topology;
 mod unique;
 mod wait;
+mod wait_hub;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use keys::Keys;
 use options::split_prefix;
 use scripts::Scripts;
 use wait::Waiters;
+use wait_hub::WaitHub;
 
 pub use options::RedisOptions;
 
@@ -59,8 +61,10 @@ struct Inner {
     scripts: Scripts,
     /// Queues noted in `<prefix>:queues`, and when (see [`jobs::NOTED_FOR`]).
     known_queues: Mutex<HashMap<String, Instant>>,
-    /// Blocking connections of idle workers.
+    /// Blocking connections (of idle workers on a cluster, and of event readers).
     waiters: Waiters,
+    /// The one blocking connection of every idle lane off a cluster.
+    hub: WaitHub,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
     dispatches: Gatherer,
 }
@@ -114,6 +118,7 @@ impl RedisDriver {
                 scripts: Scripts::new(),
                 known_queues: Mutex::new(HashMap::new()),
                 waiters,
+                hub: WaitHub::new(),
                 dispatches: Gatherer::default(),
             }),
         })
