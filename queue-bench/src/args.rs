@@ -6,7 +6,7 @@ use std::path::PathBuf;
 const USAGE: &str = "\
 usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                    [--redis-url URL] [--scaling-max N] [--json PATH] [--observe]
-                   [--rtt MS,MS,...]
+                   [--rtt MS,MS,...] [--payloads]
 
   --jobs N          jobs per throughput phase (default 100000)
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
@@ -21,6 +21,8 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                     subscriber, metrics into a Prometheus recorder, a tracing subscriber at
                     info formatting every span and event, the last 1,000 completed jobs
                     kept); its rows say `+observed`
+  --payloads        Redis only: jobs of 1 KB, 10 KB, 100 KB and 1 MB (256 MB of each, within
+                    --jobs) in MB/s, beside redis-benchmark SET and GET of that size
   --rtt LIST        Redis only: drain and end to end again through a proxy adding each round
                     trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none)
 ";
@@ -55,6 +57,8 @@ pub(crate) struct Args {
     pub(crate) json: Option<PathBuf>,
     /// Measure each driver again with observation on.
     pub(crate) observe: bool,
+    /// Run the big-payload phase (Redis only).
+    pub(crate) payloads: bool,
     /// Round trips of the network phases (Redis only; empty skips them).
     pub(crate) round_trips: Vec<std::time::Duration>,
 }
@@ -87,6 +91,7 @@ impl Args {
             json: None,
             observe: false,
             round_trips: Vec::new(),
+            payloads: false,
         };
         let mut flags = flags;
         while let Some(flag) = flags.next() {
@@ -95,6 +100,10 @@ impl Args {
             }
             if flag == "--observe" {
                 args.observe = true;
+                continue;
+            }
+            if flag == "--payloads" {
+                args.payloads = true;
                 continue;
             }
             if !FLAGS.contains(&flag.as_str()) {

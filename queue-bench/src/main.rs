@@ -32,6 +32,7 @@ mod measurements;
 mod network;
 mod numbers;
 mod observed;
+mod payloads;
 mod phases;
 mod probe;
 mod redis_benchmark;
@@ -154,6 +155,10 @@ async fn measure(
         eprintln!("queue-bench: redis: 200 handlers in one worker");
         let url = format!("{url}{separator}prefix=bench");
         report.many_handlers = Some(many::measure(&url, &client).await);
+    }
+    if !observed && args.payloads {
+        report.payloads =
+            payloads::measure(&bench.queue, &client, benchmark, &connection, args.jobs).await;
     }
     if !observed && !args.round_trips.is_empty() {
         let info = client.get_connection_info();

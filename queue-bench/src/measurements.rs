@@ -74,6 +74,35 @@ pub(crate) struct ManyHandlersRun {
     pub(crate) pickup_latency: Percentiles,
 }
 
+/// What the big-payload phase measured for one size ([`payloads`](crate::payloads)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PayloadRun {
+    /// Bytes of data in each payload.
+    pub(crate) payload_bytes: u64,
+    /// Jobs dispatched and drained.
+    pub(crate) jobs: u64,
+    /// Bulk dispatch, in MB of payload data per second.
+    pub(crate) enqueue_mb_per_s: f64,
+    /// Drain (concurrency 50, the handler deserializing every payload), in MB/s.
+    pub(crate) drain_mb_per_s: f64,
+    /// `redis-benchmark` SET of values of the same size (50 clients), in MB/s.
+    pub(crate) set_mb_per_s: f64,
+    /// `redis-benchmark` GET of them, in MB/s.
+    pub(crate) get_mb_per_s: f64,
+    /// Redis memory per queued job beyond its payload's JSON.
+    pub(crate) memory_per_job_beyond_payload_bytes: Option<f64>,
+}
+
+impl PayloadRun {
+    /// Dispatch and drain of one byte against one SET and one GET of it: the payload's whole
+    /// trip through Redis against the raw writes and reads, as a share.
+    pub(crate) fn of_raw(&self) -> f64 {
+        let job = 1.0 / self.enqueue_mb_per_s + 1.0 / self.drain_mb_per_s;
+        let raw = 1.0 / self.set_mb_per_s + 1.0 / self.get_mb_per_s;
+        raw / job
+    }
+}
+
 /// Everything measured on one driver. Field names carry their units.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DriverReport {
@@ -113,6 +142,9 @@ pub(crate) struct DriverReport {
     /// The rate-limited drain (bare runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) limited: Option<LimitedRun>,
+    /// The big-payload phase (`--payloads`; bare Redis run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) payloads: Vec<PayloadRun>,
     /// The many-handlers phase (bare Redis run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) many_handlers: Option<ManyHandlersRun>,
@@ -367,6 +399,7 @@ mod tests {
             }),
             scaling: Vec::new(),
             limited: None,
+            payloads: Vec::new(),
             many_handlers: None,
             network: Vec::new(),
             baseline: None,

@@ -151,6 +151,7 @@ impl Bench<'_> {
             redis,
             scaling,
             limited,
+            payloads: Vec::new(),
             many_handlers: None,
             network: Vec::new(),
             baseline: None,

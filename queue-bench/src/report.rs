@@ -134,6 +134,33 @@ impl DriverReport {
                 row("Redis CPU per job, rate-limited drain", micros(cpu), None);
             }
         }
+        for p in &self.payloads {
+            let kb = p.payload_bytes >> 10;
+            row(
+                &format!(
+                    "{kb} KB payloads ({} jobs): bulk enqueue / drain, MB/s of payload (raw SET / GET of {kb} KB, 50 clients)",
+                    count(p.jobs)
+                ),
+                format!(
+                    "{:.1} / {:.1} ({:.1} / {:.1})",
+                    p.enqueue_mb_per_s, p.drain_mb_per_s, p.set_mb_per_s, p.get_mb_per_s
+                ),
+                None,
+            );
+            let share = p.of_raw() * 100.0;
+            let target =
+                (p.payload_bytes == 100 << 10).then(|| targets::BIG_PAYLOAD_OF_RAW.check(share));
+            let memory = p
+                .memory_per_job_beyond_payload_bytes
+                .map_or(String::new(), |m| {
+                    format!("; Redis memory per job beyond its payload {m:.0} bytes")
+                });
+            row(
+                &format!("{kb} KB payloads: dispatch + drain against raw SET + GET"),
+                format!("{share:.1}%{memory}"),
+                target,
+            );
+        }
         if let Some(m) = &self.many_handlers {
             row(
                 &format!(
