@@ -47,6 +47,15 @@ impl WebError {
         };
         Self::new(status, mask(&error.to_string()))
     }
+
+    /// The error as the JSON API (`api`) or a page answers it.
+    pub(crate) fn respond(self, api: bool) -> Response {
+        if api {
+            ApiError(self).into_response()
+        } else {
+            self.into_response()
+        }
+    }
 }
 
 impl IntoResponse for WebError {

@@ -5,7 +5,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::csrf::{self, cross_site};
 use crate::error::WebError;
@@ -73,15 +73,4 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
-}
-
-impl WebError {
-    /// The error as the JSON API or a page answers it.
-    pub(crate) fn respond(self, api: bool) -> Response {
-        if api {
-            crate::error::ApiError(self).into_response()
-        } else {
-            self.into_response()
-        }
-    }
 }
