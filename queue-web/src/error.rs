@@ -72,7 +72,7 @@ impl IntoResponse for WebError {
                     main {
                         h1 { (title) }
                         p role="alert" { (self.message) }
-                        p { a href="javascript:history.back()" { "Back" } }
+                        p { "Go back to the page you came from to try again." }
                     }
                 }
             }

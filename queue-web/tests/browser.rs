@@ -93,6 +93,20 @@ async fn browser_overview_of_a_redis_queue_with_jobs_in_every_state() {
     // Queue, depth 3 (ready, scheduled, active), ready 1, scheduled 1, active 1, failed 2, completed 3.
     assert!(row.starts_with("web 3 1 1 1 2 3"), "queue row: {row}");
     b.screenshot("overview").await;
+    // The page refreshes itself: a job dispatched now shows up without a reload.
+    s.queue
+        .dispatch_named("unserved", serde_json::json!({"to": "someone else"}))
+        .queue(QUEUE)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !b.text("tbody tr").await.starts_with("web 4 2 1 1 2 3") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overview did not refresh"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let f = &s.fixture;
     let pages = [
         "/".to_string(),
@@ -118,11 +132,12 @@ async fn browser_overview_of_a_redis_queue_with_jobs_in_every_state() {
     let details = b.text("dl.details").await;
     assert!(details.contains("\"step\":1"), "progress shown: {details}");
     b.open("/workers").await;
-    let workers = b.text("section.worker").await;
-    assert!(
-        workers.contains(&f.active.to_string()),
-        "the held job is listed: {workers}"
-    );
+    // The worker's row links the job it runs (found by its lease's token).
+    b.wait_for(&format!(
+        "section.worker a[href=\"/jobs/{QUEUE}/{}\"]",
+        f.active
+    ))
+    .await;
     b.screenshot("workers").await;
     // A storage error shows no password either.
     b.open("/queues/ma%7Bil%7D").await;

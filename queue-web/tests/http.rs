@@ -11,7 +11,7 @@ use axum::Router;
 use queue_core::{JobState, Queue};
 use queue_memory::MemoryDriver;
 use support::fixture::{fill, Fixture, HTML_PAYLOAD, QUEUE};
-use support::http::{form, get, send, token_in};
+use support::http::{form, form_from, get, send, token_in};
 
 async fn setup() -> (Queue, Fixture) {
     let queue = Queue::new(Arc::new(MemoryDriver::new()));
@@ -104,12 +104,14 @@ async fn actions_need_the_csrf_token_and_the_same_origin() {
     let refused = [
         form(&pause).body(Body::from("back=/")).unwrap(),
         form(&pause).body(Body::from("csrf=wrong")).unwrap(),
-        form(&pause)
-            .header(header::ORIGIN, "http://evil.example")
+        form_from(&pause, "http://evil.example", "cross-site")
             .body(Body::from(format!("csrf={token}")))
             .unwrap(),
-        form(&pause)
-            .header("sec-fetch-site", "cross-site")
+        // An Origin of another site, even where Sec-Fetch-Site is absent or says otherwise.
+        form_from(&pause, "http://evil.example", "same-origin")
+            .body(Body::from(format!("csrf={token}")))
+            .unwrap(),
+        form_from(&pause, "http://127.0.0.1:8080", "same-site")
             .body(Body::from(format!("csrf={token}")))
             .unwrap(),
         Request::post(format!("/api{pause}"))

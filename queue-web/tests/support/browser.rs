@@ -66,7 +66,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("could not run {driver_bin}: {e}. {install}"));
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 Instant::now() < deadline,
@@ -119,7 +119,7 @@ impl Browser {
     /// Clicks the button labelled `label` (trying again if the live refresh replaced it).
     pub async fn press(&self, label: &str) {
         let xpath = format!("//button[normalize-space(.)='{label}']");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let clicked = match self.client.find(Locator::XPath(&xpath)).await {
                 Ok(button) => button.click().await.map_err(|e| e.to_string()),
@@ -133,10 +133,10 @@ impl Browser {
         }
     }
 
-    /// The text of the first element matching `css`, once there is one (up to 10 s; an
+    /// The text of the first element matching `css`, once there is one (up to 30 s; an
     /// element the live refresh replaced meanwhile is looked up again).
     pub async fn text(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = match self.client.find(Locator::Css(css)).await {
                 Ok(el) => el.text().await.map_err(|e| e.to_string()),
@@ -150,9 +150,9 @@ impl Browser {
         }
     }
 
-    /// Waits up to 10 s for the first element matching `css` to read `expected`.
+    /// Waits up to 30 s for the first element matching `css` to read `expected`.
     pub async fn wait_text(&self, css: &str, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = match self.client.find(Locator::Css(css)).await {
                 Ok(el) => el.text().await.unwrap_or_default(),
@@ -169,11 +169,11 @@ impl Browser {
         }
     }
 
-    /// Waits up to 10 s for an element matching `css`.
+    /// Waits up to 30 s for an element matching `css`.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(Duration::from_secs(30))
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no element `{css}`: {e}"))

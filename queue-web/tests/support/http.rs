@@ -53,12 +53,18 @@ pub async fn get(router: &Router, path: &str) -> Answer {
 
 /// A form `POST` to `path` as a browser of the dashboard's own page sends it.
 pub fn form(path: &str) -> axum::http::request::Builder {
+    form_from(path, "http://127.0.0.1:8080", "same-origin")
+}
+
+/// A form `POST` to `path` as a browser sends it from a page of `origin`, which it judges
+/// `site` (`Sec-Fetch-Site`).
+pub fn form_from(path: &str, origin: &str, site: &str) -> axum::http::request::Builder {
     Request::builder()
         .method(Method::POST)
         .uri(path)
         .header(header::HOST, "127.0.0.1:8080")
-        .header(header::ORIGIN, "http://127.0.0.1:8080")
-        .header("sec-fetch-site", "same-origin")
+        .header(header::ORIGIN, origin)
+        .header("sec-fetch-site", site)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
 }
 
