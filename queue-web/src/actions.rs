@@ -212,13 +212,27 @@ pub(crate) async fn bulk_action(
         if op == "retry" && query.state != JobState::Failed {
             return Err(WebError::bad_request("only failed jobs can be retried"));
         }
-        // Every pass takes the first page again: the jobs of the pass before have left it.
+        // Every pass takes the first page again: the jobs of the pass before have left it. A
+        // page may come back empty with a cursor (a listing by name that ran out of its window
+        // of entries): then the listing goes on from there.
+        let mut cursor: Option<String> = None;
         while done < MAX_BULK {
+            let mut page_query = query.clone().limit(queue_core::MAX_PAGE);
+            page_query.cursor = cursor.take();
             let page = state
                 .queue()
-                .jobs(queue, query.clone().limit(queue_core::MAX_PAGE))
+                .jobs(queue, page_query)
                 .await
                 .map_err(|e| state.fail(e))?;
+            if page.jobs.is_empty() {
+                match page.next {
+                    Some(next) => {
+                        cursor = Some(next);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             let before = done;
             for job in &page.jobs {
                 done += apply(state, queue, op, job.id.as_str()).await?;

@@ -4,6 +4,10 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::auth::{Credentials, PASSWORD_ENV, TOKEN_ENV, USER_ENV};
@@ -50,7 +54,9 @@ pub async fn serve(
     check_listen(addr, credentials.as_ref())?;
     let router = match credentials {
         Some(credentials) => credentials.protect(router),
-        None => router,
+        // Without credentials only loopback names are answered, so a page of another site
+        // whose name resolves to this machine (DNS rebinding) reads nothing.
+        None => router.layer(middleware::from_fn(loopback_host_only)),
     };
     let io = |source| ServeError::Io { addr, source };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
@@ -61,9 +67,64 @@ pub async fn serve(
         .map_err(io)
 }
 
+/// Answers only requests addressed to a loopback name (`localhost`, `127.0.0.1`, `[::1]`).
+async fn loopback_host_only(request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if is_loopback_host(host) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this dashboard answers only requests for localhost, 127.0.0.1 or [::1]\n",
+        )
+            .into_response()
+    }
+}
+
+/// Whether `host` (a Host header: name or address, with an optional port) names this machine's
+/// loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_names_are_recognised() {
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "127.1.2.3",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for no in [
+            "",
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:80",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback_host(no), "{no}");
+        }
+    }
 
     #[test]
     fn loopback_only_without_credentials() {

@@ -256,7 +256,7 @@ async fn credentials_and_the_application_s_own_layer_are_required() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_server_refuses_to_listen_beyond_loopback_without_credentials() {
     let queue = Queue::new(Arc::new(MemoryDriver::new()));
     for open in ["0.0.0.0:0", "[::]:0"] {
@@ -275,6 +275,49 @@ async fn the_standalone_server_refuses_to_listen_beyond_loopback_without_credent
         );
         assert!(error.to_string().contains("QUEUE_WEB_TOKEN"), "{error}");
     }
+    // Served on loopback without credentials, it answers only loopback names: a page of
+    // another site whose name resolves here (DNS rebinding) gets nothing.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let shutdown = stop.clone().cancelled_owned();
+    let server = tokio::spawn(queue_web::serve(
+        queue_web::router(queue.clone()),
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        move |addr| tx.send(addr).unwrap(),
+        shutdown,
+    ));
+    let addr = rx.await.unwrap();
+    let status_for = |host: String| {
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                stream,
+                "GET /api/overview HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer[9..12].to_string()
+        })
+    };
+    assert_eq!(status_for(format!("{addr}")).await.unwrap(), "200");
+    assert_eq!(
+        status_for(format!("localhost:{}", addr.port()))
+            .await
+            .unwrap(),
+        "200"
+    );
+    assert_eq!(
+        status_for(format!("rebound.example:{}", addr.port()))
+            .await
+            .unwrap(),
+        "421"
+    );
+    stop.cancel();
+    server.await.unwrap().unwrap();
+
     // Loopback needs none; with credentials, any address is allowed.
     queue_web::check_listen("127.0.0.1:8080".parse().unwrap(), None).unwrap();
     let token = queue_web::Credentials::Bearer("t".into());
