@@ -499,3 +499,69 @@ async fn the_json_api_serves_what_the_pages_show() {
 fn seg(text: &str) -> String {
     serde_urlencoded::to_string([("x", text)]).unwrap()[2..].to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_retry_a_selection_and_purge_only_when_the_name_is_typed() {
+    let (queue, f) = setup().await;
+    let router = queue_web::router(queue.clone());
+    let jobs = get(&router, &format!("/queues/{QUEUE}/jobs?state=failed")).await;
+    let token = token_in(&jobs.body);
+    assert!(jobs
+        .body
+        .contains(&format!("name=\"id\" value=\"{}\"", f.failed)));
+    let body = format!(
+        "csrf={token}&back=%2Fqueues%2Fweb%2Fjobs%3Fstate%3Dfailed&state=failed&op=retry&id={}&id={}",
+        f.failed, f.html
+    );
+    let answer = send(
+        &router,
+        form(&format!("/queues/{QUEUE}/jobs/bulk"))
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{answer:#?}");
+    assert_eq!(
+        answer.location(),
+        "/queues/web/jobs?state=failed&notice=2+jobs+of+web+moved+back+to+ready"
+    );
+    let page = get(&router, answer.location()).await;
+    assert!(
+        page.body.contains("2 jobs of web moved back to ready"),
+        "the notice is shown"
+    );
+    assert!(
+        page.body.contains("No jobs here."),
+        "the failed list is empty"
+    );
+    assert_eq!(queue.counts(QUEUE).await.unwrap().failed, 0);
+
+    let purge = format!("/queues/{QUEUE}/purge");
+    let answer = send(
+        &router,
+        form(&purge)
+            .body(Body::from(format!("csrf={token}&confirm=wbe")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.body.contains("type the queue&#39;s name")
+            || answer.body.contains("type the queue's name"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        queue.counts(QUEUE).await.unwrap().ready > 0,
+        "nothing purged"
+    );
+    let answer = send(
+        &router,
+        form(&purge)
+            .body(Body::from(format!("csrf={token}&confirm=web")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(queue.counts(QUEUE).await.unwrap().ready, 0, "purged");
+}
