@@ -2,6 +2,7 @@
 //! fantoccini; a missing binary fails the test saying how to install it.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,7 +61,10 @@ impl Browser {
             .or_else(|| find("google-chrome"))
             .unwrap_or_else(|| panic!("chromium not found: the browser tests need it. {install}"));
         let port = free_port();
+        // Its own process group, so ending it ends the Chromium it started too, even when a
+        // test fails before closing its session.
         let driver = Command::new(&driver_bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -200,16 +204,17 @@ impl Browser {
         assert!(problems.is_empty(), "{path}: {problems:#?}");
     }
 
-    /// Ends the session and chromedriver.
-    pub async fn close(mut self) {
+    /// Ends the session, then chromedriver (on drop).
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver's process group: chromedriver and the browser it started.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
