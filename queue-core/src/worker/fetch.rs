@@ -6,7 +6,8 @@
 //! reserves take longer than it takes to run what they bring, the loop sends reserves ahead:
 //! before starting a reservation's jobs it sends as many further reserves as it needs to have
 //! the next reply back by the time it is done (the smallest recent reply time over the time a
-//! batch takes, at most [`MAX_AHEAD`]). Each reserve sent ahead asks for a full pool's worth and
+//! batch takes, at most [`MAX_AHEAD`], and no more than the replies in a row that came back
+//! full: a lane that producers and workers keep near empty is not asked for jobs it lacks). Each reserve sent ahead asks for a full pool's worth and
 //! carries the acks finished so far; its jobs take slots when its reply is used, in the order
 //! the reserves were sent. Their leases count from when the reserve was sent, as every lease
 //! does, and the lease task renews them once they run. A lane found drained stops the sending
@@ -113,6 +114,10 @@ impl Pool {
         let mut pace = Pace::default();
         // Whether the last reservation's jobs all ended as they were started.
         let mut quick = false;
+        // Replies in a row that brought all they asked for: the lane has a backlog. Reserves
+        // are sent ahead at most this many deep, so a lane that is often drained (producers
+        // and workers keeping pace) is not asked again and again for jobs it does not have.
+        let mut full_streak = 0usize;
         let pipelined = self.limits.is_none();
 
         'fetch: loop {
@@ -211,8 +216,9 @@ impl Pool {
                     }
                 }
             };
+            full_streak = if drained { 0 } else { full_streak + 1 };
             if pipelined && quick && !drained {
-                let depth = pace.ahead();
+                let depth = pace.ahead().min(full_streak);
                 while ahead.len() < depth {
                     ahead.push_back(self.send_ahead());
                 }
