@@ -264,6 +264,11 @@ impl Queue {
         Ok(stored)
     }
 
+    /// Checks a job as dispatch does (for workflow steps).
+    pub(crate) fn check_job(&self, job: &mut NewJob) -> Result<()> {
+        self.check(job)
+    }
+
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
         if let Some(unique) = &mut job.unique {
@@ -588,6 +593,13 @@ impl NewJob {
         }
         if let Some(id) = &self.id {
             validate_name("job id", id.as_str())?;
+            if crate::flow::is_step_id(id) {
+                return Err(Error::InvalidName {
+                    what: "job id",
+                    value: id.to_string(),
+                    reason: "ids opening with `@wf:` are kept for workflow steps",
+                });
+            }
             if id.as_str().bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Error::InvalidName {
                     what: "job id",

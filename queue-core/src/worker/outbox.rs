@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 
+use crate::flow::pump::end_step;
+use crate::flow::{is_step_id, StepOutcome};
 use crate::job::{Completion, Failure, Keep, Lane, Lease, LimitSpec};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
@@ -333,6 +335,14 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     let mut requeues = Vec::new();
     let keeps = !outbox.keep.is_nothing();
     for (lease, verdict) in settled {
+        let verdict = if is_step_id(&lease.id) {
+            match step_ended(outbox, &lease, verdict).await {
+                Some(verdict) => verdict,
+                None => continue,
+            }
+        } else {
+            verdict
+        };
         match verdict {
             Verdict::Done(result) if keeps => completions.push(Completion { lease, result }),
             Verdict::Done(_) => acks.push(lease),
@@ -375,6 +385,26 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     if outbox.release_limits.is_some() {
         outbox.released().await;
     }
+}
+
+/// A workflow step's verdict: a success, or a failure for good, is recorded in its workflow
+/// (releasing its dependents) before the job is acked or failed in its lane, so a worker that
+/// dies in between leaves the job to run again and report again (a repeated report changes
+/// nothing). Returns the verdict to settle in the lane, or `None` when the workflow could not
+/// be reached within a lease: the job is then left to its lease, to run again.
+async fn step_ended(outbox: &Outbox, lease: &Lease, verdict: Verdict) -> Option<Verdict> {
+    let outcome = match &verdict {
+        Verdict::Done(result) => StepOutcome::Succeeded(result.clone()),
+        Verdict::Failed(failure) if failure.retry_in.is_none() => {
+            StepOutcome::Failed(failure.error.clone())
+        }
+        _ => return Some(verdict),
+    };
+    let driver = &outbox.scope.driver;
+    let call = || end_step(driver, &lease.id, outcome.clone());
+    persist(outbox, "record the workflow step of", 1, call)
+        .await
+        .map(|()| verdict)
 }
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
