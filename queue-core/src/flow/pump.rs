@@ -94,6 +94,11 @@ pub(crate) async fn recover(driver: &Arc<dyn Driver>, older_than: Duration) -> R
     let store = workflows(driver)?;
     let mut reclaimed = 0;
     for flow in store.live_flows(10_000).await? {
+        // Reading an ended workflow drops it from the driver's list of live ones.
+        match store.flow(&flow).await? {
+            Some(info) if info.state == crate::flow::FlowState::Running => {}
+            _ => continue,
+        }
         reclaimed += store.reclaim(&flow, older_than).await?;
         pump(driver, &flow).await?;
     }
