@@ -360,9 +360,16 @@ impl Queue {
         self.admin()?.retry_failed(queue, None).await
     }
 
-    /// Deletes a job in any state; returns whether it existed.
+    /// Deletes a job in any state; returns whether it existed. A workflow step's job that
+    /// existed ends its step as cancelled (error `deleted`), which its dependents treat as a
+    /// failure.
     pub async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
-        self.admin()?.delete(queue, id).await
+        let existed = self.admin()?.delete(queue, id).await?;
+        if existed && crate::flow::is_step_id(id) {
+            let outcome = crate::flow::StepOutcome::Cancelled("deleted".into());
+            crate::flow::pump::end_step(self.driver(), id, outcome).await?;
+        }
+        Ok(existed)
     }
 
     /// Deletes every job of `queue`.
