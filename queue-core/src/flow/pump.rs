@@ -51,13 +51,11 @@ pub(crate) async fn pump(driver: &Arc<dyn Driver>, flow: &FlowId) -> Result<()> 
     }
 }
 
-/// Records how the step of job `id` ended and releases what it was the last prerequisite of.
-/// A job that is not a step changes nothing.
-pub(crate) async fn end_step(
-    driver: &Arc<dyn Driver>,
-    id: &JobId,
-    outcome: StepOutcome,
-) -> Result<()> {
+/// Records how the step of job `id` ended, releases what it was the last prerequisite of and
+/// hands the released steps to their lanes: what a worker does when a step's run ends (before
+/// it acks or fails the job in its lane), for programs that run jobs without one. A job that
+/// is not a step changes nothing; a step that ended already changes nothing.
+pub async fn end_step(driver: &Arc<dyn Driver>, id: &JobId, outcome: StepOutcome) -> Result<()> {
     let Some((flow, step)) = parse_step_id(id) else {
         return Ok(());
     };
