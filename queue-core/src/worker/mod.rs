@@ -11,6 +11,7 @@ mod pool;
 mod retry;
 pub(crate) mod scheduler;
 mod stats;
+mod steps;
 mod tally;
 mod trim;
 

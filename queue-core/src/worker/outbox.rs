@@ -23,13 +23,13 @@ use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 
-use crate::flow::pump::end_step;
-use crate::flow::{is_step_id, StepOutcome};
+use crate::flow::is_step_id;
 use crate::job::{Completion, Failure, Keep, Lane, Lease, LimitSpec};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
 use crate::worker::retry::retry_pause;
 use crate::worker::stats::WorkerStats;
+use crate::worker::steps;
 
 /// Largest number of leases sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
@@ -334,9 +334,11 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     let mut completions = Vec::new();
     let mut requeues = Vec::new();
     let keeps = !outbox.keep.is_nothing();
+    // Workflows whose steps ended here released others: handed to their lanes after the acks.
+    let mut released = Vec::new();
     for (lease, verdict) in settled {
         let verdict = if is_step_id(&lease.id) {
-            match step_ended(outbox, &lease, verdict).await {
+            match steps::ended(outbox, &lease, verdict, &mut released).await {
                 Some(verdict) => verdict,
                 None => continue,
             }
@@ -382,29 +384,10 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             note_refused(outbox, "requeue", chunk, &held);
         }
     }
+    steps::hand_over(outbox, released).await;
     if outbox.release_limits.is_some() {
         outbox.released().await;
     }
-}
-
-/// A workflow step's verdict: a success, or a failure for good, is recorded in its workflow
-/// (releasing its dependents) before the job is acked or failed in its lane, so a worker that
-/// dies in between leaves the job to run again and report again (a repeated report changes
-/// nothing). Returns the verdict to settle in the lane, or `None` when the workflow could not
-/// be reached within a lease: the job is then left to its lease, to run again.
-async fn step_ended(outbox: &Outbox, lease: &Lease, verdict: Verdict) -> Option<Verdict> {
-    let outcome = match &verdict {
-        Verdict::Done(result) => StepOutcome::Succeeded(result.clone()),
-        Verdict::Failed(failure) if failure.retry_in.is_none() => {
-            StepOutcome::Failed(failure.error.clone())
-        }
-        _ => return Some(verdict),
-    };
-    let driver = &outbox.scope.driver;
-    let call = || end_step(driver, &lease.id, outcome.clone());
-    persist(outbox, "record the workflow step of", 1, call)
-        .await
-        .map(|()| verdict)
 }
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
@@ -453,7 +436,12 @@ pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: 
 /// Retries a settlement of `count` jobs while the storage is unreachable, for up to one lease
 /// (past that the lease has expired and the reaper hands the job out again anyway). Returns the
 /// call's answer, or `None` when it was given up (logged and counted).
-async fn persist<T, F, Fut>(outbox: &Outbox, what: &str, count: usize, mut call: F) -> Option<T>
+pub(crate) async fn persist<T, F, Fut>(
+    outbox: &Outbox,
+    what: &str,
+    count: usize,
+    mut call: F,
+) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = crate::Result<T>>,

@@ -202,6 +202,19 @@ pub async fn workflow_pipeline_passes_results(queue: Queue) {
     assert_eq!(published, expected);
     let image: Image = result(&steps, "fetch");
     assert_eq!(image.bytes, 1000);
+    // Every step's job was acked: nothing is left running or waiting.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let counts = queue.counts("flows").await.unwrap();
+        if counts.pending() == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "jobs left: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stop.cancel();
     worker.await.unwrap();
 }
