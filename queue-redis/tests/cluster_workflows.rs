@@ -4,9 +4,9 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
-mod support;
 #[path = "../../queue-core/tests/shared/workflow_scenarios.rs"]
 mod scenarios;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -52,7 +52,10 @@ async fn workflow_runs_across_cluster_slots() {
         .iter()
         .map(|q| cluster.port_of(&format!("{{queue:{q}}}")))
         .collect();
-    assert!(lanes.len() >= 2, "the test's queues should live on several primaries");
+    assert!(
+        lanes.len() >= 2,
+        "the test's queues should live on several primaries"
+    );
     let driver = RedisDriver::connect(&cluster.url()).await.expect("connect");
     let queue = Queue::new(Arc::new(driver));
     let stop = CancellationToken::new();
@@ -75,7 +78,11 @@ async fn workflow_runs_across_cluster_slots() {
         .wait_workflow(&id, Duration::from_secs(30))
         .await
         .expect("ends");
-    assert_eq!((info.state, info.succeeded), (FlowState::Succeeded, 4), "{info:?}");
+    assert_eq!(
+        (info.state, info.succeeded),
+        (FlowState::Succeeded, 4),
+        "{info:?}"
+    );
     let steps = queue.workflow_steps(&id, 0, 10).await.unwrap();
     let sum = steps.iter().find(|s| s.name == "sum").unwrap();
     assert_eq!(sum.result.as_deref(), Some(b"84".as_slice()));

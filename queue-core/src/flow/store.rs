@@ -73,6 +73,25 @@ pub trait Workflows: Send + Sync {
     /// nothing (`changed: false`).
     async fn end_step(&self, flow: &FlowId, step: &str, outcome: StepOutcome) -> Result<Ended>;
 
+    /// [`end_step`](Workflows::end_step) for several steps of the workflow, in order (a worker
+    /// settles its runs of one workflow together). Returns, per step, whether it changed, and
+    /// whether work remains. Drivers may do it in one atomic step; the default makes one call
+    /// per step.
+    async fn end_steps(
+        &self,
+        flow: &FlowId,
+        ends: &[(String, StepOutcome)],
+    ) -> Result<(Vec<bool>, bool)> {
+        let mut changed = Vec::with_capacity(ends.len());
+        let mut more = false;
+        for (step, outcome) in ends {
+            let ended = self.end_step(flow, step, outcome.clone()).await?;
+            changed.push(ended.changed);
+            more |= ended.more;
+        }
+        Ok((changed, more))
+    }
+
     /// Passes on failures left by [`end_step`](Workflows::end_step) or
     /// [`reopen`](Workflows::reopen), a bounded amount at a time. Returns whether work remains.
     async fn propagate(&self, flow: &FlowId) -> Result<bool>;

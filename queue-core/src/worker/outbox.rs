@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 
-use crate::flow::is_step_id;
 use crate::job::{Completion, Failure, Keep, Lane, Lease, LimitSpec};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
@@ -336,15 +335,8 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     let keeps = !outbox.keep.is_nothing();
     // Workflows whose steps ended here released others: handed to their lanes after the acks.
     let mut released = Vec::new();
+    let settled = steps::record(outbox, settled, &mut released).await;
     for (lease, verdict) in settled {
-        let verdict = if is_step_id(&lease.id) {
-            match steps::ended(outbox, &lease, verdict, &mut released).await {
-                Some(verdict) => verdict,
-                None => continue,
-            }
-        } else {
-            verdict
-        };
         match verdict {
             Verdict::Done(result) if keeps => completions.push(Completion { lease, result }),
             Verdict::Done(_) => acks.push(lease),

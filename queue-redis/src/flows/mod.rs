@@ -169,35 +169,55 @@ impl Workflows for RedisDriver {
     }
 
     async fn end_step(&self, flow: &FlowId, step: &str, outcome: StepOutcome) -> Result<Ended> {
-        let (state, text): (&str, Option<Bytes>) = match outcome {
-            StepOutcome::Succeeded(value) => ("succeeded", value),
-            StepOutcome::Failed(error) => ("failed", Some(Bytes::from(error))),
-            StepOutcome::Cancelled(error) => ("cancelled", Some(Bytes::from(error))),
-            _ => ("failed", None),
-        };
-        let given = if text.is_some() { "1" } else { "0" };
-        let text = text.unwrap_or_default();
-        let args = [
-            Arg::Text(step),
-            Arg::Text(state),
-            Arg::Text(given),
-            Arg::Bytes(&text),
-            Arg::Int(EDGES_PER_CALL),
-        ];
-        let reply = self.run_flow(&END, flow, &args).await?;
-        let values = items(reply);
-        let (Some(changed), Some(more)) = (
-            values.first().and_then(as_i64),
-            values.get(1).and_then(as_i64),
-        ) else {
-            return Err(Error::storage(format!(
-                "unexpected reply from flow_end: {values:?}"
-            )));
-        };
+        let (changed, more) = self.end_steps(flow, &[(step.to_string(), outcome)]).await?;
         let mut ended = Ended::default();
-        ended.changed = changed == 1;
-        ended.more = more == 1;
+        ended.changed = changed.first().copied().unwrap_or(false);
+        ended.more = more;
         Ok(ended)
+    }
+
+    async fn end_steps(
+        &self,
+        flow: &FlowId,
+        ends: &[(String, StepOutcome)],
+    ) -> Result<(Vec<bool>, bool)> {
+        let mut changed = Vec::with_capacity(ends.len());
+        let mut more = false;
+        for chunk in ends.chunks(500) {
+            let texts: Vec<(&str, &str, Bytes)> = chunk
+                .iter()
+                .map(|(_, outcome)| match outcome {
+                    StepOutcome::Succeeded(Some(value)) => ("succeeded", "1", value.clone()),
+                    StepOutcome::Succeeded(None) => ("succeeded", "0", Bytes::new()),
+                    StepOutcome::Failed(error) => ("failed", "1", Bytes::from(error.clone())),
+                    StepOutcome::Cancelled(error) => ("cancelled", "1", Bytes::from(error.clone())),
+                    _ => ("failed", "0", Bytes::new()),
+                })
+                .collect();
+            let count = chunk.len().to_string();
+            let mut args = vec![Arg::Int(EDGES_PER_CALL), Arg::Text(&count)];
+            for ((step, _), (state, given, text)) in chunk.iter().zip(&texts) {
+                args.push(Arg::Text(step));
+                args.push(Arg::Text(state));
+                args.push(Arg::Text(given));
+                args.push(Arg::Bytes(text));
+            }
+            let reply = self.run_flow(&END, flow, &args).await?;
+            let values = items(reply);
+            let flags: Option<Vec<i64>> = values.iter().map(as_i64).collect();
+            match flags {
+                Some(flags) if flags.len() == chunk.len() + 1 => {
+                    more |= flags[0] == 1;
+                    changed.extend(flags[1..].iter().map(|f| *f == 1));
+                }
+                _ => {
+                    return Err(Error::storage(format!(
+                        "unexpected reply from flow_end: {values:?}"
+                    )))
+                }
+            }
+        }
+        Ok((changed, more))
     }
 
     async fn propagate(&self, flow: &FlowId) -> Result<bool> {
