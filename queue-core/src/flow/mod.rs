@@ -33,9 +33,21 @@
 //! - **Once per success path.** A step's job is handed to its lane once per time its
 //!   prerequisites are met (the hand-over stores the job under its fixed id, so repeating it
 //!   stores nothing new while the job exists). Like any job it runs at least once: a worker
-//!   killed mid-run leaves it to run again after its lease ends. A step's outcome is recorded
-//!   in the workflow *before* its job is acked; an outcome reported twice (a run repeated
-//!   after a lost ack) changes nothing the second time.
+//!   killed mid-run leaves it to run again after its lease ends. A worker records a step's
+//!   outcome in the workflow (releasing its dependents there), *then* acks or fails its job in
+//!   its lane, *then* hands the released steps to their lanes: killed between the first two,
+//!   the step runs again and its second report changes nothing; killed between the last two,
+//!   the released steps wait in the workflow's ready list until a worker's recovery (at its
+//!   start and every 30 s) hands them over.
+//! - **Retrying a step's job from its lane's failed list** (`queue retry`) is not seen by the
+//!   workflow: retry steps with [`Queue::retry_workflow`](crate::Queue::retry_workflow).
+//! - **A step that adds steps and runs again** (after a lost lease) finds its children's names
+//!   taken, and `add_steps` answers [`Error::InvalidWorkflow`](crate::Error::InvalidWorkflow);
+//!   such a handler checks `ctx.attempt()` or ignores that error when it knows it added them.
+//! - **Building.** A dispatch stores the steps in calls of
+//!   [`STEPS_PER_CALL`] while the workflow is *building* (nothing runs), then starts it; a
+//!   dispatcher that dies meanwhile leaves a building workflow that never runs, removed with
+//!   [`Queue::delete_workflow`](crate::Queue::delete_workflow).
 //! - **Results.** A step's handler's `Ok` value is stored with the step as JSON whether or not
 //!   the handler keeps results (values that do not serialize are stored as nothing).
 //!   Dependents read them with `JobContext::result_of`.

@@ -11,7 +11,6 @@ mod pool;
 mod retry;
 pub(crate) mod scheduler;
 mod stats;
-mod steps;
 mod tally;
 mod trim;
 
