@@ -15,6 +15,16 @@ else
     return {0, 'step `' .. parent .. '` is not running: it cannot add steps'}
   end
 end
+-- A step that runs again adds the same children again: when every step of this call was added
+-- by the same parent, the call was made before and changes nothing.
+local parents = base .. ':parents'
+if parent ~= '' and n > 0 then
+  local again = 0
+  for i = 0, n - 1 do
+    if redis.call('HGET', parents, ARGV[3 + i * 5]) == parent then again = again + 1 end
+  end
+  if again == n then return {1} end
+end
 -- Checks, before any write.
 local seen, joins_here, deps_of = {}, {}, {}
 for i = 0, n - 1 do
@@ -47,6 +57,7 @@ for i = 0, n - 1 do
   redis.call('HSET', K.spec, name, spec)
   redis.call('HSET', K.pay, name, payload)
   redis.call('HINCRBY', K.meta, 'total', 1)
+  if parent ~= '' then redis.call('HSET', parents, name, parent) end
   local pending, skip = 0, nil
   if join ~= '' then
     local m = redis.call('HMGET', K.meta, 'rtotal', 'rended', 'skipped')

@@ -10,7 +10,8 @@
 -- KEYS[14] cascade (list: ended steps whose end is still to pass on)
 -- KEYS[15] bad (list: failed and cancelled steps)  KEYS[16] skip (list: skipped steps)
 -- Per step, in the same tag (named from KEYS[1]): <tag>:out:<name> (list of "p|dependent"),
--- <tag>:deps:<name> (list of "p|prerequisite"), <tag>:ign:<name> (list: failures run past).
+-- <tag>:deps:<name> (list of "p|prerequisite"), <tag>:ign:<name> (list: failures run past),
+-- and <tag>:parents (hash: step added at run time -> the step that added it).
 -- Policies: f (fail the dependent: skip it), i (ignore: run anyway), r (remove the dependency).
 local K = {
   meta = KEYS[1], steps = KEYS[2], st = KEYS[3], pend = KEYS[4], spec = KEYS[5],

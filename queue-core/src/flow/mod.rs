@@ -41,9 +41,9 @@
 //!   start and every 30 s) hands them over.
 //! - **Retrying a step's job from its lane's failed list** (`queue retry`) is not seen by the
 //!   workflow: retry steps with [`Queue::retry_workflow`](crate::Queue::retry_workflow).
-//! - **A step that adds steps and runs again** (after a lost lease) finds its children's names
-//!   taken, and `add_steps` answers [`Error::InvalidWorkflow`](crate::Error::InvalidWorkflow);
-//!   such a handler checks `ctx.attempt()` or ignores that error when it knows it added them.
+//! - **A step that adds steps and runs again** (after a lost lease) adds the same children
+//!   again: a call whose steps were all added by that step before changes nothing (children
+//!   named differently on the second run are added as new steps).
 //! - **Building.** A dispatch stores the steps in calls of
 //!   [`STEPS_PER_CALL`] while the workflow is *building* (nothing runs), then starts it; a
 //!   dispatcher that dies meanwhile leaves a building workflow that never runs, removed with

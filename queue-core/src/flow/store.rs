@@ -45,7 +45,8 @@ pub trait Workflows: Send + Sync {
     /// waits for each new step ([`OnFailure::Fail`](crate::flow::OnFailure::Fail)), and every
     /// join step waits for them. A name already used, an unknown prerequisite or an ended
     /// parent is an [`Error::InvalidWorkflow`](crate::Error::InvalidWorkflow) and stores
-    /// nothing of this call.
+    /// nothing of this call. A call whose steps were all added by the same `parent` before (a
+    /// step that runs again after a lost lease) changes nothing and succeeds.
     async fn add_steps(
         &self,
         flow: &FlowId,

@@ -346,6 +346,15 @@ pub(super) async fn workflow_fan_out_joins_children_into_dependents(driver: Arc<
         .add_steps(&id, Some("split"), &children)
         .await
         .unwrap();
+    // Added again by a second run of the same step: nothing changes.
+    store(&driver)
+        .add_steps(&id, Some("split"), &children)
+        .await
+        .unwrap();
+    let clash = store(&driver)
+        .add_steps(&id, Some("merge"), &children[..1])
+        .await;
+    assert!(clash.is_err(), "another step cannot add a name in use");
     pump(&driver, &id).await.unwrap();
     finish(&driver, &lane, &split, StepOutcome::Succeeded(None)).await;
     let mut parts = Vec::new();

@@ -22,6 +22,8 @@ pub(crate) struct Step {
     /// Prerequisites: name and policy.
     deps: Vec<(String, OnFailure)>,
     ignored: Vec<String>,
+    /// The step that added it at run time.
+    parent: Option<String>,
     result: Option<bytes::Bytes>,
     error: Option<String>,
 }
@@ -88,8 +90,8 @@ impl Flow {
         }
     }
 
-    /// Checks a call of `add_steps` before anything changes.
-    fn check_add(&self, parent: Option<&str>, specs: &[StepSpec]) -> Result<()> {
+    /// Checks that steps may be added by `parent` (`None` while building).
+    fn check_parent(&self, parent: Option<&str>) -> Result<()> {
         match parent {
             None if self.state != FlowState::Building => {
                 return Err(invalid(
@@ -108,6 +110,11 @@ impl Flow {
             }
             None => {}
         }
+        Ok(())
+    }
+
+    /// Checks the steps of a call of `add_steps` before anything changes.
+    fn check_add(&self, specs: &[StepSpec]) -> Result<()> {
         let mut new: Vec<&str> = Vec::with_capacity(specs.len());
         for spec in specs {
             if self.steps.contains_key(&spec.name) || new.contains(&spec.name.as_str()) {
@@ -137,7 +144,20 @@ impl Flow {
     }
 
     pub(crate) fn add(&mut self, parent: Option<&str>, specs: &[StepSpec]) -> Result<()> {
-        self.check_add(parent, specs)?;
+        self.check_parent(parent)?;
+        // A step that runs again adds the same children again: a call whose steps were all
+        // added by the same parent was made before.
+        if parent.is_some() && !specs.is_empty() {
+            let again = specs.iter().all(|spec| {
+                self.steps
+                    .get(&spec.name)
+                    .is_some_and(|s| s.parent.as_deref() == parent)
+            });
+            if again {
+                return Ok(());
+            }
+        }
+        self.check_add(specs)?;
         let fan_in: Vec<String> = parent
             .and_then(|p| self.steps.get(p))
             .map(|p| p.out.iter().map(|(d, _)| d.clone()).collect())
@@ -151,6 +171,7 @@ impl Flow {
                 out: Vec::new(),
                 deps: Vec::new(),
                 ignored: Vec::new(),
+                parent: parent.map(str::to_string),
                 result: None,
                 error: None,
             };
