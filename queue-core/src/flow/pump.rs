@@ -97,8 +97,21 @@ pub(crate) async fn recover(driver: &Arc<dyn Driver>, older_than: Duration) -> R
             Some(info) if info.state == crate::flow::FlowState::Running => {}
             _ => continue,
         }
-        reclaimed += store.reclaim(&flow, older_than).await?;
-        pump(driver, &flow).await?;
+        reclaimed += recover_flow(driver, &flow, older_than).await?;
     }
     Ok(reclaimed)
+}
+
+/// [`recover`] for one workflow: gives back its hand-overs older than `older_than` and hands
+/// its ready steps over. Returns how many hand-overs it gave back.
+pub(crate) async fn recover_flow(
+    driver: &Arc<dyn Driver>,
+    flow: &FlowId,
+    older_than: Duration,
+) -> Result<usize> {
+    let (given_back, work) = workflows(driver)?.reclaim(flow, older_than).await?;
+    if work {
+        pump(driver, flow).await?;
+    }
+    Ok(given_back)
 }

@@ -67,8 +67,9 @@ pub trait Workflows: Send + Sync {
 
     /// Puts hand-overs older than `older_than` back among the ready steps (for steps still
     /// queued), so that the next [`take_ready`](Workflows::take_ready) hands them again.
-    /// Returns how many.
-    async fn reclaim(&self, flow: &FlowId, older_than: Duration) -> Result<usize>;
+    /// Returns how many, and whether the workflow has work for a caller (ready steps, or ends
+    /// to pass on).
+    async fn reclaim(&self, flow: &FlowId, older_than: Duration) -> Result<(usize, bool)>;
 
     /// Records how step `step` ended (see the trait): a step that has ended already changes
     /// nothing (`changed: false`).

@@ -24,6 +24,7 @@ use super::flows::{
     depend_cancelled_prerequisite_counts_as_failed, depend_failure_skips_dependents_by_default,
     depend_ignore_failure_runs_the_dependent, workflow_building_runs_nothing_until_started,
     workflow_delete_removes_steps_and_their_jobs, workflow_fan_out_joins_children_into_dependents,
+    workflow_recovery_hands_over_what_a_dead_caller_left,
     workflow_rejects_bad_input_storing_nothing, workflow_releases_dependent_in_the_ending_step,
     workflow_retry_releases_dependents_of_a_retried_step, workflow_runs_steps_in_dependency_order,
 };
@@ -227,6 +228,11 @@ pub(super) const CASES: &[Case] = &[
         Admin
     ),
     case!(workflow_rejects_bad_input_storing_nothing, Workflows, Admin),
+    case!(
+        workflow_recovery_hands_over_what_a_dead_caller_left,
+        Workflows,
+        Admin
+    ),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

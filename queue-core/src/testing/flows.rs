@@ -200,11 +200,11 @@ pub(super) async fn workflow_building_runs_nothing_until_started(driver: Arc<dyn
     assert_eq!(taken.len(), 1);
     // A hand-over left unfinished is given back by a reclaim, and handed again.
     assert!(s.take_ready(&id, 10).await.unwrap().is_empty());
-    assert_eq!(s.reclaim(&id, Duration::ZERO).await.unwrap(), 1);
+    assert_eq!(s.reclaim(&id, Duration::ZERO).await.unwrap(), (1, true));
     let again = s.take_ready(&id, 10).await.unwrap();
     assert_eq!(again.len(), 1);
     s.handed(&id, &["a".to_string()]).await.unwrap();
-    assert_eq!(s.reclaim(&id, Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(s.reclaim(&id, Duration::ZERO).await.unwrap(), (0, false));
     assert!(s.live_flows(100_000).await.unwrap().contains(&id));
     // The hand-over stores the job under its fixed id once, however often it is repeated.
     let queue = Queue::new(driver.clone());
@@ -579,4 +579,44 @@ pub(super) async fn workflow_rejects_bad_input_storing_nothing(driver: Arc<dyn D
         queue.dispatch(plain).await.is_err(),
         "step ids are kept for steps"
     );
+}
+
+pub(super) async fn workflow_recovery_hands_over_what_a_dead_caller_left(driver: Arc<dyn Driver>) {
+    let lane = lane("wf-recover");
+    let queue = Queue::new(driver.clone());
+    let flow = Workflow::new()
+        .step("a", step_job(&lane, 0))
+        .step_after("b", &["a"], step_job(&lane, 1))
+        .step_after("c", &["a"], step_job(&lane, 2));
+    let id = queue.dispatch_workflow(flow).await.expect("dispatch");
+    let (a, _) = next(&driver, &lane).await;
+    // A worker records `a`'s end and acks it, then dies before handing `b` and `c` over; and
+    // a caller took `b` for its hand-over and died too.
+    let ended = store(&driver)
+        .end_step(&id, "a", ok(json!(1)))
+        .await
+        .unwrap();
+    assert!(ended.more);
+    driver.ack(&lane, &[a.lease()]).await.unwrap();
+    assert_eq!(store(&driver).take_ready(&id, 1).await.unwrap().len(), 1);
+    assert_empty(&driver, &lane).await;
+    // A worker's recovery hands both over, each once (here of this workflow only: other
+    // cases' hand-overs in the same storage are theirs).
+    let recover = || crate::flow::pump::recover_flow(&driver, &id, Duration::ZERO);
+    let reclaimed = recover().await.unwrap();
+    assert_eq!(reclaimed, 1);
+    let jobs = reserve_n(&driver, &lane, 2, LEASE, LIMIT).await;
+    let mut names: Vec<String> = jobs
+        .iter()
+        .map(|j| parse_step_id(&j.id).unwrap().1.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b", "c"]);
+    recover().await.unwrap();
+    assert_empty(&driver, &lane).await;
+    for job in &jobs {
+        finish(&driver, &lane, job, StepOutcome::Succeeded(None)).await;
+    }
+    let info = queue.workflow(&id).await.unwrap().unwrap();
+    assert_eq!(info.state, FlowState::Succeeded);
 }

@@ -73,8 +73,9 @@ impl Workflows for MemoryDriver {
         Ok(())
     }
 
-    async fn reclaim(&self, flow: &FlowId, older_than: Duration) -> Result<usize> {
-        Ok(self.with_flow(flow, |f| f.reclaim(older_than)).unwrap_or(0))
+    async fn reclaim(&self, flow: &FlowId, older_than: Duration) -> Result<(usize, bool)> {
+        let reclaimed = self.with_flow(flow, |f| (f.reclaim(older_than), f.has_work()));
+        Ok(reclaimed.unwrap_or((0, false)))
     }
 
     async fn end_step(&self, flow: &FlowId, step: &str, outcome: StepOutcome) -> Result<Ended> {

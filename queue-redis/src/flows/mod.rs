@@ -162,10 +162,19 @@ impl Workflows for RedisDriver {
         Ok(())
     }
 
-    async fn reclaim(&self, flow: &FlowId, older_than: Duration) -> Result<usize> {
+    async fn reclaim(&self, flow: &FlowId, older_than: Duration) -> Result<(usize, bool)> {
         let ms = older_than.as_millis().min(i64::MAX as u128) as i64;
         let reply = self.run_flow(&RECLAIM, flow, &[Arg::Int(ms)]).await?;
-        Ok(as_i64(&reply).unwrap_or(0).max(0) as usize)
+        let values = items(reply);
+        match (
+            values.first().and_then(as_i64),
+            values.get(1).and_then(as_i64),
+        ) {
+            (Some(n), Some(work)) => Ok((n.max(0) as usize, work == 1)),
+            _ => Err(Error::storage(format!(
+                "unexpected reply from flow_reclaim: {values:?}"
+            ))),
+        }
     }
 
     async fn end_step(&self, flow: &FlowId, step: &str, outcome: StepOutcome) -> Result<Ended> {
