@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::flow::Workflows;
 use bytes::Bytes;
 
 use crate::job::{
@@ -175,6 +176,8 @@ pub struct Capabilities<'a> {
     pub unique: Option<&'a dyn UniqueJobs>,
     /// Cancelling waiting and running jobs.
     pub cancel: Option<&'a dyn Cancel>,
+    /// Workflows and batches: steps released by their prerequisites.
+    pub workflows: Option<&'a dyn Workflows>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -231,6 +234,12 @@ impl<'a> Capabilities<'a> {
         self.cancel = Some(cancel);
         self
     }
+
+    /// Offers workflows and batches.
+    pub fn with_workflows(mut self, workflows: &'a dyn Workflows) -> Self {
+        self.workflows = Some(workflows);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -245,6 +254,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("schedules", &self.schedules.is_some())
             .field("unique", &self.unique.is_some())
             .field("cancel", &self.cancel.is_some())
+            .field("workflows", &self.workflows.is_some())
             .finish()
     }
 }
@@ -293,6 +303,11 @@ impl dyn Driver {
     /// The driver's cancelling of jobs, if it offers it.
     pub fn cancel(&self) -> Option<&dyn Cancel> {
         self.capabilities().cancel
+    }
+
+    /// The driver's workflows and batches, if it offers them.
+    pub fn workflows(&self) -> Option<&dyn Workflows> {
+        self.capabilities().workflows
     }
 }
 

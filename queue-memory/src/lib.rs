@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod event_log;
+mod flows;
 mod limits;
 mod presence;
 mod retention;
@@ -82,6 +83,8 @@ struct Shared {
     events: event_log::EventLogs,
     /// Each queue's schedules.
     schedules: schedules::ScheduleStore,
+    /// Workflows and batches.
+    flows: flows::FlowStore,
 }
 
 impl Default for MemoryDriver {
@@ -118,6 +121,7 @@ impl MemoryDriver {
                 created: tokio::sync::Notify::new(),
                 events: event_log::EventLogs::default(),
                 schedules: schedules::ScheduleStore::default(),
+                flows: flows::FlowStore::default(),
             }),
         }
     }
@@ -353,6 +357,7 @@ impl Driver for MemoryDriver {
             .with_schedules(self)
             .with_unique(self)
             .with_cancel(self)
+            .with_workflows(self)
     }
 }
 

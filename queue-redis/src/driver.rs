@@ -72,6 +72,7 @@ impl Driver for RedisDriver {
             .with_schedules(self)
             .with_unique(self)
             .with_cancel(self)
+            .with_workflows(self)
     }
 }
 

@@ -6,6 +6,7 @@ mod connection;
 mod driver;
 mod errors;
 mod event_log;
+mod flows;
 mod jobs;
 mod keys;
 mod limits;

@@ -32,6 +32,7 @@ mod cancel;
 mod cases;
 mod errors;
 mod event_log;
+mod flows;
 mod limits;
 mod listing;
 mod retention;
@@ -76,6 +77,8 @@ enum Capability {
     Unique,
     /// Cancelling jobs, [`Driver::capabilities`].
     Cancel,
+    /// Workflows and batches, [`Driver::capabilities`].
+    Workflows,
 }
 
 impl Capability {
@@ -90,6 +93,7 @@ impl Capability {
             Capability::Schedules => driver.schedules().is_some(),
             Capability::Unique => driver.unique().is_some(),
             Capability::Cancel => driver.cancel().is_some(),
+            Capability::Workflows => driver.workflows().is_some(),
         }
     }
 }
@@ -141,6 +145,7 @@ where
             Capability::Schedules,
             Capability::Unique,
             Capability::Cancel,
+            Capability::Workflows,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))
