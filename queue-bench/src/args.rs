@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const USAGE: &str = "\
 usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                    [--redis-url URL] [--scaling-max N] [--json PATH] [--observe]
+                   [--rtt MS,MS,...] [--payloads]
 
   --jobs N          jobs per throughput phase (default 100000)
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
@@ -20,16 +21,21 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                     subscriber, metrics into a Prometheus recorder, a tracing subscriber at
                     info formatting every span and event, the last 1,000 completed jobs
                     kept); its rows say `+observed`
+  --payloads        Redis only: jobs of 1 KB, 10 KB, 100 KB and 1 MB (256 MB of each, within
+                    --jobs) in MB/s, beside redis-benchmark SET and GET of that size
+  --rtt LIST        Redis only: drain and end to end again through a proxy adding each round
+                    trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none)
 ";
 
 /// The flags that take a value.
-const FLAGS: [&str; 6] = [
+const FLAGS: [&str; 7] = [
     "--jobs",
     "--latency-jobs",
     "--driver",
     "--redis-url",
     "--scaling-max",
     "--json",
+    "--rtt",
 ];
 
 /// The parsed flags.
@@ -51,6 +57,10 @@ pub(crate) struct Args {
     pub(crate) json: Option<PathBuf>,
     /// Measure each driver again with observation on.
     pub(crate) observe: bool,
+    /// Run the big-payload phase (Redis only).
+    pub(crate) payloads: bool,
+    /// Round trips of the network phases (Redis only; empty skips them).
+    pub(crate) round_trips: Vec<std::time::Duration>,
 }
 
 impl Args {
@@ -80,6 +90,8 @@ impl Args {
             scaling_max: 1_000_000,
             json: None,
             observe: false,
+            round_trips: Vec::new(),
+            payloads: false,
         };
         let mut flags = flags;
         while let Some(flag) = flags.next() {
@@ -88,6 +100,10 @@ impl Args {
             }
             if flag == "--observe" {
                 args.observe = true;
+                continue;
+            }
+            if flag == "--payloads" {
+                args.payloads = true;
                 continue;
             }
             if !FLAGS.contains(&flag.as_str()) {
@@ -108,6 +124,7 @@ impl Args {
                 "--scaling-max" => args.scaling_max = number(&value)?,
                 "--redis-url" => args.redis_url = Some(value),
                 "--json" => args.json = Some(value.into()),
+                "--rtt" => args.round_trips = round_trips(&value)?,
                 "--driver" => {
                     (args.memory, args.redis) = match value.as_str() {
                         "memory" => (true, false),
@@ -149,6 +166,24 @@ impl Args {
     }
 }
 
+/// `0,0.5,1` as round trips in milliseconds.
+fn round_trips(list: &str) -> Result<Vec<std::time::Duration>, Option<String>> {
+    list.split(',')
+        .map(|ms| {
+            ms.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms <= 1_000.0)
+                .map(|ms| std::time::Duration::from_secs_f64(ms / 1e3))
+                .ok_or_else(|| {
+                    Some(format!(
+                        "--rtt takes round trips in ms between 0 and 1000, like 0,0.5,1; not `{ms}`"
+                    ))
+                })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +214,12 @@ mod tests {
         assert!(parse("--help").unwrap_err().is_none());
         assert!(parse("--jobs").unwrap_err().is_some());
         assert!(parse("--driver mysql").unwrap_err().is_some());
+        assert_eq!(
+            parse("--rtt 0,0.5,2").unwrap().round_trips,
+            [0, 500, 2000].map(std::time::Duration::from_micros)
+        );
+        assert!(parse("--rtt 1,fast").unwrap_err().is_some());
+        assert!(parse("--rtt -1").unwrap_err().is_some());
         assert_eq!(
             parse("--bogus").unwrap_err().unwrap(),
             "unknown flag --bogus"

@@ -23,12 +23,16 @@ mod server;
 
 mod args;
 mod baseline;
+mod delay_proxy;
 mod jobs;
 mod limited;
 mod machine;
+mod many;
 mod measurements;
+mod network;
 mod numbers;
 mod observed;
+mod payloads;
 mod phases;
 mod probe;
 mod redis_benchmark;
@@ -146,7 +150,29 @@ async fn measure(
         limits: !observed,
         keep: observed::keep(observed),
     };
-    let report = bench.run().await;
+    let mut report = bench.run().await;
+    if !observed {
+        eprintln!("queue-bench: redis: 200 handlers in one worker");
+        let url = format!("{url}{separator}prefix=bench");
+        report.many_handlers = Some(many::measure(&url, &client).await);
+    }
+    if !observed && args.payloads {
+        report.payloads =
+            payloads::measure(&bench.queue, &client, benchmark, &connection, args.jobs).await;
+    }
+    if !observed && !args.round_trips.is_empty() {
+        let info = client.get_connection_info();
+        let server = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            other => panic!("--rtt needs a Redis over plain TCP, not {other:?}"),
+        };
+        let server = tokio::net::lookup_host(&server)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .unwrap_or_else(|| panic!("cannot resolve {server}"));
+        report.network = network::measure(args, server, &client).await;
+    }
     let after = baseline::Run::measure(&client, benchmark, &connection).await;
     reports.push(report.with_baseline(Baseline::of(before, after)));
     reports

@@ -46,6 +46,63 @@ pub(crate) struct LimitedRun {
     pub(crate) server_cpu_per_job_us: Option<f64>,
 }
 
+/// What one round trip of the network phases measured ([`network`](crate::network)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NetworkRun {
+    /// The round trip the proxy adds.
+    pub(crate) round_trip_ms: f64,
+    /// The median `PING` time through the proxy, as measured.
+    pub(crate) measured_round_trip_p50_us: f64,
+    /// Drain (concurrency 50) through the proxy.
+    pub(crate) drain_jobs_per_s: f64,
+    /// End to end (4 producers, batches of 100) through the proxy.
+    pub(crate) end_to_end_jobs_per_s: f64,
+}
+
+/// What the many-handlers phase measured ([`many`](crate::many)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ManyHandlersRun {
+    /// Handlers the worker ran.
+    pub(crate) handlers: u64,
+    /// Connections the worker held to Redis while every lane was idle.
+    pub(crate) connections: u64,
+    /// Redis commands per second while every lane was idle.
+    pub(crate) idle_commands_per_s: f64,
+    /// Jobs dispatched one at a time, each to the next handler in turn.
+    pub(crate) pickups: u64,
+    /// Their dispatch-to-start latency.
+    pub(crate) pickup_latency: Percentiles,
+}
+
+/// What the big-payload phase measured for one size ([`payloads`](crate::payloads)).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PayloadRun {
+    /// Bytes of data in each payload.
+    pub(crate) payload_bytes: u64,
+    /// Jobs dispatched and drained.
+    pub(crate) jobs: u64,
+    /// Bulk dispatch, in MB of payload data per second.
+    pub(crate) enqueue_mb_per_s: f64,
+    /// Drain (concurrency 50, the handler deserializing every payload), in MB/s.
+    pub(crate) drain_mb_per_s: f64,
+    /// `redis-benchmark` SET of values of the same size (50 clients), in MB/s.
+    pub(crate) set_mb_per_s: f64,
+    /// `redis-benchmark` GET of them, in MB/s.
+    pub(crate) get_mb_per_s: f64,
+    /// Redis memory per queued job beyond its payload's JSON.
+    pub(crate) memory_per_job_beyond_payload_bytes: Option<f64>,
+}
+
+impl PayloadRun {
+    /// Dispatch and drain of one byte against one SET and one GET of it: the payload's whole
+    /// trip through Redis against the raw writes and reads, as a share.
+    pub(crate) fn of_raw(&self) -> f64 {
+        let job = 1.0 / self.enqueue_mb_per_s + 1.0 / self.drain_mb_per_s;
+        let raw = 1.0 / self.set_mb_per_s + 1.0 / self.get_mb_per_s;
+        raw / job
+    }
+}
+
 /// Everything measured on one driver. Field names carry their units.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DriverReport {
@@ -85,6 +142,15 @@ pub(crate) struct DriverReport {
     /// The rate-limited drain (bare runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) limited: Option<LimitedRun>,
+    /// The big-payload phase (`--payloads`; bare Redis run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) payloads: Vec<PayloadRun>,
+    /// The many-handlers phase (bare Redis run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) many_handlers: Option<ManyHandlersRun>,
+    /// Drain and end to end through a delay proxy, per round trip (`--rtt`; bare Redis run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) network: Vec<NetworkRun>,
     /// `redis-benchmark` against the same server before and after the phases (Redis only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<Baseline>,
@@ -333,6 +399,9 @@ mod tests {
             }),
             scaling: Vec::new(),
             limited: None,
+            payloads: Vec::new(),
+            many_handlers: None,
+            network: Vec::new(),
             baseline: None,
             vs_baseline: None,
         }

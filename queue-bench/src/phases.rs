@@ -151,13 +151,16 @@ impl Bench<'_> {
             redis,
             scaling,
             limited,
+            payloads: Vec::new(),
+            many_handlers: None,
+            network: Vec::new(),
             baseline: None,
             vs_baseline: None,
         }
     }
 
     /// Dispatches jobs `ids` in bulk, [`CHUNK`] per call, delayed by `delay` if given.
-    async fn enqueue_bulk(&self, ids: Range<u64>, delay: Option<Duration>) {
+    pub(crate) async fn enqueue_bulk(&self, ids: Range<u64>, delay: Option<Duration>) {
         for start in ids.clone().step_by(CHUNK as usize) {
             let chunk = (start..(start + CHUNK).min(ids.end)).map(|id| match delay {
                 Some(delay) => signup(id).delay(delay),
@@ -201,7 +204,7 @@ impl Bench<'_> {
     /// its start-up (tasks, connections) is not counted: the figures are those of a running
     /// worker meeting a backlog, whose fixed start-up cost would otherwise weigh on a small
     /// backlog's per-job figures more than on a big one's.
-    async fn drain(&self, n: u64, opening: Option<u64>) -> Drained {
+    pub(crate) async fn drain(&self, n: u64, opening: Option<u64>) -> Drained {
         let queue = jobs::noop::DEFINITION.queue;
         jobs::reset_done();
         self.queue.pause(queue).await.expect("pause");
@@ -242,7 +245,7 @@ impl Bench<'_> {
     }
 
     /// Producers dispatching batches while the worker runs; returns (jobs, time).
-    async fn end_to_end(&self, n: u64) -> (u64, Duration) {
+    pub(crate) async fn end_to_end(&self, n: u64) -> (u64, Duration) {
         // Whole batches, at least one per producer.
         let share = (n / E2E_PRODUCERS / E2E_BATCH * E2E_BATCH).max(E2E_BATCH);
         let total = share * E2E_PRODUCERS;
@@ -390,7 +393,7 @@ impl Bench<'_> {
     /// Deletes every job of the queue and checks that none is left. On Redis, also has the
     /// server's allocator return the freed pages now (`MEMORY PURGE`): otherwise it returns
     /// them over the next seconds, in the server's CPU time of whatever is measured next.
-    async fn purge(&self) {
+    pub(crate) async fn purge(&self) {
         self.queue
             .purge(jobs::noop::DEFINITION.queue)
             .await
@@ -420,9 +423,9 @@ impl Bench<'_> {
 }
 
 /// What a drain took and used.
-struct Drained {
+pub(crate) struct Drained {
     /// From the release of the jobs to the end of the last one.
-    elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// From the release of the jobs until the worker had stopped.
     used: Usage,
     /// Jobs done when the opening was read, and what was used until then.
@@ -437,6 +440,6 @@ async fn timed(work: impl std::future::Future<Output = ()>) -> Duration {
 }
 
 /// Jobs per second.
-fn per_sec(jobs: u64, elapsed: Duration) -> f64 {
+pub(crate) fn per_sec(jobs: u64, elapsed: Duration) -> f64 {
     jobs as f64 / elapsed.as_secs_f64()
 }

@@ -44,17 +44,7 @@ pub(crate) async fn server_stats(client: Option<&redis::Client>) -> Option<Serve
     let cpu = info(&mut conn, "cpu").await?;
     let commandstats = info(&mut conn, "commandstats").await?;
     let memory = info(&mut conn, "memory").await?;
-    let commands = commandstats
-        .lines()
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum();
+    let commands = commands_total(&commandstats);
     Some(ServerStats {
         cpu: info_field(&cpu, "used_cpu_user").unwrap_or(0.0)
             + info_field(&cpu, "used_cpu_sys").unwrap_or(0.0),
@@ -69,6 +59,22 @@ pub(crate) async fn info(
     section: &str,
 ) -> Option<String> {
     redis::cmd("INFO").arg(section).query_async(conn).await.ok()
+}
+
+/// The calls of every command so far, from an `INFO commandstats` reply (a script's inner
+/// commands are counted too, as `cmdstat_` lines of their own).
+pub(crate) fn commands_total(commandstats: &str) -> u64 {
+    commandstats
+        .lines()
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// A numeric `name:value` field of an INFO reply.

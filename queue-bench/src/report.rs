@@ -134,6 +134,84 @@ impl DriverReport {
                 row("Redis CPU per job, rate-limited drain", micros(cpu), None);
             }
         }
+        for p in &self.payloads {
+            let kb = p.payload_bytes >> 10;
+            row(
+                &format!(
+                    "{kb} KB payloads ({} jobs): bulk enqueue / drain, MB/s of payload (raw SET / GET of {kb} KB, 50 clients)",
+                    count(p.jobs)
+                ),
+                format!(
+                    "{:.1} / {:.1} ({:.1} / {:.1})",
+                    p.enqueue_mb_per_s, p.drain_mb_per_s, p.set_mb_per_s, p.get_mb_per_s
+                ),
+                None,
+            );
+            let share = p.of_raw() * 100.0;
+            let target =
+                (p.payload_bytes == 100 << 10).then(|| targets::BIG_PAYLOAD_OF_RAW.check(share));
+            let memory = p
+                .memory_per_job_beyond_payload_bytes
+                .map_or(String::new(), |m| {
+                    format!("; Redis memory per job beyond its payload {m:.0} bytes")
+                });
+            row(
+                &format!("{kb} KB payloads: dispatch + drain against raw SET + GET"),
+                format!("{share:.1}%{memory}"),
+                target,
+            );
+        }
+        if let Some(m) = &self.many_handlers {
+            row(
+                &format!(
+                    "{} handlers in one worker: connections to Redis / Redis commands per second while idle",
+                    m.handlers
+                ),
+                format!("{} / {:.2}", m.connections, m.idle_commands_per_s),
+                None,
+            );
+            row(
+                &format!(
+                    "{} handlers in one worker: pickup latency p50 / p99 / max ({} jobs, each to the next handler)",
+                    m.handlers,
+                    count(m.pickups)
+                ),
+                percentiles(&m.pickup_latency),
+                None,
+            );
+        }
+        let local = self.network.iter().find(|n| n.round_trip_ms == 0.0);
+        for n in &self.network {
+            let through = format!(
+                "through a proxy adding {} ms round trip (PING p50 {})",
+                trim_ms(n.round_trip_ms),
+                micros(n.measured_round_trip_p50_us)
+            );
+            for (what, value, at_zero) in [
+                (
+                    "drain",
+                    n.drain_jobs_per_s,
+                    local.map(|l| l.drain_jobs_per_s),
+                ),
+                (
+                    "end to end",
+                    n.end_to_end_jobs_per_s,
+                    local.map(|l| l.end_to_end_jobs_per_s),
+                ),
+            ] {
+                let kept = at_zero
+                    .filter(|_| n.round_trip_ms > 0.0)
+                    .map(|zero| value * 100.0 / zero);
+                let value = match kept {
+                    Some(kept) => format!("{} ({kept:.1}% of 0 ms)", rate(value)),
+                    None => rate(value),
+                };
+                let target = kept
+                    .filter(|_| n.round_trip_ms == 1.0)
+                    .map(|kept| targets::NETWORK_KEPT_AT_1MS.check(kept));
+                row(&format!("{what} {through}"), value, target);
+            }
+        }
         if let Some(r) = &self.redis {
             row(
                 "idle worker: Redis commands per second",
@@ -404,6 +482,12 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
         })
         .collect();
     serde_json::to_string_pretty(&Json { run, drivers }).expect("the report serializes") + "\n"
+}
+
+/// `0.5` for half a millisecond, `2` for two.
+fn trim_ms(ms: f64) -> String {
+    let text = format!("{ms:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// `146,165 jobs/s`.

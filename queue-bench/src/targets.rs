@@ -128,6 +128,12 @@ pub(crate) const REDIS_DELAYED_P99: Limit = Limit::at_most(5_000.0, Unit::Micros
 pub(crate) const REDIS_IDLE_COMMANDS: Limit = Limit::at_most(5.0, Unit::CommandsPerSec);
 /// Redis: memory per queued small job beyond its payload.
 pub(crate) const REDIS_MEMORY_PER_JOB: Limit = Limit::at_most(250.0, Unit::Bytes);
+/// At 1 ms round trip, drain and end to end keep this share of the same run's 0 ms figure
+/// through the proxy (issue 16).
+pub(crate) const NETWORK_KEPT_AT_1MS: Limit = Limit::at_least(80.0, Unit::Percent);
+/// At 100 KB payloads, a job's dispatch and drain keep this share of the same run's raw SET
+/// and GET of a value of that size (issue 16).
+pub(crate) const BIG_PAYLOAD_OF_RAW: Limit = Limit::at_least(70.0, Unit::Percent);
 /// Both drivers: the most starts of a rate-limited handler in any window, as a share of its
 /// limit.
 pub(crate) const LIMIT_KEPT: Limit = Limit::at_most(100.0, Unit::Percent);

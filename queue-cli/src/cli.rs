@@ -125,6 +125,24 @@ pub(crate) enum Command {
     /// Removes completed or failed jobs that finished longer ago than --older-than, oldest
     /// first, with their results.
     Clean(CleanArgs),
+    /// Serves the web dashboard until Ctrl-C: queues, jobs, failures, workers and schedules,
+    /// with actions (retry, delete, cancel, pause, purge...) unless --read-only.
+    ///
+    /// Beyond loopback it needs credentials from the environment: QUEUE_WEB_TOKEN (a bearer
+    /// token; browsers send it as the password of any user), or QUEUE_WEB_USER and
+    /// QUEUE_WEB_PASSWORD.
+    Web(WebArgs),
+}
+
+/// Arguments of `queue web`.
+#[derive(Debug, Args)]
+pub(crate) struct WebArgs {
+    /// The address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// Hide every action and refuse every action request.
+    #[arg(long)]
+    pub(crate) read_only: bool,
 }
 
 /// Arguments of `queue clean`.

@@ -85,6 +85,7 @@ async fn run(cli: Cli, url: &str) -> CliResult<Report> {
         style: Style::for_stdout(cli.json),
         in_memory,
         json: cli.json,
+        secrets: Secrets::of_url(url).words().to_vec(),
     };
     commands::run(&cx, cli.command).await
 }

@@ -54,6 +54,11 @@ impl Secrets {
         Self { words }
     }
 
+    /// The secrets themselves, longest first.
+    pub(crate) fn words(&self) -> &[String] {
+        &self.words
+    }
+
     /// `text` with every secret replaced by `***`.
     pub(crate) fn mask(&self, text: &str) -> String {
         let mut text = text.to_string();

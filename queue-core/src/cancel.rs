@@ -4,6 +4,8 @@ use std::time::SystemTime;
 
 use crate::driver::{Cancel, CancelOutcome};
 use crate::error::{Error, Result};
+use crate::flow::pump::end_step;
+use crate::flow::{is_step_id, StepOutcome};
 use crate::job::{JobId, Lane};
 use crate::observe::events::{Event, EventKind};
 use crate::queue::Queue;
@@ -29,7 +31,23 @@ impl Queue {
     ///
     /// A removed job is reported here as a `cancelled` event (when anyone listens), with the
     /// job's lane when the driver can look it up.
+    ///
+    /// A workflow step's job that is removed or stopped ends its step as cancelled, which its
+    /// dependents treat as a failure (see [`flow`](crate::flow)).
     pub async fn cancel(&self, queue: &str, id: &JobId) -> Result<CancelOutcome> {
+        let outcome = self.cancel_job(queue, id).await?;
+        if is_step_id(id) && matches!(outcome, CancelOutcome::Removed | CancelOutcome::Stopped) {
+            end_step(
+                self.driver(),
+                id,
+                StepOutcome::Cancelled("cancelled".into()),
+            )
+            .await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn cancel_job(&self, queue: &str, id: &JobId) -> Result<CancelOutcome> {
         let canceller = self.canceller()?;
         crate::job::validate_name("queue name", queue)?;
         // Starts the event log's publisher, if there is one, so it hears the event.

@@ -28,6 +28,11 @@ impl JobContext {
         Self { batch, index }
     }
 
+    /// The driver the job came from (for the workflow calls of a step).
+    pub(crate) fn driver(&self) -> &Arc<dyn crate::driver::Driver> {
+        &self.batch.scope.driver
+    }
+
     fn run(&self) -> &RunState {
         &self.batch.runs[self.index]
     }

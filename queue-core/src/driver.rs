@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::flow::Workflows;
 use bytes::Bytes;
 
 use crate::job::{
@@ -178,6 +179,8 @@ pub struct Capabilities<'a> {
     pub cancel: Option<&'a dyn Cancel>,
     /// Limits held per rate key, keys served round robin.
     pub keyed_limits: Option<&'a dyn KeyedLimits>,
+    /// Workflows and batches: steps released by their prerequisites.
+    pub workflows: Option<&'a dyn Workflows>,
 }
 
 impl<'a> Capabilities<'a> {
@@ -240,6 +243,12 @@ impl<'a> Capabilities<'a> {
         self.keyed_limits = Some(keyed);
         self
     }
+
+    /// Offers workflows and batches.
+    pub fn with_workflows(mut self, workflows: &'a dyn Workflows) -> Self {
+        self.workflows = Some(workflows);
+        self
+    }
 }
 
 impl std::fmt::Debug for Capabilities<'_> {
@@ -255,6 +264,7 @@ impl std::fmt::Debug for Capabilities<'_> {
             .field("unique", &self.unique.is_some())
             .field("cancel", &self.cancel.is_some())
             .field("keyed_limits", &self.keyed_limits.is_some())
+            .field("workflows", &self.workflows.is_some())
             .finish()
     }
 }
@@ -308,6 +318,11 @@ impl dyn Driver {
     /// The driver's limits held per rate key, if it keeps them.
     pub fn keyed_limits(&self) -> Option<&dyn KeyedLimits> {
         self.capabilities().keyed_limits
+    }
+
+    /// The driver's workflows and batches, if it offers them.
+    pub fn workflows(&self) -> Option<&dyn Workflows> {
+        self.capabilities().workflows
     }
 }
 

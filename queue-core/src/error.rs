@@ -223,6 +223,15 @@ pub enum Error {
         /// Its state when the wait ended, or "gone" when it no longer exists.
         state: String,
     },
+    /// A workflow or batch that cannot be stored or changed as asked: a cycle, an unknown
+    /// prerequisite, a step name used twice, an id in use, a step that has ended.
+    #[error("invalid workflow `{flow}`: {reason}")]
+    InvalidWorkflow {
+        /// The workflow's id.
+        flow: String,
+        /// What is wrong, naming the step.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -6,6 +6,7 @@ mod context;
 mod driver;
 mod error;
 mod event_log;
+pub mod flow;
 pub mod hash;
 mod job;
 mod keyed_limits;
@@ -30,6 +31,7 @@ pub use driver::{
     Schedules, Stats, UniqueJobs, CANCELLED_ERROR, DEFAULT_MAX_LOST_LEASES,
 };
 pub use error::{BoxError, Error, JobError, Result};
+pub use flow::{Batch, Dep, FlowId, FlowInfo, OnFailure, Workflow, Workflows};
 pub use job::{
     from_unix_ms, unix_ms, validate_name, Completion, Counts, Cursor, Dispatched, Failure, JobId,
     JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, LimitSpec,

@@ -169,6 +169,42 @@ pub fn encode_result<T: Serialize>(value: &T) -> Result<Option<Bytes>, JobError>
     }
 }
 
+/// True when the running job is a workflow step, whose value is stored for its dependents
+/// whatever the handler keeps (one compare of the id's opening).
+pub fn wants_result(ctx: &JobContext) -> bool {
+    crate::flow::is_step_id(ctx.id())
+}
+
+/// A step's value, encoded as JSON when its type serializes (through [`ViaSerialize`]) and
+/// stored as nothing otherwise (through [`ViaAny`]). Call as
+/// `(&StepValue(&value)).encode_step()` with both traits in scope.
+#[derive(Debug)]
+pub struct StepValue<'a, T>(pub &'a T);
+
+/// First choice: the value serializes.
+pub trait ViaSerialize {
+    /// Encodes.
+    fn encode_step(&self) -> Result<Option<Bytes>, JobError>;
+}
+
+impl<T: Serialize> ViaSerialize for StepValue<'_, T> {
+    fn encode_step(&self) -> Result<Option<Bytes>, JobError> {
+        Ok(serde_json::to_vec(self.0).ok().map(Bytes::from))
+    }
+}
+
+/// Last choice: any other value, stored as nothing.
+pub trait ViaAny {
+    /// Encodes nothing.
+    fn encode_step(&self) -> Result<Option<Bytes>, JobError>;
+}
+
+impl<T> ViaAny for &StepValue<'_, T> {
+    fn encode_step(&self) -> Result<Option<Bytes>, JobError> {
+        Ok(None)
+    }
+}
+
 /// A handler future that fails at once.
 pub fn fail_now(error: JobError) -> BoxFuture<'static, Result<Option<Bytes>, JobError>> {
     Box::pin(std::future::ready(Err(error)))

@@ -276,6 +276,11 @@ impl Queue {
         Ok(stored)
     }
 
+    /// Checks a job as dispatch does (for workflow steps).
+    pub(crate) fn check_job(&self, job: &mut NewJob) -> Result<()> {
+        self.check(job)
+    }
+
     fn check(&self, job: &mut NewJob) -> Result<()> {
         job.check(self.max_payload)?;
         if job.unique.is_some() && job.key.is_some() {
@@ -373,9 +378,16 @@ impl Queue {
         self.admin()?.retry_failed(queue, None).await
     }
 
-    /// Deletes a job in any state; returns whether it existed.
+    /// Deletes a job in any state; returns whether it existed. A workflow step's job that
+    /// existed ends its step as cancelled (error `deleted`), which its dependents treat as a
+    /// failure.
     pub async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
-        self.admin()?.delete(queue, id).await
+        let existed = self.admin()?.delete(queue, id).await?;
+        if existed && crate::flow::is_step_id(id) {
+            let outcome = crate::flow::StepOutcome::Cancelled("deleted".into());
+            crate::flow::pump::end_step(self.driver(), id, outcome).await?;
+        }
+        Ok(existed)
     }
 
     /// Deletes every job of `queue`.
@@ -626,6 +638,13 @@ impl NewJob {
         }
         if let Some(id) = &self.id {
             validate_name("job id", id.as_str())?;
+            if crate::flow::is_step_id(id) {
+                return Err(Error::InvalidName {
+                    what: "job id",
+                    value: id.to_string(),
+                    reason: "ids opening with `@wf:` are kept for workflow steps",
+                });
+            }
             if id.as_str().bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Error::InvalidName {
                     what: "job id",

@@ -285,10 +285,22 @@ fn handler(job: &Job, private: &TokenStream, payload: &Type) -> TokenStream {
         }
     });
     let extras: Vec<_> = extras.collect();
-    let (ctx, state) = if job.extras.is_empty() {
-        (quote!(_ctx), quote!(_state))
+    let state = if job.extras.is_empty() {
+        quote!(_state)
     } else {
-        (quote!(ctx), quote!(state))
+        quote!(state)
+    };
+    let ctx = if job.extras.is_empty() && job.keep_result.is_some() {
+        quote!(_ctx)
+    } else {
+        quote!(ctx)
+    };
+    // Whether the run is a workflow step, whose value is stored for its dependents even when
+    // the handler keeps no results.
+    let step_flag = if job.keep_result.is_some() {
+        quote!()
+    } else {
+        quote!(let __step = #private::wants_result(&ctx);)
     };
 
     // The patterns carry the return type's span, so a return type that is not a `Result` is
@@ -303,8 +315,16 @@ fn handler(job: &Job, private: &TokenStream, payload: &Type) -> TokenStream {
         )
     } else {
         (
-            quote_spanned!(output=> ::core::result::Result::Ok(_)),
-            quote!(::core::result::Result::Ok(::core::option::Option::None)),
+            quote_spanned!(output=> ::core::result::Result::Ok(value)),
+            quote! {
+                if __step {
+                    #[allow(unused_imports)]
+                    use #private::{ViaAny as _, ViaSerialize as _};
+                    (&#private::StepValue(&value)).encode_step()
+                } else {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+            },
         )
     };
     let err_pattern = quote_spanned!(output=> ::core::result::Result::Err(error));
@@ -329,6 +349,7 @@ fn handler(job: &Job, private: &TokenStream, payload: &Type) -> TokenStream {
             #state: &#private::State,
         ) -> #private::HandlerFuture<'static, ::core::result::Result<::core::option::Option<#private::Bytes>, #private::JobError>> {
             #decode
+            #step_flag
             #(#extras)*
             #run
         }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod event_log;
+mod flows;
 mod keyed;
 mod limits;
 mod presence;
@@ -83,6 +84,8 @@ struct Shared {
     events: event_log::EventLogs,
     /// Each queue's schedules.
     schedules: schedules::ScheduleStore,
+    /// Workflows and batches.
+    flows: flows::FlowStore,
 }
 
 impl Default for MemoryDriver {
@@ -119,6 +122,7 @@ impl MemoryDriver {
                 created: tokio::sync::Notify::new(),
                 events: event_log::EventLogs::default(),
                 schedules: schedules::ScheduleStore::default(),
+                flows: flows::FlowStore::default(),
             }),
         }
     }
@@ -355,6 +359,7 @@ impl Driver for MemoryDriver {
             .with_unique(self)
             .with_cancel(self)
             .with_keyed_limits(self)
+            .with_workflows(self)
     }
 }
 

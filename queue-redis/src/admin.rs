@@ -225,6 +225,10 @@ impl RedisDriver {
         .await?;
         let mut jobs = Vec::with_capacity(reply.jobs.len());
         for listed in reply.jobs {
+            // An active job's place in its lane is its lease's token (the active set's score).
+            let token = (query.state == JobState::Active)
+                .then(|| u64::try_from(listed.position.at).ok())
+                .flatten();
             cursor.set(listed.position);
             let [env, err, prog, lost, errs] = listed.record;
             let Some(raw) = into_bytes(env) else {
@@ -239,7 +243,17 @@ impl RedisDriver {
                 errors: parse_errors(&errs),
             };
             let scheduled = query.state == JobState::Scheduled;
-            jobs.extend(stored.info(JobId::from(listed.id), queue, |_| scheduled));
+            let Some(mut info) = stored.info(JobId::from(listed.id), queue, |_| scheduled) else {
+                continue;
+            };
+            if let Some(token) = token {
+                info.token = Some(token);
+                if let Some(started) = crate::record::token_started(token) {
+                    info.started_at = Some(started);
+                    info.first_started_at.get_or_insert(started);
+                }
+            }
+            jobs.push(info);
         }
         if query.state == JobState::Failed && !jobs.is_empty() {
             // Jobs cancelled while they ran are kept with the failed ones.

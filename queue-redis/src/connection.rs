@@ -374,6 +374,11 @@ impl Commands {
             || (matches!(self.link, Link::Sentinel(_)) && errors::is_transient(e))
     }
 
+    /// Whether this is a Redis Cluster (whose keys of different slots cannot share a command).
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.link, Link::Cluster(_))
+    }
+
     /// The node a blocking command on `key` should go to: `None` for one server (the one
     /// [`blocking_client`](Self::blocking_client) reaches), the primary named last behind
     /// Sentinel (so connections to an earlier primary are not reused), the slot's owner on a

@@ -73,6 +73,7 @@ impl Driver for RedisDriver {
             .with_unique(self)
             .with_cancel(self)
             .with_keyed_limits(self)
+            .with_workflows(self)
     }
 }
 

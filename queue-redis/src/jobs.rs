@@ -181,6 +181,10 @@ impl RedisDriver {
 
     pub(crate) async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
         let keys = self.inner.keys.lane(lane);
+        if !self.inner.conn.is_cluster() {
+            self.inner.hub.wait(keys.wake(), timeout, &self.inner).await;
+            return Ok(());
+        }
         self.inner
             .waiters
             .wait(keys.wake(), timeout, &self.inner.conn)

@@ -41,6 +41,22 @@ impl Keys {
         format!("{{{}:workers}}:{id}", self.prefix)
     }
 
+    /// The set of workflows not known to have ended: `<prefix>:flows` (outside any slot).
+    pub(crate) fn flows(&self) -> String {
+        format!("{}:flows", self.prefix)
+    }
+
+    /// The keys of workflow `id`, in its own hash tag `{prefix#flow:<id>}` (`#` cannot appear
+    /// in a queue name, so no queue's tag is ever a workflow's), in the order of
+    /// `lua/flow_lib.lua`.
+    pub(crate) fn flow(&self, id: &str) -> Vec<String> {
+        let tag = format!("{{{}#flow:{id}}}", self.prefix);
+        FLOW_KEYS
+            .iter()
+            .map(|suffix| format!("{tag}:{suffix}"))
+            .collect()
+    }
+
     /// The keys of queue `queue` (a name already validated).
     pub(crate) fn queue(&self, queue: &str) -> QueueKeys {
         QueueKeys {
@@ -62,6 +78,12 @@ impl Keys {
         keys
     }
 }
+
+/// A workflow's keys, after its tag, in the order of `lua/flow_lib.lua`'s KEYS.
+const FLOW_KEYS: [&str; 16] = [
+    "meta", "steps", "st", "pend", "spec", "pay", "res", "err", "joins", "jn", "ready", "roots",
+    "handing", "cascade", "bad", "skip",
+];
 
 /// Where one queue's keys live: `{prefix:queue}:...`, one hash tag so every script touches a
 /// single Cluster slot.

@@ -6,6 +6,7 @@ mod connection;
 mod driver;
 mod errors;
 mod event_log;
+mod flows;
 mod jobs;
 mod keyed;
 mod keys;
@@ -20,6 +21,7 @@ mod stats;
 mod topology;
 mod unique;
 mod wait;
+mod wait_hub;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use keys::Keys;
 use options::split_prefix;
 use scripts::Scripts;
 use wait::Waiters;
+use wait_hub::WaitHub;
 
 pub use options::RedisOptions;
 
@@ -60,8 +63,10 @@ struct Inner {
     scripts: Scripts,
     /// Queues noted in `<prefix>:queues`, and when (see [`jobs::NOTED_FOR`]).
     known_queues: Mutex<HashMap<String, Instant>>,
-    /// Blocking connections of idle workers.
+    /// Blocking connections (of idle workers on a cluster, and of event readers).
     waiters: Waiters,
+    /// The one blocking connection of every idle lane off a cluster.
+    hub: WaitHub,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
     dispatches: Gatherer,
 }
@@ -115,6 +120,7 @@ impl RedisDriver {
                 scripts: Scripts::new(),
                 known_queues: Mutex::new(HashMap::new()),
                 waiters,
+                hub: WaitHub::new(),
                 dispatches: Gatherer::default(),
             }),
         })

@@ -40,9 +40,9 @@ pub(crate) const MAX_IDLE: usize = 16;
 pub(crate) const IDLE_FOR: Duration = Duration::from_secs(60);
 
 /// One blocking connection, its client id, and its cluster node (`None` off a cluster).
-struct Waiter {
-    conn: MultiplexedConnection,
-    id: i64,
+pub(crate) struct Waiter {
+    pub(crate) conn: MultiplexedConnection,
+    pub(crate) id: i64,
     node: Option<Node>,
 }
 
@@ -65,7 +65,7 @@ impl std::fmt::Debug for Waiters {
     }
 }
 
-fn timed_out() -> RedisError {
+pub(crate) fn timed_out() -> RedisError {
     std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         "blocking connection did not answer in time; replaced",
@@ -84,7 +84,11 @@ impl Waiters {
     }
 
     /// A new blocking connection to `node` (see [`Commands::node_for`]).
-    async fn connect(&self, node: Option<Node>, commands: &Commands) -> RedisResult<Waiter> {
+    pub(crate) async fn connect(
+        &self,
+        node: Option<Node>,
+        commands: &Commands,
+    ) -> RedisResult<Waiter> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(self.connect_timeout));
@@ -175,6 +179,11 @@ impl Waiters {
             self.put_back(waiter);
         }
         result
+    }
+
+    /// How long an answer may take beyond what the server was asked to wait.
+    pub(crate) fn margin(&self) -> Duration {
+        self.margin
     }
 
     /// The longest a blocking command is held by the server ([`RedisOptions::block_timeout`]).

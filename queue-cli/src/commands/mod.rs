@@ -5,6 +5,7 @@ mod change;
 mod events;
 mod inspect;
 mod results;
+mod web;
 
 use queue_core::{JobInfo, Queue};
 use serde_json::{json, Value};
@@ -37,6 +38,8 @@ pub(crate) struct Context {
     pub(crate) in_memory: bool,
     /// Whether output is JSON (for commands that print as they go).
     pub(crate) json: bool,
+    /// The storage URL's password (as typed and decoded), never to be shown.
+    pub(crate) secrets: Vec<String>,
 }
 
 /// Runs `command`.
@@ -62,6 +65,7 @@ pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
         Command::Events { queue } => events::follow(cx, queue).await,
         Command::Result { id, queue, wait } => results::result(cx, &id, &queue, wait).await,
         Command::Clean(args) => results::clean(cx, args).await,
+        Command::Web(args) => web::serve(cx, args).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod lane;
 mod lease;
 mod limit;
 mod name_rule;
+pub(crate) use name_rule::name_problem;
 mod new_job;
 mod page;
 mod rate_key;

@@ -18,6 +18,16 @@ use super::event_log::{
     event_log_blocking_read_wakes_on_append, event_log_is_capped, event_log_reads_in_append_order,
     event_log_resumes_after_the_last_read, event_logs_are_per_queue,
 };
+use super::flows::{
+    batch_callback_on_complete_runs_and_on_success_is_skipped,
+    batch_callback_on_success_runs_when_all_succeed,
+    depend_cancelled_prerequisite_counts_as_failed, depend_failure_skips_dependents_by_default,
+    depend_ignore_failure_runs_the_dependent, workflow_building_runs_nothing_until_started,
+    workflow_delete_removes_steps_and_their_jobs, workflow_fan_out_joins_children_into_dependents,
+    workflow_recovery_hands_over_what_a_dead_caller_left,
+    workflow_rejects_bad_input_storing_nothing, workflow_releases_dependent_in_the_ending_step,
+    workflow_retry_releases_dependents_of_a_retried_step, workflow_runs_steps_in_dependency_order,
+};
 use super::keyed::{
     a_flooded_key_does_not_delay_another, an_expired_lease_frees_its_key_slot,
     keyed_concurrency_bounds_each_key, keyed_jobs_are_seen_and_deleted_as_ready_jobs,
@@ -193,6 +203,55 @@ pub(super) const CASES: &[Case] = &[
         Admin
     ),
     case!(a_cancelled_job_holds_no_unique_key, Cancel, Unique, Admin),
+    case!(workflow_runs_steps_in_dependency_order, Workflows, Admin),
+    case!(
+        workflow_releases_dependent_in_the_ending_step,
+        Workflows,
+        Admin
+    ),
+    case!(
+        workflow_building_runs_nothing_until_started,
+        Workflows,
+        Admin
+    ),
+    case!(depend_failure_skips_dependents_by_default, Workflows, Admin),
+    case!(depend_ignore_failure_runs_the_dependent, Workflows, Admin),
+    case!(
+        depend_cancelled_prerequisite_counts_as_failed,
+        Workflows,
+        Admin
+    ),
+    case!(
+        workflow_fan_out_joins_children_into_dependents,
+        Workflows,
+        Admin
+    ),
+    case!(
+        batch_callback_on_complete_runs_and_on_success_is_skipped,
+        Workflows,
+        Admin
+    ),
+    case!(
+        batch_callback_on_success_runs_when_all_succeed,
+        Workflows,
+        Admin
+    ),
+    case!(
+        workflow_retry_releases_dependents_of_a_retried_step,
+        Workflows,
+        Admin
+    ),
+    case!(
+        workflow_delete_removes_steps_and_their_jobs,
+        Workflows,
+        Admin
+    ),
+    case!(workflow_rejects_bad_input_storing_nothing, Workflows, Admin),
+    case!(
+        workflow_recovery_hands_over_what_a_dead_caller_left,
+        Workflows,
+        Admin
+    ),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -85,12 +85,27 @@ pub(super) async fn listing_pages_through_each_state(driver: Arc<dyn Driver>) {
 
     // Leased one at a time: the order they were leased.
     let mut active = Vec::new();
+    let mut tokens = Vec::new();
     for _ in 0..5 {
         let r = driver.reserve(&lane, 1, LEASE).await.expect("reserve");
-        active.push(r.jobs.into_iter().next().expect("a ready job").id);
+        let job = r.jobs.into_iter().next().expect("a ready job");
+        tokens.push(job.token);
+        active.push(job.id);
     }
     assert_eq!(active, ready);
     both_orders(&driver, &lane, JobState::Active, &active).await;
+    // A listed active job carries its lease's token, as `Admin::job` reports it (how a
+    // dashboard finds the worker running it).
+    let page = admin(&driver)
+        .list_jobs(lane.queue(), &JobQuery::new(JobState::Active))
+        .await
+        .expect("list_jobs");
+    let listed_tokens: Vec<Option<u64>> = page.jobs.iter().map(|job| job.token).collect();
+    assert_eq!(
+        listed_tokens,
+        tokens.into_iter().map(Some).collect::<Vec<_>>(),
+        "active jobs' tokens"
+    );
 
     // Scheduled: due in the reverse of dispatch order.
     let delayed: Vec<crate::NewJob> = (0..5)

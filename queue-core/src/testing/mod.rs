@@ -32,6 +32,7 @@ mod cancel;
 mod cases;
 mod errors;
 mod event_log;
+mod flows;
 mod keyed;
 mod limits;
 mod listing;
@@ -79,6 +80,8 @@ enum Capability {
     Cancel,
     /// Limits held per rate key, [`Driver::capabilities`].
     KeyedLimits,
+    /// Workflows and batches, [`Driver::capabilities`].
+    Workflows,
 }
 
 impl Capability {
@@ -94,6 +97,7 @@ impl Capability {
             Capability::Unique => driver.unique().is_some(),
             Capability::Cancel => driver.cancel().is_some(),
             Capability::KeyedLimits => driver.keyed_limits().is_some(),
+            Capability::Workflows => driver.workflows().is_some(),
         }
     }
 }
@@ -146,6 +150,7 @@ where
             Capability::Unique,
             Capability::Cancel,
             Capability::KeyedLimits,
+            Capability::Workflows,
         ]
         .into_iter()
         .filter(|c| c.offered_by(driver.as_ref()))

@@ -27,6 +27,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as LeaseClock;
 
+use crate::flow::is_step_id;
 use crate::job::{Lease, ReservedJob};
 use crate::observe::events::Event;
 use crate::observe::Ending;
@@ -326,9 +327,11 @@ impl Pool {
         // that with a reserve; otherwise they are completed with the other reports.
         let outbox = &self.outbox;
         let with_reserve = outbox.keep.is_nothing() || outbox.completes_with_reserve;
-        let (done, other): (Settled, Settled) = ended
-            .into_iter()
-            .partition(|(_, verdict)| with_reserve && matches!(verdict, Verdict::Done(_)));
+        let (done, other): (Settled, Settled) = ended.into_iter().partition(|(lease, verdict)| {
+            // A workflow step's success is recorded in its workflow before its ack, with
+            // the other reports (one compare of the id's opening per success).
+            with_reserve && matches!(verdict, Verdict::Done(_)) && !is_step_id(&lease.id)
+        });
         if self.outbox.keep.is_nothing() {
             self.outbox
                 .finished

@@ -3,6 +3,7 @@
 
 mod batch;
 mod execute;
+mod fetch;
 mod gauges;
 mod heartbeat;
 mod lease;
@@ -540,6 +541,14 @@ impl Worker {
                 stop.clone(),
             ))
         });
+        // Only on a driver that keeps workflows: hand-overs of ready steps left half done by a
+        // process that died are finished, at start and then every so often.
+        let recovering = self.driver.workflows().is_some().then(|| {
+            tokio::spawn(crate::flow::pump::recover_every(
+                self.driver.clone(),
+                beat_stop.clone(),
+            ))
+        });
         let sampling = self.sampling.map(|every| {
             tokio::spawn(gauges::sample(
                 self.driver.clone(),
@@ -607,6 +616,9 @@ impl Worker {
         }
         beat_stop.cancel();
         let _ = beating.await;
+        if let Some(recovering) = recovering {
+            let _ = recovering.await;
+        }
         if let Some(sampling) = sampling {
             let _ = sampling.await;
         }

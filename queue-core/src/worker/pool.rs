@@ -1,14 +1,12 @@
-//! One handler's pool: its fetch loop reserves as many jobs as there are free slots (acking the
-//! last successes in the same call), hands them to [`super::batch`] to run, and waits for work
-//! when the lane is drained; at shutdown it gives running jobs the grace period. Verdicts go to
-//! the [`super::outbox`].
+//! One handler's pool: its fetch loop ([`super::fetch`]) reserves jobs and hands them to
+//! [`super::batch`] to run; at shutdown the pool gives running jobs the grace period. Verdicts
+//! go to the [`super::outbox`].
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tokio::time::Instant as LeaseClock;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::State;
@@ -17,7 +15,6 @@ use crate::registry::Registration;
 use crate::run::{CancelReason, Scope};
 use crate::worker::lease::{self, Running};
 use crate::worker::outbox::{self, Outbox};
-use crate::worker::retry::retry_pause;
 use crate::worker::stats::WorkerStats;
 use crate::worker::tally::RunTally;
 
@@ -40,10 +37,10 @@ pub(crate) struct Pool {
     pub(crate) tally: Option<Arc<RunTally>>,
     /// One permit per job the pool may run at once; a taken permit is a job running (or
     /// being reserved).
-    slots: Arc<Semaphore>,
+    pub(crate) slots: Arc<Semaphore>,
     /// The handler's limits kept in storage, when it declares any: its pool then reserves
     /// through [`Limits`](crate::Limits). Decided once, when the worker is built.
-    limits: Option<LimitSpec>,
+    pub(crate) limits: Option<LimitSpec>,
 }
 
 impl Pool {
@@ -109,7 +106,7 @@ impl Pool {
     }
 
     /// Reports the jobs a reserve failed as poison: logged, counted, sent as events.
-    fn report_poisoned(&self, poisoned: Vec<(JobId, u32)>) {
+    pub(crate) fn report_poisoned(&self, poisoned: Vec<(JobId, u32)>) {
         for (id, attempt) in &poisoned {
             tracing::warn!(lane = %self.lane(), %id, attempt, "job failed as poison: it lost its lease too many times");
         }
@@ -147,101 +144,7 @@ impl Pool {
             self.outbox.stats.clone(),
             leases_stop.clone(),
         ));
-        let mut failures = 0u32;
-        let driver = &self.scope.driver;
-        let workers = tokio::runtime::Handle::current().metrics().num_workers();
-
-        'fetch: loop {
-            // Wait for at least one free slot, then take every free slot.
-            let mut permits = tokio::select! {
-                biased;
-                _ = stop.cancelled() => break 'fetch,
-                permit = slots.clone().acquire_owned() => permit.expect("pool semaphore closed"),
-            };
-            let extra = slots.available_permits() as u32;
-            if extra > 0 {
-                if let Ok(more) = slots.clone().try_acquire_many_owned(extra) {
-                    permits.merge(more);
-                }
-            }
-            let wanted = permits.num_permits();
-
-            // Read before reserving, so the local idea of when leases end is never later than
-            // the storage's.
-            let reserved_at = LeaseClock::now();
-            let done = self.outbox.finished.take_for_reserve();
-            let rides = self.outbox.completes_with_reserve;
-            // One branch for pools without limits (decided at start), which reserve as before.
-            let reserved = if let Some(spec) = &self.limits {
-                self.reserve_limited(&done.leases, wanted, spec).await
-            } else {
-                match driver.retention().filter(|_| rides) {
-                    Some(retention) => {
-                        let completions = done.completions();
-                        retention
-                            .complete_and_reserve(
-                                driver.as_ref(),
-                                self.lane(),
-                                &completions,
-                                &self.outbox.keep,
-                                wanted,
-                                self.lease,
-                            )
-                            .await
-                    }
-                    None => {
-                        driver
-                            .ack_and_reserve(self.lane(), &done.leases, wanted, self.lease)
-                            .await
-                    }
-                }
-            };
-            let reservation = match reserved {
-                Ok((acked, mut reservation)) => {
-                    failures = 0;
-                    outbox::note_refused(&self.outbox, "ack", &done.leases, &acked);
-                    if !reservation.poisoned.is_empty() {
-                        self.report_poisoned(std::mem::take(&mut reservation.poisoned));
-                    }
-                    reservation
-                }
-                Err(error) => {
-                    // Sent again with the next reserve, or by the settling task if it stops.
-                    self.outbox.finished.put_back(done);
-                    drop(permits);
-                    failures += 1;
-                    let pause = retry_pause(failures);
-                    tracing::warn!(lane = %self.lane(), %error, retry_in = ?pause, "could not reserve jobs");
-                    tokio::select! {
-                        _ = stop.cancelled() => break 'fetch,
-                        _ = tokio::time::sleep(pause) => continue 'fetch,
-                    }
-                }
-            };
-
-            let got = reservation.jobs.len();
-            self.start_batches(reservation.jobs, permits, reserved_at, workers)
-                .await;
-
-            if got < wanted {
-                // The lane is drained: sleep until a wake-up or the next due time.
-                self.outbox.finished.go_idle();
-                tokio::select! {
-                    _ = stop.cancelled() => break 'fetch,
-                    waited = driver.wait(self.lane(), reservation.next_due) => {
-                        if let Err(error) = waited {
-                            failures += 1;
-                            let pause = retry_pause(failures);
-                            tracing::warn!(lane = %self.lane(), %error, "could not wait for jobs");
-                            tokio::select! {
-                                _ = stop.cancelled() => break 'fetch,
-                                _ = tokio::time::sleep(pause) => {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        self.fetch(&stop).await;
 
         // Drain: give running jobs the grace period, then cancel them for requeueing.
         self.outbox.finished.go_idle();
@@ -263,40 +166,6 @@ impl Pool {
         self.outbox.finished.ack_all(&self.outbox).await;
         leases_stop.cancel();
         let _ = leases.await;
-    }
-}
-
-impl Pool {
-    /// The reserve of a pool whose handler has limits: through the driver's
-    /// [`Limits`](crate::Limits), or its [`KeyedLimits`](crate::KeyedLimits) when they hold
-    /// per rate key, which the worker checked at start.
-    async fn reserve_limited(
-        &self,
-        done: &[crate::job::Lease],
-        wanted: usize,
-        spec: &LimitSpec,
-    ) -> crate::Result<(Vec<bool>, crate::job::Reservation)> {
-        let driver = &self.scope.driver;
-        if spec.keyed {
-            let Some(keyed) = driver.keyed_limits() else {
-                return Err(crate::Error::Unsupported {
-                    capability: "limits per rate key",
-                    driver: format!("{driver:?}"),
-                });
-            };
-            return keyed
-                .ack_and_reserve_keyed(self.lane(), done, wanted, self.lease, spec)
-                .await;
-        }
-        let Some(limits) = driver.limits() else {
-            return Err(crate::Error::Unsupported {
-                capability: "rate and concurrency limits",
-                driver: format!("{driver:?}"),
-            });
-        };
-        limits
-            .ack_and_reserve_limited(self.lane(), done, wanted, self.lease, spec)
-            .await
     }
 }
 

@@ -12,6 +12,8 @@ pub struct WorkerStats {
     leases_expired: AtomicU64,
     settlements_refused: AtomicU64,
     settlements_dropped: AtomicU64,
+    reserves_ahead: AtomicU64,
+    handed_back: AtomicU64,
 }
 
 impl WorkerStats {
@@ -43,6 +45,25 @@ impl WorkerStats {
     /// ([`Queue::cancel`](crate::Queue::cancel)); they are not counted as lost leases.
     pub fn cancelled(&self) -> u64 {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Reserves sent while the jobs of an earlier one were starting, to hide the round trip
+    /// to a storage across a network (see the worker's fetch loop).
+    pub fn reserves_sent_ahead(&self) -> u64 {
+        self.reserves_ahead.load(Ordering::Relaxed)
+    }
+
+    /// Jobs reserved ahead that a shutdown handed back unrun, without spending an attempt.
+    pub fn jobs_handed_back(&self) -> u64 {
+        self.handed_back.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn reserve_sent_ahead(&self) {
+        self.reserves_ahead.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_handed_back(&self, n: usize) {
+        self.handed_back.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn cancelled_run(&self) {

@@ -1,0 +1,82 @@
+//! The network phases: drain and end to end on Redis with every connection of the queue going
+//! through a [`DelayProxy`] that adds a given round trip (`--rtt`), the same work as the local
+//! phases. The figures at 0 ms go through the proxy too, so the ratios against them show what
+//! the round trip costs, not what the proxy costs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use queue_core::Queue;
+use queue_redis::RedisDriver;
+
+use crate::args::Args;
+use crate::delay_proxy::DelayProxy;
+use crate::measurements::NetworkRun;
+use crate::phases::{per_sec, Bench};
+
+/// PINGs through the proxy whose median is reported as the round trip measured.
+const PINGS: usize = 200;
+
+/// Measures each round trip of `args.round_trips` against the Redis at `server` (whose direct
+/// `client` reads its counters).
+pub(crate) async fn measure(
+    args: &Args,
+    server: SocketAddr,
+    client: &redis::Client,
+) -> Vec<NetworkRun> {
+    let mut runs = Vec::new();
+    for &round_trip in &args.round_trips {
+        eprintln!("queue-bench: redis: through a proxy adding {round_trip:?} round trip");
+        let proxy = DelayProxy::start(server, round_trip);
+        let url = format!("redis://127.0.0.1:{}/?prefix=bench", proxy.port());
+        let measured = ping_round_trip(&url).await;
+        let driver = RedisDriver::connect(&url)
+            .await
+            .expect("connect to Redis through the delay proxy");
+        let bench = Bench {
+            driver: "redis",
+            queue: Queue::new(Arc::new(driver)),
+            redis: Some(client.clone()),
+            args,
+            scaling: false,
+            limits: false,
+            keep: crate::observed::keep(false),
+        };
+        bench.purge().await;
+        let n = args.jobs;
+        bench.enqueue_bulk(0..n, None).await;
+        let drained = bench.drain(n, None).await;
+        bench.purge().await;
+        let (e2e_jobs, e2e) = bench.end_to_end(n).await;
+        bench.purge().await;
+        runs.push(NetworkRun {
+            round_trip_ms: round_trip.as_secs_f64() * 1e3,
+            measured_round_trip_p50_us: measured,
+            drain_jobs_per_s: per_sec(n, drained.elapsed),
+            end_to_end_jobs_per_s: per_sec(e2e_jobs, e2e),
+        });
+    }
+    runs
+}
+
+/// The median time of a `PING` through the proxy at `url`, in µs.
+async fn ping_round_trip(url: &str) -> f64 {
+    let client = redis::Client::open(url).expect("a valid Redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect through the delay proxy");
+    let mut times = Vec::with_capacity(PINGS);
+    for _ in 0..PINGS {
+        let sent = Instant::now();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .expect("PING through the delay proxy");
+        times.push(sent.elapsed());
+    }
+    times.sort();
+    let median: Duration = times[PINGS / 2];
+    median.as_secs_f64() * 1e6
+}

@@ -1,0 +1,413 @@
+//! One blocking connection for every idle lane of a driver: a single `BLPOP` on the wake keys of
+//! all lanes waiting now, served by a task of its own (not on a cluster, whose keys of different
+//! slots cannot share a command; there each wait has its own connection, see [`crate::wait`]).
+//!
+//! A wait registers its lane's wake key and sleeps until the task hands it a wake-up, or until
+//! its own timer (the lane's next due time) ends it; no server round trip ends a wait early, so
+//! due times are as precise as Tokio's timer. When a wait starts on a key the `BLPOP` in flight
+//! does not name, the task lifts that block with `CLIENT UNBLOCK` and blocks again on the new
+//! set of keys. A wake-up popped for a key nobody waits on any more (its wait ended by its timer
+//! meanwhile) is kept, and ends the next wait on that key at once, so none is lost. A process
+//! therefore holds one blocking connection and one command connection however many handlers it
+//! runs, and idle lanes send nothing: the task blocks for the server timeout at a time. A lane
+//! woken lately stays named for a second, so the wait its pool starts after running what it
+//! found needs no lifting of the block.
+//!
+//! The blocking connection is bounded like every other: no answer within the server timeout plus
+//! the response timeout (a silent cut) drops it, and every wait then ends, so its pool looks at
+//! its lane again (through the command connection, whose own timeouts apply); a connection that
+//! fails ends every wait the same way, and the task connects again after a pause.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{RedisResult, Value};
+use tokio::sync::{oneshot, Notify};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::wait::Waiter;
+use crate::Inner;
+
+/// How long a lane's key stays in the `BLPOP` after its wait was woken.
+const RECENT: Duration = Duration::from_secs(1);
+
+/// Waits sharing one blocking connection.
+pub(crate) struct WaitHub {
+    shared: Arc<Shared>,
+    /// Stops the task when the driver is dropped.
+    _stop: DropGuard,
+    token: CancellationToken,
+    started: OnceLock<()>,
+}
+
+impl std::fmt::Debug for WaitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitHub")
+            .field("waiting", &self.shared.state.lock().waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Told when a wait starts on a key the `BLPOP` in flight does not name.
+    changed: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    /// Per wake key, its waits in the order they started: a number and where to send a wake-up.
+    waiting: HashMap<String, Vec<(u64, oneshot::Sender<()>)>>,
+    /// Keys whose wake-up came while nobody waited on them.
+    pending: HashSet<String>,
+    /// Keys whose wait was woken lately, and when: still named in the next `BLPOP`s for
+    /// [`RECENT`], so that the wait their pool starts after running what it found needs no
+    /// lifting of the block.
+    recent: HashMap<String, Instant>,
+    /// The keys of the `BLPOP` in flight, if one is.
+    blocking: Option<HashSet<String>>,
+    next: u64,
+}
+
+impl State {
+    /// The keys to block on: those waited on, and those woken lately without a wake-up kept.
+    fn keys(&mut self) -> Vec<String> {
+        let now = Instant::now();
+        self.recent.retain(|_, at| now.duration_since(*at) < RECENT);
+        let mut keys: Vec<String> = self.waiting.keys().cloned().collect();
+        keys.extend(
+            self.recent
+                .keys()
+                .filter(|k| !self.waiting.contains_key(*k) && !self.pending.contains(*k))
+                .cloned(),
+        );
+        keys
+    }
+
+    /// Whether a wait is on a key the `BLPOP` in flight does not name.
+    fn outgrown(&self) -> bool {
+        match &self.blocking {
+            Some(keys) => self.waiting.keys().any(|k| !keys.contains(k)),
+            None => false,
+        }
+    }
+
+    /// Hands `key`'s wake-up to its oldest wait, or keeps it for the next.
+    fn deliver(&mut self, key: &str) {
+        if let Some(waits) = self.waiting.get_mut(key) {
+            while !waits.is_empty() {
+                let (_, tx) = waits.remove(0);
+                if tx.send(()).is_ok() {
+                    if waits.is_empty() {
+                        self.waiting.remove(key);
+                    }
+                    self.recent.insert(key.to_string(), Instant::now());
+                    return;
+                }
+            }
+            self.waiting.remove(key);
+        }
+        self.pending.insert(key.to_string());
+    }
+
+    /// Ends every wait (the connection failed: each pool looks at its lane again).
+    fn end_all(&mut self) {
+        for (_, waits) in self.waiting.drain() {
+            for (_, tx) in waits {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+/// Takes a wait off its key when it ends without a wake-up (its timer, or its future dropped).
+struct Registered<'a> {
+    shared: &'a Shared,
+    key: &'a str,
+    number: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock();
+        if let Some(waits) = state.waiting.get_mut(self.key) {
+            waits.retain(|(n, _)| *n != self.number);
+            if waits.is_empty() {
+                state.waiting.remove(self.key);
+            }
+        }
+    }
+}
+
+impl WaitHub {
+    pub(crate) fn new() -> Self {
+        let token = CancellationToken::new();
+        Self {
+            shared: Arc::default(),
+            _stop: token.clone().drop_guard(),
+            token,
+            started: OnceLock::new(),
+        }
+    }
+
+    /// Waits until `wake_key` yields a wake-up, `timeout` passes, or the blocking connection
+    /// fails; `inner` is the driver's (its task is started on the first wait).
+    pub(crate) async fn wait(&self, wake_key: &str, timeout: Option<Duration>, inner: &Arc<Inner>) {
+        if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
+            return;
+        }
+        self.started.get_or_init(|| {
+            tokio::spawn(serve(
+                self.shared.clone(),
+                Arc::downgrade(inner),
+                self.token.clone(),
+            ));
+        });
+        let (tx, rx) = oneshot::channel();
+        let (number, outgrown) = {
+            let mut state = self.shared.state.lock();
+            if state.pending.remove(wake_key) {
+                return;
+            }
+            let number = state.next;
+            state.next += 1;
+            state
+                .waiting
+                .entry(wake_key.to_string())
+                .or_default()
+                .push((number, tx));
+            let named = state
+                .blocking
+                .as_ref()
+                .is_some_and(|k| k.contains(wake_key));
+            (number, !named)
+        };
+        let _registered = Registered {
+            shared: &self.shared,
+            key: wake_key,
+            number,
+        };
+        if outgrown {
+            self.shared.changed.notify_one();
+        }
+        match timeout {
+            Some(t) => drop(tokio::time::timeout(t, rx).await),
+            None => drop(rx.await),
+        }
+    }
+}
+
+/// The task: blocks on the keys waited on, hands out wake-ups, reblocks when the keys change.
+async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken) {
+    let mut conn: Option<Waiter> = None;
+    let mut failures = 0u32;
+    loop {
+        let keys: Vec<String> = {
+            let mut state = shared.state.lock();
+            let keys = state.keys();
+            state.blocking = (!keys.is_empty()).then(|| keys.iter().cloned().collect());
+            keys
+        };
+        if keys.is_empty() {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = shared.changed.notified() => continue,
+            }
+        }
+        let Some(driver) = inner.upgrade() else {
+            return;
+        };
+        let (block, margin) = (driver.waiters.max_block(), driver.waiters.margin());
+        let waiter = match conn.take() {
+            Some(waiter) => waiter,
+            None => match driver.waiters.connect(None, &driver.conn).await {
+                Ok(waiter) => waiter,
+                Err(error) => {
+                    driver.conn.blocking_failed(&error, None).await;
+                    drop(driver);
+                    failures += 1;
+                    if !failed(&shared, &stop, failures, &error).await {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        drop(driver);
+        match block_once(&shared, &inner, &stop, &waiter, &keys, block, margin).await {
+            Blocked::Stopped => return,
+            Blocked::Woke(key) => {
+                failures = 0;
+                shared.state.lock().deliver(&key);
+                conn = Some(waiter);
+            }
+            Blocked::Lifted => {
+                failures = 0;
+                conn = Some(waiter);
+            }
+            Blocked::Failed(error) => {
+                if let Some(driver) = inner.upgrade() {
+                    driver.conn.blocking_failed(&error, None).await;
+                }
+                failures += 1;
+                if !failed(&shared, &stop, failures, &error).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How one `BLPOP` ended.
+enum Blocked {
+    /// The driver was dropped.
+    Stopped,
+    /// A wake-up of this key.
+    Woke(String),
+    /// The server timeout passed, or the block was lifted to change the keys.
+    Lifted,
+    /// The connection failed or did not answer in time; it is dropped.
+    Failed(redis::RedisError),
+}
+
+/// One `BLPOP` on `keys` through `waiter`, lifted when a wait starts on another key.
+async fn block_once(
+    shared: &Shared,
+    inner: &Weak<Inner>,
+    stop: &CancellationToken,
+    waiter: &Waiter,
+    keys: &[String],
+    block: Duration,
+    margin: Duration,
+) -> Blocked {
+    let mut blpop = redis::cmd("BLPOP");
+    for key in keys {
+        blpop.arg(key);
+    }
+    blpop.arg(block.as_secs_f64());
+    let mut conn = waiter.conn.clone();
+    let blocked = blpop.query_async::<Value>(&mut conn);
+    tokio::pin!(blocked);
+    let bound = tokio::time::sleep(block + margin);
+    tokio::pin!(bound);
+    let reply: RedisResult<Value> = loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return Blocked::Stopped,
+            reply = &mut blocked => break reply,
+            _ = &mut bound => return Blocked::Failed(crate::wait::timed_out()),
+            _ = shared.changed.notified() => {
+                if !shared.state.lock().outgrown() {
+                    continue;
+                }
+                let Some(driver) = inner.upgrade() else { return Blocked::Stopped };
+                match driver.conn.unblock(waiter.id, None).await {
+                    // Lifted: the reply is on its way.
+                    Ok(1) => match tokio::time::timeout(margin, &mut blocked).await {
+                        Ok(reply) => break reply,
+                        Err(_) => return Blocked::Failed(crate::wait::timed_out()),
+                    },
+                    // The BLPOP has not reached the server yet: try again shortly (dropping
+                    // the connection could lose a wake-up it pops on its way out).
+                    Ok(_) => {
+                        drop(driver);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        shared.changed.notify_one();
+                    }
+                    Err(error) => return Blocked::Failed(error),
+                }
+            }
+        }
+    };
+    match reply {
+        Ok(Value::Array(mut popped)) if popped.len() == 2 => match popped.swap_remove(0) {
+            Value::BulkString(key) => Blocked::Woke(String::from_utf8_lossy(&key).into_owned()),
+            Value::SimpleString(key) => Blocked::Woke(key),
+            _ => Blocked::Lifted,
+        },
+        Ok(_) => Blocked::Lifted,
+        Err(error) => Blocked::Failed(error),
+    }
+}
+
+/// After a failure of the blocking connection: ends every wait, then pauses before the next
+/// try. False when the driver was dropped meanwhile.
+async fn failed(
+    shared: &Shared,
+    stop: &CancellationToken,
+    failures: u32,
+    error: &redis::RedisError,
+) -> bool {
+    shared.state.lock().end_all();
+    let pause = Duration::from_millis(50u64 << failures.min(7)).min(Duration::from_secs(5));
+    tracing::debug!(%error, retry_in = ?pause, "blocking connection for idle lanes failed");
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(pause) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_up_nobody_waits_for_is_kept_for_the_next_wait() {
+        let mut state = State::default();
+        state.deliver("k");
+        assert!(state.pending.contains("k"));
+    }
+
+    #[test]
+    fn a_wake_up_goes_to_the_oldest_wait_still_listening() {
+        let mut state = State::default();
+        let (gone, _) = oneshot::channel();
+        let (old, mut old_rx) = oneshot::channel();
+        let (young, mut young_rx) = oneshot::channel();
+        state
+            .waiting
+            .insert("k".into(), vec![(0, gone), (1, old), (2, young)]);
+        state.deliver("k");
+        assert!(
+            old_rx.try_recv().is_ok(),
+            "the oldest listening wait is woken"
+        );
+        assert!(young_rx.try_recv().is_err());
+        assert_eq!(state.waiting["k"].len(), 1);
+        assert!(state.pending.is_empty());
+    }
+
+    #[test]
+    fn keys_woken_lately_stay_named_unless_a_wake_up_is_kept() {
+        let mut state = State::default();
+        let (tx, _rx) = oneshot::channel();
+        state.waiting.insert("a".into(), vec![(0, tx)]);
+        state.deliver("a");
+        assert!(state.waiting.is_empty());
+        assert_eq!(state.keys(), ["a"], "the lane woken lately is still named");
+        state.deliver("a");
+        assert!(state.pending.contains("a"));
+        assert!(
+            state.keys().is_empty(),
+            "a kept wake-up ends the next wait anyway"
+        );
+        state.recent.insert("b".into(), Instant::now() - RECENT);
+        assert!(state.keys().is_empty(), "an old one is dropped");
+    }
+
+    #[test]
+    fn a_wait_on_a_key_the_block_does_not_name_outgrows_it() {
+        let mut state = State::default();
+        let (tx, _rx) = oneshot::channel();
+        state.waiting.insert("a".into(), vec![(0, tx)]);
+        assert!(!state.outgrown(), "nothing in flight");
+        state.blocking = Some(HashSet::from(["a".to_string()]));
+        assert!(!state.outgrown());
+        let (tx, _rx) = oneshot::channel();
+        state.waiting.insert("b".into(), vec![(1, tx)]);
+        assert!(state.outgrown());
+    }
+}

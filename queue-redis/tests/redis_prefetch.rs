@@ -1,0 +1,207 @@
+//! Reserves sent ahead over a slow link: a worker whose Redis answers only after a round trip
+//! of several milliseconds keeps reserves in flight while it runs what the last one brought,
+//! still runs every job once and never more than its concurrency at a time, and at shutdown
+//! hands the jobs of the replies still coming back unrun, without spending their attempts.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use queue_core::{job, JobError, JobId, Queue, WorkerStats};
+use queue_redis::RedisDriver;
+use support::proxy::FaultProxy;
+use support::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+/// Jobs per test.
+const JOBS: usize = 3_000;
+/// Slots of the worker's pool.
+const CONCURRENCY: usize = 20;
+/// Delay the proxy adds to every chunk in each direction.
+const DELAY: Duration = Duration::from_millis(2);
+
+/// Per test: runs of each job, runs going now, the most at once, and runs in all.
+struct Tally {
+    runs: Vec<AtomicU32>,
+    now: AtomicU64,
+    most: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Tally {
+    const fn new() -> Self {
+        Self {
+            runs: Vec::new(),
+            now: AtomicU64::new(0),
+            most: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        }
+    }
+}
+
+static SLOW_LINK: std::sync::OnceLock<Tally> = std::sync::OnceLock::new();
+static SHUTDOWN: std::sync::OnceLock<Tally> = std::sync::OnceLock::new();
+
+fn tally(cell: &'static std::sync::OnceLock<Tally>) -> &'static Tally {
+    cell.get_or_init(|| Tally {
+        runs: (0..JOBS).map(|_| AtomicU32::new(0)).collect(),
+        ..Tally::new()
+    })
+}
+
+/// Counts a run of job `n` in `tally` (no await: it ends in its first poll).
+fn count(tally: &Tally, n: usize) {
+    let now = tally.now.fetch_add(1, Ordering::SeqCst) + 1;
+    tally.most.fetch_max(now, Ordering::SeqCst);
+    tally.runs[n].fetch_add(1, Ordering::SeqCst);
+    tally.now.fetch_sub(1, Ordering::SeqCst);
+    tally.done.fetch_add(1, Ordering::SeqCst);
+}
+
+#[job(queue = "prefetch-link", attempts = 1)]
+async fn over_slow_link(n: usize) -> Result<(), JobError> {
+    count(tally(&SLOW_LINK), n);
+    Ok(())
+}
+
+#[job(queue = "prefetch-stop", attempts = 1)]
+async fn stopped_mid_drain(n: usize) -> Result<(), JobError> {
+    count(tally(&SHUTDOWN), n);
+    Ok(())
+}
+
+async fn queue(url: &str) -> Queue {
+    Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
+}
+
+/// A worker on `queue` for `handler`, stopped by its token.
+fn start(
+    queue: &Queue,
+    handler: &'static str,
+) -> (
+    CancellationToken,
+    Arc<WorkerStats>,
+    tokio::task::JoinHandle<queue_core::Result<()>>,
+) {
+    let worker = queue
+        .worker()
+        .handlers([handler])
+        .concurrency(handler, CONCURRENCY)
+        .lease(Duration::from_secs(10))
+        .build()
+        .expect("a worker");
+    let stats = worker.stats();
+    let stop = CancellationToken::new();
+    let handle = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+    (stop, stats, handle)
+}
+
+async fn until_done(tally: &Tally, at_least: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while tally.done.load(Ordering::SeqCst) < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {at_least} runs within 120 s",
+            tally.done.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_over_a_slow_link_runs_every_job_once() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    proxy.delay(DELAY);
+    let direct = queue(&server.url()).await;
+    for chunk in (0..JOBS).collect::<Vec<_>>().chunks(500) {
+        direct
+            .dispatch_bulk(chunk.iter().map(|&n| over_slow_link::job(n)))
+            .await
+            .expect("dispatch");
+    }
+    let tally = tally(&SLOW_LINK);
+    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "over_slow_link");
+    until_done(tally, JOBS as u64).await;
+    stop.cancel();
+    handle.await.unwrap().expect("the worker stops cleanly");
+
+    let twice: Vec<usize> = (0..JOBS)
+        .filter(|&n| tally.runs[n].load(Ordering::SeqCst) != 1)
+        .collect();
+    assert!(twice.is_empty(), "jobs not run exactly once: {twice:?}");
+    assert!(
+        tally.most.load(Ordering::SeqCst) <= CONCURRENCY as u64,
+        "at most {CONCURRENCY} runs at once, saw {}",
+        tally.most.load(Ordering::SeqCst)
+    );
+    assert!(
+        stats.reserves_sent_ahead() > 0,
+        "a round trip of milliseconds makes the pool reserve ahead"
+    );
+    assert_eq!(stats.settlements_refused(), 0);
+    let counts = direct.counts("prefetch-link").await.unwrap();
+    assert_eq!((counts.pending(), counts.failed), (0, 0), "{counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_hands_back_jobs_reserved_ahead_unrun() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    proxy.delay(DELAY);
+    let direct = queue(&server.url()).await;
+    let mut ids: Vec<JobId> = Vec::with_capacity(JOBS);
+    for chunk in (0..JOBS).collect::<Vec<_>>().chunks(500) {
+        let stored = direct
+            .dispatch_bulk(chunk.iter().map(|&n| stopped_mid_drain::job(n)))
+            .await
+            .expect("dispatch");
+        ids.extend(stored.into_iter().map(|d| d.id));
+    }
+    let tally = tally(&SHUTDOWN);
+    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "stopped_mid_drain");
+    until_done(tally, (JOBS / 5) as u64).await;
+    stop.cancel();
+    handle.await.unwrap().expect("the worker stops cleanly");
+
+    let ran = tally.done.load(Ordering::SeqCst) as usize;
+    assert!(ran < JOBS, "the shutdown came before the lane was drained");
+    assert!(
+        stats.jobs_handed_back() > 0,
+        "replies to reserves sent ahead were still coming at shutdown"
+    );
+    let counts = direct.counts("prefetch-stop").await.unwrap();
+    assert_eq!(
+        (counts.ready, counts.active, counts.failed),
+        ((JOBS - ran) as u64, 0, 0),
+        "every job not run is back in its lane: {counts:?}"
+    );
+    for (n, id) in ids.iter().enumerate() {
+        if tally.runs[n].load(Ordering::SeqCst) == 0 {
+            let info = direct
+                .job("prefetch-stop", id)
+                .await
+                .unwrap()
+                .expect("an unrun job is kept");
+            assert_eq!(
+                info.attempts, 0,
+                "job {n} was handed back without an attempt"
+            );
+        }
+    }
+
+    // A second worker, straight to Redis, runs the rest: each job once in all.
+    let (stop, _, handle) = start(&direct, "stopped_mid_drain");
+    until_done(tally, JOBS as u64).await;
+    stop.cancel();
+    handle.await.unwrap().expect("the worker stops cleanly");
+    let not_once: Vec<usize> = (0..JOBS)
+        .filter(|&n| tally.runs[n].load(Ordering::SeqCst) != 1)
+        .collect();
+    assert!(
+        not_once.is_empty(),
+        "jobs not run exactly once: {not_once:?}"
+    );
+}
