@@ -8,6 +8,7 @@ mod error;
 mod event_log;
 pub mod flow;
 pub mod hash;
+mod inspect;
 mod job;
 pub mod observe;
 mod presence;
@@ -17,6 +18,7 @@ mod results;
 mod run;
 mod schedule;
 mod schedules;
+mod sharding;
 mod stats;
 mod worker;
 
@@ -36,6 +38,7 @@ pub use job::{
     JobInfo, JobPage, JobQuery, JobSpec, JobState, Keep, Lane, LanePosition, Lease, LimitSpec,
     NewJob, Order, Rate, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN, MAX_PAGE,
 };
+pub use job::{parse_shard_queue, shard_queue, MAX_SHARDS};
 pub use job::{
     strip_trace_context, MalformedPayload, StoredPayload, CONTEXT_MARK, MAX_CONTEXT_LEN,
 };

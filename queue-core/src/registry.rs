@@ -55,6 +55,9 @@ pub struct JobDefinition {
     /// Whether its jobs are unique by default (`unique_for`, `unique_mode`), under the job
     /// name and a hash of the payload unless a dispatch gives a key.
     pub unique: Option<UniqueDefault>,
+    /// How many shards its lane is split into, each a storage queue of its own (1: not
+    /// sharded; see [`shard_queue`](crate::shard_queue)).
+    pub shards: u16,
 }
 
 impl JobDefinition {
@@ -77,7 +80,15 @@ impl JobDefinition {
             limits: LimitSpec::NONE,
             cron: None,
             unique: None,
+            shards: 1,
         }
+    }
+
+    /// Splits the handler's lane into `count` shards (`#[job(shards = ..)]`), from 1 (not
+    /// sharded) to [`MAX_SHARDS`](crate::MAX_SHARDS); checked by `#[job]`.
+    pub const fn shards(mut self, count: u16) -> Self {
+        self.shards = count;
+        self
     }
 
     /// Runs the handler on a schedule: `expr` read in the time zone `tz`, missed ticks handled
@@ -287,6 +298,8 @@ impl NewJob {
                 unique: None,
                 queue_chosen: false,
                 typed: false,
+                shards: 1,
+                shard_key: None,
                 error: None,
             },
         }
@@ -306,6 +319,8 @@ impl NewJob {
                 .map(|u| Box::new(Unique::new(String::new(), u.ttl, u.mode))),
             queue_chosen: false,
             typed: false,
+            shards: def.shards,
+            shard_key: None,
             error: None,
         }
     }

@@ -14,6 +14,7 @@ mod name_rule;
 pub(crate) use name_rule::name_problem;
 mod new_job;
 mod page;
+mod shard;
 mod stats;
 mod unique;
 
@@ -32,6 +33,8 @@ pub use limit::{LimitSpec, Rate};
 pub(crate) use new_job::Name;
 pub use new_job::{JobSpec, NewJob, MAX_DELAY};
 pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};
+pub use shard::{parse_shard_queue, shard_queue, MAX_SHARDS};
+pub(crate) use shard::{shard_for_key, shard_job_id, shard_of_id};
 pub use stats::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub(crate) use unique::default_key;
 pub use unique::{Unique, UniqueDefault, UniqueMode, DEFAULT_UNIQUE_FOR, MAX_UNIQUE_KEY_LEN};

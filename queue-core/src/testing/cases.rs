@@ -52,6 +52,10 @@ use super::schedules::{
     replaced_or_removed_schedule_refuses_stale_firings, schedule_fires_only_ticks_after_the_last,
     schedule_tick_fires_once_under_concurrent_claims, schedules_are_listed_with_their_next_ticks,
 };
+use super::shards::{
+    a_sharded_lane_spreads_jobs_and_keeps_order_per_shard,
+    a_sharded_queue_is_inspected_and_administered_as_one,
+};
 use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
     stats_record_totals_and_minutes,
@@ -233,6 +237,8 @@ pub(super) const CASES: &[Case] = &[
         Workflows,
         Admin
     ),
+    case!(a_sharded_lane_spreads_jobs_and_keeps_order_per_shard, Admin),
+    case!(a_sharded_queue_is_inspected_and_administered_as_one, Admin),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);
