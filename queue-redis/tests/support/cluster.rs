@@ -139,7 +139,8 @@ impl RedisCluster {
         )
     }
 
-    /// The ports of the primaries, as the cluster says now.
+    /// The ports of the primaries serving slots, as the cluster says now (a replica that has
+    /// just joined may still be listed as a primary without slots).
     pub fn primary_ports(&self) -> Vec<u16> {
         let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
             .expect("client");
@@ -150,7 +151,7 @@ impl RedisCluster {
             .expect("CLUSTER NODES");
         nodes
             .lines()
-            .filter(|line| line.contains("master"))
+            .filter(|line| line.contains("master") && line.split_whitespace().count() > 8)
             .filter_map(|line| {
                 let addr = line.split_whitespace().nth(1)?;
                 addr.split(['@', ','])
