@@ -197,4 +197,107 @@ impl RedisCluster {
         }
         panic!("no node serves slot {slot}")
     }
+
+    /// `CLUSTER NODES` as the node on `port` sees it.
+    fn nodes_seen_by(&self, port: u16) -> String {
+        let client = redis::Client::open(node_url(port, self.password.as_deref())).expect("client");
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .expect("connect to a cluster node");
+        redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut conn)
+            .expect("CLUSTER NODES")
+    }
+
+    /// The port of the replica of the primary on `primary`.
+    pub fn replica_of(&self, primary: u16) -> u16 {
+        let nodes = self.nodes_seen_by(primary);
+        let fields = |line: &str| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let port_of = |addr: &str| -> u16 {
+            addr.split(['@', ','])
+                .next()
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse().ok())
+                .expect("a node's port")
+        };
+        let id = nodes
+            .lines()
+            .map(fields)
+            .find(|f| f[2].contains("myself"))
+            .map(|f| f[0].clone())
+            .expect("the node itself");
+        nodes
+            .lines()
+            .map(fields)
+            .find(|f| f[2].contains("slave") && f[3] == id)
+            .map(|f| port_of(&f[1]))
+            .unwrap_or_else(|| panic!("no replica of {primary}: {nodes}"))
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    pub fn kill(&mut self, port: u16) {
+        self.node_mut(port).stop();
+    }
+
+    /// Starts the node on `port` again with its cluster configuration: it rejoins the cluster
+    /// (as a replica, when its replica was promoted meanwhile), with no data of its own.
+    pub fn restart(&mut self, port: u16) {
+        self.node_mut(port).restart();
+    }
+
+    fn node_mut(&mut self, port: u16) -> &mut RedisServer {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port() == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"))
+    }
+
+    /// Promotes the replica on `replica` at once, without its primary's agreement
+    /// (`CLUSTER FAILOVER TAKEOVER`), and waits until it says it is a primary.
+    pub fn take_over(&self, replica: u16) {
+        let client =
+            redis::Client::open(node_url(replica, self.password.as_deref())).expect("client");
+        let mut conn = client.get_connection().expect("connect to the replica");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .arg("TAKEOVER")
+            .query(&mut conn)
+            .expect("CLUSTER FAILOVER TAKEOVER");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .nodes_seen_by(replica)
+            .lines()
+            .any(|l| l.contains("myself,master"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the replica on {replica} was not promoted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until every node but those on `down` says `cluster_state:ok`.
+    pub fn wait_until_ok_without(&self, down: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for node in self.nodes.iter().filter(|n| !down.contains(&n.port())) {
+            loop {
+                let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster did not recover on port {}: {info}",
+                    node.port()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
 }
