@@ -300,4 +300,75 @@ impl RedisCluster {
             }
         }
     }
+
+    /// The slot of `key`.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
+            .expect("client");
+        let mut conn = client.get_connection().expect("connect to a cluster node");
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut conn)
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// Moves `slot` from the primary on `from` to the primary on `to` by hand, as
+    /// `redis-cli --cluster reshard` does: marks it importing and migrating, moves its keys
+    /// one `MIGRATE` at a time with `pause` between them (so clients meet the slot half
+    /// moved: `ASK` and `TRYAGAIN`), then assigns it to `to` on every primary.
+    pub fn migrate_slot(&self, slot: u16, from: u16, to: u16, pause: Duration) {
+        let conn = |port: u16| {
+            redis::Client::open(node_url(port, self.password.as_deref()))
+                .expect("client")
+                .get_connection()
+                .expect("connect to a cluster node")
+        };
+        let (mut source, mut target) = (conn(from), conn(to));
+        let id = |c: &mut redis::Connection| -> String {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(c)
+                .expect("CLUSTER MYID")
+        };
+        let (from_id, to_id) = (id(&mut source), id(&mut target));
+        let setslot = |c: &mut redis::Connection, how: &str, node: &str| {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(how)
+                .arg(node)
+                .query(c)
+                .unwrap_or_else(|e| panic!("CLUSTER SETSLOT {slot} {how}: {e}"));
+        };
+        setslot(&mut target, "IMPORTING", &from_id);
+        setslot(&mut source, "MIGRATING", &to_id);
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(1)
+                .query(&mut source)
+                .expect("CLUSTER GETKEYSINSLOT");
+            let Some(key) = keys.first() else { break };
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate.arg("127.0.0.1").arg(to).arg("").arg(0).arg(5000);
+            if let Some(pw) = &self.password {
+                migrate.arg("AUTH").arg(pw);
+            }
+            let _: redis::Value = migrate
+                .arg("KEYS")
+                .arg(key)
+                .query(&mut source)
+                .unwrap_or_else(|e| panic!("MIGRATE {key}: {e}"));
+            std::thread::sleep(pause);
+        }
+        setslot(&mut target, "NODE", &to_id);
+        setslot(&mut source, "NODE", &to_id);
+        for port in self.primary_ports() {
+            if port != from && port != to {
+                setslot(&mut conn(port), "NODE", &to_id);
+            }
+        }
+    }
 }
