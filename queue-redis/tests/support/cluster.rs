@@ -53,30 +53,64 @@ impl RedisCluster {
         Self::start_with_password(None)
     }
 
+    /// A cluster node on a free port, not yet part of a cluster.
+    fn node(auth: &[&str]) -> RedisServer {
+        let mut args = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            // The tests write with fsync always; a cluster test needs no restart.
+            "--appendonly",
+            "no",
+        ];
+        args.extend(auth);
+        RedisServer::start_on(free_port(), &args)
+    }
+
+    /// Starts a cluster of one primary holding every slot, no replica (`redis-cli --cluster
+    /// create` wants three primaries, so the slots are assigned by hand).
+    pub fn start_single_primary() -> Self {
+        let node = Self::node(&[]);
+        let mut conn = redis::Client::open(node_url(node.port(), None))
+            .and_then(|c| c.get_connection())
+            .expect("connect to the node");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(0)
+            .arg(16383)
+            .query(&mut conn)
+            .expect("CLUSTER ADDSLOTSRANGE");
+        let cluster = Self {
+            nodes: vec![node],
+            password: None,
+        };
+        cluster.wait_until_ok();
+        cluster
+    }
+
     /// Starts the cluster; with a password, every node requires it (`requirepass`, and
     /// `masterauth` for the replicas).
     pub fn start_with_password(password: Option<&str>) -> Self {
+        Self::start_sized(3, 1, password)
+    }
+
+    /// Starts three primaries and no replica (nothing but the primaries' own work).
+    pub fn start_without_replicas() -> Self {
+        Self::start_sized(3, 0, None)
+    }
+
+    /// Starts `primaries` primaries (at least 3) with `replicas` replicas each.
+    fn start_sized(primaries: usize, replicas: usize, password: Option<&str>) -> Self {
         let cli = cli();
         let auth: Vec<&str> = match password {
             Some(pw) => vec!["--requirepass", pw, "--masterauth", pw],
             None => Vec::new(),
         };
-        let nodes: Vec<RedisServer> = (0..6)
-            .map(|_| {
-                let mut args = vec![
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                    // The tests write with fsync always; a cluster test needs no restart.
-                    "--appendonly",
-                    "no",
-                ];
-                args.extend(&auth);
-                RedisServer::start_on(free_port(), &args)
-            })
+        let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
+            .map(|_| Self::node(&auth))
             .collect();
         let addrs: Vec<String> = nodes
             .iter()
@@ -90,7 +124,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("could not run redis-cli");
         assert!(
@@ -107,13 +141,14 @@ impl RedisCluster {
         cluster
     }
 
-    /// Waits until every node says `cluster_state:ok` and knows all six nodes.
+    /// Waits until every node says `cluster_state:ok` and knows all the nodes.
     fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let known = format!("cluster_known_nodes:{}", self.nodes.len());
         for node in &self.nodes {
             loop {
                 let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
-                if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6") {
+                if info.contains("cluster_state:ok") && info.contains(&known) {
                     break;
                 }
                 assert!(
@@ -126,17 +161,19 @@ impl RedisCluster {
         }
     }
 
-    /// `redis+cluster://[:password@]` with two of the nodes as seeds.
+    /// `redis+cluster://[:password@]` with two of the nodes (or the only one) as seeds.
     pub fn url(&self) -> String {
         let creds = match &self.password {
             Some(pw) => format!(":{pw}@"),
             None => String::new(),
         };
-        format!(
-            "redis+cluster://{creds}127.0.0.1:{},127.0.0.1:{}/",
-            self.nodes[0].port(),
-            self.nodes[1].port()
-        )
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .take(2)
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        format!("redis+cluster://{creds}{}/", seeds.join(","))
     }
 
     /// The ports of the primaries serving slots, as the cluster says now (a replica that has
