@@ -129,7 +129,7 @@ impl Queue {
         for name in &names {
             all.extend(admin.failed(name, 0, offset.saturating_add(limit)).await?);
         }
-        all.sort_by(|a, b| b.failed_at.cmp(&a.failed_at));
+        all.sort_by_key(|info| std::cmp::Reverse(info.failed_at));
         Ok(all.into_iter().skip(offset).take(limit).collect())
     }
 

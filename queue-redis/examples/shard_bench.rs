@@ -21,7 +21,6 @@
 #[path = "../tests/support/cluster.rs"]
 mod cluster;
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::collections::BTreeMap;

@@ -20,7 +20,13 @@ use tokio_util::sync::CancellationToken;
 const JOBS: u32 = 300;
 
 /// Runs per job id, and the ids running now.
-static RUNS: Mutex<Option<(HashMap<String, u32>, HashSet<String>)>> = Mutex::new(None);
+#[derive(Default)]
+struct Runs {
+    counts: HashMap<String, u32>,
+    running: HashSet<String>,
+}
+
+static RUNS: Mutex<Option<Runs>> = Mutex::new(None);
 /// Ids seen running twice at once.
 static OVERLAPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -28,7 +34,7 @@ fn ran() -> HashSet<String> {
     RUNS.lock()
         .unwrap()
         .as_ref()
-        .map(|(runs, _)| runs.keys().cloned().collect())
+        .map(|runs| runs.counts.keys().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -37,14 +43,14 @@ async fn moving(_n: u32, ctx: JobContext) -> Result<(), JobError> {
     let id = ctx.id().to_string();
     {
         let mut runs = RUNS.lock().unwrap();
-        let (counts, running) = runs.get_or_insert_with(Default::default);
-        *counts.entry(id.clone()).or_default() += 1;
-        if !running.insert(id.clone()) {
+        let runs = runs.get_or_insert_with(Runs::default);
+        *runs.counts.entry(id.clone()).or_default() += 1;
+        if !runs.running.insert(id.clone()) {
             OVERLAPS.lock().unwrap().push(id.clone());
         }
     }
     tokio::time::sleep(Duration::from_millis(3)).await;
-    RUNS.lock().unwrap().as_mut().unwrap().1.remove(&id);
+    RUNS.lock().unwrap().as_mut().unwrap().running.remove(&id);
     Ok(())
 }
 
