@@ -19,7 +19,7 @@ impl Queue {
     /// The storage queues `queue` stands for, sorted: itself and its shards, those named by the
     /// queue names storage lists and those this program's shard counts make (so a queue can be
     /// paused before its shards received anything). A shard's own name stands for itself.
-    async fn storage_queues(&self, queue: &str) -> Result<Vec<String>> {
+    pub(crate) async fn storage_queues(&self, queue: &str) -> Result<Vec<String>> {
         crate::job::validate_name("queue name", queue)?;
         if parse_shard_queue(queue).is_some() {
             return Ok(vec![queue.to_string()]);
@@ -28,13 +28,16 @@ impl Queue {
         for count in self.sharding.counts_for(queue) {
             out.extend((0..count).map(|i| shard_queue(queue, i, count)));
         }
-        out.extend(
-            self.admin()?
-                .queues()
-                .await?
-                .into_iter()
-                .filter(|name| parse_shard_queue(name).is_some_and(|(q, _, _)| q == queue)),
-        );
+        // Without inspection, only the shards this program knows of.
+        if let Some(admin) = self.driver().admin() {
+            out.extend(
+                admin
+                    .queues()
+                    .await?
+                    .into_iter()
+                    .filter(|name| parse_shard_queue(name).is_some_and(|(q, _, _)| q == queue)),
+            );
+        }
         out.sort();
         out.dedup();
         Ok(out)
@@ -83,6 +86,31 @@ impl Queue {
             names.sort_by_key(|name| parse_shard_queue(name).map(|(_, i, _)| i) != Some(index));
         }
         Ok(names)
+    }
+
+    /// The storage queue of `queue` (itself or one of its shards) that holds job `id`: the
+    /// shard its id names, else the one where a lookup finds it, else `queue` itself.
+    pub(crate) async fn holder_of(&self, queue: &str, id: &JobId) -> Result<String> {
+        let mut names = self.queues_for_id(queue, id).await?;
+        if names.len() == 1 {
+            return Ok(names.remove(0));
+        }
+        if let Some(index) = shard_of_id(id.as_str()) {
+            if let Some(name) = names
+                .iter()
+                .find(|name| parse_shard_queue(name).is_some_and(|(_, i, _)| i == index))
+            {
+                return Ok(name.clone());
+            }
+        }
+        if let Some(admin) = self.driver().admin() {
+            for name in &names {
+                if admin.job(name, id).await?.is_some() {
+                    return Ok(name.clone());
+                }
+            }
+        }
+        Ok(queue.to_string())
     }
 
     /// Looks a job up by id, in `queue` and its shards. Its [`JobInfo::queue`] is the storage

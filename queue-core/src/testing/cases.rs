@@ -53,6 +53,7 @@ use super::schedules::{
     schedule_tick_fires_once_under_concurrent_claims, schedules_are_listed_with_their_next_ticks,
 };
 use super::shards::{
+    a_sharded_job_is_cancelled_and_cleaned_in_its_shard,
     a_sharded_lane_spreads_jobs_and_keeps_order_per_shard,
     a_sharded_queue_is_inspected_and_administered_as_one,
 };
@@ -239,6 +240,12 @@ pub(super) const CASES: &[Case] = &[
     ),
     case!(a_sharded_lane_spreads_jobs_and_keeps_order_per_shard, Admin),
     case!(a_sharded_queue_is_inspected_and_administered_as_one, Admin),
+    case!(
+        a_sharded_job_is_cancelled_and_cleaned_in_its_shard,
+        Cancel,
+        Retention,
+        Admin
+    ),
 ];
 
 const LEASE: Duration = Duration::from_secs(30);

@@ -203,3 +203,45 @@ pub(super) async fn a_sharded_queue_is_inspected_and_administered_as_one(driver:
     let counts = queue.counts(&q).await.unwrap();
     assert_eq!(counts.pending() + counts.failed, 0);
 }
+
+pub(super) async fn a_sharded_job_is_cancelled_and_cleaned_in_its_shard(driver: Arc<dyn Driver>) {
+    let queue = sharded(&driver);
+    let q = unique_queue("shards-cancel");
+    // Found through its chosen id, and through the shard its generated id names.
+    queue
+        .dispatch(job(&q, json!(1)).id("chosen-1"))
+        .await
+        .unwrap();
+    let generated = queue.dispatch(job(&q, json!(2))).await.unwrap().id;
+    for id in [JobId::from("chosen-1"), generated] {
+        let outcome = queue.cancel(&q, &id).await.unwrap();
+        assert_eq!(outcome, crate::CancelOutcome::Removed, "{id}");
+    }
+    assert_eq!(queue.counts(&q).await.unwrap().pending(), 0);
+
+    // Old failures of every shard are cleaned within one limit.
+    for i in 0..SHARDS {
+        queue.dispatch(job(&q, json!(i))).await.unwrap();
+    }
+    for index in 0..SHARDS {
+        let lane = shard_lane(&q, index);
+        for j in take_all(&driver, &lane).await {
+            assert!(driver
+                .fail(&lane, &j.lease(), Failure::fail("bad"))
+                .await
+                .unwrap());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let cleaned = queue
+        .clean(&q, JobState::Failed, Duration::from_millis(1), 2)
+        .await
+        .unwrap();
+    assert_eq!(cleaned, 2, "the limit holds across shards");
+    let cleaned = queue
+        .clean(&q, JobState::Failed, Duration::from_millis(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(cleaned, 1);
+    assert_eq!(queue.counts(&q).await.unwrap().failed, 0);
+}
