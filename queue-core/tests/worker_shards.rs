@@ -1,13 +1,13 @@
 //! Sharded lanes on the memory driver: a worker serves every shard of a handler's lane with the
 //! handler's concurrency shared between them, a busy shard does not starve another, and a
-//! handler that combines shards with a per-lane option is refused.
+//! handler that combines shards with a per-lane option, or a schedule, is refused.
 
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use queue_core::{job, shard_queue, JobError};
+use queue_core::{job, shard_queue, JobError, Schedule};
 use support::{eventually, memory_queue, start};
 
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -76,12 +76,13 @@ async fn rated_shards(_n: u32) -> Result<(), JobError> {
     Ok(())
 }
 
-#[test]
-fn bad_shard_counts_and_shards_with_a_per_lane_option_are_refused() {
+#[tokio::test]
+async fn bad_shard_counts_and_shards_with_a_per_lane_option_are_refused() {
     let queue = memory_queue();
     let error = queue.clone().shard("split", 0).unwrap_err();
     assert!(error.to_string().contains("1 to 256 shards"), "{error}");
     let error = queue
+        .clone()
         .shard("rated_shards", 2)
         .unwrap()
         .worker()
@@ -92,4 +93,10 @@ fn bad_shard_counts_and_shards_with_a_per_lane_option_are_refused() {
         error.to_string().contains("limits across workers"),
         "{error}"
     );
+    // A schedule's ticks would land where no shard's worker looks.
+    let error = queue
+        .add_schedule(Schedule::new("hourly", "split", "@hourly"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("split into 3 shards"), "{error}");
 }
