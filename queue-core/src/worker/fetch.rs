@@ -141,13 +141,14 @@ impl Pool {
                     }
                 }
                 None => {
-                    // Wait for at least one free slot, then take every free slot.
+                    // Wait for at least one free slot, then take every free slot (a shard's
+                    // pool at most its share of them per reserve).
                     let mut permits = tokio::select! {
                         biased;
                         _ = stop.cancelled() => break 'fetch,
                         permit = self.slots.clone().acquire_owned() => permit.expect("pool semaphore closed"),
                     };
-                    let extra = self.slots.available_permits() as u32;
+                    let extra = self.slots.available_permits().min(self.batch_cap - 1) as u32;
                     if extra > 0 {
                         if let Ok(more) = self.slots.clone().try_acquire_many_owned(extra) {
                             permits.merge(more);

@@ -370,7 +370,7 @@ impl WorkerBuilder {
                 );
                 let pool = pool.with_keep(keep_of(def));
                 let pool = match shared {
-                    Some(slots) => pool.sharing_slots(slots),
+                    Some((slots, shards)) => pool.sharing_slots(slots, shards),
                     None => pool,
                 };
                 // Decided once: only handlers with limits reserve through them.

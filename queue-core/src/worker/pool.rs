@@ -40,6 +40,9 @@ pub(crate) struct Pool {
     pub(crate) slots: Arc<Semaphore>,
     /// Whether `slots` is shared with other pools (the shards of one lane).
     pub(crate) shared_slots: bool,
+    /// Most slots one reserve takes: the concurrency, or a shard's share of it, so that the
+    /// shards of a busy lane reserve batches of like size.
+    pub(crate) batch_cap: usize,
     /// The handler's limits kept in storage, when it declares any: its pool then reserves
     /// through [`Limits`](crate::Limits). Decided once, when the worker is built.
     pub(crate) limits: Option<LimitSpec>,
@@ -75,6 +78,7 @@ impl Pool {
             tally: None,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             shared_slots: false,
+            batch_cap: concurrency.max(1),
             limits: None,
         }
     }
@@ -99,10 +103,12 @@ impl Pool {
     }
 
     /// Takes its slots from `slots` (holding the pool's concurrency of permits), shared with
-    /// the pools of the lane's other shards.
-    pub(crate) fn sharing_slots(mut self, slots: Arc<Semaphore>) -> Self {
+    /// the pools of the lane's other `shards - 1` shards, at most its share of them per
+    /// reserve (a busy shard still reaches the whole concurrency over several reserves).
+    pub(crate) fn sharing_slots(mut self, slots: Arc<Semaphore>, shards: usize) -> Self {
         self.slots = slots;
         self.shared_slots = true;
+        self.batch_cap = self.concurrency.div_ceil(shards.max(1)).max(1);
         self
     }
 

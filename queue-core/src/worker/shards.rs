@@ -6,6 +6,8 @@
 //! The pools of one lane take their slots from one fair semaphore: when every slot is busy, a
 //! freed slot goes to the pools in the order they asked, so a busy shard cannot starve the
 //! others, and the handler runs at most its concurrency of jobs at once over all its shards.
+//! One reserve takes at most a shard's share of the slots, so the shards of a busy lane
+//! reserve batches of like size (and their storage does like work per job).
 
 use std::sync::Arc;
 
@@ -16,9 +18,9 @@ use crate::job::{shard_queue, Lane};
 use crate::registry::Registration;
 use crate::sharding::Sharding;
 
-/// A lane a pool serves, and the slots it shares with the other shards of its lane (`None`
-/// for an unsharded lane: the pool makes its own).
-pub(super) type ServedLane = (&'static Registration, Lane, Option<Arc<Semaphore>>);
+/// A lane a pool serves, and the slots it shares with the other shards of its lane with their
+/// number (`None` for an unsharded lane: the pool makes its own).
+pub(super) type ServedLane = (&'static Registration, Lane, Option<(Arc<Semaphore>, usize)>);
 
 /// Replaces each sharded handler's lane with its shards' lanes, those of one lane sharing a
 /// semaphore of `concurrency_of` the handler's slots. Refuses handlers that combine shards
@@ -54,7 +56,11 @@ pub(super) fn expand(
         for index in 0..count {
             let queue = shard_queue(lane.queue(), index, count);
             let shard = Lane::new(&queue, lane.job())?;
-            out.push((registration, shard, Some(slots.clone())));
+            out.push((
+                registration,
+                shard,
+                Some((slots.clone(), usize::from(count))),
+            ));
         }
     }
     // Pools stay sorted by lane, a queue's next to each other.
