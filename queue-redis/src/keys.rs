@@ -108,6 +108,23 @@ const FLOW_KEYS: [&str; 16] = [
     "handing", "cascade", "bad", "skip",
 ];
 
+/// The hash slot of a hash tag's content, as Redis Cluster computes it.
+pub(crate) fn slot(tag: &str) -> u16 {
+    (crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) as u32 % SLOTS) as u16
+}
+
+/// `{<base>#<k>}` for the smallest `k` whose slot is in the `index`-th of `count` equal ranges
+/// of slots. About `count` tries on average; a range holds at least 64 slots, so one is found.
+fn balanced_tag(base: &str, index: u16, count: u16) -> String {
+    let (index, count) = (u32::from(index), u32::from(count.max(1)));
+    let range = (SLOTS * index / count)..(SLOTS * (index + 1) / count);
+    (0u64..)
+        .map(|k| format!("{base}#{k}"))
+        .find(|tag| range.contains(&u32::from(slot(tag))))
+        .map(|tag| format!("{{{tag}}}"))
+        .expect("every range of slots is hit by some tag")
+}
+
 /// Where one queue's keys live: `{prefix:queue}:...`, one hash tag so every script touches a
 /// single Cluster slot.
 #[derive(Debug, Clone)]
