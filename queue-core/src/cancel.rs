@@ -30,7 +30,8 @@ impl Queue {
     /// ([`CancelOutcome::Finished`]).
     ///
     /// A removed job is reported here as a `cancelled` event (when anyone listens), with the
-    /// job's lane when the driver can look it up.
+    /// job's lane when the driver can look it up. A job of a sharded lane is cancelled in the
+    /// shard that holds it.
     ///
     /// A workflow step's job that is removed or stopped ends its step as cancelled, which its
     /// dependents treat as a failure (see [`flow`](crate::flow)).
@@ -50,6 +51,8 @@ impl Queue {
     async fn cancel_job(&self, queue: &str, id: &JobId) -> Result<CancelOutcome> {
         let canceller = self.canceller()?;
         crate::job::validate_name("queue name", queue)?;
+        let queue = self.holder_of(queue, id).await?;
+        let queue = queue.as_str();
         // Starts the event log's publisher, if there is one, so it hears the event.
         let _ = self.observer.watches_dispatch();
         if !self.observer.bus.has_subscribers() {

@@ -122,6 +122,25 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A durable dispatch (a driver option) stored its jobs on the primary, but fewer replicas
+    /// than asked confirmed them in time. The jobs exist and will run unless the primary fails
+    /// before they reach a replica; a dispatch again with the same chosen ids cannot store them
+    /// twice.
+    #[error(
+        "{} jobs were stored on the primary but only {confirmed} of {wanted} replicas confirmed \
+         them within {waited:?}: they are lost if the primary fails before replicating them",
+        stored.len()
+    )]
+    NotReplicated {
+        /// What became of each job, as a successful dispatch would have reported it.
+        stored: Vec<Dispatched>,
+        /// Replicas that confirmed the writes.
+        confirmed: u32,
+        /// Replicas asked for.
+        wanted: u32,
+        /// How long the dispatch waited for them.
+        waited: Duration,
+    },
     /// A job with this id does not exist in that queue.
     #[error("job `{id}` not found in queue `{queue}`")]
     JobNotFound {

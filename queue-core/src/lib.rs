@@ -8,6 +8,7 @@ mod error;
 mod event_log;
 pub mod flow;
 pub mod hash;
+mod inspect;
 mod job;
 mod keyed_limits;
 pub mod observe;
@@ -18,6 +19,7 @@ mod results;
 mod run;
 mod schedule;
 mod schedules;
+mod sharding;
 mod stats;
 mod worker;
 
@@ -38,6 +40,7 @@ pub use job::{
     NewJob, Order, Rate, RateKey, Reservation, ReservedJob, DEFAULT_PAGE, MAX_DELAY, MAX_NAME_LEN,
     MAX_PAGE, MAX_RATE_KEY_LEN,
 };
+pub use job::{parse_shard_queue, shard_queue, MAX_SHARDS};
 pub use job::{
     strip_trace_context, MalformedPayload, StoredPayload, CONTEXT_MARK, MAX_CONTEXT_LEN,
 };

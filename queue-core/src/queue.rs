@@ -12,12 +12,11 @@ use tracing::Instrument;
 
 use crate::driver::{Admin, Driver, Presence};
 use crate::error::{Error, Result};
-use crate::job::{
-    validate_name, Counts, Dispatched, JobId, JobInfo, JobPage, JobQuery, Lane, Name, NewJob,
-};
+use crate::job::{validate_name, Dispatched, JobId, Lane, Name, NewJob};
 use crate::observe::events::{Events, DEFAULT_EVENT_BUFFER};
 use crate::observe::Observer;
 use crate::presence::{Unserved, WorkerPresence};
+use crate::sharding::Sharding;
 
 /// The environment variable [`Queue::from_env`] reads.
 pub const URL_ENV: &str = "QUEUE_URL";
@@ -34,6 +33,8 @@ pub struct Queue {
     max_payload: usize,
     /// Where this queue's dispatches and its workers' runs are reported.
     pub(crate) observer: Observer,
+    /// Shard counts given to this handle, and round-robin dispatch over shards.
+    pub(crate) sharding: Arc<Sharding>,
 }
 
 impl Queue {
@@ -43,7 +44,18 @@ impl Queue {
             driver,
             max_payload: DEFAULT_MAX_PAYLOAD,
             observer: Observer::new(DEFAULT_EVENT_BUFFER),
+            sharding: Arc::default(),
         }
+    }
+
+    /// Splits job `job`'s lanes into `count` shards (1 to [`MAX_SHARDS`](crate::MAX_SHARDS)),
+    /// overriding its handler's `#[job(shards = ..)]`, for this handle's dispatches and the
+    /// workers built from it: the same as declaring it on the handler, for jobs handled by
+    /// other programs or sharded by configuration. Every dispatcher and worker of the job must
+    /// use the same count (see the README's "Sharded lanes").
+    pub fn shard(mut self, job: &str, count: u16) -> Result<Self> {
+        self.sharding = Arc::new(self.sharding.with(job, count)?);
+        Ok(self)
     }
 
     /// Connects to the storage named by `url`: `memory://`, `redis://host:6379/0`,
@@ -125,7 +137,7 @@ impl Queue {
     }
 
     /// The driver's inspection and administration, or an error saying it has none.
-    fn admin(&self) -> Result<&dyn Admin> {
+    pub(crate) fn admin(&self) -> Result<&dyn Admin> {
         self.driver.admin().ok_or_else(|| Error::Unsupported {
             capability: "inspection and administration",
             driver: format!("{:?}", self.driver),
@@ -294,6 +306,10 @@ impl Queue {
                 unique.key = crate::job::default_key(&job.name, &job.payload);
             }
         }
+        self.sharding.count_job(job);
+        if job.shards > 1 {
+            self.sharding.route(job)?;
+        }
         if job.typed {
             // Typed dispatch: the handler is linked in and the compiler checked the payload's
             // type, so the registry has nothing to add.
@@ -312,97 +328,6 @@ impl Queue {
                 name: job.name.to_string(),
             }),
         }
-    }
-
-    /// Names of the queues that hold or held jobs.
-    pub async fn queues(&self) -> Result<Vec<String>> {
-        self.admin()?.queues().await
-    }
-
-    /// How many jobs of `queue` are in each state.
-    pub async fn counts(&self, queue: &str) -> Result<Counts> {
-        self.admin()?.counts(queue).await
-    }
-
-    /// Looks a job up by id.
-    ///
-    /// An active job's [`JobInfo::held_by`] names the worker running it, found among the live
-    /// workers' records by its lease's token (when the driver keeps such records).
-    pub async fn job(&self, queue: &str, id: &JobId) -> Result<Option<JobInfo>> {
-        let Some(mut info) = self.admin()?.job(queue, id).await? else {
-            return Ok(None);
-        };
-        if let (Some(token), Some(presence)) = (info.token, self.driver.presence()) {
-            let lane = Lane::unchecked(&info.queue, &info.name);
-            info.held_by = presence
-                .workers()
-                .await?
-                .into_iter()
-                .find(|w| {
-                    w.lanes
-                        .iter()
-                        .zip(&w.tokens)
-                        .any(|(l, tokens)| *l == lane && tokens.contains(&token))
-                })
-                .map(|w| w.id);
-        }
-        Ok(Some(info))
-    }
-
-    /// Failed jobs of `queue`, newest first.
-    pub async fn failed(&self, queue: &str, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
-        self.admin()?.failed(queue, offset, limit).await
-    }
-
-    /// A page of `queue`'s jobs in one state (see [`Admin::list_jobs`]); pass the page's
-    /// [`JobPage::next`] as [`JobQuery::cursor`] for the next one.
-    pub async fn jobs(&self, queue: &str, query: JobQuery) -> Result<JobPage> {
-        let admin = self.admin()?;
-        query.check()?;
-        admin.list_jobs(queue, &query).await
-    }
-
-    /// Moves one failed job back to ready with fresh attempts.
-    pub async fn retry_failed(&self, queue: &str, id: &JobId) -> Result<()> {
-        match self.admin()?.retry_failed(queue, Some(id)).await? {
-            0 => Err(Error::JobNotFound {
-                queue: queue.to_string(),
-                id: id.to_string(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Moves every failed job of `queue` back to ready; returns how many.
-    pub async fn retry_all_failed(&self, queue: &str) -> Result<usize> {
-        self.admin()?.retry_failed(queue, None).await
-    }
-
-    /// Deletes a job in any state; returns whether it existed. A workflow step's job that
-    /// existed ends its step as cancelled (error `deleted`), which its dependents treat as a
-    /// failure.
-    pub async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
-        let existed = self.admin()?.delete(queue, id).await?;
-        if existed && crate::flow::is_step_id(id) {
-            let outcome = crate::flow::StepOutcome::Cancelled("deleted".into());
-            crate::flow::pump::end_step(self.driver(), id, outcome).await?;
-        }
-        Ok(existed)
-    }
-
-    /// Deletes every job of `queue`.
-    pub async fn purge(&self, queue: &str) -> Result<()> {
-        self.admin()?.purge(queue).await
-    }
-
-    /// Stops workers from taking jobs of `queue`; dispatch still stores them.
-    pub async fn pause(&self, queue: &str) -> Result<()> {
-        self.admin()?.pause(queue).await
-    }
-
-    /// Lets workers take jobs of `queue` again.
-    pub async fn resume(&self, queue: &str) -> Result<()> {
-        self.admin()?.resume(queue).await
     }
 
     /// The workers alive now (their last heartbeat has not expired), with the lanes they serve.
@@ -478,6 +403,12 @@ impl Dispatch<'_> {
     /// dispatching it again after an error (a timeout, say) cannot store it twice.
     pub fn id(mut self, id: impl Into<JobId>) -> Self {
         self.job = self.job.id(id);
+        self
+    }
+
+    /// Picks the job's shard by `key`, for a lane split into shards ([`NewJob::shard_key`]).
+    pub fn shard_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.job = self.job.shard_key(key);
         self
     }
 

@@ -58,6 +58,9 @@ pub struct JobDefinition {
     /// How its jobs get their rate key (`#[job(rate_key = ..)]`): its limits then hold per
     /// key, and its lane serves keys round robin.
     pub rate_key: Option<RateKey>,
+    /// How many shards its lane is split into, each a storage queue of its own (1: not
+    /// sharded; see [`shard_queue`](crate::shard_queue)).
+    pub shards: u16,
 }
 
 impl JobDefinition {
@@ -81,7 +84,15 @@ impl JobDefinition {
             cron: None,
             unique: None,
             rate_key: None,
+            shards: 1,
         }
+    }
+
+    /// Splits the handler's lane into `count` shards (`#[job(shards = ..)]`), from 1 (not
+    /// sharded) to [`MAX_SHARDS`](crate::MAX_SHARDS); checked by `#[job]`.
+    pub const fn shards(mut self, count: u16) -> Self {
+        self.shards = count;
+        self
     }
 
     /// Runs the handler on a schedule: `expr` read in the time zone `tz`, missed ticks handled
@@ -300,6 +311,8 @@ impl NewJob {
                 key: None,
                 queue_chosen: false,
                 typed: false,
+                shards: 1,
+                shard_key: None,
                 error: None,
             },
         }
@@ -334,6 +347,8 @@ impl NewJob {
             key,
             queue_chosen: false,
             typed: false,
+            shards: def.shards,
+            shard_key: None,
             error,
         }
     }

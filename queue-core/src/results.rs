@@ -24,9 +24,12 @@ impl Queue {
 
     /// The kept result of job `id` of `queue` (its handler's `Ok` value, for handlers with
     /// `keep_result`), decoded as `T` (`serde_json::Value` for any). `None` when the job has no
-    /// result: not finished yet, its handler keeps none, or it expired.
+    /// result: not finished yet, its handler keeps none, or it expired. A job of a sharded
+    /// lane is looked for in the shard that holds it.
     pub async fn result<T: DeserializeOwned>(&self, queue: &str, id: &JobId) -> Result<Option<T>> {
-        let Some(bytes) = self.retention()?.result(queue, id).await? else {
+        let retention = self.retention()?;
+        let holder = self.holder_of(queue, id).await?;
+        let Some(bytes) = retention.result(&holder, id).await? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|source| {
@@ -56,7 +59,7 @@ impl Queue {
             }
             // Without inspection, only the result itself can be watched for.
             let job = match self.driver().admin() {
-                Some(admin) => Some(admin.job(queue, id).await?),
+                Some(admin) => Some(admin.job(&self.holder_of(queue, id).await?, id).await?),
                 None => None,
             };
             let no_result = |reason: &str| Error::NoResult {
@@ -123,8 +126,17 @@ impl Queue {
                 ),
             });
         }
-        self.retention()?
-            .clean(queue, state, older_than, limit)
-            .await
+        let retention = self.retention()?;
+        // A sharded queue's shards, one after the other, within the one limit.
+        let mut removed = 0;
+        for name in self.storage_queues(queue).await? {
+            if removed >= limit {
+                break;
+            }
+            removed += retention
+                .clean(&name, state, older_than, limit - removed)
+                .await?;
+        }
+        Ok(removed)
     }
 }

@@ -91,6 +91,20 @@ impl Queue {
                 .to_string();
         }
         schedule.check()?;
+        let declared = crate::registry::find(&schedule.job).map_or(1, |def| def.shards);
+        let shards = self.sharding.count(&schedule.job, declared);
+        if shards > 1 {
+            // Ticks are stored by the driver in the schedule's queue, where no worker of a
+            // sharded lane looks.
+            return Err(Error::InvalidSchedule {
+                name: schedule.name.clone(),
+                reason: format!(
+                    "job `{}` is split into {shards} shards; a schedule's jobs would go to \
+                     none of them",
+                    schedule.job
+                ),
+            });
+        }
         if let Some(registration) = crate::registry::registry()
             .by_name
             .get(schedule.job.as_str())

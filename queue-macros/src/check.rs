@@ -52,6 +52,8 @@ pub(crate) struct Job {
     pub(crate) rate_key: Option<crate::rate_key::RateKey>,
     /// The handler's schedule, from `cron`, `tz` and `missed`.
     pub(crate) cron: Option<crate::cron::Cron>,
+    /// How many shards its lane is split into (2 to 256; `None` for 1).
+    pub(crate) shards: Option<u64>,
     /// The first argument's type; `None` for a handler without arguments.
     pub(crate) payload: Option<Type>,
     /// The types of the arguments after the payload.
@@ -216,6 +218,35 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
     };
 
     let cron = crate::cron::check(&args, errors);
+    let shards = args.shards.as_ref().and_then(|arg| {
+        let value = integer(arg, errors)?;
+        if !(1..=256).contains(&value) {
+            errors.push(syn::Error::new_spanned(
+                &arg.value,
+                "`shards` must be between 1 and 256",
+            ));
+            return None;
+        }
+        if value > 1 {
+            // Kept per lane, so they would apply to each shard on its own.
+            let per_lane = [
+                ("cron", &args.cron),
+                ("rate", &args.rate),
+                ("global_concurrency", &args.global_concurrency),
+            ];
+            if let Some((name, _)) = per_lane.iter().find(|(_, given)| given.is_some()) {
+                errors.push(syn::Error::new_spanned(
+                    &arg.key,
+                    format!(
+                        "`shards` cannot be combined with `{name}`, which is kept per lane: \
+                         each shard would apply it on its own"
+                    ),
+                ));
+                return None;
+            }
+        }
+        (value > 1).then_some(value as u64)
+    });
     let (payload, extras, output) = check_signature(&func, errors)?;
     let rate_key = crate::rate_key::check(&args, payload.is_some(), errors);
     if !errors.is_empty() {
@@ -238,6 +269,7 @@ pub(crate) fn check(args: Args, func: ItemFn, errors: &mut Errors) -> Option<Job
         global_concurrency,
         rate_key,
         cron,
+        shards,
         unique_for,
         unique_mode,
         payload,

@@ -216,3 +216,26 @@ fn allowed_types() {
         ["a `#[job]` handler cannot return `impl Trait`: name a concrete type"]
     );
 }
+
+#[test]
+fn shards() {
+    let func = quote!(
+        async fn f(x: u32) -> Result<(), JobError> {
+            Ok(())
+        }
+    );
+    assert!(errors_of(quote!(shards = 4), func.clone()).is_empty());
+    assert!(errors_of(quote!(shards = 1), func.clone()).is_empty());
+    assert_eq!(
+        errors_of(quote!(shards = 0), func.clone()),
+        ["`shards` must be between 1 and 256"]
+    );
+    assert_eq!(
+        errors_of(quote!(shards = 257), func.clone()),
+        ["`shards` must be between 1 and 256"]
+    );
+    assert_eq!(
+        errors_of(quote!(shards = 2, rate = "5/1s"), func.clone()),
+        ["`shards` cannot be combined with `rate`, which is kept per lane: each shard would apply it on its own"]
+    );
+}

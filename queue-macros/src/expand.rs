@@ -251,6 +251,10 @@ fn definition(job: &Job, private: &TokenStream) -> TokenStream {
         };
         out.extend(quote!(.cron(#expr, #tz, #missed)));
     }
+    if let Some(count) = job.shards {
+        let count = Literal::u64_unsuffixed(count);
+        out.extend(quote!(.shards(#count)));
+    }
     out
 }
 

@@ -151,6 +151,13 @@ use proc_macro::TokenStream;
 ///   default: while the job waits), `"until_finished"` (also while it runs or waits for a
 ///   retry) or `"debounce"` (a duplicate replaces the waiting job's payload and, with a delay,
 ///   its due time). Alone, it makes the jobs unique for an hour.
+/// - `shards = 4`: splits the handler's lane into this many shards, 1 to 256 (by default 1):
+///   each shard is a storage queue of its own (on Redis, its own hash tag, so the shards of a
+///   lane spread over a cluster's masters). Dispatch sends each job to the next shard in turn,
+///   or to the shard its `.shard_key(..)`, unique key or chosen id picks; a worker serves
+///   every shard with the handler's concurrency shared between them. Jobs keep their order
+///   (FIFO, priority, delays) within their shard, not across shards. Not with `cron`, `rate` or
+///   `global_concurrency`, which are kept per lane.
 /// - `crate = "::queue_core"`: the path of the `queue_core` crate, when it is renamed or
 ///   re-exported.
 ///

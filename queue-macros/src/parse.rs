@@ -11,7 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::errors::Errors;
 
 /// The option keys, in the order the docs list them.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "name",
     "queue",
     "concurrency",
@@ -30,6 +30,7 @@ const KEYS: [&str; 19] = [
     "missed",
     "unique_for",
     "unique_mode",
+    "shards",
     "crate",
 ];
 
@@ -62,6 +63,7 @@ pub(crate) struct Args {
     pub(crate) missed: Option<Arg>,
     pub(crate) unique_for: Option<Arg>,
     pub(crate) unique_mode: Option<Arg>,
+    pub(crate) shards: Option<Arg>,
     pub(crate) krate: Option<Arg>,
 }
 
@@ -86,6 +88,7 @@ impl Args {
             "missed" => &mut self.missed,
             "unique_for" => &mut self.unique_for,
             "unique_mode" => &mut self.unique_mode,
+            "shards" => &mut self.shards,
             "crate" => &mut self.krate,
             _ => return None,
         })
@@ -197,11 +200,11 @@ mod tests {
             [
                 "unknown `#[job]` option `foo`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `rate`, `global_concurrency`, `rate_key`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `rate_key`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `shards`, `crate`",
                 "`queue` set multiple times",
                 "unknown `#[job]` option `bar`; expected one of `name`, `queue`, `concurrency`, \
                  `attempts`, `backoff`, `timeout`, `priority`, `keep_completed`, `keep_completed_for`, \
-                 `keep_result`, `rate`, `global_concurrency`, `rate_key`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `crate`",
+                 `keep_result`, `rate`, `global_concurrency`, `rate_key`, `cron`, `tz`, `missed`, `unique_for`, `unique_mode`, `shards`, `crate`",
             ]
         );
     }

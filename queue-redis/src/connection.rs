@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
@@ -507,6 +507,32 @@ impl Commands {
                 Err(self.error(e))
             }
         }
+    }
+
+    /// `WAIT replicas timeout` on the connection that wrote `key` (on a cluster, the one to
+    /// the primary of `key`'s slot): how many replicas confirmed every write sent on it so far.
+    pub(crate) async fn wait_replicas(
+        &self,
+        key: &str,
+        replicas: u32,
+        timeout: Duration,
+    ) -> queue_core::Result<u32> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas)
+            .arg(timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
+        let wait = &wait;
+        self.run(|conn| async move {
+            match conn {
+                Conn::Cluster(mut conn) => {
+                    let route = Route::with_key(key, SlotAddr::Master);
+                    let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                    redis::from_redis_value(conn.route_command(wait.clone(), to).await?)
+                        .map_err(RedisError::from)
+                }
+                mut conn => wait.query_async(&mut conn).await,
+            }
+        })
+        .await
     }
 
     /// Calls a script (`EVALSHA`, loading it on `NOSCRIPT`).

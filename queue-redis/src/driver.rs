@@ -15,7 +15,12 @@ use crate::RedisDriver;
 #[async_trait]
 impl Driver for RedisDriver {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        RedisDriver::enqueue(self, jobs).await
+        if !self.durable() {
+            return RedisDriver::enqueue(self, jobs).await;
+        }
+        let queues = Self::queues_of(&jobs);
+        let stored = RedisDriver::enqueue(self, jobs).await?;
+        self.confirm_replicated(&queues, stored).await
     }
 
     async fn ack_and_reserve(

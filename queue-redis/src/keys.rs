@@ -4,10 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use queue_core::Lane;
+use queue_core::{parse_shard_queue, Lane};
 
 /// Most lanes whose key names are kept computed; past it the cache starts over.
 const MAX_CACHED_LANES: usize = 1024;
+
+/// Redis Cluster's number of hash slots.
+const SLOTS: u32 = 16384;
 
 /// The key names of one key prefix: the set of queue names, the worker index and records,
 /// each queue's keys, and each lane's key set (computed once and cached, at most
@@ -16,6 +19,8 @@ const MAX_CACHED_LANES: usize = 1024;
 pub(crate) struct Keys {
     prefix: String,
     lanes: Mutex<HashMap<Lane, Arc<LaneKeys>>>,
+    /// The hash tags of shard queues, computed once (see [`Keys::queue`]).
+    shard_tags: Mutex<HashMap<String, String>>,
 }
 
 impl Keys {
@@ -23,6 +28,7 @@ impl Keys {
         Self {
             prefix: prefix.to_string(),
             lanes: Mutex::new(HashMap::new()),
+            shard_tags: Mutex::new(HashMap::new()),
         }
     }
 
@@ -57,11 +63,28 @@ impl Keys {
             .collect()
     }
 
-    /// The keys of queue `queue` (a name already validated).
+    /// The keys of queue `queue` (a name already validated): tagged `{prefix:queue}`, or,
+    /// for shard `i` of `n` of a sharded lane (`<queue>@shard-<i>-of-<n>`), `{prefix:queue#k}`
+    /// with the smallest `k` that puts the tag in the `i`-th of `n` equal ranges of hash slots.
+    /// A cluster whose masters hold equal ranges (as `redis-cli --cluster create` makes them)
+    /// so holds the shards of a lane split over as many shards as it has masters one per
+    /// master. (`#` is not allowed in queue names, so such a tag is no other queue's.)
     pub(crate) fn queue(&self, queue: &str) -> QueueKeys {
-        QueueKeys {
-            tag: format!("{{{}:{queue}}}", self.prefix),
+        let Some((_, index, count)) = parse_shard_queue(queue) else {
+            return QueueKeys {
+                tag: format!("{{{}:{queue}}}", self.prefix),
+            };
+        };
+        let mut tags = self.shard_tags.lock();
+        if let Some(tag) = tags.get(queue) {
+            return QueueKeys { tag: tag.clone() };
         }
+        let tag = balanced_tag(&format!("{}:{queue}", self.prefix), index, count);
+        if tags.len() >= MAX_CACHED_LANES {
+            tags.clear();
+        }
+        tags.insert(queue.to_string(), tag.clone());
+        QueueKeys { tag }
     }
 
     /// The key set of `lane`, from the cache.
@@ -84,6 +107,23 @@ const FLOW_KEYS: [&str; 16] = [
     "meta", "steps", "st", "pend", "spec", "pay", "res", "err", "joins", "jn", "ready", "roots",
     "handing", "cascade", "bad", "skip",
 ];
+
+/// The hash slot of a hash tag's content, as Redis Cluster computes it.
+pub(crate) fn slot(tag: &str) -> u16 {
+    (crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) as u32 % SLOTS) as u16
+}
+
+/// `{<base>#<k>}` for the smallest `k` whose slot is in the `index`-th of `count` equal ranges
+/// of slots. About `count` tries on average; a range holds at least 64 slots, so one is found.
+fn balanced_tag(base: &str, index: u16, count: u16) -> String {
+    let (index, count) = (u32::from(index), u32::from(count.max(1)));
+    let range = (SLOTS * index / count)..(SLOTS * (index + 1) / count);
+    (0u64..)
+        .map(|k| format!("{base}#{k}"))
+        .find(|tag| range.contains(&u32::from(slot(tag))))
+        .map(|tag| format!("{{{tag}}}"))
+        .expect("every range of slots is hit by some tag")
+}
 
 /// Where one queue's keys live: `{prefix:queue}:...`, one hash tag so every script touches a
 /// single Cluster slot.
@@ -329,6 +369,29 @@ mod tests {
             "{app:mail}:unique:6:send:x:k:1"
         );
         assert_eq!(keys.queue("mail").cancelled(), "{app:mail}:cancelled");
+    }
+
+    #[test]
+    fn shards_of_a_lane_spread_over_the_slot_ranges() {
+        let keys = Keys::new("app");
+        for count in [2u16, 3, 4, 7] {
+            for index in 0..count {
+                let name = queue_core::shard_queue("mail", index, count);
+                let queue = keys.queue(&name);
+                let tag = queue.tag.trim_start_matches('{').trim_end_matches('}');
+                assert!(tag.starts_with(&format!("app:{name}#")), "{tag}");
+                let slot = u32::from(slot(tag));
+                let (i, n) = (u32::from(index), u32::from(count));
+                assert!(
+                    (SLOTS * i / n..SLOTS * (i + 1) / n).contains(&slot),
+                    "shard {index} of {count} in slot {slot}"
+                );
+                assert_eq!(keys.queue(&name).data(), queue.data(), "cached");
+            }
+        }
+        // Redis's own example (CLUSTER KEYSLOT): the slot of `123456789` is 12739.
+        assert_eq!(slot("123456789"), 12739);
+        assert_eq!(keys.queue("mail").data(), "{app:mail}:data");
     }
 
     #[test]

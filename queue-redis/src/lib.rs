@@ -4,6 +4,7 @@ mod admin;
 mod coalesce;
 mod connection;
 mod driver;
+mod durable;
 mod errors;
 mod event_log;
 mod flows;
@@ -34,7 +35,6 @@ use queue_core::{redact_url, validate_name, Driver, Error, Result};
 use coalesce::Gatherer;
 use connection::{open_link, Commands};
 use keys::Keys;
-use options::split_prefix;
 use scripts::Scripts;
 use wait::Waiters;
 use wait_hub::WaitHub;
@@ -48,7 +48,8 @@ pub use options::RedisOptions;
 /// with the `tls` feature); a Redis Cluster with
 /// `redis+cluster://[user:password@]host:port,host:port/[?prefix=app]`; a primary watched by
 /// Sentinel with `redis+sentinel://[user:password@]host:port,host:port/<primary-name>[/db]`
-/// (`rediss+` for TLS); or through [`Queue::connect`](queue_core::Queue::connect).
+/// (`rediss+` for TLS); `?durable_replicas=1&durable_timeout=100ms` asks for durable
+/// dispatch ([`RedisOptions::durable_replicas`]); or through [`Queue::connect`](queue_core::Queue::connect).
 #[derive(Clone)]
 pub struct RedisDriver {
     inner: Arc<Inner>,
@@ -94,15 +95,12 @@ impl RedisDriver {
     /// Connects with `options`; a `?prefix=` in the URL overrides `options.prefix`.
     pub async fn connect_with(url: &str, mut options: RedisOptions) -> Result<Self> {
         let redacted = redact_url(url);
-        let (url, prefix) = split_prefix(url);
-        if let Some(prefix) = prefix {
-            options.prefix = prefix;
-        }
-        validate_name("key prefix", &options.prefix)?;
         let invalid = |reason: String| Error::InvalidUrl {
             url: redacted.clone(),
             reason,
         };
+        let url = options.take_from_url(url).map_err(invalid)?;
+        validate_name("key prefix", &options.prefix)?;
         let topology = topology::parse(&url).map_err(invalid)?;
         let setup = open_link(&topology, &options).map_err(|e| invalid(e.to_string()))?;
         let conn = Commands::connect(setup, &options, redacted.clone())

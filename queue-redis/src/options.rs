@@ -1,4 +1,5 @@
-//! The driver's settings: [`RedisOptions`], and the `?prefix=` the URL may carry.
+//! The driver's settings: [`RedisOptions`], and the parameters of ours the URL may carry
+//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`).
 
 use std::time::Duration;
 
@@ -35,6 +36,16 @@ pub struct RedisOptions {
     /// private CA). Default `None`.
     #[cfg(feature = "tls")]
     pub tls_root_cert: Option<Vec<u8>>,
+    /// Durable dispatch: when above 0, a dispatch returns only once this many replicas
+    /// confirmed its writes (`WAIT`), and fails with
+    /// [`Error::NotReplicated`](queue_core::Error::NotReplicated) when fewer did within
+    /// [`durable_timeout`](RedisOptions::durable_timeout). Also settable as
+    /// `?durable_replicas=1` in the URL. Default 0: dispatch returns once the primary stored
+    /// the jobs, which asynchronous replication can lose in a failover (see the README).
+    pub durable_replicas: u32,
+    /// How long a durable dispatch waits for its replicas: at least 1 ms, shorter than
+    /// `response_timeout`. Also settable as `?durable_timeout=100ms` (or `2s`). Default 1 s.
+    pub durable_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -49,8 +60,72 @@ impl Default for RedisOptions {
             tcp_keepalive: Some(Duration::from_secs(15)),
             #[cfg(feature = "tls")]
             tls_root_cert: None,
+            durable_replicas: 0,
+            durable_timeout: Duration::from_secs(1),
         }
     }
+}
+
+impl RedisOptions {
+    /// Takes our parameters off `url`'s query string into these options; returns the URL
+    /// left for the client library, or why a parameter is refused.
+    pub(crate) fn take_from_url(&mut self, url: &str) -> Result<String, String> {
+        let (url, prefix) = split_prefix(url);
+        if let Some(prefix) = prefix {
+            self.prefix = prefix;
+        }
+        let Some((base, query)) = url.split_once('?') else {
+            return self.check().map(|()| url);
+        };
+        let mut rest = Vec::new();
+        for pair in query.split('&') {
+            if let Some(n) = pair.strip_prefix("durable_replicas=") {
+                self.durable_replicas = n.parse().map_err(|_| {
+                    format!("`durable_replicas` must be a whole number of replicas, not `{n}`")
+                })?;
+            } else if let Some(t) = pair.strip_prefix("durable_timeout=") {
+                self.durable_timeout = parse_duration(t).ok_or_else(|| {
+                    format!(
+                        "`durable_timeout` must be a duration such as `100ms` or `2s`, not `{t}`"
+                    )
+                })?;
+            } else {
+                rest.push(pair);
+            }
+        }
+        self.check()?;
+        Ok(match rest.is_empty() {
+            true => base.to_string(),
+            false => format!("{base}?{}", rest.join("&")),
+        })
+    }
+
+    /// Refuses durable-dispatch settings that cannot work.
+    fn check(&self) -> Result<(), String> {
+        if self.durable_replicas > 0 {
+            if self.durable_timeout < Duration::from_millis(1) {
+                return Err("`durable_timeout` must be at least 1ms".to_string());
+            }
+            if self.durable_timeout >= self.response_timeout {
+                return Err(format!(
+                    "`durable_timeout` ({:?}) must be shorter than the response timeout ({:?})",
+                    self.durable_timeout, self.response_timeout
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `250ms` or `2s`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')?
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 /// Takes our own `prefix` parameter off the URL's query string.
@@ -94,5 +169,27 @@ mod tests {
             )
         );
         assert_eq!(split_prefix("redis://h"), ("redis://h".to_string(), None));
+    }
+
+    #[test]
+    fn durable_dispatch_comes_off_the_url() {
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url("redis://h/0?durable_replicas=2&protocol=resp3&durable_timeout=150ms")
+            .unwrap();
+        assert_eq!(url, "redis://h/0?protocol=resp3");
+        assert_eq!(options.durable_replicas, 2);
+        assert_eq!(options.durable_timeout, Duration::from_millis(150));
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url("redis://h?durable_replicas=1&durable_timeout=2s&prefix=p")
+            .unwrap();
+        assert_eq!((url.as_str(), options.prefix.as_str()), ("redis://h", "p"));
+        assert_eq!(options.durable_timeout, Duration::from_secs(2));
+        let refused = |url: &str| RedisOptions::default().take_from_url(url).unwrap_err();
+        assert!(refused("redis://h?durable_replicas=x").contains("whole number"));
+        assert!(refused("redis://h?durable_replicas=1&durable_timeout=soon").contains("duration"));
+        assert!(refused("redis://h?durable_replicas=1&durable_timeout=9s").contains("shorter"));
+        assert!(refused("redis://h?durable_replicas=1&durable_timeout=0ms").contains("at least"));
     }
 }

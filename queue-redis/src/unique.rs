@@ -18,6 +18,7 @@ impl UniqueJobs for RedisDriver {
         let created_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        let durable = self.durable().then(|| Self::queues_of(&jobs));
         let mut out: Vec<Dispatched> = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             let stored = async {
@@ -46,7 +47,10 @@ impl UniqueJobs for RedisDriver {
                 }
             }
         }
-        Ok(out)
+        match durable {
+            Some(queues) => self.confirm_replicated(&queues, out).await,
+            None => Ok(out),
+        }
     }
 }
 

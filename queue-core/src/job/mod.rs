@@ -15,6 +15,7 @@ pub(crate) use name_rule::name_problem;
 mod new_job;
 mod page;
 mod rate_key;
+mod shard;
 mod stats;
 mod unique;
 
@@ -35,6 +36,8 @@ pub use new_job::{JobSpec, NewJob, MAX_DELAY};
 pub use page::{Cursor, JobPage, JobQuery, LanePosition, Order, DEFAULT_PAGE, MAX_PAGE};
 pub(crate) use rate_key::check_key;
 pub use rate_key::{RateKey, MAX_RATE_KEY_LEN};
+pub use shard::{parse_shard_queue, shard_queue, MAX_SHARDS};
+pub(crate) use shard::{shard_for_key, shard_job_id, shard_of_id};
 pub use stats::{unix_minute, MinuteCounts, QueueStats, RunCounts, STATS_MINUTES};
 pub(crate) use unique::default_key;
 pub use unique::{Unique, UniqueDefault, UniqueMode, DEFAULT_UNIQUE_FOR, MAX_UNIQUE_KEY_LEN};

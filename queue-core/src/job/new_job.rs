@@ -59,6 +59,11 @@ pub struct NewJob {
     pub(crate) queue_chosen: bool,
     /// Built by typed dispatch: the payload's type is the handler's, so it needs no decode check.
     pub(crate) typed: bool,
+    /// How many shards its lane is split into (1: not sharded), from its handler's
+    /// definition; dispatch picks one ([`crate::job::shard_queue`]).
+    pub(crate) shards: u16,
+    /// The fingerprint of the key that picks its shard ([`NewJob::shard_key`]), if given.
+    pub(crate) shard_key: Option<u128>,
     /// Set when building failed; reported when the job is dispatched.
     pub(crate) error: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -166,6 +171,16 @@ impl NewJob {
     pub fn queue(mut self, queue: &str) -> Self {
         self.queue = queue.into();
         self.queue_chosen = true;
+        self
+    }
+
+    /// Picks the job's shard by `key` when its handler's lane is split into shards
+    /// (`#[job(shards = n)]`, [`Queue::shard`](crate::Queue::shard)): jobs with the same key
+    /// go to the same shard, so they keep their dispatch order among themselves. Without a
+    /// key, a sharded job goes to the shard its unique key or chosen id picks, else to the
+    /// next shard in turn. Ignored for unsharded lanes.
+    pub fn shard_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.shard_key = Some(crate::hash::fingerprint(key.as_ref()));
         self
     }
 

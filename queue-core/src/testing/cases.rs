@@ -58,6 +58,11 @@ use super::schedules::{
     replaced_or_removed_schedule_refuses_stale_firings, schedule_fires_only_ticks_after_the_last,
     schedule_tick_fires_once_under_concurrent_claims, schedules_are_listed_with_their_next_ticks,
 };
+use super::shards::{
+    a_sharded_job_is_cancelled_and_cleaned_in_its_shard,
+    a_sharded_lane_spreads_jobs_and_keeps_order_per_shard,
+    a_sharded_queue_is_inspected_and_administered_as_one,
+};
 use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
     stats_record_totals_and_minutes,
@@ -250,6 +255,14 @@ pub(super) const CASES: &[Case] = &[
     case!(
         workflow_recovery_hands_over_what_a_dead_caller_left,
         Workflows,
+        Admin
+    ),
+    case!(a_sharded_lane_spreads_jobs_and_keeps_order_per_shard, Admin),
+    case!(a_sharded_queue_is_inspected_and_administered_as_one, Admin),
+    case!(
+        a_sharded_job_is_cancelled_and_cleaned_in_its_shard,
+        Cancel,
+        Retention,
         Admin
     ),
 ];

@@ -38,6 +38,7 @@ mod limits;
 mod listing;
 mod retention;
 mod schedules;
+mod shards;
 mod stats;
 mod waits;
 

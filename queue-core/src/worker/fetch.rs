@@ -18,7 +18,8 @@
 //!
 //! Pools with rate or concurrency limits reserve one call at a time: a limited reserve admits
 //! jobs against the limit when it runs, so a reserve sent ahead would take starts from the
-//! window before its jobs can start.
+//! window before its jobs can start. So do the pools of a sharded lane's shards, which share
+//! their slots: jobs reserved ahead by one would wait, leased, for slots the others hold.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -118,7 +119,7 @@ impl Pool {
         // are sent ahead at most this many deep, so a lane that is often drained (producers
         // and workers keeping pace) is not asked again and again for jobs it does not have.
         let mut full_streak = 0usize;
-        let pipelined = self.limits.is_none();
+        let pipelined = self.limits.is_none() && !self.shared_slots;
 
         'fetch: loop {
             let reply = match ahead.pop_front() {
@@ -140,13 +141,14 @@ impl Pool {
                     }
                 }
                 None => {
-                    // Wait for at least one free slot, then take every free slot.
+                    // Wait for at least one free slot, then take every free slot (a shard's
+                    // pool at most its share of them per reserve).
                     let mut permits = tokio::select! {
                         biased;
                         _ = stop.cancelled() => break 'fetch,
                         permit = self.slots.clone().acquire_owned() => permit.expect("pool semaphore closed"),
                     };
-                    let extra = self.slots.available_permits() as u32;
+                    let extra = self.slots.available_permits().min(self.batch_cap - 1) as u32;
                     if extra > 0 {
                         if let Ok(more) = self.slots.clone().try_acquire_many_owned(extra) {
                             permits.merge(more);

@@ -11,6 +11,7 @@ mod outbox;
 mod pool;
 mod retry;
 pub(crate) mod scheduler;
+mod shards;
 mod stats;
 mod tally;
 mod trim;
@@ -346,15 +347,24 @@ impl WorkerBuilder {
                 driver: format!("{driver:?} (asked by handler `{}`)", schedules[0].job),
             });
         }
+        let concurrency_of = |registration: &'static Registration| {
+            let def = registration.definition;
+            self.concurrency
+                .get(def.name)
+                .copied()
+                .unwrap_or(def.concurrency)
+        };
+        let lanes = shards::expand(
+            lanes,
+            &self.queue.sharding,
+            concurrency_of,
+            |registration| !limits_of(registration.definition).is_none(),
+        )?;
         let pools = lanes
             .into_iter()
-            .map(|(registration, lane)| {
+            .map(|(registration, lane, shared)| {
                 let def = registration.definition;
-                let concurrency = self
-                    .concurrency
-                    .get(def.name)
-                    .copied()
-                    .unwrap_or(def.concurrency);
+                let concurrency = concurrency_of(registration);
                 let pool = Pool::new(
                     registration,
                     Arc::new(Scope {
@@ -369,6 +379,10 @@ impl WorkerBuilder {
                     stats.clone(),
                 );
                 let pool = pool.with_keep(keep_of(def));
+                let pool = match shared {
+                    Some((slots, shards)) => pool.sharing_slots(slots, shards),
+                    None => pool,
+                };
                 // Decided once: only handlers with limits reserve through them.
                 let limits = limits_of(def);
                 let pool = match limits.is_none() {

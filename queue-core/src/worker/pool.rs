@@ -36,8 +36,13 @@ pub(crate) struct Pool {
     /// Run endings for storage statistics, when the driver keeps them.
     pub(crate) tally: Option<Arc<RunTally>>,
     /// One permit per job the pool may run at once; a taken permit is a job running (or
-    /// being reserved).
+    /// being reserved). Shared with the other shards' pools of a sharded lane.
     pub(crate) slots: Arc<Semaphore>,
+    /// Whether `slots` is shared with other pools (the shards of one lane).
+    pub(crate) shared_slots: bool,
+    /// Most slots one reserve takes: the concurrency, or a shard's share of it, so that the
+    /// shards of a busy lane reserve batches of like size.
+    pub(crate) batch_cap: usize,
     /// The handler's limits kept in storage, when it declares any: its pool then reserves
     /// through [`Limits`](crate::Limits). Decided once, when the worker is built.
     pub(crate) limits: Option<LimitSpec>,
@@ -72,6 +77,8 @@ impl Pool {
             start_cost: AtomicU64::new(0),
             tally: None,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            shared_slots: false,
+            batch_cap: concurrency.max(1),
             limits: None,
         }
     }
@@ -92,6 +99,16 @@ impl Pool {
         Arc::get_mut(&mut self.outbox)
             .expect("the outbox is not shared before the pool runs")
             .set_keep(keep);
+        self
+    }
+
+    /// Takes its slots from `slots` (holding the pool's concurrency of permits), shared with
+    /// the pools of the lane's other `shards - 1` shards, at most its share of them per
+    /// reserve (a busy shard still reaches the whole concurrency over several reserves).
+    pub(crate) fn sharing_slots(mut self, slots: Arc<Semaphore>, shards: usize) -> Self {
+        self.slots = slots;
+        self.shared_slots = true;
+        self.batch_cap = self.concurrency.div_ceil(shards.max(1)).max(1);
         self
     }
 
@@ -119,6 +136,10 @@ impl Pool {
     /// Jobs running now (counting slots taken for a reserve in flight); a read of the slots'
     /// counter, for heartbeats.
     pub(crate) fn running_now(&self) -> usize {
+        if self.shared_slots {
+            // The slots count the other shards' jobs too.
+            return self.running.tokens().len();
+        }
         self.concurrency
             .saturating_sub(self.slots.available_permits())
     }

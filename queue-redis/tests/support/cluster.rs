@@ -53,30 +53,64 @@ impl RedisCluster {
         Self::start_with_password(None)
     }
 
+    /// A cluster node on a free port, not yet part of a cluster.
+    fn node(auth: &[&str]) -> RedisServer {
+        let mut args = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            // The tests write with fsync always; a cluster test needs no restart.
+            "--appendonly",
+            "no",
+        ];
+        args.extend(auth);
+        RedisServer::start_on(free_port(), &args)
+    }
+
+    /// Starts a cluster of one primary holding every slot, no replica (`redis-cli --cluster
+    /// create` wants three primaries, so the slots are assigned by hand).
+    pub fn start_single_primary() -> Self {
+        let node = Self::node(&[]);
+        let mut conn = redis::Client::open(node_url(node.port(), None))
+            .and_then(|c| c.get_connection())
+            .expect("connect to the node");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(0)
+            .arg(16383)
+            .query(&mut conn)
+            .expect("CLUSTER ADDSLOTSRANGE");
+        let cluster = Self {
+            nodes: vec![node],
+            password: None,
+        };
+        cluster.wait_until_ok();
+        cluster
+    }
+
     /// Starts the cluster; with a password, every node requires it (`requirepass`, and
     /// `masterauth` for the replicas).
     pub fn start_with_password(password: Option<&str>) -> Self {
+        Self::start_sized(3, 1, password)
+    }
+
+    /// Starts three primaries and no replica (nothing but the primaries' own work).
+    pub fn start_without_replicas() -> Self {
+        Self::start_sized(3, 0, None)
+    }
+
+    /// Starts `primaries` primaries (at least 3) with `replicas` replicas each.
+    fn start_sized(primaries: usize, replicas: usize, password: Option<&str>) -> Self {
         let cli = cli();
         let auth: Vec<&str> = match password {
             Some(pw) => vec!["--requirepass", pw, "--masterauth", pw],
             None => Vec::new(),
         };
-        let nodes: Vec<RedisServer> = (0..6)
-            .map(|_| {
-                let mut args = vec![
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                    // The tests write with fsync always; a cluster test needs no restart.
-                    "--appendonly",
-                    "no",
-                ];
-                args.extend(&auth);
-                RedisServer::start_on(free_port(), &args)
-            })
+        let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
+            .map(|_| Self::node(&auth))
             .collect();
         let addrs: Vec<String> = nodes
             .iter()
@@ -90,7 +124,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("could not run redis-cli");
         assert!(
@@ -107,13 +141,14 @@ impl RedisCluster {
         cluster
     }
 
-    /// Waits until every node says `cluster_state:ok` and knows all six nodes.
+    /// Waits until every node says `cluster_state:ok` and knows all the nodes.
     fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let known = format!("cluster_known_nodes:{}", self.nodes.len());
         for node in &self.nodes {
             loop {
                 let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
-                if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6") {
+                if info.contains("cluster_state:ok") && info.contains(&known) {
                     break;
                 }
                 assert!(
@@ -126,20 +161,23 @@ impl RedisCluster {
         }
     }
 
-    /// `redis+cluster://[:password@]` with two of the nodes as seeds.
+    /// `redis+cluster://[:password@]` with two of the nodes (or the only one) as seeds.
     pub fn url(&self) -> String {
         let creds = match &self.password {
             Some(pw) => format!(":{pw}@"),
             None => String::new(),
         };
-        format!(
-            "redis+cluster://{creds}127.0.0.1:{},127.0.0.1:{}/",
-            self.nodes[0].port(),
-            self.nodes[1].port()
-        )
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .take(2)
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        format!("redis+cluster://{creds}{}/", seeds.join(","))
     }
 
-    /// The ports of the primaries, as the cluster says now.
+    /// The ports of the primaries serving slots, as the cluster says now (a replica that has
+    /// just joined may still be listed as a primary without slots).
     pub fn primary_ports(&self) -> Vec<u16> {
         let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
             .expect("client");
@@ -150,7 +188,7 @@ impl RedisCluster {
             .expect("CLUSTER NODES");
         nodes
             .lines()
-            .filter(|line| line.contains("master"))
+            .filter(|line| line.contains("master") && line.split_whitespace().count() > 8)
             .filter_map(|line| {
                 let addr = line.split_whitespace().nth(1)?;
                 addr.split(['@', ','])
@@ -195,5 +233,179 @@ impl RedisCluster {
             }
         }
         panic!("no node serves slot {slot}")
+    }
+
+    /// `CLUSTER NODES` as the node on `port` sees it.
+    fn nodes_seen_by(&self, port: u16) -> String {
+        let client = redis::Client::open(node_url(port, self.password.as_deref())).expect("client");
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .expect("connect to a cluster node");
+        redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut conn)
+            .expect("CLUSTER NODES")
+    }
+
+    /// The port of the replica of the primary on `primary`.
+    pub fn replica_of(&self, primary: u16) -> u16 {
+        let nodes = self.nodes_seen_by(primary);
+        let fields = |line: &str| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let port_of = |addr: &str| -> u16 {
+            addr.split(['@', ','])
+                .next()
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse().ok())
+                .expect("a node's port")
+        };
+        let id = nodes
+            .lines()
+            .map(fields)
+            .find(|f| f[2].contains("myself"))
+            .map(|f| f[0].clone())
+            .expect("the node itself");
+        nodes
+            .lines()
+            .map(fields)
+            .find(|f| f[2].contains("slave") && f[3] == id)
+            .map(|f| port_of(&f[1]))
+            .unwrap_or_else(|| panic!("no replica of {primary}: {nodes}"))
+    }
+
+    /// Kills the node on `port` (SIGKILL).
+    pub fn kill(&mut self, port: u16) {
+        self.node_mut(port).stop();
+    }
+
+    /// Starts the node on `port` again with its cluster configuration: it rejoins the cluster
+    /// (as a replica, when its replica was promoted meanwhile), with no data of its own.
+    pub fn restart(&mut self, port: u16) {
+        self.node_mut(port).restart();
+    }
+
+    fn node_mut(&mut self, port: u16) -> &mut RedisServer {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.port() == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"))
+    }
+
+    /// Promotes the replica on `replica` at once, without its primary's agreement
+    /// (`CLUSTER FAILOVER TAKEOVER`), and waits until it says it is a primary.
+    pub fn take_over(&self, replica: u16) {
+        let client =
+            redis::Client::open(node_url(replica, self.password.as_deref())).expect("client");
+        let mut conn = client.get_connection().expect("connect to the replica");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .arg("TAKEOVER")
+            .query(&mut conn)
+            .expect("CLUSTER FAILOVER TAKEOVER");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .nodes_seen_by(replica)
+            .lines()
+            .any(|l| l.contains("myself,master"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the replica on {replica} was not promoted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until every node but those on `down` says `cluster_state:ok`.
+    pub fn wait_until_ok_without(&self, down: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for node in self.nodes.iter().filter(|n| !down.contains(&n.port())) {
+            loop {
+                let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster did not recover on port {}: {info}",
+                    node.port()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// The slot of `key`.
+    pub fn slot_of(&self, key: &str) -> u16 {
+        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
+            .expect("client");
+        let mut conn = client.get_connection().expect("connect to a cluster node");
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut conn)
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// Moves `slot` from the primary on `from` to the primary on `to` by hand, as
+    /// `redis-cli --cluster reshard` does: marks it importing and migrating, moves its keys
+    /// one `MIGRATE` at a time with `pause` between them (so clients meet the slot half
+    /// moved: `ASK` and `TRYAGAIN`), then assigns it to `to` on every primary.
+    pub fn migrate_slot(&self, slot: u16, from: u16, to: u16, pause: Duration) {
+        let conn = |port: u16| {
+            redis::Client::open(node_url(port, self.password.as_deref()))
+                .expect("client")
+                .get_connection()
+                .expect("connect to a cluster node")
+        };
+        let (mut source, mut target) = (conn(from), conn(to));
+        let id = |c: &mut redis::Connection| -> String {
+            redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(c)
+                .expect("CLUSTER MYID")
+        };
+        let (from_id, to_id) = (id(&mut source), id(&mut target));
+        let setslot = |c: &mut redis::Connection, how: &str, node: &str| {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(how)
+                .arg(node)
+                .query(c)
+                .unwrap_or_else(|e| panic!("CLUSTER SETSLOT {slot} {how}: {e}"));
+        };
+        setslot(&mut target, "IMPORTING", &from_id);
+        setslot(&mut source, "MIGRATING", &to_id);
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(1)
+                .query(&mut source)
+                .expect("CLUSTER GETKEYSINSLOT");
+            let Some(key) = keys.first() else { break };
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate.arg("127.0.0.1").arg(to).arg("").arg(0).arg(5000);
+            if let Some(pw) = &self.password {
+                migrate.arg("AUTH").arg(pw);
+            }
+            let _: redis::Value = migrate
+                .arg("KEYS")
+                .arg(key)
+                .query(&mut source)
+                .unwrap_or_else(|e| panic!("MIGRATE {key}: {e}"));
+            std::thread::sleep(pause);
+        }
+        setslot(&mut target, "NODE", &to_id);
+        setslot(&mut source, "NODE", &to_id);
+        for port in self.primary_ports() {
+            if port != from && port != to {
+                setslot(&mut conn(port), "NODE", &to_id);
+            }
+        }
     }
 }

@@ -1,0 +1,126 @@
+//! Durable dispatch (`?durable_replicas=N&durable_timeout=..`) on a real primary and replica
+//! started by the test: a dispatch returns once the replica holds the jobs, and fails clearly,
+//! with the jobs stored on the primary, when fewer replicas than asked confirm them in time.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use queue_core::{Error, NewJob, Queue};
+use queue_redis::RedisDriver;
+use serde_json::json;
+use support::RedisServer;
+
+fn job(n: u32) -> NewJob {
+    NewJob::named("work", serde_json::to_vec(&json!(n)).unwrap()).queue("durable")
+}
+
+async fn connection(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Jobs stored in the `durable` queue of the server at `port` (ready ones' records).
+async fn stored_on(port: u16) -> usize {
+    let mut conn = connection(port).await;
+    redis::cmd("HLEN")
+        .arg("{queue:durable}:data")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Waits until the primary at `port` has a replica in sync.
+async fn wait_for_replica(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut conn = connection(port).await;
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if info.contains("state=online") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never synced: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn queue_at(url: &str) -> Queue {
+    Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_dispatch_waits_for_replicas_and_fails_clearly_without_them() {
+    let primary = RedisServer::start();
+    let port = primary.port().to_string();
+    let mut replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    wait_for_replica(primary.port()).await;
+
+    // Confirmed by the replica: it holds the jobs when the dispatch returns.
+    let durable = queue_at(&format!(
+        "{}?durable_replicas=1&durable_timeout=2s",
+        primary.url()
+    ))
+    .await;
+    durable.dispatch(job(0)).await.expect("durable dispatch");
+    assert_eq!(stored_on(replica.port()).await, 1);
+    durable
+        .dispatch_bulk((1..=50).map(job))
+        .await
+        .expect("durable bulk dispatch");
+    assert_eq!(stored_on(replica.port()).await, 51);
+
+    // More replicas asked than there are: stored on the primary, and said so.
+    let greedy = queue_at(&format!(
+        "{}?durable_replicas=2&durable_timeout=100ms",
+        primary.url()
+    ))
+    .await;
+    let error = greedy.dispatch(job(51)).await.unwrap_err();
+    let Error::NotReplicated {
+        stored,
+        confirmed,
+        wanted,
+        ..
+    } = &error
+    else {
+        panic!("expected NotReplicated, got {error:?}");
+    };
+    assert_eq!((stored.len(), *confirmed, *wanted), (1, 1, 2));
+    assert!(
+        error.to_string().contains("only 1 of 2 replicas confirmed"),
+        "{error}"
+    );
+    assert_eq!(durable.counts("durable").await.unwrap().ready, 52);
+
+    // The replica gone: a durable dispatch fails, naming what happened.
+    replica.stop();
+    let error = durable.dispatch(job(52)).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::NotReplicated {
+                confirmed: 0,
+                wanted: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    // Bad settings are refused at connect, naming the parameter.
+    let error = RedisDriver::connect(&format!("{}?durable_replicas=one", primary.url()))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("durable_replicas"), "{error}");
+}
