@@ -1,6 +1,9 @@
-//! Server-side render time of the dashboard's pages over a large memory-driver queue.
+//! Server-side render time of the dashboard's pages over a large queue, on the memory driver or
+//! on a Redis given by URL.
 //!
-//! `cargo run --release -p queue-web --example render_bench -- --jobs 1000000 [--rounds 20]`
+//! `cargo run --release -p queue-web --example render_bench -- --jobs 1000000 [--rounds 20]
+//! [--url redis://127.0.0.1:6399/?prefix=render]` (the queue `bench` under that URL is purged
+//! first)
 //!
 //! Fills queue `bench` with `--jobs` jobs (ready ones under three handlers, a tenth scheduled,
 //! a thousand failed by a worker, a hundred completed and kept), then times each page through
@@ -44,11 +47,28 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The value of `--url`, if given.
+fn url_arg() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--url")?;
+    Some(args.get(at + 1).expect("--url takes a URL").clone())
+}
+
 #[tokio::main]
 async fn main() {
     let jobs = arg("--jobs", 1_000_000);
     let rounds = arg("--rounds", 20).max(1);
-    let queue = Queue::new(Arc::new(MemoryDriver::new()));
+    let queue = match url_arg() {
+        Some(url) => {
+            let driver = queue_redis::RedisDriver::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("--url {url}: {e}"));
+            let queue = Queue::new(Arc::new(driver));
+            queue.purge(QUEUE).await.unwrap();
+            queue
+        }
+        None => Queue::new(Arc::new(MemoryDriver::new())),
+    };
 
     let started = Instant::now();
     let failed = 1_000.min(jobs / 10);
