@@ -1,7 +1,9 @@
 //! The rate-limit phase: a handler limited to [`RATE`] starts per second, drained by two
 //! workers from a backlog of three seconds' worth of jobs. The limit is checked from the start
 //! times the handler records (the most starts in any window of one second), the throughput
-//! against the limit, and the storage's CPU per job with the limit on.
+//! against the limit (over the whole run, which also charges the workers' time to start a
+//! window's worth at once, and against an exact limiter with the same workers, which does not),
+//! and the storage's CPU per job with the limit on.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -70,6 +72,22 @@ fn most_within(starts: &[u64], window: u64) -> u64 {
     most as u64
 }
 
+/// The run's throughput against what a limiter admitting exactly at its limit would give with
+/// the same workers: such a limiter admits a window's worth at the first start and again one
+/// window after each, so its last start comes `(n / rate - 1)` windows after the first plus
+/// the time the workers take to start a window's worth at once (measured from the first
+/// window: from the first start to the `rate`-th). The ratio of that span to the run's
+/// (each plus one window) is 1 for an exact limiter and falls by the time a limiter loses
+/// waking late or admitting short, whatever the workers' speed.
+fn against_exact(starts: &[u64], window: u64, rate: u64) -> f64 {
+    let n = starts.len() as u64;
+    let first = starts[0];
+    let burst = starts[(rate.min(n) - 1) as usize] - first;
+    let exact = (n.div_ceil(rate) - 1) * window + burst + window;
+    let actual = starts[starts.len() - 1] - first + window;
+    exact as f64 / actual as f64
+}
+
 /// Runs the phase on `queue`'s driver; `redis` is a client of the Redis server behind it, for
 /// its CPU (Redis only).
 pub(crate) async fn measure(bench_queue: &Queue, redis: Option<&redis::Client>) -> LimitedRun {
@@ -109,13 +127,14 @@ pub(crate) async fn measure(bench_queue: &Queue, redis: Option<&redis::Client>) 
         jobs: n,
         most_in_a_window: most_within(&starts, WINDOW.as_nanos() as u64),
         throughput_of_limit: per_second / (RATE as f64 / WINDOW.as_secs_f64()),
+        against_exact: against_exact(&starts, WINDOW.as_nanos() as u64, RATE),
         server_cpu_per_job_us: used.server_cpu_per_job_us(n),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::most_within;
+    use super::{against_exact, most_within};
 
     #[test]
     fn counts_the_busiest_window() {
@@ -123,5 +142,15 @@ mod tests {
         assert_eq!(most_within(&[0, 5, 10], 5), 1);
         assert_eq!(most_within(&[0, 4, 8], 5), 2);
         assert_eq!(most_within(&[7], 5), 1);
+    }
+
+    #[test]
+    fn an_exact_limiter_scores_one_whatever_the_workers_speed() {
+        // Two per window of 10; each window's pair takes 3 to start.
+        assert_eq!(against_exact(&[0, 3, 10, 13, 20, 23], 10, 2), 1.0);
+        // The third window's pair admitted 2 late: (20 + 3 + 10) / (25 + 10).
+        assert_eq!(against_exact(&[0, 3, 10, 13, 22, 25], 10, 2), 33.0 / 35.0);
+        // One window's worth or less: nothing to lose.
+        assert_eq!(against_exact(&[0, 1, 2], 10, 4), 1.0);
     }
 }

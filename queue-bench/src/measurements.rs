@@ -41,6 +41,9 @@ pub(crate) struct LimitedRun {
     /// Starts per second, from the first start to one window after the last (a sliding window
     /// admits a window's worth at once), as a fraction of the limit.
     pub(crate) throughput_of_limit: f64,
+    /// The throughput against an exact limiter's with the same workers (see
+    /// `limited::against_exact`).
+    pub(crate) against_exact: f64,
     /// Redis CPU per job over the drain (Redis only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server_cpu_per_job_us: Option<f64>,

@@ -137,7 +137,8 @@ pub(crate) const BIG_PAYLOAD_OF_RAW: Limit = Limit::at_least(70.0, Unit::Percent
 /// Both drivers: the most starts of a rate-limited handler in any window, as a share of its
 /// limit.
 pub(crate) const LIMIT_KEPT: Limit = Limit::at_most(100.0, Unit::Percent);
-/// Both drivers: a rate-limited handler's throughput, as a share of its limit.
+/// Both drivers: a rate-limited handler's throughput against an exact limiter's with the same
+/// workers (`limited::against_exact`).
 pub(crate) const LIMIT_THROUGHPUT: Limit = Limit::at_least(95.0, Unit::Percent);
 /// Memory driver: end to end.
 pub(crate) const MEMORY_END_TO_END: Limit = Limit::at_least(1_000_000.0, Unit::JobsPerSec);
