@@ -76,8 +76,10 @@ pub(crate) async fn measure(url: &str, client: &redis::Client) -> ManyHandlersRu
     let driver = RedisDriver::connect(url).await.expect("connect to Redis");
     let queue = &Queue::new(Arc::new(driver));
     let worker = BackgroundWorker::start(queue, NAMES, Keep::default());
-    // Every pool reaches its first wait.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every pool reaches its first wait: one client blocked on all their lanes.
+    while blocked(&mut raw).await == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let connections = clients(&mut raw).await.saturating_sub(before);
     let commands = |info: &str| probe::commands_total(info);
     let at_start = commands(
@@ -112,6 +114,12 @@ pub(crate) async fn measure(url: &str, client: &redis::Client) -> ManyHandlersRu
         pickups: TRICKLE as u64,
         pickup_latency: latency,
     }
+}
+
+/// Clients blocked in a command now.
+async fn blocked(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info = probe::info(raw, "clients").await.unwrap_or_default();
+    probe::info_field(&info, "blocked_clients").unwrap_or(0.0) as u64
 }
 
 /// Clients connected to the server, besides the one asking.

@@ -6,32 +6,46 @@
 //! its own timer (the lane's next due time) ends it; no server round trip ends a wait early, so
 //! due times are as precise as Tokio's timer. When a wait starts on a key the `BLPOP` in flight
 //! does not name, the task lifts that block with `CLIENT UNBLOCK` and blocks again on the new
-//! set of keys. A wake-up popped for a key nobody waits on any more (its wait ended by its timer
-//! meanwhile) is kept, and ends the next wait on that key at once, so none is lost. A process
-//! therefore holds one blocking connection and one command connection however many handlers it
-//! runs, and idle lanes send nothing: the task blocks for the server timeout at a time. A lane
-//! woken lately stays named for a second, so the wait its pool starts after running what it
-//! found needs no lifting of the block.
+//! set of keys. The `BLPOP` names only keys some wait is on, so it never takes a wake-up that a
+//! blocked worker of another process could use; one it pops for a key whose wait ended meanwhile
+//! (by its timer) goes back into Redis at once (pushed only if the list is empty, as a dispatch
+//! does), for whichever worker blocks on it next. Every [`RECHECK_EVERY`] server timeouts with
+//! nothing popped (a minute by default), every wait ends and each pool looks at its lane again:
+//! a wake-up lost with a process that died holding it holds nobody up for longer than that. A
+//! process therefore holds one blocking connection and one command connection however many
+//! handlers it runs; idle lanes send one `BLPOP` per server timeout between them, and one
+//! reserve each per minute.
 //!
 //! The blocking connection is bounded like every other: no answer within the server timeout plus
-//! the response timeout (a silent cut) drops it, and every wait then ends, so its pool looks at
-//! its lane again (through the command connection, whose own timeouts apply); a connection that
-//! fails ends every wait the same way, and the task connects again after a pause.
+//! the response timeout (a silent cut) drops it, and every wait then ends; a connection that
+//! fails ends every wait the same way, and the task connects again after a pause (logged as a
+//! warning from the third failure in a row). The task is started by the first wait and again by
+//! a later one if it ended (its runtime was shut down).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::{RedisResult, Value};
 use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::wait::Waiter;
 use crate::Inner;
 
-/// How long a lane's key stays in the `BLPOP` after its wait was woken.
-const RECENT: Duration = Duration::from_secs(1);
+/// Server timeouts of the `BLPOP` with nothing popped after which every wait ends.
+const RECHECK_EVERY: u32 = 6;
+
+/// `CLIENT UNBLOCK` answers of 0 in a row (the `BLPOP` not yet at the server) after which the
+/// blocking connection is replaced rather than asked again.
+const UNBLOCK_TRIES: u32 = 20;
+
+/// Puts a wake-up back in a lane's wake list, unless one is pending already (as `wake` in
+/// `lua/lib.lua` does).
+const PUSH_BACK: &str =
+    "if redis.call('LLEN', KEYS[1]) == 0 then redis.call('RPUSH', KEYS[1], '1') end return 0";
 
 /// Waits sharing one blocking connection.
 pub(crate) struct WaitHub {
@@ -39,7 +53,7 @@ pub(crate) struct WaitHub {
     /// Stops the task when the driver is dropped.
     _stop: DropGuard,
     token: CancellationToken,
-    started: OnceLock<()>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for WaitHub {
@@ -61,30 +75,15 @@ struct Shared {
 struct State {
     /// Per wake key, its waits in the order they started: a number and where to send a wake-up.
     waiting: HashMap<String, Vec<(u64, oneshot::Sender<()>)>>,
-    /// Keys whose wake-up came while nobody waited on them.
-    pending: HashSet<String>,
-    /// Keys whose wait was woken lately, and when: still named in the next `BLPOP`s for
-    /// [`RECENT`], so that the wait their pool starts after running what it found needs no
-    /// lifting of the block.
-    recent: HashMap<String, Instant>,
     /// The keys of the `BLPOP` in flight, if one is.
     blocking: Option<HashSet<String>>,
     next: u64,
 }
 
 impl State {
-    /// The keys to block on: those waited on, and those woken lately without a wake-up kept.
-    fn keys(&mut self) -> Vec<String> {
-        let now = Instant::now();
-        self.recent.retain(|_, at| now.duration_since(*at) < RECENT);
-        let mut keys: Vec<String> = self.waiting.keys().cloned().collect();
-        keys.extend(
-            self.recent
-                .keys()
-                .filter(|k| !self.waiting.contains_key(*k) && !self.pending.contains(*k))
-                .cloned(),
-        );
-        keys
+    /// The keys to block on: those waited on.
+    fn keys(&self) -> Vec<String> {
+        self.waiting.keys().cloned().collect()
     }
 
     /// Whether a wait is on a key the `BLPOP` in flight does not name.
@@ -95,25 +94,23 @@ impl State {
         }
     }
 
-    /// Hands `key`'s wake-up to its oldest wait, or keeps it for the next.
-    fn deliver(&mut self, key: &str) {
-        if let Some(waits) = self.waiting.get_mut(key) {
-            while !waits.is_empty() {
-                let (_, tx) = waits.remove(0);
-                if tx.send(()).is_ok() {
-                    if waits.is_empty() {
-                        self.waiting.remove(key);
-                    }
-                    self.recent.insert(key.to_string(), Instant::now());
-                    return;
-                }
-            }
+    /// Hands `key`'s wake-up to its oldest wait still listening; false when none is.
+    fn deliver(&mut self, key: &str) -> bool {
+        let Some(waits) = self.waiting.get_mut(key) else {
+            return false;
+        };
+        let mut delivered = false;
+        while !waits.is_empty() && !delivered {
+            let (_, tx) = waits.remove(0);
+            delivered = tx.send(()).is_ok();
+        }
+        if waits.is_empty() {
             self.waiting.remove(key);
         }
-        self.pending.insert(key.to_string());
+        delivered
     }
 
-    /// Ends every wait (the connection failed: each pool looks at its lane again).
+    /// Ends every wait (each pool looks at its lane again).
     fn end_all(&mut self) {
         for (_, waits) in self.waiting.drain() {
             for (_, tx) in waits {
@@ -149,29 +146,34 @@ impl WaitHub {
             shared: Arc::default(),
             _stop: token.clone().drop_guard(),
             token,
-            started: OnceLock::new(),
+            task: Mutex::new(None),
         }
     }
 
-    /// Waits until `wake_key` yields a wake-up, `timeout` passes, or the blocking connection
-    /// fails; `inner` is the driver's (its task is started on the first wait).
+    /// Starts the task unless it runs.
+    fn ensure_task(&self, inner: &Arc<Inner>) {
+        let mut task = self.task.lock();
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        *task = Some(tokio::spawn(serve(
+            self.shared.clone(),
+            Arc::downgrade(inner),
+            self.token.clone(),
+        )));
+    }
+
+    /// Waits until `wake_key` yields a wake-up, `timeout` passes, every wait is ended to look
+    /// again (see [`RECHECK_EVERY`]), or the blocking connection fails; `inner` is the
+    /// driver's.
     pub(crate) async fn wait(&self, wake_key: &str, timeout: Option<Duration>, inner: &Arc<Inner>) {
         if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
             return;
         }
-        self.started.get_or_init(|| {
-            tokio::spawn(serve(
-                self.shared.clone(),
-                Arc::downgrade(inner),
-                self.token.clone(),
-            ));
-        });
+        self.ensure_task(inner);
         let (tx, rx) = oneshot::channel();
         let (number, outgrown) = {
             let mut state = self.shared.state.lock();
-            if state.pending.remove(wake_key) {
-                return;
-            }
             let number = state.next;
             state.next += 1;
             state
@@ -204,6 +206,7 @@ impl WaitHub {
 async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken) {
     let mut conn: Option<Waiter> = None;
     let mut failures = 0u32;
+    let mut quiet = 0u32;
     loop {
         let keys: Vec<String> = {
             let mut state = shared.state.lock();
@@ -241,11 +244,26 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
             Blocked::Stopped => return,
             Blocked::Woke(key) => {
                 failures = 0;
-                shared.state.lock().deliver(&key);
+                let delivered = shared.state.lock().deliver(&key);
+                if !delivered && push_back(&waiter, &key).await.is_err() {
+                    // The connection failed right after its reply: ends every wait, so the
+                    // wake-up's lane is looked at anyway.
+                    shared.state.lock().end_all();
+                    continue;
+                }
                 conn = Some(waiter);
             }
             Blocked::Lifted => {
                 failures = 0;
+                conn = Some(waiter);
+            }
+            Blocked::TimedOut => {
+                failures = 0;
+                quiet += 1;
+                if quiet >= RECHECK_EVERY {
+                    quiet = 0;
+                    shared.state.lock().end_all();
+                }
                 conn = Some(waiter);
             }
             Blocked::Failed(error) => {
@@ -261,14 +279,28 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
     }
 }
 
+/// Puts a wake-up popped for `key`, whose wait had ended, back into Redis.
+async fn push_back(waiter: &Waiter, key: &str) -> RedisResult<()> {
+    let mut conn = waiter.conn.clone();
+    redis::cmd("EVAL")
+        .arg(PUSH_BACK)
+        .arg(1)
+        .arg(key)
+        .query_async::<i64>(&mut conn)
+        .await
+        .map(drop)
+}
+
 /// How one `BLPOP` ended.
 enum Blocked {
     /// The driver was dropped.
     Stopped,
     /// A wake-up of this key.
     Woke(String),
-    /// The server timeout passed, or the block was lifted to change the keys.
+    /// The block was lifted to change the keys.
     Lifted,
+    /// The server timeout passed with nothing popped.
+    TimedOut,
     /// The connection failed or did not answer in time; it is dropped.
     Failed(redis::RedisError),
 }
@@ -293,6 +325,8 @@ async fn block_once(
     tokio::pin!(blocked);
     let bound = tokio::time::sleep(block + margin);
     tokio::pin!(bound);
+    let mut lifted = false;
+    let mut unanswered = 0u32;
     let reply: RedisResult<Value> = loop {
         tokio::select! {
             biased;
@@ -303,17 +337,27 @@ async fn block_once(
                 if !shared.state.lock().outgrown() {
                     continue;
                 }
-                let Some(driver) = inner.upgrade() else { return Blocked::Stopped };
+                let Some(driver) = inner.upgrade() else {
+                    return Blocked::Stopped;
+                };
                 match driver.conn.unblock(waiter.id, None).await {
                     // Lifted: the reply is on its way.
-                    Ok(1) => match tokio::time::timeout(margin, &mut blocked).await {
-                        Ok(reply) => break reply,
-                        Err(_) => return Blocked::Failed(crate::wait::timed_out()),
-                    },
-                    // The BLPOP has not reached the server yet: try again shortly (dropping
-                    // the connection could lose a wake-up it pops on its way out).
+                    Ok(1) => {
+                        lifted = true;
+                        match tokio::time::timeout(margin, &mut blocked).await {
+                            Ok(reply) => break reply,
+                            Err(_) => return Blocked::Failed(crate::wait::timed_out()),
+                        }
+                    }
+                    // The BLPOP has not reached the server yet: ask again shortly, then give
+                    // the connection up (behind Sentinel the command connection may already be
+                    // on another server, where the id means nothing).
                     Ok(_) => {
                         drop(driver);
+                        unanswered += 1;
+                        if unanswered >= UNBLOCK_TRIES {
+                            return Blocked::Failed(crate::wait::timed_out());
+                        }
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         shared.changed.notify_one();
                     }
@@ -328,7 +372,8 @@ async fn block_once(
             Value::SimpleString(key) => Blocked::Woke(key),
             _ => Blocked::Lifted,
         },
-        Ok(_) => Blocked::Lifted,
+        Ok(_) if lifted => Blocked::Lifted,
+        Ok(_) => Blocked::TimedOut,
         Err(error) => Blocked::Failed(error),
     }
 }
@@ -343,7 +388,11 @@ async fn failed(
 ) -> bool {
     shared.state.lock().end_all();
     let pause = Duration::from_millis(50u64 << failures.min(7)).min(Duration::from_secs(5));
-    tracing::debug!(%error, retry_in = ?pause, "blocking connection for idle lanes failed");
+    if failures >= 3 {
+        tracing::warn!(%error, failures, retry_in = ?pause, "the blocking connection for idle lanes keeps failing");
+    } else {
+        tracing::debug!(%error, retry_in = ?pause, "blocking connection for idle lanes failed");
+    }
     tokio::select! {
         _ = stop.cancelled() => false,
         _ = tokio::time::sleep(pause) => true,
@@ -355,10 +404,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_wake_up_nobody_waits_for_is_kept_for_the_next_wait() {
+    fn a_wake_up_nobody_waits_for_is_not_taken() {
         let mut state = State::default();
-        state.deliver("k");
-        assert!(state.pending.contains("k"));
+        assert!(!state.deliver("k"), "it goes back to Redis");
+        let (gone, _) = oneshot::channel();
+        state.waiting.insert("k".into(), vec![(0, gone)]);
+        assert!(
+            !state.deliver("k"),
+            "a wait whose receiver is gone takes nothing"
+        );
+        assert!(state.waiting.is_empty());
     }
 
     #[test]
@@ -370,32 +425,14 @@ mod tests {
         state
             .waiting
             .insert("k".into(), vec![(0, gone), (1, old), (2, young)]);
-        state.deliver("k");
+        assert!(state.deliver("k"));
         assert!(
             old_rx.try_recv().is_ok(),
             "the oldest listening wait is woken"
         );
         assert!(young_rx.try_recv().is_err());
         assert_eq!(state.waiting["k"].len(), 1);
-        assert!(state.pending.is_empty());
-    }
-
-    #[test]
-    fn keys_woken_lately_stay_named_unless_a_wake_up_is_kept() {
-        let mut state = State::default();
-        let (tx, _rx) = oneshot::channel();
-        state.waiting.insert("a".into(), vec![(0, tx)]);
-        state.deliver("a");
-        assert!(state.waiting.is_empty());
-        assert_eq!(state.keys(), ["a"], "the lane woken lately is still named");
-        state.deliver("a");
-        assert!(state.pending.contains("a"));
-        assert!(
-            state.keys().is_empty(),
-            "a kept wake-up ends the next wait anyway"
-        );
-        state.recent.insert("b".into(), Instant::now() - RECENT);
-        assert!(state.keys().is_empty(), "an old one is dropped");
+        assert_eq!(state.keys(), ["k"], "the young wait still blocks on it");
     }
 
     #[test]
@@ -409,5 +446,17 @@ mod tests {
         let (tx, _rx) = oneshot::channel();
         state.waiting.insert("b".into(), vec![(1, tx)]);
         assert!(state.outgrown());
+    }
+
+    #[test]
+    fn ending_every_wait_wakes_them_all() {
+        let mut state = State::default();
+        let (a, mut a_rx) = oneshot::channel();
+        let (b, mut b_rx) = oneshot::channel();
+        state.waiting.insert("a".into(), vec![(0, a)]);
+        state.waiting.insert("b".into(), vec![(1, b)]);
+        state.end_all();
+        assert!(a_rx.try_recv().is_ok() && b_rx.try_recv().is_ok());
+        assert!(state.keys().is_empty());
     }
 }

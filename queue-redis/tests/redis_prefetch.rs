@@ -51,24 +51,33 @@ fn tally(cell: &'static std::sync::OnceLock<Tally>) -> &'static Tally {
     })
 }
 
-/// Counts a run of job `n` in `tally` (no await: it ends in its first poll).
-fn count(tally: &Tally, n: usize) {
+/// Counts a run of job `n` in `tally`; a `slow` run holds its slot for 20 ms (the others end in
+/// their first poll, which is what makes a pool reserve ahead).
+async fn count(tally: &Tally, n: usize, slow: bool) {
     let now = tally.now.fetch_add(1, Ordering::SeqCst) + 1;
     tally.most.fetch_max(now, Ordering::SeqCst);
     tally.runs[n].fetch_add(1, Ordering::SeqCst);
+    if slow {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tally.now.fetch_sub(1, Ordering::SeqCst);
     tally.done.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Jobs of the slow-link test that are slow: they come after a thousand quick ones, while
+/// reserves sent ahead are in flight, and fill every slot, so jobs reserved ahead arrive to
+/// find the slots taken.
+const SLOW: std::ops::Range<usize> = 1_000..1_100;
+
 #[job(queue = "prefetch-link", attempts = 1)]
 async fn over_slow_link(n: usize) -> Result<(), JobError> {
-    count(tally(&SLOW_LINK), n);
+    count(tally(&SLOW_LINK), n, SLOW.contains(&n)).await;
     Ok(())
 }
 
 #[job(queue = "prefetch-stop", attempts = 1)]
 async fn stopped_mid_drain(n: usize) -> Result<(), JobError> {
-    count(tally(&SHUTDOWN), n);
+    count(tally(&SHUTDOWN), n, false).await;
     Ok(())
 }
 
@@ -132,10 +141,14 @@ async fn prefetch_over_a_slow_link_runs_every_job_once() {
         .filter(|&n| tally.runs[n].load(Ordering::SeqCst) != 1)
         .collect();
     assert!(twice.is_empty(), "jobs not run exactly once: {twice:?}");
+    let most = tally.most.load(Ordering::SeqCst);
     assert!(
-        tally.most.load(Ordering::SeqCst) <= CONCURRENCY as u64,
-        "at most {CONCURRENCY} runs at once, saw {}",
-        tally.most.load(Ordering::SeqCst)
+        most <= CONCURRENCY as u64,
+        "at most {CONCURRENCY} runs at once, saw {most}"
+    );
+    assert!(
+        most >= CONCURRENCY as u64 / 2,
+        "the slow jobs fill the slots (saw {most} at once)"
     );
     assert!(
         stats.reserves_sent_ahead() > 0,
@@ -163,7 +176,12 @@ async fn a_shutdown_hands_back_jobs_reserved_ahead_unrun() {
     let tally = tally(&SHUTDOWN);
     let (stop, stats, handle) = start(&queue(&proxy.url()).await, "stopped_mid_drain");
     until_done(tally, (JOBS / 5) as u64).await;
+    // Held replies: the reserves in flight stay in flight while the worker is told to stop,
+    // and reach it only after it stopped fetching.
+    proxy.partition();
     stop.cancel();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    proxy.heal();
     handle.await.unwrap().expect("the worker stops cleanly");
 
     let ran = tally.done.load(Ordering::SeqCst) as usize;

@@ -7,14 +7,16 @@
 //! before starting a reservation's jobs it sends as many further reserves as it needs to have
 //! the next reply back by the time it is done (the smallest recent reply time over the time a
 //! batch takes, at most [`MAX_AHEAD`], and no more than the replies in a row that came back
-//! full: a lane that producers and workers keep near empty is not asked for jobs it lacks). Each reserve sent ahead asks for a full pool's worth and
-//! carries the acks finished so far; its jobs take slots when its reply is used, in the order
-//! the reserves were sent. Their leases count from when the reserve was sent, as every lease
+//! full: a lane that producers and workers keep near empty is not asked for jobs it lacks).
+//! Each reserve sent ahead asks for a full pool's worth and carries the acks finished so far;
+//! its jobs take slots when its reply is used, in the order the reserves were sent. Their leases count from when the reserve was sent, as every lease
 //! does, and the lease task renews them once they run. A lane found drained stops the sending
 //! ahead; a pool whose handlers keep slots past their first poll never sends ahead (prefetched
-//! jobs would wait for slots while their leases run). At shutdown the replies still coming are
-//! awaited and their jobs handed back, first in line and without spending an attempt: they
-//! never ran.
+//! jobs would wait for slots while their leases run), and should a job of the last batch still
+//! hold its slot when a reply comes, that reply's jobs wait at most a quarter of their lease for
+//! slots (the settling task acks meanwhile) and otherwise go back unrun. At shutdown the
+//! replies still coming are awaited (each for at most a lease) and their jobs handed back, first
+//! in line and without spending an attempt: they never ran.
 //!
 //! Pools with rate or concurrency limits reserve one call at a time: a limited reserve admits
 //! jobs against the limit when it runs, so a reserve sent ahead would take starts from the
@@ -50,16 +52,21 @@ const REPLY_WINDOW: u32 = 64;
 /// What a reserve returns: the acks' outcomes and the reservation.
 type Reserved = crate::Result<(Vec<bool>, Reservation)>;
 
-/// A reserve sent ahead: when it was sent, and its task (returning the acks it carried).
+/// A reserve sent ahead: when it was sent, and its task (returning the acks it carried and
+/// when its reply arrived).
 struct Sent {
     at: LeaseClock,
     wanted: usize,
-    reply: JoinHandle<(Taken, Reserved)>,
+    reply: JoinHandle<Arrived>,
 }
+
+/// What a reserve's task returns: the acks it carried, its outcome, when the reply arrived.
+type Arrived = (Taken, Reserved, LeaseClock);
 
 /// A reserve's reply, with the slots its jobs take if it was made with them.
 struct Reply {
     sent_at: LeaseClock,
+    replied_at: LeaseClock,
     wanted: usize,
     done: Taken,
     reserved: Reserved,
@@ -124,16 +131,20 @@ impl Pool {
         'fetch: loop {
             let reply = match ahead.pop_front() {
                 Some(mut sent) => {
-                    let (done, reserved) = tokio::select! {
+                    let joined = tokio::select! {
                         biased;
                         _ = stop.cancelled() => {
                             ahead.push_front(sent);
                             break 'fetch;
                         }
-                        joined = &mut sent.reply => joined.expect("a reserve sent ahead panicked"),
+                        joined = &mut sent.reply => joined,
+                    };
+                    let Some((done, reserved, replied_at)) = self.arrived(joined) else {
+                        continue 'fetch;
                     };
                     Reply {
                         sent_at: sent.at,
+                        replied_at,
                         wanted: sent.wanted,
                         done,
                         reserved,
@@ -162,6 +173,7 @@ impl Pool {
                     let reserved = self.reserve(&done, wanted).await;
                     Reply {
                         sent_at,
+                        replied_at: LeaseClock::now(),
                         wanted,
                         done,
                         reserved,
@@ -169,7 +181,7 @@ impl Pool {
                     }
                 }
             };
-            pace.replied(reply.sent_at.elapsed());
+            pace.replied(reply.replied_at.saturating_duration_since(reply.sent_at));
 
             let Reply {
                 sent_at,
@@ -177,6 +189,7 @@ impl Pool {
                 done,
                 reserved,
                 permits,
+                ..
             } = reply;
             let reservation = match reserved {
                 Ok((acked, mut reservation)) => {
@@ -205,18 +218,33 @@ impl Pool {
             let drained = got < wanted;
             let permits = match permits {
                 Some(permits) => permits,
-                None => {
+                None => match self.slots.clone().try_acquire_many_owned(got as u32) {
                     // A reply to a reserve sent ahead: its jobs take slots now.
-                    let wait = self.slots.clone().acquire_many_owned(got as u32);
-                    tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => {
-                            self.hand_back(reservation.jobs);
-                            break 'fetch;
+                    Ok(permits) => permits,
+                    Err(_) => {
+                        // A job of the last batch is still running. The settling task acks
+                        // meanwhile; the jobs wait at most a quarter of their lease for slots,
+                        // else they go back unrun and sending ahead stops until batches end
+                        // as they start again.
+                        self.outbox.finished.go_idle();
+                        quick = false;
+                        let wait = self.slots.clone().acquire_many_owned(got as u32);
+                        tokio::select! {
+                            biased;
+                            _ = stop.cancelled() => {
+                                self.hand_back(reservation.jobs);
+                                break 'fetch;
+                            }
+                            waited = tokio::time::timeout(self.lease / 4, wait) => match waited {
+                                Ok(permits) => permits.expect("pool semaphore closed"),
+                                Err(_) => {
+                                    self.hand_back(reservation.jobs);
+                                    continue 'fetch;
+                                }
+                            },
                         }
-                        permits = wait => permits.expect("pool semaphore closed"),
                     }
-                }
+                },
             };
             full_streak = if drained { 0 } else { full_streak + 1 };
             if pipelined && quick && !drained {
@@ -253,15 +281,42 @@ impl Pool {
             }
         }
 
-        // Replies still coming: their acks count, their jobs go back unrun.
+        // Replies still coming: their acks count, their jobs go back unrun. A reply that does
+        // not come within a lease is given up: its jobs' leases end and the storage hands them
+        // out again.
         for sent in ahead {
-            let (done, reserved) = sent.reply.await.expect("a reserve sent ahead panicked");
+            let abort = sent.reply.abort_handle();
+            let Ok(joined) = tokio::time::timeout(self.lease, sent.reply).await else {
+                abort.abort();
+                tracing::warn!(lane = %self.lane(), "a reserve sent ahead did not answer before shutdown; its jobs go back when their leases end");
+                continue;
+            };
+            let Some((done, reserved, _)) = self.arrived(joined) else {
+                continue;
+            };
             match reserved {
-                Ok((acked, reservation)) => {
+                Ok((acked, mut reservation)) => {
                     outbox::note_refused(&self.outbox, "ack", &done.leases, &acked);
+                    if !reservation.poisoned.is_empty() {
+                        self.report_poisoned(std::mem::take(&mut reservation.poisoned));
+                    }
                     self.hand_back(reservation.jobs);
                 }
                 Err(_) => self.outbox.finished.put_back(done),
+            }
+        }
+    }
+
+    /// A reserve sent ahead, once its task ended: `None` when the task was cancelled (the
+    /// runtime is shutting down; the jobs it reserved go back when their leases end). A panic
+    /// in it is a bug of this crate and goes on unwinding here.
+    fn arrived(&self, joined: Result<Arrived, tokio::task::JoinError>) -> Option<Arrived> {
+        match joined {
+            Ok(arrived) => Some(arrived),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => {
+                tracing::warn!(lane = %self.lane(), "a reserve sent ahead was cancelled; its jobs go back when their leases end");
+                None
             }
         }
     }
@@ -276,7 +331,7 @@ impl Pool {
         self.outbox.stats.reserve_sent_ahead();
         let reply = tokio::spawn(async move {
             let reserved = pool.reserve(&done, wanted).await;
-            (done, reserved)
+            (done, reserved, LeaseClock::now())
         });
         Sent { at, wanted, reply }
     }
