@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use queue_core::{Dispatched, Error, Failure, Lane, Lease, NewJob, Reservation, Result};
 
 use crate::coalesce::Sender;
+use crate::keys::LaneKeys;
 use crate::scripts::{
     Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply, JOBS_PER_CALL,
 };
@@ -123,15 +124,42 @@ impl RedisDriver {
         max: usize,
         lease: Duration,
     ) -> Result<(Vec<bool>, Reservation)> {
-        // A batch too big for one script's arguments acks its excess first.
+        let (acked, done) = self.ack_excess(lane, done).await?;
+        let keys = self.inner.keys.lane(lane);
+        let reply = self
+            .reserve_call(&keys, lane, max, lease, done)
+            .call(&self.inner.scripts, &self.inner.conn)
+            .await?;
+        self.take_reply(lane, acked, reply).await
+    }
+
+    /// Acks what of `done` does not fit in one reserve call's arguments; returns those acks'
+    /// outcomes and the rest, for the reserve to carry.
+    pub(crate) async fn ack_excess<'d>(
+        &self,
+        lane: &Lane,
+        done: &'d [Lease],
+    ) -> Result<(Vec<bool>, &'d [Lease])> {
         let (excess, done) = done.split_at(done.len().saturating_sub(JOBS_PER_CALL));
         let mut acked = Vec::with_capacity(excess.len() + done.len());
         for chunk in excess.chunks(JOBS_PER_CALL) {
             acked.extend(self.ack(lane, chunk).await?);
         }
-        let keys = self.inner.keys.lane(lane);
-        let reply = Reserve {
-            keys: &keys,
+        Ok((acked, done))
+    }
+
+    /// The reserve script's call on `lane` (key set `keys`) for up to `max` jobs, carrying the
+    /// acks of `done` (at most [`JOBS_PER_CALL`]); the limited and keyed reserves extend it.
+    pub(crate) fn reserve_call<'a>(
+        &self,
+        keys: &'a LaneKeys,
+        lane: &'a Lane,
+        max: usize,
+        lease: Duration,
+        done: &'a [Lease],
+    ) -> Reserve<'a> {
+        Reserve {
+            keys,
             lane,
             max,
             lease,
@@ -139,9 +167,6 @@ impl RedisDriver {
             max_lost_leases: self.max_lost_leases(),
             done,
         }
-        .call(&self.inner.scripts, &self.inner.conn)
-        .await?;
-        self.take_reply(lane, acked, reply).await
     }
 
     /// The acks and reservation of a reserve's reply, after `acked` (the acks sent before it).

@@ -9,7 +9,7 @@ use queue_core::{
 };
 
 use crate::scripts::{
-    Enqueue, EnqueueKeyed, PostponeKey, ReleasedKeyed, Reserve, ReserveKeyed, JOBS_PER_CALL,
+    Enqueue, EnqueueKeyed, PostponeKey, ReleasedKeyed, ReserveKeyed, JOBS_PER_CALL,
 };
 use crate::RedisDriver;
 
@@ -80,23 +80,11 @@ impl KeyedLimits for RedisDriver {
         lease: Duration,
         limits: &LimitSpec,
     ) -> Result<(Vec<bool>, Reservation)> {
-        let (excess, done) = done.split_at(done.len().saturating_sub(JOBS_PER_CALL));
-        let mut acked = Vec::with_capacity(excess.len() + done.len());
-        for chunk in excess.chunks(JOBS_PER_CALL) {
-            acked.extend(self.ack(lane, chunk).await?);
-        }
+        let (acked, done) = self.ack_excess(lane, done).await?;
         let keys = self.inner.keys.lane(lane);
         let keyed = self.inner.keys.queue(lane.queue()).keyed(lane.job());
         let reply = ReserveKeyed {
-            reserve: Reserve {
-                keys: &keys,
-                lane,
-                max,
-                lease,
-                max_failed: self.inner.options.max_failed,
-                max_lost_leases: self.max_lost_leases(),
-                done,
-            },
+            reserve: self.reserve_call(&keys, lane, max, lease, done),
             keyed: &keyed,
             limits,
         }

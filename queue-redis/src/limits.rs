@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use queue_core::{Lane, Lease, LimitSpec, Limits, Reservation, Result};
 
-use crate::scripts::{Postpone, Released, Reserve, ReserveLimited, JOBS_PER_CALL};
+use crate::scripts::{Postpone, Released, ReserveLimited};
 use crate::RedisDriver;
 
 #[async_trait]
@@ -20,23 +20,11 @@ impl Limits for RedisDriver {
         lease: Duration,
         limits: &LimitSpec,
     ) -> Result<(Vec<bool>, Reservation)> {
-        let (excess, done) = done.split_at(done.len().saturating_sub(JOBS_PER_CALL));
-        let mut acked = Vec::with_capacity(excess.len() + done.len());
-        for chunk in excess.chunks(JOBS_PER_CALL) {
-            acked.extend(self.ack(lane, chunk).await?);
-        }
+        let (acked, done) = self.ack_excess(lane, done).await?;
         let keys = self.inner.keys.lane(lane);
         let limit_keys = self.inner.keys.queue(lane.queue()).limit(lane.job());
         let reply = ReserveLimited {
-            reserve: Reserve {
-                keys: &keys,
-                lane,
-                max,
-                lease,
-                max_failed: self.inner.options.max_failed,
-                max_lost_leases: self.max_lost_leases(),
-                done,
-            },
+            reserve: self.reserve_call(&keys, lane, max, lease, done),
             limit_keys: &limit_keys,
             limits,
         }
