@@ -1,8 +1,8 @@
 -- cancel: cancels one job. A waiting job (ready or scheduled) is removed; a running job's lease
 -- ends (its worker's renewals, acks and failures are refused) and it goes to the failed list
 -- with the error 'cancelled', marked in the cancelled set with its failure time.
--- KEYS: the lane key set (lib.lua) of the job's lane, then 19 done (kept completed jobs),
--- 20 cancelled (ZSET id -> the failure time of a job cancelled while it ran).
+-- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done (kept completed jobs),
+-- 21 cancelled (ZSET id -> the failure time of a job cancelled while it ran).
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record  ARGV[3]: failed list cap
 -- Returns: 1 removed, 2 already ended (failed, completed or cancelled), 3 stopped,
 -- 0 no such job, -1 the record names another lane (read it again).
@@ -11,7 +11,7 @@ local raw = redis.call('HGET', q.data, id) or redis.call('HGET', q.later, id)
 if not raw then return 0 end
 local j = parse_env(raw)
 if j and j.name ~= name then return -1 end
-if not j or j.failed ~= '0' or redis.call('ZSCORE', KEYS[19], id) then return 2 end
+if not j or j.failed ~= '0' or redis.call('ZSCORE', KEYS[20], id) then return 2 end
 local tok = redis.call('ZSCORE', l.active, id)
 if not tok then
   if redis.call('ZREM', l.sched, id) == 0 and redis.call('ZREM', l.prio, id) == 0 then
@@ -24,7 +24,7 @@ end
 local now = now_ms()
 -- Marks of jobs no longer failed at their mark's time (retried, deleted, trimmed) are
 -- forgotten a few at a time, oldest first, so the set stays about as long as the failed list.
-local old = redis.call('ZRANGE', KEYS[20], 0, 9, 'WITHSCORES')
+local old = redis.call('ZRANGE', KEYS[21], 0, 9, 'WITHSCORES')
 local stale = {}
 for i = 1, #old, 2 do
   local e = parse_env(redis.call('HGET', q.data, old[i]))
@@ -33,7 +33,7 @@ end
 j.att = j.att + 1
 to_failed(id, j, j.att, 'cancelled', now, tonumber(ARGV[3]), token_ms(tok))
 release({ id }, { tok })
-call_many('ZREM', KEYS[20], stale)
-redis.call('ZADD', KEYS[20], now, id)
+call_many('ZREM', KEYS[21], stale)
+redis.call('ZADD', KEYS[21], now, id)
 tidy_lane(name)
 return 3

@@ -1,7 +1,7 @@
 -- complete: ends runs that succeeded for handlers that keep something (queue_core::Keep):
 -- keeps the jobs as completed and their results, then trims what is kept.
--- KEYS: the lane key set (lib.lua), then 19 done (ZSET id -> finished ms), 20 results (HASH
--- id -> JSON), 21 resexp (ZSET id -> result expiry ms).
+-- KEYS: the lane key set (lib.lua), then 20 done (ZSET id -> finished ms), 21 results (HASH
+-- id -> JSON), 22 resexp (ZSET id -> result expiry ms).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
 -- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then n
 -- results ('' for none).
@@ -11,7 +11,7 @@
 -- work stays bounded; what it leaves, the next call takes. Expired results are dropped the same
 -- way, and reads ignore them meanwhile.
 local TRIM = 1000
-local done_key, results, resexp = KEYS[19], KEYS[20], KEYS[21]
+local done_key, results, resexp = KEYS[20], KEYS[21], KEYS[22]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
@@ -47,13 +47,14 @@ if #done > 0 then
   else
     call_many('HDEL', q.data, done)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, done) end
+    if redis.call('HLEN', q.body) > 0 then call_many('HDEL', q.body, done) end
   end
   call_many('HSET', results, hres)
   call_many('ZADD', resexp, zres)
 end
 -- Trim: the oldest completed jobs past the count (popped), then those past the age. A kept
--- job has only its envelope left (its side records went at completion), and its dispatch
--- sequence if its id was chosen. A call whose leases were all stale changes nothing.
+-- job has only its envelope left (its side records went at completion), its dispatch
+-- sequence if its id was chosen, and its payload if it was too big for the envelope. A call whose leases were all stale changes nothing.
 if #done == 0 then return flags end
 if keep > 0 then
   local old = {}
@@ -72,6 +73,7 @@ if keep > 0 then
   if #old > 0 then
     call_many('HDEL', q.data, old)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, old) end
+    if redis.call('HLEN', q.body) > 0 then call_many('HDEL', q.body, old) end
   end
 end
 local expired = redis.call('ZRANGEBYSCORE', resexp, '-inf', now, 'LIMIT', 0, TRIM)

@@ -1,5 +1,5 @@
 -- delete: removes one job, whatever its state. An active job's lease becomes stale.
--- KEYS: the lane key set (lib.lua) of the job's lane, then 19 done, 20 results, 21 resexp.
+-- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done, 21 results, 22 resexp.
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record
 -- Returns: 1 deleted, 0 no such job, -1 the record names another lane (read it again).
 local id = ARGV[1]
@@ -10,9 +10,9 @@ if j and j.name ~= ARGV[2] then return -1 end
 if not j or j.failed ~= '0' then
   redis.call('LREM', q.failed, 1, id)
 end
-local completed = redis.call('ZREM', KEYS[19], id) == 1
-redis.call('HDEL', KEYS[20], id)
-redis.call('ZREM', KEYS[21], id)
+local completed = redis.call('ZREM', KEYS[20], id) == 1
+redis.call('HDEL', KEYS[21], id)
+redis.call('ZREM', KEYS[22], id)
 if j and j.failed == '0' and not completed then
   local tok = redis.call('ZSCORE', l.active, id)
   if tok then

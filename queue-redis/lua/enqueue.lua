@@ -1,14 +1,18 @@
 -- enqueue: stores jobs of one lane, ready now or scheduled, and wakes a blocked worker.
 -- KEYS: the lane key set (lib.lua).
--- ARGV[1]: job name  ARGV[2]: number of jobs n  ARGV[3]: values per job, 4 or 1, then per job
+-- ARGV[1]: job name  ARGV[2]: number of jobs n, or 'n@first' when the client took the
+-- sequence numbers first..first+n-1 itself (INCRBY seq, to store big payloads in the body
+-- hash under their ids beside this call, src/bodies.rs)  ARGV[3]: values per job, 4 or 1, then
+-- per job
 --   4: chosen id ('' to number it), priority, delay ms, envelope
 --   1: envelope (numbered, priority 0, no delay: the usual bulk dispatch, half the arguments)
 -- Returns: {first, k, ...}: job i (from 0) without a chosen id got id first + i; each k is the
 -- position (from 1) of a job whose chosen id already existed in the queue, so it was not stored.
 -- Job i's dispatch sequence is first + i; a job with a chosen id keeps it in the order hash.
 -- Everything is read and computed first; the writes come last (records, then indexes).
-local n = tonumber(ARGV[2])
-local first = redis.call('INCRBY', q.seq, n) - n + 1
+local n, given = string.match(ARGV[2], '^(%d+)@?(%d*)$')
+n = tonumber(n)
+local first = tonumber(given) or (redis.call('INCRBY', q.seq, n) - n + 1)
 local out, seen = { first }, {}
 local data_args, later_args, order_args, ready_ids, sched_args, prio_args = {}, {}, {}, {}, {}, {}
 local now, earliest = nil, nil

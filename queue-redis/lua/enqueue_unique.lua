@@ -3,7 +3,7 @@
 -- script holds as the function plain_enqueue (scripts/mod.rs), so a unique job is stored
 -- exactly as any other. Locks are checked here only: reserve, ack and the other steps never
 -- look at them, and a lock whose holder is gone or past what the mode covers is free.
--- KEYS: the lane key set (lib.lua), then 19 the lock ({p:q}:unique:...), 20 done (kept
+-- KEYS: the lane key set (lib.lua), then 20 the lock ({p:q}:unique:...), 21 done (kept
 -- completed jobs).
 -- ARGV[1..7]: as enqueue.lua for one job with 4 values: job name, 1, 4, chosen id or '',
 -- priority, delay ms, envelope.  ARGV[8]: mode: 's' until started, 'f' until finished,
@@ -11,7 +11,7 @@
 -- Returns: {0, holder id} when the lock is held: nothing stored (in debounce mode the holder
 -- took the new payload, and the new delay from now when one was given, and the lock's time
 -- started again); otherwise enqueue.lua's reply, and the lock names the stored job.
-local lock, mode, ttl = KEYS[19], ARGV[8], ARGV[9]
+local lock, mode, ttl = KEYS[20], ARGV[8], ARGV[9]
 local holder = redis.call('GET', lock)
 if holder then
   local env = redis.call('HGET', q.later, holder)
@@ -20,7 +20,7 @@ if holder then
   local j = parse_env(env)
   local covered = false
   if j and j.failed == '0' and j.name == ARGV[1]
-      and (scheduled or not redis.call('ZSCORE', KEYS[20], holder)) then
+      and (scheduled or not redis.call('ZSCORE', KEYS[21], holder)) then
     if mode == 'f' then
       covered = true
     else

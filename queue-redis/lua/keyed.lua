@@ -1,32 +1,32 @@
 -- keyed: helpers of the scripts of keyed lanes (handlers with a rate key), prepended after
 -- lib.lua to keyed_enqueue.lua, keyed_reserve.lua, keyed_postpone.lua and keyed_released.lua.
 -- Lanes without a rate key never run them.
--- KEYS: the lane key set (lib.lua), then 19..24 (keys.rs QueueKeys::keyed), all of the
+-- KEYS: the lane key set (lib.lua), then 20..25 (keys.rs QueueKeys::keyed), all of the
 -- queue's hash tag:
---   19 kjobs: ZSET of the waiting keyed jobs' places in their keys' lines, every score 0,
+--   20 kjobs: ZSET of the waiting keyed jobs' places in their keys' lines, every score 0,
 --      member "key NUL position NUL id" (a key holds no NUL), so a key's line is a lex range
 --      and its first job the range's first member. Positions are 16 digits: jobs joining the
 --      back count up from KPOS_MID, jobs returned to the front count down from it.
---   20 kring: ZSET key -> round * RING_TIES + tie: the keys with waiting jobs that may start,
+--   21 kring: ZSET key -> round * RING_TIES + tie: the keys with waiting jobs that may start,
 --      served lowest round first and, within a round, in the order they joined it (tie counts
 --      the ring's insertions, kstate 'tie'), the memory driver's order.
---   21 kpark: ZSET key -> ms: keys held back by their window or pause, until then.
---   22 kfull: ZSET key -> ms: keys held back by their concurrency, until their earliest lease
+--   22 kpark: ZSET key -> ms: keys held back by their window or pause, until then.
+--   23 kfull: ZSET key -> ms: keys held back by their concurrency, until their earliest lease
 --      deadline (or a settle that frees a slot, keyed_released.lua).
---   23 kstate: HASH: 'cur' the round being served, 'tie' the ring's insertions, 'back' and
+--   24 kstate: HASH: 'cur' the round being served, 'tie' the ring's insertions, 'back' and
 --      'front' the position counters,
 --      'sweep' the kof scan cursor, and per key: 'n:<key>' the first round it may be served in
 --      next, 'w:<key>' its starts in the window ("ms:count,ms:count", oldest first), 'p:<key>'
 --      its pause end (ms), 'c:<key>' its leased jobs ("id=token,...", checked against the
 --      active set when counted, so a reaped or settled job frees its slot by itself).
---   24 kof: HASH id -> key of the lane's keyed jobs (ready, scheduled, running or failed).
+--   25 kof: HASH id -> key of the lane's keyed jobs (ready, scheduled, running or failed).
 -- A waiting keyed job is also in the lane's prio ZSET, at KEYED_BASE + its position (above
 -- every priority's band), so counts, listings, deletes and purges see it as a ready job; a
 -- line's member whose job left prio (deleted, purged) is dropped when its turn comes.
 -- Jobs reaching the lane's ready list or its prio bands (returned by requeue or reap, retried
 -- from the failed list) are moved into their key's line, at its front, by the keyed reserve.
-local k = { jobs = KEYS[19], ring = KEYS[20], park = KEYS[21], full = KEYS[22],
-            state = KEYS[23], of = KEYS[24] }
+local k = { jobs = KEYS[20], ring = KEYS[21], park = KEYS[22], full = KEYS[23],
+            state = KEYS[24], of = KEYS[25] }
 local KEYED_BASE = 2000000000000000
 local KPOS_MID = 1000000000000000
 

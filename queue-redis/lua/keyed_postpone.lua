@@ -1,7 +1,7 @@
 -- keyed_postpone: a keyed handler said "rate limited, retry after d": the job goes back, due
 -- after d, without spending its attempt (as postpone.lua), and its key (not the lane) pauses
 -- for d: set aside in kpark until then.
--- KEYS: the lane key set (lib.lua), then keyed.lua's 19..24.
+-- KEYS: the lane key set (lib.lua), then keyed.lua's 20..25.
 -- ARGV[1]: id  ARGV[2]: token  ARGV[3]: delay ms (at most queue_core::MAX_DELAY)
 -- Returns: 1 when the token was current, else 0 (nothing changed).
 local ids, held, toks = check_leases(1, 2)

@@ -1,7 +1,7 @@
 -- keyed_released: after jobs of a keyed lane with a concurrency limit were settled, puts the
 -- keys held by their concurrency that have a free slot again back in the ring (up to 100 per
 -- call), and wakes one blocked worker when it did.
--- KEYS: the lane key set (lib.lua), then keyed.lua's 19..24.  ARGV[1]: the concurrency per key
+-- KEYS: the lane key set (lib.lua), then keyed.lua's 20..25.  ARGV[1]: the concurrency per key
 -- Returns: how many keys may start again.
 local conc = tonumber(ARGV[1])
 local keys = redis.call('ZRANGE', k.full, 0, 99)

@@ -3,7 +3,7 @@
 -- back, lets held-back keys whose time came start again, then leases up to n jobs taking keys
 -- from the ring lowest round first, one job per key per round, each key within its own limits
 -- (a key held back is set aside in kpark or kfull and skipped).
--- KEYS: the lane key set (lib.lua), then keyed.lua's 19..24.
+-- KEYS: the lane key set (lib.lua), then keyed.lua's 20..25.
 -- ARGV: reserve.lua's (n, lease ms, failed cap, job name, lost leases that make a job poison,
 -- then (id, token) pairs to ack), then three more, taken off first: the rate's count per key
 -- (0: no rate), its window ms, the concurrency per key (0: none).

@@ -25,9 +25,9 @@
 --
 -- Every lane script takes the same KEYS, in this order (see LaneKeys in src/keys.rs):
 --   1 data  2 err  3 prog  4 failed  5 paused  6 seq  7 tok  8 lanes  9 later  10 lost
---   11 order  12 ready  13 prio  14 sched  15 active  16 leases  17 wake  18 errs
--- (errs came last, so the others kept their places; scripts that take more keys take them
--- from 19 on.)
+--   11 order  12 ready  13 prio  14 sched  15 active  16 leases  17 wake  18 errs  19 body
+-- (errs and body came last, so the others kept their places; scripts that take more keys take
+-- them from 20 on.)
 -- data holds the envelopes of ready, running and failed jobs; later those of scheduled jobs
 -- (delayed or backing off), moved to data when they come due. A backlog of delayed jobs then
 -- does not grow the hash every reserve and ack reads: measured, 1M delayed jobs in data made
@@ -36,7 +36,10 @@
 -- sched: ZSET of delayed and backing-off ids by due ms; wake: list holding at most one pending
 -- wake-up for blocked workers (BLPOP). err, errs, prog and lost hold what only some jobs have
 -- (the last error, the error history, progress, lost leases); order holds the dispatch
--- sequence of jobs with chosen ids (a numbered job's id is its sequence). Acks delete from
+-- sequence of jobs with chosen ids (a numbered job's id is its sequence); body the payloads
+-- too big to pass through scripts, written by the client under ids it numbered beside the
+-- enqueue call (src/bodies.rs), their envelopes' payloads empty: the scripts never copy them,
+-- and only deletes of a job for good touch them. Acks delete from
 -- them only when they are not empty, so a job that uses none of them costs nothing there.
 --
 -- errs: id -> the job's last MAX_ERRORS errors, oldest first, each entry
@@ -59,7 +62,7 @@
 
 local q = { data = KEYS[1], err = KEYS[2], prog = KEYS[3], failed = KEYS[4], paused = KEYS[5],
             seq = KEYS[6], tok = KEYS[7], lanes = KEYS[8], later = KEYS[9], lost = KEYS[10],
-            order = KEYS[11], errs = KEYS[18] }
+            order = KEYS[11], errs = KEYS[18], body = KEYS[19] }
 local l = { ready = KEYS[12], prio = KEYS[13], sched = KEYS[14], active = KEYS[15],
             leases = KEYS[16], wake = KEYS[17] }
 
@@ -225,10 +228,11 @@ local function ack(from, to)
   if #done > 0 then
     release(done, done_toks)
     call_many('HDEL', q.data, done)
-    -- Most jobs never failed, reported progress, lost a lease or had a chosen id: skip the
-    -- deletes when nothing is there (one EXISTS for the five; empty hashes do not exist).
-    if redis.call('EXISTS', q.err, q.errs, q.prog, q.lost, q.order) > 0 then
-      for _, side in ipairs({ q.err, q.errs, q.prog, q.lost, q.order }) do
+    -- Most jobs never failed, reported progress, lost a lease, had a chosen id or a big
+    -- payload: skip the deletes when nothing is there (one EXISTS for the six; empty hashes do
+    -- not exist).
+    if redis.call('EXISTS', q.err, q.errs, q.prog, q.lost, q.order, q.body) > 0 then
+      for _, side in ipairs({ q.err, q.errs, q.prog, q.lost, q.order, q.body }) do
         if redis.call('HLEN', side) > 0 then call_many('HDEL', side, done) end
       end
     end
@@ -363,7 +367,7 @@ end
 
 -- Deletes every record of `ids` (a list): the envelope and whatever side records they have.
 local function forget(ids)
-  for _, key in ipairs({ q.data, q.later, q.err, q.errs, q.prog, q.lost, q.order }) do
+  for _, key in ipairs({ q.data, q.later, q.err, q.errs, q.prog, q.lost, q.order, q.body }) do
     call_many('HDEL', key, ids)
   end
 end

@@ -2,14 +2,14 @@
 -- concurrency. The limited reserve is lib.lua, then this file, then reserve.lua with its hook
 -- comments (`@limits:<step>`) replaced by the calls below (scripts/limits.rs); reserve.lua
 -- itself, which every lane without limits runs, does none of this.
--- KEYS: the lane key set (lib.lua), then 19: the lane's starts (ZSET, member "token:n",
--- score = start ms; expires a window after the last start)  20: the lane's pause end (string,
+-- KEYS: the lane key set (lib.lua), then 20: the lane's starts (ZSET, member "token:n",
+-- score = start ms; expires a window after the last start)  21: the lane's pause end (string,
 -- ms; expires with the pause).
 -- ARGV: reserve.lua's, then three more, taken off before reserve.lua reads ARGV: the rate's
 -- count (0: no rate)  its window ms  the concurrency (0: none).
 -- Returns: reserve.lua's reply; when limits held jobs back, the first value is at most the
 -- delay until the window frees a start or the pause ends.
-local lim = { starts = KEYS[19], pause = KEYS[20] }
+local lim = { starts = KEYS[20], pause = KEYS[21] }
 -- Values before the first leased job in reserve.lua's reply.
 local LIM_HEAD = 4
 local lim_conc = tonumber(table.remove(ARGV))

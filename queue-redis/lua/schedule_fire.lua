@@ -10,7 +10,7 @@
 -- fired. A tick fires when it is after the last fired tick; its job is stored unless a job of
 -- its id exists (then the tick still counts as fired). Reads and checks come first; the writes
 -- (records, indexes, then the state) come last.
-local defs, states = KEYS[19], KEYS[20]
+local defs, states = KEYS[20], KEYS[21]
 local name = ARGV[1]
 if redis.call('HGET', defs, name) ~= ARGV[2] then return { 'changed' } end
 local state = redis.call('HGET', states, name) or ''

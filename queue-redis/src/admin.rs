@@ -165,6 +165,8 @@ impl RedisDriver {
             crate::retention::mark_completed(&mut info, finished as u64);
         }
         info.result = queue_core::Retention::result(self, queue, id).await?;
+        self.fill_infos(&keys, std::slice::from_mut(&mut info))
+            .await?;
         Ok(Some(info))
     }
 
@@ -273,6 +275,7 @@ impl RedisDriver {
             more = true;
         }
         let next = more.then(|| cursor.write(query.state, query.order));
+        self.fill_infos(&keys, &mut jobs).await?;
         Ok(JobPage::new(jobs, next))
     }
 
@@ -326,6 +329,7 @@ impl RedisDriver {
                     }),
             );
         }
+        self.fill_infos(keys, &mut out).await?;
         Ok(out)
     }
 

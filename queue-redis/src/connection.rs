@@ -547,6 +547,28 @@ impl Commands {
             .await
     }
 
+    /// Sends a pipeline that calls `script` with `EVALSHA`; when the server does not know the
+    /// script (`NOSCRIPT`, after a restart), loads it and sends the pipeline again. The
+    /// pipeline's other commands must be safe to run twice.
+    pub(crate) async fn pipe_loading<T: FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+        script: &redis::Script,
+    ) -> queue_core::Result<T> {
+        self.run(|mut conn| async move {
+            match pipe.query_async(&mut conn).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    script.load_async(&mut conn).await?;
+                    pipe.query_async(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
     /// Sends a pipeline.
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> queue_core::Result<T> {
         self.run(|mut conn| async move { pipe.query_async(&mut conn).await })

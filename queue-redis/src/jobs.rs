@@ -81,12 +81,14 @@ impl RedisDriver {
         let created_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
-        for chunk in jobs.chunks(JOBS_PER_CALL) {
+        let large = self.large_payloads();
+        for chunk in crate::bodies::batches(jobs) {
             Enqueue {
                 keys: &keys,
                 job: lane.job(),
                 jobs: chunk,
                 created_ms,
+                large: Some(large),
             }
             .call(&self.inner.scripts, &self.inner.conn, out)
             .await?;
@@ -180,10 +182,12 @@ impl RedisDriver {
     ) -> Result<(Vec<bool>, Reservation)> {
         let ReserveReply {
             acked: flags,
-            reservation,
-            unreadable,
+            mut reservation,
+            mut unreadable,
         } = reply;
         acked.extend(flags);
+        self.fill_reserved(lane, &mut reservation, &mut unreadable)
+            .await;
         for (lease, why) in unreadable {
             if let Err(error) = self.fail_unreadable(lane, &lease, why).await {
                 tracing::warn!(%lane, id = %lease.id, %error, "could not fail an unreadable job record; its lease will expire and the reaper returns it");

@@ -35,6 +35,7 @@ impl RedisDriver {
                     job: lane.job(),
                     jobs: chunk,
                     created_ms,
+                    large: None,
                 },
                 keyed: &keyed,
             }

@@ -157,6 +157,13 @@ impl QueueKeys {
     pub(crate) fn errs(&self) -> String {
         self.key("errs")
     }
+    /// id -> payload of a job whose payload was too big to pass through the scripts
+    /// ([`RedisOptions::large_payload`](crate::RedisOptions::large_payload)): one byte saying
+    /// how it is stored, then the bytes (`src/bodies.rs`). Its envelope's payload is empty.
+    /// Written by the client beside the enqueue script, deleted with the job's other records.
+    pub(crate) fn body(&self) -> String {
+        self.key("body")
+    }
     /// id -> progress JSON.
     pub(crate) fn prog(&self) -> String {
         self.key("prog")
@@ -239,8 +246,8 @@ impl QueueKeys {
         self.key("schedules:state")
     }
     /// Every key of the queue itself (not its lanes), in the order `lua/lib.lua` reads them:
-    /// the first 11 start a lane script's KEYS, the last (`errs`) ends them.
-    pub(crate) fn own(&self) -> [String; 12] {
+    /// the first 11 start a lane script's KEYS, the last two (`errs`, `body`) end them.
+    pub(crate) fn own(&self) -> [String; 13] {
         [
             self.data(),
             self.err(),
@@ -254,6 +261,7 @@ impl QueueKeys {
             self.lost(),
             self.order(),
             self.errs(),
+            self.body(),
         ]
     }
 
@@ -261,7 +269,7 @@ impl QueueKeys {
     /// `{p:q}:lane:<job>:<suffix>`. Job names cannot contain the suffixes' separator in a way
     /// that collides: the suffix is always the last component.
     pub(crate) fn lane(&self, job: &str) -> LaneKeys {
-        let [data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, errs] =
+        let [data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, errs, body] =
             self.own();
         let [ready, prio, sched, active, leases, wake] =
             ["ready", "prio", "sched", "active", "leases", "wake"]
@@ -269,7 +277,7 @@ impl QueueKeys {
         LaneKeys {
             all: [
                 data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, ready, prio,
-                sched, active, leases, wake, errs,
+                sched, active, leases, wake, errs, body,
             ],
         }
     }
@@ -293,14 +301,14 @@ impl QueueKeys {
     }
 }
 
-/// The 18 keys every lane script takes, in the order `lua/lib.lua` reads them:
+/// The 19 keys every lane script takes, in the order `lua/lib.lua` reads them:
 /// `data err prog failed paused seq tok lanes later lost order` (the queue's, see
 /// [`QueueKeys::own`]), then `ready prio sched active leases wake` (the lane's own), then
-/// `errs` (the queue's error histories, added after the others so the first 17 keep their
-/// places).
+/// `errs` and `body` (the queue's error histories and big payloads, added after the others so
+/// the first 17 keep their places).
 #[derive(Debug)]
 pub(crate) struct LaneKeys {
-    all: [String; 18],
+    all: [String; 19],
 }
 
 impl LaneKeys {
@@ -339,6 +347,14 @@ impl LaneKeys {
     pub(crate) fn wake(&self) -> &str {
         &self.all[Self::OWN + 5]
     }
+    /// The queue's job id and sequence counter (see [`QueueKeys::seq`]).
+    pub(crate) fn seq(&self) -> &str {
+        &self.all[5]
+    }
+    /// The queue's payloads stored beside their envelopes (see [`QueueKeys::body`]).
+    pub(crate) fn body(&self) -> &str {
+        &self.all[18]
+    }
 }
 
 #[cfg(test)]
@@ -349,7 +365,7 @@ mod tests {
     fn keys_share_one_hash_tag() {
         let keys = Keys::new("app");
         let lane = keys.lane(&Lane::new("mail", "send_welcome").unwrap());
-        assert_eq!(lane.all().len(), 18);
+        assert_eq!(lane.all().len(), 19);
         assert!(lane.all().iter().all(|k| k.starts_with("{app:mail}:")));
         assert_eq!(lane.all()[9], "{app:mail}:lost");
         assert_eq!(lane.all()[11], "{app:mail}:lane:send_welcome:ready");
@@ -362,7 +378,9 @@ mod tests {
         assert_eq!(lane.wake(), "{app:mail}:lane:send_welcome:wake");
         assert_eq!(lane.own().len(), 6);
         assert_eq!(keys.queue("mail").own()[..11], lane.all()[..11]);
-        assert_eq!(keys.queue("mail").own()[11], lane.all()[17]);
+        assert_eq!(keys.queue("mail").own()[11..], lane.all()[17..]);
+        assert_eq!(lane.body(), "{app:mail}:body");
+        assert_eq!(lane.seq(), "{app:mail}:seq");
         assert_eq!(keys.queue("mail").events(), "{app:mail}:events");
         assert_eq!(
             keys.queue("mail").unique("send:x", "k:1"),

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod admin;
+mod bodies;
 mod coalesce;
 mod connection;
 mod driver;
@@ -39,7 +40,7 @@ use scripts::Scripts;
 use wait::Waiters;
 use wait_hub::WaitHub;
 
-pub use options::RedisOptions;
+pub use options::{Compression, RedisOptions};
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
 /// script. Cloning shares the connection.

@@ -1,5 +1,5 @@
 //! The driver's settings: [`RedisOptions`], and the parameters of ours the URL may carry
-//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`).
+//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?large_payload=`, `?compress=`).
 
 use std::time::Duration;
 
@@ -46,6 +46,31 @@ pub struct RedisOptions {
     /// How long a durable dispatch waits for its replicas: at least 1 ms, shorter than
     /// `response_timeout`. Also settable as `?durable_timeout=100ms` (or `2s`). Default 1 s.
     pub durable_timeout: Duration,
+    /// Payloads of at least this many bytes are stored beside their job's record (in the
+    /// queue's `body` hash, written and read with plain hash commands next to the scripts)
+    /// instead of passing through the scripts, which copy every byte they are given several
+    /// times; see BENCHMARKS.md for what it gains. Jobs with a chosen id, a rate key, a unique
+    /// key, and the steps of workflows keep their payloads in their records whatever the size.
+    /// 0 keeps every payload in its record. Also settable as `?large_payload=16384`. Default
+    /// 8 KiB.
+    pub large_payload: usize,
+    /// How payloads stored beside their records (see
+    /// [`large_payload`](RedisOptions::large_payload)) are compressed. Workers read either
+    /// form whatever their own setting. Also settable as `?compress=lz4` (or `none`). Default
+    /// [`Compression::None`].
+    pub compress: Compression,
+}
+
+/// How large payloads are compressed ([`RedisOptions::compress`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Stored as they are.
+    #[default]
+    None,
+    /// LZ4 (the `lz4_flex` block format with the size in front): fast on both sides, about
+    /// halving JSON; a payload it would not shrink is stored as it is.
+    Lz4,
 }
 
 impl Default for RedisOptions {
@@ -62,6 +87,8 @@ impl Default for RedisOptions {
             tls_root_cert: None,
             durable_replicas: 0,
             durable_timeout: Duration::from_secs(1),
+            large_payload: 8 * 1024,
+            compress: Compression::None,
         }
     }
 }
@@ -89,6 +116,16 @@ impl RedisOptions {
                         "`durable_timeout` must be a duration such as `100ms` or `2s`, not `{t}`"
                     )
                 })?;
+            } else if let Some(n) = pair.strip_prefix("large_payload=") {
+                self.large_payload = n.parse().map_err(|_| {
+                    format!("`large_payload` must be a whole number of bytes, not `{n}`")
+                })?;
+            } else if let Some(c) = pair.strip_prefix("compress=") {
+                self.compress = match c {
+                    "none" => Compression::None,
+                    "lz4" => Compression::Lz4,
+                    _ => return Err(format!("`compress` must be `lz4` or `none`, not `{c}`")),
+                };
             } else {
                 rest.push(pair);
             }
@@ -191,5 +228,22 @@ mod tests {
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=soon").contains("duration"));
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=9s").contains("shorter"));
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=0ms").contains("at least"));
+    }
+
+    #[test]
+    fn payload_settings_come_off_the_url() {
+        let mut options = RedisOptions::default();
+        assert_eq!(options.large_payload, 8 * 1024);
+        let url = options
+            .take_from_url("redis://h/0?large_payload=100&compress=lz4&protocol=resp3")
+            .unwrap();
+        assert_eq!(url, "redis://h/0?protocol=resp3");
+        assert_eq!(
+            (options.large_payload, options.compress),
+            (100, Compression::Lz4)
+        );
+        let refused = |url: &str| RedisOptions::default().take_from_url(url).unwrap_err();
+        assert!(refused("redis://h?large_payload=big").contains("`large_payload`"));
+        assert!(refused("redis://h?compress=zip").contains("`compress` must be"));
     }
 }

@@ -45,6 +45,9 @@ use super::listing::{
     listing_ready_follows_reserve_order, listing_ready_skips_jobs_reserved_between_pages,
     listing_refuses_bad_cursors_and_sizes,
 };
+use super::payloads::{
+    deleting_and_purging_let_large_payloads_go, large_payloads_come_back_whole_from_every_path,
+};
 use super::retention::{
     a_kept_job_keeps_its_id, a_result_is_not_handed_to_a_new_job_of_the_same_id,
     clean_removes_old_completed_and_failed_jobs, completed_jobs_are_kept_by_count,
@@ -113,6 +116,8 @@ pub(super) const CASES: &[Case] = &[
     case!(purge_empties_the_queue, Admin),
     case!(progress_is_recorded, Admin),
     case!(payload_bytes_round_trip),
+    case!(large_payloads_come_back_whole_from_every_path, Admin),
+    case!(deleting_and_purging_let_large_payloads_go, Admin),
     case!(queues_are_listed, Admin),
     case!(workers_are_listed_until_retired_or_expired, Presence),
     case!(lane_counts_by_job, Admin),

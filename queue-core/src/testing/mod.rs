@@ -36,6 +36,7 @@ mod flows;
 mod keyed;
 mod limits;
 mod listing;
+mod payloads;
 mod retention;
 mod schedules;
 mod shards;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use queue_core::{Dispatched, Error, JobId, Lane, Lease, NewJob, Reservation, ReservedJob, Result};
 use redis::Value;
 
-use super::{delay_ms, flags, integer, lane_call, ms, unexpected, Scripts, JOBS_PER_CALL};
+use super::{delay_ms, flags, integer, lane_call, ms, unexpected, ArgSink, Scripts, JOBS_PER_CALL};
+use crate::bodies::LargePayloads;
 use crate::connection::Commands;
 use crate::keys::LaneKeys;
 use crate::record::{as_i64, as_string, envelope, into_bytes, Header};
@@ -20,6 +21,8 @@ pub(crate) struct Enqueue<'a> {
     pub(crate) jobs: &'a [&'a NewJob],
     /// When the jobs were dispatched, in ms since the epoch (written into their envelopes).
     pub(crate) created_ms: u64,
+    /// Which payloads go to the body hash (`None`: none, as for keyed jobs).
+    pub(crate) large: Option<LargePayloads>,
 }
 
 impl Enqueue<'_> {
@@ -31,37 +34,92 @@ impl Enqueue<'_> {
         conn: &Commands,
         out: &mut Vec<Dispatched>,
     ) -> Result<()> {
-        let mut inv = lane_call(&scripts.enqueue, self.keys);
         // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
         let plain = self
             .jobs
             .iter()
             .map(|job| job.spec())
             .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero());
-        self.args(&mut inv, plain);
+        if let Some(large) = self.large {
+            let outside: Vec<bool> = self.jobs.iter().map(|j| large.takes(&j.spec())).collect();
+            if outside.contains(&true) {
+                return self
+                    .call_with_bodies(scripts, conn, out, large, &outside, plain)
+                    .await;
+            }
+        }
+        let mut inv = lane_call(&scripts.enqueue, self.keys);
+        self.args(&mut inv, plain, None);
         let reply = conn.invoke(&inv).await?;
         self.read(reply, out)
     }
 
-    /// The script's arguments after its keys: 1 value per job when `plain`, else 4.
-    pub(super) fn args(&self, inv: &mut redis::ScriptInvocation<'_>, plain: bool) {
-        inv.arg(self.job)
-            .arg(self.jobs.len())
-            .arg(if plain { 1 } else { 4 });
-        for job in self.jobs.iter().map(|job| job.spec()) {
+    /// [`Enqueue::call`] for a batch some of whose payloads go to the body hash
+    /// ([`bodies`](crate::bodies)): takes the batch's ids first, then sends the bodies and the
+    /// script in one `MULTI`, so a refused or failed transaction stores neither.
+    async fn call_with_bodies(
+        self,
+        scripts: &Scripts,
+        conn: &Commands,
+        out: &mut Vec<Dispatched>,
+        large: LargePayloads,
+        outside: &[bool],
+        plain: bool,
+    ) -> Result<()> {
+        let n = self.jobs.len() as i64;
+        let last: i64 = conn
+            .query(redis::cmd("INCRBY").arg(self.keys.seq()).arg(n))
+            .await?;
+        let first = last - n + 1;
+        let mut hset = redis::cmd("HSET");
+        hset.arg(self.keys.body());
+        for (k, job) in self.jobs.iter().enumerate() {
+            if outside[k] {
+                hset.arg(first + k as i64)
+                    .arg(large.body(job.spec().payload));
+            }
+        }
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(scripts.enqueue.get_hash())
+            .arg(self.keys.all().len())
+            .arg(self.keys.all());
+        self.args(&mut eval, plain, Some((first, outside)));
+        let mut pipe = redis::pipe();
+        pipe.atomic().add_command(hset).add_command(eval);
+        let (_, reply): (Value, Value) = conn.pipe_loading(&pipe, &scripts.enqueue).await?;
+        self.read(reply, out)
+    }
+
+    /// The script's arguments after its keys: 1 value per job when `plain`, else 4. With
+    /// `numbered`, the client took the ids from `first` on, and the jobs marked there keep
+    /// their payloads in the body hash (their envelopes' are empty).
+    pub(super) fn args(
+        &self,
+        inv: &mut impl ArgSink,
+        plain: bool,
+        numbered: Option<(i64, &[bool])>,
+    ) {
+        inv.put(self.job);
+        match numbered {
+            Some((first, _)) => inv.put(format!("{}@{first}", self.jobs.len())),
+            None => inv.put(self.jobs.len()),
+        }
+        inv.put(if plain { 1 } else { 4 });
+        for (k, job) in self.jobs.iter().map(|job| job.spec()).enumerate() {
             if !plain {
-                inv.arg(job.id.map_or("", |id| id.as_str()))
-                    .arg(job.priority)
-                    .arg(delay_ms(job.delay));
+                inv.put(job.id.map_or("", |id| id.as_str()));
+                inv.put(job.priority);
+                inv.put(delay_ms(job.delay));
             }
             let ready_ms = self.created_ms.saturating_add(delay_ms(job.delay));
-            inv.arg(envelope(
+            let outside = numbered.is_some_and(|(_, outside)| outside[k]);
+            inv.put(envelope(
                 job.attempts,
                 job.priority,
                 self.created_ms,
                 ready_ms,
                 self.job,
-                job.payload,
+                if outside { &[] } else { job.payload },
             ));
         }
     }

@@ -116,6 +116,25 @@ impl Scripts {
     }
 }
 
+/// Where a script's arguments are written: a [`ScriptInvocation`] (sent with `EVALSHA`, loaded
+/// on `NOSCRIPT`) or a command of a pipeline.
+pub(crate) trait ArgSink {
+    /// Adds one argument.
+    fn put<T: redis::ToRedisArgs>(&mut self, arg: T);
+}
+
+impl ArgSink for ScriptInvocation<'_> {
+    fn put<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
+impl ArgSink for redis::Cmd {
+    fn put<T: redis::ToRedisArgs>(&mut self, arg: T) {
+        self.arg(arg);
+    }
+}
+
 /// A call of a lane script: the lane's key set (the KEYS of `lua/lib.lua`), arguments to follow.
 fn lane_call<'s>(script: &'s Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
     let mut inv = script.prepare_invoke();

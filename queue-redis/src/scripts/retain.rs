@@ -73,7 +73,7 @@ impl Clean<'_> {
         for key in q.kept() {
             inv.key(key);
         }
-        inv.key(q.errs());
+        inv.key(q.errs()).key(q.body());
         let state = if self.state == JobState::Completed {
             "completed"
         } else {
