@@ -190,6 +190,7 @@ impl Reserve<'_> {
                 }
             }
         }
+        crate::record::stamp_starts(&mut reservation.jobs);
         Ok(ReserveReply {
             acked,
             reservation,
