@@ -6,7 +6,7 @@ use std::path::PathBuf;
 const USAGE: &str = "\
 usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                    [--redis-url URL] [--scaling-max N] [--json PATH] [--observe]
-                   [--rtt MS,MS,...] [--payloads]
+                   [--rtt MS,MS,...] [--payloads] [--only limited]
 
   --jobs N          jobs per throughput phase (default 100000)
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
@@ -25,10 +25,14 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                     --jobs) in MB/s, beside redis-benchmark SET and GET of that size
   --rtt LIST        Redis only: drain and end to end again through a proxy adding each round
                     trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none)
+  --only limited    run only the rate-limited phase on each driver (60,000 jobs limited to
+                    20,000 starts per 1 s, two workers; the window check reads the starts the
+                    storage assigned), without the Redis baseline; --jobs, --latency-jobs and
+                    --scaling-max do not apply, --observe, --payloads and --rtt are refused
 ";
 
 /// The flags that take a value.
-const FLAGS: [&str; 7] = [
+const FLAGS: [&str; 8] = [
     "--jobs",
     "--latency-jobs",
     "--driver",
@@ -36,7 +40,15 @@ const FLAGS: [&str; 7] = [
     "--scaling-max",
     "--json",
     "--rtt",
+    "--only",
 ];
+
+/// A phase that `--only` runs alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Only {
+    /// The rate-limited phase ([`limited`](crate::limited)).
+    Limited,
+}
 
 /// The parsed flags.
 #[derive(Debug, Clone)]
@@ -61,6 +73,8 @@ pub(crate) struct Args {
     pub(crate) payloads: bool,
     /// Round trips of the network phases (Redis only; empty skips them).
     pub(crate) round_trips: Vec<std::time::Duration>,
+    /// Run only this phase (`--only`).
+    pub(crate) only: Option<Only>,
 }
 
 impl Args {
@@ -92,6 +106,7 @@ impl Args {
             observe: false,
             round_trips: Vec::new(),
             payloads: false,
+            only: None,
         };
         let mut flags = flags;
         while let Some(flag) = flags.next() {
@@ -125,6 +140,16 @@ impl Args {
                 "--redis-url" => args.redis_url = Some(value),
                 "--json" => args.json = Some(value.into()),
                 "--rtt" => args.round_trips = round_trips(&value)?,
+                "--only" => {
+                    args.only = match value.as_str() {
+                        "limited" => Some(Only::Limited),
+                        other => {
+                            return Err(Some(format!(
+                                "--only takes `limited` (the rate-limited phase), not `{other}`"
+                            )))
+                        }
+                    }
+                }
                 "--driver" => {
                     (args.memory, args.redis) = match value.as_str() {
                         "memory" => (true, false),
@@ -138,6 +163,18 @@ impl Args {
                     }
                 }
                 _ => unreachable!("{flag} is in FLAGS"),
+            }
+        }
+        if args.only.is_some() {
+            let extra = [
+                (args.observe, "--observe"),
+                (args.payloads, "--payloads"),
+                (!args.round_trips.is_empty(), "--rtt"),
+            ];
+            if let Some((_, flag)) = extra.iter().find(|(given, _)| *given) {
+                return Err(Some(format!(
+                    "--only limited runs the rate-limited phase alone; {flag} is another phase"
+                )));
             }
         }
         Ok(args)
@@ -224,5 +261,19 @@ mod tests {
             parse("--bogus").unwrap_err().unwrap(),
             "unknown flag --bogus"
         );
+        let a = parse("--driver redis --only limited").unwrap();
+        assert_eq!(
+            (a.only, a.memory, a.redis),
+            (Some(Only::Limited), false, true)
+        );
+        assert_eq!(parse("").unwrap().only, None);
+        assert!(parse("--only drain")
+            .unwrap_err()
+            .unwrap()
+            .contains("not `drain`"));
+        assert!(parse("--only limited --observe")
+            .unwrap_err()
+            .unwrap()
+            .contains("--observe"));
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo run --release -p queue-bench -- [--jobs N] [--latency-jobs N] [--driver memory|redis|all] [--redis-url URL] [--scaling-max N] [--json PATH]`
+//! `cargo run --release -p queue-bench -- [--jobs N] [--latency-jobs N] [--driver memory|redis|all] [--redis-url URL] [--scaling-max N] [--json PATH] [--only limited]`
 //!
 //! Measures, per driver: bulk enqueue, enqueue one by one from 50 producers, drain (N jobs
 //! queued first, concurrency 50, no-op handler), end to end (producers and workers at once),
@@ -13,6 +13,8 @@
 //! LPUSH and RPOP, EVALSHA of a one-command script) and reports the Redis throughput and CPU
 //! figures also as fractions of that baseline, which compare across days and machines (see
 //! `baseline.rs` for what is divided by what).
+//!
+//! `--only limited` runs the rate-limited phase alone on each driver (no baseline).
 //!
 //! Without `--redis-url` it starts its own redis-server (no persistence) on a free port. Prints
 //! a markdown report (machine, date, command, a table with the targets, a scaling table)
@@ -45,7 +47,7 @@ use queue_core::Queue;
 use queue_memory::MemoryDriver;
 use queue_redis::RedisDriver;
 
-use crate::args::Args;
+use crate::args::{Args, Only};
 use crate::baseline::Baseline;
 use crate::machine::Machine;
 use crate::measurements::{DriverReport, RunInfo};
@@ -55,19 +57,13 @@ use crate::phases::Bench;
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if args.only == Some(Only::Limited) {
+        return only_limited(&args).await;
+    }
     // Found first, so that a missing redis-benchmark stops the run before anything is measured.
     let benchmark = args.redis.then(redis_benchmark::binary);
     jobs::epoch();
-    let mut run = RunInfo {
-        date: machine::utc_now(),
-        command: machine::command_line(),
-        machine: Machine::read(),
-        redis_server: None,
-        redis_server_version: None,
-        jobs: args.jobs,
-        latency_jobs: args.latency_jobs,
-        scaling_max: args.scaling_max,
-    };
+    let mut run = run_info(&args);
     let mut reports = measure(&args, false, benchmark.as_deref(), &mut run).await;
     if args.observe {
         observed::install();
@@ -79,6 +75,81 @@ async fn main() {
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         eprintln!("queue-bench: wrote {}", path.display());
     }
+}
+
+/// The run's description, before any measurement.
+fn run_info(args: &Args) -> RunInfo {
+    RunInfo {
+        date: machine::utc_now(),
+        command: machine::command_line(),
+        machine: Machine::read(),
+        redis_server: None,
+        redis_server_version: None,
+        jobs: args.jobs,
+        latency_jobs: args.latency_jobs,
+        scaling_max: args.scaling_max,
+    }
+}
+
+/// `--only limited`: the rate-limited phase alone on each driver asked for; prints its report
+/// (and writes the JSON).
+async fn only_limited(args: &Args) {
+    let mut run = run_info(args);
+    let mut runs = Vec::new();
+    if args.memory {
+        eprintln!("queue-bench: memory: rate-limited drain");
+        let queue = Queue::new(Arc::new(MemoryDriver::new()));
+        runs.push(("memory", limited::measure(&queue, None).await));
+    }
+    if args.redis {
+        let (url, _own_server) = redis_server(args);
+        let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
+        describe_redis(&client, &url, args, &mut run).await;
+        let driver = RedisDriver::connect(&bench_url(&url))
+            .await
+            .expect("connect to Redis");
+        eprintln!("queue-bench: redis: rate-limited drain");
+        let queue = Queue::new(Arc::new(driver));
+        runs.push(("redis", limited::measure(&queue, Some(&client)).await));
+    }
+    print!("{}", report::markdown_limited(&run, &runs));
+    if let Some(path) = &args.json {
+        std::fs::write(path, report::json_limited(&run, &runs))
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        eprintln!("queue-bench: wrote {}", path.display());
+    }
+}
+
+/// The Redis to measure: `--redis-url`, or an own redis-server (no persistence) on a free port,
+/// returned too (dropping it stops the server).
+fn redis_server(args: &Args) -> (String, Option<server::RedisServer>) {
+    match &args.redis_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let server = server::RedisServer::start_with(&["--appendonly", "no"]);
+            (server.url(), Some(server))
+        }
+    }
+}
+
+/// Records which Redis server the run measures, with its version.
+async fn describe_redis(client: &redis::Client, url: &str, args: &Args, run: &mut RunInfo) {
+    let origin = match &args.redis_url {
+        Some(given) if given == url => "given by --redis-url",
+        _ => "own redis-server on a free port, no persistence",
+    };
+    let version = redis_version(client).await;
+    run.redis_server = Some(format!(
+        "{} ({origin})",
+        version.as_deref().unwrap_or("version unknown")
+    ));
+    run.redis_server_version = version;
+}
+
+/// The driver's URL for `url`: the bench's queues live under the prefix `bench`.
+fn bench_url(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}prefix=bench")
 }
 
 /// Measures each driver asked for, bare or observed (see [`observed`]).
@@ -116,28 +187,13 @@ async fn measure(
         return reports;
     }
     // Kept alive until the end: dropping it stops the server.
-    let mut _own_server = None;
-    let (url, origin) = match &args.redis_url {
-        Some(url) => (url.clone(), "given by --redis-url"),
-        None => {
-            let server = server::RedisServer::start_with(&["--appendonly", "no"]);
-            let url = server.url();
-            _own_server = Some(server);
-            (url, "own redis-server on a free port, no persistence")
-        }
-    };
+    let (url, _own_server) = redis_server(args);
     let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
     let benchmark = benchmark.expect("found when Redis is measured");
     let connection = redis_benchmark::connection_args(client.get_connection_info())
         .unwrap_or_else(|e| panic!("baseline: {e}"));
-    let version = redis_version(&client).await;
-    run.redis_server = Some(format!(
-        "{} ({origin})",
-        version.as_deref().unwrap_or("version unknown")
-    ));
-    run.redis_server_version = version;
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let driver = RedisDriver::connect(&format!("{url}{separator}prefix=bench"))
+    describe_redis(&client, &url, args, run).await;
+    let driver = RedisDriver::connect(&bench_url(&url))
         .await
         .expect("connect to Redis");
     let before = baseline::Run::measure(&client, benchmark, &connection).await;
@@ -153,8 +209,7 @@ async fn measure(
     let mut report = bench.run().await;
     if !observed {
         eprintln!("queue-bench: redis: 200 handlers in one worker");
-        let url = format!("{url}{separator}prefix=bench");
-        report.many_handlers = Some(many::measure(&url, &client).await);
+        report.many_handlers = Some(many::measure(&bench_url(&url), &client).await);
     }
     if !observed && args.payloads {
         report.payloads =

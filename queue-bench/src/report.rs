@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::baseline::{self, Baseline, Ratios};
-use crate::measurements::{widest_spreads, DriverReport, RunInfo};
+use crate::measurements::{widest_spreads, DriverReport, LimitedRun, RunInfo};
 use crate::numbers::{count, thousands};
 use crate::probe::Percentiles;
 use crate::targets::{self, Limit, Verdict};
@@ -114,30 +114,8 @@ impl DriverReport {
             None,
         );
         if let Some(l) = &self.limited {
-            let kept = l.most_in_a_window as f64 * 100.0 / l.rate as f64;
-            row(
-                &format!(
-                    "rate limit {}/1s over 2 workers ({} jobs): most reservations received in any 1 s window",
-                    count(l.rate),
-                    count(l.jobs)
-                ),
-                format!("{} ({kept:.1}% of the limit)", count(l.most_in_a_window)),
-                Some(targets::LIMIT_KEPT.check(kept)),
-            );
-            let share = l.throughput_of_limit * 100.0;
-            row(
-                "rate-limited throughput (first start to one window after the last) of the limit",
-                format!("{share:.1}%"),
-                None,
-            );
-            let exact = l.against_exact * 100.0;
-            row(
-                "rate-limited throughput against an exact limiter with the same workers",
-                format!("{exact:.1}%"),
-                Some(targets::LIMIT_THROUGHPUT.check(exact)),
-            );
-            if let Some(cpu) = l.server_cpu_per_job_us {
-                row("Redis CPU per job, rate-limited drain", micros(cpu), None);
+            for (what, value, target) in l.rows() {
+                row(&what, value, target);
             }
         }
         for p in &self.payloads {
@@ -294,6 +272,44 @@ impl DriverReport {
     }
 }
 
+impl LimitedRun {
+    /// The main table's rows of the rate-limited phase: what, the figure, the target.
+    fn rows(&self) -> Vec<(String, String, Option<Verdict>)> {
+        let kept = self.most_in_a_window as f64 * 100.0 / self.rate as f64;
+        let mut rows = vec![(
+            format!(
+                "rate limit {}/1s over 2 workers ({} jobs): most starts in any 1 s window, by the \
+                 starts the storage assigned",
+                count(self.rate),
+                count(self.jobs)
+            ),
+            format!("{} ({kept:.1}% of the limit)", count(self.most_in_a_window)),
+            Some(targets::LIMIT_KEPT.check(kept)),
+        )];
+        let share = self.throughput_of_limit * 100.0;
+        rows.push((
+            "rate-limited throughput (first start to one window after the last) of the limit"
+                .into(),
+            format!("{share:.1}%"),
+            None,
+        ));
+        let exact = self.against_exact * 100.0;
+        rows.push((
+            "rate-limited throughput against an exact limiter with the same workers".into(),
+            format!("{exact:.1}%"),
+            Some(targets::LIMIT_THROUGHPUT.check(exact)),
+        ));
+        if let Some(cpu) = self.server_cpu_per_job_us {
+            rows.push((
+                "Redis CPU per job, rate-limited drain".into(),
+                micros(cpu),
+                None,
+            ));
+        }
+        rows
+    }
+}
+
 /// The baseline's rows: its tests before and after the phases, what the figures are divided by,
 /// and the figures divided by it.
 fn baseline_rows(baseline: &Baseline, ratios: &Ratios) -> Vec<(String, String)> {
@@ -380,12 +396,7 @@ fn baseline_rows(baseline: &Baseline, ratios: &Ratios) -> Vec<(String, String)> 
 /// The markdown report: header, main table, scaling table.
 pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
     let mut out = String::from("# queue-bench\n\n");
-    out += &format!("- Date: {}\n", run.date);
-    out += &format!("- Machine: {}\n", run.machine.describe());
-    if let Some(redis) = &run.redis_server {
-        out += &format!("- Redis: {redis}\n");
-    }
-    out += &format!("- Command: `{}`\n", run.command);
+    out += &run_lines(run);
     out += &format!(
         "- No-op handler, concurrency 50; payload `{{\"id\": n, \"email\": \"user<n>@example.com\"}}`; \
          {} jobs per throughput phase\n",
@@ -453,6 +464,84 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
         }
     }
     out
+}
+
+/// The report's first lines: date, machine, Redis server, command.
+fn run_lines(run: &RunInfo) -> String {
+    let mut out = format!("- Date: {}\n", run.date);
+    out += &format!("- Machine: {}\n", run.machine.describe());
+    if let Some(redis) = &run.redis_server {
+        out += &format!("- Redis: {redis}\n");
+    }
+    out += &format!("- Command: `{}`\n", run.command);
+    out
+}
+
+/// The report of `--only limited`: the run and the rate-limited phase's rows per driver.
+pub(crate) fn markdown_limited(run: &RunInfo, runs: &[(&str, LimitedRun)]) -> String {
+    let mut out = String::from("# queue-bench: the rate-limited phase alone\n\n");
+    out += &run_lines(run);
+    out += "- A no-op handler limited to 20,000 starts per 1 s window (sliding), concurrency 50 \
+            in each of two workers, drains 60,000 jobs queued first; each start is the time the \
+            storage assigned to the run (the reserve that leased it, by the storage's clock)\n";
+    out += "\n| measurement | result | target |\n|---|---|---|\n";
+    for (driver, limited) in runs {
+        for (what, value, target) in limited.rows() {
+            let target = target.as_ref().map_or(String::new(), Verdict::markdown);
+            out += &format!("| {driver}: {what} | {value} | {target} |\n");
+        }
+    }
+    out
+}
+
+/// The JSON report of `--only limited`: the run, then per driver the phase's measurements and
+/// its rows that have a target.
+pub(crate) fn json_limited(run: &RunInfo, runs: &[(&str, LimitedRun)]) -> String {
+    /// One driver.
+    #[derive(Serialize)]
+    struct Driver<'a> {
+        /// `memory` or `redis`.
+        driver: &'a str,
+        /// What the phase measured.
+        limited: &'a LimitedRun,
+        /// The rows that have a target, with whether it was met.
+        targets: Vec<Row>,
+    }
+    /// The whole JSON report.
+    #[derive(Serialize)]
+    struct Json<'a> {
+        /// The run.
+        #[serde(flatten)]
+        run: &'a RunInfo,
+        /// The phase run alone.
+        only: &'static str,
+        /// Per driver.
+        drivers: Vec<Driver<'a>>,
+    }
+    let drivers = runs
+        .iter()
+        .map(|(driver, limited)| Driver {
+            driver,
+            limited,
+            targets: limited
+                .rows()
+                .into_iter()
+                .filter_map(|(what, value, target)| {
+                    target.map(|target| Row {
+                        measurement: format!("{driver}: {what}"),
+                        value,
+                        target: Some(target),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let report = Json {
+        run,
+        only: "limited",
+        drivers,
+    };
+    serde_json::to_string_pretty(&report).expect("the report serializes") + "\n"
 }
 
 /// The JSON report: the run, then per driver its measurements and the table's rows with their

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use tokio_util::sync::WaitForCancellationFuture;
@@ -65,6 +65,16 @@ impl JobContext {
     /// True when a failure of this run moves the job to the failed list.
     pub fn is_last_attempt(&self) -> bool {
         self.run().attempt >= self.run().max_attempts
+    }
+
+    /// When the storage started this run: the time its reserve leased the job, by the
+    /// storage's clock (the Redis server's for Redis), in whole milliseconds; `None` when the
+    /// driver does not report it (the memory and Redis drivers do). It is the time a rate limit
+    /// counted the start at, so it comes before the handler is called, by however long the
+    /// reservation took to reach the worker and the job waited there for its turn; the runs
+    /// of one reservation share it. See [`ReservedJob::started_at`](crate::ReservedJob::started_at).
+    pub fn started_at(&self) -> Option<SystemTime> {
+        self.run().started_at
     }
 
     /// When the handler's timeout cancels this run, if it has one.

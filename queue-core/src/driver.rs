@@ -81,7 +81,9 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// ack results, per lease, and the reservation. On an error the caller cannot tell whether
     /// the acks happened; sending them again is harmless (a second ack reports `false`).
     ///
-    /// Each job gets a new token. A paused queue yields no jobs. When fewer than `max` jobs are
+    /// Each job gets a new token, and the time of this reserve by the driver's clock as its
+    /// run's start ([`ReservedJob::started_at`](crate::ReservedJob::started_at), the time a rate
+    /// limit counts). A paused queue yields no jobs. When fewer than `max` jobs are
     /// returned, [`Reservation::next_due`] says how long until the lane's next scheduled job or
     /// lease deadline. When ready jobs remain after taking `max`, another waiting worker is
     /// woken.

@@ -6,7 +6,7 @@ use std::future::{poll_fn, Future};
 use std::sync::atomic::{fence, AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::task::AtomicWaker;
 use tokio_util::sync::CancellationToken;
@@ -141,6 +141,8 @@ pub(crate) struct RunState {
     pub(crate) lease: Lease,
     pub(crate) attempt: u32,
     pub(crate) max_attempts: u32,
+    /// When the storage started the run ([`ReservedJob::started_at`]).
+    pub(crate) started_at: Option<SystemTime>,
     pub(crate) cancel: Cancel,
     /// Set when the handler is done, so renewals and shutdown skip the run.
     finished: AtomicBool,
@@ -152,6 +154,7 @@ impl RunState {
             lease: job.lease(),
             attempt: job.attempt,
             max_attempts: job.max_attempts,
+            started_at: job.started_at,
             cancel: Cancel::default(),
             finished: AtomicBool::new(false),
         }

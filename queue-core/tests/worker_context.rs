@@ -1,15 +1,16 @@
-//! What a handler sees through its `JobContext`: identity, progress reporting, cancellation.
+//! What a handler sees through its `JobContext`: identity, its run's start, progress
+//! reporting, cancellation.
 
 mod support;
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use queue_core::{job, JobContext, JobError, JobId, JobState};
 use support::{eventually, memory_queue, start};
 
-/// What the handler saw: id, name, queue, attempt, max attempts.
-type Seen = (JobId, String, String, u32, u32);
+/// What the handler saw: id, name, queue, attempt, max attempts, the run's start.
+type Seen = (JobId, String, String, u32, u32, Option<SystemTime>);
 
 static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
@@ -22,6 +23,7 @@ async fn long_task(_n: u32, ctx: JobContext) -> Result<(), JobError> {
         ctx.queue().to_string(),
         ctx.attempt(),
         ctx.max_attempts(),
+        ctx.started_at(),
     ));
     ctx.progress(serde_json::json!({"done": 50}))
         .await
@@ -50,6 +52,7 @@ async fn handlers_see_their_identity_report_progress_and_observe_cancellation() 
     .await;
     assert_eq!(info.state, JobState::Active);
     assert_eq!(info.progress, Some(serde_json::json!({"done": 50})));
+    assert!(info.started_at.is_some(), "a running job's start is known");
     assert_eq!(
         *SEEN.lock().unwrap(),
         [(
@@ -57,7 +60,9 @@ async fn handlers_see_their_identity_report_progress_and_observe_cancellation() 
             "long_task".to_string(),
             "context".to_string(),
             1,
-            4
+            4,
+            // The start the storage recorded for the run.
+            info.started_at,
         )]
     );
     // Shutdown past the grace period cancels the run: the job goes back unspent.

@@ -72,7 +72,11 @@ impl std::fmt::Debug for MemoryDriver {
 #[derive(Debug)]
 struct Shared {
     queues: Mutex<IdHashMap<Arc<str>, Arc<Mutex<QueueState>>>>,
+    /// The zero of the store's clock ([`MemoryDriver::now`]), on a millisecond of the wall clock.
     epoch: Instant,
+    /// The wall time at [`Shared::epoch`], in ms since the Unix epoch: a reserve at `now` starts
+    /// its runs at `wall_epoch_ms + now` (their [`ReservedJob::started_at`](queue_core::ReservedJob)).
+    wall_epoch_ms: u64,
     tokens: AtomicU64,
     options: MemoryOptions,
     workers: Presence,
@@ -86,6 +90,22 @@ struct Shared {
     schedules: schedules::ScheduleStore,
     /// Workflows and batches.
     flows: flows::FlowStore,
+}
+
+/// The zero of a store's clock and the wall time then (ms since the Unix epoch). The zero is
+/// put back to the start of the wall clock's millisecond, so the store's milliseconds and the
+/// wall clock's begin together: a start the rate limit counted at `now` is reported at
+/// `wall_epoch_ms + now`, the same millisecond the wall clock read (unless the wall clock is
+/// set while the store lives), and starts a window apart by the limit are a window apart as
+/// reported.
+fn clock_zero() -> (Instant, u64) {
+    let (instant, wall) = (Instant::now(), SystemTime::now());
+    let since = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into_ms = Duration::from_nanos(u64::from(since.subsec_nanos() % 1_000_000));
+    let epoch = instant.checked_sub(into_ms).unwrap_or(instant);
+    (epoch, since.as_millis() as u64)
 }
 
 impl Default for MemoryDriver {
@@ -111,10 +131,12 @@ impl MemoryDriver {
     /// An empty store with `options`.
     pub fn with_options(mut options: MemoryOptions) -> Self {
         options.max_lost_leases = options.max_lost_leases.max(1);
+        let (epoch, wall_epoch_ms) = clock_zero();
         Self {
             shared: Arc::new(Shared {
                 queues: Mutex::new(IdHashMap::default()),
-                epoch: Instant::now(),
+                epoch,
+                wall_epoch_ms,
                 tokens: AtomicU64::new(1),
                 options,
                 workers: Presence::default(),
@@ -147,6 +169,7 @@ impl MemoryDriver {
             name,
             options.max_failed,
             options.max_lost_leases,
+            self.shared.wall_epoch_ms,
         )));
         queues.insert(name.into(), q.clone());
         (q, true)

@@ -14,7 +14,7 @@
 use std::io::Write;
 
 use bytes::Bytes;
-use queue_core::{from_unix_ms, AttemptError, JobId, JobInfo, JobState};
+use queue_core::{from_unix_ms, AttemptError, JobId, JobInfo, JobState, ReservedJob};
 use redis::Value;
 
 /// The header fields of an envelope; `body_at` is where its payload starts.
@@ -183,6 +183,16 @@ const TOKEN_MS: u64 = 1024;
 pub(crate) fn token_started(token: u64) -> Option<std::time::SystemTime> {
     let ms = token / TOKEN_MS;
     (ms >= 1_000_000_000_000).then(|| from_unix_ms(ms))
+}
+
+/// Gives each reserved job its run's start ([`ReservedJob::started_at`]), read from its
+/// lease's token: the reserve's time by the Redis server's clock, the one the rate limit
+/// counted the start at. A division and a comparison per job; a token from before tokens
+/// carried a time leaves the start unknown.
+pub(crate) fn stamp_starts(jobs: &mut [ReservedJob]) {
+    for job in jobs {
+        job.started_at = token_started(job.token);
+    }
 }
 
 /// A job's error history from the errs hash, oldest first (none when the field is missing).
@@ -405,6 +415,16 @@ mod tests {
         let started = token_started(ms * TOKEN_MS + 7).map(queue_core::unix_ms);
         assert_eq!(started, Some(ms));
         assert_eq!(token_started(42), None, "a counted token has no time");
+    }
+
+    #[test]
+    fn reserved_jobs_get_their_start_from_their_token() {
+        let ms = 1_700_000_000_123u64;
+        let job = |token| ReservedJob::new(JobId::from("1"), token, Bytes::new(), 1, 1);
+        let mut jobs = [job(ms * TOKEN_MS + 3), job(42)];
+        stamp_starts(&mut jobs);
+        assert_eq!(jobs[0].started_at.map(queue_core::unix_ms), Some(ms));
+        assert_eq!(jobs[1].started_at, None, "a counted token has no time");
     }
 
     #[test]

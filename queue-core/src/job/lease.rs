@@ -1,6 +1,6 @@
 //! Reservations, their leases and how a run ends.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -38,6 +38,14 @@ pub struct ReservedJob {
     /// Measured on the driver's clock, or between the clocks of the process that made it ready
     /// and the worker (the Redis driver, for jobs dispatched without a delay).
     pub waited: Option<Duration>,
+    /// When the storage started this run: the time its reserve leased the job, by the
+    /// driver's clock (the Redis server's, carried in the lease's token), in whole
+    /// milliseconds. It is the start [`JobInfo::started_at`](crate::JobInfo::started_at)
+    /// reports while the run goes on and the time a rate limit counts the start at, so starts
+    /// read from it keep to the limit in every window, whatever delayed the reply on its way
+    /// to the worker. The jobs of one reservation share it; a later run of the job has a later
+    /// one. `None` when the driver does not report it (the drivers of this workspace do).
+    pub started_at: Option<SystemTime>,
 }
 
 impl ReservedJob {
@@ -50,12 +58,19 @@ impl ReservedJob {
             attempt,
             max_attempts,
             waited: None,
+            started_at: None,
         }
     }
 
     /// Sets how long the job had been ready when it was reserved.
     pub fn waited(mut self, waited: Duration) -> Self {
         self.waited = Some(waited);
+        self
+    }
+
+    /// Sets when the storage started this run ([`ReservedJob::started_at`]).
+    pub fn started_at(mut self, at: SystemTime) -> Self {
+        self.started_at = Some(at);
         self
     }
 

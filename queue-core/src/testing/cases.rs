@@ -78,7 +78,8 @@ use super::unique::{
     until_finished_holds_through_runs_and_retries, until_started_frees_the_key_once_the_job_runs,
 };
 use super::waits::{
-    job_info_records_when_runs_started, reserved_jobs_report_their_wait_since_ready,
+    job_info_records_when_runs_started, reserved_jobs_carry_their_start,
+    reserved_jobs_report_their_wait_since_ready,
 };
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
@@ -99,6 +100,7 @@ pub(super) const CASES: &[Case] = &[
     case!(reserve_reports_jobs_failed_as_poison),
     case!(reserved_jobs_report_their_wait_since_ready),
     case!(job_info_records_when_runs_started, Admin),
+    case!(reserved_jobs_carry_their_start),
     case!(stale_token_is_fenced, Admin),
     case!(renewal_keeps_the_lease),
     case!(retry_with_backoff, Admin),

@@ -76,6 +76,19 @@ pub(super) async fn rate_limit_holds_starts_within_the_window(driver: Arc<dyn Dr
         began.elapsed()
     );
     assert_eq!(second.len(), 3, "a freed window allows 3 starts again");
+    // The starts the jobs carry are those the window counted: a window apart.
+    let start = |j: &crate::job::ReservedJob| j.started_at.expect("a limited reserve's start");
+    let (opened, reopened) = (start(&first.jobs[0]), start(&second[0]));
+    assert!(
+        first.jobs.iter().all(|j| start(j) == opened)
+            && second.iter().all(|j| start(j) == reopened),
+        "one reservation, one start"
+    );
+    let apart = reopened.duration_since(opened).unwrap_or_default();
+    assert!(
+        apart >= Duration::from_millis(400),
+        "the starts carried are {apart:?} apart, inside the window of 400ms"
+    );
     for j in first.jobs.iter().chain(&second) {
         assert_eq!(j.attempt, 1, "jobs held back by the limit spend no attempt");
     }

@@ -2,9 +2,11 @@
 //! ([`ReservedJob::waited`]), counted from when each job became ready (by dispatch, by the end
 //! of its delay or by the due time of its retry, never from its creation), and when its runs
 //! started ([`JobInfo::started_at`](crate::JobInfo::started_at) and
-//! [`JobInfo::first_started_at`](crate::JobInfo::first_started_at)).
+//! [`JobInfo::first_started_at`](crate::JobInfo::first_started_at), and on the reserved job,
+//! [`ReservedJob::started_at`]).
 //!
 //! [`ReservedJob::waited`]: crate::ReservedJob::waited
+//! [`ReservedJob::started_at`]: crate::ReservedJob::started_at
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,6 +21,9 @@ use crate::job::{Failure, JobId, Lane, ReservedJob};
 /// worker's clocks read at different moments).
 const SLACK: Duration = Duration::from_millis(25);
 const LEASE: Duration = Duration::from_secs(30);
+/// Slack between the storage's clock and the caller's, both read on one machine: the storage
+/// keeps whole milliseconds (Redis its server's `TIME`).
+const SKEW: Duration = Duration::from_millis(5);
 
 async fn take_one(driver: &Arc<dyn Driver>, lane: &Lane) -> ReservedJob {
     let mut got = driver.reserve(lane, 1, LEASE).await.unwrap().jobs;
@@ -161,4 +166,68 @@ pub(super) async fn job_info_records_when_runs_started(driver: Arc<dyn Driver>) 
     assert_eq!(failed.started_at, Some(again));
     assert_eq!(failed.first_started_at, Some(started));
     assert_eq!(failed.errors[1].started_at, Some(again));
+}
+
+/// The run's start, as the storage handed it out with the job.
+fn start_of(job: &ReservedJob) -> SystemTime {
+    job.started_at
+        .expect("the driver reports when the storage started a run")
+}
+
+/// Whether `t` lies within `from..=to`, give or take [`SKEW`].
+fn close_within(t: SystemTime, from: SystemTime, to: SystemTime) -> bool {
+    t + SKEW >= from && t <= to + SKEW
+}
+
+pub(super) async fn reserved_jobs_carry_their_start(driver: Arc<dyn Driver>) {
+    let lane = Lane::new(&unique_queue("started"), "work").unwrap();
+    driver
+        .enqueue(vec![job(&lane, json!(1)), job(&lane, json!(2))])
+        .await
+        .unwrap();
+
+    // Taken together: one start, when the reserve ran.
+    let from = SystemTime::now();
+    let jobs = driver.reserve(&lane, 2, LEASE).await.unwrap().jobs;
+    let to = SystemTime::now();
+    assert_eq!(jobs.len(), 2, "both jobs are ready");
+    let started = start_of(&jobs[0]);
+    assert!(
+        close_within(started, from, to),
+        "started {started:?}, reserved within {from:?}..{to:?}"
+    );
+    assert_eq!(start_of(&jobs[1]), started, "one reservation, one start");
+    if let Some(admin) = driver.admin() {
+        let info = admin.job(lane.queue(), &jobs[0].id).await.unwrap().unwrap();
+        assert_eq!(
+            info.started_at,
+            Some(started),
+            "the start the storage keeps"
+        );
+    }
+
+    // Retried: the second run has a later start, its own reserve's. The wait passes the
+    // millisecond the first start was counted in, whatever the storage's resolution.
+    tokio::time::sleep(SKEW).await;
+    assert!(driver
+        .fail(
+            &lane,
+            &jobs[0].lease(),
+            Failure::retry("again", Duration::ZERO)
+        )
+        .await
+        .unwrap());
+    let from = SystemTime::now();
+    let again = take_one(&driver, &lane).await;
+    let to = SystemTime::now();
+    assert_eq!((&again.id, again.attempt), (&jobs[0].id, 2));
+    let restarted = start_of(&again);
+    assert!(
+        restarted > started,
+        "the retry started at {restarted:?}, the first run at {started:?}"
+    );
+    assert!(
+        close_within(restarted, from, to),
+        "started {restarted:?}, reserved within {from:?}..{to:?}"
+    );
 }

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use queue_core::{unix_ms, JobState, Lease, LimitSpec, Reservation, ReservedJob};
+use queue_core::{JobState, Lease, LimitSpec, Reservation, ReservedJob};
 
 use super::{delay_ms, LaneId, QueueState};
 use crate::store::Key;
@@ -213,7 +213,7 @@ impl QueueState {
             }
         }
         let first_token = tokens(taken.len() as u64);
-        let started = unix_ms(SystemTime::now());
+        let (started, started_at) = super::start_at(self.wall_epoch_ms, now);
         let lane = &mut self.lanes[lane_id as usize];
         let earliest = lane.next_event().is_none_or(|next| deadline < next);
         let keyed = self.keyed.entry(lane_id).or_default();
@@ -245,7 +245,8 @@ impl QueueState {
                     record.attempts,
                     record.max_attempts,
                 )
-                .waited(waited),
+                .waited(waited)
+                .started_at(started_at),
             );
         }
         if earliest && !reservation.jobs.is_empty() {

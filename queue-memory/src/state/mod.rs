@@ -16,13 +16,21 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use queue_core::hash::IdHashMap;
 use queue_core::{
-    from_unix_ms, unix_ms, AttemptError, Dispatched, Failure, JobId, JobState, Lease, NewJob,
-    Reservation, ReservedJob, MAX_DELAY, MAX_ERRORS_KEPT,
+    from_unix_ms, AttemptError, Dispatched, Failure, JobId, JobState, Lease, NewJob, Reservation,
+    ReservedJob, MAX_DELAY, MAX_ERRORS_KEPT,
 };
 
 use crate::store::{Key, Store};
 
 pub(crate) use lane::LaneState;
+
+/// When a reserve at `now` (the driver's clock) starts its runs, given the wall time at the
+/// clock's zero: in ms since the Unix epoch (kept in [`Record::started`]) and as handed out
+/// ([`ReservedJob::started_at`]).
+fn start_at(wall_epoch_ms: u64, now: u64) -> (u64, SystemTime) {
+    let ms = wall_epoch_ms.saturating_add(now);
+    (ms, from_unix_ms(ms))
+}
 
 /// A lane's index in [`QueueState::lanes`]. Records carry it instead of the job name, so
 /// settling a job needs no name lookup and a record holds no pointer to the name.
@@ -169,10 +177,18 @@ pub(crate) struct QueueState {
     limited: IdHashMap<LaneId, limits::LaneLimit>,
     /// What keyed lanes remember (other lanes have no entry).
     keyed: IdHashMap<LaneId, keyed::KeyedLane>,
+    /// The wall time (ms since the Unix epoch) at the driver's clock's zero: a reserve at
+    /// `now` starts its runs at `wall_epoch_ms + now`.
+    wall_epoch_ms: u64,
 }
 
 impl QueueState {
-    pub(crate) fn new(name: &str, max_failed: usize, max_lost_leases: u32) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        max_failed: usize,
+        max_lost_leases: u32,
+        wall_epoch_ms: u64,
+    ) -> Self {
         Self {
             name: name.to_string(),
             jobs: Store::new(),
@@ -187,6 +203,7 @@ impl QueueState {
             locks: unique::Locks::default(),
             limited: IdHashMap::default(),
             keyed: IdHashMap::default(),
+            wall_epoch_ms,
         }
     }
 
@@ -320,7 +337,7 @@ impl QueueState {
             let earliest = lane.next_event().is_none_or(|next| deadline < next);
             let take = max.min(lane.ready_len());
             let mut token = tokens(take as u64);
-            let started = unix_ms(SystemTime::now());
+            let (started, started_at) = start_at(self.wall_epoch_ms, now);
             reservation.jobs = Vec::with_capacity(take);
             while reservation.jobs.len() < take {
                 let Some(key) = lane.pop_ready() else { break };
@@ -343,7 +360,8 @@ impl QueueState {
                 let (attempts, max_attempts) = (record.attempts, record.max_attempts);
                 reservation.jobs.push(
                     ReservedJob::new(self.jobs.id_of(key), token, payload, attempts, max_attempts)
-                        .waited(waited),
+                        .waited(waited)
+                        .started_at(started_at),
                 );
             }
             if earliest && !reservation.jobs.is_empty() {

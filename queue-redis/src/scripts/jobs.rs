@@ -248,6 +248,7 @@ impl Reserve<'_> {
                 }
             }
         }
+        crate::record::stamp_starts(&mut reservation.jobs);
         Ok(ReserveReply {
             acked,
             reservation,
