@@ -105,10 +105,7 @@ impl RedisDriver {
         let setup = open_link(&topology, &options).map_err(|e| invalid(e.to_string()))?;
         let conn = Commands::connect(setup, &options, redacted.clone())
             .await
-            .map_err(|e| Error::Unavailable {
-                url: redacted,
-                source: Box::new(e),
-            })?;
+            .map_err(|e| errors::connect_failed(&redacted, e))?;
         let waiters = Waiters::new(&options);
         Ok(Self {
             inner: Arc::new(Inner {

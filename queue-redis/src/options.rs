@@ -1,5 +1,5 @@
 //! The driver's settings: [`RedisOptions`], and the parameters of ours the URL may carry
-//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`).
+//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?tls_ca_file=`).
 
 use std::time::Duration;
 
@@ -32,8 +32,10 @@ pub struct RedisOptions {
     /// peer that answers none of three (a third of this apart) closes the connection. `None`
     /// turns keepalive off. Default 15 s.
     pub tcp_keepalive: Option<Duration>,
-    /// For `rediss://` URLs: a PEM root certificate to trust instead of the public roots (a
-    /// private CA). Default `None`.
+    /// For TLS URLs (`rediss://`, `rediss+cluster://`, `rediss+sentinel://`): PEM root
+    /// certificates to trust instead of the public roots (a private CA), for every node and
+    /// sentinel. Also settable as `?tls_ca_file=/path/to/ca.pem` in the URL (read at
+    /// connect). Default `None`.
     #[cfg(feature = "tls")]
     pub tls_root_cert: Option<Vec<u8>>,
     /// Durable dispatch: when above 0, a dispatch returns only once this many replicas
@@ -83,6 +85,8 @@ impl RedisOptions {
                 self.durable_replicas = n.parse().map_err(|_| {
                     format!("`durable_replicas` must be a whole number of replicas, not `{n}`")
                 })?;
+            } else if let Some(path) = pair.strip_prefix("tls_ca_file=") {
+                self.take_ca_file(base, &percent_decode(path))?;
             } else if let Some(t) = pair.strip_prefix("durable_timeout=") {
                 self.durable_timeout = parse_duration(t).ok_or_else(|| {
                     format!(
@@ -100,6 +104,37 @@ impl RedisOptions {
         })
     }
 
+    /// Reads the root certificates of `?tls_ca_file=` (of URL `base`) into `tls_root_cert`.
+    fn take_ca_file(&mut self, base: &str, path: &str) -> Result<(), String> {
+        let scheme = base.split_once("://").map_or("", |(scheme, _)| scheme);
+        if !scheme.starts_with("rediss") {
+            return Err(format!(
+                "`tls_ca_file` needs a TLS URL (`rediss://`, `rediss+cluster://` or \
+                 `rediss+sentinel://`), not `{scheme}://`"
+            ));
+        }
+        #[cfg(feature = "tls")]
+        {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the CA file `{path}` (`tls_ca_file`): {e}"))?;
+            if !pem
+                .windows(b"-----BEGIN CERTIFICATE-----".len())
+                .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+            {
+                return Err(format!(
+                    "the CA file `{path}` (`tls_ca_file`) holds no PEM certificate \
+                     (`-----BEGIN CERTIFICATE-----`)"
+                ));
+            }
+            self.tls_root_cert = Some(pem);
+            Ok(())
+        }
+        #[cfg(not(feature = "tls"))]
+        Err(format!(
+            "`tls_ca_file` (`{path}`) needs the `tls` feature of queue-redis"
+        ))
+    }
+
     /// Refuses durable-dispatch settings that cannot work.
     fn check(&self) -> Result<(), String> {
         if self.durable_replicas > 0 {
@@ -115,6 +150,30 @@ impl RedisOptions {
         }
         Ok(())
     }
+}
+
+/// `text` with its `%XX` escapes decoded (a path with `&`, `%` or spaces in a URL).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `250ms` or `2s`.
@@ -191,5 +250,40 @@ mod tests {
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=soon").contains("duration"));
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=9s").contains("shorter"));
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=0ms").contains("at least"));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_ca_file_comes_off_the_url() {
+        let dir = std::env::temp_dir().join(format!("queue-ca-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.join("my ca.pem"), pem).unwrap();
+        std::fs::write(dir.join("not.pem"), b"hello").unwrap();
+        let path = dir.join("my%20ca.pem").to_string_lossy().into_owned();
+
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url(&format!(
+                "rediss+cluster://u:p@h:1?tls_ca_file={path}&prefix=x"
+            ))
+            .unwrap();
+        assert_eq!(url, "rediss+cluster://u:p@h:1");
+        assert_eq!(options.tls_root_cert.as_deref(), Some(&pem[..]));
+
+        let refused = |url: String| RedisOptions::default().take_from_url(&url).unwrap_err();
+        let e = refused(format!("redis://h?tls_ca_file={path}"));
+        assert!(e.contains("needs a TLS URL"), "{e}");
+        let e = refused("rediss://h?tls_ca_file=/no/such/ca.pem".into());
+        assert!(
+            e.contains("cannot read the CA file `/no/such/ca.pem`"),
+            "{e}"
+        );
+        let e = refused(format!(
+            "rediss://h?tls_ca_file={}",
+            dir.join("not.pem").display()
+        ));
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
