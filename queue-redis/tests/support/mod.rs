@@ -8,8 +8,10 @@ pub mod proxy;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A running redis-server owned by the test.
@@ -67,27 +69,11 @@ impl RedisServer {
         Self::start_on(free_port(), extra)
     }
 
-    /// Starts a server that only accepts TLS, with the given PEM files, on a free port.
-    pub fn start_tls(cert: &str, key: &str, ca: &str) -> Self {
+    /// Starts a server that only accepts TLS, with `tls`'s certificates, on a free port.
+    pub fn start_tls(tls: &Arc<TlsFiles>) -> Self {
         let port = free_port();
-        let port_arg = port.to_string();
-        Self::start_on(
-            port,
-            &[
-                "--port",
-                "0",
-                "--tls-port",
-                &port_arg,
-                "--tls-cert-file",
-                cert,
-                "--tls-key-file",
-                key,
-                "--tls-ca-cert-file",
-                ca,
-                "--tls-auth-clients",
-                "no",
-            ],
-        )
+        let args = Security::default().with_tls(tls).server_args(port);
+        Self::start_on(port, &args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Starts a server on `port` with extra `redis-server` arguments.
@@ -184,5 +170,260 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is needed for the TLS tests (Debian/Ubuntu: `apt-get install openssl`)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A private CA and a server certificate it signed for 127.0.0.1 and localhost, made by
+/// `openssl` in a directory of their own (removed when dropped). Every server of a test
+/// deployment uses the one certificate, also as its client certificate towards the others.
+#[derive(Debug)]
+pub struct TlsFiles {
+    dir: PathBuf,
+}
+
+impl TlsFiles {
+    /// Makes the CA and the certificate (about half a second of RSA key generation).
+    pub fn generate() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "queue-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(
+            dir.join("san.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write san.cnf");
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=queue test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                "server.crt",
+            ],
+        );
+        Self { dir }
+    }
+
+    /// The path of file `name` (`ca.crt`, `server.crt`, `server.key`).
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    /// The CA's certificate (PEM).
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.crt")).expect("read ca.crt")
+    }
+
+    /// The settings (name, value) of a server or sentinel taking only TLS on `port`, with
+    /// clients not asked for a certificate, and replicating (and monitoring) over TLS.
+    pub fn settings(&self, port: u16) -> Vec<(&'static str, String)> {
+        vec![
+            ("port", "0".to_string()),
+            ("tls-port", port.to_string()),
+            ("tls-cert-file", self.path("server.crt")),
+            ("tls-key-file", self.path("server.key")),
+            ("tls-ca-cert-file", self.path("ca.crt")),
+            ("tls-auth-clients", "no".to_string()),
+            ("tls-replication", "yes".to_string()),
+        ]
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How the data nodes of a test deployment are secured: TLS, and the `default` user's
+/// password or an ACL user of their own.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// TLS only, with these certificates.
+    pub tls: Option<Arc<TlsFiles>>,
+    /// An ACL user (the `default` user is then turned off); `None`: the `default` user.
+    pub user: Option<String>,
+    /// The password (of `user`, or `requirepass` of the `default` user).
+    pub password: Option<String>,
+}
+
+impl Security {
+    /// The `default` user with `password` (`requirepass`), if any; no TLS.
+    pub fn password(password: Option<&str>) -> Self {
+        Self {
+            password: password.map(str::to_string),
+            ..Self::default()
+        }
+    }
+
+    /// An ACL user `user` with `password` (every command and key), the `default` user off.
+    pub fn acl_user(user: &str, password: &str) -> Self {
+        Self {
+            user: Some(user.to_string()),
+            password: Some(password.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// The same with TLS only, with `tls`'s certificates.
+    pub fn with_tls(self, tls: &Arc<TlsFiles>) -> Self {
+        Self {
+            tls: Some(Arc::clone(tls)),
+            ..self
+        }
+    }
+
+    /// The `redis-server` arguments of a node listening on `port` (TLS only when TLS is on)
+    /// that requires these credentials, also from the replicas it serves.
+    pub fn server_args(&self, port: u16) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(tls) = &self.tls {
+            for (name, value) in tls.settings(port) {
+                args.extend([format!("--{name}"), value]);
+            }
+        }
+        match (&self.user, &self.password) {
+            (Some(user), Some(pw)) => args.extend(
+                [
+                    "--user",
+                    "default",
+                    "off",
+                    "--user",
+                    user,
+                    "on",
+                    &format!(">{pw}"),
+                    "~*",
+                    "&*",
+                    "+@all",
+                    "--masteruser",
+                    user,
+                    "--masterauth",
+                    pw,
+                ]
+                .map(str::to_string),
+            ),
+            (None, Some(pw)) => {
+                args.extend(["--requirepass", pw, "--masterauth", pw].map(str::to_string))
+            }
+            _ => {}
+        }
+        args
+    }
+
+    /// The `redis-cli` arguments that reach such a node.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(tls) = &self.tls {
+            args.extend(["--tls".to_string(), "--cacert".into(), tls.path("ca.crt")]);
+        }
+        if let Some(pw) = &self.password {
+            args.push("--no-auth-warning".into());
+            if let Some(user) = &self.user {
+                args.extend(["--user".to_string(), user.clone()]);
+            }
+            args.extend(["--pass".to_string(), pw.clone()]);
+        }
+        args
+    }
+
+    /// `user:password@`, `:password@` or nothing, for a URL.
+    pub fn userinfo(&self) -> String {
+        match &self.password {
+            Some(pw) => format!("{}:{pw}@", self.user.as_deref().unwrap_or_default()),
+            None => String::new(),
+        }
+    }
+
+    /// `scheme` (`redis`, `redis+cluster`...) with an `s` after `redis` when TLS is on.
+    pub fn scheme(&self, scheme: &str) -> String {
+        match &self.tls {
+            Some(_) => scheme.replacen("redis", "rediss", 1),
+            None => scheme.to_string(),
+        }
+    }
+
+    /// `redis[s]://[userinfo@]127.0.0.1:<port>/` of the node on `port`.
+    pub fn node_url(&self, port: u16) -> String {
+        format!(
+            "{}://{}127.0.0.1:{port}/",
+            self.scheme("redis"),
+            self.userinfo()
+        )
+    }
+
+    /// `?tls_ca_file=<the CA>` when TLS is on (for the driver's URL), or nothing.
+    pub fn ca_param(&self) -> String {
+        match &self.tls {
+            Some(tls) => format!("?tls_ca_file={}", tls.path("ca.crt")),
+            None => String::new(),
+        }
+    }
+
+    /// TLS as this, without credentials (how the tests reach sentinels).
+    pub fn without_credentials(&self) -> Self {
+        Self {
+            tls: self.tls.clone(),
+            ..Self::default()
+        }
     }
 }
