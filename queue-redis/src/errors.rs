@@ -94,8 +94,9 @@ pub(crate) fn classify(url: &str, e: RedisError) -> Error {
 
 /// The crate error for a first connection to the deployment at `url` (already redacted) that
 /// failed with `e`: unavailable, saying which CA was trusted when the server's TLS certificate
-/// was refused (the client library says only how the check failed), and that a TLS-only
-/// server may be why a plain connection was reset.
+/// was refused (the client library says only how the check failed), how to present a client
+/// certificate when the server ended the handshake, and that a TLS-only server may be why a
+/// plain connection was reset.
 pub(crate) fn connect_failed(url: &str, e: RedisError) -> Error {
     let text = e.to_string();
     let tls = url.starts_with("rediss");
@@ -103,6 +104,13 @@ pub(crate) fn connect_failed(url: &str, e: RedisError) -> Error {
         format!(
             "the server's TLS certificate was refused ({text}); trusted are the CA of \
              `?tls_ca_file=` or `RedisOptions::tls_root_cert` when given, else the public roots"
+        )
+        .into()
+    } else if text.contains("received fatal alert") {
+        format!(
+            "the server ended the TLS handshake ({text}); a server with `tls-auth-clients yes` \
+             wants a client certificate its CA signed: `?tls_cert_file=...&tls_key_file=...` \
+             or `RedisOptions::tls_client_cert`"
         )
         .into()
     } else if !tls && text.contains("Connection reset") {
@@ -176,6 +184,15 @@ mod tests {
         assert!(e.contains("TLS certificate was refused"), "{e}");
         assert!(
             e.contains("UnknownIssuer") && e.contains("tls_ca_file"),
+            "{e}"
+        );
+        let alert = io(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        let e = connect_failed("rediss://h", alert).to_string();
+        assert!(
+            e.contains("ended the TLS handshake") && e.contains("tls_cert_file"),
             "{e}"
         );
 

@@ -40,6 +40,8 @@ use wait::Waiters;
 use wait_hub::WaitHub;
 
 pub use options::RedisOptions;
+#[cfg(feature = "tls")]
+pub use options::TlsClientCert;
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
 /// script. Cloning shares the connection.
@@ -48,7 +50,9 @@ pub use options::RedisOptions;
 /// with the `tls` feature); a Redis Cluster with
 /// `redis+cluster://[user:password@]host:port,host:port/[?prefix=app]`; a primary watched by
 /// Sentinel with `redis+sentinel://[user:password@]host:port,host:port/<primary-name>[/db]`
-/// (`rediss+` for TLS); `?durable_replicas=1&durable_timeout=100ms` asks for durable
+/// (`rediss+` for TLS; `?tls_ca_file=` trusts a private CA, `?tls_cert_file=` with
+/// `?tls_key_file=` presents a client certificate, see the README's "TLS and ACL users");
+/// `?durable_replicas=1&durable_timeout=100ms` asks for durable
 /// dispatch ([`RedisOptions::durable_replicas`]); or through [`Queue::connect`](queue_core::Queue::connect).
 #[derive(Clone)]
 pub struct RedisDriver {

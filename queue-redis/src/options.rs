@@ -1,5 +1,6 @@
 //! The driver's settings: [`RedisOptions`], and the parameters of ours the URL may carry
-//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?tls_ca_file=`).
+//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?tls_ca_file=`,
+//! `?tls_cert_file=` with `?tls_key_file=`).
 
 use std::time::Duration;
 
@@ -38,6 +39,12 @@ pub struct RedisOptions {
     /// connect). Default `None`.
     #[cfg(feature = "tls")]
     pub tls_root_cert: Option<Vec<u8>>,
+    /// For TLS URLs: a client certificate and its key, presented to every node and sentinel
+    /// (for servers with `tls-auth-clients yes`, Redis's default when TLS is on). Also
+    /// settable as `?tls_cert_file=/path/cert.pem&tls_key_file=/path/key.pem` in the URL
+    /// (read at connect). Default `None`.
+    #[cfg(feature = "tls")]
+    pub tls_client_cert: Option<TlsClientCert>,
     /// Durable dispatch: when above 0, a dispatch returns only once this many replicas
     /// confirmed its writes (`WAIT`), and fails with
     /// [`Error::NotReplicated`](queue_core::Error::NotReplicated) when fewer did within
@@ -62,9 +69,41 @@ impl Default for RedisOptions {
             tcp_keepalive: Some(Duration::from_secs(15)),
             #[cfg(feature = "tls")]
             tls_root_cert: None,
+            #[cfg(feature = "tls")]
+            tls_client_cert: None,
             durable_replicas: 0,
             durable_timeout: Duration::from_secs(1),
         }
+    }
+}
+
+/// A TLS client certificate and its private key, both PEM ([`RedisOptions::tls_client_cert`]).
+/// `Debug` never shows the key.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TlsClientCert {
+    /// The certificate, followed by any intermediate certificates (PEM).
+    pub cert_pem: Vec<u8>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsClientCert {
+    /// The certificate `cert_pem` with its key `key_pem`.
+    pub fn new(cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Self {
+        Self { cert_pem, key_pem }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for TlsClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClientCert")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("***"))
+            .finish()
     }
 }
 
@@ -80,13 +119,24 @@ impl RedisOptions {
             return self.check().map(|()| url);
         };
         let mut rest = Vec::new();
+        let (mut cert_file, mut key_file) = (None, None);
         for pair in query.split('&') {
             if let Some(n) = pair.strip_prefix("durable_replicas=") {
                 self.durable_replicas = n.parse().map_err(|_| {
                     format!("`durable_replicas` must be a whole number of replicas, not `{n}`")
                 })?;
             } else if let Some(path) = pair.strip_prefix("tls_ca_file=") {
-                self.take_ca_file(base, &percent_decode(path))?;
+                let pem = read_pem(base, "tls_ca_file", "CA", &percent_decode(path))?;
+                #[cfg(feature = "tls")]
+                {
+                    self.tls_root_cert = Some(pem);
+                }
+                #[cfg(not(feature = "tls"))]
+                let _ = pem;
+            } else if let Some(path) = pair.strip_prefix("tls_cert_file=") {
+                cert_file = Some(percent_decode(path));
+            } else if let Some(path) = pair.strip_prefix("tls_key_file=") {
+                key_file = Some(percent_decode(path));
             } else if let Some(t) = pair.strip_prefix("durable_timeout=") {
                 self.durable_timeout = parse_duration(t).ok_or_else(|| {
                     format!(
@@ -97,42 +147,29 @@ impl RedisOptions {
                 rest.push(pair);
             }
         }
+        match (cert_file, key_file) {
+            (Some(cert), Some(key)) => {
+                let cert = read_pem(base, "tls_cert_file", "certificate", &cert)?;
+                let key = read_pem(base, "tls_key_file", "private key", &key)?;
+                #[cfg(feature = "tls")]
+                {
+                    self.tls_client_cert = Some(TlsClientCert::new(cert, key));
+                }
+                #[cfg(not(feature = "tls"))]
+                let _ = (cert, key);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(
+                    "`tls_cert_file` and `tls_key_file` go together: give both or neither".into(),
+                )
+            }
+        }
         self.check()?;
         Ok(match rest.is_empty() {
             true => base.to_string(),
             false => format!("{base}?{}", rest.join("&")),
         })
-    }
-
-    /// Reads the root certificates of `?tls_ca_file=` (of URL `base`) into `tls_root_cert`.
-    fn take_ca_file(&mut self, base: &str, path: &str) -> Result<(), String> {
-        let scheme = base.split_once("://").map_or("", |(scheme, _)| scheme);
-        if !scheme.starts_with("rediss") {
-            return Err(format!(
-                "`tls_ca_file` needs a TLS URL (`rediss://`, `rediss+cluster://` or \
-                 `rediss+sentinel://`), not `{scheme}://`"
-            ));
-        }
-        #[cfg(feature = "tls")]
-        {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read the CA file `{path}` (`tls_ca_file`): {e}"))?;
-            if !pem
-                .windows(b"-----BEGIN CERTIFICATE-----".len())
-                .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-            {
-                return Err(format!(
-                    "the CA file `{path}` (`tls_ca_file`) holds no PEM certificate \
-                     (`-----BEGIN CERTIFICATE-----`)"
-                ));
-            }
-            self.tls_root_cert = Some(pem);
-            Ok(())
-        }
-        #[cfg(not(feature = "tls"))]
-        Err(format!(
-            "`tls_ca_file` (`{path}`) needs the `tls` feature of queue-redis"
-        ))
     }
 
     /// Refuses durable-dispatch settings that cannot work.
@@ -150,6 +187,36 @@ impl RedisOptions {
         }
         Ok(())
     }
+}
+
+/// The PEM file at `path`, named by URL parameter `param` of URL `base` (a TLS URL), holding
+/// a `what` (`CA`, `certificate`, `private key`), or why it cannot be used.
+fn read_pem(base: &str, param: &str, what: &str, path: &str) -> Result<Vec<u8>, String> {
+    let scheme = base.split_once("://").map_or("", |(scheme, _)| scheme);
+    if !scheme.starts_with("rediss") {
+        return Err(format!(
+            "`{param}` needs a TLS URL (`rediss://`, `rediss+cluster://` or \
+             `rediss+sentinel://`), not `{scheme}://`"
+        ));
+    }
+    if cfg!(not(feature = "tls")) {
+        return Err(format!(
+            "`{param}` (`{path}`) needs the `tls` feature of queue-redis"
+        ));
+    }
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the {what} file `{path}` (`{param}`): {e}"))?;
+    let marker: &[u8] = match what {
+        "private key" => b"PRIVATE KEY-----",
+        _ => b"-----BEGIN CERTIFICATE-----",
+    };
+    if !pem.windows(marker.len()).any(|w| w == marker) {
+        return Err(format!(
+            "the {what} file `{path}` (`{param}`) is not PEM: it has no `{}` line",
+            String::from_utf8_lossy(marker)
+        ));
+    }
+    Ok(pem)
 }
 
 /// `text` with its `%XX` escapes decoded (a path with `&`, `%` or spaces in a URL).
@@ -283,7 +350,35 @@ mod tests {
             "rediss://h?tls_ca_file={}",
             dir.join("not.pem").display()
         ));
-        assert!(e.contains("holds no PEM certificate"), "{e}");
+        assert!(e.contains("is not PEM"), "{e}");
+
+        // A client certificate and key go together.
+        std::fs::write(dir.join("key.pem"), b"-----BEGIN PRIVATE KEY-----\nMC4\n").unwrap();
+        let ca = dir.join("my ca.pem").display().to_string();
+        let key = dir.join("key.pem").display().to_string();
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url(&format!(
+                "rediss://h/0?tls_key_file={key}&tls_cert_file={ca}"
+            ))
+            .unwrap();
+        assert_eq!(url, "rediss://h/0");
+        let client = options
+            .tls_client_cert
+            .clone()
+            .expect("a client certificate");
+        assert_eq!(client.cert_pem, pem);
+        assert!(
+            !format!("{options:?}").contains("MC4"),
+            "the key must not show"
+        );
+        let e = refused(format!("rediss://h?tls_cert_file={ca}"));
+        assert!(e.contains("go together"), "{e}");
+        let e = refused(format!("rediss://h?tls_cert_file={ca}&tls_key_file={ca}"));
+        assert!(
+            e.contains("private key file") && e.contains("is not PEM"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

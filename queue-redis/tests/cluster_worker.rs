@@ -102,8 +102,8 @@ async fn cluster_worker_drains_queues_on_every_primary() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_tls_with_an_acl_user_drains_queues_on_every_primary() {
-    let (_tls, security) = tls_checks::tls_with_acl_user();
+async fn cluster_tls_with_an_acl_user_and_a_client_certificate_drains_queues_on_every_primary() {
+    let (_tls, security) = tls_checks::tls_with_acl_user(true);
     let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
         .await
         .unwrap();
@@ -117,7 +117,7 @@ async fn cluster_tls_with_an_acl_user_drains_queues_on_every_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tls_refuses_a_wrong_password_or_an_unknown_ca() {
-    let (tls, security) = tls_checks::tls_with_acl_user();
+    let (tls, security) = tls_checks::tls_with_acl_user(true);
     let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
         .await
         .unwrap();

@@ -15,7 +15,7 @@ async fn rediss_urls_connect_over_tls_with_a_private_ca() {
     let url = format!("rediss://127.0.0.1:{}/0", server.port());
 
     let mut options = RedisOptions::default();
-    options.tls_root_cert = Some(tls.ca_pem());
+    options.tls_root_cert = Some(tls.read("ca.crt"));
     let driver = RedisDriver::connect_with(&url, options)
         .await
         .expect("TLS connection");

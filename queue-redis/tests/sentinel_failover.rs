@@ -62,7 +62,7 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_tls_with_an_acl_user_carries_on_when_the_primary_is_killed() {
-    let (_tls, security) = tls_checks::tls_with_acl_user();
+    let (_tls, security) = tls_checks::tls_with_acl_user(false);
     let set = tokio::task::spawn_blocking(move || SentinelSet::start_secured(security))
         .await
         .unwrap();
@@ -76,7 +76,7 @@ async fn sentinel_tls_with_an_acl_user_carries_on_when_the_primary_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_tls_refuses_a_wrong_password_or_an_unknown_ca() {
-    let (tls, security) = tls_checks::tls_with_acl_user();
+    let (tls, security) = tls_checks::tls_with_acl_user(true);
     let set = tokio::task::spawn_blocking(move || SentinelSet::start_secured(security))
         .await
         .unwrap();

@@ -154,7 +154,7 @@ impl RedisCluster {
     }
 
     /// `redis[s]+cluster://[user:password@]` with two of the nodes (or the only one) as
-    /// seeds, and `?tls_ca_file=` naming the CA when TLS is on.
+    /// seeds, and the TLS parameters ([`Security::tls_params`]).
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
             .nodes
@@ -167,7 +167,7 @@ impl RedisCluster {
             self.security.scheme("redis+cluster"),
             self.security.userinfo(),
             seeds.join(","),
-            self.security.ca_param()
+            self.security.tls_params()
         )
     }
 

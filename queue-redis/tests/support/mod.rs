@@ -269,21 +269,25 @@ impl TlsFiles {
         self.dir.join(name).to_string_lossy().into_owned()
     }
 
-    /// The CA's certificate (PEM).
-    pub fn ca_pem(&self) -> Vec<u8> {
-        std::fs::read(self.dir.join("ca.crt")).expect("read ca.crt")
+    /// The contents of file `name`.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
     }
 
-    /// The settings (name, value) of a server or sentinel taking only TLS on `port`, with
-    /// clients not asked for a certificate, and replicating (and monitoring) over TLS.
-    pub fn settings(&self, port: u16) -> Vec<(&'static str, String)> {
+    /// The settings (name, value) of a server or sentinel taking only TLS on `port`, asking
+    /// clients for a certificate signed by the CA when `client_certs` says so, and
+    /// replicating (and monitoring) over TLS.
+    pub fn settings(&self, port: u16, client_certs: bool) -> Vec<(&'static str, String)> {
         vec![
             ("port", "0".to_string()),
             ("tls-port", port.to_string()),
             ("tls-cert-file", self.path("server.crt")),
             ("tls-key-file", self.path("server.key")),
             ("tls-ca-cert-file", self.path("ca.crt")),
-            ("tls-auth-clients", "no".to_string()),
+            (
+                "tls-auth-clients",
+                if client_certs { "yes" } else { "no" }.into(),
+            ),
             ("tls-replication", "yes".to_string()),
         ]
     }
@@ -301,6 +305,9 @@ impl Drop for TlsFiles {
 pub struct Security {
     /// TLS only, with these certificates.
     pub tls: Option<Arc<TlsFiles>>,
+    /// With TLS: clients must present a certificate signed by the CA (`tls-auth-clients
+    /// yes`; the servers' own certificate serves as the tests' client certificate).
+    pub client_certs: bool,
     /// An ACL user (the `default` user is then turned off); `None`: the `default` user.
     pub user: Option<String>,
     /// The password (of `user`, or `requirepass` of the `default` user).
@@ -338,7 +345,7 @@ impl Security {
     pub fn server_args(&self, port: u16) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(tls) = &self.tls {
-            for (name, value) in tls.settings(port) {
+            for (name, value) in tls.settings(port, self.client_certs) {
                 args.extend([format!("--{name}"), value]);
             }
         }
@@ -374,7 +381,17 @@ impl Security {
     pub fn cli_args(&self) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(tls) = &self.tls {
-            args.extend(["--tls".to_string(), "--cacert".into(), tls.path("ca.crt")]);
+            args.extend(
+                ["--tls", "--cacert", &tls.path("ca.crt")]
+                    .into_iter()
+                    .chain([
+                        "--cert",
+                        &tls.path("server.crt"),
+                        "--key",
+                        &tls.path("server.key"),
+                    ])
+                    .map(str::to_string),
+            );
         }
         if let Some(pw) = &self.password {
             args.push("--no-auth-warning".into());
@@ -411,9 +428,17 @@ impl Security {
         )
     }
 
-    /// `?tls_ca_file=<the CA>` when TLS is on (for the driver's URL), or nothing.
-    pub fn ca_param(&self) -> String {
+    /// For the driver's URL when TLS is on: `?tls_ca_file=<the CA>`, and
+    /// `&tls_cert_file=...&tls_key_file=...` when the servers ask for a client certificate;
+    /// nothing without TLS.
+    pub fn tls_params(&self) -> String {
         match &self.tls {
+            Some(tls) if self.client_certs => format!(
+                "?tls_ca_file={}&tls_cert_file={}&tls_key_file={}",
+                tls.path("ca.crt"),
+                tls.path("server.crt"),
+                tls.path("server.key")
+            ),
             Some(tls) => format!("?tls_ca_file={}", tls.path("ca.crt")),
             None => String::new(),
         }
@@ -423,6 +448,7 @@ impl Security {
     pub fn without_credentials(&self) -> Self {
         Self {
             tls: self.tls.clone(),
+            client_certs: self.client_certs,
             ..Self::default()
         }
     }

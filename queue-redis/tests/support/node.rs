@@ -7,15 +7,19 @@ use std::time::Duration;
 
 use crate::support::Security;
 
-/// A client of the node on `port`, trusting the deployment's CA when TLS is on.
+/// A client of the node on `port`, trusting the deployment's CA and presenting its
+/// certificate when TLS is on.
 pub fn client(security: &Security, port: u16) -> redis::Client {
     let url = security.node_url(port);
     match &security.tls {
         Some(tls) => redis::Client::build_with_tls(
             url,
             redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(tls.ca_pem()),
+                client_tls: Some(redis::ClientTlsConfig {
+                    client_cert: tls.read("server.crt"),
+                    client_key: tls.read("server.key"),
+                }),
+                root_cert: Some(tls.read("ca.crt")),
             },
         ),
         None => redis::Client::open(url),

@@ -47,7 +47,7 @@ impl Sentinel {
             dir = dir.display(),
         );
         if let Some(tls) = &security.tls {
-            for (name, value) in tls.settings(port) {
+            for (name, value) in tls.settings(port, security.client_certs) {
                 text.push_str(&format!("{name} {value}\n"));
             }
         }
@@ -176,8 +176,8 @@ impl SentinelSet {
         set
     }
 
-    /// `redis[s]+sentinel://[user:password@]` listing the three sentinels, and
-    /// `?tls_ca_file=` naming the CA when TLS is on.
+    /// `redis[s]+sentinel://[user:password@]` listing the three sentinels, and the TLS
+    /// parameters ([`Security::tls_params`]).
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .sentinels
@@ -189,7 +189,7 @@ impl SentinelSet {
             self.security.scheme("redis+sentinel"),
             self.security.userinfo(),
             hosts.join(","),
-            self.security.ca_param()
+            self.security.tls_params()
         )
     }
 

@@ -15,11 +15,15 @@ pub const USER: &str = "queue-app";
 /// Its password.
 pub const PASSWORD: &str = "s3cret-acl-pw";
 
-/// Fresh certificates, and the security of a deployment taking only TLS with them and
-/// requiring [`USER`] and [`PASSWORD`].
-pub fn tls_with_acl_user() -> (Arc<TlsFiles>, Security) {
+/// Fresh certificates, and the security of a deployment taking only TLS with them (and
+/// asking clients for a certificate when `client_certs` says so) and requiring [`USER`] and
+/// [`PASSWORD`].
+pub fn tls_with_acl_user(client_certs: bool) -> (Arc<TlsFiles>, Security) {
     let tls = Arc::new(TlsFiles::generate());
-    let security = Security::acl_user(USER, PASSWORD).with_tls(&tls);
+    let security = Security {
+        client_certs,
+        ..Security::acl_user(USER, PASSWORD).with_tls(&tls)
+    };
     (tls, security)
 }
 
@@ -35,9 +39,11 @@ async fn refusal(url: &str) -> (Error, String) {
     (err, shown)
 }
 
-/// `url` (with the right password and `tls`'s CA as `?tls_ca_file=`) connects, and a wrong
-/// password, no credentials, a CA that did not sign the servers' certificate, no private CA,
-/// no TLS, and an unreadable CA file are each refused with an error naming the cause.
+/// `url` (of a deployment from [`tls_with_acl_user`]`(true)`: with the right password, `tls`'s
+/// CA and the client certificate) connects, and a wrong password, no credentials, no client
+/// certificate, a client certificate of another CA, a CA that did not sign the servers'
+/// certificate, no private CA, no TLS, and an unreadable CA file are each refused with an
+/// error naming the cause.
 pub async fn check_refusals(url: &str, tls: &TlsFiles) {
     let queue = Queue::connect(url)
         .await
@@ -62,8 +68,27 @@ pub async fn check_refusals(url: &str, tls: &TlsFiles) {
         "a CA that did not sign the server's certificate should be named as the cause: {shown}"
     );
 
+    // No client certificate: the servers end the handshake.
+    let (base, params) = url.split_once('?').expect("the TLS parameters");
+    let ca_only = params.split('&').next().expect("tls_ca_file comes first");
+    let (_, shown) = refusal(&format!("{base}?{ca_only}")).await;
+    assert!(
+        shown.contains("CertificateRequired") && shown.contains("tls_cert_file"),
+        "{shown}"
+    );
+
+    // A client certificate that the servers' CA did not sign.
+    let stranger = url
+        .replace(&tls.path("server.crt"), &other.path("server.crt"))
+        .replace(&tls.path("server.key"), &other.path("server.key"));
+    let (_, shown) = refusal(&stranger).await;
+    assert!(
+        shown.contains("the server ended the TLS handshake") && shown.contains("UnknownCA"),
+        "{shown}"
+    );
+
     // No private CA: the public roots do not know the issuer.
-    let without_ca = url.split('?').next().unwrap();
+    let without_ca = base;
     let (_, shown) = refusal(without_ca).await;
     assert!(
         shown.contains("the server's TLS certificate was refused")
