@@ -1,9 +1,12 @@
 //! A real `redis-server` for tests: started on a free port in a temporary directory, stopped
-//! when dropped (or when the test process exits), restartable with its data.
+//! when dropped (or when the test process exits), restartable with its data. Also the
+//! certificates of TLS tests ([`TlsFiles`]) and how a test deployment is secured
+//! ([`Security`]: TLS, a password or an ACL user), shared by every harness.
 #![allow(dead_code, unreachable_pub)]
 
-// `cluster.rs` and `sentinel.rs` need the `redis` crate, which not every crate sharing this
-// module has: the tests that use them include them next to this module.
+// `cluster.rs` and `sentinel.rs` (and `node.rs`, which they include) need the `redis` crate,
+// which not every crate sharing this module has: the tests that use them include them next to
+// this module.
 pub mod proxy;
 
 use std::io::Write;
@@ -194,7 +197,7 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// Makes the CA and the certificate (about half a second of RSA key generation).
+    /// Makes the CA and the certificate (RSA 2048, valid two days).
     pub fn generate() -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
