@@ -233,6 +233,18 @@ fn sentinel_client(target: &SentinelTarget, options: &RedisOptions) -> RedisResu
     if let Some(password) = settings.password() {
         builder = builder.set_client_to_redis_password(password);
     }
+    if options.sentinel_auth {
+        let Some(password) = settings.password() else {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "`sentinel_auth` sends the URL's credentials to the sentinels, and the URL has none",
+            )));
+        };
+        builder = builder.set_client_to_sentinel_password(password);
+        if let Some(user) = settings.username() {
+            builder = builder.set_client_to_sentinel_username(user);
+        }
+    }
     if target.tls {
         builder = builder
             .set_client_to_redis_tls_mode(TlsMode::Secure)

@@ -95,8 +95,8 @@ pub(crate) fn classify(url: &str, e: RedisError) -> Error {
 /// The crate error for a first connection to the deployment at `url` (already redacted) that
 /// failed with `e`: unavailable, saying which CA was trusted when the server's TLS certificate
 /// was refused (the client library says only how the check failed), how to present a client
-/// certificate when the server ended the handshake, and that a TLS-only server may be why a
-/// plain connection was reset.
+/// certificate when the server ended the handshake, how to authenticate to sentinels that
+/// want credentials, and that a TLS-only server may be why a plain connection was reset.
 pub(crate) fn connect_failed(url: &str, e: RedisError) -> Error {
     let text = e.to_string();
     let tls = url.starts_with("rediss");
@@ -111,6 +111,15 @@ pub(crate) fn connect_failed(url: &str, e: RedisError) -> Error {
             "the server ended the TLS handshake ({text}); a server with `tls-auth-clients yes` \
              wants a client certificate its CA signed: `?tls_cert_file=...&tls_key_file=...` \
              or `RedisOptions::tls_client_cert`"
+        )
+        .into()
+    } else if url.contains("+sentinel://")
+        && text.contains("NOAUTH")
+        && !url.contains("sentinel_auth=yes")
+    {
+        format!(
+            "{text} (when the URL has credentials, it is the sentinels that want them: \
+             `?sentinel_auth=yes` sends them the URL's)"
         )
         .into()
     } else if !tls && text.contains("Connection reset") {
@@ -207,6 +216,17 @@ mod tests {
         let e = connect_failed("rediss://h", reset()).to_string();
         assert!(!e.contains("takes only TLS"), "{e}");
         assert!(connect_failed("redis://h", reset()).is_retryable());
+
+        let noauth = || {
+            io(
+                std::io::ErrorKind::Other,
+                "NOAUTH: Authentication required.",
+            )
+        };
+        let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth()).to_string();
+        assert!(e.contains("`?sentinel_auth=yes`"), "{e}");
+        let e = connect_failed("redis+sentinel://u:***@s:1/m?sentinel_auth=yes", noauth());
+        assert!(!e.to_string().contains("`?sentinel_auth=yes`"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The driver's settings: [`RedisOptions`], and the parameters of ours the URL may carry
 //! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?tls_ca_file=`,
-//! `?tls_cert_file=` with `?tls_key_file=`).
+//! `?tls_cert_file=` with `?tls_key_file=`, `?sentinel_auth=`).
 
 use std::time::Duration;
 
@@ -45,6 +45,11 @@ pub struct RedisOptions {
     /// (read at connect). Default `None`.
     #[cfg(feature = "tls")]
     pub tls_client_cert: Option<TlsClientCert>,
+    /// Behind Sentinel: authenticate to the sentinels too, with the URL's user and password
+    /// (sentinels with `requirepass` or ACL users of their own, the same credentials as the
+    /// data nodes'). Also settable as `?sentinel_auth=yes` in a `redis[s]+sentinel://` URL.
+    /// Default `false`: the sentinels are asked without credentials.
+    pub sentinel_auth: bool,
     /// Durable dispatch: when above 0, a dispatch returns only once this many replicas
     /// confirmed its writes (`WAIT`), and fails with
     /// [`Error::NotReplicated`](queue_core::Error::NotReplicated) when fewer did within
@@ -71,6 +76,7 @@ impl Default for RedisOptions {
             tls_root_cert: None,
             #[cfg(feature = "tls")]
             tls_client_cert: None,
+            sentinel_auth: false,
             durable_replicas: 0,
             durable_timeout: Duration::from_secs(1),
         }
@@ -133,6 +139,19 @@ impl RedisOptions {
                 }
                 #[cfg(not(feature = "tls"))]
                 let _ = pem;
+            } else if let Some(yes) = pair.strip_prefix("sentinel_auth=") {
+                if !base.contains("+sentinel://") {
+                    return Err("`sentinel_auth` is for `redis[s]+sentinel://` URLs".into());
+                }
+                self.sentinel_auth = match yes {
+                    "yes" | "true" | "1" => true,
+                    "no" | "false" | "0" => false,
+                    _ => {
+                        return Err(format!(
+                            "`sentinel_auth` must be `yes` or `no`, not `{yes}`"
+                        ))
+                    }
+                };
             } else if let Some(path) = pair.strip_prefix("tls_cert_file=") {
                 cert_file = Some(percent_decode(path));
             } else if let Some(path) = pair.strip_prefix("tls_key_file=") {
@@ -317,6 +336,19 @@ mod tests {
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=soon").contains("duration"));
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=9s").contains("shorter"));
         assert!(refused("redis://h?durable_replicas=1&durable_timeout=0ms").contains("at least"));
+    }
+
+    #[test]
+    fn sentinel_auth_comes_off_the_url() {
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url("redis+sentinel://u:p@s:1/m/0?sentinel_auth=yes&prefix=x")
+            .unwrap();
+        assert_eq!(url, "redis+sentinel://u:p@s:1/m/0");
+        assert!(options.sentinel_auth);
+        let refused = |url: &str| RedisOptions::default().take_from_url(url).unwrap_err();
+        assert!(refused("redis://h?sentinel_auth=yes").contains("is for"));
+        assert!(refused("redis+sentinel://s:1/m?sentinel_auth=maybe").contains("`yes` or `no`"));
     }
 
     #[cfg(feature = "tls")]

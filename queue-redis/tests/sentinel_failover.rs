@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use queue_core::{job, Error, JobError, Queue};
 use queue_redis::{RedisDriver, RedisOptions};
 use sentinel::SentinelSet;
+use support::Security;
 use tokio_util::sync::CancellationToken;
 
 /// Numbers of the jobs that ran, per test (the first number of each job).
@@ -63,13 +64,26 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_tls_with_an_acl_user_carries_on_when_the_primary_is_killed() {
     let (_tls, security) = tls_checks::tls_with_acl_user(false);
+    let security = Security {
+        sentinel_auth: true,
+        ..security
+    };
     let set = tokio::task::spawn_blocking(move || SentinelSet::start_secured(security))
         .await
         .unwrap();
+    let url = set.url();
+    assert!(url.starts_with("rediss+sentinel://queue-app:"), "{url}");
+
+    // The sentinels require the user too: without `sentinel_auth` they do not answer.
+    let without = url.replace("&sentinel_auth=yes", "");
+    let err = match RedisDriver::connect(&without).await {
+        Ok(_) => panic!("the sentinels should want credentials"),
+        Err(err) => err,
+    };
+    let shown = err.to_string();
     assert!(
-        set.url().starts_with("rediss+sentinel://queue-app:"),
-        "{}",
-        set.url()
+        shown.contains("NOAUTH") && shown.contains("the sentinels that want them"),
+        "{shown}"
     );
     carry_on_when_the_primary_is_killed(set, TLS).await;
 }

@@ -11,7 +11,7 @@ mod node;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{find_binary, free_port, RedisServer, Security};
+use crate::support::{find_binary, free_port, query_string, RedisServer, Security};
 
 /// A running cluster owned by the test; its servers stop when it is dropped.
 #[derive(Debug)]
@@ -167,7 +167,7 @@ impl RedisCluster {
             self.security.scheme("redis+cluster"),
             self.security.userinfo(),
             seeds.join(","),
-            self.security.tls_params()
+            query_string(&self.security.tls_params())
         )
     }
 

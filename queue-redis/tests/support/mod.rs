@@ -311,6 +311,8 @@ pub struct Security {
     /// With TLS: clients must present a certificate signed by the CA (`tls-auth-clients
     /// yes`; the servers' own certificate serves as the tests' client certificate).
     pub client_certs: bool,
+    /// Sentinels require the credentials too (and use them with each other).
+    pub sentinel_auth: bool,
     /// An ACL user (the `default` user is then turned off); `None`: the `default` user.
     pub user: Option<String>,
     /// The password (of `user`, or `requirepass` of the `default` user).
@@ -431,28 +433,61 @@ impl Security {
         )
     }
 
-    /// For the driver's URL when TLS is on: `?tls_ca_file=<the CA>`, and
-    /// `&tls_cert_file=...&tls_key_file=...` when the servers ask for a client certificate;
-    /// nothing without TLS.
-    pub fn tls_params(&self) -> String {
-        match &self.tls {
-            Some(tls) if self.client_certs => format!(
-                "?tls_ca_file={}&tls_cert_file={}&tls_key_file={}",
-                tls.path("ca.crt"),
-                tls.path("server.crt"),
-                tls.path("server.key")
-            ),
-            Some(tls) => format!("?tls_ca_file={}", tls.path("ca.crt")),
-            None => String::new(),
+    /// The driver's URL parameters for TLS: `tls_ca_file=<the CA>`, and `tls_cert_file=...`,
+    /// `tls_key_file=...` when the servers ask for a client certificate; none without TLS.
+    pub fn tls_params(&self) -> Vec<String> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        let mut params = vec![format!("tls_ca_file={}", tls.path("ca.crt"))];
+        if self.client_certs {
+            params.push(format!("tls_cert_file={}", tls.path("server.crt")));
+            params.push(format!("tls_key_file={}", tls.path("server.key")));
+        }
+        params
+    }
+
+    /// How the tests reach sentinels: TLS as this, with the credentials only when the
+    /// sentinels require them.
+    pub fn for_sentinels(&self) -> Self {
+        match self.sentinel_auth {
+            true => self.clone(),
+            false => Self {
+                tls: self.tls.clone(),
+                client_certs: self.client_certs,
+                ..Self::default()
+            },
         }
     }
 
-    /// TLS as this, without credentials (how the tests reach sentinels).
-    pub fn without_credentials(&self) -> Self {
-        Self {
-            tls: self.tls.clone(),
-            client_certs: self.client_certs,
-            ..Self::default()
+    /// The settings (name, value) of a sentinel with this security on `port`: TLS, and when
+    /// the sentinels require credentials, the same user (the `default` user off) or
+    /// `requirepass`, used with the other sentinels too.
+    pub fn sentinel_settings(&self, port: u16) -> Vec<(&'static str, String)> {
+        let mut settings = match &self.tls {
+            Some(tls) => tls.settings(port, self.client_certs),
+            None => Vec::new(),
+        };
+        let (Some(pw), true) = (&self.password, self.sentinel_auth) else {
+            return settings;
+        };
+        match &self.user {
+            Some(user) => settings.extend([
+                ("user", "default off".to_string()),
+                ("user", format!("{user} on >{pw} ~* &* +@all")),
+                ("sentinel", format!("sentinel-user {user}")),
+            ]),
+            None => settings.push(("requirepass", pw.clone())),
         }
+        settings.push(("sentinel", format!("sentinel-pass {pw}")));
+        settings
+    }
+}
+
+/// `?a&b...` of URL parameters `params`, or nothing when there are none.
+pub fn query_string(params: &[String]) -> String {
+    match params.is_empty() {
+        true => String::new(),
+        false => format!("?{}", params.join("&")),
     }
 }

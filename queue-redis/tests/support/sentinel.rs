@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{binary, free_port, RedisServer, Security};
+use crate::support::{binary, free_port, query_string, RedisServer, Security};
 
 /// The name the sentinels know the primary by.
 pub const SERVICE: &str = "mymaster";
@@ -46,10 +46,8 @@ impl Sentinel {
              sentinel parallel-syncs {SERVICE} 1\n",
             dir = dir.display(),
         );
-        if let Some(tls) = &security.tls {
-            for (name, value) in tls.settings(port, security.client_certs) {
-                text.push_str(&format!("{name} {value}\n"));
-            }
+        for (name, value) in security.sentinel_settings(port) {
+            text.push_str(&format!("{name} {value}\n"));
         }
         if let Some(user) = &security.user {
             text.push_str(&format!("sentinel auth-user {SERVICE} {user}\n"));
@@ -161,7 +159,7 @@ impl SentinelSet {
             let mut sentinel_info = redis::cmd("INFO");
             sentinel_info.arg("sentinel");
             loop {
-                let said = text(&set.security.without_credentials(), s.port, &sentinel_info);
+                let said = text(&set.security.for_sentinels(), s.port, &sentinel_info);
                 if said.contains("slaves=1,sentinels=3") {
                     break;
                 }
@@ -176,20 +174,25 @@ impl SentinelSet {
         set
     }
 
-    /// `redis[s]+sentinel://[user:password@]` listing the three sentinels, and the TLS
-    /// parameters ([`Security::tls_params`]).
+    /// `redis[s]+sentinel://[user:password@]` listing the three sentinels, with the TLS
+    /// parameters ([`Security::tls_params`]) and `sentinel_auth=yes` when the sentinels
+    /// require the credentials.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .sentinels
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
+        let mut params = self.security.tls_params();
+        if self.security.sentinel_auth {
+            params.push("sentinel_auth=yes".into());
+        }
         format!(
             "{}://{}{}/{SERVICE}/0{}",
             self.security.scheme("redis+sentinel"),
             self.security.userinfo(),
             hosts.join(","),
-            self.security.tls_params()
+            query_string(&params)
         )
     }
 
@@ -207,7 +210,7 @@ impl SentinelSet {
     pub fn named_primary(&self) -> Option<u16> {
         let mut ask = redis::cmd("SENTINEL");
         ask.arg("get-master-addr-by-name").arg(SERVICE);
-        let sentinel = self.security.without_credentials();
+        let sentinel = self.security.for_sentinels();
         let reply = node::query(&sentinel, self.sentinels[0].port, &ask).ok()?;
         let redis::Value::Array(parts) = reply else {
             return None;
