@@ -93,11 +93,12 @@ pub(crate) fn classify(url: &str, e: RedisError) -> Error {
 }
 
 /// The crate error for a first connection to the deployment at `url` (already redacted) that
-/// failed with `e`: unavailable, saying which CA was trusted when the server's TLS certificate
-/// was refused (the client library says only how the check failed), how to present a client
-/// certificate when the server ended the handshake, how to authenticate to sentinels that
-/// want credentials, and that a TLS-only server may be why a plain connection was reset.
-pub(crate) fn connect_failed(url: &str, e: RedisError) -> Error {
+/// failed with `e`, credentials sent to any sentinels when `sentinel_auth`: unavailable,
+/// saying which CA was trusted when the server's TLS certificate was refused (the client
+/// library says only how the check failed), how to present a client certificate when the
+/// server ended the handshake, how to authenticate to sentinels that want credentials, and
+/// that a TLS-only server may be why a plain connection was reset.
+pub(crate) fn connect_failed(url: &str, e: RedisError, sentinel_auth: bool) -> Error {
     let text = e.to_string();
     let tls = url.starts_with("rediss");
     let source = if text.contains("invalid peer certificate") {
@@ -113,10 +114,7 @@ pub(crate) fn connect_failed(url: &str, e: RedisError) -> Error {
              or `RedisOptions::tls_client_cert`"
         )
         .into()
-    } else if url.contains("+sentinel://")
-        && text.contains("NOAUTH")
-        && !url.contains("sentinel_auth=yes")
-    {
+    } else if url.contains("+sentinel://") && text.contains("NOAUTH") && !sentinel_auth {
         format!(
             "{text} (when the URL has credentials, it is the sentinels that want them: \
              `?sentinel_auth=yes` sends them the URL's)"
@@ -189,7 +187,7 @@ mod tests {
             std::io::ErrorKind::InvalidData,
             "invalid peer certificate: UnknownIssuer",
         );
-        let e = connect_failed("rediss://h", refused).to_string();
+        let e = connect_failed("rediss://h", refused, false).to_string();
         assert!(e.contains("TLS certificate was refused"), "{e}");
         assert!(
             e.contains("UnknownIssuer") && e.contains("tls_ca_file"),
@@ -199,7 +197,7 @@ mod tests {
             std::io::ErrorKind::InvalidData,
             "received fatal alert: CertificateRequired",
         );
-        let e = connect_failed("rediss://h", alert).to_string();
+        let e = connect_failed("rediss://h", alert, false).to_string();
         assert!(
             e.contains("ended the TLS handshake") && e.contains("tls_cert_file"),
             "{e}"
@@ -211,11 +209,11 @@ mod tests {
                 "Connection reset by peer",
             )
         };
-        let e = connect_failed("redis+cluster://h:1", reset()).to_string();
+        let e = connect_failed("redis+cluster://h:1", reset(), false).to_string();
         assert!(e.contains("takes only TLS"), "{e}");
-        let e = connect_failed("rediss://h", reset()).to_string();
+        let e = connect_failed("rediss://h", reset(), false).to_string();
         assert!(!e.contains("takes only TLS"), "{e}");
-        assert!(connect_failed("redis://h", reset()).is_retryable());
+        assert!(connect_failed("redis://h", reset(), false).is_retryable());
 
         let noauth = || {
             io(
@@ -223,9 +221,9 @@ mod tests {
                 "NOAUTH: Authentication required.",
             )
         };
-        let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth()).to_string();
+        let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth(), false).to_string();
         assert!(e.contains("`?sentinel_auth=yes`"), "{e}");
-        let e = connect_failed("redis+sentinel://u:***@s:1/m?sentinel_auth=yes", noauth());
+        let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth(), true);
         assert!(!e.to_string().contains("`?sentinel_auth=yes`"), "{e}");
     }
 

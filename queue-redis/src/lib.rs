@@ -109,7 +109,7 @@ impl RedisDriver {
         let setup = open_link(&topology, &options).map_err(|e| invalid(e.to_string()))?;
         let conn = Commands::connect(setup, &options, redacted.clone())
             .await
-            .map_err(|e| errors::connect_failed(&redacted, e))?;
+            .map_err(|e| errors::connect_failed(&redacted, e, options.sentinel_auth))?;
         let waiters = Waiters::new(&options);
         Ok(Self {
             inner: Arc::new(Inner {

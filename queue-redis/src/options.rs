@@ -46,8 +46,8 @@ pub struct RedisOptions {
     #[cfg(feature = "tls")]
     pub tls_client_cert: Option<TlsClientCert>,
     /// Behind Sentinel: authenticate to the sentinels too, with the URL's user and password
-    /// (sentinels with `requirepass` or ACL users of their own, the same credentials as the
-    /// data nodes'). Also settable as `?sentinel_auth=yes` in a `redis[s]+sentinel://` URL.
+    /// (for sentinels that require the data nodes' credentials, through `requirepass` or the
+    /// same ACL user). Also settable as `?sentinel_auth=yes` in a `redis[s]+sentinel://` URL.
     /// Default `false`: the sentinels are asked without credentials.
     pub sentinel_auth: bool,
     /// Durable dispatch: when above 0, a dispatch returns only once this many replicas

@@ -2,7 +2,8 @@
 //! `#[path = "support/sentinel.rs"] mod sentinel;` next to `mod support;`): a primary, a replica and three sentinels
 //! (`redis-server --sentinel`, so no separate binary is needed) on free ports, ready once the
 //! sentinels know the replica and each other; optionally all over TLS only and with the
-//! data nodes requiring credentials (see [`Security`]; the sentinels require none).
+//! data nodes requiring credentials (see [`Security`]; the sentinels too with
+//! `sentinel_auth`).
 #![allow(dead_code, unreachable_pub)]
 
 #[path = "node.rs"]
@@ -29,7 +30,8 @@ struct Sentinel {
 
 impl Sentinel {
     /// A sentinel monitoring the primary on `primary_port`, which requires `security`'s
-    /// credentials (over TLS when it says so, the sentinel then taking only TLS too).
+    /// credentials (over TLS when it says so, the sentinel then taking only TLS too, and
+    /// requiring the credentials too with `sentinel_auth`).
     fn start(primary_port: u16, security: &Security) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
@@ -122,7 +124,8 @@ impl SentinelSet {
     }
 
     /// Starts them all secured as `security` says: TLS only (replication and the
-    /// sentinels' links too) and the data nodes requiring its credentials.
+    /// sentinels' links too), the data nodes (and with `sentinel_auth` the sentinels)
+    /// requiring its credentials.
     pub fn start_secured(security: Security) -> Self {
         let data_node = |replica_of: Option<u16>| {
             let port = free_port();
