@@ -59,7 +59,9 @@ impl Queue {
     }
 
     /// Connects to the storage named by `url`: `memory://`, `redis://host:6379/0`,
-    /// `rediss://user:password@host`, ...
+    /// `rediss://user:password@host`, `rediss+cluster://user:password@host1:7000,host2:7000/`,
+    /// `rediss+sentinel://user:password@s1:26379,s2:26379/mymaster/0?tls_ca_file=/path/ca.pem`,
+    /// ... (see each driver's documentation for its URL forms).
     ///
     /// The driver for the URL's scheme must be linked into the program: depend on its crate
     /// (`queue-memory`, `queue-redis`) and name it once, e.g. `use queue_redis as _;`.

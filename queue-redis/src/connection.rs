@@ -67,28 +67,42 @@ fn tcp_settings(options: &RedisOptions) -> TcpSettings {
     settings
 }
 
-/// A client for `url` whose connections use [`tcp_settings`], trusting
-/// `options.tls_root_cert` for `rediss://` when it is set.
+/// The certificates of TLS connections: `options.tls_root_cert` to trust and
+/// `options.tls_client_cert` to present, or `None` when neither is set (the public roots, no
+/// client certificate).
+#[cfg(feature = "tls")]
+fn tls_certificates(options: &RedisOptions) -> Option<redis::TlsCertificates> {
+    if options.tls_root_cert.is_none() && options.tls_client_cert.is_none() {
+        return None;
+    }
+    Some(redis::TlsCertificates {
+        client_tls: options
+            .tls_client_cert
+            .as_ref()
+            .map(|c| redis::ClientTlsConfig {
+                client_cert: c.cert_pem.clone(),
+                client_key: c.key_pem.clone(),
+            }),
+        root_cert: options.tls_root_cert.clone(),
+    })
+}
+
+/// A client for `url` whose connections use [`tcp_settings`], and for `rediss://` the
+/// [`tls_certificates`] when set.
 pub(crate) fn open_client(url: &str, options: &RedisOptions) -> RedisResult<Client> {
     open_client_info(url.into_connection_info()?, options)
 }
 
-/// A client for `info` whose connections use [`tcp_settings`], trusting
-/// `options.tls_root_cert` for TLS when it is set.
+/// A client for `info` whose connections use [`tcp_settings`], and for TLS the
+/// [`tls_certificates`] when set.
 pub(crate) fn open_client_info(
     info: ConnectionInfo,
     options: &RedisOptions,
 ) -> RedisResult<Client> {
     let info = info.set_tcp_settings(tcp_settings(options));
     #[cfg(feature = "tls")]
-    if let Some(root) = &options.tls_root_cert {
-        return Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root.clone()),
-            },
-        );
+    if let Some(certs) = tls_certificates(options) {
+        return Client::build_with_tls(info, certs);
     }
     Client::open(info)
 }
@@ -173,11 +187,8 @@ pub(crate) fn open_link(topology: &Topology, options: &RedisOptions) -> RedisRes
                 .connection_timeout(options.connect_timeout)
                 .response_timeout(options.response_timeout);
             #[cfg(feature = "tls")]
-            let builder = match &options.tls_root_cert {
-                Some(root) => builder.certs(redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root.clone()),
-                }),
+            let builder = match tls_certificates(options) {
+                Some(certs) => builder.certs(certs),
                 None => builder,
             };
             Setup::Cluster(Box::new((builder.build()?, seed)))
@@ -222,20 +233,28 @@ fn sentinel_client(target: &SentinelTarget, options: &RedisOptions) -> RedisResu
     if let Some(password) = settings.password() {
         builder = builder.set_client_to_redis_password(password);
     }
+    if options.sentinel_auth {
+        let Some(password) = settings.password() else {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "`sentinel_auth` sends the URL's credentials to the sentinels, and the URL has none",
+            )));
+        };
+        builder = builder.set_client_to_sentinel_password(password);
+        if let Some(user) = settings.username() {
+            builder = builder.set_client_to_sentinel_username(user);
+        }
+    }
     if target.tls {
         builder = builder
             .set_client_to_redis_tls_mode(TlsMode::Secure)
             .set_client_to_sentinel_tls_mode(TlsMode::Secure);
     }
     #[cfg(feature = "tls")]
-    if let Some(root) = &options.tls_root_cert {
-        let certs = || redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(root.clone()),
-        };
+    if let Some(certs) = tls_certificates(options).filter(|_| target.tls) {
         builder = builder
-            .set_client_to_redis_certificates(certs())
-            .set_client_to_sentinel_certificates(certs());
+            .set_client_to_redis_certificates(certs.clone())
+            .set_client_to_sentinel_certificates(certs);
     }
     builder.build()
 }

@@ -92,6 +92,49 @@ pub(crate) fn classify(url: &str, e: RedisError) -> Error {
     }
 }
 
+/// The crate error for a first connection to the deployment at `url` (already redacted) that
+/// failed with `e`, credentials sent to any sentinels when `sentinel_auth`: unavailable,
+/// saying which CA was trusted when the server's TLS certificate was refused (the client
+/// library says only how the check failed), how to present a client certificate when the
+/// server ended the handshake, how to authenticate to sentinels that want credentials, and
+/// that a TLS-only server may be why a plain connection was reset.
+pub(crate) fn connect_failed(url: &str, e: RedisError, sentinel_auth: bool) -> Error {
+    let text = e.to_string();
+    let tls = url.starts_with("rediss");
+    let source = if text.contains("invalid peer certificate") {
+        format!(
+            "the server's TLS certificate was refused ({text}); trusted are the CA of \
+             `?tls_ca_file=` or `RedisOptions::tls_root_cert` when given, else the public roots"
+        )
+        .into()
+    } else if text.contains("received fatal alert") {
+        format!(
+            "the server ended the TLS handshake ({text}); a server with `tls-auth-clients yes` \
+             wants a client certificate its CA signed: `?tls_cert_file=...&tls_key_file=...` \
+             or `RedisOptions::tls_client_cert`"
+        )
+        .into()
+    } else if url.contains("+sentinel://") && text.contains("NOAUTH") && !sentinel_auth {
+        format!(
+            "{text} (when the URL has credentials, it is the sentinels that want them: \
+             `?sentinel_auth=yes` sends them the URL's)"
+        )
+        .into()
+    } else if !tls && text.contains("Connection reset") {
+        format!(
+            "{text} (a server that takes only TLS resets plain connections: for TLS use \
+             `rediss://`, `rediss+cluster://` or `rediss+sentinel://`)"
+        )
+        .into()
+    } else {
+        Box::new(e) as queue_core::BoxError
+    };
+    Error::Unavailable {
+        url: url.to_string(),
+        source,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +178,53 @@ mod tests {
         );
         assert!(e.is_retryable());
         assert!(e.to_string().contains("redis is out of memory"), "{e}");
+    }
+
+    #[test]
+    fn connect_failures_name_tls_causes() {
+        let io = |kind, text: &str| RedisError::from(std::io::Error::new(kind, text.to_string()));
+        let refused = io(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        let e = connect_failed("rediss://h", refused, false).to_string();
+        assert!(e.contains("TLS certificate was refused"), "{e}");
+        assert!(
+            e.contains("UnknownIssuer") && e.contains("tls_ca_file"),
+            "{e}"
+        );
+        let alert = io(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        let e = connect_failed("rediss://h", alert, false).to_string();
+        assert!(
+            e.contains("ended the TLS handshake") && e.contains("tls_cert_file"),
+            "{e}"
+        );
+
+        let reset = || {
+            io(
+                std::io::ErrorKind::ConnectionReset,
+                "Connection reset by peer",
+            )
+        };
+        let e = connect_failed("redis+cluster://h:1", reset(), false).to_string();
+        assert!(e.contains("takes only TLS"), "{e}");
+        let e = connect_failed("rediss://h", reset(), false).to_string();
+        assert!(!e.contains("takes only TLS"), "{e}");
+        assert!(connect_failed("redis://h", reset(), false).is_retryable());
+
+        let noauth = || {
+            io(
+                std::io::ErrorKind::Other,
+                "NOAUTH: Authentication required.",
+            )
+        };
+        let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth(), false).to_string();
+        assert!(e.contains("`?sentinel_auth=yes`"), "{e}");
+        let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth(), true);
+        assert!(!e.to_string().contains("`?sentinel_auth=yes`"), "{e}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ use wait::Waiters;
 use wait_hub::WaitHub;
 
 pub use options::{Compression, RedisOptions};
+#[cfg(feature = "tls")]
+pub use options::TlsClientCert;
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
 /// script. Cloning shares the connection.
@@ -49,7 +51,9 @@ pub use options::{Compression, RedisOptions};
 /// with the `tls` feature); a Redis Cluster with
 /// `redis+cluster://[user:password@]host:port,host:port/[?prefix=app]`; a primary watched by
 /// Sentinel with `redis+sentinel://[user:password@]host:port,host:port/<primary-name>[/db]`
-/// (`rediss+` for TLS); `?durable_replicas=1&durable_timeout=100ms` asks for durable
+/// (`rediss+` for TLS; `?tls_ca_file=` trusts a private CA, `?tls_cert_file=` with
+/// `?tls_key_file=` presents a client certificate, see the README's "TLS and ACL users");
+/// `?durable_replicas=1&durable_timeout=100ms` asks for durable
 /// dispatch ([`RedisOptions::durable_replicas`]); or through [`Queue::connect`](queue_core::Queue::connect).
 #[derive(Clone)]
 pub struct RedisDriver {
@@ -106,10 +110,7 @@ impl RedisDriver {
         let setup = open_link(&topology, &options).map_err(|e| invalid(e.to_string()))?;
         let conn = Commands::connect(setup, &options, redacted.clone())
             .await
-            .map_err(|e| Error::Unavailable {
-                url: redacted,
-                source: Box::new(e),
-            })?;
+            .map_err(|e| errors::connect_failed(&redacted, e, options.sentinel_auth))?;
         let waiters = Waiters::new(&options);
         Ok(Self {
             inner: Arc::new(Inner {

@@ -1,5 +1,6 @@
 //! The driver's settings: [`RedisOptions`], and the parameters of ours the URL may carry
-//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?large_payload=`, `?compress=`).
+//! (`?prefix=`, `?durable_replicas=`, `?durable_timeout=`, `?large_payload=`, `?compress=`,
+//! `?tls_ca_file=`, `?tls_cert_file=` with `?tls_key_file=`, `?sentinel_auth=`).
 
 use std::time::Duration;
 
@@ -32,10 +33,23 @@ pub struct RedisOptions {
     /// peer that answers none of three (a third of this apart) closes the connection. `None`
     /// turns keepalive off. Default 15 s.
     pub tcp_keepalive: Option<Duration>,
-    /// For `rediss://` URLs: a PEM root certificate to trust instead of the public roots (a
-    /// private CA). Default `None`.
+    /// For TLS URLs (`rediss://`, `rediss+cluster://`, `rediss+sentinel://`): PEM root
+    /// certificates to trust instead of the public roots (a private CA), for every node and
+    /// sentinel. Also settable as `?tls_ca_file=/path/to/ca.pem` in the URL (read at
+    /// connect). Default `None`.
     #[cfg(feature = "tls")]
     pub tls_root_cert: Option<Vec<u8>>,
+    /// For TLS URLs: a client certificate and its key, presented to every node and sentinel
+    /// (for servers with `tls-auth-clients yes`, Redis's default when TLS is on). Also
+    /// settable as `?tls_cert_file=/path/cert.pem&tls_key_file=/path/key.pem` in the URL
+    /// (read at connect). Default `None`.
+    #[cfg(feature = "tls")]
+    pub tls_client_cert: Option<TlsClientCert>,
+    /// Behind Sentinel: authenticate to the sentinels too, with the URL's user and password
+    /// (for sentinels that require the data nodes' credentials, through `requirepass` or the
+    /// same ACL user). Also settable as `?sentinel_auth=yes` in a `redis[s]+sentinel://` URL.
+    /// Default `false`: the sentinels are asked without credentials.
+    pub sentinel_auth: bool,
     /// Durable dispatch: when above 0, a dispatch returns only once this many replicas
     /// confirmed its writes (`WAIT`), and fails with
     /// [`Error::NotReplicated`](queue_core::Error::NotReplicated) when fewer did within
@@ -85,11 +99,44 @@ impl Default for RedisOptions {
             tcp_keepalive: Some(Duration::from_secs(15)),
             #[cfg(feature = "tls")]
             tls_root_cert: None,
+            #[cfg(feature = "tls")]
+            tls_client_cert: None,
+            sentinel_auth: false,
             durable_replicas: 0,
             durable_timeout: Duration::from_secs(1),
             large_payload: 8 * 1024,
             compress: Compression::None,
         }
+    }
+}
+
+/// A TLS client certificate and its private key, both PEM ([`RedisOptions::tls_client_cert`]).
+/// `Debug` never shows the key.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TlsClientCert {
+    /// The certificate, followed by any intermediate certificates (PEM).
+    pub cert_pem: Vec<u8>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsClientCert {
+    /// The certificate `cert_pem` with its key `key_pem`.
+    pub fn new(cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Self {
+        Self { cert_pem, key_pem }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for TlsClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClientCert")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("***"))
+            .finish()
     }
 }
 
@@ -105,11 +152,37 @@ impl RedisOptions {
             return self.check().map(|()| url);
         };
         let mut rest = Vec::new();
+        let (mut cert_file, mut key_file) = (None, None);
         for pair in query.split('&') {
             if let Some(n) = pair.strip_prefix("durable_replicas=") {
                 self.durable_replicas = n.parse().map_err(|_| {
                     format!("`durable_replicas` must be a whole number of replicas, not `{n}`")
                 })?;
+            } else if let Some(path) = pair.strip_prefix("tls_ca_file=") {
+                let pem = read_pem(base, "tls_ca_file", "CA", &percent_decode(path))?;
+                #[cfg(feature = "tls")]
+                {
+                    self.tls_root_cert = Some(pem);
+                }
+                #[cfg(not(feature = "tls"))]
+                let _ = pem;
+            } else if let Some(yes) = pair.strip_prefix("sentinel_auth=") {
+                if !base.contains("+sentinel://") {
+                    return Err("`sentinel_auth` is for `redis[s]+sentinel://` URLs".into());
+                }
+                self.sentinel_auth = match yes {
+                    "yes" | "true" | "1" => true,
+                    "no" | "false" | "0" => false,
+                    _ => {
+                        return Err(format!(
+                            "`sentinel_auth` must be `yes` or `no`, not `{yes}`"
+                        ))
+                    }
+                };
+            } else if let Some(path) = pair.strip_prefix("tls_cert_file=") {
+                cert_file = Some(percent_decode(path));
+            } else if let Some(path) = pair.strip_prefix("tls_key_file=") {
+                key_file = Some(percent_decode(path));
             } else if let Some(t) = pair.strip_prefix("durable_timeout=") {
                 self.durable_timeout = parse_duration(t).ok_or_else(|| {
                     format!(
@@ -128,6 +201,24 @@ impl RedisOptions {
                 };
             } else {
                 rest.push(pair);
+            }
+        }
+        match (cert_file, key_file) {
+            (Some(cert), Some(key)) => {
+                let cert = read_pem(base, "tls_cert_file", "certificate", &cert)?;
+                let key = read_pem(base, "tls_key_file", "private key", &key)?;
+                #[cfg(feature = "tls")]
+                {
+                    self.tls_client_cert = Some(TlsClientCert::new(cert, key));
+                }
+                #[cfg(not(feature = "tls"))]
+                let _ = (cert, key);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(
+                    "`tls_cert_file` and `tls_key_file` go together: give both or neither".into(),
+                )
             }
         }
         self.check()?;
@@ -152,6 +243,60 @@ impl RedisOptions {
         }
         Ok(())
     }
+}
+
+/// The PEM file at `path`, named by URL parameter `param` of URL `base` (a TLS URL), holding
+/// a `what` (`CA`, `certificate`, `private key`), or why it cannot be used.
+fn read_pem(base: &str, param: &str, what: &str, path: &str) -> Result<Vec<u8>, String> {
+    let scheme = base.split_once("://").map_or("", |(scheme, _)| scheme);
+    if !scheme.starts_with("rediss") {
+        return Err(format!(
+            "`{param}` needs a TLS URL (`rediss://`, `rediss+cluster://` or \
+             `rediss+sentinel://`), not `{scheme}://`"
+        ));
+    }
+    if cfg!(not(feature = "tls")) {
+        return Err(format!(
+            "`{param}` (`{path}`) needs the `tls` feature of queue-redis"
+        ));
+    }
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the {what} file `{path}` (`{param}`): {e}"))?;
+    let marker: &[u8] = match what {
+        "private key" => b"PRIVATE KEY-----",
+        _ => b"-----BEGIN CERTIFICATE-----",
+    };
+    if !pem.windows(marker.len()).any(|w| w == marker) {
+        return Err(format!(
+            "the {what} file `{path}` (`{param}`) is not PEM: it has no `{}` line",
+            String::from_utf8_lossy(marker)
+        ));
+    }
+    Ok(pem)
+}
+
+/// `text` with its `%XX` escapes decoded (a path with `&`, `%` or spaces in a URL).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `250ms` or `2s`.
@@ -245,5 +390,81 @@ mod tests {
         let refused = |url: &str| RedisOptions::default().take_from_url(url).unwrap_err();
         assert!(refused("redis://h?large_payload=big").contains("`large_payload`"));
         assert!(refused("redis://h?compress=zip").contains("`compress` must be"));
+    }
+
+    #[test]
+    fn sentinel_auth_comes_off_the_url() {
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url("redis+sentinel://u:p@s:1/m/0?sentinel_auth=yes&prefix=x")
+            .unwrap();
+        assert_eq!(url, "redis+sentinel://u:p@s:1/m/0");
+        assert!(options.sentinel_auth);
+        let refused = |url: &str| RedisOptions::default().take_from_url(url).unwrap_err();
+        assert!(refused("redis://h?sentinel_auth=yes").contains("is for"));
+        assert!(refused("redis+sentinel://s:1/m?sentinel_auth=maybe").contains("`yes` or `no`"));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_ca_file_comes_off_the_url() {
+        let dir = std::env::temp_dir().join(format!("queue-ca-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.join("my ca.pem"), pem).unwrap();
+        std::fs::write(dir.join("not.pem"), b"hello").unwrap();
+        let path = dir.join("my%20ca.pem").to_string_lossy().into_owned();
+
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url(&format!(
+                "rediss+cluster://u:p@h:1?tls_ca_file={path}&prefix=x"
+            ))
+            .unwrap();
+        assert_eq!(url, "rediss+cluster://u:p@h:1");
+        assert_eq!(options.tls_root_cert.as_deref(), Some(&pem[..]));
+
+        let refused = |url: String| RedisOptions::default().take_from_url(&url).unwrap_err();
+        let e = refused(format!("redis://h?tls_ca_file={path}"));
+        assert!(e.contains("needs a TLS URL"), "{e}");
+        let e = refused("rediss://h?tls_ca_file=/no/such/ca.pem".into());
+        assert!(
+            e.contains("cannot read the CA file `/no/such/ca.pem`"),
+            "{e}"
+        );
+        let e = refused(format!(
+            "rediss://h?tls_ca_file={}",
+            dir.join("not.pem").display()
+        ));
+        assert!(e.contains("is not PEM"), "{e}");
+
+        // A client certificate and key go together.
+        std::fs::write(dir.join("key.pem"), b"-----BEGIN PRIVATE KEY-----\nMC4\n").unwrap();
+        let ca = dir.join("my ca.pem").display().to_string();
+        let key = dir.join("key.pem").display().to_string();
+        let mut options = RedisOptions::default();
+        let url = options
+            .take_from_url(&format!(
+                "rediss://h/0?tls_key_file={key}&tls_cert_file={ca}"
+            ))
+            .unwrap();
+        assert_eq!(url, "rediss://h/0");
+        let client = options
+            .tls_client_cert
+            .clone()
+            .expect("a client certificate");
+        assert_eq!(client.cert_pem, pem);
+        assert!(
+            !format!("{options:?}").contains("MC4"),
+            "the key must not show"
+        );
+        let e = refused(format!("rediss://h?tls_cert_file={ca}"));
+        assert!(e.contains("go together"), "{e}");
+        let e = refused(format!("rediss://h?tls_cert_file={ca}&tls_key_file={ca}"));
+        assert!(
+            e.contains("private key file") && e.contains("is not PEM"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

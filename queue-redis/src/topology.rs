@@ -6,8 +6,9 @@
 //!   `rediss+cluster://` for TLS): any reachable nodes of the cluster; the rest are discovered.
 //! - `redis+sentinel://[user:password@]host:port[,host:port...]/<primary-name>[/<db>]` (or
 //!   `rediss+sentinel://`): the sentinels, and the name they know the primary by. Credentials
-//!   and TLS apply to the primary; the sentinels are asked without credentials (over TLS too
-//!   when the scheme says so).
+//!   and TLS apply to the primary; the sentinels are asked over TLS too when the scheme says
+//!   so, and with the credentials only with `sentinel_auth` (see
+//!   [`RedisOptions::sentinel_auth`](crate::RedisOptions::sentinel_auth)).
 //!
 //! Parsing never echoes the credentials: errors name the part that is wrong, not the URL.
 

@@ -1,9 +1,13 @@
 //! A worker on a real Redis Cluster: queues whose keys live on different primaries, one worker
-//! idle on all of them (blocked on each queue's primary), then draining what is dispatched.
+//! idle on all of them (blocked on each queue's primary), then draining what is dispatched;
+//! on a plain cluster, and on one taking only TLS with an ACL user, reached through
+//! `Queue::connect` with `rediss+cluster://user:password@...?tls_ca_file=...`.
 
 #[path = "support/cluster.rs"]
 mod cluster;
 mod support;
+#[path = "support/tls_checks.rs"]
+mod tls_checks;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,68 +20,77 @@ use queue_core::{job, JobError, Queue};
 use queue_redis::RedisDriver;
 use tokio_util::sync::CancellationToken;
 
-static DONE: AtomicU32 = AtomicU32::new(0);
+/// Jobs run, per test (the first number of each job).
+static DONE: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+/// The plain cluster's test.
+const PLAIN: usize = 0;
+/// The TLS cluster's test.
+const TLS: usize = 1;
 
 #[job(queue = "alpha")]
-async fn on_alpha(_n: u32) -> Result<(), JobError> {
-    DONE.fetch_add(1, Ordering::SeqCst);
+async fn on_alpha(job: (usize, u32)) -> Result<(), JobError> {
+    DONE[job.0].fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
 
 #[job(queue = "bravo")]
-async fn on_bravo(_n: u32) -> Result<(), JobError> {
-    DONE.fetch_add(1, Ordering::SeqCst);
+async fn on_bravo(job: (usize, u32)) -> Result<(), JobError> {
+    DONE[job.0].fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
 
 #[job(queue = "echo")]
-async fn on_echo(_n: u32) -> Result<(), JobError> {
-    DONE.fetch_add(1, Ordering::SeqCst);
+async fn on_echo(job: (usize, u32)) -> Result<(), JobError> {
+    DONE[job.0].fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
 
 #[job(queue = "hotel")]
-async fn on_hotel(_n: u32) -> Result<(), JobError> {
-    DONE.fetch_add(1, Ordering::SeqCst);
+async fn on_hotel(job: (usize, u32)) -> Result<(), JobError> {
+    DONE[job.0].fetch_add(1, Ordering::SeqCst);
     Ok(())
 }
 
 const QUEUES: [&str; 4] = ["alpha", "bravo", "echo", "hotel"];
 
-async fn dispatch_round(queue: &Queue, n: u32) {
-    on_alpha::dispatch(queue, n).await.expect("dispatch alpha");
-    on_bravo::dispatch(queue, n).await.expect("dispatch bravo");
-    on_echo::dispatch(queue, n).await.expect("dispatch echo");
-    on_hotel::dispatch(queue, n).await.expect("dispatch hotel");
+async fn dispatch_round(queue: &Queue, test: usize, n: u32) {
+    let job = (test, n);
+    on_alpha::dispatch(queue, job)
+        .await
+        .expect("dispatch alpha");
+    on_bravo::dispatch(queue, job)
+        .await
+        .expect("dispatch bravo");
+    on_echo::dispatch(queue, job).await.expect("dispatch echo");
+    on_hotel::dispatch(queue, job)
+        .await
+        .expect("dispatch hotel");
 }
 
-/// Waits until `DONE` reaches `n`, failing after `within`.
-async fn wait_done(n: u32, within: Duration) {
+/// Waits until `test`'s jobs run reach `n`, failing after `within`.
+async fn wait_done(test: usize, n: u32, within: Duration) {
     let deadline = Instant::now() + within;
-    while DONE.load(Ordering::SeqCst) < n {
+    while DONE[test].load(Ordering::SeqCst) < n {
         assert!(
             Instant::now() < deadline,
             "only {} of {n} jobs ran",
-            DONE.load(Ordering::SeqCst)
+            DONE[test].load(Ordering::SeqCst)
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-/// Clients blocked in `BLPOP` on the node at `port` (with `password` if it needs one).
-async fn blocked_on(port: u16, password: Option<&str>) -> usize {
-    let url = match password {
-        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
-        None => format!("redis://127.0.0.1:{port}/"),
-    };
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let list: String = redis::cmd("CLIENT")
-        .arg("LIST")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    list.lines().filter(|l| l.contains("cmd=blpop")).count()
+/// Waits until some client is blocked in `BLPOP` on the node on `port`.
+async fn wait_blocked_on(cluster: &RedisCluster, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::task::block_in_place(|| cluster.blocked_on(port)) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no blocking wait on the primary at port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,6 +98,35 @@ async fn cluster_worker_drains_queues_on_every_primary() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .unwrap();
+    drain_queues_on_every_primary(&cluster, PLAIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_tls_with_an_acl_user_and_a_client_certificate_drains_queues_on_every_primary() {
+    let (_tls, security) = tls_checks::tls_with_acl_user(true);
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
+        .await
+        .unwrap();
+    assert!(
+        cluster.url().starts_with("rediss+cluster://queue-app:"),
+        "{}",
+        cluster.url()
+    );
+    drain_queues_on_every_primary(&cluster, TLS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_tls_refuses_a_wrong_password_or_an_unknown_ca() {
+    let (tls, security) = tls_checks::tls_with_acl_user(true);
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
+        .await
+        .unwrap();
+    tls_checks::check_refusals(&cluster.url(), &tls).await;
+}
+
+/// Test `test`: a worker idle on queues living on every primary of `cluster` (connected with
+/// `Queue::connect(cluster.url())`) blocks on each, then runs all that is dispatched to them.
+async fn drain_queues_on_every_primary(cluster: &RedisCluster, test: usize) {
     let owners: HashSet<u16> = QUEUES
         .iter()
         .map(|q| cluster.port_of(&format!("{{queue:{q}}}")))
@@ -95,10 +137,9 @@ async fn cluster_worker_drains_queues_on_every_primary() {
         "the test's queues should live on all three primaries"
     );
 
-    let driver = RedisDriver::connect(&cluster.url())
+    let queue = Queue::connect(&cluster.url())
         .await
         .expect("connect to the cluster");
-    let queue = Queue::new(Arc::new(driver));
     let stop = CancellationToken::new();
     let worker = tokio::spawn(
         queue
@@ -108,24 +149,17 @@ async fn cluster_worker_drains_queues_on_every_primary() {
     );
 
     // One job per queue runs, then the idle worker blocks on every primary owning a queue.
-    dispatch_round(&queue, 0).await;
-    wait_done(4, Duration::from_secs(10)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    dispatch_round(&queue, test, 0).await;
+    wait_done(test, 4, Duration::from_secs(10)).await;
     for port in &owners {
-        while blocked_on(*port, None).await == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "no blocking wait on the primary at port {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_blocked_on(cluster, *port).await;
     }
 
     // Work dispatched to all of them wakes the worker and is all done.
     for n in 1..=25 {
-        dispatch_round(&queue, n).await;
+        dispatch_round(&queue, test, n).await;
     }
-    wait_done(4 + 100, Duration::from_secs(20)).await;
+    wait_done(test, 4 + 100, Duration::from_secs(20)).await;
     for q in QUEUES {
         let counts = queue.counts(q).await.expect("counts");
         assert_eq!(counts.pending(), 0, "{q}: {counts:?}");
@@ -178,15 +212,7 @@ async fn cluster_with_a_password_runs_jobs_and_never_shows_it() {
             .handlers(["on_golf"])
             .run_until(stop.clone().cancelled_owned()),
     );
-    let owner = cluster.port_of("{queue:golf}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while blocked_on(owner, Some(PASSWORD)).await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the worker did not block on the queue's primary"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_blocked_on(&cluster, cluster.port_of("{queue:golf}")).await;
     for n in 0..10 {
         on_golf::dispatch(&queue, n).await.expect("dispatch");
     }

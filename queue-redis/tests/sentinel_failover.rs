@@ -1,42 +1,48 @@
 //! The Redis driver behind Sentinel: a primary, a replica and three sentinels; the primary is
 //! killed (SIGKILL) while a worker runs, the sentinels promote the replica, and the worker and
-//! the dispatcher carry on against it.
+//! the dispatcher carry on against it; with plain connections, and over TLS only with an ACL
+//! user (`rediss+sentinel://user:password@...?tls_ca_file=...`).
 
 #[path = "support/sentinel.rs"]
 mod sentinel;
 mod support;
+#[path = "support/tls_checks.rs"]
+mod tls_checks;
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use queue_core::{job, Error, JobError, Queue};
 use queue_redis::{RedisDriver, RedisOptions};
 use sentinel::SentinelSet;
+use support::Security;
 use tokio_util::sync::CancellationToken;
 
-/// Numbers of the jobs that ran.
-static DONE: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+/// Numbers of the jobs that ran, per test (the first number of each job).
+static DONE: [Mutex<BTreeSet<u32>>; 2] = [Mutex::new(BTreeSet::new()), Mutex::new(BTreeSet::new())];
 
-fn done() -> HashSet<u32> {
-    DONE.lock().unwrap().clone().unwrap_or_default()
+/// The plain set's failover test.
+const PLAIN: usize = 0;
+/// The TLS set's failover test.
+const TLS: usize = 1;
+
+fn done(test: usize) -> BTreeSet<u32> {
+    DONE[test].lock().unwrap().clone()
 }
 
 #[job(queue = "failover", attempts = 100)]
-async fn step(n: u32) -> Result<(), JobError> {
+async fn step(job: (usize, u32)) -> Result<(), JobError> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    DONE.lock()
-        .unwrap()
-        .get_or_insert_with(HashSet::new)
-        .insert(n);
+    DONE[job.0].lock().unwrap().insert(job.1);
     Ok(())
 }
 
-/// Dispatches job `n`, trying again while the primary is away (at most `within`).
-async fn dispatch_until_stored(queue: &Queue, n: u32, within: Duration) {
+/// Dispatches job `n` of `test`, trying again while the primary is away (at most `within`).
+async fn dispatch_until_stored(queue: &Queue, test: usize, n: u32, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
-        match step::dispatch(queue, n).await {
+        match step::dispatch(queue, (test, n)).await {
             Ok(_) => return,
             Err(e) => {
                 assert!(e.is_retryable(), "dispatch {n}: {e}");
@@ -49,9 +55,52 @@ async fn dispatch_until_stored(queue: &Queue, n: u32, within: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
-    let mut set = tokio::task::spawn_blocking(SentinelSet::start)
+    let set = tokio::task::spawn_blocking(SentinelSet::start)
         .await
         .unwrap();
+    carry_on_when_the_primary_is_killed(set, PLAIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_tls_with_an_acl_user_carries_on_when_the_primary_is_killed() {
+    let (_tls, security) = tls_checks::tls_with_acl_user(false);
+    let security = Security {
+        sentinel_auth: true,
+        ..security
+    };
+    let set = tokio::task::spawn_blocking(move || SentinelSet::start_secured(security))
+        .await
+        .unwrap();
+    let url = set.url();
+    assert!(url.starts_with("rediss+sentinel://queue-app:"), "{url}");
+
+    // The sentinels require the user too: without `sentinel_auth` they do not answer.
+    let without = url.replace("&sentinel_auth=yes", "");
+    let err = match RedisDriver::connect(&without).await {
+        Ok(_) => panic!("the sentinels should want credentials"),
+        Err(err) => err,
+    };
+    let shown = err.to_string();
+    assert!(
+        shown.contains("NOAUTH") && shown.contains("the sentinels that want them"),
+        "{shown}"
+    );
+    carry_on_when_the_primary_is_killed(set, TLS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_tls_refuses_a_wrong_password_or_an_unknown_ca() {
+    let (tls, security) = tls_checks::tls_with_acl_user(true);
+    let set = tokio::task::spawn_blocking(move || SentinelSet::start_secured(security))
+        .await
+        .unwrap();
+    tls_checks::check_refusals(&set.url(), &tls).await;
+}
+
+/// Test `test`: a worker runs jobs through `set`'s sentinels (connected with `set.url()` and
+/// short timeouts); the primary is killed mid-run, and the worker and the dispatcher carry on
+/// against the replica the sentinels promote.
+async fn carry_on_when_the_primary_is_killed(mut set: SentinelSet, test: usize) {
     let mut options = RedisOptions::default();
     options.response_timeout = Duration::from_secs(1);
     options.connect_timeout = Duration::from_secs(1);
@@ -62,7 +111,7 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
     let queue = Queue::new(Arc::new(driver));
 
     for n in 0..200 {
-        step::dispatch(&queue, n).await.expect("dispatch");
+        step::dispatch(&queue, (test, n)).await.expect("dispatch");
     }
     let stop = CancellationToken::new();
     let worker = tokio::spawn(
@@ -76,7 +125,7 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
     // Mid-run: some jobs done, most not. Every dispatch so far is on the replica, then the
     // primary dies without a word.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while done().len() < 20 {
+    while done(test).len() < 20 {
         assert!(Instant::now() < deadline, "the worker did not start");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -86,13 +135,13 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
         set.primary.stop();
     });
     assert!(
-        done().len() < 200,
+        done(test).len() < 200,
         "the primary should die while jobs are left"
     );
 
     // Dispatching goes on: each call is retried until the new primary stores it.
     for n in 200..300 {
-        dispatch_until_stored(&queue, n, Duration::from_secs(60)).await;
+        dispatch_until_stored(&queue, test, n, Duration::from_secs(60)).await;
     }
     let promoted = tokio::task::block_in_place(|| set.named_primary());
     assert_eq!(
@@ -103,7 +152,7 @@ async fn sentinel_worker_carries_on_when_the_primary_is_killed() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ran = done();
+        let ran = done(test);
         if ran.len() == 300 {
             break;
         }

@@ -1,20 +1,24 @@
 //! A real Redis Cluster for tests (include with `#[path = "support/cluster.rs"] mod cluster;`
 //! next to `mod support;`): six `redis-server`s (three primaries, three replicas) on
 //! free ports, joined with `redis-cli --cluster create`, ready once every node says
-//! `cluster_state:ok`.
+//! `cluster_state:ok`; optionally TLS only (`tls-cluster` too) and with credentials (see
+//! [`Security`]).
 #![allow(dead_code, unreachable_pub)]
+
+#[path = "node.rs"]
+mod node;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{find_binary, free_port, RedisServer};
+use crate::support::{find_binary, free_port, query_string, RedisServer, Security};
 
 /// A running cluster owned by the test; its servers stop when it is dropped.
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
-    /// The `default` user's password, when the nodes require one.
-    password: Option<String>,
+    /// TLS and the credentials the nodes require.
+    security: Security,
 }
 
 fn cli() -> String {
@@ -30,21 +34,9 @@ fn cli() -> String {
     })
 }
 
-/// `redis://[:password@]127.0.0.1:<port>/`
-fn node_url(port: u16, password: Option<&str>) -> String {
-    match password {
-        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
-        None => format!("redis://127.0.0.1:{port}/"),
-    }
-}
-
 /// `CLUSTER INFO` of the node on `port`, or `None` while it does not answer.
-fn cluster_info(port: u16, password: Option<&str>) -> Option<String> {
-    let client = redis::Client::open(node_url(port, password)).ok()?;
-    let mut conn = client
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .ok()?;
-    redis::cmd("CLUSTER").arg("INFO").query(&mut conn).ok()
+fn cluster_info(port: u16, security: &Security) -> Option<String> {
+    node::query(security, port, redis::cmd("CLUSTER").arg("INFO")).ok()
 }
 
 impl RedisCluster {
@@ -54,7 +46,8 @@ impl RedisCluster {
     }
 
     /// A cluster node on a free port, not yet part of a cluster.
-    fn node(auth: &[&str]) -> RedisServer {
+    fn node(security: &Security) -> RedisServer {
+        let port = free_port();
         let mut args = vec![
             "--cluster-enabled",
             "yes",
@@ -66,17 +59,20 @@ impl RedisCluster {
             "--appendonly",
             "no",
         ];
-        args.extend(auth);
-        RedisServer::start_on(free_port(), &args)
+        if security.tls.is_some() {
+            args.extend(["--tls-cluster", "yes"]);
+        }
+        let secured = security.server_args(port);
+        args.extend(secured.iter().map(String::as_str));
+        RedisServer::start_on(port, &args)
     }
 
     /// Starts a cluster of one primary holding every slot, no replica (`redis-cli --cluster
     /// create` wants three primaries, so the slots are assigned by hand).
     pub fn start_single_primary() -> Self {
-        let node = Self::node(&[]);
-        let mut conn = redis::Client::open(node_url(node.port(), None))
-            .and_then(|c| c.get_connection())
-            .expect("connect to the node");
+        let security = Security::default();
+        let node = Self::node(&security);
+        let mut conn = node::connect(&security, node.port()).expect("connect to the node");
         let _: () = redis::cmd("CLUSTER")
             .arg("ADDSLOTSRANGE")
             .arg(0)
@@ -85,7 +81,7 @@ impl RedisCluster {
             .expect("CLUSTER ADDSLOTSRANGE");
         let cluster = Self {
             nodes: vec![node],
-            password: None,
+            security,
         };
         cluster.wait_until_ok();
         cluster
@@ -94,33 +90,32 @@ impl RedisCluster {
     /// Starts the cluster; with a password, every node requires it (`requirepass`, and
     /// `masterauth` for the replicas).
     pub fn start_with_password(password: Option<&str>) -> Self {
-        Self::start_sized(3, 1, password)
+        Self::start_sized(3, 1, Security::password(password))
+    }
+
+    /// Starts three primaries with one replica each, secured as `security` says: TLS only
+    /// (between the nodes too: `tls-cluster`, `tls-replication`) and its credentials.
+    pub fn start_secured(security: Security) -> Self {
+        Self::start_sized(3, 1, security)
     }
 
     /// Starts three primaries and no replica (nothing but the primaries' own work).
     pub fn start_without_replicas() -> Self {
-        Self::start_sized(3, 0, None)
+        Self::start_sized(3, 0, Security::default())
     }
 
     /// Starts `primaries` primaries (at least 3) with `replicas` replicas each.
-    fn start_sized(primaries: usize, replicas: usize, password: Option<&str>) -> Self {
+    fn start_sized(primaries: usize, replicas: usize, security: Security) -> Self {
         let cli = cli();
-        let auth: Vec<&str> = match password {
-            Some(pw) => vec!["--requirepass", pw, "--masterauth", pw],
-            None => Vec::new(),
-        };
         let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
-            .map(|_| Self::node(&auth))
+            .map(|_| Self::node(&security))
             .collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        let mut create = Command::new(&cli);
-        if let Some(pw) = password {
-            create.args(["--no-auth-warning", "-a", pw]);
-        }
-        let out = create
+        let out = Command::new(&cli)
+            .args(security.cli_args())
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -133,10 +128,7 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = Self {
-            nodes,
-            password: password.map(str::to_string),
-        };
+        let cluster = Self { nodes, security };
         cluster.wait_until_ok();
         cluster
     }
@@ -147,7 +139,7 @@ impl RedisCluster {
         let known = format!("cluster_known_nodes:{}", self.nodes.len());
         for node in &self.nodes {
             loop {
-                let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
+                let info = cluster_info(node.port(), &self.security).unwrap_or_default();
                 if info.contains("cluster_state:ok") && info.contains(&known) {
                     break;
                 }
@@ -161,27 +153,48 @@ impl RedisCluster {
         }
     }
 
-    /// `redis+cluster://[:password@]` with two of the nodes (or the only one) as seeds.
+    /// `redis[s]+cluster://[user:password@]` with two of the nodes (or the only one) as
+    /// seeds, and the TLS parameters ([`Security::tls_params`]).
     pub fn url(&self) -> String {
-        let creds = match &self.password {
-            Some(pw) => format!(":{pw}@"),
-            None => String::new(),
-        };
         let seeds: Vec<String> = self
             .nodes
             .iter()
             .take(2)
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        format!("redis+cluster://{creds}{}/", seeds.join(","))
+        format!(
+            "{}://{}{}/{}",
+            self.security.scheme("redis+cluster"),
+            self.security.userinfo(),
+            seeds.join(","),
+            query_string(&self.security.tls_params())
+        )
+    }
+
+    /// TLS and the credentials the nodes require.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// A connection to the node on `port`.
+    fn connect(&self, port: u16) -> redis::Connection {
+        node::connect(&self.security, port)
+            .unwrap_or_else(|e| panic!("connect to the cluster node on {port}: {e}"))
+    }
+
+    /// How many clients are blocked in `BLPOP` on the node on `port`.
+    pub fn blocked_on(&self, port: u16) -> usize {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut self.connect(port))
+            .expect("CLIENT LIST");
+        list.lines().filter(|l| l.contains("cmd=blpop")).count()
     }
 
     /// The ports of the primaries serving slots, as the cluster says now (a replica that has
     /// just joined may still be listed as a primary without slots).
     pub fn primary_ports(&self) -> Vec<u16> {
-        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
-            .expect("client");
-        let mut conn = client.get_connection().expect("connect to a cluster node");
+        let mut conn = self.connect(self.nodes[0].port());
         let nodes: String = redis::cmd("CLUSTER")
             .arg("NODES")
             .query(&mut conn)
@@ -203,9 +216,7 @@ impl RedisCluster {
 
     /// The port of the primary serving `key`.
     pub fn port_of(&self, key: &str) -> u16 {
-        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
-            .expect("client");
-        let mut conn = client.get_connection().expect("connect to a cluster node");
+        let mut conn = self.connect(self.nodes[0].port());
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(key)
@@ -237,13 +248,9 @@ impl RedisCluster {
 
     /// `CLUSTER NODES` as the node on `port` sees it.
     fn nodes_seen_by(&self, port: u16) -> String {
-        let client = redis::Client::open(node_url(port, self.password.as_deref())).expect("client");
-        let mut conn = client
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .expect("connect to a cluster node");
         redis::cmd("CLUSTER")
             .arg("NODES")
-            .query(&mut conn)
+            .query(&mut self.connect(port))
             .expect("CLUSTER NODES")
     }
 
@@ -297,9 +304,7 @@ impl RedisCluster {
     /// Promotes the replica on `replica` at once, without its primary's agreement
     /// (`CLUSTER FAILOVER TAKEOVER`), and waits until it says it is a primary.
     pub fn take_over(&self, replica: u16) {
-        let client =
-            redis::Client::open(node_url(replica, self.password.as_deref())).expect("client");
-        let mut conn = client.get_connection().expect("connect to the replica");
+        let mut conn = self.connect(replica);
         let _: () = redis::cmd("CLUSTER")
             .arg("FAILOVER")
             .arg("TAKEOVER")
@@ -324,7 +329,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         for node in self.nodes.iter().filter(|n| !down.contains(&n.port())) {
             loop {
-                let info = cluster_info(node.port(), self.password.as_deref()).unwrap_or_default();
+                let info = cluster_info(node.port(), &self.security).unwrap_or_default();
                 if info.contains("cluster_state:ok") {
                     break;
                 }
@@ -340,9 +345,7 @@ impl RedisCluster {
 
     /// The slot of `key`.
     pub fn slot_of(&self, key: &str) -> u16 {
-        let client = redis::Client::open(node_url(self.nodes[0].port(), self.password.as_deref()))
-            .expect("client");
-        let mut conn = client.get_connection().expect("connect to a cluster node");
+        let mut conn = self.connect(self.nodes[0].port());
         redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(key)
@@ -355,12 +358,7 @@ impl RedisCluster {
     /// one `MIGRATE` at a time with `pause` between them (so clients meet the slot half
     /// moved: `ASK` and `TRYAGAIN`), then assigns it to `to` on every primary.
     pub fn migrate_slot(&self, slot: u16, from: u16, to: u16, pause: Duration) {
-        let conn = |port: u16| {
-            redis::Client::open(node_url(port, self.password.as_deref()))
-                .expect("client")
-                .get_connection()
-                .expect("connect to a cluster node")
-        };
+        let conn = |port: u16| self.connect(port);
         let (mut source, mut target) = (conn(from), conn(to));
         let id = |c: &mut redis::Connection| -> String {
             redis::cmd("CLUSTER")
@@ -390,8 +388,14 @@ impl RedisCluster {
             let Some(key) = keys.first() else { break };
             let mut migrate = redis::cmd("MIGRATE");
             migrate.arg("127.0.0.1").arg(to).arg("").arg(0).arg(5000);
-            if let Some(pw) = &self.password {
-                migrate.arg("AUTH").arg(pw);
+            match (&self.security.user, &self.security.password) {
+                (Some(user), Some(pw)) => {
+                    migrate.arg("AUTH2").arg(user).arg(pw);
+                }
+                (None, Some(pw)) => {
+                    migrate.arg("AUTH").arg(pw);
+                }
+                _ => {}
             }
             let _: redis::Value = migrate
                 .arg("KEYS")

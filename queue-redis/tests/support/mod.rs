@@ -1,15 +1,20 @@
 //! A real `redis-server` for tests: started on a free port in a temporary directory, stopped
-//! when dropped (or when the test process exits), restartable with its data.
+//! when dropped (or when the test process exits), restartable with its data. Also the
+//! certificates of TLS tests ([`TlsFiles`]) and how a test deployment is secured
+//! ([`Security`]: TLS, a password or an ACL user), shared by every harness.
 #![allow(dead_code, unreachable_pub)]
 
-// `cluster.rs` and `sentinel.rs` need the `redis` crate, which not every crate sharing this
-// module has: the tests that use them include them next to this module.
+// `cluster.rs` and `sentinel.rs` (and `node.rs`, which they include) need the `redis` crate,
+// which not every crate sharing this module has: the tests that use them include them next to
+// this module.
 pub mod proxy;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A running redis-server owned by the test.
@@ -67,27 +72,11 @@ impl RedisServer {
         Self::start_on(free_port(), extra)
     }
 
-    /// Starts a server that only accepts TLS, with the given PEM files, on a free port.
-    pub fn start_tls(cert: &str, key: &str, ca: &str) -> Self {
+    /// Starts a server that only accepts TLS, with `tls`'s certificates, on a free port.
+    pub fn start_tls(tls: &Arc<TlsFiles>) -> Self {
         let port = free_port();
-        let port_arg = port.to_string();
-        Self::start_on(
-            port,
-            &[
-                "--port",
-                "0",
-                "--tls-port",
-                &port_arg,
-                "--tls-cert-file",
-                cert,
-                "--tls-key-file",
-                key,
-                "--tls-ca-cert-file",
-                ca,
-                "--tls-auth-clients",
-                "no",
-            ],
-        )
+        let args = Security::default().with_tls(tls).server_args(port);
+        Self::start_on(port, &args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Starts a server on `port` with extra `redis-server` arguments.
@@ -184,5 +173,321 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is needed for the TLS tests (Debian/Ubuntu: `apt-get install openssl`)");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A private CA and a server certificate it signed for 127.0.0.1 and localhost, made by
+/// `openssl` in a directory of their own (removed when dropped). Every server of a test
+/// deployment uses the one certificate, also as its client certificate towards the others.
+#[derive(Debug)]
+pub struct TlsFiles {
+    dir: PathBuf,
+}
+
+impl TlsFiles {
+    /// Makes the CA and the certificate (RSA 2048, valid two days).
+    pub fn generate() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "queue-tls-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(
+            dir.join("san.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write san.cnf");
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=queue test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                "server.crt",
+            ],
+        );
+        Self { dir }
+    }
+
+    /// The path of file `name` (`ca.crt`, `server.crt`, `server.key`).
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    /// The contents of file `name`.
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    /// The settings (name, value) of a server or sentinel taking only TLS on `port`, asking
+    /// clients for a certificate signed by the CA when `client_certs` says so, and
+    /// replicating (and monitoring) over TLS.
+    pub fn settings(&self, port: u16, client_certs: bool) -> Vec<(&'static str, String)> {
+        vec![
+            ("port", "0".to_string()),
+            ("tls-port", port.to_string()),
+            ("tls-cert-file", self.path("server.crt")),
+            ("tls-key-file", self.path("server.key")),
+            ("tls-ca-cert-file", self.path("ca.crt")),
+            (
+                "tls-auth-clients",
+                if client_certs { "yes" } else { "no" }.into(),
+            ),
+            ("tls-replication", "yes".to_string()),
+        ]
+    }
+}
+
+impl Drop for TlsFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// How the data nodes of a test deployment are secured: TLS, and the `default` user's
+/// password or an ACL user of their own.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// TLS only, with these certificates.
+    pub tls: Option<Arc<TlsFiles>>,
+    /// With TLS: clients must present a certificate signed by the CA (`tls-auth-clients
+    /// yes`; the servers' own certificate serves as the tests' client certificate).
+    pub client_certs: bool,
+    /// Sentinels require the credentials too (and use them with each other).
+    pub sentinel_auth: bool,
+    /// An ACL user (the `default` user is then turned off); `None`: the `default` user.
+    pub user: Option<String>,
+    /// The password (of `user`, or `requirepass` of the `default` user).
+    pub password: Option<String>,
+}
+
+impl Security {
+    /// The `default` user with `password` (`requirepass`), if any; no TLS.
+    pub fn password(password: Option<&str>) -> Self {
+        Self {
+            password: password.map(str::to_string),
+            ..Self::default()
+        }
+    }
+
+    /// An ACL user `user` with `password` (every command and key), the `default` user off.
+    pub fn acl_user(user: &str, password: &str) -> Self {
+        Self {
+            user: Some(user.to_string()),
+            password: Some(password.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// The same with TLS only, with `tls`'s certificates.
+    pub fn with_tls(self, tls: &Arc<TlsFiles>) -> Self {
+        Self {
+            tls: Some(Arc::clone(tls)),
+            ..self
+        }
+    }
+
+    /// The `redis-server` arguments of a node listening on `port` (TLS only when TLS is on)
+    /// that requires these credentials, also from the replicas it serves.
+    pub fn server_args(&self, port: u16) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(tls) = &self.tls {
+            for (name, value) in tls.settings(port, self.client_certs) {
+                args.extend([format!("--{name}"), value]);
+            }
+        }
+        match (&self.user, &self.password) {
+            (Some(user), Some(pw)) => args.extend(
+                [
+                    "--user",
+                    "default",
+                    "off",
+                    "--user",
+                    user,
+                    "on",
+                    &format!(">{pw}"),
+                    "~*",
+                    "&*",
+                    "+@all",
+                    "--masteruser",
+                    user,
+                    "--masterauth",
+                    pw,
+                ]
+                .map(str::to_string),
+            ),
+            (None, Some(pw)) => {
+                args.extend(["--requirepass", pw, "--masterauth", pw].map(str::to_string))
+            }
+            _ => {}
+        }
+        args
+    }
+
+    /// The `redis-cli` arguments that reach such a node.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(tls) = &self.tls {
+            args.extend(
+                ["--tls", "--cacert", &tls.path("ca.crt")]
+                    .into_iter()
+                    .chain([
+                        "--cert",
+                        &tls.path("server.crt"),
+                        "--key",
+                        &tls.path("server.key"),
+                    ])
+                    .map(str::to_string),
+            );
+        }
+        if let Some(pw) = &self.password {
+            args.push("--no-auth-warning".into());
+            if let Some(user) = &self.user {
+                args.extend(["--user".to_string(), user.clone()]);
+            }
+            args.extend(["--pass".to_string(), pw.clone()]);
+        }
+        args
+    }
+
+    /// `user:password@`, `:password@` or nothing, for a URL.
+    pub fn userinfo(&self) -> String {
+        match &self.password {
+            Some(pw) => format!("{}:{pw}@", self.user.as_deref().unwrap_or_default()),
+            None => String::new(),
+        }
+    }
+
+    /// `scheme` (`redis`, `redis+cluster`...) with an `s` after `redis` when TLS is on.
+    pub fn scheme(&self, scheme: &str) -> String {
+        match &self.tls {
+            Some(_) => scheme.replacen("redis", "rediss", 1),
+            None => scheme.to_string(),
+        }
+    }
+
+    /// `redis[s]://[userinfo@]127.0.0.1:<port>/` of the node on `port`.
+    pub fn node_url(&self, port: u16) -> String {
+        format!(
+            "{}://{}127.0.0.1:{port}/",
+            self.scheme("redis"),
+            self.userinfo()
+        )
+    }
+
+    /// The driver's URL parameters for TLS: `tls_ca_file=<the CA>`, and `tls_cert_file=...`,
+    /// `tls_key_file=...` when the servers ask for a client certificate; none without TLS.
+    pub fn tls_params(&self) -> Vec<String> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        let mut params = vec![format!("tls_ca_file={}", tls.path("ca.crt"))];
+        if self.client_certs {
+            params.push(format!("tls_cert_file={}", tls.path("server.crt")));
+            params.push(format!("tls_key_file={}", tls.path("server.key")));
+        }
+        params
+    }
+
+    /// How the tests reach sentinels: TLS as this, with the credentials only when the
+    /// sentinels require them.
+    pub fn for_sentinels(&self) -> Self {
+        match self.sentinel_auth {
+            true => self.clone(),
+            false => Self {
+                tls: self.tls.clone(),
+                client_certs: self.client_certs,
+                ..Self::default()
+            },
+        }
+    }
+
+    /// The settings (name, value) of a sentinel with this security on `port`: TLS, and when
+    /// the sentinels require credentials, the same user (the `default` user off) or
+    /// `requirepass`, used with the other sentinels too.
+    pub fn sentinel_settings(&self, port: u16) -> Vec<(&'static str, String)> {
+        let mut settings = match &self.tls {
+            Some(tls) => tls.settings(port, self.client_certs),
+            None => Vec::new(),
+        };
+        let (Some(pw), true) = (&self.password, self.sentinel_auth) else {
+            return settings;
+        };
+        match &self.user {
+            Some(user) => settings.extend([
+                ("user", "default off".to_string()),
+                ("user", format!("{user} on >{pw} ~* &* +@all")),
+                ("sentinel", format!("sentinel-user {user}")),
+            ]),
+            None => settings.push(("requirepass", pw.clone())),
+        }
+        settings.push(("sentinel", format!("sentinel-pass {pw}")));
+        settings
+    }
+}
+
+/// `?a&b...` of URL parameters `params`, or nothing when there are none.
+pub fn query_string(params: &[String]) -> String {
+    match params.is_empty() {
+        true => String::new(),
+        false => format!("?{}", params.join("&")),
     }
 }

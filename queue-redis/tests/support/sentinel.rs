@@ -1,8 +1,13 @@
 //! A primary watched by Sentinel for tests (include with
 //! `#[path = "support/sentinel.rs"] mod sentinel;` next to `mod support;`): a primary, a replica and three sentinels
 //! (`redis-server --sentinel`, so no separate binary is needed) on free ports, ready once the
-//! sentinels know the replica and each other.
+//! sentinels know the replica and each other; optionally all over TLS only and with the
+//! data nodes requiring credentials (see [`Security`]; the sentinels too with
+//! `sentinel_auth`).
 #![allow(dead_code, unreachable_pub)]
+
+#[path = "node.rs"]
+mod node;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -10,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{binary, free_port, RedisServer};
+use crate::support::{binary, free_port, query_string, RedisServer, Security};
 
 /// The name the sentinels know the primary by.
 pub const SERVICE: &str = "mymaster";
@@ -24,7 +29,10 @@ struct Sentinel {
 }
 
 impl Sentinel {
-    fn start(primary_port: u16, password: Option<&str>) -> Self {
+    /// A sentinel monitoring the primary on `primary_port`, which requires `security`'s
+    /// credentials (over TLS when it says so, the sentinel then taking only TLS too, and
+    /// requiring the credentials too with `sentinel_auth`).
+    fn start(primary_port: u16, security: &Security) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "queue-redis-sentinel-{}-{port}",
@@ -32,21 +40,24 @@ impl Sentinel {
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let conf = dir.join("sentinel.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile sentinel.log\n\
-                 sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n\
-                 sentinel down-after-milliseconds {SERVICE} 1000\n\
-                 sentinel failover-timeout {SERVICE} 10000\n\
-                 sentinel parallel-syncs {SERVICE} 1\n{auth}",
-                dir = dir.display(),
-                auth = password
-                    .map(|pw| format!("sentinel auth-pass {SERVICE} {pw}\n"))
-                    .unwrap_or_default(),
-            ),
-        )
-        .expect("write sentinel.conf");
+        let mut text = format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\nlogfile sentinel.log\n\
+             sentinel monitor {SERVICE} 127.0.0.1 {primary_port} 2\n\
+             sentinel down-after-milliseconds {SERVICE} 1000\n\
+             sentinel failover-timeout {SERVICE} 10000\n\
+             sentinel parallel-syncs {SERVICE} 1\n",
+            dir = dir.display(),
+        );
+        for (name, value) in security.sentinel_settings(port) {
+            text.push_str(&format!("{name} {value}\n"));
+        }
+        if let Some(user) = &security.user {
+            text.push_str(&format!("sentinel auth-user {SERVICE} {user}\n"));
+        }
+        if let Some(pw) = &security.password {
+            text.push_str(&format!("sentinel auth-pass {SERVICE} {pw}\n"));
+        }
+        std::fs::write(&conf, text).expect("write sentinel.conf");
         // As for servers: the shell kills the sentinel when our end of its stdin closes.
         let child = Command::new("sh")
             .arg("-c")
@@ -87,23 +98,13 @@ pub struct SentinelSet {
     pub primary: RedisServer,
     pub replica: RedisServer,
     sentinels: Vec<Sentinel>,
-    /// The data nodes' password, if they need one.
-    password: Option<String>,
+    /// TLS, and the credentials the data nodes require.
+    security: Security,
 }
 
-/// Sends `cmd` to the node on `port` (with `password` if it needs one).
-fn query(port: u16, password: Option<&str>, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
-    let url = match password {
-        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}/"),
-        None => format!("redis://127.0.0.1:{port}/"),
-    };
-    let client = redis::Client::open(url)?;
-    let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
-    cmd.query(&mut conn)
-}
-
-fn text(port: u16, password: Option<&str>, cmd: &redis::Cmd) -> String {
-    match query(port, password, cmd) {
+/// What the node on `port` answers to `cmd`, or its error, as text.
+fn text(security: &Security, port: u16, cmd: &redis::Cmd) -> String {
+    match node::query::<redis::Value>(security, port, cmd) {
         Ok(v) => format!("{v:?}"),
         Err(e) => e.to_string(),
     }
@@ -119,27 +120,41 @@ impl SentinelSet {
     /// Starts them all; with a password, the primary and the replica require it (and the
     /// sentinels and the replica use it).
     pub fn start_with_password(password: Option<&str>) -> Self {
-        let mut args = vec!["--appendonly", "no"];
-        if let Some(pw) = password {
-            args.extend(["--requirepass", pw, "--masterauth", pw]);
-        }
-        let primary = RedisServer::start_with(&args);
-        let port = primary.port().to_string();
-        args.extend(["--replicaof", "127.0.0.1", &port]);
-        let replica = RedisServer::start_with(&args);
+        Self::start_secured(Security::password(password))
+    }
+
+    /// Starts them all secured as `security` says: TLS only (replication and the
+    /// sentinels' links too), the data nodes (and with `sentinel_auth` the sentinels)
+    /// requiring its credentials.
+    pub fn start_secured(security: Security) -> Self {
+        let data_node = |replica_of: Option<u16>| {
+            let port = free_port();
+            let mut args = security.server_args(port);
+            args.extend(["--appendonly".to_string(), "no".into()]);
+            if let Some(primary) = replica_of {
+                args.extend([
+                    "--replicaof".to_string(),
+                    "127.0.0.1".into(),
+                    primary.to_string(),
+                ]);
+            }
+            RedisServer::start_on(port, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let primary = data_node(None);
+        let replica = data_node(Some(primary.port()));
         let sentinels: Vec<Sentinel> = (0..3)
-            .map(|_| Sentinel::start(primary.port(), password))
+            .map(|_| Sentinel::start(primary.port(), &security))
             .collect();
         let set = Self {
             primary,
             replica,
             sentinels,
-            password: password.map(str::to_string),
+            security,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut info = redis::cmd("INFO");
         info.arg("replication");
-        while !text(set.replica.port(), password, &info).contains("master_link_status:up") {
+        while !text(&set.security, set.replica.port(), &info).contains("master_link_status:up") {
             assert!(Instant::now() < deadline, "the replica did not sync");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -147,7 +162,7 @@ impl SentinelSet {
             let mut sentinel_info = redis::cmd("INFO");
             sentinel_info.arg("sentinel");
             loop {
-                let said = text(s.port, None, &sentinel_info);
+                let said = text(&set.security.for_sentinels(), s.port, &sentinel_info);
                 if said.contains("slaves=1,sentinels=3") {
                     break;
                 }
@@ -162,18 +177,26 @@ impl SentinelSet {
         set
     }
 
-    /// `redis+sentinel://` listing the three sentinels.
+    /// `redis[s]+sentinel://[user:password@]` listing the three sentinels, with the TLS
+    /// parameters ([`Security::tls_params`]) and `sentinel_auth=yes` when the sentinels
+    /// require the credentials.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .sentinels
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        let creds = match &self.password {
-            Some(pw) => format!(":{pw}@"),
-            None => String::new(),
-        };
-        format!("redis+sentinel://{creds}{}/{SERVICE}/0", hosts.join(","))
+        let mut params = self.security.tls_params();
+        if self.security.sentinel_auth {
+            params.push("sentinel_auth=yes".into());
+        }
+        format!(
+            "{}://{}{}/{SERVICE}/0{}",
+            self.security.scheme("redis+sentinel"),
+            self.security.userinfo(),
+            hosts.join(","),
+            query_string(&params)
+        )
     }
 
     /// Waits (at most `within`) until the replica has every write the primary has
@@ -181,8 +204,8 @@ impl SentinelSet {
     pub fn wait_replicated(&self, within: Duration) {
         let mut wait = redis::cmd("WAIT");
         wait.arg(1).arg(within.as_millis() as u64);
-        let acked = query(self.primary.port(), self.password.as_deref(), &wait)
-            .expect("WAIT on the primary");
+        let acked: redis::Value =
+            node::query(&self.security, self.primary.port(), &wait).expect("WAIT on the primary");
         assert_eq!(acked, redis::Value::Int(1), "the replica did not catch up");
     }
 
@@ -190,7 +213,8 @@ impl SentinelSet {
     pub fn named_primary(&self) -> Option<u16> {
         let mut ask = redis::cmd("SENTINEL");
         ask.arg("get-master-addr-by-name").arg(SERVICE);
-        let reply = query(self.sentinels[0].port, None, &ask).ok()?;
+        let sentinel = self.security.for_sentinels();
+        let reply = node::query(&sentinel, self.sentinels[0].port, &ask).ok()?;
         let redis::Value::Array(parts) = reply else {
             return None;
         };
