@@ -7,6 +7,7 @@ const USAGE: &str = "\
 usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                    [--redis-url URL] [--scaling-max N] [--json PATH] [--observe]
                    [--rtt MS,MS,...] [--payloads] [--only limited]
+                   [--driver-options PARAMS]
 
   --jobs N          jobs per throughput phase (default 100000)
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
@@ -25,6 +26,9 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                     --jobs) in MB/s, beside redis-benchmark SET and GET of that size
   --rtt LIST        Redis only: drain and end to end again through a proxy adding each round
                     trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none)
+  --driver-options PARAMS
+                    Redis only: parameters added to the driver's URL (not the baseline's),
+                    e.g. `compress=lz4` or `large_payload=0` (payloads kept in the records)
   --only limited    run only the rate-limited phase on each driver (60,000 jobs limited to
                     20,000 starts per 1 s, two workers; the window check reads the starts the
                     storage assigned), without the Redis baseline; --jobs, --latency-jobs and
@@ -32,7 +36,7 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
 ";
 
 /// The flags that take a value.
-const FLAGS: [&str; 8] = [
+const FLAGS: [&str; 9] = [
     "--jobs",
     "--latency-jobs",
     "--driver",
@@ -41,6 +45,7 @@ const FLAGS: [&str; 8] = [
     "--json",
     "--rtt",
     "--only",
+    "--driver-options",
 ];
 
 /// A phase that `--only` runs alone.
@@ -75,6 +80,8 @@ pub(crate) struct Args {
     pub(crate) round_trips: Vec<std::time::Duration>,
     /// Run only this phase (`--only`).
     pub(crate) only: Option<Only>,
+    /// Parameters added to the Redis driver's URL (`--driver-options`).
+    pub(crate) driver_options: Option<String>,
 }
 
 impl Args {
@@ -107,6 +114,7 @@ impl Args {
             round_trips: Vec::new(),
             payloads: false,
             only: None,
+            driver_options: None,
         };
         let mut flags = flags;
         while let Some(flag) = flags.next() {
@@ -140,6 +148,7 @@ impl Args {
                 "--redis-url" => args.redis_url = Some(value),
                 "--json" => args.json = Some(value.into()),
                 "--rtt" => args.round_trips = round_trips(&value)?,
+                "--driver-options" => args.driver_options = Some(value),
                 "--only" => {
                     args.only = match value.as_str() {
                         "limited" => Some(Only::Limited),

@@ -105,7 +105,7 @@ async fn only_limited(args: &Args) {
         let (url, _own_server) = redis_server(args);
         let client = redis::Client::open(url.as_str()).expect("a valid Redis URL");
         describe_redis(&client, &url, args, &mut run).await;
-        let driver = RedisDriver::connect(&bench_url(&url))
+        let driver = RedisDriver::connect(&bench_url(&url, args))
             .await
             .expect("connect to Redis");
         eprintln!("queue-bench: redis: rate-limited drain");
@@ -146,10 +146,14 @@ async fn describe_redis(client: &redis::Client, url: &str, args: &Args, run: &mu
     run.redis_server_version = version;
 }
 
-/// The driver's URL for `url`: the bench's queues live under the prefix `bench`.
-fn bench_url(url: &str) -> String {
+/// The driver's URL for `url`: the bench's queues live under the prefix `bench`, with the
+/// parameters of `--driver-options`.
+fn bench_url(url: &str, args: &Args) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}prefix=bench")
+    match &args.driver_options {
+        Some(extra) => format!("{url}{separator}prefix=bench&{extra}"),
+        None => format!("{url}{separator}prefix=bench"),
+    }
 }
 
 /// Measures each driver asked for, bare or observed (see [`observed`]).
@@ -193,7 +197,7 @@ async fn measure(
     let connection = redis_benchmark::connection_args(client.get_connection_info())
         .unwrap_or_else(|e| panic!("baseline: {e}"));
     describe_redis(&client, &url, args, run).await;
-    let driver = RedisDriver::connect(&bench_url(&url))
+    let driver = RedisDriver::connect(&bench_url(&url, args))
         .await
         .expect("connect to Redis");
     let before = baseline::Run::measure(&client, benchmark, &connection).await;
@@ -209,7 +213,7 @@ async fn measure(
     let mut report = bench.run().await;
     if !observed {
         eprintln!("queue-bench: redis: 200 handlers in one worker");
-        report.many_handlers = Some(many::measure(&bench_url(&url), &client).await);
+        report.many_handlers = Some(many::measure(&bench_url(&url, args), &client).await);
     }
     if !observed && args.payloads {
         report.payloads =
