@@ -40,9 +40,9 @@ use scripts::Scripts;
 use wait::Waiters;
 use wait_hub::WaitHub;
 
-pub use options::{Compression, RedisOptions};
 #[cfg(feature = "tls")]
 pub use options::TlsClientCert;
+pub use options::{Compression, RedisOptions};
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
 /// script. Cloning shares the connection.

@@ -121,6 +121,50 @@ async fn two_workers_keep_each_keys_rate_in_every_window() {
     }
 }
 
+/// A purge removes a keyed lane's jobs with their indexes (the keys' lines, the ring, the
+/// jobs' keys), so nothing of them is left for a reserve to sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_takes_a_keyed_lanes_job_indexes() {
+    let server = RedisServer::start();
+    let queue = connect(&server).await;
+    let jobs = calls("a", 3).chain(calls("b", 3)).map(keyed_rated::job);
+    queue.dispatch_bulk(jobs).await.unwrap();
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pattern = "{queue:keyed-rated}:lane:keyed_rated:k*";
+    let keyed_keys = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let mut keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys.sort();
+            keys
+        }
+    };
+    let before = keyed_keys(&mut conn).await;
+    for index in ["kjobs", "kring", "kof"] {
+        assert!(
+            before.iter().any(|k| k.ends_with(index)),
+            "{index} in {before:?}"
+        );
+    }
+    queue.purge("keyed-rated").await.unwrap();
+    let after = keyed_keys(&mut conn).await;
+    assert!(
+        after
+            .iter()
+            .all(|k| !["kjobs", "kring", "kof"].iter().any(|i| k.ends_with(i))),
+        "{after:?}"
+    );
+    assert_eq!(queue.counts("keyed-rated").await.unwrap().ready, 0);
+}
+
 static RUNNING: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static PEAKS: Mutex<(usize, usize)> = Mutex::new((0, 0));
 static CAPPED_DONE: AtomicUsize = AtomicUsize::new(0);

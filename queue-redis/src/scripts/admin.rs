@@ -99,6 +99,11 @@ impl Purge<'_> {
             for key in self.queue.lane(job).own() {
                 inv.key(key);
             }
+            // A keyed lane's job indexes (its keys' lines, the ring of keys with waiting jobs,
+            // the jobs' keys) go with its jobs; each key's window, pause and leases stay, so a
+            // purge does not let a key start more than its rate allows.
+            let [kjobs, kring, _kpark, _kfull, _kstate, kof] = self.queue.keyed(job);
+            inv.key(kjobs).key(kring).key(kof);
             inv.arg(job);
         }
         Ok(integer(conn, &inv).await? != Some(-1))
