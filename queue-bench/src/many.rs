@@ -16,6 +16,8 @@ use crate::probe::{self, Percentiles};
 
 /// How long the idle window lasts.
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
+/// How long the server must see no command but the phase's own before the idle window starts.
+const SETTLE: Duration = Duration::from_millis(200);
 /// Jobs of the pickup-latency part, each for the next handler in turn.
 const TRICKLE: usize = 400;
 
@@ -76,17 +78,36 @@ pub(crate) async fn measure(url: &str, client: &redis::Client) -> ManyHandlersRu
     let driver = RedisDriver::connect(url).await.expect("connect to Redis");
     let queue = &Queue::new(Arc::new(driver));
     let worker = BackgroundWorker::start(queue, NAMES, Keep::default());
-    // Every pool reaches its first wait: one client blocked on all their lanes.
+    // Every pool reaches its first wait: one client blocked on all their lanes, and the
+    // server sees nothing but this loop's own INFO calls for a settle period (the first
+    // blocked wait comes while other pools still make their first reserves).
     while blocked(&mut raw).await == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let connections = clients(&mut raw).await.saturating_sub(before);
     let commands = |info: &str| probe::commands_total(info);
-    let at_start = commands(
+    let mut at_start = commands(
         &probe::info(&mut raw, "commandstats")
             .await
             .unwrap_or_default(),
     );
+    // A worker that never goes quiet shows in the idle figure: settle for 10 s at most.
+    let settling = std::time::Instant::now();
+    while settling.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(SETTLE).await;
+        let now = commands(
+            &probe::info(&mut raw, "commandstats")
+                .await
+                .unwrap_or_default(),
+        );
+        let quiet = now.saturating_sub(at_start) <= 1;
+        at_start = now;
+        if quiet {
+            break;
+        }
+    }
+    let connections = clients(&mut raw).await.saturating_sub(before);
+    // CLIENT LIST is counted in the window too.
+    at_start += 1;
     tokio::time::sleep(IDLE_WINDOW).await;
     let at_end = commands(
         &probe::info(&mut raw, "commandstats")

@@ -12,7 +12,21 @@
 -- Everything is read and computed first; the writes come last (records, then indexes).
 local n, given = string.match(ARGV[2], '^(%d+)@?(%d*)$')
 n = tonumber(n)
-local first = tonumber(given) or (redis.call('INCRBY', q.seq, n) - n + 1)
+local first
+if given ~= '' then
+  -- The client wrote these jobs' large payloads into body in the same MULTI, just before, so
+  -- body is a hash now unless a key of another type refused that write: then nothing is
+  -- stored here either.
+  if redis.call('TYPE', q.body).ok ~= 'hash' then
+    return redis.error_reply('the body hash ' .. q.body .. ' holds another type')
+  end
+  first = tonumber(given)
+  -- After a failover that lost the client's INCRBY, no later job may get one of these ids.
+  local last = first + n - 1
+  if tonumber(redis.call('GET', q.seq) or '0') < last then redis.call('SET', q.seq, fmt(last)) end
+else
+  first = redis.call('INCRBY', q.seq, n) - n + 1
+end
 local out, seen = { first }, {}
 local data_args, later_args, order_args, ready_ids, sched_args, prio_args = {}, {}, {}, {}, {}, {}
 local now, earliest = nil, nil

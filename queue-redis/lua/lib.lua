@@ -48,7 +48,10 @@
 -- (to_failed, fail.lua) and the reaper write it, always with err; a retry of a failed job
 -- keeps it, and whatever deletes a job's err deletes its errs too.
 --
--- Order: new jobs join the back of their priority in dispatch order. Scheduled jobs (delayed,
+-- Order: new jobs join the back of their priority in dispatch order (the order their enqueue
+-- calls ran; a batch with large payloads takes its ids a round trip before its call runs, so
+-- under concurrent dispatch its ids may be below those of jobs stored ahead of it, which only
+-- the orders that go by id, priorities and promotions, see). Scheduled jobs (delayed,
 -- retried) become ready by due time, then dispatch sequence (a sorted set returns equal scores
 -- in text order, so a promoted batch with ties is sorted). Returned jobs (requeued, reaped) go
 -- to the head of their priority, those returned together in dispatch order, a later return
@@ -376,7 +379,7 @@ end
 -- stops the script before it writes rather than halfway. Returns the failed list's length.
 local function check_failure_keys()
   -- Every hash a failure may write or, trimming the failed list, delete from (forget).
-  for _, key in ipairs({ q.err, q.errs, q.lost, q.prog, q.later, q.order }) do
+  for _, key in ipairs({ q.err, q.errs, q.lost, q.prog, q.later, q.order, q.body }) do
     redis.call('HLEN', key)
   end
   return redis.call('LLEN', q.failed)

@@ -1,6 +1,7 @@
 -- purge: deletes every job of a queue.
 -- KEYS[1]: the queue's lanes set; then the queue's job keys (not its counters or pause flag) and
--- the keys of every lane the client listed.
+-- the keys of every lane the client listed (a keyed lane's job indexes among them, not its
+-- keys' windows and pauses).
 -- ARGV: the job names of the lanes the client listed (from the lanes set, read just before).
 -- Returns: the number of keys deleted, or -1 when the lanes set names a lane the client did not
 -- list (a dispatch reached an idle lane in between): nothing is deleted, the client lists again.

@@ -87,24 +87,30 @@ impl redis::ToRedisArgs for Body<'_> {
 /// `MULTI` in its memory at once, so a batch of big jobs goes in calls of about this size.
 pub(crate) const BYTES_PER_CALL: usize = 16 << 20;
 
-/// `jobs` cut into enqueue calls: at most [`JOBS_PER_CALL`] jobs and, past the first job of a
-/// call, at most [`BYTES_PER_CALL`] payload bytes each, in order.
+/// How many jobs the first enqueue call of jobs with payloads of these lengths carries: at
+/// most [`JOBS_PER_CALL`] and, past the first job, at most [`BYTES_PER_CALL`] payload bytes.
+pub(crate) fn batch_len(payload_lens: impl Iterator<Item = usize>) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for len in payload_lens.take(JOBS_PER_CALL) {
+        bytes += len;
+        if n > 0 && bytes > BYTES_PER_CALL {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// `jobs` cut into enqueue calls ([`batch_len`] each), in order.
 pub(crate) fn batches<'j, 'n>(jobs: &'j [&'n NewJob]) -> impl Iterator<Item = &'j [&'n NewJob]> {
     let mut rest = jobs;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let mut bytes = 0;
-        let mut end = 0;
-        while end < rest.len().min(JOBS_PER_CALL) {
-            bytes += rest[end].spec().payload.len();
-            if end > 0 && bytes > BYTES_PER_CALL {
-                break;
-            }
-            end += 1;
-        }
-        let (batch, after) = rest.split_at(end);
+        let n = batch_len(rest.iter().map(|job| job.spec().payload.len()));
+        let (batch, after) = rest.split_at(n);
         rest = after;
         Some(batch)
     })
@@ -129,7 +135,7 @@ impl RedisDriver {
         if waiting.is_empty() {
             return;
         }
-        let key = self.inner.keys.lane(lane).body().to_string();
+        let key = self.inner.keys.queue(lane.queue()).body();
         let ids: Vec<&str> = waiting.iter().map(|&i| jobs[i].id.as_str()).collect();
         // Indexes of the jobs that cannot go out, ascending, with why (None: hand back).
         let mut out: Vec<(usize, Option<String>)> = Vec::new();
@@ -166,8 +172,8 @@ impl RedisDriver {
     }
 
     /// Puts the payloads kept in the body hash of `queue` into `jobs` whose payloads are
-    /// empty (for listings and lookups); one that cannot be read keeps its empty payload and
-    /// says why in its error.
+    /// empty (for listings and lookups); one that cannot be read keeps its empty payload, and
+    /// why is logged.
     pub(crate) async fn fill_infos(&self, queue: &QueueKeys, jobs: &mut [JobInfo]) -> Result<()> {
         let waiting: Vec<usize> = (0..jobs.len())
             .filter(|&i| jobs[i].payload.is_empty())
@@ -202,9 +208,23 @@ impl RedisDriver {
 pub(crate) fn decode(stored: Bytes) -> std::result::Result<Bytes, String> {
     match stored.first() {
         Some(&RAW) => Ok(stored.slice(1..)),
-        Some(&LZ4) => lz4_flex::block::decompress_size_prepended(&stored[1..])
-            .map(Bytes::from)
-            .map_err(|e| format!("its stored payload does not decompress (LZ4): {e}")),
+        Some(&LZ4) => {
+            let packed = &stored[1..];
+            // The size in front is trusted for the allocation: refuse one no LZ4 block of this
+            // length can reach (a byte of LZ4 expands to at most 255).
+            let size = packed
+                .get(..4)
+                .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize);
+            if size > packed.len().saturating_mul(255) {
+                return Err(format!(
+                    "its stored payload claims {size} bytes, more than its {} compressed bytes hold",
+                    packed.len()
+                ));
+            }
+            lz4_flex::block::decompress_size_prepended(packed)
+                .map(Bytes::from)
+                .map_err(|e| format!("its stored payload does not decompress (LZ4): {e}"))
+        }
         _ => Err("its stored payload has an unknown form".to_string()),
     }
 }
@@ -286,6 +306,9 @@ mod tests {
             .unwrap_err()
             .contains("unknown form"));
         assert!(decode(Bytes::from_static(b"4\xff\xff\xff\x7fxx"))
+            .unwrap_err()
+            .contains("claims"));
+        assert!(decode(Bytes::from_static(b"4\x08\x00\x00\x00\xffxx"))
             .unwrap_err()
             .contains("LZ4"));
     }

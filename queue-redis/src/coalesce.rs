@@ -21,11 +21,9 @@ use parking_lot::Mutex;
 use queue_core::{Dispatched, Error, Lane, NewJob, Result};
 use tokio::sync::oneshot;
 
-use crate::scripts::JOBS_PER_CALL;
-
 /// Stores jobs of one lane in one call.
 pub(crate) trait Sender: Clone + Send + Sync + 'static {
-    /// Stores `jobs` (at most [`JOBS_PER_CALL`]) of `lane`; returns what became of each, in
+    /// Stores `jobs` (at most [`JOBS_PER_CALL`](crate::scripts::JOBS_PER_CALL)) of `lane`; returns what became of each, in
     /// order, or the error of the call.
     fn send(
         &self,
@@ -136,7 +134,8 @@ impl Gatherer {
     }
 }
 
-/// Sends gathered jobs (one call per [`JOBS_PER_CALL`] of them), hands each caller its outcome
+/// Sends gathered jobs (one call per [`JOBS_PER_CALL`](crate::scripts::JOBS_PER_CALL) of them, or per 16 MB of payload),
+/// hands each caller its outcome
 /// as soon as its call has answered, and ends the turn. A job whose caller stopped waiting
 /// before it was sent is dropped, as it would have been without the grouping: a caller that
 /// gave up (a timeout, say) and dispatches again must not find the first attempt stored too.
@@ -146,7 +145,9 @@ async fn send_gathered<S: Sender>(turn: Turn<S>, lane: Lane, gathered: Vec<(NewJ
         .filter(|(_, outcome)| !outcome.is_closed())
         .collect();
     while !live.is_empty() {
-        let rest = live.split_off(JOBS_PER_CALL.min(live.len()));
+        // One send is one call: cut as the driver cuts a dispatch into calls.
+        let n = crate::bodies::batch_len(live.iter().map(|(job, _)| job.spec().payload.len()));
+        let rest = live.split_off(n.max(1));
         let (jobs, outcomes): (Vec<NewJob>, Vec<_>) =
             std::mem::replace(&mut live, rest).into_iter().unzip();
         let refs: Vec<&NewJob> = jobs.iter().collect();

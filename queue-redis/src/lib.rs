@@ -45,7 +45,8 @@ pub use options::TlsClientCert;
 pub use options::{Compression, RedisOptions};
 
 /// Stores jobs in Redis (or a Redis-compatible server), with every multi-key step one Lua
-/// script. Cloning shares the connection.
+/// script (a dispatch of large payloads adds one `HSET` in the script's `MULTI`, see
+/// [`RedisOptions::large_payload`]). Cloning shares the connection.
 ///
 /// Connect with `redis://[user:password@]host[:port][/db][?prefix=app]` or `rediss://...` (TLS,
 /// with the `tls` feature); a Redis Cluster with

@@ -63,9 +63,11 @@ pub struct RedisOptions {
     /// Payloads of at least this many bytes are stored beside their job's record (in the
     /// queue's `body` hash, written and read with plain hash commands next to the scripts)
     /// instead of passing through the scripts, which copy every byte they are given several
-    /// times; see BENCHMARKS.md for what it gains. Jobs with a chosen id, a rate key, a unique
-    /// key, and the steps of workflows keep their payloads in their records whatever the size.
-    /// 0 keeps every payload in its record. Also settable as `?large_payload=16384`. Default
+    /// times; see BENCHMARKS.md for what it gains. Jobs with a chosen id (sharded lanes' jobs
+    /// among them), a rate key, a unique key, and the steps of workflows keep their payloads in
+    /// their records whatever the size. 0 keeps every payload in its record. Workers of a build
+    /// before this setting existed read such jobs with empty payloads: upgrade workers before
+    /// dispatchers, or keep 0 until every worker is upgraded. Also settable as `?large_payload=16384`. Default
     /// 8 KiB.
     pub large_payload: usize,
     /// How payloads stored beside their records (see

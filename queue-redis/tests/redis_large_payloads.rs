@@ -302,3 +302,31 @@ async fn big_batches_are_cut_by_bytes_and_the_threshold_can_be_off() {
     let job = reserve_all(&inline, &lane, 1).await.remove(0);
     assert_eq!(job.payload, text(1, 100_000));
 }
+
+/// A body key another program wrote with another type refuses the dispatch with an error,
+/// and nothing of it is stored: no job runs with an empty payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_key_of_another_type_refuses_the_dispatch_whole() {
+    let server = RedisServer::start();
+    let driver = connect(&server, "large_payload=100").await;
+    let mut conn = raw(&server).await;
+    let lane = Lane::new("clobbered", "work").unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("{queue:clobbered}:body")
+        .arg("not a hash")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let error = driver
+        .enqueue(vec![
+            new_job(&lane, &text(1, 500)),
+            new_job(&lane, &text(2, 50)),
+        ])
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+    let counts = driver.admin().unwrap().counts("clobbered").await.unwrap();
+    assert_eq!((counts.ready, counts.scheduled), (0, 0), "{counts:?}");
+    let reserved = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    assert!(reserved.is_empty());
+}

@@ -40,9 +40,12 @@ impl Enqueue<'_> {
             .iter()
             .map(|job| job.spec())
             .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero());
-        if let Some(large) = self.large {
+        if let Some(large) = self
+            .large
+            .filter(|l| self.jobs.iter().any(|j| l.takes(&j.spec())))
+        {
             let outside: Vec<bool> = self.jobs.iter().map(|j| large.takes(&j.spec())).collect();
-            if outside.contains(&true) {
+            {
                 return self
                     .call_with_bodies(scripts, conn, out, large, &outside, plain)
                     .await;
@@ -56,7 +59,10 @@ impl Enqueue<'_> {
 
     /// [`Enqueue::call`] for a batch some of whose payloads go to the body hash
     /// ([`bodies`](crate::bodies)): takes the batch's ids first, then sends the bodies and the
-    /// script in one `MULTI`, so a refused or failed transaction stores neither.
+    /// script in one `MULTI`. A transaction refused as a whole (out of memory) stores neither;
+    /// one whose script the server refused (an error it answered, not a lost connection, which
+    /// leaves the outcome unknown) keeps the bodies written before it, which are then deleted.
+    /// The script checks that the body hash can be written before it stores anything.
     async fn call_with_bodies(
         self,
         scripts: &Scripts,
@@ -86,8 +92,24 @@ impl Enqueue<'_> {
         self.args(&mut eval, plain, Some((first, outside)));
         let mut pipe = redis::pipe();
         pipe.atomic().add_command(hset).add_command(eval);
-        let (_, reply): (Value, Value) = conn.pipe_loading(&pipe, &scripts.enqueue).await?;
-        self.read(reply, out)
+        match conn
+            .pipe_loading::<(Value, Value)>(&pipe, &scripts.enqueue)
+            .await
+        {
+            Ok((_, reply)) => self.read(reply, out),
+            Err(error @ Error::Storage { .. }) => {
+                let ids: Vec<i64> = (0..n)
+                    .filter(|&k| outside[k as usize])
+                    .map(|k| first + k)
+                    .collect();
+                let forget = redis::cmd("HDEL").arg(self.keys.body()).arg(&ids).clone();
+                if let Err(e) = conn.query::<i64>(&forget).await {
+                    tracing::warn!(error = %e, "could not delete the stored payloads of a refused dispatch");
+                }
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The script's arguments after its keys: 1 value per job when `plain`, else 4. With
