@@ -18,14 +18,13 @@
 //! costs the extra lookup, and nothing else.
 
 use bytes::Bytes;
-use queue_core::{Error, JobInfo, JobSpec, Lane, Lease, NewJob, Reservation, Result};
+use queue_core::{Error, JobInfo, JobSpec, Lane, Lease, Reservation, Result};
 use redis::Value;
 
 use crate::connection::Commands;
 use crate::keys::QueueKeys;
 use crate::options::Compression;
 use crate::record::into_bytes;
-use crate::scripts::JOBS_PER_CALL;
 use crate::RedisDriver;
 
 /// The first byte of a stored body: the payload follows as it is.
@@ -80,40 +79,6 @@ impl redis::ToRedisArgs for Body<'_> {
         let _ = std::io::Write::write_all(&mut w, &[kind]);
         let _ = std::io::Write::write_all(&mut w, bytes);
     }
-}
-
-/// Most payload bytes one enqueue call carries (past [`JOBS_PER_CALL`] jobs, a batch is cut
-/// here too): a call's bytes sit in the server's query buffer, and a large-payload batch's
-/// `MULTI` in its memory at once, so a batch of big jobs goes in calls of about this size.
-pub(crate) const BYTES_PER_CALL: usize = 16 << 20;
-
-/// How many jobs the first enqueue call of jobs with payloads of these lengths carries: at
-/// most [`JOBS_PER_CALL`] and, past the first job, at most [`BYTES_PER_CALL`] payload bytes.
-pub(crate) fn batch_len(payload_lens: impl Iterator<Item = usize>) -> usize {
-    let mut bytes = 0;
-    let mut n = 0;
-    for len in payload_lens.take(JOBS_PER_CALL) {
-        bytes += len;
-        if n > 0 && bytes > BYTES_PER_CALL {
-            break;
-        }
-        n += 1;
-    }
-    n
-}
-
-/// `jobs` cut into enqueue calls ([`batch_len`] each), in order.
-pub(crate) fn batches<'j, 'n>(jobs: &'j [&'n NewJob]) -> impl Iterator<Item = &'j [&'n NewJob]> {
-    let mut rest = jobs;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let n = batch_len(rest.iter().map(|job| job.spec().payload.len()));
-        let (batch, after) = rest.split_at(n);
-        rest = after;
-        Some(batch)
-    })
 }
 
 impl RedisDriver {
@@ -252,23 +217,6 @@ mod tests {
         let mut args = large.body(payload).to_redis_args();
         assert_eq!(args.len(), 1, "one argument");
         Bytes::from(args.remove(0))
-    }
-
-    #[test]
-    fn batches_are_cut_by_count_and_bytes() {
-        let job = |len: usize| NewJob::named("j", vec![b'x'; len]);
-        let sizes = |jobs: &[NewJob]| -> Vec<usize> {
-            let refs: Vec<&NewJob> = jobs.iter().collect();
-            batches(&refs).map(|b| b.len()).collect()
-        };
-        let small: Vec<NewJob> = (0..2500).map(|_| job(10)).collect();
-        assert_eq!(sizes(&small), [1000, 1000, 500]);
-        let big: Vec<NewJob> = (0..5).map(|_| job(6 << 20)).collect();
-        assert_eq!(sizes(&big), [2, 2, 1]);
-        // A job bigger than a call's bytes goes alone.
-        let huge = vec![job(20 << 20), job(1), job(20 << 20)];
-        assert_eq!(sizes(&huge), [1, 1, 1]);
-        assert_eq!(sizes(&[]), Vec::<usize>::new());
     }
 
     #[test]

@@ -146,7 +146,7 @@ async fn send_gathered<S: Sender>(turn: Turn<S>, lane: Lane, gathered: Vec<(NewJ
         .collect();
     while !live.is_empty() {
         // One send is one call: cut as the driver cuts a dispatch into calls.
-        let n = crate::bodies::batch_len(live.iter().map(|(job, _)| job.spec().payload.len()));
+        let n = crate::scripts::batch_len(live.iter().map(|(job, _)| job.spec().payload.len()));
         let rest = live.split_off(n.max(1));
         let (jobs, outcomes): (Vec<NewJob>, Vec<_>) =
             std::mem::replace(&mut live, rest).into_iter().unzip();

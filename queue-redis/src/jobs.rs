@@ -82,7 +82,7 @@ impl RedisDriver {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
         let large = self.large_payloads();
-        for chunk in crate::bodies::batches(jobs) {
+        for chunk in crate::scripts::batches(jobs) {
             Enqueue {
                 keys: &keys,
                 job: lane.job(),

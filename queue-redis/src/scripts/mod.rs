@@ -22,7 +22,7 @@ mod unique;
 
 use std::time::Duration;
 
-use queue_core::{Error, Result, MAX_DELAY};
+use queue_core::{Error, NewJob, Result, MAX_DELAY};
 use redis::{Script, ScriptInvocation, Value};
 
 use crate::connection::Commands;
@@ -41,6 +41,40 @@ pub(crate) use unique::{CancelJob, EnqueueUnique};
 /// reserved, failed jobs retried. Bigger batches are split across calls (Lua's `unpack` takes
 /// at most ~8000 values, and `lua/lib.lua` sends at most 2048 values per command).
 pub(crate) const JOBS_PER_CALL: usize = 1000;
+
+/// Most payload bytes one enqueue call carries (past [`JOBS_PER_CALL`] jobs, a batch is cut
+/// here too): a call's bytes sit in the server's query buffer, and a large-payload batch's
+/// `MULTI` in its memory at once, so a batch of big jobs goes in calls of about this size.
+pub(crate) const BYTES_PER_CALL: usize = 16 << 20;
+
+/// How many jobs the first enqueue call of jobs with payloads of these lengths carries: at
+/// most [`JOBS_PER_CALL`] and, past the first job, at most [`BYTES_PER_CALL`] payload bytes.
+pub(crate) fn batch_len(payload_lens: impl Iterator<Item = usize>) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    for len in payload_lens.take(JOBS_PER_CALL) {
+        bytes += len;
+        if n > 0 && bytes > BYTES_PER_CALL {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// `jobs` cut into enqueue calls ([`batch_len`] each), in order.
+pub(crate) fn batches<'j, 'n>(jobs: &'j [&'n NewJob]) -> impl Iterator<Item = &'j [&'n NewJob]> {
+    let mut rest = jobs;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = batch_len(rest.iter().map(|job| job.spec().payload.len()));
+        let (batch, after) = rest.split_at(n);
+        rest = after;
+        Some(batch)
+    })
+}
 
 macro_rules! lane_script {
     ($file:literal) => {
@@ -169,4 +203,26 @@ fn ms(d: Duration) -> u64 {
 /// integers in a sorted set's scores (doubles).
 fn delay_ms(d: Duration) -> u64 {
     ms(d.min(MAX_DELAY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_by_count_and_bytes() {
+        let job = |len: usize| NewJob::named("j", vec![b'x'; len]);
+        let sizes = |jobs: &[NewJob]| -> Vec<usize> {
+            let refs: Vec<&NewJob> = jobs.iter().collect();
+            batches(&refs).map(|b| b.len()).collect()
+        };
+        let small: Vec<NewJob> = (0..2500).map(|_| job(10)).collect();
+        assert_eq!(sizes(&small), [1000, 1000, 500]);
+        let big: Vec<NewJob> = (0..5).map(|_| job(6 << 20)).collect();
+        assert_eq!(sizes(&big), [2, 2, 1]);
+        // A job bigger than a call's bytes goes alone.
+        let huge = vec![job(20 << 20), job(1), job(20 << 20)];
+        assert_eq!(sizes(&huge), [1, 1, 1]);
+        assert_eq!(sizes(&[]), Vec::<usize>::new());
+    }
 }
