@@ -21,14 +21,12 @@ use crate::scripts::{Clean, Complete, JOBS_PER_CALL};
 use crate::RedisDriver;
 
 /// Marks a job read from `data` as completed at `finished_ms`: its last run ended (the
-/// envelope counts only failed runs) and it is in no lane.
+/// envelope counts only failed runs) and it is in no lane. Its envelope's starts are those of
+/// its first run and of the run that completed (`lua/complete.lua` records the latter).
 pub(crate) fn mark_completed(info: &mut JobInfo, finished_ms: u64) {
     info.state = JobState::Completed;
     info.finished_at = Some(from_unix_ms(finished_ms));
     info.attempts += 1;
-    // The envelope holds the start of the latest run that ended without success, not of the
-    // run that completed (its start is not kept): say nothing rather than that.
-    info.started_at = None;
 }
 
 #[async_trait]
