@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::driver::Driver;
 use crate::job::{Dispatched, JobId, Lane, Name, ReservedJob};
 
-use self::events::{Event, EventBus, EventKind};
+use self::events::{Event, EventBus, EventKind, RunEnd};
 use self::log::Publisher;
 use self::metrics::{DispatchCounters, LaneMetrics};
 
@@ -144,7 +144,7 @@ pub(crate) struct EndedRuns {
     now: Instant,
     /// When they ended, on the wall clock: read for their events.
     at: Option<SystemTime>,
-    events: Vec<Event>,
+    events: Vec<RunEnd>,
     /// Successes not counted yet.
     completed: u64,
 }
@@ -174,9 +174,9 @@ impl LaneObserver {
         self.metrics.is_some() || self.bus.has_subscribers()
     }
 
-    /// Starts the reports of up to `runs` runs that ended together: the wall clock is read once
-    /// for their events (when someone listens), their events are sent together and their successes counted together,
-    /// by [`LaneObserver::send`]. `now` is when they ended, on the local clock.
+    /// Starts the reports of up to `runs` runs that ended together, at `now` on the local clock:
+    /// the wall clock is read once for their events (when someone listens), and their events
+    /// are sent and their successes counted together, by [`LaneObserver::send`].
     pub(crate) fn ending(&self, runs: usize, now: Instant) -> EndedRuns {
         let listened = self.bus.has_subscribers();
         EndedRuns {
@@ -197,7 +197,6 @@ impl LaneObserver {
     pub(crate) fn run_ended(
         &self,
         ended: &mut EndedRuns,
-        lane: &Lane,
         id: &JobId,
         attempt: u32,
         started: Instant,
@@ -228,25 +227,24 @@ impl LaneObserver {
         };
         // A subscriber that arrived since the clocks were read gets its own reading.
         let at = *ended.at.get_or_insert_with(SystemTime::now);
-        ended.events.push(Event {
+        ended.events.push(RunEnd {
             kind,
             id: id.clone(),
-            lane: lane.clone(),
             attempt,
-            duration: Some(took),
+            duration: took,
             error,
             retry_in,
-            progress: None,
             at,
         });
     }
 
-    /// Counts the successes and sends the events gathered by [`LaneObserver::run_ended`].
-    pub(crate) fn send(&self, ended: EndedRuns) {
+    /// Counts the successes and sends the events gathered by [`LaneObserver::run_ended`] (runs
+    /// of `lane`).
+    pub(crate) fn send(&self, lane: &Lane, ended: EndedRuns) {
         if let (Some(metrics), completed @ 1..) = (&self.metrics, ended.completed) {
             metrics.completed(completed);
         }
-        self.bus.send_all(ended.events);
+        self.bus.send_runs(lane, ended.events);
     }
 
     /// Reports that the worker's settlements of `count` jobs were refused by the storage.

@@ -215,7 +215,7 @@ impl Pool {
             }
         }
         if let Some(reports) = reports {
-            observe.send(reports);
+            observe.send(&batch.scope.lane, reports);
         }
         (ended, running)
     }
@@ -254,7 +254,7 @@ impl Pool {
         let mut reports = batch.started.map(|_| observe.ending(1, Instant::now()));
         let ended = self.ended(batch, index, verdict, reports.as_mut());
         if let Some(reports) = reports {
-            observe.send(reports);
+            observe.send(&batch.scope.lane, reports);
         }
         ended
     }
@@ -297,14 +297,9 @@ impl Pool {
                 Verdict::Cancelled => Ending::Cancelled,
             };
             let scope = &batch.scope;
-            scope.observe.run_ended(
-                reports,
-                &scope.lane,
-                &run.lease.id,
-                run.attempt,
-                started,
-                ending,
-            );
+            scope
+                .observe
+                .run_ended(reports, &run.lease.id, run.attempt, started, ending);
         }
         (run.lease.clone(), verdict)
     }
