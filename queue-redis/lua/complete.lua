@@ -1,21 +1,18 @@
 -- complete: ends runs that succeeded for handlers that keep something (queue_core::Keep):
 -- keeps the jobs as completed and their results, then trims what is kept.
 -- KEYS: the lane key set (lib.lua), then 19 done (ZSET id -> finished ms), 20 results (HASH
--- id -> JSON), 21 resexp (ZSET id -> result expiry ms).
+-- id -> JSON), 21 resexp (ZSET id -> result expiry ms), 22 donestart (HASH id -> the completing
+-- run's start, unix ms).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
 -- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then n
 -- results ('' for none).
 -- Returns: a list of 1 (completed) or 0 (stale token, nothing changed), one per job.
 -- A completed job keeps its envelope in data (so lookups find it and its chosen id stays
--- taken), with the start of the run that completed (and of its first run, if none was
--- recorded), and leaves every other index. Trimming takes at most TRIM jobs per call, so a call's
+-- taken) and leaves every other index; the start of its completing run goes to donestart. Trimming takes at most TRIM jobs per call, so a call's
 -- work stays bounded; what it leaves, the next call takes. Expired results are dropped the same
 -- way, and reads ignore them meanwhile.
 local TRIM = 1000
--- The opening of an envelope (lib.lua parse_env) whose run starts (fields 7 and 8) are both
--- '0', its first six fields captured.
-local START_FIELDS = '^(%d+|%d+|%d+|%-?%d+|%d+|%d+|)0|0|'
-local done_key, results, resexp = KEYS[19], KEYS[20], KEYS[21]
+local done_key, results, resexp, starts = KEYS[19], KEYS[20], KEYS[21], KEYS[22]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
@@ -47,37 +44,21 @@ if #done > 0 then
     end
   end
   if keep > 0 then
-    -- The envelope records the start of the run that completed, which its token carries (a
-    -- batch's jobs share one token), and its first run's when none was recorded.
-    local envs = call_many('HMGET', q.data, done)
-    local started, tok, at, first_run = {}, nil, 0, nil
+    call_many('ZADD', done_key, zdone)
+    -- When the completing runs started, which their tokens carry (a batch's jobs share one).
+    local hstart, tok, at = {}, nil, 0
     for i, id in ipairs(done) do
       if done_toks[i] ~= tok then
         tok = done_toks[i]
         at = token_ms(tok)
-        -- Most completed jobs never ran before: both starts are '0', set in one substitution.
-        first_run = '%1' .. fmt(at) .. '|' .. fmt(at) .. '|'
+        if at ~= 0 then at = fmt(at) end
       end
-      local env = envs[i]
-      if env and at ~= 0 then
-        local set, subs = string.gsub(env, START_FIELDS, first_run, 1)
-        if subs == 0 then
-          local j = parse_env(env)
-          if j then
-            ran(j, at)
-            set = pack_env(j)
-          else
-            set = nil
-          end
-        end
-        if set then
-          started[#started + 1] = id
-          started[#started + 1] = set
-        end
+      if at ~= 0 then
+        hstart[#hstart + 1] = id
+        hstart[#hstart + 1] = at
       end
     end
-    call_many('HSET', q.data, started)
-    call_many('ZADD', done_key, zdone)
+    call_many('HSET', starts, hstart)
   else
     call_many('HDEL', q.data, done)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, done) end
@@ -105,6 +86,7 @@ if keep > 0 then
   end
   if #old > 0 then
     call_many('HDEL', q.data, old)
+    call_many('HDEL', starts, old)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, old) end
   end
 end
