@@ -8,7 +8,7 @@ use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 use queue_core::{
-    Completion, Driver, Error, JobId, JobState, Keep, Lane, Reservation, Result, Retention,
+    unix_ms, Completion, Driver, Error, JobId, JobState, Keep, Lane, Reservation, Result, Retention,
 };
 
 use crate::MemoryDriver;
@@ -20,11 +20,16 @@ impl Retention for MemoryDriver {
             return Ok(vec![false; done.len()]);
         };
         let now = self.now();
+        // One wall-clock reading for the call's completions (their `finished_at`).
+        let wall = unix_ms(SystemTime::now());
         let mut q = queue.lock();
         let Some(id) = q.existing_lane(lane.job()) else {
             return Ok(vec![false; done.len()]);
         };
-        let held: Vec<bool> = done.iter().map(|c| q.complete(id, c, keep, now)).collect();
+        let held: Vec<bool> = done
+            .iter()
+            .map(|c| q.complete(id, c, keep, now, wall))
+            .collect();
         // A call whose leases were all stale changes nothing, trimming included.
         if held.contains(&true) {
             q.trim_kept(keep, now);
@@ -49,12 +54,16 @@ impl Retention for MemoryDriver {
             return Ok((vec![false; done.len()], Reservation::default()));
         };
         let now = self.now();
+        let wall = unix_ms(SystemTime::now());
         let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
         let tokens = &self.shared.tokens;
         // One lock for both steps, as ack_and_reserve.
         let mut q = queue.lock();
         let held: Vec<bool> = match q.existing_lane(lane.job()) {
-            Some(id) => done.iter().map(|c| q.complete(id, c, keep, now)).collect(),
+            Some(id) => done
+                .iter()
+                .map(|c| q.complete(id, c, keep, now, wall))
+                .collect(),
             None => vec![false; done.len()],
         };
         if held.contains(&true) {

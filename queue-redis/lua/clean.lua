@@ -1,7 +1,7 @@
 -- clean: removes a queue's completed or failed jobs that finished long enough ago, oldest
 -- first, with their records and results.
 -- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done  9 results  10 resexp
--- 11 errs  12 body
+-- 11 donestart  12 errs  13 body
 -- ARGV[1]: 'completed' or 'failed'  ARGV[2]: age in ms (jobs that finished at least this long
 -- ago go)  ARGV[3]: most jobs to remove
 -- Returns: how many jobs were removed.
@@ -29,7 +29,7 @@ end
 for i = 1, #gone, 1000 do
   local chunk = { unpack(gone, i, math.min(i + 999, #gone)) }
   for _, key in ipairs({ KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9],
-                         KEYS[11], KEYS[12] }) do
+                         KEYS[11], KEYS[12], KEYS[13] }) do
     redis.call('HDEL', key, unpack(chunk))
   end
   redis.call('ZREM', KEYS[10], unpack(chunk))

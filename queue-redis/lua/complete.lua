@@ -1,17 +1,18 @@
 -- complete: ends runs that succeeded for handlers that keep something (queue_core::Keep):
 -- keeps the jobs as completed and their results, then trims what is kept.
 -- KEYS: the lane key set (lib.lua), then 20 done (ZSET id -> finished ms), 21 results (HASH
--- id -> JSON), 22 resexp (ZSET id -> result expiry ms).
+-- id -> JSON), 22 resexp (ZSET id -> result expiry ms), 23 donestart (HASH id -> the completing
+-- run's start, unix ms).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
 -- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then n
 -- results ('' for none).
 -- Returns: a list of 1 (completed) or 0 (stale token, nothing changed), one per job.
 -- A completed job keeps its envelope in data (so lookups find it and its chosen id stays
--- taken) and leaves every other index. Trimming takes at most TRIM jobs per call, so a call's
+-- taken) and leaves every other index; the start of its completing run goes to donestart. Trimming takes at most TRIM jobs per call, so a call's
 -- work stays bounded; what it leaves, the next call takes. Expired results are dropped the same
 -- way, and reads ignore them meanwhile.
 local TRIM = 1000
-local done_key, results, resexp = KEYS[20], KEYS[21], KEYS[22]
+local done_key, results, resexp, starts = KEYS[20], KEYS[21], KEYS[22], KEYS[23]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
@@ -44,6 +45,20 @@ if #done > 0 then
   end
   if keep > 0 then
     call_many('ZADD', done_key, zdone)
+    -- When the completing runs started, which their tokens carry (a batch's jobs share one).
+    local hstart, tok, at = {}, nil, 0
+    for i, id in ipairs(done) do
+      if done_toks[i] ~= tok then
+        tok = done_toks[i]
+        at = token_ms(tok)
+        if at ~= 0 then at = fmt(at) end
+      end
+      if at ~= 0 then
+        hstart[#hstart + 1] = id
+        hstart[#hstart + 1] = at
+      end
+    end
+    call_many('HSET', starts, hstart)
   else
     call_many('HDEL', q.data, done)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, done) end
@@ -72,6 +87,7 @@ if keep > 0 then
   end
   if #old > 0 then
     call_many('HDEL', q.data, old)
+    call_many('HDEL', starts, old)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, old) end
     if redis.call('HLEN', q.body) > 0 then call_many('HDEL', q.body, old) end
   end

@@ -1,5 +1,6 @@
 -- delete: removes one job, whatever its state. An active job's lease becomes stale.
--- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done, 21 results, 22 resexp.
+-- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done, 21 results, 22 resexp,
+-- 23 donestart.
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record
 -- Returns: 1 deleted, 0 no such job, -1 the record names another lane (read it again).
 local id = ARGV[1]
@@ -11,6 +12,7 @@ if not j or j.failed ~= '0' then
   redis.call('LREM', q.failed, 1, id)
 end
 local completed = redis.call('ZREM', KEYS[20], id) == 1
+if completed then redis.call('HDEL', KEYS[23], id) end
 redis.call('HDEL', KEYS[21], id)
 redis.call('ZREM', KEYS[22], id)
 if j and j.failed == '0' and not completed then

@@ -108,6 +108,7 @@ impl RedisDriver {
         }
         pipe.cmd("ZSCORE").arg(keys.done()).arg(id.as_str());
         pipe.cmd("ZSCORE").arg(keys.cancelled()).arg(id.as_str());
+        pipe.cmd("HGET").arg(keys.done_starts()).arg(id.as_str());
         type Reply = (
             Value,
             Value,
@@ -117,8 +118,9 @@ impl RedisDriver {
             Value,
             Option<f64>,
             Option<f64>,
+            Option<u64>,
         );
-        let (data, later, err, prog, lost, errs, done, cancelled): Reply =
+        let (data, later, err, prog, lost, errs, done, cancelled, done_start): Reply =
             self.inner.conn.pipe(&pipe).await?;
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
@@ -162,7 +164,7 @@ impl RedisDriver {
         }
         mark_cancelled(&mut info, cancelled);
         if let Some(finished) = done {
-            crate::retention::mark_completed(&mut info, finished as u64);
+            crate::retention::mark_completed(&mut info, finished as u64, done_start);
         }
         info.result = queue_core::Retention::result(self, queue, id).await?;
         self.fill_infos(&keys, std::slice::from_mut(&mut info))

@@ -210,9 +210,19 @@ impl QueueKeys {
     pub(crate) fn result_expiry(&self) -> String {
         self.key("resexp")
     }
-    /// The keys of what is kept after success: done, results, result expiry.
-    pub(crate) fn kept(&self) -> [String; 3] {
-        [self.done(), self.results(), self.result_expiry()]
+    /// When the run that completed each kept job started: id -> unix ms (a hash), beside
+    /// `done` (the envelope keeps only the starts of runs that ended without success).
+    pub(crate) fn done_starts(&self) -> String {
+        self.key("donestart")
+    }
+    /// The keys of what is kept after success: done, results, result expiry, done starts.
+    pub(crate) fn kept(&self) -> [String; 4] {
+        [
+            self.done(),
+            self.results(),
+            self.result_expiry(),
+            self.done_starts(),
+        ]
     }
     /// Jobs cancelled while they ran: id -> their failure time in ms (a ZSET); a job is
     /// cancelled while it is failed at that time.

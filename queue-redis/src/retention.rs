@@ -3,7 +3,8 @@
 //! listing completed jobs.
 //!
 //! Layout, under the queue's hash tag: `done` (ZSET id -> finished ms; the envelopes stay in
-//! `data`), `results` (HASH id -> JSON) and `resexp` (ZSET id -> result expiry ms). Expired
+//! `data`), `donestart` (HASH id -> when the completing run started, unix ms), `results` (HASH
+//! id -> JSON) and `resexp` (ZSET id -> result expiry ms). Expired
 //! results are dropped by later completions, at most 1000 per call, and ignored by reads.
 
 use std::time::Duration;
@@ -21,14 +22,19 @@ use crate::scripts::{Clean, Complete, JOBS_PER_CALL};
 use crate::RedisDriver;
 
 /// Marks a job read from `data` as completed at `finished_ms`: its last run ended (the
-/// envelope counts only failed runs) and it is in no lane.
-pub(crate) fn mark_completed(info: &mut JobInfo, finished_ms: u64) {
+/// envelope counts only failed runs) and it is in no lane. `started_ms` is when the run that
+/// completed started (`donestart`), when recorded: then it is the job's latest start, and its
+/// first unless an earlier run's was recorded in the envelope.
+pub(crate) fn mark_completed(info: &mut JobInfo, finished_ms: u64, started_ms: Option<u64>) {
     info.state = JobState::Completed;
     info.finished_at = Some(from_unix_ms(finished_ms));
     info.attempts += 1;
-    // The envelope holds the start of the latest run that ended without success, not of the
-    // run that completed (its start is not kept): say nothing rather than that.
-    info.started_at = None;
+    // Without a record of the completing run's start, the envelope's latest start is that of a
+    // run that ended without success: say nothing rather than that.
+    info.started_at = started_ms.map(from_unix_ms);
+    if let Some(started) = info.started_at {
+        info.first_started_at.get_or_insert(started);
+    }
 }
 
 #[async_trait]
@@ -186,10 +192,24 @@ impl RedisDriver {
         let looked = candidates.len();
         let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
         let scores: std::collections::HashMap<String, u64> = candidates.into_iter().collect();
-        let mut infos = self.infos(queue, &keys, ids).await?;
+        let starts: Vec<Option<u64>> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.inner
+                .conn
+                .query(redis::cmd("HMGET").arg(keys.done_starts()).arg(&ids))
+                .await?
+        };
+        let starts: std::collections::HashMap<&str, u64> = ids
+            .iter()
+            .zip(starts)
+            .filter_map(|(id, at)| Some((id.as_str(), at?)))
+            .collect();
+        let mut infos = self.infos(queue, &keys, ids.clone()).await?;
         for info in &mut infos {
             if let Some(&at) = scores.get(info.id.as_str()) {
-                mark_completed(info, at);
+                let started = starts.get(info.id.as_str()).copied();
+                mark_completed(info, at, started);
             }
         }
         let mut jobs = Vec::new();

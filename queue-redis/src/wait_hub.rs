@@ -358,8 +358,15 @@ async fn block_once(
                         if unanswered >= UNBLOCK_TRIES {
                             return Blocked::Failed(crate::wait::timed_out());
                         }
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        shared.changed.notify_one();
+                        // Not asleep meanwhile: a wake-up the BLPOP pops in this
+                        // millisecond is handed on at once.
+                        tokio::select! {
+                            biased;
+                            reply = &mut blocked => break reply,
+                            _ = tokio::time::sleep(Duration::from_millis(1)) => {
+                                shared.changed.notify_one();
+                            }
+                        }
                     }
                     Err(error) => return Blocked::Failed(error),
                 }

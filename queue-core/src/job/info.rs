@@ -68,13 +68,12 @@ pub struct JobInfo {
     /// When it succeeded, for completed jobs.
     pub finished_at: Option<SystemTime>,
     /// When its first run started, once a run started and the storage recorded it: while the
-    /// first run goes on, or once a run ended without success (failed, retried, lost its lease
-    /// or handed back at shutdown). For a job kept as completed, the memory driver knows it;
-    /// the Redis driver only when an earlier run ended without success.
+    /// first run goes on, once a run ended without success (failed, retried, lost its lease
+    /// or handed back at shutdown), or once it completed and is kept as completed.
     pub first_started_at: Option<SystemTime>,
     /// When its latest run started: the running one's, while active; else that of the latest
     /// run recorded as for [`first_started_at`](JobInfo::first_started_at) (for a completed job,
-    /// the run that completed: known to the memory driver, not kept by the Redis driver).
+    /// the run that completed).
     pub started_at: Option<SystemTime>,
     /// The fencing token of its lease, while active.
     pub token: Option<u64>,

@@ -11,10 +11,14 @@ use crate::error::{Error, Result};
 /// Each handler's pool takes jobs from its own lane, so a slow handler never holds up another
 /// handler's jobs on the same queue. Scheduled, active and failed jobs are kept per lane too;
 /// a queue groups lanes for pausing, counting and the failed list.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// A lane is one shared allocation holding both names: cloning it costs one reference count.
+#[derive(Clone)]
 pub struct Lane {
-    queue: Arc<str>,
-    job: Arc<str>,
+    /// The queue name followed by the job name.
+    names: Arc<str>,
+    /// Where the job name starts in `names`.
+    split: usize,
 }
 
 impl Lane {
@@ -22,34 +26,74 @@ impl Lane {
     pub fn new(queue: &str, job: &str) -> Result<Self> {
         validate_name("queue name", queue)?;
         validate_name("job name", job)?;
-        Ok(Lane {
-            queue: queue.into(),
-            job: job.into(),
-        })
+        Ok(Lane::unchecked(queue, job))
     }
 
     /// The lane of names already checked (a stored job's).
     pub(crate) fn unchecked(queue: &str, job: &str) -> Self {
+        let mut names = String::with_capacity(queue.len() + job.len());
+        names.push_str(queue);
+        names.push_str(job);
         Lane {
-            queue: queue.into(),
-            job: job.into(),
+            names: names.into(),
+            split: queue.len(),
         }
     }
 
     /// The queue name.
     pub fn queue(&self) -> &str {
-        &self.queue
+        &self.names[..self.split]
     }
 
     /// The job name.
     pub fn job(&self) -> &str {
-        &self.job
+        &self.names[self.split..]
+    }
+
+    /// The names, queue first, for comparing and hashing.
+    fn key(&self) -> (&str, &str) {
+        (self.queue(), self.job())
+    }
+}
+
+impl fmt::Debug for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lane")
+            .field("queue", &self.queue())
+            .field("job", &self.job())
+            .finish()
+    }
+}
+
+impl PartialEq for Lane {
+    fn eq(&self, other: &Self) -> bool {
+        self.split == other.split && self.names == other.names
+    }
+}
+
+impl Eq for Lane {}
+
+impl std::hash::Hash for Lane {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for Lane {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Lane {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
 impl fmt::Display for Lane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.queue, self.job)
+        write!(f, "{}/{}", self.queue(), self.job())
     }
 }
 
@@ -74,6 +118,19 @@ pub fn validate_name(what: &'static str, value: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lane_keeps_its_two_names_apart() {
+        let a = Lane::new("ab", "c").unwrap();
+        let b = Lane::new("a", "bc").unwrap();
+        assert_eq!((a.queue(), a.job()), ("ab", "c"));
+        assert_eq!((b.queue(), b.job()), ("a", "bc"));
+        assert_ne!(a, b);
+        assert!(b < a, "ordered by queue, then job");
+        assert_eq!(a, Lane::new("ab", "c").unwrap());
+        assert_eq!(format!("{a:?}"), r#"Lane { queue: "ab", job: "c" }"#);
+        assert_eq!(a.to_string(), "ab/c");
+    }
 
     #[test]
     fn names_are_checked() {

@@ -76,7 +76,62 @@ pub struct Event {
 #[derive(Debug)]
 struct Batch {
     first: u64,
-    events: Vec<Event>,
+    events: Held,
+}
+
+/// A batch's events as the bus holds them.
+#[derive(Debug)]
+enum Held {
+    /// Whole events.
+    Events(Vec<Event>),
+    /// Ends of runs of one lane, which each subscriber's copy of an event names: the lane is
+    /// held once for them all.
+    Runs { lane: Lane, runs: Vec<RunEnd> },
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        match self {
+            Held::Events(events) => events.len(),
+            Held::Runs { runs, .. } => runs.len(),
+        }
+    }
+
+    /// A copy of event `index`, if there is one.
+    fn get(&self, index: usize) -> Option<Event> {
+        match self {
+            Held::Events(events) => events.get(index).cloned(),
+            Held::Runs { lane, runs } => runs.get(index).map(|run| run.event(lane)),
+        }
+    }
+}
+
+/// The end of a run, for an [`Event`] of its lane: what the event says besides the lane.
+#[derive(Debug, Clone)]
+pub(crate) struct RunEnd {
+    pub(crate) kind: EventKind,
+    pub(crate) id: JobId,
+    pub(crate) attempt: u32,
+    pub(crate) duration: Duration,
+    pub(crate) error: Option<String>,
+    pub(crate) retry_in: Option<Duration>,
+    pub(crate) at: SystemTime,
+}
+
+impl RunEnd {
+    fn event(&self, lane: &Lane) -> Event {
+        Event {
+            kind: self.kind,
+            id: self.id.clone(),
+            lane: lane.clone(),
+            attempt: self.attempt,
+            duration: Some(self.duration),
+            error: self.error.clone(),
+            retry_in: self.retry_in,
+            progress: None,
+            at: self.at,
+        }
+    }
 }
 
 /// Where a queue's events are sent: a broadcast channel of batches and a count of its
@@ -112,7 +167,21 @@ impl EventBus {
 
     /// Sends events together, in order.
     pub(crate) fn send_all(&self, events: Vec<Event>) {
-        if events.is_empty() {
+        self.send_held(Held::Events(events));
+    }
+
+    /// Sends the ends of runs of `lane` together, in order.
+    pub(crate) fn send_runs(&self, lane: &Lane, runs: Vec<RunEnd>) {
+        if !runs.is_empty() {
+            self.send_held(Held::Runs {
+                lane: lane.clone(),
+                runs,
+            });
+        }
+    }
+
+    fn send_held(&self, events: Held) {
+        if events.len() == 0 {
             return;
         }
         let mut sent = self.sent.lock().expect("event numbering lock");
@@ -188,7 +257,7 @@ impl Events {
 
     fn next_in_batch(&mut self) -> Option<Event> {
         let (batch, next) = self.batch.as_mut()?;
-        let event = batch.events.get(*next).cloned();
+        let event = batch.events.get(*next);
         *next += 1;
         if event.is_none() {
             self.batch = None;

@@ -4,6 +4,7 @@
 //!
 //! [`Queue::with_metrics`]: crate::Queue::with_metrics
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use metrics::{Counter, Histogram};
@@ -84,6 +85,17 @@ impl LaneMetrics {
         self.run_seconds.record(took.as_secs_f64());
     }
 
+    /// Records the time of a run that completed, counted apart with [`LaneMetrics::completed`]
+    /// (together with the runs that ended with it).
+    pub(crate) fn run_took(&self, took: Duration) {
+        self.run_seconds.record(took.as_secs_f64());
+    }
+
+    /// Counts `count` runs that completed.
+    pub(crate) fn completed(&self, count: u64) {
+        self.completed.increment(count);
+    }
+
     pub(crate) fn acks_refused(&self, count: usize) {
         self.acks_refused.increment(count as u64);
     }
@@ -105,10 +117,33 @@ pub(crate) fn labels(lane: &Lane) -> [(&'static str, String); 2] {
     ]
 }
 
-/// Counts `count` jobs dispatched to `lane`.
-pub(crate) fn dispatched(queue: &str, job: &str, count: u64) {
-    metrics::counter!(DISPATCHED, "queue" => queue.to_string(), "job" => job.to_string())
-        .increment(count);
+/// Lanes whose dispatched counter a queue keeps at most; past that, further lanes' counters are
+/// looked up at each dispatch.
+const DISPATCH_COUNTERS: usize = 256;
+
+/// The dispatched counters of the lanes a queue dispatched to, each registered with the
+/// installed recorder once, so a dispatch builds no label set.
+#[derive(Debug, Default)]
+pub(crate) struct DispatchCounters(Mutex<Vec<(Lane, Counter)>>);
+
+impl DispatchCounters {
+    /// Counts `count` jobs dispatched to lane (`queue`, `job`).
+    pub(crate) fn add(&self, queue: &str, job: &str, count: u64) {
+        let mut counters = self.0.lock().expect("dispatch counters lock");
+        if let Some((_, counter)) = counters
+            .iter()
+            .find(|(lane, _)| lane.queue() == queue && lane.job() == job)
+        {
+            counter.increment(count);
+            return;
+        }
+        let counter =
+            metrics::counter!(DISPATCHED, "queue" => queue.to_string(), "job" => job.to_string());
+        counter.increment(count);
+        if counters.len() < DISPATCH_COUNTERS {
+            counters.push((Lane::unchecked(queue, job), counter));
+        }
+    }
 }
 
 /// Sets the state gauges of `queue`.

@@ -3,7 +3,7 @@
 //! [`metrics`] through the `metrics` facade, and the per-run tracing spans (made in
 //! `worker::execute`), which continue the dispatcher's OpenTelemetry trace with the `otel`
 //! feature (`otel`). Everything here is off until asked for, and then costs a run one check
-//! of a flag and two clock readings.
+//! of a flag, and the runs that end together two clock readings in all.
 
 pub mod events;
 pub mod follow;
@@ -14,14 +14,14 @@ pub(crate) mod otel;
 pub mod record;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::driver::Driver;
 use crate::job::{Dispatched, JobId, Lane, Name, ReservedJob};
 
-use self::events::{Event, EventBus, EventKind};
+use self::events::{Event, EventBus, EventKind, RunEnd};
 use self::log::Publisher;
-use self::metrics::LaneMetrics;
+use self::metrics::{DispatchCounters, LaneMetrics};
 
 /// The error of a [`EventKind::Poisoned`] event (the job's record holds the storage's words).
 const POISON_EVENT_ERROR: &str = "poison: lost its lease too many times; moved to the failed list";
@@ -34,6 +34,8 @@ pub(crate) struct Observer {
     pub(crate) metrics: bool,
     /// The publisher of the bus's events to the storage's event log, when asked for.
     pub(crate) event_log: Option<Arc<Publisher>>,
+    /// The dispatched counters of the lanes dispatched to, once metrics are on.
+    dispatch_counters: Arc<DispatchCounters>,
 }
 
 impl Observer {
@@ -42,6 +44,7 @@ impl Observer {
             bus: Arc::new(EventBus::new(event_buffer)),
             metrics: false,
             event_log: None,
+            dispatch_counters: Arc::default(),
         }
     }
 
@@ -68,42 +71,53 @@ impl Observer {
     /// Reports dispatched jobs: `lanes` (queue, job name) and what became of each, in order.
     pub(crate) fn dispatched(&self, lanes: &[(Name, Name)], stored: &[Dispatched]) {
         let listened = self.bus.has_subscribers();
-        let mut events = Vec::new();
-        let mut counted: Option<(&str, &str, u64)> = None;
+        let (mut events, at) = if listened {
+            (Vec::with_capacity(stored.len()), Some(SystemTime::now()))
+        } else {
+            (Vec::new(), None)
+        };
+        // Consecutive jobs usually share a lane: they are counted in one step, and their
+        // events share one lane value, built once.
+        let mut current: Option<(&str, &str, u64, Option<Lane>)> = None;
         for ((queue, job), dispatched) in lanes.iter().zip(stored) {
             if !dispatched.created {
                 continue;
             }
-            if self.metrics {
-                // Consecutive jobs usually share a lane: count them in one step.
-                match &mut counted {
-                    Some((q, j, n)) if *q == &**queue && *j == &**job => *n += 1,
-                    _ => {
-                        if let Some((q, j, n)) = counted.take() {
-                            metrics::dispatched(q, j, n);
-                        }
-                        counted = Some((queue, job, 1));
-                    }
+            let (queue, job) = (&**queue, &**job);
+            if !matches!(&current, Some((q, j, ..)) if *q == queue && *j == job) {
+                if let Some((q, j, n, _)) = current.take() {
+                    self.count_dispatched(q, j, n);
                 }
+                current = Some((queue, job, 0, None));
             }
-            if listened {
+            let (_, _, count, lane) = current.as_mut().expect("set above");
+            *count += 1;
+            if let Some(at) = at {
+                let lane = lane.get_or_insert_with(|| Lane::unchecked(queue, job));
                 events.push(Event {
                     kind: EventKind::Dispatched,
                     id: dispatched.id.clone(),
-                    lane: Lane::unchecked(queue, job),
+                    lane: lane.clone(),
                     attempt: 0,
                     duration: None,
                     error: None,
                     retry_in: None,
                     progress: None,
-                    at: SystemTime::now(),
+                    at,
                 });
             }
         }
-        if let Some((q, j, n)) = counted {
-            metrics::dispatched(q, j, n);
+        if let Some((q, j, n, _)) = current {
+            self.count_dispatched(q, j, n);
         }
         self.bus.send_all(events);
+    }
+
+    /// Counts `count` jobs dispatched to lane (`queue`, `job`), when metrics are on.
+    fn count_dispatched(&self, queue: &str, job: &str, count: u64) {
+        if self.metrics {
+            self.dispatch_counters.add(queue, job, count);
+        }
     }
 
     /// The reporting of one lane, for a pool (or a dispatch).
@@ -121,6 +135,18 @@ impl Observer {
 pub(crate) struct LaneObserver {
     bus: Arc<EventBus>,
     metrics: Option<LaneMetrics>,
+}
+
+/// The reports of runs that ended together, from [`LaneObserver::ending`].
+#[derive(Debug)]
+pub(crate) struct EndedRuns {
+    /// When they ended, on the local clock.
+    now: Instant,
+    /// When they ended, on the wall clock: read for their events.
+    at: Option<SystemTime>,
+    events: Vec<RunEnd>,
+    /// Successes not counted yet.
+    completed: u64,
 }
 
 /// How a run ended, as observed.
@@ -148,20 +174,43 @@ impl LaneObserver {
         self.metrics.is_some() || self.bus.has_subscribers()
     }
 
-    /// Reports the end of a run of job `id` (attempt `attempt`) that took `took`: counts it,
-    /// and adds its event to `events` when someone listens (sent with [`LaneObserver::send`],
-    /// together with those of runs that ended at the same time).
+    /// Starts the reports of up to `runs` runs that ended together, at `now` on the local clock:
+    /// the wall clock is read once for their events (when someone listens), and their events
+    /// are sent and their successes counted together, by [`LaneObserver::send`].
+    pub(crate) fn ending(&self, runs: usize, now: Instant) -> EndedRuns {
+        let listened = self.bus.has_subscribers();
+        EndedRuns {
+            now,
+            at: listened.then(SystemTime::now),
+            events: if listened {
+                Vec::with_capacity(runs)
+            } else {
+                Vec::new()
+            },
+            completed: 0,
+        }
+    }
+
+    /// Reports the end of a run of job `id` (attempt `attempt`) that started at `started`
+    /// (its batch's start): times it, counts it, and adds its event to `ended` when someone
+    /// listens.
     pub(crate) fn run_ended(
         &self,
-        lane: &Lane,
+        ended: &mut EndedRuns,
         id: &JobId,
         attempt: u32,
-        took: Duration,
+        started: Instant,
         ending: Ending<'_>,
-        events: &mut Vec<Event>,
     ) {
+        let took = ended.now.saturating_duration_since(started);
         if let Some(metrics) = &self.metrics {
-            metrics.run_ended(took, &ending);
+            if ending == Ending::Completed {
+                // Counted with the runs that ended with it, in `send`.
+                ended.completed += 1;
+                metrics.run_took(took);
+            } else {
+                metrics.run_ended(took, &ending);
+            }
         }
         if !self.bus.has_subscribers() {
             return;
@@ -176,22 +225,26 @@ impl LaneObserver {
             Ending::Cancelled => (EventKind::Cancelled, None, None),
             Ending::Requeued => return,
         };
-        events.push(Event {
+        // A subscriber that arrived since the clocks were read gets its own reading.
+        let at = *ended.at.get_or_insert_with(SystemTime::now);
+        ended.events.push(RunEnd {
             kind,
             id: id.clone(),
-            lane: lane.clone(),
             attempt,
-            duration: Some(took),
+            duration: took,
             error,
             retry_in,
-            progress: None,
-            at: SystemTime::now(),
+            at,
         });
     }
 
-    /// Sends events gathered by [`LaneObserver::run_ended`].
-    pub(crate) fn send(&self, events: Vec<Event>) {
-        self.bus.send_all(events);
+    /// Counts the successes and sends the events gathered by [`LaneObserver::run_ended`] (runs
+    /// of `lane`).
+    pub(crate) fn send(&self, lane: &Lane, ended: EndedRuns) {
+        if let (Some(metrics), completed @ 1..) = (&self.metrics, ended.completed) {
+            metrics.completed(completed);
+        }
+        self.bus.send_runs(lane, ended.events);
     }
 
     /// Reports that the worker's settlements of `count` jobs were refused by the storage.

@@ -49,11 +49,12 @@ use super::payloads::{
     deleting_and_purging_let_large_payloads_go, large_payloads_come_back_whole_from_every_path,
 };
 use super::retention::{
-    a_kept_job_keeps_its_id, a_result_is_not_handed_to_a_new_job_of_the_same_id,
+    a_kept_job_keeps_its_id, a_kept_job_shows_when_its_runs_started,
+    a_result_is_not_handed_to_a_new_job_of_the_same_id,
     clean_removes_old_completed_and_failed_jobs, completed_jobs_are_kept_by_count,
     completed_jobs_expire_by_age, completed_jobs_list_in_pages,
-    completed_jobs_tied_in_time_list_once, purge_removes_kept_jobs_and_results,
-    results_are_kept_until_they_expire,
+    completed_jobs_tied_in_time_list_once, completions_with_a_reserve_keep_and_reserve,
+    purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
 };
 use super::schedules::{
     a_tick_whose_job_exists_is_not_stored_twice, missed_ticks_follow_the_policy,
@@ -143,6 +144,12 @@ pub(super) const CASES: &[Case] = &[
     case!(results_are_kept_until_they_expire, Admin, Retention),
     case!(completed_jobs_expire_by_age, Admin, Retention),
     case!(a_kept_job_keeps_its_id, Admin, Retention),
+    case!(a_kept_job_shows_when_its_runs_started, Admin, Retention),
+    case!(
+        completions_with_a_reserve_keep_and_reserve,
+        Admin,
+        Retention
+    ),
     case!(
         clean_removes_old_completed_and_failed_jobs,
         Admin,

@@ -2,7 +2,7 @@
 //! results until they expire, ids of kept jobs, cleaning, and purging.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde_json::json;
@@ -464,4 +464,141 @@ pub(super) async fn a_result_is_not_handed_to_a_new_job_of_the_same_id(driver: A
         let result = retention(&driver).result(lane.queue(), &id).await.unwrap();
         assert_eq!(result.as_deref(), Some(body.as_bytes()));
     }
+}
+
+/// A job kept as completed shows when its runs started: its first run's start and the start of
+/// the run that completed (the same for a job that completed at its first run).
+pub(super) async fn a_kept_job_shows_when_its_runs_started(driver: Arc<dyn Driver>) {
+    // Starts are kept in whole milliseconds: a reading may fall up to 1 ms before the clock
+    // readings taken around the reserve.
+    const SLACK: Duration = Duration::from_millis(25);
+    let within =
+        |t: SystemTime, from: SystemTime, to: SystemTime| t + SLACK >= from && t <= to + SLACK;
+    let lane = lane("kept-starts");
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    let ids: Vec<JobId> = driver
+        .enqueue(vec![job(&lane, json!(1)), job(&lane, json!(2))])
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let take = |want: &JobId| {
+        let (driver, lane, want) = (driver.clone(), lane.clone(), want.clone());
+        async move {
+            let from = SystemTime::now();
+            let got = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await.remove(0);
+            let to = SystemTime::now();
+            assert_eq!(got.id, want, "jobs are reserved in dispatch order");
+            (got, from, to)
+        }
+    };
+
+    // Completed at its first run: both starts are that run's.
+    let (once, from, to) = take(&ids[0]).await;
+    let held = retention(&driver)
+        .complete(&lane, &[completion(&once, None)], &keep)
+        .await
+        .unwrap();
+    assert_eq!(held, [true]);
+    let kept = admin(&driver)
+        .job(lane.queue(), &ids[0])
+        .await
+        .unwrap()
+        .expect("the completed job is kept");
+    assert_eq!(kept.state, JobState::Completed);
+    let started = kept.started_at.expect("a kept job's last start is known");
+    assert!(
+        within(started, from, to),
+        "{started:?} not in {from:?}..{to:?}"
+    );
+    assert_eq!(kept.first_started_at, Some(started));
+
+    // Retried, then completed at its second run: the first run's start and the second's.
+    let (first, from, to) = take(&ids[1]).await;
+    assert!(driver
+        .fail(
+            &lane,
+            &first.lease(),
+            Failure::retry("again", Duration::ZERO)
+        )
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (second, again_from, again_to) = take(&ids[1]).await;
+    assert_eq!(second.attempt, 2);
+    let held = retention(&driver)
+        .complete(&lane, &[completion(&second, None)], &keep)
+        .await
+        .unwrap();
+    assert_eq!(held, [true]);
+    let kept = admin(&driver)
+        .job(lane.queue(), &ids[1])
+        .await
+        .unwrap()
+        .expect("the completed job is kept");
+    assert_eq!(kept.state, JobState::Completed);
+    assert_eq!(kept.attempts, 2);
+    let first_start = kept
+        .first_started_at
+        .expect("a kept job's first start is known");
+    let last_start = kept.started_at.expect("a kept job's last start is known");
+    assert!(
+        within(first_start, from, to),
+        "{first_start:?} not in {from:?}..{to:?}"
+    );
+    assert!(
+        within(last_start, again_from, again_to),
+        "{last_start:?} not in {again_from:?}..{again_to:?}"
+    );
+    assert!(last_start > first_start);
+}
+
+/// A completion carried by a reserve (`complete_and_reserve`) keeps and trims as `complete`
+/// does, and the reserve leases the next jobs; a stale completion changes nothing.
+pub(super) async fn completions_with_a_reserve_keep_and_reserve(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-reserve");
+    let jobs = running(&driver, &lane, 2).await;
+    let more = (0..3).map(|i| job(&lane, json!({ "more": i }))).collect();
+    driver.enqueue(more).await.expect("enqueue");
+    let keep = Keep {
+        completed: 1,
+        ..Keep::default()
+    };
+    let done: Vec<Completion> = jobs.iter().map(|j| completion(j, None)).collect();
+    let (held, reservation) = retention(&driver)
+        .complete_and_reserve(driver.as_ref(), &lane, &done, &keep, 2, LEASE)
+        .await
+        .expect("complete and reserve");
+    assert_eq!(held, [true, true]);
+    assert_eq!(
+        reservation.jobs.len(),
+        2,
+        "the reserve leases the next jobs"
+    );
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!((counts.completed, counts.active, counts.ready), (1, 2, 1));
+    let kept = completed_ids(&driver, &lane).await;
+    assert_eq!(kept.len(), 1);
+    let info = admin(&driver)
+        .job(lane.queue(), &kept[0])
+        .await
+        .unwrap()
+        .expect("the kept job");
+    assert_eq!(info.state, JobState::Completed);
+    assert!(info.finished_at.is_some());
+    assert!(info.started_at.is_some() && info.first_started_at == info.started_at);
+
+    // Sent again (as after an error), the completions are stale; the reserve still leases.
+    let (held, reservation) = retention(&driver)
+        .complete_and_reserve(driver.as_ref(), &lane, &done, &keep, 5, LEASE)
+        .await
+        .expect("complete and reserve again");
+    assert_eq!(held, [false, false]);
+    assert_eq!(reservation.jobs.len(), 1);
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!((counts.completed, counts.active, counts.ready), (1, 3, 0));
 }

@@ -29,8 +29,7 @@ use tokio::time::Instant as LeaseClock;
 
 use crate::flow::is_step_id;
 use crate::job::{Lease, ReservedJob};
-use crate::observe::events::Event;
-use crate::observe::Ending;
+use crate::observe::{EndedRuns, Ending};
 use crate::run::Batch;
 use crate::worker::execute::{self, HandlerFuture, Started, Verdict};
 use crate::worker::lease::{self, Running};
@@ -200,20 +199,24 @@ impl Pool {
             Poll::Ready(started.collect())
         })
         .await;
-        self.record_start_cost(began.elapsed(), count);
+        let polled = Instant::now();
+        self.record_start_cost(polled.saturating_duration_since(began), count);
         let mut ended = Vec::new();
         let mut running = Vec::new();
-        let mut events = Vec::new();
+        // The runs that ended in their first polls are reported together.
+        let observe = &batch.scope.observe;
+        let mut reports = batch.started.map(|_| observe.ending(count, polled));
         for (index, started) in started.into_iter().enumerate() {
             match started {
                 Started::Ended(verdict) => {
-                    ended.push(self.ended(batch, index, verdict, &mut events))
+                    ended.push(self.ended(batch, index, verdict, reports.as_mut()))
                 }
                 Started::Running(future) => running.push((index, future)),
             }
         }
-        // The events of the runs that ended in their first polls go out together.
-        batch.scope.observe.send(events);
+        if let Some(reports) = reports {
+            observe.send(&batch.scope.lane, reports);
+        }
         (ended, running)
     }
 
@@ -247,20 +250,23 @@ impl Pool {
 
     async fn finish(&self, batch: &Batch, index: usize, future: HandlerFuture) -> (Lease, Verdict) {
         let verdict = execute::finish(self.registration, batch, index, future).await;
-        let mut events = Vec::new();
-        let ended = self.ended(batch, index, verdict, &mut events);
-        batch.scope.observe.send(events);
+        let observe = &batch.scope.observe;
+        let mut reports = batch.started.map(|_| observe.ending(1, Instant::now()));
+        let ended = self.ended(batch, index, verdict, reports.as_mut());
+        if let Some(reports) = reports {
+            observe.send(&batch.scope.lane, reports);
+        }
         ended
     }
 
-    /// Marks a run finished, logs a failure, reports the run to its observers, and pairs the
-    /// verdict with the lease.
+    /// Marks a run finished, logs a failure, reports the run to its observers (into `reports`,
+    /// when the batch's runs are observed), and pairs the verdict with the lease.
     fn ended(
         &self,
         batch: &Batch,
         index: usize,
         verdict: Verdict,
-        events: &mut Vec<Event>,
+        reports: Option<&mut EndedRuns>,
     ) -> (Lease, Verdict) {
         let run = &batch.runs[index];
         run.finish();
@@ -274,7 +280,7 @@ impl Pool {
         if let Some(tally) = &self.tally {
             tally.count(&verdict);
         }
-        if let Some(started) = batch.started {
+        if let (Some(started), Some(reports)) = (batch.started, reports) {
             let ending = match &verdict {
                 Verdict::Done(_) => Ending::Completed,
                 Verdict::Failed(failure) => match failure.retry_in {
@@ -291,15 +297,9 @@ impl Pool {
                 Verdict::Cancelled => Ending::Cancelled,
             };
             let scope = &batch.scope;
-            let took = started.elapsed();
-            scope.observe.run_ended(
-                &scope.lane,
-                &run.lease.id,
-                run.attempt,
-                took,
-                ending,
-                events,
-            );
+            scope
+                .observe
+                .run_ended(reports, &run.lease.id, run.attempt, started, ending);
         }
         (run.lease.clone(), verdict)
     }

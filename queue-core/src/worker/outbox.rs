@@ -217,7 +217,9 @@ impl FinishedInner {
 impl Finished {
     /// Leaves successes for the next reserve (or the settling task, when idle).
     pub(crate) fn push(&self, leases: impl IntoIterator<Item = Lease>) {
+        let leases = leases.into_iter();
         let mut inner = self.inner();
+        inner.leases.reserve(leases.size_hint().0);
         inner.leases.extend(leases);
         if inner.idle {
             self.flush.notify_one();
@@ -226,7 +228,11 @@ impl Finished {
 
     /// Leaves successes of a handler that keeps something, with its values.
     pub(crate) fn push_completions(&self, done: impl IntoIterator<Item = (Lease, Option<Bytes>)>) {
+        let done = done.into_iter();
         let mut inner = self.inner();
+        let coming = done.size_hint().0;
+        inner.leases.reserve(coming);
+        inner.results.reserve(coming);
         for (lease, result) in done {
             inner.leases.push(lease);
             inner.results.push(result);

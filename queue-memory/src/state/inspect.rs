@@ -69,8 +69,10 @@ impl QueueState {
             r.priority,
             r.created_at,
         );
-        if r.state == JobState::Active {
-            info.token = Some(r.token);
+        match r.state {
+            JobState::Active => info.token = Some(r.token),
+            JobState::Completed => info.finished_at = Some(from_unix_ms(r.token)),
+            _ => {}
         }
         if r.started != 0 {
             info.started_at = Some(from_unix_ms(r.started));
@@ -83,7 +85,6 @@ impl QueueState {
             info.errors = details.errors.iter().cloned().collect();
             info.progress = details.progress.clone();
             info.lost_leases = details.lost_leases;
-            info.finished_at = details.finished_at;
             if details.cancelled && r.state == JobState::Failed {
                 info.state = JobState::Cancelled;
             }

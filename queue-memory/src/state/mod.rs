@@ -47,6 +47,7 @@ struct Record {
     /// Due time while scheduled, when it became ready while ready (the wait a reserve
     /// reports), lease deadline while active (ms on the driver clock).
     at: u64,
+    /// Its lease's fencing token while active; once completed, when it completed (unix ms).
     token: u64,
     /// When its latest run started (unix ms; 0: never ran).
     started: u64,
@@ -65,7 +66,6 @@ struct Details {
     /// The errors of failed runs and lost leases, oldest first, at most [`MAX_ERRORS_KEPT`].
     errors: VecDeque<AttemptError>,
     failed_at: Option<SystemTime>,
-    finished_at: Option<SystemTime>,
     progress: Option<serde_json::Value>,
     /// Runs whose lease expired (see `QueueState::reap`).
     lost_leases: u32,

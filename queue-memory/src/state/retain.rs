@@ -27,13 +27,15 @@ pub(crate) struct Kept {
 }
 
 impl QueueState {
-    /// Completes one run (see `Retention::complete`); false when its lease was stale.
+    /// Completes one run (see `Retention::complete`) at `now` (driver ms; `wall`: unix ms);
+    /// false when its lease was stale.
     pub(crate) fn complete(
         &mut self,
         lane: LaneId,
         done: &Completion,
         keep: &Keep,
         now: u64,
+        wall: u64,
     ) -> bool {
         let Some(key) = self.release(lane, &done.lease) else {
             return false;
@@ -57,9 +59,14 @@ impl QueueState {
             let record = self.jobs.get_mut(key).expect("released job exists");
             record.state = JobState::Completed;
             record.at = now;
-            // As in the Redis driver, a completed job keeps no error, progress or lost leases.
-            record.details = None;
-            record.details().finished_at = Some(SystemTime::now());
+            record.token = wall;
+            // As in the Redis driver, a completed job keeps no error, progress or lost leases,
+            // only when its first run started (most jobs have no details to clear).
+            if let Some(details) = &mut record.details {
+                let first_started = details.first_started;
+                **details = Default::default();
+                details.first_started = first_started;
+            }
             self.kept.completed.insert((now, record.seq), key);
         }
         true
