@@ -87,14 +87,27 @@ impl Browser {
                          "--window-size=1280,1000", "--force-device-scale-factor=1", "--lang=en-US"],
             }),
         );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .unwrap_or_else(|e| {
-                panic!("could not start a Chromium session through chromedriver: {e}")
-            });
+        // A chromedriver that listens may still drop its first requests while it starts on a
+        // busy machine: a new session is asked for three times before the test fails.
+        let mut tries = 0;
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if tries < 2 => {
+                    tries += 1;
+                    eprintln!("chromedriver refused a session ({e}); asking again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => {
+                    panic!("could not start a Chromium session through chromedriver: {e}")
+                }
+            }
+        };
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("browser")
             .join(test);
