@@ -39,7 +39,7 @@ use crate::worker::pool::Pool;
 use crate::worker::retry::retry_pause;
 
 /// Most reserves a pool has in flight beyond the one whose jobs it is starting.
-pub(crate) const MAX_AHEAD: usize = 8;
+pub(crate) const MAX_AHEAD: usize = 16;
 
 /// Reserves are sent ahead only when replies take at least this long: below it the reply is
 /// back before a batch of quick jobs has run, and a reserve sent ahead costs more (a task and
