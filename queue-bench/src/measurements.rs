@@ -84,12 +84,16 @@ pub(crate) struct PayloadRun {
     pub(crate) payload_bytes: u64,
     /// Jobs dispatched and drained.
     pub(crate) jobs: u64,
-    /// Bulk dispatch, in MB of payload data per second.
+    /// Bulk dispatch by one producer, in MB of payload data per second.
     pub(crate) enqueue_mb_per_s: f64,
+    /// Dispatch one job per call by 50 concurrent producers, in MB/s.
+    pub(crate) one_by_one_mb_per_s: f64,
     /// Drain (concurrency 50, the handler deserializing every payload), in MB/s.
     pub(crate) drain_mb_per_s: f64,
-    /// `redis-benchmark` SET of values of the same size (50 clients), in MB/s.
+    /// `redis-benchmark` SET of values of the same size (50 clients, one key), in MB/s.
     pub(crate) set_mb_per_s: f64,
+    /// The same on as many distinct keys as there are jobs (`-r`), in MB/s.
+    pub(crate) set_distinct_mb_per_s: f64,
     /// `redis-benchmark` GET of them, in MB/s.
     pub(crate) get_mb_per_s: f64,
     /// Redis memory per queued job beyond its payload's JSON.
@@ -97,11 +101,17 @@ pub(crate) struct PayloadRun {
 }
 
 impl PayloadRun {
-    /// Dispatch and drain of one byte against one SET and one GET of it: the payload's whole
+    /// Dispatch (one job per call, 50 producers) and drain of one byte against one SET (of
+    /// one key, or with `distinct` of distinct keys) and one GET of it: the payload's whole
     /// trip through Redis against the raw writes and reads, as a share.
-    pub(crate) fn of_raw(&self) -> f64 {
-        let job = 1.0 / self.enqueue_mb_per_s + 1.0 / self.drain_mb_per_s;
-        let raw = 1.0 / self.set_mb_per_s + 1.0 / self.get_mb_per_s;
+    pub(crate) fn of_raw(&self, distinct: bool) -> f64 {
+        let job = 1.0 / self.one_by_one_mb_per_s + 1.0 / self.drain_mb_per_s;
+        let set = if distinct {
+            self.set_distinct_mb_per_s
+        } else {
+            self.set_mb_per_s
+        };
+        let raw = 1.0 / set + 1.0 / self.get_mb_per_s;
         raw / job
     }
 }

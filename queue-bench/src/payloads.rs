@@ -1,7 +1,12 @@
 //! The big-payload phase (Redis): jobs carrying 1 KB, 10 KB, 100 KB and 1 MB of data, dispatched
-//! in bulk and drained by a worker (concurrency 50), in MB/s of payload, beside `redis-benchmark`
-//! SET and GET of values of the same size against the same server in the same run (50 clients,
-//! no pipelining: one value per request, as a job is one payload per dispatch and per reserve).
+//! in bulk by one producer, then again one job per dispatch by [`PRODUCERS`] concurrent
+//! producers, and drained by a worker (concurrency 50), in MB/s of payload, beside
+//! `redis-benchmark` SET and GET of values of the same size against the same server in the same
+//! run (50 clients, no pipelining: one value per request, as a job is one payload per dispatch
+//! and per reserve). The one-by-one dispatch has the raw SET's shape (as many clients, one value
+//! each), so the dispatch + drain trip is set against raw SET + GET with it. `redis-benchmark`'s
+//! SET writes one key over and over, so its memory never grows; it runs a second time on as
+//! many distinct keys as there are jobs, which, like a queue, keeps every value it is sent.
 //! Also the Redis memory each queued job takes beyond its payload.
 
 use std::path::Path;
@@ -24,6 +29,8 @@ const BUDGET: usize = 256 << 20;
 const FEWEST: usize = 200;
 /// Bytes of payload per `dispatch_bulk` call.
 const CALL_BYTES: usize = 8 << 20;
+/// Concurrent producers of the one-by-one dispatch: as many as `redis-benchmark`'s clients.
+const PRODUCERS: u64 = 50;
 
 /// A job's payload: its number and `len` bytes of text.
 #[derive(Serialize, Deserialize)]
@@ -63,7 +70,6 @@ pub(crate) async fn measure(
         eprintln!("queue-bench: redis: {jobs} jobs of {} KB", size >> 10);
         queue.purge(big::DEFINITION.queue).await.expect("purge");
         let data = "x".repeat(size);
-        let before = Snapshot::take(Some(client)).await;
         let started = Instant::now();
         let per_call = (CALL_BYTES / size).max(1) as u64;
         for from in (0..jobs).step_by(per_call as usize) {
@@ -76,6 +82,12 @@ pub(crate) async fn measure(
             queue.dispatch_bulk(chunk).await.expect("bulk enqueue");
         }
         let enqueue = started.elapsed();
+        queue.purge(big::DEFINITION.queue).await.expect("purge");
+
+        let before = Snapshot::take(Some(client)).await;
+        let started = Instant::now();
+        one_by_one(queue, jobs, &data).await;
+        let one_by_one = started.elapsed();
         let queued = Snapshot::take(Some(client)).await.since(&before);
         let payload_len = serde_json::to_vec(&Blob {
             id: 0,
@@ -97,8 +109,12 @@ pub(crate) async fn measure(
         let drain = started.elapsed();
         worker.stop().await;
 
-        let raw = |command: &str| {
+        // `distinct`: each request on a random key of as many as there are jobs.
+        let raw = |command: &str, distinct: bool| {
             let mut args: Vec<String> = connection.to_vec();
+            if distinct {
+                args.extend(["-r".to_string(), jobs.to_string()]);
+            }
             args.extend(
                 [
                     "-t",
@@ -115,15 +131,18 @@ pub(crate) async fn measure(
             crate::redis_benchmark::run(binary, &args, command)
                 .unwrap_or_else(|e| panic!("big-payload baseline: {e}"))
         };
-        let (set, get) = (raw("SET"), raw("GET"));
+        let (set, get) = (raw("SET", false), raw("GET", false));
+        let set_distinct = raw("SET", true);
         let mb = |per_s: f64| per_s * size as f64 / 1e6;
         purge_values(client).await;
         runs.push(PayloadRun {
             payload_bytes: size as u64,
             jobs,
             enqueue_mb_per_s: mb(per_sec(jobs, enqueue)),
+            one_by_one_mb_per_s: mb(per_sec(jobs, one_by_one)),
             drain_mb_per_s: mb(per_sec(jobs, drain)),
             set_mb_per_s: mb(set),
+            set_distinct_mb_per_s: mb(set_distinct),
             get_mb_per_s: mb(get),
             memory_per_job_beyond_payload_bytes: queued
                 .server
@@ -134,17 +153,58 @@ pub(crate) async fn measure(
     runs
 }
 
-/// Deletes the key `redis-benchmark` SET wrote and has the allocator return its pages.
+/// Dispatches jobs `0..jobs` carrying `data`, one per `dispatch` call, from [`PRODUCERS`]
+/// concurrent tasks.
+async fn one_by_one(queue: &Queue, jobs: u64, data: &str) {
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let (queue, data) = (queue.clone(), data.to_string());
+            tokio::spawn(async move {
+                for id in (p..jobs).step_by(PRODUCERS as usize) {
+                    let blob = Blob {
+                        id,
+                        data: data.clone(),
+                    };
+                    big::dispatch(&queue, blob).await.expect("enqueue");
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.await.expect("producer panicked");
+    }
+}
+
+/// Deletes the keys `redis-benchmark` SET wrote (`key:__rand_int__`, and `key:<n>` of its runs
+/// on distinct keys) and has the allocator return their pages.
 async fn purge_values(client: &redis::Client) {
     let mut conn = client
         .get_multiplexed_async_connection()
         .await
         .expect("connect to Redis");
-    let _: () = redis::cmd("DEL")
-        .arg("key:__rand_int__")
-        .query_async(&mut conn)
-        .await
-        .expect("DEL");
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("key:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .expect("SCAN");
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("UNLINK");
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
     let _: () = redis::cmd("MEMORY")
         .arg("PURGE")
         .query_async(&mut conn)

@@ -122,16 +122,22 @@ impl DriverReport {
             let kb = p.payload_bytes >> 10;
             row(
                 &format!(
-                    "{kb} KB payloads ({} jobs): bulk enqueue / drain, MB/s of payload (raw SET / GET of {kb} KB, 50 clients)",
+                    "{kb} KB payloads ({} jobs): bulk enqueue / one by one (50 producers) / drain, MB/s of payload (raw SET of one key / of distinct keys / GET of {kb} KB, 50 clients)",
                     count(p.jobs)
                 ),
                 format!(
-                    "{:.1} / {:.1} ({:.1} / {:.1})",
-                    p.enqueue_mb_per_s, p.drain_mb_per_s, p.set_mb_per_s, p.get_mb_per_s
+                    "{:.1} / {:.1} / {:.1} ({:.1} / {:.1} / {:.1})",
+                    p.enqueue_mb_per_s,
+                    p.one_by_one_mb_per_s,
+                    p.drain_mb_per_s,
+                    p.set_mb_per_s,
+                    p.set_distinct_mb_per_s,
+                    p.get_mb_per_s
                 ),
                 None,
             );
-            let share = p.of_raw() * 100.0;
+            let share = p.of_raw(false) * 100.0;
+            let distinct = p.of_raw(true) * 100.0;
             let target =
                 (p.payload_bytes == 100 << 10).then(|| targets::BIG_PAYLOAD_OF_RAW.check(share));
             let memory = p
@@ -140,8 +146,8 @@ impl DriverReport {
                     format!("; Redis memory per job beyond its payload {m:.0} bytes")
                 });
             row(
-                &format!("{kb} KB payloads: dispatch + drain against raw SET + GET"),
-                format!("{share:.1}%{memory}"),
+                &format!("{kb} KB payloads: dispatch one by one + drain against raw SET + GET"),
+                format!("{share:.1}% (against SET of distinct keys: {distinct:.1}%){memory}"),
                 target,
             );
         }
