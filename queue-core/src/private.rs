@@ -119,13 +119,18 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 thread_local! {
     /// Where payloads are encoded before being copied out at their exact size.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The size of the last payload this thread encoded that outgrew [`SCRATCH_KEEP`]: the
+    /// room the next one starts with.
+    static LAST_LARGE: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Encodes a payload as JSON into an allocation of exactly its size.
 ///
 /// Encoding straight into a new `Vec` grows it several times for a typical payload, and the
 /// stored copy then keeps the spare capacity; encoding into a reused buffer and copying the
-/// result out costs one allocation.
+/// result out costs one allocation. A payload that outgrows the reused buffer's limit instead
+/// takes the buffer itself, trimmed to its size, and the next one starts with as much room:
+/// successive large payloads are neither copied out nor grown step by step.
 pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Error> {
     SCRATCH.with(|scratch| {
         // A payload whose `Serialize` dispatches another job on this thread finds the buffer
@@ -134,10 +139,22 @@ pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Err
             return serde_json::to_vec(payload).map(Bytes::from);
         };
         buffer.clear();
+        let room = LAST_LARGE.get();
+        if room > buffer.capacity() {
+            buffer.reserve_exact(room);
+        }
         let encoded = serde_json::to_writer(&mut *buffer, payload);
+        if buffer.len() > SCRATCH_KEEP {
+            LAST_LARGE.set(buffer.len().next_multiple_of(4096));
+            let mut large = std::mem::take(&mut *buffer);
+            large.shrink_to_fit();
+            return encoded.map(|()| Bytes::from(large));
+        }
         let bytes = encoded.map(|()| Bytes::copy_from_slice(&buffer));
         if buffer.capacity() > SCRATCH_KEEP {
+            // Small after large: the next payload starts small again.
             *buffer = Vec::new();
+            LAST_LARGE.set(0);
         }
         bytes
     })
@@ -290,5 +307,31 @@ mod tests {
             plain.to_string(),
             "an error occurred when formatting an argument"
         );
+    }
+
+    #[test]
+    fn payloads_are_encoded_whole_at_their_size_whatever_came_before() {
+        // Small, large, larger, smaller large, small again: each comes out whole, as serde_json
+        // writes it, whatever size the buffer had from the one before.
+        for len in [10, 200_000, 300_000, 90_000, 100, 70_000, 5] {
+            let text = "y".repeat(len);
+            let bytes = encode(&text).unwrap();
+            assert_eq!(
+                bytes,
+                serde_json::to_vec(&text).unwrap(),
+                "payload of {len}"
+            );
+            assert_eq!(bytes.len(), len + 2);
+        }
+        // A payload that dispatches another while being encoded gets its own buffer.
+        struct Nested;
+        impl Serialize for Nested {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let inner = encode(&"z".repeat(100_000)).unwrap();
+                assert_eq!(inner.len(), 100_002);
+                s.serialize_str("outer")
+            }
+        }
+        assert_eq!(encode(&Nested).unwrap(), &b"\"outer\""[..]);
     }
 }
