@@ -211,7 +211,19 @@ impl RedisDriver {
     pub(crate) async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
         let keys = self.inner.keys.lane(lane);
         if !self.inner.conn.is_cluster() {
-            self.inner.hub.wait(keys.wake(), timeout, &self.inner).await;
+            let [kjobs, ..] = self.inner.keys.queue(lane.queue()).keyed(lane.job());
+            let due_check = [
+                keys.ready(),
+                keys.prio(),
+                keys.sched(),
+                keys.leases(),
+                &kjobs,
+            ]
+            .map(String::from);
+            self.inner
+                .hub
+                .wait(keys.wake(), due_check, timeout, &self.inner)
+                .await;
             return Ok(());
         }
         self.inner

@@ -357,6 +357,10 @@ impl LaneKeys {
     pub(crate) fn wake(&self) -> &str {
         &self.all[Self::OWN + 5]
     }
+    /// Lease deadlines of the lane's running reserve batches (a ZSET, token -> ms).
+    pub(crate) fn leases(&self) -> &str {
+        &self.all[Self::OWN + 4]
+    }
     /// The queue's job id and sequence counter (see [`QueueKeys::seq`]).
     pub(crate) fn seq(&self) -> &str {
         &self.all[5]
@@ -385,6 +389,7 @@ mod tests {
         assert_eq!(lane.prio(), "{app:mail}:lane:send_welcome:prio");
         assert_eq!(lane.sched(), "{app:mail}:lane:send_welcome:sched");
         assert_eq!(lane.active(), "{app:mail}:lane:send_welcome:active");
+        assert_eq!(lane.leases(), "{app:mail}:lane:send_welcome:leases");
         assert_eq!(lane.wake(), "{app:mail}:lane:send_welcome:wake");
         assert_eq!(lane.own().len(), 6);
         assert_eq!(keys.queue("mail").own()[..11], lane.all()[..11]);

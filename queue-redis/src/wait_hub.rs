@@ -10,11 +10,13 @@
 //! blocked worker of another process could use; one it pops for a key whose wait ended meanwhile
 //! (by its timer) goes back into Redis at once (pushed only if the list is empty, as a dispatch
 //! does), for whichever worker blocks on it next. Every [`RECHECK_EVERY`] server timeouts with
-//! nothing popped (a minute by default), every wait ends and each pool looks at its lane again:
-//! a wake-up lost with a process that died holding it holds nobody up for longer than that. A
-//! process therefore holds one blocking connection and one command connection however many
-//! handlers it runs; idle lanes send one `BLPOP` per server timeout between them, and one
-//! reserve each per minute.
+//! nothing popped (a minute by default), one script (`lua/lanes_due.lua`) looks at every idle
+//! lane at once, and the waits of the lanes it finds work in (a ready job, a delayed job due, a
+//! lease ended, a waiting keyed job) end, so their pools reserve: a wake-up lost with a process
+//! that died holding it holds nobody up for longer than that. Should that script fail, every
+//! wait ends instead. A process therefore holds one blocking connection and one command
+//! connection however many handlers it runs; idle lanes send one `BLPOP` per server timeout
+//! between them and one script call per minute, whatever their number.
 //!
 //! The blocking connection is bounded like every other: no answer within the server timeout plus
 //! the response timeout (a silent cut) drops it, and every wait then ends; a connection that
@@ -23,11 +25,11 @@
 //! a later one if it ended (its runtime was shut down).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::{RedisResult, Value};
+use redis::{RedisResult, Script, Value};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -46,6 +48,13 @@ const UNBLOCK_TRIES: u32 = 20;
 /// `lua/lib.lua` does).
 const PUSH_BACK: &str =
     "if redis.call('LLEN', KEYS[1]) == 0 then redis.call('RPUSH', KEYS[1], '1') end return 0";
+
+/// Which idle lanes have work due (see the module's front page).
+static LANES_DUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../lua/lanes_due.lua")));
+
+/// The keys `lua/lanes_due.lua` reads of one lane: ready, prio, sched, leases, kjobs.
+pub(crate) type DueCheck = [String; 5];
 
 /// Waits sharing one blocking connection.
 pub(crate) struct WaitHub {
@@ -71,10 +80,17 @@ struct Shared {
     changed: Notify,
 }
 
+/// The waits on one wake key, in the order they started (a number and where to send a
+/// wake-up), and the keys that tell whether their lane has work due.
+struct Waits {
+    due_check: DueCheck,
+    waits: Vec<(u64, oneshot::Sender<()>)>,
+}
+
 #[derive(Default)]
 struct State {
-    /// Per wake key, its waits in the order they started: a number and where to send a wake-up.
-    waiting: HashMap<String, Vec<(u64, oneshot::Sender<()>)>>,
+    /// Per wake key, its waits.
+    waiting: HashMap<String, Waits>,
     /// The keys of the `BLPOP` in flight, if one is.
     blocking: Option<HashSet<String>>,
     next: u64,
@@ -96,27 +112,44 @@ impl State {
 
     /// Hands `key`'s wake-up to its oldest wait still listening; false when none is.
     fn deliver(&mut self, key: &str) -> bool {
-        let Some(waits) = self.waiting.get_mut(key) else {
+        let Some(lane) = self.waiting.get_mut(key) else {
             return false;
         };
         let mut delivered = false;
-        while !waits.is_empty() && !delivered {
-            let (_, tx) = waits.remove(0);
+        while !lane.waits.is_empty() && !delivered {
+            let (_, tx) = lane.waits.remove(0);
             delivered = tx.send(()).is_ok();
         }
-        if waits.is_empty() {
+        if lane.waits.is_empty() {
             self.waiting.remove(key);
         }
         delivered
     }
 
-    /// Ends every wait (each pool looks at its lane again).
-    fn end_all(&mut self) {
-        for (_, waits) in self.waiting.drain() {
-            for (_, tx) in waits {
+    /// Ends every wait on `key` (its pools look at their lane again).
+    fn end(&mut self, key: &str) {
+        if let Some(lane) = self.waiting.remove(key) {
+            for (_, tx) in lane.waits {
                 let _ = tx.send(());
             }
         }
+    }
+
+    /// Ends every wait (each pool looks at its lane again).
+    fn end_all(&mut self) {
+        for (_, lane) in self.waiting.drain() {
+            for (_, tx) in lane.waits {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// The wake keys waited on now, each with the keys that tell whether its lane has work.
+    fn due_checks(&self) -> Vec<(String, DueCheck)> {
+        self.waiting
+            .iter()
+            .map(|(key, lane)| (key.clone(), lane.due_check.clone()))
+            .collect()
     }
 }
 
@@ -130,9 +163,9 @@ struct Registered<'a> {
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         let mut state = self.shared.state.lock();
-        if let Some(waits) = state.waiting.get_mut(self.key) {
-            waits.retain(|(n, _)| *n != self.number);
-            if waits.is_empty() {
+        if let Some(lane) = state.waiting.get_mut(self.key) {
+            lane.waits.retain(|(n, _)| *n != self.number);
+            if lane.waits.is_empty() {
                 state.waiting.remove(self.key);
             }
         }
@@ -163,10 +196,16 @@ impl WaitHub {
         )));
     }
 
-    /// Waits until `wake_key` yields a wake-up, `timeout` passes, every wait is ended to look
-    /// again (see [`RECHECK_EVERY`]), or the blocking connection fails; `inner` is the
-    /// driver's.
-    pub(crate) async fn wait(&self, wake_key: &str, timeout: Option<Duration>, inner: &Arc<Inner>) {
+    /// Waits until `wake_key` yields a wake-up, `timeout` passes, the lane is found to have
+    /// work by the keys of `due_check` (see [`RECHECK_EVERY`]), or the blocking connection
+    /// fails; `inner` is the driver's.
+    pub(crate) async fn wait(
+        &self,
+        wake_key: &str,
+        due_check: DueCheck,
+        timeout: Option<Duration>,
+        inner: &Arc<Inner>,
+    ) {
         if timeout.is_some_and(|t| t < Duration::from_millis(1)) {
             return;
         }
@@ -179,7 +218,11 @@ impl WaitHub {
             state
                 .waiting
                 .entry(wake_key.to_string())
-                .or_default()
+                .or_insert_with(|| Waits {
+                    due_check,
+                    waits: Vec::new(),
+                })
+                .waits
                 .push((number, tx));
             let named = state
                 .blocking
@@ -262,7 +305,12 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
                 quiet += 1;
                 if quiet >= RECHECK_EVERY {
                     quiet = 0;
-                    shared.state.lock().end_all();
+                    if let Err(error) = end_due(&shared, &waiter).await {
+                        // Every lane looks again, and the connection is replaced.
+                        tracing::debug!(%error, "could not look for work in idle lanes; every idle pool looks at its lane");
+                        shared.state.lock().end_all();
+                        continue;
+                    }
                 }
                 conn = Some(waiter);
             }
@@ -277,6 +325,28 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
             }
         }
     }
+}
+
+/// Ends the waits of the lanes that have work due, found by one `lua/lanes_due.lua` call
+/// through `waiter` (idle between its blocks).
+async fn end_due(shared: &Shared, waiter: &Waiter) -> RedisResult<()> {
+    let lanes = shared.state.lock().due_checks();
+    if lanes.is_empty() {
+        return Ok(());
+    }
+    let mut call = LANES_DUE.prepare_invoke();
+    for (_, keys) in &lanes {
+        call.key(keys.as_slice());
+    }
+    let mut conn = waiter.conn.clone();
+    let due: Vec<usize> = call.invoke_async(&mut conn).await?;
+    let mut state = shared.state.lock();
+    for number in due {
+        if let Some((key, _)) = number.checked_sub(1).and_then(|i| lanes.get(i)) {
+            state.end(key);
+        }
+    }
+    Ok(())
 }
 
 /// Puts a wake-up popped for `key`, whose wait had ended, back into Redis.
@@ -410,12 +480,20 @@ async fn failed(
 mod tests {
     use super::*;
 
+    /// Waits on a key, with no keys to check.
+    fn waits(waits: Vec<(u64, oneshot::Sender<()>)>) -> Waits {
+        Waits {
+            due_check: Default::default(),
+            waits,
+        }
+    }
+
     #[test]
     fn a_wake_up_nobody_waits_for_is_not_taken() {
         let mut state = State::default();
         assert!(!state.deliver("k"), "it goes back to Redis");
         let (gone, _) = oneshot::channel();
-        state.waiting.insert("k".into(), vec![(0, gone)]);
+        state.waiting.insert("k".into(), waits(vec![(0, gone)]));
         assert!(
             !state.deliver("k"),
             "a wait whose receiver is gone takes nothing"
@@ -431,14 +509,14 @@ mod tests {
         let (young, mut young_rx) = oneshot::channel();
         state
             .waiting
-            .insert("k".into(), vec![(0, gone), (1, old), (2, young)]);
+            .insert("k".into(), waits(vec![(0, gone), (1, old), (2, young)]));
         assert!(state.deliver("k"));
         assert!(
             old_rx.try_recv().is_ok(),
             "the oldest listening wait is woken"
         );
         assert!(young_rx.try_recv().is_err());
-        assert_eq!(state.waiting["k"].len(), 1);
+        assert_eq!(state.waiting["k"].waits.len(), 1);
         assert_eq!(state.keys(), ["k"], "the young wait still blocks on it");
     }
 
@@ -446,12 +524,12 @@ mod tests {
     fn a_wait_on_a_key_the_block_does_not_name_outgrows_it() {
         let mut state = State::default();
         let (tx, _rx) = oneshot::channel();
-        state.waiting.insert("a".into(), vec![(0, tx)]);
+        state.waiting.insert("a".into(), waits(vec![(0, tx)]));
         assert!(!state.outgrown(), "nothing in flight");
         state.blocking = Some(HashSet::from(["a".to_string()]));
         assert!(!state.outgrown());
         let (tx, _rx) = oneshot::channel();
-        state.waiting.insert("b".into(), vec![(1, tx)]);
+        state.waiting.insert("b".into(), waits(vec![(1, tx)]));
         assert!(state.outgrown());
     }
 
@@ -460,8 +538,8 @@ mod tests {
         let mut state = State::default();
         let (a, mut a_rx) = oneshot::channel();
         let (b, mut b_rx) = oneshot::channel();
-        state.waiting.insert("a".into(), vec![(0, a)]);
-        state.waiting.insert("b".into(), vec![(1, b)]);
+        state.waiting.insert("a".into(), waits(vec![(0, a)]));
+        state.waiting.insert("b".into(), waits(vec![(1, b)]));
         state.end_all();
         assert!(a_rx.try_recv().is_ok() && b_rx.try_recv().is_ok());
         assert!(state.keys().is_empty());
