@@ -54,6 +54,24 @@ pub fn find_binary(name: &str) -> Option<String> {
         .map(|candidate| candidate.to_string_lossy().into_owned())
 }
 
+/// Whether something listens on `port` of 127.0.0.1. A connection the kernel made from the
+/// port to itself (TCP's simultaneous open: a connect to a port nobody listens on, from the
+/// same ephemeral port, which `free_port`'s ports come from) does not count: seen once in CI,
+/// it made a server that never started look up.
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port))
+        .and_then(|stream| stream.local_addr())
+        .is_ok_and(|local| local.port() != port)
+}
+
+/// Times `needle` appears in the file at `path` (0 when it cannot be read).
+fn occurrences(path: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.matches(needle).count())
+}
+
+/// What redis-server logs once it accepts connections (every version since 2.8 starts with this).
+const READY: &str = "Ready to accept connections";
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -114,6 +132,8 @@ impl RedisServer {
             "redis.log".into(),
         ];
         args.extend(self.extra.iter().cloned());
+        let log = self.dir.join("redis.log");
+        let ready_before = occurrences(&log, READY);
         // The shell kills the server when our end of its stdin closes: on drop, and when the
         // test process exits without running destructors.
         let child = Command::new("sh")
@@ -126,13 +146,15 @@ impl RedisServer {
             .spawn()
             .expect("could not run sh to start redis-server");
         self.child = Some(child);
+        // Up once this server says so in its log (a restart appends to the same log) and
+        // something listens on the port.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while occurrences(&log, READY) <= ready_before || !listening(self.port) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {}; see {}",
                 self.port,
-                self.dir.join("redis.log").display()
+                log.display()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -157,7 +179,7 @@ impl RedisServer {
             let _ = child.wait();
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+        while listening(self.port) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -10,12 +10,11 @@
 mod node;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{binary, free_port, query_string, RedisServer, Security};
+use crate::support::{binary, free_port, listening, query_string, RedisServer, Security};
 
 /// The name the sentinels know the primary by.
 pub const SERVICE: &str = "mymaster";
@@ -70,7 +69,7 @@ impl Sentinel {
             .spawn()
             .expect("could not run sh to start redis-server --sentinel");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !listening(port) {
             assert!(
                 Instant::now() < deadline,
                 "the sentinel did not start on port {port}; see {}",
