@@ -221,7 +221,7 @@ impl RedisDriver {
             ]
             .map(String::from);
             self.inner
-                .hub
+                .hubs
                 .wait(keys.wake(), due_check, timeout, &self.inner)
                 .await;
             return Ok(());

@@ -24,6 +24,7 @@ mod topology;
 mod unique;
 mod wait;
 mod wait_hub;
+mod wait_hubs;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ use connection::{open_link, Commands};
 use keys::Keys;
 use scripts::Scripts;
 use wait::Waiters;
-use wait_hub::WaitHub;
+use wait_hubs::WaitHubs;
 
 #[cfg(feature = "tls")]
 pub use options::TlsClientCert;
@@ -72,8 +73,8 @@ struct Inner {
     known_queues: Mutex<HashMap<String, Instant>>,
     /// Blocking connections (of idle workers on a cluster, and of event readers).
     waiters: Waiters,
-    /// The one blocking connection of every idle lane off a cluster.
-    hub: WaitHub,
+    /// The few blocking connections of every idle lane off a cluster.
+    hubs: WaitHubs,
     /// Lone dispatches gathering for one call (see [`coalesce`]).
     dispatches: Gatherer,
 }
@@ -121,7 +122,7 @@ impl RedisDriver {
                 scripts: Scripts::new(),
                 known_queues: Mutex::new(HashMap::new()),
                 waiters,
-                hub: WaitHub::new(),
+                hubs: WaitHubs::new(),
                 dispatches: Gatherer::default(),
             }),
         })

@@ -1,6 +1,7 @@
-//! One blocking connection for every idle lane of a driver: a single `BLPOP` on the wake keys of
-//! all lanes waiting now, served by a task of its own (not on a cluster, whose keys of different
-//! slots cannot share a command; there each wait has its own connection, see [`crate::wait`]).
+//! One blocking connection for many idle lanes of a driver: a single `BLPOP` on the wake keys of
+//! the lanes waiting through it now, served by a task of its own (not on a cluster, whose keys of
+//! different slots cannot share a command; there each wait has its own connection, see
+//! [`crate::wait`]). A process spreads its lanes over a few of these ([`crate::wait_hubs`]).
 //!
 //! A wait registers its lane's wake key and sleeps until the task hands it a wake-up, or until
 //! its own timer (the lane's next due time) ends it; no server round trip ends a wait early, so
@@ -14,9 +15,8 @@
 //! lane at once, and the waits of the lanes it finds work in (a ready job, a delayed job due, a
 //! lease ended, a waiting keyed job) end, so their pools reserve: a wake-up lost with a process
 //! that died holding it holds nobody up for longer than that. Should that script fail, every
-//! wait ends instead. A process therefore holds one blocking connection and one command
-//! connection however many handlers it runs; idle lanes send one `BLPOP` per server timeout
-//! between them and one script call per minute, whatever their number.
+//! wait ends instead. A hub's idle lanes send one `BLPOP` per server timeout between them and one
+//! script call per minute, whatever their number.
 //!
 //! The blocking connection is bounded like every other: no answer within the server timeout plus
 //! the response timeout (a silent cut) drops it, and every wait then ends; a connection that

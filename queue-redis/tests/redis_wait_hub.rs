@@ -43,6 +43,14 @@ handlers!("idle", IDLE_RAN, IDLE_NAMES:
     i00 i01 i02 i03 i04 i05 i06 i07 i08 i09 i10 i11 i12 i13 i14 i15 i16 i17 i18 i19
 );
 
+/// Lanes that share a blocking connection before the next one opens (`src/wait_hubs.rs`).
+const LANES_PER_CONNECTION: usize = 16;
+
+/// The blocking connections of a worker whose `lanes` all wait.
+fn blocking_connections(lanes: usize) -> u64 {
+    lanes.div_ceil(LANES_PER_CONNECTION).min(8) as u64
+}
+
 /// Clients connected to the server now, other than the one asking.
 async fn clients(raw: &mut redis::aio::MultiplexedConnection) -> usize {
     let list: String = redis::cmd("CLIENT")
@@ -104,9 +112,11 @@ async fn many_idle_lanes_share_one_blocking_connection() {
     let worker = queue.worker().handlers(NAMES.iter().copied());
     let handle = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
 
-    // Every pool idles: one client is blocked, on every lane's wake key at once.
-    eventually("one blocked client", || async {
-        blocked(&mut raw.clone()).await == 1
+    // Every pool idles: a few clients are blocked, each on the wake keys of up to 16 lanes.
+    let hubs = blocking_connections(NAMES.len());
+    assert_eq!(hubs, 3);
+    eventually("three blocked clients", || async {
+        blocked(&mut raw.clone()).await == hubs
     })
     .await;
     let list: String = redis::cmd("CLIENT")
@@ -116,7 +126,7 @@ async fn many_idle_lanes_share_one_blocking_connection() {
         .unwrap();
     let worker_clients = clients(&mut raw).await - before;
     assert!(
-        worker_clients <= 3,
+        worker_clients as u64 == 1 + hubs,
         "{} handlers hold {worker_clients} connections:\n{list}",
         NAMES.len()
     );
@@ -141,11 +151,15 @@ async fn many_idle_lanes_share_one_blocking_connection() {
     .await;
     let ran: HashSet<&str> = RAN.lock().unwrap().iter().copied().collect();
     assert_eq!(ran.len(), NAMES.len());
-    eventually("the pools idle again on one connection", || async {
-        blocked(&mut raw.clone()).await == 1
+    eventually("the pools idle again on the same connections", || async {
+        blocked(&mut raw.clone()).await == hubs
     })
     .await;
-    assert!(clients(&mut raw).await - before <= 3);
+    let dispatcher_clients = 1;
+    assert_eq!(
+        (clients(&mut raw).await - before) as u64,
+        1 + hubs + dispatcher_clients
+    );
 
     stop.cancel();
     handle.await.unwrap().unwrap();
@@ -187,23 +201,23 @@ async fn a_lost_wake_up_is_found_by_the_recheck_and_idle_lanes_are_not_reserved(
     let worker = queue.worker().handlers(IDLE_NAMES.iter().copied());
     let handle = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
     eventually(
-        "the worker's pools idle on one blocked connection",
-        || async { blocked(&mut raw.clone()).await == 2 },
+        "the worker's pools idle on their blocked connections",
+        || async { blocked(&mut raw.clone()).await == 1 + blocking_connections(IDLE_NAMES.len()) },
     )
     .await;
 
-    // Idle for a while: the rechecks look at all twenty lanes with one script call each time,
-    // where asking each lane to reserve would cost twenty.
+    // Idle for a while: each recheck looks at a blocking connection's lanes with one script
+    // call, where asking each lane to reserve would cost one call per lane.
     let scripts_before = calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await;
     let blocks_before = calls(&mut raw, "blpop").await;
     eventually("three rechecks' worth of server timeouts", || async {
-        calls(&mut raw.clone(), "blpop").await >= blocks_before + 19
+        calls(&mut raw.clone(), "blpop").await >= blocks_before + 25
     })
     .await;
     let scripts = calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await - scripts_before;
     assert!(
         scripts < IDLE_NAMES.len() as u64,
-        "{scripts} script calls in 19 server timeouts (three rechecks) of {} idle lanes",
+        "{scripts} script calls in 25 server timeouts (two rechecks of each connection) of {} idle lanes",
         IDLE_NAMES.len()
     );
     assert!(IDLE_RAN.lock().unwrap().is_empty());
