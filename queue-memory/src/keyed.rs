@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use queue_core::{Dispatched, KeyedLimits, Lane, Lease, LimitSpec, NewJob, Reservation, Result};
 
+use crate::state::QueueState;
 use crate::MemoryDriver;
 
 #[async_trait]
@@ -23,24 +24,18 @@ impl KeyedLimits for MemoryDriver {
         limits: &LimitSpec,
     ) -> Result<(Vec<bool>, Reservation)> {
         let queue = self.queue(lane.queue());
-        let now = self.now();
-        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
-        let tokens = &self.shared.tokens;
-        let mut payloads = Vec::with_capacity(done.len());
-        let mut q = queue.lock();
-        let acked = match q.existing_lane(lane.job()) {
-            Some(id) => done
-                .iter()
-                .map(|l| q.ack_keyed(id, l).map(|p| payloads.push(p)).is_some())
-                .collect(),
-            None => vec![false; done.len()],
-        };
-        let reservation = q.reserve_keyed(lane.job(), max, now, lease_ms, limits, |n| {
-            tokens.fetch_add(n, Ordering::Relaxed)
-        });
-        drop(q);
-        drop(payloads);
-        Ok((acked, reservation))
+        Ok(self.ack_then_reserve(
+            &queue,
+            lane,
+            done,
+            lease,
+            QueueState::ack_keyed,
+            |q, now, lease_ms, tokens| {
+                q.reserve_keyed(lane.job(), max, now, lease_ms, limits, |n| {
+                    tokens.fetch_add(n, Ordering::Relaxed)
+                })
+            },
+        ))
     }
 
     async fn postpone_key(&self, lane: &Lane, lease: &Lease, delay: Duration) -> Result<bool> {

@@ -212,6 +212,36 @@ impl MemoryDriver {
             .collect()
     }
 
+    /// Acks `done` with `ack`, then reserves with `reserve`, under one lock of `queue`: the step
+    /// the plain, limited and keyed acks-and-reserves share. `reserve` is given the time, the
+    /// lease in ms and the lease token counter. The acked jobs' payloads are freed once the
+    /// lock is released (freeing is the costliest part of an ack).
+    fn ack_then_reserve(
+        &self,
+        queue: &Mutex<QueueState>,
+        lane: &Lane,
+        done: &[Lease],
+        lease: Duration,
+        ack: impl Fn(&mut QueueState, LaneId, &Lease) -> Option<bytes::Bytes>,
+        reserve: impl FnOnce(&mut QueueState, u64, u64, &AtomicU64) -> Reservation,
+    ) -> (Vec<bool>, Reservation) {
+        let now = self.now();
+        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
+        let mut payloads = Vec::with_capacity(done.len());
+        let mut q = queue.lock();
+        let acked = match q.existing_lane(lane.job()) {
+            Some(id) => done
+                .iter()
+                .map(|l| ack(&mut q, id, l).map(|p| payloads.push(p)).is_some())
+                .collect(),
+            None => vec![false; done.len()],
+        };
+        let reservation = reserve(&mut q, now, lease_ms, &self.shared.tokens);
+        drop(q);
+        drop(payloads);
+        (acked, reservation)
+    }
+
     /// Applies `step` to each lease of `lane` under one lock. Leases of a lane that never held
     /// a job are all stale.
     fn settle(
@@ -268,25 +298,18 @@ impl Driver for MemoryDriver {
         let Some(queue) = self.existing(lane.queue()) else {
             return Ok((vec![false; done.len()], Reservation::default()));
         };
-        let now = self.now();
-        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
-        let tokens = &self.shared.tokens;
-        let mut payloads = Vec::with_capacity(done.len());
-        let mut q = queue.lock();
-        let acked = match q.existing_lane(lane.job()) {
-            Some(id) => done
-                .iter()
-                .map(|l| q.ack(id, l).map(|p| payloads.push(p)).is_some())
-                .collect(),
-            None => vec![false; done.len()],
-        };
-        let reservation = q.reserve(lane.job(), max, now, lease_ms, |n| {
-            tokens.fetch_add(n, Ordering::Relaxed)
-        });
-        drop(q);
-        // Freeing is the costliest part of an ack: done once the queue's lock is released.
-        drop(payloads);
-        Ok((acked, reservation))
+        Ok(self.ack_then_reserve(
+            &queue,
+            lane,
+            done,
+            lease,
+            QueueState::ack,
+            |q, now, lease_ms, tokens| {
+                q.reserve(lane.job(), max, now, lease_ms, |n| {
+                    tokens.fetch_add(n, Ordering::Relaxed)
+                })
+            },
+        ))
     }
 
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use queue_core::{Lane, Lease, LimitSpec, Limits, Reservation, Result};
 
+use crate::state::QueueState;
 use crate::MemoryDriver;
 
 #[async_trait]
@@ -22,24 +23,18 @@ impl Limits for MemoryDriver {
         let Some(queue) = self.existing(lane.queue()) else {
             return Ok((vec![false; done.len()], Reservation::default()));
         };
-        let now = self.now();
-        let lease_ms = lease.as_millis().min(u128::from(u64::MAX)) as u64;
-        let tokens = &self.shared.tokens;
-        let mut payloads = Vec::with_capacity(done.len());
-        let mut q = queue.lock();
-        let acked = match q.existing_lane(lane.job()) {
-            Some(id) => done
-                .iter()
-                .map(|l| q.ack(id, l).map(|p| payloads.push(p)).is_some())
-                .collect(),
-            None => vec![false; done.len()],
-        };
-        let reservation = q.reserve_limited(lane.job(), max, now, lease_ms, limits, |n| {
-            tokens.fetch_add(n, Ordering::Relaxed)
-        });
-        drop(q);
-        drop(payloads);
-        Ok((acked, reservation))
+        Ok(self.ack_then_reserve(
+            &queue,
+            lane,
+            done,
+            lease,
+            QueueState::ack,
+            |q, now, lease_ms, tokens| {
+                q.reserve_limited(lane.job(), max, now, lease_ms, limits, |n| {
+                    tokens.fetch_add(n, Ordering::Relaxed)
+                })
+            },
+        ))
     }
 
     async fn postpone(&self, lane: &Lane, lease: &Lease, delay: Duration) -> Result<bool> {
