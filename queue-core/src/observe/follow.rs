@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -43,7 +43,9 @@ struct Source {
     /// Events read and not yet handed out, oldest first.
     read: VecDeque<(String, Event)>,
     /// A blocking read under way, kept across calls (dropping it would waste its connection).
-    waiting: Option<BoxFuture<'static, Read>>,
+    /// In a mutex only so that the stream stays `Sync`; it is reached through `&mut`, never
+    /// locked.
+    waiting: Option<Mutex<BoxFuture<'static, Read>>>,
 }
 
 impl Source {
@@ -83,6 +85,13 @@ impl Source {
         }
         self.read.extend(read);
     }
+}
+
+/// The read under way in `waiting`.
+fn pending<'a>(
+    waiting: &'a mut Mutex<BoxFuture<'static, Read>>,
+) -> &'a mut BoxFuture<'static, Read> {
+    waiting.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The events of one queue's log as they are appended, from
@@ -215,7 +224,11 @@ impl EventStream {
     /// Takes in the blocking reads that ended since the last call.
     fn collect_finished(&mut self) -> Result<()> {
         for source in &mut self.sources {
-            if let Some(read) = source.waiting.as_mut().and_then(|w| w.now_or_never()) {
+            if let Some(read) = source
+                .waiting
+                .as_mut()
+                .and_then(|w| pending(w).now_or_never())
+            {
                 source.waiting = None;
                 source.take(read?);
             }
@@ -259,15 +272,15 @@ impl EventStream {
             }
             for source in &mut self.sources {
                 if source.waiting.is_none() {
-                    source.waiting =
-                        Some(source.read_more(&self.driver, Some(left.min(FOLLOW_BLOCK))));
+                    let read = source.read_more(&self.driver, Some(left.min(FOLLOW_BLOCK)));
+                    source.waiting = Some(Mutex::new(read));
                 }
             }
             let sources = &mut self.sources;
             let woke = poll_fn(|cx| {
                 for (i, source) in sources.iter_mut().enumerate() {
                     if let Some(waiting) = &mut source.waiting {
-                        if let Poll::Ready(read) = waiting.poll_unpin(cx) {
+                        if let Poll::Ready(read) = pending(waiting).poll_unpin(cx) {
                             return Poll::Ready((i, read));
                         }
                     }
@@ -398,6 +411,12 @@ fn unescape(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_can_be_shared_and_sent() {
+        fn shared<T: Send + Sync + Unpin>() {}
+        shared::<EventStream>();
+    }
 
     #[test]
     fn merged_positions_read_back() {
