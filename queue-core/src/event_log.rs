@@ -7,7 +7,10 @@ use std::sync::Arc;
 use crate::driver::EventLog;
 use crate::error::{Error, Result};
 use crate::job::{parse_shard_queue, validate_name};
-use crate::observe::follow::{EventStream, MergedPosition};
+use futures_util::FutureExt;
+
+use crate::inspect::storage_queues_of;
+use crate::observe::follow::{Discover, EventStream, MergedPosition};
 use crate::observe::log::EventLogStats;
 use crate::queue::Queue;
 
@@ -50,7 +53,8 @@ impl Queue {
         let storage = self.storage_queues(queue).await?;
         if let [name] = storage.as_slice() {
             let position = log.last_position(name).await?;
-            return Ok(EventStream::new(self.driver().clone(), name, position));
+            let stream = EventStream::new(self.driver().clone(), name, position);
+            return Ok(stream.discovering(self.discoverer(queue)));
         }
         let mut positions = MergedPosition::default();
         for name in &storage {
@@ -59,12 +63,8 @@ impl Queue {
                 positions.0.push((shard, position));
             }
         }
-        Ok(EventStream::merged(
-            self.driver().clone(),
-            queue,
-            &storage,
-            &positions,
-        ))
+        let stream = EventStream::merged(self.driver().clone(), queue, &storage, &positions);
+        Ok(stream.discovering(self.discoverer(queue)))
     }
 
     /// Follows `queue`'s event log after `position` (a position this log gave, e.g.
@@ -92,19 +92,31 @@ impl Queue {
             });
         }
         if let ([name], None) = (storage.as_slice(), &merged) {
-            return Ok(EventStream::new(self.driver().clone(), name, position));
+            let stream = EventStream::new(self.driver().clone(), name, position);
+            return Ok(stream.discovering(self.discoverer(queue)));
         }
         let positions = match (merged, position) {
             (Some(merged), _) => merged,
             (None, Some(own)) => MergedPosition(vec![((0, 1), own)]),
             (None, None) => MergedPosition::default(),
         };
-        Ok(EventStream::merged(
-            self.driver().clone(),
-            queue,
-            &storage,
-            &positions,
-        ))
+        let stream = EventStream::merged(self.driver().clone(), queue, &storage, &positions);
+        Ok(stream.discovering(self.discoverer(queue)))
+    }
+
+    /// What lists the storage queues of `queue` again while it is followed: none for a
+    /// shard's own name, or when the driver lists no queues.
+    fn discoverer(&self, queue: &str) -> Option<Discover> {
+        if parse_shard_queue(queue).is_some() || self.driver().admin().is_none() {
+            return None;
+        }
+        let driver = self.driver().clone();
+        let queue = queue.to_string();
+        let known = self.sharding.counts_for(&queue);
+        Some(Arc::new(move || {
+            let (driver, queue, known) = (driver.clone(), queue.clone(), known.clone());
+            async move { storage_queues_of(driver.as_ref(), &queue, &known).await }.boxed()
+        }))
     }
 
     fn event_log_capability(&self) -> Result<&dyn EventLog> {

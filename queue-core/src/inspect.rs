@@ -5,6 +5,7 @@
 //! the other, and retrying, deleting, purging and pausing reach each of them. A queue that has
 //! no shards costs one listing of the queue names more than the driver's own call.
 
+use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::job::{
     parse_shard_queue, shard_of_id, shard_queue, Counts, JobId, JobInfo, JobPage, JobQuery, Lane,
@@ -22,32 +23,12 @@ impl Queue {
     /// its count (`q@shard-1-of-3` brings shards 0 to 2, some of which may have held nothing
     /// yet). A shard's own name stands for itself.
     pub(crate) async fn storage_queues(&self, queue: &str) -> Result<Vec<String>> {
-        crate::job::validate_name("queue name", queue)?;
-        if parse_shard_queue(queue).is_some() {
-            return Ok(vec![queue.to_string()]);
-        }
-        let mut out = vec![queue.to_string()];
-        for count in self.sharding.counts_for(queue) {
-            out.extend((0..count).map(|i| shard_queue(queue, i, count)));
-        }
-        // Without inspection, only the shards this program knows of.
-        if let Some(admin) = self.driver().admin() {
-            let mut counts: Vec<u16> = admin
-                .queues()
-                .await?
-                .iter()
-                .filter_map(|name| parse_shard_queue(name).filter(|(q, _, _)| *q == queue))
-                .map(|(_, _, count)| count)
-                .collect();
-            counts.sort_unstable();
-            counts.dedup();
-            for count in counts {
-                out.extend((0..count).map(|i| shard_queue(queue, i, count)));
-            }
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
+        storage_queues_of(
+            self.driver().as_ref(),
+            queue,
+            &self.sharding.counts_for(queue),
+        )
+        .await
     }
 
     /// Names of the queues that hold or held jobs; a sharded queue's shards are listed as
@@ -287,4 +268,37 @@ fn add_counts(total: &mut Counts, more: &Counts) {
     total.active += more.active;
     total.failed += more.failed;
     total.paused |= more.paused;
+}
+
+/// The storage queues `queue` stands for ([`Queue::storage_queues`]), with `known` the shard
+/// counts this program gives its lanes.
+pub(crate) async fn storage_queues_of(
+    driver: &dyn Driver,
+    queue: &str,
+    known: &[u16],
+) -> Result<Vec<String>> {
+    crate::job::validate_name("queue name", queue)?;
+    if parse_shard_queue(queue).is_some() {
+        return Ok(vec![queue.to_string()]);
+    }
+    let mut counts = known.to_vec();
+    // Without inspection, only the shards this program knows of.
+    if let Some(admin) = driver.admin() {
+        counts.extend(
+            admin
+                .queues()
+                .await?
+                .iter()
+                .filter_map(|name| parse_shard_queue(name).filter(|(q, _, _)| *q == queue))
+                .map(|(_, _, count)| count),
+        );
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    let mut out = vec![queue.to_string()];
+    for count in counts {
+        out.extend((0..count).map(|i| shard_queue(queue, i, count)));
+    }
+    out.sort();
+    Ok(out)
 }

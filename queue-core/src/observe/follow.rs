@@ -27,6 +27,13 @@ pub const FOLLOW_BLOCK: Duration = Duration::from_secs(5);
 /// Events read per storage call while following.
 pub const FOLLOW_BATCH: usize = 256;
 
+/// How often a followed queue's storage queues are listed again, to follow shards that
+/// appeared since.
+pub const DISCOVER_EVERY: Duration = Duration::from_secs(5);
+
+/// Lists the storage queues a followed queue stands for (its own and its shards').
+pub(crate) type Discover = Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<String>>> + Send + Sync>;
+
 /// What one read of a log gives.
 type Read = Result<Vec<(String, Event)>>;
 
@@ -103,12 +110,18 @@ fn pending<'a>(
 /// `next` again to go on from the same position.
 ///
 /// The stream of a queue with sharded lanes follows the logs of the queue and of each of its
-/// shards (those known when it was made): each event comes once, and events come earliest
-/// first among those read so far (an event a slow publisher wrote late may come after later
-/// events of another shard). Its positions are [`MergedPosition`]s.
+/// shards: each event comes once, and events come earliest first among those read so far (an
+/// event a slow publisher wrote late may come after later events of another shard). Its
+/// positions then name a position in each shard's log. The queue's storage queues are listed
+/// again every [`DISCOVER_EVERY`] (when the driver lists queues), so shards that appear later
+/// are followed too, from their oldest kept event.
 pub struct EventStream {
     driver: Arc<dyn Driver>,
     queue: String,
+    /// Lists the queue's storage queues again; `None` for a shard's own name.
+    discover: Option<Discover>,
+    /// When they were last listed.
+    discovered: tokio::time::Instant,
     /// The logs followed: one for a queue without shards or a shard's own name.
     sources: Vec<Source>,
     /// Whether a log ran out of read events since the drained logs were last read.
@@ -136,6 +149,8 @@ impl EventStream {
         Self {
             driver,
             queue: queue.to_string(),
+            discover: None,
+            discovered: tokio::time::Instant::now(),
             sources: vec![Source::new(queue.to_string(), (0, 1), position.clone())],
             stale: true,
             position,
@@ -167,12 +182,43 @@ impl EventStream {
         let mut stream = Self {
             driver,
             queue: queue.to_string(),
+            discover: None,
+            discovered: tokio::time::Instant::now(),
             sources,
             stale: true,
             position: None,
         };
         stream.position = (!positions.0.is_empty()).then(|| stream.merged_position());
         stream
+    }
+
+    /// The same stream, listing the queue's storage queues with `discover` every
+    /// [`DISCOVER_EVERY`] to follow those that appear.
+    pub(crate) fn discovering(self, discover: Option<Discover>) -> Self {
+        Self { discover, ..self }
+    }
+
+    /// Follows the storage queues that appeared since they were last listed (not more often
+    /// than every [`DISCOVER_EVERY`]), from their oldest kept event. A listing that fails is
+    /// tried again next time.
+    async fn discover(&mut self) {
+        let Some(discover) = &self.discover else {
+            return;
+        };
+        if self.discovered.elapsed() < DISCOVER_EVERY {
+            return;
+        }
+        self.discovered = tokio::time::Instant::now();
+        let Ok(names) = discover().await else {
+            return;
+        };
+        for name in names {
+            if !self.sources.iter().any(|s| s.queue == name) {
+                let shard = parse_shard_queue(&name).map_or((0, 1), |(_, i, n)| (i, n));
+                self.sources.push(Source::new(name, shard, None));
+                self.stale = true;
+            }
+        }
     }
 
     /// The queue followed.
@@ -198,6 +244,27 @@ impl EventStream {
 
     /// The next event and its position, or `None` if none came within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Result<Option<(String, Event)>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            self.discover().await;
+            let now = tokio::time::Instant::now();
+            let mut slice = deadline.saturating_duration_since(now);
+            if self.discover.is_some() {
+                // Waits end for the next listing.
+                let next = self.discovered + DISCOVER_EVERY;
+                slice = slice.min(next.saturating_duration_since(now));
+            }
+            if let Some(next) = self.next_in(slice).await? {
+                return Ok(Some(next));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next event and its position, or `None` if none came within `wait`.
+    async fn next_in(&mut self, wait: Duration) -> Result<Option<(String, Event)>> {
         if let [source] = self.sources.as_mut_slice() {
             if source.read.is_empty() {
                 let read = source.read_more(&self.driver, Some(wait)).await?;

@@ -466,4 +466,29 @@ pub(super) async fn a_sharded_queue_s_event_logs_are_followed_as_one(driver: Arc
         );
         appending.await.unwrap();
     }
+
+    // A queue followed before its shards held anything: they are found while following.
+    let later = unique_queue("shards-later");
+    let mut early = reader.follow_events(&later).await.unwrap();
+    assert!(early
+        .next_within(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_none());
+    let name = shard_queue(&later, 2, SHARDS);
+    sharded(&driver)
+        .dispatch(job(&name, json!(0)))
+        .await
+        .unwrap();
+    log.append(&name, &[event(&name, 30, SystemTime::now())], 100)
+        .await
+        .expect("append");
+    let wait = crate::observe::follow::DISCOVER_EVERY * 3;
+    let (position, found) = early
+        .next_within(wait)
+        .await
+        .expect("read")
+        .expect("the shard's event, once its shard is found");
+    assert_eq!(found.id.to_string(), "30");
+    assert!(position.contains("2-of-3="), "{position}");
 }
