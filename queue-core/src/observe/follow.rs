@@ -5,7 +5,8 @@
 //! the shards' workers and dispatches write). Its stream follows all of them: it reads each
 //! log in batches, hands out the read events earliest first (by [`Event::at`]), and while
 //! every log is drained waits on all of them at once (one blocking read per log, kept across
-//! calls). Its positions name a position in each log (see [`MergedPosition`]).
+//! calls). Its positions name a position in each log (`0-of-3=<position>,1-of-3=...`, the
+//! queue's own log as `0-of-1`).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
