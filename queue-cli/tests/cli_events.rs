@@ -26,6 +26,11 @@ async fn cli_fails(_n: u32) -> Result<(), JobError> {
     Err(JobError::msg("mailbox full"))
 }
 
+#[job(queue = "spread", shards = 3)]
+async fn cli_spread(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
 /// A running `queue events` process and its output lines.
 struct Follower {
     child: Child,
@@ -192,4 +197,73 @@ async fn events_prints_what_workers_do() {
     stop.cancel();
     worker.await.unwrap().unwrap();
     drop((all, mail));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_a_sharded_queue_come_from_every_shard() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let queue = Queue::connect(&url)
+        .await
+        .unwrap()
+        .with_event_log(1000)
+        .unwrap();
+    // One job makes the queue known; the follower then follows its three shards' logs.
+    cli_spread::dispatch(&queue, 0).await.unwrap();
+    let follower = Follower::start(&url, &["--json", "events", "--queue", "spread"]);
+    let mut ids = Vec::new();
+    for n in 1..7 {
+        ids.push(
+            cli_spread::dispatch(&queue, n)
+                .await
+                .unwrap()
+                .id
+                .to_string(),
+        );
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["cli_spread"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let wanted: Vec<(&'static str, String)> = ids
+        .iter()
+        .flat_map(|id| [("dispatched", id.clone()), ("completed", id.clone())])
+        .collect();
+    let lines = tokio::task::spawn_blocking(move || {
+        let wanted: Vec<(&str, &str)> = wanted.iter().map(|(k, i)| (*k, i.as_str())).collect();
+        follower.until(&wanted, |line, kind, id| {
+            line.contains(&format!("\"kind\":\"{kind}\""))
+                && line.contains(&format!("\"id\":\"{id}\""))
+        })
+    })
+    .await
+    .unwrap();
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let shards: std::collections::BTreeSet<&str> =
+        events.iter().filter_map(|e| e["queue"].as_str()).collect();
+    assert_eq!(
+        shards,
+        [
+            "spread@shard-0-of-3",
+            "spread@shard-1-of-3",
+            "spread@shard-2-of-3"
+        ]
+        .into(),
+        "the events of every shard, each naming its shard"
+    );
+    for event in &events {
+        let position = event["position"].as_str().expect("a position");
+        assert!(
+            position.contains("-of-3="),
+            "a position in every shard's log: {event}"
+        );
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
 }

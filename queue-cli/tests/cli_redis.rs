@@ -750,3 +750,74 @@ async fn dispatch_stores_what_it_was_given() {
     );
     drop(server);
 }
+
+#[tokio::test]
+async fn stats_of_a_sharded_queue_cover_its_shards() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let app = Queue::connect(&url)
+        .await
+        .unwrap()
+        .shard("spread_job", 3)
+        .unwrap();
+    for n in 0..6 {
+        app.dispatch_named("spread_job", json!({ "n": n }))
+            .queue("spread")
+            .await
+            .unwrap();
+    }
+    let recorder = app.driver().stats().expect("redis keeps statistics");
+    let minute = queue_core::unix_minute(SystemTime::now());
+    for index in 0..3 {
+        let shard = queue_core::shard_queue("spread", index, 3);
+        let lane = Lane::new(&shard, "spread_job").unwrap();
+        let n = u64::from(index);
+        let runs = queue_core::RunCounts::new(n + 1, n, 0);
+        recorder.record(&lane, minute, runs).await.unwrap();
+    }
+
+    // The queue is listed once, its figures those of its three shards together.
+    let got = queue(Some(&url), &["stats", "--queue", "spread", "--json"])
+        .ok()
+        .json();
+    let entry = &got["queues"][0];
+    assert_eq!(entry["queue"], "spread", "{got}");
+    assert_eq!(entry["ready"], 6, "{got}");
+    assert_eq!(
+        entry["lanes"],
+        json!([{ "job": "spread_job", "ready": 6, "scheduled": 0, "active": 0 }])
+    );
+    let history = &entry["history"];
+    assert_eq!(
+        history["totals"],
+        json!([{ "job": "spread_job", "completed": 6, "failed": 3, "retried": 0 }])
+    );
+    let this_minute = history["minutes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["minute"] == minute)
+        .expect("the minute recorded is in the window");
+    assert_eq!(this_minute["completed"], 6, "{history}");
+    assert!(history["oldest_ready"].is_string(), "{history}");
+    let all = queue(Some(&url), &["stats", "--json"]).ok().json();
+    let names: Vec<&Value> = all["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| &q["queue"])
+        .collect();
+    assert_eq!(names, [&json!("spread")], "{all}");
+    // A shard's own name reads that shard alone.
+    let one = queue(
+        Some(&url),
+        &["stats", "--queue", "spread@shard-2-of-3", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        one["queues"][0]["history"]["totals"],
+        json!([{ "job": "spread_job", "completed": 3, "failed": 2, "retried": 0 }])
+    );
+    assert_eq!(one["queues"][0]["ready"], 2);
+}

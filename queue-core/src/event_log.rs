@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use crate::driver::EventLog;
 use crate::error::{Error, Result};
-use crate::job::validate_name;
-use crate::observe::follow::EventStream;
+use crate::job::{parse_shard_queue, validate_name};
+use futures_util::FutureExt;
+
+use crate::inspect::storage_queues_of;
+use crate::observe::follow::{Discover, EventStream, MergedPosition};
 use crate::observe::log::EventLogStats;
 use crate::queue::Queue;
 
@@ -39,22 +42,81 @@ impl Queue {
 
     /// Follows `queue`'s event log from now on: the stream yields the events appended after
     /// this call, from whichever process wrote them.
+    ///
+    /// Event logs are kept per storage queue: the stream of a queue with sharded lanes
+    /// follows the logs of the queue and of its shards (found as [`Queue::counts`] finds
+    /// them), merged (see [`EventStream`]); a shard's own name (`q@shard-1-of-3`) follows that
+    /// shard alone.
     pub async fn follow_events(&self, queue: &str) -> Result<EventStream> {
         validate_name("queue name", queue)?;
-        let position = self.event_log_capability()?.last_position(queue).await?;
-        Ok(EventStream::new(self.driver().clone(), queue, position))
+        let log = self.event_log_capability()?;
+        let storage = self.storage_queues(queue).await?;
+        if let [name] = storage.as_slice() {
+            let position = log.last_position(name).await?;
+            let stream = EventStream::new(self.driver().clone(), name, position);
+            return Ok(stream.discovering(self.discoverer(queue)));
+        }
+        let mut positions = MergedPosition::default();
+        for name in &storage {
+            if let Some(position) = log.last_position(name).await? {
+                let shard = parse_shard_queue(name).map_or((0, 1), |(_, i, n)| (i, n));
+                positions.0.push((shard, position));
+            }
+        }
+        let stream = EventStream::merged(self.driver().clone(), queue, &storage, &positions);
+        Ok(stream.discovering(self.discoverer(queue)))
     }
 
     /// Follows `queue`'s event log after `position` (a position this log gave, e.g.
     /// [`EventStream::position`]), or from its oldest kept event when `None`.
-    pub fn follow_events_after(
+    ///
+    /// For a queue with sharded lanes, `position` is one its stream gave (naming a position in
+    /// each shard's log); a position of the queue's own log alone (given before it had shards)
+    /// goes on from there in that log, and from the oldest kept event in the shards' logs.
+    pub async fn follow_events_after(
         &self,
         queue: &str,
         position: Option<String>,
     ) -> Result<EventStream> {
         validate_name("queue name", queue)?;
         self.event_log_capability()?;
-        Ok(EventStream::new(self.driver().clone(), queue, position))
+        let storage = self.storage_queues(queue).await?;
+        let merged = position.as_deref().and_then(MergedPosition::parse);
+        if let (Some((base, _, _)), Some(_)) = (parse_shard_queue(queue), &merged) {
+            return Err(Error::InvalidQuery {
+                reason: format!(
+                    "event log position `{}` is one of queue `{base}` and its shards together: \
+                     follow `{base}` with it, or give shard `{queue}` a position of its own log",
+                    position.unwrap_or_default()
+                ),
+            });
+        }
+        if let ([name], None) = (storage.as_slice(), &merged) {
+            let stream = EventStream::new(self.driver().clone(), name, position);
+            return Ok(stream.discovering(self.discoverer(queue)));
+        }
+        let positions = match (merged, position) {
+            (Some(merged), _) => merged,
+            (None, Some(own)) => MergedPosition(vec![((0, 1), own)]),
+            (None, None) => MergedPosition::default(),
+        };
+        let stream = EventStream::merged(self.driver().clone(), queue, &storage, &positions);
+        Ok(stream.discovering(self.discoverer(queue)))
+    }
+
+    /// What lists the storage queues of `queue` again while it is followed: none for a
+    /// shard's own name, or when the driver lists no queues.
+    fn discoverer(&self, queue: &str) -> Option<Discover> {
+        if parse_shard_queue(queue).is_some() || self.driver().admin().is_none() {
+            return None;
+        }
+        let driver = self.driver().clone();
+        let queue = queue.to_string();
+        let known = self.sharding.counts_for(&queue);
+        Some(Arc::new(move || {
+            let (driver, queue, known) = (driver.clone(), queue.clone(), known.clone());
+            async move { storage_queues_of(driver.as_ref(), &queue, &known).await }.boxed()
+        }))
     }
 
     fn event_log_capability(&self) -> Result<&dyn EventLog> {

@@ -5,6 +5,7 @@
 //! the other, and retrying, deleting, purging and pausing reach each of them. A queue that has
 //! no shards costs one listing of the queue names more than the driver's own call.
 
+use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::job::{
     parse_shard_queue, shard_of_id, shard_queue, Counts, JobId, JobInfo, JobPage, JobQuery, Lane,
@@ -18,29 +19,16 @@ const CURSOR_MARK: char = '~';
 impl Queue {
     /// The storage queues `queue` stands for, sorted: itself and its shards, those named by the
     /// queue names storage lists and those this program's shard counts make (so a queue can be
-    /// paused before its shards received anything). A shard's own name stands for itself.
+    /// paused before its shards received anything). A shard storage lists brings every shard of
+    /// its count (`q@shard-1-of-3` brings shards 0 to 2, some of which may have held nothing
+    /// yet). A shard's own name stands for itself.
     pub(crate) async fn storage_queues(&self, queue: &str) -> Result<Vec<String>> {
-        crate::job::validate_name("queue name", queue)?;
-        if parse_shard_queue(queue).is_some() {
-            return Ok(vec![queue.to_string()]);
-        }
-        let mut out = vec![queue.to_string()];
-        for count in self.sharding.counts_for(queue) {
-            out.extend((0..count).map(|i| shard_queue(queue, i, count)));
-        }
-        // Without inspection, only the shards this program knows of.
-        if let Some(admin) = self.driver().admin() {
-            out.extend(
-                admin
-                    .queues()
-                    .await?
-                    .into_iter()
-                    .filter(|name| parse_shard_queue(name).is_some_and(|(q, _, _)| q == queue)),
-            );
-        }
-        out.sort();
-        out.dedup();
-        Ok(out)
+        storage_queues_of(
+            self.driver().as_ref(),
+            queue,
+            &self.sharding.counts_for(queue),
+        )
+        .await
     }
 
     /// Names of the queues that hold or held jobs; a sharded queue's shards are listed as
@@ -67,15 +55,27 @@ impl Queue {
         let admin = self.admin()?;
         let mut total = Counts::default();
         for name in self.storage_queues(queue).await? {
-            let c = admin.counts(&name).await?;
-            total.completed += c.completed;
-            total.scheduled += c.scheduled;
-            total.ready += c.ready;
-            total.active += c.active;
-            total.failed += c.failed;
-            total.paused |= c.paused;
+            add_counts(&mut total, &admin.counts(&name).await?);
         }
         Ok(total)
+    }
+
+    /// How many jobs of each lane of `queue` are ready, scheduled and active, by job name in
+    /// name order, its shards' added up per job name (see
+    /// [`Admin::lane_counts`](crate::Admin::lane_counts)).
+    pub async fn lane_counts(&self, queue: &str) -> Result<Vec<(String, Counts)>> {
+        let admin = self.admin()?;
+        let names = self.storage_queues(queue).await?;
+        if let [name] = names.as_slice() {
+            return admin.lane_counts(name).await;
+        }
+        let mut by_job = std::collections::BTreeMap::<String, Counts>::new();
+        for name in &names {
+            for (job, counts) in admin.lane_counts(name).await? {
+                add_counts(by_job.entry(job).or_default(), &counts);
+            }
+        }
+        Ok(by_job.into_iter().collect())
     }
 
     /// The storage queues of `queue`, those the id `id` names first (a sharded job's generated
@@ -258,4 +258,47 @@ impl Queue {
         }
         Ok(())
     }
+}
+
+/// Adds `more` to `total`: the numbers summed, paused when either is.
+fn add_counts(total: &mut Counts, more: &Counts) {
+    total.completed += more.completed;
+    total.scheduled += more.scheduled;
+    total.ready += more.ready;
+    total.active += more.active;
+    total.failed += more.failed;
+    total.paused |= more.paused;
+}
+
+/// The storage queues `queue` stands for ([`Queue::storage_queues`]), with `known` the shard
+/// counts this program gives its lanes.
+pub(crate) async fn storage_queues_of(
+    driver: &dyn Driver,
+    queue: &str,
+    known: &[u16],
+) -> Result<Vec<String>> {
+    crate::job::validate_name("queue name", queue)?;
+    if parse_shard_queue(queue).is_some() {
+        return Ok(vec![queue.to_string()]);
+    }
+    let mut counts = known.to_vec();
+    // Without inspection, only the shards this program knows of.
+    if let Some(admin) = driver.admin() {
+        counts.extend(
+            admin
+                .queues()
+                .await?
+                .iter()
+                .filter_map(|name| parse_shard_queue(name).filter(|(q, _, _)| *q == queue))
+                .map(|(_, _, count)| count),
+        );
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    let mut out = vec![queue.to_string()];
+    for count in counts {
+        out.extend((0..count).map(|i| shard_queue(queue, i, count)));
+    }
+    out.sort();
+    Ok(out)
 }

@@ -1,11 +1,14 @@
 //! Failover on a real Redis Cluster: a sharded lane spread over three primaries, a worker
 //! running it, a dispatcher with durable dispatch (`WAIT` for one replica); one primary is
 //! killed (SIGKILL) mid-run and its replica promoted (`CLUSTER FAILOVER TAKEOVER`). The worker
-//! and the dispatcher carry on, and every job whose dispatch was acknowledged runs.
+//! and the dispatcher carry on, and every job whose dispatch was acknowledged runs; with plain
+//! connections, and on a cluster taking only TLS (between its nodes too) with an ACL user.
 
 #[path = "support/cluster.rs"]
 mod cluster;
 mod support;
+#[path = "support/tls_checks.rs"]
+mod tls_checks;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,30 +21,41 @@ use tokio_util::sync::CancellationToken;
 
 const JOBS: u32 = 400;
 
-/// Ids of the jobs that ran.
-static DONE: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+/// The plain cluster's test.
+const PLAIN: usize = 0;
+/// The TLS cluster's test.
+const TLS: usize = 1;
 
-fn done() -> HashSet<String> {
-    DONE.lock().unwrap().clone().unwrap_or_default()
+/// Ids of the jobs that ran, per test (the first number of each job's payload).
+static DONE: [Mutex<Option<HashSet<String>>>; 2] = [Mutex::new(None), Mutex::new(None)];
+
+fn done(test: usize) -> HashSet<String> {
+    DONE[test].lock().unwrap().clone().unwrap_or_default()
 }
 
 #[job(queue = "failover", shards = 3, concurrency = 8, attempts = 100)]
-async fn step(_n: u32, ctx: JobContext) -> Result<(), JobError> {
+async fn step(job: (usize, u32), ctx: JobContext) -> Result<(), JobError> {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    DONE.lock()
+    DONE[job.0]
+        .lock()
         .unwrap()
         .get_or_insert_with(HashSet::new)
         .insert(ctx.id().to_string());
     Ok(())
 }
 
-/// Dispatches job `n` with id `job-<n>` until a dispatch is acknowledged (stored and
-/// confirmed by a replica); the id makes trying again safe.
-async fn dispatch_until_acknowledged(queue: &Queue, n: u32, within: Duration) -> String {
+/// Dispatches job `n` of `test` with id `job-<n>` until a dispatch is acknowledged (stored
+/// and confirmed by a replica); the id makes trying again safe.
+async fn dispatch_until_acknowledged(
+    queue: &Queue,
+    test: usize,
+    n: u32,
+    within: Duration,
+) -> String {
     let deadline = Instant::now() + within;
     let id = format!("job-{n}");
     loop {
-        match step::dispatch(queue, n).id(id.as_str()).await {
+        match step::dispatch(queue, (test, n)).id(id.as_str()).await {
             Ok(_) => return id,
             Err(e) => {
                 assert!(Instant::now() < deadline, "dispatch {n} kept failing: {e}");
@@ -53,14 +67,35 @@ async fn dispatch_until_acknowledged(queue: &Queue, n: u32, within: Duration) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_failover_loses_no_acknowledged_job() {
-    let mut cluster = tokio::task::spawn_blocking(RedisCluster::start)
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .unwrap();
+    lose_no_acknowledged_job(cluster, PLAIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_tls_with_an_acl_user_failover_loses_no_acknowledged_job() {
+    let (_tls, security) = tls_checks::tls_with_acl_user(true);
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
+        .await
+        .unwrap();
+    assert!(
+        cluster.url().starts_with("rediss+cluster://queue-app:"),
+        "{}",
+        cluster.url()
+    );
+    lose_no_acknowledged_job(cluster, TLS).await;
+}
+
+/// Test `test`: a worker runs a sharded lane on `cluster` (connected with `cluster.url()`,
+/// durable dispatch and short timeouts) while a primary is killed and its replica takes over;
+/// every job whose dispatch was acknowledged, before or after, runs.
+async fn lose_no_acknowledged_job(mut cluster: RedisCluster, test: usize) {
     let mut options = RedisOptions::default();
     options.response_timeout = Duration::from_secs(2);
     options.connect_timeout = Duration::from_secs(1);
     options.block_timeout = Duration::from_secs(2);
-    let url = format!("{}?durable_replicas=1&durable_timeout=500ms", cluster.url());
+    let url = cluster.url_with("durable_replicas=1&durable_timeout=500ms");
     let driver = RedisDriver::connect_with(&url, options)
         .await
         .expect("connect to the cluster");
@@ -76,10 +111,11 @@ async fn cluster_failover_loses_no_acknowledged_job() {
 
     let mut acknowledged = HashSet::new();
     for n in 0..JOBS / 4 {
-        acknowledged.insert(dispatch_until_acknowledged(&queue, n, Duration::from_secs(30)).await);
+        acknowledged
+            .insert(dispatch_until_acknowledged(&queue, test, n, Duration::from_secs(30)).await);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while done().len() < 20 {
+    while done(test).len() < 20 {
         assert!(Instant::now() < deadline, "the worker did not start");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -98,7 +134,8 @@ async fn cluster_failover_loses_no_acknowledged_job() {
 
     // Dispatching goes on through and after the failover.
     for n in JOBS / 4..JOBS {
-        acknowledged.insert(dispatch_until_acknowledged(&queue, n, Duration::from_secs(60)).await);
+        acknowledged
+            .insert(dispatch_until_acknowledged(&queue, test, n, Duration::from_secs(60)).await);
     }
     assert!(
         tokio::task::block_in_place(|| cluster.primary_ports()).contains(&replica),
@@ -107,7 +144,7 @@ async fn cluster_failover_loses_no_acknowledged_job() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let ran = done();
+        let ran = done(test);
         let missing: Vec<&String> = acknowledged.difference(&ran).take(10).collect();
         if missing.is_empty() {
             break;

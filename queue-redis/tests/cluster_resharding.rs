@@ -1,11 +1,14 @@
 //! Resharding on a real Redis Cluster: the slot of a running queue moves to another primary
 //! (`CLUSTER SETSLOT ... MIGRATING/IMPORTING`, one `MIGRATE` per key) while jobs are dispatched
 //! and run. Scripts meet the slot half moved (`ASK`, `TRYAGAIN`) and are sent again; no job is
-//! lost and none runs twice at once.
+//! lost and none runs twice at once; with plain connections, and on a cluster taking only TLS
+//! (between its nodes too, and for `MIGRATE`) with an ACL user.
 
 #[path = "support/cluster.rs"]
 mod cluster;
 mod support;
+#[path = "support/tls_checks.rs"]
+mod tls_checks;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,47 +22,69 @@ use tokio_util::sync::CancellationToken;
 
 const JOBS: u32 = 300;
 
-/// Runs per job id, and the ids running now.
+/// The plain cluster's test.
+const PLAIN: usize = 0;
+/// The TLS cluster's test.
+const TLS: usize = 1;
+
+/// Runs per job id, the ids running now, and the ids seen running twice at once.
 #[derive(Default)]
 struct Runs {
     counts: HashMap<String, u32>,
     running: HashSet<String>,
+    overlaps: Vec<String>,
 }
 
-static RUNS: Mutex<Option<Runs>> = Mutex::new(None);
-/// Ids seen running twice at once.
-static OVERLAPS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Runs per test (the first number of each job's payload).
+static RUNS: [Mutex<Option<Runs>>; 2] = [Mutex::new(None), Mutex::new(None)];
 
-fn ran() -> HashSet<String> {
-    RUNS.lock()
+fn ran(test: usize) -> HashSet<String> {
+    RUNS[test]
+        .lock()
         .unwrap()
         .as_ref()
         .map(|runs| runs.counts.keys().cloned().collect())
         .unwrap_or_default()
 }
 
+fn overlaps(test: usize) -> Vec<String> {
+    RUNS[test]
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map(|runs| runs.overlaps.clone())
+        .unwrap_or_default()
+}
+
 #[job(queue = "moving", concurrency = 8, attempts = 100)]
-async fn moving(_n: u32, ctx: JobContext) -> Result<(), JobError> {
-    let id = ctx.id().to_string();
+async fn moving(job: (usize, u32), ctx: JobContext) -> Result<(), JobError> {
+    let (test, id) = (job.0, ctx.id().to_string());
     {
-        let mut runs = RUNS.lock().unwrap();
+        let mut runs = RUNS[test].lock().unwrap();
         let runs = runs.get_or_insert_with(Runs::default);
         *runs.counts.entry(id.clone()).or_default() += 1;
         if !runs.running.insert(id.clone()) {
-            OVERLAPS.lock().unwrap().push(id.clone());
+            runs.overlaps.push(id.clone());
         }
     }
     tokio::time::sleep(Duration::from_millis(3)).await;
-    RUNS.lock().unwrap().as_mut().unwrap().running.remove(&id);
+    RUNS[test]
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .running
+        .remove(&id);
     Ok(())
 }
 
-/// Dispatches job `n` with id `job-<n>` until it is stored; the id makes trying again safe.
-async fn dispatch_until_stored(queue: &Queue, n: u32) -> String {
+/// Dispatches job `n` of `test` with id `job-<n>` until it is stored; the id makes trying
+/// again safe.
+async fn dispatch_until_stored(queue: &Queue, test: usize, n: u32) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = format!("job-{n}");
     loop {
-        match moving::dispatch(queue, n).id(id.as_str()).await {
+        match moving::dispatch(queue, (test, n)).id(id.as_str()).await {
             Ok(_) => return id,
             Err(e) => {
                 assert!(Instant::now() < deadline, "dispatch {n} kept failing: {e}");
@@ -69,15 +94,10 @@ async fn dispatch_until_stored(queue: &Queue, n: u32) -> String {
     }
 }
 
-/// How many `ASK` and `TRYAGAIN` answers the node on `port` gave (`INFO errorstats`).
-async fn half_moved_answers(port: u16) -> u64 {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("errorstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+/// How many `ASK` and `TRYAGAIN` answers the node on `port` of `cluster` gave (`INFO
+/// errorstats`).
+fn half_moved_answers(cluster: &RedisCluster, port: u16) -> u64 {
+    let info = cluster.info(port, "errorstats");
     info.lines()
         .filter(|l| l.starts_with("errorstat_ASK:") || l.starts_with("errorstat_TRYAGAIN:"))
         .filter_map(|l| l.rsplit_once("count=")?.1.trim().parse::<u64>().ok())
@@ -86,11 +106,31 @@ async fn half_moved_answers(port: u16) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
-    let cluster = Arc::new(
-        tokio::task::spawn_blocking(RedisCluster::start)
-            .await
-            .unwrap(),
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    move_a_running_queue(cluster, PLAIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_tls_with_an_acl_user_resharding_moves_a_running_queue_without_losing_a_job() {
+    let (_tls, security) = tls_checks::tls_with_acl_user(true);
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
+        .await
+        .unwrap();
+    assert!(
+        cluster.url().starts_with("rediss+cluster://queue-app:"),
+        "{}",
+        cluster.url()
     );
+    move_a_running_queue(cluster, TLS).await;
+}
+
+/// Test `test`: a worker runs queue `moving` on `cluster` (connected with `cluster.url()` and
+/// short timeouts) while its slot moves to another primary and jobs are dispatched; every job
+/// runs, none twice at once.
+async fn move_a_running_queue(cluster: RedisCluster, test: usize) {
+    let cluster = Arc::new(cluster);
     let tag = "{queue:moving}";
     let slot = cluster.slot_of(tag);
     let from = cluster.port_of(tag);
@@ -118,7 +158,7 @@ async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
 
     let mut dispatched = HashSet::new();
     for n in 0..JOBS / 3 {
-        dispatched.insert(dispatch_until_stored(&queue, n).await);
+        dispatched.insert(dispatch_until_stored(&queue, test, n).await);
     }
     // The slot moves, key by key, while dispatching goes on.
     let migrating = {
@@ -129,12 +169,17 @@ async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
     };
     let mut n = JOBS / 3;
     while !migrating.is_finished() || n < JOBS {
-        dispatched.insert(dispatch_until_stored(&queue, n).await);
+        dispatched.insert(dispatch_until_stored(&queue, test, n).await);
         n += 1;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     // Clients did meet the slot half moved, and were answered by sending again.
-    let redirected = half_moved_answers(from).await;
+    let redirected = {
+        let cluster = cluster.clone();
+        tokio::task::spawn_blocking(move || half_moved_answers(&cluster, from))
+            .await
+            .unwrap()
+    };
     assert!(
         redirected > 0,
         "no ASK or TRYAGAIN answer: the migration did not overlap the traffic"
@@ -144,7 +189,7 @@ async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ran = ran();
+        let ran = ran(test);
         let missing: Vec<&String> = dispatched.difference(&ran).take(10).collect();
         if missing.is_empty() {
             break;
@@ -158,9 +203,9 @@ async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
-        OVERLAPS.lock().unwrap().is_empty(),
+        overlaps(test).is_empty(),
         "jobs ran twice at once: {:?}",
-        OVERLAPS.lock().unwrap()
+        overlaps(test)
     );
     // The last runs' acks may still be on their way when their handlers have recorded them.
     loop {

@@ -565,3 +565,48 @@ async fn forms_retry_a_selection_and_purge_only_when_the_name_is_typed() {
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert_eq!(queue.counts(QUEUE).await.unwrap().ready, 0, "purged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_queue_shows_the_figures_of_its_shards_together() {
+    let driver = Arc::new(MemoryDriver::new());
+    let app = Queue::new(driver.clone()).shard("spread_job", 3).unwrap();
+    for n in 0..6 {
+        app.dispatch_named("spread_job", serde_json::json!({ "n": n }))
+            .queue("spread")
+            .await
+            .unwrap();
+    }
+    let recorder = app.driver().stats().expect("statistics");
+    let minute = queue_core::unix_minute(std::time::SystemTime::now());
+    for index in 0..3u16 {
+        let lane =
+            queue_core::Lane::new(&queue_core::shard_queue("spread", index, 3), "spread_job")
+                .unwrap();
+        let runs = queue_core::RunCounts::new(u64::from(index) + 1, 0, 0);
+        recorder.record(&lane, minute, runs).await.unwrap();
+    }
+    // The dashboard's own handle knows nothing of the shards: it finds them in storage.
+    let router = queue_web::router(Queue::new(driver));
+    let o = get(&router, "/api/overview").await.json();
+    let queues = o["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 1, "the queue is listed once: {o}");
+    assert_eq!(queues[0]["name"], "spread");
+    assert_eq!(queues[0]["depth"], 6);
+    assert!(queues[0]["oldest_ready"].is_string(), "{o}");
+    let done: u64 = o["chart"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["runs"]["completed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(done, 6, "the shards' minutes added up");
+
+    let q = get(&router, "/api/queues/spread").await.json();
+    assert_eq!(q["counts"]["ready"], 6);
+    let lanes = q["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 1, "{q}");
+    assert_eq!(lanes[0]["name"], "spread_job");
+    assert_eq!(lanes[0]["counts"]["ready"], 6);
+    assert_eq!(lanes[0]["runs"]["completed"], 6);
+    assert!(q["oldest_ready"].is_string(), "{q}");
+}

@@ -1,6 +1,7 @@
 //! `queue events`: follows the storage's event logs and prints one line per event until
-//! Ctrl-C. With `--queue`, one queue's log; without, every queue's, listing the queues again
-//! every [`RESCAN`] to follow new ones.
+//! Ctrl-C. With `--queue`, one queue's log (a queue with sharded lanes: its shards' logs
+//! merged, earliest first); without, every queue's, listing the queues again every [`RESCAN`]
+//! to follow new ones.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -83,7 +84,7 @@ pub(crate) async fn follow(cx: &Context, queue: Option<String>) -> CliResult<Rep
                 match cx.queue.queues().await {
                     Ok(names) => for name in names {
                         if !followed.contains(&name) {
-                            let stream = cx.queue.follow_events_after(&name, None)?;
+                            let stream = cx.queue.follow_events_after(&name, None).await?;
                             followed.insert(name);
                             tokio::spawn(forward(stream, lines.clone()));
                         }

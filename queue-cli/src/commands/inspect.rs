@@ -38,7 +38,7 @@ pub(crate) async fn stats(cx: &Context, only: Option<&str>) -> CliResult<Report>
     for name in &names {
         let counts = cx.queue.counts(name).await?;
         let lane_counts = match admin {
-            Some(admin) => admin.lane_counts(name).await?,
+            Some(_) => cx.queue.lane_counts(name).await?,
             None => Vec::new(),
         };
         queues.painted_row([

@@ -69,11 +69,14 @@ pub(crate) async fn run(cx: &Context, command: Command) -> CliResult<Report> {
     }
 }
 
-/// Fails unless storage knows the queue `name`, listing the queues it knows.
+/// Fails unless storage knows the queue `name` (a shard's name: its queue), listing the queues
+/// it knows.
 async fn known_queue(queue: &Queue, name: &str) -> CliResult<()> {
     let mut queues = queue.queues().await?;
     queues.sort();
-    if queues.iter().any(|q| q == name) {
+    // A shard's own name (`q@shard-1-of-3`) is known when its queue is.
+    let base = queue_core::parse_shard_queue(name).map_or(name, |(base, _, _)| base);
+    if queues.iter().any(|q| q == base) {
         return Ok(());
     }
     Err(CliError::failed(if queues.is_empty() {

@@ -75,6 +75,43 @@ pub struct QueueStats {
 }
 
 impl QueueStats {
+    /// The statistics of `queue` holding nothing: no totals, and zero for each minute of the
+    /// window ending at `minute`.
+    pub fn empty(queue: &str, minute: u64) -> Self {
+        Self {
+            queue: queue.to_string(),
+            totals: Vec::new(),
+            minutes: Self::window(minute)
+                .map(|m| MinuteCounts::new(m, RunCounts::default()))
+                .collect(),
+            oldest_ready: None,
+        }
+    }
+
+    /// Adds `other`'s statistics (of another storage queue, e.g. a shard) to these: totals
+    /// per job name (kept in name order), the counts of each minute both windows hold, and
+    /// the older of the two oldest ready jobs. The queue's name and window stay these.
+    pub fn add(&mut self, other: &QueueStats) {
+        for (job, runs) in &other.totals {
+            match self
+                .totals
+                .binary_search_by(|(name, _)| name.as_str().cmp(job))
+            {
+                Ok(at) => self.totals[at].1.add(*runs),
+                Err(at) => self.totals.insert(at, (job.clone(), *runs)),
+            }
+        }
+        for minute in &other.minutes {
+            if let Some(mine) = self.minutes.iter_mut().find(|m| m.minute == minute.minute) {
+                mine.runs.add(minute.runs);
+            }
+        }
+        self.oldest_ready = match (self.oldest_ready, other.oldest_ready) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     /// The totals over every job name.
     pub fn total(&self) -> RunCounts {
         let mut all = RunCounts::default();
@@ -94,4 +131,51 @@ impl QueueStats {
 pub fn unix_minute(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statistics_of_storage_queues_add_up() {
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut all = QueueStats::empty("q", 1000);
+        assert_eq!(all.minutes.len(), STATS_MINUTES as usize);
+        let mut one = QueueStats::empty("q@shard-0-of-2", 1000);
+        one.totals = vec![("b".into(), RunCounts::new(1, 2, 3))];
+        one.minutes[59].runs = RunCounts::new(1, 0, 0);
+        one.oldest_ready = Some(at(50));
+        let mut two = QueueStats::empty("q@shard-1-of-2", 1000);
+        two.totals = vec![
+            ("a".into(), RunCounts::new(5, 0, 0)),
+            ("b".into(), RunCounts::new(1, 1, 1)),
+        ];
+        two.minutes[59].runs = RunCounts::new(2, 1, 0);
+        two.minutes[0].runs = RunCounts::new(0, 0, 4);
+        two.oldest_ready = Some(at(40));
+        all.add(&one);
+        all.add(&two);
+        assert_eq!(all.queue, "q");
+        assert_eq!(
+            all.totals,
+            vec![
+                ("a".to_string(), RunCounts::new(5, 0, 0)),
+                ("b".to_string(), RunCounts::new(2, 3, 4)),
+            ]
+        );
+        assert_eq!(
+            all.minutes[59],
+            MinuteCounts::new(1000, RunCounts::new(3, 1, 0))
+        );
+        assert_eq!(all.minutes[0].runs, RunCounts::new(0, 0, 4));
+        assert_eq!(all.oldest_ready, Some(at(40)));
+        all.add(&QueueStats::empty("q@shard-2-of-3", 1000));
+        assert_eq!(
+            all.oldest_ready,
+            Some(at(40)),
+            "nothing ready changes nothing"
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! Publishing a queue's events to the storage's [`EventLog`], so other processes can follow
-//! them ([`Queue::with_event_log`](crate::Queue::with_event_log)).
+//! Publishing a queue's events to the storage's [`EventLog`](crate::EventLog), so other
+//! processes can follow them ([`Queue::with_event_log`](crate::Queue::with_event_log)).
 //!
 //! One publisher per [`Queue`](crate::Queue) (shared by its clones and its workers) subscribes
 //! to the in-process bus and writes what arrives in batches: whatever came within

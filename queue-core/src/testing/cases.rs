@@ -66,6 +66,8 @@ use super::shards::{
     a_sharded_job_is_cancelled_and_cleaned_in_its_shard,
     a_sharded_lane_spreads_jobs_and_keeps_order_per_shard,
     a_sharded_queue_is_inspected_and_administered_as_one,
+    a_sharded_queue_s_event_logs_are_followed_as_one,
+    a_sharded_queue_s_statistics_add_up_over_its_shards,
 };
 use super::stats::{
     stats_forget_minutes_past_the_hour, stats_oldest_ready_at_the_lanes_heads,
@@ -277,6 +279,16 @@ pub(super) const CASES: &[Case] = &[
         a_sharded_job_is_cancelled_and_cleaned_in_its_shard,
         Cancel,
         Retention,
+        Admin
+    ),
+    case!(
+        a_sharded_queue_s_statistics_add_up_over_its_shards,
+        Stats,
+        Admin
+    ),
+    case!(
+        a_sharded_queue_s_event_logs_are_followed_as_one,
+        EventLog,
         Admin
     ),
 ];

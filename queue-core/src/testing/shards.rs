@@ -1,18 +1,22 @@
 //! Conformance cases of sharded lanes ([`Queue::shard`], `#[job(shards = n)]`): a lane split
 //! into storage queues of its own, dispatched in turn or by key, each keeping the lane's order
-//! (FIFO, priority, delays), and a queue's inspection and administration covering its shards.
+//! (FIFO, priority, delays), and a queue's inspection and administration, statistics and event
+//! log covering its shards.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
 use super::unique_queue;
 use crate::driver::Driver;
+use crate::error::Error;
 use crate::job::{
-    parse_shard_queue, shard_queue, Failure, JobId, JobQuery, JobState, Lane, NewJob, ReservedJob,
+    parse_shard_queue, shard_queue, unix_minute, Failure, JobId, JobQuery, JobState, Lane, NewJob,
+    ReservedJob, RunCounts,
 };
+use crate::observe::events::{Event, EventKind};
 use crate::queue::Queue;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -244,4 +248,247 @@ pub(super) async fn a_sharded_job_is_cancelled_and_cleaned_in_its_shard(driver: 
         .unwrap();
     assert_eq!(cleaned, 1);
     assert_eq!(queue.counts(&q).await.unwrap().failed, 0);
+}
+
+/// The statistics of `history` for `minute` (zero when out of its window).
+fn runs_at(history: &crate::job::QueueStats, minute: u64) -> RunCounts {
+    history
+        .minutes
+        .iter()
+        .find(|m| m.minute == minute)
+        .map_or_else(RunCounts::default, |m| m.runs)
+}
+
+pub(super) async fn a_sharded_queue_s_statistics_add_up_over_its_shards(driver: Arc<dyn Driver>) {
+    let stats = driver.stats().expect("the case needs statistics");
+    let q = unique_queue("shards-stats");
+    // A reader that knows nothing of the lane's shards: it finds them in storage.
+    let reader = Queue::new(driver.clone());
+    let minute = unix_minute(SystemTime::now());
+    for index in 0..SHARDS {
+        let n = u64::from(index);
+        stats
+            .record(&shard_lane(&q, index), minute, RunCounts::new(n + 1, n, 1))
+            .await
+            .unwrap();
+    }
+    stats
+        .record(&shard_lane(&q, 1), minute - 1, RunCounts::new(10, 0, 0))
+        .await
+        .unwrap();
+    let other = Lane::new(&shard_queue(&q, 2, SHARDS), "other").unwrap();
+    stats
+        .record(&other, minute, RunCounts::new(0, 7, 0))
+        .await
+        .unwrap();
+
+    // The oldest ready job of the queue is the oldest over its shards: shard 2's, dispatched
+    // first (creation times are kept in milliseconds: keep them apart).
+    let queue = sharded(&driver);
+    let first = queue
+        .dispatch(job(&shard_queue(&q, 2, SHARDS), json!(1)))
+        .await
+        .unwrap()
+        .id;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = queue
+        .dispatch(job(&shard_queue(&q, 0, SHARDS), json!(2)))
+        .await
+        .unwrap()
+        .id;
+    let created = |id: JobId| {
+        let queue = &queue;
+        let q = &q;
+        async move { queue.job(q, &id).await.unwrap().unwrap().created_at }
+    };
+
+    let all = reader.stats(&q).await.unwrap();
+    assert_eq!(all.queue, q);
+    assert_eq!(
+        all.totals,
+        vec![
+            ("other".to_string(), RunCounts::new(0, 7, 0)),
+            ("work".to_string(), RunCounts::new(16, 3, 3)),
+        ],
+        "totals per job name, added up over the shards"
+    );
+    assert_eq!(all.minutes.len(), crate::STATS_MINUTES as usize);
+    assert_eq!(runs_at(&all, minute), RunCounts::new(6, 10, 3), "{all:?}");
+    assert_eq!(runs_at(&all, minute - 1), RunCounts::new(10, 0, 0));
+    assert_eq!(all.oldest_ready, Some(created(first).await));
+
+    // A shard's own name reads that shard alone.
+    let zero = reader.stats(&shard_queue(&q, 0, SHARDS)).await.unwrap();
+    assert_eq!(zero.queue, shard_queue(&q, 0, SHARDS));
+    assert_eq!(zero.total(), RunCounts::new(1, 0, 1));
+    assert_eq!(zero.oldest_ready, Some(created(second).await));
+    let one = reader.stats(&shard_queue(&q, 1, SHARDS)).await.unwrap();
+    assert_eq!(one.total(), RunCounts::new(12, 1, 1));
+    assert_eq!(one.oldest_ready, None);
+    // So do the queue's lanes: counted per job name over the shards.
+    let lanes = reader.lane_counts(&q).await.unwrap();
+    assert_eq!(lanes.len(), 1, "{lanes:?}");
+    assert_eq!((lanes[0].0.as_str(), lanes[0].1.ready), ("work", 2));
+}
+
+/// An event of job `n` of `queue`, at `at`.
+fn event(queue: &str, n: u64, at: SystemTime) -> Event {
+    Event {
+        kind: EventKind::Completed,
+        id: JobId::from(n),
+        lane: Lane::new(queue, "work").expect("a lane"),
+        attempt: 1,
+        duration: Some(Duration::from_millis(n)),
+        error: None,
+        retry_in: None,
+        progress: None,
+        at,
+    }
+}
+
+/// The ids of the next events of `stream`, `n` of them, each within a generous wait.
+async fn next_ids(stream: &mut crate::EventStream, n: usize) -> (Vec<String>, String) {
+    let mut ids = Vec::new();
+    let mut last = String::new();
+    for _ in 0..n {
+        let (position, event) = stream
+            .next_within(Duration::from_secs(10))
+            .await
+            .expect("read")
+            .expect("an event");
+        ids.push(event.id.to_string());
+        last = position;
+    }
+    (ids, last)
+}
+
+fn numbers(range: std::ops::Range<u64>) -> Vec<String> {
+    range.map(|n| n.to_string()).collect()
+}
+
+pub(super) async fn a_sharded_queue_s_event_logs_are_followed_as_one(driver: Arc<dyn Driver>) {
+    let log = driver.event_log().expect("the case needs the event log");
+    let q = unique_queue("shards-events");
+    // Only shard 1 held a job: a reader that knows nothing of the lane's shards finds it in
+    // storage, and with it the other two.
+    sharded(&driver)
+        .dispatch(job(&shard_queue(&q, 1, SHARDS), json!(0)))
+        .await
+        .unwrap();
+    let reader = Queue::new(driver.clone());
+    // Events 0 to 8, spread over the queue's own log and its shards', appended out of their
+    // order in time: the stream hands them out earliest first.
+    let start = SystemTime::now() - Duration::from_secs(60);
+    let at = |n: u64| start + Duration::from_millis(10 * n);
+    let logs = [
+        (q.clone(), vec![0]),
+        (shard_queue(&q, 2, SHARDS), vec![3, 6, 7]),
+        (shard_queue(&q, 0, SHARDS), vec![1, 4, 8]),
+        (shard_queue(&q, 1, SHARDS), vec![2, 5]),
+    ];
+    for (name, ns) in &logs {
+        let events: Vec<Event> = ns.iter().map(|&n| event(name, n, at(n))).collect();
+        log.append(name, &events, 100).await.expect("append");
+    }
+    let mut stream = reader.follow_events_after(&q, None).await.unwrap();
+    let (ids, position) = next_ids(&mut stream, 4).await;
+    assert_eq!(ids, numbers(0..4), "earliest first over every log");
+    assert_eq!(stream.position(), Some(position.as_str()));
+    // The position goes on from there in every log: each event once.
+    let mut again = reader
+        .follow_events_after(&q, Some(position.clone()))
+        .await
+        .unwrap();
+    assert_eq!(next_ids(&mut again, 5).await.0, numbers(4..9));
+    assert_eq!(next_ids(&mut stream, 5).await.0, numbers(4..9));
+    let nothing = again
+        .next_within(Duration::from_millis(200))
+        .await
+        .expect("read");
+    assert!(nothing.is_none(), "every event came once: {nothing:?}");
+
+    // A shard's own name follows that shard alone, with its log's own positions.
+    let mut one = reader
+        .follow_events_after(&shard_queue(&q, 1, SHARDS), None)
+        .await
+        .unwrap();
+    let (ids, own) = next_ids(&mut one, 2).await;
+    assert_eq!(
+        ids,
+        numbers(2..3)
+            .into_iter()
+            .chain(numbers(5..6))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        log.last_position(&shard_queue(&q, 1, SHARDS))
+            .await
+            .unwrap(),
+        Some(own)
+    );
+    assert!(one
+        .next_within(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_none());
+    // The queue's position is not a shard's.
+    let err = reader
+        .follow_events_after(&shard_queue(&q, 1, SHARDS), Some(position))
+        .await
+        .expect_err("a position of the whole queue");
+    assert!(matches!(err, Error::InvalidQuery { .. }), "{err}");
+
+    // Following from now: only what comes next, from whichever shard, waking on each.
+    let mut live = reader.follow_events(&q).await.unwrap();
+    assert!(live
+        .next_within(Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_none());
+    for (index, n) in [(2, 20), (0, 21), (2, 22)] {
+        let name = shard_queue(&q, index, SHARDS);
+        let appending = {
+            let driver = driver.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let log = driver.event_log().expect("event log");
+                log.append(&name, &[event(&name, n, SystemTime::now())], 100)
+                    .await
+                    .expect("append");
+            })
+        };
+        let started = std::time::Instant::now();
+        assert_eq!(next_ids(&mut live, 1).await.0, [n.to_string()]);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the stream woke on shard {index}'s append, not at a timeout ({:?})",
+            started.elapsed()
+        );
+        appending.await.unwrap();
+    }
+
+    // A queue followed before its shards held anything: they are found while following.
+    let later = unique_queue("shards-later");
+    let mut early = reader.follow_events(&later).await.unwrap();
+    assert!(early
+        .next_within(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_none());
+    let name = shard_queue(&later, 2, SHARDS);
+    sharded(&driver)
+        .dispatch(job(&name, json!(0)))
+        .await
+        .unwrap();
+    log.append(&name, &[event(&name, 30, SystemTime::now())], 100)
+        .await
+        .expect("append");
+    let wait = crate::observe::follow::DISCOVER_EVERY * 3;
+    let (position, found) = early
+        .next_within(wait)
+        .await
+        .expect("read")
+        .expect("the shard's event, once its shard is found");
+    assert_eq!(found.id.to_string(), "30");
+    assert!(position.contains("2-of-3="), "{position}");
 }

@@ -171,6 +171,13 @@ impl RedisCluster {
         )
     }
 
+    /// [`url`](Self::url) with the query parameters `params` (`a=1&b=2`) added.
+    pub fn url_with(&self, params: &str) -> String {
+        let url = self.url();
+        let joint = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{joint}{params}")
+    }
+
     /// TLS and the credentials the nodes require.
     pub fn security(&self) -> &Security {
         &self.security
@@ -180,6 +187,14 @@ impl RedisCluster {
     fn connect(&self, port: u16) -> redis::Connection {
         node::connect(&self.security, port)
             .unwrap_or_else(|e| panic!("connect to the cluster node on {port}: {e}"))
+    }
+
+    /// `INFO <section>` of the node on `port`.
+    pub fn info(&self, port: u16, section: &str) -> String {
+        redis::cmd("INFO")
+            .arg(section)
+            .query(&mut self.connect(port))
+            .unwrap_or_else(|e| panic!("INFO {section} of the node on {port}: {e}"))
     }
 
     /// How many clients are blocked in `BLPOP` on the node on `port`.

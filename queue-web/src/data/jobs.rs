@@ -112,7 +112,7 @@ pub(crate) async fn jobs(
         _ => counts.completed,
     };
     let names = match queue.driver().admin() {
-        Some(admin) => admin
+        Some(_) => queue
             .lane_counts(queue_name)
             .await
             .map_err(fail)?

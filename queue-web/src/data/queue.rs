@@ -35,7 +35,7 @@ pub(crate) async fn queue(state: &AppState, name: &str) -> Result<QueueView, Web
     let fail = |e| state.fail(e);
     let counts = queue.counts(name).await.map_err(fail)?;
     let mut lanes: Vec<LaneView> = match queue.driver().admin() {
-        Some(admin) => admin
+        Some(_) => queue
             .lane_counts(name)
             .await
             .map_err(fail)?
