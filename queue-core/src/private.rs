@@ -129,8 +129,9 @@ thread_local! {
 /// Encoding straight into a new `Vec` grows it several times for a typical payload, and the
 /// stored copy then keeps the spare capacity; encoding into a reused buffer and copying the
 /// result out costs one allocation. A payload that outgrows the reused buffer's limit instead
-/// takes the buffer itself, trimmed to its size, and the next one starts with as much room:
-/// successive large payloads are neither copied out nor grown step by step.
+/// takes the buffer itself, trimmed to its size; the buffer makes room for as much as the last
+/// such payload took once the next one outgrows the limit too, so successive large payloads
+/// are neither copied out nor grown step by step, and small ones never get that room.
 pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Error> {
     SCRATCH.with(|scratch| {
         // A payload whose `Serialize` dispatches another job on this thread finds the buffer
@@ -139,11 +140,12 @@ pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Err
             return serde_json::to_vec(payload).map(Bytes::from);
         };
         buffer.clear();
-        let room = LAST_LARGE.get();
-        if room > buffer.capacity() {
-            buffer.reserve_exact(room);
-        }
-        let encoded = serde_json::to_writer(&mut *buffer, payload);
+        let encoded = serde_json::to_writer(
+            Scratch {
+                buffer: &mut buffer,
+            },
+            payload,
+        );
         if buffer.len() > SCRATCH_KEEP {
             LAST_LARGE.set(buffer.len().next_multiple_of(4096));
             let mut large = std::mem::take(&mut *buffer);
@@ -152,12 +154,52 @@ pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Err
         }
         let bytes = encoded.map(|()| Bytes::copy_from_slice(&buffer));
         if buffer.capacity() > SCRATCH_KEEP {
-            // Small after large: the next payload starts small again.
+            // Room made for a payload that then failed to encode: not kept.
             *buffer = Vec::new();
-            LAST_LARGE.set(0);
         }
         bytes
     })
+}
+
+/// The scratch buffer as serde_json writes into it.
+struct Scratch<'a> {
+    buffer: &'a mut Vec<u8>,
+}
+
+impl Scratch<'_> {
+    /// Makes room for `more` bytes: past [`SCRATCH_KEEP`], at once as much as the thread's
+    /// last large payload took (see [`encode`]).
+    #[cold]
+    fn grow(&mut self, more: usize) {
+        let need = self.buffer.len() + more;
+        let room = LAST_LARGE.get().max(need);
+        if need > SCRATCH_KEEP && room > self.buffer.capacity() {
+            self.buffer.reserve_exact(room - self.buffer.len());
+        } else {
+            self.buffer.reserve(more);
+        }
+    }
+}
+
+impl std::io::Write for Scratch<'_> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.buffer.capacity() - self.buffer.len() < data.len() {
+            self.grow(data.len());
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Typed dispatch of a job of the handler `def`.
@@ -323,6 +365,19 @@ mod tests {
             );
             assert_eq!(bytes.len(), len + 2);
         }
+        // Large and small in turn: the small ones get no large room (the buffer stays within
+        // its limit), the large ones still come out whole.
+        for len in [150_000, 10, 150_000, 20, 1_000_000, 30] {
+            let text = "w".repeat(len);
+            assert_eq!(encode(&text).unwrap(), serde_json::to_vec(&text).unwrap());
+            let kept = SCRATCH.with(|s| s.borrow().capacity());
+            assert!(kept <= SCRATCH_KEEP, "after {len}: {kept} bytes kept");
+        }
+        assert_eq!(
+            LAST_LARGE.get(),
+            1_000_002usize.next_multiple_of(4096),
+            "small payloads leave the room of the last large one for the next"
+        );
         // A payload that dispatches another while being encoded gets its own buffer.
         struct Nested;
         impl Serialize for Nested {

@@ -10,13 +10,15 @@
 //! set of keys. The `BLPOP` names only keys some wait is on, so it never takes a wake-up that a
 //! blocked worker of another process could use; one it pops for a key whose wait ended meanwhile
 //! (by its timer) goes back into Redis at once (pushed only if the list is empty, as a dispatch
-//! does), for whichever worker blocks on it next. Every [`RECHECK_EVERY`] server timeouts with
-//! nothing popped (a minute by default), one script (`lua/lanes_due.lua`) looks at every idle
-//! lane at once, and the waits of the lanes it finds work in (a ready job, a delayed job due, a
-//! lease ended, a waiting keyed job) end, so their pools reserve: a wake-up lost with a process
-//! that died holding it holds nobody up for longer than that. Should that script fail, every
-//! wait ends instead. A hub's idle lanes send one `BLPOP` per server timeout between them and one
-//! script call per minute, whatever their number.
+//! does), for whichever worker blocks on it next. Once every [`RECHECK_EVERY`] server timeouts
+//! (a minute by default), whatever ended the blocks meanwhile, one script (`lua/lanes_due.lua`)
+//! looks at every idle lane at once, and the waits of the lanes it finds work in (a ready job, a
+//! delayed job due, a lease ended, a waiting keyed job) end, so their pools reserve: a wake-up
+//! lost with a process that died holding it holds nobody up for longer than that. The script
+//! is bounded by the response timeout; should it fail or not answer, the connection is dropped
+//! and every wait ends, as when a block fails. A hub's idle lanes send one `BLPOP` per server
+//! timeout between them and one script call per minute, whatever their number; a hub nobody
+//! has waited through for [`CLOSE_IDLE_AFTER`] closes its connection.
 //!
 //! The blocking connection is bounded like every other: no answer within the server timeout plus
 //! the response timeout (a silent cut) drops it, and every wait then ends; a connection that
@@ -26,7 +28,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::{RedisResult, Script, Value};
@@ -37,8 +39,12 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::wait::Waiter;
 use crate::Inner;
 
-/// Server timeouts of the `BLPOP` with nothing popped after which every wait ends.
+/// Server timeouts of the `BLPOP` after which the idle lanes are looked at (a minute by
+/// default), whatever ended the blocks meanwhile.
 const RECHECK_EVERY: u32 = 6;
+
+/// How long the blocking connection stays open with no lane waiting through it.
+const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(60);
 
 /// `CLIENT UNBLOCK` answers of 0 in a row (the `BLPOP` not yet at the server) after which the
 /// blocking connection is replaced rather than asked again.
@@ -249,7 +255,7 @@ impl WaitHub {
 async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken) {
     let mut conn: Option<Waiter> = None;
     let mut failures = 0u32;
-    let mut quiet = 0u32;
+    let mut checked = Instant::now();
     loop {
         let keys: Vec<String> = {
             let mut state = shared.state.lock();
@@ -258,10 +264,13 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
             keys
         };
         if keys.is_empty() {
+            // Nobody waits: the connection goes once nobody has for a while.
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = shared.changed.notified() => continue,
+                _ = shared.changed.notified() => {}
+                _ = tokio::time::sleep(CLOSE_IDLE_AFTER), if conn.is_some() => conn = None,
             }
+            continue;
         }
         let Some(driver) = inner.upgrade() else {
             return;
@@ -283,38 +292,42 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
             },
         };
         drop(driver);
-        match block_once(&shared, &inner, &stop, &waiter, &keys, block, margin).await {
+        let error = match block_once(&shared, &inner, &stop, &waiter, &keys, block, margin).await {
             Blocked::Stopped => return,
             Blocked::Woke(key) => {
-                failures = 0;
                 let delivered = shared.state.lock().deliver(&key);
-                if !delivered && push_back(&waiter, &key).await.is_err() {
-                    // The connection failed right after its reply: ends every wait, so the
-                    // wake-up's lane is looked at anyway.
-                    shared.state.lock().end_all();
-                    continue;
+                if delivered {
+                    None
+                } else {
+                    push_back(&waiter, &key).await.err()
                 }
-                conn = Some(waiter);
             }
-            Blocked::Lifted => {
+            Blocked::Lifted | Blocked::TimedOut => None,
+            Blocked::Failed(error) => Some(error),
+        };
+        // Whatever ended the block (a busy lane on this connection lifts it often), the idle
+        // lanes are looked at once every RECHECK_EVERY server timeouts.
+        let error = match error {
+            None if checked.elapsed() >= block * RECHECK_EVERY => {
+                checked = Instant::now();
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    looked = tokio::time::timeout(margin, end_due(&shared, &waiter)) => match looked {
+                        Ok(looked) => looked.err(),
+                        Err(_) => Some(crate::wait::timed_out()),
+                    },
+                }
+            }
+            error => error,
+        };
+        match error {
+            None => {
                 failures = 0;
                 conn = Some(waiter);
             }
-            Blocked::TimedOut => {
-                failures = 0;
-                quiet += 1;
-                if quiet >= RECHECK_EVERY {
-                    quiet = 0;
-                    if let Err(error) = end_due(&shared, &waiter).await {
-                        // Every lane looks again, and the connection is replaced.
-                        tracing::debug!(%error, "could not look for work in idle lanes; every idle pool looks at its lane");
-                        shared.state.lock().end_all();
-                        continue;
-                    }
-                }
-                conn = Some(waiter);
-            }
-            Blocked::Failed(error) => {
+            Some(error) => {
+                // The connection is dropped and every wait ends (its lanes are looked at
+                // again), then a pause before the next connection.
                 if let Some(driver) = inner.upgrade() {
                     driver.conn.blocking_failed(&error, None).await;
                 }

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 static RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 /// Which handlers of queue `idle` ran, by name.
 static IDLE_RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// Which handlers of queue `busy` ran, by name.
+static BUSY_RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 /// Handlers of queue `$queue` that record their runs in `$ran`; `$names` lists them.
 macro_rules! handlers {
@@ -41,6 +43,10 @@ handlers!("hub", RAN, NAMES:
 );
 handlers!("idle", IDLE_RAN, IDLE_NAMES:
     i00 i01 i02 i03 i04 i05 i06 i07 i08 i09 i10 i11 i12 i13 i14 i15 i16 i17 i18 i19
+);
+// As many as share one blocking connection.
+handlers!("busy", BUSY_RAN, BUSY_NAMES:
+    b00 b01 b02 b03 b04 b05 b06 b07 b08 b09 b10 b11 b12 b13 b14 b15
 );
 
 /// Lanes that share a blocking connection before the next one opens (`src/wait_hubs.rs`).
@@ -167,18 +173,40 @@ async fn many_idle_lanes_share_one_blocking_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_wake_up_is_found_by_the_recheck_and_idle_lanes_are_not_reserved() {
+    lost_wake_up_is_found("idle", IDLE_NAMES, &IDLE_RAN, false).await;
+}
+
+/// A lane kept busy on the same blocking connection lifts its block again and again, so the
+/// server timeout seldom passes: the recheck still comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_wake_up_is_found_while_a_busy_lane_keeps_lifting_the_block() {
+    lost_wake_up_is_found("busy", BUSY_NAMES, &BUSY_RAN, true).await;
+}
+
+/// The wake-up of a job for `names[7]` (queue `queue`, runs recorded in `ran`) is taken by
+/// another client; the worker's recheck finds the job. With `busy`, a job for `names[3]`
+/// (same blocking connection) is dispatched every 20 ms meanwhile; without, the idle lanes'
+/// rechecks are counted too.
+async fn lost_wake_up_is_found(
+    queue_name: &str,
+    names: &'static [&'static str],
+    ran: &'static Mutex<Vec<&'static str>>,
+    busy: bool,
+) {
     let server = RedisServer::start();
     let client = redis::Client::open(server.url()).unwrap();
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let (victim, busy_lane) = (names[7], names[3]);
+    let victim_key = format!("{{queue:{queue_name}}}:lane:{victim}:wake");
 
-    // Someone else blocks on i07's wake key first: the wake-up of the job dispatched below is
-    // theirs, as if a process had taken it and died.
+    // Someone else blocks on the victim's wake key first: the wake-up of the job dispatched
+    // below is theirs, as if a process had taken it and died.
     let thief = tokio::task::spawn_blocking({
-        let client = client.clone();
+        let (client, key) = (client.clone(), victim_key.clone());
         move || {
             let mut conn = client.get_connection().unwrap();
             let popped: Option<(String, String)> = redis::cmd("BLPOP")
-                .arg("{queue:idle}:lane:i07:wake")
+                .arg(key)
                 .arg(60)
                 .query(&mut conn)
                 .unwrap();
@@ -190,7 +218,7 @@ async fn a_lost_wake_up_is_found_by_the_recheck_and_idle_lanes_are_not_reserved(
     })
     .await;
 
-    // Short server timeouts, so the recheck (every sixth empty one) comes within a second.
+    // Short server timeouts, so the recheck (every sixth) comes within a second.
     let mut options = RedisOptions::default();
     options.block_timeout = Duration::from_millis(100);
     let driver = RedisDriver::connect_with(&server.url(), options)
@@ -198,39 +226,65 @@ async fn a_lost_wake_up_is_found_by_the_recheck_and_idle_lanes_are_not_reserved(
         .unwrap();
     let queue = Queue::new(Arc::new(driver));
     let stop = CancellationToken::new();
-    let worker = queue.worker().handlers(IDLE_NAMES.iter().copied());
+    let worker = queue.worker().handlers(names.iter().copied());
     let handle = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
     eventually(
         "the worker's pools idle on their blocked connections",
-        || async { blocked(&mut raw.clone()).await == 1 + blocking_connections(IDLE_NAMES.len()) },
+        || async { blocked(&mut raw.clone()).await == 1 + blocking_connections(names.len()) },
     )
     .await;
 
-    // Idle for a while: each recheck looks at a blocking connection's lanes with one script
-    // call, where asking each lane to reserve would cost one call per lane.
-    let scripts_before = calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await;
-    let blocks_before = calls(&mut raw, "blpop").await;
-    eventually("three rechecks' worth of server timeouts", || async {
-        calls(&mut raw.clone(), "blpop").await >= blocks_before + 25
-    })
-    .await;
-    let scripts = calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await - scripts_before;
-    assert!(
-        scripts < IDLE_NAMES.len() as u64,
-        "{scripts} script calls in 25 server timeouts (two rechecks of each connection) of {} idle lanes",
-        IDLE_NAMES.len()
-    );
-    assert!(IDLE_RAN.lock().unwrap().is_empty());
+    if !busy {
+        // Idle for a while: each recheck looks at a blocking connection's lanes with one
+        // script call, where asking each lane to reserve would cost one call per lane.
+        let scripts_before = calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await;
+        let blocks_before = calls(&mut raw, "blpop").await;
+        eventually("three rechecks' worth of server timeouts", || async {
+            calls(&mut raw.clone(), "blpop").await >= blocks_before + 25
+        })
+        .await;
+        let scripts =
+            calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await - scripts_before;
+        assert!(
+            scripts < names.len() as u64,
+            "{scripts} script calls in 25 server timeouts (two rechecks of each connection) of {} idle lanes",
+            names.len()
+        );
+        assert!(ran.lock().unwrap().is_empty());
+    }
 
     let dispatcher = Queue::new(Arc::new(RedisDriver::connect(&server.url()).await.unwrap()));
-    dispatcher.dispatch_named("i07", 7).await.unwrap();
+    let traffic = busy.then(|| {
+        let dispatcher = dispatcher.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                every.tick().await;
+                dispatcher.dispatch_named(busy_lane, 3).await.unwrap();
+            }
+        })
+    });
+    dispatcher.dispatch_named(victim, 7).await.unwrap();
     let (key, _) = thief.await.unwrap().expect("the thief took the wake-up");
-    assert_eq!(key, "{queue:idle}:lane:i07:wake");
+    assert_eq!(key, victim_key);
     eventually("the job whose wake-up was lost runs", || async {
-        IDLE_RAN.lock().unwrap().len() == 1
+        ran.lock().unwrap().contains(&victim)
     })
     .await;
-    assert_eq!(*IDLE_RAN.lock().unwrap(), ["i07"]);
+    if let Some(traffic) = traffic {
+        traffic.abort();
+        assert!(
+            ran.lock()
+                .unwrap()
+                .iter()
+                .filter(|n| **n == busy_lane)
+                .count()
+                > 10,
+            "the busy lane ran meanwhile"
+        );
+    } else {
+        assert_eq!(*ran.lock().unwrap(), [victim]);
+    }
 
     stop.cancel();
     handle.await.unwrap().unwrap();
