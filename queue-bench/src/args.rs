@@ -25,7 +25,9 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
   --payloads        Redis only: jobs of 1 KB, 10 KB, 100 KB and 1 MB (256 MB of each, within
                     --jobs) in MB/s, beside redis-benchmark SET and GET of that size
   --rtt LIST        Redis only: drain and end to end again through a proxy adding each round
-                    trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none)
+                    trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none);
+                    three rounds over the list, each figure the median of its rounds and
+                    each share of the 0 ms figure the median of the rounds' shares
   --driver-options PARAMS
                     Redis only: parameters added to the driver's URL (not the baseline's),
                     e.g. `compress=lz4` or `large_payload=0` (payloads kept in the records)

@@ -56,10 +56,28 @@ pub(crate) struct NetworkRun {
     pub(crate) round_trip_ms: f64,
     /// The median `PING` time through the proxy, as measured.
     pub(crate) measured_round_trip_p50_us: f64,
-    /// Drain (concurrency 50) through the proxy.
-    pub(crate) drain_jobs_per_s: f64,
-    /// End to end (4 producers, batches of 100) through the proxy.
-    pub(crate) end_to_end_jobs_per_s: f64,
+    /// Drain (concurrency 50) through the proxy, in each round.
+    pub(crate) drain_jobs_per_s: Vec<f64>,
+    /// End to end (4 producers, batches of 100) through the proxy, in each round.
+    pub(crate) end_to_end_jobs_per_s: Vec<f64>,
+}
+
+impl NetworkRun {
+    /// The median over the rounds of `figure`.
+    pub(crate) fn median(figure: &[f64]) -> f64 {
+        median_of(figure.to_vec())
+    }
+
+    /// `figure` of each round as a share of `at_zero`'s in the same round (in %), and their
+    /// median: what the round trip costs, with the machine's drift between rounds left out.
+    pub(crate) fn kept(figure: &[f64], at_zero: &[f64]) -> (f64, Vec<f64>) {
+        let shares: Vec<f64> = figure
+            .iter()
+            .zip(at_zero)
+            .map(|(value, zero)| value * 100.0 / zero)
+            .collect();
+        (median_of(shares.clone()), shares)
+    }
 }
 
 /// What the many-handlers phase measured ([`many`](crate::many)).

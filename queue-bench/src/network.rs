@@ -15,6 +15,10 @@ use crate::delay_proxy::DelayProxy;
 use crate::measurements::NetworkRun;
 use crate::phases::{per_sec, Bench};
 
+/// Rounds over the round trips: each figure is the median of this many, and each share of the
+/// 0 ms figure the median of the rounds' shares.
+const ROUNDS: usize = 3;
+
 /// PINGs through the proxy whose median is reported as the round trip measured.
 const PINGS: usize = 200;
 
@@ -25,39 +29,51 @@ pub(crate) async fn measure(
     server: SocketAddr,
     client: &redis::Client,
 ) -> Vec<NetworkRun> {
-    let mut runs = Vec::new();
+    let mut links = Vec::new();
     for &round_trip in &args.round_trips {
-        eprintln!("queue-bench: redis: through a proxy adding {round_trip:?} round trip");
         let proxy = DelayProxy::start(server, round_trip);
         let url = format!("redis://127.0.0.1:{}/?prefix=bench", proxy.port());
         let measured = ping_round_trip(&url).await;
         let driver = RedisDriver::connect(&url)
             .await
             .expect("connect to Redis through the delay proxy");
-        let bench = Bench {
-            driver: "redis",
-            queue: Queue::new(Arc::new(driver)),
-            redis: Some(client.clone()),
-            args,
-            scaling: false,
-            limits: false,
-            keep: crate::observed::keep(false),
-        };
-        bench.purge().await;
-        let n = args.jobs;
-        bench.enqueue_bulk(0..n, None).await;
-        let drained = bench.drain(n, None).await;
-        bench.purge().await;
-        let (e2e_jobs, e2e) = bench.end_to_end(n).await;
-        bench.purge().await;
-        runs.push(NetworkRun {
+        let run = NetworkRun {
             round_trip_ms: round_trip.as_secs_f64() * 1e3,
             measured_round_trip_p50_us: measured,
-            drain_jobs_per_s: per_sec(n, drained.elapsed),
-            end_to_end_jobs_per_s: per_sec(e2e_jobs, e2e),
-        });
+            drain_jobs_per_s: Vec::new(),
+            end_to_end_jobs_per_s: Vec::new(),
+        };
+        links.push((proxy, Queue::new(Arc::new(driver)), run));
     }
-    runs
+    // The proxies stay up across the rounds. The round trips in turn, ROUNDS times, so that each round's figures at every round
+    // trip come from the same minute.
+    for round in 1..=ROUNDS {
+        for (_proxy, queue, run) in &mut links {
+            eprintln!(
+                "queue-bench: redis: round {round} of {ROUNDS} through a proxy adding {} ms round trip",
+                run.round_trip_ms
+            );
+            let bench = Bench {
+                driver: "redis",
+                queue: queue.clone(),
+                redis: Some(client.clone()),
+                args,
+                scaling: false,
+                limits: false,
+                keep: crate::observed::keep(false),
+            };
+            bench.purge().await;
+            let n = args.jobs;
+            bench.enqueue_bulk(0..n, None).await;
+            let drained = bench.drain(n, None).await;
+            bench.purge().await;
+            let (e2e_jobs, e2e) = bench.end_to_end(n).await;
+            bench.purge().await;
+            run.drain_jobs_per_s.push(per_sec(n, drained.elapsed));
+            run.end_to_end_jobs_per_s.push(per_sec(e2e_jobs, e2e));
+        }
+    }
+    links.into_iter().map(|(_, _, run)| run).collect()
 }
 
 /// The median time of a `PING` through the proxy at `url`, in µs.

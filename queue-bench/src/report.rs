@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::baseline::{self, Baseline, Ratios};
-use crate::measurements::{widest_spreads, DriverReport, LimitedRun, RunInfo};
+use crate::measurements::{widest_spreads, DriverReport, LimitedRun, NetworkRun, RunInfo};
 use crate::numbers::{count, thousands};
 use crate::probe::Percentiles;
 use crate::targets::{self, Limit, Verdict};
@@ -177,28 +177,38 @@ impl DriverReport {
                 trim_ms(n.round_trip_ms),
                 micros(n.measured_round_trip_p50_us)
             );
-            for (what, value, at_zero) in [
+            for (what, rounds, at_zero) in [
                 (
                     "drain",
-                    n.drain_jobs_per_s,
-                    local.map(|l| l.drain_jobs_per_s),
+                    &n.drain_jobs_per_s,
+                    local.map(|l| &l.drain_jobs_per_s),
                 ),
                 (
                     "end to end",
-                    n.end_to_end_jobs_per_s,
-                    local.map(|l| l.end_to_end_jobs_per_s),
+                    &n.end_to_end_jobs_per_s,
+                    local.map(|l| &l.end_to_end_jobs_per_s),
                 ),
             ] {
+                let value = NetworkRun::median(rounds);
                 let kept = at_zero
                     .filter(|_| n.round_trip_ms > 0.0)
-                    .map(|zero| value * 100.0 / zero);
-                let value = match kept {
-                    Some(kept) => format!("{} ({kept:.1}% of 0 ms)", rate(value)),
-                    None => rate(value),
+                    .map(|zero| NetworkRun::kept(rounds, zero));
+                let value = match &kept {
+                    Some((kept, shares)) => {
+                        let shares: Vec<String> =
+                            shares.iter().map(|s| format!("{s:.1}%")).collect();
+                        format!(
+                            "{} ({kept:.1}% of 0 ms; median of {} rounds: {})",
+                            rate(value),
+                            shares.len(),
+                            shares.join(", ")
+                        )
+                    }
+                    None => format!("{} (median of {} rounds)", rate(value), rounds.len()),
                 };
                 let target = kept
                     .filter(|_| n.round_trip_ms == 1.0)
-                    .map(|kept| targets::NETWORK_KEPT_AT_1MS.check(kept));
+                    .map(|(kept, _)| targets::NETWORK_KEPT_AT_1MS.check(kept));
                 row(&format!("{what} {through}"), value, target);
             }
         }
