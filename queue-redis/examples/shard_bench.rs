@@ -2,7 +2,7 @@
 //! handler split into `--shards` shards (3 by default), first on a cluster of one primary,
 //! then on a cluster of several, and prints, as Markdown table rows, the jobs per second, each
 //! primary's Redis CPU (`used_cpu_sys` + `used_cpu_user` of `INFO cpu`) spent during the drain
-//! and its share, and the Redis CPU per job. Only the drain is measured (the jobs are
+//! and its share, and the Redis CPU per job (in user space and in the kernel). Only the drain is measured (the jobs are
 //! dispatched before); one worker in this process runs them.
 //!
 //! ```text
@@ -101,8 +101,8 @@ fn primaries(url: &str) -> Vec<String> {
         .collect()
 }
 
-/// Seconds of CPU each primary has used (`used_cpu_sys + used_cpu_user`).
-fn cpu(primaries: &[String]) -> BTreeMap<String, f64> {
+/// Seconds of CPU each primary has used: user (`used_cpu_user`) and system (`used_cpu_sys`).
+fn cpu(primaries: &[String]) -> BTreeMap<String, (f64, f64)> {
     primaries
         .iter()
         .map(|url| {
@@ -122,7 +122,7 @@ fn cpu(primaries: &[String]) -> BTreeMap<String, f64> {
             let name = name.trim_start_matches("redis://").trim_end_matches('/');
             (
                 name.to_string(),
-                field("used_cpu_sys") + field("used_cpu_user"),
+                (field("used_cpu_user"), field("used_cpu_sys")),
             )
         })
         .collect()
@@ -168,11 +168,16 @@ async fn measure(url: &str, args: &Args) {
     stop.cancel();
     worker.await.expect("worker task").expect("worker");
 
-    let spent: BTreeMap<&String, f64> = after
+    let spent: BTreeMap<&String, (f64, f64)> = after
         .iter()
-        .map(|(node, secs)| (node, secs - before.get(node).copied().unwrap_or(0.0)))
+        .map(|(node, (user, sys))| {
+            let (user_before, sys_before) = before.get(node).copied().unwrap_or_default();
+            (node, (user - user_before, sys - sys_before))
+        })
         .collect();
-    let total: f64 = spent.values().sum();
+    let user: f64 = spent.values().map(|(user, _)| user).sum();
+    let sys: f64 = spent.values().map(|(_, sys)| sys).sum();
+    let total = user + sys;
     let tag = match primaries.len() {
         1 => "1 primary".to_string(),
         n => format!("{n} primaries"),
@@ -181,7 +186,8 @@ async fn measure(url: &str, args: &Args) {
         "| {tag}: jobs/s | {:.0} |",
         f64::from(args.jobs) / took.as_secs_f64()
     );
-    for (node, secs) in &spent {
+    for (node, (user, sys)) in &spent {
+        let secs = user + sys;
         let share = if total > 0.0 {
             secs / total * 100.0
         } else {
@@ -191,9 +197,12 @@ async fn measure(url: &str, args: &Args) {
         println!("| {tag}: primary {node} share of Redis CPU | {share:.1}% |");
     }
     println!("| {tag}: Redis CPU, all primaries (s) | {total:.3} |");
+    let per_job = |secs: f64| secs / f64::from(args.jobs) * 1e6;
+    println!("| {tag}: Redis CPU per job (µs) | {:.1} |", per_job(total));
     println!(
-        "| {tag}: Redis CPU per job (µs) | {:.1} |",
-        total / f64::from(args.jobs) * 1e6
+        "| {tag}: of which user / system (µs) | {:.1} / {:.1} |",
+        per_job(user),
+        per_job(sys)
     );
 }
 
