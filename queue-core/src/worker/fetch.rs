@@ -281,12 +281,13 @@ impl Pool {
             }
         }
 
-        // Replies still coming: their acks count, their jobs go back unrun. A reply that does
-        // not come within a lease is given up: its jobs' leases end and the storage hands them
-        // out again.
+        // Replies still coming: their acks count, their jobs go back unrun. Replies that do
+        // not come within a lease of now (one deadline for all: they are in flight together)
+        // are given up: their jobs' leases end and the storage hands them out again.
+        let deadline = tokio::time::Instant::now() + self.lease;
         for sent in ahead {
             let abort = sent.reply.abort_handle();
-            let Ok(joined) = tokio::time::timeout(self.lease, sent.reply).await else {
+            let Ok(joined) = tokio::time::timeout_at(deadline, sent.reply).await else {
                 abort.abort();
                 tracing::warn!(lane = %self.lane(), "a reserve sent ahead did not answer before shutdown; its jobs go back when their leases end");
                 continue;
