@@ -119,6 +119,9 @@ impl Pool {
         let mut failures = 0u32;
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
         let mut ahead: VecDeque<Sent> = VecDeque::new();
+        // Jobs reserved but not run when the pool stops: handed back together at the end, so
+        // that they go back in dispatch order (each hand-back goes ahead of what is waiting).
+        let mut unrun: Vec<ReservedJob> = Vec::new();
         let mut pace = Pace::default();
         // Whether the last reservation's jobs all ended as they were started.
         let mut quick = false;
@@ -232,7 +235,7 @@ impl Pool {
                         tokio::select! {
                             biased;
                             _ = stop.cancelled() => {
-                                self.hand_back(reservation.jobs);
+                                unrun = reservation.jobs;
                                 break 'fetch;
                             }
                             waited = tokio::time::timeout(self.lease / 4, wait) => match waited {
@@ -301,11 +304,12 @@ impl Pool {
                     if !reservation.poisoned.is_empty() {
                         self.report_poisoned(std::mem::take(&mut reservation.poisoned));
                     }
-                    self.hand_back(reservation.jobs);
+                    unrun.extend(reservation.jobs);
                 }
                 Err(_) => self.outbox.finished.put_back(done),
             }
         }
+        self.hand_back(unrun);
     }
 
     /// A reserve sent ahead, once its task ended: `None` when the task was cancelled (the

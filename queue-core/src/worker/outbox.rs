@@ -385,7 +385,9 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             note_refused(outbox, "ack", chunk, &acked);
         }
     }
-    for chunk in requeues.chunks(SETTLE_BATCH) {
+    // Each requeue call puts its jobs ahead of what waits: the last chunk goes first, so that
+    // the earlier ones end up ahead of it, in the order they were handed back.
+    for chunk in requeues.chunks(SETTLE_BATCH).rev() {
         let call = || driver.requeue(lane, chunk);
         if let Some(held) = persist(outbox, "requeue", chunk.len(), call).await {
             note_refused(outbox, "requeue", chunk, &held);
