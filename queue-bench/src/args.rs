@@ -7,7 +7,7 @@ const USAGE: &str = "\
 usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                    [--redis-url URL] [--scaling-max N] [--json PATH] [--observe]
                    [--rtt MS,MS,...] [--payloads] [--only limited]
-                   [--driver-options PARAMS]
+                   [--driver-options PARAMS] [--payload-text letters|words]
 
   --jobs N          jobs per throughput phase (default 100000)
   --latency-jobs N  idle latency samples; a fifth of it (at least 20) delayed jobs (default 1000)
@@ -28,6 +28,9 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                     trip of the comma-separated list, in ms (e.g. 0,0.5,1,2; default none);
                     three rounds over the list, each figure the median of its rounds and
                     each share of the 0 ms figure the median of the rounds' shares
+  --payload-text T  the big-payload phase's text: `letters` (one letter repeated, as
+                    redis-benchmark sends; default) or `words` (records of words and
+                    numbers, compressing like typical data: for `compress=lz4`)
   --driver-options PARAMS
                     Redis only: parameters added to the driver's URL (not the baseline's),
                     e.g. `compress=lz4` or `large_payload=0` (payloads kept in the records)
@@ -38,7 +41,7 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
 ";
 
 /// The flags that take a value.
-const FLAGS: [&str; 9] = [
+const FLAGS: [&str; 10] = [
     "--jobs",
     "--latency-jobs",
     "--driver",
@@ -48,6 +51,7 @@ const FLAGS: [&str; 9] = [
     "--rtt",
     "--only",
     "--driver-options",
+    "--payload-text",
 ];
 
 /// A phase that `--only` runs alone.
@@ -84,6 +88,19 @@ pub(crate) struct Args {
     pub(crate) only: Option<Only>,
     /// Parameters added to the Redis driver's URL (`--driver-options`).
     pub(crate) driver_options: Option<String>,
+    /// What the big-payload phase's payloads are made of (`--payload-text`).
+    pub(crate) payload_text: PayloadText,
+}
+
+/// The text of the big-payload phase's payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum PayloadText {
+    /// One letter over and over (what `redis-benchmark -d` sends); compresses to almost nothing.
+    #[default]
+    Letters,
+    /// Records of words and numbers drawn from a fixed seed, compressing about as much as
+    /// typical application data.
+    Words,
 }
 
 impl Args {
@@ -117,6 +134,7 @@ impl Args {
             payloads: false,
             only: None,
             driver_options: None,
+            payload_text: PayloadText::default(),
         };
         let mut flags = flags;
         while let Some(flag) = flags.next() {
@@ -151,6 +169,17 @@ impl Args {
                 "--json" => args.json = Some(value.into()),
                 "--rtt" => args.round_trips = round_trips(&value)?,
                 "--driver-options" => args.driver_options = Some(value),
+                "--payload-text" => {
+                    args.payload_text = match value.as_str() {
+                        "letters" => PayloadText::Letters,
+                        "words" => PayloadText::Words,
+                        other => {
+                            return Err(Some(format!(
+                                "--payload-text takes `letters` or `words`, not `{other}`"
+                            )))
+                        }
+                    }
+                }
                 "--only" => {
                     args.only = match value.as_str() {
                         "limited" => Some(Only::Limited),

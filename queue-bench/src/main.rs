@@ -216,8 +216,15 @@ async fn measure(
         report.many_handlers = Some(many::measure(&bench_url(&url, args), &client).await);
     }
     if !observed && args.payloads {
-        report.payloads =
-            payloads::measure(&bench.queue, &client, benchmark, &connection, args.jobs).await;
+        report.payloads = payloads::measure(
+            &bench.queue,
+            &client,
+            benchmark,
+            &connection,
+            args.jobs,
+            args.payload_text,
+        )
+        .await;
     }
     if !observed && !args.round_trips.is_empty() {
         let info = client.get_connection_info();

@@ -21,6 +21,7 @@ use queue_core::{job, JobError, Keep, Queue};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::args::PayloadText;
 use crate::jobs::BackgroundWorker;
 use crate::measurements::PayloadRun;
 use crate::probe::Snapshot;
@@ -66,6 +67,7 @@ pub(crate) async fn measure(
     binary: &Path,
     connection: &[String],
     max_jobs: u64,
+    text: PayloadText,
 ) -> Vec<PayloadRun> {
     // The default limit (512 KB) refuses the biggest size.
     let queue = &queue.clone().with_max_payload(2 << 20);
@@ -75,7 +77,7 @@ pub(crate) async fn measure(
         eprintln!("queue-bench: redis: {jobs} jobs of {} KB", size >> 10);
         queue.purge(big::DEFINITION.queue).await.expect("purge");
         // Leaked: one string per size for the whole run, borrowed by every job.
-        let data: &'static str = "x".repeat(size).leak();
+        let data: &'static str = payload_text(text, size).leak();
         let started = Instant::now();
         let per_call = (CALL_BYTES / size).max(1) as u64;
         for from in (0..jobs).step_by(per_call as usize) {
@@ -160,6 +162,70 @@ pub(crate) async fn measure(
     }
     queue.purge(big::DEFINITION.queue).await.expect("purge");
     runs
+}
+
+/// Words the `words` text is made of.
+const WORDS: [&str; 32] = [
+    "account",
+    "order",
+    "shipped",
+    "pending",
+    "invoice",
+    "customer",
+    "email",
+    "amount",
+    "total",
+    "currency",
+    "EUR",
+    "USD",
+    "item",
+    "sku",
+    "quantity",
+    "price",
+    "discount",
+    "address",
+    "street",
+    "city",
+    "berlin",
+    "paris",
+    "status",
+    "created",
+    "updated",
+    "note",
+    "gift",
+    "express",
+    "standard",
+    "warehouse",
+    "refund",
+    "true",
+];
+
+/// `size` bytes of the text `text` (see [`PayloadText`]).
+fn payload_text(text: PayloadText, size: usize) -> String {
+    match text {
+        PayloadText::Letters => "x".repeat(size),
+        PayloadText::Words => {
+            // A fixed-seed xorshift: the same text every run.
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let mut out = String::with_capacity(size + 64);
+            while out.len() < size {
+                let r = next();
+                let word = WORDS[(r % WORDS.len() as u64) as usize];
+                out.push_str(word);
+                out.push('=');
+                out.push_str(&(r >> 40).to_string());
+                out.push(if r & 7 == 0 { '\n' } else { ' ' });
+            }
+            out.truncate(size);
+            out
+        }
+    }
 }
 
 /// Dispatches jobs `0..jobs` carrying `data`, one per `dispatch` call, from [`PRODUCERS`]
