@@ -316,4 +316,19 @@ mod tests {
             .unwrap()
             .contains("--observe"));
     }
+
+    #[test]
+    fn payload_text_is_letters_unless_words_are_asked_for() {
+        assert_eq!(parse("").unwrap().payload_text, PayloadText::Letters);
+        assert_eq!(
+            parse("--payloads --payload-text words")
+                .unwrap()
+                .payload_text,
+            PayloadText::Words
+        );
+        assert!(parse("--payload-text json")
+            .unwrap_err()
+            .unwrap()
+            .contains("not `json`"));
+    }
 }
