@@ -76,14 +76,7 @@ async fn cluster_failover_loses_no_acknowledged_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tls_with_an_acl_user_failover_loses_no_acknowledged_job() {
     let (_tls, security) = tls_checks::tls_with_acl_user(true);
-    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
-        .await
-        .unwrap();
-    assert!(
-        cluster.url().starts_with("rediss+cluster://queue-app:"),
-        "{}",
-        cluster.url()
-    );
+    let cluster = RedisCluster::start_tls_for(security, tls_checks::USER).await;
     lose_no_acknowledged_job(cluster, TLS).await;
 }
 

@@ -115,14 +115,7 @@ async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tls_with_an_acl_user_resharding_moves_a_running_queue_without_losing_a_job() {
     let (_tls, security) = tls_checks::tls_with_acl_user(true);
-    let cluster = tokio::task::spawn_blocking(move || RedisCluster::start_secured(security))
-        .await
-        .unwrap();
-    assert!(
-        cluster.url().starts_with("rediss+cluster://queue-app:"),
-        "{}",
-        cluster.url()
-    );
+    let cluster = RedisCluster::start_tls_for(security, tls_checks::USER).await;
     move_a_running_queue(cluster, TLS).await;
 }
 

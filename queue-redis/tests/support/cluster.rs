@@ -99,6 +99,17 @@ impl RedisCluster {
         Self::start_sized(3, 1, security)
     }
 
+    /// [`start_secured`](Self::start_secured) off the async runtime's threads (it waits on
+    /// processes), checking that its URL is a TLS one naming the ACL user `user`.
+    pub async fn start_tls_for(security: Security, user: &str) -> Self {
+        let cluster = tokio::task::spawn_blocking(move || Self::start_secured(security))
+            .await
+            .expect("the cluster starts");
+        let expected = format!("rediss+cluster://{user}:");
+        assert!(cluster.url().starts_with(&expected), "{}", cluster.url());
+        cluster
+    }
+
     /// Starts three primaries and no replica (nothing but the primaries' own work).
     pub fn start_without_replicas() -> Self {
         Self::start_sized(3, 0, Security::default())
