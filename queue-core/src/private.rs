@@ -168,12 +168,12 @@ struct Scratch<'a> {
 
 impl Scratch<'_> {
     /// Makes room for `more` bytes: past [`SCRATCH_KEEP`], at once as much as the thread's
-    /// last large payload took (see [`encode`]).
+    /// last large payload took when that covers it (see [`encode`]); else the usual doubling.
     #[cold]
     fn grow(&mut self, more: usize) {
         let need = self.buffer.len() + more;
-        let room = LAST_LARGE.get().max(need);
-        if need > SCRATCH_KEEP && room > self.buffer.capacity() {
+        let room = LAST_LARGE.get();
+        if need > SCRATCH_KEEP && room >= need {
             self.buffer.reserve_exact(room - self.buffer.len());
         } else {
             self.buffer.reserve(more);
@@ -378,6 +378,10 @@ mod tests {
             1_000_002usize.next_multiple_of(4096),
             "small payloads leave the room of the last large one for the next"
         );
+        // A payload written in many small pieces past the limit comes out whole too (the buffer
+        // grows by doubling there, not by each piece).
+        let many: Vec<u32> = (0..40_000).collect();
+        assert_eq!(encode(&many).unwrap(), serde_json::to_vec(&many).unwrap());
         // A payload that dispatches another while being encoded gets its own buffer.
         struct Nested;
         impl Serialize for Nested {
