@@ -119,9 +119,6 @@ impl Pool {
         let mut failures = 0u32;
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
         let mut ahead: VecDeque<Sent> = VecDeque::new();
-        // Jobs reserved but not run when the pool stops: handed back together at the end, so
-        // that they go back in dispatch order (each hand-back goes ahead of what is waiting).
-        let mut unrun: Vec<ReservedJob> = Vec::new();
         let mut pace = Pace::default();
         // Whether the last reservation's jobs all ended as they were started.
         let mut quick = false;
@@ -235,7 +232,9 @@ impl Pool {
                         tokio::select! {
                             biased;
                             _ = stop.cancelled() => {
-                                unrun = reservation.jobs;
+                                // Back at once: their leases run meanwhile, and the replies
+                                // still in flight may take up to a lease.
+                                self.hand_back(reservation.jobs);
                                 break 'fetch;
                             }
                             waited = tokio::time::timeout(self.lease / 4, wait) => match waited {
@@ -288,6 +287,9 @@ impl Pool {
         // not come within a lease of now (one deadline for all: they are in flight together)
         // are given up: their jobs' leases end and the storage hands them out again.
         let deadline = tokio::time::Instant::now() + self.lease;
+        // Their jobs go back together, in dispatch order (each hand-back goes ahead of what is
+        // waiting).
+        let mut unrun: Vec<ReservedJob> = Vec::new();
         for sent in ahead {
             let abort = sent.reply.abort_handle();
             let Ok(joined) = tokio::time::timeout_at(deadline, sent.reply).await else {
