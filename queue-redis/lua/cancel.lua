@@ -1,7 +1,7 @@
 -- cancel: cancels one job. A waiting job (ready or scheduled) is removed; a running job's lease
 -- ends (its worker's renewals, acks and failures are refused) and it goes to the failed list
 -- with the error 'cancelled', marked in the cancelled set with its failure time.
--- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done (kept completed jobs),
+-- KEYS: the lane key set (lib.lua) of the job's lane, then 20 donetime (kept completed jobs),
 -- 21 cancelled (ZSET id -> the failure time of a job cancelled while it ran).
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record  ARGV[3]: failed list cap
 -- Returns: 1 removed, 2 already ended (failed, completed or cancelled), 3 stopped,
@@ -11,7 +11,7 @@ local raw = redis.call('HGET', q.data, id) or redis.call('HGET', q.later, id)
 if not raw then return 0 end
 local j = parse_env(raw)
 if j and j.name ~= name then return -1 end
-if not j or j.failed ~= '0' or redis.call('ZSCORE', KEYS[20], id) then return 2 end
+if not j or j.failed ~= '0' or redis.call('HEXISTS', KEYS[20], id) == 1 then return 2 end
 local tok = redis.call('ZSCORE', l.active, id)
 if not tok then
   if redis.call('ZREM', l.sched, id) == 0 and redis.call('ZREM', l.prio, id) == 0 then

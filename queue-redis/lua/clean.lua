@@ -1,7 +1,7 @@
 -- clean: removes a queue's completed or failed jobs that finished long enough ago, oldest
 -- first, with their records and results.
--- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done  9 results  10 resexp
--- 11 donestart  12 errs  13 body
+-- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done (newest first)
+-- 9 results  10 resexp  11 donetime  12 donepushed  13 errs  14 body
 -- ARGV[1]: 'completed' or 'failed'  ARGV[2]: age in ms (jobs that finished at least this long
 -- ago go)  ARGV[3]: most jobs to remove
 -- Returns: how many jobs were removed.
@@ -10,9 +10,17 @@ local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonum
 local limit = tonumber(ARGV[3])
 local gone = {}
 if ARGV[1] == 'completed' then
-  gone = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', cutoff, 'LIMIT', 0, limit)
-  for i = 1, #gone, 1000 do
-    redis.call('ZREM', KEYS[8], unpack(gone, i, math.min(i + 999, #gone)))
+  -- The oldest at the tail; '' marks a deleted job's place and goes without counting.
+  while #gone < limit do
+    local id = redis.call('LINDEX', KEYS[8], -1)
+    if not id then break end
+    if id ~= '' then
+      local t = redis.call('HGET', KEYS[11], id)
+      local finished = t and tonumber(string.match(t, '^(%d+)'))
+      if finished and finished > cutoff then break end
+      gone[#gone + 1] = id
+    end
+    redis.call('RPOP', KEYS[8])
   end
 else
   -- The failed list is newest first; an envelope starts with the time it failed.
@@ -29,7 +37,7 @@ end
 for i = 1, #gone, 1000 do
   local chunk = { unpack(gone, i, math.min(i + 999, #gone)) }
   for _, key in ipairs({ KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9],
-                         KEYS[11], KEYS[12], KEYS[13] }) do
+                         KEYS[11], KEYS[13], KEYS[14] }) do
     redis.call('HDEL', key, unpack(chunk))
   end
   redis.call('ZREM', KEYS[10], unpack(chunk))

@@ -1,34 +1,36 @@
 -- complete: ends runs that succeeded for handlers that keep something (queue_core::Keep):
 -- keeps the jobs as completed and their results, then trims what is kept.
--- KEYS: the lane key set (lib.lua), then 20 done (ZSET id -> finished ms), 21 results (HASH
--- id -> JSON), 22 resexp (ZSET id -> result expiry ms), 23 donestart (HASH id -> the completing
--- run's start, unix ms).
+-- KEYS: the lane key set (lib.lua), then 20 done (LIST of ids, newest at the head), 21 results
+-- (HASH id -> JSON), 22 resexp (ZSET id -> result expiry ms), 23 donetime (HASH id ->
+-- "finished ms:started ms"), 24 donepushed (how many ids were ever pushed onto done).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
 -- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then n
 -- results ('' for none).
 -- Returns: a list of 1 (completed) or 0 (stale token, nothing changed), one per job.
 -- A completed job keeps its envelope in data (so lookups find it and its chosen id stays
--- taken) and leaves every other index; the start of its completing run goes to donestart. Trimming takes at most TRIM jobs per call, so a call's
--- work stays bounded; what it leaves, the next call takes. Expired results are dropped the same
--- way, and reads ignore them meanwhile.
+-- taken) and leaves every other index; its times go to donetime. A list push and a hash entry
+-- per job cost a fraction of a sorted set's insert, and the list is in completion order, as
+-- pages and trimming read it. Trimming takes at most TRIM jobs per call, so a call's work stays
+-- bounded; what it leaves, the next call takes. Expired results are dropped the same way, and
+-- reads ignore them meanwhile.
 local TRIM = 1000
-local done_key, results, resexp, starts = KEYS[20], KEYS[21], KEYS[22], KEYS[23]
+local done_key, results, resexp, times, pushed = KEYS[20], KEYS[21], KEYS[22], KEYS[23], KEYS[24]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
-local flags, done, done_toks, zdone, hres, zres = {}, {}, {}, {}, {}, {}
+-- Scores go to Redis as text formatted once: a Lua number is formatted again for every element.
+local now_text, expiry_text = fmt(now), fmt(now + ttl)
+local flags, done, done_toks, hres, zres = {}, {}, {}, {}, {}
 for i, id in ipairs(ids) do
   if held[i] then
     flags[i] = 1
     done[#done + 1] = id
     done_toks[#done_toks + 1] = toks[i]
-    zdone[#zdone + 1] = now
-    zdone[#zdone + 1] = id
     local body = ARGV[5 + 2 * n + i]
     if ttl > 0 and body ~= '' then
       hres[#hres + 1] = id
       hres[#hres + 1] = body
-      zres[#zres + 1] = now + ttl
+      zres[#zres + 1] = expiry_text
       zres[#zres + 1] = id
     end
   else
@@ -44,21 +46,21 @@ if #done > 0 then
     end
   end
   if keep > 0 then
-    call_many('ZADD', done_key, zdone)
-    -- When the completing runs started, which their tokens carry (a batch's jobs share one).
-    local hstart, tok, at = {}, nil, 0
+    call_many('LPUSH', done_key, done)
+    redis.call('INCRBY', pushed, #done)
+    -- When each completed: now; when the completing run started: what its token carries (a
+    -- batch's jobs share one).
+    local htimes, tok, at = {}, nil, ''
     for i, id in ipairs(done) do
       if done_toks[i] ~= tok then
         tok = done_toks[i]
-        at = token_ms(tok)
-        if at ~= 0 then at = fmt(at) end
+        local ms = token_ms(tok)
+        at = now_text .. ':' .. (ms ~= 0 and fmt(ms) or '')
       end
-      if at ~= 0 then
-        hstart[#hstart + 1] = id
-        hstart[#hstart + 1] = at
-      end
+      htimes[#htimes + 1] = id
+      htimes[#htimes + 1] = at
     end
-    call_many('HSET', starts, hstart)
+    call_many('HSET', times, htimes)
   else
     call_many('HDEL', q.data, done)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, done) end
@@ -67,27 +69,45 @@ if #done > 0 then
   call_many('HSET', results, hres)
   call_many('ZADD', resexp, zres)
 end
--- Trim: the oldest completed jobs past the count (popped), then those past the age. A kept
--- job has only its envelope left (its side records went at completion), its dispatch
--- sequence if its id was chosen, and its payload if it was too big for the envelope. A call whose leases were all stale changes nothing.
+-- Trim: the oldest completed jobs past the count, then those past the age. A kept job has only
+-- its envelope left (its side records went at completion), its dispatch sequence if its id was
+-- chosen, and its payload if it was too big for the envelope. A call whose leases were all
+-- stale changes nothing.
 if #done == 0 then return flags end
 if keep > 0 then
+  -- The oldest at the tail: past the count, then past the age; '' marks a deleted job's place.
   local old = {}
-  local excess = redis.call('ZCARD', done_key) - keep
-  if excess > 0 then
-    local popped = redis.call('ZPOPMIN', done_key, math.min(excess, TRIM))
-    for i = 1, #popped, 2 do old[#old + 1] = popped[i] end
+  local excess = redis.call('HLEN', times) - keep
+  local taken = 0
+  while excess > 0 and taken < TRIM do
+    local popped = redis.call('RPOP', done_key, math.min(excess, TRIM - taken))
+    if not popped then break end
+    taken = taken + #popped
+    for _, id in ipairs(popped) do
+      if id ~= '' then
+        old[#old + 1] = id
+        excess = excess - 1
+      end
+    end
   end
-  if age > 0 and #old < TRIM then
-    local aged = redis.call('ZRANGEBYSCORE', done_key, '-inf', now - age, 'LIMIT', 0, TRIM - #old)
-    if #aged > 0 then
-      call_many('ZREM', done_key, aged)
-      for _, id in ipairs(aged) do old[#old + 1] = id end
+  if age > 0 then
+    local cutoff = now - age
+    while taken < TRIM do
+      local id = redis.call('LINDEX', done_key, -1)
+      if not id then break end
+      if id ~= '' then
+        local t = redis.call('HGET', times, id)
+        local finished = t and tonumber(string.match(t, '^(%d+)'))
+        if finished and finished > cutoff then break end
+        old[#old + 1] = id
+      end
+      redis.call('RPOP', done_key)
+      taken = taken + 1
     end
   end
   if #old > 0 then
     call_many('HDEL', q.data, old)
-    call_many('HDEL', starts, old)
+    call_many('HDEL', times, old)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, old) end
     if redis.call('HLEN', q.body) > 0 then call_many('HDEL', q.body, old) end
   end

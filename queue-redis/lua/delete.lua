@@ -1,6 +1,6 @@
 -- delete: removes one job, whatever its state. An active job's lease becomes stale.
--- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done, 21 results, 22 resexp,
--- 23 donestart.
+-- KEYS: the lane key set (lib.lua) of the job's lane, then 20 done (LIST), 21 results,
+-- 22 resexp, 23 donetime, 24 donepushed.
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record
 -- Returns: 1 deleted, 0 no such job, -1 the record names another lane (read it again).
 local id = ARGV[1]
@@ -11,8 +11,14 @@ if j and j.name ~= ARGV[2] then return -1 end
 if not j or j.failed ~= '0' then
   redis.call('LREM', q.failed, 1, id)
 end
-local completed = redis.call('ZREM', KEYS[20], id) == 1
-if completed then redis.call('HDEL', KEYS[23], id) end
+local completed = redis.call('HDEL', KEYS[23], id) == 1
+if completed then
+  -- Its place in done becomes '' rather than going, so the positions of the jobs kept with it
+  -- (pages' cursors) stay; trimming and cleaning drop it. Finding it reads the list: deleting
+  -- one job is an operator's step, not the hot path.
+  local at = redis.call('LPOS', KEYS[20], id)
+  if at then redis.call('LSET', KEYS[20], at, '') end
+end
 redis.call('HDEL', KEYS[21], id)
 redis.call('ZREM', KEYS[22], id)
 if j and j.failed == '0' and not completed then

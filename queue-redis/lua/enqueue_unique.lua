@@ -3,8 +3,8 @@
 -- script holds as the function plain_enqueue (scripts/mod.rs), so a unique job is stored
 -- exactly as any other. Locks are checked here only: reserve, ack and the other steps never
 -- look at them, and a lock whose holder is gone or past what the mode covers is free.
--- KEYS: the lane key set (lib.lua), then 20 the lock ({p:q}:unique:...), 21 done (kept
--- completed jobs).
+-- KEYS: the lane key set (lib.lua), then 20 the lock ({p:q}:unique:...), 21 donetime
+-- (kept completed jobs).
 -- ARGV[1..7]: as enqueue.lua for one job with 4 values: job name, 1, 4, chosen id or '',
 -- priority, delay ms, envelope.  ARGV[8]: mode: 's' until started, 'f' until finished,
 -- 'd' debounce.  ARGV[9]: the lock's time in ms.
@@ -20,7 +20,7 @@ if holder then
   local j = parse_env(env)
   local covered = false
   if j and j.failed == '0' and j.name == ARGV[1]
-      and (scheduled or not redis.call('ZSCORE', KEYS[21], holder)) then
+      and (scheduled or redis.call('HEXISTS', KEYS[21], holder) == 0) then
     if mode == 'f' then
       covered = true
     else

@@ -64,7 +64,7 @@ impl RedisDriver {
         let mut pipe = redis::pipe();
         pipe.cmd("LLEN").arg(keys.failed());
         pipe.cmd("EXISTS").arg(keys.paused());
-        pipe.cmd("ZCARD").arg(keys.done());
+        pipe.cmd("HLEN").arg(keys.done_times());
         for job in &lanes {
             let lane = keys.lane(job);
             pipe.cmd("LLEN").arg(lane.ready());
@@ -106,9 +106,8 @@ impl RedisDriver {
         ] {
             pipe.cmd("HGET").arg(key).arg(id.as_str());
         }
-        pipe.cmd("ZSCORE").arg(keys.done()).arg(id.as_str());
+        pipe.cmd("HGET").arg(keys.done_times()).arg(id.as_str());
         pipe.cmd("ZSCORE").arg(keys.cancelled()).arg(id.as_str());
-        pipe.cmd("HGET").arg(keys.done_starts()).arg(id.as_str());
         type Reply = (
             Value,
             Value,
@@ -116,12 +115,12 @@ impl RedisDriver {
             Value,
             Value,
             Value,
+            Option<String>,
             Option<f64>,
-            Option<f64>,
-            Option<u64>,
         );
-        let (data, later, err, prog, lost, errs, done, cancelled, done_start): Reply =
+        let (data, later, err, prog, lost, errs, done, cancelled): Reply =
             self.inner.conn.pipe(&pipe).await?;
+        let done = done.as_deref().and_then(crate::retention::DoneTimes::parse);
         let Some(raw) = into_bytes(data).or_else(|| into_bytes(later)) else {
             return Ok(None);
         };
@@ -163,8 +162,8 @@ impl RedisDriver {
             info.first_started_at.get_or_insert(started);
         }
         mark_cancelled(&mut info, cancelled);
-        if let Some(finished) = done {
-            crate::retention::mark_completed(&mut info, finished as u64, done_start);
+        if let Some(times) = done {
+            crate::retention::mark_completed(&mut info, times);
         }
         info.result = queue_core::Retention::result(self, queue, id).await?;
         self.fill_infos(&keys, std::slice::from_mut(&mut info))

@@ -197,10 +197,10 @@ impl QueueKeys {
         self.key("order")
     }
 
-    /// Completed jobs kept (`queue_core::Keep`): id -> finished ms (a ZSET). Their envelopes
-    /// stay in `data`.
+    /// Completed jobs kept (`queue_core::Keep`), newest at the head (a LIST of ids; '' where a
+    /// deleted job was, so that positions stay). Their envelopes stay in `data`.
     pub(crate) fn done(&self) -> String {
-        self.key("done")
+        self.key("donelist")
     }
     /// Kept results: id -> JSON.
     pub(crate) fn results(&self) -> String {
@@ -210,18 +210,25 @@ impl QueueKeys {
     pub(crate) fn result_expiry(&self) -> String {
         self.key("resexp")
     }
-    /// When the run that completed each kept job started: id -> unix ms (a hash), beside
-    /// `done` (the envelope keeps only the starts of runs that ended without success).
-    pub(crate) fn done_starts(&self) -> String {
-        self.key("donestart")
+    /// The kept completed jobs' times: id -> "finished ms:started ms" (a hash; the start of the
+    /// run that completed, empty when not recorded). A job is completed while it is here.
+    pub(crate) fn done_times(&self) -> String {
+        self.key("donetime")
     }
-    /// The keys of what is kept after success: done, results, result expiry, done starts.
-    pub(crate) fn kept(&self) -> [String; 4] {
+    /// How many ids were ever pushed onto `done` (a counter): a kept job's position, counted
+    /// from the oldest, stays the same while newer ones are pushed and older ones trimmed.
+    pub(crate) fn done_pushed(&self) -> String {
+        self.key("donepushed")
+    }
+    /// The keys of what is kept after success: done, results, result expiry, done times, done
+    /// pushes.
+    pub(crate) fn kept(&self) -> [String; 5] {
         [
             self.done(),
             self.results(),
             self.result_expiry(),
-            self.done_starts(),
+            self.done_times(),
+            self.done_pushed(),
         ]
     }
     /// Jobs cancelled while they ran: id -> their failure time in ms (a ZSET); a job is

@@ -2,10 +2,11 @@
 //! success (`lua/complete.lua`), reading results, cleaning by age (`lua/clean.lua`) and
 //! listing completed jobs.
 //!
-//! Layout, under the queue's hash tag: `done` (ZSET id -> finished ms; the envelopes stay in
-//! `data`), `donestart` (HASH id -> when the completing run started, unix ms), `results` (HASH
-//! id -> JSON) and `resexp` (ZSET id -> result expiry ms). Expired
-//! results are dropped by later completions, at most 1000 per call, and ignored by reads.
+//! Layout, under the queue's hash tag: `donelist` (LIST of ids, newest at the head; the
+//! envelopes stay in `data`), `donetime` (HASH id -> "finished ms:started ms", the start of the
+//! run that completed), `donepushed` (how many ids were ever pushed: positions for pages),
+//! `results` (HASH id -> JSON) and `resexp` (ZSET id -> result expiry ms). Expired results are
+//! dropped by later completions, at most 1000 per call, and ignored by reads.
 
 use std::time::Duration;
 
@@ -16,22 +17,46 @@ use queue_core::{
     Lane, LanePosition, Order, Result, Retention,
 };
 use redis::Value;
+use std::collections::HashMap;
 
 use crate::record::into_bytes;
-use crate::scripts::{Clean, Complete, JOBS_PER_CALL};
+use crate::scripts::{Clean, Complete, ListDone, JOBS_PER_CALL};
 use crate::RedisDriver;
 
-/// Marks a job read from `data` as completed at `finished_ms`: its last run ended (the
-/// envelope counts only failed runs) and it is in no lane. `started_ms` is when the run that
-/// completed started (`donestart`), when recorded: then it is the job's latest start, and its
-/// first unless an earlier run's was recorded in the envelope.
-pub(crate) fn mark_completed(info: &mut JobInfo, finished_ms: u64, started_ms: Option<u64>) {
+/// A kept completed job's times, as `donetime` holds them: "finished ms:started ms" (the start
+/// empty when it was not recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DoneTimes {
+    /// When the job completed, unix ms.
+    pub(crate) finished_ms: u64,
+    /// When the run that completed started, unix ms.
+    pub(crate) started_ms: Option<u64>,
+}
+
+impl DoneTimes {
+    /// Reads `donetime`'s text; `None` when it is not "ms:" or "ms:ms".
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let (finished, started) = text.split_once(':')?;
+        Some(Self {
+            finished_ms: finished.parse().ok()?,
+            started_ms: match started {
+                "" => None,
+                ms => Some(ms.parse().ok()?),
+            },
+        })
+    }
+}
+
+/// Marks a job read from `data` as completed: its last run ended (the envelope counts only
+/// failed runs) and it is in no lane. The start of the run that completed, when recorded, is
+/// the job's latest start, and its first unless an earlier run's was recorded in the envelope.
+pub(crate) fn mark_completed(info: &mut JobInfo, times: DoneTimes) {
     info.state = JobState::Completed;
-    info.finished_at = Some(from_unix_ms(finished_ms));
+    info.finished_at = Some(from_unix_ms(times.finished_ms));
     info.attempts += 1;
     // Without a record of the completing run's start, the envelope's latest start is that of a
     // run that ended without success: say nothing rather than that.
-    info.started_at = started_ms.map(from_unix_ms);
+    info.started_at = times.started_ms.map(from_unix_ms);
     if let Some(started) = info.started_at {
         info.first_started_at.get_or_insert(started);
     }
@@ -58,7 +83,7 @@ impl Retention for RedisDriver {
 
     async fn result(&self, queue: &str, id: &JobId) -> Result<Option<Bytes>> {
         let keys = self.queue_keys(queue)?;
-        type Reply = (Value, Option<f64>, (u64, u64), bool, bool, Option<f64>);
+        type Reply = (Value, Option<f64>, (u64, u64), bool, bool, bool);
         let (body, expires, time, ready, scheduled, done): Reply = self
             .inner
             .conn
@@ -77,14 +102,14 @@ impl Retention for RedisDriver {
                     .cmd("HEXISTS")
                     .arg(keys.later())
                     .arg(id.as_str())
-                    .cmd("ZSCORE")
-                    .arg(keys.done())
+                    .cmd("HEXISTS")
+                    .arg(keys.done_times())
                     .arg(id.as_str()),
             )
             .await?;
         // A job of this id that exists and has not completed was dispatched again (a chosen
         // id): the result is the previous job's.
-        if (ready || scheduled) && done.is_none() {
+        if (ready || scheduled) && !done {
             return Ok(None);
         }
         let now_ms = time.0 * 1000 + time.1 / 1000;
@@ -130,115 +155,88 @@ impl Retention for RedisDriver {
 }
 
 impl RedisDriver {
-    /// A page of the queue's completed jobs, by finish time (ties by id), from `done`: a
-    /// sorted-set range after the cursor's (score, id), O(log n + page). Completed jobs are
-    /// kept per queue: a listing by name filters them, reading at most four pages' worth per
-    /// call, and may return a short page with a cursor to go on.
+    /// A page of the queue's completed jobs in the order they completed, from `donelist`: a
+    /// window of the list after the cursor's position (`lua/list_done.lua`), O(page).
+    /// Completed jobs are kept per queue: a listing by name filters them, reading at most four
+    /// pages' worth per call, and may return a short page with a cursor to go on.
     pub(crate) async fn list_completed(&self, queue: &str, query: &JobQuery) -> Result<JobPage> {
         let keys = self.queue_keys(queue)?;
         let cursor = Cursor::read(query)?.unwrap_or_default();
         let after = match cursor.lane("") {
             Some(p) if p.phase != 0 || p.at < 0 => return Err(query.bad_cursor("bad position")),
-            Some(p) => Some((p.at as u64, p.member.clone())),
+            Some(p) => Some(p.at as u64),
             None => None,
         };
         let window = (query.limit + 1) * if query.name.is_some() { 4 } else { 1 };
-        let newest = query.order == Order::Newest;
-        // After the cursor's job by its rank while it is still kept (jobs completed in the same
-        // ms tie on score, so a score alone cannot place it); after its score once it is gone.
-        let rank: Option<i64> = match &after {
-            Some((_, member)) => {
-                let cmd = if newest { "ZREVRANK" } else { "ZRANK" };
-                self.inner
-                    .conn
-                    .query(redis::cmd(cmd).arg(keys.done()).arg(member))
-                    .await?
-            }
-            None => Some(-1),
-        };
-        let fetch = match (rank, &after) {
-            (Some(rank), _) => {
-                let cmd = if newest { "ZREVRANGE" } else { "ZRANGE" };
-                let mut c = redis::cmd(cmd);
-                c.arg(keys.done())
-                    .arg(rank + 1)
-                    .arg(rank + window as i64)
-                    .arg("WITHSCORES");
-                c
-            }
-            (None, Some((at, _))) => {
-                let (cmd, from, to) = if newest {
-                    ("ZREVRANGEBYSCORE", format!("({at}"), "-inf".to_string())
-                } else {
-                    ("ZRANGEBYSCORE", format!("({at}"), "+inf".to_string())
-                };
-                let mut c = redis::cmd(cmd);
-                c.arg(keys.done())
-                    .arg(from)
-                    .arg(to)
-                    .arg("WITHSCORES")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(window);
-                c
-            }
-            (None, None) => unreachable!("no cursor starts at rank 0"),
-        };
-        let scored: Vec<(String, f64)> = self.inner.conn.query(&fetch).await?;
-        let candidates: Vec<(String, u64)> = scored
-            .into_iter()
-            .map(|(id, score)| (id, score as u64))
-            .collect();
-        let looked = candidates.len();
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
-        let scores: std::collections::HashMap<String, u64> = candidates.into_iter().collect();
-        let starts: Vec<Option<u64>> = if ids.is_empty() {
-            Vec::new()
-        } else {
-            self.inner
-                .conn
-                .query(redis::cmd("HMGET").arg(keys.done_starts()).arg(&ids))
-                .await?
-        };
-        let starts: std::collections::HashMap<&str, u64> = ids
-            .iter()
-            .zip(starts)
-            .filter_map(|(id, at)| Some((id.as_str(), at?)))
-            .collect();
-        let mut infos = self.infos(queue, &keys, ids.clone()).await?;
-        for info in &mut infos {
-            if let Some(&at) = scores.get(info.id.as_str()) {
-                let started = starts.get(info.id.as_str()).copied();
-                mark_completed(info, at, started);
-            }
+        let read = ListDone {
+            queue: &keys,
+            newest: query.order == Order::Newest,
+            after,
+            window,
         }
+        .call(&self.inner.scripts, &self.inner.conn)
+        .await?;
+        let ids: Vec<String> = read.jobs.iter().map(|(_, id, _)| id.clone()).collect();
+        let found: HashMap<&str, (u64, Option<DoneTimes>)> = read
+            .jobs
+            .iter()
+            .map(|(at, id, times)| (id.as_str(), (*at, DoneTimes::parse(times))))
+            .collect();
+        let infos = self.infos(queue, &keys, ids).await?;
         let mut jobs = Vec::new();
-        let mut last = None;
-        let mut more = looked == window;
-        for info in infos {
-            let position = LanePosition::new(
-                "",
-                0,
-                scores.get(info.id.as_str()).copied().unwrap_or(0) as i64,
-                info.id.as_str(),
-            );
+        let mut more = read.read == window;
+        // Where the next page starts: after the last entry read, or after the last job looked
+        // at when the page filled first.
+        let mut last = read.last;
+        let mut looked = None;
+        for mut info in infos {
+            let Some(&(at, times)) = found.get(info.id.as_str()) else {
+                continue;
+            };
             if jobs.len() == query.limit {
                 more = true;
+                last = looked.unwrap_or(last);
                 break;
             }
-            last = Some(position);
+            looked = Some(at);
+            if let Some(times) = times {
+                mark_completed(&mut info, times);
+            }
             if query.name.as_deref().is_none_or(|n| n == info.name) {
                 jobs.push(info);
             }
         }
-        let next = match (more, last) {
-            (true, Some(position)) => {
-                let mut cursor = Cursor::default();
-                cursor.set(position);
-                Some(cursor.write(query.state, query.order))
-            }
-            _ => None,
-        };
+        let next = more.then(|| {
+            let mut cursor = Cursor::default();
+            cursor.set(LanePosition::new("", 0, last as i64, ""));
+            cursor.write(query.state, query.order)
+        });
         Ok(JobPage::new(jobs, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DoneTimes;
+
+    #[test]
+    fn done_times_read_with_and_without_a_start() {
+        assert_eq!(
+            DoneTimes::parse("1764760000123:1764760000100"),
+            Some(DoneTimes {
+                finished_ms: 1764760000123,
+                started_ms: Some(1764760000100),
+            })
+        );
+        assert_eq!(
+            DoneTimes::parse("1764760000123:"),
+            Some(DoneTimes {
+                finished_ms: 1764760000123,
+                started_ms: None,
+            })
+        );
+        for bad in ["", "1764760000123", ":5", "x:5", "5:y"] {
+            assert_eq!(DoneTimes::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -53,8 +53,9 @@ use super::retention::{
     a_result_is_not_handed_to_a_new_job_of_the_same_id,
     clean_removes_old_completed_and_failed_jobs, completed_jobs_are_kept_by_count,
     completed_jobs_expire_by_age, completed_jobs_list_in_pages,
-    completed_jobs_tied_in_time_list_once, completions_with_a_reserve_keep_and_reserve,
-    purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
+    completed_jobs_tied_in_time_list_once, completed_pages_hold_while_jobs_complete_and_go,
+    completions_with_a_reserve_keep_and_reserve, purge_removes_kept_jobs_and_results,
+    results_are_kept_until_they_expire,
 };
 use super::schedules::{
     a_tick_whose_job_exists_is_not_stored_twice, missed_ticks_follow_the_policy,
@@ -160,6 +161,11 @@ pub(super) const CASES: &[Case] = &[
     case!(purge_removes_kept_jobs_and_results, Admin, Retention),
     case!(completed_jobs_list_in_pages, Admin, Retention),
     case!(completed_jobs_tied_in_time_list_once, Admin, Retention),
+    case!(
+        completed_pages_hold_while_jobs_complete_and_go,
+        Admin,
+        Retention
+    ),
     case!(
         a_result_is_not_handed_to_a_new_job_of_the_same_id,
         Retention

@@ -10,7 +10,9 @@ use serde_json::json;
 use super::{job, reserve_n, unique_queue};
 use crate::driver::{Admin, Driver, Retention};
 use crate::error::Error;
-use crate::job::{Completion, Failure, JobId, JobQuery, JobState, Keep, Lane, Order, ReservedJob};
+use crate::job::{
+    Completion, Failure, JobId, JobInfo, JobQuery, JobState, Keep, Lane, Order, ReservedJob,
+};
 
 const LEASE: Duration = Duration::from_secs(30);
 const LIMIT: Duration = Duration::from_secs(5);
@@ -430,6 +432,85 @@ pub(super) async fn completed_jobs_tied_in_time_list_once(driver: Arc<dyn Driver
             }
         }
         assert_eq!(seen.len(), 1100, "{order:?}");
+    }
+}
+
+/// Pages of completed jobs hold while jobs go on completing and some are deleted: each job
+/// kept throughout is listed once, in completion order, a job deleted before its page is not,
+/// and jobs completed after a newest-first listing started are behind it.
+pub(super) async fn completed_pages_hold_while_jobs_complete_and_go(driver: Arc<dyn Driver>) {
+    let keep = Keep {
+        completed: 1000,
+        ..Keep::default()
+    };
+    for order in [Order::Oldest, Order::Newest] {
+        let lane = lane("kept-moving");
+        let first = running(&driver, &lane, 20).await;
+        for chunk in first.chunks(10) {
+            let done: Vec<Completion> = chunk.iter().map(|j| completion(j, None)).collect();
+            retention(&driver)
+                .complete(&lane, &done, &keep)
+                .await
+                .unwrap();
+        }
+        let mut query = JobQuery::new(JobState::Completed).order(order).limit(4);
+        let page = admin(&driver)
+            .list_jobs(lane.queue(), &query)
+            .await
+            .unwrap();
+        let mut listed: Vec<JobInfo> = page.jobs;
+        query = query.cursor(page.next.expect("more pages"));
+        // Meanwhile: ten more complete, one job already listed and one not yet are deleted.
+        let later = running(&driver, &lane, 10).await;
+        let done: Vec<Completion> = later.iter().map(|j| completion(j, None)).collect();
+        retention(&driver)
+            .complete(&lane, &done, &keep)
+            .await
+            .unwrap();
+        let gone_listed = listed[1].id.clone();
+        let gone_ahead = first
+            .iter()
+            .map(|j| j.id.clone())
+            .find(|id| listed.iter().all(|l| &l.id != id) && id != &first[0].id)
+            .expect("a job not listed yet");
+        for id in [&gone_listed, &gone_ahead] {
+            assert!(admin(&driver).delete(lane.queue(), id).await.unwrap());
+        }
+        for _ in 0..40 {
+            let page = admin(&driver)
+                .list_jobs(lane.queue(), &query)
+                .await
+                .unwrap();
+            listed.extend(page.jobs);
+            match page.next {
+                Some(next) => query = query.cursor(next),
+                None => break,
+            }
+        }
+        let ids: Vec<&JobId> = listed.iter().map(|j| &j.id).collect();
+        let unique: std::collections::HashSet<&JobId> = ids.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "{order:?}: a job listed twice: {ids:?}"
+        );
+        assert!(
+            !unique.contains(&gone_ahead),
+            "{order:?}: a deleted job listed"
+        );
+        let mut expected: std::collections::HashSet<&JobId> = first.iter().map(|j| &j.id).collect();
+        if order == Order::Oldest {
+            expected.extend(later.iter().map(|j| &j.id));
+        }
+        expected.remove(&gone_ahead);
+        assert_eq!(unique, expected, "{order:?}");
+        let finished: Vec<_> = listed.iter().map(|j| j.finished_at).collect();
+        let mut sorted = finished.clone();
+        sorted.sort();
+        if order == Order::Newest {
+            sorted.reverse();
+        }
+        assert_eq!(finished, sorted, "{order:?}: listed in completion order");
     }
 }
 

@@ -1,4 +1,5 @@
-//! The wrapper of `list_jobs.lua`: one page of a queue's jobs in one state.
+//! The wrappers of `list_jobs.lua` (one page of a queue's jobs in one state) and
+//! `list_done.lua` (a window of its kept completed jobs).
 
 use queue_core::{Cursor, Error, JobQuery, JobState, LanePosition, Order, Result};
 use redis::Value;
@@ -127,5 +128,75 @@ impl ListJobs<'_> {
             });
         }
         Ok(ListReply { jobs, more, stop })
+    }
+}
+
+/// `list_done.lua`: a window of the queue's kept completed jobs after a position.
+pub(crate) struct ListDone<'a> {
+    pub(crate) queue: &'a QueueKeys,
+    pub(crate) newest: bool,
+    /// The position listed last, if any.
+    pub(crate) after: Option<u64>,
+    /// Most entries to read.
+    pub(crate) window: usize,
+}
+
+/// What `list_done.lua` returned.
+pub(crate) struct DoneWindow {
+    /// Entries read, deleted jobs' places included: fewer than the window at the end.
+    pub(crate) read: usize,
+    /// The position of the last entry read.
+    pub(crate) last: u64,
+    /// Per kept job: its position, id and times ("finished ms:started ms").
+    pub(crate) jobs: Vec<(u64, String, String)>,
+}
+
+impl ListDone<'_> {
+    pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<DoneWindow> {
+        let mut inv = scripts.list_done.prepare_invoke();
+        inv.key(self.queue.done())
+            .key(self.queue.done_pushed())
+            .key(self.queue.done_times());
+        inv.arg(if self.newest { "newest" } else { "oldest" })
+            .arg(self.after.map(|p| p.to_string()).unwrap_or_default())
+            .arg(self.window);
+        let reply = conn.invoke(&inv).await?;
+        let Value::Array(items) = &reply else {
+            return Err(unexpected("a window of completed jobs", &reply));
+        };
+        let number = |v: &Value| as_i64(v).and_then(|n| u64::try_from(n).ok());
+        let (Some(read), Some(last)) = (
+            items.first().and_then(number),
+            items.get(1).and_then(number),
+        ) else {
+            return Err(unexpected("a window of completed jobs", &reply));
+        };
+        let mut jobs = Vec::with_capacity((items.len() - 2) / 3);
+        for job in items[2..].chunks(3) {
+            match job {
+                [position, id, times] => {
+                    match (number(position), as_string(id), as_string(times)) {
+                        (Some(position), Some(id), Some(times)) => jobs.push((position, id, times)),
+                        _ => {
+                            return Err(unexpected(
+                                "a completed job's position, id and times",
+                                &reply,
+                            ))
+                        }
+                    }
+                }
+                _ => {
+                    return Err(unexpected(
+                        "a completed job's position, id and times",
+                        &reply,
+                    ))
+                }
+            }
+        }
+        Ok(DoneWindow {
+            read: read as usize,
+            last,
+            jobs,
+        })
     }
 }

@@ -33,7 +33,7 @@ pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
 pub(crate) use keyed::{EnqueueKeyed, PostponeKey, ReleasedKeyed, ReserveKeyed};
 pub(crate) use limits::{Postpone, Released, ReserveLimited};
-pub(crate) use list::ListJobs;
+pub(crate) use list::{ListDone, ListJobs};
 pub(crate) use retain::{Clean, Complete};
 pub(crate) use unique::{CancelJob, EnqueueUnique};
 
@@ -104,6 +104,7 @@ pub(crate) struct Scripts {
     resume: Script,
     heartbeat: Script,
     list_jobs: Script,
+    list_done: Script,
     complete: Script,
     clean: Script,
     enqueue_unique: Script,
@@ -131,6 +132,7 @@ impl Scripts {
             resume: Script::new(include_str!("../../lua/resume.lua")),
             heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
+            list_done: Script::new(include_str!("../../lua/list_done.lua")),
             complete: lane_script!("complete.lua"),
             clean: Script::new(include_str!("../../lua/clean.lua")),
             // enqueue.lua's body as a function, so a unique job is stored as any other.

@@ -30,7 +30,7 @@ impl EnqueueUnique<'_> {
             .ok_or_else(|| Error::storage("a unique dispatch of a job without a unique key"))?;
         let mut inv = lane_call(&scripts.enqueue_unique, self.keys);
         inv.key(self.queue.unique(self.job, &unique.key))
-            .key(self.queue.done());
+            .key(self.queue.done_times());
         inv.arg(self.job)
             .arg(1)
             .arg(4)
@@ -92,7 +92,7 @@ impl CancelJob<'_> {
         conn: &Commands,
     ) -> Result<Option<CancelOutcome>> {
         let mut inv = lane_call(&scripts.cancel, self.keys);
-        inv.key(self.queue.done()).key(self.queue.cancelled());
+        inv.key(self.queue.done_times()).key(self.queue.cancelled());
         inv.arg(self.id).arg(self.job).arg(self.max_failed);
         Ok(match integer(conn, &inv).await? {
             Some(0) => Some(CancelOutcome::NotFound),
