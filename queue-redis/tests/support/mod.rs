@@ -72,11 +72,40 @@ fn occurrences(path: &Path, needle: &str) -> usize {
 /// What redis-server logs once it accepts connections (every version since 2.8 starts with this).
 const READY: &str = "Ready to accept connections";
 
+/// Where test servers' ports come from: below the kernel's ephemeral range (32768 and up on
+/// Linux), which every outgoing connection takes its local port from. A port from that range,
+/// free when picked, could be some client's by the time redis-server binds it (seen once in CI:
+/// a cluster node that never started). Each port's cluster bus port (+10000) stays below it too.
+const PORTS: std::ops::Range<u32> = 12_000..22_000;
+
+/// A port nothing listens on, with its cluster bus port (+10000) free as well, outside the
+/// ephemeral range. Test processes start at different places (by pid) and each walks on from
+/// there, so servers of one process never get the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = PORTS.end - PORTS.start;
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = (PORTS.start + offset) as u16;
+        let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
+    panic!("no free port in {PORTS:?} (with its +10000 cluster bus port)")
+}
+
+/// The last lines of the file at `path`, for a failure message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 impl RedisServer {
@@ -152,9 +181,10 @@ impl RedisServer {
         while occurrences(&log, READY) <= ready_before || !listening(self.port) {
             assert!(
                 Instant::now() < deadline,
-                "redis-server did not start on port {}; see {}",
+                "redis-server did not start on port {}; {} ends with:\n{}",
                 self.port,
-                log.display()
+                log.display(),
+                tail(&log)
             );
             std::thread::sleep(Duration::from_millis(10));
         }

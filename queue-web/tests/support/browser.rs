@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -37,11 +38,19 @@ fn find(name: &str) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
+/// A free port for chromedriver, below the kernel's ephemeral range (from 32768 on Linux) so
+/// no outgoing connection can take it between this check and chromedriver's bind, and below
+/// the Redis test servers' ports (12000 and up).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = (std::process::id() % 1000) as u16;
+    for _ in 0..2000 {
+        let port = 10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 2000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 10000..12000 for chromedriver")
 }
 
 impl Browser {
