@@ -1,5 +1,7 @@
 //! Graceful shutdown: running jobs get the grace period, the rest are requeued unspent.
 
+#[path = "shared/shutdown_order.rs"]
+mod shutdown_order;
 mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -79,51 +81,14 @@ async fn shutdown_lets_short_jobs_finish_and_requeues_long_ones_without_spending
     worker.shutdown().await.unwrap();
 }
 
-static HELD: AtomicU32 = AtomicU32::new(0);
-/// The order jobs of `holds` started in once `RELEASED`.
-static ORDER: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-static RELEASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Holds its slot until the worker stops, or records its number once released.
-#[job(queue = "shutdown-order", concurrency = 1200)]
-async fn holds(n: u32) -> Result<(), JobError> {
-    if RELEASED.load(Ordering::SeqCst) {
-        ORDER.lock().unwrap().push(n);
-        return Ok(());
-    }
-    HELD.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    Ok(())
-}
-
-/// More jobs than one requeue call takes (512) go back at shutdown, and run again in the
-/// order they were dispatched.
+/// More jobs than one requeue call takes go back at shutdown, and run again in dispatch order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_requeued_at_shutdown_keep_their_dispatch_order() {
-    let queue = memory_queue();
-    let jobs: Vec<_> = (0..1200).map(holds::job).collect();
-    queue.dispatch_bulk(jobs).await.unwrap();
-    let worker = start(
-        queue
-            .worker()
-            .handlers(["holds"])
-            .grace(Duration::from_millis(10)),
-    );
-    eventually(Duration::from_secs(10), || async {
-        (HELD.load(Ordering::SeqCst) == 1200).then_some(())
-    })
-    .await;
-    worker.shutdown().await.unwrap();
-    let counts = queue.counts("shutdown-order").await.unwrap();
-    assert_eq!((counts.ready, counts.active), (1200, 0));
+    shutdown_order::requeued_at_shutdown_keep_dispatch_order(memory_queue()).await;
+}
 
-    RELEASED.store(true, Ordering::SeqCst);
-    let worker = start(queue.worker().handlers(["holds"]).concurrency("holds", 1));
-    eventually(Duration::from_secs(10), || async {
-        (ORDER.lock().unwrap().len() == 1200).then_some(())
-    })
-    .await;
-    worker.shutdown().await.unwrap();
-    let order = ORDER.lock().unwrap().clone();
-    assert_eq!(order, (0..1200).collect::<Vec<u32>>());
+/// A pool running one job at a time starts them in dispatch order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_at_a_time_runs_in_dispatch_order() {
+    shutdown_order::one_at_a_time_in_dispatch_order(memory_queue()).await;
 }

@@ -9,7 +9,8 @@
 //! batch takes, at most [`MAX_AHEAD`], and no more than the replies in a row that came back
 //! full: a lane that producers and workers keep near empty is not asked for jobs it lacks).
 //! Each reserve sent ahead asks for a full pool's worth and carries the acks finished so far;
-//! its jobs take slots when its reply is used, in the order the reserves were sent. Their leases count from when the reserve was sent, as every lease
+//! its jobs take slots when its reply is used, in the order the reserves were sent, which is the
+//! order the storage ran them in (each is on its way before the next is made). Their leases count from when the reserve was sent, as every lease
 //! does, and the lease task renews them once they run. A lane found drained stops the sending
 //! ahead; a pool whose handlers keep slots past their first poll never sends ahead (prefetched
 //! jobs would wait for slots while their leases run), and should a job of the last batch still
@@ -24,6 +25,7 @@
 //! their slots: jobs reserved ahead by one would wait, leased, for slots the others hold.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -336,10 +338,20 @@ impl Pool {
         let at = LeaseClock::now();
         let done = self.outbox.finished.take_for_reserve();
         self.outbox.stats.reserve_sent_ahead();
-        let reply = tokio::spawn(async move {
+        let mut call = Box::pin(async move {
             let reserved = pool.reserve(&done, wanted).await;
             (done, reserved, LeaseClock::now())
         });
+        // Polled once here, before the task takes it: the reserve is then on its way to the
+        // storage (a driver sends a call on its first poll) before the next one is made, so
+        // the storage runs them in the order they were sent, which is the order their jobs
+        // start in. Spawned tasks first run in no set order, and a reserve sent later would
+        // take the earlier jobs.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let reply = match call.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(arrived) => tokio::spawn(std::future::ready(arrived)),
+            std::task::Poll::Pending => tokio::spawn(call),
+        };
         Sent { at, wanted, reply }
     }
 

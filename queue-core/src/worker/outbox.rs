@@ -399,8 +399,6 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     }
 }
 
-/// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
-/// lease had ended, so the job was reaped (and may run again), deleted or purged.
 /// Puts a rate-limited job back for `delay` without spending its attempt (pausing its key for
 /// a keyed handler, else its lane), or, on a driver without limits, retries it after `delay`
 /// as a failed attempt.
@@ -433,6 +431,8 @@ async fn postpone(outbox: &Outbox, lease: &Lease, delay: Duration) {
     }
 }
 
+/// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
+/// lease had ended, so the job was reaped (and may run again), deleted or purged.
 pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: &[bool]) {
     let mut refused = 0;
     for (lease, held) in leases.iter().zip(held) {
