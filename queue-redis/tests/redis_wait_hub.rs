@@ -21,6 +21,8 @@ static RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 static IDLE_RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 /// Which handlers of queue `busy` ran, by name.
 static BUSY_RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+/// Which handlers of queue `broken` ran, by name.
+static BROKEN_RAN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 /// Handlers of queue `$queue` that record their runs in `$ran`; `$names` lists them.
 macro_rules! handlers {
@@ -47,6 +49,10 @@ handlers!("idle", IDLE_RAN, IDLE_NAMES:
 // As many as share one blocking connection.
 handlers!("busy", BUSY_RAN, BUSY_NAMES:
     b00 b01 b02 b03 b04 b05 b06 b07 b08 b09 b10 b11 b12 b13 b14 b15
+);
+
+handlers!("broken", BROKEN_RAN, BROKEN_NAMES:
+    k00 k01 k02 k03 k04 k05 k06 k07 k08 k09 k10 k11 k12 k13 k14 k15 k16 k17 k18 k19
 );
 
 /// Lanes that share a blocking connection before the next one opens (`src/wait_hubs.rs`).
@@ -173,26 +179,45 @@ async fn many_idle_lanes_share_one_blocking_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_wake_up_is_found_by_the_recheck_and_idle_lanes_are_not_reserved() {
-    lost_wake_up_is_found("idle", IDLE_NAMES, &IDLE_RAN, false).await;
+    lost_wake_up_is_found("idle", IDLE_NAMES, &IDLE_RAN, Meanwhile::Nothing).await;
+}
+
+/// One lane's key holding a value of another type makes that lane's check fail, not the
+/// whole recheck: the other idle lanes are not woken (nor asked to reserve) at every recheck,
+/// and are still looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_another_type_fails_only_its_own_lane_in_the_recheck() {
+    lost_wake_up_is_found("broken", BROKEN_NAMES, &BROKEN_RAN, Meanwhile::BrokenKey).await;
 }
 
 /// A lane kept busy on the same blocking connection lifts its block again and again, so the
 /// server timeout seldom passes: the recheck still comes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_wake_up_is_found_while_a_busy_lane_keeps_lifting_the_block() {
-    lost_wake_up_is_found("busy", BUSY_NAMES, &BUSY_RAN, true).await;
+    lost_wake_up_is_found("busy", BUSY_NAMES, &BUSY_RAN, Meanwhile::Busy).await;
+}
+
+/// What happens on the blocking connection while a wake-up is lost.
+#[derive(Clone, Copy, PartialEq)]
+enum Meanwhile {
+    /// Nothing: the idle lanes' rechecks are counted.
+    Nothing,
+    /// A job for `names[3]` is dispatched every 20 ms.
+    Busy,
+    /// `names[5]`'s delayed-jobs key holds a string; the rechecks are counted (that lane's
+    /// pool wakes and its reserves fail, the others stay idle).
+    BrokenKey,
 }
 
 /// The wake-up of a job for `names[7]` (queue `queue`, runs recorded in `ran`) is taken by
-/// another client; the worker's recheck finds the job. With `busy`, a job for `names[3]`
-/// (same blocking connection) is dispatched every 20 ms meanwhile; without, the idle lanes'
-/// rechecks are counted too.
+/// another client; the worker's recheck finds the job, whatever happens `meanwhile`.
 async fn lost_wake_up_is_found(
     queue_name: &str,
     names: &'static [&'static str],
     ran: &'static Mutex<Vec<&'static str>>,
-    busy: bool,
+    meanwhile: Meanwhile,
 ) {
+    let busy = meanwhile == Meanwhile::Busy;
     let server = RedisServer::start();
     let client = redis::Client::open(server.url()).unwrap();
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
@@ -234,7 +259,16 @@ async fn lost_wake_up_is_found(
     )
     .await;
 
-    if !busy {
+    if meanwhile == Meanwhile::BrokenKey {
+        let broken = format!("{{queue:{queue_name}}}:lane:{}:sched", names[5]);
+        let _: () = redis::cmd("SET")
+            .arg(&broken)
+            .arg("not a sorted set")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+    }
+    if meanwhile != Meanwhile::Busy {
         // Idle for a while: each recheck looks at a blocking connection's lanes with one
         // script call, where asking each lane to reserve would cost one call per lane.
         let scripts_before = calls(&mut raw, "evalsha").await + calls(&mut raw, "eval").await;
