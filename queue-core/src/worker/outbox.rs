@@ -15,6 +15,7 @@
 //! would not be polled meanwhile.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -136,6 +137,9 @@ pub(crate) struct Settlements {
     reporting: tokio::sync::Mutex<()>,
     /// Wakes the pool's settling task.
     wake: Notify,
+    /// Set while a stopping pool cancels its runs: their verdicts wait for the pool's last
+    /// report, so the requeues of every batch go back in one call, in dispatch order.
+    held: AtomicBool,
 }
 
 impl Settlements {
@@ -149,8 +153,17 @@ impl Settlements {
         self.wake.notify_one();
     }
 
-    /// Reports the waiting verdicts, unless another task is reporting: that one will see them.
+    /// From now on leaves every verdict to the pool's last report ([`Settlements::report_all`]).
+    pub(crate) fn hold(&self) {
+        self.held.store(true, Ordering::Relaxed);
+    }
+
+    /// Reports the waiting verdicts, unless another task is reporting (that one will see them)
+    /// or the pool holds them for its last report.
     pub(crate) async fn report(&self, outbox: &Outbox) {
+        if self.held.load(Ordering::Relaxed) {
+            return;
+        }
         loop {
             match self.reporting.try_lock() {
                 Ok(_reporting) => self.report_waiting(outbox).await,
@@ -385,12 +398,13 @@ async fn settle(outbox: &Outbox, settled: Settled) {
             note_refused(outbox, "ack", chunk, &acked);
         }
     }
-    // Each requeue call puts its jobs ahead of what waits: the last chunk goes first, so that
-    // the earlier ones end up ahead of it, in the order they were handed back.
-    for chunk in requeues.chunks(SETTLE_BATCH).rev() {
-        let call = || driver.requeue(lane, chunk);
-        if let Some(held) = persist(outbox, "requeue", chunk.len(), call).await {
-            note_refused(outbox, "requeue", chunk, &held);
+    // One call: the storage puts them back ahead of what waits, in dispatch order among
+    // themselves (calls of their own would each go ahead of the one before). Requeues happen
+    // at shutdown and for reservations that came too late: at most a few pools' worth.
+    if !requeues.is_empty() {
+        let call = || driver.requeue(lane, &requeues);
+        if let Some(held) = persist(outbox, "requeue", requeues.len(), call).await {
+            note_refused(outbox, "requeue", &requeues, &held);
         }
     }
     hand_over(outbox, released).await;

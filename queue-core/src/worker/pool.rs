@@ -173,6 +173,8 @@ impl Pool {
         let finished = tokio::time::timeout(self.grace, slots.acquire_many(all)).await;
         if finished.is_err() {
             tracing::info!(lane = %self.lane(), "grace period over; cancelling running jobs for requeue");
+            // Reported together below: the runs of every batch go back in one requeue.
+            self.outbox.settlements.hold();
             self.running.cancel_all(CancelReason::Shutdown);
             let _ = slots.acquire_many(all).await;
         }
