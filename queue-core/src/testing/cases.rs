@@ -54,8 +54,8 @@ use super::retention::{
     clean_removes_old_completed_and_failed_jobs, completed_jobs_are_kept_by_count,
     completed_jobs_expire_by_age, completed_jobs_list_in_pages,
     completed_jobs_tied_in_time_list_once, completed_pages_hold_while_jobs_complete_and_go,
-    completions_with_a_reserve_keep_and_reserve, purge_removes_kept_jobs_and_results,
-    results_are_kept_until_they_expire,
+    completions_with_a_reserve_keep_and_reserve, deleted_completed_jobs_leave_room,
+    purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
 };
 use super::schedules::{
     a_tick_whose_job_exists_is_not_stored_twice, missed_ticks_follow_the_policy,
@@ -161,6 +161,7 @@ pub(super) const CASES: &[Case] = &[
     case!(purge_removes_kept_jobs_and_results, Admin, Retention),
     case!(completed_jobs_list_in_pages, Admin, Retention),
     case!(completed_jobs_tied_in_time_list_once, Admin, Retention),
+    case!(deleted_completed_jobs_leave_room, Admin, Retention),
     case!(
         completed_pages_hold_while_jobs_complete_and_go,
         Admin,

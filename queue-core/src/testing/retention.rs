@@ -514,6 +514,53 @@ pub(super) async fn completed_pages_hold_while_jobs_complete_and_go(driver: Arc<
     }
 }
 
+/// A completed job deleted by hand leaves room for another: the count kept is of the jobs still
+/// there, and trimming takes the oldest of those, passing over the deleted ones.
+pub(super) async fn deleted_completed_jobs_leave_room(driver: Arc<dyn Driver>) {
+    let lane = lane("kept-deleted");
+    let jobs = running(&driver, &lane, 8).await;
+    let keep = Keep {
+        completed: 5,
+        ..Keep::default()
+    };
+    let complete = |range: std::ops::Range<usize>| {
+        let done: Vec<Completion> = jobs[range].iter().map(|j| completion(j, None)).collect();
+        let driver = driver.clone();
+        let lane = lane.clone();
+        async move {
+            retention(&driver)
+                .complete(&lane, &done, &keep)
+                .await
+                .unwrap()
+        }
+    };
+    complete(0..5).await;
+    for deleted in [1, 3] {
+        assert!(admin(&driver)
+            .delete(lane.queue(), &jobs[deleted].id)
+            .await
+            .unwrap());
+    }
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!(counts.completed, 3, "the deleted jobs are not counted");
+    // Two more fill the room the deleted ones left: nothing is trimmed.
+    complete(5..7).await;
+    let ids = |picked: &[usize]| -> Vec<JobId> {
+        picked.iter().rev().map(|&i| jobs[i].id.clone()).collect()
+    };
+    assert_eq!(completed_ids(&driver, &lane).await, ids(&[0, 2, 4, 5, 6]));
+    // One more: the oldest still kept goes, not a deleted job's place.
+    complete(7..8).await;
+    assert_eq!(completed_ids(&driver, &lane).await, ids(&[2, 4, 5, 6, 7]));
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!(counts.completed, 5);
+    assert!(admin(&driver)
+        .job(lane.queue(), &jobs[0].id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 /// A result belongs to the job that made it: a job dispatched again under the same chosen id
 /// has none until it completes itself.
 pub(super) async fn a_result_is_not_handed_to_a_new_job_of_the_same_id(driver: Arc<dyn Driver>) {

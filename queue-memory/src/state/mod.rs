@@ -624,7 +624,7 @@ impl QueueState {
                 lane.active.remove(&(record.at, record.token));
             }
             JobState::Failed => self.failed.retain(|x| *x != key),
-            JobState::Completed => self.unindex_completed(record.at, record.seq, id),
+            JobState::Completed => self.unindex_completed(id),
             _ => {}
         }
         true

@@ -2,12 +2,13 @@
 //! cleaning old completed or failed jobs (the `Retention` capability).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use queue_core::{Completion, JobId, JobQuery, JobState, Keep, LanePosition, Result};
+use queue_core::{Completion, JobId, JobQuery, JobState, Keep, LanePosition, Order, Result};
 
-use super::list::{bounds_after, entries, Candidate};
+use super::list::{bounds_after, Candidate, TimeBounds};
 use super::{delay_ms, Key, LaneId, QueueState};
 
 /// Most completed jobs or expired results one call trims, so a call's work stays bounded; a
@@ -17,8 +18,15 @@ const TRIM_PER_CALL: usize = 1000;
 /// A queue's kept completed jobs and results.
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
-    /// Completed jobs by (finished ms, dispatch sequence): the first is the oldest.
-    completed: BTreeMap<(u64, u64), Key>,
+    /// Completed jobs in the order they completed, oldest first: (finished ms, completion
+    /// number, key), so ordered by the first two. Completing appends and trimming pops, where
+    /// an ordered map cost a tree insert and removal per job. A deleted job's entry stays
+    /// until trimming or cleaning reaches it (its key finds no completed record).
+    completed: VecDeque<(u64, u64, Key)>,
+    /// Completed jobs kept: `completed` without the entries of deleted jobs.
+    live: usize,
+    /// Completions numbered so far.
+    completions: u64,
     /// Results by id: the JSON, when it expires (ms), and its number in `expiries`.
     results: HashMap<JobId, (Bytes, u64, u64)>,
     /// The ids of results by (expiry ms, a counter), for trimming.
@@ -67,7 +75,10 @@ impl QueueState {
                 **details = Default::default();
                 details.first_started = first_started;
             }
-            self.kept.completed.insert((now, record.seq), key);
+            let kept = &mut self.kept;
+            kept.completions += 1;
+            kept.completed.push_back((now, kept.completions, key));
+            kept.live += 1;
         }
         true
     }
@@ -78,18 +89,21 @@ impl QueueState {
     pub(crate) fn trim_kept(&mut self, keep: &Keep, now: u64) {
         let mut budget = if keep.completed > 0 { TRIM_PER_CALL } else { 0 };
         while budget > 0 {
-            let Some((&(at, seq), _)) = self.kept.completed.first_key_value() else {
+            let Some(&(at, _, key)) = self.kept.completed.front() else {
                 break;
             };
-            let too_many = self.kept.completed.len() > keep.completed;
-            let too_old = keep
-                .completed_for
-                .is_some_and(|age| at.saturating_add(delay_ms(age)) <= now);
-            if !too_many && !too_old {
-                break;
+            if self.is_kept(key) {
+                let too_many = self.kept.live > keep.completed;
+                let too_old = keep
+                    .completed_for
+                    .is_some_and(|age| at.saturating_add(delay_ms(age)) <= now);
+                if !too_many && !too_old {
+                    break;
+                }
+                self.jobs.remove(key);
+                self.kept.live -= 1;
             }
-            let key = self.kept.completed.remove(&(at, seq)).expect("first entry");
-            self.jobs.remove(key);
+            self.kept.completed.pop_front();
             budget -= 1;
         }
         self.drop_expired_results(now);
@@ -142,15 +156,18 @@ impl QueueState {
         match state {
             JobState::Completed => {
                 while removed < limit {
-                    let Some((&(at, seq), _)) = self.kept.completed.first_key_value() else {
+                    let Some(&(at, _, key)) = self.kept.completed.front() else {
                         break;
                     };
-                    if before_ms.is_none_or(|before| at > before) {
-                        break;
+                    if self.is_kept(key) {
+                        if before_ms.is_none_or(|before| at > before) {
+                            break;
+                        }
+                        self.forget_kept(key);
+                        self.kept.live -= 1;
+                        removed += 1;
                     }
-                    let key = self.kept.completed.remove(&(at, seq)).expect("first entry");
-                    self.forget_kept(key);
-                    removed += 1;
+                    self.kept.completed.pop_front();
                 }
             }
             JobState::Failed => {
@@ -186,15 +203,23 @@ impl QueueState {
         }
     }
 
-    /// Forgets a completed job removed by `delete` (its record is gone already).
-    pub(crate) fn unindex_completed(&mut self, at: u64, seq: u64, id: &JobId) {
-        self.kept.completed.remove(&(at, seq));
+    /// Whether the entry of `key` in the completed jobs is a job still kept (not deleted).
+    fn is_kept(&self, key: Key) -> bool {
+        self.jobs
+            .get(key)
+            .is_some_and(|r| r.state == JobState::Completed)
+    }
+
+    /// Forgets a completed job removed by `delete` (its record is gone already, so its entry
+    /// in the completed jobs is passed over from now on).
+    pub(crate) fn unindex_completed(&mut self, id: &JobId) {
+        self.kept.live = self.kept.live.saturating_sub(1);
         if let Some((_, at, n)) = self.kept.results.remove(id) {
             self.kept.expiries.remove(&(at, n));
         }
     }
 
-    /// Up to `want` completed jobs after `at` (by finish time and dispatch sequence), filtered
+    /// Up to `want` completed jobs after `at` (by finish time and completion order), filtered
     /// by job name when the query names one: like the failed list, completed jobs are kept per
     /// queue, so a listing by name looks at no more than four pages' worth per call.
     pub(super) fn completed_after(
@@ -209,17 +234,22 @@ impl QueueState {
         let mut out = VecDeque::new();
         let mut last = None;
         let mut looked_at = 0;
-        for (looked, (k, key)) in
-            entries(&self.kept.completed, bounds, query.order, window).enumerate()
-        {
-            let position = LanePosition::new("", 0, k.0 as i64, k.1.to_string());
+        let completed = &self.kept.completed;
+        let (start, end) = within(completed, bounds);
+        let range = completed.range(start..end);
+        let in_order: Box<dyn Iterator<Item = _>> = match query.order {
+            Order::Newest => Box::new(range.rev()),
+            _ => Box::new(range),
+        };
+        for (looked, &(at, n, key)) in in_order.take(window).enumerate() {
+            let position = LanePosition::new("", 0, at as i64, n.to_string());
             let wanted = match lane {
-                None => true,
-                Some(lane) => self.jobs.get(*key).map(|r| Some(r.lane)) == Some(lane),
+                None => self.is_kept(key),
+                Some(lane) => self.jobs.get(key).map(|r| Some(r.lane)) == Some(lane),
             };
             if wanted {
                 out.push_back(Candidate {
-                    key: *key,
+                    key,
                     position: position.clone(),
                     rank: (looked as i64, 0),
                 });
@@ -237,11 +267,28 @@ impl QueueState {
 
     /// How many completed jobs are kept.
     pub(crate) fn completed_count(&self) -> usize {
-        self.kept.completed.len()
+        self.kept.live
     }
 
     /// Empties the kept jobs and results (purge).
     pub(crate) fn clear_kept(&mut self) {
         self.kept = Kept::default();
     }
+}
+
+/// The indexes of `completed` (ordered by finish time and completion number) within `bounds`.
+fn within(completed: &VecDeque<(u64, u64, Key)>, bounds: TimeBounds) -> (usize, usize) {
+    let below = |k: (u64, u64)| completed.partition_point(|&(at, n, _)| (at, n) < k);
+    let up_to = |k: (u64, u64)| completed.partition_point(|&(at, n, _)| (at, n) <= k);
+    let start = match bounds.0 {
+        Bound::Unbounded => 0,
+        Bound::Included(k) => below(k),
+        Bound::Excluded(k) => up_to(k),
+    };
+    let end = match bounds.1 {
+        Bound::Unbounded => completed.len(),
+        Bound::Included(k) => up_to(k),
+        Bound::Excluded(k) => below(k),
+    };
+    (start, end.max(start))
 }
