@@ -43,3 +43,58 @@ async fn edited_cursors_are_refused() {
     let page = admin.list_jobs("edited", &query).await.unwrap();
     assert_eq!(page.jobs.len(), 4);
 }
+
+/// Completed jobs deleted behind one that is still kept leave no trace that a listing has to
+/// go through: the first page of the newest completed jobs holds the kept one.
+#[tokio::test]
+async fn deleted_completed_jobs_do_not_pile_up_behind_a_kept_one() {
+    use queue_core::testing::reserve_n;
+    use queue_core::{Completion, Keep, Order};
+    use std::time::Duration;
+
+    let driver: Arc<dyn Driver> = Arc::new(MemoryDriver::new());
+    let lane = Lane::new("piled", "work").unwrap();
+    let n = 2001;
+    let jobs = (0..n).map(|i| job(&lane, json!({ "n": i }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    let reserved = reserve_n(
+        &driver,
+        &lane,
+        n,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+    )
+    .await;
+    let keep = Keep {
+        completed: 1,
+        ..Keep::default()
+    };
+    let retention = driver.retention().unwrap();
+    let admin = driver.admin().unwrap();
+    // The first completes and stays; each later one completes and is deleted at once.
+    for (i, job) in reserved.iter().enumerate() {
+        let done = [Completion {
+            lease: job.lease(),
+            result: None,
+        }];
+        if i > 0 {
+            // Room for one more, so the first is not trimmed.
+            let keep = Keep {
+                completed: 2,
+                ..Keep::default()
+            };
+            retention.complete(&lane, &done, &keep).await.unwrap();
+            assert!(admin.delete("piled", &job.id).await.unwrap());
+        } else {
+            retention.complete(&lane, &done, &keep).await.unwrap();
+        }
+    }
+    assert_eq!(admin.counts("piled").await.unwrap().completed, 1);
+    let query = JobQuery::new(JobState::Completed)
+        .order(Order::Newest)
+        .limit(10);
+    let page = admin.list_jobs("piled", &query).await.unwrap();
+    let ids: Vec<_> = page.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, [reserved[0].id.clone()]);
+    assert!(page.next.is_none());
+}

@@ -166,12 +166,12 @@ impl Settlements {
         }
         loop {
             match self.reporting.try_lock() {
-                Ok(_reporting) => self.report_waiting(outbox).await,
+                Ok(_reporting) => self.report_waiting(outbox, false).await,
                 Err(_) => return,
             }
             // Verdicts left while this task held the lock were left to it; having let go of the
-            // lock, it looks once more.
-            if self.waiting().is_empty() {
+            // lock, it looks once more (unless the pool now holds them for its last report).
+            if self.held.load(Ordering::Relaxed) || self.waiting().is_empty() {
                 return;
             }
         }
@@ -180,12 +180,16 @@ impl Settlements {
     /// Waits for any report in flight, then reports everything waiting (at shutdown).
     pub(crate) async fn report_all(&self, outbox: &Outbox) {
         let _reporting = self.reporting.lock().await;
-        self.report_waiting(outbox).await;
+        self.report_waiting(outbox, true).await;
     }
 
-    /// Reports waiting verdicts until none are left; the caller holds the reporting lock.
-    async fn report_waiting(&self, outbox: &Outbox) {
+    /// Reports waiting verdicts until none are left (or, unless `last`, until the pool holds
+    /// them for its last report); the caller holds the reporting lock.
+    async fn report_waiting(&self, outbox: &Outbox, last: bool) {
         loop {
+            if !last && self.held.load(Ordering::Relaxed) {
+                return;
+            }
             let settled = std::mem::take(&mut *self.waiting());
             if settled.is_empty() {
                 return;
@@ -352,8 +356,8 @@ pub(crate) async fn settler(outbox: Arc<Outbox>, stop: CancellationToken) {
     }
 }
 
-/// Reports verdicts to the driver: failures one by one, acks and requeues in calls of up to
-/// `SETTLE_BATCH` leases.
+/// Reports verdicts to the driver: failures one by one, acks and completions in calls of up to
+/// `SETTLE_BATCH` leases, requeues in one call.
 async fn settle(outbox: &Outbox, settled: Settled) {
     let lane = outbox.lane();
     let driver = &outbox.scope.driver;

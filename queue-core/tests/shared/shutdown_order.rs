@@ -1,7 +1,9 @@
-//! Jobs handed back at shutdown run again in the order they were dispatched, even when there
-//! are more of them than one requeue call takes (512) and they come from several reservations.
-//! Shared by the memory tests (`queue-core/tests/worker_shutdown.rs`) and the Redis tests
-//! (`queue-redis/tests/redis_shutdown.rs`), each giving a fresh queue.
+//! Jobs handed back at shutdown run again in the order they were dispatched, also when they
+//! come from several reservations (on Redis a reserve takes at most 1,000 jobs) whose batches
+//! end at different times; and a pool running one job at a time runs its lane in order. Shared
+//! by the memory tests (`queue-core/tests/worker_shutdown.rs`), the Redis tests
+//! (`queue-redis/tests/redis_shutdown.rs`) and the cluster tests (`cluster_order.rs`), each
+//! giving a fresh queue.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -11,8 +13,8 @@ use std::time::Duration;
 use queue_core::{job, JobError, Queue, WorkerBuilder};
 use tokio_util::sync::CancellationToken;
 
-/// Jobs dispatched: `holds` has 1200 running when the worker stops (more than two requeue
-/// calls' worth) and the rest waiting.
+/// Jobs dispatched: `holds` has 1200 running when the worker stops (two reservations' worth on
+/// Redis) and the rest waiting.
 const JOBS: u32 = 1500;
 
 static HELD: AtomicU32 = AtomicU32::new(0);

@@ -77,7 +77,13 @@ impl QueueState {
             }
             let kept = &mut self.kept;
             kept.completions += 1;
-            kept.completed.push_back((now, kept.completions, key));
+            // Completions of one queue may read the clock before taking its lock in another
+            // order than they take it: the deque stays ordered by time all the same.
+            let at = kept
+                .completed
+                .back()
+                .map_or(now, |&(last, _, _)| now.max(last));
+            kept.completed.push_back((at, kept.completions, key));
             kept.live += 1;
         }
         true
@@ -217,6 +223,16 @@ impl QueueState {
         if let Some((_, at, n)) = self.kept.results.remove(id) {
             self.kept.expiries.remove(&(at, n));
         }
+        // Entries of deleted jobs behind a kept one are not reached by trimming: once they
+        // outnumber the kept jobs (by 64), they go in one pass, so listings and trimming never
+        // wade through many of them.
+        if self.kept.completed.len() > 2 * self.kept.live + 64 {
+            let jobs = &self.jobs;
+            self.kept.completed.retain(|&(_, _, key)| {
+                jobs.get(key)
+                    .is_some_and(|r| r.state == JobState::Completed)
+            });
+        }
     }
 
     /// Up to `want` completed jobs after `at` (by finish time and completion order), filtered
@@ -241,10 +257,13 @@ impl QueueState {
             Order::Newest => Box::new(range.rev()),
             _ => Box::new(range),
         };
-        for (looked, &(at, n, key)) in in_order.take(window).enumerate() {
+        // Entries of deleted jobs are passed over without counting toward the window: there
+        // are never many more of them than kept jobs (see `unindex_completed`).
+        let live = in_order.filter(|&&(_, _, key)| self.is_kept(key));
+        for (looked, &(at, n, key)) in live.take(window).enumerate() {
             let position = LanePosition::new("", 0, at as i64, n.to_string());
             let wanted = match lane {
-                None => self.is_kept(key),
+                None => true,
                 Some(lane) => self.jobs.get(key).map(|r| Some(r.lane)) == Some(lane),
             };
             if wanted {

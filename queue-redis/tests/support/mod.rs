@@ -56,7 +56,7 @@ pub fn find_binary(name: &str) -> Option<String> {
 
 /// Whether something listens on `port` of 127.0.0.1. A connection the kernel made from the
 /// port to itself (TCP's simultaneous open: a connect to a port nobody listens on, from the
-/// same ephemeral port, which `free_port`'s ports come from) does not count: seen once in CI,
+/// same port, which an outgoing connection may be given) does not count: seen once in CI,
 /// it made a server that never started look up.
 pub fn listening(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port))
