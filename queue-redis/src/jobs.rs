@@ -277,14 +277,42 @@ impl RedisDriver {
         .await
     }
 
+    /// Puts the jobs of `leases` back at the head of `lane`, [`JOBS_PER_CALL`] per script
+    /// call; returns whether each lease was current, in the order of `leases`.
+    ///
+    /// Each call puts its jobs ahead of everything waiting, so the chunks go in dispatch order
+    /// (numbered ids by number, chosen ids after them by text) and the last chunk first: the
+    /// first jobs end up first. The script orders each chunk exactly (it knows the sequence of a
+    /// chosen id); across chunks, a chosen id is placed by its text.
     pub(crate) async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
         let keys = self.inner.keys.lane(lane);
-        Requeue {
-            keys: &keys,
-            leases,
+        if leases.len() <= JOBS_PER_CALL {
+            return Requeue {
+                keys: &keys,
+                leases,
+            }
+            .call(&self.inner.scripts, &self.inner.conn)
+            .await;
         }
-        .call(&self.inner.scripts, &self.inner.conn)
-        .await
+        let mut order: Vec<usize> = (0..leases.len()).collect();
+        order.sort_by_cached_key(|&i| {
+            let id = leases[i].id.as_str();
+            (id.parse::<u64>().map_or((1, 0), |n| (0, n)), id.to_owned())
+        });
+        let mut held = vec![false; leases.len()];
+        for chunk in order.chunks(JOBS_PER_CALL).rev() {
+            let part: Vec<Lease> = chunk.iter().map(|&i| leases[i].clone()).collect();
+            let replies = Requeue {
+                keys: &keys,
+                leases: &part,
+            }
+            .call(&self.inner.scripts, &self.inner.conn)
+            .await?;
+            for (&i, current) in chunk.iter().zip(replies) {
+                held[i] = current;
+            }
+        }
+        Ok(held)
     }
 
     pub(crate) async fn progress(

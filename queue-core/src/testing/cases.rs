@@ -134,6 +134,7 @@ pub(super) const CASES: &[Case] = &[
     case!(retried_jobs_keep_dispatch_order),
     case!(reaped_batch_keeps_dispatch_order),
     case!(requeued_batch_keeps_dispatch_order),
+    case!(requeue_of_thousands_keeps_dispatch_order),
     case!(out_of_range_delays_saturate, Admin),
     case!(listing_pages_through_each_state, Admin),
     case!(listing_failed_jobs_in_pages, Admin),
@@ -1533,6 +1534,44 @@ async fn requeued_batch_keeps_dispatch_order(driver: Arc<dyn Driver>) {
             "priority {priority}"
         );
     }
+}
+
+/// A requeue of more leases than one storage call carries (a pool of thousands stopping)
+/// still puts them all back in dispatch order ahead of the jobs that were waiting, and answers
+/// for each lease in the order given, a stale one included.
+async fn requeue_of_thousands_keeps_dispatch_order(driver: Arc<dyn Driver>) {
+    const TAKEN: i64 = 2_500;
+    let lane = lane_with_jobs(&driver, "requeue-many", TAKEN).await;
+    let mut taken = Vec::new();
+    while taken.len() < TAKEN as usize {
+        let got = driver.reserve(&lane, 1_000, LEASE).await.unwrap().jobs;
+        assert!(!got.is_empty(), "{} of {TAKEN} reserved", taken.len());
+        taken.extend(got);
+    }
+    let waiting = (TAKEN..TAKEN + 3).map(|n| job(&lane, json!({ "n": n })));
+    driver.enqueue(waiting.collect()).await.unwrap();
+
+    let mut leases: Vec<_> = taken.iter().map(|j| j.lease()).rev().collect();
+    let mut stale = leases[7].clone();
+    stale.token = stale.token.wrapping_add(1);
+    leases.insert(1_200, stale);
+    let held = driver.requeue(&lane, &leases).await.unwrap();
+    assert_eq!(held.len(), leases.len());
+    let refused: Vec<usize> = (0..held.len()).filter(|&i| !held[i]).collect();
+    assert_eq!(refused, vec![1_200], "only the stale lease is refused");
+
+    let mut order = Vec::new();
+    while order.len() < (TAKEN + 3) as usize {
+        let got = reserved_order(&driver, &lane, 1_000).await;
+        assert!(
+            !got.is_empty(),
+            "{} of {} reserved again",
+            order.len(),
+            TAKEN + 3
+        );
+        order.extend(got);
+    }
+    assert_eq!(order, (0..TAKEN + 3).collect::<Vec<_>>());
 }
 
 /// A delay too long for any clock is taken as [`MAX_DELAY`](crate::MAX_DELAY): the job is
