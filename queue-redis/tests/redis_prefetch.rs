@@ -43,10 +43,17 @@ impl Tally {
 
 static SLOW_LINK: std::sync::OnceLock<Tally> = std::sync::OnceLock::new();
 static SHUTDOWN: std::sync::OnceLock<Tally> = std::sync::OnceLock::new();
+static WIDE: std::sync::OnceLock<Tally> = std::sync::OnceLock::new();
+
+/// Jobs of the wide pool's test.
+const WIDE_JOBS: usize = 15_000;
+/// Slots of the wide pool: more successes finish between two reserves than one reserve
+/// carries acks for.
+const WIDE_CONCURRENCY: usize = 1_000;
 
 fn tally(cell: &'static std::sync::OnceLock<Tally>) -> &'static Tally {
     cell.get_or_init(|| Tally {
-        runs: (0..JOBS).map(|_| AtomicU32::new(0)).collect(),
+        runs: (0..WIDE_JOBS).map(|_| AtomicU32::new(0)).collect(),
         ..Tally::new()
     })
 }
@@ -81,6 +88,12 @@ async fn stopped_mid_drain(n: usize) -> Result<(), JobError> {
     Ok(())
 }
 
+#[job(queue = "prefetch-wide", attempts = 1)]
+async fn wide_pool(n: usize) -> Result<(), JobError> {
+    count(tally(&WIDE), n, false).await;
+    Ok(())
+}
+
 async fn queue(url: &str) -> Queue {
     Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
 }
@@ -89,6 +102,7 @@ async fn queue(url: &str) -> Queue {
 fn start(
     queue: &Queue,
     handler: &'static str,
+    concurrency: usize,
 ) -> (
     CancellationToken,
     Arc<WorkerStats>,
@@ -97,7 +111,7 @@ fn start(
     let worker = queue
         .worker()
         .handlers([handler])
-        .concurrency(handler, CONCURRENCY)
+        .concurrency(handler, concurrency)
         .lease(Duration::from_secs(10))
         .build()
         .expect("a worker");
@@ -132,7 +146,7 @@ async fn prefetch_over_a_slow_link_runs_every_job_once() {
             .expect("dispatch");
     }
     let tally = tally(&SLOW_LINK);
-    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "over_slow_link");
+    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "over_slow_link", CONCURRENCY);
     until_done(tally, JOBS as u64).await;
     stop.cancel();
     handle.await.unwrap().expect("the worker stops cleanly");
@@ -174,7 +188,7 @@ async fn a_shutdown_hands_back_jobs_reserved_ahead_unrun() {
         ids.extend(stored.into_iter().map(|d| d.id));
     }
     let tally = tally(&SHUTDOWN);
-    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "stopped_mid_drain");
+    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "stopped_mid_drain", CONCURRENCY);
     until_done(tally, (JOBS / 5) as u64).await;
     // Held replies: the reserves in flight stay in flight while the worker is told to stop,
     // and reach it only after it stopped fetching.
@@ -211,7 +225,7 @@ async fn a_shutdown_hands_back_jobs_reserved_ahead_unrun() {
     }
 
     // A second worker, straight to Redis, runs the rest: each job once in all.
-    let (stop, _, handle) = start(&direct, "stopped_mid_drain");
+    let (stop, _, handle) = start(&direct, "stopped_mid_drain", CONCURRENCY);
     until_done(tally, JOBS as u64).await;
     stop.cancel();
     handle.await.unwrap().expect("the worker stops cleanly");
@@ -221,5 +235,48 @@ async fn a_shutdown_hands_back_jobs_reserved_ahead_unrun() {
     assert!(
         not_once.is_empty(),
         "jobs not run exactly once: {not_once:?}"
+    );
+}
+
+/// A pool of 1,000 slots over a slow link: more successes finish between two reserves sent
+/// ahead than one reserve carries, and the rest are acked on their own; every job runs once,
+/// no ack is refused and nothing is left active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wide_pool_reserving_ahead_acks_every_success() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    proxy.delay(DELAY);
+    let direct = queue(&server.url()).await;
+    for chunk in (0..WIDE_JOBS).collect::<Vec<_>>().chunks(1_000) {
+        direct
+            .dispatch_bulk(chunk.iter().map(|&n| wide_pool::job(n)))
+            .await
+            .expect("dispatch");
+    }
+    let tally = tally(&WIDE);
+    let (stop, stats, handle) = start(&queue(&proxy.url()).await, "wide_pool", WIDE_CONCURRENCY);
+    until_done(tally, WIDE_JOBS as u64).await;
+    // Acks still on their way are sent before the worker returns.
+    stop.cancel();
+    handle.await.unwrap().expect("the worker stops cleanly");
+
+    let not_once: Vec<usize> = (0..WIDE_JOBS)
+        .filter(|&n| tally.runs[n].load(Ordering::SeqCst) != 1)
+        .take(20)
+        .collect();
+    assert!(
+        not_once.is_empty(),
+        "jobs not run exactly once: {not_once:?}"
+    );
+    assert!(
+        stats.reserves_sent_ahead() > 0,
+        "a round trip of milliseconds makes the pool reserve ahead"
+    );
+    assert_eq!(stats.settlements_refused(), 0);
+    let counts = direct.counts("prefetch-wide").await.unwrap();
+    assert_eq!(
+        (counts.ready, counts.active, counts.failed),
+        (0, 0, 0),
+        "{counts:?}"
     );
 }

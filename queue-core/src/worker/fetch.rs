@@ -8,10 +8,12 @@
 //! the next reply back by the time it is done (the smallest recent reply time over the time a
 //! batch takes, at most [`MAX_AHEAD`], and no more than the replies in a row that came back
 //! full: a lane that producers and workers keep near empty is not asked for jobs it lacks).
-//! Each reserve sent ahead asks for a full pool's worth and carries the acks finished so far;
-//! its jobs take slots when its reply is used, in the order the reserves were sent, which is the
-//! order the storage ran them in (each is on its way before the next is made). Their leases count from when the reserve was sent, as every lease
-//! does, and the lease task renews them once they run. A lane found drained stops the sending
+//! Each reserve sent ahead asks for a full pool's worth and carries the acks finished so far
+//! (up to a settling batch; older ones are acked apart); its jobs take slots when its reply is
+//! used, in the order the reserves were sent. Each is polled once before the next is made, and
+//! a driver sends a call on its first poll, so that is the order the storage ran them in.
+//! Their leases count from when the reserve was sent, as every lease does, and the lease task
+//! renews them once they run. A lane found drained stops the sending
 //! ahead; a pool whose handlers keep slots past their first poll never sends ahead (prefetched
 //! jobs would wait for slots while their leases run), and should a job of the last batch still
 //! hold its slot when a reply comes, that reply's jobs wait at most a quarter of their lease for
@@ -336,12 +338,14 @@ impl Pool {
         let pool = self.clone();
         let wanted = self.concurrency;
         let at = LeaseClock::now();
-        let done = self.outbox.finished.take_for_reserve();
+        let (done, excess) = self.outbox.finished.take_for_reserve_ahead();
         self.outbox.stats.reserve_sent_ahead();
-        let mut call = Box::pin(async move {
+        // Unconstrained: a driver's first poll must not stop short because this task used
+        // up its share of the runtime's budget.
+        let mut call = Box::pin(tokio::task::unconstrained(async move {
             let reserved = pool.reserve(&done, wanted).await;
             (done, reserved, LeaseClock::now())
-        });
+        }));
         // Polled once here, before the task takes it: the reserve is then on its way to the
         // storage (a driver sends a call on its first poll) before the next one is made, so
         // the storage runs them in the order they were sent, which is the order their jobs
@@ -352,6 +356,11 @@ impl Pool {
             std::task::Poll::Ready(arrived) => tokio::spawn(std::future::ready(arrived)),
             std::task::Poll::Pending => tokio::spawn(call),
         };
+        if !excess.leases.is_empty() {
+            // Successes beyond what a reserve carries are acked on their own, after it left.
+            let outbox = self.outbox.clone();
+            tokio::spawn(async move { outbox::Finished::ack_taken(&outbox, excess).await });
+        }
         Sent { at, wanted, reply }
     }
 

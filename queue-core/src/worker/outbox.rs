@@ -283,10 +283,41 @@ impl Finished {
         }
     }
 
+    /// Takes the waiting leases for a reserve sent ahead, which carries at most
+    /// [`SETTLE_BATCH`] of them (the newest); the older rest is returned apart, for its own
+    /// acks. A reserve carrying more than the storage takes in one call would have to ack the
+    /// excess first, and it would then not be on its way when it is first polled.
+    pub(crate) fn take_for_reserve_ahead(&self) -> (Taken, Taken) {
+        let mut taken = self.take_for_reserve();
+        let excess = taken.leases.len().saturating_sub(SETTLE_BATCH);
+        if excess == 0 {
+            return (taken, Taken::default());
+        }
+        let rest = taken.leases.split_off(excess);
+        let older = std::mem::replace(&mut taken.leases, rest);
+        let older_results = if taken.results.is_empty() {
+            Vec::new()
+        } else {
+            let rest = taken.results.split_off(excess);
+            std::mem::replace(&mut taken.results, rest)
+        };
+        let excess = Taken {
+            leases: older,
+            results: older_results,
+        };
+        (taken, excess)
+    }
+
     /// Acks (or completes) everything waiting.
     pub(crate) async fn ack_all(&self, outbox: &Outbox) {
         // Taken as they are: the fetch loop stays idle, and later successes wake this task.
         let taken = self.inner().take();
+        Self::ack_taken(outbox, taken).await;
+    }
+
+    /// Acks (or completes) `taken`, [`SETTLE_BATCH`] per call, retrying each call for up to a
+    /// lease.
+    pub(crate) async fn ack_taken(outbox: &Outbox, taken: Taken) {
         let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
         if let (false, Some(retention)) = (outbox.keep.is_nothing(), driver.retention()) {
             let completions = taken.completions();
