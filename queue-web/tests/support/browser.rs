@@ -45,7 +45,7 @@ fn free_port() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let start = (std::process::id() % 1000) as u16;
     for _ in 0..2000 {
-        let port = 10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 2000;
+        let port = 10_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed) % 2000) % 2000;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
