@@ -10,6 +10,7 @@ pub mod flow;
 pub mod hash;
 mod inspect;
 mod job;
+mod json;
 mod keyed_limits;
 pub mod observe;
 mod presence;

@@ -122,9 +122,19 @@ thread_local! {
     /// The size of the last payload this thread encoded that outgrew [`SCRATCH_KEEP`]: the
     /// room the next one starts with.
     static LAST_LARGE: Cell<usize> = const { Cell::new(0) };
+    /// Whether the last payload this thread encoded was at least [`LONG_TEXT`] bytes: the next
+    /// one is then encoded by [`crate::json`].
+    static LAST_LONG: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Encodes a payload as JSON into an allocation of exactly its size.
+/// Payloads from this size on are likely to carry long strings, which [`crate::json`] escapes
+/// a word at a time (about twice as fast as `serde_json` on text with few characters to
+/// escape); smaller ones are encoded by `serde_json` itself, a few nanoseconds quicker on small
+/// values (24-40 ns against 26-45 here). Both write the same text.
+const LONG_TEXT: usize = 4096;
+
+/// Encodes a payload as JSON into an allocation of exactly its size: the text `serde_json`
+/// writes, by [`crate::json`] after a payload of [`LONG_TEXT`] bytes or more on this thread.
 ///
 /// Encoding straight into a new `Vec` grows it several times for a typical payload, and the
 /// stored copy then keeps the spare capacity; encoding into a reused buffer and copying the
@@ -140,12 +150,18 @@ pub(crate) fn encode<T: Serialize>(payload: &T) -> Result<Bytes, serde_json::Err
             return serde_json::to_vec(payload).map(Bytes::from);
         };
         buffer.clear();
-        let encoded = serde_json::to_writer(
-            Scratch {
-                buffer: &mut buffer,
-            },
-            payload,
-        );
+        let scratch = Scratch {
+            buffer: &mut buffer,
+        };
+        let long = LAST_LONG.get();
+        let encoded = if long {
+            crate::json::to_writer(scratch, payload)
+        } else {
+            serde_json::to_writer(scratch, payload)
+        };
+        if (buffer.len() >= LONG_TEXT) != long {
+            LAST_LONG.set(!long);
+        }
         if buffer.len() > SCRATCH_KEEP {
             LAST_LARGE.set(buffer.len().next_multiple_of(4096));
             let mut large = std::mem::take(&mut *buffer);
@@ -392,5 +408,24 @@ mod tests {
             }
         }
         assert_eq!(encode(&Nested).unwrap(), &b"\"outer\""[..]);
+    }
+
+    #[test]
+    fn payloads_after_a_long_one_are_written_as_serde_json_writes_them() {
+        let text = "a line with \"quotes\",\ta tab and a \\ backslash\n".repeat(200);
+        let value = serde_json::json!({"text": text, "n": [1, 2.5, null], "k": {"é": "\u{1}"}});
+        // The first after a small payload goes through serde_json, the next ones (after a long
+        // one) through the word-at-a-time encoder; a small one after them goes back.
+        encode(&1u8).unwrap();
+        assert!(!LAST_LONG.get());
+        for _ in 0..2 {
+            assert_eq!(encode(&value).unwrap(), serde_json::to_vec(&value).unwrap());
+            assert!(LAST_LONG.get());
+        }
+        assert_eq!(
+            encode(&"tail").unwrap(),
+            serde_json::to_vec(&"tail").unwrap()
+        );
+        assert!(!LAST_LONG.get());
     }
 }
