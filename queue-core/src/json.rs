@@ -9,8 +9,9 @@
 //! after one of a few KB on the same thread.
 //! A string is copied in runs between the bytes that need escaping, found a word at a time,
 //! and escaped as `serde_json` escapes them. Everything that is not a string (numbers, map
-//! keys other than strings, `serde_json`'s raw values) is still written by `serde_json`
-//! itself, so the text is the same; the tests compare the two on values of every shape.
+//! keys other than strings, the fields of `serde_json`'s raw values) is still written by
+//! `serde_json` itself, so the text (or the error) is the same; the tests compare the two on
+//! values of every shape.
 
 use std::io::Write;
 
@@ -27,10 +28,48 @@ pub(crate) fn to_writer<W: Write, T: ?Sized + Serialize>(
     value.serialize(Json { out: &mut out })
 }
 
-/// The name `serde_json` gives the one-field structs standing for raw JSON text (its
-/// `RawValue`, and numbers of its `arbitrary_precision` feature): the field's text is written
-/// as it is.
-const RAW_PREFIX: &str = "$serde_json::private::";
+/// The names `serde_json` gives the one-field structs standing for raw JSON text: its
+/// `RawValue` (feature `raw_value`) and numbers of its `arbitrary_precision` feature. When
+/// the feature is on, `serde_json` writes such a struct's field as it is (or refuses it);
+/// their fields are handed to `serde_json` (see [`Map::raw`]).
+const RAW_TOKENS: [&str; 2] = [
+    "$serde_json::private::RawValue",
+    "$serde_json::private::Number",
+];
+
+/// Whether `serde_json` (as built into this program, features and all) treats structs named
+/// `RAW_TOKENS[k]` as raw text: asked once, by writing one.
+fn raw_token(name: &str) -> bool {
+    static KNOWN: [std::sync::OnceLock<bool>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let Some(k) = RAW_TOKENS.iter().position(|token| *token == name) else {
+        return false;
+    };
+    *KNOWN[k].get_or_init(|| {
+        let probe = Field {
+            name: RAW_TOKENS[k],
+            key: RAW_TOKENS[k],
+            value: "1",
+        };
+        serde_json::to_vec(&probe).is_ok_and(|text| text == b"1")
+    })
+}
+
+/// A struct named `name` with the one field `key`: `value`.
+struct Field<'v, T: ?Sized> {
+    name: &'static str,
+    key: &'static str,
+    value: &'v T,
+}
+
+impl<T: ?Sized + Serialize> Serialize for Field<'_, T> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use ser::SerializeStruct;
+        let mut one = s.serialize_struct(self.name, 1)?;
+        one.serialize_field(self.key, self.value)?;
+        one.end()
+    }
+}
 
 /// Bytes of a string below which `serde_json`'s own loop is used (no words to scan).
 const SHORT: usize = 16;
@@ -270,8 +309,8 @@ impl<'a, W: Write> ser::Serializer for Json<'a, W> {
     }
 
     #[inline]
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a, W>, Error> {
-        Seq::open(self.out, b"]")
+    fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'a, W>, Error> {
+        Seq::open(self.out, len, b"]")
     }
 
     #[inline]
@@ -290,30 +329,31 @@ impl<'a, W: Write> ser::Serializer for Json<'a, W> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        _len: usize,
+        len: usize,
     ) -> Result<Seq<'a, W>, Error> {
         put(self.out, b"{")?;
         string(self.out, variant)?;
         put(self.out, b":")?;
-        Seq::open(self.out, b"]}")
+        Seq::open(self.out, Some(len), b"]}")
     }
 
     #[inline]
-    fn serialize_map(self, _len: Option<usize>) -> Result<Map<'a, W>, Error> {
-        Map::open(self.out, b"}")
+    fn serialize_map(self, len: Option<usize>) -> Result<Map<'a, W>, Error> {
+        Map::open(self.out, len, b"}")
     }
 
     #[inline]
-    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Map<'a, W>, Error> {
-        if name.starts_with(RAW_PREFIX) {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Map<'a, W>, Error> {
+        if raw_token(name) {
             return Ok(Map {
                 out: self.out,
                 first: true,
+                empty: false,
                 close: b"",
-                raw: true,
+                raw: Some(name),
             });
         }
-        Map::open(self.out, b"}")
+        Map::open(self.out, Some(len), b"}")
     }
 
     #[inline]
@@ -322,12 +362,12 @@ impl<'a, W: Write> ser::Serializer for Json<'a, W> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        _len: usize,
+        len: usize,
     ) -> Result<Map<'a, W>, Error> {
         put(self.out, b"{")?;
         string(self.out, variant)?;
         put(self.out, b":")?;
-        Map::open(self.out, b"}}")
+        Map::open(self.out, Some(len), b"}}")
     }
 }
 
@@ -335,17 +375,25 @@ impl<'a, W: Write> ser::Serializer for Json<'a, W> {
 struct Seq<'a, W> {
     out: &'a mut W,
     first: bool,
+    /// Declared empty, and written so, with nothing added since: only the rest of `close`
+    /// is left to write.
+    empty: bool,
     /// What ends it: `]`, and `}` after it for a variant.
     close: &'static [u8],
 }
 
 impl<'a, W: Write> Seq<'a, W> {
+    /// Opens an array of `len` elements closed by `close`. Told it is empty, it is written
+    /// whole at once, as `serde_json` does (elements added anyway follow it, after commas,
+    /// and then `close`).
     #[inline]
-    fn open(out: &'a mut W, close: &'static [u8]) -> Result<Self, Error> {
-        put(out, b"[")?;
+    fn open(out: &'a mut W, len: Option<usize>, close: &'static [u8]) -> Result<Self, Error> {
+        let empty = len == Some(0);
+        put(out, if empty { b"[]" } else { b"[" })?;
         Ok(Self {
             out,
-            first: true,
+            first: !empty,
+            empty,
             close,
         })
     }
@@ -355,6 +403,7 @@ impl<'a, W: Write> Seq<'a, W> {
         if !std::mem::take(&mut self.first) {
             put(self.out, b",")?;
         }
+        self.empty = false;
         value.serialize(Json {
             out: &mut *self.out,
         })
@@ -362,7 +411,14 @@ impl<'a, W: Write> Seq<'a, W> {
 
     #[inline]
     fn close(self) -> Result<(), Error> {
-        put(self.out, self.close)
+        put(
+            self.out,
+            if self.empty {
+                &self.close[1..]
+            } else {
+                self.close
+            },
+        )
     }
 }
 
@@ -423,25 +479,32 @@ impl<W: Write> ser::SerializeTupleVariant for Seq<'_, W> {
 struct Map<'a, W> {
     out: &'a mut W,
     first: bool,
+    /// As [`Seq::empty`].
+    empty: bool,
     /// What ends it: `}`, twice for a variant.
     close: &'static [u8],
-    raw: bool,
+    /// The struct's name when it stands for raw text (see [`RAW_TOKENS`]).
+    raw: Option<&'static str>,
 }
 
 impl<'a, W: Write> Map<'a, W> {
+    /// Opens an object of `len` entries closed by `close`; empty, as [`Seq::open`].
     #[inline]
-    fn open(out: &'a mut W, close: &'static [u8]) -> Result<Self, Error> {
-        put(out, b"{")?;
+    fn open(out: &'a mut W, len: Option<usize>, close: &'static [u8]) -> Result<Self, Error> {
+        let empty = len == Some(0);
+        put(out, if empty { b"{}" } else { b"{" })?;
         Ok(Self {
             out,
-            first: true,
+            first: !empty,
+            empty,
             close,
-            raw: false,
+            raw: None,
         })
     }
 
     #[inline]
     fn comma(&mut self) -> Result<(), Error> {
+        self.empty = false;
         if std::mem::take(&mut self.first) {
             Ok(())
         } else {
@@ -459,10 +522,8 @@ impl<'a, W: Write> Map<'a, W> {
 
     #[inline]
     fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        if self.raw {
-            return value.serialize(Raw {
-                out: &mut *self.out,
-            });
+        if let Some(name) = self.raw {
+            return self.raw(name, key, value);
         }
         self.comma()?;
         string(self.out, key)?;
@@ -471,7 +532,28 @@ impl<'a, W: Write> Map<'a, W> {
 
     #[inline]
     fn close(self) -> Result<(), Error> {
-        put(self.out, self.close)
+        put(
+            self.out,
+            if self.empty {
+                &self.close[1..]
+            } else {
+                self.close
+            },
+        )
+    }
+
+    /// A field of a raw-text struct `name`: written by `serde_json` as the one field of such a
+    /// struct (the text as it is; or its error, for a field of another name, as an internally
+    /// tagged enum's tag would be, or of another type).
+    #[cold]
+    fn raw<T: ?Sized + Serialize>(
+        &mut self,
+        name: &'static str,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let text = serde_json::to_vec(&Field { name, key, value })?;
+        put(self.out, &text)
     }
 }
 
@@ -708,168 +790,6 @@ fn not_a_key() -> Error {
         .expect_err("a unit key is refused")
 }
 
-/// The field of one of `serde_json`'s raw-text structs: its text, as it is.
-struct Raw<'a, W> {
-    out: &'a mut W,
-}
-
-/// Anything but text in a raw-text struct's field.
-fn not_raw() -> Error {
-    ser::Error::custom("expected a string of JSON text in a raw value")
-}
-
-impl<W: Write> ser::Serializer for Raw<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
-    type SerializeStruct = Impossible<(), Error>;
-    type SerializeStructVariant = Impossible<(), Error>;
-
-    #[inline]
-    fn serialize_str(self, value: &str) -> Result<(), Error> {
-        put(self.out, value.as_bytes())
-    }
-
-    #[inline]
-    fn serialize_bool(self, _: bool) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_i8(self, _: i8) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_i16(self, _: i16) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_i32(self, _: i32) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_i64(self, _: i64) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_u8(self, _: u8) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_u16(self, _: u16) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_u32(self, _: u32) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_u64(self, _: u64) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_f32(self, _: f32) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_f64(self, _: f64) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_char(self, _: char) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_none(self) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_unit(self) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
-        Err(not_raw())
-    }
-    #[inline]
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(not_raw())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap};
@@ -1050,6 +970,59 @@ mod tests {
         same(&raw);
         same(&BTreeMap::from([("raw", &raw)]));
         same(&vec![&raw, &raw]);
+    }
+
+    #[test]
+    fn raw_values_where_serde_json_refuses_them_are_refused_alike() {
+        let raw = serde_json::value::RawValue::from_string(r#"{"a":1}"#.into()).unwrap();
+        #[derive(Serialize)]
+        #[serde(tag = "kind")]
+        enum Tagged {
+            Doc(Box<serde_json::value::RawValue>),
+        }
+        let (ours, theirs) = both(&Tagged::Doc(raw));
+        assert!(theirs.is_err(), "{theirs:?}");
+        assert_eq!(ours, theirs);
+        // A struct whose name only looks like serde_json's is an ordinary struct.
+        #[derive(Serialize)]
+        #[serde(rename = "$serde_json::private::Other")]
+        struct Lookalike {
+            a: u8,
+        }
+        same(&Lookalike { a: 1 });
+    }
+
+    /// Sequences and maps told they are empty are written whole at once, as serde_json
+    /// writes them, whatever follows.
+    #[test]
+    fn declared_empty_collections_match() {
+        struct Liar;
+        impl Serialize for Liar {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(0))?;
+                seq.serialize_element(&1)?;
+                seq.serialize_element(&2)?;
+                seq.end()
+            }
+        }
+        same(&Liar);
+        #[derive(Serialize)]
+        enum Empty {
+            Tuple(),
+            Struct {},
+        }
+        same(&[Empty::Tuple(), Empty::Struct {}]);
+        #[derive(Serialize)]
+        struct Skipping {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            a: Option<u8>,
+            #[serde(skip)]
+            _b: u8,
+        }
+        same(&Skipping { a: None, _b: 1 });
+        same(&Skipping { a: Some(1), _b: 1 });
+        same(&(Vec::<u8>::new(), BTreeMap::<String, u8>::new(), ()));
     }
 
     #[test]

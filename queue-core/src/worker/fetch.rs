@@ -358,8 +358,7 @@ impl Pool {
         };
         if !excess.leases.is_empty() {
             // Successes beyond what a reserve carries are acked on their own, after it left.
-            let outbox = self.outbox.clone();
-            tokio::spawn(async move { outbox::Finished::ack_taken(&outbox, excess).await });
+            self.outbox.finished.ack_apart(&self.outbox, excess);
         }
         Sent { at, wanted, reply }
     }

@@ -4,8 +4,9 @@
 //!
 //! Successes wait in [`Finished`] for the fetch loop's next reserve, which acks them in the same
 //! storage call; while the fetch loop waits for work, or after it stopped, the settling task
-//! acks them instead, so a finished job never waits for the next dispatch to be acked. Other
-//! verdicts are reported as follows.
+//! acks them instead, so a finished job never waits for the next dispatch to be acked. A
+//! reserve sent ahead carries at most [`SETTLE_BATCH`] of them; the older rest are acked by a
+//! task of their own, which a stopping pool waits for. Other verdicts are reported as follows.
 //!
 //! A batch task whose runs have all ended reports the waiting verdicts itself, so the common
 //! case needs no hand-over to another task (each hand-over can wake a parked thread). Verdicts
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use bytes::Bytes;
 
@@ -210,6 +212,9 @@ pub(crate) struct Finished {
     inner: Mutex<FinishedInner>,
     /// Tells the settling task to ack what is waiting.
     flush: Notify,
+    /// Tasks acking successes apart from a reserve sent ahead (more than it carries); a
+    /// stopping pool waits for them.
+    apart: TaskTracker,
 }
 
 #[derive(Debug, Default)]
@@ -306,6 +311,20 @@ impl Finished {
             results: older_results,
         };
         (taken, excess)
+    }
+
+    /// Acks (or completes) `excess` in a task of its own, which [`Finished::wait_apart`]
+    /// waits for.
+    pub(crate) fn ack_apart(&self, outbox: &Arc<Outbox>, excess: Taken) {
+        let outbox = outbox.clone();
+        self.apart
+            .spawn(async move { Self::ack_taken(&outbox, excess).await });
+    }
+
+    /// Waits until the acks sent apart have ended (each retried for at most a lease).
+    pub(crate) async fn wait_apart(&self) {
+        self.apart.close();
+        self.apart.wait().await;
     }
 
     /// Acks (or completes) everything waiting.

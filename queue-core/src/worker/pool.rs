@@ -187,6 +187,7 @@ impl Pool {
         let _ = settler.await;
         self.outbox.settlements.report_all(&self.outbox).await;
         self.outbox.finished.ack_all(&self.outbox).await;
+        self.outbox.finished.wait_apart().await;
         leases_stop.cancel();
         let _ = leases.await;
     }
