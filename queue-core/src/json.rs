@@ -4,8 +4,8 @@
 //! `serde_json` looks at a string one byte at a time; a payload carrying a long text (a
 //! document, an image as base64) spends much of its dispatch there: 31 µs for a 100 KB string
 //! on the benchmark machine when idle, against 11-17 µs here. Text dense with characters to
-//! escape (a quote or a newline every few bytes) is slower here (88-92 µs per 100 KB against
-//! 65-81 µs), and small values a few nanoseconds slower, so a payload goes through here only
+//! escape (a quote or a newline every few bytes) is slower here (87.6-92.5 µs per 100 KB
+//! against 63.5-80.9 µs), and small values a few nanoseconds slower, so a payload goes through here only
 //! after one of a few KB on the same thread.
 //! A string is copied in runs between the bytes that need escaping, found a word at a time,
 //! and escaped as `serde_json` escapes them. Everything that is not a string (numbers, map
