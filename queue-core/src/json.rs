@@ -422,56 +422,31 @@ impl<'a, W: Write> Seq<'a, W> {
     }
 }
 
-impl<W: Write> ser::SerializeSeq for Seq<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    #[inline]
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+/// The four array traits of serde on [`Seq`]: each element through [`Seq::element`].
+macro_rules! array_traits {
+    ($($trait:ident :: $method:ident),* $(,)?) => {
+        $(
+            impl<W: Write> ser::$trait for Seq<'_, W> {
+                type Ok = ();
+                type Error = Error;
+                #[inline]
+                fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+                    self.element(value)
+                }
+                #[inline]
+                fn end(self) -> Result<(), Error> {
+                    self.close()
+                }
+            }
+        )*
+    };
 }
 
-impl<W: Write> ser::SerializeTuple for Seq<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    #[inline]
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl<W: Write> ser::SerializeTupleStruct for Seq<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl<W: Write> ser::SerializeTupleVariant for Seq<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+array_traits! {
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
 }
 
 /// An object being written (a map, a struct or a struct variant's fields), or `raw`: one of
@@ -577,39 +552,31 @@ impl<W: Write> ser::SerializeMap for Map<'_, W> {
     }
 }
 
-impl<W: Write> ser::SerializeStruct for Map<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+/// The two struct traits of serde on [`Map`]: each field through [`Map::field`].
+macro_rules! struct_traits {
+    ($($trait:ident),*) => {
+        $(
+            impl<W: Write> ser::$trait for Map<'_, W> {
+                type Ok = ();
+                type Error = Error;
+                #[inline]
+                fn serialize_field<T: ?Sized + Serialize>(
+                    &mut self,
+                    key: &'static str,
+                    value: &T,
+                ) -> Result<(), Error> {
+                    self.field(key, value)
+                }
+                #[inline]
+                fn end(self) -> Result<(), Error> {
+                    self.close()
+                }
+            }
+        )*
+    };
 }
 
-impl<W: Write> ser::SerializeStructVariant for Map<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    #[inline]
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+struct_traits!(SerializeStruct, SerializeStructVariant);
 
 /// A map key: strings (and what stands for one) here; any other key is written by
 /// `serde_json` (numbers and booleans quoted, the rest refused with its error).

@@ -6,6 +6,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/settle.rs"]
+mod settle;
 mod support;
 #[path = "support/tls_checks.rs"]
 mod tls_checks;
@@ -150,16 +152,7 @@ async fn lose_no_acknowledged_job(mut cluster: RedisCluster, test: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let counts = queue.counts("failover").await.expect("counts");
-        assert_eq!(counts.failed, 0, "{counts:?}");
-        if counts.pending() == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "jobs left: {counts:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    settle::until_nothing_pending(&queue, "failover", Duration::from_secs(30)).await;
     stop.cancel();
     worker.await.unwrap().expect("worker");
 }

@@ -5,6 +5,8 @@
 
 #[path = "support/sentinel.rs"]
 mod sentinel;
+#[path = "support/settle.rs"]
+mod settle;
 mod support;
 #[path = "support/tls_checks.rs"]
 mod tls_checks;
@@ -167,19 +169,7 @@ async fn carry_on_when_the_primary_is_killed(mut set: SentinelSet, test: usize) 
     // Runs whose acks went to the dead primary (or were given up after retrying for a lease)
     // stay active on the new one until their leases run out; they are then taken back and run
     // again, so nothing is left behind, only later than the set of numbers shows.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let counts = queue.counts("failover").await.expect("counts");
-        assert_eq!(counts.failed, 0, "{counts:?}");
-        if counts.pending() == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "jobs left after every number ran: {counts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    settle::until_nothing_pending(&queue, "failover", Duration::from_secs(30)).await;
     stop.cancel();
     worker.await.unwrap().expect("worker");
 }
