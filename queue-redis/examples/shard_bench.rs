@@ -2,8 +2,9 @@
 //! handler split into `--shards` shards (3 by default), first on a cluster of one primary,
 //! then on a cluster of several, and prints, as Markdown table rows, the jobs per second, each
 //! primary's Redis CPU (`used_cpu_sys` + `used_cpu_user` of `INFO cpu`) spent during the drain
-//! and its share, and the Redis CPU per job (in user space and in the kernel). Only the drain is measured (the jobs are
-//! dispatched before); one worker in this process runs them.
+//! and its share, the Redis CPU per job (in user space and in the kernel), and the jobs per
+//! script call (each reserve takes a batch and acks the one before). Only the drain is measured
+//! (the jobs are dispatched before); one worker in this process runs them.
 //!
 //! ```text
 //! cargo run --release -p queue-redis --example shard_bench -- --jobs 50000
@@ -128,6 +129,37 @@ fn cpu(primaries: &[String]) -> BTreeMap<String, (f64, f64)> {
         .collect()
 }
 
+/// Script calls (`EVALSHA`, `EVALSHA_RO`, `EVAL`) all `primaries` have served so far.
+fn script_calls(primaries: &[String]) -> u64 {
+    primaries
+        .iter()
+        .map(|url| {
+            let mut conn = redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection())
+                .expect("connect to a primary");
+            let info: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut conn)
+                .expect("INFO commandstats");
+            info.lines()
+                .filter(|l| {
+                    ["cmdstat_evalsha:", "cmdstat_evalsha_ro:", "cmdstat_eval:"]
+                        .iter()
+                        .any(|p| l.starts_with(p))
+                })
+                .filter_map(|l| {
+                    l.split_once("calls=")?
+                        .1
+                        .split(',')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .sum::<u64>()
+        })
+        .sum()
+}
+
 /// Dispatches `args.jobs` jobs to the lane split over `args.shards` on the cluster at `url`,
 /// drains them with one worker, and prints the rows of the measurement, named after the
 /// number of primaries.
@@ -149,6 +181,7 @@ async fn measure(url: &str, args: &Args) {
     queue.dispatch_bulk(batch).await.expect("dispatch");
 
     let before = cpu(primaries);
+    let calls_before = script_calls(primaries);
     let start_count = RAN.load(Ordering::Relaxed);
     let stop = CancellationToken::new();
     let started = Instant::now();
@@ -165,6 +198,7 @@ async fn measure(url: &str, args: &Args) {
     }
     let took = started.elapsed();
     let after = cpu(primaries);
+    let calls = script_calls(primaries) - calls_before;
     stop.cancel();
     worker.await.expect("worker task").expect("worker");
 
@@ -203,6 +237,10 @@ async fn measure(url: &str, args: &Args) {
         "| {tag}: of which user / system (µs) | {:.1} / {:.1} |",
         per_job(user),
         per_job(sys)
+    );
+    println!(
+        "| {tag}: jobs per script call (reserves acking the jobs before) | {:.1} |",
+        f64::from(args.jobs) / calls.max(1) as f64
     );
 }
 
