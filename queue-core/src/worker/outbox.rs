@@ -500,7 +500,9 @@ async fn postpone(outbox: &Outbox, lease: &Lease, delay: Duration) {
 }
 
 /// Logs and counts the settlements of `leases` that the storage refused (`held` is false): the
-/// lease had ended, so the job was reaped (and may run again), deleted or purged.
+/// lease had ended, so the job was reaped (and may run again), deleted or purged; or an earlier
+/// try of the same report, whose answer was lost (or whose later part failed, for a report the
+/// driver sends in parts), had already settled it and ended the lease.
 pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: &[bool]) {
     let mut refused = 0;
     for (lease, held) in leases.iter().zip(held) {
@@ -508,7 +510,7 @@ pub(crate) fn note_refused(outbox: &Outbox, what: &str, leases: &[Lease], held: 
             refused += 1;
             tracing::warn!(
                 lane = %outbox.lane(), id = %lease.id, token = lease.token,
-                "{what} refused: the lease had ended (the job was reaped and may run again, or was deleted)"
+                "{what} refused: the lease had ended (the job was reaped and may run again, or was deleted, or an earlier try of this report whose answer was lost had settled it)"
             );
         }
     }
