@@ -1,0 +1,136 @@
+//! A stopping worker waits for the acks it sent apart from its reserves sent ahead: a reserve
+//! sent ahead carries at most a settling batch of a pool's successes, and the older ones go in
+//! an ack of their own. Over a storage whose reserves answer after a millisecond (so a pool of
+//! quick jobs reserves ahead) and whose first lone acks take 2 s, a pool of 1,000 slots has
+//! such acks in flight when it is told to stop; when `run_until` returns, every success is
+//! acked.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use queue_core::{
+    job, Dispatched, Driver, Failure, JobError, Lane, Lease, NewJob, Queue, Reservation, Result,
+};
+use queue_memory::MemoryDriver;
+use tokio_util::sync::CancellationToken;
+
+/// The memory driver's hot path behind a slow link: reserves answer after 1 ms, the first
+/// [`SLOW_ACKS`] lone acks after 2 s. Counts the leases acked (once the storage answered) and
+/// the lone acks begun.
+#[derive(Debug, Default)]
+struct SlowAcks {
+    inner: MemoryDriver,
+    acked: AtomicU64,
+    lone_acks: AtomicU64,
+}
+
+#[async_trait]
+impl Driver for SlowAcks {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        self.inner.enqueue(jobs).await
+    }
+    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        self.inner.reserve(lane, max, lease).await
+    }
+    async fn ack_and_reserve(
+        &self,
+        lane: &Lane,
+        done: &[Lease],
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let answer = self.inner.ack_and_reserve(lane, done, max, lease).await?;
+        let held = answer.0.iter().filter(|h| **h).count() as u64;
+        self.acked.fetch_add(held, Ordering::SeqCst);
+        Ok(answer)
+    }
+    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
+        self.inner.wait(lane, timeout).await
+    }
+    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
+        self.inner.renew(lane, leases, lease).await
+    }
+    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        // The first few take long; later ones (those of the shutdown itself) answer at once,
+        // so only waiting for the first few makes the worker's return wait.
+        if self.lone_acks.fetch_add(1, Ordering::SeqCst) < SLOW_ACKS {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let held = self.inner.ack(lane, leases).await?;
+        let count = held.iter().filter(|h| **h).count() as u64;
+        self.acked.fetch_add(count, Ordering::SeqCst);
+        Ok(held)
+    }
+    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
+        self.inner.fail(lane, lease, failure).await
+    }
+    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        self.inner.requeue(lane, leases).await
+    }
+    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
+        self.inner.progress(lane, lease, p).await
+    }
+    async fn reap(&self, lane: &Lane) -> Result<usize> {
+        self.inner.reap(lane).await
+    }
+}
+
+/// Lone acks that take 2 s: those begun before the worker is told to stop.
+const SLOW_ACKS: u64 = 3;
+
+static DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Ends in its first poll, so a pool of them reserves ahead.
+#[job(queue = "apart")]
+async fn quick(_n: u32) -> Result<(), JobError> {
+    DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
+    let driver = Arc::new(SlowAcks::default());
+    let queue = Queue::new(driver.clone());
+    for chunk in (0..40_000u32).collect::<Vec<_>>().chunks(1_000) {
+        queue
+            .dispatch_bulk(chunk.iter().map(|&n| quick::job(n)))
+            .await
+            .expect("dispatch");
+    }
+    let worker = queue
+        .worker()
+        .handlers(["quick"])
+        .concurrency("quick", 1_000)
+        .build()
+        .expect("a worker");
+    let stats = worker.stats();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
+
+    // Stop once the slow lone acks have begun: they are on their way while the pool stops.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while driver.lone_acks.load(Ordering::SeqCst) < SLOW_ACKS {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no lone ack within 60 s ({} reserves sent ahead, {} runs)",
+            stats.reserves_sent_ahead(),
+            DONE.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.cancel();
+    running.await.unwrap().expect("the worker stops cleanly");
+
+    let done = DONE.load(Ordering::SeqCst);
+    assert!(stats.reserves_sent_ahead() > 0);
+    assert_eq!(
+        driver.acked.load(Ordering::SeqCst),
+        done,
+        "every success is acked by the time the worker returns"
+    );
+    assert_eq!(stats.settlements_refused(), 0);
+}
