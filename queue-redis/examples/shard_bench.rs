@@ -102,18 +102,23 @@ fn primaries(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `INFO section` text of the primary at `url`.
+fn info(url: &str, section: &str) -> String {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("connect to a primary");
+    redis::cmd("INFO")
+        .arg(section)
+        .query(&mut conn)
+        .unwrap_or_else(|e| panic!("INFO {section}: {e}"))
+}
+
 /// Seconds of CPU each primary has used: user (`used_cpu_user`) and system (`used_cpu_sys`).
 fn cpu(primaries: &[String]) -> BTreeMap<String, (f64, f64)> {
     primaries
         .iter()
         .map(|url| {
-            let mut conn = redis::Client::open(url.as_str())
-                .and_then(|c| c.get_connection())
-                .expect("connect to a primary");
-            let info: String = redis::cmd("INFO")
-                .arg("cpu")
-                .query(&mut conn)
-                .expect("INFO cpu");
+            let info = info(url, "cpu");
             let field = |name: &str| -> f64 {
                 info.lines()
                     .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
@@ -134,14 +139,8 @@ fn script_calls(primaries: &[String]) -> u64 {
     primaries
         .iter()
         .map(|url| {
-            let mut conn = redis::Client::open(url.as_str())
-                .and_then(|c| c.get_connection())
-                .expect("connect to a primary");
-            let info: String = redis::cmd("INFO")
-                .arg("commandstats")
-                .query(&mut conn)
-                .expect("INFO commandstats");
-            info.lines()
+            info(url, "commandstats")
+                .lines()
                 .filter(|l| {
                     ["cmdstat_evalsha:", "cmdstat_evalsha_ro:", "cmdstat_eval:"]
                         .iter()
