@@ -4,9 +4,10 @@
 -- (HASH id -> JSON), 22 resexp (ZSET id -> result expiry ms), 23 donetime (HASH id ->
 -- "finished ms:started ms"), 24 donepushed (how many ids were ever pushed onto done).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
--- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then n
--- results ('' for none).
--- Returns: a list of 1 (completed) or 0 (stale token, nothing changed), one per job.
+-- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then,
+-- when the TTL is not 0, n results ('' for none).
+-- Returns: a string of one '1' (completed) or '0' (stale token, nothing changed) per job, as
+-- ack.lua's.
 -- A completed job keeps its envelope in data (so lookups find it and its chosen id stays
 -- taken) and leaves every other index; its times go to donetime. A list push and a hash entry
 -- per job cost a fraction of a sorted set's insert, and the list is in completion order, as
@@ -20,24 +21,26 @@ local ids, held, toks = check_leases(6, 5 + 2 * n)
 local now = now_ms()
 -- Scores go to Redis as text formatted once: a Lua number is formatted again for every element.
 local now_text, expiry_text = fmt(now), fmt(now + ttl)
-local flags, done, done_toks, hres, zres = {}, {}, {}, {}, {}
+-- Lengths counted (Lua's # searches the table each time).
+local flags, done, done_toks, hres, zres, nd, nr = {}, {}, {}, {}, {}, 0, 0
 for i, id in ipairs(ids) do
   if held[i] then
-    flags[i] = 1
-    done[#done + 1] = id
-    done_toks[#done_toks + 1] = toks[i]
-    local body = ARGV[5 + 2 * n + i]
-    if ttl > 0 and body ~= '' then
-      hres[#hres + 1] = id
-      hres[#hres + 1] = body
-      zres[#zres + 1] = expiry_text
-      zres[#zres + 1] = id
+    flags[i] = '1'
+    nd = nd + 1
+    done[nd] = id
+    done_toks[nd] = toks[i]
+    local body = ttl > 0 and ARGV[5 + 2 * n + i]
+    if body and body ~= '' then
+      hres[nr + 1], hres[nr + 2] = id, body
+      zres[nr + 1], zres[nr + 2] = expiry_text, id
+      nr = nr + 2
     end
   else
-    flags[i] = 0
+    flags[i] = '0'
   end
 end
-if #done > 0 then
+flags = table.concat(flags)
+if nd > 0 then
   release(done, done_toks)
   -- As in ack: most jobs have no side records; one EXISTS looks for all four.
   if redis.call('EXISTS', q.err, q.errs, q.prog, q.lost) > 0 then
@@ -47,18 +50,17 @@ if #done > 0 then
   end
   if keep > 0 then
     call_many('LPUSH', done_key, done)
-    redis.call('INCRBY', pushed, #done)
+    redis.call('INCRBY', pushed, fmt(nd))
     -- When each completed: now; when the completing run started: what its token carries (a
     -- batch's jobs share one).
     local htimes, tok, at = {}, nil, ''
-    for i, id in ipairs(done) do
+    for i = 1, nd do
       if done_toks[i] ~= tok then
         tok = done_toks[i]
         local ms = token_ms(tok)
         at = now_text .. ':' .. (ms ~= 0 and fmt(ms) or '')
       end
-      htimes[#htimes + 1] = id
-      htimes[#htimes + 1] = at
+      htimes[2 * i - 1], htimes[2 * i] = done[i], at
     end
     call_many('HSET', times, htimes)
   else
@@ -73,19 +75,20 @@ end
 -- its envelope left (its side records went at completion), its dispatch sequence if its id was
 -- chosen, and its payload if it was too big for the envelope. A call whose leases were all
 -- stale changes nothing.
-if #done == 0 then return flags end
+if nd == 0 then return flags end
 if keep > 0 then
   -- The oldest at the tail: past the count, then past the age; '' marks a deleted job's place.
-  local old = {}
+  local old, no = {}, 0
   local excess = redis.call('HLEN', times) - keep
   local taken = 0
   while excess > 0 and taken < TRIM do
-    local popped = redis.call('RPOP', done_key, math.min(excess, TRIM - taken))
+    local popped = redis.call('RPOP', done_key, fmt(math.min(excess, TRIM - taken)))
     if not popped then break end
     taken = taken + #popped
     for _, id in ipairs(popped) do
       if id ~= '' then
-        old[#old + 1] = id
+        no = no + 1
+        old[no] = id
         excess = excess - 1
       end
     end
@@ -93,26 +96,27 @@ if keep > 0 then
   if age > 0 then
     local cutoff = now - age
     while taken < TRIM do
-      local id = redis.call('LINDEX', done_key, -1)
+      local id = redis.call('LINDEX', done_key, '-1')
       if not id then break end
       if id ~= '' then
         local t = redis.call('HGET', times, id)
         local finished = t and tonumber(string.match(t, '^(%d+)'))
         if finished and finished > cutoff then break end
-        old[#old + 1] = id
+        no = no + 1
+        old[no] = id
       end
       redis.call('RPOP', done_key)
       taken = taken + 1
     end
   end
-  if #old > 0 then
+  if no > 0 then
     call_many('HDEL', q.data, old)
     call_many('HDEL', times, old)
     if redis.call('HLEN', q.order) > 0 then call_many('HDEL', q.order, old) end
     if redis.call('HLEN', q.body) > 0 then call_many('HDEL', q.body, old) end
   end
 end
-local expired = redis.call('ZRANGEBYSCORE', resexp, '-inf', now, 'LIMIT', 0, TRIM)
+local expired = redis.call('ZRANGEBYSCORE', resexp, '-inf', now_text, 'LIMIT', '0', fmt(TRIM))
 if #expired > 0 then
   call_many('ZREM', resexp, expired)
   call_many('HDEL', results, expired)

@@ -117,7 +117,8 @@ local function now_ms()
 end
 
 -- An integer as decimal text. '%d' formats as an integer; '%.0f' and tostring go through the
--- C library's floating-point printing, which cost ~0.15 us per call in profiles.
+-- C library's floating-point printing, which cost ~0.15 us per call in profiles, as does every
+-- Lua number passed to redis.call (Redis writes it with %.17g): numbers go as text.
 local function fmt(n)
   return string.format('%d', n)
 end
@@ -180,22 +181,59 @@ local function ran(j, started)
 end
 
 -- Reads the (id, token) pairs in ARGV[from..to]. Returns the ids, their tokens (as text, the
--- leases set's member for the batch), and per id whether the token is the job's current lease
--- (the fencing check of every settlement). Redis formats an integer score as plain digits
--- ("17"), as the client writes tokens, so texts are compared first; a token held under another
--- spelling of the number ("017") is replaced by Redis's text, which is the member's.
+-- leases set's member for the batch) and per id whether the token is the job's current lease
+-- (the fencing check of every settlement): its score in the active set. A token is compared as
+-- a number and returned as Redis writes an integer score ("17"), as the client writes tokens,
+-- so a token sent under another spelling ("017") finds its batch's member in the leases set.
+-- Redis formats each score it returns (ZMSCORE) with printf's %.17g, which cost ~4,300
+-- instructions per job in profiles, a tenth of a reserve's server CPU per job: so the jobs of
+-- a token that come several at a time (a batch's acks, renewals) are looked up among the
+-- members holding that token (ZRANGEBYSCORE, no scores), unless those are many more than
+-- asked about (a few acks of a big batch), when ZMSCORE is cheaper.
 local function check_leases(from, to)
-  local ids, toks = {}, {}
+  local ids, toks, n = {}, {}, 0
+  -- Positions by token text, the texts in order of first appearance.
+  local groups, texts, ng = {}, {}, 0
   for i = from, to, 2 do
-    ids[#ids + 1] = ARGV[i]
-    toks[#toks + 1] = ARGV[i + 1]
+    n = n + 1
+    local t = ARGV[i + 1]
+    ids[n] = ARGV[i]
+    toks[n] = t
+    local g = groups[t]
+    if g then
+      g[#g + 1] = n
+    else
+      groups[t] = { n }
+      ng = ng + 1
+      texts[ng] = t
+    end
   end
-  local current = call_many('ZMSCORE', l.active, ids)
   local held = {}
-  for i = 1, #ids do
-    local c = current[i]
-    if c ~= false and c ~= toks[i] and tonumber(c) == tonumber(toks[i]) then toks[i] = c end
-    held[i] = c ~= false and c == toks[i]
+  for gi = 1, ng do
+    local g = groups[texts[gi]]
+    local num = tonumber(texts[gi])
+    local text = num and num >= 0 and num < 9007199254740992 and num == math.floor(num)
+      and fmt(num)
+    if not text then
+      for _, i in ipairs(g) do held[i] = false end
+    elseif #g > 1 and redis.call('ZCOUNT', l.active, text, text) <= 4 * #g then
+      local holding = {}
+      for _, member in ipairs(redis.call('ZRANGEBYSCORE', l.active, text, text)) do
+        holding[member] = true
+      end
+      for _, i in ipairs(g) do
+        held[i] = holding[ids[i]] == true
+        toks[i] = text
+      end
+    else
+      local asked = {}
+      for k, i in ipairs(g) do asked[k] = ids[i] end
+      local current = call_many('ZMSCORE', l.active, asked)
+      for k, i in ipairs(g) do
+        held[i] = current[k] ~= false and tonumber(current[k]) == num
+        toks[i] = text
+      end
+    end
   end
   return ids, held, toks
 end
@@ -218,17 +256,18 @@ end
 local function ack(from, to)
   if to < from then return '' end
   local ids, held, toks = check_leases(from, to)
-  local flags, done, done_toks = {}, {}, {}
+  local flags, done, done_toks, nd = {}, {}, {}, 0
   for i, id in ipairs(ids) do
     if held[i] then
       flags[i] = '1'
-      done[#done + 1] = id
-      done_toks[#done_toks + 1] = toks[i]
+      nd = nd + 1
+      done[nd] = id
+      done_toks[nd] = toks[i]
     else
       flags[i] = '0'
     end
   end
-  if #done > 0 then
+  if nd > 0 then
     release(done, done_toks)
     call_many('HDEL', q.data, done)
     -- Most jobs never failed, reported progress, lost a lease, had a chosen id or a big
@@ -277,8 +316,8 @@ end
 -- With `ending` (a lease batch's token): as if that lease had ended, when the batch has only
 -- one job left, the one being settled.
 local function next_event(ending)
-  local s = redis.call('ZRANGE', l.sched, 0, 0, 'WITHSCORES')
-  local a = redis.call('ZRANGE', l.leases, 0, 1, 'WITHSCORES')
+  local s = redis.call('ZRANGE', l.sched, '0', '0', 'WITHSCORES')
+  local a = redis.call('ZRANGE', l.leases, '0', '1', 'WITHSCORES')
   if ending and a[1] == ending and redis.call('ZCOUNT', l.active, ending, ending) <= 1 then
     a = { a[3], a[4] }
   end
@@ -439,7 +478,7 @@ end
 -- none). One call takes at most 100 expired lease batches (reserve calls); jobs of
 -- batches past that are returned by the next call, ahead of these (returned later, first).
 local function reap(now, cap, name, max_lost)
-  local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', now, 'LIMIT', 0, 100)
+  local expired = redis.call('ZRANGEBYSCORE', l.leases, '-inf', fmt(now), 'LIMIT', '0', '100')
   if #expired == 0 then return 0, nil end
   local ids, poisoned, tok_of = {}, nil, {}
   for _, t in ipairs(expired) do

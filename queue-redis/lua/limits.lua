@@ -58,10 +58,10 @@ end
 local function lim_taken(out, now, tok_text)
   local leased = (#out - LIM_HEAD) / 2
   if lim_count > 0 and leased > 0 then
-    local args = {}
+    -- The start time as text once: a number would be formatted again for every element.
+    local args, now_text = {}, fmt(now)
     for i = 1, leased do
-      args[#args + 1] = now
-      args[#args + 1] = tok_text .. ':' .. i
+      args[2 * i - 1], args[2 * i] = now_text, tok_text .. ':' .. i
     end
     call_many('ZADD', lim.starts, args)
     redis.call('PEXPIRE', lim.starts, lim_per)

@@ -20,7 +20,7 @@ local _, poisoned = reap(now, cap, ARGV[4], max_lost)
 poisoned = poisoned or {}
 
 -- Promote due scheduled jobs, by due time and then dispatch sequence.
-local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+local due = redis.call('ZRANGEBYSCORE', l.sched, '-inf', fmt(now), 'WITHSCORES', 'LIMIT', '0', '1000')
 if #due == 2000 then
   -- A full batch may cut a group of equal due times (cut in text order): take the whole group.
   local last = due[#due]
@@ -81,7 +81,7 @@ end
 local ids = {}
 local has_prio = redis.call('ZCARD', l.prio) > 0
 local function take_prio(min, max, want)
-  local got = redis.call('ZRANGEBYSCORE', l.prio, min, max, 'LIMIT', 0, want)
+  local got = redis.call('ZRANGEBYSCORE', l.prio, min, max, 'LIMIT', '0', fmt(want))
   if #got > 0 then
     call_many('ZREM', l.prio, got)
     for _, id in ipairs(got) do ids[#ids + 1] = id end
@@ -89,12 +89,12 @@ local function take_prio(min, max, want)
 end
 if has_prio then take_prio('-inf', '(0', n) end
 if #ids < n then
-  local got = redis.call('LPOP', l.ready, n - #ids)
+  local got = redis.call('LPOP', l.ready, fmt(n - #ids))
   if got then
     if #ids == 0 then ids = got else for _, id in ipairs(got) do ids[#ids + 1] = id end end
   end
 end
-if #ids < n and has_prio then take_prio(0, '+inf', n - #ids) end
+if #ids < n and has_prio then take_prio('0', '+inf', n - #ids) end
 if #ids == 0 then
   tidy_lane(ARGV[4])
   return { next_due(), 0, acked, poisoned }
@@ -106,15 +106,16 @@ local deadline = now + tonumber(ARGV[2])
 local envs = call_many('HMGET', q.data, ids)
 local out = { -1, tok, acked, poisoned }
 local active_args, seen, bad = {}, {}, {}
+-- Lengths of active_args and out, counted (Lua's # searches the table each time).
+local na, no = 0, 4
 for i, id in ipairs(ids) do
   local env = envs[i]
   -- 48 is '0': a live job (not failed). A failed job's id found in a list again is dropped.
   if env and string.byte(env, 1) == 48 and not seen[id] then
     seen[id] = true
-    active_args[#active_args + 1] = tok_text
-    active_args[#active_args + 1] = id
-    out[#out + 1] = id
-    out[#out + 1] = env
+    active_args[na + 1], active_args[na + 2] = tok_text, id
+    out[no + 1], out[no + 2] = id, env
+    na, no = na + 2, no + 2
   elseif not env then
     bad[#bad + 1] = { id, wrap_bad(nil, ARGV[4], now),
       'malformed job: no job record for id `' .. id .. '` found in lane `' .. ARGV[4] .. '`' }
@@ -123,20 +124,19 @@ for i, id in ipairs(ids) do
       'malformed job: unreadable job record for id `' .. id .. '`' }
   end
 end
-if #active_args > 0 then
+if na > 0 then
   -- An idle worker sleeps until the lane's earliest event; a lease ending sooner must wake it,
   -- so it can reap the jobs if this worker dies.
   local before = next_event()
   if before == nil or deadline < before then wake(l.wake) end
-  active_args[#active_args + 1] = 0
-  active_args[#active_args + 1] = SENTINEL
+  active_args[na + 1], active_args[na + 2] = '0', SENTINEL
   call_many('ZADD', l.active, active_args)
-  redis.call('ZADD', l.leases, deadline, tok_text)
+  redis.call('ZADD', l.leases, fmt(deadline), tok_text)
 end
 -- The good jobs are leased first: a damaged key stopping a failure below leaves them leased.
 for _, b in ipairs(bad) do to_failed(b[1], b[2], b[2].att, b[3], now, cap, now) end
 -- @limits:taken
-local leased = (#out - 4) / 2
+local leased = (no - 4) / 2
 if leased == n then
   if redis.call('LLEN', l.ready) > 0 or redis.call('ZCARD', l.prio) > 0 then
     wake(l.wake)

@@ -87,7 +87,7 @@ use super::waits::{
 };
 use super::{case, job, reserve_n, unique_queue, Capability, Case};
 use crate::driver::Driver;
-use crate::job::{Failure, JobId, JobState, Lane};
+use crate::job::{Failure, JobId, JobState, Lane, Lease, ReservedJob};
 
 /// Every case, with the capabilities beyond the hot path it needs. A case left out of this
 /// table is dead code, which the lints refuse: the table is the one list of cases.
@@ -106,6 +106,7 @@ pub(super) const CASES: &[Case] = &[
     case!(job_info_records_when_runs_started, Admin),
     case!(reserved_jobs_carry_their_start),
     case!(stale_token_is_fenced, Admin),
+    case!(settling_part_of_a_batch_checks_each_lease, Admin),
     case!(renewal_keeps_the_lease),
     case!(retry_with_backoff, Admin),
     case!(failed_list_and_retry_from_failed, Admin),
@@ -717,6 +718,57 @@ async fn stale_token_is_fenced(driver: Arc<dyn Driver>) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Settlements naming a few of a batch's jobs, all of them, or a mix of held leases, settled
+/// ones and jobs under a token that is not theirs each get their own answer: the storage may
+/// look leases up per job or per batch, and neither may answer for another lease.
+async fn settling_part_of_a_batch_checks_each_lease(driver: Arc<dyn Driver>) {
+    let lane = lane("part", "work");
+    let jobs = (0..10).map(|n| job(&lane, json!({ "n": n }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    let leases: Vec<Lease> = driver
+        .reserve(&lane, 10, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .iter()
+        .map(ReservedJob::lease)
+        .collect();
+    assert_eq!(leases.len(), 10);
+    let stale = |l: &Lease| Lease {
+        id: l.id.clone(),
+        token: l.token + 1,
+    };
+    assert_eq!(
+        driver.renew(&lane, &leases, LEASE).await.unwrap(),
+        [true; 10]
+    );
+    // Two of the ten, then the first again beside held ones and a job under another token.
+    assert_eq!(driver.ack(&lane, &leases[..2]).await.unwrap(), [true, true]);
+    let mixed = [
+        leases[0].clone(),
+        leases[2].clone(),
+        stale(&leases[3]),
+        leases[4].clone(),
+    ];
+    assert_eq!(
+        driver.ack(&lane, &mixed).await.unwrap(),
+        [false, true, false, true]
+    );
+    let rest: Vec<Lease> = leases[5..].iter().chain([&leases[3]]).cloned().collect();
+    let mut renewals = rest.clone();
+    renewals.push(stale(&leases[9]));
+    renewals.push(leases[1].clone());
+    let mut expected = [true; 8];
+    expected[6..].fill(false);
+    assert_eq!(
+        driver.renew(&lane, &renewals, LEASE).await.unwrap(),
+        expected
+    );
+    assert_eq!(driver.ack(&lane, &rest).await.unwrap(), [true; 6]);
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!((counts.active, counts.ready), (0, 0));
 }
 
 /// Renewing a lease keeps the job from being reaped.

@@ -433,8 +433,8 @@ fn ack_flags_or_unknown(reply: Option<&Value>, n: usize, lane: &Lane) -> Vec<boo
     })
 }
 
-/// Reads the ack flags string of `ack.lua`: one '1' or '0' per lease.
-fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
+/// Reads the ack flags string of `ack.lua` (and `complete.lua`): one '1' or '0' per lease.
+pub(super) fn ack_flags(reply: Option<&Value>, n: usize) -> Result<Vec<bool>> {
     let text = reply.and_then(as_string).unwrap_or_default();
     if text.len() != n {
         return Err(Error::storage(format!(

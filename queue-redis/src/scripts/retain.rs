@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use queue_core::{Completion, JobState, Keep, Result};
 
-use super::{flags, integer, lane_call, ms, Scripts};
+use super::jobs::ack_flags;
+use super::{integer, lane_call, ms, Scripts};
 use crate::connection::Commands;
 use crate::keys::{LaneKeys, QueueKeys};
 
@@ -38,10 +39,13 @@ impl Complete<'_> {
         for c in self.done {
             inv.arg(c.lease.id.as_str()).arg(c.lease.token);
         }
-        for c in self.done {
-            inv.arg(c.result.as_deref().unwrap_or_default());
+        // The results only when they are kept: each argument costs the server a string.
+        if self.keep.result_for.is_some() {
+            for c in self.done {
+                inv.arg(c.result.as_deref().unwrap_or_default());
+            }
         }
-        flags(conn, &inv).await
+        ack_flags(Some(&conn.invoke(&inv).await?), self.done.len())
     }
 }
 
