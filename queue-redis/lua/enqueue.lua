@@ -29,6 +29,8 @@ else
 end
 local out, seen = { first }, {}
 local data_args, later_args, order_args, ready_ids, sched_args, prio_args = {}, {}, {}, {}, {}, {}
+-- The lengths of data_args and ready_ids, counted (Lua's # searches the table each time).
+local nd, nr = 0, 0
 local now, earliest = nil, nil
 local before = false -- the lane's earliest event before this call, read once when needed
 local stride = tonumber(ARGV[3])
@@ -55,15 +57,17 @@ for i = 0, n - 1 do
       local due = now + tonumber(delay)
       if before == false then before = next_event() end
       if earliest == nil or due < earliest then earliest = due end
-      sched_args[#sched_args + 1] = due
+      -- Scores as text: Redis formats a Lua number with printf's %.17g, per element.
+      sched_args[#sched_args + 1] = fmt(due)
       sched_args[#sched_args + 1] = id
     else
-      data_args[#data_args + 1] = id
-      data_args[#data_args + 1] = env
+      data_args[nd + 1], data_args[nd + 2] = id, env
+      nd = nd + 2
       if pri == '0' then
-        ready_ids[#ready_ids + 1] = id
+        nr = nr + 1
+        ready_ids[nr] = id
       else
-        prio_args[#prio_args + 1] = prio_score(tonumber(pri), first + i)
+        prio_args[#prio_args + 1] = fmt(prio_score(tonumber(pri), first + i))
         prio_args[#prio_args + 1] = id
       end
     end
@@ -71,7 +75,7 @@ for i = 0, n - 1 do
     out[#out + 1] = i + 1
   end
 end
-if #data_args + #later_args == 0 then return out end
+if nd + #later_args == 0 then return out end
 call_many('HSET', q.data, data_args)
 call_many('HSET', q.later, later_args)
 call_many('HSET', q.order, order_args)
@@ -79,7 +83,7 @@ redis.call('SADD', q.lanes, ARGV[1])
 call_many('ZADD', l.sched, sched_args)
 call_many('ZADD', l.prio, prio_args)
 call_many('RPUSH', l.ready, ready_ids)
-if #ready_ids > 0 or #prio_args > 0 then
+if nr > 0 or #prio_args > 0 then
   wake(l.wake)
 elseif earliest ~= nil and (before == nil or earliest < before) then
   -- A blocked worker sleeps until the lane's previous earliest event: let it look again.

@@ -284,7 +284,8 @@ end
 
 -- Priority ZSET score: higher priority first, then by sequence number. Each priority owns a
 -- band of PRIO_SPAN scores: new jobs count up from its middle (FIFO), jobs returned to the head
--- (requeue, reap) count down from it, so the latest one returned runs first.
+-- (requeue, reap) count down from it, so the latest one returned runs first. Priorities are an
+-- i8's, so scores stay below 2^53 in magnitude and fmt writes them exactly.
 local PRIO_SPAN = 10000000000000
 local PRIO_MID = PRIO_SPAN / 2
 local function prio_score(pri, seq)
@@ -299,7 +300,7 @@ local function back_of_priority(ranked)
   local seq = redis.call('INCRBY', q.seq, #ranked / 2) - #ranked / 2
   for i = 1, #ranked, 2 do
     seq = seq + 1
-    scored[#scored + 1] = prio_score(ranked[i], seq)
+    scored[#scored + 1] = fmt(prio_score(ranked[i], seq))
     scored[#scored + 1] = ranked[i + 1]
   end
   return scored
@@ -379,7 +380,7 @@ local function push_front_all(ids, pris)
       plain[#plain + 1] = ids[i]
     else
       seq = seq + 1
-      scored[#scored + 1] = -pris[i] * PRIO_SPAN + PRIO_MID - (seq % PRIO_MID)
+      scored[#scored + 1] = fmt(-pris[i] * PRIO_SPAN + PRIO_MID - (seq % PRIO_MID))
       scored[#scored + 1] = ids[i]
     end
   end

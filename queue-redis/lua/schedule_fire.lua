@@ -47,7 +47,7 @@ if #fresh > 0 then
     if pris[k] == 0 then
       ready_ids[#ready_ids + 1] = id
     else
-      prio_args[#prio_args + 1] = prio_score(pris[k], seq)
+      prio_args[#prio_args + 1] = fmt(prio_score(pris[k], seq))
       prio_args[#prio_args + 1] = id
     end
   end
