@@ -1,0 +1,205 @@
+//! What the Redis scripts cost the server, in instructions per job: a `redis-server` run under
+//! valgrind's callgrind, counted over each phase (dispatch in batches of 1,000, dispatch one job
+//! per call from 50 tasks, drain by one worker at concurrency 50, and the drain again keeping
+//! the last 1,000 completed jobs). Instruction counts do not drift with the machine's speed as
+//! CPU time does, so two builds' scripts compare in one run each; the profiles it leaves
+//! (`callgrind_annotate`) say where the instructions go when the `redis-server` has symbols.
+//!
+//! `cargo run --release -p queue-redis --example server_instructions -- [jobs] [dir]`
+//! (default 20,000 jobs per phase; profiles in `dir`, default a new temporary directory).
+//! Needs `valgrind` (`apt-get install valgrind`); `REDIS_SERVER` names the server binary
+//! (default `redis-server`; a build from Redis's source keeps its symbols). Prints a
+//! `| measurement | value |` table.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use queue_core::{job, JobError, Keep, Queue};
+use queue_redis::RedisDriver;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+static DONE: AtomicU64 = AtomicU64::new(0);
+static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
+static REACHED: Notify = Notify::const_new();
+
+/// The no-op handler, counting runs.
+#[job(queue = "instructions", concurrency = 50, attempts = 1)]
+async fn counted_noop(_n: u64) -> Result<(), JobError> {
+    if DONE.fetch_add(1, Ordering::Relaxed) + 1 == TARGET.load(Ordering::Relaxed) {
+        REACHED.notify_one();
+    }
+    Ok(())
+}
+
+/// The server under callgrind, stopped on drop.
+struct Server {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &Path) -> (Self, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let server = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}/phase", dir.display()))
+            .arg(&server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("valgrind is not installed: install it (`apt-get install valgrind`)");
+        // Under valgrind the server takes seconds to start.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{server} did not start under valgrind"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let server = Self {
+            child,
+            dir: dir.to_path_buf(),
+        };
+        (server, format!("redis://127.0.0.1:{port}/"))
+    }
+
+    /// Runs `phase`, then returns the instructions the server executed meanwhile; its profile
+    /// is left as `<dir>/<name>`.
+    async fn count<F: std::future::Future<Output = ()>>(&self, name: &str, phase: F) -> u64 {
+        self.control("-z");
+        phase.await;
+        self.control("-d");
+        // The dump is the one file named `phase.<n>`.
+        let dumped = std::fs::read_dir(&self.dir)
+            .expect("the profile directory")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("phase."))
+            })
+            .expect("callgrind dumped the phase");
+        let text = std::fs::read_to_string(&dumped).expect("the dumped profile");
+        let total = text
+            .lines()
+            .find_map(|l| l.strip_prefix("totals: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a callgrind profile with its totals");
+        std::fs::rename(&dumped, self.dir.join(name)).expect("keep the profile");
+        total
+    }
+
+    fn control(&self, what: &str) {
+        let status = Command::new("callgrind_control")
+            .args([what, &self.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("callgrind_control (valgrind's) runs");
+        assert!(status.success(), "callgrind_control {what} failed");
+    }
+}
+
+/// Dispatches jobs `0..jobs`: in batches of 1,000, or one per call from 50 tasks.
+async fn dispatch(queue: &Queue, jobs: u64, one_by_one: bool) {
+    if !one_by_one {
+        for start in (0..jobs).step_by(1000) {
+            let batch = (start..(start + 1000).min(jobs)).map(counted_noop::job);
+            queue.dispatch_bulk(batch).await.expect("dispatch");
+        }
+        return;
+    }
+    let tasks: Vec<_> = (0..50)
+        .map(|first| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                for n in (first..jobs).step_by(50) {
+                    counted_noop::dispatch(&queue, n).await.expect("dispatch");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a dispatching task");
+    }
+}
+
+/// Runs a worker until it ran `jobs` jobs, keeping the last `keep` completed.
+async fn drain(queue: &Queue, jobs: u64, keep: usize) {
+    DONE.store(0, Ordering::SeqCst);
+    TARGET.store(jobs, Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let reached = REACHED.notified();
+    let kept = Keep {
+        completed: keep,
+        ..Keep::default()
+    };
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["counted_noop"])
+            .keep("counted_noop", kept)
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    reached.await;
+    stop.cancel();
+    worker.await.expect("worker").expect("worker ran");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let jobs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let dir = match args.next() {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::temp_dir().join(format!("server-instructions-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).expect("the profile directory");
+    let (server, url) = Server::start(&dir);
+    let driver = RedisDriver::connect(&url).await.expect("connect");
+    let queue = Queue::new(Arc::new(driver));
+    println!(
+        "<!-- {jobs} jobs per phase; profiles in {} -->",
+        dir.display()
+    );
+    println!("| measurement | value |");
+    println!("| --- | --- |");
+    let per_job = |n: u64| format!("{:.0} instructions per job", n as f64 / jobs as f64);
+    let bulk = server
+        .count("dispatch-bulk", dispatch(&queue, jobs, false))
+        .await;
+    println!("| dispatch, batches of 1,000 | {} |", per_job(bulk));
+    let bare = server.count("drain", drain(&queue, jobs, 0)).await;
+    println!("| drain, nothing kept | {} |", per_job(bare));
+    let one = server
+        .count("dispatch-one", dispatch(&queue, jobs, true))
+        .await;
+    println!(
+        "| dispatch, one job per call from 50 tasks | {} |",
+        per_job(one)
+    );
+    let kept = server.count("drain-keep", drain(&queue, jobs, 1000)).await;
+    println!(
+        "| drain, keeping the last 1,000 completed | {} |",
+        per_job(kept)
+    );
+    drop(server);
+}
