@@ -1,9 +1,12 @@
 //! What the Redis scripts cost the server, in instructions per job: a `redis-server` run under
-//! valgrind's callgrind, counted over each phase (dispatch in batches of 1,000, dispatch one job
-//! per call from 50 tasks, drain by one worker at concurrency 50, and the drain again keeping
-//! the last 1,000 completed jobs). Instruction counts do not drift with the machine's speed as
-//! CPU time does, so two builds' scripts compare in one run each; the profiles it leaves
-//! (`callgrind_annotate`) say where the instructions go when the `redis-server` has symbols.
+//! valgrind's callgrind, counted over each phase, in this order: dispatch in batches of 1,000,
+//! drain by one worker at concurrency 50, dispatch one job per call from 50 tasks, and the drain
+//! again keeping the last 1,000 completed jobs. Instruction counts do not drift with the
+//! machine's speed as CPU time does, so two builds' scripts compare in one run each; the
+//! profiles it leaves (`callgrind_annotate`) say where the instructions go when the
+//! `redis-server` has symbols. Each count includes the server's own timers over the phase (an
+//! idle 7.0 server under callgrind executes about 1.2M instructions a second), so each row also
+//! gives the phase's length: compare builds whose phases took about as long, or set that apart.
 //!
 //! `cargo run --release -p queue-redis --example server_instructions -- [jobs] [dir]`
 //! (default 20,000 jobs per phase; profiles in `dir`, default a new temporary directory).
@@ -81,11 +84,17 @@ impl Server {
         (server, format!("redis://127.0.0.1:{port}/"))
     }
 
-    /// Runs `phase`, then returns the instructions the server executed meanwhile; its profile
-    /// is left as `<dir>/<name>`.
-    async fn count<F: std::future::Future<Output = ()>>(&self, name: &str, phase: F) -> u64 {
+    /// Runs `phase`, then returns the instructions the server executed meanwhile and how long
+    /// the phase took; its profile is left as `<dir>/<name>`.
+    async fn count<F: std::future::Future<Output = ()>>(
+        &self,
+        name: &str,
+        phase: F,
+    ) -> (u64, Duration) {
         self.control("-z");
+        let started = Instant::now();
         phase.await;
+        let took = started.elapsed();
         self.control("-d");
         // The dump is the one file named `phase.<n>`.
         let dumped = std::fs::read_dir(&self.dir)
@@ -104,7 +113,7 @@ impl Server {
             .and_then(|v| v.trim().parse().ok())
             .expect("a callgrind profile with its totals");
         std::fs::rename(&dumped, self.dir.join(name)).expect("keep the profile");
-        total
+        (total, took)
     }
 
     fn control(&self, what: &str) {
@@ -167,7 +176,16 @@ async fn drain(queue: &Queue, jobs: u64, keep: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let jobs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let jobs: u64 = match args.next() {
+        None => 20_000,
+        Some(arg) => match arg.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("server_instructions: jobs must be a whole number above 0, not `{arg}`");
+                std::process::exit(2);
+            }
+        },
+    };
     let dir = match args.next() {
         Some(dir) => PathBuf::from(dir),
         None => std::env::temp_dir().join(format!("server-instructions-{}", std::process::id())),
@@ -182,7 +200,13 @@ async fn main() {
     );
     println!("| measurement | value |");
     println!("| --- | --- |");
-    let per_job = |n: u64| format!("{:.0} instructions per job", n as f64 / jobs as f64);
+    let per_job = |(n, took): (u64, Duration)| {
+        format!(
+            "{:.0} instructions per job ({:.1} s)",
+            n as f64 / jobs as f64,
+            took.as_secs_f64()
+        )
+    };
     let bulk = server
         .count("dispatch-bulk", dispatch(&queue, jobs, false))
         .await;

@@ -106,7 +106,8 @@ pub(super) const CASES: &[Case] = &[
     case!(job_info_records_when_runs_started, Admin),
     case!(reserved_jobs_carry_their_start),
     case!(stale_token_is_fenced, Admin),
-    case!(settling_part_of_a_batch_checks_each_lease, Admin),
+    case!(settling_part_of_a_batch_checks_each_lease),
+    case!(a_lease_of_any_length_holds),
     case!(renewal_keeps_the_lease),
     case!(retry_with_backoff, Admin),
     case!(failed_list_and_retry_from_failed, Admin),
@@ -767,8 +768,40 @@ async fn settling_part_of_a_batch_checks_each_lease(driver: Arc<dyn Driver>) {
         expected
     );
     assert_eq!(driver.ack(&lane, &rest).await.unwrap(), [true; 6]);
-    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
-    assert_eq!((counts.active, counts.ready), (0, 0));
+    // All ten acked once: none holds a lease now, and none came back to be reserved.
+    assert_eq!(driver.ack(&lane, &leases).await.unwrap(), [false; 10]);
+    assert!(driver
+        .reserve(&lane, 10, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+}
+
+/// A lease as long as a `Duration` holds (stored as a deadline past any clock), renewed alike:
+/// the next reserve, which reaps expired leases first, does not hand the job out again.
+async fn a_lease_of_any_length_holds(driver: Arc<dyn Driver>) {
+    let lane = lane("endless", "work");
+    enqueue_one(&driver, &lane, json!({"n": 1})).await;
+    let lease = driver.reserve(&lane, 1, Duration::MAX).await.unwrap().jobs[0].lease();
+    assert!(driver
+        .reserve(&lane, 1, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    let held = driver
+        .renew(&lane, std::slice::from_ref(&lease), Duration::MAX)
+        .await
+        .unwrap();
+    assert_eq!(held, [true]);
+    assert!(driver
+        .reserve(&lane, 1, LEASE)
+        .await
+        .unwrap()
+        .jobs
+        .is_empty());
+    assert_eq!(driver.ack(&lane, &[lease]).await.unwrap(), [true]);
 }
 
 /// Renewing a lease keeps the job from being reaped.
