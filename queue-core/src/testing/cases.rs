@@ -325,6 +325,13 @@ fn presence(driver: &Arc<dyn Driver>) -> &dyn crate::Presence {
     )
 }
 
+/// Asserts that a reserve of `lane` finds no job to hand out.
+async fn nothing_to_reserve(driver: &Arc<dyn Driver>, lane: &Lane) {
+    let reservation = driver.reserve(lane, 10, LEASE).await.expect("reserve");
+    let ids: Vec<&JobId> = reservation.jobs.iter().map(|j| &j.id).collect();
+    assert!(ids.is_empty(), "reserved {ids:?} where nothing was due");
+}
+
 async fn enqueue_one(driver: &Arc<dyn Driver>, lane: &Lane, payload: serde_json::Value) -> JobId {
     let mut out = driver
         .enqueue(vec![job(lane, payload)])
@@ -423,12 +430,7 @@ async fn delayed_job_becomes_ready_at_its_time(driver: Arc<dyn Driver>) {
 /// An idle `wait` returns when a job is dispatched to its lane.
 async fn wait_wakes_on_dispatch(driver: Arc<dyn Driver>) {
     let lane = lane("wake", "work");
-    assert!(driver
-        .reserve(&lane, 1, LEASE)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    nothing_to_reserve(&driver, &lane).await;
     let waiter = {
         let (driver, lane) = (driver.clone(), lane.clone());
         tokio::spawn(async move {
@@ -770,12 +772,7 @@ async fn settling_part_of_a_batch_checks_each_lease(driver: Arc<dyn Driver>) {
     assert_eq!(driver.ack(&lane, &rest).await.unwrap(), [true; 6]);
     // All ten acked once: none holds a lease now, and none came back to be reserved.
     assert_eq!(driver.ack(&lane, &leases).await.unwrap(), [false; 10]);
-    assert!(driver
-        .reserve(&lane, 10, LEASE)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    nothing_to_reserve(&driver, &lane).await;
 }
 
 /// A lease as long as a `Duration` holds (stored as a deadline past any clock), renewed alike:
@@ -784,23 +781,13 @@ async fn a_lease_of_any_length_holds(driver: Arc<dyn Driver>) {
     let lane = lane("endless", "work");
     enqueue_one(&driver, &lane, json!({"n": 1})).await;
     let lease = driver.reserve(&lane, 1, Duration::MAX).await.unwrap().jobs[0].lease();
-    assert!(driver
-        .reserve(&lane, 1, LEASE)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    nothing_to_reserve(&driver, &lane).await;
     let held = driver
         .renew(&lane, std::slice::from_ref(&lease), Duration::MAX)
         .await
         .unwrap();
     assert_eq!(held, [true]);
-    assert!(driver
-        .reserve(&lane, 1, LEASE)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    nothing_to_reserve(&driver, &lane).await;
     assert_eq!(driver.ack(&lane, &[lease]).await.unwrap(), [true]);
 }
 
@@ -816,12 +803,7 @@ async fn renewal_keeps_the_lease(driver: Arc<dyn Driver>) {
             .await
             .unwrap();
         assert_eq!(held, [true]);
-        assert!(driver
-            .reserve(&lane, 1, LEASE)
-            .await
-            .unwrap()
-            .jobs
-            .is_empty());
+        nothing_to_reserve(&driver, &lane).await;
     }
     assert_eq!(driver.ack(&lane, &[lease]).await.unwrap(), [true]);
 }
@@ -999,12 +981,7 @@ async fn pause_and_resume(driver: Arc<dyn Driver>) {
     let counts = admin(&driver).counts(lane.queue()).await.unwrap();
     assert!(counts.paused);
     assert_eq!(counts.ready, 1);
-    assert!(driver
-        .reserve(&lane, 1, LEASE)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    nothing_to_reserve(&driver, &lane).await;
     let waiter = {
         let (driver, lane) = (driver.clone(), lane.clone());
         tokio::spawn(async move {
@@ -1297,12 +1274,7 @@ async fn delete_in_any_state(driver: Arc<dyn Driver>) {
     );
     let c = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
-    assert!(driver
-        .reserve(&lane, 10, LEASE)
-        .await
-        .unwrap()
-        .jobs
-        .is_empty());
+    nothing_to_reserve(&driver, &lane).await;
 }
 
 /// Purge removes every job of the queue, in every state, and only of that queue.
