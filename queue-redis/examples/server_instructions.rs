@@ -1,15 +1,16 @@
 //! What the Redis scripts cost the server, in instructions per job: a `redis-server` run under
 //! valgrind's callgrind, counted over each phase, in this order: dispatch in batches of 1,000,
 //! drain by one worker at concurrency 50, dispatch one job per call from 50 tasks, and the drain
-//! again keeping the last 1,000 completed jobs. Instruction counts do not drift with the
+//! again keeping the last 1,000 (or `keep`) completed jobs. Instruction counts do not drift with the
 //! machine's speed as CPU time does, so two builds' scripts compare in one run each; the
 //! profiles it leaves (`callgrind_annotate`) say where the instructions go when the
 //! `redis-server` has symbols. Each count includes the server's own timers over the phase (an
 //! idle 7.0 server under callgrind executes about 1.2M instructions a second), so each row also
 //! gives the phase's length: compare builds whose phases took about as long, or set that apart.
 //!
-//! `cargo run --release -p queue-redis --example server_instructions -- [jobs] [dir]`
-//! (default 20,000 jobs per phase; profiles in `dir`, default a new temporary directory).
+//! `cargo run --release -p queue-redis --example server_instructions -- [jobs] [dir] [keep]`
+//! (default 20,000 jobs per phase; profiles in `dir`, default a new temporary directory; the
+//! last drain keeps the last `keep` completed jobs, default 1,000).
 //! Needs `valgrind` (`apt-get install valgrind`); `REDIS_SERVER` names the server binary
 //! (default `redis-server`; a build from Redis's source keeps its symbols). Prints a
 //! `| measurement | value |` table.
@@ -190,6 +191,16 @@ async fn main() {
         Some(dir) => PathBuf::from(dir),
         None => std::env::temp_dir().join(format!("server-instructions-{}", std::process::id())),
     };
+    let keep: usize = match args.next() {
+        None => 1000,
+        Some(arg) => match arg.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("server_instructions: keep must be a whole number above 0, not `{arg}`");
+                std::process::exit(2);
+            }
+        },
+    };
     std::fs::create_dir_all(&dir).expect("the profile directory");
     let (server, url) = Server::start(&dir);
     let driver = RedisDriver::connect(&url).await.expect("connect");
@@ -220,9 +231,9 @@ async fn main() {
         "| dispatch, one job per call from 50 tasks | {} |",
         per_job(one)
     );
-    let kept = server.count("drain-keep", drain(&queue, jobs, 1000)).await;
+    let kept = server.count("drain-keep", drain(&queue, jobs, keep)).await;
     println!(
-        "| drain, keeping the last 1,000 completed | {} |",
+        "| drain, keeping the last {keep} completed | {} |",
         per_job(kept)
     );
     drop(server);

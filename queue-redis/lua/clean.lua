@@ -1,6 +1,6 @@
 -- clean: removes a queue's completed or failed jobs that finished long enough ago, oldest
 -- first, with their records and results.
--- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done (newest first)
+-- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done (oldest first)
 -- 9 results  10 resexp  11 donetime  12 donepushed  13 errs  14 body
 -- ARGV[1]: 'completed' or 'failed'  ARGV[2]: age in ms (jobs that finished at least this long
 -- ago go)  ARGV[3]: most jobs to remove
@@ -10,9 +10,9 @@ local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonum
 local limit = tonumber(ARGV[3])
 local gone = {}
 if ARGV[1] == 'completed' then
-  -- The oldest at the tail; '' marks a deleted job's place and goes without counting.
+  -- The oldest at the head; '' marks a deleted job's place and goes without counting.
   while #gone < limit do
-    local id = redis.call('LINDEX', KEYS[8], -1)
+    local id = redis.call('LINDEX', KEYS[8], 0)
     if not id then break end
     if id ~= '' then
       local t = redis.call('HGET', KEYS[11], id)
@@ -20,7 +20,7 @@ if ARGV[1] == 'completed' then
       if finished and finished > cutoff then break end
       gone[#gone + 1] = id
     end
-    redis.call('RPOP', KEYS[8])
+    redis.call('LPOP', KEYS[8])
   end
 else
   -- The failed list is newest first; an envelope starts with the time it failed.

@@ -1,6 +1,6 @@
 -- complete: ends runs that succeeded for handlers that keep something (queue_core::Keep):
 -- keeps the jobs as completed and their results, then trims what is kept.
--- KEYS: the lane key set (lib.lua), then 20 done (LIST of ids, newest at the head), 21 results
+-- KEYS: the lane key set (lib.lua), then 20 done (LIST of ids, newest at the tail), 21 results
 -- (HASH id -> JSON), 22 resexp (ZSET id -> result expiry ms), 23 donetime (HASH id ->
 -- "finished ms:started ms"), 24 donepushed (how many ids were ever pushed onto done).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
@@ -49,7 +49,7 @@ if nd > 0 then
     end
   end
   if keep > 0 then
-    call_many('LPUSH', done_key, done)
+    call_many('RPUSH', done_key, done)
     redis.call('INCRBY', pushed, fmt(nd))
     -- When each completed: now; when the completing run started: what its token carries (a
     -- batch's jobs share one).
@@ -77,26 +77,34 @@ end
 -- stale changes nothing.
 if nd == 0 then return flags end
 if keep > 0 then
-  -- The oldest at the tail: past the count, then past the age; '' marks a deleted job's place.
-  local old, no = {}, 0
+  -- The oldest at the head: past the count, then past the age; '' marks a deleted job's place
+  -- (popped without counting; deleting '' from a hash deletes nothing, so popped ids go to
+  -- HDEL as they come).
+  local old, no = nil, 0
   local excess = redis.call('HLEN', times) - keep
   local taken = 0
   while excess > 0 and taken < TRIM do
-    local popped = redis.call('RPOP', done_key, fmt(math.min(excess, TRIM - taken)))
+    local popped = redis.call('LPOP', done_key, fmt(math.min(excess, TRIM - taken)))
     if not popped then break end
-    taken = taken + #popped
-    for _, id in ipairs(popped) do
-      if id ~= '' then
-        no = no + 1
-        old[no] = id
-        excess = excess - 1
-      end
+    local got = #popped
+    taken = taken + got
+    local live = got
+    for i = 1, got do
+      if popped[i] == '' then live = live - 1 end
     end
+    excess = excess - live
+    if old then
+      for i = 1, got do old[no + i] = popped[i] end
+    else
+      old = popped
+    end
+    no = no + got
   end
   if age > 0 then
     local cutoff = now - age
+    old = old or {}
     while taken < TRIM do
-      local id = redis.call('LINDEX', done_key, '-1')
+      local id = redis.call('LINDEX', done_key, '0')
       if not id then break end
       if id ~= '' then
         local t = redis.call('HGET', times, id)
@@ -105,7 +113,7 @@ if keep > 0 then
         no = no + 1
         old[no] = id
       end
-      redis.call('RPOP', done_key)
+      redis.call('LPOP', done_key)
       taken = taken + 1
     end
   end

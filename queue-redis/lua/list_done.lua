@@ -1,13 +1,13 @@
 -- list_done: a window of a queue's kept completed jobs, newest or oldest first, after a
 -- position. Read only.
--- KEYS: 1 done (LIST of ids, newest at the head; '' where a deleted job was)  2 donepushed
+-- KEYS: 1 done (LIST of ids, newest at the tail; '' where a deleted job was)  2 donepushed
 -- (how many ids were ever pushed onto done)  3 donetime (HASH id -> "finished ms:started ms")
 -- ARGV[1]: 'newest' or 'oldest'  ARGV[2]: the position listed last ('' to start at the end
 -- of that order)  ARGV[3]: most entries to read
 -- Returns: { entries read, the last one's position, then per kept job: position, id, times }.
 -- A job's position counts the ids pushed up to and including it, so it stays while newer
--- jobs are pushed at the head and older ones trimmed at the tail: the entry at index i from
--- the head is at position pushed - i. O(page) plus the walk to the first index.
+-- jobs are pushed at the tail and older ones trimmed at the head: the entry i places from the
+-- tail (0: the newest) is at position pushed - i. O(page) plus the walk to the first index.
 local pushed = tonumber(redis.call('GET', KEYS[2]) or '0')
 local len = redis.call('LLEN', KEYS[1])
 local newest, after, window = ARGV[1] == 'newest', tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -25,8 +25,10 @@ else
   last = math.max(first - window + 1, 0)
 end
 if len == 0 or first > len - 1 or first < 0 then return { 0, 0 } end
+-- Places from the tail: lo the newest of the window, hi the oldest. LRANGE gives them oldest
+-- first: ids[k] is hi - (k - 1) places from the tail.
 local lo, hi = math.min(first, last), math.max(first, last)
-local ids = redis.call('LRANGE', KEYS[1], lo, hi)
+local ids = redis.call('LRANGE', KEYS[1], -(hi + 1), -(lo + 1))
 local live = {}
 for _, id in ipairs(ids) do
   if id ~= '' then live[#live + 1] = id end
@@ -37,11 +39,11 @@ if #live > 0 then
   for i, id in ipairs(live) do times[id] = got[i] end
 end
 local out = { #ids, 0 }
-local from, to, step = 1, #ids, 1
-if not newest then from, to, step = #ids, 1, -1 end
+local from, to, step = #ids, 1, -1
+if not newest then from, to, step = 1, #ids, 1 end
 for k = from, to, step do
   local id = ids[k]
-  local position = pushed - (lo + k - 1)
+  local position = pushed - (hi - k + 1)
   out[2] = position
   if id ~= '' and times[id] then
     out[#out + 1] = position

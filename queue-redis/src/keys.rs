@@ -197,7 +197,7 @@ impl QueueKeys {
         self.key("order")
     }
 
-    /// Completed jobs kept (`queue_core::Keep`), newest at the head (a LIST of ids; '' where a
+    /// Completed jobs kept (`queue_core::Keep`), newest at the tail (a LIST of ids; '' where a
     /// deleted job was, so that positions stay). Their envelopes stay in `data`.
     pub(crate) fn done(&self) -> String {
         self.key("donelist")

@@ -2,7 +2,7 @@
 //! success (`lua/complete.lua`), reading results, cleaning by age (`lua/clean.lua`) and
 //! listing completed jobs.
 //!
-//! Layout, under the queue's hash tag: `donelist` (LIST of ids, newest at the head; the
+//! Layout, under the queue's hash tag: `donelist` (LIST of ids, newest at the tail; the
 //! envelopes stay in `data`), `donetime` (HASH id -> "finished ms:started ms", the start of the
 //! run that completed), `donepushed` (how many ids were ever pushed: positions for pages),
 //! `results` (HASH id -> JSON) and `resexp` (ZSET id -> result expiry ms). Expired results are
