@@ -2,7 +2,8 @@
 -- keeps the jobs as completed and their results, then trims what is kept.
 -- KEYS: the lane key set (lib.lua), then 20 done (LIST of ids, newest at the tail), 21 results
 -- (HASH id -> JSON), 22 resexp (ZSET id -> result expiry ms), 23 donetime (HASH id ->
--- "finished ms:started ms"), 24 donepushed (how many ids were ever pushed onto done).
+-- "finished ms:started ms", and SENTINEL -> ''), 24 donepushed (how many ids were ever pushed
+-- onto done).
 -- ARGV[1]: job name  ARGV[2]: completed jobs to keep (0: none)  ARGV[3]: their age in ms (0: no
 -- limit)  ARGV[4]: result TTL in ms (0: none)  ARGV[5]: n, then n (id, token) pairs, then,
 -- when the TTL is not 0, n results ('' for none).
@@ -53,14 +54,18 @@ if nd > 0 then
     redis.call('INCRBY', pushed, fmt(nd))
     -- When each completed: now; when the completing run started: what its token carries (a
     -- batch's jobs share one).
-    local htimes, tok, at = {}, nil, ''
+    -- SENTINEL's name is longer than Redis lets a field of a flat (listpack) hash be, so the
+    -- hash takes its hashed encoding at once and keeps it: flat, every write and delete would
+    -- scan all the kept jobs (up to 512), as it did for a queue's first ~500 completions and
+    -- for good where fewer are kept. It is written first, as every call's first pair.
+    local htimes, tok, at = { SENTINEL, '' }, nil, ''
     for i = 1, nd do
       if done_toks[i] ~= tok then
         tok = done_toks[i]
         local ms = token_ms(tok)
         at = now_text .. ':' .. (ms ~= 0 and fmt(ms) or '')
       end
-      htimes[2 * i - 1], htimes[2 * i] = done[i], at
+      htimes[2 * i + 1], htimes[2 * i + 2] = done[i], at
     end
     call_many('HSET', times, htimes)
   else
@@ -81,7 +86,8 @@ if keep > 0 then
   -- (popped without counting; deleting '' from a hash deletes nothing, so popped ids go to
   -- HDEL as they come).
   local old, no = nil, 0
-  local excess = redis.call('HLEN', times) - keep
+  -- Not counting SENTINEL, which the push above wrote.
+  local excess = redis.call('HLEN', times) - 1 - keep
   local taken = 0
   while excess > 0 and taken < TRIM do
     local popped = redis.call('LPOP', done_key, fmt(math.min(excess, TRIM - taken)))

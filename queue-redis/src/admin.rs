@@ -65,6 +65,9 @@ impl RedisDriver {
         pipe.cmd("LLEN").arg(keys.failed());
         pipe.cmd("EXISTS").arg(keys.paused());
         pipe.cmd("HLEN").arg(keys.done_times());
+        pipe.cmd("HEXISTS")
+            .arg(keys.done_times())
+            .arg(crate::keys::HASHED_SENTINEL);
         for job in &lanes {
             let lane = keys.lane(job);
             pipe.cmd("LLEN").arg(lane.ready());
@@ -77,10 +80,11 @@ impl RedisDriver {
         let mut queue_counts = Counts::default();
         queue_counts.failed = values[0];
         queue_counts.paused = values[1] == 1;
-        queue_counts.completed = values[2];
+        // Not counting the sentinel `lua/complete.lua` keeps among the kept jobs' times.
+        queue_counts.completed = values[2] - values[3];
         let by_lane = lanes
             .into_iter()
-            .zip(values[3..].chunks_exact(4))
+            .zip(values[4..].chunks_exact(4))
             .map(|(job, lane)| {
                 let mut counts = Counts::default();
                 counts.ready = lane[0] + lane[1];

@@ -12,6 +12,12 @@ const MAX_CACHED_LANES: usize = 1024;
 /// Redis Cluster's number of hash slots.
 const SLOTS: u32 = 16384;
 
+/// A field `lua/complete.lua` keeps in [`QueueKeys::done_times`] (as `SENTINEL` of
+/// `lua/lib.lua`): longer than a field of Redis's flat hash encoding may be, it keeps the hash
+/// hashed, where a write does not scan the whole hash. Its spaces make it no job id.
+pub(crate) const HASHED_SENTINEL: &str =
+    "sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)";
+
 /// The key names of one key prefix: the set of queue names, the worker index and records,
 /// each queue's keys, and each lane's key set (computed once and cached, at most
 /// [`MAX_CACHED_LANES`]).
@@ -211,7 +217,8 @@ impl QueueKeys {
         self.key("resexp")
     }
     /// The kept completed jobs' times: id -> "finished ms:started ms" (a hash; the start of the
-    /// run that completed, empty when not recorded). A job is completed while it is here.
+    /// run that completed, empty when not recorded). A job is completed while it is here. It
+    /// also holds [`HASHED_SENTINEL`], which is not a job.
     pub(crate) fn done_times(&self) -> String {
         self.key("donetime")
     }
@@ -381,6 +388,14 @@ impl LaneKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hashed_sentinel_is_the_scripts_and_too_long_for_a_flat_hash() {
+        let lib = include_str!("../lua/lib.lua");
+        assert!(lib.contains(&format!("local SENTINEL = '{HASHED_SENTINEL}'")));
+        // Redis's default hash-max-listpack-value and zset-max-listpack-value.
+        assert!(HASHED_SENTINEL.len() > 64);
+    }
 
     #[test]
     fn keys_share_one_hash_tag() {

@@ -198,3 +198,55 @@ async fn error_histories_exist_only_for_jobs_that_failed() {
         .unwrap();
     assert!(!exists, "the last history went with its job");
 }
+
+/// The kept completed jobs' times hash is hashed from the first completion, whatever how few
+/// are kept: stored flat (Redis's listpack, up to 512 fields), every completion and trim would
+/// scan all of it. Its sentinel counts as no completed job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_completed_times_stay_hashed_and_counts_do_not_see_the_sentinel() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("kept", "work").unwrap();
+    let jobs = (0..3).map(|n| job(&lane, json!({ "n": n }))).collect();
+    driver.enqueue(jobs).await.unwrap();
+    let taken = driver
+        .reserve(&lane, 3, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .jobs;
+    let keep = Keep {
+        completed: 2,
+        ..Keep::default()
+    };
+    let done: Vec<Completion> = taken
+        .iter()
+        .map(|j| Completion {
+            lease: j.lease(),
+            result: None,
+        })
+        .collect();
+    let retention = driver.retention().unwrap();
+    assert_eq!(
+        retention.complete(&lane, &done, &keep).await.unwrap(),
+        [true, true, true]
+    );
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let encoding: String = redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("{queue:kept}:donetime")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(encoding, "hashtable");
+    let admin = driver.admin().unwrap();
+    assert_eq!(admin.counts("kept").await.unwrap().completed, 2);
+    // The two kept are the newest; deleting them leaves none counted.
+    for j in &taken[1..] {
+        assert!(admin.delete("kept", &j.id).await.unwrap());
+    }
+    assert_eq!(admin.counts("kept").await.unwrap().completed, 0);
+}
