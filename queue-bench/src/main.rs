@@ -19,6 +19,10 @@
 //! Without `--redis-url` it starts its own redis-server (no persistence) on a free port. Prints
 //! a markdown report (machine, date, command, a table with the targets, a scaling table)
 //! on stdout and progress on stderr; `--json PATH` writes the same measurements as JSON.
+//!
+//! The example `worker_instructions` counts the memory driver's worker in instructions (under
+//! valgrind's callgrind), bare and with the `--observe` set-up, where CPU time drifts too much
+//! to compare small changes.
 
 #[path = "../../queue-redis/tests/support/mod.rs"]
 mod server;

@@ -1,0 +1,199 @@
+//! What a worker costs per job on the memory driver, in instructions: the bare drain against
+//! the observed one (events with a subscriber reading them, metrics into a Prometheus recorder,
+//! a tracing subscriber at info, the last 1,000 completed jobs kept), as the bench's
+//! `--observe` runs set them up. The process runs itself under valgrind's callgrind and counts
+//! each drain alone (the dispatch before it is not counted). Instruction counts do not drift
+//! with the machine's speed as CPU time does, so two builds, or bare and observed, compare in
+//! one run each; the profiles it leaves (`callgrind_annotate`) say where the instructions go.
+//!
+//! `cargo run --release -p queue-bench --example worker_instructions -- [jobs] [dir]`
+//! (default 100,000 jobs per drain; profiles in `dir`, default a new temporary directory).
+//! Needs `valgrind` (`apt-get install valgrind`). Prints a `| measurement | value |` table.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use queue_core::{job, JobError, Keep, Queue};
+use queue_memory::MemoryDriver;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+/// Set in the process that runs under callgrind.
+const CHILD: &str = "WORKER_INSTRUCTIONS_CHILD";
+
+static DONE: AtomicU64 = AtomicU64::new(0);
+static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
+static REACHED: Notify = Notify::const_new();
+
+/// The bench's payload: `{"id": n, "email": "user<n>@example.com"}`.
+#[derive(Serialize, Deserialize)]
+struct Signup {
+    id: u64,
+    email: String,
+}
+
+/// The no-op handler, counting runs.
+#[job(queue = "instructions", concurrency = 50, attempts = 1)]
+async fn counted_noop(_signup: Signup) -> Result<(), JobError> {
+    if DONE.fetch_add(1, Ordering::Relaxed) + 1 == TARGET.load(Ordering::Relaxed) {
+        REACHED.notify_one();
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let jobs: u64 = match args.next() {
+        None => 100_000,
+        Some(arg) => match arg.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("worker_instructions: jobs must be a whole number above 0, not `{arg}`");
+                std::process::exit(2);
+            }
+        },
+    };
+    let dir = match args.next() {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::temp_dir().join(format!("worker-instructions-{}", std::process::id())),
+    };
+    if std::env::var_os(CHILD).is_some() {
+        return child(jobs, &dir);
+    }
+    std::fs::create_dir_all(&dir).expect("the profile directory");
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}/phase", dir.display()))
+        .arg(std::env::current_exe().expect("this program's path"))
+        .args([jobs.to_string(), dir.display().to_string()])
+        .env(CHILD, "1")
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::null())
+        .status()
+        .expect("valgrind is not installed: install it (`apt-get install valgrind`)");
+    assert!(status.success(), "the run under callgrind failed: {status}");
+}
+
+/// The run under callgrind: a bare drain, then an observed one, each counted alone.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn child(jobs: u64, dir: &Path) {
+    // As the bench's `--observe` installs them, for both drains.
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only metrics recorder");
+    tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_writer(std::io::sink)
+        .with_ansi(false)
+        .init();
+    let bare = Queue::new(Arc::new(MemoryDriver::new()));
+    let observed = Queue::new(Arc::new(MemoryDriver::new())).with_metrics();
+    let mut events = observed.events();
+    tokio::spawn(async move { while events.next().await.is_some() {} });
+    println!(
+        "<!-- {jobs} jobs per drain; profiles in {} -->",
+        dir.display()
+    );
+    println!("| measurement | value |");
+    println!("| --- | --- |");
+    let kept = Keep {
+        completed: 1000,
+        ..Keep::default()
+    };
+    for (name, queue, keep) in [
+        ("bare", &bare, Keep::default()),
+        ("observed", &observed, kept),
+    ] {
+        dispatch(queue, jobs).await;
+        let (instructions, took) = count(dir, name, drain(queue, jobs, keep)).await;
+        println!(
+            "| worker instructions per job, drain, {name} | {} ({:.1} s) |",
+            instructions / jobs,
+            took.as_secs_f64()
+        );
+    }
+}
+
+/// Dispatches jobs `0..jobs` in batches of 1,000.
+async fn dispatch(queue: &Queue, jobs: u64) {
+    for start in (0..jobs).step_by(1000) {
+        let batch = (start..(start + 1000).min(jobs)).map(|id| {
+            counted_noop::job(Signup {
+                id,
+                email: format!("user{id}@example.com"),
+            })
+        });
+        queue.dispatch_bulk(batch).await.expect("dispatch");
+    }
+}
+
+/// Runs a worker until it ran `jobs` jobs, keeping what `keep` says.
+async fn drain(queue: &Queue, jobs: u64, keep: Keep) {
+    DONE.store(0, Ordering::SeqCst);
+    TARGET.store(jobs, Ordering::SeqCst);
+    let stop = Arc::new(Notify::new());
+    let signal = stop.clone();
+    let reached = REACHED.notified();
+    let mut builder = queue.worker().handlers(["counted_noop"]);
+    if !keep.is_nothing() {
+        builder = builder.keep("counted_noop", keep);
+    }
+    let worker = tokio::spawn(builder.run_until(async move { signal.notified().await }));
+    reached.await;
+    // `notify_one` keeps the signal if the worker is not waiting yet.
+    stop.notify_one();
+    worker.await.expect("worker").expect("worker ran");
+}
+
+/// Runs `phase`, then returns the instructions this process executed meanwhile and how long
+/// the phase took; its profile is left as `<dir>/<name>`.
+async fn count<F: std::future::Future<Output = ()>>(
+    dir: &Path,
+    name: &str,
+    phase: F,
+) -> (u64, Duration) {
+    control("-z").await;
+    let started = Instant::now();
+    phase.await;
+    let took = started.elapsed();
+    control("-d").await;
+    // The dump is the one file named `phase.<n>`.
+    let dumped = std::fs::read_dir(dir)
+        .expect("the profile directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("phase."))
+        })
+        .expect("callgrind dumped the phase");
+    let text = std::fs::read_to_string(&dumped).expect("the dumped profile");
+    let total = text
+        .lines()
+        .find_map(|l| l.strip_prefix("totals: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a callgrind profile with its totals");
+    std::fs::rename(&dumped, dir.join(name)).expect("keep the profile");
+    (total, took)
+}
+
+/// Asks callgrind to act on this process. Waited on from a runtime thread that keeps running,
+/// so the process reaches the point where callgrind reads the request.
+async fn control(what: &str) {
+    let mut child = Command::new("callgrind_control")
+        .args([what, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("callgrind_control (valgrind's) runs");
+    loop {
+        if let Some(status) = child.try_wait().expect("callgrind_control's status") {
+            assert!(status.success(), "callgrind_control {what} failed");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
