@@ -3,13 +3,14 @@
 -- KEYS: 1 data  2 err  3 prog  4 lost  5 order  6 later  7 failed  8 done (oldest first)
 -- 9 results  10 resexp  11 donetime  12 donepushed  13 errs  14 body
 -- ARGV[1]: 'completed' or 'failed'  ARGV[2]: age in ms (jobs that finished at least this long
--- ago go)  ARGV[3]: most jobs to remove
+-- ago go)  ARGV[3]: most jobs to remove  ARGV[4]: the mark of done's order (done_order.lua)
 -- Returns: how many jobs were removed.
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local gone = {}
 if ARGV[1] == 'completed' then
+  done_in_order(KEYS[8], KEYS[11], ARGV[4])
   -- The oldest at the head; '' marks a deleted job's place and goes without counting.
   while #gone < limit do
     local id = redis.call('LINDEX', KEYS[8], 0)

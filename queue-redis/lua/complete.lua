@@ -50,6 +50,7 @@ if nd > 0 then
     end
   end
   if keep > 0 then
+    done_in_order(done_key, times, SENTINEL)
     call_many('RPUSH', done_key, done)
     redis.call('INCRBY', pushed, fmt(nd))
     -- When each completed: now; when the completing run started: what its token carries (a

@@ -16,7 +16,8 @@ if completed then
   -- Its place in done becomes '' rather than going, so the positions of the jobs kept with it
   -- (pages' cursors) stay; trimming and cleaning drop it. Finding it reads the list: deleting
   -- one job is an operator's step, not the hot path.
-  local at = redis.call('LPOS', KEYS[20], id)
+  -- From the tail, where the newest are.
+  local at = redis.call('LPOS', KEYS[20], id, 'RANK', '-1')
   if at then redis.call('LSET', KEYS[20], at, '') end
 end
 redis.call('HDEL', KEYS[21], id)

@@ -3,7 +3,8 @@
 -- KEYS: 1 done (LIST of ids, newest at the tail; '' where a deleted job was)  2 donepushed
 -- (how many ids were ever pushed onto done)  3 donetime (HASH id -> "finished ms:started ms")
 -- ARGV[1]: 'newest' or 'oldest'  ARGV[2]: the position listed last ('' to start at the end
--- of that order)  ARGV[3]: most entries to read
+-- of that order)  ARGV[3]: most entries to read  ARGV[4]: the mark of done's order: without it
+-- in donetime, the list is as an earlier version kept it, newest at the head (done_order.lua)
 -- Returns: { entries read, the last one's position, then per kept job: position, id, times }.
 -- A job's position counts the ids pushed up to and including it, so it stays while newer
 -- jobs are pushed at the tail and older ones trimmed at the head: the entry i places from the
@@ -28,7 +29,16 @@ if len == 0 or first > len - 1 or first < 0 then return { 0, 0 } end
 -- Places from the tail: lo the newest of the window, hi the oldest. LRANGE gives them oldest
 -- first: ids[k] is hi - (k - 1) places from the tail.
 local lo, hi = math.min(first, last), math.max(first, last)
-local ids = redis.call('LRANGE', KEYS[1], -(hi + 1), -(lo + 1))
+local ids
+if redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then
+  ids = redis.call('LRANGE', KEYS[1], -(hi + 1), -(lo + 1))
+else
+  -- Newest at the head: places from the newest are indexes from the head.
+  local newest_first = redis.call('LRANGE', KEYS[1], lo, hi)
+  local n = #newest_first
+  ids = {}
+  for k = 1, n do ids[k] = newest_first[n + 1 - k] end
+end
 local live = {}
 for _, id in ipairs(ids) do
   if id ~= '' then live[#live + 1] = id end

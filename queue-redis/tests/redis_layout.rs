@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::testing::job;
-use queue_core::{Completion, Driver, Failure, Keep, Lane};
+use queue_core::{Completion, Driver, Failure, JobId, JobQuery, JobState, Keep, Lane, Order};
 use queue_redis::RedisDriver;
 use serde_json::json;
 use support::RedisServer;
@@ -249,4 +249,131 @@ async fn kept_completed_times_stay_hashed_and_counts_do_not_see_the_sentinel() {
         assert!(admin.delete("kept", &j.id).await.unwrap());
     }
     assert_eq!(admin.counts("kept").await.unwrap().completed, 0);
+}
+
+/// Kept completed jobs as an earlier version left them (the newest at the list's head, no mark
+/// in the times hash) read in completion order, and the first completion or clean turns the
+/// list around, so the trim and the clean take the oldest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
+    const SENTINEL: &str =
+        "sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)";
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("upgrade", "work").unwrap();
+    let keep = Keep {
+        completed: 4,
+        ..Keep::default()
+    };
+    let retention = driver.retention().unwrap();
+    let admin = driver.admin().unwrap();
+    // Completes `n` jobs, one call each, so they complete in dispatch order.
+    let complete = |n: usize| {
+        let (driver, lane, retention) = (driver.clone(), lane.clone(), retention);
+        async move {
+            let jobs = (0..n).map(|k| job(&lane, json!({ "k": k }))).collect();
+            let ids: Vec<JobId> = driver
+                .enqueue(jobs)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
+            for _ in 0..n {
+                let taken = driver
+                    .reserve(&lane, 1, Duration::from_secs(30))
+                    .await
+                    .unwrap()
+                    .jobs;
+                let done = [Completion {
+                    lease: taken[0].lease(),
+                    result: None,
+                }];
+                assert_eq!(
+                    retention.complete(&lane, &done, &keep).await.unwrap(),
+                    [true]
+                );
+            }
+            ids
+        }
+    };
+    let newest_first = || async {
+        let query = JobQuery::new(JobState::Completed)
+            .order(Order::Newest)
+            .limit(100);
+        let page = admin.list_jobs("upgrade", &query).await.unwrap();
+        page.jobs.into_iter().map(|j| j.id).collect::<Vec<JobId>>()
+    };
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (list, times) = ("{queue:upgrade}:donelist", "{queue:upgrade}:donetime");
+    // Rewrites the kept jobs as the earlier version kept them: newest at the head, no mark.
+    let spare = conn.clone();
+    let as_before = || {
+        let mut conn = spare.clone();
+        async move {
+            let ids: Vec<String> = redis::cmd("LRANGE")
+                .arg(list)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let _: () = redis::pipe()
+                .cmd("DEL")
+                .arg(list)
+                .cmd("LPUSH")
+                .arg(list)
+                .arg(&ids)
+                .cmd("HDEL")
+                .arg(times)
+                .arg(SENTINEL)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            ids
+        }
+    };
+
+    let mut ids = complete(3).await;
+    let oldest_first = as_before().await;
+    let as_text: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(oldest_first, as_text, "kept oldest first at the tail");
+    let expected: Vec<JobId> = ids.iter().rev().cloned().collect();
+    assert_eq!(newest_first().await, expected, "the earlier order read");
+
+    // Two more: the list is turned before they are pushed, and the oldest one is trimmed.
+    ids.extend(complete(2).await);
+    let expected: Vec<JobId> = ids[1..].iter().rev().cloned().collect();
+    assert_eq!(newest_first().await, expected);
+    let raw: Vec<String> = redis::cmd("LRANGE")
+        .arg(list)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let oldest_first: Vec<String> = ids[1..].iter().map(|id| id.to_string()).collect();
+    assert_eq!(raw, oldest_first);
+    assert_eq!(admin.counts("upgrade").await.unwrap().completed, 4);
+
+    // Clean turns an earlier list as well, and takes the oldest.
+    as_before().await;
+    let removed = retention
+        .clean("upgrade", JobState::Completed, Duration::ZERO, 1)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let expected: Vec<JobId> = ids[2..].iter().rev().cloned().collect();
+    assert_eq!(newest_first().await, expected);
+    let marked: bool = redis::cmd("HEXISTS")
+        .arg(times)
+        .arg(SENTINEL)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(marked, "the clean marked the list it turned");
 }

@@ -159,7 +159,8 @@ impl ListDone<'_> {
             .key(self.queue.done_times());
         inv.arg(if self.newest { "newest" } else { "oldest" })
             .arg(self.after.map(|p| p.to_string()).unwrap_or_default())
-            .arg(self.window);
+            .arg(self.window)
+            .arg(crate::keys::HASHED_SENTINEL);
         let reply = conn.invoke(&inv).await?;
         let Value::Array(items) = &reply else {
             return Err(unexpected("a window of completed jobs", &reply));

@@ -133,8 +133,18 @@ impl Scripts {
             heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
             list_done: Script::new(include_str!("../../lua/list_done.lua")),
-            complete: lane_script!("complete.lua"),
-            clean: Script::new(include_str!("../../lua/clean.lua")),
+            complete: Script::new(concat!(
+                include_str!("../../lua/lib.lua"),
+                "\n",
+                include_str!("../../lua/done_order.lua"),
+                "\n",
+                include_str!("../../lua/complete.lua")
+            )),
+            clean: Script::new(concat!(
+                include_str!("../../lua/done_order.lua"),
+                "\n",
+                include_str!("../../lua/clean.lua")
+            )),
             // enqueue.lua's body as a function, so a unique job is stored as any other.
             enqueue_unique: Script::new(concat!(
                 include_str!("../../lua/lib.lua"),

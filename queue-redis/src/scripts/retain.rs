@@ -83,7 +83,10 @@ impl Clean<'_> {
         } else {
             "failed"
         };
-        inv.arg(state).arg(ms(self.older_than)).arg(self.limit);
+        inv.arg(state)
+            .arg(ms(self.older_than))
+            .arg(self.limit)
+            .arg(crate::keys::HASHED_SENTINEL);
         Ok(integer(conn, &inv).await?.unwrap_or(0) as usize)
     }
 }
