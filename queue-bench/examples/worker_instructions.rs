@@ -10,16 +10,22 @@
 //! (default 100,000 jobs per drain; profiles in `dir`, default a new temporary directory).
 //! Needs `valgrind` (`apt-get install valgrind`). Prints a `| measurement | value |` table.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use callgrind::{count_arg, dir_arg, Callgrind};
 use queue_core::{job, JobError, Keep, Queue};
 use queue_memory::MemoryDriver;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+
+#[path = "../../queue-redis/examples/callgrind/mod.rs"]
+mod callgrind;
+
+/// This program's name, in its messages.
+const PROGRAM: &str = "worker_instructions";
 
 /// Set in the process that runs under callgrind.
 const CHILD: &str = "WORKER_INSTRUCTIONS_CHILD";
@@ -46,24 +52,11 @@ async fn counted_noop(_signup: Signup) -> Result<(), JobError> {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let jobs: u64 = match args.next() {
-        None => 100_000,
-        Some(arg) => match arg.parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("worker_instructions: jobs must be a whole number above 0, not `{arg}`");
-                std::process::exit(2);
-            }
-        },
-    };
-    let dir = match args.next() {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::temp_dir().join(format!("worker-instructions-{}", std::process::id())),
-    };
+    let jobs = count_arg(&mut args, PROGRAM, "jobs", 100_000);
+    let dir = dir_arg(&mut args, PROGRAM);
     if std::env::var_os(CHILD).is_some() {
         return child(jobs, &dir);
     }
-    std::fs::create_dir_all(&dir).expect("the profile directory");
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}/phase", dir.display()))
@@ -108,7 +101,11 @@ async fn child(jobs: u64, dir: &Path) {
         ("observed", &observed, kept),
     ] {
         dispatch(queue, jobs).await;
-        let (instructions, took) = count(dir, name, drain(queue, jobs, keep)).await;
+        let callgrind = Callgrind {
+            pid: std::process::id(),
+            dir: dir.to_path_buf(),
+        };
+        let (instructions, took) = callgrind.count(name, drain(queue, jobs, keep)).await;
         println!(
             "| worker instructions per job, drain, {name} | {} ({:.1} s) |",
             instructions / jobs,
@@ -146,54 +143,4 @@ async fn drain(queue: &Queue, jobs: u64, keep: Keep) {
     // `notify_one` keeps the signal if the worker is not waiting yet.
     stop.notify_one();
     worker.await.expect("worker").expect("worker ran");
-}
-
-/// Runs `phase`, then returns the instructions this process executed meanwhile and how long
-/// the phase took; its profile is left as `<dir>/<name>`.
-async fn count<F: std::future::Future<Output = ()>>(
-    dir: &Path,
-    name: &str,
-    phase: F,
-) -> (u64, Duration) {
-    control("-z").await;
-    let started = Instant::now();
-    phase.await;
-    let took = started.elapsed();
-    control("-d").await;
-    // The dump is the one file named `phase.<n>`.
-    let dumped = std::fs::read_dir(dir)
-        .expect("the profile directory")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("phase."))
-        })
-        .expect("callgrind dumped the phase");
-    let text = std::fs::read_to_string(&dumped).expect("the dumped profile");
-    let total = text
-        .lines()
-        .find_map(|l| l.strip_prefix("totals: "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a callgrind profile with its totals");
-    std::fs::rename(&dumped, dir.join(name)).expect("keep the profile");
-    (total, took)
-}
-
-/// Asks callgrind to act on this process. Waited on from a runtime thread that keeps running,
-/// so the process reaches the point where callgrind reads the request.
-async fn control(what: &str) {
-    let mut child = Command::new("callgrind_control")
-        .args([what, &std::process::id().to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("callgrind_control (valgrind's) runs");
-    loop {
-        if let Some(status) = child.try_wait().expect("callgrind_control's status") {
-            assert!(status.success(), "callgrind_control {what} failed");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }

@@ -15,16 +15,23 @@
 //! (default `redis-server`; a build from Redis's source keeps its symbols). Prints a
 //! `| measurement | value |` table.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callgrind::{count_arg, dir_arg, Callgrind};
 use queue_core::{job, JobError, Keep, Queue};
 use queue_redis::RedisDriver;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+#[path = "callgrind/mod.rs"]
+mod callgrind;
+
+/// This program's name, in its messages.
+const PROGRAM: &str = "server_instructions";
 
 static DONE: AtomicU64 = AtomicU64::new(0);
 static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -42,7 +49,7 @@ async fn counted_noop(_n: u64) -> Result<(), JobError> {
 /// The server under callgrind, stopped on drop.
 struct Server {
     child: Child,
-    dir: PathBuf,
+    callgrind: Callgrind,
 }
 
 impl Drop for Server {
@@ -78,53 +85,12 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let server = Self {
-            child,
+        let callgrind = Callgrind {
+            pid: child.id(),
             dir: dir.to_path_buf(),
         };
+        let server = Self { child, callgrind };
         (server, format!("redis://127.0.0.1:{port}/"))
-    }
-
-    /// Runs `phase`, then returns the instructions the server executed meanwhile and how long
-    /// the phase took; its profile is left as `<dir>/<name>`.
-    async fn count<F: std::future::Future<Output = ()>>(
-        &self,
-        name: &str,
-        phase: F,
-    ) -> (u64, Duration) {
-        self.control("-z");
-        let started = Instant::now();
-        phase.await;
-        let took = started.elapsed();
-        self.control("-d");
-        // The dump is the one file named `phase.<n>`.
-        let dumped = std::fs::read_dir(&self.dir)
-            .expect("the profile directory")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("phase."))
-            })
-            .expect("callgrind dumped the phase");
-        let text = std::fs::read_to_string(&dumped).expect("the dumped profile");
-        let total = text
-            .lines()
-            .find_map(|l| l.strip_prefix("totals: "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("a callgrind profile with its totals");
-        std::fs::rename(&dumped, self.dir.join(name)).expect("keep the profile");
-        (total, took)
-    }
-
-    fn control(&self, what: &str) {
-        let status = Command::new("callgrind_control")
-            .args([what, &self.child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("callgrind_control (valgrind's) runs");
-        assert!(status.success(), "callgrind_control {what} failed");
     }
 }
 
@@ -177,31 +143,9 @@ async fn drain(queue: &Queue, jobs: u64, keep: usize) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let jobs: u64 = match args.next() {
-        None => 20_000,
-        Some(arg) => match arg.parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("server_instructions: jobs must be a whole number above 0, not `{arg}`");
-                std::process::exit(2);
-            }
-        },
-    };
-    let dir = match args.next() {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::temp_dir().join(format!("server-instructions-{}", std::process::id())),
-    };
-    let keep: usize = match args.next() {
-        None => 1000,
-        Some(arg) => match arg.parse() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("server_instructions: keep must be a whole number above 0, not `{arg}`");
-                std::process::exit(2);
-            }
-        },
-    };
-    std::fs::create_dir_all(&dir).expect("the profile directory");
+    let jobs = count_arg(&mut args, PROGRAM, "jobs", 20_000);
+    let dir = dir_arg(&mut args, PROGRAM);
+    let keep = count_arg(&mut args, PROGRAM, "keep", 1000) as usize;
     let (server, url) = Server::start(&dir);
     let driver = RedisDriver::connect(&url).await.expect("connect");
     let queue = Queue::new(Arc::new(driver));
@@ -219,19 +163,27 @@ async fn main() {
         )
     };
     let bulk = server
+        .callgrind
         .count("dispatch-bulk", dispatch(&queue, jobs, false))
         .await;
     println!("| dispatch, batches of 1,000 | {} |", per_job(bulk));
-    let bare = server.count("drain", drain(&queue, jobs, 0)).await;
+    let bare = server
+        .callgrind
+        .count("drain", drain(&queue, jobs, 0))
+        .await;
     println!("| drain, nothing kept | {} |", per_job(bare));
     let one = server
+        .callgrind
         .count("dispatch-one", dispatch(&queue, jobs, true))
         .await;
     println!(
         "| dispatch, one job per call from 50 tasks | {} |",
         per_job(one)
     );
-    let kept = server.count("drain-keep", drain(&queue, jobs, keep)).await;
+    let kept = server
+        .callgrind
+        .count("drain-keep", drain(&queue, jobs, keep))
+        .await;
     println!(
         "| drain, keeping the last {keep} completed | {} |",
         per_job(kept)

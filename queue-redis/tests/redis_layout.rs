@@ -6,41 +6,69 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::testing::job;
-use queue_core::{Completion, Driver, Failure, JobId, JobQuery, JobState, Keep, Lane, Order};
+use queue_core::{
+    Completion, Driver, Failure, JobId, JobQuery, JobState, Keep, Lane, Order, ReservedJob,
+};
 use queue_redis::RedisDriver;
 use serde_json::json;
 use support::RedisServer;
 
-/// An active set that Redis stores as a flat listpack makes every lease cost a scan of all of
-/// it; the sentinel keeps it a skiplist, and counts ignore it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_active_set_stays_a_skiplist_that_counts_do_not_see() {
+/// A server, a driver on it, and lane `work` of `queue` with three jobs dispatched, `take` of
+/// them reserved (returned).
+async fn three_jobs_taking(
+    queue: &str,
+    take: usize,
+) -> (RedisServer, Arc<dyn Driver>, Lane, Vec<ReservedJob>) {
     let server = RedisServer::start();
     let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new("layout", "work").unwrap();
+    let lane = Lane::new(queue, "work").unwrap();
     let jobs = (0..3).map(|n| job(&lane, json!({ "n": n }))).collect();
     driver.enqueue(jobs).await.unwrap();
     let taken = driver
-        .reserve(&lane, 2, Duration::from_secs(30))
+        .reserve(&lane, take, Duration::from_secs(30))
         .await
         .unwrap()
         .jobs;
-    assert_eq!(taken.len(), 2);
+    (server, driver, lane, taken)
+}
 
+/// Every entry of list `key`, from its head.
+async fn whole_list(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<String> {
+    redis::cmd("LRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// How Redis stores `key` (`OBJECT ENCODING`).
+async fn encoding(server: &RedisServer, key: &str) -> String {
     let mut conn = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    for (key, encoding) in [("{queue:layout}:lane:work:active", "skiplist")] {
-        let got: String = redis::cmd("OBJECT")
-            .arg("ENCODING")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(got, encoding, "{key}");
-    }
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// An active set that Redis stores as a flat listpack makes every lease cost a scan of all of
+/// it; the sentinel keeps it a skiplist, and counts ignore it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_set_stays_a_skiplist_that_counts_do_not_see() {
+    let (server, driver, lane, taken) = three_jobs_taking("layout", 2).await;
+    assert_eq!(taken.len(), 2);
+
+    assert_eq!(
+        encoding(&server, "{queue:layout}:lane:work:active").await,
+        "skiplist"
+    );
     let counts = driver.admin().unwrap().counts("layout").await.unwrap();
     assert_eq!((counts.active, counts.ready), (2, 1));
     let leases: Vec<_> = taken.iter().map(|j| j.lease()).collect();
@@ -204,16 +232,7 @@ async fn error_histories_exist_only_for_jobs_that_failed() {
 /// scan all of it. Its sentinel counts as no completed job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_completed_times_stay_hashed_and_counts_do_not_see_the_sentinel() {
-    let server = RedisServer::start();
-    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new("kept", "work").unwrap();
-    let jobs = (0..3).map(|n| job(&lane, json!({ "n": n }))).collect();
-    driver.enqueue(jobs).await.unwrap();
-    let taken = driver
-        .reserve(&lane, 3, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .jobs;
+    let (server, driver, lane, taken) = three_jobs_taking("kept", 3).await;
     let keep = Keep {
         completed: 2,
         ..Keep::default()
@@ -230,18 +249,10 @@ async fn kept_completed_times_stay_hashed_and_counts_do_not_see_the_sentinel() {
         retention.complete(&lane, &done, &keep).await.unwrap(),
         [true, true, true]
     );
-    let mut conn = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let encoding: String = redis::cmd("OBJECT")
-        .arg("ENCODING")
-        .arg("{queue:kept}:donetime")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(encoding, "hashtable");
+    assert_eq!(
+        encoding(&server, "{queue:kept}:donetime").await,
+        "hashtable"
+    );
     let admin = driver.admin().unwrap();
     assert_eq!(admin.counts("kept").await.unwrap().completed, 2);
     // The two kept are the newest; deleting them leaves none counted.
@@ -315,13 +326,7 @@ async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
     let as_before = || {
         let mut conn = spare.clone();
         async move {
-            let ids: Vec<String> = redis::cmd("LRANGE")
-                .arg(list)
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
+            let ids = whole_list(&mut conn, list).await;
             let _: () = redis::pipe()
                 .cmd("DEL")
                 .arg(list)
@@ -349,13 +354,7 @@ async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
     ids.extend(complete(2).await);
     let expected: Vec<JobId> = ids[1..].iter().rev().cloned().collect();
     assert_eq!(newest_first().await, expected);
-    let raw: Vec<String> = redis::cmd("LRANGE")
-        .arg(list)
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let raw = whole_list(&mut conn, list).await;
     let oldest_first: Vec<String> = ids[1..].iter().map(|id| id.to_string()).collect();
     assert_eq!(raw, oldest_first);
     assert_eq!(admin.counts("upgrade").await.unwrap().completed, 4);
