@@ -109,9 +109,10 @@ end
 -- zset-max-listpack-value) makes Redis switch the key to its skiplist encoding, which it keeps
 -- until the key is deleted, so every reserve writes this sentinel into the active set, with
 -- score 0 (tokens are above 0). It has spaces, so it is never a job id the client accepts.
--- complete.lua writes it into the kept jobs' times hash as a field, for the same reason (a
--- field longer than hash-max-listpack-value, 64 bytes by default, makes a hash hashed) and as
--- the mark of its list's order (done_order.lua); src/keys.rs holds it as HASHED_SENTINEL.
+-- complete.lua (and clean.lua, turning a list) writes it into the kept jobs' times hash as a
+-- field, for the same reason (a field longer than hash-max-listpack-value, 64 bytes by default,
+-- makes a hash hashed) and as the mark of its list's order (done_order.lua); src/keys.rs holds
+-- it as HASHED_SENTINEL and passes it to list_done.lua and clean.lua.
 local SENTINEL = 'sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)'
 
 local function now_ms()

@@ -8,7 +8,8 @@
 -- Returns: { entries read, the last one's position, then per kept job: position, id, times }.
 -- A job's position counts the ids pushed up to and including it, so it stays while newer
 -- jobs are pushed at the tail and older ones trimmed at the head: the entry i places from the
--- tail (0: the newest) is at position pushed - i. O(page) plus the walk to the first index.
+-- newest (0: the newest; counted from the tail, or from the head in an unmarked list) is at
+-- position pushed - i. O(page) plus the walk to the first index.
 local pushed = tonumber(redis.call('GET', KEYS[2]) or '0')
 local len = redis.call('LLEN', KEYS[1])
 local newest, after, window = ARGV[1] == 'newest', tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -26,8 +27,8 @@ else
   last = math.max(first - window + 1, 0)
 end
 if len == 0 or first > len - 1 or first < 0 then return { 0, 0 } end
--- Places from the tail: lo the newest of the window, hi the oldest. LRANGE gives them oldest
--- first: ids[k] is hi - (k - 1) places from the tail.
+-- Places from the newest: lo the newest of the window, hi the oldest. ids holds them oldest
+-- first: ids[k] is hi - (k - 1) places from the newest.
 local lo, hi = math.min(first, last), math.max(first, last)
 local ids
 if redis.call('HEXISTS', KEYS[3], ARGV[4]) == 1 then

@@ -14,7 +14,9 @@ const SLOTS: u32 = 16384;
 
 /// A field `lua/complete.lua` keeps in [`QueueKeys::done_times`] (as `SENTINEL` of
 /// `lua/lib.lua`): longer than a field of Redis's flat hash encoding may be, it keeps the hash
-/// hashed, where a write does not scan the whole hash. Its spaces make it no job id.
+/// hashed, where a write does not scan the whole hash. It also marks the kept list as oldest
+/// first (`lua/done_order.lua`; passed to `list_done.lua` and `clean.lua`), so it must stay
+/// even where the encoding would not need it. Its spaces make it no job id.
 pub(crate) const HASHED_SENTINEL: &str =
     "sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)";
 

@@ -262,13 +262,93 @@ async fn kept_completed_times_stay_hashed_and_counts_do_not_see_the_sentinel() {
     assert_eq!(admin.counts("kept").await.unwrap().completed, 0);
 }
 
+/// The sentinel of `lua/lib.lua`, which marks a kept list as oldest first.
+const SENTINEL: &str = "sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)";
+
+/// Reserves `n` jobs of `lane` and completes them in one call, keeping what `keep` says.
+async fn complete_next(driver: &Arc<dyn Driver>, lane: &Lane, n: usize, keep: &Keep) {
+    let taken = driver
+        .reserve(lane, n, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(taken.len(), n);
+    let done: Vec<Completion> = taken
+        .iter()
+        .map(|j| Completion {
+            lease: j.lease(),
+            result: None,
+        })
+        .collect();
+    let held = driver
+        .retention()
+        .unwrap()
+        .complete(lane, &done, keep)
+        .await
+        .unwrap();
+    assert!(held.iter().all(|&h| h));
+}
+
+/// Rewrites queue `queue`'s kept jobs as the earlier version kept them: the newest at the
+/// list's head, no mark in the times hash. Returns the list as it was, oldest first.
+async fn as_before(conn: &mut redis::aio::MultiplexedConnection, queue: &str) -> Vec<String> {
+    let (list, times) = (
+        format!("{{queue:{queue}}}:donelist"),
+        format!("{{queue:{queue}}}:donetime"),
+    );
+    let oldest_first = whole_list(conn, &list).await;
+    let _: () = redis::pipe()
+        .cmd("DEL")
+        .arg(&list)
+        .cmd("LPUSH")
+        .arg(&list)
+        .arg(&oldest_first)
+        .cmd("HDEL")
+        .arg(&times)
+        .arg(SENTINEL)
+        .query_async(conn)
+        .await
+        .unwrap();
+    oldest_first
+}
+
+/// The ids of `queue`'s completed jobs in a page of ten in `order`, and the next page's cursor.
+async fn completed_page(
+    driver: &Arc<dyn Driver>,
+    queue: &str,
+    order: Order,
+    cursor: Option<String>,
+) -> (Vec<JobId>, Option<String>) {
+    let mut query = JobQuery::new(JobState::Completed).order(order).limit(10);
+    if let Some(cursor) = cursor {
+        query = query.cursor(cursor);
+    }
+    let page = driver
+        .admin()
+        .unwrap()
+        .list_jobs(queue, &query)
+        .await
+        .unwrap();
+    (page.jobs.into_iter().map(|j| j.id).collect(), page.next)
+}
+
+/// Dispatches `n` jobs to `lane`; their ids.
+async fn dispatch(driver: &Arc<dyn Driver>, lane: &Lane, n: usize) -> Vec<JobId> {
+    let jobs = (0..n).map(|k| job(lane, json!({ "k": k }))).collect();
+    driver
+        .enqueue(jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect()
+}
+
 /// Kept completed jobs as an earlier version left them (the newest at the list's head, no mark
 /// in the times hash) read in completion order, and the first completion or clean turns the
 /// list around, so the trim and the clean take the oldest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
-    const SENTINEL: &str =
-        "sentinel: keeps this key in the hashed encoding (queue-redis lua/lib.lua)";
     let server = RedisServer::start();
     let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
     let lane = Lane::new("upgrade", "work").unwrap();
@@ -276,103 +356,103 @@ async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
         completed: 4,
         ..Keep::default()
     };
-    let retention = driver.retention().unwrap();
-    let admin = driver.admin().unwrap();
-    // Completes `n` jobs, one call each, so they complete in dispatch order.
-    let complete = |n: usize| {
-        let (driver, lane, retention) = (driver.clone(), lane.clone(), retention);
-        async move {
-            let jobs = (0..n).map(|k| job(&lane, json!({ "k": k }))).collect();
-            let ids: Vec<JobId> = driver
-                .enqueue(jobs)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| d.id)
-                .collect();
-            for _ in 0..n {
-                let taken = driver
-                    .reserve(&lane, 1, Duration::from_secs(30))
-                    .await
-                    .unwrap()
-                    .jobs;
-                let done = [Completion {
-                    lease: taken[0].lease(),
-                    result: None,
-                }];
-                assert_eq!(
-                    retention.complete(&lane, &done, &keep).await.unwrap(),
-                    [true]
-                );
-            }
-            ids
-        }
-    };
-    let newest_first = || async {
-        let query = JobQuery::new(JobState::Completed)
-            .order(Order::Newest)
-            .limit(100);
-        let page = admin.list_jobs("upgrade", &query).await.unwrap();
-        page.jobs.into_iter().map(|j| j.id).collect::<Vec<JobId>>()
-    };
     let mut conn = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let (list, times) = ("{queue:upgrade}:donelist", "{queue:upgrade}:donetime");
-    // Rewrites the kept jobs as the earlier version kept them: newest at the head, no mark.
-    let spare = conn.clone();
-    let as_before = || {
-        let mut conn = spare.clone();
-        async move {
-            let ids = whole_list(&mut conn, list).await;
-            let _: () = redis::pipe()
-                .cmd("DEL")
-                .arg(list)
-                .cmd("LPUSH")
-                .arg(list)
-                .arg(&ids)
-                .cmd("HDEL")
-                .arg(times)
-                .arg(SENTINEL)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            ids
-        }
+    let newest_first = || async {
+        completed_page(&driver, "upgrade", Order::Newest, None)
+            .await
+            .0
     };
-
-    let mut ids = complete(3).await;
-    let oldest_first = as_before().await;
-    let as_text: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    // Completed one per call, so in dispatch order.
+    let mut ids = dispatch(&driver, &lane, 5).await;
+    for _ in 0..3 {
+        complete_next(&driver, &lane, 1, &keep).await;
+    }
+    let oldest_first = as_before(&mut conn, "upgrade").await;
+    let as_text: Vec<String> = ids[..3].iter().map(|id| id.to_string()).collect();
     assert_eq!(oldest_first, as_text, "kept oldest first at the tail");
-    let expected: Vec<JobId> = ids.iter().rev().cloned().collect();
+    let expected: Vec<JobId> = ids[..3].iter().rev().cloned().collect();
     assert_eq!(newest_first().await, expected, "the earlier order read");
 
     // Two more: the list is turned before they are pushed, and the oldest one is trimmed.
-    ids.extend(complete(2).await);
+    for _ in 0..2 {
+        complete_next(&driver, &lane, 1, &keep).await;
+    }
     let expected: Vec<JobId> = ids[1..].iter().rev().cloned().collect();
     assert_eq!(newest_first().await, expected);
-    let raw = whole_list(&mut conn, list).await;
+    let raw = whole_list(&mut conn, "{queue:upgrade}:donelist").await;
     let oldest_first: Vec<String> = ids[1..].iter().map(|id| id.to_string()).collect();
     assert_eq!(raw, oldest_first);
+    let admin = driver.admin().unwrap();
     assert_eq!(admin.counts("upgrade").await.unwrap().completed, 4);
 
     // Clean turns an earlier list as well, and takes the oldest.
-    as_before().await;
-    let removed = retention
+    as_before(&mut conn, "upgrade").await;
+    let removed = driver
+        .retention()
+        .unwrap()
         .clean("upgrade", JobState::Completed, Duration::ZERO, 1)
         .await
         .unwrap();
     assert_eq!(removed, 1);
-    let expected: Vec<JobId> = ids[2..].iter().rev().cloned().collect();
+    ids.remove(0);
+    let expected: Vec<JobId> = ids[1..].iter().rev().cloned().collect();
     assert_eq!(newest_first().await, expected);
     let marked: bool = redis::cmd("HEXISTS")
-        .arg(times)
+        .arg("{queue:upgrade}:donetime")
         .arg(SENTINEL)
         .query_async(&mut conn)
         .await
         .unwrap();
     assert!(marked, "the clean marked the list it turned");
+}
+
+/// A list of the earlier order longer than one turning chunk (1,000 ids) is turned whole, and a
+/// cursor taken from it before the turn goes on after it: positions count back from the newest
+/// in both orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_of_an_earlier_list_goes_on_after_the_turn() {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("long", "work").unwrap();
+    let keep = Keep {
+        completed: 5000,
+        ..Keep::default()
+    };
+    // 1,001 jobs completed 100 to a call, in dispatch order, then one more later.
+    let ids = dispatch(&driver, &lane, 1002).await;
+    for _ in 0..10 {
+        complete_next(&driver, &lane, 100, &keep).await;
+    }
+    complete_next(&driver, &lane, 1, &keep).await;
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    as_before(&mut conn, "long").await;
+    // Read the earlier way: the newest ten, and the oldest ten.
+    let (first, cursor) = completed_page(&driver, "long", Order::Newest, None).await;
+    let newest: Vec<JobId> = ids[991..1001].iter().rev().cloned().collect();
+    assert_eq!(first, newest);
+    let (oldest, _) = completed_page(&driver, "long", Order::Oldest, None).await;
+    assert_eq!(oldest, ids[..10].to_vec());
+
+    // One more completion turns all 1,001 (two chunks) and pushes the 1,002nd at the tail.
+    complete_next(&driver, &lane, 1, &keep).await;
+    let raw = whole_list(&mut conn, "{queue:long}:donelist").await;
+    let in_order: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(raw, in_order);
+    // The cursor taken before the turn goes on with the next ten.
+    let (next, _) = completed_page(&driver, "long", Order::Newest, cursor).await;
+    let following: Vec<JobId> = ids[981..991].iter().rev().cloned().collect();
+    assert_eq!(next, following);
+    let (newest, _) = completed_page(&driver, "long", Order::Newest, None).await;
+    let expected: Vec<JobId> = ids[992..1002].iter().rev().cloned().collect();
+    assert_eq!(newest, expected);
+    let counts = driver.admin().unwrap().counts("long").await.unwrap();
+    assert_eq!(counts.completed, 1002);
 }
