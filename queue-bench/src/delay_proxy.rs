@@ -1,20 +1,21 @@
 //! A TCP proxy that holds every byte for a fixed time in each direction: a network with that
 //! round trip between the benchmark's clients and its Redis server.
 //!
-//! Each direction of each connection has a reader thread, which stamps what it reads with the
-//! time it may leave, and a writer thread, which sleeps until then and sends it on. Plain
-//! threads rather than Tokio tasks: Tokio's timers are millisecond-grained, and a thread with
-//! its timer slack set to 1 ns (`PR_SET_TIMERSLACK`) wakes from `nanosleep` within tens of
+//! Each direction of each connection has a thread that stamps what it reads with the time it
+//! may leave and sends it on then, waiting in `ppoll` for data or for that time, whichever comes
+//! first. Plain threads rather than Tokio tasks: Tokio's timers are millisecond-grained, and a
+//! thread with its timer slack set to 1 ns (`PR_SET_TIMERSLACK`) wakes within tens of
 //! microseconds of its deadline, without spinning (a spinning proxy would take a core from the
-//! two processes being measured); each writer also aims its sleeps early by how late they have
+//! two processes being measured); each thread also aims its waits early by how late they have
 //! lately ended, so that on a busy machine data still leaves on time on average. The report
 //! gives the median `PING` time through the proxy beside the round trip asked for. Data is never reordered, and what is read together leaves
 //! together, as on a network link whose bandwidth is not the limit.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -86,46 +87,85 @@ fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
     forward(server_in, client, one_way);
 }
 
-/// Copies `from` to `to`, each read held until `one_way` after it was read; when `from` ends,
-/// `to`'s sending side is shut down once everything read before has been sent.
+/// Copies `from` to `to` on a thread of its own, each read held until `one_way` after it was
+/// read; when `from` ends, `to`'s sending side is shut down once everything read before has
+/// been sent.
+///
+/// One thread per direction waits in `ppoll` for whichever comes first, data to read or the
+/// next held read's time to leave (a nanosecond timeout; `poll`'s is in milliseconds). A reader
+/// thread handing reads to a sleeping writer would wake two threads per read where this wakes
+/// one, and on two cores every wake-up the proxy causes is taken from the processes measured.
 fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
-    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     thread::spawn(move || {
+        precise_sleeps();
+        let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
         let mut buf = vec![0u8; CHUNK];
+        let mut open = true;
+        // How late waits for a send have lately ended, on average (weight 1/8): each aims that
+        // much early, so that sends leave on time on average however busy the machine is.
+        let mut late = Duration::ZERO;
         loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx
-                        .send((Instant::now() + one_way, buf[..n].to_vec()))
-                        .is_err()
-                    {
-                        break;
+            let now = Instant::now();
+            while let Some((due, _)) = held.front() {
+                if due.checked_sub(late).unwrap_or(*due) > now {
+                    break;
+                }
+                let (_, bytes) = held.pop_front().expect("a held read");
+                if to.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            let next = held
+                .front()
+                .map(|(due, _)| due.checked_sub(late).unwrap_or(*due));
+            if !open {
+                match next {
+                    Some(aim) => thread::sleep(aim.saturating_duration_since(Instant::now())),
+                    None => break,
+                }
+                continue;
+            }
+            match readable(
+                &from,
+                next.map(|aim| aim.saturating_duration_since(Instant::now())),
+            ) {
+                true => match from.read(&mut buf) {
+                    Ok(0) | Err(_) => open = false,
+                    Ok(n) => held.push_back((Instant::now() + one_way, buf[..n].to_vec())),
+                },
+                false => {
+                    if let Some(aim) = next {
+                        let over = Instant::now().saturating_duration_since(aim).min(MAX_LATE);
+                        late = late - late / 8 + over / 8;
                     }
                 }
             }
         }
         let _ = from.shutdown(Shutdown::Read);
-    });
-    thread::spawn(move || {
-        precise_sleeps();
-        // How late sleeps have lately ended, on average (weight 1/8): each sleep aims that much
-        // early, so that sends leave on time on average however busy the machine is.
-        let mut late = Duration::ZERO;
-        while let Ok((due, bytes)) = rx.recv() {
-            let aim = due.checked_sub(late).unwrap_or(due);
-            let wait = aim.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                thread::sleep(wait);
-                let over = Instant::now().saturating_duration_since(aim).min(MAX_LATE);
-                late = late - late / 8 + over / 8;
-            }
-            if to.write_all(&bytes).is_err() {
-                break;
-            }
-        }
         let _ = to.shutdown(Shutdown::Write);
     });
+}
+
+/// Waits until `stream` has data (or has ended), for at most `timeout` (`None`: as long as it
+/// takes); true when it is readable.
+fn readable(stream: &TcpStream, timeout: Option<Duration>) -> bool {
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let limit = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let limit_ptr = limit
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: one valid pollfd, a timespec that outlives the call or null (no limit), and no
+    // signal mask.
+    let ready = unsafe { libc::ppoll(&mut fd, 1, limit_ptr, std::ptr::null()) };
+    // An interrupted wait counts as a timeout: the loop looks again.
+    ready > 0
 }
 
 /// Makes this thread's sleeps end as close to their deadline as the kernel can (the default
@@ -134,5 +174,72 @@ fn precise_sleeps() {
     // SAFETY: PR_SET_TIMERSLACK takes one integer argument and changes only this thread.
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that sends back whatever it reads until its client ends.
+    fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the echo server");
+        let addr = listener.local_addr().expect("the echo server's address");
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                thread::spawn(move || {
+                    let mut copy = stream.try_clone().expect("clone a socket");
+                    let _ = std::io::copy(&mut stream, &mut copy);
+                    let _ = copy.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn bytes_come_back_whole_in_order_and_no_sooner_than_the_round_trip() {
+        let round_trip = Duration::from_millis(20);
+        let proxy = DelayProxy::start(echo_server(), round_trip);
+        let mut client = TcpStream::connect(("127.0.0.1", proxy.port())).expect("connect");
+        // More than one read's worth, in writes of uneven sizes.
+        let sent: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+        let mut reader = client.try_clone().expect("clone a socket");
+        let started = Instant::now();
+        let echoed = thread::spawn(move || {
+            let mut first_at = None;
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match reader.read(&mut buf).expect("read the echo") {
+                    0 => break,
+                    n => {
+                        first_at.get_or_insert_with(|| started.elapsed());
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                }
+            }
+            (got, first_at.expect("something came back"))
+        });
+        for piece in sent.chunks(7_777) {
+            client.write_all(piece).expect("write through the proxy");
+        }
+        client
+            .shutdown(Shutdown::Write)
+            .expect("end the client's side");
+        let (got, first_after) = echoed.join().expect("the reader");
+        assert!(
+            got == sent,
+            "{} bytes back of {}, or out of order",
+            got.len(),
+            sent.len()
+        );
+        // Each way aims early by at most MAX_LATE.
+        let floor = round_trip - 2 * MAX_LATE;
+        assert!(
+            first_after >= floor,
+            "the first bytes came back after {first_after:?}, under {floor:?}"
+        );
     }
 }

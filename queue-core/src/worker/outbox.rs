@@ -13,13 +13,16 @@
 //! left while a report is in flight go in its reporter's next call, so reports still merge under
 //! load. A batch with runs still going leaves its verdicts to the pool's settling task instead:
 //! a report can wait on the storage (retrying for up to a lease), and the batch's other runs
-//! would not be polled meanwhile.
+//! would not be polled meanwhile. A report of many acks or completions goes out in several
+//! calls at once, in order, so that it takes about one round trip however large it is.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::stream::FuturesOrdered;
+use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,9 +35,13 @@ use crate::run::Scope;
 use crate::worker::execute::Verdict;
 use crate::worker::retry::retry_pause;
 use crate::worker::stats::WorkerStats;
+use crate::Retention;
 
 /// Largest number of leases sent to the driver in one call.
 const SETTLE_BATCH: usize = 512;
+
+/// Most calls of one report in flight at once (see [`in_flight`]).
+const CALLS_IN_FLIGHT: usize = 8;
 
 /// The verdicts of runs, with their leases.
 pub(crate) type Settled = Vec<(Lease, Verdict)>;
@@ -337,16 +344,10 @@ impl Finished {
     /// Acks (or completes) `taken`, [`SETTLE_BATCH`] per call, retrying each call for up to a
     /// lease.
     pub(crate) async fn ack_taken(outbox: &Outbox, taken: Taken) {
-        let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
+        let driver = &outbox.scope.driver;
         if let (false, Some(retention)) = (outbox.keep.is_nothing(), driver.retention()) {
             let completions = taken.completions();
-            for chunk in completions.chunks(SETTLE_BATCH) {
-                let call = || retention.complete(lane, chunk, &outbox.keep);
-                if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
-                    let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
-                    note_refused(outbox, "complete", &leases, &held);
-                }
-            }
+            complete_in_batches(outbox, retention, &completions).await;
             if outbox.release_limits.is_some() {
                 outbox.released().await;
             }
@@ -356,13 +357,7 @@ impl Finished {
         if leases.is_empty() {
             return;
         }
-        for chunk in leases.chunks(SETTLE_BATCH) {
-            if let Some(acked) =
-                persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await
-            {
-                note_refused(outbox, "ack", chunk, &acked);
-            }
-        }
+        ack_in_batches(outbox, &leases).await;
         if outbox.release_limits.is_some() {
             outbox.released().await;
         }
@@ -407,7 +402,7 @@ pub(crate) async fn settler(outbox: Arc<Outbox>, stop: CancellationToken) {
 }
 
 /// Reports verdicts to the driver: failures one by one, acks and completions in calls of up to
-/// `SETTLE_BATCH` leases, requeues in one call.
+/// `SETTLE_BATCH` leases (up to [`CALLS_IN_FLIGHT`] at once), requeues in one call.
 async fn settle(outbox: &Outbox, settled: Settled) {
     let lane = outbox.lane();
     let driver = &outbox.scope.driver;
@@ -435,23 +430,13 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     }
     match driver.retention() {
         Some(retention) => {
-            for chunk in completions.chunks(SETTLE_BATCH) {
-                let call = || retention.complete(lane, chunk, &outbox.keep);
-                if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
-                    let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
-                    note_refused(outbox, "complete", &leases, &held);
-                }
-            }
+            complete_in_batches(outbox, retention, &completions).await;
         }
         // The worker refuses to start so (WorkerBuilder::build); were it to, the jobs are
         // acked rather than left to run again.
         None => acks.extend(completions.into_iter().map(|c| c.lease)),
     }
-    for chunk in acks.chunks(SETTLE_BATCH) {
-        if let Some(acked) = persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
-            note_refused(outbox, "ack", chunk, &acked);
-        }
-    }
+    ack_in_batches(outbox, &acks).await;
     // One call: the storage puts them back ahead of what waits, in dispatch order among
     // themselves (calls of their own would each go ahead of the one before). Requeues happen
     // at shutdown and for reservations that came too late: at most a few pools' worth.
@@ -465,6 +450,52 @@ async fn settle(outbox: &Outbox, settled: Settled) {
     if outbox.release_limits.is_some() {
         outbox.released().await;
     }
+}
+
+/// Completes `completions`, [`SETTLE_BATCH`] per call and up to [`CALLS_IN_FLIGHT`] calls at
+/// once, sent in order (see [`in_flight`]); each call is retried for up to a lease, and the
+/// completions the storage refused are noted.
+async fn complete_in_batches(
+    outbox: &Outbox,
+    retention: &dyn Retention,
+    completions: &[Completion],
+) {
+    let mut calls = completions.chunks(SETTLE_BATCH).map(|chunk| async move {
+        let call = || retention.complete(outbox.lane(), chunk, &outbox.keep);
+        if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
+            let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
+            note_refused(outbox, "complete", &leases, &held);
+        }
+    });
+    in_flight(&mut calls).await;
+}
+
+/// Acks `leases` as [`complete_in_batches`] completes.
+async fn ack_in_batches(outbox: &Outbox, leases: &[Lease]) {
+    let (lane, driver) = (outbox.lane(), &outbox.scope.driver);
+    let mut calls = leases.chunks(SETTLE_BATCH).map(|chunk| async move {
+        if let Some(acked) = persist(outbox, "ack", chunk.len(), || driver.ack(lane, chunk)).await {
+            note_refused(outbox, "ack", chunk, &acked);
+        }
+    });
+    in_flight(&mut calls).await;
+}
+
+/// Awaits `calls`, keeping up to [`CALLS_IN_FLIGHT`] of them going, started in order (a
+/// driver sends a call when it is first polled). A report of many batches so takes about one
+/// round trip instead of one per batch, and keeps up with a busy pool however long the storage
+/// takes to answer: reported one after another, batches fell behind a pool draining a backlog
+/// (every call waited behind the reserves sent ahead), and jobs that had ended piled up, still
+/// leased, by the hundred thousand.
+async fn in_flight<F: Future<Output = ()>>(calls: &mut impl Iterator<Item = F>) {
+    let mut going = FuturesOrdered::new();
+    for call in calls {
+        if going.len() == CALLS_IN_FLIGHT {
+            going.next().await;
+        }
+        going.push_back(call);
+    }
+    while going.next().await.is_some() {}
 }
 
 /// Puts a rate-limited job back for `delay` without spending its attempt (pausing its key for
@@ -628,3 +659,7 @@ async fn hand_over(outbox: &Outbox, released: Vec<FlowId>) {
         let _ = persist(outbox, "hand the released workflow steps of", 1, call).await;
     }
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -1,0 +1,203 @@
+//! The outbox's reports of many batches: their calls go out together, in order, at most
+//! [`CALLS_IN_FLIGHT`] at once, checked against a driver whose calls all wait until a given
+//! number of them are in flight (a report sending one call after another never gets there).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex as StdMutex;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::*;
+use crate::driver::{Capabilities, Driver};
+use crate::job::{Dispatched, JobId, JobState, NewJob, Reservation};
+use crate::observe::Observer;
+use crate::Result;
+
+/// Counts its ack and complete calls and holds each until `open_at` are in flight at once.
+#[derive(Debug)]
+struct GatedDriver {
+    open_at: usize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    /// The first job id of each call, in the order the calls reached the driver.
+    firsts: StdMutex<Vec<String>>,
+    /// Leases settled, over all calls.
+    settled: AtomicUsize,
+    open: watch::Sender<bool>,
+}
+
+impl GatedDriver {
+    fn new(open_at: usize) -> Arc<Self> {
+        Arc::new(Self {
+            open_at,
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            firsts: StdMutex::new(Vec::new()),
+            settled: AtomicUsize::new(0),
+            open: watch::channel(false).0,
+        })
+    }
+
+    /// One call settling `ids`: counted, then held until the gate opens.
+    async fn call(&self, ids: Vec<&JobId>) -> Vec<bool> {
+        self.firsts.lock().unwrap().push(ids[0].to_string());
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        if now >= self.open_at {
+            self.open.send_replace(true);
+        }
+        let mut open = self.open.subscribe();
+        open.wait_for(|open| *open)
+            .await
+            .expect("the gate's sender lives");
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.settled.fetch_add(ids.len(), Ordering::SeqCst);
+        vec![true; ids.len()]
+    }
+}
+
+#[async_trait]
+impl Driver for GatedDriver {
+    async fn enqueue(&self, _: Vec<NewJob>) -> Result<Vec<Dispatched>> {
+        unreachable!("reports only")
+    }
+    async fn ack_and_reserve(
+        &self,
+        _: &Lane,
+        _: &[Lease],
+        _: usize,
+        _: Duration,
+    ) -> Result<(Vec<bool>, Reservation)> {
+        unreachable!("reports only")
+    }
+    async fn wait(&self, _: &Lane, _: Option<Duration>) -> Result<()> {
+        unreachable!("reports only")
+    }
+    async fn renew(&self, _: &Lane, _: &[Lease], _: Duration) -> Result<Vec<bool>> {
+        unreachable!("reports only")
+    }
+    async fn ack(&self, _: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
+        Ok(self.call(leases.iter().map(|l| &l.id).collect()).await)
+    }
+    async fn fail(&self, _: &Lane, _: &Lease, _: Failure) -> Result<bool> {
+        unreachable!("reports only")
+    }
+    async fn requeue(&self, _: &Lane, _: &[Lease]) -> Result<Vec<bool>> {
+        unreachable!("reports only")
+    }
+    async fn progress(&self, _: &Lane, _: &Lease, _: serde_json::Value) -> Result<bool> {
+        unreachable!("reports only")
+    }
+    async fn reap(&self, _: &Lane) -> Result<usize> {
+        unreachable!("reports only")
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::default().with_retention(self)
+    }
+}
+
+#[async_trait]
+impl Retention for GatedDriver {
+    async fn complete(&self, _: &Lane, done: &[Completion], _: &Keep) -> Result<Vec<bool>> {
+        Ok(self.call(done.iter().map(|c| &c.lease.id).collect()).await)
+    }
+    async fn result(&self, _: &str, _: &JobId) -> Result<Option<Bytes>> {
+        unreachable!("reports only")
+    }
+    async fn clean(&self, _: &str, _: JobState, _: Duration, _: usize) -> Result<usize> {
+        unreachable!("reports only")
+    }
+}
+
+/// An outbox over `driver` keeping `keep`.
+fn outbox(driver: Arc<GatedDriver>, keep: Keep) -> Outbox {
+    let lane = Lane::new("reports", "job").expect("a valid lane");
+    let scope = Scope {
+        observe: Observer::new(16).lane(&lane),
+        lane,
+        driver,
+    };
+    Outbox::new(
+        Arc::new(scope),
+        Duration::from_secs(30),
+        Arc::default(),
+        keep,
+    )
+}
+
+/// `batches` full batches of successes, ids "0", "1", ...
+fn successes(batches: usize) -> Taken {
+    Taken {
+        leases: (0..batches * SETTLE_BATCH)
+            .map(|n| Lease {
+                id: JobId::from(n.to_string()),
+                token: 1,
+            })
+            .collect(),
+        results: Vec::new(),
+    }
+}
+
+/// Settles `batches` batches of successes through an outbox keeping `keep`, with the driver's
+/// calls held until `open_at` are in flight; returns the driver.
+async fn settle_held(batches: usize, open_at: usize, keep: Keep) -> Arc<GatedDriver> {
+    let driver = GatedDriver::new(open_at);
+    let outbox = outbox(driver.clone(), keep);
+    let settled = Finished::ack_taken(&outbox, successes(batches));
+    tokio::time::timeout(Duration::from_secs(10), settled)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{open_at} calls were never in flight at once (at most {}): the report sent its \
+                 batches one after another",
+                driver.most_in_flight.load(Ordering::SeqCst)
+            )
+        });
+    driver
+}
+
+/// The first id of each batch, in order.
+fn firsts(batches: usize) -> Vec<String> {
+    (0..batches)
+        .map(|b| (b * SETTLE_BATCH).to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn completions_of_many_batches_go_out_together_in_order() {
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    let driver = settle_held(3, 3, keep).await;
+    assert_eq!(*driver.firsts.lock().unwrap(), firsts(3));
+    assert_eq!(driver.settled.load(Ordering::SeqCst), 3 * SETTLE_BATCH);
+}
+
+#[tokio::test]
+async fn acks_of_many_batches_go_out_together_in_order() {
+    let driver = settle_held(3, 3, Keep::default()).await;
+    assert_eq!(*driver.firsts.lock().unwrap(), firsts(3));
+    assert_eq!(driver.settled.load(Ordering::SeqCst), 3 * SETTLE_BATCH);
+}
+
+#[tokio::test]
+async fn a_report_keeps_at_most_its_limit_of_calls_in_flight() {
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    let batches = 3 * CALLS_IN_FLIGHT;
+    let driver = settle_held(batches, CALLS_IN_FLIGHT, keep).await;
+    assert_eq!(
+        driver.most_in_flight.load(Ordering::SeqCst),
+        CALLS_IN_FLIGHT
+    );
+    assert_eq!(*driver.firsts.lock().unwrap(), firsts(batches));
+    assert_eq!(
+        driver.settled.load(Ordering::SeqCst),
+        batches * SETTLE_BATCH
+    );
+}
