@@ -104,7 +104,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
         // How late waits for a send have lately ended, on average (weight 1/8): each aims that
         // much early, so that sends leave on time on average however busy the machine is.
         let mut late = Duration::ZERO;
-        loop {
+        'forwarding: loop {
             let now = Instant::now();
             while let Some((due, _)) = held.front() {
                 if due.checked_sub(late).unwrap_or(*due) > now {
@@ -112,7 +112,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
                 }
                 let (_, bytes) = held.pop_front().expect("a held read");
                 if to.write_all(&bytes).is_err() {
-                    return;
+                    break 'forwarding;
                 }
             }
             let next = held
