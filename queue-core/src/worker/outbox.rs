@@ -14,14 +14,15 @@
 //! load. A batch with runs still going leaves its verdicts to the pool's settling task instead:
 //! a report can wait on the storage (retrying for up to a lease), and the batch's other runs
 //! would not be polled meanwhile. A report of many acks or completions goes out in several
-//! calls at once, in order, so that it takes about one round trip however large it is.
+//! calls at once, started in order, so that it takes one round trip per several batches
+//! rather than per batch.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::stream::FuturesOrdered;
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -482,18 +483,18 @@ async fn ack_in_batches(outbox: &Outbox, leases: &[Lease]) {
 }
 
 /// Awaits `calls`, keeping up to [`CALLS_IN_FLIGHT`] of them going, started in order (a
-/// driver sends a call when it is first polled). A report of many batches so takes about one
-/// round trip instead of one per batch, and keeps up with a busy pool however long the storage
-/// takes to answer: reported one after another, batches fell behind a pool draining a backlog
-/// (every call waited behind the reserves sent ahead), and jobs that had ended piled up, still
-/// leased, by the hundred thousand.
+/// driver sends a call when it is first polled); a call that is slow (retrying) holds one place,
+/// not the others. A report so takes about one round trip per [`CALLS_IN_FLIGHT`] batches
+/// instead of one per batch: reported one after another, batches fell behind a pool draining a
+/// backlog (every call waited behind the reserves sent ahead), and jobs that had ended piled up,
+/// still leased, by the hundred thousand.
 async fn in_flight<F: Future<Output = ()>>(calls: &mut impl Iterator<Item = F>) {
-    let mut going = FuturesOrdered::new();
+    let mut going = FuturesUnordered::new();
     for call in calls {
         if going.len() == CALLS_IN_FLIGHT {
             going.next().await;
         }
-        going.push_back(call);
+        going.push(call);
     }
     while going.next().await.is_some() {}
 }

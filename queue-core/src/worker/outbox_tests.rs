@@ -1,6 +1,7 @@
-//! The outbox's reports of many batches: their calls go out together, in order, at most
+//! The outbox's reports of many batches: their calls go out together, started in order, at most
 //! [`CALLS_IN_FLIGHT`] at once, checked against a driver whose calls all wait until a given
-//! number of them are in flight (a report sending one call after another never gets there).
+//! number of them are in flight (a report sending one call after another never gets there; the
+//! tests run on paused time, so such a report fails them at once).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
@@ -165,7 +166,7 @@ fn firsts(batches: usize) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn completions_of_many_batches_go_out_together_in_order() {
     let keep = Keep {
         completed: 10,
@@ -176,21 +177,33 @@ async fn completions_of_many_batches_go_out_together_in_order() {
     assert_eq!(driver.settled.load(Ordering::SeqCst), 3 * SETTLE_BATCH);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn acks_of_many_batches_go_out_together_in_order() {
     let driver = settle_held(3, 3, Keep::default()).await;
     assert_eq!(*driver.firsts.lock().unwrap(), firsts(3));
     assert_eq!(driver.settled.load(Ordering::SeqCst), 3 * SETTLE_BATCH);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_report_keeps_at_most_its_limit_of_calls_in_flight() {
     let keep = Keep {
         completed: 10,
         ..Keep::default()
     };
     let batches = 3 * CALLS_IN_FLIGHT;
-    let driver = settle_held(batches, CALLS_IN_FLIGHT, keep).await;
+    // A gate that opens only when told.
+    let driver = GatedDriver::new(usize::MAX);
+    let outbox = outbox(driver.clone(), keep);
+    let settled = Finished::ack_taken(&outbox, successes(batches));
+    tokio::pin!(settled);
+    assert!(futures_util::poll!(&mut settled).is_pending());
+    assert_eq!(
+        driver.firsts.lock().unwrap().len(),
+        CALLS_IN_FLIGHT,
+        "calls started while none had answered"
+    );
+    driver.open.send_replace(true);
+    settled.await;
     assert_eq!(
         driver.most_in_flight.load(Ordering::SeqCst),
         CALLS_IN_FLIGHT
