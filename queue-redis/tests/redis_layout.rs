@@ -13,15 +13,47 @@ use queue_redis::RedisDriver;
 use serde_json::json;
 use support::RedisServer;
 
+/// A server, a driver on it, and lane `work` of `queue`.
+async fn lane_on_a_server(queue: &str) -> (RedisServer, Arc<dyn Driver>, Lane) {
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    (server, driver, Lane::new(queue, "work").unwrap())
+}
+
+/// A connection of the test's own to `server`.
+async fn connect(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Keeping the last `completed` completed jobs, nothing else.
+fn keeping(completed: usize) -> Keep {
+    Keep {
+        completed,
+        ..Keep::default()
+    }
+}
+
+/// The completions of `jobs`' runs, without results.
+fn completions(jobs: &[ReservedJob]) -> Vec<Completion> {
+    jobs.iter()
+        .map(|j| Completion {
+            lease: j.lease(),
+            result: None,
+        })
+        .collect()
+}
+
 /// A server, a driver on it, and lane `work` of `queue` with three jobs dispatched, `take` of
 /// them reserved (returned).
 async fn three_jobs_taking(
     queue: &str,
     take: usize,
 ) -> (RedisServer, Arc<dyn Driver>, Lane, Vec<ReservedJob>) {
-    let server = RedisServer::start();
-    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new(queue, "work").unwrap();
+    let (server, driver, lane) = lane_on_a_server(queue).await;
     let jobs = (0..3).map(|n| job(&lane, json!({ "n": n }))).collect();
     driver.enqueue(jobs).await.unwrap();
     let taken = driver
@@ -45,11 +77,7 @@ async fn whole_list(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> 
 
 /// How Redis stores `key` (`OBJECT ENCODING`).
 async fn encoding(server: &RedisServer, key: &str) -> String {
-    let mut conn = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = connect(server).await;
     redis::cmd("OBJECT")
         .arg("ENCODING")
         .arg(key)
@@ -89,16 +117,10 @@ async fn the_active_set_stays_a_skiplist_that_counts_do_not_see() {
 /// backlog of delayed jobs does not slow down draining ready ones; they move in when due.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_envelopes_wait_outside_the_hot_hash() {
-    let server = RedisServer::start();
-    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new("later", "work").unwrap();
+    let (server, driver, lane) = lane_on_a_server("later").await;
     let delayed = job(&lane, json!({"n": 1})).delay(Duration::from_millis(30));
     let id = driver.enqueue(vec![delayed]).await.unwrap()[0].id.clone();
-    let conn = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let conn = connect(&server).await;
     let (data, later) = ("{queue:later}:data", "{queue:later}:later");
     let held = |key: &'static str| {
         let mut conn = conn.clone();
@@ -128,14 +150,8 @@ async fn scheduled_envelopes_wait_outside_the_hot_hash() {
 /// a retry from the failed list keeps it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_histories_exist_only_for_jobs_that_failed() {
-    let server = RedisServer::start();
-    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new("errs", "work").unwrap();
-    let mut conn = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let (server, driver, lane) = lane_on_a_server("errs").await;
+    let mut conn = connect(&server).await;
     let errs = "{queue:errs}:errs";
     let lease = Duration::from_secs(30);
     let ids_in = async |conn: &mut redis::aio::MultiplexedConnection| {
@@ -180,10 +196,7 @@ async fn error_histories_exist_only_for_jobs_that_failed() {
         driver.ack(&lane, &[again[0].lease()]).await.unwrap(),
         [true]
     );
-    let keep = Keep {
-        completed: 10,
-        ..Keep::default()
-    };
+    let keep = keeping(10);
     let done = Completion {
         lease: again[1].lease(),
         result: None,
@@ -233,17 +246,8 @@ async fn error_histories_exist_only_for_jobs_that_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_completed_times_stay_hashed_and_counts_do_not_see_the_sentinel() {
     let (server, driver, lane, taken) = three_jobs_taking("kept", 3).await;
-    let keep = Keep {
-        completed: 2,
-        ..Keep::default()
-    };
-    let done: Vec<Completion> = taken
-        .iter()
-        .map(|j| Completion {
-            lease: j.lease(),
-            result: None,
-        })
-        .collect();
+    let keep = keeping(2);
+    let done = completions(&taken);
     let retention = driver.retention().unwrap();
     assert_eq!(
         retention.complete(&lane, &done, &keep).await.unwrap(),
@@ -273,13 +277,7 @@ async fn complete_next(driver: &Arc<dyn Driver>, lane: &Lane, n: usize, keep: &K
         .unwrap()
         .jobs;
     assert_eq!(taken.len(), n);
-    let done: Vec<Completion> = taken
-        .iter()
-        .map(|j| Completion {
-            lease: j.lease(),
-            result: None,
-        })
-        .collect();
+    let done = completions(&taken);
     let held = driver
         .retention()
         .unwrap()
@@ -349,18 +347,9 @@ async fn dispatch(driver: &Arc<dyn Driver>, lane: &Lane, n: usize) -> Vec<JobId>
 /// list around, so the trim and the clean take the oldest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
-    let server = RedisServer::start();
-    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new("upgrade", "work").unwrap();
-    let keep = Keep {
-        completed: 4,
-        ..Keep::default()
-    };
-    let mut conn = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let (server, driver, lane) = lane_on_a_server("upgrade").await;
+    let keep = keeping(4);
+    let mut conn = connect(&server).await;
     let newest_first = || async {
         completed_page(&driver, "upgrade", Order::Newest, None)
             .await
@@ -415,24 +404,15 @@ async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
 /// in both orders.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_of_an_earlier_list_goes_on_after_the_turn() {
-    let server = RedisServer::start();
-    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
-    let lane = Lane::new("long", "work").unwrap();
-    let keep = Keep {
-        completed: 5000,
-        ..Keep::default()
-    };
+    let (server, driver, lane) = lane_on_a_server("long").await;
+    let keep = keeping(5000);
     // 1,001 jobs completed 100 to a call, in dispatch order, then one more later.
     let ids = dispatch(&driver, &lane, 1002).await;
     for _ in 0..10 {
         complete_next(&driver, &lane, 100, &keep).await;
     }
     complete_next(&driver, &lane, 1, &keep).await;
-    let mut conn = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = connect(&server).await;
     as_before(&mut conn, "long").await;
     // Read the earlier way: the newest ten, and the oldest ten.
     let (first, cursor) = completed_page(&driver, "long", Order::Newest, None).await;

@@ -463,7 +463,9 @@ async fn complete_in_batches(
 ) {
     let mut calls = completions.chunks(SETTLE_BATCH).map(|chunk| async move {
         let call = || retention.complete(outbox.lane(), chunk, &outbox.keep);
-        if let Some(held) = persist(outbox, "complete", chunk.len(), call).await {
+        // The leases are gathered only for a refusal to note (rare).
+        let held = persist(outbox, "complete", chunk.len(), call).await;
+        if let Some(held) = held.filter(|held| held.contains(&false)) {
             let leases: Vec<Lease> = chunk.iter().map(|c| c.lease.clone()).collect();
             note_refused(outbox, "complete", &leases, &held);
         }

@@ -76,12 +76,12 @@ pub(crate) fn batches<'j, 'n>(jobs: &'j [&'n NewJob]) -> impl Iterator<Item = &'
     })
 }
 
+/// A script on the lane key set: `lua/lib.lua`, then the named files of `lua/` in order.
 macro_rules! lane_script {
-    ($file:literal) => {
+    ($($file:literal),+) => {
         Script::new(concat!(
             include_str!("../../lua/lib.lua"),
-            "\n",
-            include_str!(concat!("../../lua/", $file))
+            $("\n", include_str!(concat!("../../lua/", $file))),+
         ))
     };
 }
@@ -133,13 +133,7 @@ impl Scripts {
             heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
             list_done: Script::new(include_str!("../../lua/list_done.lua")),
-            complete: Script::new(concat!(
-                include_str!("../../lua/lib.lua"),
-                "\n",
-                include_str!("../../lua/done_order.lua"),
-                "\n",
-                include_str!("../../lua/complete.lua")
-            )),
+            complete: lane_script!("done_order.lua", "complete.lua"),
             clean: Script::new(concat!(
                 include_str!("../../lua/done_order.lua"),
                 "\n",
