@@ -105,8 +105,10 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
         // much early, so that sends leave on time on average however busy the machine is.
         let mut late = Duration::ZERO;
         'forwarding: loop {
+            // When a held read is sent: `late` before it is due.
+            let aim = |due: &Instant| due.checked_sub(late).unwrap_or(*due);
             while let Some((due, _)) = held.front() {
-                if due.checked_sub(late).unwrap_or(*due) > Instant::now() {
+                if aim(due) > Instant::now() {
                     break;
                 }
                 let (_, bytes) = held.pop_front().expect("a held read");
@@ -114,9 +116,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
                     break 'forwarding;
                 }
             }
-            let next = held
-                .front()
-                .map(|(due, _)| due.checked_sub(late).unwrap_or(*due));
+            let next = held.front().map(|(due, _)| aim(due));
             if !open {
                 match next {
                     Some(aim) => thread::sleep(aim.saturating_duration_since(Instant::now())),
@@ -125,19 +125,16 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
                 continue;
             }
             let wait = next.map(|aim| (aim, aim.saturating_duration_since(Instant::now())));
-            match readable(&from, wait.map(|(_, wait)| wait)) {
-                true => match from.read(&mut buf) {
+            if readable(&from, wait.map(|(_, wait)| wait)) {
+                match from.read(&mut buf) {
                     Ok(0) | Err(_) => open = false,
                     Ok(n) => held.push_back((Instant::now() + one_way, buf[..n].to_vec())),
-                },
+                }
+            } else if let Some((aim, _)) = wait.filter(|(_, wait)| !wait.is_zero()) {
                 // Only a real wait for a send says how late waits end (not one that was
                 // already due, which measures the sends and reads before it).
-                false => {
-                    if let Some((aim, _)) = wait.filter(|(_, wait)| !wait.is_zero()) {
-                        let over = Instant::now().saturating_duration_since(aim).min(MAX_LATE);
-                        late = late - late / 8 + over / 8;
-                    }
-                }
+                let over = Instant::now().saturating_duration_since(aim).min(MAX_LATE);
+                late = late - late / 8 + over / 8;
             }
         }
         let _ = from.shutdown(Shutdown::Read);
