@@ -1,7 +1,8 @@
 //! The outbox's reports of many batches: their calls go out together, started in order, at most
 //! [`CALLS_IN_FLIGHT`] at once, checked against a driver whose calls all wait until a given
 //! number of them are in flight (a report sending one call after another never gets there; the
-//! tests run on paused time, so such a report fails them at once).
+//! tests run on paused time, so such a report fails them at once), and one call of which can be
+//! made to fail once, as a lost connection does, while the others are in flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex as StdMutex;
@@ -26,6 +27,11 @@ struct GatedDriver {
     firsts: StdMutex<Vec<String>>,
     /// Leases settled, over all calls.
     settled: AtomicUsize,
+    /// Times each id was settled.
+    times: StdMutex<std::collections::HashMap<String, usize>>,
+    /// The first id of a call whose first try fails, as a lost connection does, once it is
+    /// in flight beside the others.
+    fail_once: StdMutex<Option<String>>,
     open: watch::Sender<bool>,
 }
 
@@ -37,12 +43,15 @@ impl GatedDriver {
             most_in_flight: AtomicUsize::new(0),
             firsts: StdMutex::new(Vec::new()),
             settled: AtomicUsize::new(0),
+            times: StdMutex::default(),
+            fail_once: StdMutex::default(),
             open: watch::channel(false).0,
         })
     }
 
-    /// One call settling `ids`: counted, then held until the gate opens.
-    async fn call(&self, ids: Vec<&JobId>) -> Vec<bool> {
+    /// One call settling `ids`: counted, then held until the gate opens; or failed, once, for
+    /// the call named by `fail_once`, after the gate opened.
+    async fn call(&self, ids: Vec<&JobId>) -> Result<Vec<bool>> {
         self.firsts.lock().unwrap().push(ids[0].to_string());
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -54,8 +63,26 @@ impl GatedDriver {
             .await
             .expect("the gate's sender lives");
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let failing = {
+            let mut fail_once = self.fail_once.lock().unwrap();
+            let hit = fail_once.as_deref() == Some(ids[0].as_str());
+            if hit {
+                *fail_once = None;
+            }
+            hit
+        };
+        if failing {
+            return Err(crate::Error::Unavailable {
+                url: "gated://".into(),
+                source: "connection lost".into(),
+            });
+        }
         self.settled.fetch_add(ids.len(), Ordering::SeqCst);
-        vec![true; ids.len()]
+        let mut times = self.times.lock().unwrap();
+        for id in &ids {
+            *times.entry(id.to_string()).or_default() += 1;
+        }
+        Ok(vec![true; ids.len()])
     }
 }
 
@@ -80,7 +107,7 @@ impl Driver for GatedDriver {
         unreachable!("reports only")
     }
     async fn ack(&self, _: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        Ok(self.call(leases.iter().map(|l| &l.id).collect()).await)
+        self.call(leases.iter().map(|l| &l.id).collect()).await
     }
     async fn fail(&self, _: &Lane, _: &Lease, _: Failure) -> Result<bool> {
         unreachable!("reports only")
@@ -102,7 +129,7 @@ impl Driver for GatedDriver {
 #[async_trait]
 impl Retention for GatedDriver {
     async fn complete(&self, _: &Lane, done: &[Completion], _: &Keep) -> Result<Vec<bool>> {
-        Ok(self.call(done.iter().map(|c| &c.lease.id).collect()).await)
+        self.call(done.iter().map(|c| &c.lease.id).collect()).await
     }
     async fn result(&self, _: &str, _: &JobId) -> Result<Option<Bytes>> {
         unreachable!("reports only")
@@ -213,4 +240,52 @@ async fn a_report_keeps_at_most_its_limit_of_calls_in_flight() {
         driver.settled.load(Ordering::SeqCst),
         batches * SETTLE_BATCH
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_fails_among_others_in_flight_is_retried_and_nothing_settles_twice() {
+    for keep in [
+        Keep::default(),
+        Keep {
+            completed: 10,
+            ..Keep::default()
+        },
+    ] {
+        let batches = CALLS_IN_FLIGHT + 2;
+        let driver = GatedDriver::new(CALLS_IN_FLIGHT);
+        // The second batch's call fails once, answered after the others' were let through.
+        *driver.fail_once.lock().unwrap() = Some(SETTLE_BATCH.to_string());
+        let outbox = outbox(driver.clone(), keep);
+        let settled = Finished::ack_taken(&outbox, successes(batches));
+        tokio::time::timeout(Duration::from_secs(10), settled)
+            .await
+            .expect("the report ends once its failed call was retried");
+        assert!(
+            driver.fail_once.lock().unwrap().is_none(),
+            "the call meant to fail was made"
+        );
+        let firsts = driver.firsts.lock().unwrap().clone();
+        assert_eq!(
+            firsts.len(),
+            batches + 1,
+            "one call per batch and one retry"
+        );
+        assert_eq!(
+            firsts
+                .iter()
+                .filter(|f| **f == SETTLE_BATCH.to_string())
+                .count(),
+            2,
+            "the failed batch was sent again: {firsts:?}"
+        );
+        let times = driver.times.lock().unwrap();
+        assert_eq!(times.len(), batches * SETTLE_BATCH, "every job was settled");
+        assert!(times.values().all(|&n| n == 1), "no job was settled twice");
+        assert_eq!(
+            outbox.stats.settlements_dropped(),
+            0,
+            "nothing was given up"
+        );
+        assert_eq!(outbox.stats.settlements_refused(), 0, "nothing was refused");
+    }
 }
