@@ -38,10 +38,11 @@ use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, Pipeline,
-    RedisError, RedisFuture, RedisResult, ScriptInvocation, TlsMode, Value,
+    RedisError, RedisFuture, RedisResult, TlsMode, Value,
 };
 
 use crate::errors;
+use crate::scripts::ScriptCall;
 use crate::topology::{Node, SentinelTarget, Topology};
 use crate::RedisOptions;
 
@@ -555,9 +556,21 @@ impl Commands {
     }
 
     /// Calls a script (`EVALSHA`, loading it on `NOSCRIPT`).
-    pub(crate) async fn invoke(&self, inv: &ScriptInvocation<'_>) -> queue_core::Result<Value> {
-        self.run(|mut conn| async move { inv.invoke_async(&mut conn).await })
-            .await
+    pub(crate) async fn invoke(&self, call: &ScriptCall<'_>) -> queue_core::Result<Value> {
+        let cmd = call.command();
+        let (cmd, script) = (&*cmd, call.script());
+        self.run(|mut conn| async move {
+            match cmd.query_async(&mut conn).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    script.load_async(&mut conn).await?;
+                    cmd.query_async(&mut conn).await
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// Sends one command.

@@ -15,6 +15,7 @@ use redis::{Script, Value};
 
 use crate::keys::QueueKeys;
 use crate::record::{as_string, envelope};
+use crate::scripts::ScriptCall;
 use crate::RedisDriver;
 
 static PUT: LazyLock<Script> =
@@ -59,7 +60,7 @@ impl RedisDriver {
     async fn run_on_schedule(&self, script: &Script, queue: &str, args: &[&str]) -> Result<i64> {
         validate_name("queue name", queue)?;
         let keys = self.inner.keys.queue(queue);
-        let mut inv = script.prepare_invoke();
+        let mut inv = ScriptCall::new(script);
         for key in schedule_keys(&keys) {
             inv.key(key);
         }
@@ -125,7 +126,7 @@ impl Schedules for RedisDriver {
         let lane = Lane::new(&schedule.queue, &schedule.job)?;
         let keys = self.inner.keys.lane(&lane);
         let queue_keys = self.inner.keys.queue(&schedule.queue);
-        let mut inv = FIRE.prepare_invoke();
+        let mut inv = ScriptCall::new(&FIRE);
         for key in keys.all() {
             inv.key(key);
         }

@@ -12,6 +12,7 @@ use redis::Script;
 
 use crate::keys::QueueKeys;
 use crate::record::Header;
+use crate::scripts::ScriptCall;
 use crate::RedisDriver;
 
 static RECORD: LazyLock<Script> =
@@ -29,7 +30,7 @@ impl Stats for RedisDriver {
     async fn record(&self, lane: &Lane, minute: u64, runs: RunCounts) -> Result<()> {
         let keys = self.inner.keys.queue(lane.queue());
         let first = *QueueStats::window(minute).start();
-        let mut inv = RECORD.prepare_invoke();
+        let mut inv = ScriptCall::new(&RECORD);
         for key in stats_keys(&keys) {
             inv.key(key);
         }
@@ -47,7 +48,7 @@ impl Stats for RedisDriver {
         validate_name("queue name", queue)?;
         let keys = self.inner.keys.queue(queue);
         let window = QueueStats::window(minute);
-        let mut inv = HISTORY.prepare_invoke();
+        let mut inv = ScriptCall::new(&HISTORY);
         for key in stats_keys(&keys) {
             inv.key(key);
         }

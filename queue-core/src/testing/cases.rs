@@ -54,7 +54,8 @@ use super::retention::{
     clean_removes_old_completed_and_failed_jobs, completed_jobs_are_kept_by_count,
     completed_jobs_expire_by_age, completed_jobs_list_in_pages,
     completed_jobs_tied_in_time_list_once, completed_pages_hold_while_jobs_complete_and_go,
-    completions_with_a_reserve_keep_and_reserve, deleted_completed_jobs_leave_room,
+    completions_with_a_reserve_keep_and_reserve,
+    completions_with_a_reserve_keep_results_and_any_number, deleted_completed_jobs_leave_room,
     purge_removes_kept_jobs_and_results, results_are_kept_until_they_expire,
 };
 use super::schedules::{
@@ -153,6 +154,11 @@ pub(super) const CASES: &[Case] = &[
     case!(a_kept_job_shows_when_its_runs_started, Admin, Retention),
     case!(
         completions_with_a_reserve_keep_and_reserve,
+        Admin,
+        Retention
+    ),
+    case!(
+        completions_with_a_reserve_keep_results_and_any_number,
         Admin,
         Retention
     ),

@@ -730,3 +730,59 @@ pub(super) async fn completions_with_a_reserve_keep_and_reserve(driver: Arc<dyn 
     let counts = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!((counts.completed, counts.active, counts.ready), (1, 3, 0));
 }
+
+/// A reserve carries completions with results, and any number of them (a driver splits what one
+/// step cannot carry): every completion is kept with its result, in order, and the reserve
+/// still leases the next job.
+pub(super) async fn completions_with_a_reserve_keep_results_and_any_number(
+    driver: Arc<dyn Driver>,
+) {
+    let lane = lane("kept-reserve-many");
+    // More than one Redis call carries (1,000).
+    let n = 1_100;
+    let jobs = running(&driver, &lane, n).await;
+    driver
+        .enqueue(vec![job(&lane, json!({ "next": true }))])
+        .await
+        .expect("enqueue");
+    let keep = Keep {
+        completed: 2_000,
+        result_for: Some(Duration::from_secs(3600)),
+        ..Keep::default()
+    };
+    let results: Vec<String> = (0..n).map(|i| format!("{{\"r\":{i}}}")).collect();
+    let done: Vec<Completion> = jobs
+        .iter()
+        .zip(&results)
+        .map(|(j, r)| completion(j, Some(r)))
+        .collect();
+    let (held, reservation) = retention(&driver)
+        .complete_and_reserve(driver.as_ref(), &lane, &done, &keep, 5, LEASE)
+        .await
+        .expect("complete and reserve");
+    assert_eq!(held.len(), n, "one answer per completion");
+    assert!(held.iter().all(|h| *h), "every lease was current");
+    assert_eq!(reservation.jobs.len(), 1, "the reserve leases the next job");
+    let counts = admin(&driver).counts(lane.queue()).await.unwrap();
+    assert_eq!(
+        (counts.completed, counts.active, counts.ready),
+        (n as u64, 1, 0)
+    );
+    for i in [0, 999, 1000, n - 1] {
+        let got = retention(&driver)
+            .result(lane.queue(), &jobs[i].id)
+            .await
+            .expect("result")
+            .unwrap_or_else(|| panic!("the result of completion {i} is kept"));
+        assert_eq!(got, results[i].as_bytes(), "completion {i}'s own result");
+    }
+    // In completion order: the last completion is the newest kept job, the first the oldest.
+    for (order, expected) in [(Order::Newest, n - 1), (Order::Oldest, 0)] {
+        let query = JobQuery::new(JobState::Completed).order(order).limit(1);
+        let page = admin(&driver)
+            .list_jobs(lane.queue(), &query)
+            .await
+            .expect("list completed jobs");
+        assert_eq!(page.jobs[0].id, jobs[expected].id, "{order:?} first");
+    }
+}

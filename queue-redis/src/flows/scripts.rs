@@ -7,6 +7,7 @@ use queue_core::flow::FlowId;
 use queue_core::Result;
 use redis::{Script, Value};
 
+use crate::scripts::ScriptCall;
 use crate::RedisDriver;
 
 macro_rules! flow_script {
@@ -47,7 +48,7 @@ impl RedisDriver {
         flow: &FlowId,
         args: &[Arg<'_>],
     ) -> Result<Value> {
-        let mut inv = script.prepare_invoke();
+        let mut inv = ScriptCall::new(script);
         for key in self.inner.keys.flow(flow.as_str()) {
             inv.key(key);
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use queue_core::Result;
 
-use super::{integer, lane_call, Scripts};
+use super::{integer, lane_call, ScriptCall, Scripts};
 use crate::connection::Commands;
 use crate::keys::{LaneKeys, QueueKeys};
 
@@ -78,7 +78,7 @@ impl Purge<'_> {
     /// Returns false when the queue gained a lane since the client listed them: nothing was
     /// deleted, and the caller lists the lanes again.
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<bool> {
-        let mut inv = scripts.purge.prepare_invoke();
+        let mut inv = ScriptCall::new(&scripts.purge);
         inv.key(self.queue.lanes());
         // The id and token counters stay (reusing ids or tokens would let a stale lease match a
         // new job), and so does the pause flag.
@@ -119,7 +119,7 @@ pub(crate) struct Resume<'a> {
 
 impl Resume<'_> {
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<()> {
-        let mut inv = scripts.resume.prepare_invoke();
+        let mut inv = ScriptCall::new(&scripts.resume);
         inv.key(self.queue.paused());
         for job in self.lanes {
             inv.key(self.queue.lane(job).wake());
@@ -144,7 +144,7 @@ pub(crate) struct Heartbeat<'a> {
 
 impl Heartbeat<'_> {
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<()> {
-        let mut inv = scripts.heartbeat.prepare_invoke();
+        let mut inv = ScriptCall::new(&scripts.heartbeat);
         inv.key(self.index)
             .key(self.record_key)
             .arg(self.id)

@@ -7,7 +7,10 @@ use std::time::Duration;
 use queue_core::{Dispatched, Error, JobId, Lane, Lease, NewJob, Reservation, ReservedJob, Result};
 use redis::Value;
 
-use super::{delay_ms, flags, integer, lane_call, ms, unexpected, ArgSink, Scripts, JOBS_PER_CALL};
+use super::{
+    delay_ms, flags, integer, lane_call, ms, unexpected, ArgSink, ScriptCall, Scripts,
+    JOBS_PER_CALL,
+};
 use crate::bodies::LargePayloads;
 use crate::connection::Commands;
 use crate::keys::LaneKeys;
@@ -208,7 +211,7 @@ impl Reserve<'_> {
     }
 
     /// The script's arguments after its keys (the limited reserve sends more after them).
-    pub(super) fn args(&self, inv: &mut redis::ScriptInvocation<'_>) {
+    pub(super) fn args(&self, inv: &mut ScriptCall<'_>) {
         inv.arg(self.max.min(JOBS_PER_CALL))
             .arg(ms(self.lease))
             .arg(self.max_failed)

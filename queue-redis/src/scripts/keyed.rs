@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use queue_core::{Dispatched, Lease, LimitSpec, Result};
-use redis::{Script, ScriptInvocation};
+use redis::Script;
 
 use super::jobs::{Enqueue, Reserve, ReserveReply};
-use super::{delay_ms, integer, lane_call, ms, Scripts};
+use super::{delay_ms, integer, lane_call, ms, ScriptCall, Scripts};
 use crate::connection::Commands;
 use crate::keys::LaneKeys;
 
@@ -55,11 +55,7 @@ impl KeyedScripts {
 }
 
 /// A call of a keyed lane script: the lane's key set, then its keyed keys.
-fn keyed_call<'s>(
-    script: &'s Script,
-    keys: &LaneKeys,
-    keyed: &[String; 6],
-) -> ScriptInvocation<'s> {
+fn keyed_call<'s>(script: &'s Script, keys: &LaneKeys, keyed: &[String; 6]) -> ScriptCall<'s> {
     let mut inv = lane_call(script, keys);
     for key in keyed {
         inv.key(key);

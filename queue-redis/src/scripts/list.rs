@@ -4,7 +4,7 @@
 use queue_core::{Cursor, Error, JobQuery, JobState, LanePosition, Order, Result};
 use redis::Value;
 
-use super::{unexpected, Scripts};
+use super::{unexpected, ScriptCall, Scripts};
 use crate::connection::Commands;
 use crate::keys::QueueKeys;
 use crate::record::{as_i64, as_string};
@@ -39,7 +39,7 @@ pub(crate) struct ListReply {
 impl ListJobs<'_> {
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<ListReply> {
         let q = self.queue;
-        let mut inv = scripts.list_jobs.prepare_invoke();
+        let mut inv = ScriptCall::new(&scripts.list_jobs);
         for key in [
             q.data(),
             q.later(),
@@ -67,24 +67,27 @@ impl ListJobs<'_> {
             Order::Newest => "newest",
             _ => "oldest",
         };
-        inv.arg(state)
-            .arg(order)
-            .arg(self.query.limit)
-            .arg(self.query.name.as_deref().unwrap_or(""));
         let failed_list = [String::new()];
         let lanes: &[String] = if self.query.state == JobState::Failed {
             &failed_list
         } else {
             self.lanes
         };
-        for lane in lanes {
-            if self.query.state != JobState::Failed {
+        // Each lane's keys (its four lists), then, after the query, each lane's cursor.
+        if self.query.state != JobState::Failed {
+            for lane in lanes {
                 let keys = q.lane(lane);
                 inv.key(keys.ready())
                     .key(keys.prio())
                     .key(keys.sched())
                     .key(keys.active());
             }
+        }
+        inv.arg(state)
+            .arg(order)
+            .arg(self.query.limit)
+            .arg(self.query.name.as_deref().unwrap_or(""));
+        for lane in lanes {
             match self.cursor.lane(lane) {
                 Some(p) => inv.arg("1").arg(p.phase).arg(p.at).arg(&p.member),
                 None => inv.arg("0").arg(0).arg(0).arg(""),
@@ -153,7 +156,7 @@ pub(crate) struct DoneWindow {
 
 impl ListDone<'_> {
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<DoneWindow> {
-        let mut inv = scripts.list_done.prepare_invoke();
+        let mut inv = ScriptCall::new(&scripts.list_done);
         inv.key(self.queue.done())
             .key(self.queue.done_pushed())
             .key(self.queue.done_times());

@@ -13,6 +13,7 @@
 //!   for a freed slot.
 
 mod admin;
+mod call;
 mod jobs;
 mod keyed;
 mod limits;
@@ -23,13 +24,14 @@ mod unique;
 use std::time::Duration;
 
 use queue_core::{Error, NewJob, Result, MAX_DELAY};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{Script, Value};
 
 use crate::connection::Commands;
 use crate::keys::LaneKeys;
 use crate::record::as_i64;
 
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
+pub(crate) use call::ScriptCall;
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
 pub(crate) use keyed::{EnqueueKeyed, PostponeKey, ReleasedKeyed, ReserveKeyed};
 pub(crate) use limits::{Postpone, Released, ReserveLimited};
@@ -156,14 +158,14 @@ impl Scripts {
     }
 }
 
-/// Where a script's arguments are written: a [`ScriptInvocation`] (sent with `EVALSHA`, loaded
-/// on `NOSCRIPT`) or a command of a pipeline.
+/// Where a script's arguments are written: a [`ScriptCall`] (sent with `EVALSHA`, loaded on
+/// `NOSCRIPT`) or a command of a pipeline.
 pub(crate) trait ArgSink {
     /// Adds one argument.
     fn put<T: redis::ToRedisArgs>(&mut self, arg: T);
 }
 
-impl ArgSink for ScriptInvocation<'_> {
+impl ArgSink for ScriptCall<'_> {
     fn put<T: redis::ToRedisArgs>(&mut self, arg: T) {
         self.arg(arg);
     }
@@ -176,8 +178,8 @@ impl ArgSink for redis::Cmd {
 }
 
 /// A call of a lane script: the lane's key set (the KEYS of `lua/lib.lua`), arguments to follow.
-fn lane_call<'s>(script: &'s Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
-    let mut inv = script.prepare_invoke();
+fn lane_call<'s>(script: &'s Script, keys: &LaneKeys) -> ScriptCall<'s> {
+    let mut inv = ScriptCall::new(script);
     for key in keys.all() {
         inv.key(key);
     }
@@ -185,12 +187,12 @@ fn lane_call<'s>(script: &'s Script, keys: &LaneKeys) -> ScriptInvocation<'s> {
 }
 
 /// Sends `inv` and reads its reply as one integer (`None` when it is not one).
-async fn integer(conn: &Commands, inv: &ScriptInvocation<'_>) -> Result<Option<i64>> {
+async fn integer(conn: &Commands, inv: &ScriptCall<'_>) -> Result<Option<i64>> {
     Ok(as_i64(&conn.invoke(inv).await?))
 }
 
 /// Sends `inv` and reads its reply as a list of 1/0 flags, one per job.
-async fn flags(conn: &Commands, inv: &ScriptInvocation<'_>) -> Result<Vec<bool>> {
+async fn flags(conn: &Commands, inv: &ScriptCall<'_>) -> Result<Vec<bool>> {
     match conn.invoke(inv).await? {
         Value::Array(items) => Ok(items.iter().map(|v| as_i64(v) == Some(1)).collect()),
         other => Err(unexpected("a list of flags", &other)),

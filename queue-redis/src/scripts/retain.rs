@@ -6,7 +6,7 @@ use std::time::Duration;
 use queue_core::{Completion, JobState, Keep, Result};
 
 use super::jobs::ack_flags;
-use super::{integer, lane_call, ms, Scripts};
+use super::{integer, lane_call, ms, ScriptCall, Scripts};
 use crate::connection::Commands;
 use crate::keys::{LaneKeys, QueueKeys};
 
@@ -62,7 +62,7 @@ impl Clean<'_> {
     /// How many jobs were removed.
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<usize> {
         let q = self.queue;
-        let mut inv = scripts.clean.prepare_invoke();
+        let mut inv = ScriptCall::new(&scripts.clean);
         for key in [
             q.data(),
             q.err(),
