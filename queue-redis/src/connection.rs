@@ -42,7 +42,7 @@ use redis::{
 };
 
 use crate::errors;
-use crate::scripts::ScriptCall;
+use crate::script_call::ScriptCall;
 use crate::topology::{Node, SentinelTarget, Topology};
 use crate::RedisOptions;
 

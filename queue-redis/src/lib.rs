@@ -18,6 +18,7 @@ mod presence;
 mod record;
 mod retention;
 mod schedules;
+mod script_call;
 mod scripts;
 mod stats;
 mod topology;

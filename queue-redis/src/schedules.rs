@@ -15,7 +15,7 @@ use redis::{Script, Value};
 
 use crate::keys::QueueKeys;
 use crate::record::{as_string, envelope};
-use crate::scripts::ScriptCall;
+use crate::script_call::ScriptCall;
 use crate::RedisDriver;
 
 static PUT: LazyLock<Script> =

@@ -12,7 +12,7 @@ use redis::Script;
 
 use crate::keys::QueueKeys;
 use crate::record::Header;
-use crate::scripts::ScriptCall;
+use crate::script_call::ScriptCall;
 use crate::RedisDriver;
 
 static RECORD: LazyLock<Script> =

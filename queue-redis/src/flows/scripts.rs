@@ -7,7 +7,7 @@ use queue_core::flow::FlowId;
 use queue_core::Result;
 use redis::{Script, Value};
 
-use crate::scripts::ScriptCall;
+use crate::script_call::ScriptCall;
 use crate::RedisDriver;
 
 macro_rules! flow_script {

@@ -13,7 +13,6 @@
 //!   for a freed slot.
 
 mod admin;
-mod call;
 mod jobs;
 mod keyed;
 mod limits;
@@ -30,8 +29,8 @@ use crate::connection::Commands;
 use crate::keys::LaneKeys;
 use crate::record::as_i64;
 
+pub(crate) use crate::script_call::ScriptCall;
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
-pub(crate) use call::ScriptCall;
 pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
 pub(crate) use keyed::{EnqueueKeyed, PostponeKey, ReleasedKeyed, ReserveKeyed};
 pub(crate) use limits::{Postpone, Released, ReserveLimited};

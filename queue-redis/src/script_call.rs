@@ -1,8 +1,8 @@
 //! A script call written straight into one `EVALSHA` command: keys, then arguments, each
 //! appended to the command's one buffer (a call adding keys after arguments keeps those apart
-//! until sent). `redis::ScriptInvocation` keeps every key and argument
-//! in an allocation of its own and copies them all into a command when sent; a completion call
-//! carrying 512 jobs so made and freed over a thousand small buffers.
+//! until sent). `redis::ScriptInvocation` keeps every key and argument in an allocation of its
+//! own and copies them all into a command when sent; a completion call carrying 512 jobs so
+//! made and freed over a thousand small buffers.
 
 use std::borrow::Cow;
 
