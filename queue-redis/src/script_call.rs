@@ -1,6 +1,6 @@
-//! A script call written straight into one `EVALSHA` command: keys, then arguments, each
-//! appended to the command's one buffer (a call adding keys after arguments keeps those apart
-//! until sent). `redis::ScriptInvocation` keeps every key and argument in an allocation of its
+//! A script call written straight into one `EVALSHA` command: the keys gathered in one buffer
+//! and copied once into the command at the first argument, the arguments appended to it as they
+//! come (a call adding keys after arguments keeps those apart until sent). `redis::ScriptInvocation` keeps every key and argument in an allocation of its
 //! own and copies them all into a command when sent; a completion call carrying 512 jobs so
 //! made and freed over a thousand small buffers.
 
@@ -113,15 +113,27 @@ fn append(cmd: &mut Cmd, from: &Cmd) {
 mod tests {
     use super::*;
 
-    /// The command as text, arguments separated by spaces.
-    fn words(cmd: &Cmd) -> String {
+    /// The command's arguments, each whole.
+    fn words(cmd: &Cmd) -> Vec<Vec<u8>> {
         cmd.args_iter()
             .map(|arg| match arg {
-                redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                _ => "<not a plain argument>".into(),
+                redis::Arg::Simple(bytes) => bytes.to_vec(),
+                _ => panic!("a cursor argument"),
             })
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect()
+    }
+
+    /// `EVALSHA` of `script` with `keys` and `args`, as the words of a command.
+    fn expected(script: &Script, keys: &[&str], args: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(keys.len());
+        for key in keys {
+            cmd.arg(*key);
+        }
+        for arg in args {
+            cmd.arg(*arg);
+        }
+        words(&cmd)
     }
 
     #[test]
@@ -129,10 +141,34 @@ mod tests {
         let script = Script::new("return 1");
         let mut call = ScriptCall::new(&script);
         call.key("{q}:a").key("{q}:b");
-        call.arg("job").arg(42_u64).arg(&b"raw"[..]);
+        call.arg("job")
+            .arg(42_u64)
+            .arg(&b"raw"[..])
+            .arg("a b")
+            .arg("");
         assert_eq!(
             words(&call.command()),
-            format!("EVALSHA {} 2 {{q}}:a {{q}}:b job 42 raw", script.get_hash())
+            expected(
+                &script,
+                &["{q}:a", "{q}:b"],
+                &[b"job", b"42", b"raw", b"a b", b""]
+            )
+        );
+        // Byte for byte what the server receives.
+        let mut packed = redis::cmd("EVALSHA");
+        packed
+            .arg(script.get_hash())
+            .arg(2)
+            .arg("{q}:a")
+            .arg("{q}:b")
+            .arg("job")
+            .arg(42)
+            .arg("raw")
+            .arg("a b")
+            .arg("");
+        assert_eq!(
+            call.command().get_packed_command(),
+            packed.get_packed_command()
         );
     }
 
@@ -141,15 +177,9 @@ mod tests {
         let script = Script::new("return 1");
         let mut call = ScriptCall::new(&script);
         call.key("{q}:a");
-        assert_eq!(
-            words(&call.command()),
-            format!("EVALSHA {} 1 {{q}}:a", script.get_hash())
-        );
+        assert_eq!(words(&call.command()), expected(&script, &["{q}:a"], &[]));
         let none = ScriptCall::new(&script);
-        assert_eq!(
-            words(&none.command()),
-            format!("EVALSHA {} 0", script.get_hash())
-        );
+        assert_eq!(words(&none.command()), expected(&script, &[], &[]));
     }
 
     #[test]
@@ -158,15 +188,16 @@ mod tests {
         let mut call = ScriptCall::new(&script);
         call.key("{q}:a")
             .arg("x")
-            .arg(1)
+            .arg(&["p", "q"][..])
             .key("{q}:b")
             .arg("y")
             .key("{q}:c");
         assert_eq!(
             words(&call.command()),
-            format!(
-                "EVALSHA {} 3 {{q}}:a {{q}}:b {{q}}:c x 1 y",
-                script.get_hash()
+            expected(
+                &script,
+                &["{q}:a", "{q}:b", "{q}:c"],
+                &[b"x", b"p", b"q", b"y"]
             )
         );
     }

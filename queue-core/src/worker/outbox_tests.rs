@@ -259,7 +259,7 @@ async fn a_call_that_fails_among_others_in_flight_is_retried_and_nothing_settles
         let settled = Finished::ack_taken(&outbox, successes(batches));
         tokio::time::timeout(Duration::from_secs(10), settled)
             .await
-            .expect("the report ends once its failed call was retried");
+            .expect("the report ends: its failed call retried, its calls in flight together");
         assert!(
             driver.fail_once.lock().unwrap().is_none(),
             "the call meant to fail was made"

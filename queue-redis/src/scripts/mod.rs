@@ -87,8 +87,8 @@ macro_rules! lane_script {
     };
 }
 
-/// Every script of the driver. `invoke_async` sends EVALSHA and reloads on NOSCRIPT (after a
-/// server restart, for instance).
+/// Every script of the driver, each called through a [`ScriptCall`] sent by `Commands::invoke`
+/// (EVALSHA, loading the script on NOSCRIPT: after a server restart, for instance).
 #[derive(Debug)]
 pub(crate) struct Scripts {
     enqueue: Script,
