@@ -558,19 +558,7 @@ impl Commands {
     /// Calls a script (`EVALSHA`, loading it on `NOSCRIPT`).
     pub(crate) async fn invoke(&self, call: &ScriptCall<'_>) -> queue_core::Result<Value> {
         let cmd = call.command();
-        let (cmd, script) = (&*cmd, call.script());
-        self.run(|mut conn| async move {
-            match cmd.query_async(&mut conn).await {
-                Err(e)
-                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
-                    script.load_async(&mut conn).await?;
-                    cmd.query_async(&mut conn).await
-                }
-                other => other,
-            }
-        })
-        .await
+        self.loading(Request::Cmd(&cmd), call.script()).await
     }
 
     /// Sends one command.
@@ -587,13 +575,23 @@ impl Commands {
         pipe: &Pipeline,
         script: &redis::Script,
     ) -> queue_core::Result<T> {
+        self.loading(Request::Pipe(pipe), script).await
+    }
+
+    /// Sends `request`, which calls `script` with `EVALSHA`; on `NOSCRIPT` loads the script and
+    /// sends the request once more.
+    async fn loading<T: FromRedisValue>(
+        &self,
+        request: Request<'_>,
+        script: &redis::Script,
+    ) -> queue_core::Result<T> {
         self.run(|mut conn| async move {
-            match pipe.query_async(&mut conn).await {
+            match request.send(&mut conn).await {
                 Err(e)
                     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                 {
                     script.load_async(&mut conn).await?;
-                    pipe.query_async(&mut conn).await
+                    request.send(&mut conn).await
                 }
                 other => other,
             }
@@ -605,6 +603,22 @@ impl Commands {
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> queue_core::Result<T> {
         self.run(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await
+    }
+}
+
+/// A command or a pipeline, sent as one request.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Cmd(&'a Cmd),
+    Pipe(&'a Pipeline),
+}
+
+impl Request<'_> {
+    async fn send<T: FromRedisValue>(self, conn: &mut Conn) -> RedisResult<T> {
+        match self {
+            Request::Cmd(cmd) => cmd.query_async(conn).await,
+            Request::Pipe(pipe) => pipe.query_async(conn).await,
+        }
     }
 }
 
