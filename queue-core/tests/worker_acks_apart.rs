@@ -91,16 +91,31 @@ async fn quick(_n: u32) -> Result<(), JobError> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
-    let driver = Arc::new(SlowAcks::default());
-    let queue = Queue::new(driver.clone());
-    for chunk in (0..40_000u32).collect::<Vec<_>>().chunks(1_000) {
+/// Jobs dispatched at a time, and at most in all.
+const JOBS_AT_ONCE: u32 = 40_000;
+const MOST_JOBS: u32 = 400_000;
+
+/// Dispatches [`JOBS_AT_ONCE`] more jobs, numbered on from `dispatched`.
+async fn dispatch(queue: &Queue, dispatched: &mut u32) {
+    let from = *dispatched;
+    for chunk in (from..from + JOBS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .chunks(1_000)
+    {
         queue
             .dispatch_bulk(chunk.iter().map(|&n| quick::job(n)))
             .await
             .expect("dispatch");
     }
+    *dispatched += JOBS_AT_ONCE;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
+    let driver = Arc::new(SlowAcks::default());
+    let queue = Queue::new(driver.clone());
+    let mut dispatched = 0;
+    dispatch(&queue, &mut dispatched).await;
     let worker = queue
         .worker()
         .handlers(["quick"])
@@ -111,9 +126,14 @@ async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
     let stop = CancellationToken::new();
     let running = tokio::spawn(worker.run_until(stop.clone().cancelled_owned()));
 
-    // Stop once the slow lone acks have begun: they are on their way while the pool stops.
+    // Stop once the slow lone acks have begun: they are on their way while the pool stops. A
+    // pool slowed down (a loaded machine) reserves ahead less and sends fewer acks apart: while
+    // none have begun, the backlog is topped up before it runs out.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while driver.lone_acks.load(Ordering::SeqCst) < SLOW_ACKS {
+        if DONE.load(Ordering::SeqCst) + 10_000 >= u64::from(dispatched) && dispatched < MOST_JOBS {
+            dispatch(&queue, &mut dispatched).await;
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "no lone ack within 60 s ({} reserves sent ahead, {} runs)",
