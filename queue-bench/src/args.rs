@@ -21,7 +21,8 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
   --observe         then measure each driver again with observation on (events with a
                     subscriber, metrics into a Prometheus recorder, a tracing subscriber at
                     info formatting every span and event, the last 1,000 completed jobs
-                    kept); its rows say `+observed`
+                    kept); its rows say `+observed`, and a table gives each
+                    observed per-job CPU as a share of the bare run's (target ≤ 125%)
   --payloads        Redis only: jobs of 1 KB, 10 KB, 100 KB and 1 MB (256 MB of each, within
                     --jobs) in MB/s, beside redis-benchmark SET and GET of that size
   --rtt LIST        Redis only: drain and end to end again through a proxy adding each round

@@ -381,7 +381,7 @@ pub(crate) fn widest_spreads(runs: &[ScalingRun]) -> (f64, Option<f64>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::baseline::{Run, Test};
 
@@ -402,7 +402,7 @@ mod tests {
 
     /// A Redis report with these throughputs (bulk, one by one, drain, end to end) and Redis CPU
     /// per job (bulk, one by one, reserve + ack).
-    fn report(jobs_per_s: [f64; 4], cpu_us: Option<[f64; 3]>) -> DriverReport {
+    pub(crate) fn report(jobs_per_s: [f64; 4], cpu_us: Option<[f64; 3]>) -> DriverReport {
         DriverReport {
             driver: "redis",
             jobs: 100_000,

@@ -434,6 +434,16 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
             out += &format!("| {} | {} | {} |\n", row.measurement, row.value, target);
         }
     }
+    let observed = observed_rows(reports);
+    if !observed.is_empty() {
+        out += "\nObserved against bare: each driver's per-job CPU with observation on, as a \
+                share of the same run's bare figure.\n\n\
+                | measurement | observed ÷ bare | target (issue 11) |\n|---|---|---|\n";
+        for row in &observed {
+            let target = row.target.as_ref().map_or(String::new(), Verdict::markdown);
+            out += &format!("| {} | {} | {} |\n", row.measurement, row.value, target);
+        }
+    }
     if reports.iter().any(|r| !r.scaling.is_empty()) {
         out += "\nScaling: drain (concurrency 50) with the whole backlog queued first, by a \
                 worker already started on the paused queue (timed from the resume); the queue is \
@@ -480,6 +490,44 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
         }
     }
     out
+}
+
+/// Per driver measured both bare and observed (`--observe`), the observed run's per-job CPU
+/// as a share of the bare run's: the worker's over the drain, and the Redis server's for
+/// reserve + ack.
+fn observed_rows(reports: &[DriverReport]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for observed in reports {
+        let Some(bare_name) = observed.driver.strip_suffix("+observed") else {
+            continue;
+        };
+        let Some(bare) = reports.iter().find(|r| r.driver == bare_name) else {
+            continue;
+        };
+        let mut share = |what: &str, bare: f64, observed: f64| {
+            if bare > 0.0 {
+                let percent = observed / bare * 100.0;
+                rows.push(Row {
+                    measurement: format!("{bare_name}: {what}"),
+                    value: format!("{percent:.1}% ({} / {})", micros(observed), micros(bare)),
+                    target: Some(targets::OBSERVED_COST.check(percent)),
+                });
+            }
+        };
+        share(
+            "worker CPU per job (drain)",
+            bare.worker_cpu_per_job_drain_us,
+            observed.worker_cpu_per_job_drain_us,
+        );
+        if let (Some(bare), Some(observed)) = (&bare.redis, &observed.redis) {
+            share(
+                "Redis CPU per job, reserve + ack",
+                bare.cpu_per_job_reserve_ack_us,
+                observed.cpu_per_job_reserve_ack_us,
+            );
+        }
+    }
+    rows
 }
 
 /// The report's first lines: date, machine, Redis server, command.
@@ -580,6 +628,9 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
         run: &'a RunInfo,
         /// Per driver.
         drivers: Vec<Driver<'a>>,
+        /// Observed against bare, per driver measured both ways.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        observed_against_bare: Vec<Row>,
     }
     let drivers = reports
         .iter()
@@ -592,7 +643,12 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
                 .collect(),
         })
         .collect();
-    serde_json::to_string_pretty(&Json { run, drivers }).expect("the report serializes") + "\n"
+    let json = Json {
+        run,
+        drivers,
+        observed_against_bare: observed_rows(reports),
+    };
+    serde_json::to_string_pretty(&json).expect("the report serializes") + "\n"
 }
 
 /// `0.5` for half a millisecond, `2` for two.
@@ -654,6 +710,56 @@ mod tests {
         assert_eq!(percent(4.4), "+4%");
         assert_eq!(percent(-12.0), "-12%");
         assert_eq!(bytes_left(2e6), "+2,000,000 bytes (**not freed**)");
+    }
+
+    #[test]
+    fn observed_runs_are_judged_against_their_bare_runs() {
+        let driver = |name, worker_us, reserve_ack_us: Option<f64>| {
+            let mut report = crate::measurements::tests::report(
+                [1.0; 4],
+                reserve_ack_us.map(|us| [1.0, 1.0, us]),
+            );
+            report.driver = name;
+            report.worker_cpu_per_job_drain_us = worker_us;
+            report
+        };
+        let reports = [
+            driver("memory", 0.40, None),
+            driver("redis", 2.00, Some(4.00)),
+            driver("memory+observed", 0.50, None),
+            driver("redis+observed", 2.60, Some(4.80)),
+        ];
+        let rows: Vec<_> = observed_rows(&reports)
+            .into_iter()
+            .map(|row| {
+                let target = row.target.expect("every row has the target");
+                (row.measurement, row.value, target.markdown())
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "memory: worker CPU per job (drain)".to_string(),
+                    "125.0% (0.50 µs / 0.40 µs)".to_string(),
+                    "≤ 125%: met".to_string()
+                ),
+                (
+                    "redis: worker CPU per job (drain)".into(),
+                    "130.0% (2.60 µs / 2.00 µs)".into(),
+                    "≤ 125%: **not met**".into()
+                ),
+                (
+                    "redis: Redis CPU per job, reserve + ack".into(),
+                    "120.0% (4.80 µs / 4.00 µs)".into(),
+                    "≤ 125%: met".into()
+                ),
+            ]
+        );
+        assert!(
+            observed_rows(&reports[..2]).is_empty(),
+            "no rows without observed runs"
+        );
     }
 
     #[test]
