@@ -380,8 +380,63 @@ pub(crate) fn widest_spreads(runs: &[ScalingRun]) -> (f64, Option<f64>) {
     (worker, redis)
 }
 
+/// A run's description for tests: this machine, no Redis.
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) fn run_fixture() -> RunInfo {
+    RunInfo {
+        date: "2026-12-04T00:00:00Z".into(),
+        command: "queue-bench".into(),
+        machine: crate::machine::Machine::read(),
+        redis_server: None,
+        redis_server_version: None,
+        jobs: 100_000,
+        latency_jobs: 1000,
+        scaling_max: 0,
+    }
+}
+
+/// A Redis report for tests with these throughputs (bulk, one by one, drain, end to end) and
+/// Redis CPU per job (bulk, one by one, reserve + ack).
+#[cfg(test)]
+pub(crate) fn report_fixture(jobs_per_s: [f64; 4], cpu_us: Option<[f64; 3]>) -> DriverReport {
+    DriverReport {
+        driver: "redis",
+        jobs: 100_000,
+        bulk_enqueue_jobs_per_s: jobs_per_s[0],
+        one_by_one_producers: 50,
+        one_by_one_enqueue_jobs_per_s: jobs_per_s[1],
+        drain_jobs_per_s: jobs_per_s[2],
+        end_to_end_jobs_per_s: jobs_per_s[3],
+        worker_cpu_per_job_drain_us: 1.0,
+        process_cpu_per_job_end_to_end_us: 2.0,
+        latency_samples: 1000,
+        idle_latency: Percentiles::default(),
+        delayed_samples: 200,
+        delayed_lateness: Percentiles::default(),
+        idle_worker_cpu_ms_per_s: 0.1,
+        redis: cpu_us.map(|[bulk, single, reserve_ack]| RedisCosts {
+            idle_commands_per_s: 0.0,
+            payload_bytes: 44.0,
+            memory_per_job_beyond_payload_bytes: 93.0,
+            cpu_per_job_bulk_enqueue_us: bulk,
+            cpu_per_job_one_by_one_enqueue_us: single,
+            cpu_per_job_reserve_ack_us: reserve_ack,
+            cpu_per_job_whole_life_us: bulk + reserve_ack,
+            commands_per_job_enqueue_drain: 0.5,
+        }),
+        scaling: Vec::new(),
+        limited: None,
+        payloads: Vec::new(),
+        many_handlers: None,
+        network: Vec::new(),
+        baseline: None,
+        vs_baseline: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report_fixture as report;
     use super::*;
     use crate::baseline::{Run, Test};
 
@@ -398,44 +453,6 @@ pub(crate) mod tests {
     /// `a` and `b` agree to 1e-9 of `b`.
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= b.abs() * 1e-9
-    }
-
-    /// A Redis report with these throughputs (bulk, one by one, drain, end to end) and Redis CPU
-    /// per job (bulk, one by one, reserve + ack).
-    pub(crate) fn report(jobs_per_s: [f64; 4], cpu_us: Option<[f64; 3]>) -> DriverReport {
-        DriverReport {
-            driver: "redis",
-            jobs: 100_000,
-            bulk_enqueue_jobs_per_s: jobs_per_s[0],
-            one_by_one_producers: 50,
-            one_by_one_enqueue_jobs_per_s: jobs_per_s[1],
-            drain_jobs_per_s: jobs_per_s[2],
-            end_to_end_jobs_per_s: jobs_per_s[3],
-            worker_cpu_per_job_drain_us: 1.0,
-            process_cpu_per_job_end_to_end_us: 2.0,
-            latency_samples: 1000,
-            idle_latency: Percentiles::default(),
-            delayed_samples: 200,
-            delayed_lateness: Percentiles::default(),
-            idle_worker_cpu_ms_per_s: 0.1,
-            redis: cpu_us.map(|[bulk, single, reserve_ack]| RedisCosts {
-                idle_commands_per_s: 0.0,
-                payload_bytes: 44.0,
-                memory_per_job_beyond_payload_bytes: 93.0,
-                cpu_per_job_bulk_enqueue_us: bulk,
-                cpu_per_job_one_by_one_enqueue_us: single,
-                cpu_per_job_reserve_ack_us: reserve_ack,
-                cpu_per_job_whole_life_us: bulk + reserve_ack,
-                commands_per_job_enqueue_drain: 0.5,
-            }),
-            scaling: Vec::new(),
-            limited: None,
-            payloads: Vec::new(),
-            many_handlers: None,
-            network: Vec::new(),
-            baseline: None,
-            vs_baseline: None,
-        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::numbers::{count, thousands};
 use crate::probe::Percentiles;
 use crate::targets::{self, Limit, Verdict};
 
-/// A row of the main table.
+/// A row of the main table (and, in the JSON report, of a driver's targets).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Row {
     /// What was measured, with the driver: `redis: drain (concurrency 50)`.
@@ -409,7 +409,8 @@ fn baseline_rows(baseline: &Baseline, ratios: &Ratios) -> Vec<(String, String)> 
     rows
 }
 
-/// The markdown report: header, main table, scaling table.
+/// The markdown report: header, main table, observed against bare (with `--observe`), scaling
+/// table.
 pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
     let mut out = String::from("# queue-bench\n\n");
     out += &run_lines(run);
@@ -434,14 +435,13 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
             out += &format!("| {} | {} | {} |\n", row.measurement, row.value, target);
         }
     }
-    let observed = observed_rows(reports);
+    let observed = observed_shares(reports);
     if !observed.is_empty() {
         out += "\nObserved against bare: each driver's per-job CPU with observation on, as a \
-                share of the same run's bare figure.\n\n\
+                share of its bare pass's in the same invocation.\n\n\
                 | measurement | observed ÷ bare | target (issue 11) |\n|---|---|---|\n";
-        for row in &observed {
-            let target = row.target.as_ref().map_or(String::new(), Verdict::markdown);
-            out += &format!("| {} | {} | {} |\n", row.measurement, row.value, target);
+        for share in &observed {
+            out += &share.markdown_row();
         }
     }
     if reports.iter().any(|r| !r.scaling.is_empty()) {
@@ -492,11 +492,41 @@ pub(crate) fn markdown(run: &RunInfo, reports: &[DriverReport]) -> String {
     out
 }
 
-/// Per driver measured both bare and observed (`--observe`), the observed run's per-job CPU
-/// as a share of the bare run's: the worker's over the drain, and the Redis server's for
-/// reserve + ack.
-fn observed_rows(reports: &[DriverReport]) -> Vec<Row> {
-    let mut rows = Vec::new();
+/// One observed per-job CPU figure as a share of the bare pass's (`--observe`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ObservedShare {
+    /// What is compared: `redis+observed ÷ redis: worker CPU per job (drain)`.
+    measurement: String,
+    /// The observed figure over the bare one, in percent, to a tenth (as judged).
+    percent: f64,
+    /// The observed figure, µs per job.
+    observed_us: f64,
+    /// The bare figure, µs per job.
+    bare_us: f64,
+    /// Issue 11's bound and whether the share is within it.
+    #[serde(flatten)]
+    target: Verdict,
+}
+
+impl ObservedShare {
+    /// Its line of the markdown table.
+    fn markdown_row(&self) -> String {
+        format!(
+            "| {} | {:.1}% ({} / {}) | {} |\n",
+            self.measurement,
+            self.percent,
+            micros(self.observed_us),
+            micros(self.bare_us),
+            self.target.markdown()
+        )
+    }
+}
+
+/// Per driver measured both bare and observed (`--observe`), the observed pass's per-job CPU
+/// as a share of the bare pass's: the worker's over the drain, and the Redis server's for
+/// reserve + ack. A figure whose bare pass is missing or measured nothing is left out.
+fn observed_shares(reports: &[DriverReport]) -> Vec<ObservedShare> {
+    let mut shares = Vec::new();
     for observed in reports {
         let Some(bare_name) = observed.driver.strip_suffix("+observed") else {
             continue;
@@ -504,13 +534,16 @@ fn observed_rows(reports: &[DriverReport]) -> Vec<Row> {
         let Some(bare) = reports.iter().find(|r| r.driver == bare_name) else {
             continue;
         };
-        let mut share = |what: &str, bare: f64, observed: f64| {
-            if bare > 0.0 {
-                let percent = observed / bare * 100.0;
-                rows.push(Row {
-                    measurement: format!("{bare_name}: {what}"),
-                    value: format!("{percent:.1}% ({} / {})", micros(observed), micros(bare)),
-                    target: Some(targets::OBSERVED_COST.check(percent)),
+        let mut share = |what: &str, bare_us: f64, observed_us: f64| {
+            if bare_us > 0.0 {
+                // Rounded before it is judged, so that the verdict is that of the figure shown.
+                let percent = (observed_us / bare_us * 1000.0).round() / 10.0;
+                shares.push(ObservedShare {
+                    measurement: format!("{bare_name}+observed ÷ {bare_name}: {what}"),
+                    percent,
+                    observed_us,
+                    bare_us,
+                    target: targets::OBSERVED_COST.check(percent),
                 });
             }
         };
@@ -527,7 +560,7 @@ fn observed_rows(reports: &[DriverReport]) -> Vec<Row> {
             );
         }
     }
-    rows
+    shares
 }
 
 /// The report's first lines: date, machine, Redis server, command.
@@ -609,7 +642,8 @@ pub(crate) fn json_limited(run: &RunInfo, runs: &[(&str, LimitedRun)]) -> String
 }
 
 /// The JSON report: the run, then per driver its measurements and the table's rows with their
-/// targets.
+/// targets, and with `--observe` the observed figures as shares of the bare ones
+/// (`observed_against_bare`).
 pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
     /// One driver in the JSON report.
     #[derive(Serialize)]
@@ -630,7 +664,7 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
         drivers: Vec<Driver<'a>>,
         /// Observed against bare, per driver measured both ways.
         #[serde(skip_serializing_if = "Vec::is_empty")]
-        observed_against_bare: Vec<Row>,
+        observed_against_bare: Vec<ObservedShare>,
     }
     let drivers = reports
         .iter()
@@ -646,7 +680,7 @@ pub(crate) fn json(run: &RunInfo, reports: &[DriverReport]) -> String {
     let json = Json {
         run,
         drivers,
-        observed_against_bare: observed_rows(reports),
+        observed_against_bare: observed_shares(reports),
     };
     serde_json::to_string_pretty(&json).expect("the report serializes") + "\n"
 }
@@ -715,7 +749,7 @@ mod tests {
     #[test]
     fn observed_runs_are_judged_against_their_bare_runs() {
         let driver = |name, worker_us, reserve_ack_us: Option<f64>| {
-            let mut report = crate::measurements::tests::report(
+            let mut report = crate::measurements::report_fixture(
                 [1.0; 4],
                 reserve_ack_us.map(|us| [1.0, 1.0, us]),
             );
@@ -729,36 +763,60 @@ mod tests {
             driver("memory+observed", 0.50, None),
             driver("redis+observed", 2.60, Some(4.80)),
         ];
-        let rows: Vec<_> = observed_rows(&reports)
-            .into_iter()
-            .map(|row| {
-                let target = row.target.expect("every row has the target");
-                (row.measurement, row.value, target.markdown())
-            })
+        let rows: Vec<String> = observed_shares(&reports)
+            .iter()
+            .map(ObservedShare::markdown_row)
             .collect();
         assert_eq!(
             rows,
             [
-                (
-                    "memory: worker CPU per job (drain)".to_string(),
-                    "125.0% (0.50 µs / 0.40 µs)".to_string(),
-                    "≤ 125%: met".to_string()
-                ),
-                (
-                    "redis: worker CPU per job (drain)".into(),
-                    "130.0% (2.60 µs / 2.00 µs)".into(),
-                    "≤ 125%: **not met**".into()
-                ),
-                (
-                    "redis: Redis CPU per job, reserve + ack".into(),
-                    "120.0% (4.80 µs / 4.00 µs)".into(),
-                    "≤ 125%: met".into()
-                ),
+                "| memory+observed ÷ memory: worker CPU per job (drain) | 125.0% (0.50 µs / \
+                 0.40 µs) | ≤ 125%: met |\n",
+                "| redis+observed ÷ redis: worker CPU per job (drain) | 130.0% (2.60 µs / 2.00 \
+                 µs) | ≤ 125%: **not met** |\n",
+                "| redis+observed ÷ redis: Redis CPU per job, reserve + ack | 120.0% (4.80 µs / \
+                 4.00 µs) | ≤ 125%: met |\n",
             ]
         );
+        // Judged as shown: 125.04% shows as 125.0%, and is within the bound.
+        let close = [
+            driver("redis", 1.0, None),
+            driver("redis+observed", 1.2504, None),
+        ];
+        let shares = observed_shares(&close);
+        assert_eq!((shares[0].percent, shares[0].target.met), (125.0, true));
         assert!(
-            observed_rows(&reports[..2]).is_empty(),
-            "no rows without observed runs"
+            observed_shares(&reports[..2]).is_empty(),
+            "no shares without observed passes"
+        );
+        // No bare pass, a bare figure of nothing, a bare pass without Redis figures: left out.
+        let lone = [driver("redis+observed", 2.6, Some(4.8))];
+        assert!(observed_shares(&lone).is_empty());
+        let nothing = [
+            driver("redis", 0.0, Some(0.0)),
+            driver("redis+observed", 2.6, Some(4.8)),
+        ];
+        assert!(observed_shares(&nothing).is_empty());
+        let no_server = [
+            driver("redis", 2.0, None),
+            driver("redis+observed", 2.6, Some(4.8)),
+        ];
+        let shares = observed_shares(&no_server);
+        assert_eq!(shares.len(), 1, "the worker's share only");
+        assert_eq!(shares[0].percent, 130.0);
+        let json: serde_json::Value =
+            serde_json::from_str(&json(&crate::measurements::run_fixture(), &reports))
+                .expect("the report is JSON");
+        assert_eq!(
+            json["observed_against_bare"][1],
+            serde_json::json!({
+                "measurement": "redis+observed ÷ redis: worker CPU per job (drain)",
+                "percent": 130.0,
+                "observed_us": 2.6,
+                "bare_us": 2.0,
+                "target": "≤ 125%",
+                "met": false,
+            })
         );
     }
 

@@ -313,3 +313,7 @@ impl LaneObserver {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "observe_tests.rs"]
+mod tests;
