@@ -1,5 +1,7 @@
 //! The Redis layout's performance-relevant properties, read back from a real server.
 
+#[path = "support/client.rs"]
+mod client;
 mod support;
 
 use std::sync::Arc;
@@ -18,15 +20,6 @@ async fn lane_on_a_server(queue: &str) -> (RedisServer, Arc<dyn Driver>, Lane) {
     let server = RedisServer::start();
     let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
     (server, driver, Lane::new(queue, "work").unwrap())
-}
-
-/// A connection of the test's own to `server`.
-async fn connect(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 /// Keeping the last `completed` completed jobs, nothing else.
@@ -77,7 +70,7 @@ async fn whole_list(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> 
 
 /// How Redis stores `key` (`OBJECT ENCODING`).
 async fn encoding(server: &RedisServer, key: &str) -> String {
-    let mut conn = connect(server).await;
+    let mut conn = client::connection(server).await;
     redis::cmd("OBJECT")
         .arg("ENCODING")
         .arg(key)
@@ -120,7 +113,7 @@ async fn scheduled_envelopes_wait_outside_the_hot_hash() {
     let (server, driver, lane) = lane_on_a_server("later").await;
     let delayed = job(&lane, json!({"n": 1})).delay(Duration::from_millis(30));
     let id = driver.enqueue(vec![delayed]).await.unwrap()[0].id.clone();
-    let conn = connect(&server).await;
+    let conn = client::connection(&server).await;
     let (data, later) = ("{queue:later}:data", "{queue:later}:later");
     let held = |key: &'static str| {
         let mut conn = conn.clone();
@@ -151,7 +144,7 @@ async fn scheduled_envelopes_wait_outside_the_hot_hash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_histories_exist_only_for_jobs_that_failed() {
     let (server, driver, lane) = lane_on_a_server("errs").await;
-    let mut conn = connect(&server).await;
+    let mut conn = client::connection(&server).await;
     let errs = "{queue:errs}:errs";
     let lease = Duration::from_secs(30);
     let ids_in = async |conn: &mut redis::aio::MultiplexedConnection| {
@@ -349,7 +342,7 @@ async fn dispatch(driver: &Arc<dyn Driver>, lane: &Lane, n: usize) -> Vec<JobId>
 async fn a_kept_list_of_an_earlier_version_is_read_and_turned_in_order() {
     let (server, driver, lane) = lane_on_a_server("upgrade").await;
     let keep = keeping(4);
-    let mut conn = connect(&server).await;
+    let mut conn = client::connection(&server).await;
     let newest_first = || async {
         completed_page(&driver, "upgrade", Order::Newest, None)
             .await
@@ -412,7 +405,7 @@ async fn a_cursor_of_an_earlier_list_goes_on_after_the_turn() {
         complete_next(&driver, &lane, 100, &keep).await;
     }
     complete_next(&driver, &lane, 1, &keep).await;
-    let mut conn = connect(&server).await;
+    let mut conn = client::connection(&server).await;
     as_before(&mut conn, "long").await;
     // Read the earlier way: the newest ten, and the oldest ten.
     let (first, cursor) = completed_page(&driver, "long", Order::Newest, None).await;

@@ -2,6 +2,8 @@
 //! shared and capped, a lane that empties leaves no keys of its own, and a purged queue leaves
 //! only its id and token counters behind.
 
+#[path = "support/client.rs"]
+mod client;
 mod support;
 
 use std::sync::Arc;
@@ -13,14 +15,6 @@ use queue_core::{Driver, Lane};
 use queue_redis::RedisDriver;
 use serde_json::json;
 use support::RedisServer;
-
-async fn conn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_on_many_lanes_keep_few_connections() {
@@ -44,7 +38,7 @@ async fn waits_on_many_lanes_keep_few_connections() {
             wait.await.unwrap();
         }
     }
-    let mut probe = conn(&server).await;
+    let mut probe = client::connection(&server).await;
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
         .query_async(&mut probe)
@@ -75,7 +69,7 @@ async fn a_purged_queue_leaves_only_its_counters() {
     assert!(driver.queues().await.unwrap().contains(&"gone".to_string()));
 
     driver.purge("gone").await.unwrap();
-    let mut conn = conn(&server).await;
+    let mut conn = client::connection(&server).await;
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("*gone*")
         .query_async(&mut conn)
@@ -112,7 +106,7 @@ async fn keys_of(conn: &mut redis::aio::MultiplexedConnection, queue: &str) -> V
 async fn a_lane_that_empties_leaves_no_keys_of_its_own() {
     let server = RedisServer::start();
     let driver = RedisDriver::connect(&server.url()).await.unwrap();
-    let mut conn = conn(&server).await;
+    let mut conn = client::connection(&server).await;
     let lease = Duration::from_secs(30);
     // Emptied by acks (the last one a standalone ack), by a failure, and by a delete.
     let acked = Lane::new("tidy", "acked").unwrap();
@@ -178,7 +172,7 @@ async fn a_purge_that_missed_a_lane_deletes_nothing_and_says_so() {
     assert_eq!(driver.prefix(), "queue", "the default key prefix");
     let lane = Lane::new("raced", "late").unwrap();
     driver.enqueue(vec![job(&lane, json!(1))]).await.unwrap();
-    let mut conn = conn(&server).await;
+    let mut conn = client::connection(&server).await;
     // The script as a purge sends it when its list of lanes was read before `late` appeared.
     let missed: i64 = redis::Script::new(include_str!("../lua/purge.lua"))
         .key("{queue:raced}:lanes")
