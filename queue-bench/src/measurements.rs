@@ -56,6 +56,8 @@ pub(crate) struct NetworkRun {
     pub(crate) round_trip_ms: f64,
     /// The median `PING` time through the proxy, as measured.
     pub(crate) measured_round_trip_p50_us: f64,
+    /// One `dispatch_bulk` of all the drain's jobs through the proxy, in each round.
+    pub(crate) bulk_jobs_per_s: Vec<f64>,
     /// Drain (concurrency 50) through the proxy, in each round.
     pub(crate) drain_jobs_per_s: Vec<f64>,
     /// End to end (4 producers, batches of 100) through the proxy, in each round.

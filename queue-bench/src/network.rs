@@ -40,6 +40,7 @@ pub(crate) async fn measure(
         let run = NetworkRun {
             round_trip_ms: round_trip.as_secs_f64() * 1e3,
             measured_round_trip_p50_us: measured,
+            bulk_jobs_per_s: Vec::new(),
             drain_jobs_per_s: Vec::new(),
             end_to_end_jobs_per_s: Vec::new(),
         };
@@ -64,11 +65,12 @@ pub(crate) async fn measure(
             };
             bench.purge().await;
             let n = args.jobs;
-            bench.enqueue_bulk(0..n, None).await;
+            let bulk = bench.enqueue_at_once(n).await;
             let drained = bench.drain(n, None).await;
             bench.purge().await;
             let (e2e_jobs, e2e) = bench.end_to_end(n).await;
             bench.purge().await;
+            run.bulk_jobs_per_s.push(per_sec(n, bulk));
             run.drain_jobs_per_s.push(per_sec(n, drained.elapsed));
             run.end_to_end_jobs_per_s.push(per_sec(e2e_jobs, e2e));
         }

@@ -170,6 +170,15 @@ impl Bench<'_> {
         }
     }
 
+    /// Dispatches jobs `0..n` in one `dispatch_bulk` (the driver cuts it into calls); returns
+    /// how long it took.
+    pub(crate) async fn enqueue_at_once(&self, n: u64) -> Duration {
+        let jobs: Vec<_> = (0..n).map(signup).collect();
+        let start = Instant::now();
+        self.queue.dispatch_bulk(jobs).await.expect("bulk enqueue");
+        start.elapsed()
+    }
+
     /// Dispatches jobs `0..n` one per call from [`PRODUCERS`] concurrent tasks.
     async fn enqueue_one_by_one(&self, n: u64) {
         let next = Arc::new(AtomicU64::new(0));

@@ -9,6 +9,7 @@ mod durable;
 mod errors;
 mod event_log;
 mod flows;
+mod in_flight;
 mod jobs;
 mod keyed;
 mod keys;

@@ -138,6 +138,7 @@ pub(super) const CASES: &[Case] = &[
     case!(reaped_batch_keeps_dispatch_order),
     case!(requeued_batch_keeps_dispatch_order),
     case!(requeue_of_thousands_keeps_dispatch_order),
+    case!(bulk_dispatch_of_many_calls_keeps_each_lanes_order),
     case!(out_of_range_delays_saturate, Admin),
     case!(listing_pages_through_each_state, Admin),
     case!(listing_failed_jobs_in_pages, Admin),
@@ -1635,6 +1636,56 @@ async fn requeue_of_thousands_keeps_dispatch_order(driver: Arc<dyn Driver>) {
         order.extend(got);
     }
     assert_eq!(order, (0..TAKEN + 3).collect::<Vec<_>>());
+}
+
+/// A bulk dispatch of more jobs than several storage calls carry, two lanes interleaved (a
+/// driver may send its calls without waiting for each reply), stores every job once and each
+/// lane's jobs leave in dispatch order; what it returns follows the order of the dispatch.
+async fn bulk_dispatch_of_many_calls_keeps_each_lanes_order(driver: Arc<dyn Driver>) {
+    const JOBS: i64 = 7_000;
+    let (a, b) = (lane("bulk-order", "a"), lane("bulk-order", "b"));
+    // Every third job to lane b, numbered within its lane.
+    let (mut na, mut nb) = (0, 0);
+    let mut lanes = Vec::new();
+    let jobs: Vec<crate::NewJob> = (0..JOBS)
+        .map(|i| {
+            if i % 3 == 2 {
+                nb += 1;
+                lanes.push('b');
+                job(&b, json!({ "n": nb - 1 }))
+            } else {
+                na += 1;
+                lanes.push('a');
+                job(&a, json!({ "n": na - 1 }))
+            }
+        })
+        .collect();
+    let stored = driver.enqueue(jobs).await.unwrap();
+    assert_eq!(stored.len(), JOBS as usize);
+    // Ids are unique within a lane.
+    let mut ids = std::collections::HashSet::new();
+    for (d, l) in stored.iter().zip(&lanes) {
+        assert!(d.created && ids.insert((*l, d.id.clone())), "{l} {}", d.id);
+    }
+    for (lane, count, name) in [(&a, na, 'a'), (&b, nb, 'b')] {
+        let mut order = Vec::new();
+        let mut reserved_ids = Vec::new();
+        while order.len() < count as usize {
+            let got = driver.reserve(lane, 1_000, LEASE).await.unwrap().jobs;
+            assert!(!got.is_empty(), "{} of {count} reserved", order.len());
+            order.extend(got.iter().map(payload_n));
+            reserved_ids.extend(got.into_iter().map(|j| j.id));
+        }
+        assert_eq!(order, (0..count).collect::<Vec<_>>(), "lane {name}");
+        // The ids returned for this lane's jobs, in dispatch order, are the ones reserved.
+        let returned: Vec<JobId> = stored
+            .iter()
+            .zip(&lanes)
+            .filter(|(_, l)| **l == name)
+            .map(|(d, _)| d.id.clone())
+            .collect();
+        assert_eq!(returned, reserved_ids, "lane {name}");
+    }
 }
 
 /// A delay too long for any clock is taken as [`MAX_DELAY`](crate::MAX_DELAY): the job is
