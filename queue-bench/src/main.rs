@@ -2,8 +2,9 @@
 //!
 //! Measures, per driver: bulk enqueue, enqueue one by one from 50 producers, drain (N jobs
 //! queued first, concurrency 50, no-op handler), end to end (producers and workers at once),
-//! this process's CPU per job over the drain and over end to end (getrusage), idle latency
-//! (dispatch to handler start, one job at a time), lateness of delayed jobs, and this process's
+//! this process's CPU per job over the drain and over end to end (getrusage), latency (dispatch
+//! to handler start, one job at a time: back to back, then a pause apart so the worker is idle
+//! when each comes), lateness of delayed jobs, and this process's
 //! CPU while idle. For Redis it adds server CPU time, commands and memory per job, from `INFO cpu`,
 //! `INFO commandstats` and `INFO memory`, and the commands an idle worker sends. Then the
 //! scaling phases drain 10k, 100k and 1M queued jobs (up to `--scaling-max`), and 100k ready jobs

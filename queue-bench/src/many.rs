@@ -1,6 +1,7 @@
 //! The many-handlers phase (Redis): one worker process running 200 handlers that get a job now
 //! and then. Measures the connections the worker holds to Redis, the commands it sends while
-//! every lane is idle, and the pickup latency (dispatch to start) of a job for any of them.
+//! every lane is idle, and the pickup latency (dispatch to start) of jobs a pause apart, each
+//! for the next handler, against the same trickle all for one handler in the same worker.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,13 +13,14 @@ use queue_redis::RedisDriver;
 
 use crate::jobs::{now_ns, BackgroundWorker, PINGED};
 use crate::measurements::ManyHandlersRun;
+use crate::phases::IDLE_GAP;
 use crate::probe::{self, Percentiles};
 
 /// How long the idle window lasts.
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// How long the server must see no command but the phase's own before the idle window starts.
 const SETTLE: Duration = Duration::from_millis(200);
-/// Jobs of the pickup-latency part, each for the next handler in turn.
+/// Jobs of each pickup-latency part: each for the next handler in turn, then all for one.
 const TRICKLE: usize = 400;
 
 /// Dispatch-to-start latencies recorded by the handlers.
@@ -117,23 +119,34 @@ pub(crate) async fn measure(url: &str, client: &redis::Client) -> ManyHandlersRu
     // The two INFO calls themselves are counted in the window; take them off.
     let idle = at_end.saturating_sub(at_start).saturating_sub(1);
 
-    LATENCIES.lock().unwrap().clear();
-    for i in 0..TRICKLE {
-        let pinged = PINGED.notified();
-        queue
-            .dispatch_named(NAMES[i % NAMES.len()], now_ns())
-            .await
-            .expect("dispatch");
-        pinged.await;
+    // Each job a pause after the last one started, so the pool that ran it is back waiting:
+    // first each to the next handler, then all to one.
+    let mut measured = Vec::new();
+    for step in [1, 0] {
+        LATENCIES.lock().unwrap().clear();
+        for i in 0..TRICKLE {
+            tokio::time::sleep(IDLE_GAP).await;
+            let pinged = PINGED.notified();
+            queue
+                .dispatch_named(NAMES[(i * step) % NAMES.len()], now_ns())
+                .await
+                .expect("dispatch");
+            pinged.await;
+        }
+        measured.push(Percentiles::of(std::mem::take(
+            &mut *LATENCIES.lock().unwrap(),
+        )));
     }
     worker.stop().await;
-    let latency = Percentiles::of(std::mem::take(&mut *LATENCIES.lock().unwrap()));
+    let one_handler = measured.pop().expect("one handler's pickups");
+    let latency = measured.pop().expect("pickups");
     ManyHandlersRun {
         handlers: NAMES.len() as u64,
         connections: connections as u64,
         idle_commands_per_s: idle as f64 / IDLE_WINDOW.as_secs_f64(),
         pickups: TRICKLE as u64,
         pickup_latency: latency,
+        one_handler_pickup_latency: one_handler,
     }
 }
 

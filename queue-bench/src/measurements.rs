@@ -91,10 +91,13 @@ pub(crate) struct ManyHandlersRun {
     pub(crate) connections: u64,
     /// Redis commands per second while every lane was idle.
     pub(crate) idle_commands_per_s: f64,
-    /// Jobs dispatched one at a time, each to the next handler in turn.
+    /// Jobs dispatched one at a time, a pause apart, each to the next handler in turn; then as
+    /// many to one handler.
     pub(crate) pickups: u64,
-    /// Their dispatch-to-start latency.
+    /// Their dispatch-to-start latency, each to the next handler.
     pub(crate) pickup_latency: Percentiles,
+    /// The same with every job for one handler, in the same worker.
+    pub(crate) one_handler_pickup_latency: Percentiles,
 }
 
 /// What the big-payload phase measured for one size ([`payloads`](crate::payloads)).
@@ -157,9 +160,13 @@ pub(crate) struct DriverReport {
     pub(crate) worker_cpu_per_job_drain_us: f64,
     /// This process's CPU per job over end to end: producers and worker.
     pub(crate) process_cpu_per_job_end_to_end_us: f64,
-    /// Samples of the idle latency.
+    /// Samples of each latency below.
     pub(crate) latency_samples: u64,
-    /// Dispatch to handler start, one job at a time with an idle worker.
+    /// Dispatch to handler start, one job at a time, each dispatched as the last one started
+    /// (the worker is still finishing it, its threads awake).
+    pub(crate) back_to_back_latency: Percentiles,
+    /// Dispatch to handler start, one job at a time, each dispatched a pause after the last one
+    /// started: the worker is back waiting, its threads asleep.
     pub(crate) idle_latency: Percentiles,
     /// Delayed jobs measured.
     pub(crate) delayed_samples: u64,
@@ -412,6 +419,7 @@ pub(crate) fn report_fixture(jobs_per_s: [f64; 4], cpu_us: Option<[f64; 3]>) -> 
         worker_cpu_per_job_drain_us: 1.0,
         process_cpu_per_job_end_to_end_us: 2.0,
         latency_samples: 1000,
+        back_to_back_latency: Percentiles::default(),
         idle_latency: Percentiles::default(),
         delayed_samples: 200,
         delayed_lateness: Percentiles::default(),

@@ -22,6 +22,9 @@ const PRODUCERS: u64 = 50;
 const E2E_PRODUCERS: u64 = 4;
 /// Jobs per dispatch of the end-to-end producers.
 const E2E_BATCH: u64 = 100;
+/// How long after a job started the next is dispatched when measuring the idle latency: long
+/// enough for the worker to be back waiting (its reserve after the run answered).
+pub(crate) const IDLE_GAP: Duration = Duration::from_millis(5);
 /// How long the idle window lasts.
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// Scaling backlogs smaller than this are drained repeatedly, until about this many jobs.
@@ -98,7 +101,7 @@ impl Bench<'_> {
         let s5 = self.snapshot().await;
 
         self.progress("idle latency");
-        let latency = self.idle_latency().await;
+        let (back_to_back, latency) = self.idle_latency().await;
 
         self.progress("delayed jobs and idle window");
         let (delayed, lateness, idle) = self.delayed_and_idle().await;
@@ -144,6 +147,7 @@ impl Bench<'_> {
             worker_cpu_per_job_drain_us: drained.cpu_per_job_us(n),
             process_cpu_per_job_end_to_end_us: s5.since(&s4).cpu_per_job_us(e2e_jobs),
             latency_samples: self.args.latency_jobs,
+            back_to_back_latency: back_to_back,
             idle_latency: latency,
             delayed_samples: delayed,
             delayed_lateness: lateness,
@@ -283,20 +287,31 @@ impl Bench<'_> {
         (total, elapsed)
     }
 
-    /// Dispatch-to-start latency, one job at a time with an idle worker.
-    async fn idle_latency(&self) -> Percentiles {
-        jobs::LATENCIES.lock().unwrap().clear();
+    /// Dispatch-to-start latency, one job at a time: each dispatched as the last one started,
+    /// then each [`IDLE_GAP`] after it (the worker waiting). Returns (back to back, idle).
+    async fn idle_latency(&self) -> (Percentiles, Percentiles) {
         let worker = BackgroundWorker::start(&self.queue, &["ping"], self.keep);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        for _ in 0..self.args.latency_jobs {
-            let pinged = jobs::PINGED.notified();
-            jobs::ping::dispatch(&self.queue, jobs::now_ns())
-                .await
-                .expect("dispatch");
-            pinged.await;
+        let mut measured = Vec::new();
+        for gap in [None, Some(IDLE_GAP)] {
+            jobs::LATENCIES.lock().unwrap().clear();
+            for _ in 0..self.args.latency_jobs {
+                if let Some(gap) = gap {
+                    tokio::time::sleep(gap).await;
+                }
+                let pinged = jobs::PINGED.notified();
+                jobs::ping::dispatch(&self.queue, jobs::now_ns())
+                    .await
+                    .expect("dispatch");
+                pinged.await;
+            }
+            measured.push(Percentiles::of(std::mem::take(
+                &mut *jobs::LATENCIES.lock().unwrap(),
+            )));
         }
         worker.stop().await;
-        Percentiles::of(std::mem::take(&mut *jobs::LATENCIES.lock().unwrap()))
+        let idle = measured.pop().expect("idle latency");
+        (measured.pop().expect("back-to-back latency"), idle)
     }
 
     /// Delayed jobs one at a time with an idle worker (how late they start), then the same

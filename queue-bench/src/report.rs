@@ -76,11 +76,20 @@ impl DriverReport {
             micros(self.process_cpu_per_job_end_to_end_us),
             None,
         );
+        row(
+            &format!(
+                "back-to-back latency p50 / p99 / max ({} jobs, each dispatched as the last one started)",
+                count(self.latency_samples)
+            ),
+            percentiles(&self.back_to_back_latency),
+            None,
+        );
         let idle = &self.idle_latency;
         row(
             &format!(
-                "idle latency p50 / p99 / max ({} jobs)",
-                count(self.latency_samples)
+                "idle latency p50 / p99 / max ({} jobs, each dispatched {} ms after the last one started)",
+                count(self.latency_samples),
+                crate::phases::IDLE_GAP.as_millis()
             ),
             percentiles(idle),
             Some(if redis {
@@ -160,14 +169,33 @@ impl DriverReport {
                 format!("{} / {:.2}", m.connections, m.idle_commands_per_s),
                 None,
             );
+            let gap = crate::phases::IDLE_GAP.as_millis();
             row(
                 &format!(
-                    "{} handlers in one worker: pickup latency p50 / p99 / max ({} jobs, each to the next handler)",
+                    "{} handlers in one worker: pickup latency p50 / p99 / max ({} jobs, each to the next handler, {gap} ms apart)",
                     m.handlers,
                     count(m.pickups)
                 ),
                 percentiles(&m.pickup_latency),
                 None,
+            );
+            row(
+                &format!(
+                    "{} handlers in one worker: pickup latency p50 / p99 / max ({} jobs, all to one handler, {gap} ms apart)",
+                    m.handlers,
+                    count(m.pickups)
+                ),
+                percentiles(&m.one_handler_pickup_latency),
+                None,
+            );
+            // Judged as shown, to a tenth of a percent.
+            let share = (m.pickup_latency.p50_us * 1_000.0 / m.one_handler_pickup_latency.p50_us)
+                .round()
+                / 10.0;
+            row(
+                "pickup latency p50, each to the next handler ÷ all to one handler",
+                format!("{share:.1}%"),
+                Some(targets::MANY_PICKUP_OF_ONE.check(share)),
             );
         }
         let local = self.network.iter().find(|n| n.round_trip_ms == 0.0);
@@ -756,6 +784,37 @@ mod tests {
         assert_eq!(percent(4.4), "+4%");
         assert_eq!(percent(-12.0), "-12%");
         assert_eq!(bytes_left(2e6), "+2,000,000 bytes (**not freed**)");
+    }
+
+    #[test]
+    fn many_handlers_pickup_is_judged_against_one_handlers() {
+        let p50 = |p50_us| Percentiles {
+            p50_us,
+            p99_us: 2.0 * p50_us,
+            max_us: 3.0 * p50_us,
+        };
+        let with = |each_next, one| {
+            let mut report = crate::measurements::report_fixture([1.0; 4], None);
+            report.many_handlers = Some(crate::measurements::ManyHandlersRun {
+                handlers: 200,
+                connections: 9,
+                idle_commands_per_s: 0.0,
+                pickups: 400,
+                pickup_latency: p50(each_next),
+                one_handler_pickup_latency: p50(one),
+            });
+            let row = report
+                .rows()
+                .into_iter()
+                .find(|r| r.measurement.contains("÷ all to one handler"))
+                .expect("the ratio row");
+            (row.value, row.target.expect("judged").met)
+        };
+        assert_eq!(with(990.0, 900.0), ("110.0%".to_string(), true));
+        assert_eq!(with(1_000.0, 900.0), ("111.1%".to_string(), false));
+        assert_eq!(with(450.0, 900.0), ("50.0%".to_string(), true));
+        // 110.04% shows as 110.0% and is judged so.
+        assert_eq!(with(990.36, 900.0), ("110.0%".to_string(), true));
     }
 
     #[test]
