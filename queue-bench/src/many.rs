@@ -120,23 +120,30 @@ pub(crate) async fn measure(url: &str, client: &redis::Client) -> ManyHandlersRu
     let idle = at_end.saturating_sub(at_start).saturating_sub(1);
 
     // Each job a pause after the last one started, so the pool that ran it is back waiting:
-    // first each to the next handler, then all to one.
-    let mut measured = Vec::new();
-    for step in [1, 0] {
-        LATENCIES.lock().unwrap().clear();
-        for i in 0..TRICKLE {
-            tokio::time::sleep(IDLE_GAP).await;
-            let pinged = PINGED.notified();
-            queue
-                .dispatch_named(NAMES[(i * step) % NAMES.len()], now_ns())
-                .await
-                .expect("dispatch");
-            pinged.await;
+    // first each to the next handler, then all to one. From a task of the runtime, as an
+    // application's dispatches come.
+    let trickle = queue.clone();
+    let mut measured = tokio::spawn(async move {
+        let mut measured = Vec::new();
+        for step in [1, 0] {
+            LATENCIES.lock().unwrap().clear();
+            for i in 0..TRICKLE {
+                tokio::time::sleep(IDLE_GAP).await;
+                let pinged = PINGED.notified();
+                trickle
+                    .dispatch_named(NAMES[(i * step) % NAMES.len()], now_ns())
+                    .await
+                    .expect("dispatch");
+                pinged.await;
+            }
+            measured.push(Percentiles::of(std::mem::take(
+                &mut *LATENCIES.lock().unwrap(),
+            )));
         }
-        measured.push(Percentiles::of(std::mem::take(
-            &mut *LATENCIES.lock().unwrap(),
-        )));
-    }
+        measured
+    })
+    .await
+    .expect("pickup task panicked");
     worker.stop().await;
     let one_handler = measured.pop().expect("one handler's pickups");
     let latency = measured.pop().expect("pickups");

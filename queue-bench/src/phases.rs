@@ -292,23 +292,31 @@ impl Bench<'_> {
     async fn idle_latency(&self) -> (Percentiles, Percentiles) {
         let worker = BackgroundWorker::start(&self.queue, &["ping"], self.keep);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut measured = Vec::new();
-        for gap in [None, Some(IDLE_GAP)] {
-            jobs::LATENCIES.lock().unwrap().clear();
-            for _ in 0..self.args.latency_jobs {
-                if let Some(gap) = gap {
-                    tokio::time::sleep(gap).await;
+        // From a task of the runtime, as an application's dispatches come (a request handler's
+        // task), not from the thread that blocks on the runtime.
+        let (queue, jobs_n) = (self.queue.clone(), self.args.latency_jobs);
+        let mut measured = tokio::spawn(async move {
+            let mut measured = Vec::new();
+            for gap in [None, Some(IDLE_GAP)] {
+                jobs::LATENCIES.lock().unwrap().clear();
+                for _ in 0..jobs_n {
+                    if let Some(gap) = gap {
+                        tokio::time::sleep(gap).await;
+                    }
+                    let pinged = jobs::PINGED.notified();
+                    jobs::ping::dispatch(&queue, jobs::now_ns())
+                        .await
+                        .expect("dispatch");
+                    pinged.await;
                 }
-                let pinged = jobs::PINGED.notified();
-                jobs::ping::dispatch(&self.queue, jobs::now_ns())
-                    .await
-                    .expect("dispatch");
-                pinged.await;
+                measured.push(Percentiles::of(std::mem::take(
+                    &mut *jobs::LATENCIES.lock().unwrap(),
+                )));
             }
-            measured.push(Percentiles::of(std::mem::take(
-                &mut *jobs::LATENCIES.lock().unwrap(),
-            )));
-        }
+            measured
+        })
+        .await
+        .expect("latency task panicked");
         worker.stop().await;
         let idle = measured.pop().expect("idle latency");
         (measured.pop().expect("back-to-back latency"), idle)
