@@ -5,7 +5,8 @@
 //! Each call is polled once as it is admitted, before the next is made. A driver call puts its
 //! request on the connection on its first poll, so the server runs the calls in the order they
 //! were given: the jobs of one lane are stored in dispatch order, as one call after another
-//! would store them. A failed call ends the sending (the calls not sent yet are not made) and
+//! would store them. (That holds for one connection to one server; a cluster connection sends
+//! each request through a task of its own, so its caller keeps one call in flight.) A failed call ends the sending (the calls not sent yet are not made) and
 //! the calls already in flight are awaited, so the caller learns the outcome of every request
 //! that was sent.
 
@@ -19,12 +20,13 @@ use queue_core::Result;
 /// The most calls in flight at once.
 pub(crate) const MAX_CALLS: usize = 4;
 
-/// Runs `calls`, each given with the bytes it sends, with up to [`MAX_CALLS`] in flight and,
+/// Runs `calls`, each given with the bytes it sends, with up to `max_calls` in flight and,
 /// past the first, no more than `max_bytes` sent and not yet answered. Returns the outcomes in
 /// the order of the calls, up to and including the first failure and the calls in flight with
 /// it; the calls after them are not made.
 pub(crate) async fn in_order<T, F>(
     calls: impl IntoIterator<Item = (usize, F)>,
+    max_calls: usize,
     max_bytes: usize,
 ) -> Vec<Result<T>>
 where
@@ -36,7 +38,9 @@ where
     let mut failed = false;
     let mut outcomes = Vec::new();
     loop {
-        while !failed && flying.len() < MAX_CALLS && (flying.is_empty() || bytes_flying < max_bytes)
+        while !failed
+            && flying.len() < max_calls.max(1)
+            && (flying.is_empty() || bytes_flying < max_bytes)
         {
             let Some((bytes, call)) = calls.next() else {
                 break;
@@ -99,7 +103,7 @@ mod tests {
             let took = Duration::from_millis(60 - 10 * n as u64);
             (1, call(log.clone(), n, took, false))
         });
-        let outcomes: Vec<usize> = in_order(calls, usize::MAX)
+        let outcomes: Vec<usize> = in_order(calls, MAX_CALLS, usize::MAX)
             .await
             .into_iter()
             .map(|o| o.unwrap())
@@ -117,10 +121,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn one_call_at_a_time_when_asked() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let calls = (0..3).map(|n| (1, call(log.clone(), n, Duration::from_millis(5), false)));
+        assert_eq!(in_order(calls, 1, usize::MAX).await.len(), 3);
+        let log = log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            ["sent 0", "ended 0", "sent 1", "ended 1", "sent 2", "ended 2"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn big_calls_go_one_at_a_time() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let calls = (0..3).map(|n| (100, call(log.clone(), n, Duration::from_millis(5), false)));
-        assert_eq!(in_order(calls, 100).await.len(), 3);
+        assert_eq!(in_order(calls, MAX_CALLS, 100).await.len(), 3);
         let log = log.lock().unwrap().clone();
         assert_eq!(
             log,
@@ -141,7 +157,7 @@ mod tests {
             });
             (1, call(log.clone(), n, took, n == 1))
         });
-        let shown: Vec<String> = in_order(calls, usize::MAX)
+        let shown: Vec<String> = in_order(calls, MAX_CALLS, usize::MAX)
             .await
             .into_iter()
             .map(|o| match o {

@@ -24,8 +24,9 @@ pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
 impl RedisDriver {
     /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
     /// [`coalesce`](crate::coalesce)), others in calls of at most [`JOBS_PER_CALL`], the lanes
-    /// in turn, several in flight at once (see [`in_flight`](crate::in_flight)): the server
-    /// runs them in order, so each lane's jobs are stored in dispatch order. When a call fails,
+    /// in turn, several in flight at once but one at a time on a cluster (see
+    /// [`in_flight`](crate::in_flight)): the server runs them in order, so each lane's jobs
+    /// are stored in dispatch order. When a call fails,
     /// no further call is made and the error lists what the others stored, calls in flight
     /// after the failed one included (jobs dispatched again from its list then come after
     /// those).
@@ -83,6 +84,13 @@ impl RedisDriver {
                     call.call(scripts, conn, &mut out).await.map(|()| out)
                 })
             }),
+            // A cluster connection routes each request in a task of its own: two in flight
+            // may reach their node in either order, so there the calls go one at a time.
+            if self.inner.conn.is_cluster() {
+                1
+            } else {
+                crate::in_flight::MAX_CALLS
+            },
             crate::scripts::BYTES_PER_CALL,
         )
         .await;
