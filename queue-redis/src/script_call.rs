@@ -1,8 +1,8 @@
 //! A script call written straight into one `EVALSHA` command: the keys gathered in one buffer
 //! and copied once into the command at the first argument, the arguments appended to it as they
-//! come (a call adding keys after arguments keeps those apart until sent). `redis::ScriptInvocation` keeps every key and argument in an allocation of its
-//! own and copies them all into a command when sent; a completion call carrying 512 jobs so
-//! made and freed over a thousand small buffers.
+//! come. Every key comes before the first argument. `redis::ScriptInvocation` keeps every key
+//! and argument in an allocation of its own and copies them all into a command when sent; a
+//! completion call carrying 512 jobs so made and freed over a thousand small buffers.
 
 use std::borrow::Cow;
 
@@ -26,9 +26,6 @@ enum Args {
     /// Straight into the command to send: `EVALSHA`, the hash, the key count, the keys, then
     /// the arguments so far.
     Direct(Cmd),
-    /// Apart from the keys, for a call that added a key after an argument (administration
-    /// scripts naming each lane's keys beside its arguments); joined when sent.
-    Apart(Cmd),
 }
 
 impl<'s> ScriptCall<'s> {
@@ -46,19 +43,17 @@ impl<'s> ScriptCall<'s> {
         self.script
     }
 
-    /// Adds a key (`KEYS[i]` in the script).
+    /// Adds a key (`KEYS[i]` in the script). Every key comes before the first argument: the
+    /// keys are written into the command when the first argument is.
+    ///
+    /// # Panics
+    ///
+    /// When an argument was added already (a bug of the call's wrapper).
     pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
-        if let Args::Direct(cmd) = &self.args {
-            // The arguments written after the keys so far move apart.
-            let mut apart = Cmd::new();
-            let written = 3 + self.keys.args_iter().len();
-            for arg in cmd.args_iter().skip(written) {
-                if let redis::Arg::Simple(bytes) = arg {
-                    apart.arg(bytes);
-                }
-            }
-            self.args = Args::Apart(apart);
-        }
+        assert!(
+            matches!(self.args, Args::None),
+            "a key of a call of a script added after one of its arguments"
+        );
         self.keys.arg(key);
         self
     }
@@ -71,7 +66,7 @@ impl<'s> ScriptCall<'s> {
                 cmd.arg(arg);
                 self.args = Args::Direct(cmd);
             }
-            Args::Direct(cmd) | Args::Apart(cmd) => {
+            Args::Direct(cmd) => {
                 cmd.arg(arg);
             }
         }
@@ -83,11 +78,6 @@ impl<'s> ScriptCall<'s> {
         match &self.args {
             Args::Direct(cmd) => Cow::Borrowed(cmd),
             Args::None => Cow::Owned(started(self.script, &self.keys)),
-            Args::Apart(args) => {
-                let mut cmd = started(self.script, &self.keys);
-                append(&mut cmd, args);
-                Cow::Owned(cmd)
-            }
         }
     }
 }
@@ -183,22 +173,10 @@ mod tests {
     }
 
     #[test]
-    fn keys_added_between_arguments_still_come_first() {
+    #[should_panic(expected = "a key of a call of a script added after one of its arguments")]
+    fn a_key_after_an_argument_is_refused() {
         let script = Script::new("return 1");
         let mut call = ScriptCall::new(&script);
-        call.key("{q}:a")
-            .arg("x")
-            .arg(&["p", "q"][..])
-            .key("{q}:b")
-            .arg("y")
-            .key("{q}:c");
-        assert_eq!(
-            words(&call.command()),
-            expected(
-                &script,
-                &["{q}:a", "{q}:b", "{q}:c"],
-                &[b"x", b"p", b"q", b"y"]
-            )
-        );
+        call.key("{q}:a").arg("x").key("{q}:b");
     }
 }

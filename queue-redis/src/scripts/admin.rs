@@ -104,6 +104,9 @@ impl Purge<'_> {
             // purge does not let a key start more than its rate allows.
             let [kjobs, kring, _kpark, _kfull, _kstate, kof] = self.queue.keyed(job);
             inv.key(kjobs).key(kring).key(kof);
+        }
+        // Each lane's job name, in the order of their keys.
+        for job in self.lanes {
             inv.arg(job);
         }
         Ok(integer(conn, &inv).await? != Some(-1))
