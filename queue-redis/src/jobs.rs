@@ -2,7 +2,6 @@
 //! progress), waiting for work, and reaping expired leases. Each step is one script call
 //! through its wrapper in [`scripts`](crate::scripts), [`JOBS_PER_CALL`] jobs at most.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use queue_core::{Dispatched, Error, Failure, Lane, Lease, NewJob, Reservation, Result};
@@ -23,13 +22,7 @@ pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
 
 impl RedisDriver {
     /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
-    /// [`coalesce`](crate::coalesce)), others in calls of at most [`JOBS_PER_CALL`], the lanes
-    /// in turn, several in flight at once but one at a time on a cluster (see
-    /// [`in_flight`](crate::in_flight)): the server runs them in order, so each lane's jobs
-    /// are stored in dispatch order. When a call fails,
-    /// no further call is made and the error lists what the others stored, calls in flight
-    /// after the failed one included (jobs dispatched again from its list then come after
-    /// those).
+    /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         if jobs.len() == 1 {
             let job = jobs.into_iter().next().expect("one job");
@@ -45,71 +38,17 @@ impl RedisDriver {
                 None => groups.push((lane, vec![i])),
             }
         }
-        for (lane, _) in &groups {
-            self.note_queue(lane.queue()).await?;
-        }
-        let keys: Vec<Arc<LaneKeys>> = groups
-            .iter()
-            .map(|(lane, _)| self.inner.keys.lane(lane))
-            .collect();
-        let members: Vec<Vec<&NewJob>> = groups
-            .iter()
-            .map(|(_, indices)| indices.iter().map(|&i| &jobs[i]).collect())
-            .collect();
-        // Every lane's calls, the lanes in turn: (lane, where in the lane's jobs, how many).
-        let mut calls: Vec<(usize, usize, usize)> = Vec::new();
-        for (g, group) in members.iter().enumerate() {
-            let mut at = 0;
-            for chunk in crate::scripts::batches(group) {
-                calls.push((g, at, chunk.len()));
-                at += chunk.len();
-            }
-        }
-        let created_ms = created_ms();
-        let large = self.large_payloads();
-        let (scripts, conn) = (&self.inner.scripts, &self.inner.conn);
-        let sent = crate::in_flight::in_order(
-            calls.iter().copied().map(|(g, at, n)| {
-                let chunk = &members[g][at..at + n];
-                let bytes = chunk.iter().map(|job| job.spec().payload.len()).sum();
-                let call = Enqueue {
-                    keys: &keys[g],
-                    job: groups[g].0.job(),
-                    jobs: chunk,
-                    created_ms,
-                    large: Some(large),
-                };
-                (bytes, async move {
-                    let mut out = Vec::with_capacity(n);
-                    call.call(scripts, conn, &mut out).await.map(|()| out)
-                })
-            }),
-            // A cluster connection routes each request in a task of its own: two in flight
-            // may reach their node in either order, so there the calls go one at a time.
-            if self.inner.conn.is_cluster() {
-                1
-            } else {
-                crate::in_flight::MAX_CALLS
-            },
-            crate::scripts::BYTES_PER_CALL,
-        )
-        .await;
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
-        let mut failure = None;
-        for (&(g, at, _), outcome) in calls.iter().zip(sent) {
-            match outcome {
-                Ok(stored) => {
-                    for (&i, dispatched) in groups[g].1[at..].iter().zip(stored) {
-                        out[i] = Some(dispatched);
-                    }
-                }
-                Err(error) => {
-                    failure.get_or_insert(error);
-                }
+        for (lane, indices) in groups {
+            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
+            let mut sent = Vec::with_capacity(group.len());
+            let result = self.enqueue_into(&lane, &group, &mut sent).await;
+            for (&i, dispatched) in indices.iter().zip(sent) {
+                out[i] = Some(dispatched);
             }
-        }
-        if let Some(error) = failure {
-            return Err(partly_stored(jobs, out, error));
+            if let Err(error) = result {
+                return Err(partly_stored(jobs, out, error));
+            }
         }
         out.into_iter()
             .map(|d| d.ok_or_else(|| Error::storage("enqueue returned too few results")))
@@ -139,7 +78,9 @@ impl RedisDriver {
     ) -> Result<()> {
         self.note_queue(lane.queue()).await?;
         let keys = self.inner.keys.lane(lane);
-        let created_ms = created_ms();
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
         let large = self.large_payloads();
         for chunk in crate::scripts::batches(jobs) {
             Enqueue {
@@ -418,13 +359,6 @@ impl Sender for RedisDriver {
     ) -> impl std::future::Future<Output = Result<Vec<Dispatched>>> + std::marker::Send {
         self.enqueue_lane(lane, jobs)
     }
-}
-
-/// Now, in ms since the epoch: when jobs dispatched now were created.
-fn created_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64)
 }
 
 /// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are

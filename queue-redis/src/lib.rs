@@ -9,7 +9,6 @@ mod durable;
 mod errors;
 mod event_log;
 mod flows;
-mod in_flight;
 mod jobs;
 mod keyed;
 mod keys;

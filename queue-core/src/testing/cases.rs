@@ -1638,12 +1638,16 @@ async fn requeue_of_thousands_keeps_dispatch_order(driver: Arc<dyn Driver>) {
     assert_eq!(order, (0..TAKEN + 3).collect::<Vec<_>>());
 }
 
-/// A bulk dispatch of more jobs than several storage calls carry, two lanes interleaved (a
-/// driver may send its calls without waiting for each reply), stores every job once and each
-/// lane's jobs leave in dispatch order; what it returns follows the order of the dispatch.
+/// A bulk dispatch of more jobs than several storage calls carry (on Redis, 1,000 jobs each),
+/// two lanes of one queue interleaved, stores every job once and each lane's jobs leave in
+/// dispatch order; what it returns follows the order of the dispatch.
 async fn bulk_dispatch_of_many_calls_keeps_each_lanes_order(driver: Arc<dyn Driver>) {
     const JOBS: i64 = 7_000;
-    let (a, b) = (lane("bulk-order", "a"), lane("bulk-order", "b"));
+    let queue = unique_queue("bulk-order");
+    let (a, b) = (
+        Lane::new(&queue, "a").expect("valid lane"),
+        Lane::new(&queue, "b").expect("valid lane"),
+    );
     // Every third job to lane b, numbered within its lane.
     let (mut na, mut nb) = (0, 0);
     let mut lanes = Vec::new();
