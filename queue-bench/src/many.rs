@@ -1,7 +1,8 @@
 //! The many-handlers phase (Redis): one worker process running 200 handlers that get a job now
 //! and then. Measures the connections the worker holds to Redis, the commands it sends while
 //! every lane is idle, and the pickup latency (dispatch to start) of jobs a pause apart, each
-//! for the next handler, against the same trickle all for one handler in the same worker.
+//! for the next handler, against the same trickle all for one handler in the same worker (the
+//! two in alternating blocks).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,8 +21,10 @@ use crate::probe::{self, Percentiles};
 const IDLE_WINDOW: Duration = Duration::from_secs(3);
 /// How long the server must see no command but the phase's own before the idle window starts.
 const SETTLE: Duration = Duration::from_millis(200);
-/// Jobs of each pickup-latency part: each for the next handler in turn, then all for one.
+/// Jobs of each pickup-latency part: each for the next handler in turn, and all for one.
 const TRICKLE: usize = 400;
+/// Jobs of one block of a part; the parts' blocks alternate.
+const BLOCK: usize = 50;
 
 /// Dispatch-to-start latencies recorded by the handlers.
 static LATENCIES: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
@@ -119,34 +122,40 @@ pub(crate) async fn measure(url: &str, client: &redis::Client) -> ManyHandlersRu
     // The two INFO calls themselves are counted in the window; take them off.
     let idle = at_end.saturating_sub(at_start).saturating_sub(1);
 
-    // Each job a pause after the last one started, so the pool that ran it is back waiting:
-    // first each to the next handler, then all to one. From a task of the runtime, as an
-    // application's dispatches come.
+    // Each job a pause after the last one started, so the pool that ran it is back waiting,
+    // from a task of the runtime, as an application's dispatches come. Blocks of jobs each to
+    // the next handler alternate with blocks all to one handler, so the machine's drift over
+    // the phase falls on both alike.
     let trickle = queue.clone();
-    let mut measured = tokio::spawn(async move {
-        let mut measured = Vec::new();
-        for step in [1, 0] {
-            LATENCIES.lock().unwrap().clear();
-            for i in 0..TRICKLE {
-                tokio::time::sleep(IDLE_GAP).await;
-                let pinged = PINGED.notified();
-                trickle
-                    .dispatch_named(NAMES[(i * step) % NAMES.len()], now_ns())
-                    .await
-                    .expect("dispatch");
-                pinged.await;
+    let (latency, one_handler) = tokio::spawn(async move {
+        let (mut each_next, mut one) = (Vec::new(), Vec::new());
+        let mut next = 0;
+        for _ in 0..TRICKLE / BLOCK {
+            for to_one in [false, true] {
+                for _ in 0..BLOCK {
+                    let name = if to_one {
+                        NAMES[0]
+                    } else {
+                        next += 1;
+                        NAMES[next % NAMES.len()]
+                    };
+                    tokio::time::sleep(IDLE_GAP).await;
+                    let pinged = PINGED.notified();
+                    trickle
+                        .dispatch_named(name, now_ns())
+                        .await
+                        .expect("dispatch");
+                    pinged.await;
+                }
+                let block = std::mem::take(&mut *LATENCIES.lock().unwrap());
+                if to_one { &mut one } else { &mut each_next }.extend(block);
             }
-            measured.push(Percentiles::of(std::mem::take(
-                &mut *LATENCIES.lock().unwrap(),
-            )));
         }
-        measured
+        (Percentiles::of(each_next), Percentiles::of(one))
     })
     .await
     .expect("pickup task panicked");
     worker.stop().await;
-    let one_handler = measured.pop().expect("one handler's pickups");
-    let latency = measured.pop().expect("pickups");
     ManyHandlersRun {
         handlers: NAMES.len() as u64,
         connections: connections as u64,

@@ -188,15 +188,18 @@ impl DriverReport {
                 percentiles(&m.one_handler_pickup_latency),
                 None,
             );
-            // Judged as shown, to a tenth of a percent.
-            let share = (m.pickup_latency.p50_us * 1_000.0 / m.one_handler_pickup_latency.p50_us)
-                .round()
-                / 10.0;
-            row(
-                "pickup latency p50, each to the next handler ÷ all to one handler",
-                format!("{share:.1}%"),
-                Some(targets::MANY_PICKUP_OF_ONE.check(share)),
-            );
+            if m.one_handler_pickup_latency.p50_us > 0.0 {
+                // Judged as shown, to a tenth of a percent.
+                let share = (m.pickup_latency.p50_us * 1_000.0
+                    / m.one_handler_pickup_latency.p50_us)
+                    .round()
+                    / 10.0;
+                row(
+                    "pickup latency p50, each to the next handler ÷ all to one handler",
+                    format!("{share:.1}%"),
+                    Some(targets::MANY_PICKUP_OF_ONE.check(share)),
+                );
+            }
         }
         let local = self.network.iter().find(|n| n.round_trip_ms == 0.0);
         for n in &self.network {
@@ -226,9 +229,6 @@ impl DriverReport {
                     true,
                 ),
             ] {
-                if rounds.is_empty() {
-                    continue;
-                }
                 let value = NetworkRun::median(rounds);
                 let kept = at_zero
                     .filter(|_| n.round_trip_ms > 0.0)
@@ -806,15 +806,29 @@ mod tests {
             let row = report
                 .rows()
                 .into_iter()
-                .find(|r| r.measurement.contains("÷ all to one handler"))
-                .expect("the ratio row");
-            (row.value, row.target.expect("judged").met)
+                .find(|r| r.measurement.contains("÷ all to one handler"))?;
+            Some((row.value, row.target.expect("judged").met))
         };
+        let with = |each_next, one| with(each_next, one).expect("the ratio row");
         assert_eq!(with(990.0, 900.0), ("110.0%".to_string(), true));
         assert_eq!(with(1_000.0, 900.0), ("111.1%".to_string(), false));
         assert_eq!(with(450.0, 900.0), ("50.0%".to_string(), true));
         // 110.04% shows as 110.0% and is judged so.
         assert_eq!(with(990.36, 900.0), ("110.0%".to_string(), true));
+        // Nothing to divide by: no ratio.
+        let mut report = crate::measurements::report_fixture([1.0; 4], None);
+        report.many_handlers = Some(crate::measurements::ManyHandlersRun {
+            handlers: 200,
+            connections: 9,
+            idle_commands_per_s: 0.0,
+            pickups: 0,
+            pickup_latency: Percentiles::default(),
+            one_handler_pickup_latency: Percentiles::default(),
+        });
+        assert!(!report
+            .rows()
+            .iter()
+            .any(|r| r.measurement.contains("÷ all to one handler")));
     }
 
     #[test]
