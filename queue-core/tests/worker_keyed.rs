@@ -3,6 +3,8 @@
 //! limited" pauses only its job's key, and keys with waiting jobs are served round robin.
 
 mod support;
+#[path = "shared/windows.rs"]
+mod windows;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use queue_core::{job, JobContext, JobError};
 use serde::{Deserialize, Serialize};
 use support::{eventually, memory_queue, start};
+use windows::assert_no_window_over;
 
 #[derive(Serialize, Deserialize)]
 struct Call {
@@ -24,20 +27,6 @@ fn calls(tenant: &str, n: u32) -> impl Iterator<Item = Call> + '_ {
         tenant: tenant.into(),
         n,
     })
-}
-
-/// Panics when some window of `per` (less `slack`, the spread between a start's reserve and
-/// its handler's first poll) holds more than `count` of `starts`.
-fn assert_no_window_over(starts: &mut [Instant], count: usize, per: Duration, slack: Duration) {
-    starts.sort();
-    for (i, pair) in starts.windows(count + 1).enumerate() {
-        let spread = pair[count] - pair[0];
-        assert!(
-            spread + slack >= per,
-            "starts {i} to {} fall within {spread:?}: more than {count} in a window of {per:?}",
-            i + count
-        );
-    }
 }
 
 static RATED: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());

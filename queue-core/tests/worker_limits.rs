@@ -3,6 +3,8 @@
 //! handler that says "rate limited" pauses its lane without spending the attempt.
 
 mod support;
+#[path = "shared/windows.rs"]
+mod windows;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use queue_core::{
 };
 use queue_memory::MemoryDriver;
 use support::{eventually, memory_queue, start};
+use windows::assert_no_window_over;
 
 /// Start times of `rated` runs.
 static RATED: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
@@ -28,20 +31,6 @@ async fn rated(_n: u32, ctx: JobContext) -> Result<(), JobError> {
         "a job held back by the rate spends no attempt"
     );
     Ok(())
-}
-
-/// Panics when some window of `per` (less `slack`, the spread between a start's reserve and
-/// its handler's first poll) holds more than `count` of `starts`.
-fn assert_no_window_over(starts: &mut [Instant], count: usize, per: Duration, slack: Duration) {
-    starts.sort();
-    for (i, pair) in starts.windows(count + 1).enumerate() {
-        let spread = pair[count] - pair[0];
-        assert!(
-            spread + slack >= per,
-            "starts {i} to {} fall within {spread:?}: more than {count} in a window of {per:?}",
-            i + count
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,44 +4,23 @@
 //! and keys with waiting jobs are served round robin.
 
 mod support;
+#[path = "../../queue-core/tests/shared/windows.rs"]
+mod windows;
+#[path = "support/workers.rs"]
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use queue_core::{job, JobContext, JobError, Queue};
+use queue_core::{job, JobContext, JobError};
 use queue_redis::RedisDriver;
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
 use tokio_util::sync::CancellationToken;
-
-async fn connect(server: &RedisServer) -> Queue {
-    let driver = RedisDriver::connect(&server.url()).await.expect("connect");
-    Queue::new(Arc::new(driver))
-}
-
-/// A worker of `handler` on its own connection, until the token is cancelled.
-async fn worker(
-    server: &RedisServer,
-    handler: &str,
-    stop: &CancellationToken,
-) -> tokio::task::JoinHandle<queue_core::Result<()>> {
-    let queue = connect(server).await;
-    let builder = queue.worker().handlers([handler]);
-    tokio::spawn(builder.run_until(stop.clone().cancelled_owned()))
-}
-
-async fn until(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} not reached within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+use windows::assert_no_window_over;
+use workers::{connect, until, worker};
 
 #[derive(Serialize, Deserialize)]
 struct Call {
@@ -54,20 +33,6 @@ fn calls(tenant: &str, n: u32) -> impl Iterator<Item = Call> + '_ {
         tenant: tenant.into(),
         n,
     })
-}
-
-/// Panics when some window of `per` (less `slack`, the spread between a start's reserve and
-/// its handler's first poll) holds more than `count` of `starts`.
-fn assert_no_window_over(starts: &mut [Instant], count: usize, per: Duration, slack: Duration) {
-    starts.sort();
-    for (i, pair) in starts.windows(count + 1).enumerate() {
-        let spread = pair[count] - pair[0];
-        assert!(
-            spread + slack >= per,
-            "starts {i} to {} fall within {spread:?}: more than {count} in a window of {per:?}",
-            i + count
-        );
-    }
 }
 
 static RATED: Mutex<Vec<(String, Instant)>> = Mutex::new(Vec::new());

@@ -4,56 +4,20 @@
 //! pauses its lane on both without spending the attempt.
 
 mod support;
+#[path = "../../queue-core/tests/shared/windows.rs"]
+mod windows;
+#[path = "support/workers.rs"]
+mod workers;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use queue_core::{job, JobContext, JobError, Queue};
-use queue_redis::RedisDriver;
+use queue_core::{job, JobContext, JobError};
 use support::RedisServer;
 use tokio_util::sync::CancellationToken;
-
-async fn connect(server: &RedisServer) -> Queue {
-    let driver = RedisDriver::connect(&server.url()).await.expect("connect");
-    Queue::new(Arc::new(driver))
-}
-
-/// A worker of `handler` on its own connection, until the token is cancelled.
-async fn worker(
-    server: &RedisServer,
-    handler: &str,
-    stop: &CancellationToken,
-) -> tokio::task::JoinHandle<queue_core::Result<()>> {
-    let queue = connect(server).await;
-    let builder = queue.worker().handlers([handler]);
-    tokio::spawn(builder.run_until(stop.clone().cancelled_owned()))
-}
-
-async fn until(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} not reached within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Panics when some window of `per` (less `slack`, the spread between a start's reserve and
-/// its handler's first poll) holds more than `count` of `starts`.
-fn assert_no_window_over(starts: &mut [Instant], count: usize, per: Duration, slack: Duration) {
-    starts.sort();
-    for (i, pair) in starts.windows(count + 1).enumerate() {
-        let spread = pair[count] - pair[0];
-        assert!(
-            spread + slack >= per,
-            "starts {i} to {} fall within {spread:?}: more than {count} in a window of {per:?}",
-            i + count
-        );
-    }
-}
+use windows::assert_no_window_over;
+use workers::{connect, until, worker};
 
 static RATED: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
 
