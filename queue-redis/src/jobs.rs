@@ -2,6 +2,7 @@
 //! progress), waiting for work, and reaping expired leases. Each step is one script call
 //! through its wrapper in [`scripts`](crate::scripts), [`JOBS_PER_CALL`] jobs at most.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use queue_core::{Dispatched, Error, Failure, Lane, Lease, NewJob, Reservation, Result};
@@ -22,7 +23,12 @@ pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
 
 impl RedisDriver {
     /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
-    /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order.
+    /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order, in
+    /// calls of at most [`JOBS_PER_CALL`] jobs: the first call alone, then up to [`TOGETHER`]
+    /// calls in one request (see [`together`]; one call per request on a cluster). A failed
+    /// call ends the dispatch after its request: the error lists what every call stored, those
+    /// sent with the failed one and after it included, so jobs dispatched again from its list
+    /// come after those.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         if jobs.len() == 1 {
             let job = jobs.into_iter().next().expect("one job");
@@ -38,17 +44,84 @@ impl RedisDriver {
                 None => groups.push((lane, vec![i])),
             }
         }
+        for (lane, _) in &groups {
+            self.note_queue(lane.queue()).await?;
+        }
+        let keys: Vec<Arc<LaneKeys>> = groups
+            .iter()
+            .map(|(lane, _)| self.inner.keys.lane(lane))
+            .collect();
+        let members: Vec<Vec<&NewJob>> = groups
+            .iter()
+            .map(|(_, indices)| indices.iter().map(|&i| &jobs[i]).collect())
+            .collect();
+        // Every lane's calls, the lanes in turn: (lane, where in the lane's jobs, how many).
+        let mut calls: Vec<(usize, usize, usize)> = Vec::new();
+        for (g, group) in members.iter().enumerate() {
+            let mut at = 0;
+            for chunk in crate::scripts::batches(group) {
+                calls.push((g, at, chunk.len()));
+                at += chunk.len();
+            }
+        }
+        let created_ms = created_ms();
+        let large = self.large_payloads();
+        let enqueue = |(g, at, n): (usize, usize, usize)| Enqueue {
+            keys: &keys[g],
+            job: groups[g].0.job(),
+            jobs: &members[g][at..at + n],
+            created_ms,
+            large: Some(large),
+        };
+        let bytes = |(g, at, n): (usize, usize, usize)| -> usize {
+            members[g][at..at + n]
+                .iter()
+                .map(|job| job.spec().payload.len())
+                .sum()
+        };
+        let (scripts, conn) = (&self.inner.scripts, &self.inner.conn);
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
-        for (lane, indices) in groups {
-            let group: Vec<&NewJob> = indices.iter().map(|&i| &jobs[i]).collect();
-            let mut sent = Vec::with_capacity(group.len());
-            let result = self.enqueue_into(&lane, &group, &mut sent).await;
-            for (&i, dispatched) in indices.iter().zip(sent) {
-                out[i] = Some(dispatched);
+        let mut failure = None;
+        let mut k = 0;
+        while k < calls.len() && failure.is_none() {
+            // The first call goes alone (it loads the script should the server not know it),
+            // then calls go TOGETHER to a request (see `together`), or alone.
+            let end = if k == 0 || conn.is_cluster() {
+                k + 1
+            } else {
+                together(&calls[k..], |c| enqueue(c).takes_bodies(), bytes) + k
+            };
+            let outcomes = if end == k + 1 {
+                let mut stored = Vec::new();
+                let outcome = enqueue(calls[k]).call(scripts, conn, &mut stored).await;
+                vec![outcome.map(|()| stored)]
+            } else {
+                let sent: Vec<Enqueue<'_>> = calls[k..end].iter().map(|&c| enqueue(c)).collect();
+                match Enqueue::call_together(&sent, scripts, conn).await {
+                    Ok(outcomes) => outcomes,
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            };
+            for (&(g, at, _), outcome) in calls[k..end].iter().zip(outcomes) {
+                match outcome {
+                    Ok(stored) => {
+                        for (&i, dispatched) in groups[g].1[at..].iter().zip(stored) {
+                            out[i] = Some(dispatched);
+                        }
+                    }
+                    Err(error) => {
+                        failure.get_or_insert(error);
+                    }
+                }
             }
-            if let Err(error) = result {
-                return Err(partly_stored(jobs, out, error));
-            }
+            k = end;
+        }
+        drop(members);
+        if let Some(error) = failure {
+            return Err(partly_stored(jobs, out, error));
         }
         out.into_iter()
             .map(|d| d.ok_or_else(|| Error::storage("enqueue returned too few results")))
@@ -78,9 +151,7 @@ impl RedisDriver {
     ) -> Result<()> {
         self.note_queue(lane.queue()).await?;
         let keys = self.inner.keys.lane(lane);
-        let created_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
+        let created_ms = created_ms();
         let large = self.large_payloads();
         for chunk in crate::scripts::batches(jobs) {
             Enqueue {
@@ -361,6 +432,45 @@ impl Sender for RedisDriver {
     }
 }
 
+/// Most enqueue calls sent together in one request.
+const TOGETHER: usize = 4;
+
+/// How many of `calls` (lane, where in its jobs, how many), from the first, go together in one
+/// request: up to [`TOGETHER`] in a row, none of which `takes_bodies` (such a call sends two
+/// requests: it goes alone), with at most [`BYTES_PER_CALL`](crate::scripts::BYTES_PER_CALL) of
+/// payloads in all. At least one.
+///
+/// One request keeps their order: Redis runs a connection's commands in the order they come, and
+/// a request's commands come together, whatever happens to the connection's other requests.
+/// Separate requests sent without waiting would not: a call waiting for a connection being
+/// opened, or reloading its script after `NOSCRIPT`, could be overtaken by the next.
+fn together(
+    calls: &[(usize, usize, usize)],
+    takes_bodies: impl Fn((usize, usize, usize)) -> bool,
+    bytes: impl Fn((usize, usize, usize)) -> usize,
+) -> usize {
+    let mut total = 0;
+    let mut n = 0;
+    for &call in calls.iter().take(TOGETHER) {
+        if takes_bodies(call) {
+            break;
+        }
+        total += bytes(call);
+        if n > 0 && total > crate::scripts::BYTES_PER_CALL {
+            break;
+        }
+        n += 1;
+    }
+    n.max(1)
+}
+
+/// Now, in ms since the epoch: when jobs dispatched now were created.
+fn created_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64)
+}
+
 /// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
 /// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
 fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
@@ -381,5 +491,31 @@ fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) 
         stored,
         not_stored,
         source: Box::new(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_go_together_four_at_most_alone_when_they_take_bodies_and_within_the_bytes() {
+        let calls: Vec<(usize, usize, usize)> = (0..10).map(|k| (0, k * 1000, 1000)).collect();
+        let small = |_| 1_000;
+        // Four at most, and only as many as there are.
+        assert_eq!(together(&calls, |_| false, small), 4);
+        assert_eq!(together(&calls[8..], |_| false, small), 2);
+        // A call taking bodies ends the run before it, and goes alone when it is first.
+        let third_takes = |(_, at, _): (usize, usize, usize)| at == 2000;
+        assert_eq!(together(&calls, third_takes, small), 2);
+        assert_eq!(together(&calls[2..], third_takes, small), 1);
+        // Payloads past BYTES_PER_CALL in all end the run; a first call past it alone still goes.
+        let third = crate::scripts::BYTES_PER_CALL / 3;
+        assert_eq!(together(&calls, |_| false, |_| third), 3);
+        assert_eq!(together(&calls, |_| false, |_| third + 1), 2);
+        assert_eq!(
+            together(&calls, |_| false, |_| crate::scripts::BYTES_PER_CALL + 1),
+            1
+        );
     }
 }

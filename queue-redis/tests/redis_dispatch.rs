@@ -156,3 +156,47 @@ async fn a_lone_dispatch_given_up_while_waiting_is_not_stored() {
         "jobs 0, 1 and 3; job 2's caller gave up before it was sent"
     );
 }
+
+/// A bulk dispatch of several calls' worth made when the server has forgotten its scripts
+/// (`SCRIPT FLUSH`, as after a restart) loads the script with its first call, sends the rest
+/// together, and stores every job once, in dispatch order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_dispatch_after_a_script_flush_stores_every_job_in_order() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    // A first dispatch loads the script; then the server forgets it.
+    lone::dispatch(&queue, 0).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let before = script_calls(&server).await;
+    let stored = queue
+        .dispatch_bulk((1..=4_500).map(lone::job))
+        .await
+        .expect("the bulk dispatch");
+    // Five calls of at most 1,000 jobs, the first sent twice (refused with NOSCRIPT, then
+    // again once the script was loaded).
+    assert_eq!(script_calls(&server).await - before, 6);
+    assert_eq!(stored.len(), 4_500);
+    let lane = queue_core::Lane::new("lone", "lone").unwrap();
+    let mut reserved = Vec::new();
+    while reserved.len() < 4_501 {
+        let got = queue
+            .driver()
+            .reserve(&lane, 1_000, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .jobs;
+        assert!(!got.is_empty(), "{} of 4,501 reserved", reserved.len());
+        reserved.extend(got.into_iter().map(|job| job.id));
+    }
+    // The lone job first, then the bulk dispatch's jobs in its order.
+    assert_eq!(
+        reserved[1..],
+        stored.iter().map(|d| d.id.clone()).collect::<Vec<_>>()[..]
+    );
+}

@@ -1639,8 +1639,9 @@ async fn requeue_of_thousands_keeps_dispatch_order(driver: Arc<dyn Driver>) {
 }
 
 /// A bulk dispatch of more jobs than several storage calls carry (on Redis, 1,000 jobs each),
-/// two lanes of one queue interleaved, stores every job once and each lane's jobs leave in
-/// dispatch order; what it returns follows the order of the dispatch.
+/// two lanes of one queue interleaved and one job big enough to be stored beside its record,
+/// stores every job once and each lane's jobs leave in dispatch order; what it returns follows
+/// the order of the dispatch.
 async fn bulk_dispatch_of_many_calls_keeps_each_lanes_order(driver: Arc<dyn Driver>) {
     const JOBS: i64 = 7_000;
     let queue = unique_queue("bulk-order");
@@ -1657,6 +1658,12 @@ async fn bulk_dispatch_of_many_calls_keeps_each_lanes_order(driver: Arc<dyn Driv
                 nb += 1;
                 lanes.push('b');
                 job(&b, json!({ "n": nb - 1 }))
+            } else if na == 1_500 {
+                // In lane a's second call: 10 KB, past Redis's 8 KiB default for payloads
+                // stored beside their records.
+                na += 1;
+                lanes.push('a');
+                job(&a, json!({ "n": na - 1, "filler": "x".repeat(10_000) }))
             } else {
                 na += 1;
                 lanes.push('a');

@@ -37,16 +37,8 @@ impl Enqueue<'_> {
         conn: &Commands,
         out: &mut Vec<Dispatched>,
     ) -> Result<()> {
-        // Plain jobs (numbered, priority 0, no delay) send only their envelopes.
-        let plain = self
-            .jobs
-            .iter()
-            .map(|job| job.spec())
-            .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero());
-        if let Some(large) = self
-            .large
-            .filter(|l| self.jobs.iter().any(|j| l.takes(&j.spec())))
-        {
+        let plain = self.plain();
+        if let Some(large) = self.large.filter(|_| self.takes_bodies()) {
             let outside: Vec<bool> = self.jobs.iter().map(|j| large.takes(&j.spec())).collect();
             {
                 return self
@@ -58,6 +50,60 @@ impl Enqueue<'_> {
         self.args(&mut inv, plain, None);
         let reply = conn.invoke(&inv).await?;
         self.read(reply, out)
+    }
+
+    /// Whether every job is plain (numbered, priority 0, no delay): such jobs send only their
+    /// envelopes.
+    fn plain(&self) -> bool {
+        self.jobs
+            .iter()
+            .map(|job| job.spec())
+            .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero())
+    }
+
+    /// Whether some payload of the batch goes to the body hash ([`bodies`](crate::bodies)).
+    pub(crate) fn takes_bodies(&self) -> bool {
+        self.large
+            .is_some_and(|large| self.jobs.iter().any(|job| large.takes(&job.spec())))
+    }
+
+    /// Sends `calls`, none of which [takes bodies](Self::takes_bodies), as one request: a
+    /// pipeline of their script calls, which Redis runs in order, each on its own. Returns what
+    /// became of each call's jobs, in order (a call refused does not stop those after it), or
+    /// the request's error, when nothing is known of any of them.
+    pub(crate) async fn call_together(
+        calls: &[Enqueue<'_>],
+        scripts: &Scripts,
+        conn: &Commands,
+    ) -> Result<Vec<Result<Vec<Dispatched>>>> {
+        let mut pipe = redis::pipe();
+        for call in calls {
+            let mut eval = redis::cmd("EVALSHA");
+            eval.arg(scripts.enqueue.get_hash())
+                .arg(call.keys.all().len())
+                .arg(call.keys.all());
+            call.args(&mut eval, call.plain(), None);
+            pipe.add_command(eval);
+        }
+        pipe.ignore_errors();
+        let replies: Vec<redis::RedisResult<Value>> = conn.pipe(&pipe).await?;
+        if replies.len() != calls.len() {
+            return Err(Error::storage(format!(
+                "{} replies to {} enqueue calls sent together",
+                replies.len(),
+                calls.len()
+            )));
+        }
+        Ok(calls
+            .iter()
+            .zip(replies)
+            .map(|(call, reply)| {
+                let reply = reply.map_err(|e| conn.error(e))?;
+                let mut out = Vec::with_capacity(call.jobs.len());
+                call.read(reply, &mut out)?;
+                Ok(out)
+            })
+            .collect())
     }
 
     /// [`Enqueue::call`] for a batch some of whose payloads go to the body hash
