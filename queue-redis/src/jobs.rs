@@ -119,7 +119,6 @@ impl RedisDriver {
             }
             k = end;
         }
-        drop(members);
         if let Some(error) = failure {
             return Err(partly_stored(jobs, out, error));
         }

@@ -61,6 +61,16 @@ impl Enqueue<'_> {
             .all(|job| job.id.is_none() && job.priority == 0 && job.delay.is_zero())
     }
 
+    /// `EVALSHA` of the enqueue script with the lane's keys, ready for [`Enqueue::args`], for a
+    /// call sent inside a pipeline (a lone call goes through a [`ScriptCall`](crate::scripts::ScriptCall)).
+    fn evalsha(&self, scripts: &Scripts) -> redis::Cmd {
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(scripts.enqueue.get_hash())
+            .arg(self.keys.all().len())
+            .arg(self.keys.all());
+        eval
+    }
+
     /// Whether some payload of the batch goes to the body hash ([`bodies`](crate::bodies)).
     pub(crate) fn takes_bodies(&self) -> bool {
         self.large
@@ -78,10 +88,7 @@ impl Enqueue<'_> {
     ) -> Result<Vec<Result<Vec<Dispatched>>>> {
         let mut pipe = redis::pipe();
         for call in calls {
-            let mut eval = redis::cmd("EVALSHA");
-            eval.arg(scripts.enqueue.get_hash())
-                .arg(call.keys.all().len())
-                .arg(call.keys.all());
+            let mut eval = call.evalsha(scripts);
             call.args(&mut eval, call.plain(), None);
             pipe.add_command(eval);
         }
@@ -134,10 +141,7 @@ impl Enqueue<'_> {
                     .arg(large.body(job.spec().payload));
             }
         }
-        let mut eval = redis::cmd("EVALSHA");
-        eval.arg(scripts.enqueue.get_hash())
-            .arg(self.keys.all().len())
-            .arg(self.keys.all());
+        let mut eval = self.evalsha(scripts);
         self.args(&mut eval, plain, Some((first, outside)));
         let mut pipe = redis::pipe();
         pipe.atomic().add_command(hset).add_command(eval);
