@@ -9,6 +9,15 @@
 //! whether it was new, or the error of the call that carried it (of the same kind, so a
 //! connectivity failure stays retryable).
 //!
+//! Big payloads are the exception to one call at a time: once the jobs waiting behind a lane's
+//! call hold [`SEND_AT_BYTES`], they go in a call of their own at once, up to [`MOST_SENDING`]
+//! calls of the lane on their way together. A call of megabytes costs the client and the server
+//! time in proportion to its bytes, not the fixed cost the grouping saves, and with one call at
+//! a time each waited for the last to be answered, the client and the server taking turns (50
+//! producers of 100 KB jobs: 57 µs of client CPU per job, one job per 241 µs). Jobs dispatched
+//! alone while other lone dispatches are on their way have no order among them (none has
+//! returned), so calls on their way together may be stored in any order.
+//!
 //! The [`Gatherer`] knows nothing of Redis: it sends through the [`Sender`] each dispatch
 //! brings.
 
@@ -32,6 +41,13 @@ pub(crate) trait Sender: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Dispatched>>> + Send;
 }
 
+/// Payload bytes of waiting jobs that go in a call of their own at once, however many calls of
+/// their lane are on their way (up to [`MOST_SENDING`]).
+pub(crate) const SEND_AT_BYTES: usize = 1 << 20;
+
+/// Calls of one lane's lone dispatches on their way to Redis together, at most.
+pub(crate) const MOST_SENDING: usize = 4;
+
 /// Lone dispatches waiting, per lane. Cloning shares them.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Gatherer {
@@ -43,10 +59,20 @@ type Outcome = oneshot::Sender<Result<Dispatched>>;
 
 #[derive(Debug, Default)]
 struct Gathering {
-    /// A call of this lane's lone dispatches is on its way to Redis.
-    sending: bool,
+    /// Calls of this lane's lone dispatches on their way to Redis (each a turn).
+    sending: usize,
     /// Jobs that came meanwhile, each with where its outcome goes.
     waiting: Vec<(NewJob, Outcome)>,
+    /// The payload bytes of the waiting jobs.
+    waiting_bytes: usize,
+}
+
+impl Gathering {
+    /// Takes the waiting jobs for a turn.
+    fn take(&mut self) -> Vec<(NewJob, Outcome)> {
+        self.waiting_bytes = 0;
+        std::mem::take(&mut self.waiting)
+    }
 }
 
 /// Ends a lane's turn when dropped, also if the dispatch that sent was cancelled: jobs that
@@ -70,18 +96,27 @@ impl Gatherer {
     /// some are waiting.
     pub(crate) async fn dispatch<S: Sender>(&self, job: NewJob, sender: S) -> Result<Dispatched> {
         let lane = job.lane()?;
+        let mut now = None;
         let waiting = {
             let mut lanes = self.lanes.lock();
             let gathering = lanes.entry(lane.clone()).or_default();
-            if gathering.sending {
+            if gathering.sending > 0 {
                 let (sent, outcome) = oneshot::channel();
+                gathering.waiting_bytes += job.spec().payload.len();
                 gathering.waiting.push((job, sent));
+                if gathering.waiting_bytes >= SEND_AT_BYTES && gathering.sending < MOST_SENDING {
+                    gathering.sending += 1;
+                    now = Some(gathering.take());
+                }
                 Err(outcome)
             } else {
-                gathering.sending = true;
+                gathering.sending = 1;
                 Ok(job)
             }
         };
+        if let Some(gathered) = now {
+            self.start_turn(sender.clone(), lane.clone(), gathered);
+        }
         match waiting {
             Ok(job) => {
                 let turn = Turn {
@@ -101,8 +136,8 @@ impl Gatherer {
         }
     }
 
-    /// Ends the turn of `lane`: sends the jobs that gathered, in a task of their own, or marks
-    /// the lane idle.
+    /// Ends a turn of `lane`: sends the jobs that gathered, in a task of their own, or counts
+    /// one call fewer on its way (the lane is idle after the last).
     fn end_turn<S: Sender>(&self, sender: S, lane: Lane) {
         let gathered = {
             let mut lanes = self.lanes.lock();
@@ -110,11 +145,20 @@ impl Gatherer {
                 return;
             };
             if gathering.waiting.is_empty() {
-                lanes.remove(&lane);
+                gathering.sending = gathering.sending.saturating_sub(1);
+                if gathering.sending == 0 {
+                    lanes.remove(&lane);
+                }
                 return;
             }
-            std::mem::take(&mut gathering.waiting)
+            gathering.take()
         };
+        self.start_turn(sender, lane, gathered);
+    }
+
+    /// Sends `gathered` jobs of `lane` in a turn of their own, in a task (the turn is counted
+    /// in the lane's `sending` already).
+    fn start_turn<S: Sender>(&self, sender: S, lane: Lane, gathered: Vec<(NewJob, Outcome)>) {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 // The next turn exists before its task does: a runtime shutting down drops a
@@ -210,6 +254,140 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::sync::Semaphore;
+
+    /// Calls held until the test lets them answer, counted as they go.
+    #[derive(Clone, Default)]
+    struct Held {
+        inner: Arc<HeldInner>,
+    }
+
+    struct HeldInner {
+        /// Each call takes a permit to answer.
+        answers: Semaphore,
+        /// Calls on their way now, the most at once, and the jobs of each call in order.
+        state: Mutex<(usize, usize, Vec<usize>)>,
+        numbered: AtomicU64,
+    }
+
+    impl Default for HeldInner {
+        fn default() -> Self {
+            Self {
+                answers: Semaphore::new(0),
+                state: Mutex::default(),
+                numbered: AtomicU64::new(1),
+            }
+        }
+    }
+
+    impl Sender for Held {
+        async fn send(&self, _lane: &Lane, jobs: &[&NewJob]) -> Result<Vec<Dispatched>> {
+            {
+                let mut state = self.inner.state.lock();
+                state.0 += 1;
+                state.1 = state.1.max(state.0);
+                state.2.push(jobs.len());
+            }
+            self.inner.answers.acquire().await.expect("open").forget();
+            self.inner.state.lock().0 -= 1;
+            Ok(jobs
+                .iter()
+                .map(|_| {
+                    let n = self.inner.numbered.fetch_add(1, Ordering::Relaxed);
+                    Dispatched::new(n.into(), true)
+                })
+                .collect())
+        }
+    }
+
+    impl Held {
+        /// Waits until `n` calls are on their way at once (panics after 10 s).
+        async fn until_sending(&self, n: usize) {
+            let sending = async {
+                while self.inner.state.lock().0 < n {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), sending)
+                .await
+                .unwrap_or_else(|_| panic!("{n} calls were never on their way at once"));
+        }
+
+        /// (the most calls on their way at once, the jobs of each call).
+        fn seen(&self) -> (usize, Vec<usize>) {
+            let state = self.inner.state.lock();
+            (state.1, state.2.clone())
+        }
+    }
+
+    /// Dispatches `count` lone jobs of `bytes` each through `sender`, each from a task of its
+    /// own, once the first has taken the lane's turn; returns their tasks, first included.
+    async fn dispatch_lone(
+        gatherer: &Gatherer,
+        sender: &Held,
+        count: usize,
+        bytes: usize,
+    ) -> Vec<tokio::task::JoinHandle<Result<Dispatched>>> {
+        let job = || NewJob::named("lone_job", vec![b'x'; bytes]).queue("lone");
+        let mut tasks = Vec::new();
+        let (g, s) = (gatherer.clone(), sender.clone());
+        let first = job();
+        tasks.push(tokio::spawn(async move { g.dispatch(first, s).await }));
+        sender.until_sending(1).await;
+        for _ in 1..count {
+            let (g, s, job) = (gatherer.clone(), sender.clone(), job());
+            tasks.push(tokio::spawn(async move { g.dispatch(job, s).await }));
+        }
+        tasks
+    }
+
+    /// Waits for every task and returns the ids their callers got.
+    async fn ids(tasks: Vec<tokio::task::JoinHandle<Result<Dispatched>>>) -> Vec<String> {
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(task.await.expect("task").expect("dispatch").id.to_string());
+        }
+        ids
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lone_dispatches_of_big_payloads_that_meet_go_in_calls_on_their_way_together() {
+        let (gatherer, sender) = (Gatherer::default(), Held::default());
+        // 300 KB each: every fourth waiting job passes SEND_AT_BYTES.
+        let tasks = dispatch_lone(&gatherer, &sender, 21, 300 << 10).await;
+        // The first call and MOST_SENDING - 1 more, each of 4 jobs, are on their way before
+        // any answers; the rest wait for a turn to end.
+        sender.until_sending(MOST_SENDING).await;
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(sender.seen().1, vec![1, 4, 4, 4]);
+        sender.inner.answers.add_permits(1000);
+        let ids = ids(tasks).await;
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), 21, "each caller got its own job: {ids:?}");
+        let (most, calls) = sender.seen();
+        assert_eq!(most, MOST_SENDING);
+        assert_eq!(calls.iter().sum::<usize>(), 21, "{calls:?}");
+        assert!(gatherer.lanes.lock().is_empty(), "the lane went idle");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lone_dispatches_of_small_payloads_keep_one_call_on_its_way() {
+        let (gatherer, sender) = (Gatherer::default(), Held::default());
+        let tasks = dispatch_lone(&gatherer, &sender, 200, 100).await;
+        for _ in 0..200 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(sender.seen(), (1, vec![1]), "the others wait for the first");
+        sender.inner.answers.add_permits(1000);
+        assert_eq!(ids(tasks).await.len(), 200);
+        let (most, calls) = sender.seen();
+        assert_eq!(most, 1);
+        assert_eq!(calls.iter().sum::<usize>(), 200, "{calls:?}");
+        assert!(gatherer.lanes.lock().is_empty(), "the lane went idle");
+    }
 
     #[test]
     fn a_shared_error_keeps_its_kind_message_and_source() {

@@ -16,12 +16,22 @@ async fn lone(_n: u32) -> Result<(), JobError> {
     Ok(())
 }
 
+#[job(queue = "lone_big")]
+async fn lone_big(_text: String) -> Result<(), JobError> {
+    Ok(())
+}
+
 async fn redis_queue(url: &str) -> Queue {
     Queue::new(Arc::new(RedisDriver::connect(url).await.expect("connect")))
 }
 
 /// Script calls (EVALSHA) the server has run, from INFO commandstats.
 async fn script_calls(server: &RedisServer) -> u64 {
+    command_calls(server, "evalsha").await
+}
+
+/// Calls of `command` the server has run, from INFO commandstats.
+async fn command_calls(server: &RedisServer, command: &str) -> u64 {
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let info: String = redis::cmd("INFO")
@@ -30,7 +40,7 @@ async fn script_calls(server: &RedisServer) -> u64 {
         .await
         .unwrap();
     info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
         .and_then(|rest| rest.split(',').next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -90,6 +100,48 @@ async fn lone_dispatches_that_meet_share_calls_and_each_get_their_own_outcome() 
     }
     assert_eq!(created, 1, "one of ten dispatches of `order-7` stored it");
     assert_eq!(queue.counts("lone").await.unwrap().ready, 201);
+}
+
+/// Lone dispatches of big payloads that meet do not all wait for one call: once a megabyte
+/// waits, it goes in a call of its own, up to four calls of the lane on their way together. A
+/// payload stored beside its record takes its id first (`INCRBY`), so counting those counts
+/// the calls: 40 jobs of 100 KB made during a pause go in five (the first alone, three of 11
+/// sent while it waits, then the 6 left once it answered), where one call at a time made two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_dispatches_of_big_payloads_that_meet_go_in_calls_on_their_way_together() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    let before = command_calls(&server, "incrby").await;
+    pause(&server, 1000).await;
+    let tasks: Vec<_> = (0..40u8)
+        .map(|n| {
+            let queue = queue.clone();
+            let text = char::from(b'a' + n % 26).to_string().repeat(100 << 10);
+            tokio::spawn(async move { (lone_big::dispatch(&queue, text.clone()).await, text) })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let (dispatched, text) = task.await.unwrap();
+        let dispatched = dispatched.expect("dispatch");
+        assert!(dispatched.created);
+        let stored = queue
+            .job("lone_big", &dispatched.id)
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            stored.payload,
+            serde_json::to_vec(&text).unwrap(),
+            "job {} holds its own payload",
+            dispatched.id
+        );
+        ids.insert(dispatched.id);
+    }
+    assert_eq!(ids.len(), 40, "every job got an id of its own");
+    assert_eq!(queue.counts("lone_big").await.unwrap().ready, 40);
+    let calls = command_calls(&server, "incrby").await - before;
+    assert_eq!(calls, 5, "40 lone dispatches of 100 KB made during a pause");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
