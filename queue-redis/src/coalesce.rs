@@ -170,9 +170,16 @@ impl Gatherer {
                 };
                 runtime.spawn(send_gathered(turn, lane, gathered));
             }
-            // No runtime to send from (it is shutting down): the waiting callers get an error.
+            // No runtime to send from (it is shutting down): the gathered callers get an error,
+            // and the lane counts one call fewer (others may still be on their way).
             Err(_) => {
-                self.lanes.lock().remove(&lane);
+                let mut lanes = self.lanes.lock();
+                if let Some(gathering) = lanes.get_mut(&lane) {
+                    gathering.sending = gathering.sending.saturating_sub(1);
+                    if gathering.sending == 0 {
+                        lanes.remove(&lane);
+                    }
+                }
             }
         }
     }

@@ -24,11 +24,9 @@ pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
 impl RedisDriver {
     /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
     /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order, in
-    /// calls of at most [`JOBS_PER_CALL`] jobs: the first call alone, then up to [`TOGETHER`]
-    /// calls in one request (see [`together`]; one call per request on a cluster). A failed
-    /// call ends the dispatch after its request: the error lists what every call stored, those
-    /// sent with the failed one and after it included, so jobs dispatched again from its list
-    /// come after those.
+    /// calls of at most [`JOBS_PER_CALL`] jobs, [`TOGETHER`] per request (one: see there; one
+    /// on a cluster too). A failed call ends the dispatch after its request: the error lists
+    /// what every call stored, so jobs dispatched again from its list come after those.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         if jobs.len() == 1 {
             let job = jobs.into_iter().next().expect("one job");
@@ -89,7 +87,7 @@ impl RedisDriver {
             let end = if k == 0 || conn.is_cluster() {
                 k + 1
             } else {
-                together(&calls[k..], |c| enqueue(c).takes_bodies(), bytes) + k
+                together(TOGETHER, &calls[k..], |c| enqueue(c).takes_bodies(), bytes) + k
             };
             let outcomes = if end == k + 1 {
                 let mut stored = Vec::new();
@@ -431,11 +429,19 @@ impl Sender for RedisDriver {
     }
 }
 
-/// Most enqueue calls sent together in one request.
-const TOGETHER: usize = 4;
+/// Most enqueue calls sent together in one request: 1, so every call goes alone, through the
+/// path that reloads its script on `NOSCRIPT` and replaces a connection that answers
+/// `READONLY`. Grouping calls (up to 4 per request, measured faster across a network) is off
+/// because a group is not yet safe: Redis runs every command of a pipeline, so a call refused
+/// (out of memory, `NOSCRIPT`, `BUSY`) while a later one of its request is stored leaves a hole
+/// in its lane that dispatching the refused jobs again fills out of order; a group meeting
+/// `NOSCRIPT` is neither reloaded nor resent; and a `READONLY` answer inside a pipeline does
+/// not replace the connection. Raise it only once a group is a `MULTI`/`EXEC` that reloads and
+/// resends as a whole and replaces its connection on such answers.
+const TOGETHER: usize = 1;
 
 /// How many of `calls` (lane, where in its jobs, how many), from the first, go together in one
-/// request: up to [`TOGETHER`] in a row, none of which `takes_bodies` (such a call sends two
+/// request: up to `most` in a row, none of which `takes_bodies` (such a call sends two
 /// requests: it goes alone), with at most [`BYTES_PER_CALL`](crate::scripts::BYTES_PER_CALL) of
 /// payloads in all. At least one.
 ///
@@ -444,13 +450,14 @@ const TOGETHER: usize = 4;
 /// Separate requests sent without waiting would not: a call waiting for a connection being
 /// opened, or reloading its script after `NOSCRIPT`, could be overtaken by the next.
 fn together(
+    most: usize,
     calls: &[(usize, usize, usize)],
     takes_bodies: impl Fn((usize, usize, usize)) -> bool,
     bytes: impl Fn((usize, usize, usize)) -> usize,
 ) -> usize {
     let mut total = 0;
     let mut n = 0;
-    for &call in calls.iter().take(TOGETHER) {
+    for &call in calls.iter().take(most) {
         if takes_bodies(call) {
             break;
         }
@@ -501,19 +508,21 @@ mod tests {
     fn calls_go_together_four_at_most_alone_when_they_take_bodies_and_within_the_bytes() {
         let calls: Vec<(usize, usize, usize)> = (0..10).map(|k| (0, k * 1000, 1000)).collect();
         let small = |_| 1_000;
+        // As dispatch uses it, every call goes alone.
+        assert_eq!(together(TOGETHER, &calls, |_| false, small), 1);
         // Four at most, and only as many as there are.
-        assert_eq!(together(&calls, |_| false, small), 4);
-        assert_eq!(together(&calls[8..], |_| false, small), 2);
+        assert_eq!(together(4, &calls, |_| false, small), 4);
+        assert_eq!(together(4, &calls[8..], |_| false, small), 2);
         // A call taking bodies ends the run before it, and goes alone when it is first.
         let third_takes = |(_, at, _): (usize, usize, usize)| at == 2000;
-        assert_eq!(together(&calls, third_takes, small), 2);
-        assert_eq!(together(&calls[2..], third_takes, small), 1);
+        assert_eq!(together(4, &calls, third_takes, small), 2);
+        assert_eq!(together(4, &calls[2..], third_takes, small), 1);
         // Payloads past BYTES_PER_CALL in all end the run; a first call past it alone still goes.
         let third = crate::scripts::BYTES_PER_CALL / 3;
-        assert_eq!(together(&calls, |_| false, |_| third), 3);
-        assert_eq!(together(&calls, |_| false, |_| third + 1), 2);
+        assert_eq!(together(4, &calls, |_| false, |_| third), 3);
+        assert_eq!(together(4, &calls, |_| false, |_| third + 1), 2);
         assert_eq!(
-            together(&calls, |_| false, |_| crate::scripts::BYTES_PER_CALL + 1),
+            together(4, &calls, |_| false, |_| crate::scripts::BYTES_PER_CALL + 1),
             1
         );
     }
