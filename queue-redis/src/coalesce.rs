@@ -145,10 +145,7 @@ impl Gatherer {
                 return;
             };
             if gathering.waiting.is_empty() {
-                gathering.sending = gathering.sending.saturating_sub(1);
-                if gathering.sending == 0 {
-                    lanes.remove(&lane);
-                }
+                one_call_fewer(&mut lanes, &lane);
                 return;
             }
             gathering.take()
@@ -172,15 +169,17 @@ impl Gatherer {
             }
             // No runtime to send from (it is shutting down): the gathered callers get an error,
             // and the lane counts one call fewer (others may still be on their way).
-            Err(_) => {
-                let mut lanes = self.lanes.lock();
-                if let Some(gathering) = lanes.get_mut(&lane) {
-                    gathering.sending = gathering.sending.saturating_sub(1);
-                    if gathering.sending == 0 {
-                        lanes.remove(&lane);
-                    }
-                }
-            }
+            Err(_) => one_call_fewer(&mut self.lanes.lock(), &lane),
+        }
+    }
+}
+
+/// Counts one call of `lane` fewer on its way; the lane is idle (forgotten) after its last.
+fn one_call_fewer(lanes: &mut HashMap<Lane, Gathering>, lane: &Lane) {
+    if let Some(gathering) = lanes.get_mut(lane) {
+        gathering.sending = gathering.sending.saturating_sub(1);
+        if gathering.sending == 0 {
+            lanes.remove(lane);
         }
     }
 }

@@ -24,9 +24,9 @@ pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
 impl RedisDriver {
     /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
     /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order, in
-    /// calls of at most [`JOBS_PER_CALL`] jobs, [`TOGETHER`] per request (one: see there; one
-    /// on a cluster too). A failed call ends the dispatch after its request: the error lists
-    /// what every call stored, so jobs dispatched again from its list come after those.
+    /// calls of at most [`JOBS_PER_CALL`] jobs, one at a time. A failed call ends the dispatch:
+    /// the error lists what the calls before it stored, so jobs dispatched again from its list
+    /// come after those.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         if jobs.len() == 1 {
             let job = jobs.into_iter().next().expect("one job");
@@ -71,51 +71,22 @@ impl RedisDriver {
             created_ms,
             large: Some(large),
         };
-        let bytes = |(g, at, n): (usize, usize, usize)| -> usize {
-            members[g][at..at + n]
-                .iter()
-                .map(|job| job.spec().payload.len())
-                .sum()
-        };
         let (scripts, conn) = (&self.inner.scripts, &self.inner.conn);
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
         let mut failure = None;
-        let mut k = 0;
-        while k < calls.len() && failure.is_none() {
-            // The first call goes alone (it loads the script should the server not know it),
-            // then calls go TOGETHER to a request (see `together`), or alone.
-            let end = if k == 0 || conn.is_cluster() {
-                k + 1
-            } else {
-                together(TOGETHER, &calls[k..], |c| enqueue(c).takes_bodies(), bytes) + k
-            };
-            let outcomes = if end == k + 1 {
-                let mut stored = Vec::new();
-                let outcome = enqueue(calls[k]).call(scripts, conn, &mut stored).await;
-                vec![outcome.map(|()| stored)]
-            } else {
-                let sent: Vec<Enqueue<'_>> = calls[k..end].iter().map(|&c| enqueue(c)).collect();
-                match Enqueue::call_together(&sent, scripts, conn).await {
-                    Ok(outcomes) => outcomes,
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
-                }
-            };
-            for (&(g, at, _), outcome) in calls[k..end].iter().zip(outcomes) {
-                match outcome {
-                    Ok(stored) => {
-                        for (&i, dispatched) in groups[g].1[at..].iter().zip(stored) {
-                            out[i] = Some(dispatched);
-                        }
-                    }
-                    Err(error) => {
-                        failure.get_or_insert(error);
-                    }
-                }
+        // One call at a time, each through the path that reloads its script and replaces a
+        // connection that answers READONLY. Calls pipelined in one request would not be safe:
+        // Redis runs every command of a pipeline, so a call refused while a later one is
+        // stored would leave a hole in its lane.
+        for &(g, at, n) in &calls {
+            let mut stored = Vec::new();
+            if let Err(error) = enqueue((g, at, n)).call(scripts, conn, &mut stored).await {
+                failure = Some(error);
+                break;
             }
-            k = end;
+            for (&i, dispatched) in groups[g].1[at..].iter().zip(stored) {
+                out[i] = Some(dispatched);
+            }
         }
         if let Some(error) = failure {
             return Err(partly_stored(jobs, out, error));
@@ -429,47 +400,6 @@ impl Sender for RedisDriver {
     }
 }
 
-/// Most enqueue calls sent together in one request: 1, so every call goes alone, through the
-/// path that reloads its script on `NOSCRIPT` and replaces a connection that answers
-/// `READONLY`. Grouping calls (up to 4 per request, measured faster across a network) is off
-/// because a group is not yet safe: Redis runs every command of a pipeline, so a call refused
-/// (out of memory, `NOSCRIPT`, `BUSY`) while a later one of its request is stored leaves a hole
-/// in its lane that dispatching the refused jobs again fills out of order; a group meeting
-/// `NOSCRIPT` is neither reloaded nor resent; and a `READONLY` answer inside a pipeline does
-/// not replace the connection. Raise it only once a group is a `MULTI`/`EXEC` that reloads and
-/// resends as a whole and replaces its connection on such answers.
-const TOGETHER: usize = 1;
-
-/// How many of `calls` (lane, where in its jobs, how many), from the first, go together in one
-/// request: up to `most` in a row, none of which `takes_bodies` (such a call sends two
-/// requests: it goes alone), with at most [`BYTES_PER_CALL`](crate::scripts::BYTES_PER_CALL) of
-/// payloads in all. At least one.
-///
-/// One request keeps their order: Redis runs a connection's commands in the order they come, and
-/// a request's commands come together, whatever happens to the connection's other requests.
-/// Separate requests sent without waiting would not: a call waiting for a connection being
-/// opened, or reloading its script after `NOSCRIPT`, could be overtaken by the next.
-fn together(
-    most: usize,
-    calls: &[(usize, usize, usize)],
-    takes_bodies: impl Fn((usize, usize, usize)) -> bool,
-    bytes: impl Fn((usize, usize, usize)) -> usize,
-) -> usize {
-    let mut total = 0;
-    let mut n = 0;
-    for &call in calls.iter().take(most) {
-        if takes_bodies(call) {
-            break;
-        }
-        total += bytes(call);
-        if n > 0 && total > crate::scripts::BYTES_PER_CALL {
-            break;
-        }
-        n += 1;
-    }
-    n.max(1)
-}
-
 /// Now, in ms since the epoch: when jobs dispatched now were created.
 fn created_ms() -> u64 {
     SystemTime::now()
@@ -497,33 +427,5 @@ fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) 
         stored,
         not_stored,
         source: Box::new(error),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn calls_go_together_four_at_most_alone_when_they_take_bodies_and_within_the_bytes() {
-        let calls: Vec<(usize, usize, usize)> = (0..10).map(|k| (0, k * 1000, 1000)).collect();
-        let small = |_| 1_000;
-        // As dispatch uses it, every call goes alone.
-        assert_eq!(together(TOGETHER, &calls, |_| false, small), 1);
-        // Four at most, and only as many as there are.
-        assert_eq!(together(4, &calls, |_| false, small), 4);
-        assert_eq!(together(4, &calls[8..], |_| false, small), 2);
-        // A call taking bodies ends the run before it, and goes alone when it is first.
-        let third_takes = |(_, at, _): (usize, usize, usize)| at == 2000;
-        assert_eq!(together(4, &calls, third_takes, small), 2);
-        assert_eq!(together(4, &calls[2..], third_takes, small), 1);
-        // Payloads past BYTES_PER_CALL in all end the run; a first call past it alone still goes.
-        let third = crate::scripts::BYTES_PER_CALL / 3;
-        assert_eq!(together(4, &calls, |_| false, |_| third), 3);
-        assert_eq!(together(4, &calls, |_| false, |_| third + 1), 2);
-        assert_eq!(
-            together(4, &calls, |_| false, |_| crate::scripts::BYTES_PER_CALL + 1),
-            1
-        );
     }
 }

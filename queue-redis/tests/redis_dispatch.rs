@@ -210,8 +210,8 @@ async fn a_lone_dispatch_given_up_while_waiting_is_not_stored() {
 }
 
 /// A bulk dispatch of several calls' worth made when the server has forgotten its scripts
-/// (`SCRIPT FLUSH`, as after a restart) loads the script with its first call, sends the rest
-/// together, and stores every job once, in dispatch order.
+/// (`SCRIPT FLUSH`, as after a restart) loads the script again with its first call, and
+/// stores every job once, in dispatch order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_dispatch_after_a_script_flush_stores_every_job_in_order() {
     let server = RedisServer::start();

@@ -77,42 +77,6 @@ impl Enqueue<'_> {
             .is_some_and(|large| self.jobs.iter().any(|job| large.takes(&job.spec())))
     }
 
-    /// Sends `calls`, none of which [takes bodies](Self::takes_bodies), as one request: a
-    /// pipeline of their script calls, which Redis runs in order, each on its own. Returns what
-    /// became of each call's jobs, in order (a call refused does not stop those after it), or
-    /// the request's error, when nothing is known of any of them.
-    pub(crate) async fn call_together(
-        calls: &[Enqueue<'_>],
-        scripts: &Scripts,
-        conn: &Commands,
-    ) -> Result<Vec<Result<Vec<Dispatched>>>> {
-        let mut pipe = redis::pipe();
-        for call in calls {
-            let mut eval = call.evalsha(scripts);
-            call.args(&mut eval, call.plain(), None);
-            pipe.add_command(eval);
-        }
-        pipe.ignore_errors();
-        let replies: Vec<redis::RedisResult<Value>> = conn.pipe(&pipe).await?;
-        if replies.len() != calls.len() {
-            return Err(Error::storage(format!(
-                "{} replies to {} enqueue calls sent together",
-                replies.len(),
-                calls.len()
-            )));
-        }
-        Ok(calls
-            .iter()
-            .zip(replies)
-            .map(|(call, reply)| {
-                let reply = reply.map_err(|e| conn.error(e))?;
-                let mut out = Vec::with_capacity(call.jobs.len());
-                call.read(reply, &mut out)?;
-                Ok(out)
-            })
-            .collect())
-    }
-
     /// [`Enqueue::call`] for a batch some of whose payloads go to the body hash
     /// ([`bodies`](crate::bodies)): takes the batch's ids first, then sends the bodies and the
     /// script in one `MULTI`. A transaction refused as a whole (out of memory) stores neither;
