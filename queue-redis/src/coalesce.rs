@@ -260,7 +260,6 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use tokio::sync::Semaphore;
 
     /// Calls held until the test lets them answer, counted as they go.
@@ -274,7 +273,6 @@ mod tests {
         answers: Semaphore,
         /// Calls on their way now, the most at once, and the jobs of each call in order.
         state: Mutex<(usize, usize, Vec<usize>)>,
-        numbered: AtomicU64,
     }
 
     impl Default for HeldInner {
@@ -282,7 +280,6 @@ mod tests {
             Self {
                 answers: Semaphore::new(0),
                 state: Mutex::default(),
-                numbered: AtomicU64::new(1),
             }
         }
     }
@@ -297,10 +294,17 @@ mod tests {
             }
             self.inner.answers.acquire().await.expect("open").forget();
             self.inner.state.lock().0 -= 1;
+            // Each job's id is the number its payload starts with, so a caller handed another
+            // caller's answer sees an id that is not its own.
             Ok(jobs
                 .iter()
-                .map(|_| {
-                    let n = self.inner.numbered.fetch_add(1, Ordering::Relaxed);
+                .map(|job| {
+                    let payload = job.spec().payload;
+                    let end = payload.iter().position(|b| *b == b':').expect("numbered");
+                    let n: u64 = std::str::from_utf8(&payload[..end])
+                        .expect("ascii")
+                        .parse()
+                        .expect("a number");
                     Dispatched::new(n.into(), true)
                 })
                 .collect())
@@ -335,24 +339,32 @@ mod tests {
         count: usize,
         bytes: usize,
     ) -> Vec<tokio::task::JoinHandle<Result<Dispatched>>> {
-        let job = || NewJob::named("lone_job", vec![b'x'; bytes]).queue("lone");
+        // Job `k`'s payload: `k:` and then `bytes` bytes.
+        let job = |k: usize| {
+            let mut payload = format!("{k}:").into_bytes();
+            payload.resize(payload.len() + bytes, b'x');
+            NewJob::named("lone_job", payload).queue("lone")
+        };
         let mut tasks = Vec::new();
         let (g, s) = (gatherer.clone(), sender.clone());
-        let first = job();
+        let first = job(0);
         tasks.push(tokio::spawn(async move { g.dispatch(first, s).await }));
         sender.until_sending(1).await;
-        for _ in 1..count {
-            let (g, s, job) = (gatherer.clone(), sender.clone(), job());
+        for k in 1..count {
+            let (g, s, job) = (gatherer.clone(), sender.clone(), job(k));
             tasks.push(tokio::spawn(async move { g.dispatch(job, s).await }));
         }
         tasks
     }
 
-    /// Waits for every task and returns the ids their callers got.
+    /// Waits for every task and returns the ids their callers got, checking that task `k`
+    /// got the id of its own job (`k`, see [`Held`]).
     async fn ids(tasks: Vec<tokio::task::JoinHandle<Result<Dispatched>>>) -> Vec<String> {
         let mut ids = Vec::new();
-        for task in tasks {
-            ids.push(task.await.expect("task").expect("dispatch").id.to_string());
+        for (k, task) in tasks.into_iter().enumerate() {
+            let id = task.await.expect("task").expect("dispatch").id.to_string();
+            assert_eq!(id, k.to_string(), "caller {k} was answered for another job");
+            ids.push(id);
         }
         ids
     }

@@ -4,12 +4,12 @@
 //! Besides connectivity failures, Redis answers some commands with errors that pass by
 //! themselves: `READONLY` (the server was demoted to a replica by a failover), `BUSY` (a script
 //! or function is running), `LOADING` (the dataset is loading after a restart), `OOM` (memory is
-//! at `maxmemory` under `noeviction`), `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`. All of them are
+//! at `maxmemory` under `noeviction`), `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, also when they made `EXEC` abort a transaction. All of them are
 //! [retryable](queue_core::Error::is_retryable), so a worker keeps retrying its settlements
 //! instead of dropping them.
 
 use queue_core::Error;
-use redis::RedisError;
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 /// Error codes of replies that pass by themselves.
 const TRANSIENT_CODES: [&str; 8] = [
@@ -24,8 +24,16 @@ const TRANSIENT_CODES: [&str; 8] = [
     "UNBLOCKED",
 ];
 
-/// Redis's error code of `e` (`READONLY`, `OOM`...), also when a script passed it on.
+/// Redis's error code of `e` (`READONLY`, `OOM`...), also when a script passed it on, and for
+/// a transaction that `EXEC` refused (`EXECABORT`), the code of the first queued command that
+/// was refused for a reason that passes (its other commands never ran, so sending it again
+/// is safe).
 fn code(e: &RedisError) -> Option<&str> {
+    if e.kind() == ErrorKind::Server(ServerErrorKind::ExecAbort) {
+        if let Some(refused) = aborted_by(e) {
+            return Some(refused);
+        }
+    }
     match e.code() {
         Some(code) if code != "ERR" => Some(code),
         // A script error may carry the code of the command that failed inside the script after
@@ -39,6 +47,15 @@ fn code(e: &RedisError) -> Option<&str> {
             })
         }
     }
+}
+
+/// The passing code (one of [`TRANSIENT_CODES`]) that a queued command of an aborted
+/// transaction `e` was refused with, if any.
+fn aborted_by(e: &RedisError) -> Option<&'static str> {
+    let refused = e.clone().into_server_errors()?;
+    refused
+        .iter()
+        .find_map(|(_, error)| TRANSIENT_CODES.into_iter().find(|c| *c == error.code()))
 }
 
 /// True when the server answered `READONLY` (directly or from inside a script).

@@ -116,7 +116,8 @@ async fn lone_dispatches_of_big_payloads_that_meet_go_in_calls_on_their_way_toge
     let tasks: Vec<_> = (0..40u8)
         .map(|n| {
             let queue = queue.clone();
-            let text = char::from(b'a' + n % 26).to_string().repeat(100 << 10);
+            // Unique per job: its number, then a letter that differs between neighbours.
+            let text = format!("{n:03}") + &char::from(b'a' + n % 26).to_string().repeat(100 << 10);
             tokio::spawn(async move { (lone_big::dispatch(&queue, text.clone()).await, text) })
         })
         .collect();

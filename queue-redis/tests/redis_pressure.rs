@@ -305,6 +305,95 @@ async fn oom_dispatch_fails_clearly_and_workers_still_drain() {
     worker.stop().await;
 }
 
+/// At `maxmemory`, a job whose payload is stored beside its record (a transaction of the
+/// payload's `HSET` and the script) is refused as a whole: `EXEC` answers `EXECABORT` for the
+/// `OOM` of a queued command. That is retryable and names the cause like any other `OOM`, and
+/// nothing of the refused job is left behind: once memory is free, dispatching it again stores
+/// it once, with its payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_refuses_a_payload_stored_beside_its_record_whole_and_retryably() {
+    let server = RedisServer::start_with(&["--maxmemory", "6mb"]);
+    let queue = queue_with(&server.url(), quick_options()).await;
+    let mut admin = conn(&server.url()).await;
+    let tag = "oom-beside";
+    // 20 KB: above the default `large_payload` (8 KiB), so stored in the body hash.
+    let padded = format!("{tag}{}", "y".repeat(20_000));
+    let work = |n| Work {
+        tag: padded.clone(),
+        n,
+        ms: 0,
+    };
+    let mut stored = HashSet::new();
+    let aborts_before = error_count(&server.url(), "EXECABORT").await;
+    let error = loop {
+        let n = stored.len() as u64;
+        match record::dispatch(&queue, work(n)).await {
+            Ok(_) => {
+                stored.insert(n);
+            }
+            Err(e) => break e,
+        }
+        assert!(n < 10_000, "never ran out of memory");
+    };
+    assert!(
+        error_count(&server.url(), "EXECABORT").await > aborts_before,
+        "the refusal was not an aborted transaction: {error}"
+    );
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("redis is out of memory"),
+        "{error}"
+    );
+    assert!(!stored.is_empty());
+    let bodies = |admin: &mut redis::aio::MultiplexedConnection| {
+        let mut admin = admin.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("*body*")
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            let mut fields = 0u64;
+            for key in keys {
+                let n: u64 = redis::cmd("HLEN")
+                    .arg(&key)
+                    .query_async(&mut admin)
+                    .await
+                    .unwrap();
+                fields += n;
+            }
+            fields
+        }
+    };
+    assert_eq!(
+        bodies(&mut admin).await,
+        stored.len() as u64,
+        "one stored payload per stored job, none of the refused one"
+    );
+
+    // Memory freed: the refused job goes in whole.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let refused = stored.len() as u64;
+    record::dispatch(&queue, work(refused)).await.unwrap();
+    stored.insert(refused);
+    assert_eq!(bodies(&mut admin).await, stored.len() as u64);
+    let worker = Worker::start(&queue, Duration::from_secs(10));
+    runs::wait_until_ran(&padded, &stored, Duration::from_secs(30)).await;
+    worker.stop().await;
+    let runs = runs::runs(&padded);
+    assert_eq!(runs.len(), stored.len());
+    assert!(
+        runs.values().all(|each| each.len() == 1),
+        "a job ran more than once"
+    );
+}
+
 /// A bulk dispatch that runs out of memory part way says which jobs were stored and hands back
 /// the others; dispatching those again once memory is free stores each job exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
