@@ -599,6 +599,12 @@ impl Commands {
         .await
     }
 
+    /// Loads `script` into the server's script cache.
+    pub(crate) async fn load(&self, script: &redis::Script) -> queue_core::Result<()> {
+        self.run(|mut conn| async move { script.load_async(&mut conn).await.map(|_| ()) })
+            .await
+    }
+
     /// Sends a pipeline.
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> queue_core::Result<T> {
         self.run(|mut conn| async move { pipe.query_async(&mut conn).await })

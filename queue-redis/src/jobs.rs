@@ -10,7 +10,8 @@ use queue_core::{Dispatched, Error, Failure, Lane, Lease, NewJob, Reservation, R
 use crate::coalesce::Sender;
 use crate::keys::LaneKeys;
 use crate::scripts::{
-    Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply, JOBS_PER_CALL,
+    call_together, Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply,
+    JOBS_PER_CALL,
 };
 use crate::RedisDriver;
 
@@ -74,19 +75,52 @@ impl RedisDriver {
         let (scripts, conn) = (&self.inner.scripts, &self.inner.conn);
         let mut out: Vec<Option<Dispatched>> = vec![None; jobs.len()];
         let mut failure = None;
-        // One call at a time, each through the path that reloads its script and replaces a
-        // connection that answers READONLY. Calls pipelined in one request would not be safe:
-        // Redis runs every command of a pipeline, so a call refused while a later one is
-        // stored would leave a hole in its lane.
-        for &(g, at, n) in &calls {
-            let mut stored = Vec::new();
-            if let Err(error) = enqueue((g, at, n)).call(scripts, conn, &mut stored).await {
-                failure = Some(error);
-                break;
-            }
+        let mut record = |(g, at, _): (usize, usize, usize), stored: Vec<Dispatched>| {
             for (&i, dispatched) in groups[g].1[at..].iter().zip(stored) {
                 out[i] = Some(dispatched);
             }
+        };
+        // Calls of one lane go together in a transaction (see `call_together`): never a
+        // pipeline, where Redis runs every command, so a call refused while a later one is
+        // stored would leave a hole in its lane. A call taking bodies, and every call on a
+        // cluster, goes alone.
+        let mut next = 0;
+        while next < calls.len() {
+            let end = if conn.is_cluster() {
+                next + 1
+            } else {
+                together_until(&calls, next, |call| enqueue(call))
+            };
+            if end - next == 1 {
+                let mut stored = Vec::new();
+                match enqueue(calls[next]).call(scripts, conn, &mut stored).await {
+                    Ok(()) => record(calls[next], stored),
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            } else {
+                let group: Vec<Enqueue<'_>> =
+                    calls[next..end].iter().map(|&c| enqueue(c)).collect();
+                match call_together(&group, scripts, conn).await {
+                    Ok(results) => {
+                        for (&call, result) in calls[next..end].iter().zip(results) {
+                            match result {
+                                Ok(stored) => record(call, stored),
+                                Err(error) => {
+                                    failure.get_or_insert(error);
+                                }
+                            }
+                        }
+                    }
+                    Err(error) => failure = Some(error),
+                }
+                if failure.is_some() {
+                    break;
+                }
+            }
+            next = end;
         }
         if let Some(error) = failure {
             return Err(partly_stored(jobs, out, error));
@@ -409,6 +443,42 @@ fn created_ms() -> u64 {
 
 /// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
 /// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
+
+/// Most enqueue calls sent together in one transaction.
+const TOGETHER: usize = 4;
+
+/// Most payload bytes of the calls sent together in one transaction: as much as one call
+/// carries at most, so the server's query buffer holds no more than for a call alone.
+const TOGETHER_BYTES: usize = crate::scripts::BYTES_PER_CALL;
+
+/// Where the calls sent together with `calls[from]` end: the calls after it of the same lane
+/// (first of each triple) whose payloads all pass through the script, up to [`TOGETHER`]
+/// calls and [`TOGETHER_BYTES`] of payloads. A call that takes bodies goes alone.
+fn together_until<'e>(
+    calls: &[(usize, usize, usize)],
+    from: usize,
+    enqueue: impl Fn((usize, usize, usize)) -> Enqueue<'e>,
+) -> usize {
+    let bytes = |call: &Enqueue<'_>| -> usize {
+        call.jobs.iter().map(|job| job.spec().payload.len()).sum()
+    };
+    let first = enqueue(calls[from]);
+    if first.takes_bodies() {
+        return from + 1;
+    }
+    let mut total = bytes(&first);
+    let mut end = from + 1;
+    while end < calls.len() && end - from < TOGETHER && calls[end].0 == calls[from].0 {
+        let call = enqueue(calls[end]);
+        total += bytes(&call);
+        if call.takes_bodies() || total > TOGETHER_BYTES {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
 fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
     let stored: Vec<(usize, Dispatched)> = out
         .iter()

@@ -211,8 +211,9 @@ async fn a_lone_dispatch_given_up_while_waiting_is_not_stored() {
 }
 
 /// A bulk dispatch of several calls' worth made when the server has forgotten its scripts
-/// (`SCRIPT FLUSH`, as after a restart) loads the script again with its first call, and
-/// stores every job once, in dispatch order.
+/// (`SCRIPT FLUSH`, as after a restart) loads the script again when its first transaction
+/// of calls meets `NOSCRIPT` (none of them ran) and sends that transaction again, and stores
+/// every job once, in dispatch order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_dispatch_after_a_script_flush_stores_every_job_in_order() {
     let server = RedisServer::start();
@@ -226,30 +227,61 @@ async fn bulk_dispatch_after_a_script_flush_stores_every_job_in_order() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let before = script_calls(&server).await;
+    let (before, exec_before) = (
+        script_calls(&server).await,
+        command_calls(&server, "exec").await,
+    );
     let stored = queue
         .dispatch_bulk((1..=4_500).map(lone::job))
         .await
         .expect("the bulk dispatch");
-    // Five calls of at most 1,000 jobs, the first sent twice (refused with NOSCRIPT, then
-    // again once the script was loaded).
-    assert_eq!(script_calls(&server).await - before, 6);
+    // Five calls of at most 1,000 jobs: the first four in a transaction sent twice (refused
+    // with NOSCRIPT, then again once the script was loaded), the fifth alone.
+    assert_eq!(script_calls(&server).await - before, 9);
+    assert_eq!(command_calls(&server, "exec").await - exec_before, 2);
     assert_eq!(stored.len(), 4_500);
+    assert_in_lane_order(&queue, 1, &stored).await;
+}
+
+/// Reserves every job of the `lone` lane and checks that after the first `earlier` ones come
+/// the `stored` jobs, each once, in their order.
+async fn assert_in_lane_order(queue: &Queue, earlier: usize, stored: &[queue_core::Dispatched]) {
     let lane = queue_core::Lane::new("lone", "lone").unwrap();
     let mut reserved = Vec::new();
-    while reserved.len() < 4_501 {
+    let all = earlier + stored.len();
+    while reserved.len() < all {
         let got = queue
             .driver()
             .reserve(&lane, 1_000, Duration::from_secs(60))
             .await
             .unwrap()
             .jobs;
-        assert!(!got.is_empty(), "{} of 4,501 reserved", reserved.len());
+        assert!(!got.is_empty(), "{} of {all} reserved", reserved.len());
         reserved.extend(got.into_iter().map(|job| job.id));
     }
-    // The lone job first, then the bulk dispatch's jobs in its order.
     assert_eq!(
-        reserved[1..],
+        reserved[earlier..],
         stored.iter().map(|d| d.id.clone()).collect::<Vec<_>>()[..]
     );
+}
+
+/// A bulk dispatch of ten calls' worth goes in three transactions (four calls, four, two),
+/// a round trip each, and stores every job once, in dispatch order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_dispatch_sends_its_calls_together_in_transactions_in_order() {
+    let server = RedisServer::start();
+    let queue = redis_queue(&server.url()).await;
+    lone::dispatch(&queue, 0).await.unwrap();
+    let (scripts, execs) = (
+        script_calls(&server).await,
+        command_calls(&server, "exec").await,
+    );
+    let stored = queue
+        .dispatch_bulk((1..=10_000).map(lone::job))
+        .await
+        .expect("the bulk dispatch");
+    assert_eq!(script_calls(&server).await - scripts, 10);
+    assert_eq!(command_calls(&server, "exec").await - execs, 3);
+    assert!(stored.iter().all(|d| d.created));
+    assert_in_lane_order(&queue, 1, &stored).await;
 }

@@ -406,17 +406,18 @@ async fn oom_bulk_dispatch_reports_what_was_stored() {
         .unwrap()
         .parse()
         .unwrap();
-    // Room for about two of the five chunks of 1000 jobs of ~1 KB.
+    // 13 calls of 1000 jobs of ~1 KB go in transactions of four calls (4 MB of payloads
+    // queued at once): room for the first transaction's, not for the second one's as well.
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("maxmemory")
-        .arg(used + 2_500_000)
+        .arg(used + 6_500_000)
         .query_async(&mut admin)
         .await
         .unwrap();
     let tag = "oom-bulk";
     let padded = format!("{tag}{}", " ".repeat(1000));
-    let jobs: Vec<_> = (0..5000)
+    let jobs: Vec<_> = (0..13_000)
         .map(|n| {
             record::job(Work {
                 tag: padded.clone(),
@@ -439,7 +440,13 @@ async fn oom_bulk_dispatch_reports_what_was_stored() {
         "{source}"
     );
     assert!(!stored.is_empty() && !not_stored.is_empty());
-    assert_eq!(stored.len() + not_stored.len(), 5000);
+    assert_eq!(stored.len() + not_stored.len(), 13_000);
+    let indices: Vec<usize> = stored.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        indices,
+        (0..stored.len()).collect::<Vec<_>>(),
+        "what was stored is the dispatch's beginning: no hole in the lane"
+    );
     let counts = queue.counts("conn").await.unwrap();
     assert_eq!(
         counts.ready,
@@ -483,7 +490,7 @@ async fn oom_bulk_dispatch_reports_what_was_stored() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let all: HashSet<u64> = (0..5000).collect();
+    let all: HashSet<u64> = (0..13_000).collect();
     runs::wait_until_ran(&padded, &all, Duration::from_secs(60)).await;
     worker.stop().await;
     let runs = runs::runs(&padded);

@@ -54,7 +54,7 @@ impl Enqueue<'_> {
 
     /// Whether every job is plain (numbered, priority 0, no delay): such jobs send only their
     /// envelopes.
-    fn plain(&self) -> bool {
+    pub(crate) fn plain(&self) -> bool {
         self.jobs
             .iter()
             .map(|job| job.spec())
@@ -183,6 +183,56 @@ impl Enqueue<'_> {
         }
         Ok(())
     }
+}
+
+/// Sends enqueue calls of one lane whose payloads all pass through the script (none takes
+/// bodies) in one `MULTI`/`EXEC`: one round trip for all of them, which across a network is
+/// what a big bulk dispatch waits on. Returns what each call stored, or its error, in order.
+///
+/// The transaction keeps a lane's order whatever happens to it. A command refused when queued
+/// (`OOM` at `maxmemory`, `READONLY` after a failover) makes `EXEC` run none (`EXECABORT`,
+/// the outer error, retryable and classed by that refusal). A server that lost its scripts
+/// answers `NOSCRIPT` to every call, having run none, and the whole transaction is sent again
+/// once the script is loaded. A lost connection leaves the outcome unknown (the outer error),
+/// as for one call. Only a script that fails while running stops its own call alone; the
+/// calls after it may have stored theirs, which their results say.
+pub(crate) async fn call_together(
+    calls: &[Enqueue<'_>],
+    scripts: &Scripts,
+    conn: &Commands,
+) -> Result<Vec<Result<Vec<Dispatched>>>> {
+    let mut pipe = redis::pipe();
+    pipe.atomic().ignore_errors();
+    for call in calls {
+        let mut eval = call.evalsha(scripts);
+        call.args(&mut eval, call.plain(), None);
+        pipe.add_command(eval);
+    }
+    let mut replies: Vec<Value> = conn.pipe(&pipe).await?;
+    let lost_script =
+        |reply: &Value| matches!(reply, Value::ServerError(e) if e.code() == "NOSCRIPT");
+    if !replies.is_empty() && replies.iter().all(lost_script) {
+        conn.load(&scripts.enqueue).await?;
+        replies = conn.pipe(&pipe).await?;
+    }
+    if replies.len() != calls.len() {
+        return Err(Error::storage(format!(
+            "a transaction of {} enqueue calls had {} replies",
+            calls.len(),
+            replies.len()
+        )));
+    }
+    Ok(calls
+        .iter()
+        .zip(replies)
+        .map(|(call, reply)| match reply {
+            Value::ServerError(e) => Err(conn.error(e.into())),
+            reply => {
+                let mut out = Vec::with_capacity(call.jobs.len());
+                call.read(reply, &mut out).map(|()| out)
+            }
+        })
+        .collect())
 }
 
 /// `reserve.lua`: acks finished jobs, then leases up to `max` ready jobs (at most

@@ -31,7 +31,9 @@ use crate::record::as_i64;
 
 pub(crate) use crate::script_call::ScriptCall;
 pub(crate) use admin::{Delete, Deleted, Heartbeat, Purge, Resume, RetryFailed};
-pub(crate) use jobs::{Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply};
+pub(crate) use jobs::{
+    call_together, Ack, Enqueue, Fail, Progress, Reap, Renew, Requeue, Reserve, ReserveReply,
+};
 pub(crate) use keyed::{EnqueueKeyed, PostponeKey, ReleasedKeyed, ReserveKeyed};
 pub(crate) use limits::{Postpone, Released, ReserveLimited};
 pub(crate) use list::{ListDone, ListJobs};
