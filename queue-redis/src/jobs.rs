@@ -89,7 +89,7 @@ impl RedisDriver {
             let end = if conn.is_cluster() {
                 next + 1
             } else {
-                together_until(&calls, next, |call| enqueue(call))
+                together_until(&calls, next, enqueue)
             };
             if end - next == 1 {
                 let mut stored = Vec::new();
@@ -441,9 +441,6 @@ fn created_ms() -> u64 {
         .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64)
 }
 
-/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
-/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
-
 /// Most enqueue calls sent together in one transaction.
 const TOGETHER: usize = 4;
 
@@ -479,6 +476,8 @@ fn together_until<'e>(
     end
 }
 
+/// The error of a dispatch of `jobs` that failed with `error` when the jobs stored so far are
+/// those of `out`: the error itself when none were, else [`Error::PartlyStored`].
 fn partly_stored(jobs: Vec<NewJob>, out: Vec<Option<Dispatched>>, error: Error) -> Error {
     let stored: Vec<(usize, Dispatched)> = out
         .iter()
