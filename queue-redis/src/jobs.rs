@@ -91,34 +91,29 @@ impl RedisDriver {
             } else {
                 together_until(&calls, next, enqueue)
             };
-            if end - next == 1 {
+            // What each call of the group stored, or its error; an error for the whole group
+            // (nothing of it known to be stored) stands first, as the first call's.
+            let results = if end - next == 1 {
                 let mut stored = Vec::new();
-                match enqueue(calls[next]).call(scripts, conn, &mut stored).await {
-                    Ok(()) => record(calls[next], stored),
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
-                }
+                let sent = enqueue(calls[next]).call(scripts, conn, &mut stored).await;
+                vec![sent.map(|()| stored)]
             } else {
                 let group: Vec<Enqueue<'_>> =
                     calls[next..end].iter().map(|&c| enqueue(c)).collect();
-                match call_together(&group, scripts, conn).await {
-                    Ok(results) => {
-                        for (&call, result) in calls[next..end].iter().zip(results) {
-                            match result {
-                                Ok(stored) => record(call, stored),
-                                Err(error) => {
-                                    failure.get_or_insert(error);
-                                }
-                            }
-                        }
+                call_together(&group, scripts, conn)
+                    .await
+                    .unwrap_or_else(|error| vec![Err(error)])
+            };
+            for (&call, result) in calls[next..end].iter().zip(results) {
+                match result {
+                    Ok(stored) => record(call, stored),
+                    Err(error) => {
+                        failure.get_or_insert(error);
                     }
-                    Err(error) => failure = Some(error),
                 }
-                if failure.is_some() {
-                    break;
-                }
+            }
+            if failure.is_some() {
+                break;
             }
             next = end;
         }
