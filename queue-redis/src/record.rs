@@ -109,22 +109,76 @@ fn fields<const N: usize>(raw: &[u8]) -> Option<([&str; N], usize)> {
     Some((fields, at))
 }
 
-/// Writes a new job's envelope: not failed, no attempts yet, ready at `ready_ms`.
-pub(crate) fn envelope(
+/// A new job's envelope: not failed, no attempts yet, ready at `ready_ms`. As a command
+/// argument it is written straight into the command, so the payload is copied once.
+pub(crate) fn envelope<'a>(
     max_attempts: u32,
     priority: i8,
     created_ms: u64,
     ready_ms: u64,
-    name: &str,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(48 + name.len() + payload.len());
-    let _ = write!(
-        out,
-        "0|0|{max_attempts}|{priority}|{created_ms}|{ready_ms}|0|0|{name}|"
-    );
-    out.extend_from_slice(payload);
-    out
+    name: &'a str,
+    payload: &'a [u8],
+) -> Envelope<'a> {
+    Envelope {
+        max_attempts,
+        priority,
+        created_ms,
+        ready_ms,
+        name,
+        payload,
+    }
+}
+
+/// A new job's envelope, from [`envelope`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Envelope<'a> {
+    max_attempts: u32,
+    priority: i8,
+    created_ms: u64,
+    ready_ms: u64,
+    name: &'a str,
+    payload: &'a [u8],
+}
+
+impl Envelope<'_> {
+    /// Writes the envelope to `out`: its numbers formatted on the stack first, so `out`
+    /// takes four writes whatever the formatting makes of them.
+    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let Self {
+            max_attempts,
+            priority,
+            created_ms,
+            ready_ms,
+            name,
+            payload,
+        } = self;
+        // The longest numbers take 10, 4, 20 and 20 bytes: 66 with the separators.
+        let mut numbers = std::io::Cursor::new([0u8; 72]);
+        write!(
+            numbers,
+            "0|0|{max_attempts}|{priority}|{created_ms}|{ready_ms}|0|0|"
+        )?;
+        let len = numbers.position() as usize;
+        out.write_all(&numbers.get_ref()[..len])?;
+        out.write_all(name.as_bytes())?;
+        out.write_all(b"|")?;
+        out.write_all(payload)
+    }
+
+    /// The envelope's bytes.
+    #[cfg(test)]
+    pub(crate) fn to_vec(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + self.name.len() + self.payload.len());
+        self.write_to(&mut out).expect("writing to a vector");
+        out
+    }
+}
+
+impl redis::ToRedisArgs for Envelope<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        // Writing into the command's buffer cannot fail.
+        let _ = self.write_to(&mut out.writer_for_next_arg());
+    }
 }
 
 /// A job as the admin calls show it, from its envelope and side records.
@@ -335,7 +389,8 @@ mod tests {
             1_700_000_060_000,
             "send:mail",
             br#"{"a":"x|y"}"#,
-        );
+        )
+        .to_vec();
         let h = Header::parse(&raw).unwrap();
         assert_eq!(
             (h.failed_ms, h.attempts, h.max_attempts, h.priority),
@@ -349,6 +404,32 @@ mod tests {
         assert_eq!(&raw[h.body_at..], br#"{"a":"x|y"}"#);
         assert_eq!(h.state(true, || false), JobState::Active);
         assert_eq!(h.state(false, || true), JobState::Scheduled);
+    }
+
+    /// Written into a command, an envelope is one argument holding exactly its bytes, at the
+    /// largest numbers it can carry too.
+    #[test]
+    fn an_envelope_is_one_argument_of_its_bytes() {
+        let payload = vec![b'x'; 100 << 10];
+        for (attempts, priority, at) in [(1, 0, 1_700_000_000_000), (u32::MAX, i8::MIN, u64::MAX)] {
+            let env = envelope(attempts, priority, at, at, "a:long:job:name", &payload);
+            let mut cmd = redis::cmd("EVALSHA");
+            cmd.arg("before").arg(env).arg("after");
+            let args: Vec<&[u8]> = cmd
+                .args_iter()
+                .map(|arg| match arg {
+                    redis::Arg::Simple(bytes) => bytes,
+                    _ => panic!("a cursor argument"),
+                })
+                .collect();
+            let expected = format!("0|0|{attempts}|{priority}|{at}|{at}|0|0|a:long:job:name|");
+            assert_eq!(args.len(), 4);
+            assert_eq!(args[1], b"before");
+            assert_eq!(&args[2][..expected.len()], expected.as_bytes());
+            assert_eq!(&args[2][expected.len()..], &payload[..]);
+            assert_eq!(args[3], b"after");
+            assert_eq!(args[2], &env.to_vec()[..]);
+        }
     }
 
     #[test]

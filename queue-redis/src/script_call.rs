@@ -17,6 +17,8 @@ pub(crate) struct ScriptCall<'s> {
     /// The keys, until the first argument writes them into the command.
     keys: Cmd,
     args: Args,
+    /// Bytes of arguments expected ([`ScriptCall::expect_bytes`]), to size the command.
+    expected: usize,
 }
 
 /// Where a call's arguments are written.
@@ -35,6 +37,7 @@ impl<'s> ScriptCall<'s> {
             script,
             keys: Cmd::new(),
             args: Args::None,
+            expected: 0,
         }
     }
 
@@ -58,11 +61,19 @@ impl<'s> ScriptCall<'s> {
         self
     }
 
+    /// Sizes the command for about `bytes` of arguments, when told before the first one: a
+    /// command grown as big payloads are written into it copies what it holds at each
+    /// doubling.
+    pub(crate) fn expect_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.expected = bytes;
+        self
+    }
+
     /// Adds an argument (`ARGV[i]` in the script).
     pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
         match &mut self.args {
             Args::None => {
-                let mut cmd = started(self.script, &self.keys);
+                let mut cmd = started(self.script, &self.keys, self.expected);
                 cmd.arg(arg);
                 self.args = Args::Direct(cmd);
             }
@@ -77,15 +88,24 @@ impl<'s> ScriptCall<'s> {
     pub(crate) fn command(&self) -> Cow<'_, Cmd> {
         match &self.args {
             Args::Direct(cmd) => Cow::Borrowed(cmd),
-            Args::None => Cow::Owned(started(self.script, &self.keys)),
+            Args::None => Cow::Owned(started(self.script, &self.keys, 0)),
         }
     }
 }
 
-/// `EVALSHA` of `script` with `keys`, ready for arguments.
-fn started(script: &Script, keys: &Cmd) -> Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(keys.args_iter().len());
+/// `EVALSHA` of `script` with `keys`, ready for arguments (about `expected` bytes of them).
+fn started(script: &Script, keys: &Cmd, expected: usize) -> Cmd {
+    let keys_len = keys.args_iter().len();
+    let keys_bytes: usize = keys
+        .args_iter()
+        .map(|arg| match arg {
+            redis::Arg::Simple(bytes) => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    // EVALSHA, the hash (40 bytes) and the key count come first.
+    let mut cmd = Cmd::with_capacity(3 + keys_len, 7 + 40 + 4 + keys_bytes + expected);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys_len);
     append(&mut cmd, keys);
     cmd
 }

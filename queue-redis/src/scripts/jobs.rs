@@ -16,6 +16,13 @@ use crate::connection::Commands;
 use crate::keys::LaneKeys;
 use crate::record::{as_i64, as_string, envelope, into_bytes, Header};
 
+/// Most digits of a job's number (an `i64`), as an argument.
+const ID_DIGITS: usize = 20;
+
+/// Bytes of an enqueue call's arguments per job besides its payload and name: the envelope's
+/// numbers and separators, and the id, priority and delay of a call that is not plain.
+const ENQUEUE_ARG_BYTES: usize = 128;
+
 /// `enqueue.lua`: stores jobs of one lane, at most [`JOBS_PER_CALL`].
 pub(crate) struct Enqueue<'a> {
     pub(crate) keys: &'a LaneKeys,
@@ -47,9 +54,20 @@ impl Enqueue<'_> {
             }
         }
         let mut inv = lane_call(&scripts.enqueue, self.keys);
+        inv.expect_bytes(self.arg_bytes(None));
         self.args(&mut inv, plain, None);
         let reply = conn.invoke(&inv).await?;
         self.read(reply, out)
+    }
+
+    /// About how many bytes the call's arguments take, payloads kept in the body hash
+    /// (marked in `outside`) left out: to size its command once.
+    fn arg_bytes(&self, outside: Option<&[bool]>) -> usize {
+        let payloads: usize = (self.jobs.iter().enumerate())
+            .filter(|&(k, _)| !outside.is_some_and(|outside| outside[k]))
+            .map(|(_, job)| job.spec().payload.len())
+            .sum();
+        payloads + self.jobs.len() * (ENQUEUE_ARG_BYTES + self.job.len())
     }
 
     /// Whether every job is plain (numbered, priority 0, no delay): such jobs send only their
@@ -63,11 +81,17 @@ impl Enqueue<'_> {
 
     /// `EVALSHA` of the enqueue script with the lane's keys, ready for [`Enqueue::args`], for a
     /// call sent inside a pipeline (a lone call goes through a [`ScriptCall`](crate::scripts::ScriptCall)).
-    fn evalsha(&self, scripts: &Scripts) -> redis::Cmd {
-        let mut eval = redis::cmd("EVALSHA");
-        eval.arg(scripts.enqueue.get_hash())
-            .arg(self.keys.all().len())
-            .arg(self.keys.all());
+    fn evalsha(&self, scripts: &Scripts, outside: Option<&[bool]>) -> redis::Cmd {
+        let keys = self.keys.all();
+        let keys_bytes: usize = keys.iter().map(String::len).sum();
+        let mut eval = redis::Cmd::with_capacity(
+            3 + keys.len() + 4 * self.jobs.len(),
+            64 + keys_bytes + self.arg_bytes(outside),
+        );
+        eval.arg("EVALSHA")
+            .arg(scripts.enqueue.get_hash())
+            .arg(keys.len())
+            .arg(keys);
         eval
     }
 
@@ -97,15 +121,23 @@ impl Enqueue<'_> {
             .query(redis::cmd("INCRBY").arg(self.keys.seq()).arg(n))
             .await?;
         let first = last - n + 1;
-        let mut hset = redis::cmd("HSET");
-        hset.arg(self.keys.body());
+        // Sized for the payloads up front: grown as they are written, the buffer would copy
+        // what it holds at each doubling, about one more copy of them all.
+        let body_key = self.keys.body();
+        let bytes = body_key.len()
+            + (self.jobs.iter().enumerate())
+                .filter(|&(k, _)| outside[k])
+                .map(|(_, job)| ID_DIGITS + 1 + job.spec().payload.len())
+                .sum::<usize>();
+        let mut hset = redis::Cmd::with_capacity(2 + 2 * self.jobs.len(), bytes);
+        hset.arg("HSET").arg(body_key);
         for (k, job) in self.jobs.iter().enumerate() {
             if outside[k] {
                 hset.arg(first + k as i64)
                     .arg(large.body(job.spec().payload));
             }
         }
-        let mut eval = self.evalsha(scripts);
+        let mut eval = self.evalsha(scripts, Some(outside));
         self.args(&mut eval, plain, Some((first, outside)));
         let mut pipe = redis::pipe();
         pipe.atomic().add_command(hset).add_command(eval);
@@ -204,7 +236,7 @@ pub(crate) async fn call_together(
     let mut pipe = redis::pipe();
     pipe.atomic().ignore_errors();
     for call in calls {
-        let mut eval = call.evalsha(scripts);
+        let mut eval = call.evalsha(scripts, None);
         call.args(&mut eval, call.plain(), None);
         pipe.add_command(eval);
     }
