@@ -111,58 +111,35 @@ fn fields<const N: usize>(raw: &[u8]) -> Option<([&str; N], usize)> {
 
 /// A new job's envelope: not failed, no attempts yet, ready at `ready_ms`. As a command
 /// argument it is written straight into the command, so the payload is copied once.
-pub(crate) fn envelope<'a>(
-    max_attempts: u32,
-    priority: i8,
-    created_ms: u64,
-    ready_ms: u64,
-    name: &'a str,
-    payload: &'a [u8],
-) -> Envelope<'a> {
-    Envelope {
-        max_attempts,
-        priority,
-        created_ms,
-        ready_ms,
-        name,
-        payload,
-    }
-}
-
-/// A new job's envelope, from [`envelope`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Envelope<'a> {
-    max_attempts: u32,
-    priority: i8,
-    created_ms: u64,
-    ready_ms: u64,
-    name: &'a str,
-    payload: &'a [u8],
+    pub(crate) max_attempts: u32,
+    pub(crate) priority: i8,
+    /// When the job was dispatched, in ms since the epoch.
+    pub(crate) created_ms: u64,
+    /// When it is due, in ms since the epoch.
+    pub(crate) ready_ms: u64,
+    /// The job's name.
+    pub(crate) name: &'a str,
+    pub(crate) payload: &'a [u8],
 }
 
 impl Envelope<'_> {
     /// Writes the envelope to `out`: its numbers formatted on the stack first, so `out`
     /// takes four writes whatever the formatting makes of them.
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let Self {
-            max_attempts,
-            priority,
-            created_ms,
-            ready_ms,
-            name,
-            payload,
-        } = self;
         // The longest numbers take 10, 4, 20 and 20 bytes: 66 with the separators.
         let mut numbers = std::io::Cursor::new([0u8; 72]);
         write!(
             numbers,
-            "0|0|{max_attempts}|{priority}|{created_ms}|{ready_ms}|0|0|"
+            "0|0|{}|{}|{}|{}|0|0|",
+            self.max_attempts, self.priority, self.created_ms, self.ready_ms
         )?;
         let len = numbers.position() as usize;
         out.write_all(&numbers.get_ref()[..len])?;
-        out.write_all(name.as_bytes())?;
+        out.write_all(self.name.as_bytes())?;
         out.write_all(b"|")?;
-        out.write_all(payload)
+        out.write_all(self.payload)
     }
 
     /// The envelope's bytes.
@@ -382,14 +359,14 @@ mod tests {
 
     #[test]
     fn envelopes_round_trip() {
-        let raw = envelope(
-            5,
-            -3,
-            1_700_000_000_000,
-            1_700_000_060_000,
-            "send:mail",
-            br#"{"a":"x|y"}"#,
-        )
+        let raw = Envelope {
+            max_attempts: 5,
+            priority: -3,
+            created_ms: 1_700_000_000_000,
+            ready_ms: 1_700_000_060_000,
+            name: "send:mail",
+            payload: br#"{"a":"x|y"}"#,
+        }
         .to_vec();
         let h = Header::parse(&raw).unwrap();
         assert_eq!(
@@ -412,7 +389,14 @@ mod tests {
     fn an_envelope_is_one_argument_of_its_bytes() {
         let payload = vec![b'x'; 100 << 10];
         for (attempts, priority, at) in [(1, 0, 1_700_000_000_000), (u32::MAX, i8::MIN, u64::MAX)] {
-            let env = envelope(attempts, priority, at, at, "a:long:job:name", &payload);
+            let env = Envelope {
+                max_attempts: attempts,
+                priority,
+                created_ms: at,
+                ready_ms: at,
+                name: "a:long:job:name",
+                payload: &payload,
+            };
             let mut cmd = redis::cmd("EVALSHA");
             cmd.arg("before").arg(env).arg("after");
             let args: Vec<&[u8]> = cmd

@@ -14,7 +14,7 @@ use queue_core::{
 use redis::{Script, Value};
 
 use crate::keys::QueueKeys;
-use crate::record::{as_string, envelope};
+use crate::record::{as_string, Envelope};
 use crate::script_call::ScriptCall;
 use crate::RedisDriver;
 
@@ -146,14 +146,14 @@ impl Schedules for RedisDriver {
             inv.arg(*tick)
                 .arg(id.as_str())
                 .arg(spec.priority)
-                .arg(envelope(
-                    spec.attempts,
-                    spec.priority,
+                .arg(Envelope {
+                    max_attempts: spec.attempts,
+                    priority: spec.priority,
                     created_ms,
-                    created_ms,
-                    &schedule.job,
-                    spec.payload,
-                ));
+                    ready_ms: created_ms,
+                    name: &schedule.job,
+                    payload: spec.payload,
+                });
         }
         let reply = self.inner.conn.invoke(&inv).await?;
         let Value::Array(items) = reply else {

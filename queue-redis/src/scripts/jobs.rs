@@ -14,7 +14,7 @@ use super::{
 use crate::bodies::LargePayloads;
 use crate::connection::Commands;
 use crate::keys::LaneKeys;
-use crate::record::{as_i64, as_string, envelope, into_bytes, Header};
+use crate::record::{as_i64, as_string, into_bytes, Envelope, Header};
 
 /// Most digits of a job's number (an `i64`), as an argument.
 const ID_DIGITS: usize = 20;
@@ -184,14 +184,14 @@ impl Enqueue<'_> {
             }
             let ready_ms = self.created_ms.saturating_add(delay_ms(job.delay));
             let outside = numbered.is_some_and(|(_, outside)| outside[k]);
-            inv.put(envelope(
-                job.attempts,
-                job.priority,
-                self.created_ms,
+            inv.put(Envelope {
+                max_attempts: job.attempts,
+                priority: job.priority,
+                created_ms: self.created_ms,
                 ready_ms,
-                self.job,
-                if outside { &[] } else { job.payload },
-            ));
+                name: self.job,
+                payload: if outside { &[] } else { job.payload },
+            });
         }
     }
 

@@ -7,7 +7,7 @@ use redis::Value;
 use super::{delay_ms, integer, lane_call, ms, unexpected, Scripts};
 use crate::connection::Commands;
 use crate::keys::{LaneKeys, QueueKeys};
-use crate::record::{as_i64, as_string, envelope};
+use crate::record::{as_i64, as_string, Envelope};
 
 /// `enqueue_unique.lua` (after `enqueue.lua`'s body): stores one unique job unless its key's
 /// lock is held.
@@ -37,14 +37,14 @@ impl EnqueueUnique<'_> {
             .arg(spec.id.map_or("", |id| id.as_str()))
             .arg(spec.priority)
             .arg(delay_ms(spec.delay))
-            .arg(envelope(
-                spec.attempts,
-                spec.priority,
-                self.created_ms,
-                self.created_ms.saturating_add(delay_ms(spec.delay)),
-                self.job,
-                spec.payload,
-            ))
+            .arg(Envelope {
+                max_attempts: spec.attempts,
+                priority: spec.priority,
+                created_ms: self.created_ms,
+                ready_ms: self.created_ms.saturating_add(delay_ms(spec.delay)),
+                name: self.job,
+                payload: spec.payload,
+            })
             .arg(match unique.mode {
                 UniqueMode::UntilFinished => "f",
                 UniqueMode::Debounce => "d",
