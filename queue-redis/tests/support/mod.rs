@@ -72,6 +72,13 @@ fn occurrences(path: &Path, needle: &str) -> usize {
 /// What redis-server logs once it accepts connections (every version since 2.8 starts with this).
 const READY: &str = "Ready to accept connections";
 
+/// What a server's log says when another process bound its port between [`free_port`]'s
+/// check and the server's own bind.
+const PORT_TAKEN: &str = "Address already in use";
+
+/// Free ports a server started on a free port tries, when each is taken before it binds.
+const PORT_TRIES: usize = 5;
+
 /// Where test servers' ports come from: below the kernel's ephemeral range (32768 and up on
 /// Linux), which every outgoing connection takes its local port from. A port from that range,
 /// free when picked, could be some client's by the time redis-server binds it (seen once in CI:
@@ -116,18 +123,42 @@ impl RedisServer {
 
     /// Starts a server with extra `redis-server` arguments (e.g. `["--requirepass", "x"]`).
     pub fn start_with(extra: &[&str]) -> Self {
-        Self::start_on(free_port(), extra)
+        Self::start_free(|_| extra.iter().map(|arg| arg.to_string()).collect())
     }
 
     /// Starts a server that only accepts TLS, with `tls`'s certificates, on a free port.
     pub fn start_tls(tls: &Arc<TlsFiles>) -> Self {
-        let port = free_port();
-        let args = Security::default().with_tls(tls).server_args(port);
-        Self::start_on(port, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        Self::start_free(|port| Security::default().with_tls(tls).server_args(port))
+    }
+
+    /// Starts a server on a free port with the extra arguments `args` gives for that port; a
+    /// port another process takes before the server binds it is left for the next free one.
+    fn start_free(args: impl Fn(u16) -> Vec<String>) -> Self {
+        let mut taken = Vec::new();
+        for _ in 0..PORT_TRIES {
+            let port = free_port();
+            let extra = args(port);
+            match Self::try_start_on(port, &extra.iter().map(String::as_str).collect::<Vec<_>>()) {
+                Ok(server) => return server,
+                Err(log) => taken.push(format!("port {port}: {log}")),
+            }
+        }
+        panic!(
+            "redis-server found each of {PORT_TRIES} free ports taken when it bound them:\n{}",
+            taken.join("\n")
+        )
     }
 
     /// Starts a server on `port` with extra `redis-server` arguments.
     pub fn start_on(port: u16, extra: &[&str]) -> Self {
+        Self::try_start_on(port, extra).unwrap_or_else(|log| {
+            panic!("redis-server could not bind port {port}, taken by another process:\n{log}")
+        })
+    }
+
+    /// [`RedisServer::start_on`], or the end of the server's log when another process holds
+    /// `port`.
+    fn try_start_on(port: u16, extra: &[&str]) -> Result<Self, String> {
         let dir =
             std::env::temp_dir().join(format!("queue-redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -137,11 +168,13 @@ impl RedisServer {
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
-        server.launch();
-        server
+        server.launch()?;
+        Ok(server)
     }
 
-    fn launch(&mut self) {
+    /// Starts the server process and waits until it accepts connections; the end of its log
+    /// when its port is taken.
+    fn launch(&mut self) -> Result<(), String> {
         let mut args = vec![
             "--port".to_string(),
             self.port.to_string(),
@@ -163,6 +196,7 @@ impl RedisServer {
         args.extend(self.extra.iter().cloned());
         let log = self.dir.join("redis.log");
         let ready_before = occurrences(&log, READY);
+        let taken_before = occurrences(&log, PORT_TAKEN);
         // The shell kills the server when our end of its stdin closes: on drop, and when the
         // test process exits without running destructors.
         let child = Command::new("sh")
@@ -179,6 +213,13 @@ impl RedisServer {
         // something listens on the port.
         let deadline = Instant::now() + Duration::from_secs(10);
         while occurrences(&log, READY) <= ready_before || !listening(self.port) {
+            if occurrences(&log, PORT_TAKEN) > taken_before {
+                // The port is another process's: nothing of this server to wait for.
+                if let Some(child) = self.child.take() {
+                    end(child);
+                }
+                return Err(tail(&log));
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {}; {} ends with:\n{}",
@@ -188,6 +229,7 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+        Ok(())
     }
 
     /// The port it listens on.
@@ -202,23 +244,33 @@ impl RedisServer {
 
     /// Kills the server (SIGKILL: no shutdown save; AOF with fsync always keeps every write).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Some(mut stdin) = child.stdin.take() {
-                let _ = stdin.write_all(b"\n");
+        if let Some(child) = self.child.take() {
+            end(child);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while listening(self.port) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
             }
-            let _ = child.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while listening(self.port) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     /// Starts the server again on the same port and directory, reloading its AOF.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        if let Err(log) = self.launch() {
+            panic!(
+                "redis-server could not bind port {} again, taken by another process:\n{log}",
+                self.port
+            );
+        }
     }
+}
+
+/// Ends a server's shell, which kills the server as its stdin closes.
+fn end(mut child: Child) {
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(b"\n");
+    }
+    let _ = child.wait();
 }
 
 impl Drop for RedisServer {
