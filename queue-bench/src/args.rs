@@ -19,9 +19,10 @@ usage: queue-bench [--jobs N] [--latency-jobs N] [--driver memory|redis|all]
                     then 100k ready (at most N) beside N delayed ones (default 1000000; 0 skips)
   --json PATH       also write every measurement to PATH as JSON
   --observe         then measure each driver again with observation on (events with a
-                    subscriber, metrics into a Prometheus recorder, a tracing subscriber at
-                    info formatting every span and event, the last 1,000 completed jobs
-                    kept); its rows say `+observed`, and a table gives each
+                    subscriber, metrics into a Prometheus recorder with the metrics example's
+                    buckets, its samples bucketed within the phase that recorded them, a
+                    tracing subscriber at info formatting every span and event, the last
+                    1,000 completed jobs kept); its rows say `+observed`, and a table gives each
                     observed per-job CPU as a share of the bare run's (target ≤ 125%)
   --payloads        Redis only: jobs of 1 KB, 10 KB, 100 KB and 1 MB (256 MB of each, within
                     --jobs) in MB/s, beside redis-benchmark SET and GET of that size

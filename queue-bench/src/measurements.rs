@@ -121,6 +121,29 @@ pub(crate) struct PayloadRun {
     pub(crate) get_mb_per_s: f64,
     /// Redis memory per queued job beyond its payload's JSON.
     pub(crate) memory_per_job_beyond_payload_bytes: Option<f64>,
+    /// CPU per job of the one-by-one dispatch: this process's, and the Redis server's.
+    pub(crate) one_by_one_cpu: JobCpu,
+    /// CPU per job of the drain: this process's (worker and handler), and the server's.
+    pub(crate) drain_cpu: JobCpu,
+}
+
+/// CPU per job of a phase, in µs: the bench process's and the Redis server's.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct JobCpu {
+    /// This process.
+    pub(crate) client_us: f64,
+    /// The Redis server (`INFO cpu`), when it could be read.
+    pub(crate) server_us: Option<f64>,
+}
+
+impl JobCpu {
+    /// Per job of `jobs`, from what a phase used.
+    pub(crate) fn of(used: &crate::probe::Usage, jobs: u64) -> Self {
+        JobCpu {
+            client_us: used.cpu_per_job_us(jobs),
+            server_us: used.server_cpu_per_job_us(jobs),
+        }
+    }
 }
 
 impl PayloadRun {
@@ -136,6 +159,16 @@ impl PayloadRun {
         };
         let raw = 1.0 / set + 1.0 / self.get_mb_per_s;
         raw / job
+    }
+
+    /// The most [`of_raw(false)`](Self::of_raw) can be for any store that keeps each job's
+    /// payload until it is read: its dispatch no faster than the raw SET of distinct keys (the
+    /// server keeps every value, as a queue must, where the SET of one key reuses one value's
+    /// memory), its drain no faster than the raw GET.
+    pub(crate) fn ceiling_of_raw(&self) -> f64 {
+        let raw = 1.0 / self.set_mb_per_s + 1.0 / self.get_mb_per_s;
+        let keeping = 1.0 / self.set_distinct_mb_per_s + 1.0 / self.get_mb_per_s;
+        raw / keeping
     }
 }
 
@@ -570,5 +603,32 @@ mod tests {
             (median.opening_redis_cpu_per_job_us, median.runs),
             (Some(2.0), 3)
         );
+    }
+
+    #[test]
+    fn a_payload_trip_is_set_against_raw_and_its_ceiling_against_distinct_keys() {
+        let cpu = JobCpu {
+            client_us: 1.0,
+            server_us: None,
+        };
+        let p = PayloadRun {
+            payload_bytes: 100 << 10,
+            jobs: 10,
+            enqueue_mb_per_s: 1.0,
+            one_by_one_mb_per_s: 100.0,
+            drain_mb_per_s: 200.0,
+            set_mb_per_s: 400.0,
+            set_distinct_mb_per_s: 200.0,
+            get_mb_per_s: 400.0,
+            memory_per_job_beyond_payload_bytes: None,
+            one_by_one_cpu: cpu,
+            drain_cpu: cpu,
+        };
+        // Raw: 1/400 + 1/400 = 0.005; the trip: 1/100 + 1/200 = 0.015.
+        assert!((p.of_raw(false) - 1.0 / 3.0).abs() < 1e-9);
+        // Against distinct keys: 1/200 + 1/400 = 0.0075.
+        assert!((p.of_raw(true) - 0.5).abs() < 1e-9);
+        // Keeping every value at the distinct SET's pace and reading at GET's: 0.005 / 0.0075.
+        assert!((p.ceiling_of_raw() - 2.0 / 3.0).abs() < 1e-9);
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::args::PayloadText;
 use crate::jobs::BackgroundWorker;
-use crate::measurements::PayloadRun;
+use crate::measurements::{JobCpu, PayloadRun};
 use crate::probe::Snapshot;
 
 /// Payload sizes measured, in bytes of data.
@@ -105,6 +105,8 @@ pub(crate) async fn measure(
 
         DONE.store(0, Ordering::SeqCst);
         TARGET.store(jobs, Ordering::SeqCst);
+        // Before the worker starts, so that every job's CPU is counted.
+        let before = Snapshot::take(Some(client)).await;
         let worker = BackgroundWorker::start(queue, &["big"], Keep::default());
         let started = Instant::now();
         loop {
@@ -115,6 +117,7 @@ pub(crate) async fn measure(
             woken.await;
         }
         let drain = started.elapsed();
+        let drained = Snapshot::take(Some(client)).await.since(&before);
         worker.stop().await;
 
         // `distinct`: one request per job, each on a key drawn from a billion (`-r` draws
@@ -158,6 +161,8 @@ pub(crate) async fn measure(
             memory_per_job_beyond_payload_bytes: queued
                 .server
                 .map(|server| server.memory / jobs as f64 - payload_len),
+            one_by_one_cpu: JobCpu::of(&queued, jobs),
+            drain_cpu: JobCpu::of(&drained, jobs),
         });
     }
     queue.purge(big::DEFINITION.queue).await.expect("purge");

@@ -116,7 +116,9 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Reads the counters. This process's CPU is read on both sides of the INFO calls, so the
     /// CPU they cost this process falls outside the phases the snapshot starts and ends.
+    /// The metrics recorder's pending samples are bucketed first ([`crate::observed::upkeep`]).
     pub(crate) async fn take(client: Option<&redis::Client>) -> Self {
+        crate::observed::upkeep();
         let cpu_before = process_cpu();
         let server = server_stats(client).await;
         Self {

@@ -154,10 +154,24 @@ impl DriverReport {
                 .map_or(String::new(), |m| {
                     format!("; Redis memory per job beyond its payload {m:.0} bytes")
                 });
+            let ceiling = p.ceiling_of_raw() * 100.0;
             row(
                 &format!("{kb} KB payloads: dispatch one by one + drain against raw SET + GET"),
-                format!("{share:.1}% (against SET of distinct keys: {distinct:.1}%){memory}"),
+                format!(
+                    "{share:.1}% (against SET of distinct keys: {distinct:.1}%; at most {ceiling:.1}% for a store keeping each value){memory}"
+                ),
                 target,
+            );
+            let cpu = |c: &crate::measurements::JobCpu| {
+                let server = c.server_us.map_or("-".to_string(), |s| format!("{s:.1}"));
+                format!("{:.1} / {server}", c.client_us)
+            };
+            row(
+                &format!(
+                    "{kb} KB payloads: CPU per job, bench / Redis, dispatch one by one; drain"
+                ),
+                format!("{} µs; {} µs", cpu(&p.one_by_one_cpu), cpu(&p.drain_cpu)),
+                None,
             );
         }
         if let Some(m) = &self.many_handlers {
