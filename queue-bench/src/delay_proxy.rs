@@ -10,15 +10,24 @@
 //! lately ended, so that on a busy machine data still leaves on time on average. The report
 //! gives the median `PING` time through the proxy beside the round trip asked for. Data is never reordered, and what is read together leaves
 //! together, as on a network link whose bandwidth is not the limit.
+//!
+//! A network delivers on time however busy the hosts at its ends are; a proxy thread that
+//! must wait for a core does not. So the threads ask for real-time priority (`SCHED_FIFO`, the
+//! lowest level: they preempt the measured processes only to send or read, and never spin),
+//! and the proxy records how late each send left, which the report prints under load: the
+//! round trip the measured processes really had. Without the permission (`CAP_SYS_NICE`) the
+//! threads run at normal priority and the report says so.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::probe::Percentiles;
 
 /// Bytes read at once from either side.
 const CHUNK: usize = 64 * 1024;
@@ -31,6 +40,16 @@ const MAX_LATE: Duration = Duration::from_micros(300);
 pub(crate) struct DelayProxy {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    sends: Arc<Sends>,
+}
+
+/// What the proxy's threads report about their sends.
+#[derive(Debug)]
+struct Sends {
+    /// How late each send left after its due time (zero for one that left on time or early).
+    late: Mutex<Vec<Duration>>,
+    /// False once a thread was refused real-time priority.
+    realtime: AtomicBool,
 }
 
 impl DelayProxy {
@@ -40,8 +59,13 @@ impl DelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the delay proxy");
         let addr = listener.local_addr().expect("the delay proxy's address");
         let stop = Arc::new(AtomicBool::new(false));
+        let sends = Arc::new(Sends {
+            late: Mutex::new(Vec::new()),
+            realtime: AtomicBool::new(true),
+        });
         let one_way = round_trip / 2;
         let stopping = stop.clone();
+        let reporting = sends.clone();
         thread::Builder::new()
             .name("delay-proxy".into())
             .spawn(move || {
@@ -51,18 +75,28 @@ impl DelayProxy {
                     }
                     let Ok(client) = client else { continue };
                     match TcpStream::connect(upstream) {
-                        Ok(server) => link(client, server, one_way),
+                        Ok(server) => link(client, server, one_way, &reporting),
                         Err(error) => eprintln!("delay proxy: cannot reach {upstream}: {error}"),
                     }
                 }
             })
             .expect("spawn the delay proxy");
-        Self { addr, stop }
+        Self { addr, stop, sends }
     }
 
     /// The port clients connect to.
     pub(crate) fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// How late the sends so far left after their due times.
+    pub(crate) fn lateness(&self) -> Percentiles {
+        Percentiles::of(self.sends.late.lock().expect("proxy lateness").clone())
+    }
+
+    /// Whether every thread so far runs at real-time priority.
+    pub(crate) fn realtime(&self) -> bool {
+        self.sends.realtime.load(Ordering::Relaxed)
     }
 }
 
@@ -75,7 +109,7 @@ impl Drop for DelayProxy {
 }
 
 /// Forwards both directions between `client` and `server`, each delayed by `one_way`.
-fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
+fn link(client: TcpStream, server: TcpStream, one_way: Duration, sends: &Arc<Sends>) {
     for stream in [&client, &server] {
         let _ = stream.set_nodelay(true);
     }
@@ -83,8 +117,8 @@ fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
         client.try_clone().expect("clone a socket"),
         server.try_clone().expect("clone a socket"),
     );
-    forward(client_in, server, one_way);
-    forward(server_in, client, one_way);
+    forward(client_in, server, one_way, sends.clone());
+    forward(server_in, client, one_way, sends.clone());
 }
 
 /// Copies `from` to `to` on a thread of its own, each read held until `one_way` after it was
@@ -95,9 +129,12 @@ fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
 /// next held read's time to leave (a nanosecond timeout; `poll`'s is in milliseconds). A reader
 /// thread handing reads to a sleeping writer would wake two threads per read where this wakes
 /// one, and on two cores every wake-up the proxy causes is taken from the processes measured.
-fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
+fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration, sends: Arc<Sends>) {
     thread::spawn(move || {
         precise_sleeps();
+        if !realtime() {
+            sends.realtime.store(false, Ordering::Relaxed);
+        }
         let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
         let mut buf = vec![0u8; CHUNK];
         let mut open = true;
@@ -111,10 +148,12 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration) {
                 if aim(due) > Instant::now() {
                     break;
                 }
-                let (_, bytes) = held.pop_front().expect("a held read");
+                let (due, bytes) = held.pop_front().expect("a held read");
                 if to.write_all(&bytes).is_err() {
                     break 'forwarding;
                 }
+                let over = Instant::now().saturating_duration_since(due);
+                sends.late.lock().expect("proxy lateness").push(over);
             }
             let next = held.front().map(|(due, _)| aim(due));
             if !open {
@@ -162,6 +201,13 @@ fn readable(stream: &TcpStream, timeout: Option<Duration>) -> bool {
     let ready = unsafe { libc::ppoll(&mut fd, 1, limit_ptr, std::ptr::null()) };
     // An interrupted wait counts as a timeout: the loop looks again.
     ready > 0
+}
+
+/// Puts this thread at the lowest real-time priority (`SCHED_FIFO`); false when refused.
+fn realtime() -> bool {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: a valid sched_param for pid 0, this thread.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
 }
 
 /// Makes this thread's sleeps end as close to their deadline as the kernel can (the default
@@ -240,6 +286,12 @@ mod tests {
         assert!(
             first_after >= floor,
             "the first bytes came back after {first_after:?}, under {floor:?}"
+        );
+        // Every send each way was timed against its due time.
+        let sends = proxy.sends.late.lock().expect("proxy lateness").len();
+        assert!(
+            sends >= 2,
+            "{sends} sends timed, expected one each way at least"
         );
     }
 }

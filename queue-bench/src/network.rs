@@ -43,6 +43,8 @@ pub(crate) async fn measure(
             bulk_jobs_per_s: Vec::new(),
             drain_jobs_per_s: Vec::new(),
             end_to_end_jobs_per_s: Vec::new(),
+            proxy_late: Default::default(),
+            proxy_realtime: false,
         };
         links.push((proxy, Queue::new(Arc::new(driver)), run));
     }
@@ -75,7 +77,14 @@ pub(crate) async fn measure(
             run.end_to_end_jobs_per_s.push(per_sec(e2e_jobs, e2e));
         }
     }
-    links.into_iter().map(|(_, _, run)| run).collect()
+    links
+        .into_iter()
+        .map(|(proxy, _, run)| NetworkRun {
+            proxy_late: proxy.lateness(),
+            proxy_realtime: proxy.realtime(),
+            ..run
+        })
+        .collect()
 }
 
 /// The median time of a `PING` through the proxy at `url`, in µs.

@@ -218,9 +218,16 @@ impl DriverReport {
         let local = self.network.iter().find(|n| n.round_trip_ms == 0.0);
         for n in &self.network {
             let through = format!(
-                "through a proxy adding {} ms round trip (PING p50 {})",
+                "through a proxy adding {} ms round trip (PING p50 {}; its sends late by p50 / p99 {} / {} over the run, its threads at {} priority)",
                 trim_ms(n.round_trip_ms),
-                micros(n.measured_round_trip_p50_us)
+                micros(n.measured_round_trip_p50_us),
+                micros(n.proxy_late.p50_us),
+                micros(n.proxy_late.p99_us),
+                if n.proxy_realtime {
+                    "real-time"
+                } else {
+                    "normal (real-time refused)"
+                }
             );
             // Drain and end to end are judged; the bulk dispatch is shown beside them.
             for (what, rounds, at_zero, judged) in [
