@@ -75,6 +75,11 @@ fn main() {
 async fn child(jobs: u64, dir: &Path) {
     // As the bench's `--observe` installs them, for both drains.
     metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+        )
+        .expect("the metrics example's buckets")
         .install_recorder()
         .expect("the only metrics recorder");
     tracing_subscriber::fmt()
