@@ -14,8 +14,10 @@
 //! A network delivers on time however busy the hosts at its ends are; a proxy thread that
 //! must wait for a core does not. So the threads ask for real-time priority (`SCHED_FIFO`, the
 //! lowest level: they preempt the measured processes only to send or read, and never spin),
-//! and the proxy records how late each send left, which the report prints under load: the
-//! round trip the measured processes really had. Without the permission (`CAP_SYS_NICE`) the
+//! and the proxy records how late each send left after its due time, which the report prints
+//! under load. The due time is stamped when the proxy reads the data, so time data waited
+//! before the thread read it is not counted, and an early send counts as on time: the figure
+//! is a lower bound on the delay added beyond the round trip asked for. Without the permission (`CAP_SYS_NICE`) the
 //! threads run at normal priority and the report says so.
 
 use std::collections::VecDeque;

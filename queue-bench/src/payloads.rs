@@ -105,7 +105,8 @@ pub(crate) async fn measure(
 
         DONE.store(0, Ordering::SeqCst);
         TARGET.store(jobs, Ordering::SeqCst);
-        // Before the worker starts, so that every job's CPU is counted.
+        // Before the worker starts, so that no job's CPU is missed (the worker's start-up is
+        // counted with them; the acks its stop settles are not).
         let before = Snapshot::take(Some(client)).await;
         let worker = BackgroundWorker::start(queue, &["big"], Keep::default());
         let started = Instant::now();
