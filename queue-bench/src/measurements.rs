@@ -63,7 +63,8 @@ pub(crate) struct NetworkRun {
     /// End to end (4 producers, batches of 100) through the proxy, in each round.
     pub(crate) end_to_end_jobs_per_s: Vec<f64>,
     /// How late the proxy's sends left after their due times, over all its sends in the run:
-    /// what the measured processes had beyond the round trip asked for.
+    /// a lower bound on what the measured processes had beyond the round trip asked for (the
+    /// due time is stamped when the proxy reads the data).
     pub(crate) proxy_late: Percentiles,
     /// Whether the proxy's threads ran at real-time priority (else the permission was refused).
     pub(crate) proxy_realtime: bool,
