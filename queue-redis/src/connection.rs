@@ -610,6 +610,28 @@ impl Commands {
         self.run(|mut conn| async move { pipe.query_async(&mut conn).await })
             .await
     }
+
+    /// Sends a pipeline whose commands answer one by one, an error being the reply of the
+    /// command it stopped (`ignore_errors`). A reply that makes the connection untrustworthy
+    /// (`READONLY`: a script's write refused by a server demoted to a replica) replaces the
+    /// connection the pipeline went out on, as the same error of one command would, so what is
+    /// sent again reaches the primary.
+    pub(crate) async fn pipe_each(&self, pipe: &Pipeline) -> queue_core::Result<Vec<Value>> {
+        let (generation, mut conn) = self.get();
+        let failed = |e: &RedisError| self.needs_new_connection(e);
+        let result = pipe.query_async::<Vec<Value>>(&mut conn).await;
+        let untrusted = match &result {
+            Ok(replies) => replies.iter().any(|reply| match reply {
+                Value::ServerError(e) => failed(&e.clone().into()),
+                _ => false,
+            }),
+            Err(e) => failed(e),
+        };
+        if untrusted {
+            self.replace(generation).await;
+        }
+        result.map_err(|e| self.error(e))
+    }
 }
 
 /// A command or a pipeline, sent as one request.

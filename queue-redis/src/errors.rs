@@ -25,9 +25,8 @@ const TRANSIENT_CODES: [&str; 8] = [
 ];
 
 /// Redis's error code of `e` (`READONLY`, `OOM`...), also when a script passed it on, and for
-/// a transaction that `EXEC` refused (`EXECABORT`), the code of the first queued command that
-/// was refused for a reason that passes (its other commands never ran, so sending it again
-/// is safe).
+/// a transaction that `EXEC` refused (`EXECABORT`) when every refusal was for a reason that
+/// passes, the first one's code (its commands never ran, so sending it again is safe).
 fn code(e: &RedisError) -> Option<&str> {
     if e.kind() == ErrorKind::Server(ServerErrorKind::ExecAbort) {
         if let Some(refused) = aborted_by(e) {
@@ -49,13 +48,23 @@ fn code(e: &RedisError) -> Option<&str> {
     }
 }
 
-/// The passing code (one of [`TRANSIENT_CODES`]) that a queued command of an aborted
-/// transaction `e` was refused with, if any.
+/// The passing code (one of [`TRANSIENT_CODES`]) that the first refused command of an aborted
+/// transaction `e` was refused with; `None` when any command was refused for a reason that
+/// does not pass (`NOPERM`, a wrong number of arguments...), which sending it again would
+/// only meet again.
 fn aborted_by(e: &RedisError) -> Option<&'static str> {
     let refused = e.clone().into_server_errors()?;
-    refused
-        .iter()
-        .find_map(|(_, error)| TRANSIENT_CODES.into_iter().find(|c| *c == error.code()))
+    passing_refusal(refused.iter().map(|(_, error)| error.code()))
+}
+
+/// The first of the `codes` that commands of an aborted transaction were refused with, when
+/// every one of them is a passing code (see [`aborted_by`]).
+fn passing_refusal<'a>(codes: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    let mut passing = codes
+        .into_iter()
+        .map(|code| TRANSIENT_CODES.into_iter().find(|c| *c == code));
+    let first = passing.next()??;
+    passing.all(|code| code.is_some()).then_some(first)
 }
 
 /// True when the server answered `READONLY` (directly or from inside a script).
@@ -242,6 +251,16 @@ mod tests {
         assert!(e.contains("`?sentinel_auth=yes`"), "{e}");
         let e = connect_failed("redis+sentinel://u:***@s:1/m", noauth(), true);
         assert!(!e.to_string().contains("`?sentinel_auth=yes`"), "{e}");
+    }
+
+    #[test]
+    fn an_aborted_transaction_passes_only_when_every_refusal_does() {
+        assert_eq!(passing_refusal(["OOM"]), Some("OOM"));
+        assert_eq!(passing_refusal(["READONLY", "OOM"]), Some("READONLY"));
+        assert_eq!(passing_refusal(["NOPERM", "OOM"]), None);
+        assert_eq!(passing_refusal(["OOM", "NOPERM"]), None);
+        assert_eq!(passing_refusal(["ERR"]), None);
+        assert_eq!(passing_refusal([]), None);
     }
 
     #[test]

@@ -25,9 +25,12 @@ pub(crate) const NOTED_FOR: Duration = Duration::from_secs(60);
 impl RedisDriver {
     /// Dispatches `jobs`, a lone job together with other lone dispatches of its lane (see
     /// [`coalesce`](crate::coalesce)), others one lane after another in dispatch order, in
-    /// calls of at most [`JOBS_PER_CALL`] jobs, one at a time. A failed call ends the dispatch:
-    /// the error lists what the calls before it stored, so jobs dispatched again from its list
-    /// come after those.
+    /// calls of at most [`JOBS_PER_CALL`] jobs. Calls of one lane whose payloads all pass
+    /// through the script go out several in one transaction (see [`call_together`]), the
+    /// others one at a time. A failed call ends the dispatch: the error
+    /// ([`Error::PartlyStored`] when any job was stored) lists what was stored, by the calls
+    /// before it and by any call of its transaction that ran after it, and hands back the
+    /// rest, so jobs dispatched again from its list come after those.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
         if jobs.len() == 1 {
             let job = jobs.into_iter().next().expect("one job");

@@ -160,6 +160,82 @@ async fn failover_readonly_is_retried_and_nothing_acknowledged_is_lost() {
     worker.stop().await;
 }
 
+/// A bulk dispatch whose calls go out together in one transaction, on a connection to a
+/// primary that a failover demoted: each call is refused with `READONLY`, having stored
+/// nothing, and the connection is replaced as after one refused call, so the dispatch sent
+/// again reaches the new primary behind the same address and stores every job once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_dispatch_refused_by_a_demoted_primary_is_sent_again_to_the_new_one() {
+    let primary = RedisServer::start();
+    let replica_of = primary.port().to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &replica_of]);
+    let synced = |url: String| async move {
+        info_field(&url, "replication", "master_link_status")
+            .await
+            .as_deref()
+            == Some("up")
+    };
+    runs::eventually("the replica syncs", Duration::from_secs(20), || {
+        synced(replica.url())
+    })
+    .await;
+    let proxy = FaultProxy::start(primary.port());
+    let queue = queue_with(&proxy.url(), quick_options()).await;
+    let tag = "bulk-readonly";
+    // One dispatch first: the connection is open and the queue's name is noted, so the bulk
+    // dispatch below sends nothing but its transaction.
+    record::dispatch(&queue, Work::new(tag, 0, 0))
+        .await
+        .expect("a dispatch before the failover");
+
+    // The replica takes over behind the proxy's address; the old primary follows it. The
+    // connection open through the proxy still reaches the old primary.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut conn(&replica.url()).await)
+        .await
+        .unwrap();
+    proxy.retarget(replica.port());
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(replica.port())
+        .query_async(&mut conn(&primary.url()).await)
+        .await
+        .unwrap();
+    runs::eventually("the old primary follows", Duration::from_secs(20), || {
+        synced(primary.url())
+    })
+    .await;
+
+    let jobs = || (1..=3_000).map(|n| record::job(Work::new(tag, n, 0)));
+    let readonly_before = error_count(&primary.url(), "READONLY").await;
+    let refused = queue
+        .dispatch_bulk(jobs())
+        .await
+        .expect_err("the demoted primary refuses the dispatch");
+    assert!(refused.is_retryable(), "{refused}");
+    assert!(
+        !matches!(refused, Error::PartlyStored { .. }),
+        "a refused call stores nothing: {refused}"
+    );
+    assert!(
+        error_count(&primary.url(), "READONLY").await >= readonly_before + 3,
+        "the calls of one transaction were each refused with READONLY"
+    );
+    let sent_again = queue
+        .dispatch_bulk(jobs())
+        .await
+        .expect("the dispatch sent again reaches the new primary");
+    assert_eq!(sent_again.len(), 3_000);
+    assert!(sent_again.iter().all(|d| d.created));
+    let counts = queue.counts("conn").await.unwrap();
+    assert_eq!(
+        counts.ready, 3_001,
+        "every job stored once, the first one too"
+    );
+}
+
 /// How the server is kept from answering for 3 s.
 enum Stall {
     /// A script that runs 3 s: other clients get `BUSY` replies meanwhile.

@@ -222,12 +222,16 @@ impl Enqueue<'_> {
 /// what a big bulk dispatch waits on. Returns what each call stored, or its error, in order.
 ///
 /// The transaction keeps a lane's order whatever happens to it. A command refused when queued
-/// (`OOM` at `maxmemory`, `READONLY` after a failover) makes `EXEC` run none (`EXECABORT`,
-/// the outer error, retryable and classed by that refusal). A server that lost its scripts
-/// answers `NOSCRIPT` to every call, having run none, and the whole transaction is sent again
-/// once the script is loaded. A lost connection leaves the outcome unknown (the outer error),
-/// as for one call. Only a script that fails while running stops its own call alone; the
-/// calls after it may have stored theirs, which their results say.
+/// (`OOM` at `maxmemory`) makes `EXEC` run none (`EXECABORT`, the outer error, retryable and
+/// classed by that refusal). A server that lost its scripts answers `NOSCRIPT` to every call,
+/// having run none, and the whole transaction is sent again once the script is loaded. A lost
+/// connection leaves the outcome unknown (the outer error), as for one call. A script that
+/// fails while running stops its own call alone; the calls after it may have stored theirs,
+/// which their results say. On a server demoted to a replica by a failover, the scripts are
+/// queued (they declare no flags) and each call's first write is refused with `READONLY`:
+/// every call fails alone, having stored nothing, and that reply replaces the connection as
+/// the same error of one call does (see [`Commands::pipe_each`]), so a retry reaches the
+/// primary.
 pub(crate) async fn call_together(
     calls: &[Enqueue<'_>],
     scripts: &Scripts,
@@ -240,12 +244,12 @@ pub(crate) async fn call_together(
         call.args(&mut eval, call.plain(), None);
         pipe.add_command(eval);
     }
-    let mut replies: Vec<Value> = conn.pipe(&pipe).await?;
+    let mut replies = conn.pipe_each(&pipe).await?;
     let lost_script =
         |reply: &Value| matches!(reply, Value::ServerError(e) if e.code() == "NOSCRIPT");
     if !replies.is_empty() && replies.iter().all(lost_script) {
         conn.load(&scripts.enqueue).await?;
-        replies = conn.pipe(&pipe).await?;
+        replies = conn.pipe_each(&pipe).await?;
     }
     if replies.len() != calls.len() {
         return Err(Error::storage(format!(
