@@ -77,7 +77,7 @@ async fn child(jobs: u64, dir: &Path) {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-            &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+            &queue_core::observe::metrics::SECONDS_BUCKETS,
         )
         .expect("the metrics example's buckets")
         .install_recorder()

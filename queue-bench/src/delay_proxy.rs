@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,12 +46,15 @@ pub(crate) struct DelayProxy {
 }
 
 /// What the proxy's threads report about their sends.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Sends {
-    /// How late each send left after its due time (zero for one that left on time or early).
-    late: Mutex<Vec<Duration>>,
-    /// False once a thread was refused real-time priority.
-    realtime: AtomicBool,
+    /// How late each send left after its due time (zero for one that left on time or early),
+    /// towards the server (0) and back towards the client (1).
+    late: [Mutex<Vec<Duration>>; 2],
+    /// Threads started.
+    threads: AtomicUsize,
+    /// True once a thread was refused real-time priority.
+    refused: AtomicBool,
 }
 
 impl DelayProxy {
@@ -61,10 +64,7 @@ impl DelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the delay proxy");
         let addr = listener.local_addr().expect("the delay proxy's address");
         let stop = Arc::new(AtomicBool::new(false));
-        let sends = Arc::new(Sends {
-            late: Mutex::new(Vec::new()),
-            realtime: AtomicBool::new(true),
-        });
+        let sends = Arc::new(Sends::default());
         let one_way = round_trip / 2;
         let stopping = stop.clone();
         let reporting = sends.clone();
@@ -93,12 +93,16 @@ impl DelayProxy {
 
     /// How late the sends so far left after their due times.
     pub(crate) fn lateness(&self) -> Percentiles {
-        Percentiles::of(self.sends.late.lock().expect("proxy lateness").clone())
+        let [there, back] = &self.sends.late;
+        let mut late = there.lock().expect("proxy lateness").clone();
+        late.extend_from_slice(&back.lock().expect("proxy lateness"));
+        Percentiles::of(late)
     }
 
-    /// Whether every thread so far runs at real-time priority.
+    /// Whether some thread ran, and every one at real-time priority.
     pub(crate) fn realtime(&self) -> bool {
-        self.sends.realtime.load(Ordering::Relaxed)
+        self.sends.threads.load(Ordering::Relaxed) > 0
+            && !self.sends.refused.load(Ordering::Relaxed)
     }
 }
 
@@ -119,24 +123,31 @@ fn link(client: TcpStream, server: TcpStream, one_way: Duration, sends: &Arc<Sen
         client.try_clone().expect("clone a socket"),
         server.try_clone().expect("clone a socket"),
     );
-    forward(client_in, server, one_way, sends.clone());
-    forward(server_in, client, one_way, sends.clone());
+    forward(client_in, server, one_way, sends.clone(), 0);
+    forward(server_in, client, one_way, sends.clone(), 1);
 }
 
 /// Copies `from` to `to` on a thread of its own, each read held until `one_way` after it was
-/// read; when `from` ends, `to`'s sending side is shut down once everything read before has
+/// read, its sends' lateness recorded as way `way` of [`Sends::late`]; when `from` ends, `to`'s sending side is shut down once everything read before has
 /// been sent.
 ///
 /// One thread per direction waits in `ppoll` for whichever comes first, data to read or the
 /// next held read's time to leave (a nanosecond timeout; `poll`'s is in milliseconds). A reader
 /// thread handing reads to a sleeping writer would wake two threads per read where this wakes
 /// one, and on two cores every wake-up the proxy causes is taken from the processes measured.
-fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration, sends: Arc<Sends>) {
+fn forward(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    one_way: Duration,
+    sends: Arc<Sends>,
+    way: usize,
+) {
     thread::spawn(move || {
         precise_sleeps();
         if !realtime() {
-            sends.realtime.store(false, Ordering::Relaxed);
+            sends.refused.store(true, Ordering::Relaxed);
         }
+        sends.threads.fetch_add(1, Ordering::Relaxed);
         let mut held: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
         let mut buf = vec![0u8; CHUNK];
         let mut open = true;
@@ -155,7 +166,7 @@ fn forward(mut from: TcpStream, mut to: TcpStream, one_way: Duration, sends: Arc
                     break 'forwarding;
                 }
                 let over = Instant::now().saturating_duration_since(due);
-                sends.late.lock().expect("proxy lateness").push(over);
+                sends.late[way].lock().expect("proxy lateness").push(over);
             }
             let next = held.front().map(|(due, _)| aim(due));
             if !open {
@@ -289,11 +300,11 @@ mod tests {
             first_after >= floor,
             "the first bytes came back after {first_after:?}, under {floor:?}"
         );
-        // Sends were timed against their due times (at least one each way's worth).
-        let sends = proxy.sends.late.lock().expect("proxy lateness").len();
-        assert!(
-            sends >= 2,
-            "{sends} sends timed, expected one each way at least"
-        );
+        // Sends were timed against their due times, each way.
+        for (way, late) in ["to the server", "back"].iter().zip(&proxy.sends.late) {
+            let timed = late.lock().expect("proxy lateness").len();
+            assert!(timed >= 1, "no send {way} was timed");
+        }
+        assert_eq!(proxy.sends.threads.load(Ordering::Relaxed), 2);
     }
 }

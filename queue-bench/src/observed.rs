@@ -1,6 +1,7 @@
 //! The observed runs: what an application with events, metrics, logs and retention on has
 //! installed.
 
+use queue_core::observe::metrics::SECONDS_BUCKETS;
 use queue_core::{Keep, Queue};
 
 use std::sync::OnceLock;
@@ -9,10 +10,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// How often the recorder's upkeep drains its histograms: the exporter's own default.
 const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The `_seconds` histograms' buckets: those of the metrics example, which renders them as
-/// Prometheus histograms (without buckets the exporter keeps a summary's sketch instead).
-const BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 
 /// The installed recorder's handle, once [`install`] ran.
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -23,7 +20,9 @@ static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 /// into a sink. Once per process.
 pub(crate) fn install() {
     let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+        // The `_seconds` histograms' buckets, as the metrics example sets them (without
+        // buckets the exporter keeps a summary's sketch instead).
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
         .expect("the example's buckets")
         .install_recorder()
         .expect("the bench's only metrics recorder");

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use crate::args::PayloadText;
 use crate::jobs::BackgroundWorker;
 use crate::measurements::{JobCpu, PayloadRun};
+use crate::phases::WORKER_START;
 use crate::probe::Snapshot;
 
 /// Payload sizes measured, in bytes of data.
@@ -105,11 +106,15 @@ pub(crate) async fn measure(
 
         DONE.store(0, Ordering::SeqCst);
         TARGET.store(jobs, Ordering::SeqCst);
-        // Before the worker starts, so that no job's CPU is missed (the worker's start-up is
-        // counted with them; the acks its stop settles are not).
-        let before = Snapshot::take(Some(client)).await;
+        // As the drain phase counts its CPU: the worker starts on the paused queue and waits
+        // there first, so its start-up is left out, and the acks its stop settles are counted.
+        let name = big::DEFINITION.queue;
+        queue.pause(name).await.expect("pause");
         let worker = BackgroundWorker::start(queue, &["big"], Keep::default());
+        tokio::time::sleep(WORKER_START).await;
+        let before = Snapshot::take(Some(client)).await;
         let started = Instant::now();
+        queue.resume(name).await.expect("resume");
         loop {
             let woken = REACHED.notified();
             if DONE.load(Ordering::SeqCst) >= jobs {
@@ -118,8 +123,8 @@ pub(crate) async fn measure(
             woken.await;
         }
         let drain = started.elapsed();
-        let drained = Snapshot::take(Some(client)).await.since(&before);
         worker.stop().await;
+        let drained = Snapshot::take(Some(client)).await.since(&before);
 
         // `distinct`: one request per job, each on a key drawn from a billion (`-r` draws
         // with repeats: from as many keys as requests, only ~63% would be distinct), so the

@@ -34,7 +34,7 @@ const ROUNDS: u64 = 5;
 /// The most times one backlog is drained in a round.
 const MAX_PER_ROUND: u64 = 4;
 /// How long a drain's worker waits on the paused queue before the drain starts.
-const WORKER_START: Duration = Duration::from_millis(100);
+pub(crate) const WORKER_START: Duration = Duration::from_millis(100);
 /// Jobs at the start of each scaling drain whose cost is compared across backlogs.
 const OPENING: u64 = 10_000;
 /// How far in the future the delayed backlog of the scaling phase is due.

@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Buckets make the run-time series a Prometheus histogram (without them, a summary).
     let builder = PrometheusBuilder::new().set_buckets_for_metric(
         metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-        &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+        &queue_core::observe::metrics::SECONDS_BUCKETS,
     )?;
     // One recorder for the program, installed before the queue: workers register their
     // metrics when they start.

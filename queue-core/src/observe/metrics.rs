@@ -34,6 +34,12 @@ pub const RUN_SECONDS: &str = "queue_job_run_seconds";
 /// How long jobs waited, in seconds, from becoming ready (dispatched, due after a delay or
 /// retry delay, or returned to their lane) until a worker took them (histogram).
 pub const WAIT_SECONDS: &str = "queue_job_wait_seconds";
+/// Upper bounds, in seconds, that suit the `_seconds` histograms ([`RUN_SECONDS`],
+/// [`WAIT_SECONDS`]): from a millisecond to half a minute. A recorder given buckets renders
+/// those series as histograms, which Prometheus can aggregate across workers; e.g.
+/// `PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()),
+/// &SECONDS_BUCKETS)`.
+pub const SECONDS_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 /// Jobs in each state (gauge; label `state`), sampled by workers every few seconds.
 pub const JOBS: &str = "queue_jobs";
 /// Live workers seen by the storage (gauge), sampled by workers.
