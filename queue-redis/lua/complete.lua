@@ -15,6 +15,7 @@
 -- pages and trimming read it. Trimming takes at most TRIM jobs per call, so a call's work stays
 -- bounded; what it leaves, the next call takes. Expired results are dropped the same way, and
 -- reads ignore them meanwhile.
+write_at_maxmemory()
 local TRIM = 1000
 local done_key, results, resexp, times, pushed = KEYS[20], KEYS[21], KEYS[22], KEYS[23], KEYS[24]
 local keep, age, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

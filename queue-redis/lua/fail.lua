@@ -5,6 +5,7 @@
 -- Returns: 1 when the token was current, else 0 (nothing changed).
 -- The retry delay is at most queue_core::MAX_DELAY (the client caps it), so due times stay
 -- exact integers in a score.
+write_at_maxmemory()
 local ids, held, toks = check_leases(1, 2)
 if not held[1] then return 0 end
 local id = ids[1]

@@ -69,6 +69,17 @@ local q = { data = KEYS[1], err = KEYS[2], prog = KEYS[3], failed = KEYS[4], pau
 local l = { ready = KEYS[12], prio = KEYS[13], sched = KEYS[14], active = KEYS[15],
             leases = KEYS[16], wake = KEYS[17] }
 
+-- Lets this script write at maxmemory under noeviction. Until a script has written, Redis
+-- refuses each command of it that may grow memory (ZADD, HSET...) while memory is over the
+-- limit; after a write it lets the script finish. This write removes nothing (no job has the
+-- empty id) but counts. The scripts a worker holds and settles its jobs with (renew, fail,
+-- requeue, postpone, progress, complete, reap) call it first, so a full Redis still lets
+-- workers keep their leases and record how runs ended, while dispatches stay refused. (An ack,
+-- alone or ahead of a reserve, starts by removing its jobs, which counts too.)
+local function write_at_maxmemory()
+  redis.call('ZREM', l.active, '')
+end
+
 -- Most values one command takes from unpack; Lua's own limit is ~8000. 2048 values are up to
 -- ~1000 jobs (pairs: id and envelope, score and id), so the client's batches of 1000 jobs
 -- (JOBS_PER_CALL, src/scripts/mod.rs) still take one command each.

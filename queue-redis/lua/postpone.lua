@@ -3,6 +3,7 @@
 -- KEYS: the lane key set (lib.lua), then 20: the lane's pause end (string, ms).
 -- ARGV[1]: id  ARGV[2]: token  ARGV[3]: delay ms (at most queue_core::MAX_DELAY)
 -- Returns: 1 when the token was current, else 0 (nothing changed).
+write_at_maxmemory()
 local ids, held, toks = check_leases(1, 2)
 if not held[1] then return 0 end
 local id = ids[1]

@@ -3,6 +3,7 @@
 -- ARGV[1]: lease ms, then id, token, id, token, ...
 -- Returns: {1 or 0, ...} per job: 1 when the lease is still held and was extended.
 -- A lease belongs to a reserve call's batch: renewing one held job renews its batch.
+write_at_maxmemory()
 local deadline = now_ms() + tonumber(ARGV[1])
 local ids, held, toks = check_leases(2, #ARGV)
 local out, args, seen = {}, {}, {}

@@ -3,6 +3,7 @@
 -- KEYS: the lane key set (lib.lua).
 -- ARGV: id, token, id, token, ...
 -- Returns: {1 or 0, ...} per job: 1 when the token was current and the job was requeued.
+write_at_maxmemory()
 local ids, held, toks = check_leases(1, #ARGV)
 local out, back, back_toks = {}, {}, {}
 for i = 1, #ids do

@@ -381,6 +381,132 @@ async fn oom_dispatch_fails_clearly_and_workers_still_drain() {
     worker.stop().await;
 }
 
+/// At `maxmemory` under `noeviction`, a worker still holds and settles the jobs it runs:
+/// renewals keep their leases, failures are recorded (retried and failed for good), jobs are
+/// requeued, show progress, are completed and kept, acked, and expired leases are reaped;
+/// only dispatches are refused. Each of those scripts writes before anything that may grow
+/// memory, which Redis lets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_hold_and_settle_their_jobs_at_maxmemory() {
+    use queue_core::{Admin, Completion, Driver, Failure, Keep, Retention};
+    use queue_redis::RedisDriver;
+
+    let server = RedisServer::start();
+    let driver = RedisDriver::connect(&server.url()).await.expect("connect");
+    let tag = "oom-settle";
+    let jobs: Vec<_> = (0..8).map(|n| record::job(Work::new(tag, n, 0))).collect();
+    let lane = jobs[0].lane().unwrap();
+    let queue = lane.queue().to_string();
+    driver
+        .enqueue(jobs)
+        .await
+        .expect("dispatch before the limit");
+    let lease = Duration::from_secs(30);
+    let held: Vec<_> = driver
+        .reserve(&lane, 7, lease)
+        .await
+        .unwrap()
+        .jobs
+        .iter()
+        .map(|job| job.lease())
+        .collect();
+    assert_eq!(held.len(), 7);
+    // The last job's lease ends at once, for the reaper.
+    let expiring = driver
+        .reserve(&lane, 1, Duration::from_millis(1))
+        .await
+        .unwrap()
+        .jobs[0]
+        .lease();
+
+    let mut admin = conn(&server.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let refused = driver
+        .enqueue(vec![record::job(Work::new(tag, 8, 0))])
+        .await
+        .expect_err("a dispatch at maxmemory is refused");
+    assert!(refused.to_string().contains("out of memory"), "{refused}");
+
+    let ooms = error_count(&server.url(), "OOM").await;
+    assert_eq!(
+        driver.renew(&lane, &held[..2], lease).await.unwrap(),
+        [true, true]
+    );
+    assert!(driver
+        .fail(
+            &lane,
+            &held[2],
+            Failure::retry("boom", Duration::from_secs(60))
+        )
+        .await
+        .unwrap());
+    assert!(driver
+        .fail(&lane, &held[3], Failure::fail("boom for good"))
+        .await
+        .unwrap());
+    assert_eq!(driver.requeue(&lane, &held[4..5]).await.unwrap(), [true]);
+    assert!(driver
+        .progress(&lane, &held[5], serde_json::json!({"done": 50}))
+        .await
+        .unwrap());
+    let keep = Keep {
+        completed: 10,
+        ..Keep::default()
+    };
+    let done = [Completion {
+        lease: held[6].clone(),
+        result: None,
+    }];
+    assert_eq!(driver.complete(&lane, &done, &keep).await.unwrap(), [true]);
+    assert_eq!(driver.ack(&lane, &held[..1]).await.unwrap(), [true]);
+    runs::eventually(
+        "the expired lease is reaped",
+        Duration::from_secs(5),
+        || {
+            let (driver, lane) = (&driver, &lane);
+            async move { driver.reap(lane).await.unwrap() == 1 }
+        },
+    )
+    .await;
+    assert_eq!(
+        error_count(&server.url(), "OOM").await,
+        ooms,
+        "no settlement was refused"
+    );
+
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let counts = driver.counts(&queue).await.unwrap();
+    assert_eq!(counts.failed, 1, "{counts:?}");
+    assert_eq!(counts.scheduled, 1, "the retried job waits: {counts:?}");
+    assert_eq!(counts.completed, 1, "{counts:?}");
+    assert_eq!(
+        counts.active, 2,
+        "the renewed job and the one with progress: {counts:?}"
+    );
+    assert_eq!(
+        counts.ready, 2,
+        "the requeued job and the reaped one: {counts:?}"
+    );
+    let shown = driver.job(&queue, &held[5].id).await.unwrap().unwrap();
+    assert!(shown.progress.is_some(), "{shown:?}");
+    assert_eq!(
+        expiring.id,
+        driver.job(&queue, &expiring.id).await.unwrap().unwrap().id
+    );
+}
+
 /// At `maxmemory`, a job whose payload is stored beside its record (a transaction of the
 /// payload's `HSET` and the script) is refused as a whole: `EXEC` answers `EXECABORT` for the
 /// `OOM` of a queued command. That is retryable and names the cause like any other `OOM`, and
