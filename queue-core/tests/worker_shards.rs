@@ -1,14 +1,18 @@
 //! Sharded lanes on the memory driver: a worker serves every shard of a handler's lane with the
-//! handler's concurrency shared between them, a busy shard does not starve another, and a
-//! handler that combines shards with a per-lane option, or a schedule, is refused.
+//! handler's concurrency shared between them, a busy shard does not starve another, a shard's
+//! successes are acked while the other shards hold the shared slots, and a handler that
+//! combines shards with a per-lane option, or a schedule, is refused.
 
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use queue_core::{job, shard_queue, JobError, Schedule};
-use support::{eventually, memory_queue, start};
+use queue_core::{job, shard_queue, Driver, JobError, Lane, Queue, Schedule};
+use queue_memory::MemoryDriver;
+use support::{eventually, memory_queue, start, start_built};
+use tokio_util::sync::CancellationToken;
 
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -99,4 +103,70 @@ async fn bad_shard_counts_and_shards_with_a_per_lane_option_are_refused() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("split into 3 shards"), "{error}");
+}
+
+static TURNS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Takes 180 ms of a 300 ms lease.
+#[job(queue = "turns", shards = 3, concurrency = 1)]
+async fn turns(n: u32) -> Result<(), JobError> {
+    TURNS.lock().unwrap().push(n);
+    tokio::time::sleep(Duration::from_millis(180)).await;
+    Ok(())
+}
+
+/// The shards of a lane take the one shared slot in turn, so a shard's pool waits two other
+/// jobs' runs (360 ms) for its next reserve, longer than the lease its success is no longer
+/// renewed under. Another process reaps the lanes meanwhile (as its reserves would): a
+/// success left for that reserve to ack would be reaped, run again and refused its ack. Each
+/// job runs once and every ack lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shards_successes_are_acked_while_the_other_shards_hold_the_slots() {
+    let driver = Arc::new(MemoryDriver::new());
+    let queue = Queue::new(driver.clone());
+    for n in 0..9 {
+        turns::dispatch(&queue, n).await.unwrap();
+    }
+    let lanes: Vec<Lane> = (0..3)
+        .map(|shard| Lane::new(&shard_queue("turns", shard, 3), "turns").unwrap())
+        .collect();
+    let reaping = CancellationToken::new();
+    let reaper = tokio::spawn({
+        let (driver, lanes, stop) = (driver.clone(), lanes.clone(), reaping.clone());
+        async move {
+            let mut reaped = 0;
+            while !stop.is_cancelled() {
+                for lane in &lanes {
+                    reaped += driver.reap(lane).await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            reaped
+        }
+    });
+    let worker = queue
+        .worker()
+        .handlers(["turns"])
+        .lease(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let stats = worker.stats();
+    let running = start_built(worker);
+    eventually(Duration::from_secs(20), || async {
+        let mut left = 0;
+        for shard in 0..3 {
+            let counts = queue.counts(&shard_queue("turns", shard, 3)).await.unwrap();
+            left += counts.pending() + counts.failed;
+        }
+        (left == 0).then_some(())
+    })
+    .await;
+    running.shutdown().await.unwrap();
+    reaping.cancel();
+    let reaped = reaper.await.unwrap();
+    let mut ran = TURNS.lock().unwrap().clone();
+    ran.sort_unstable();
+    assert_eq!(ran, (0..9).collect::<Vec<_>>(), "each job ran once");
+    assert_eq!(reaped, 0, "no finished job's lease ran out");
+    assert_eq!(stats.settlements_refused(), 0);
 }

@@ -42,6 +42,10 @@ use crate::worker::outbox::{self, Taken};
 use crate::worker::pool::Pool;
 use crate::worker::retry::retry_pause;
 
+/// The share of a lease that a finished run's ack may wait for the pool's next reserve while
+/// the pool waits for a slot (see [`Pool::slot_freed`]).
+const ACK_WAIT: f64 = 0.125;
+
 /// Most reserves a pool has in flight beyond the one whose jobs it is starting.
 pub(crate) const MAX_AHEAD: usize = 16;
 
@@ -158,10 +162,12 @@ impl Pool {
                 None => {
                     // Wait for at least one free slot, then take every free slot (a shard's
                     // pool at most its share of them per reserve).
-                    let mut permits = tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => break 'fetch,
-                        permit = self.slots.clone().acquire_owned() => permit.expect("pool semaphore closed"),
+                    let mut permits = match self.slots.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        Err(_) => match self.slot_freed(&stop).await {
+                            Some(permit) => permit,
+                            None => break 'fetch,
+                        },
                     };
                     let extra = self.slots.available_permits().min(self.batch_cap - 1) as u32;
                     if extra > 0 {
@@ -329,6 +335,28 @@ impl Pool {
                 tracing::warn!(lane = %self.lane(), "a reserve sent ahead was cancelled; its jobs go back when their leases end");
                 None
             }
+        }
+    }
+
+    /// Waits for a slot of the pool; `None` when the pool stops first. Successes wait for the
+    /// next reserve to ack them, and a finished run's lease is no longer renewed, so after
+    /// [`ACK_WAIT`] of the lease the pool goes idle and the settling task acks them instead.
+    /// Without it, a shard's pool, whose slots the lane's other shards take in turn, could hold
+    /// a success unacked for as long as those shards' runs last, past its lease.
+    async fn slot_freed(&self, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        let acquire = self.slots.clone().acquire_owned();
+        tokio::pin!(acquire);
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return None,
+            permit = &mut acquire => return Some(permit.expect("pool semaphore closed")),
+            _ = tokio::time::sleep(self.lease.mul_f64(ACK_WAIT)) => {}
+        }
+        self.outbox.finished.go_idle();
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => None,
+            permit = acquire => Some(permit.expect("pool semaphore closed")),
         }
     }
 
