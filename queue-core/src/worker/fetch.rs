@@ -164,7 +164,7 @@ impl Pool {
                     // pool at most its share of them per reserve).
                     let mut permits = match self.slots.clone().try_acquire_owned() {
                         Ok(permit) => permit,
-                        Err(_) => match self.slot_freed(&stop).await {
+                        Err(_) => match self.slot_freed(stop).await {
                             Some(permit) => permit,
                             None => break 'fetch,
                         },
