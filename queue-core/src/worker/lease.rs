@@ -184,18 +184,23 @@ pub(crate) async fn keep_leases(
                 for batch in &batches {
                     batch.renewed(sent + lease);
                 }
-                for ((_, run), held) in runs.iter().zip(held) {
-                    if !held && !run.is_finished() && !run.cancel.is_cancelled() {
-                        let reason =
-                            why_lost(driver.as_ref(), lane, &run.lease.id, call_limit).await;
-                        if reason == CancelReason::Cancelled {
-                            tracing::info!(%lane, id = %run.lease.id, "job cancelled; stopping the run");
-                            stats.cancelled_run();
-                        } else {
-                            tracing::warn!(%lane, id = %run.lease.id, "lease lost (the job was reaped, deleted or purged); cancelling the run");
-                            stats.lease_lost();
-                        }
-                        run.cancel.cancel(reason);
+                let lost: Vec<&RunState> = runs
+                    .iter()
+                    .zip(held)
+                    .filter(|((_, run), held)| {
+                        !held && !run.is_finished() && !run.cancel.is_cancelled()
+                    })
+                    .map(|((_, run), _)| *run)
+                    .collect();
+                if !lost.is_empty() {
+                    let stopping = Stopping {
+                        driver: driver.as_ref(),
+                        running: &running,
+                        limit: call_limit,
+                        stats: &stats,
+                    };
+                    if !stopping.stop_lost(&lost, &stop).await {
+                        return;
                     }
                 }
             }
@@ -207,6 +212,93 @@ pub(crate) async fn keep_leases(
             }
         }
     }
+}
+
+/// Most lookups of why a lease was lost in flight at once.
+const LOOKUPS_AT_ONCE: usize = 32;
+
+/// What stopping the runs whose leases a renewal found gone needs.
+struct Stopping<'a> {
+    driver: &'a dyn Driver,
+    running: &'a Running,
+    /// How long the lookups take at most, all of them together.
+    limit: Duration,
+    stats: &'a WorkerStats,
+}
+
+impl Stopping<'_> {
+    /// Cancels each run of `lost`, whose lease storage no longer holds, told why: its job was
+    /// cancelled, or its lease was lost. The reasons are looked up together
+    /// ([`LOOKUPS_AT_ONCE`] at a time) within the limit in all, and a run is cancelled as its
+    /// reason comes; a run whose reason has not come by then is told its lease was lost.
+    /// Meanwhile the other batches' leases keep running out on time: however many leases were
+    /// lost and however slow the storage, no run outlives its lease. Returns false when `stop`
+    /// was cancelled first.
+    async fn stop_lost(&self, lost: &[&RunState], stop: &CancellationToken) -> bool {
+        use futures_util::StreamExt;
+
+        let lane = &self.running.lane;
+        let margin = self.running.margin;
+        let deadline = Instant::now() + self.limit;
+        let mut waiting = lost.iter();
+        let mut lookups = futures_util::stream::FuturesUnordered::new();
+        for run in waiting.by_ref().take(LOOKUPS_AT_ONCE) {
+            lookups.push(lookup(self.driver, lane, run, self.limit));
+        }
+        loop {
+            let (watched, wake) = self.running.watch(deadline);
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return false,
+                looked_up = lookups.next() => match looked_up {
+                    Some((run, reason)) => {
+                        self.stop_run(run, reason);
+                        if let Some(run) = waiting.next() {
+                            lookups.push(lookup(self.driver, lane, run, self.limit));
+                        }
+                    }
+                    None => return true,
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    expire(&watched, margin, lane, self.stats);
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                _ = self.running.added.notified() => {}
+            }
+        }
+        for run in lost {
+            self.stop_run(run, CancelReason::LeaseLost);
+        }
+        true
+    }
+
+    /// Cancels `run` for `reason`, unless it ended or was cancelled already.
+    fn stop_run(&self, run: &RunState, reason: CancelReason) {
+        if run.is_finished() || run.cancel.is_cancelled() {
+            return;
+        }
+        let lane = &self.running.lane;
+        if reason == CancelReason::Cancelled {
+            tracing::info!(%lane, id = %run.lease.id, "job cancelled; stopping the run");
+            self.stats.cancelled_run();
+        } else {
+            tracing::warn!(%lane, id = %run.lease.id, "lease lost (the job was reaped, deleted or purged); cancelling the run");
+            self.stats.lease_lost();
+        }
+        run.cancel.cancel(reason);
+    }
+}
+
+/// Why `run`'s lease was lost (see [`why_lost`]), with the run.
+async fn lookup<'a>(
+    driver: &dyn Driver,
+    lane: &Lane,
+    run: &'a RunState,
+    limit: Duration,
+) -> (&'a RunState, CancelReason) {
+    (run, why_lost(driver, lane, &run.lease.id, limit).await)
 }
 
 /// The earliest time a batch of `batches` must stop, if any still holds its lease.
