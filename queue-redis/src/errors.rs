@@ -4,7 +4,9 @@
 //! Besides connectivity failures, Redis answers some commands with errors that pass by
 //! themselves: `READONLY` (the server was demoted to a replica by a failover), `BUSY` (a script
 //! or function is running), `LOADING` (the dataset is loading after a restart), `OOM` (memory is
-//! at `maxmemory` under `noeviction`), `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, also when they made `EXEC` abort a transaction. All of them are
+//! at `maxmemory` under `noeviction`), `NOREPLICAS` (fewer replicas than `min-replicas-to-write`),
+//! `MISCONF` (a failed snapshot stops writes), `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, also
+//! when they made `EXEC` abort a transaction. All of them are
 //! [retryable](queue_core::Error::is_retryable), so a worker keeps retrying its settlements
 //! instead of dropping them.
 
@@ -12,7 +14,7 @@ use queue_core::Error;
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 /// Error codes of replies that pass by themselves.
-const TRANSIENT_CODES: [&str; 8] = [
+const TRANSIENT_CODES: [&str; 10] = [
     "READONLY",
     "BUSY",
     "LOADING",
@@ -22,6 +24,11 @@ const TRANSIENT_CODES: [&str; 8] = [
     "CLUSTERDOWN",
     // A blocked command ended because the server changed role (master to replica).
     "UNBLOCKED",
+    // Fewer replicas connected than `min-replicas-to-write` asks for: a primary cut off from
+    // its replicas (behind Sentinel, about to be replaced by one of them).
+    "NOREPLICAS",
+    // A failed RDB save stops writes (`stop-writes-on-bgsave-error`) until a save succeeds.
+    "MISCONF",
 ];
 
 /// Redis's error code of `e` (`READONLY`, `OOM`...), also when a script passed it on, and for
@@ -182,6 +189,8 @@ mod tests {
             "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
             "TRYAGAIN Multiple keys request during rehashing of slot",
             "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+            "NOREPLICAS Not enough good replicas to write.",
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
         ] {
             let e = classify("redis://h", server_error(text));
             assert!(e.is_retryable(), "{text}: {e}");

@@ -381,6 +381,57 @@ async fn oom_dispatch_fails_clearly_and_workers_still_drain() {
     worker.stop().await;
 }
 
+/// A primary with fewer replicas than `min-replicas-to-write` refuses writes with `NOREPLICAS`
+/// until they are back: a dispatch meanwhile fails retryably, and the worker keeps retrying the
+/// ack of a job that ended meanwhile instead of dropping it (which would run the job again once
+/// its lease ran out), so the job runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_refused_for_want_of_replicas_are_retried() {
+    let server = RedisServer::start();
+    let queue = queue_with(&server.url(), quick_options()).await;
+    let tag = "noreplicas";
+    record::dispatch(&queue, Work::new(tag, 0, 300))
+        .await
+        .unwrap();
+    let worker = Worker::start(&queue, Duration::from_secs(2));
+    runs::eventually("the job starts", Duration::from_secs(10), || async {
+        queue.counts("conn").await.is_ok_and(|c| c.active == 1)
+    })
+    .await;
+    let min_replicas = |n: u32| {
+        let url = server.url();
+        async move {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("min-replicas-to-write")
+                .arg(n)
+                .query_async(&mut conn(&url).await)
+                .await
+                .unwrap();
+        }
+    };
+    min_replicas(1).await;
+    let refused = record::dispatch(&queue, Work::new(tag, 1, 0))
+        .await
+        .expect_err("a dispatch without enough replicas is refused");
+    assert!(refused.is_retryable(), "{refused}");
+    runs::wait_until_ran(tag, &HashSet::from([0]), Duration::from_secs(10)).await;
+    let refusals = error_count(&server.url(), "NOREPLICAS").await;
+    runs::eventually(
+        "the ack is refused again",
+        Duration::from_secs(10),
+        || async { error_count(&server.url(), "NOREPLICAS").await > refusals },
+    )
+    .await;
+    min_replicas(0).await;
+    runs::eventually("the ack lands", Duration::from_secs(10), || async {
+        queue.counts("conn").await.is_ok_and(|c| c.pending() == 0)
+    })
+    .await;
+    worker.stop().await;
+    assert_eq!(runs::runs(tag)[&0].len(), 1, "the job ran once");
+}
+
 /// At `maxmemory` under `noeviction`, a worker still holds and settles the jobs it runs:
 /// renewals keep their leases, failures are recorded (retried and failed for good), jobs are
 /// requeued, show progress, are completed and kept, acked, and expired leases are reaped;
