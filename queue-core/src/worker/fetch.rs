@@ -211,8 +211,11 @@ impl Pool {
                     reservation
                 }
                 Err(error) => {
-                    // Sent again with the next reserve, or by the settling task if it stops.
+                    // Acked by the settling task while reserves fail (a reserve can fail where
+                    // an ack would not: a limit's error, a damaged lane), or with the next
+                    // reserve that goes through.
                     self.outbox.finished.put_back(done);
+                    self.outbox.finished.go_idle();
                     drop(permits);
                     failures += 1;
                     let pause = retry_pause(failures);
