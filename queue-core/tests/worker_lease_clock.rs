@@ -1,8 +1,9 @@
 //! The worker's own lease clock, on Tokio's paused clock: a pool whose renewals hang stops its
-//! runs at the send time of its last confirmed lease + the lease − the margin, and a pool whose
-//! renewals work is not held up by it.
+//! runs at the send time of its last confirmed lease + the lease − the margin, a pool whose
+//! renewals work is not held up by it, and a reservation that came back late is renewed at once
+//! rather than stopped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,11 +16,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// The memory driver's hot path only (a driver needs no more to run jobs), except that renewals
-/// of the lanes of queue `hung` never answer once `hang` is set (a storage that went silent).
-#[derive(Debug)]
+/// of the lanes of queue `hung` never answer once `hang` is set (a storage that went silent),
+/// and the first reservation of queue `late` that takes jobs comes back `late_ms` after the
+/// storage made it.
+#[derive(Debug, Default)]
 struct HangingRenewals {
     inner: MemoryDriver,
     hang: AtomicBool,
+    late_ms: AtomicU64,
 }
 
 #[async_trait]
@@ -37,7 +41,12 @@ impl Driver for HangingRenewals {
         max: usize,
         lease: Duration,
     ) -> Result<(Vec<bool>, Reservation)> {
-        self.inner.ack_and_reserve(lane, done, max, lease).await
+        let reply = self.inner.ack_and_reserve(lane, done, max, lease).await?;
+        if lane.queue() == "late" && !reply.1.jobs.is_empty() {
+            let late = self.late_ms.swap(0, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(late)).await;
+        }
+        Ok(reply)
     }
     async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
         self.inner.wait(lane, timeout).await
@@ -102,10 +111,7 @@ async fn on_fine_lane(ms: u64) -> Result<(), JobError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_pool() {
-    let driver = Arc::new(HangingRenewals {
-        inner: MemoryDriver::new(),
-        hang: AtomicBool::new(false),
-    });
+    let driver = Arc::new(HangingRenewals::default());
     let queue = Queue::new(driver.clone());
     on_hung_lane::dispatch(&queue, 10_000).await.unwrap();
     on_fine_lane::dispatch(&queue, 3_000).await.unwrap();
@@ -122,7 +128,13 @@ async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_
     );
     // Renewals every 333 ms; the first ones go through, then the hung lane's stop answering.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(RUNS.lock().unwrap().len(), 2, "both runs started");
+    let started = RUNS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.0 == "hung" || r.0 == "fine")
+        .count();
+    assert_eq!(started, 2, "both runs started");
     driver.hang.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     stop.cancel();
@@ -143,12 +155,54 @@ async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_
     assert_eq!(fine.2.unwrap() - fine.1, Duration::from_millis(3_000));
 }
 
+#[job(queue = "late")]
+async fn on_late_lane(ms: u64) -> Result<(), JobError> {
+    hold("late", ms).await
+}
+
+/// A reservation that came back 680 ms into its 1 s lease starts its run: more than the margin
+/// is left. The pool's next renewal, due at 999 ms, could not confirm the lease before the run
+/// had to stop (at 900 ms); the lease task renews at once instead, and the 500 ms run finishes.
+#[tokio::test(start_paused = true)]
+async fn a_reservation_back_late_is_renewed_at_once_and_its_run_finishes() {
+    let driver = Arc::new(HangingRenewals::default());
+    driver.late_ms.store(680, Ordering::SeqCst);
+    let queue = Queue::new(driver.clone());
+    on_late_lane::dispatch(&queue, 500).await.unwrap();
+    let began = Instant::now();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["on_late_lane"])
+            .lease(Duration::from_secs(1))
+            .grace(Duration::ZERO)
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let late = loop {
+        let run = RUNS.lock().unwrap().iter().find(|r| r.0 == "late").cloned();
+        if let Some(run) = run.filter(|r| r.2.is_some()) {
+            break run;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    assert!(late.1 - began >= Duration::from_millis(680), "{late:?}");
+    assert!(
+        late.3,
+        "the run was stopped at {:?}",
+        late.2.unwrap() - began
+    );
+}
+
 #[tokio::test]
 async fn a_driver_with_only_the_hot_path_runs_jobs_and_says_what_it_lacks() {
-    let queue = Queue::new(Arc::new(HangingRenewals {
-        inner: MemoryDriver::new(),
-        hang: AtomicBool::new(false),
-    }));
+    let queue = Queue::new(Arc::new(HangingRenewals::default()));
     let error = queue.counts("fine").await.unwrap_err();
     assert!(matches!(error, queue_core::Error::Unsupported { .. }));
     assert!(

@@ -34,6 +34,13 @@ struct Batches {
     /// must stop sooner wakes it (one whose reservation came back late). Batches reserved in
     /// time stop well after it and wake nothing.
     watched_until: Option<Instant>,
+    /// The earliest stop time the lease task's next renewal is sure to confirm in time (its
+    /// send time plus the call's limit). A batch added that must stop sooner (its reservation
+    /// came back late) has the renewal sent at once instead, rather than being stopped while
+    /// storage still holds its lease.
+    confirms_from: Option<Instant>,
+    /// Set by such a batch, taken by the lease task.
+    renew_now: bool,
 }
 
 impl Running {
@@ -51,16 +58,29 @@ impl Running {
         let mut batches = self.batches.lock().unwrap();
         let number = batches.next;
         batches.next += 1;
-        let sooner = match (batches.watched_until, batch.stop_at(self.margin)) {
-            (Some(until), Some(stop)) => stop < until,
-            _ => false,
-        };
+        let stop = batch.stop_at(self.margin);
+        let sooner =
+            matches!((batches.watched_until, stop), (Some(until), Some(stop)) if stop < until);
+        let urgent =
+            matches!((batches.confirms_from, stop), (Some(from), Some(stop)) if stop < from);
+        batches.renew_now |= urgent;
         batches.by_number.insert(number, batch);
         drop(batches);
-        if sooner {
+        if sooner || urgent {
             self.added.notify_one();
         }
         number
+    }
+
+    /// Notes when the lease task's next renewal goes out and how long it may take: a batch
+    /// added that must stop before that call can confirm it asks for a renewal at once.
+    fn next_renewal(&self, at: Instant, call_limit: Duration) {
+        self.batches.lock().unwrap().confirms_from = Some(at + call_limit);
+    }
+
+    /// Whether a batch added since the last renewal needs one at once (and forgets it).
+    fn take_renew_now(&self) -> bool {
+        std::mem::take(&mut self.batches.lock().unwrap().renew_now)
     }
 
     pub(crate) fn remove(&self, number: u64) {
@@ -135,7 +155,12 @@ pub(crate) async fn keep_leases(
     let margin = running.margin;
     let lane = &running.lane;
     let mut next_renewal = Instant::now() + period;
+    running.next_renewal(next_renewal, call_limit);
     loop {
+        if running.take_renew_now() {
+            next_renewal = Instant::now();
+            running.next_renewal(next_renewal, call_limit);
+        }
         // Until the next renewal, stop runs whose leases are about to run out.
         let (batches, wake) = running.watch(next_renewal);
         tokio::select! {
@@ -149,6 +174,7 @@ pub(crate) async fn keep_leases(
             continue;
         }
         next_renewal = now + period;
+        running.next_renewal(next_renewal, call_limit);
         // The batches now: one added while this task slept is renewed with the others, so a
         // run learns within one period that storage no longer holds its lease (a cancelled
         // job, say), not two.
