@@ -19,8 +19,9 @@ impl Driver for RedisDriver {
             return RedisDriver::enqueue(self, jobs).await;
         }
         let queues = Self::queues_of(&jobs);
+        let generation = self.inner.conn.generation();
         let stored = RedisDriver::enqueue(self, jobs).await?;
-        self.confirm_replicated(&queues, stored).await
+        self.confirm_replicated(&queues, stored, generation).await
     }
 
     async fn ack_and_reserve(

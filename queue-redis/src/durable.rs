@@ -1,13 +1,18 @@
 //! Durable dispatch ([`RedisOptions::durable_replicas`](crate::RedisOptions::durable_replicas)):
-//! after storing jobs, `WAIT` until enough replicas confirmed the writes, on the connection
-//! that made them (on a cluster, on the connection to each primary holding one of the jobs'
-//! queues).
+//! after storing jobs, wait until enough replicas confirmed the writes (on a cluster, on each
+//! primary holding one of the jobs' queues).
 //!
-//! `WAIT` counts every write sent on the connection before it, so the jobs of other dispatches
-//! sharing the connection are confirmed with these, never the other way round. Should the
-//! command connection be replaced between the store and the `WAIT` (it failed), the `WAIT`
-//! runs on a connection that wrote nothing and confirms at once: a dispatch that saw its
-//! connection fail should be taken as not durable.
+//! `WAIT` counts the writes of the connection it is sent on. The wait goes out on the command
+//! connection right after the store, but that connection may have been replaced meanwhile (a
+//! call of another task timed out), or have reconnected; on one that wrote nothing, `WAIT`
+//! confirms at once. So each wait writes a mark in the queue's hash tag
+//! ([`replicated`](crate::keys::QueueKeys::replicated)) and sends `WAIT` in the same request:
+//! replicas take a primary's writes in order, so a replica that confirmed the mark holds every
+//! write the primary made before it, the jobs' included, whichever connection sent them. And
+//! should the command connection have been replaced between the store and the wait (it could
+//! now reach another primary, after a failover), the jobs are reported as confirmed by none.
+//! Whatever fails after the store, the dispatch fails with [`Error::NotReplicated`], which
+//! hands back what was stored, so the caller never dispatches stored jobs again unknowingly.
 
 use std::time::Instant;
 
@@ -35,20 +40,31 @@ impl RedisDriver {
 
     /// Waits until the options' number of replicas confirmed the writes to `queues` (at most
     /// the options' timeout for each primary), then hands `stored` back; fails with
-    /// [`Error::NotReplicated`] when fewer did.
+    /// [`Error::NotReplicated`] when fewer did, when the wait failed, or when the command
+    /// connection is no longer number `generation`, the one in use when the store began.
     pub(crate) async fn confirm_replicated(
         &self,
         queues: &[String],
         stored: Vec<Dispatched>,
+        generation: u64,
     ) -> Result<Vec<Dispatched>> {
         let wanted = self.inner.options.durable_replicas;
         let timeout = self.inner.options.durable_timeout;
         let started = Instant::now();
         let mut confirmed = u32::MAX;
         for queue in queues {
-            let key = self.inner.keys.queue(queue).data();
-            let got = self.inner.conn.wait_replicas(&key, wanted, timeout).await?;
-            confirmed = confirmed.min(got);
+            let mark = self.inner.keys.queue(queue).replicated();
+            match self.inner.conn.wait_replicas(&mark, wanted, timeout).await {
+                Ok(got) => confirmed = confirmed.min(got),
+                Err(error) => {
+                    tracing::warn!(%error, queue, "could not wait for replicas after a durable dispatch");
+                    confirmed = 0;
+                    break;
+                }
+            }
+        }
+        if self.inner.conn.generation() != generation {
+            confirmed = 0;
         }
         if confirmed >= wanted {
             return Ok(stored);

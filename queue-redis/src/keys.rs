@@ -151,6 +151,11 @@ impl QueueKeys {
     pub(crate) fn data(&self) -> String {
         self.key("data")
     }
+    /// A mark a durable dispatch writes right before its `WAIT`, in the same request (see
+    /// [`durable`](crate::durable)).
+    pub(crate) fn replicated(&self) -> String {
+        self.key("replicated")
+    }
     /// id -> envelope of scheduled jobs (delayed or backing off).
     pub(crate) fn later(&self) -> String {
         self.key("later")

@@ -19,6 +19,7 @@ impl UniqueJobs for RedisDriver {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64);
         let durable = self.durable().then(|| Self::queues_of(&jobs));
+        let generation = self.inner.conn.generation();
         let mut out: Vec<Dispatched> = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             let stored = async {
@@ -48,7 +49,7 @@ impl UniqueJobs for RedisDriver {
             }
         }
         match durable {
-            Some(queues) => self.confirm_replicated(&queues, out).await,
+            Some(queues) => self.confirm_replicated(&queues, out, generation).await,
             None => Ok(out),
         }
     }

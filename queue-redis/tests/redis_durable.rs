@@ -124,3 +124,97 @@ async fn durable_dispatch_waits_for_replicas_and_fails_clearly_without_them() {
         .unwrap_err();
     assert!(error.to_string().contains("durable_replicas"), "{error}");
 }
+
+/// A connection without a response timeout (`DEBUG SLEEP` answers after seconds).
+async fn patient(port: u16) -> redis::aio::MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap()
+}
+
+/// The process id of the server at `port`.
+async fn process_id(port: u16) -> String {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut connection(port).await)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .expect("INFO server names the process")
+        .trim()
+        .to_string()
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: &str, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid)
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The command connection replaced between a durable dispatch's store and its wait: the
+/// server stalls (`DEBUG SLEEP`), another call of the process times out meanwhile and replaces
+/// the connection, and the dispatch sent during the stall gets its reply on the old one. A
+/// `WAIT` alone on the new connection, which wrote nothing, would confirm at once, though the
+/// only replica is stopped; the dispatch is reported as confirmed by none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_replaced_between_the_store_and_the_wait_confirms_nothing() {
+    let primary = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let port = primary.port().to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    wait_for_replica(primary.port()).await;
+    let mut options = queue_redis::RedisOptions::default();
+    options.durable_replicas = 1;
+    options.durable_timeout = Duration::from_millis(500);
+    options.response_timeout = Duration::from_secs(3);
+    let queue = Queue::new(Arc::new(
+        RedisDriver::connect_with(&primary.url(), options)
+            .await
+            .expect("connect"),
+    ));
+    queue.dispatch(job(0)).await.expect("a durable dispatch");
+
+    let replica_pid = process_id(replica.port()).await;
+    signal(&replica_pid, "STOP");
+    let began = Instant::now();
+    let stall = tokio::spawn({
+        let port = primary.port();
+        async move {
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(4)
+                .query_async(&mut patient(port).await)
+                .await
+                .unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Sent into the stall: times out at 3 s and replaces the connection.
+    let other = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.counts("durable").await }
+    });
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(began.elapsed())).await;
+    // Sent into the stall too: stored once the server wakes at 4 s, answered on the old
+    // connection, within its own 3 s.
+    let result = queue.dispatch(job(1)).await;
+    signal(&replica_pid, "CONT");
+    stall.await.unwrap();
+    let other = other.await.unwrap();
+    assert!(other.is_err(), "the other call did not time out: {other:?}");
+    let error = result.expect_err("a dispatch no replica confirmed");
+    let Error::NotReplicated {
+        stored, confirmed, ..
+    } = &error
+    else {
+        panic!("expected NotReplicated, got {error:?}");
+    };
+    assert_eq!((stored.len(), *confirmed), (1, 0), "{error}");
+}
