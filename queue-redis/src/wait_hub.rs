@@ -299,7 +299,15 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
                 if delivered {
                     None
                 } else {
-                    push_back(&waiter, &key).await.err()
+                    // Bounded as every other step: a connection cut silently right after the
+                    // pop would otherwise hold up every lane of this hub.
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        pushed = tokio::time::timeout(margin, push_back(&waiter, &key)) => match pushed {
+                            Ok(pushed) => pushed.err(),
+                            Err(_) => Some(crate::wait::timed_out()),
+                        },
+                    }
                 }
             }
             Blocked::Lifted | Blocked::TimedOut => None,

@@ -323,3 +323,65 @@ async fn lost_wake_up_is_found(
     stop.cancel();
     handle.await.unwrap().unwrap();
 }
+
+/// A wake-up the shared blocking connection popped for a lane whose wait had just ended goes
+/// back into Redis; should the connection be cut silently right then (the proxy stops
+/// forwarding after that reply and never forwards on it again), putting it back gives up within
+/// the response timeout like every other step, the connection is dropped, and the other lanes
+/// sharing it are not left waiting: a lane waiting with no timeout is woken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_while_a_wake_up_goes_back_holds_up_no_lane() {
+    use queue_core::{Driver, Lane};
+
+    let server = RedisServer::start();
+    let proxy = support::proxy::FaultProxy::start(server.port());
+    let mut options = RedisOptions::default();
+    options.response_timeout = Duration::from_secs(1);
+    options.block_timeout = Duration::from_secs(2);
+    let driver = Arc::new(
+        RedisDriver::connect_with(&proxy.url(), options)
+            .await
+            .expect("connect"),
+    );
+    let (a, b) = (
+        Lane::new("pushback", "a").unwrap(),
+        Lane::new("pushback", "b").unwrap(),
+    );
+    let waiting = tokio::spawn({
+        let (driver, b) = (driver.clone(), b.clone());
+        async move { driver.wait(&b, None).await }
+    });
+    driver
+        .wait(&a, Some(Duration::from_millis(300)))
+        .await
+        .expect("lane a's wait ends by its timer");
+    // Lane a's wake-up, popped by the connection that still blocks on its key with no one
+    // waiting: the proxy goes silent right after forwarding it.
+    let wake_a = "{queue:pushback}:lane:a:wake";
+    proxy.partition_after_reply_with(wake_a.as_bytes());
+    let mut direct = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg(wake_a)
+        .arg(1)
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // New connections go through; the one cut stays silent for good.
+    proxy.heal_dropping_open();
+    let _: () = redis::cmd("RPUSH")
+        .arg("{queue:pushback}:lane:b:wake")
+        .arg(1)
+        .query_async(&mut direct)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(15), waiting)
+        .await
+        .expect("lane b's wait ended")
+        .unwrap()
+        .expect("the wait itself never fails");
+}

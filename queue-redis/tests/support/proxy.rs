@@ -37,11 +37,16 @@ struct Connections {
     open: Vec<(u64, AbortHandle)>,
 }
 
+/// Bytes whose passing from the server to a client stalls the proxy right after (see
+/// [`FaultProxy::partition_after_reply_with`]).
+type Trigger = Arc<Mutex<Option<Vec<u8>>>>;
+
 /// A running proxy; stopped (every connection closed) when dropped.
 #[derive(Debug)]
 pub struct FaultProxy {
     port: u16,
-    faults: watch::Sender<Faults>,
+    faults: Arc<watch::Sender<Faults>>,
+    trigger: Trigger,
     connections: Arc<Mutex<Connections>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -61,9 +66,12 @@ impl FaultProxy {
             dead_below: 0,
             target: target_port,
         });
+        let faults = Arc::new(faults);
+        let trigger: Trigger = Arc::default();
         let connections = Arc::new(Mutex::new(Connections::default()));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = connections.clone();
+        let (stalls, armed) = (faults.clone(), trigger.clone());
         let thread = std::thread::Builder::new()
             .name(format!("fault-proxy-{port}"))
             .spawn(move || {
@@ -75,7 +83,7 @@ impl FaultProxy {
                     let listener = TcpListener::from_std(listener).expect("tokio listener");
                     tokio::select! {
                         _ = stopped => {}
-                        _ = accept_loop(listener, watcher, shared.clone()) => {}
+                        _ = accept_loop(listener, watcher, shared.clone(), stalls, armed) => {}
                     }
                     for (_, task) in shared.lock().unwrap().open.drain(..) {
                         task.abort();
@@ -86,6 +94,7 @@ impl FaultProxy {
         Self {
             port,
             faults,
+            trigger,
             connections,
             stop: Some(stop),
             thread: Some(thread),
@@ -107,6 +116,12 @@ impl FaultProxy {
     /// delivers what was held.
     pub fn partition(&self) {
         self.faults.send_modify(|f| f.stalled = true);
+    }
+
+    /// Partitions (as [`partition`](Self::partition)) right after forwarding, from the server
+    /// to a client, a chunk that holds `bytes`: a cut at a chosen step of a conversation.
+    pub fn partition_after_reply_with(&self, bytes: &[u8]) {
+        *self.trigger.lock().unwrap() = Some(bytes.to_vec());
     }
 
     /// Forwards again, delivering what was held.
@@ -164,6 +179,8 @@ async fn accept_loop(
     listener: TcpListener,
     faults: watch::Receiver<Faults>,
     connections: Arc<Mutex<Connections>>,
+    stalls: Arc<watch::Sender<Faults>>,
+    trigger: Trigger,
 ) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
@@ -179,16 +196,23 @@ async fn accept_loop(
         open.next += 1;
         let faults = faults.clone();
         let shared = connections.clone();
+        let armed = (stalls.clone(), trigger.clone());
         let task = tokio::spawn(async move {
-            serve(client, number, faults).await;
+            serve(client, number, faults, armed).await;
             shared.lock().unwrap().open.retain(|(n, _)| *n != number);
         });
         open.open.push((number, task.abort_handle()));
     }
 }
 
-/// Connects upstream (once the proxy is not stalled) and pumps both directions.
-async fn serve(client: TcpStream, number: u64, mut faults: watch::Receiver<Faults>) {
+/// Connects upstream (once the proxy is not stalled) and pumps both directions; replies that
+/// hold the armed trigger's bytes stall the proxy once forwarded.
+async fn serve(
+    client: TcpStream,
+    number: u64,
+    mut faults: watch::Receiver<Faults>,
+    armed: (Arc<watch::Sender<Faults>>, Trigger),
+) {
     if !passable(&mut faults, number).await {
         return;
     }
@@ -199,8 +223,8 @@ async fn serve(client: TcpStream, number: u64, mut faults: watch::Receiver<Fault
     let _ = upstream.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (up_read, up_write) = upstream.into_split();
-    let up = pump(client_read, up_write, number, faults.clone());
-    let down = pump(up_read, client_write, number, faults);
+    let up = pump(client_read, up_write, number, faults.clone(), None);
+    let down = pump(up_read, client_write, number, faults, Some(armed));
     // Either side closing ends the connection.
     tokio::select! {
         _ = up => {}
@@ -208,12 +232,14 @@ async fn serve(client: TcpStream, number: u64, mut faults: watch::Receiver<Fault
     }
 }
 
-/// Copies `from` to `to`, each chunk waiting until the proxy lets it through.
+/// Copies `from` to `to`, each chunk waiting until the proxy lets it through; with `armed`, a
+/// chunk holding the trigger's bytes stalls the proxy once forwarded (and disarms it).
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     number: u64,
     mut faults: watch::Receiver<Faults>,
+    armed: Option<(Arc<watch::Sender<Faults>>, Trigger)>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -230,6 +256,16 @@ async fn pump(
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
+        }
+        if let Some((stalls, trigger)) = &armed {
+            let mut trigger = trigger.lock().unwrap();
+            let hit = trigger
+                .as_ref()
+                .is_some_and(|bytes| buf[..n].windows(bytes.len()).any(|w| w == bytes.as_slice()));
+            if hit {
+                *trigger = None;
+                stalls.send_modify(|f| f.stalled = true);
+            }
         }
     }
 }
