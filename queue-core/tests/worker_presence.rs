@@ -91,3 +91,34 @@ async fn heartbeats_report_each_lanes_running_jobs() {
         "a stopped worker retires its record"
     );
 }
+
+#[job(queue = "dropped")]
+async fn quiet(_n: u32) -> Result<(), JobError> {
+    Ok(())
+}
+
+/// Dropping `run_until`'s future before it returns (here a timeout around it) shuts the worker
+/// down as a signal would: its record is retired, rather than kept alive by its tasks running
+/// on, detached and out of reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_run_until_shuts_the_worker_down() {
+    let queue = memory_queue();
+    let running = queue
+        .worker()
+        .handlers(["quiet"])
+        .heartbeat_every(Duration::from_millis(50))
+        .run_until(std::future::pending());
+    let dropped = tokio::spawn(tokio::time::timeout(Duration::from_millis(300), running));
+    eventually(Duration::from_secs(5), || async {
+        (!queue.workers().await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        dropped.await.unwrap().is_err(),
+        "the worker ran until dropped"
+    );
+    eventually(Duration::from_secs(5), || async {
+        queue.workers().await.unwrap().is_empty().then_some(())
+    })
+    .await;
+}

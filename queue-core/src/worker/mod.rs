@@ -501,7 +501,8 @@ impl Worker {
 
     /// Runs until `signal` completes, then shuts down gracefully: stops fetching, lets running
     /// jobs finish within the grace period, cancels and requeues the rest (without spending an
-    /// attempt), settles everything with the storage and returns.
+    /// attempt), settles everything with the storage and returns. Dropping the future before
+    /// it returns starts the same shutdown, which then goes on without anyone waiting for it.
     ///
     /// # Panics
     ///
@@ -577,6 +578,9 @@ impl Worker {
             .filter_map(|p| Some((p.lane().clone(), p.tally.clone()?)))
             .collect();
         let tally_stop = CancellationToken::new();
+        // Should this future be dropped before it ends (a timeout around it, an aborted task),
+        // the tasks it started drain and stop as on a signal rather than run on detached.
+        let _stop_on_drop = [&stop, &beat_stop, &tally_stop].map(|t| t.clone().drop_guard());
         let tallying = (!tallies.is_empty()).then(|| {
             tokio::spawn(tally::send(
                 self.driver.clone(),
