@@ -429,6 +429,40 @@ impl Commands {
         }
     }
 
+    /// A blocking command on `key` failed with `e` before reaching a node that serves it (the
+    /// node is down, or gone): on a cluster, asks the cluster connection, which follows the
+    /// cluster's slot map, where `key`'s primary is now and sends the next blocking command
+    /// there. Otherwise the node last named (the first seed, or a `MOVED` answer's) would be
+    /// tried for as long as the process runs.
+    pub(crate) async fn relocate(&self, e: &RedisError, key: &str) {
+        if !self.is_cluster() || !errors::is_transient(e) {
+            return;
+        }
+        if let Some(node) = self.locate(key).await {
+            tracing::info!(key, node = ?node, "the node serving a blocking wait's key, asked again");
+        }
+    }
+
+    /// The primary serving `key`'s slot, as the cluster connection routes to it (the address
+    /// that node's `CLIENT INFO` gives for the connection), noted for the next blocking command.
+    async fn locate(&self, key: &str) -> Option<Node> {
+        let Conn::Cluster(mut conn) = self.get().1 else {
+            return None;
+        };
+        let route = Route::with_key(key, SlotAddr::Master);
+        let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+        let mut info = redis::cmd("CLIENT");
+        info.arg("INFO");
+        let info = bounded(&self.options, conn.route_command(info, to))
+            .await
+            .ok()?;
+        let info: String = redis::from_redis_value(info).ok()?;
+        let addr = info
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("laddr="))?;
+        self.moved(key, addr)
+    }
+
     /// Notes that the cluster said `key` is served by `addr` (`host:port`), returning that
     /// node, or `None` when this is no cluster or `addr` is not `host:port`.
     pub(crate) fn moved(&self, key: &str, addr: &str) -> Option<Node> {

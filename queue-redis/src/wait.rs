@@ -150,6 +150,7 @@ impl Waiters {
                 Some(node) => self.blocking_on(cmd, block, Some(node), commands).await,
                 None => {
                     commands.blocking_failed(&e, node.as_ref()).await;
+                    commands.relocate(&e, key).await;
                     Err(e)
                 }
             },
@@ -212,6 +213,7 @@ impl Waiters {
                 Some(node) => self.wait_on(wake_key, timeout, Some(node), commands).await,
                 None => {
                     commands.blocking_failed(&e, node.as_ref()).await;
+                    commands.relocate(&e, wake_key).await;
                     Err(e)
                 }
             },

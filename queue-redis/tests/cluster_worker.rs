@@ -217,3 +217,48 @@ async fn cluster_with_a_password_runs_jobs_and_never_shows_it() {
     stop.cancel();
     worker.await.unwrap().expect("worker");
 }
+
+/// A cluster URL whose first seed is down: the driver connects through the others, and an idle
+/// wait, which first tries that seed for the lane's wake key, asks the cluster where the key
+/// lives once that fails, and from then on blocks there and is woken by a dispatch (before,
+/// every wait failed at once, and idle workers polled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_waits_find_their_node_when_the_first_seed_is_down() {
+    use queue_core::{Driver, Lane, NewJob};
+
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start_without_replicas)
+        .await
+        .unwrap();
+    let dead = support::free_port();
+    let live = cluster.primary_ports()[0];
+    let url = format!("redis+cluster://127.0.0.1:{dead},127.0.0.1:{live}/");
+    let driver = Arc::new(
+        RedisDriver::connect(&url)
+            .await
+            .expect("connect past the dead seed"),
+    );
+    let lane = Lane::new("seeded", "on_seeded").unwrap();
+    // This one goes to the dead seed and fails; the key's node is asked for then.
+    let first = driver.wait(&lane, Some(Duration::from_millis(100))).await;
+    assert!(
+        first.is_err(),
+        "the first wait reached the dead seed: {first:?}"
+    );
+    let waiting = tokio::spawn({
+        let (driver, lane) = (driver.clone(), lane.clone());
+        async move { driver.wait(&lane, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the wait did not block");
+    driver
+        .enqueue(vec![
+            NewJob::named("on_seeded", b"1".to_vec()).queue("seeded")
+        ])
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the dispatch woke the wait")
+        .unwrap()
+        .expect("the wait blocked on the key's node");
+}
