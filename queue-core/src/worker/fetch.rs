@@ -162,12 +162,19 @@ impl Pool {
                 None => {
                     // Wait for at least one free slot, then take every free slot (a shard's
                     // pool at most its share of them per reserve).
-                    let mut permits = match self.slots.clone().try_acquire_owned() {
-                        Ok(permit) => permit,
-                        Err(_) => match self.slot_freed(stop).await {
+                    let mut permits = if self.shared_slots {
+                        match self.slot_freed(stop).await {
                             Some(permit) => permit,
                             None => break 'fetch,
-                        },
+                        }
+                    } else {
+                        // The pool's own slots: a run frees its slot once its verdict is
+                        // left, and this loop, their only waiter, takes it and acks at once.
+                        tokio::select! {
+                            biased;
+                            _ = stop.cancelled() => break 'fetch,
+                            permit = self.slots.clone().acquire_owned() => permit.expect("pool semaphore closed"),
+                        }
                     };
                     let extra = self.slots.available_permits().min(self.batch_cap - 1) as u32;
                     if extra > 0 {
@@ -341,12 +348,16 @@ impl Pool {
         }
     }
 
-    /// Waits for a slot of the pool; `None` when the pool stops first. Successes wait for the
-    /// next reserve to ack them, and a finished run's lease is no longer renewed, so after
+    /// Waits for a slot of a pool that shares its slots (a shard's); `None` when the pool
+    /// stops first. Successes wait for the next reserve to ack them, and a finished run's lease
+    /// is no longer renewed, while the slot a run frees may go to another shard's pool: a
+    /// success could wait as long as those shards' runs last, past its lease. So after
     /// [`ACK_WAIT`] of the lease the pool goes idle and the settling task acks them instead.
-    /// Without it, a shard's pool, whose slots the lane's other shards take in turn, could hold
-    /// a success unacked for as long as those shards' runs last, past its lease.
+    /// A free slot is taken at once, with no timer.
     async fn slot_freed(&self, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
         let acquire = self.slots.clone().acquire_owned();
         tokio::pin!(acquire);
         tokio::select! {
