@@ -568,43 +568,6 @@ impl Commands {
         self.current.lock().0
     }
 
-    /// Writes `mark`, then `WAIT replicas timeout`, in one request (on a cluster, to the
-    /// primary of `mark`'s slot): how many replicas confirmed the mark, and so every write the
-    /// primary made before it, whichever connection sent them. (`WAIT` alone counts only the
-    /// writes of the connection it is sent on: on one that wrote nothing, a replacement after
-    /// the writes failed, it would confirm at once.)
-    pub(crate) async fn wait_replicas(
-        &self,
-        mark: &str,
-        replicas: u32,
-        timeout: Duration,
-    ) -> queue_core::Result<u32> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(mark).arg(1).ignore();
-        pipe.cmd("WAIT")
-            .arg(replicas)
-            .arg(timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
-        let pipe = &pipe;
-        self.run(|conn| async move {
-            match conn {
-                Conn::Cluster(mut conn) => {
-                    let route = Route::with_key(mark, SlotAddr::Master);
-                    let to = SingleNodeRoutingInfo::SpecificNode(route);
-                    let replies = conn.route_pipeline(pipe.clone(), 0, 2, to).await?;
-                    let confirmed = replies.into_iter().last().ok_or_else(|| {
-                        RedisError::from((redis::ErrorKind::Client, "WAIT had no reply"))
-                    })?;
-                    redis::from_redis_value(confirmed).map_err(RedisError::from)
-                }
-                mut conn => pipe
-                    .query_async::<(u32,)>(&mut conn)
-                    .await
-                    .map(|(confirmed,)| confirmed),
-            }
-        })
-        .await
-    }
-
     /// Calls a script (`EVALSHA`, loading it on `NOSCRIPT`).
     pub(crate) async fn invoke(&self, call: &ScriptCall<'_>) -> queue_core::Result<Value> {
         let cmd = call.command();

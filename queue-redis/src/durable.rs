@@ -2,13 +2,14 @@
 //! after storing jobs, wait until enough replicas confirmed the writes (on a cluster, on each
 //! primary holding one of the jobs' queues).
 //!
-//! `WAIT` counts the writes of the connection it is sent on. The wait goes out on the command
-//! connection right after the store, but that connection may have been replaced meanwhile (a
-//! call of another task timed out), or have reconnected; on one that wrote nothing, `WAIT`
+//! `WAIT` counts the writes of the connection it is sent on, and on one that wrote nothing
 //! confirms at once. So each wait writes a mark in the queue's hash tag
 //! ([`replicated`](crate::keys::QueueKeys::replicated)) and sends `WAIT` in the same request:
 //! replicas take a primary's writes in order, so a replica that confirmed the mark holds every
-//! write the primary made before it, the jobs' included, whichever connection sent them. And
+//! write the primary made before it, the jobs' included, whichever connection sent them. That
+//! request goes on a connection of the blocking pool ([`Waiters::confirm`](crate::wait::Waiters::confirm)), not on the command
+//! connection the store used: Redis holds a client's later commands while its `WAIT` waits, and
+//! the command connection carries every call of the process, renewals among them. And
 //! should the command connection have been replaced between the store and the wait (it could
 //! now reach another primary, after a failover), the jobs are reported as confirmed by none.
 //! Whatever fails after the store, the dispatch fails with [`Error::NotReplicated`], which
@@ -54,7 +55,13 @@ impl RedisDriver {
         let mut confirmed = u32::MAX;
         for queue in queues {
             let mark = self.inner.keys.queue(queue).replicated();
-            match self.inner.conn.wait_replicas(&mark, wanted, timeout).await {
+            let waited = self
+                .inner
+                .waiters
+                .confirm(&mark, wanted, timeout, &self.inner.conn)
+                .await
+                .map_err(|e| self.inner.conn.error(e));
+            match waited {
                 Ok(got) => confirmed = confirmed.min(got),
                 Err(error) => {
                     tracing::warn!(%error, queue, "could not wait for replicas after a durable dispatch");

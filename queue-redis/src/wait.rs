@@ -272,6 +272,67 @@ impl Waiters {
     }
 }
 
+impl Waiters {
+    /// Writes `mark` and waits up to `timeout` for `replicas` replicas to confirm it (`SET`,
+    /// then `WAIT`, in one request), on a blocking connection of this pool (to `mark`'s
+    /// primary): how many did. Replicas take a primary's writes in order, so those that
+    /// confirmed the mark hold every write the primary made before it. Not on the command
+    /// connection: Redis holds a client's later commands while its `WAIT` waits, and that
+    /// connection carries every call of the process (renewals among them).
+    pub(crate) async fn confirm(
+        &self,
+        mark: &str,
+        replicas: u32,
+        timeout: Duration,
+        commands: &Commands,
+    ) -> RedisResult<u32> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(mark).arg(1).ignore();
+        pipe.cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
+        let node = commands.node_for(mark);
+        match self
+            .confirm_on(&pipe, timeout, node.clone(), commands)
+            .await
+        {
+            Err(e) => match moved_to(&e, mark, commands) {
+                Some(node) => self.confirm_on(&pipe, timeout, Some(node), commands).await,
+                None => {
+                    commands.blocking_failed(&e, node.as_ref()).await;
+                    commands.relocate(&e, mark).await;
+                    Err(e)
+                }
+            },
+            ok => ok,
+        }
+    }
+
+    async fn confirm_on(
+        &self,
+        pipe: &redis::Pipeline,
+        timeout: Duration,
+        node: Option<Node>,
+        commands: &Commands,
+    ) -> RedisResult<u32> {
+        let waiter = self.get(node, commands).await?;
+        let mut conn = waiter.conn.clone();
+        let result = match tokio::time::timeout(
+            timeout + self.margin,
+            pipe.query_async::<(u32,)>(&mut conn),
+        )
+        .await
+        {
+            Ok(result) => result.map(|(confirmed,)| confirmed),
+            Err(_) => Err(timed_out()),
+        };
+        if result.is_ok() {
+            self.put_back(waiter);
+        }
+        result
+    }
+}
+
 /// The node a cluster's `MOVED` or `ASK` answer `e` about `key` names (noted for the key), if
 /// it is one.
 fn moved_to(e: &RedisError, key: &str, commands: &Commands) -> Option<Node> {

@@ -218,3 +218,43 @@ async fn a_connection_replaced_between_the_store_and_the_wait_confirms_nothing()
     };
     assert_eq!((stored.len(), *confirmed), (1, 0), "{error}");
 }
+
+/// Durable dispatches waiting for a replica that does not come hold up no other call of the
+/// process: Redis holds a client's later commands while its `WAIT` waits, so the waits go on
+/// connections of their own, and a call made meanwhile on the command connection (a renewal,
+/// an admin read) is answered while every dispatch still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_replicas_holds_up_no_other_call() {
+    let primary = RedisServer::start();
+    let queue = queue_at(&format!(
+        "{}?durable_replicas=1&durable_timeout=1s",
+        primary.url()
+    ))
+    .await;
+    queue.counts("durable").await.expect("connected");
+    let dispatches: Vec<_> = (0..6)
+        .map(|n| {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.dispatch(job(n)).await })
+        })
+        .collect();
+    // Until the dispatches' jobs are stored, their waits have not begun.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stored_on(primary.port()).await < 6 {
+        assert!(Instant::now() < deadline, "the jobs were never stored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let counts = queue.counts("durable").await.expect("an admin read");
+    assert_eq!(counts.ready, 6);
+    assert!(
+        dispatches.iter().all(|d| !d.is_finished()),
+        "a dispatch's wait ended before the admin read was answered"
+    );
+    for dispatch in dispatches {
+        let error = dispatch.await.unwrap().expect_err("no replica confirmed");
+        assert!(
+            matches!(error, Error::NotReplicated { confirmed: 0, .. }),
+            "{error:?}"
+        );
+    }
+}
