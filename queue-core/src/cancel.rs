@@ -26,8 +26,9 @@ impl Queue {
     /// cancellation ([`JobContext::cancelled`](crate::JobContext::cancelled)) and stops it; its
     /// ack or failure would be refused. The job is kept in the failed list as
     /// [`JobState::Cancelled`](crate::JobState::Cancelled), and the worker reports a
-    /// `cancelled` event. A job that already ended is left as it is
-    /// ([`CancelOutcome::Finished`]).
+    /// `cancelled` event. Retried from the failed list while the stopped run's lease would
+    /// still hold, it is scheduled for when that lease would have ended, so its two runs never
+    /// overlap. A job that already ended is left as it is ([`CancelOutcome::Finished`]).
     ///
     /// A removed job is reported here as a `cancelled` event (when anyone listens), with the
     /// job's lane when the driver can look it up. A job of a sharded lane is cancelled in the

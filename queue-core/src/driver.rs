@@ -364,7 +364,9 @@ pub trait Admin: Send + Sync {
     async fn list_jobs(&self, queue: &str, query: &JobQuery) -> Result<JobPage>;
 
     /// Moves one failed job (`Some(id)`) or all of them (`None`) back to ready with a fresh set
-    /// of attempts and its lost leases forgotten. Returns how many moved.
+    /// of attempts and its lost leases forgotten; a job cancelled while it ran whose lease would
+    /// not have ended yet is scheduled for then instead (its run may still be going). Returns
+    /// how many moved.
     async fn retry_failed(&self, queue: &str, id: Option<&JobId>) -> Result<usize>;
 
     /// Deletes a job in any state. An active job's lease becomes stale, so its worker cannot ack

@@ -1,6 +1,7 @@
 -- cancel: cancels one job. A waiting job (ready or scheduled) is removed; a running job's lease
 -- ends (its worker's renewals, acks and failures are refused) and it goes to the failed list
--- with the error 'cancelled', marked in the cancelled set with its failure time.
+-- with the error 'cancelled', marked in the cancelled set with its failure time, its ready
+-- time set to when the lease would have ended.
 -- KEYS: the lane key set (lib.lua) of the job's lane, then 20 donetime (kept completed jobs),
 -- 21 cancelled (ZSET id -> the failure time of a job cancelled while it ran).
 -- ARGV[1]: id  ARGV[2]: job name the caller read from the record  ARGV[3]: failed list cap
@@ -31,6 +32,10 @@ for i = 1, #old, 2 do
   if not e or tonumber(e.failed) ~= tonumber(old[i + 1]) then stale[#stale + 1] = old[i] end
 end
 j.att = j.att + 1
+-- The run goes on until its worker's next renewal, at the latest until its lease would have
+-- ended: a retry of the job makes it due then (retry_failed.lua), not ready at once.
+local until_ms = tonumber(redis.call('ZSCORE', l.leases, tok))
+if until_ms then j.ready = fmt(until_ms) end
 to_failed(id, j, j.att, 'cancelled', now, tonumber(ARGV[3]), token_ms(tok))
 release({ id }, { tok })
 call_many('ZREM', KEYS[21], stale)

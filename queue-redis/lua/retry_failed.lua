@@ -1,6 +1,7 @@
 -- retry_failed: moves failed jobs of one lane back to ready with fresh attempts and no lost
 -- leases. They keep their errors: the last one (err) and the history (errs), which their next
--- failures add to.
+-- failures add to. A job cancelled while it ran whose lease would not have ended yet (its ready
+-- time, set by cancel.lua, is ahead) is scheduled for then instead: its run may still be going.
 -- KEYS: the lane key set (lib.lua).
 -- ARGV[1]: job name, then ids (oldest failure first)
 -- Returns: how many jobs moved.
@@ -10,6 +11,7 @@ local ids = {}
 for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
 local envs = call_many('HMGET', q.data, ids)
 local moved, envs_out, plain, ranked, gone = {}, {}, {}, {}, {}
+local later_out, later_ids, due_out = {}, {}, {}
 local now = nil
 for i, id in ipairs(ids) do
   local j = parse_env(envs[i])
@@ -18,15 +20,24 @@ for i, id in ipairs(ids) do
     j.att = 0
     j.failed = '0'
     now = now or now_ms()
-    j.ready = fmt(now)
     moved[#moved + 1] = id
-    envs_out[#envs_out + 1] = id
-    envs_out[#envs_out + 1] = pack_env(j)
-    if j.pri == 0 then
-      plain[#plain + 1] = id
+    local revoked = tonumber(j.ready)
+    if revoked and revoked > now then
+      later_ids[#later_ids + 1] = id
+      later_out[#later_out + 1] = id
+      later_out[#later_out + 1] = pack_env(j)
+      due_out[#due_out + 1] = revoked
+      due_out[#due_out + 1] = id
     else
-      ranked[#ranked + 1] = j.pri
-      ranked[#ranked + 1] = id
+      j.ready = fmt(now)
+      envs_out[#envs_out + 1] = id
+      envs_out[#envs_out + 1] = pack_env(j)
+      if j.pri == 0 then
+        plain[#plain + 1] = id
+      else
+        ranked[#ranked + 1] = j.pri
+        ranked[#ranked + 1] = id
+      end
     end
   end
 end
@@ -40,6 +51,9 @@ if #moved > 16 then
 end
 local scored = back_of_priority(ranked)
 call_many('HSET', q.data, envs_out)
+call_many('HSET', q.later, later_out)
+call_many('HDEL', q.data, later_ids)
+call_many('ZADD', l.sched, due_out)
 call_many('HDEL', q.lost, moved)
 call_many('RPUSH', l.ready, plain)
 call_many('ZADD', l.prio, scored)

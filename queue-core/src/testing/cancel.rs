@@ -1,5 +1,6 @@
 //! Conformance cases of cancelling jobs ([`Cancel`](crate::Cancel)): a waiting job is removed,
-//! a running one loses its lease and is kept as cancelled, never retried on its own.
+//! a running one loses its lease and is kept as cancelled, never retried on its own, and when
+//! retried waits until the stopped run's lease would have ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +121,11 @@ pub(super) async fn a_cancelled_job_retried_from_failed_is_no_longer_cancelled(
     let lane = lane("cancel-retry");
     let queue = lane.queue();
     let id = enqueue(&driver, &lane, Duration::ZERO).await;
-    let _ = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+    // The run a cancel stops may go on until its worker's next renewal, at the latest until
+    // its lease would have ended: retried before that, the job waits for it, so its two runs
+    // never overlap.
+    let revoked = Duration::from_secs(2);
+    let _ = reserve_n(&driver, &lane, 1, revoked, LIMIT).await;
     assert_eq!(
         cancel(&driver).cancel(queue, &id).await.unwrap(),
         CancelOutcome::Stopped
@@ -130,7 +135,12 @@ pub(super) async fn a_cancelled_job_retried_from_failed_is_no_longer_cancelled(
         1
     );
     let info = admin(&driver).job(queue, &id).await.unwrap().unwrap();
-    assert_eq!(info.state, JobState::Ready);
+    assert_eq!(info.state, JobState::Scheduled);
+    let early = driver.reserve(&lane, 1, LEASE).await.unwrap();
+    assert!(
+        early.jobs.is_empty(),
+        "handed out again while the cancelled run's lease would still hold"
+    );
     let run = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await.remove(0);
     // Failing for good later is a failure, not a cancellation.
     tokio::time::sleep(Duration::from_millis(5)).await;

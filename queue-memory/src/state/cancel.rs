@@ -23,7 +23,11 @@ impl QueueState {
                 let index = (record.at, record.token);
                 record.token = 0;
                 let attempt = record.attempts;
-                record.details().cancelled = true;
+                let details = record.details();
+                details.cancelled = true;
+                // Its run may go on until its worker's next renewal, at the latest until the
+                // lease ends: a retry waits for that.
+                details.revoked_until = Some(index.0);
                 self.lanes[record.lane as usize].active.remove(&index);
                 self.move_to_failed(key, attempt, CANCELLED_ERROR.to_string());
                 CancelOutcome::Stopped

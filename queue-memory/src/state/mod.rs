@@ -73,6 +73,9 @@ struct Details {
     first_started: Option<u64>,
     /// Failed because it was cancelled while it ran.
     cancelled: bool,
+    /// When the lease of the run its cancel revoked would have ended (driver clock, ms): its
+    /// worker may run it until then, so it is not handed out again before.
+    revoked_until: Option<u64>,
     /// Its rate key, for a job of a keyed handler.
     rate_key: Option<Arc<str>>,
 }
@@ -593,16 +596,32 @@ impl QueueState {
                 continue;
             };
             record.attempts = 0;
-            record.state = JobState::Ready;
-            record.at = now;
+            let mut revoked_until = None;
             if let Some(details) = &mut record.details {
                 details.failed_at = None;
                 details.lost_leases = 0;
                 details.cancelled = false;
+                revoked_until = details.revoked_until.take().filter(|until| *until > now);
             }
             let lane = &mut self.lanes[record.lane as usize];
-            lane.push_ready(key, record.priority, false);
-            lane.notify.notify_one();
+            match revoked_until {
+                // Its cancelled run may still be going until its lease would have ended.
+                Some(due) => {
+                    record.state = JobState::Scheduled;
+                    record.at = due;
+                    let earliest = lane.next_event().is_none_or(|next| due < next);
+                    lane.scheduled.insert((due, record.seq), key);
+                    if earliest {
+                        lane.notify.notify_one();
+                    }
+                }
+                None => {
+                    record.state = JobState::Ready;
+                    record.at = now;
+                    lane.push_ready(key, record.priority, false);
+                    lane.notify.notify_one();
+                }
+            }
         }
         keys.len()
     }
