@@ -388,10 +388,15 @@ impl Commands {
     }
 
     /// Whether a call that failed with `e` should replace the connection: after a timeout or
-    /// `READONLY`, and behind Sentinel after any error a failover explains.
+    /// `READONLY`, and behind Sentinel after any error a failover explains (not the refusals
+    /// of a healthy primary: `OOM`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`, `MISCONF`, which would
+    /// only have the sentinels asked, and a new connection made, on every call while they
+    /// last).
     fn needs_new_connection(&self, e: &RedisError) -> bool {
         errors::needs_new_connection(e)
-            || (matches!(self.link, Link::Sentinel(_)) && errors::is_transient(e))
+            || (matches!(self.link, Link::Sentinel(_))
+                && errors::is_transient(e)
+                && !errors::is_healthy_refusal(e))
     }
 
     /// Whether this is a Redis Cluster (whose keys of different slots cannot share a command).

@@ -93,6 +93,16 @@ pub(crate) fn needs_new_connection(e: &RedisError) -> bool {
     e.is_timeout() || is_read_only(e)
 }
 
+/// True for the refusals that pass by themselves on a primary that is still the primary
+/// (memory full, a script running, a cluster slot moving, a failed snapshot): no failover
+/// explains them.
+pub(crate) fn is_healthy_refusal(e: &RedisError) -> bool {
+    matches!(
+        code(e),
+        Some("OOM" | "BUSY" | "TRYAGAIN" | "CLUSTERDOWN" | "MISCONF")
+    )
+}
+
 /// True for errors that may go away if the same call is made again later.
 pub(crate) fn is_transient(e: &RedisError) -> bool {
     e.is_io_error()
@@ -270,6 +280,24 @@ mod tests {
         assert_eq!(passing_refusal(["OOM", "NOPERM"]), None);
         assert_eq!(passing_refusal(["ERR"]), None);
         assert_eq!(passing_refusal([]), None);
+    }
+
+    #[test]
+    fn a_healthy_primarys_refusals_are_told_apart() {
+        for text in [
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "BUSY Redis is busy running a script.",
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+        ] {
+            assert!(is_healthy_refusal(&server_error(text)), "{text}");
+        }
+        for text in [
+            "READONLY You can't write against a read only replica.",
+            "NOREPLICAS Not enough good replicas to write.",
+            "LOADING Redis is loading the dataset in memory",
+        ] {
+            assert!(!is_healthy_refusal(&server_error(text)), "{text}");
+        }
     }
 
     #[test]

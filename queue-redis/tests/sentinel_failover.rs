@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use queue_core::{job, Error, JobError, Queue};
+use queue_core::{job, Error, JobError, NewJob, Queue};
 use queue_redis::{RedisDriver, RedisOptions};
 use sentinel::SentinelSet;
 use support::Security;
@@ -217,4 +217,62 @@ async fn sentinel_primary_with_a_password_runs_jobs_and_never_shows_it() {
     }
     stop.cancel();
     worker.await.unwrap().expect("worker");
+}
+
+/// The primary's connections received so far (`INFO stats`).
+fn connections_received(set: &SentinelSet) -> u64 {
+    let client = redis::Client::open(set.primary.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut conn).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO stats counts connections")
+}
+
+/// Behind Sentinel, a refusal of a primary that is still the primary (`OOM` at maxmemory)
+/// neither has the sentinels asked nor replaces the connection: every dispatch refused while
+/// memory is full goes over the one connection, and none opens a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_primary_behind_sentinel_keeps_its_connection() {
+    let set = tokio::task::spawn_blocking(SentinelSet::start)
+        .await
+        .unwrap();
+    let queue = Queue::new(Arc::new(
+        RedisDriver::connect(&set.url()).await.expect("connect"),
+    ));
+    queue
+        .dispatch(NewJob::named("full", b"0".to_vec()).queue("full"))
+        .await
+        .expect("a dispatch with room");
+    let client = redis::Client::open(set.primary.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let before = connections_received(&set);
+    for n in 1..=10u8 {
+        let error = queue
+            .dispatch(NewJob::named("full", vec![b'0' + n % 10]).queue("full"))
+            .await
+            .expect_err("refused at maxmemory");
+        assert!(error.to_string().contains("out of memory"), "{error}");
+    }
+    let opened = connections_received(&set) - before;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(0)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    // The count includes this test's own reading connection.
+    assert!(
+        opened <= 1,
+        "{opened} connections opened while the primary refused dispatches"
+    );
 }
