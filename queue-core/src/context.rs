@@ -79,7 +79,7 @@ impl JobContext {
 
     /// When the handler's timeout cancels this run, if it has one.
     pub fn deadline(&self) -> Option<Instant> {
-        self.batch.deadline
+        self.batch.deadline.map(tokio::time::Instant::into_std)
     }
 
     /// True once the run is being cancelled (shutdown past its grace period, timeout, or the

@@ -69,8 +69,9 @@ pub(crate) struct Scope {
 pub(crate) struct Batch {
     pub(crate) scope: Arc<Scope>,
     pub(crate) runs: Box<[RunState]>,
-    /// When the handler's timeout ends the runs, if it has one.
-    pub(crate) deadline: Option<Instant>,
+    /// When the handler's timeout ends the runs, if it has one (Tokio's clock, which the
+    /// timeout runs on: paused in tests, it keeps the two in step).
+    pub(crate) deadline: Option<tokio::time::Instant>,
     /// When the runs started, read only when they are observed (events or metrics on).
     pub(crate) started: Option<Instant>,
     /// When the leases run out unless renewed (local clock, conservative: the send time of the
@@ -84,7 +85,7 @@ impl Batch {
         scope: Arc<Scope>,
         jobs: &[ReservedJob],
         expires: tokio::time::Instant,
-        deadline: Option<Instant>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Self {
         Self {
             started: scope.observe.on().then(Instant::now),

@@ -200,6 +200,52 @@ async fn a_reservation_back_late_is_renewed_at_once_and_its_run_finishes() {
     );
 }
 
+#[job(queue = "timed", timeout = "30s")]
+async fn timed(ms: u64) -> Result<(), JobError> {
+    hold("timed", ms).await
+}
+
+/// A handler's timeout runs on Tokio's clock, as its run does: with the clock paused and moved
+/// a minute on, a 100 ms run under a 30 s timeout finishes (it timed out at once when its
+/// deadline was taken from the system's clock).
+#[tokio::test(start_paused = true)]
+async fn a_timeout_keeps_to_the_clock_the_run_sleeps_on() {
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let queue = Queue::new(Arc::new(HangingRenewals::default()));
+    timed::dispatch(&queue, 100).await.unwrap();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(
+        queue
+            .worker()
+            .handlers(["timed"])
+            .run_until(stop.clone().cancelled_owned()),
+    );
+    let began = Instant::now();
+    let run = loop {
+        let run = RUNS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.0 == "timed")
+            .cloned();
+        if let Some(run) = run.filter(|r| r.2.is_some()) {
+            break run;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    assert!(
+        run.3,
+        "the run was stopped after {:?}",
+        run.2.unwrap() - run.1
+    );
+}
+
 #[tokio::test]
 async fn a_driver_with_only_the_hot_path_runs_jobs_and_says_what_it_lacks() {
     let queue = Queue::new(Arc::new(HangingRenewals::default()));

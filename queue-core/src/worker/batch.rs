@@ -120,7 +120,7 @@ impl Pool {
     ) -> (Arc<Batch>, Registered, Vec<Bytes>) {
         let expires = reserved_at + self.lease;
         let timeout = self.registration.definition.timeout;
-        let deadline = timeout.map(|limit| Instant::now() + limit);
+        let deadline = timeout.map(|limit| LeaseClock::now() + limit);
         let batch = Arc::new(Batch::new(self.scope.clone(), &jobs, expires, deadline));
         let payloads: Vec<Bytes> = jobs.into_iter().map(|job| job.payload).collect();
         let number = self.running.insert(batch.clone());

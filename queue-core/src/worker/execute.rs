@@ -190,7 +190,7 @@ async fn finish_run(
     let guarded = AssertUnwindSafe(future).catch_unwind();
     let timed = async {
         match batch.deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline.into(), guarded).await.ok(),
+            Some(deadline) => tokio::time::timeout_at(deadline, guarded).await.ok(),
             None => Some(guarded.await),
         }
     };

@@ -3,8 +3,9 @@
 //! lease, the counters) and never looks at the pool that fills it.
 //!
 //! Successes wait in [`Finished`] for the fetch loop's next reserve, which acks them in the same
-//! storage call; while the fetch loop waits for work, or after it stopped, the settling task
-//! acks them instead, so a finished job never waits for the next dispatch to be acked. A
+//! storage call; while the fetch loop waits for work, after a reserve failed, while a shard's
+//! pool waits long for a slot its lane's other shards hold, or after it stopped, the settling
+//! task acks them instead, so a finished job never waits for the next dispatch to be acked. A
 //! reserve sent ahead carries at most [`SETTLE_BATCH`] of them; the older rest are acked by a
 //! task of their own, which a stopping pool waits for. Other verdicts are reported as follows.
 //!

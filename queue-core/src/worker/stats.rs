@@ -24,7 +24,9 @@ impl WorkerStats {
     }
 
     /// Runs cancelled by the worker's own clock because no renewal confirmed their lease in
-    /// time (the storage was unreachable or too slow), before another worker could take them.
+    /// time (the storage was unreachable or too slow), before another worker could take them;
+    /// also jobs of a reservation that came back too late to start before its leases end,
+    /// handed back unrun.
     pub fn leases_expired(&self) -> u64 {
         self.leases_expired.load(Ordering::Relaxed)
     }
@@ -53,7 +55,8 @@ impl WorkerStats {
         self.reserves_ahead.load(Ordering::Relaxed)
     }
 
-    /// Jobs reserved ahead that a shutdown handed back unrun, without spending an attempt.
+    /// Jobs reserved ahead handed back unrun, without spending an attempt: at shutdown, or
+    /// when no slot freed for them within a quarter of their lease.
     pub fn jobs_handed_back(&self) -> u64 {
         self.handed_back.load(Ordering::Relaxed)
     }
