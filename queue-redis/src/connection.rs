@@ -399,6 +399,16 @@ impl Commands {
                 && !errors::is_healthy_refusal(e))
     }
 
+    /// Whether the server says it runs in cluster mode (`INFO cluster`); false when it cannot
+    /// say (a user not allowed `INFO`, say).
+    pub(crate) async fn is_cluster_node(&self) -> bool {
+        let mut info = redis::cmd("INFO");
+        info.arg("cluster");
+        self.query::<String>(&info)
+            .await
+            .is_ok_and(|info| info.lines().any(|l| l.trim() == "cluster_enabled:1"))
+    }
+
     /// Whether this is a Redis Cluster (whose keys of different slots cannot share a command).
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.link, Link::Cluster(_))

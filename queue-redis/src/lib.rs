@@ -114,6 +114,15 @@ impl RedisDriver {
         let conn = Commands::connect(setup, &options, redacted.clone())
             .await
             .map_err(|e| errors::connect_failed(&redacted, e, options.sentinel_auth))?;
+        // A cluster node reached as one server takes every lane's script (one hash tag each),
+        // but not the idle lanes' shared wait, which names many queues: say so now.
+        if matches!(topology, topology::Topology::Single(_)) && conn.is_cluster_node().await {
+            return Err(invalid(
+                "the server is a node of a Redis Cluster: connect with redis+cluster:// \
+                 (rediss+cluster:// for TLS), listing one or more nodes as seeds"
+                    .to_string(),
+            ));
+        }
         let waiters = Waiters::new(&options);
         Ok(Self {
             inner: Arc::new(Inner {

@@ -262,3 +262,20 @@ async fn idle_waits_find_their_node_when_the_first_seed_is_down() {
         .unwrap()
         .expect("the wait blocked on the key's node");
 }
+
+/// A cluster node given as one server (`redis://`) is refused at connect, naming the scheme to
+/// use: its lanes' scripts would work (one hash tag each), but the idle lanes' shared wait
+/// names many queues, and every idle wait would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_node_given_as_one_server_is_refused_clearly() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start_without_replicas)
+        .await
+        .unwrap();
+    let url = format!("redis://127.0.0.1:{}/", cluster.primary_ports()[0]);
+    let error = RedisDriver::connect(&url).await.unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidUrl { .. }),
+        "not a URL error: {error:?}"
+    );
+    assert!(error.to_string().contains("redis+cluster://"), "{error}");
+}
