@@ -65,6 +65,8 @@ type Reserved = crate::Result<(Vec<bool>, Reservation)>;
 struct Sent {
     at: LeaseClock,
     wanted: usize,
+    /// How many successes it acks: counted as dropped should its reply never be read.
+    carried: usize,
     reply: JoinHandle<Arrived>,
 }
 
@@ -147,7 +149,8 @@ impl Pool {
                         }
                         joined = &mut sent.reply => joined,
                     };
-                    let Some((done, reserved, replied_at)) = self.arrived(joined) else {
+                    let Some((done, reserved, replied_at)) = self.arrived(joined, sent.carried)
+                    else {
                         continue 'fetch;
                     };
                     Reply {
@@ -314,10 +317,11 @@ impl Pool {
             let abort = sent.reply.abort_handle();
             let Ok(joined) = tokio::time::timeout_at(deadline, sent.reply).await else {
                 abort.abort();
-                tracing::warn!(lane = %self.lane(), "a reserve sent ahead did not answer before shutdown; its jobs go back when their leases end");
+                self.outbox.stats.add_dropped(sent.carried);
+                tracing::warn!(lane = %self.lane(), acks = sent.carried, "a reserve sent ahead did not answer before shutdown; its jobs go back when their leases end, and the jobs it acked may run again");
                 continue;
             };
-            let Some((done, reserved, _)) = self.arrived(joined) else {
+            let Some((done, reserved, _)) = self.arrived(joined, sent.carried) else {
                 continue;
             };
             match reserved {
@@ -335,14 +339,20 @@ impl Pool {
     }
 
     /// A reserve sent ahead, once its task ended: `None` when the task was cancelled (the
-    /// runtime is shutting down; the jobs it reserved go back when their leases end). A panic
-    /// in it is a bug of this crate and goes on unwinding here.
-    fn arrived(&self, joined: Result<Arrived, tokio::task::JoinError>) -> Option<Arrived> {
+    /// runtime is shutting down; the jobs it reserved go back when their leases end, and the
+    /// `carried` successes it acked are counted as dropped: unknown whether the ack landed). A
+    /// panic in it is a bug of this crate and goes on unwinding here.
+    fn arrived(
+        &self,
+        joined: Result<Arrived, tokio::task::JoinError>,
+        carried: usize,
+    ) -> Option<Arrived> {
         match joined {
             Ok(arrived) => Some(arrived),
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => {
-                tracing::warn!(lane = %self.lane(), "a reserve sent ahead was cancelled; its jobs go back when their leases end");
+                self.outbox.stats.add_dropped(carried);
+                tracing::warn!(lane = %self.lane(), acks = carried, "a reserve sent ahead was cancelled; its jobs go back when their leases end, and the jobs it acked may run again");
                 None
             }
         }
@@ -381,6 +391,7 @@ impl Pool {
         let wanted = self.concurrency;
         let at = LeaseClock::now();
         let (done, excess) = self.outbox.finished.take_for_reserve_ahead();
+        let carried = done.leases.len();
         self.outbox.stats.reserve_sent_ahead();
         // Unconstrained: a driver's first poll must not stop short because this task used
         // up its share of the runtime's budget.
@@ -402,7 +413,12 @@ impl Pool {
             // Successes beyond what a reserve carries are acked on their own, after it left.
             self.outbox.finished.ack_apart(&self.outbox, excess);
         }
-        Sent { at, wanted, reply }
+        Sent {
+            at,
+            wanted,
+            carried,
+            reply,
+        }
     }
 
     /// Hands reserved jobs back unrun, first in line and without spending an attempt.
