@@ -334,8 +334,17 @@ impl Waiters {
 }
 
 /// The node a cluster's `MOVED` or `ASK` answer `e` about `key` names (noted for the key), if
-/// it is one.
+/// it is one; also when it stopped a pipeline (the first refused command's answer).
 fn moved_to(e: &RedisError, key: &str, commands: &Commands) -> Option<Node> {
-    let (addr, _slot) = e.redirect_node()?;
+    if let Some((addr, _slot)) = e.redirect_node() {
+        return commands.moved(key, addr);
+    }
+    let refused = e.clone().into_server_errors()?;
+    let (_, first) = refused.first()?;
+    if !matches!(first.code(), "MOVED" | "ASK") {
+        return None;
+    }
+    // `<slot> <host>:<port>`
+    let addr = first.details()?.split_whitespace().nth(1)?;
     commands.moved(key, addr)
 }
