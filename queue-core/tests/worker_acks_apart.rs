@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use queue_core::{
-    job, Dispatched, Driver, Failure, JobError, Lane, Lease, NewJob, Queue, Reservation, Result,
-};
+use queue_core::{job, Driver, JobError, Lane, Lease, Queue, Reservation, Result};
 use queue_memory::MemoryDriver;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::hooked::{Hooked, Hooks};
 
 /// The memory driver's hot path behind a slow link: reserves answer after 1 ms, the first
 /// [`SLOW_ACKS`] lone acks after 2 s. Counts the leases acked (once the storage answered) and
@@ -27,13 +28,9 @@ struct SlowAcks {
 }
 
 #[async_trait]
-impl Driver for SlowAcks {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        self.inner.enqueue(jobs).await
-    }
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        self.inner.reserve(lane, max, lease).await
+impl Hooks for SlowAcks {
+    fn inner(&self) -> &MemoryDriver {
+        &self.inner
     }
     async fn ack_and_reserve(
         &self,
@@ -48,12 +45,6 @@ impl Driver for SlowAcks {
         self.acked.fetch_add(held, Ordering::SeqCst);
         Ok(answer)
     }
-    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        self.inner.wait(lane, timeout).await
-    }
-    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        self.inner.renew(lane, leases, lease).await
-    }
     async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
         // The first few take long; later ones (those of the shutdown itself) answer at once,
         // so only waiting for the first few makes the worker's return wait.
@@ -64,18 +55,6 @@ impl Driver for SlowAcks {
         let count = held.iter().filter(|h| **h).count() as u64;
         self.acked.fetch_add(count, Ordering::SeqCst);
         Ok(held)
-    }
-    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-        self.inner.fail(lane, lease, failure).await
-    }
-    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.requeue(lane, leases).await
-    }
-    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
-        self.inner.progress(lane, lease, p).await
-    }
-    async fn reap(&self, lane: &Lane) -> Result<usize> {
-        self.inner.reap(lane).await
     }
 }
 
@@ -112,7 +91,7 @@ async fn dispatch(queue: &Queue, dispatched: &mut u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
-    let driver = Arc::new(SlowAcks::default());
+    let driver = Arc::new(Hooked(SlowAcks::default()));
     let queue = Queue::new(driver.clone());
     let mut dispatched = 0;
     dispatch(&queue, &mut dispatched).await;
@@ -130,7 +109,7 @@ async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
     // pool slowed down (a loaded machine) reserves ahead less and sends fewer acks apart: while
     // none have begun, the backlog is topped up before it runs out.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while driver.lone_acks.load(Ordering::SeqCst) < SLOW_ACKS {
+    while driver.0.lone_acks.load(Ordering::SeqCst) < SLOW_ACKS {
         if DONE.load(Ordering::SeqCst) + 10_000 >= u64::from(dispatched) && dispatched < MOST_JOBS {
             dispatch(&queue, &mut dispatched).await;
         }
@@ -148,7 +127,7 @@ async fn a_stopping_worker_waits_for_the_acks_sent_apart() {
     let done = DONE.load(Ordering::SeqCst);
     assert!(stats.reserves_sent_ahead() > 0);
     assert_eq!(
-        driver.acked.load(Ordering::SeqCst),
+        driver.0.acked.load(Ordering::SeqCst),
         done,
         "every success is acked by the time the worker returns"
     );

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use queue_core::{
-    job, Dispatched, Driver, Failure, JobError, Lane, Lease, NewJob, Queue, Reservation, Result,
-};
+use queue_core::{job, Driver, JobError, Lane, Lease, Queue, Reservation, Result};
 use queue_memory::MemoryDriver;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::hooked::{Hooked, Hooks};
 
 /// The memory driver's hot path only (a driver needs no more to run jobs), except that renewals
 /// of the lanes of queue `hung` never answer once `hang` is set (a storage that went silent),
@@ -27,12 +28,9 @@ struct HangingRenewals {
 }
 
 #[async_trait]
-impl Driver for HangingRenewals {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        self.inner.enqueue(jobs).await
-    }
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
-        self.inner.reserve(lane, max, lease).await
+impl Hooks for HangingRenewals {
+    fn inner(&self) -> &MemoryDriver {
+        &self.inner
     }
     async fn ack_and_reserve(
         &self,
@@ -48,29 +46,11 @@ impl Driver for HangingRenewals {
         }
         Ok(reply)
     }
-    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        self.inner.wait(lane, timeout).await
-    }
     async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
         if lane.queue() == "hung" && self.hang.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
         self.inner.renew(lane, leases, lease).await
-    }
-    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.ack(lane, leases).await
-    }
-    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-        self.inner.fail(lane, lease, failure).await
-    }
-    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.requeue(lane, leases).await
-    }
-    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
-        self.inner.progress(lane, lease, p).await
-    }
-    async fn reap(&self, lane: &Lane) -> Result<usize> {
-        self.inner.reap(lane).await
     }
 }
 
@@ -111,7 +91,7 @@ async fn on_fine_lane(ms: u64) -> Result<(), JobError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_pool() {
-    let driver = Arc::new(HangingRenewals::default());
+    let driver = Arc::new(Hooked(HangingRenewals::default()));
     let queue = Queue::new(driver.clone());
     on_hung_lane::dispatch(&queue, 10_000).await.unwrap();
     on_fine_lane::dispatch(&queue, 3_000).await.unwrap();
@@ -135,7 +115,7 @@ async fn a_pool_whose_renewals_hang_stops_its_run_on_time_and_holds_up_no_other_
         .filter(|r| r.0 == "hung" || r.0 == "fine")
         .count();
     assert_eq!(started, 2, "both runs started");
-    driver.hang.store(true, Ordering::SeqCst);
+    driver.0.hang.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     stop.cancel();
     worker.await.unwrap().unwrap();
@@ -165,8 +145,8 @@ async fn on_late_lane(ms: u64) -> Result<(), JobError> {
 /// had to stop (at 900 ms); the lease task renews at once instead, and the 500 ms run finishes.
 #[tokio::test(start_paused = true)]
 async fn a_reservation_back_late_is_renewed_at_once_and_its_run_finishes() {
-    let driver = Arc::new(HangingRenewals::default());
-    driver.late_ms.store(680, Ordering::SeqCst);
+    let driver = Arc::new(Hooked(HangingRenewals::default()));
+    driver.0.late_ms.store(680, Ordering::SeqCst);
     let queue = Queue::new(driver.clone());
     on_late_lane::dispatch(&queue, 500).await.unwrap();
     let began = Instant::now();
@@ -211,7 +191,7 @@ async fn timed(ms: u64) -> Result<(), JobError> {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_keeps_to_the_clock_the_run_sleeps_on() {
     tokio::time::advance(Duration::from_secs(60)).await;
-    let queue = Queue::new(Arc::new(HangingRenewals::default()));
+    let queue = Queue::new(Arc::new(Hooked(HangingRenewals::default())));
     timed::dispatch(&queue, 100).await.unwrap();
     let stop = CancellationToken::new();
     let worker = tokio::spawn(
@@ -248,7 +228,7 @@ async fn a_timeout_keeps_to_the_clock_the_run_sleeps_on() {
 
 #[tokio::test]
 async fn a_driver_with_only_the_hot_path_runs_jobs_and_says_what_it_lacks() {
-    let queue = Queue::new(Arc::new(HangingRenewals::default()));
+    let queue = Queue::new(Arc::new(Hooked(HangingRenewals::default())));
     let error = queue.counts("fine").await.unwrap_err();
     assert!(matches!(error, queue_core::Error::Unsupported { .. }));
     assert!(

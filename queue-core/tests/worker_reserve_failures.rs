@@ -7,13 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use queue_core::{
-    job, Admin, Dispatched, Driver, Error, Failure, JobError, Lane, Lease, NewJob, Queue,
-    Reservation, Result,
-};
+use queue_core::{job, Admin, Driver, Error, JobError, Lane, Lease, Queue, Reservation, Result};
 use queue_memory::MemoryDriver;
 
 mod support;
+use support::hooked::{Hooked, Hooks};
 use support::start;
 
 /// The memory driver's hot path, except that once `refuse` is set every reserve fails (with or
@@ -24,23 +22,10 @@ struct RefusedReserves {
     refuse: AtomicBool,
 }
 
-impl RefusedReserves {
-    fn refused(&self) -> Result<()> {
-        if self.refuse.load(Ordering::SeqCst) {
-            return Err(Error::storage("the lane's reserve is refused"));
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
-impl Driver for RefusedReserves {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        self.inner.enqueue(jobs).await
-    }
-    async fn reserve(&self, lane: &Lane, max: usize, lease: Duration) -> Result<Reservation> {
-        self.refused()?;
-        self.inner.reserve(lane, max, lease).await
+impl Hooks for RefusedReserves {
+    fn inner(&self) -> &MemoryDriver {
+        &self.inner
     }
     async fn ack_and_reserve(
         &self,
@@ -57,26 +42,14 @@ impl Driver for RefusedReserves {
         }
         Ok(reply)
     }
-    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        self.inner.wait(lane, timeout).await
-    }
-    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        self.inner.renew(lane, leases, lease).await
-    }
-    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.ack(lane, leases).await
-    }
-    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-        self.inner.fail(lane, lease, failure).await
-    }
-    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.requeue(lane, leases).await
-    }
-    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
-        self.inner.progress(lane, lease, p).await
-    }
-    async fn reap(&self, lane: &Lane) -> Result<usize> {
-        self.inner.reap(lane).await
+}
+
+impl RefusedReserves {
+    fn refused(&self) -> Result<()> {
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(Error::storage("the lane's reserve is refused"));
+        }
+        Ok(())
     }
 }
 
@@ -91,7 +64,7 @@ async fn short(_n: u32) -> Result<(), JobError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn successes_are_acked_while_reserves_fail() {
-    let driver = Arc::new(RefusedReserves::default());
+    let driver = Arc::new(Hooked(RefusedReserves::default()));
     let queue = Queue::new(driver.clone());
     for n in 0..4 {
         short::dispatch(&queue, n).await.unwrap();
@@ -105,7 +78,7 @@ async fn successes_are_acked_while_reserves_fail() {
     // Well within the 600 ms lease: the acks do not wait for a reserve.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let counts = driver.inner.counts("refused").await.unwrap();
+        let counts = driver.0.inner.counts("refused").await.unwrap();
         if counts.pending() == 0 {
             break;
         }
@@ -115,7 +88,7 @@ async fn successes_are_acked_while_reserves_fail() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(driver.refuse.load(Ordering::SeqCst));
+    assert!(driver.0.refuse.load(Ordering::SeqCst));
     running.shutdown().await.unwrap();
     assert_eq!(RAN.load(Ordering::SeqCst), 4, "each job ran once");
 }

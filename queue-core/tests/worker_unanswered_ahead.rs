@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use queue_core::{
-    job, Dispatched, Driver, Failure, JobError, Lane, Lease, NewJob, Queue, Reservation, Result,
-};
+use queue_core::{job, Driver, JobError, Lane, Lease, Queue, Reservation, Result};
 use queue_memory::MemoryDriver;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::hooked::{Hooked, Hooks};
 
 /// The memory driver's hot path, reserves answering after a millisecond (so a pool of quick
 /// jobs reserves ahead), except that once `hang` is set a reserve carrying acks answers only
@@ -25,9 +26,9 @@ struct UnansweredAhead {
 }
 
 #[async_trait]
-impl Driver for UnansweredAhead {
-    async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Dispatched>> {
-        self.inner.enqueue(jobs).await
+impl Hooks for UnansweredAhead {
+    fn inner(&self) -> &MemoryDriver {
+        &self.inner
     }
     async fn ack_and_reserve(
         &self,
@@ -46,27 +47,6 @@ impl Driver for UnansweredAhead {
         }
         self.inner.ack_and_reserve(lane, done, max, lease).await
     }
-    async fn wait(&self, lane: &Lane, timeout: Option<Duration>) -> Result<()> {
-        self.inner.wait(lane, timeout).await
-    }
-    async fn renew(&self, lane: &Lane, leases: &[Lease], lease: Duration) -> Result<Vec<bool>> {
-        self.inner.renew(lane, leases, lease).await
-    }
-    async fn ack(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.ack(lane, leases).await
-    }
-    async fn fail(&self, lane: &Lane, lease: &Lease, failure: Failure) -> Result<bool> {
-        self.inner.fail(lane, lease, failure).await
-    }
-    async fn requeue(&self, lane: &Lane, leases: &[Lease]) -> Result<Vec<bool>> {
-        self.inner.requeue(lane, leases).await
-    }
-    async fn progress(&self, lane: &Lane, lease: &Lease, p: serde_json::Value) -> Result<bool> {
-        self.inner.progress(lane, lease, p).await
-    }
-    async fn reap(&self, lane: &Lane) -> Result<usize> {
-        self.inner.reap(lane).await
-    }
 }
 
 /// Ends in its first poll, so a pool of them reserves ahead.
@@ -77,7 +57,7 @@ async fn instant(_n: u32) -> Result<(), JobError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_on_reserves_that_never_answered_are_counted_as_dropped() {
-    let driver = Arc::new(UnansweredAhead::default());
+    let driver = Arc::new(Hooked(UnansweredAhead::default()));
     let queue = Queue::new(driver.clone());
     for chunk in (0..100_000u32).collect::<Vec<_>>().chunks(1_000) {
         queue
@@ -103,8 +83,8 @@ async fn acks_on_reserves_that_never_answered_are_counted_as_dropped() {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    driver.hang.store(true, Ordering::SeqCst);
-    while driver.carried.load(Ordering::SeqCst) == 0 {
+    driver.0.hang.store(true, Ordering::SeqCst);
+    while driver.0.carried.load(Ordering::SeqCst) == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no reserve with acks went unanswered"
@@ -113,7 +93,7 @@ async fn acks_on_reserves_that_never_answered_are_counted_as_dropped() {
     }
     stop.cancel();
     running.await.unwrap().expect("the worker stops");
-    let carried = driver.carried.load(Ordering::SeqCst);
+    let carried = driver.0.carried.load(Ordering::SeqCst);
     assert!(
         stats.settlements_dropped() > 0,
         "no settlement counted dropped, {carried} acks carried by reserves that did not answer"

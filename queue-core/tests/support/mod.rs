@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queue_core::{Counts, Queue, Result, Worker, WorkerBuilder};
+
+pub mod hooked;
 use queue_memory::MemoryDriver;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
