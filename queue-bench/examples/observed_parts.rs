@@ -15,36 +15,16 @@
 //! median CPU per job of the bare drains and of the drains with the part, and the median of the
 //! pairs' ratios.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use drains::{dispatch, drain};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use queue_core::observe::metrics::SECONDS_BUCKETS;
-use queue_core::{job, JobError, Keep, Queue};
+use queue_core::{Keep, Queue};
 use queue_memory::MemoryDriver;
-use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 
-static DONE: AtomicU64 = AtomicU64::new(0);
-static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
-static REACHED: Notify = Notify::const_new();
-
-/// The bench's payload: `{"id": n, "email": "user<n>@example.com"}`.
-#[derive(Serialize, Deserialize)]
-struct Signup {
-    id: u64,
-    email: String,
-}
-
-/// The no-op handler, counting runs.
-#[job(queue = "parts", concurrency = 50, attempts = 1)]
-async fn parts_noop(_signup: Signup) -> Result<(), JobError> {
-    if DONE.fetch_add(1, Ordering::Relaxed) + 1 == TARGET.load(Ordering::Relaxed) {
-        REACHED.notify_one();
-    }
-    Ok(())
-}
+mod drains;
 
 /// A part of observation, measured alone or all together.
 #[derive(Clone, Copy)]
@@ -164,37 +144,11 @@ async fn main() {
 /// Dispatches `jobs` jobs, then drains them; returns the process's CPU per job over the drain
 /// and the recorder's upkeep after it, in µs.
 async fn per_job(queue: &Queue, jobs: u64, keep: Keep, recorder: &PrometheusHandle) -> f64 {
-    for start in (0..jobs).step_by(1000) {
-        let batch = (start..(start + 1000).min(jobs)).map(|id| {
-            parts_noop::job(Signup {
-                id,
-                email: format!("user{id}@example.com"),
-            })
-        });
-        queue.dispatch_bulk(batch).await.expect("dispatch");
-    }
+    dispatch(queue, jobs).await;
     let before = process_cpu();
     drain(queue, jobs, keep).await;
     recorder.run_upkeep();
     (process_cpu() - before).as_secs_f64() * 1e6 / jobs as f64
-}
-
-/// Runs a worker until it ran `jobs` jobs, keeping what `keep` says.
-async fn drain(queue: &Queue, jobs: u64, keep: Keep) {
-    DONE.store(0, Ordering::SeqCst);
-    TARGET.store(jobs, Ordering::SeqCst);
-    let stop = Arc::new(Notify::new());
-    let signal = stop.clone();
-    let reached = REACHED.notified();
-    let mut builder = queue.worker().handlers(["parts_noop"]);
-    if !keep.is_nothing() {
-        builder = builder.keep("parts_noop", keep);
-    }
-    let worker = tokio::spawn(builder.run_until(async move { signal.notified().await }));
-    reached.await;
-    // `notify_one` keeps the signal if the worker is not waiting yet.
-    stop.notify_one();
-    worker.await.expect("worker").expect("worker ran");
 }
 
 /// This process's CPU time (every thread, user and system).
