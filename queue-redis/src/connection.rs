@@ -431,30 +431,33 @@ impl Commands {
         }
     }
 
-    /// A blocking command sent to `node` failed with `e`: behind Sentinel, when `node` is the
-    /// primary named last and a failover explains `e`, the sentinels are asked again (an idle
-    /// worker sends nothing else that would find out).
-    pub(crate) async fn blocking_failed(&self, e: &RedisError, node: Option<&Node>) {
-        if !matches!(self.link, Link::Sentinel(_)) || !self.needs_new_connection(e) {
-            return;
-        }
-        let generation = self.current.lock().0;
-        if node.is_some() && node.cloned() == self.node_for("") {
-            self.replace(generation).await;
-        }
-    }
-
-    /// A blocking command on `key` failed with `e` before reaching a node that serves it (the
-    /// node is down, or gone): on a cluster, asks the cluster connection, which follows the
-    /// cluster's slot map, where `key`'s primary is now and sends the next blocking command
-    /// there. Otherwise the node last named (the first seed, or a `MOVED` answer's) would be
-    /// tried for as long as the process runs.
-    pub(crate) async fn relocate(&self, e: &RedisError, key: &str) {
-        if !self.is_cluster() || !errors::is_transient(e) {
-            return;
-        }
-        if let Some(node) = self.locate(key).await {
-            tracing::info!(key, node = ?node, "the node serving a blocking wait's key, asked again");
+    /// A blocking command sent to `node` (on `key`, when it names one) failed with `e`, an idle
+    /// worker sending nothing else that would find out why. Behind Sentinel, when `node` is
+    /// the primary named last and a failover explains `e`, the sentinels are asked again. On a
+    /// cluster, when `e` says the node was not reached (down, or gone), the cluster connection,
+    /// which follows the slot map, is asked where `key`'s primary is now, and the next blocking
+    /// command goes there; otherwise the node last named (the first seed, or a `MOVED`
+    /// answer's) would be tried for as long as the process runs.
+    pub(crate) async fn blocking_failed(
+        &self,
+        e: &RedisError,
+        node: Option<&Node>,
+        key: Option<&str>,
+    ) {
+        match &self.link {
+            Link::Sentinel(_) if self.needs_new_connection(e) => {
+                let generation = self.current.lock().0;
+                if node.is_some() && node.cloned() == self.node_for("") {
+                    self.replace(generation).await;
+                }
+            }
+            Link::Cluster(_) if errors::is_transient(e) => {
+                let Some(key) = key else { return };
+                if let Some(node) = self.locate(key).await {
+                    tracing::info!(key, node = ?node, "the node serving a blocking wait's key, asked again");
+                }
+            }
+            _ => {}
         }
     }
 
@@ -566,9 +569,27 @@ impl Commands {
     where
         F: std::future::Future<Output = RedisResult<T>>,
     {
+        self.run_checked(call, |_| false).await
+    }
+
+    /// [`run`](Self::run), where a reply `untrusted` finds fault with (an error it carries, as
+    /// a pipeline's per-command replies do) replaces the connection as a thrown error would.
+    async fn run_checked<T, F>(
+        &self,
+        call: impl FnOnce(Conn) -> F,
+        untrusted: impl FnOnce(&T) -> bool,
+    ) -> queue_core::Result<T>
+    where
+        F: std::future::Future<Output = RedisResult<T>>,
+    {
         let (generation, conn) = self.get();
         match call(conn).await {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if untrusted(&v) {
+                    self.replace(generation).await;
+                }
+                Ok(v)
+            }
             Err(e) => {
                 if self.needs_new_connection(&e) {
                     self.replace(generation).await;
@@ -645,32 +666,31 @@ impl Commands {
     /// connection the pipeline went out on, as the same error of one command would, so what is
     /// sent again reaches the primary.
     pub(crate) async fn pipe_each(&self, pipe: &Pipeline) -> queue_core::Result<Vec<Value>> {
-        let (generation, mut conn) = self.get();
-        let failed = |e: &RedisError| self.needs_new_connection(e);
-        let result = pipe.query_async::<Vec<Value>>(&mut conn).await;
-        let untrusted = match &result {
-            Ok(replies) => replies.iter().any(|reply| match reply {
-                Value::ServerError(e) => failed(&e.clone().into()),
-                _ => false,
-            }),
-            Err(e) => failed(e),
-        };
-        if untrusted {
-            self.replace(generation).await;
-        }
-        result.map_err(|e| self.error(e))
+        self.run_checked(
+            |mut conn| async move { pipe.query_async::<Vec<Value>>(&mut conn).await },
+            |replies| {
+                replies.iter().any(|reply| {
+                    matches!(reply, Value::ServerError(e) if self.needs_new_connection(&e.clone().into()))
+                })
+            },
+        )
+        .await
     }
 }
 
 /// A command or a pipeline, sent as one request.
 #[derive(Clone, Copy)]
-enum Request<'a> {
+pub(crate) enum Request<'a> {
     Cmd(&'a Cmd),
     Pipe(&'a Pipeline),
 }
 
 impl Request<'_> {
-    async fn send<T: FromRedisValue>(self, conn: &mut Conn) -> RedisResult<T> {
+    /// Sends it on `conn` and reads its reply.
+    pub(crate) async fn send<T: FromRedisValue>(
+        self,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
         match self {
             Request::Cmd(cmd) => cmd.query_async(conn).await,
             Request::Pipe(pipe) => pipe.query_async(conn).await,

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError, RedisResult};
 
-use crate::connection::Commands;
+use crate::connection::{Commands, Request};
 use crate::topology::Node;
 use crate::RedisOptions;
 
@@ -144,13 +144,27 @@ impl Waiters {
         block: Duration,
         commands: &Commands,
     ) -> RedisResult<redis::Value> {
+        self.send(Request::Cmd(cmd), key, block.min(self.block), commands)
+            .await
+    }
+
+    /// Sends `request` on `key`, which the server holds at most `held`, on a blocking
+    /// connection of its own to `key`'s node (following a cluster's `MOVED` once). Fails with a
+    /// timeout, dropping the connection, when no answer comes within `held` plus the response
+    /// timeout.
+    async fn send<T: redis::FromRedisValue>(
+        &self,
+        request: Request<'_>,
+        key: &str,
+        held: Duration,
+        commands: &Commands,
+    ) -> RedisResult<T> {
         let node = commands.node_for(key);
-        match self.blocking_on(cmd, block, node.clone(), commands).await {
+        match self.send_to(request, held, node.clone(), commands).await {
             Err(e) => match moved_to(&e, key, commands) {
-                Some(node) => self.blocking_on(cmd, block, Some(node), commands).await,
+                Some(node) => self.send_to(request, held, Some(node), commands).await,
                 None => {
-                    commands.blocking_failed(&e, node.as_ref()).await;
-                    commands.relocate(&e, key).await;
+                    commands.blocking_failed(&e, node.as_ref(), Some(key)).await;
                     Err(e)
                 }
             },
@@ -158,21 +172,16 @@ impl Waiters {
         }
     }
 
-    async fn blocking_on(
+    async fn send_to<T: redis::FromRedisValue>(
         &self,
-        cmd: &redis::Cmd,
-        block: Duration,
+        request: Request<'_>,
+        held: Duration,
         node: Option<Node>,
         commands: &Commands,
-    ) -> RedisResult<redis::Value> {
+    ) -> RedisResult<T> {
         let waiter = self.get(node, commands).await?;
         let mut conn = waiter.conn.clone();
-        let result = match tokio::time::timeout(
-            block.min(self.block) + self.margin,
-            cmd.query_async::<redis::Value>(&mut conn),
-        )
-        .await
-        {
+        let result = match tokio::time::timeout(held + self.margin, request.send(&mut conn)).await {
             Ok(result) => result,
             Err(_) => Err(timed_out()),
         };
@@ -212,8 +221,9 @@ impl Waiters {
             Err(e) => match moved_to(&e, wake_key, commands) {
                 Some(node) => self.wait_on(wake_key, timeout, Some(node), commands).await,
                 None => {
-                    commands.blocking_failed(&e, node.as_ref()).await;
-                    commands.relocate(&e, wake_key).await;
+                    commands
+                        .blocking_failed(&e, node.as_ref(), Some(wake_key))
+                        .await;
                     Err(e)
                 }
             },
@@ -291,45 +301,10 @@ impl Waiters {
         pipe.cmd("WAIT")
             .arg(replicas)
             .arg(timeout.as_millis().clamp(1, u128::from(u32::MAX)) as u64);
-        let node = commands.node_for(mark);
-        match self
-            .confirm_on(&pipe, timeout, node.clone(), commands)
-            .await
-        {
-            Err(e) => match moved_to(&e, mark, commands) {
-                Some(node) => self.confirm_on(&pipe, timeout, Some(node), commands).await,
-                None => {
-                    commands.blocking_failed(&e, node.as_ref()).await;
-                    commands.relocate(&e, mark).await;
-                    Err(e)
-                }
-            },
-            ok => ok,
-        }
-    }
-
-    async fn confirm_on(
-        &self,
-        pipe: &redis::Pipeline,
-        timeout: Duration,
-        node: Option<Node>,
-        commands: &Commands,
-    ) -> RedisResult<u32> {
-        let waiter = self.get(node, commands).await?;
-        let mut conn = waiter.conn.clone();
-        let result = match tokio::time::timeout(
-            timeout + self.margin,
-            pipe.query_async::<(u32,)>(&mut conn),
-        )
-        .await
-        {
-            Ok(result) => result.map(|(confirmed,)| confirmed),
-            Err(_) => Err(timed_out()),
-        };
-        if result.is_ok() {
-            self.put_back(waiter);
-        }
-        result
+        let (confirmed,) = self
+            .send::<(u32,)>(Request::Pipe(&pipe), mark, timeout, commands)
+            .await?;
+        Ok(confirmed)
     }
 }
 

@@ -281,7 +281,7 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
             None => match driver.waiters.connect(None, &driver.conn).await {
                 Ok(waiter) => waiter,
                 Err(error) => {
-                    driver.conn.blocking_failed(&error, None).await;
+                    driver.conn.blocking_failed(&error, None, None).await;
                     drop(driver);
                     failures += 1;
                     if !failed(&shared, &stop, failures, &error).await {
@@ -337,7 +337,7 @@ async fn serve(shared: Arc<Shared>, inner: Weak<Inner>, stop: CancellationToken)
                 // The connection is dropped and every wait ends (its lanes are looked at
                 // again), then a pause before the next connection.
                 if let Some(driver) = inner.upgrade() {
-                    driver.conn.blocking_failed(&error, None).await;
+                    driver.conn.blocking_failed(&error, None, None).await;
                 }
                 failures += 1;
                 if !failed(&shared, &stop, failures, &error).await {

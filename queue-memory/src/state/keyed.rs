@@ -441,9 +441,7 @@ impl QueueState {
             }
         }
         let lane = &mut self.lanes[lane as usize];
-        let earliest = lane.next_event().is_none_or(|next| due < next);
-        lane.scheduled.insert((due, seq), job);
-        if earliest {
+        if lane.push_scheduled(job, due, seq) {
             lane.notify.notify_one();
         }
         true

@@ -105,6 +105,14 @@ impl LaneState {
         self.prioritized.retain(|_, key| *key != id);
     }
 
+    /// Schedules a job for `due` (dispatch sequence `seq`). Returns whether it is now the lane's
+    /// earliest event: a worker sleeping until the earlier one must look again.
+    pub(super) fn push_scheduled(&mut self, key: Key, due: u64, seq: u64) -> bool {
+        let earliest = self.next_event().is_none_or(|next| due < next);
+        self.scheduled.insert((due, seq), key);
+        earliest
+    }
+
     /// The earliest due time or lease deadline.
     pub(super) fn next_event(&self) -> Option<u64> {
         let due = self.scheduled.first_key_value().map(|((at, _), _)| *at);

@@ -130,9 +130,7 @@ impl QueueState {
         let limit = self.limited.entry(lane).or_default();
         limit.paused_until = limit.paused_until.max(due);
         let lane = &mut self.lanes[lane as usize];
-        let earliest = lane.next_event().is_none_or(|next| due < next);
-        lane.scheduled.insert((due, seq), key);
-        if earliest {
+        if lane.push_scheduled(key, due, seq) {
             lane.notify.notify_one();
         }
         true

@@ -308,12 +308,8 @@ impl QueueState {
                 lane.push_ready(key, priority, false);
                 true
             }
-            Some(due) => {
-                // A waiting worker sleeps until the previous earliest time: let it look again.
-                let earliest = lane.next_event().is_none_or(|next| due < next);
-                lane.scheduled.insert((due, seq), key);
-                earliest
-            }
+            // A waiting worker sleeps until the previous earliest time: let it look again.
+            Some(due) => lane.push_scheduled(key, due, seq),
         };
         (Stored::New(key), wake)
     }
@@ -510,9 +506,7 @@ impl QueueState {
                 record.at = due;
                 let seq = record.seq;
                 let lane = &mut self.lanes[lane as usize];
-                let earliest = lane.next_event().is_none_or(|next| due < next);
-                lane.scheduled.insert((due, seq), key);
-                if earliest {
+                if lane.push_scheduled(key, due, seq) {
                     lane.notify.notify_one();
                 }
             }
@@ -609,9 +603,7 @@ impl QueueState {
                 Some(due) => {
                     record.state = JobState::Scheduled;
                     record.at = due;
-                    let earliest = lane.next_event().is_none_or(|next| due < next);
-                    lane.scheduled.insert((due, record.seq), key);
-                    if earliest {
+                    if lane.push_scheduled(key, due, record.seq) {
                         lane.notify.notify_one();
                     }
                 }

@@ -132,9 +132,7 @@ impl QueueState {
                 lane.remove_ready(key, record);
             }
         }
-        let earliest = lane.next_event().is_none_or(|next| due < next);
-        lane.scheduled.insert((due, seq), key);
-        earliest
+        lane.push_scheduled(key, due, seq)
     }
 
     /// Stores unique jobs one after the other, then wakes the lanes that received work.
