@@ -16,7 +16,9 @@
 //!
 //! The deployment is chosen at connect (see [`topology`](crate::topology)): one server uses
 //! the manager above; a cluster uses the client library's cluster connection, which routes
-//! each command by its key's slot and follows the cluster's changes itself; behind Sentinel,
+//! each command by its key's slot and follows the cluster's changes itself (sending a call
+//! again only after a refusal that proves it did not run: see
+//! [`cluster_send`](crate::cluster_send)); behind Sentinel,
 //! the manager is pointed at the primary the sentinels name, and is replaced by one pointed at
 //! the current primary whenever a call fails in a way a failover explains (connection refused
 //! or dropped, timeout, `READONLY`).
@@ -41,6 +43,7 @@ use redis::{
     RedisError, RedisFuture, RedisResult, TlsMode, Value,
 };
 
+use crate::cluster_send;
 use crate::errors;
 use crate::script_call::ScriptCall;
 use crate::topology::{Node, SentinelTarget, Topology};
@@ -125,7 +128,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => Box::pin(cluster_send::command(c, cmd)),
         }
     }
 
@@ -137,7 +140,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => Box::pin(cluster_send::pipeline(c, pipeline, offset, count)),
         }
     }
 
@@ -186,7 +189,10 @@ pub(crate) fn open_link(topology: &Topology, options: &RedisOptions) -> RedisRes
             let builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
                 .tcp_settings(tcp_settings(options))
                 .connection_timeout(options.connect_timeout)
-                .response_timeout(options.response_timeout);
+                .response_timeout(options.response_timeout)
+                // It would send a call again after a reset, though it may have run: only
+                // `cluster_send` sends again, after refusals that prove the call did not run.
+                .retries(0);
             #[cfg(feature = "tls")]
             let builder = match tls_certificates(options) {
                 Some(certs) => builder.certs(certs),

@@ -178,16 +178,18 @@ pub(crate) fn connect_failed(url: &str, e: RedisError, sentinel_auth: bool) -> E
     }
 }
 
+/// The error a server's reply `-<text>` makes, for tests.
+#[cfg(test)]
+pub(crate) fn server_error(text: &str) -> RedisError {
+    let reply = format!("-{text}\r\n");
+    redis::parse_redis_value(reply.as_bytes())
+        .and_then(|v| v.extract_error())
+        .expect_err("an error reply")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn server_error(text: &str) -> RedisError {
-        let reply = format!("-{text}\r\n");
-        redis::parse_redis_value(reply.as_bytes())
-            .and_then(|v| v.extract_error())
-            .expect_err("an error reply")
-    }
 
     #[test]
     fn passing_server_errors_are_retryable() {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bodies;
+mod cluster_send;
 mod coalesce;
 mod connection;
 mod driver;

@@ -195,7 +195,7 @@ impl RedisCluster {
     }
 
     /// A connection to the node on `port`.
-    fn connect(&self, port: u16) -> redis::Connection {
+    pub fn connect(&self, port: u16) -> redis::Connection {
         node::connect(&self.security, port)
             .unwrap_or_else(|e| panic!("connect to the cluster node on {port}: {e}"))
     }

@@ -6,7 +6,9 @@
 //! blocked. Bytes are never dropped or reordered: a stalled connection delivers what it holds
 //! once healed, as TCP does after a partition ends. A connection can instead be cut for good
 //! ([`FaultProxy::heal_dropping_open`]): it stays open and silent forever, as after a NAT or
-//! firewall forgot it, while new connections work.
+//! firewall forgot it, while new connections work. Or a request can be let through and its
+//! reply lost ([`FaultProxy::cut_after_requests_with`]): the server runs it, and the client
+//! sees its connection reset before any answer.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::{Arc, Mutex};
@@ -41,12 +43,17 @@ struct Connections {
 /// [`FaultProxy::partition_after_reply_with`]).
 type Trigger = Arc<Mutex<Option<Vec<u8>>>>;
 
+/// Bytes whose passing from a client to the server ends that connection right after, before
+/// any reply (see [`FaultProxy::cut_after_requests_with`]).
+type Cut = Arc<Mutex<Option<Vec<u8>>>>;
+
 /// A running proxy; stopped (every connection closed) when dropped.
 #[derive(Debug)]
 pub struct FaultProxy {
     port: u16,
     faults: Arc<watch::Sender<Faults>>,
     trigger: Trigger,
+    cut: Cut,
     connections: Arc<Mutex<Connections>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -68,10 +75,11 @@ impl FaultProxy {
         });
         let faults = Arc::new(faults);
         let trigger: Trigger = Arc::default();
+        let cut: Cut = Arc::default();
         let connections = Arc::new(Mutex::new(Connections::default()));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = connections.clone();
-        let (stalls, armed) = (faults.clone(), trigger.clone());
+        let (stalls, armed, cuts) = (faults.clone(), trigger.clone(), cut.clone());
         let thread = std::thread::Builder::new()
             .name(format!("fault-proxy-{port}"))
             .spawn(move || {
@@ -83,7 +91,7 @@ impl FaultProxy {
                     let listener = TcpListener::from_std(listener).expect("tokio listener");
                     tokio::select! {
                         _ = stopped => {}
-                        _ = accept_loop(listener, watcher, shared.clone(), stalls, armed) => {}
+                        _ = accept_loop(listener, watcher, shared.clone(), stalls, armed, cuts) => {}
                     }
                     for (_, task) in shared.lock().unwrap().open.drain(..) {
                         task.abort();
@@ -95,6 +103,7 @@ impl FaultProxy {
             port,
             faults,
             trigger,
+            cut,
             connections,
             stop: Some(stop),
             thread: Some(thread),
@@ -122,6 +131,13 @@ impl FaultProxy {
     /// to a client, a chunk that holds `bytes`: a cut at a chosen step of a conversation.
     pub fn partition_after_reply_with(&self, bytes: &[u8]) {
         *self.trigger.lock().unwrap() = Some(bytes.to_vec());
+    }
+
+    /// From now on, every connection that forwards to the server a chunk holding `bytes` is
+    /// closed right after, its reply never forwarded (the client's side with a reset): the
+    /// server runs the request, and its client cannot know. `None` stops cutting.
+    pub fn cut_after_requests_with(&self, bytes: Option<&[u8]>) {
+        *self.cut.lock().unwrap() = bytes.map(<[u8]>::to_vec);
     }
 
     /// Forwards again, delivering what was held.
@@ -181,6 +197,7 @@ async fn accept_loop(
     connections: Arc<Mutex<Connections>>,
     stalls: Arc<watch::Sender<Faults>>,
     trigger: Trigger,
+    cut: Cut,
 ) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
@@ -197,8 +214,9 @@ async fn accept_loop(
         let faults = faults.clone();
         let shared = connections.clone();
         let armed = (stalls.clone(), trigger.clone());
+        let cut = cut.clone();
         let task = tokio::spawn(async move {
-            serve(client, number, faults, armed).await;
+            serve(client, number, faults, armed, cut).await;
             shared.lock().unwrap().open.retain(|(n, _)| *n != number);
         });
         open.open.push((number, task.abort_handle()));
@@ -206,12 +224,14 @@ async fn accept_loop(
 }
 
 /// Connects upstream (once the proxy is not stalled) and pumps both directions; replies that
-/// hold the armed trigger's bytes stall the proxy once forwarded.
+/// hold the armed trigger's bytes stall the proxy once forwarded, requests that hold the cut's
+/// bytes end the connection once forwarded.
 async fn serve(
     client: TcpStream,
     number: u64,
     mut faults: watch::Receiver<Faults>,
     armed: (Arc<watch::Sender<Faults>>, Trigger),
+    cut: Cut,
 ) {
     if !passable(&mut faults, number).await {
         return;
@@ -223,8 +243,20 @@ async fn serve(
     let _ = upstream.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (up_read, up_write) = upstream.into_split();
-    let up = pump(client_read, up_write, number, faults.clone(), None);
-    let down = pump(up_read, client_write, number, faults, Some(armed));
+    let up = pump(
+        client_read,
+        up_write,
+        number,
+        faults.clone(),
+        Reaction::Cut(cut),
+    );
+    let down = pump(
+        up_read,
+        client_write,
+        number,
+        faults,
+        Reaction::Stall(armed),
+    );
     // Either side closing ends the connection.
     tokio::select! {
         _ = up => {}
@@ -232,14 +264,28 @@ async fn serve(
     }
 }
 
-/// Copies `from` to `to`, each chunk waiting until the proxy lets it through; with `armed`, a
-/// chunk holding the trigger's bytes stalls the proxy once forwarded (and disarms it).
+/// What a pump does after forwarding a chunk that holds chosen bytes.
+enum Reaction {
+    /// Stalls the proxy (and disarms the trigger): replies.
+    Stall((Arc<watch::Sender<Faults>>, Trigger)),
+    /// Ends the connection: requests.
+    Cut(Cut),
+}
+
+/// Whether `chunk` holds `bytes`.
+fn holds(chunk: &[u8], bytes: &[u8]) -> bool {
+    chunk.windows(bytes.len()).any(|w| w == bytes)
+}
+
+/// Copies `from` to `to`, each chunk waiting until the proxy lets it through, reacting as
+/// `reaction` says to a chunk that holds its bytes; returns when either side closes, or after a
+/// cut.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     number: u64,
     mut faults: watch::Receiver<Faults>,
-    armed: Option<(Arc<watch::Sender<Faults>>, Trigger)>,
+    reaction: Reaction,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -257,14 +303,29 @@ async fn pump(
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
-        if let Some((stalls, trigger)) = &armed {
-            let mut trigger = trigger.lock().unwrap();
-            let hit = trigger
-                .as_ref()
-                .is_some_and(|bytes| buf[..n].windows(bytes.len()).any(|w| w == bytes.as_slice()));
-            if hit {
-                *trigger = None;
-                stalls.send_modify(|f| f.stalled = true);
+        match &reaction {
+            Reaction::Stall((stalls, trigger)) => {
+                let mut trigger = trigger.lock().unwrap();
+                if trigger
+                    .as_ref()
+                    .is_some_and(|bytes| holds(&buf[..n], bytes))
+                {
+                    *trigger = None;
+                    stalls.send_modify(|f| f.stalled = true);
+                }
+            }
+            Reaction::Cut(cut) => {
+                let hit = cut
+                    .lock()
+                    .unwrap()
+                    .as_ref()
+                    .is_some_and(|b| holds(&buf[..n], b));
+                if hit {
+                    // The request reaches the server whole (FIN after it); the client gets a
+                    // reset and none of the reply.
+                    let _ = to.flush().await;
+                    return;
+                }
             }
         }
     }

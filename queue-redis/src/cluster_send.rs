@@ -1,0 +1,245 @@
+//! Sending on a Redis Cluster without ever sending a call again when it may have run.
+//!
+//! Left to itself, redis-rs's cluster connection sends a request again after its connection
+//! dropped or timed out, though the server may have run it before the cut: a dispatch would
+//! then be stored twice (under new numbers), a reserve would lease a second batch while the
+//! first one's reply was lost. So the driver builds that connection with no retries of its own
+//! (see [`connection`](crate::connection)), and sends again here only after the answers that
+//! prove the call did not run:
+//!
+//! - `MOVED`: sent to the node named (the connection re-reads the slot map meanwhile);
+//! - `ASK` (a slot half moved): sent to the node named, after `ASKING` on the same connection;
+//! - `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, `READONLY`, no connection to the
+//!   slot's node yet, or a refused connection: sent again after a pause that doubles.
+//!
+//! Anything else, a reset or a timeout after the request went out above all, is the caller's
+//! error: its outcome is unknown, as on one server, and the caller decides (a dispatch with a
+//! chosen id can be sent again safely; settlements are fenced by their lease's token).
+//!
+//! A pipeline refused in part is sent again whole. The driver's transactions are refused whole
+//! (`EXECABORT`), and its other pipelines are reads, or writes to one key, or writes that may
+//! run twice.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
+
+/// Sends after refusals, at most (the first send not counted).
+const RESENDS: u32 = 12;
+/// The first pause before sending again; each later one is twice the one before, up to
+/// [`LONGEST_PAUSE`] (about 3 s in all).
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
+/// The longest pause before sending again.
+const LONGEST_PAUSE: Duration = Duration::from_millis(500);
+
+/// What to do after a failed send.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// Send to this node (`host:port`), with `ASKING` first when `ask`.
+    To { host: String, port: u16, ask: bool },
+    /// Send again as before, after a pause.
+    Later,
+    /// Give the error to the caller.
+    Stop,
+}
+
+/// What a send that failed with `e` calls for.
+fn next(e: &RedisError) -> Next {
+    match e.kind() {
+        ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => {
+            let ask = e.kind() == ErrorKind::Server(ServerErrorKind::Ask);
+            let to = e.redirect_node().and_then(|(addr, _slot)| {
+                let (host, port) = addr.rsplit_once(':')?;
+                Some((host.to_string(), port.parse().ok()?))
+            });
+            match to {
+                Some((host, port)) => Next::To { host, port, ask },
+                // A redirect without a usable address: the slot map, re-read, will route it.
+                None => Next::Later,
+            }
+        }
+        ErrorKind::Server(
+            ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading
+            | ServerErrorKind::ReadOnly,
+        )
+        | ErrorKind::ClusterConnectionNotFound => Next::Later,
+        _ if e.is_connection_refusal() => Next::Later,
+        _ => Next::Stop,
+    }
+}
+
+/// The pause before send number `resend` (from 0) after refusals.
+fn pause(resend: u32) -> Duration {
+    FIRST_PAUSE
+        .saturating_mul(1 << resend.min(16))
+        .min(LONGEST_PAUSE)
+}
+
+/// Sends `cmd` on `conn` (a cluster connection with no retries of its own), following the
+/// refusals that prove it did not run (see the module's notes).
+pub(crate) async fn command(conn: &mut ClusterConnection, cmd: &Cmd) -> RedisResult<Value> {
+    let mut result = conn.req_packed_command(cmd).await;
+    for resend in 0..RESENDS {
+        let Err(e) = &result else { break };
+        result = match next(e) {
+            Next::Stop => break,
+            Next::To { host, port, ask } => {
+                let to = SingleNodeRoutingInfo::ByAddress { host, port };
+                if ask {
+                    let mut asking = redis::pipe();
+                    asking.cmd("ASKING").add_command(cmd.clone());
+                    conn.route_pipeline(asking, 1, 1, to)
+                        .await
+                        .map(|mut replies| replies.pop().unwrap_or(Value::Nil))
+                } else {
+                    conn.route_command(cmd.clone(), RoutingInfo::SingleNode(to))
+                        .await
+                }
+            }
+            Next::Later => {
+                tokio::time::sleep(pause(resend)).await;
+                conn.req_packed_command(cmd).await
+            }
+        };
+    }
+    result
+}
+
+/// Sends `pipeline` on `conn` (a cluster connection with no retries of its own), reading
+/// `count` replies after the first `offset`, following the refusals that prove it did not run
+/// (see the module's notes).
+pub(crate) async fn pipeline(
+    conn: &mut ClusterConnection,
+    pipeline: &Pipeline,
+    offset: usize,
+    count: usize,
+) -> RedisResult<Vec<Value>> {
+    let mut result = conn.req_packed_commands(pipeline, offset, count).await;
+    for resend in 0..RESENDS {
+        let Err(e) = &result else { break };
+        result = match next(e) {
+            Next::Stop => break,
+            Next::To { host, port, ask } => {
+                let to = SingleNodeRoutingInfo::ByAddress { host, port };
+                if ask {
+                    conn.route_pipeline(asking_first(pipeline), offset + 1, count, to)
+                        .await
+                } else {
+                    conn.route_pipeline(pipeline.clone(), offset, count, to)
+                        .await
+                }
+            }
+            Next::Later => {
+                tokio::time::sleep(pause(resend)).await;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }
+        };
+    }
+    result
+}
+
+/// `pipeline`'s commands after `ASKING` (a transaction's `MULTI` and `EXEC` written out).
+fn asking_first(pipeline: &Pipeline) -> Pipeline {
+    let mut asking = redis::pipe();
+    asking.cmd("ASKING");
+    let transaction = pipeline.is_transaction();
+    if transaction {
+        asking.cmd("MULTI");
+    }
+    for cmd in pipeline.cmd_iter() {
+        asking.add_command(cmd.clone());
+    }
+    if transaction {
+        asking.cmd("EXEC");
+    }
+    asking
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::server_error;
+
+    #[test]
+    fn redirects_name_their_node() {
+        assert_eq!(
+            next(&server_error("MOVED 3999 127.0.0.1:6381")),
+            Next::To {
+                host: "127.0.0.1".into(),
+                port: 6381,
+                ask: false
+            }
+        );
+        assert_eq!(
+            next(&server_error("ASK 3999 10.0.0.2:7000")),
+            Next::To {
+                host: "10.0.0.2".into(),
+                port: 7000,
+                ask: true
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_are_sent_again_and_unknown_outcomes_are_not() {
+        for refusal in [
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "LOADING Redis is loading the dataset in memory",
+            "READONLY You can't write against a read only replica.",
+        ] {
+            assert_eq!(next(&server_error(refusal)), Next::Later, "{refusal}");
+        }
+        let refused: RedisError =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused").into();
+        assert_eq!(next(&refused), Next::Later);
+        for unknown in [
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::TimedOut,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            let e: RedisError = std::io::Error::new(unknown, "cut").into();
+            assert_eq!(next(&e), Next::Stop, "{unknown:?}");
+        }
+        assert_eq!(
+            next(&server_error("ERR wrong number of arguments")),
+            Next::Stop
+        );
+        assert_eq!(next(&server_error("OOM command not allowed")), Next::Stop);
+    }
+
+    #[test]
+    fn pauses_double_up_to_the_longest() {
+        assert_eq!(pause(0), FIRST_PAUSE);
+        assert_eq!(pause(1), FIRST_PAUSE * 2);
+        assert_eq!(pause(RESENDS), LONGEST_PAUSE);
+        let total: Duration = (0..RESENDS).map(pause).sum();
+        assert!(total < Duration::from_secs(4), "{total:?}");
+    }
+
+    #[test]
+    fn asking_goes_before_a_transaction() {
+        let mut tx = redis::pipe();
+        tx.atomic().cmd("SET").arg("k").arg(1).cmd("GET").arg("k");
+        let asking = asking_first(&tx);
+        let mut expected = redis::pipe();
+        expected
+            .cmd("ASKING")
+            .cmd("MULTI")
+            .cmd("SET")
+            .arg("k")
+            .arg(1)
+            .cmd("GET")
+            .arg("k")
+            .cmd("EXEC");
+        assert_eq!(asking.get_packed_pipeline(), expected.get_packed_pipeline());
+        assert!(!asking.is_transaction());
+    }
+}
