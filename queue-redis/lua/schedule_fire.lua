@@ -1,18 +1,20 @@
 -- schedule_fire: fires ticks of a schedule, each at most once: a compare-and-set on the
 -- schedule's last fired tick that stores the ticks' jobs in the same step.
 -- KEYS: the lane key set of the schedule's job (lib.lua), then
---   19: the queue's schedules hash  20: its schedule states hash (see schedule_put.lua)
+--   20: the queue's schedules hash  21: its schedule states hash (see schedule_put.lua)
 -- ARGV[1]: schedule name  ARGV[2]: the definition JSON the ticks were computed from
 -- ARGV[3]: job name  ARGV[4]: number of ticks n, then per tick (ascending):
 --   tick ms, job id, priority, envelope
--- Returns: {'changed'} when the stored definition is not ARGV[2] (removed or replaced),
+-- Returns: {'changed', stored definition or nil} when the stored definition is not ARGV[2]
+-- (removed, replaced, or written as other text: the client compares what it means),
 -- {'paused'} when paused, else {'fired', last tick ms, tick ms...} with the ticks this call
 -- fired. A tick fires when it is after the last fired tick; its job is stored unless a job of
 -- its id exists (then the tick still counts as fired). Reads and checks come first; the writes
 -- (records, indexes, then the state) come last.
 local defs, states = KEYS[20], KEYS[21]
 local name = ARGV[1]
-if redis.call('HGET', defs, name) ~= ARGV[2] then return { 'changed' } end
+local stored = redis.call('HGET', defs, name)
+if stored ~= ARGV[2] then return { 'changed', stored } end
 local state = redis.call('HGET', states, name) or ''
 local created, last, paused = string.match(state, '^(%d+)|(%d+)|%d+|(%d)$')
 if not created then created, last, paused = '0', '0', '0' end

@@ -123,6 +123,41 @@ impl Schedules for RedisDriver {
     }
 
     async fn fire(&self, schedule: &Schedule, ticks: Vec<(u64, NewJob)>) -> Result<Fired> {
+        let definition = schedule.to_json();
+        match self.fire_as(schedule, &definition, &ticks).await? {
+            // The stored text is another writing of the same definition (a float that prints
+            // otherwise once parsed, a field order, or one a newer version added): fire against
+            // that text, so the schedule is not taken as changed on every tick.
+            FireReply::Changed(Some(stored))
+                if Schedule::from_json(&stored).is_ok_and(|s| s == *schedule) =>
+            {
+                match self.fire_as(schedule, &stored, &ticks).await? {
+                    FireReply::Fired(fired) => Ok(fired),
+                    FireReply::Changed(_) => Ok(Fired::Changed),
+                }
+            }
+            FireReply::Changed(_) => Ok(Fired::Changed),
+            FireReply::Fired(fired) => Ok(fired),
+        }
+    }
+}
+
+/// What `schedule_fire.lua` answered.
+enum FireReply {
+    /// Fired, or paused.
+    Fired(Fired),
+    /// The stored definition is not the text sent: here it is (`None`: removed).
+    Changed(Option<String>),
+}
+
+impl RedisDriver {
+    /// Fires `ticks` of `schedule` if the stored definition is the text `definition`.
+    async fn fire_as(
+        &self,
+        schedule: &Schedule,
+        definition: &str,
+        ticks: &[(u64, NewJob)],
+    ) -> Result<FireReply> {
         let lane = Lane::new(&schedule.queue, &schedule.job)?;
         let keys = self.inner.keys.lane(&lane);
         let queue_keys = self.inner.keys.queue(&schedule.queue);
@@ -135,10 +170,10 @@ impl Schedules for RedisDriver {
         }
         let created_ms = unix_ms(SystemTime::now());
         inv.arg(&schedule.name)
-            .arg(schedule.to_json())
+            .arg(definition)
             .arg(&schedule.job)
             .arg(ticks.len());
-        for (tick, job) in &ticks {
+        for (tick, job) in ticks {
             let spec = job.spec();
             let id = spec
                 .id
@@ -161,8 +196,8 @@ impl Schedules for RedisDriver {
         };
         let word = items.first().and_then(as_string);
         match word.as_deref() {
-            Some("changed") => Ok(Fired::Changed),
-            Some("paused") => Ok(Fired::Paused),
+            Some("changed") => Ok(FireReply::Changed(items.get(1).and_then(as_string))),
+            Some("paused") => Ok(FireReply::Fired(Fired::Paused)),
             Some("fired") => {
                 let numbers = items[1..]
                     .iter()
@@ -175,10 +210,10 @@ impl Schedules for RedisDriver {
                 if !fired.is_empty() {
                     self.note_queue(&schedule.queue).await?;
                 }
-                Ok(Fired::Ticks {
+                Ok(FireReply::Fired(Fired::Ticks {
                     fired: fired.to_vec(),
                     last: (*last > 0).then_some(*last),
-                })
+                }))
             }
             _ => Err(bad_reply(format!("{items:?} from schedule_fire"))),
         }

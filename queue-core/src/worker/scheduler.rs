@@ -4,7 +4,7 @@
 //! storage's atomic step: of all workers trying, one fires each tick, the others are told it
 //! was fired. It reads the schedules again every refresh period (to see schedules added,
 //! replaced, paused or removed elsewhere) and at once when a firing finds its definition
-//! changed. The pools' reserve and ack path does nothing for schedules.
+//! changed (after a pause when the round before ended so too). The pools' reserve and ack path does nothing for schedules.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,6 +22,10 @@ use crate::schedule::{Fired, Schedule, ScheduleInfo, SCHEDULE_GRACE};
 /// ([`WorkerBuilder::schedule_refresh`](crate::WorkerBuilder::schedule_refresh)).
 pub const DEFAULT_SCHEDULE_REFRESH: Duration = Duration::from_secs(5);
 
+/// The pause before reading the schedules again when a firing found a definition changed
+/// right after the last read found one changed too (at most the refresh period).
+const CHANGED_AGAIN_PAUSE: Duration = Duration::from_secs(1);
+
 /// Runs the scheduler for `queues` until `stop`; `own` are the handlers' schedules to store
 /// first, `unscheduled` the served lanes whose handlers declare none (a handler's schedule
 /// stored for one of them is removed).
@@ -37,6 +41,10 @@ pub(crate) async fn run(
         return;
     };
     retire(store, &queues, &unscheduled).await;
+    // Whether the last round ended on a changed definition: one that reads as changed again
+    // right after being read (a storage that keeps answering so) waits before the next read,
+    // rather than reading and firing in a busy loop.
+    let mut changed_before = false;
     loop {
         // The handlers' schedules are stored (replacing a changed definition, keeping its
         // state) before anything is read; one that could not be stored is tried again.
@@ -52,8 +60,16 @@ pub(crate) async fn run(
         let until = Instant::now() + refresh;
         loop {
             if fire_all(store, &mut list).await {
+                if changed_before {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(refresh.min(CHANGED_AGAIN_PAUSE)) => {}
+                    }
+                }
+                changed_before = true;
                 break; // a definition changed: read them again
             }
+            changed_before = false;
             let now = unix_ms(SystemTime::now());
             let wake = next_tick(&list, now)
                 .map(|next| Instant::now() + Duration::from_millis(next.saturating_sub(now)))
