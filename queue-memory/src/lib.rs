@@ -501,9 +501,10 @@ impl Admin for MemoryDriver {
     }
 
     async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
+        let now = self.now();
         Ok(self
             .existing(queue)
-            .map(|q| q.lock().delete(id))
+            .map(|q| q.lock().delete(id, now))
             .unwrap_or(false))
     }
 

@@ -1,5 +1,6 @@
 -- enqueue: stores jobs of one lane, ready now or scheduled, and wakes a blocked worker.
--- KEYS: the lane key set (lib.lua).
+-- KEYS: the lane key set (lib.lua), then the script's own, then last the queue's revoked set
+-- (ZSET id -> ms: chosen ids of jobs deleted while their run could still go on, delete.lua).
 -- ARGV[1]: job name  ARGV[2]: number of jobs n, or 'n@first' when the client took the
 -- sequence numbers first..first+n-1 itself (INCRBY seq, to store big payloads in the body
 -- hash under their ids beside this call, src/bodies.rs)  ARGV[3]: values per job, 4 or 1, then
@@ -9,6 +10,8 @@
 -- Returns: {first, k, ...}: job i (from 0) without a chosen id got id first + i; each k is the
 -- position (from 1) of a job whose chosen id already existed in the queue, so it was not stored.
 -- Job i's dispatch sequence is first + i; a job with a chosen id keeps it in the order hash.
+-- A chosen id in the revoked set waits (scheduled) until its deleted run's lease would have
+-- ended, so its two runs never overlap; the set is read only when it exists.
 -- Everything is read and computed first; the writes come last (records, then indexes).
 local n, given = string.match(ARGV[2], '^(%d+)@?(%d*)$')
 n = tonumber(n)
@@ -34,6 +37,19 @@ local nd, nr = 0, 0
 local now, earliest = nil, nil
 local before = false -- the lane's earliest event before this call, read once when needed
 local stride = tonumber(ARGV[3])
+local revoked_key, revoked, unrevoked = KEYS[#KEYS], nil, {}
+-- When the run of a deleted job with chosen id `id` could go on until, if later than now.
+local function held_until(id)
+  if revoked == nil then revoked = redis.call('EXISTS', revoked_key) == 1 end
+  if not revoked then return nil end
+  local until_ms = redis.call('ZSCORE', revoked_key, id)
+  if not until_ms then return nil end
+  unrevoked[#unrevoked + 1] = id
+  now = now or now_ms()
+  until_ms = tonumber(until_ms)
+  if until_ms > now then return until_ms end
+  return nil
+end
 for i = 0, n - 1 do
   local b = 4 + i * stride
   local id, pri, delay, env = '', '0', '0', ARGV[b + stride - 1]
@@ -48,6 +64,8 @@ for i = 0, n - 1 do
     seen[id] = true
     order_args[#order_args + 1] = id
     order_args[#order_args + 1] = fmt(first + i)
+    local hold = held_until(id)
+    if hold and hold - now > tonumber(delay) then delay = fmt(hold - now) end
   end
   if fresh then
     if delay ~= '0' then
@@ -75,6 +93,7 @@ for i = 0, n - 1 do
     out[#out + 1] = i + 1
   end
 end
+call_many('ZREM', revoked_key, unrevoked)
 if nd + #later_args == 0 then return out end
 call_many('HSET', q.data, data_args)
 call_many('HSET', q.later, later_args)

@@ -4,7 +4,7 @@
 -- exactly as any other. Locks are checked here only: reserve, ack and the other steps never
 -- look at them, and a lock whose holder is gone or past what the mode covers is free.
 -- KEYS: the lane key set (lib.lua), then 20 the lock ({p:q}:unique:...), 21 donetime
--- (kept completed jobs).
+-- (kept completed jobs), 22 the queue's revoked set (enqueue.lua).
 -- ARGV[1..7]: as enqueue.lua for one job with 4 values: job name, 1, 4, chosen id or '',
 -- priority, delay ms, envelope.  ARGV[8]: mode: 's' until started, 'f' until finished,
 -- 'd' debounce.  ARGV[9]: the lock's time in ms.

@@ -2,7 +2,8 @@
 -- plain_enqueue, scripts/mod.rs) so the jobs are stored as any other, then records each
 -- stored job's key and moves the ready ones from the lane's ready list and priority bands,
 -- where enqueue.lua put them last, to the back of their keys' lines (keyed.lua).
--- KEYS: the lane key set (lib.lua), then keyed.lua's 20..25.
+-- KEYS: the lane key set (lib.lua), then keyed.lua's 20..25, then 26 the queue's revoked set
+-- (enqueue.lua).
 -- ARGV: enqueue.lua's with 4 values per job (job name, n, 4, then per job: chosen id or '',
 -- priority, delay ms, envelope), then the n jobs' keys.
 -- Returns: enqueue.lua's reply.

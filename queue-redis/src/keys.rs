@@ -250,6 +250,12 @@ impl QueueKeys {
     pub(crate) fn cancelled(&self) -> String {
         self.key("cancelled")
     }
+    /// Chosen ids of jobs deleted while their run could still go on: id -> when that run's
+    /// lease would have ended, in ms (a ZSET, written by `delete.lua`); a dispatch of such an
+    /// id waits until then (`enqueue.lua`).
+    pub(crate) fn revoked(&self) -> String {
+        self.key("revoked")
+    }
     /// The lock of unique key `key` in the lane of job `job` (a string holding the id of the
     /// job that took it, with a TTL): `{p:q}:unique:<length of job>:<job>:<key>`, the job
     /// name's length keeping names and keys that hold `:` apart.
@@ -310,6 +316,7 @@ impl QueueKeys {
                 data, err, prog, failed, paused, seq, tok, lanes, later, lost, order, ready, prio,
                 sched, active, leases, wake, errs, body,
             ],
+            revoked: self.revoked(),
         }
     }
 }
@@ -340,6 +347,8 @@ impl QueueKeys {
 #[derive(Debug)]
 pub(crate) struct LaneKeys {
     all: [String; 19],
+    /// The queue's revoked set ([`QueueKeys::revoked`]), the last key of the enqueue scripts.
+    revoked: String,
 }
 
 impl LaneKeys {
@@ -351,6 +360,11 @@ impl LaneKeys {
     /// Every key, in the order of `lua/lib.lua` (a lane script's KEYS).
     pub(crate) fn all(&self) -> &[String] {
         &self.all
+    }
+
+    /// The queue's revoked set ([`QueueKeys::revoked`]), which the enqueue scripts take last.
+    pub(crate) fn revoked(&self) -> &str {
+        &self.revoked
     }
 
     /// The lane's own keys (not its queue's): ready, prio, sched, active, leases, wake.

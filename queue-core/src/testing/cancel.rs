@@ -158,6 +158,71 @@ pub(super) async fn a_cancelled_job_retried_from_failed_is_no_longer_cancelled(
     );
 }
 
+pub(super) async fn a_job_deleted_while_it_runs_holds_its_id_until_its_lease_ends(
+    driver: Arc<dyn Driver>,
+) {
+    let lane = lane("delete-running");
+    let queue = lane.queue();
+    let store = |id: &str| {
+        let driver = driver.clone();
+        let job = job(&lane, json!({ "n": 1 })).id(id);
+        async move { driver.enqueue(vec![job]).await.expect("enqueue").remove(0) }
+    };
+    let state = |id: &'static str| {
+        let driver = driver.clone();
+        async move {
+            let info = admin(&driver).job(queue, &JobId::from(id)).await.unwrap();
+            info.expect("the job exists").state
+        }
+    };
+    // A deleted run may go on until its worker's next renewal, at the latest until its lease
+    // would have ended: the same id dispatched before then waits for it, so the two runs never
+    // overlap. So for a job deleted while it ran, and one cancelled while it ran, then deleted.
+    let held = Duration::from_secs(2);
+    store("running").await;
+    let _ = reserve_n(&driver, &lane, 1, held, LIMIT).await;
+    assert!(admin(&driver)
+        .delete(queue, &JobId::from("running"))
+        .await
+        .unwrap());
+    store("cancelled").await;
+    let _ = reserve_n(&driver, &lane, 1, held, LIMIT).await;
+    assert_eq!(
+        cancel(&driver)
+            .cancel(queue, &JobId::from("cancelled"))
+            .await
+            .unwrap(),
+        CancelOutcome::Stopped
+    );
+    assert!(admin(&driver)
+        .delete(queue, &JobId::from("cancelled"))
+        .await
+        .unwrap());
+    // A job that never ran frees its id at once.
+    store("waiting").await;
+    assert!(admin(&driver)
+        .delete(queue, &JobId::from("waiting"))
+        .await
+        .unwrap());
+    for id in ["running", "cancelled", "waiting"] {
+        assert!(store(id).await.created, "{id} is dispatched again");
+    }
+    assert_eq!(state("running").await, JobState::Scheduled);
+    assert_eq!(state("cancelled").await, JobState::Scheduled);
+    assert_eq!(state("waiting").await, JobState::Ready);
+    let early = driver.reserve(&lane, 10, LEASE).await.unwrap();
+    let early: Vec<_> = early.jobs.iter().map(|j| j.id.to_string()).collect();
+    assert_eq!(
+        early,
+        ["waiting"],
+        "handed out while a deleted run's lease would still hold"
+    );
+    let later = reserve_n(&driver, &lane, 2, LEASE, LIMIT).await;
+    let mut later: Vec<_> = later.iter().map(|j| j.id.to_string()).collect();
+    later.sort();
+    assert_eq!(later, ["cancelled", "running"]);
+}
+
 pub(super) async fn a_cancelled_job_holds_no_unique_key(driver: Arc<dyn Driver>) {
     let lane = lane("cancel-unique");
     let queue = lane.queue();

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::cancel::{
     a_cancelled_job_holds_no_unique_key,
-    a_cancelled_job_retried_from_failed_is_no_longer_cancelled, cancel_removes_a_waiting_job,
+    a_cancelled_job_retried_from_failed_is_no_longer_cancelled,
+    a_job_deleted_while_it_runs_holds_its_id_until_its_lease_ends, cancel_removes_a_waiting_job,
     cancel_stops_a_running_job,
 };
 use super::errors::{
@@ -241,6 +242,11 @@ pub(super) const CASES: &[Case] = &[
         Admin
     ),
     case!(a_cancelled_job_holds_no_unique_key, Cancel, Unique, Admin),
+    case!(
+        a_job_deleted_while_it_runs_holds_its_id_until_its_lease_ends,
+        Cancel,
+        Admin
+    ),
     case!(workflow_runs_steps_in_dependency_order, Workflows, Admin),
     case!(
         workflow_releases_dependent_in_the_ending_step,

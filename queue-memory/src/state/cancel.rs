@@ -15,7 +15,7 @@ impl QueueState {
         };
         match record.state {
             JobState::Ready | JobState::Scheduled => {
-                self.delete(id);
+                self.remove(id);
                 CancelOutcome::Removed
             }
             JobState::Active => {

@@ -9,7 +9,7 @@ mod list;
 mod retain;
 mod unique;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -176,6 +176,9 @@ pub(crate) struct QueueState {
     kept: retain::Kept,
     /// Unique jobs' locks.
     locks: unique::Locks,
+    /// Chosen ids of jobs deleted while their run could still go on -> when that run's lease
+    /// would have ended (driver clock ms); a dispatch of such an id waits until then.
+    revoked: HashMap<JobId, u64>,
     /// What lanes with limits remember (lanes without limits have no entry).
     limited: IdHashMap<LaneId, limits::LaneLimit>,
     /// What keyed lanes remember (other lanes have no entry).
@@ -204,6 +207,7 @@ impl QueueState {
             next_seq: 0,
             kept: retain::Kept::default(),
             locks: unique::Locks::default(),
+            revoked: HashMap::new(),
             limited: IdHashMap::default(),
             keyed: IdHashMap::default(),
             wall_epoch_ms,
@@ -285,7 +289,14 @@ impl QueueState {
             state: JobState::Ready,
             details: None,
         };
-        let due = (!delay.is_zero()).then(|| time.now.saturating_add(delay_ms(delay).max(1)));
+        let mut due = (!delay.is_zero()).then(|| time.now.saturating_add(delay_ms(delay).max(1)));
+        // A chosen id whose deleted run may still go on waits until that run's lease would
+        // have ended, so the two runs never overlap.
+        if let Some(id) = job.id.filter(|_| !self.revoked.is_empty()) {
+            if let Some(until) = self.revoked.remove(id).filter(|until| *until > time.now) {
+                due = Some(due.map_or(until, |due| due.max(until)));
+            }
+        }
         if let Some(due) = due {
             record.state = JobState::Scheduled;
             record.at = due;
@@ -618,13 +629,29 @@ impl QueueState {
         keys.len()
     }
 
-    pub(crate) fn delete(&mut self, id: &JobId) -> bool {
-        let Some(key) = self.jobs.key_of(id) else {
+    /// Deletes job `id` in any state (at `now`). A run of it that may still go on (running, or
+    /// cancelled while it ran, until its lease would have ended) keeps the id held until then:
+    /// a dispatch of that id waits (see [`QueueState::enqueue`]).
+    pub(crate) fn delete(&mut self, id: &JobId, now: u64) -> bool {
+        let Some(record) = self.remove(id) else {
             return false;
         };
-        let Some(record) = self.jobs.remove(key) else {
-            return false;
+        let until = match record.state {
+            JobState::Active => Some(record.at),
+            JobState::Failed => record.details.as_ref().and_then(|d| d.revoked_until),
+            _ => None,
         };
+        if let Some(until) = until.filter(|until| *until > now) {
+            self.revoked.retain(|_, until| *until > now);
+            self.revoked.insert(id.clone(), until);
+        }
+        true
+    }
+
+    /// Removes job `id` in any state from the queue's indexes and returns its record.
+    fn remove(&mut self, id: &JobId) -> Option<Record> {
+        let key = self.jobs.key_of(id)?;
+        let record = self.jobs.remove(key)?;
         let lane = &mut self.lanes[record.lane as usize];
         match record.state {
             JobState::Ready => lane.remove_ready(key, &record),
@@ -638,7 +665,7 @@ impl QueueState {
             JobState::Completed => self.unindex_completed(id),
             _ => {}
         }
-        true
+        Some(record)
     }
 
     pub(crate) fn purge(&mut self) {

@@ -37,6 +37,7 @@ impl Delete<'_> {
         for key in self.queue.kept() {
             inv.key(key);
         }
+        inv.key(self.queue.revoked());
         inv.arg(self.id).arg(self.job);
         Ok(match integer(conn, &inv).await? {
             Some(1) => Deleted::Removed,

@@ -54,6 +54,7 @@ impl Enqueue<'_> {
             }
         }
         let mut inv = lane_call(&scripts.enqueue, self.keys);
+        inv.key(self.keys.revoked());
         inv.expect_bytes(self.arg_bytes(None));
         self.args(&mut inv, plain, None);
         let reply = conn.invoke(&inv).await?;
@@ -83,15 +84,17 @@ impl Enqueue<'_> {
     /// call sent inside a pipeline (a lone call goes through a [`ScriptCall`](crate::scripts::ScriptCall)).
     fn evalsha(&self, scripts: &Scripts, outside: Option<&[bool]>) -> redis::Cmd {
         let keys = self.keys.all();
-        let keys_bytes: usize = keys.iter().map(String::len).sum();
+        let revoked = self.keys.revoked();
+        let keys_bytes: usize = keys.iter().map(String::len).sum::<usize>() + revoked.len();
         let mut eval = redis::Cmd::with_capacity(
-            3 + keys.len() + 4 * self.jobs.len(),
+            4 + keys.len() + 4 * self.jobs.len(),
             64 + keys_bytes + self.arg_bytes(outside),
         );
         eval.arg("EVALSHA")
             .arg(scripts.enqueue.get_hash())
-            .arg(keys.len())
-            .arg(keys);
+            .arg(keys.len() + 1)
+            .arg(keys)
+            .arg(revoked);
         eval
     }
 

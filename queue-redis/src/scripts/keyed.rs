@@ -77,6 +77,7 @@ impl EnqueueKeyed<'_> {
         out: &mut Vec<Dispatched>,
     ) -> Result<()> {
         let mut inv = keyed_call(&scripts.keyed.enqueue, self.enqueue.keys, self.keyed);
+        inv.key(self.enqueue.keys.revoked());
         self.enqueue.args(&mut inv, false, None);
         for job in self.enqueue.jobs {
             inv.arg(job.spec().key.unwrap_or(""));

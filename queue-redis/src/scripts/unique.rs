@@ -30,7 +30,8 @@ impl EnqueueUnique<'_> {
             .ok_or_else(|| Error::storage("a unique dispatch of a job without a unique key"))?;
         let mut inv = lane_call(&scripts.enqueue_unique, self.keys);
         inv.key(self.queue.unique(self.job, &unique.key))
-            .key(self.queue.done_times());
+            .key(self.queue.done_times())
+            .key(self.keys.revoked());
         inv.arg(self.job)
             .arg(1)
             .arg(4)
