@@ -116,7 +116,10 @@ while #ids < n do
     if #head > 0 then
       redis.call('ZREM', k.jobs, head[1])
       local id = k_id(head[1])
-      if id and redis.call('ZREM', l.prio, id) == 1 then
+      -- The line's entry stands for the job only while the job is recorded under this key: a
+      -- job deleted while it waited and dispatched again with its id under another key left
+      -- an entry here, which must not start it (it counts for its new key).
+      if id and redis.call('HGET', k.of, id) == key and redis.call('ZREM', l.prio, id) == 1 then
         if not tok then
           tok = new_token(now)
           tok_text = fmt(tok)
@@ -137,7 +140,8 @@ while #ids < n do
         redis.call('HSET', k.state, unpack(writes))
         if #head > 1 then k_ring_add(key, round + 1) end
       elseif #head > 1 then
-        -- A job that left the lane (deleted, purged): the key's next job keeps its turn.
+        -- A job that left the lane (deleted, purged) or the key: the key's next job keeps its
+        -- turn.
         k_ring_add(key, round)
       end
     end

@@ -30,9 +30,11 @@ use super::flows::{
     workflow_retry_releases_dependents_of_a_retried_step, workflow_runs_steps_in_dependency_order,
 };
 use super::keyed::{
-    a_flooded_key_does_not_delay_another, an_expired_lease_frees_its_key_slot,
-    keyed_concurrency_bounds_each_key, keyed_jobs_are_seen_and_deleted_as_ready_jobs,
-    keyed_rate_holds_each_key_apart, keyed_reserve_takes_big_batches, keys_are_served_round_robin,
+    a_flooded_key_does_not_delay_another,
+    a_job_dispatched_again_under_another_key_counts_for_that_key,
+    an_expired_lease_frees_its_key_slot, keyed_concurrency_bounds_each_key,
+    keyed_jobs_are_seen_and_deleted_as_ready_jobs, keyed_rate_holds_each_key_apart,
+    keyed_reserve_takes_big_batches, keys_are_served_round_robin,
     keys_of_a_round_start_in_the_order_they_joined, postpone_pauses_only_the_key,
 };
 use super::limits::{
@@ -206,6 +208,11 @@ pub(super) const CASES: &[Case] = &[
     case!(postpone_pauses_only_the_key, KeyedLimits),
     case!(
         keyed_jobs_are_seen_and_deleted_as_ready_jobs,
+        KeyedLimits,
+        Admin
+    ),
+    case!(
+        a_job_dispatched_again_under_another_key_counts_for_that_key,
         KeyedLimits,
         Admin
     ),

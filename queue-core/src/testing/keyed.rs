@@ -385,6 +385,40 @@ pub(super) async fn keyed_jobs_are_seen_and_deleted_as_ready_jobs(driver: Arc<dy
     assert_eq!(admin.counts(lane.queue()).await.unwrap().ready, 0);
 }
 
+/// A waiting keyed job deleted, then dispatched again with its id under another key, starts
+/// under its new key only: its old key's line does not start it, so the new key's concurrency
+/// (one here) holds: of the new key's two jobs, one starts.
+pub(super) async fn a_job_dispatched_again_under_another_key_counts_for_that_key(
+    driver: Arc<dyn Driver>,
+) {
+    let lane = lane("keyed-moved");
+    let moved = JobId::from("moved-1");
+    let first = job(&lane, json!({ "key": "a", "n": 0 }))
+        .rate_key("a")
+        .id(moved.as_str());
+    keyed(&driver).enqueue_keyed(vec![first]).await.unwrap();
+    let admin = driver.admin().expect("the case needs administration");
+    assert!(admin.delete(lane.queue(), &moved).await.unwrap());
+    let again = vec![
+        job(&lane, json!({ "key": "b", "n": 0 }))
+            .rate_key("b")
+            .id(moved.as_str()),
+        job(&lane, json!({ "key": "b", "n": 1 })).rate_key("b"),
+    ];
+    let stored = keyed(&driver).enqueue_keyed(again).await.unwrap();
+    assert!(stored.iter().all(|d| d.created));
+    let spec = spec(None, Some(1));
+    let r = take(&driver, &lane, 10, &spec).await;
+    let started: Vec<_> = r.jobs.iter().map(|j| (j.id.clone(), key_of(j))).collect();
+    assert_eq!(started, [(moved.clone(), "b".to_string())]);
+    let r = take(&driver, &lane, 10, &spec).await;
+    assert!(
+        r.jobs.is_empty(),
+        "key b already runs one job: {:?}",
+        r.jobs.iter().map(|j| &j.id).collect::<Vec<_>>()
+    );
+}
+
 /// Big batches over many keys: 12,000 jobs of 3,000 keys, 2 starts per key per window, taken
 /// 1,000 per reserve: every key's 2 jobs are handed out once each, then every key is held back
 /// and the reserve says when the first frees.
