@@ -336,6 +336,10 @@ pub trait Admin: Send + Sync {
     /// Names of the queues that hold or held jobs.
     async fn queues(&self) -> Result<Vec<String>>;
 
+    /// A number below the fencing token of every lease `queue` issues from now on (a
+    /// workflow's reopened step refuses the ends of runs leased before).
+    async fn lease_floor(&self, queue: &str) -> Result<u64>;
+
     /// How many jobs of `queue` are in each state.
     async fn counts(&self, queue: &str) -> Result<Counts>;
 

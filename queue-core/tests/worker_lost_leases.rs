@@ -68,6 +68,9 @@ impl Admin for SilentLookups {
     async fn counts(&self, queue: &str) -> Result<Counts> {
         self.0.counts(queue).await
     }
+    async fn lease_floor(&self, queue: &str) -> Result<u64> {
+        self.0.lease_floor(queue).await
+    }
     async fn job(&self, _queue: &str, _id: &JobId) -> Result<Option<JobInfo>> {
         std::future::pending().await
     }

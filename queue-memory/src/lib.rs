@@ -443,6 +443,11 @@ impl queue_core::UniqueJobs for MemoryDriver {
 
 #[async_trait]
 impl Admin for MemoryDriver {
+    async fn lease_floor(&self, _queue: &str) -> Result<u64> {
+        // Tokens come from one counter for every queue; the next lease gets at least its value.
+        Ok(self.shared.tokens.load(Ordering::Relaxed).saturating_sub(1))
+    }
+
     async fn queues(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self
             .shared

@@ -9,6 +9,8 @@
 -- KEYS[11] ready (list)  KEYS[12] roots (list: ready while building)  KEYS[13] handing (zset: name -> ms)
 -- KEYS[14] cascade (list: ended steps whose end is still to pass on)
 -- KEYS[15] bad (list: failed and cancelled steps)  KEYS[16] skip (list: skipped steps)
+-- KEYS[17] floor (hash: name -> the fencing token at or below which a run's end is refused,
+--          set when the step is reopened: its runs from before may still report)
 -- Per step, in the same tag (named from KEYS[1]): <tag>:out:<name> (list of "p|dependent"),
 -- <tag>:deps:<name> (list of "p|prerequisite"), <tag>:ign:<name> (list: failures run past),
 -- and <tag>:parents (hash: step added at run time -> the step that added it).
@@ -17,7 +19,7 @@ local K = {
   meta = KEYS[1], steps = KEYS[2], st = KEYS[3], pend = KEYS[4], spec = KEYS[5],
   pay = KEYS[6], res = KEYS[7], err = KEYS[8], joins = KEYS[9], jn = KEYS[10],
   ready = KEYS[11], roots = KEYS[12], handing = KEYS[13], cascade = KEYS[14],
-  bad = KEYS[15], skip = KEYS[16],
+  bad = KEYS[15], skip = KEYS[16], floor = KEYS[17],
 }
 local base = string.sub(KEYS[1], 1, -6)
 local function out_key(n) return base .. ':out:' .. n end

@@ -20,12 +20,13 @@ for _, name in ipairs(names) do
   redis.call('HDEL', K.res, name)
   redis.call('HDEL', K.err, name)
   redis.call('HDEL', K.jn, name)
+  redis.call('HDEL', K.floor, name)
   redis.call('HDEL', base .. ':parents', name)
 end
 if #names > 0 then redis.call('LTRIM', K.steps, 0, -(#names + 1)) end
 if redis.call('LLEN', K.steps) == 0 then
   redis.call('DEL', K.meta, K.steps, K.st, K.pend, K.spec, K.pay, K.res, K.err, K.joins, K.jn,
-    K.ready, K.roots, K.handing, K.cascade, K.bad, K.skip, base .. ':parents')
+    K.ready, K.roots, K.handing, K.cascade, K.bad, K.skip, K.floor, base .. ':parents')
   out[1] = 1
 end
 return out

@@ -1,13 +1,23 @@
--- KEYS: see flow_lib.lua.  No ARGV.
+-- KEYS: see flow_lib.lua.  ARGV: pairs of step name and floor (the fencing token at or below
+-- which the step's runs' ends are refused from now on).
 -- Reopens the failed, cancelled and skipped steps: each waits again for its prerequisites that
 -- have not succeeded (joins for every step not ended); those with none are ready. Waiting
--- dependents that had counted a reopened step as ended count it again. Returns how many.
+-- dependents that had counted a reopened step as ended count it again. Reopened steps named in
+-- ARGV get their floor (never lowered). Returns how many.
 local names = redis.call('LRANGE', K.bad, 0, -1)
 for _, n in ipairs(redis.call('LRANGE', K.skip, 0, -1)) do table.insert(names, n) end
 if #names == 0 then return 0 end
 local reopened = {}
 for _, name in ipairs(names) do
   reopened[name] = true
+end
+for i = 1, #ARGV, 2 do
+  local name, floor = ARGV[i], tonumber(ARGV[i + 1])
+  if reopened[name] and floor > tonumber(redis.call('HGET', K.floor, name) or '0') then
+    redis.call('HSET', K.floor, name, ARGV[i + 1])
+  end
+end
+for _, name in ipairs(names) do
   local s = redis.call('HGET', K.st, name)
   redis.call('HINCRBY', K.meta, s, -1)
   redis.call('HSET', K.st, name, 'waiting')

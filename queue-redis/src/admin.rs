@@ -42,6 +42,15 @@ impl RedisDriver {
         Ok(names)
     }
 
+    /// The queue's token counter: every lease issued after has a higher token (`new_token` in
+    /// `lua/lib.lua` counts on from it, or jumps to a timed token above it).
+    pub(crate) async fn lease_floor(&self, queue: &str) -> Result<u64> {
+        validate_name("queue name", queue)?;
+        let tok = self.inner.keys.queue(queue).tok();
+        let counter: Option<u64> = self.inner.conn.query(redis::cmd("GET").arg(tok)).await?;
+        Ok(counter.unwrap_or(0))
+    }
+
     pub(crate) async fn counts(&self, queue: &str) -> Result<Counts> {
         let (mut counts, lanes) = self.counts_by_lane(queue).await?;
         for (_, lane) in lanes {

@@ -89,6 +89,10 @@ impl Admin for RedisDriver {
         RedisDriver::queues(self).await
     }
 
+    async fn lease_floor(&self, queue: &str) -> Result<u64> {
+        RedisDriver::lease_floor(self, queue).await
+    }
+
     async fn counts(&self, queue: &str) -> Result<Counts> {
         RedisDriver::counts(self, queue).await
     }

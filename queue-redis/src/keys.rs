@@ -111,9 +111,9 @@ impl Keys {
 }
 
 /// A workflow's keys, after its tag, in the order of `lua/flow_lib.lua`'s KEYS.
-const FLOW_KEYS: [&str; 16] = [
+const FLOW_KEYS: [&str; 17] = [
     "meta", "steps", "st", "pend", "spec", "pay", "res", "err", "joins", "jn", "ready", "roots",
-    "handing", "cascade", "bad", "skip",
+    "handing", "cascade", "bad", "skip", "floor",
 ];
 
 /// The hash slot of a hash tag's content, as Redis Cluster computes it.

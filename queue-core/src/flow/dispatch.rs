@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::flow::builder::{Batch, Workflow};
-use crate::flow::model::{FlowId, FlowInfo, FlowKind, FlowState, StepInfo, STEPS_PER_CALL};
+use crate::flow::model::{
+    parse_step_id, FlowId, FlowInfo, FlowKind, FlowState, StepInfo, STEPS_PER_CALL,
+};
 use crate::flow::pump::{pump, workflows};
 use crate::queue::Queue;
 
@@ -95,11 +97,18 @@ impl Queue {
             capability: "inspection and administration",
             driver: format!("{:?}", self.driver()),
         })?;
-        // The old jobs leave first: a step handed again finds its id free.
+        // The old jobs leave first: a step handed again finds its id free. A run of one may
+        // still be going (a cancelled one, until its worker's next renewal): every lease its
+        // queue issues from now on has a higher token than the step's floor, read after the
+        // delete, so that run's late end is refused once the step is reopened.
+        let mut floors = Vec::new();
         for (queue, job) in store.ended_badly(id).await? {
             admin.delete(&queue, &job).await?;
+            if let Some((_, step)) = parse_step_id(&job) {
+                floors.push((step.to_string(), admin.lease_floor(&queue).await?));
+            }
         }
-        let reopened = store.reopen(id).await?;
+        let reopened = store.reopen(id, &floors).await?;
         pump(self.driver(), id).await?;
         Ok(reopened)
     }

@@ -85,7 +85,7 @@ mod store;
 pub use builder::{Batch, Workflow};
 pub use model::{
     is_step_id, parse_step_id, Dep, Ended, FlowId, FlowInfo, FlowKind, FlowState, OnFailure,
-    StepInfo, StepOutcome, StepSpec, StepState, STEPS_PER_CALL, STEP_ID_MARK,
+    StepEnd, StepInfo, StepOutcome, StepSpec, StepState, STEPS_PER_CALL, STEP_ID_MARK,
 };
 pub use pump::end_step;
 pub use store::Workflows;

@@ -259,6 +259,31 @@ pub enum StepOutcome {
     Cancelled(String),
 }
 
+/// How a run of a step ended, as a worker reports it to
+/// [`Workflows::end_steps`](crate::Workflows::end_steps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepEnd {
+    /// The step's name.
+    pub step: String,
+    /// How its run ended.
+    pub outcome: StepOutcome,
+    /// The fencing token of the run's lease (`None`: an end not reported by a run, always
+    /// recorded while the step is open).
+    pub token: Option<u64>,
+}
+
+impl StepEnd {
+    /// The end of step `step`'s run under the lease of fencing token `token`.
+    pub fn new(step: impl Into<String>, outcome: StepOutcome, token: Option<u64>) -> Self {
+        Self {
+            step: step.into(),
+            outcome,
+            token,
+        }
+    }
+}
+
 /// What [`Workflows::end_step`](crate::Workflows::end_step) did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

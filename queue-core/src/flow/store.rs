@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::flow::model::{Ended, FlowId, FlowInfo, FlowKind, StepInfo, StepOutcome, StepSpec};
+use crate::flow::model::{
+    Ended, FlowId, FlowInfo, FlowKind, StepEnd, StepInfo, StepOutcome, StepSpec,
+};
 use crate::job::{JobId, NewJob};
 
 /// Workflows and batches kept in storage: steps with prerequisites, released in the same atomic
@@ -75,24 +77,13 @@ pub trait Workflows: Send + Sync {
     /// nothing (`changed: false`).
     async fn end_step(&self, flow: &FlowId, step: &str, outcome: StepOutcome) -> Result<Ended>;
 
-    /// [`end_step`](Workflows::end_step) for several steps of the workflow, in order (a worker
-    /// settles its runs of one workflow together). Returns, per step, whether it changed, and
-    /// whether work remains. Drivers may do it in one atomic step; the default makes one call
-    /// per step.
-    async fn end_steps(
-        &self,
-        flow: &FlowId,
-        ends: &[(String, StepOutcome)],
-    ) -> Result<(Vec<bool>, bool)> {
-        let mut changed = Vec::with_capacity(ends.len());
-        let mut more = false;
-        for (step, outcome) in ends {
-            let ended = self.end_step(flow, step, outcome.clone()).await?;
-            changed.push(ended.changed);
-            more |= ended.more;
-        }
-        Ok((changed, more))
-    }
+    /// [`end_step`](Workflows::end_step) for several steps of the workflow, in order, each
+    /// with the fencing token of the run that ended it (a worker settles its runs of one
+    /// workflow together). An end whose token is at or below the step's floor (set by
+    /// [`reopen`](Workflows::reopen): a run from before the step was reopened, whose lease
+    /// was revoked) changes nothing. Returns, per step, whether it changed, and whether work
+    /// remains. Drivers may do it in one atomic step.
+    async fn end_steps(&self, flow: &FlowId, ends: &[StepEnd]) -> Result<(Vec<bool>, bool)>;
 
     /// Passes on failures left by [`end_step`](Workflows::end_step) or
     /// [`reopen`](Workflows::reopen), a bounded amount at a time. Returns whether work remains.
@@ -113,9 +104,11 @@ pub trait Workflows: Send + Sync {
     async fn ended_badly(&self, flow: &FlowId) -> Result<Vec<(String, JobId)>>;
 
     /// Reopens the failed, cancelled and skipped steps: each waits again for its prerequisites
-    /// that have not succeeded (those with none are ready), and the workflow runs again.
+    /// that have not succeeded (those with none are ready), and the workflow runs again. Each
+    /// step named in `floors` gets that floor: a run's end with a token at or below it is
+    /// refused (the step's runs from before, whose jobs the caller deleted, may still report).
     /// Returns how many steps were reopened.
-    async fn reopen(&self, flow: &FlowId) -> Result<usize>;
+    async fn reopen(&self, flow: &FlowId, floors: &[(String, u64)]) -> Result<usize>;
 
     /// Removes up to `max` steps of the workflow and returns their jobs (queue and id), for the
     /// caller to delete from their lanes; once no step is left, removes the workflow itself.

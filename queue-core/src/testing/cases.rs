@@ -20,6 +20,7 @@ use super::event_log::{
     event_log_resumes_after_the_last_read, event_logs_are_per_queue,
 };
 use super::flows::{
+    a_reopened_steps_earlier_run_cannot_end_it,
     batch_callback_on_complete_runs_and_on_success_is_skipped,
     batch_callback_on_success_runs_when_all_succeed,
     depend_cancelled_prerequisite_counts_as_failed, depend_failure_skips_dependents_by_default,
@@ -290,6 +291,12 @@ pub(super) const CASES: &[Case] = &[
     case!(
         workflow_retry_releases_dependents_of_a_retried_step,
         Workflows,
+        Admin
+    ),
+    case!(
+        a_reopened_steps_earlier_run_cannot_end_it,
+        Workflows,
+        Cancel,
         Admin
     ),
     case!(

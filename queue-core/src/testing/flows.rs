@@ -14,8 +14,8 @@ use super::{job, reserve_n, unique_queue};
 use crate::driver::Driver;
 use crate::flow::pump::{end_step, pump};
 use crate::flow::{
-    parse_step_id, Batch, Dep, FlowId, FlowState, OnFailure, StepOutcome, StepSpec, StepState,
-    Workflow, Workflows,
+    parse_step_id, Batch, Dep, FlowId, FlowState, OnFailure, StepEnd, StepOutcome, StepSpec,
+    StepState, Workflow, Workflows,
 };
 use crate::job::{Lane, ReservedJob};
 use crate::queue::Queue;
@@ -446,6 +446,46 @@ pub(super) async fn batch_callback_on_complete_runs_and_on_success_is_skipped(
     finish(&driver, &cb, &success, StepOutcome::Succeeded(None)).await;
     let info = queue.workflow(&id).await.unwrap().unwrap();
     assert_eq!((info.state, info.succeeded), (FlowState::Succeeded, 5));
+}
+
+/// A step cancelled while it ran, then retried with its workflow: the cancelled run may still
+/// report its end (its worker learns of the cancel at its next renewal) and that end is
+/// refused, by its lease's token, so the step's new run decides it, and its dependent waits
+/// for that run. The new run is handed out once the cancelled run's lease would have ended.
+pub(super) async fn a_reopened_steps_earlier_run_cannot_end_it(driver: Arc<dyn Driver>) {
+    let lane = lane("wf-reopen-stale");
+    let queue = Queue::new(driver.clone());
+    let workflow =
+        Workflow::new()
+            .step("a", step_job(&lane, 0))
+            .step_after("b", &["a"], step_job(&lane, 1));
+    let id = queue.dispatch_workflow(workflow).await.expect("dispatch");
+    let short = Duration::from_millis(500);
+    let old = reserve_n(&driver, &lane, 1, short, LIMIT).await.remove(0);
+    assert_eq!(
+        queue.cancel(lane.queue(), &old.id).await.unwrap(),
+        crate::CancelOutcome::Stopped
+    );
+    assert!(queue.retry_workflow(&id).await.unwrap() >= 1);
+    let late = StepEnd::new("a", ok(json!("old")), Some(old.token));
+    let (changed, _) = store(&driver).end_steps(&id, &[late]).await.unwrap();
+    assert_eq!(changed, [false], "the cancelled run's end is refused");
+    assert_ne!(state_of(&driver, &id, "a").await, StepState::Succeeded);
+    assert_eq!(state_of(&driver, &id, "b").await, StepState::Waiting);
+
+    let (new, step) = next(&driver, &lane).await;
+    assert_eq!(step, "a");
+    assert!(new.token > old.token);
+    let end = StepEnd::new("a", ok(json!("new")), Some(new.token));
+    let (changed, _) = store(&driver).end_steps(&id, &[end]).await.unwrap();
+    assert_eq!(changed, [true], "the new run's end is recorded");
+    assert!(driver.ack(&lane, &[new.lease()]).await.unwrap()[0]);
+    pump(&driver, &id).await.unwrap();
+    let (b, step) = next(&driver, &lane).await;
+    assert_eq!(step, "b");
+    finish(&driver, &lane, &b, StepOutcome::Succeeded(None)).await;
+    let result = store(&driver).step_result(&id, "a").await.unwrap();
+    assert_eq!(result, Some(Bytes::from(json!("new").to_string())));
 }
 
 pub(super) async fn batch_callback_on_success_runs_when_all_succeed(driver: Arc<dyn Driver>) {

@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use bytes::Bytes;
 
-use crate::flow::{parse_step_id, FlowId, StepOutcome};
+use crate::flow::{parse_step_id, FlowId, StepEnd, StepOutcome};
 use crate::job::{Completion, Failure, Keep, Lane, Lease, LimitSpec};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
@@ -591,7 +591,7 @@ const ENDS_PER_CALL: usize = 500;
 
 /// One workflow's step ends in a report: the workflow, the positions of its steps' verdicts,
 /// and their ends.
-type StepEnds = (FlowId, Vec<usize>, Vec<(String, StepOutcome)>);
+type StepEnds = (FlowId, Vec<usize>, Vec<StepEnd>);
 
 /// Records in their workflows how the steps among `settled` ended (the runs of one workflow in
 /// one call), noting in `released` the workflows with steps to hand over. Returns the verdicts
@@ -624,7 +624,7 @@ async fn record_steps(outbox: &Outbox, settled: Settled, released: &mut Vec<Flow
         let Some((flow, step)) = parse_step_id(&lease.id) else {
             continue;
         };
-        let end = (step.to_string(), outcome);
+        let end = StepEnd::new(step, outcome, Some(lease.token));
         match groups.iter_mut().find(|(f, _, _)| *f == flow) {
             Some((_, at, ends)) => {
                 at.push(i);

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use queue_core::flow::{
-    Ended, FlowId, FlowInfo, FlowKind, FlowState, StepInfo, StepOutcome, StepSpec, StepState,
+    Ended, FlowId, FlowInfo, FlowKind, FlowState, StepEnd, StepInfo, StepOutcome, StepSpec,
+    StepState,
 };
 use queue_core::{Error, JobId, NewJob, Result, Workflows};
 
@@ -85,10 +86,24 @@ impl Workflows for MemoryDriver {
             return Ok(Ended::default());
         };
         let mut ended = Ended::default();
-        ended.changed = f.end(step, outcome);
+        ended.changed = f.end(step, outcome, None);
         f.propagate();
         ended.more = f.has_work();
         Ok(ended)
+    }
+
+    async fn end_steps(&self, flow: &FlowId, ends: &[StepEnd]) -> Result<(Vec<bool>, bool)> {
+        let mut flows = self.shared.flows.flows.lock();
+        let Some(f) = flows.get_mut(flow) else {
+            // A deleted workflow's steps: nothing to record.
+            return Ok((vec![false; ends.len()], false));
+        };
+        let changed = ends
+            .iter()
+            .map(|end| f.end(&end.step, end.outcome.clone(), end.token))
+            .collect();
+        f.propagate();
+        Ok((changed, f.has_work()))
     }
 
     async fn propagate(&self, flow: &FlowId) -> Result<bool> {
@@ -132,8 +147,8 @@ impl Workflows for MemoryDriver {
         })
     }
 
-    async fn reopen(&self, flow: &FlowId) -> Result<usize> {
-        self.with_flow(flow, Flow::reopen)
+    async fn reopen(&self, flow: &FlowId, floors: &[(String, u64)]) -> Result<usize> {
+        self.with_flow(flow, |f| f.reopen(floors))
     }
 
     async fn remove_steps(

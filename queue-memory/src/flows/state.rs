@@ -26,6 +26,9 @@ pub(crate) struct Step {
     parent: Option<String>,
     result: Option<bytes::Bytes>,
     error: Option<String>,
+    /// The fencing token at or below which a run's end is refused (set when the step is
+    /// reopened: runs from before may still report).
+    floor: u64,
 }
 
 #[derive(Debug)]
@@ -174,6 +177,7 @@ impl Flow {
                 parent: parent.map(str::to_string),
                 result: None,
                 error: None,
+                floor: 0,
             };
             let mut skip = None;
             if let Some(policy) = spec.after_all {
@@ -403,11 +407,14 @@ impl Flow {
     }
 
     /// Records a step's outcome; false when it had ended already (or is unknown).
-    pub(crate) fn end(&mut self, name: &str, outcome: StepOutcome) -> bool {
+    /// Records how step `name` ended, by a run of fencing token `token` (`None`: not a run's
+    /// report); false when it had ended already, or the run is from before the step was
+    /// reopened (its token is at or below the step's floor).
+    pub(crate) fn end(&mut self, name: &str, outcome: StepOutcome, token: Option<u64>) -> bool {
         let Some(step) = self.steps.get(name) else {
             return false;
         };
-        if step.state.is_ended() {
+        if step.state.is_ended() || token.is_some_and(|token| token <= step.floor) {
             return false;
         }
         match outcome {
@@ -451,7 +458,14 @@ impl Flow {
     }
 
     /// Reopens the failed, cancelled and skipped steps (see `Workflows::reopen`).
-    pub(crate) fn reopen(&mut self) -> usize {
+    /// Reopens the failed, cancelled and skipped steps (see
+    /// [`Workflows::reopen`](queue_core::Workflows::reopen)), setting the `floors` given.
+    pub(crate) fn reopen(&mut self, floors: &[(String, u64)]) -> usize {
+        for (name, floor) in floors {
+            if let Some(step) = self.steps.get_mut(name).filter(|s| is_bad(s.state)) {
+                step.floor = step.floor.max(*floor);
+            }
+        }
         let reopened: Vec<String> = self
             .order
             .iter()

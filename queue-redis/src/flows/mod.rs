@@ -14,7 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use queue_core::flow::{
-    Ended, FlowId, FlowInfo, FlowKind, FlowState, StepInfo, StepOutcome, StepSpec, StepState,
+    Ended, FlowId, FlowInfo, FlowKind, FlowState, StepEnd, StepInfo, StepOutcome, StepSpec,
+    StepState,
 };
 use queue_core::{Error, JobId, NewJob, Result, Workflows};
 use redis::Value;
@@ -178,38 +179,43 @@ impl Workflows for RedisDriver {
     }
 
     async fn end_step(&self, flow: &FlowId, step: &str, outcome: StepOutcome) -> Result<Ended> {
-        let (changed, more) = self.end_steps(flow, &[(step.to_string(), outcome)]).await?;
+        let (changed, more) = self
+            .end_steps(flow, &[StepEnd::new(step, outcome, None)])
+            .await?;
         let mut ended = Ended::default();
         ended.changed = changed.first().copied().unwrap_or(false);
         ended.more = more;
         Ok(ended)
     }
 
-    async fn end_steps(
-        &self,
-        flow: &FlowId,
-        ends: &[(String, StepOutcome)],
-    ) -> Result<(Vec<bool>, bool)> {
+    async fn end_steps(&self, flow: &FlowId, ends: &[StepEnd]) -> Result<(Vec<bool>, bool)> {
         let mut changed = Vec::with_capacity(ends.len());
         let mut more = false;
         for chunk in ends.chunks(500) {
-            let texts: Vec<(&str, &str, Bytes)> = chunk
+            let texts: Vec<(&str, &str, Bytes, String)> = chunk
                 .iter()
-                .map(|(_, outcome)| match outcome {
-                    StepOutcome::Succeeded(Some(value)) => ("succeeded", "1", value.clone()),
-                    StepOutcome::Succeeded(None) => ("succeeded", "0", Bytes::new()),
-                    StepOutcome::Failed(error) => ("failed", "1", Bytes::from(error.clone())),
-                    StepOutcome::Cancelled(error) => ("cancelled", "1", Bytes::from(error.clone())),
-                    _ => ("failed", "0", Bytes::new()),
+                .map(|end| {
+                    let token = end.token.map(|t| t.to_string()).unwrap_or_default();
+                    let (state, given, text) = match &end.outcome {
+                        StepOutcome::Succeeded(Some(value)) => ("succeeded", "1", value.clone()),
+                        StepOutcome::Succeeded(None) => ("succeeded", "0", Bytes::new()),
+                        StepOutcome::Failed(error) => ("failed", "1", Bytes::from(error.clone())),
+                        StepOutcome::Cancelled(error) => {
+                            ("cancelled", "1", Bytes::from(error.clone()))
+                        }
+                        _ => ("failed", "0", Bytes::new()),
+                    };
+                    (state, given, text, token)
                 })
                 .collect();
             let count = chunk.len().to_string();
             let mut args = vec![Arg::Int(EDGES_PER_CALL), Arg::Text(&count)];
-            for ((step, _), (state, given, text)) in chunk.iter().zip(&texts) {
-                args.push(Arg::Text(step));
+            for (end, (state, given, text, token)) in chunk.iter().zip(&texts) {
+                args.push(Arg::Text(&end.step));
                 args.push(Arg::Text(state));
                 args.push(Arg::Text(given));
                 args.push(Arg::Bytes(text));
+                args.push(Arg::Text(token));
             }
             let reply = self.run_flow(&END, flow, &args).await?;
             let values = items(reply);
@@ -352,8 +358,16 @@ impl Workflows for RedisDriver {
         Ok(out)
     }
 
-    async fn reopen(&self, flow: &FlowId) -> Result<usize> {
-        let reply = self.run_flow(&REOPEN, flow, &[]).await?;
+    async fn reopen(&self, flow: &FlowId, floors: &[(String, u64)]) -> Result<usize> {
+        let floors: Vec<(&str, String)> = floors
+            .iter()
+            .map(|(step, floor)| (step.as_str(), floor.to_string()))
+            .collect();
+        let args: Vec<Arg<'_>> = floors
+            .iter()
+            .flat_map(|(step, floor)| [Arg::Text(step), Arg::Text(floor)])
+            .collect();
+        let reply = self.run_flow(&REOPEN, flow, &args).await?;
         let count = as_i64(&reply).unwrap_or(0).max(0) as usize;
         if count > 0 {
             self.note_flow(flow, true).await?;
