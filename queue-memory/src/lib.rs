@@ -518,8 +518,9 @@ impl Admin for MemoryDriver {
         // delete by an old id cannot reach a new job), its pause flag and its lanes, on which
         // workers may be waiting. That is a few hundred bytes per purged name, as the Redis
         // driver keeps a queue's counters.
+        let now = self.now();
         if let Some(q) = self.existing(queue) {
-            q.lock().purge();
+            q.lock().purge(now);
         }
         Ok(())
     }

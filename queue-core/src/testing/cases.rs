@@ -127,6 +127,10 @@ pub(super) const CASES: &[Case] = &[
     case!(job_lookup_follows_the_state, Admin),
     case!(delete_in_any_state, Admin),
     case!(purge_empties_the_queue, Admin),
+    case!(
+        a_job_purged_while_it_runs_holds_its_id_until_its_lease_ends,
+        Admin
+    ),
     case!(progress_is_recorded, Admin),
     case!(payload_bytes_round_trip),
     case!(large_payloads_come_back_whole_from_every_path, Admin),
@@ -1302,6 +1306,36 @@ async fn delete_in_any_state(driver: Arc<dyn Driver>) {
     let c = admin(&driver).counts(lane.queue()).await.unwrap();
     assert_eq!(c.pending() + c.failed, 0);
     nothing_to_reserve(&driver, &lane).await;
+}
+
+/// A purge while a job runs holds the running job's id until its lease would have ended (its
+/// run may go on until its worker's next renewal): dispatched again before then, it waits; the
+/// id of a job that was waiting is free at once.
+async fn a_job_purged_while_it_runs_holds_its_id_until_its_lease_ends(driver: Arc<dyn Driver>) {
+    let lane = lane("purge-running", "work");
+    let store = |id: &str| job(&lane, json!({ "id": id })).id(id);
+    driver
+        .enqueue(vec![store("running"), store("waiting")])
+        .await
+        .unwrap();
+    let held = Duration::from_secs(2);
+    let taken = driver.reserve(&lane, 1, held).await.unwrap().jobs;
+    assert_eq!(taken[0].id, JobId::from("running"));
+    admin(&driver).purge(lane.queue()).await.unwrap();
+    let again = driver
+        .enqueue(vec![store("running"), store("waiting")])
+        .await
+        .unwrap();
+    assert!(again.iter().all(|d| d.created));
+    let early = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+    let early: Vec<_> = early.iter().map(|j| j.id.to_string()).collect();
+    assert_eq!(
+        early,
+        ["waiting"],
+        "handed out while the purged run's lease holds"
+    );
+    let later = reserve_n(&driver, &lane, 1, LEASE, Duration::from_secs(5)).await;
+    assert_eq!(later[0].id, JobId::from("running"));
 }
 
 /// Purge removes every job of the queue, in every state, and only of that queue.

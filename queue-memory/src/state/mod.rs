@@ -668,7 +668,15 @@ impl QueueState {
         Some(record)
     }
 
-    pub(crate) fn purge(&mut self) {
+    /// Deletes every job (at `now`). The ids of running jobs are held until their leases would
+    /// have ended, as [`delete`](Self::delete) holds one.
+    pub(crate) fn purge(&mut self, now: u64) {
+        self.revoked.retain(|_, until| *until > now);
+        for lane in &self.lanes {
+            for (&(until, _), &key) in lane.active.range((now + 1, 0)..) {
+                self.revoked.insert(self.jobs.id_of(key), until);
+            }
+        }
         self.jobs.clear();
         self.failed.clear();
         self.clear_kept();

@@ -106,6 +106,8 @@ impl Purge<'_> {
             let [kjobs, kring, _kpark, _kfull, _kstate, kof] = self.queue.keyed(job);
             inv.key(kjobs).key(kring).key(kof);
         }
+        // Kept: ids of the running jobs go to it.
+        inv.key(self.queue.revoked());
         // Each lane's job name, in the order of their keys.
         for job in self.lanes {
             inv.arg(job);
