@@ -11,7 +11,8 @@
 -- position (from 1) of a job whose chosen id already existed in the queue, so it was not stored.
 -- Job i's dispatch sequence is first + i; a job with a chosen id keeps it in the order hash.
 -- A chosen id in the revoked set waits (scheduled) until its deleted run's lease would have
--- ended, so its two runs never overlap; the set is read only when it exists.
+-- ended, so its two runs never overlap (its delay argument is rewritten to say so); the set is
+-- read only when it exists.
 -- Everything is read and computed first; the writes come last (records, then indexes).
 local n, given = string.match(ARGV[2], '^(%d+)@?(%d*)$')
 n = tonumber(n)
@@ -65,7 +66,12 @@ for i = 0, n - 1 do
     order_args[#order_args + 1] = id
     order_args[#order_args + 1] = fmt(first + i)
     local hold = held_until(id)
-    if hold and hold - now > tonumber(delay) then delay = fmt(hold - now) end
+    if hold and hold - now > tonumber(delay) then
+      delay = fmt(hold - now)
+      -- Written back, so a script that runs this body first (keyed_enqueue.lua) sees the job
+      -- as the delayed one it now is.
+      ARGV[b + 2] = delay
+    end
   end
   if fresh then
     if delay ~= '0' then

@@ -33,9 +33,9 @@ use super::flows::{
 use super::keyed::{
     a_flooded_key_does_not_delay_another,
     a_job_dispatched_again_under_another_key_counts_for_that_key,
-    an_expired_lease_frees_its_key_slot, keyed_concurrency_bounds_each_key,
-    keyed_jobs_are_seen_and_deleted_as_ready_jobs, keyed_rate_holds_each_key_apart,
-    keyed_reserve_takes_big_batches, keys_are_served_round_robin,
+    a_keyed_job_deleted_while_it_runs_waits_for_its_lease, an_expired_lease_frees_its_key_slot,
+    keyed_concurrency_bounds_each_key, keyed_jobs_are_seen_and_deleted_as_ready_jobs,
+    keyed_rate_holds_each_key_apart, keyed_reserve_takes_big_batches, keys_are_served_round_robin,
     keys_of_a_round_start_in_the_order_they_joined, postpone_pauses_only_the_key,
 };
 use super::limits::{
@@ -218,6 +218,11 @@ pub(super) const CASES: &[Case] = &[
     ),
     case!(
         a_job_dispatched_again_under_another_key_counts_for_that_key,
+        KeyedLimits,
+        Admin
+    ),
+    case!(
+        a_keyed_job_deleted_while_it_runs_waits_for_its_lease,
         KeyedLimits,
         Admin
     ),

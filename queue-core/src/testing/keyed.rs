@@ -419,6 +419,55 @@ pub(super) async fn a_job_dispatched_again_under_another_key_counts_for_that_key
     );
 }
 
+/// A keyed job deleted while it runs and dispatched again before its lease would have ended
+/// waits until then (its deleted run may go on), as a delayed job of its key does: it is
+/// neither started early nor taken for a broken record, and a job of another key still starts.
+pub(super) async fn a_keyed_job_deleted_while_it_runs_waits_for_its_lease(driver: Arc<dyn Driver>) {
+    let lane = lane("keyed-held");
+    let held = JobId::from("held-1");
+    let store = |key: &str, id: &JobId| {
+        job(&lane, json!({ "key": key, "n": 0 }))
+            .rate_key(key)
+            .id(id.as_str())
+    };
+    keyed(&driver)
+        .enqueue_keyed(vec![store("a", &held)])
+        .await
+        .unwrap();
+    let spec = spec(Some((100, 60_000)), None);
+    let short = Duration::from_secs(2);
+    let (_, r) = keyed(&driver)
+        .ack_and_reserve_keyed(&lane, &[], 10, short, &spec)
+        .await
+        .unwrap();
+    assert_eq!(r.jobs.len(), 1);
+    let admin = driver.admin().expect("the case needs administration");
+    assert!(admin.delete(lane.queue(), &held).await.unwrap());
+    let other = JobId::from("other-1");
+    let stored = keyed(&driver)
+        .enqueue_keyed(vec![store("a", &held), store("b", &other)])
+        .await
+        .unwrap();
+    assert!(stored.iter().all(|d| d.created));
+    let info = admin.job(lane.queue(), &held).await.unwrap().unwrap();
+    assert_eq!(info.state, crate::JobState::Scheduled);
+    let r = take(&driver, &lane, 10, &spec).await;
+    let started: Vec<_> = r.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(started, [other], "only the other key's job starts");
+    assert_eq!(admin.counts(lane.queue()).await.unwrap().failed, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = take(&driver, &lane, 10, &spec).await;
+        if let Some(job) = r.jobs.first() {
+            assert_eq!(job.id, held);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the held job never started");
+        tokio::time::sleep(r.next_due.unwrap_or(Duration::from_millis(50))).await;
+    }
+    assert_eq!(admin.counts(lane.queue()).await.unwrap().failed, 0);
+}
+
 /// Big batches over many keys: 12,000 jobs of 3,000 keys, 2 starts per key per window, taken
 /// 1,000 per reserve: every key's 2 jobs are handed out once each, then every key is held back
 /// and the reserve says when the first frees.
