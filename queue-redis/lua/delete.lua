@@ -42,6 +42,9 @@ end
 forget({ id })
 -- Ids whose runs are over leave the revoked set here, a few at a time.
 redis.call('ZREMRANGEBYSCORE', KEYS[25], '-inf', now)
-if revoked_until then redis.call('ZADD', KEYS[25], revoked_until, id) end
+if revoked_until then
+  redis.call('ZADD', KEYS[25], revoked_until, id)
+  hold_revoked(KEYS[25], now, revoked_until)
+end
 if j then tidy_lane(ARGV[2]) end
 return 1

@@ -175,3 +175,55 @@ fn a_killed_worker_leaves_no_lock_behind_its_job() {
         running.await.unwrap().unwrap();
     });
 }
+
+/// The ids held after deleting or purging running jobs live in one set per queue, which
+/// expires once its latest hold has passed: dispatches with chosen ids look in it only while it
+/// exists, so a delete long ago costs them nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_ids_expire_with_their_latest_hold() {
+    use queue_core::{testing, Driver, Lane};
+    let server = RedisServer::start();
+    let driver: Arc<dyn Driver> = Arc::new(RedisDriver::connect(&server.url()).await.unwrap());
+    let lane = Lane::new("held", "work").unwrap();
+    let jobs = ["a", "b"].map(|id| testing::job(&lane, serde_json::json!(id)).id(id));
+    driver.enqueue(Vec::from(jobs)).await.unwrap();
+    let short = driver
+        .reserve(&lane, 1, Duration::from_secs(3))
+        .await
+        .unwrap();
+    let long = driver
+        .reserve(&lane, 1, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let admin = driver.admin().unwrap();
+    let mut conn = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg("{queue:held}:revoked")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    assert_eq!(ttl(&mut conn).await, -2, "no set before a delete");
+    assert!(admin.delete("held", &long.jobs[0].id).await.unwrap());
+    let first = ttl(&mut conn).await;
+    assert!(
+        (15_000..=20_000).contains(&first),
+        "until the long lease: {first} ms"
+    );
+    // A shorter hold added later keeps the longer expiry.
+    assert!(admin.delete("held", &short.jobs[0].id).await.unwrap());
+    let second = ttl(&mut conn).await;
+    assert!(
+        second > 3_000 && second <= first,
+        "{second} ms after {first} ms"
+    );
+}
