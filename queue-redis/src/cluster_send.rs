@@ -8,7 +8,10 @@
 //! prove the call did not run:
 //!
 //! - `MOVED`: sent to the node named (the connection re-reads the slot map meanwhile);
-//! - `ASK` (a slot half moved): sent to the node named, after `ASKING` on the same connection;
+//! - `ASK` (a slot half moved): sent to the node named, after `ASKING` on the same connection
+//!   (before each command of a pipeline, once before a transaction);
+//! - a transaction refused (`EXECABORT`) because its queued commands were all `MOVED`, or all
+//!   `ASK`, to one node: sent there;
 //! - `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, `READONLY`, no connection to the
 //!   slot's node yet, or a refused connection: sent again after a pause that doubles.
 //!
@@ -25,7 +28,9 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerErrorKind, Value};
+use redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerError, ServerErrorKind, Value,
+};
 
 /// Sends after refusals, at most (the first send not counted).
 const RESENDS: u32 = 12;
@@ -46,21 +51,32 @@ enum Next {
     Stop,
 }
 
+/// Where a `MOVED` or `ASK` whose details are `details` (`<slot> <host>:<port>`) sends a call.
+fn redirect(details: Option<&str>, ask: bool) -> Next {
+    let to = details.and_then(|details| {
+        let addr = details.split_ascii_whitespace().nth(1)?;
+        let (host, port) = addr.rsplit_once(':')?;
+        Some((host.to_string(), port.parse().ok()?))
+    });
+    match to {
+        Some((host, port)) => Next::To { host, port, ask },
+        // A redirect without a usable address: the slot map, re-read, will route it.
+        None => Next::Later,
+    }
+}
+
 /// What a send that failed with `e` calls for.
 fn next(e: &RedisError) -> Next {
     match e.kind() {
         ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => {
             let ask = e.kind() == ErrorKind::Server(ServerErrorKind::Ask);
-            let to = e.redirect_node().and_then(|(addr, _slot)| {
-                let (host, port) = addr.rsplit_once(':')?;
-                Some((host.to_string(), port.parse().ok()?))
-            });
-            match to {
-                Some((host, port)) => Next::To { host, port, ask },
-                // A redirect without a usable address: the slot map, re-read, will route it.
-                None => Next::Later,
-            }
+            redirect(e.detail(), ask)
         }
+        // A transaction whose queued commands were redirected ran nothing (`EXECABORT`).
+        ErrorKind::Server(ServerErrorKind::ExecAbort) => match e.clone().into_server_errors() {
+            Some(queued) => transaction_next(queued.iter().map(|(_, error)| error)),
+            None => Next::Stop,
+        },
         ErrorKind::Server(
             ServerErrorKind::TryAgain
             | ServerErrorKind::ClusterDown
@@ -71,6 +87,24 @@ fn next(e: &RedisError) -> Next {
         | ErrorKind::ClusterConnectionNotFound => Next::Later,
         _ if e.is_connection_refusal() => Next::Later,
         _ => Next::Stop,
+    }
+}
+
+/// What a transaction refused for the errors of its queued commands, `queued`, calls for: it
+/// follows them when they are all `MOVED` (or all `ASK`) to one node.
+fn transaction_next<'a>(mut queued: impl Iterator<Item = &'a ServerError>) -> Next {
+    let next = |error: &ServerError| match error.kind() {
+        Some(ServerErrorKind::Moved) => redirect(error.details(), false),
+        Some(ServerErrorKind::Ask) => redirect(error.details(), true),
+        _ => Next::Stop,
+    };
+    let Some(first) = queued.next().map(next) else {
+        return Next::Stop;
+    };
+    if matches!(first, Next::To { .. }) && queued.all(|error| next(error) == first) {
+        first
+    } else {
+        Next::Stop
     }
 }
 
@@ -127,9 +161,18 @@ pub(crate) async fn pipeline(
             Next::Stop => break,
             Next::To { host, port, ask } => {
                 let to = SingleNodeRoutingInfo::ByAddress { host, port };
-                if ask {
+                if ask && pipeline.is_transaction() {
                     conn.route_pipeline(asking_first(pipeline), offset + 1, count, to)
                         .await
+                } else if ask {
+                    // `ASKING` holds for one command outside a transaction: one before each.
+                    let n = pipeline.len();
+                    conn.route_pipeline(asking_first(pipeline), 0, 2 * n, to)
+                        .await
+                        .map(|replies| {
+                            let replies = replies.into_iter().skip(1).step_by(2);
+                            replies.skip(offset).take(count).collect()
+                        })
                 } else {
                     conn.route_pipeline(pipeline.clone(), offset, count, to)
                         .await
@@ -144,19 +187,21 @@ pub(crate) async fn pipeline(
     result
 }
 
-/// `pipeline`'s commands after `ASKING` (a transaction's `MULTI` and `EXEC` written out).
+/// `pipeline` to send after an `ASK`: a transaction after one `ASKING` (which holds until
+/// `EXEC`), its `MULTI` and `EXEC` written out; other pipelines with `ASKING` before each
+/// command (it holds for the next command only).
 fn asking_first(pipeline: &Pipeline) -> Pipeline {
     let mut asking = redis::pipe();
-    asking.cmd("ASKING");
-    let transaction = pipeline.is_transaction();
-    if transaction {
-        asking.cmd("MULTI");
-    }
-    for cmd in pipeline.cmd_iter() {
-        asking.add_command(cmd.clone());
-    }
-    if transaction {
+    if pipeline.is_transaction() {
+        asking.cmd("ASKING").cmd("MULTI");
+        for cmd in pipeline.cmd_iter() {
+            asking.add_command(cmd.clone());
+        }
         asking.cmd("EXEC");
+    } else {
+        for cmd in pipeline.cmd_iter() {
+            asking.cmd("ASKING").add_command(cmd.clone());
+        }
     }
     asking
 }
@@ -241,5 +286,53 @@ mod tests {
             .cmd("EXEC");
         assert_eq!(asking.get_packed_pipeline(), expected.get_packed_pipeline());
         assert!(!asking.is_transaction());
+
+        let mut plain = redis::pipe();
+        plain.cmd("GET").arg("a").cmd("GET").arg("b");
+        let mut expected = redis::pipe();
+        expected
+            .cmd("ASKING")
+            .cmd("GET")
+            .arg("a")
+            .cmd("ASKING")
+            .cmd("GET")
+            .arg("b");
+        assert_eq!(
+            asking_first(&plain).get_packed_pipeline(),
+            expected.get_packed_pipeline()
+        );
+    }
+
+    #[test]
+    fn a_transaction_refused_for_redirects_to_one_node_follows_them() {
+        let queued = |texts: &[&str]| -> Vec<ServerError> {
+            texts
+                .iter()
+                .map(|t| ServerError::try_from(server_error(t)).unwrap())
+                .collect()
+        };
+        let moved = queued(&["MOVED 5 10.0.0.2:7000", "MOVED 5 10.0.0.2:7000"]);
+        assert_eq!(
+            transaction_next(moved.iter()),
+            Next::To {
+                host: "10.0.0.2".into(),
+                port: 7000,
+                ask: false
+            }
+        );
+        let asked = queued(&["ASK 5 10.0.0.3:7001"]);
+        assert!(matches!(
+            transaction_next(asked.iter()),
+            Next::To { ask: true, .. }
+        ));
+        for mixed in [
+            queued(&["MOVED 5 10.0.0.2:7000", "ASK 5 10.0.0.2:7000"]),
+            queued(&["MOVED 5 10.0.0.2:7000", "MOVED 5 10.0.0.4:7000"]),
+            queued(&["MOVED 5 10.0.0.2:7000", "ERR unknown command"]),
+            queued(&["OOM command not allowed"]),
+            Vec::new(),
+        ] {
+            assert_eq!(transaction_next(mixed.iter()), Next::Stop, "{mixed:?}");
+        }
     }
 }
