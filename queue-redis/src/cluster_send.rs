@@ -7,13 +7,17 @@
 //! (see [`connection`](crate::connection)), and sends again here only after the answers that
 //! prove the call did not run:
 //!
-//! - `MOVED`: sent to the node named (the connection re-reads the slot map meanwhile);
 //! - `ASK` (a slot half moved): sent to the node named, after `ASKING` on the same connection
-//!   (before each command of a pipeline, once before a transaction);
+//!   (before each command of a pipeline, once before a transaction), on a connection of the
+//!   driver's own ([`AskTargets`]): the importing node may serve no slot yet, and the cluster
+//!   connection, which holds connections to the nodes serving slots, then has none to it (its
+//!   routing by address never connects, and asking it to would make it start over from its
+//!   seed nodes);
+//! - `MOVED`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, `READONLY`, no connection to
+//!   the slot's node yet, or a refused connection: sent again, routed by the slot map (which
+//!   the connection re-reads after a `MOVED`), after a pause that doubles;
 //! - a transaction refused (`EXECABORT`) because its queued commands were all `MOVED`, or all
-//!   `ASK`, to one node: sent there;
-//! - `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, `READONLY`, no connection to the
-//!   slot's node yet, or a refused connection: sent again after a pause that doubles.
+//!   `ASK` to one node: as those.
 //!
 //! Anything else, a reset or a timeout after the request went out above all, is the caller's
 //! error: its outcome is unknown, as on one server, and the caller decides (a dispatch with a
@@ -25,12 +29,18 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionLike;
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
-    Cmd, ErrorKind, Pipeline, RedisError, RedisResult, ServerError, ServerErrorKind, Value,
+    AsyncConnectionConfig, Cmd, ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisResult,
+    ServerError, ServerErrorKind, Value,
 };
+
+use crate::connection::node_client;
+use crate::RedisOptions;
 
 /// Sends after refusals, at most (the first send not counted).
 const RESENDS: u32 = 12;
@@ -43,24 +53,24 @@ const LONGEST_PAUSE: Duration = Duration::from_millis(500);
 /// What to do after a failed send.
 #[derive(Debug, PartialEq, Eq)]
 enum Next {
-    /// Send to this node (`host:port`), with `ASKING` first when `ask`.
-    To { host: String, port: u16, ask: bool },
+    /// Send to this node (`host:port`) after `ASKING`.
+    Ask { host: String, port: u16 },
     /// Send again as before, after a pause.
     Later,
     /// Give the error to the caller.
     Stop,
 }
 
-/// Where a `MOVED` or `ASK` whose details are `details` (`<slot> <host>:<port>`) sends a call.
-fn redirect(details: Option<&str>, ask: bool) -> Next {
+/// Where an `ASK` whose details are `details` (`<slot> <host>:<port>`) sends a call.
+fn asked(details: Option<&str>) -> Next {
     let to = details.and_then(|details| {
         let addr = details.split_ascii_whitespace().nth(1)?;
         let (host, port) = addr.rsplit_once(':')?;
         Some((host.to_string(), port.parse().ok()?))
     });
     match to {
-        Some((host, port)) => Next::To { host, port, ask },
-        // A redirect without a usable address: the slot map, re-read, will route it.
+        Some((host, port)) => Next::Ask { host, port },
+        // An `ASK` without a usable address: the source node will answer again.
         None => Next::Later,
     }
 }
@@ -68,17 +78,15 @@ fn redirect(details: Option<&str>, ask: bool) -> Next {
 /// What a send that failed with `e` calls for.
 fn next(e: &RedisError) -> Next {
     match e.kind() {
-        ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => {
-            let ask = e.kind() == ErrorKind::Server(ServerErrorKind::Ask);
-            redirect(e.detail(), ask)
-        }
+        ErrorKind::Server(ServerErrorKind::Ask) => asked(e.detail()),
         // A transaction whose queued commands were redirected ran nothing (`EXECABORT`).
         ErrorKind::Server(ServerErrorKind::ExecAbort) => match e.clone().into_server_errors() {
             Some(queued) => transaction_next(queued.iter().map(|(_, error)| error)),
             None => Next::Stop,
         },
         ErrorKind::Server(
-            ServerErrorKind::TryAgain
+            ServerErrorKind::Moved
+            | ServerErrorKind::TryAgain
             | ServerErrorKind::ClusterDown
             | ServerErrorKind::MasterDown
             | ServerErrorKind::BusyLoading
@@ -91,17 +99,17 @@ fn next(e: &RedisError) -> Next {
 }
 
 /// What a transaction refused for the errors of its queued commands, `queued`, calls for: it
-/// follows them when they are all `MOVED` (or all `ASK`) to one node.
+/// follows them when they are all `MOVED`, or all `ASK` to one node.
 fn transaction_next<'a>(mut queued: impl Iterator<Item = &'a ServerError>) -> Next {
     let next = |error: &ServerError| match error.kind() {
-        Some(ServerErrorKind::Moved) => redirect(error.details(), false),
-        Some(ServerErrorKind::Ask) => redirect(error.details(), true),
+        Some(ServerErrorKind::Moved) => Next::Later,
+        Some(ServerErrorKind::Ask) => asked(error.details()),
         _ => Next::Stop,
     };
     let Some(first) = queued.next().map(next) else {
         return Next::Stop;
     };
-    if matches!(first, Next::To { .. }) && queued.all(|error| next(error) == first) {
+    if first != Next::Stop && queued.all(|error| next(error) == first) {
         first
     } else {
         Next::Stop
@@ -116,25 +124,24 @@ fn pause(resend: u32) -> Duration {
 }
 
 /// Sends `cmd` on `conn` (a cluster connection with no retries of its own), following the
-/// refusals that prove it did not run (see the module's notes).
-pub(crate) async fn command(conn: &mut ClusterConnection, cmd: &Cmd) -> RedisResult<Value> {
+/// refusals that prove it did not run (see the module's notes); `ASK`s go through `asked`.
+pub(crate) async fn command(
+    conn: &mut ClusterConnection,
+    targets: &AskTargets,
+    cmd: &Cmd,
+) -> RedisResult<Value> {
     let mut result = conn.req_packed_command(cmd).await;
     for resend in 0..RESENDS {
         let Err(e) = &result else { break };
         result = match next(e) {
             Next::Stop => break,
-            Next::To { host, port, ask } => {
-                let to = SingleNodeRoutingInfo::ByAddress { host, port };
-                if ask {
-                    let mut asking = redis::pipe();
-                    asking.cmd("ASKING").add_command(cmd.clone());
-                    conn.route_pipeline(asking, 1, 1, to)
-                        .await
-                        .map(|mut replies| replies.pop().unwrap_or(Value::Nil))
-                } else {
-                    conn.route_command(cmd.clone(), RoutingInfo::SingleNode(to))
-                        .await
-                }
+            Next::Ask { host, port } => {
+                let mut asking = redis::pipe();
+                asking.cmd("ASKING").add_command(cmd.clone());
+                targets
+                    .send(&host, port, &asking, 1, 1)
+                    .await
+                    .and_then(|mut replies| refusal_as_error(replies.pop().unwrap_or(Value::Nil)))
             }
             Next::Later => {
                 tokio::time::sleep(pause(resend)).await;
@@ -147,9 +154,10 @@ pub(crate) async fn command(conn: &mut ClusterConnection, cmd: &Cmd) -> RedisRes
 
 /// Sends `pipeline` on `conn` (a cluster connection with no retries of its own), reading
 /// `count` replies after the first `offset`, following the refusals that prove it did not run
-/// (see the module's notes).
+/// (see the module's notes); `ASK`s go through `targets`.
 pub(crate) async fn pipeline(
     conn: &mut ClusterConnection,
+    targets: &AskTargets,
     pipeline: &Pipeline,
     offset: usize,
     count: usize,
@@ -159,24 +167,21 @@ pub(crate) async fn pipeline(
         let Err(e) = &result else { break };
         result = match next(e) {
             Next::Stop => break,
-            Next::To { host, port, ask } => {
-                let to = SingleNodeRoutingInfo::ByAddress { host, port };
-                if ask && pipeline.is_transaction() {
-                    conn.route_pipeline(asking_first(pipeline), offset + 1, count, to)
-                        .await
-                } else if ask {
-                    // `ASKING` holds for one command outside a transaction: one before each.
-                    let n = pipeline.len();
-                    conn.route_pipeline(asking_first(pipeline), 0, 2 * n, to)
-                        .await
-                        .map(|replies| {
-                            let replies = replies.into_iter().skip(1).step_by(2);
-                            replies.skip(offset).take(count).collect()
-                        })
-                } else {
-                    conn.route_pipeline(pipeline.clone(), offset, count, to)
-                        .await
-                }
+            Next::Ask { host, port } if pipeline.is_transaction() => {
+                let asking = asking_first(pipeline);
+                targets.send(&host, port, &asking, offset + 1, count).await
+            }
+            Next::Ask { host, port } => {
+                // `ASKING` holds for one command outside a transaction: one before each.
+                let asking = asking_first(pipeline);
+                let n = pipeline.len();
+                targets
+                    .send(&host, port, &asking, 0, 2 * n)
+                    .await
+                    .map(|replies| {
+                        let replies = replies.into_iter().skip(1).step_by(2);
+                        replies.skip(offset).take(count).collect()
+                    })
             }
             Next::Later => {
                 tokio::time::sleep(pause(resend)).await;
@@ -185,6 +190,81 @@ pub(crate) async fn pipeline(
         };
     }
     result
+}
+
+/// `reply`, or the error it is when it is a refusal [`next`] acts on (the node an `ASK` sent a
+/// call to may answer `TRYAGAIN`, or `MOVED` once the slot moved on).
+fn refusal_as_error(reply: Value) -> RedisResult<Value> {
+    match reply {
+        Value::ServerError(error) => {
+            let e = RedisError::from(error.clone());
+            if next(&e) == Next::Stop {
+                Ok(Value::ServerError(error))
+            } else {
+                Err(e)
+            }
+        }
+        reply => Ok(reply),
+    }
+}
+
+/// Most nodes [`AskTargets`] keeps a connection to (past it, it starts over).
+const MAX_ASK_TARGETS: usize = 64;
+
+/// Connections of the driver's own to the nodes `ASK` answers name, one per node, opened on
+/// first use with the seed node's settings (credentials, TLS) and the driver's timeouts.
+pub(crate) struct AskTargets {
+    seed: ConnectionInfo,
+    options: RedisOptions,
+    open: Mutex<HashMap<(String, u16), MultiplexedConnection>>,
+}
+
+impl AskTargets {
+    /// No connection yet; `seed` is the first seed node's settings.
+    pub(crate) fn new(seed: ConnectionInfo, options: RedisOptions) -> Self {
+        Self {
+            seed,
+            options,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `pipeline` to node `host:port`, reading `count` replies after the first `offset`.
+    /// A connection that failed is dropped, for the next send to open another.
+    async fn send(
+        &self,
+        host: &str,
+        port: u16,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let node = (host.to_string(), port);
+        let cached = self.open.lock().get(&node).cloned();
+        let mut conn = match cached {
+            Some(conn) => conn,
+            None => {
+                let client = node_client(&self.seed, host, port, &self.options)?;
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.options.connect_timeout))
+                    .set_response_timeout(Some(self.options.response_timeout));
+                let conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                let mut open = self.open.lock();
+                if open.len() >= MAX_ASK_TARGETS {
+                    open.clear();
+                }
+                open.insert(node.clone(), conn.clone());
+                conn
+            }
+        };
+        let result = conn.req_packed_commands(pipeline, offset, count).await;
+        if result.is_err() {
+            self.open.lock().remove(&node);
+        }
+        result
+    }
 }
 
 /// `pipeline` to send after an `ASK`: a transaction after one `ASKING` (which holds until
@@ -212,22 +292,17 @@ mod tests {
     use crate::errors::server_error;
 
     #[test]
-    fn redirects_name_their_node() {
+    fn an_ask_names_its_node_and_a_move_waits_for_the_slot_map() {
         assert_eq!(
-            next(&server_error("MOVED 3999 127.0.0.1:6381")),
-            Next::To {
-                host: "127.0.0.1".into(),
-                port: 6381,
-                ask: false
+            next(&server_error("ASK 3999 10.0.0.2:7000")),
+            Next::Ask {
+                host: "10.0.0.2".into(),
+                port: 7000
             }
         );
         assert_eq!(
-            next(&server_error("ASK 3999 10.0.0.2:7000")),
-            Next::To {
-                host: "10.0.0.2".into(),
-                port: 7000,
-                ask: true
-            }
+            next(&server_error("MOVED 3999 127.0.0.1:6381")),
+            Next::Later
         );
     }
 
@@ -304,30 +379,26 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_refused_for_redirects_to_one_node_follows_them() {
+    fn a_transaction_refused_for_redirects_follows_them() {
         let queued = |texts: &[&str]| -> Vec<ServerError> {
             texts
                 .iter()
                 .map(|t| ServerError::try_from(server_error(t)).unwrap())
                 .collect()
         };
-        let moved = queued(&["MOVED 5 10.0.0.2:7000", "MOVED 5 10.0.0.2:7000"]);
+        let moved = queued(&["MOVED 5 10.0.0.2:7000", "MOVED 5 10.0.0.4:7000"]);
+        assert_eq!(transaction_next(moved.iter()), Next::Later);
+        let asked = queued(&["ASK 5 10.0.0.3:7001", "ASK 5 10.0.0.3:7001"]);
         assert_eq!(
-            transaction_next(moved.iter()),
-            Next::To {
-                host: "10.0.0.2".into(),
-                port: 7000,
-                ask: false
+            transaction_next(asked.iter()),
+            Next::Ask {
+                host: "10.0.0.3".into(),
+                port: 7001
             }
         );
-        let asked = queued(&["ASK 5 10.0.0.3:7001"]);
-        assert!(matches!(
-            transaction_next(asked.iter()),
-            Next::To { ask: true, .. }
-        ));
         for mixed in [
             queued(&["MOVED 5 10.0.0.2:7000", "ASK 5 10.0.0.2:7000"]),
-            queued(&["MOVED 5 10.0.0.2:7000", "MOVED 5 10.0.0.4:7000"]),
+            queued(&["ASK 5 10.0.0.2:7000", "ASK 5 10.0.0.4:7000"]),
             queued(&["MOVED 5 10.0.0.2:7000", "ERR unknown command"]),
             queued(&["OOM command not allowed"]),
             Vec::new(),

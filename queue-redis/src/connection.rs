@@ -27,9 +27,9 @@
 //! a Redis error into the crate error (see [`errors`]) and replaces the
 //! connection when the error calls for it.
 
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -43,7 +43,7 @@ use redis::{
     RedisError, RedisFuture, RedisResult, TlsMode, Value,
 };
 
-use crate::cluster_send;
+use crate::cluster_send::{self, AskTargets};
 use crate::errors;
 use crate::script_call::ScriptCall;
 use crate::topology::{Node, SentinelTarget, Topology};
@@ -111,6 +111,30 @@ pub(crate) fn open_client_info(
     Client::open(info)
 }
 
+/// A client for cluster node `host:port`, with the settings of the seed node `seed`
+/// (credentials, TLS).
+pub(crate) fn node_client(
+    seed: &ConnectionInfo,
+    host: &str,
+    port: u16,
+    options: &RedisOptions,
+) -> RedisResult<Client> {
+    let addr = match seed.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: host.to_string(),
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host.to_string(), port),
+    };
+    open_client_info(seed.clone().set_addr(addr), options)
+}
+
 /// Most keys whose cluster node blocking connections remember.
 const MAX_OWNERS: usize = 4096;
 
@@ -120,15 +144,16 @@ const MAX_OWNERS: usize = 4096;
 pub(crate) enum Conn {
     /// One server.
     Single(ConnectionManager),
-    /// A cluster, routing each command by its keys' slot.
-    Cluster(ClusterConnection),
+    /// A cluster, routing each command by its keys' slot, and the connections to the nodes
+    /// `ASK` answers name.
+    Cluster(ClusterConnection, Arc<AskTargets>),
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => Box::pin(cluster_send::command(c, cmd)),
+            Self::Cluster(c, asked) => Box::pin(cluster_send::command(c, asked, cmd)),
         }
     }
 
@@ -140,14 +165,16 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => Box::pin(cluster_send::pipeline(c, pipeline, offset, count)),
+            Self::Cluster(c, asked) => {
+                Box::pin(cluster_send::pipeline(c, asked, pipeline, offset, count))
+            }
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
+            Self::Cluster(c, _) => c.get_db(),
         }
     }
 }
@@ -309,11 +336,12 @@ impl Commands {
             Setup::Cluster(cluster) => {
                 let (client, seed) = *cluster;
                 let conn = client.get_async_connection().await?;
+                let asked = Arc::new(AskTargets::new(seed.clone(), options.clone()));
                 let link = ClusterLink {
                     seed,
                     owners: Mutex::new(HashMap::new()),
                 };
-                (Link::Cluster(Box::new(link)), Conn::Cluster(conn))
+                (Link::Cluster(Box::new(link)), Conn::Cluster(conn, asked))
             }
             Setup::Sentinel(sentinels) => {
                 let mut sentinels = *sentinels;
@@ -470,7 +498,7 @@ impl Commands {
     /// The primary serving `key`'s slot, as the cluster connection routes to it (the address
     /// that node's `CLIENT INFO` gives for the connection), noted for the next blocking command.
     async fn locate(&self, key: &str) -> Option<Node> {
-        let Conn::Cluster(mut conn) = self.get().1 else {
+        let Conn::Cluster(mut conn, _) = self.get().1 else {
             return None;
         };
         let route = Route::with_key(key, SlotAddr::Master);
@@ -510,20 +538,7 @@ impl Commands {
             (Link::Single(client), _) => Ok((**client).clone()),
             (Link::Sentinel(link), _) => Ok(link.primary.lock().clone()),
             (Link::Cluster(link), Some((host, port))) => {
-                let addr = match link.seed.addr() {
-                    ConnectionAddr::TcpTls {
-                        insecure,
-                        tls_params,
-                        ..
-                    } => ConnectionAddr::TcpTls {
-                        host: host.clone(),
-                        port: *port,
-                        insecure: *insecure,
-                        tls_params: tls_params.clone(),
-                    },
-                    _ => ConnectionAddr::Tcp(host.clone(), *port),
-                };
-                open_client_info(link.seed.clone().set_addr(addr), &self.options)
+                node_client(&link.seed, host, *port, &self.options)
             }
             (Link::Cluster(_), None) => Err(RedisError::from((
                 redis::ErrorKind::InvalidClientConfig,
@@ -539,7 +554,7 @@ impl Commands {
         let mut unblock = redis::cmd("CLIENT");
         unblock.arg("UNBLOCK").arg(id);
         let result = match (conn, node) {
-            (Conn::Cluster(mut conn), Some((host, port))) => {
+            (Conn::Cluster(mut conn, _), Some((host, port))) => {
                 let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: host.clone(),
                     port: *port,

@@ -26,6 +26,8 @@ const JOBS: u32 = 300;
 const PLAIN: usize = 0;
 /// The TLS cluster's test.
 const TLS: usize = 1;
+/// The test moving the slot to a new primary.
+const NEW: usize = 2;
 
 /// Runs per job id, the ids running now, and the ids seen running twice at once.
 #[derive(Default)]
@@ -36,7 +38,7 @@ struct Runs {
 }
 
 /// Runs per test (the first number of each job's payload).
-static RUNS: [Mutex<Option<Runs>>; 2] = [Mutex::new(None), Mutex::new(None)];
+static RUNS: [Mutex<Option<Runs>>; 3] = [Mutex::new(None), Mutex::new(None), Mutex::new(None)];
 
 fn ran(test: usize) -> HashSet<String> {
     RUNS[test]
@@ -109,29 +111,58 @@ async fn cluster_resharding_moves_a_running_queue_without_losing_a_job() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .unwrap();
-    move_a_running_queue(cluster, PLAIN).await;
+    move_a_running_queue(cluster, PLAIN, None).await;
+}
+
+/// The slot moves to a primary that joined the cluster and serves no slot yet: the client has
+/// no connection to it when the source answers `ASK`, and opens one to follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_resharding_onto_a_new_primary_moves_a_running_queue_without_losing_a_job() {
+    let (cluster, new) = tokio::task::spawn_blocking(|| {
+        let mut cluster = RedisCluster::start_without_replicas();
+        let new = cluster.add_primary();
+        (cluster, new)
+    })
+    .await
+    .unwrap();
+    let asked = |cluster: &RedisCluster| {
+        let stats = cluster.info(new, "commandstats");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_asking:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    let cluster = move_a_running_queue(cluster, NEW, Some(new)).await;
+    assert!(
+        asked(&cluster) > 0,
+        "no call followed an ASK to the new primary"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_tls_with_an_acl_user_resharding_moves_a_running_queue_without_losing_a_job() {
     let (_tls, security) = tls_checks::tls_with_acl_user(true);
     let cluster = RedisCluster::start_tls_for(security, tls_checks::USER).await;
-    move_a_running_queue(cluster, TLS).await;
+    move_a_running_queue(cluster, TLS, None).await;
 }
 
 /// Test `test`: a worker runs queue `moving` on `cluster` (connected with `cluster.url()` and
-/// short timeouts) while its slot moves to another primary and jobs are dispatched; every job
-/// runs, none twice at once.
-async fn move_a_running_queue(cluster: RedisCluster, test: usize) {
+/// short timeouts) while its slot moves to the primary on `to` (by default another primary
+/// serving slots) and jobs are dispatched; every job runs, none twice at once. Returns the
+/// cluster.
+async fn move_a_running_queue(cluster: RedisCluster, test: usize, to: Option<u16>) -> RedisCluster {
     let cluster = Arc::new(cluster);
     let tag = "{queue:moving}";
     let slot = cluster.slot_of(tag);
     let from = cluster.port_of(tag);
-    let to = *cluster
-        .primary_ports()
-        .iter()
-        .find(|&&p| p != from)
-        .expect("another primary");
+    let to = to.unwrap_or_else(|| {
+        *cluster
+            .primary_ports()
+            .iter()
+            .find(|&&p| p != from)
+            .expect("another primary")
+    });
 
     let mut options = RedisOptions::default();
     options.response_timeout = Duration::from_secs(2);
@@ -214,4 +245,6 @@ async fn move_a_running_queue(cluster: RedisCluster, test: usize) {
     }
     stop.cancel();
     worker.await.unwrap().expect("worker");
+    drop(queue);
+    Arc::try_unwrap(cluster).unwrap_or_else(|_| panic!("the cluster is still shared"))
 }

@@ -379,6 +379,25 @@ impl RedisCluster {
             .expect("CLUSTER KEYSLOT")
     }
 
+    /// Starts a node and joins it to the cluster as a primary serving no slot (as when a
+    /// cluster grows, before slots move to it); returns its port. Plain clusters only.
+    pub fn add_primary(&mut self) -> u16 {
+        let node = Self::node(&self.security);
+        let port = node.port();
+        let _: () = node::query(
+            &self.security,
+            port,
+            redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(self.nodes[0].port()),
+        )
+        .expect("CLUSTER MEET");
+        self.nodes.push(node);
+        self.wait_until_ok();
+        port
+    }
+
     /// Moves `slot` from the primary on `from` to the primary on `to` by hand, as
     /// `redis-cli --cluster reshard` does: marks it importing and migrating, moves its keys
     /// one `MIGRATE` at a time with `pause` between them (so clients meet the slot half
