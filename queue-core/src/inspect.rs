@@ -221,7 +221,9 @@ impl Queue {
 
     /// Deletes a job of `queue` or its shards in any state; returns whether it existed. A
     /// workflow step's job that existed ends its step as cancelled (error `deleted`), which its
-    /// dependents treat as a failure.
+    /// dependents treat as a failure. A running job's run goes on until its worker's next
+    /// renewal, at the latest until its lease would have ended: until then its id stays held,
+    /// and a job dispatched with it waits (scheduled) rather than running beside it.
     pub async fn delete(&self, queue: &str, id: &JobId) -> Result<bool> {
         for name in self.queues_for_id(queue, id).await? {
             if self.admin()?.delete(&name, id).await? {
@@ -235,7 +237,8 @@ impl Queue {
         Ok(false)
     }
 
-    /// Deletes every job of `queue` and its shards.
+    /// Deletes every job of `queue` and its shards. The ids of running jobs stay held until
+    /// their leases would have ended, as [`delete`](Self::delete) holds one.
     pub async fn purge(&self, queue: &str) -> Result<()> {
         for name in self.storage_queues(queue).await? {
             self.admin()?.purge(&name).await?;

@@ -89,8 +89,10 @@ impl Queue {
 
     /// Retries workflow `id`'s failed and cancelled steps, and the steps skipped because of
     /// them: their jobs leave the failed lists, and each step runs again once its
-    /// prerequisites succeeded (a retried step that succeeds releases its dependents). Returns
-    /// how many steps were reopened.
+    /// prerequisites succeeded (a retried step that succeeds releases its dependents). A step
+    /// cancelled while it ran starts again once that run's lease would have ended, and that
+    /// run's own report of its end, should it still come, is refused. Returns how many steps
+    /// were reopened.
     pub async fn retry_workflow(&self, id: &FlowId) -> Result<usize> {
         let store = workflows(self.driver())?;
         let admin = self.driver().admin().ok_or_else(|| Error::Unsupported {
