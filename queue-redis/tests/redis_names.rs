@@ -50,7 +50,7 @@ async fn waits_on_many_lanes_keep_few_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_purged_queue_leaves_only_its_counters() {
+async fn a_purged_queue_leaves_only_its_counters_and_its_running_jobs_held_ids() {
     let server = RedisServer::start();
     let driver = RedisDriver::connect(&server.url()).await.unwrap();
     for name in ["work", "other"] {
@@ -76,7 +76,21 @@ async fn a_purged_queue_leaves_only_its_counters() {
         .await
         .unwrap();
     keys.sort();
-    assert_eq!(keys, ["{queue:gone}:seq", "{queue:gone}:tok"]);
+    // Besides the counters, the ids of the two jobs still running, held until their leases end.
+    assert_eq!(
+        keys,
+        [
+            "{queue:gone}:revoked",
+            "{queue:gone}:seq",
+            "{queue:gone}:tok"
+        ]
+    );
+    let held: usize = redis::cmd("ZCARD")
+        .arg("{queue:gone}:revoked")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(held, 2);
     assert!(!driver.queues().await.unwrap().contains(&"gone".to_string()));
 
     // Dispatching again lists it again, with fresh ids above the old ones.
