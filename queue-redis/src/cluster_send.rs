@@ -39,7 +39,6 @@ use redis::{
     ServerError, ServerErrorKind, Value,
 };
 
-use crate::connection::node_client;
 use crate::RedisOptions;
 
 /// Sends after refusals, at most (the first send not counted).
@@ -211,20 +210,32 @@ fn refusal_as_error(reply: Value) -> RedisResult<Value> {
 /// Most nodes [`AskTargets`] keeps a connection to (past it, it starts over).
 const MAX_ASK_TARGETS: usize = 64;
 
+/// How a client for a cluster node is made: from the seed node's settings, the node's host
+/// and port, and the driver's options.
+pub(crate) type NodeClient =
+    fn(&ConnectionInfo, &str, u16, &RedisOptions) -> RedisResult<redis::Client>;
+
 /// Connections of the driver's own to the nodes `ASK` answers name, one per node, opened on
 /// first use with the seed node's settings (credentials, TLS) and the driver's timeouts.
 pub(crate) struct AskTargets {
     seed: ConnectionInfo,
     options: RedisOptions,
+    node_client: NodeClient,
     open: Mutex<HashMap<(String, u16), MultiplexedConnection>>,
 }
 
 impl AskTargets {
-    /// No connection yet; `seed` is the first seed node's settings.
-    pub(crate) fn new(seed: ConnectionInfo, options: RedisOptions) -> Self {
+    /// No connection yet; `seed` is the first seed node's settings, `node_client` makes the
+    /// clients.
+    pub(crate) fn new(
+        seed: ConnectionInfo,
+        options: RedisOptions,
+        node_client: NodeClient,
+    ) -> Self {
         Self {
             seed,
             options,
+            node_client,
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -244,7 +255,7 @@ impl AskTargets {
         let mut conn = match cached {
             Some(conn) => conn,
             None => {
-                let client = node_client(&self.seed, host, port, &self.options)?;
+                let client = (self.node_client)(&self.seed, host, port, &self.options)?;
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.options.connect_timeout))
                     .set_response_timeout(Some(self.options.response_timeout));

@@ -336,7 +336,7 @@ impl Commands {
             Setup::Cluster(cluster) => {
                 let (client, seed) = *cluster;
                 let conn = client.get_async_connection().await?;
-                let asked = Arc::new(AskTargets::new(seed.clone(), options.clone()));
+                let asked = Arc::new(AskTargets::new(seed.clone(), options.clone(), node_client));
                 let link = ClusterLink {
                     seed,
                     owners: Mutex::new(HashMap::new()),
