@@ -1,12 +1,15 @@
 //! A memory driver with hooks: a test states only the storage calls it changes (a reserve that
 //! answers late, renewals that hang, acks that fail) by implementing [`Hooks`], whose every
 //! method by default passes the call to the memory driver, and runs jobs on [`Hooked`] of it.
-//! Only the worker's hot path is hooked: a hooked driver offers no other capability.
+//! Only the worker's hot path is hooked; of the other capabilities a hooked driver offers only
+//! the schedules its hooks give ([`Hooks::schedules`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use queue_core::{Dispatched, Driver, Failure, Lane, Lease, NewJob, Reservation, Result};
+use queue_core::{
+    Capabilities, Dispatched, Driver, Failure, Lane, Lease, NewJob, Reservation, Result, Schedules,
+};
 use queue_memory::MemoryDriver;
 
 /// The worker's storage calls, each passed to [`Hooks::inner`] unless overridden.
@@ -48,6 +51,10 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         self.inner().reap(lane).await
     }
+    /// The schedules the driver offers: none unless overridden.
+    fn schedules(&self) -> Option<&dyn Schedules> {
+        None
+    }
 }
 
 /// A driver whose calls go through `H`'s hooks.
@@ -88,5 +95,11 @@ impl<H: Hooks> Driver for Hooked<H> {
     }
     async fn reap(&self, lane: &Lane) -> Result<usize> {
         self.0.reap(lane).await
+    }
+    fn capabilities(&self) -> Capabilities<'_> {
+        match self.0.schedules() {
+            Some(schedules) => Capabilities::default().with_schedules(schedules),
+            None => Capabilities::default(),
+        }
     }
 }
