@@ -27,9 +27,8 @@
 //! (`EXECABORT`), and its other pipelines are reads, or writes to one key, or writes that may
 //! run twice.
 
-use std::time::Duration;
-
 use std::collections::HashMap;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
