@@ -188,7 +188,14 @@ async fn move_a_running_queue(cluster: RedisCluster, test: usize, to: Option<u16
     let migrating = {
         let cluster = cluster.clone();
         tokio::task::spawn_blocking(move || {
-            cluster.migrate_slot(slot, from, to, Duration::from_millis(40))
+            // Held a while with every key moved, so calls meet `ASK` (not only `TRYAGAIN`).
+            cluster.migrate_slot_holding(
+                slot,
+                from,
+                to,
+                Duration::from_millis(40),
+                Duration::from_millis(300),
+            )
         })
     };
     let mut n = JOBS / 3;

@@ -403,6 +403,20 @@ impl RedisCluster {
     /// one `MIGRATE` at a time with `pause` between them (so clients meet the slot half
     /// moved: `ASK` and `TRYAGAIN`), then assigns it to `to` on every primary.
     pub fn migrate_slot(&self, slot: u16, from: u16, to: u16, pause: Duration) {
+        self.migrate_slot_holding(slot, from, to, pause, Duration::ZERO);
+    }
+
+    /// [`migrate_slot`](Self::migrate_slot), waiting `hold` once the last key moved before
+    /// assigning the slot: meanwhile the source answers `ASK` to every command on the slot
+    /// (none of its keys are left there).
+    pub fn migrate_slot_holding(
+        &self,
+        slot: u16,
+        from: u16,
+        to: u16,
+        pause: Duration,
+        hold: Duration,
+    ) {
         let conn = |port: u16| self.connect(port);
         let (mut source, mut target) = (conn(from), conn(to));
         let id = |c: &mut redis::Connection| -> String {
@@ -449,6 +463,7 @@ impl RedisCluster {
                 .unwrap_or_else(|e| panic!("MIGRATE {key}: {e}"));
             std::thread::sleep(pause);
         }
+        std::thread::sleep(hold);
         setslot(&mut target, "NODE", &to_id);
         setslot(&mut source, "NODE", &to_id);
         for port in self.primary_ports() {
