@@ -176,14 +176,6 @@ local function token_ms(tok)
   return math.floor(t / TOKEN_MS)
 end
 
--- Keeps the revoked set `key` (delete.lua, purge.lua) until `until_ms`, its latest hold, at
--- least: it expires when every hold in it has passed, so dispatches with chosen ids stop
--- looking in it (enqueue.lua reads it only while it exists).
-local function hold_revoked(key, now, until_ms)
-  local pttl = redis.call('PTTL', key)
-  if pttl < 0 or now + pttl < until_ms then redis.call('PEXPIREAT', key, until_ms) end
-end
-
 -- A new fencing token for a reserve at `now` ms: above every token issued before (the counter
 -- in tok), and carrying `now` (token_ms) unless the clock went back or more than TOKEN_MS
 -- reserves came within one ms, when it counts on from the last one (and the start it carries

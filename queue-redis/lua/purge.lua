@@ -37,17 +37,8 @@ for i = 1, #KEYS - 1, 1000 do
   deleted = deleted + redis.call('DEL', unpack(KEYS, i, math.min(i + 999, #KEYS - 1)))
 end
 redis.call('ZREMRANGEBYSCORE', revoked, '-inf', now)
-local latest = nil
 for i = 1, #held, 1000 do
   redis.call('ZADD', revoked, unpack(held, i, math.min(i + 999, #held)))
 end
-for i = 1, #held, 2 do
-  if latest == nil or held[i] > latest then latest = held[i] end
-end
--- As lib.lua's hold_revoked (purge.lua runs without lib.lua): the set expires once every hold
--- in it has passed.
-if latest then
-  local pttl = redis.call('PTTL', revoked)
-  if pttl < 0 or now + pttl < latest then redis.call('PEXPIREAT', revoked, latest) end
-end
+for i = 1, #held, 2 do hold_revoked(revoked, now, held[i]) end
 return deleted

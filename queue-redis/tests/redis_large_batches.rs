@@ -307,6 +307,12 @@ async fn every_script_handles_ten_thousand_jobs() {
         .await
         .unwrap();
     assert_eq!(held, taken.len());
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("{queue:many}:revoked")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the held ids expire with their leases: PTTL {ttl}");
 }
 
 /// 10,500 jobs due in one millisecond are promoted in dispatch order (the sorted set returns

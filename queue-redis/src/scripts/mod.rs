@@ -129,9 +129,13 @@ impl Scripts {
             requeue: lane_script!("requeue.lua"),
             progress: lane_script!("progress.lua"),
             reap: lane_script!("reap.lua"),
-            delete: lane_script!("delete.lua"),
+            delete: lane_script!("revoked.lua", "delete.lua"),
             retry_failed: lane_script!("retry_failed.lua"),
-            purge: Script::new(include_str!("../../lua/purge.lua")),
+            purge: Script::new(concat!(
+                include_str!("../../lua/revoked.lua"),
+                "\n",
+                include_str!("../../lua/purge.lua")
+            )),
             resume: Script::new(include_str!("../../lua/resume.lua")),
             heartbeat: Script::new(include_str!("../../lua/heartbeat.lua")),
             list_jobs: Script::new(include_str!("../../lua/list_jobs.lua")),
