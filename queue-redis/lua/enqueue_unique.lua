@@ -11,6 +11,9 @@
 -- Returns: {0, holder id} when the lock is held: nothing stored (in debounce mode the holder
 -- took the new payload, and the new delay from now when one was given, and the lock's time
 -- started again); otherwise enqueue.lua's reply, and the lock names the stored job.
+-- In 'f' mode, a holder deleted or cancelled while it ran does not cover the dispatch, but its
+-- run may go on until its lease would have ended (the revoked set, or the cancelled job's
+-- ready time): the new job is stored due then at the soonest, so the two runs never overlap.
 local lock, mode, ttl = KEYS[20], ARGV[8], ARGV[9]
 local holder = redis.call('GET', lock)
 if holder then
@@ -18,6 +21,18 @@ if holder then
   local scheduled = env ~= false
   if not scheduled then env = redis.call('HGET', q.data, holder) end
   local j = parse_env(env)
+  if mode == 'f' then
+    local hold = nil
+    if j then
+      if j.failed ~= '0' and j.name == ARGV[1] then hold = tonumber(j.ready) end
+    elseif not env and redis.call('EXISTS', KEYS[22]) == 1 then
+      hold = tonumber(redis.call('ZSCORE', KEYS[22], holder))
+    end
+    if hold then
+      local wait = hold - now_ms()
+      if wait > tonumber(ARGV[6]) then ARGV[6] = fmt(wait) end
+    end
+  end
   local covered = false
   if j and j.failed == '0' and j.name == ARGV[1]
       and (scheduled or redis.call('HEXISTS', KEYS[21], holder) == 0) then

@@ -21,7 +21,9 @@ pub enum UniqueMode {
     #[default]
     UntilStarted,
     /// Until the job finishes for good: while it is ready, scheduled, running or waiting to
-    /// be retried.
+    /// be retried. A holder deleted, purged or cancelled while it runs holds the key no
+    /// longer, but its run may go on until its worker's next renewal: a job dispatched with
+    /// the key is stored due when that run's lease would have ended, so the two never overlap.
     UntilFinished,
     /// Like [`UntilStarted`](UniqueMode::UntilStarted), but a duplicate replaces the waiting
     /// job's payload, and when the duplicate has a delay, the waiting job's due time becomes

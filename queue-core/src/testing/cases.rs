@@ -83,6 +83,7 @@ use super::unique::{
     a_chosen_id_and_a_key_together, a_duplicate_reports_the_waiting_job,
     a_kept_completed_job_holds_no_key, a_lock_ends_after_its_time, a_lock_never_outlives_its_job,
     a_lost_lease_keeps_the_lock_while_the_job_waits,
+    a_revoked_run_keeps_its_until_finished_successor_waiting,
     debounce_replaces_the_payload_and_moves_the_due_time, the_default_key_is_the_name_and_payload,
     until_finished_holds_through_runs_and_retries, until_started_frees_the_key_once_the_job_runs,
 };
@@ -243,6 +244,11 @@ pub(super) const CASES: &[Case] = &[
     case!(until_finished_holds_through_runs_and_retries, Unique),
     case!(a_lock_never_outlives_its_job, Unique, Admin),
     case!(a_lost_lease_keeps_the_lock_while_the_job_waits, Unique),
+    case!(
+        a_revoked_run_keeps_its_until_finished_successor_waiting,
+        Unique,
+        Admin
+    ),
     case!(a_lock_ends_after_its_time, Unique, Admin),
     case!(
         debounce_replaces_the_payload_and_moves_the_due_time,

@@ -209,6 +209,57 @@ pub(super) async fn a_lock_never_outlives_its_job(driver: Arc<dyn Driver>) {
     );
 }
 
+/// The run of an "until finished" holder deleted, or purged, while it runs may go on until its
+/// worker's next renewal, at the latest until its lease would have ended: a job dispatched
+/// with its key before then is stored, but waits (scheduled) until then, so the two runs never
+/// overlap. In "until started" mode the holder had started, so the new job is ready at once.
+pub(super) async fn a_revoked_run_keeps_its_until_finished_successor_waiting(
+    driver: Arc<dyn Driver>,
+) {
+    let revoked = Duration::from_secs(2);
+    for purge in [false, true] {
+        let lane = lane(if purge {
+            "unique-purged"
+        } else {
+            "unique-revoked"
+        });
+        let finished = UniqueMode::UntilFinished;
+        let holder = dispatch(&driver, unique_job(&lane, "f", finished, 1)).await;
+        let started = dispatch(&driver, unique_job(&lane, "s", UniqueMode::UntilStarted, 2)).await;
+        let runs = reserve_n(&driver, &lane, 2, revoked, LIMIT).await;
+        assert_eq!(runs.len(), 2);
+        if purge {
+            admin(&driver).purge(lane.queue()).await.unwrap();
+        } else {
+            for id in [&holder.id, &started.id] {
+                assert!(admin(&driver).delete(lane.queue(), id).await.unwrap());
+            }
+        }
+        let next = dispatch(&driver, unique_job(&lane, "f", finished, 3)).await;
+        assert!(next.created, "purge {purge}: the revoked holder is gone");
+        assert_eq!(
+            state(&driver, &lane, &next.id).await,
+            Some(JobState::Scheduled),
+            "purge {purge}: waits for the revoked run's lease"
+        );
+        let other = dispatch(&driver, unique_job(&lane, "s", UniqueMode::UntilStarted, 4)).await;
+        assert!(other.created);
+        assert_eq!(
+            state(&driver, &lane, &other.id).await,
+            Some(JobState::Ready),
+            "purge {purge}: until started covers no run"
+        );
+        let early = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
+        let early: Vec<_> = early.into_iter().map(|j| j.id).collect();
+        assert_eq!(early, [other.id.clone()], "purge {purge}");
+        let later = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
+        assert_eq!(
+            later[0].id, next.id,
+            "purge {purge}: runs once the lease is over"
+        );
+    }
+}
+
 pub(super) async fn a_lost_lease_keeps_the_lock_while_the_job_waits(driver: Arc<dyn Driver>) {
     // A worker killed while running the holder: its lease runs out and the job goes back to
     // ready, still the same job, so it still holds the key; once it runs to its end, the key

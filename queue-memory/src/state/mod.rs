@@ -253,7 +253,7 @@ impl QueueState {
                 _ => self.lane_id(job.spec().name),
             };
             lane = Some(id);
-            let (stored, woken) = self.enqueue(job, id, time);
+            let (stored, woken) = self.enqueue(job, id, time, None);
             if woken && !wake.contains(&id) {
                 wake.push(id);
             }
@@ -264,9 +264,15 @@ impl QueueState {
         }
     }
 
-    /// Stores one job in lane `lane`; also returns whether the lane's waiting worker should
-    /// look again.
-    fn enqueue(&mut self, job: &NewJob, lane: LaneId, time: EnqueueTime) -> (Stored, bool) {
+    /// Stores one job in lane `lane`, not due before `not_before` (driver clock, ms) when
+    /// given; also returns whether the lane's waiting worker should look again.
+    fn enqueue(
+        &mut self,
+        job: &NewJob,
+        lane: LaneId,
+        time: EnqueueTime,
+        not_before: Option<u64>,
+    ) -> (Stored, bool) {
         let job = job.spec();
         if let Some(id) = job.id {
             if self.jobs.contains_chosen(id) {
@@ -290,6 +296,9 @@ impl QueueState {
             details: None,
         };
         let mut due = (!delay.is_zero()).then(|| time.now.saturating_add(delay_ms(delay).max(1)));
+        if let Some(at) = not_before.filter(|at| *at > time.now) {
+            due = Some(due.map_or(at, |due| due.max(at)));
+        }
         // A chosen id whose deleted run may still go on waits until that run's lease would
         // have ended, so the two runs never overlap.
         if let Some(id) = job.id.filter(|_| !self.revoked.is_empty()) {
@@ -633,6 +642,9 @@ impl QueueState {
     /// cancelled while it ran, until its lease would have ended) keeps the id held until then:
     /// a dispatch of that id waits (see [`QueueState::enqueue`]).
     pub(crate) fn delete(&mut self, id: &JobId, now: u64) -> bool {
+        let Some(key) = self.jobs.key_of(id) else {
+            return false;
+        };
         let Some(record) = self.remove(id) else {
             return false;
         };
@@ -644,6 +656,8 @@ impl QueueState {
         if let Some(until) = until.filter(|until| *until > now) {
             self.revoked.retain(|_, until| *until > now);
             self.revoked.insert(id.clone(), until);
+            // A unique key it held stays held until then in "until finished" mode.
+            self.locks.revoke(&[(key, until)].into_iter().collect());
         }
         true
     }
@@ -672,15 +686,19 @@ impl QueueState {
     /// have ended, as [`delete`](Self::delete) holds one.
     pub(crate) fn purge(&mut self, now: u64) {
         self.revoked.retain(|_, until| *until > now);
+        let mut running = HashMap::new();
         for lane in &self.lanes {
             for (&(until, _), &key) in lane.active.range((now + 1, 0)..) {
                 self.revoked.insert(self.jobs.id_of(key), until);
+                running.insert(key, until);
             }
         }
         self.jobs.clear();
         self.failed.clear();
         self.clear_kept();
-        self.locks.clear();
+        // The unique keys of runs that may go on stay held until their leases would end.
+        self.locks.revoke(&running);
+        self.locks.retain_revoked();
         for lane in &mut self.lanes {
             lane.ready.clear();
             lane.prioritized.clear();

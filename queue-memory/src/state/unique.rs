@@ -2,7 +2,7 @@
 //! it ends. A lock is checked when a unique job is dispatched (its holder must still exist in
 //! a state the dispatch's mode covers), so reserving and settling jobs never look at locks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use queue_core::hash::IdHashMap;
@@ -23,6 +23,9 @@ struct Lock {
     holder: Key,
     /// When it ends, on the driver clock (ms).
     until: u64,
+    /// When the run of its holder, deleted or purged while it ran, could go on until (its
+    /// lease's end, driver clock, ms; 0 when not revoked).
+    revoked_until: u64,
 }
 
 /// The locks of one queue.
@@ -54,9 +57,25 @@ impl Locks {
         }
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.held.clear();
-        self.by_end.clear();
+    /// Notes, in the locks held by a job among `runs` (its key and when its revoked run could
+    /// go on until), that its run may go on until then. Deleting a job is an operator's step:
+    /// it reads every lock of the queue.
+    pub(crate) fn revoke(&mut self, runs: &HashMap<Key, u64>) {
+        if runs.is_empty() {
+            return;
+        }
+        for lock in self.held.values_mut() {
+            if let Some(&until) = runs.get(&lock.holder) {
+                lock.revoked_until = until;
+            }
+        }
+    }
+
+    /// Keeps only the locks whose holders' runs were revoked (the queue was purged).
+    pub(crate) fn retain_revoked(&mut self) {
+        self.held.retain(|_, lock| lock.revoked_until > 0);
+        let held = &self.held;
+        self.by_end.retain(|(_, name)| held.contains_key(name));
     }
 }
 
@@ -80,12 +99,21 @@ impl QueueState {
         self.locks.sweep(time.now);
         let name: LockName = (lane, Arc::from(unique.key.as_str()));
         let until = time.now.saturating_add(delay_ms(unique.ttl));
+        // In "until finished" mode, the run of a holder deleted or cancelled while it ran may
+        // go on until its lease would have ended: the new job waits until then.
+        let mut not_before = None;
         if let Some(lock) = self.locks.held.get(&name).copied() {
-            let held = lock.until > time.now
-                && self
-                    .jobs
-                    .get(lock.holder)
-                    .is_some_and(|r| r.lane == lane && covers(r, unique.mode));
+            let holder = self.jobs.get(lock.holder).filter(|r| r.lane == lane);
+            let held = lock.until > time.now && holder.is_some_and(|r| covers(r, unique.mode));
+            if lock.until > time.now && unique.mode == UniqueMode::UntilFinished {
+                not_before = match holder {
+                    Some(r) if r.state == JobState::Failed => {
+                        r.details.as_ref().and_then(|d| d.revoked_until)
+                    }
+                    Some(_) => None,
+                    None => Some(lock.revoked_until),
+                };
+            }
             if held {
                 let mut woken = false;
                 if unique.mode == UniqueMode::Debounce {
@@ -95,15 +123,21 @@ impl QueueState {
                         Lock {
                             holder: lock.holder,
                             until,
+                            revoked_until: 0,
                         },
                     );
                 }
                 return (Dispatched::new(self.jobs.id_of(lock.holder), false), woken);
             }
         }
-        let (stored, woken) = self.enqueue(job, lane, time);
+        let (stored, woken) = self.enqueue(job, lane, time, not_before);
         if let Stored::New(key) = stored {
-            self.locks.set(name, Lock { holder: key, until });
+            let lock = Lock {
+                holder: key,
+                until,
+                revoked_until: 0,
+            };
+            self.locks.set(name, lock);
         }
         (stored.dispatched(job), woken)
     }
