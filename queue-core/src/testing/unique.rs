@@ -251,7 +251,7 @@ pub(super) async fn a_revoked_run_keeps_its_until_finished_successor_waiting(
         );
         let early = driver.reserve(&lane, 10, LEASE).await.unwrap().jobs;
         let early: Vec<_> = early.into_iter().map(|j| j.id).collect();
-        assert_eq!(early, [other.id.clone()], "purge {purge}");
+        assert_eq!(early, [other.id], "purge {purge}");
         let later = reserve_n(&driver, &lane, 1, LEASE, LIMIT).await;
         assert_eq!(
             later[0].id, next.id,
