@@ -41,3 +41,8 @@ async fn depend_policies_with_a_failed_prerequisite() {
 async fn depend_cancelled_step_skips_dependents() {
     scenarios::depend_cancelled_step_skips_dependents(memory_queue()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_job_stored_after_its_step_ended_is_not_run() {
+    scenarios::a_step_job_stored_after_its_step_ended_is_not_run(memory_queue()).await;
+}

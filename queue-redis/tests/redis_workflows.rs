@@ -58,3 +58,9 @@ async fn depend_cancelled_step_skips_dependents() {
     let server = RedisServer::start();
     scenarios::depend_cancelled_step_skips_dependents(queue(&server).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_job_stored_after_its_step_ended_is_not_run() {
+    let server = RedisServer::start();
+    scenarios::a_step_job_stored_after_its_step_ended_is_not_run(queue(&server).await).await;
+}

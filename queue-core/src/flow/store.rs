@@ -92,6 +92,13 @@ pub trait Workflows: Send + Sync {
     /// The workflow's state and counts, `None` when there is no such workflow.
     async fn flow(&self, flow: &FlowId) -> Result<Option<FlowInfo>>;
 
+    /// Whether each of `steps` is queued: released to its lane and not ended, so a run of its
+    /// job may still decide it. False for a step that ended or waits for prerequisites, for an
+    /// unknown step and for every step of a workflow that does not exist (a worker does not
+    /// run such a step's job: it is a copy stored again after the step ended, or left over
+    /// from a deleted workflow).
+    async fn queued_steps(&self, flow: &FlowId, steps: &[&str]) -> Result<Vec<bool>>;
+
     /// Its steps in the order they were added, skipping `offset`, at most `limit`.
     async fn steps(&self, flow: &FlowId, offset: usize, limit: usize) -> Result<Vec<StepInfo>>;
 

@@ -24,8 +24,9 @@ use super::flows::{
     batch_callback_on_complete_runs_and_on_success_is_skipped,
     batch_callback_on_success_runs_when_all_succeed,
     depend_cancelled_prerequisite_counts_as_failed, depend_failure_skips_dependents_by_default,
-    depend_ignore_failure_runs_the_dependent, workflow_building_runs_nothing_until_started,
-    workflow_delete_removes_steps_and_their_jobs, workflow_fan_out_joins_children_into_dependents,
+    depend_ignore_failure_runs_the_dependent, queued_steps_are_released_and_not_ended,
+    workflow_building_runs_nothing_until_started, workflow_delete_removes_steps_and_their_jobs,
+    workflow_fan_out_joins_children_into_dependents,
     workflow_recovery_hands_over_what_a_dead_caller_left,
     workflow_rejects_bad_input_storing_nothing, workflow_releases_dependent_in_the_ending_step,
     workflow_retry_releases_dependents_of_a_retried_step, workflow_runs_steps_in_dependency_order,
@@ -271,6 +272,7 @@ pub(super) const CASES: &[Case] = &[
         Admin
     ),
     case!(workflow_runs_steps_in_dependency_order, Workflows, Admin),
+    case!(queued_steps_are_released_and_not_ended, Workflows),
     case!(
         workflow_releases_dependent_in_the_ending_step,
         Workflows,

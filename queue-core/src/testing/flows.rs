@@ -123,6 +123,34 @@ pub(super) async fn workflow_runs_steps_in_dependency_order(driver: Arc<dyn Driv
     assert_eq!(info.progress(), 1.0);
 }
 
+/// `queued_steps` is true only for a step released to its lane and not ended: not for a step
+/// waiting for prerequisites, one that ended, an unknown step, or any step of a workflow that
+/// does not exist.
+pub(super) async fn queued_steps_are_released_and_not_ended(driver: Arc<dyn Driver>) {
+    let lane = lane("wf-queued");
+    let queue = Queue::new(driver.clone());
+    let flow = Workflow::new()
+        .step("first", step_job(&lane, 0))
+        .step_after("second", &["first"], step_job(&lane, 1));
+    let id = queue.dispatch_workflow(flow).await.expect("dispatch");
+    let names = ["first", "second", "nope"];
+    let read = |flow: FlowId| {
+        let driver = driver.clone();
+        async move { store(&driver).queued_steps(&flow, &names).await.unwrap() }
+    };
+    assert_eq!(read(id.clone()).await, [true, false, false]);
+    let (first, _) = next(&driver, &lane).await;
+    assert_eq!(read(id.clone()).await, [true, false, false], "running");
+    finish(&driver, &lane, &first, StepOutcome::Succeeded(None)).await;
+    assert_eq!(read(id.clone()).await, [false, true, false]);
+    assert_eq!(read(FlowId::generate()).await, [false, false, false]);
+    assert!(store(&driver)
+        .queued_steps(&id, &[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 pub(super) async fn workflow_releases_dependent_in_the_ending_step(driver: Arc<dyn Driver>) {
     let lane = lane("wf-release");
     let queue = Queue::new(driver.clone());

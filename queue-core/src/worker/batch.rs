@@ -46,29 +46,47 @@ impl Pool {
     /// in one task per runtime thread. Each job takes one of `permits`; the rest are released.
     pub(crate) async fn start_batches(
         self: &Arc<Self>,
+        jobs: Vec<ReservedJob>,
+        permits: OwnedSemaphorePermit,
+        reserved_at: LeaseClock,
+        workers: usize,
+    ) {
+        if jobs.is_empty() || self.handed_back_late(&jobs, reserved_at) {
+            return;
+        }
+        // Workflow steps' jobs first have their steps read, in a task of their own.
+        let (jobs, permits) = self.set_steps_aside(jobs, permits, reserved_at, workers);
+        if !jobs.is_empty() {
+            self.start_read(jobs, permits, reserved_at, workers).await;
+        }
+    }
+
+    /// Hands back a reservation whose reply came back too late to run before its leases end
+    /// rather than starting it (if the leases already ended, the storage refuses that and the
+    /// jobs are someone else's). Returns whether it did.
+    pub(crate) fn handed_back_late(&self, jobs: &[ReservedJob], reserved_at: LeaseClock) -> bool {
+        if LeaseClock::now() + lease::safety_margin(self.lease) < reserved_at + self.lease {
+            return false;
+        }
+        tracing::warn!(lane = %self.lane(), jobs = jobs.len(), "reservation arrived too late to run before its leases end; handing the jobs back");
+        self.outbox.stats.add_leases_expired(jobs.len());
+        let back = jobs
+            .iter()
+            .map(|job| (job.lease(), Verdict::Requeue))
+            .collect();
+        self.outbox.settlements.leave(back);
+        self.outbox.settlements.wake_settler();
+        true
+    }
+
+    /// [`start_batches`](Self::start_batches) for jobs that may all run.
+    pub(crate) async fn start_read(
+        self: &Arc<Self>,
         mut jobs: Vec<ReservedJob>,
         mut permits: OwnedSemaphorePermit,
         reserved_at: LeaseClock,
         workers: usize,
     ) {
-        if jobs.is_empty() {
-            return;
-        }
-        // A reservation whose reply came back too late to run before its leases end is handed
-        // back rather than started (if the leases already ended, the storage refuses that and
-        // the jobs are someone else's).
-        if LeaseClock::now() + lease::safety_margin(self.lease) >= reserved_at + self.lease {
-            tracing::warn!(lane = %self.lane(), jobs = jobs.len(), "reservation arrived too late to run before its leases end; handing the jobs back");
-            self.outbox.stats.add_leases_expired(jobs.len());
-            let back = jobs
-                .iter()
-                .map(|job| (job.lease(), Verdict::Requeue))
-                .collect();
-            self.outbox.settlements.leave(back);
-            drop(permits);
-            self.outbox.settlements.wake_settler();
-            return;
-        }
         self.scope.observe.jobs_taken(&jobs);
         let size = self.batch_size(jobs.len(), workers);
         if size >= jobs.len() {

@@ -13,6 +13,7 @@ mod retry;
 pub(crate) mod scheduler;
 mod shards;
 mod stats;
+mod steps;
 mod tally;
 mod trim;
 

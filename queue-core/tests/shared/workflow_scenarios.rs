@@ -130,7 +130,21 @@ async fn wf_wait(_n: u32, ctx: JobContext) -> Result<(), JobError> {
     Ok(())
 }
 
-const HANDLERS: [&str; 12] = [
+/// Runs per key of [`wf_count`].
+static RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+#[job(queue = "flows")]
+async fn wf_count(key: String) -> Result<(), JobError> {
+    RUNS.lock().unwrap().push(key);
+    Ok(())
+}
+
+fn runs_of(key: &str) -> usize {
+    RUNS.lock().unwrap().iter().filter(|k| *k == key).count()
+}
+
+const HANDLERS: [&str; 13] = [
+    "wf_count",
     "wf_fetch",
     "wf_resize",
     "wf_publish",
@@ -377,6 +391,59 @@ pub async fn workflow_retry_runs_failed_steps_again(queue: Queue) {
     assert_eq!(then, 70);
     assert!(queue.delete_workflow(&id).await.unwrap());
     assert!(queue.workflow(&id).await.unwrap().is_none());
+    stop.cancel();
+    worker.await.unwrap();
+}
+
+/// A step's job stored again after its step ended (a repeated hand-over whose store came after
+/// the first job was acked), and a job of a step whose workflow does not exist (deleted while
+/// a hand-over was under way), are not run: the worker acks them unrun.
+pub async fn a_step_job_stored_after_its_step_ended_is_not_run(queue: Queue) {
+    let (stop, worker) = start_worker(&queue);
+    let key = format!("again-{}", queue_core::flow::FlowId::generate());
+    let flow = Workflow::new().step("only", wf_count::job(key.clone()));
+    let id = queue.dispatch_workflow(flow).await.expect("dispatch");
+    let info = queue.wait_workflow(&id, LIMIT).await.expect("ends");
+    assert_eq!(info.state, FlowState::Succeeded, "{info:?}");
+    assert_eq!(runs_of(&key), 1);
+    // Stored through the driver, as the hand-over stores step jobs (a dispatch refuses ids
+    // kept for steps).
+    let again = queue
+        .driver()
+        .enqueue(vec![wf_count::job(key.clone()).id(id.step_job_id("only"))])
+        .await
+        .expect("stored again")
+        .remove(0);
+    assert!(again.created, "the first job was acked: the id is free");
+    let orphan_key = format!("{key}-orphan");
+    let gone = queue_core::flow::FlowId::generate().step_job_id("only");
+    let orphan = queue
+        .driver()
+        .enqueue(vec![wf_count::job(orphan_key.clone()).id(gone)])
+        .await
+        .expect("stored")
+        .remove(0);
+    // A plain job after them, to know the worker reached them.
+    let plain_key = format!("{key}-plain");
+    let plain = wf_count::dispatch(&queue, plain_key.clone())
+        .await
+        .expect("stored");
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let left = [&again.id, &orphan.id, &plain.id];
+        let mut any = false;
+        for id in left {
+            any |= queue.job("flows", id).await.unwrap().is_some();
+        }
+        if !any {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "jobs left");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(runs_of(&plain_key), 1, "the plain job ran");
+    assert_eq!(runs_of(&key), 1, "the stored-again step job did not run");
+    assert_eq!(runs_of(&orphan_key), 0, "the orphan step job did not run");
     stop.cancel();
     worker.await.unwrap();
 }

@@ -127,6 +127,18 @@ impl Workflows for MemoryDriver {
             .collect())
     }
 
+    async fn queued_steps(&self, flow: &FlowId, steps: &[&str]) -> Result<Vec<bool>> {
+        let flows = self.shared.flows.flows.lock();
+        let flow = flows.get(flow);
+        Ok(steps
+            .iter()
+            .map(|name| {
+                flow.and_then(|f| f.steps.get(*name))
+                    .is_some_and(|step| step.state == StepState::Queued)
+            })
+            .collect())
+    }
+
     async fn step_result(&self, flow: &FlowId, step: &str) -> Result<Option<Bytes>> {
         Ok(self
             .shared

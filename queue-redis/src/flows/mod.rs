@@ -325,6 +325,23 @@ impl Workflows for RedisDriver {
         Ok(out)
     }
 
+    async fn queued_steps(&self, flow: &FlowId, steps: &[&str]) -> Result<Vec<bool>> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.inner.keys.flow(flow.as_str());
+        let states: Vec<Option<String>> = self
+            .inner
+            .conn
+            .query(redis::cmd("HMGET").arg(&keys[2]).arg(steps))
+            .await?;
+        let queued = StepState::Queued.code();
+        Ok(states
+            .into_iter()
+            .map(|state| state.as_deref() == Some(queued))
+            .collect())
+    }
+
     async fn step_result(&self, flow: &FlowId, step: &str) -> Result<Option<Bytes>> {
         let keys = self.inner.keys.flow(flow.as_str());
         let value: Value = self
