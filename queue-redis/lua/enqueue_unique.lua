@@ -13,24 +13,31 @@
 -- started again); otherwise enqueue.lua's reply, and the lock names the stored job.
 -- In 'f' mode, a holder deleted or cancelled while it ran does not cover the dispatch, but its
 -- run may go on until its lease would have ended (the revoked set, or the cancelled job's
--- ready time): the new job is stored due then at the soonest, so the two runs never overlap.
+-- ready time): the new job is stored due then at the soonest, so the two runs never overlap,
+-- and goes to the revoked set with that time itself, so a job after it waits as long.
 local lock, mode, ttl = KEYS[20], ARGV[8], ARGV[9]
 local holder = redis.call('GET', lock)
+-- When a revoked run of the holder may go on until ('f' mode), if later than now.
+local hold = nil
 if holder then
   local env = redis.call('HGET', q.later, holder)
   local scheduled = env ~= false
   if not scheduled then env = redis.call('HGET', q.data, holder) end
   local j = parse_env(env)
   if mode == 'f' then
-    local hold = nil
     if j then
       if j.failed ~= '0' and j.name == ARGV[1] then hold = tonumber(j.ready) end
     elseif not env and redis.call('EXISTS', KEYS[22]) == 1 then
+      -- Deleted or purged while it ran, or itself held back by such a run (below).
       hold = tonumber(redis.call('ZSCORE', KEYS[22], holder))
     end
     if hold then
       local wait = hold - now_ms()
-      if wait > tonumber(ARGV[6]) then ARGV[6] = fmt(wait) end
+      if wait <= 0 then
+        hold = nil
+      elseif wait > tonumber(ARGV[6]) then
+        ARGV[6] = fmt(wait)
+      end
     end
   end
   local covered = false
@@ -79,5 +86,11 @@ if #out == 1 then
   local id = ARGV[4]
   if id == '' then id = fmt(out[1]) end
   redis.call('SET', lock, id, 'PX', ttl)
+  if hold then
+    -- The new job passes the hold on: deleted, cancelled or purged before it runs, the next
+    -- job with the key still waits for the revoked run.
+    redis.call('ZADD', KEYS[22], hold, id)
+    hold_revoked(KEYS[22], now_ms(), hold)
+  end
 end
 return out

@@ -1,6 +1,7 @@
 -- purge: deletes every job of a queue. A running job's run may go on until its worker's next
 -- renewal, at the latest until its lease would have ended: its id goes to the revoked set with
--- that time (as delete.lua does), so a job dispatched with it before then waits.
+-- that time (as delete.lua does), so a job dispatched with it before then waits. So does the id
+-- of a job cancelled while it ran whose lease would not have ended yet.
 -- KEYS[1]: the queue's lanes set; then the queue's job keys (not its counters or pause flag);
 -- then per lane the client listed its 9 keys: its own 6 (ready prio sched active leases wake,
 -- src/keys.rs) and its keyed job indexes (kjobs kring kof; not its keys' windows and pauses);
@@ -30,6 +31,19 @@ for lane = 0, #ARGV - 1 do
       held[#held + 1] = until_ms
       held[#held + 1] = running[i]
     end
+  end
+end
+-- Jobs cancelled while they ran (the cancelled set, the key before the lanes' keys): their
+-- runs may go on until their ready time, when their leases would have ended (cancel.lua).
+local marks = redis.call('ZRANGE', KEYS[lanes_at], 0, -1, 'WITHSCORES')
+for i = 1, #marks, 2 do
+  -- KEYS[2]: the data hash, first of the queue's job keys.
+  local env = redis.call('HGET', KEYS[2], marks[i])
+  local failed, ready = nil, nil
+  if env then failed, ready = string.match(env, '^(%d+)|%d+|%d+|%-?%d+|%d+|(%d+)|') end
+  if failed and tonumber(failed) == tonumber(marks[i + 1]) and tonumber(ready) > now then
+    held[#held + 1] = tonumber(ready)
+    held[#held + 1] = marks[i]
   end
 end
 local deleted = 0

@@ -39,8 +39,9 @@
 //!   the step runs again and its second report changes nothing; killed between the last two,
 //!   the released steps wait in the workflow's ready list until a worker's recovery (at its
 //!   start and every 30 s) hands them over.
-//! - **Retrying a step's job from its lane's failed list** (`queue retry`) is not seen by the
-//!   workflow: retry steps with [`Queue::retry_workflow`](crate::Queue::retry_workflow).
+//! - **Retrying a step's job from its lane's failed list** (`queue retry`) does not run it: its
+//!   step ended, and a worker acks unrun the job of a step that is not queued. Retry steps
+//!   with [`Queue::retry_workflow`](crate::Queue::retry_workflow).
 //! - **A step that adds steps and runs again** (after a lost lease) adds the same children
 //!   again: a call whose steps were all added by that step before changes nothing (children
 //!   named differently on the second run are added as new steps).

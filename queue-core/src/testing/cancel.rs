@@ -255,3 +255,44 @@ pub(super) async fn a_cancelled_job_holds_no_unique_key(driver: Arc<dyn Driver>)
     let info = admin(&driver).job(queue, &next.id).await.unwrap().unwrap();
     assert_eq!(info.state, JobState::Scheduled);
 }
+
+/// A job cancelled while it ran, then purged with its queue, keeps its id and its unique key
+/// (until finished) held until its stopped run's lease would have ended: a job dispatched with
+/// either before then waits.
+pub(super) async fn a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_key(
+    driver: Arc<dyn Driver>,
+) {
+    let lane = lane("cancel-purge");
+    let queue = lane.queue();
+    let mode = UniqueMode::UntilFinished;
+    let keyed = dispatch(&driver, unique_job(&lane, "k", mode, 1)).await;
+    let chosen = JobId::from("chosen");
+    driver
+        .enqueue(vec![job(&lane, serde_json::json!({"n": 2})).id("chosen")])
+        .await
+        .unwrap();
+    let revoked = Duration::from_secs(2);
+    let runs = reserve_n(&driver, &lane, 2, revoked, LIMIT).await;
+    assert_eq!(runs.len(), 2);
+    for id in [&keyed.id, &chosen] {
+        assert_eq!(
+            cancel(&driver).cancel(queue, id).await.unwrap(),
+            CancelOutcome::Stopped
+        );
+    }
+    admin(&driver).purge(queue).await.unwrap();
+    let again = dispatch(&driver, unique_job(&lane, "k", mode, 3)).await;
+    assert!(again.created);
+    driver
+        .enqueue(vec![job(&lane, serde_json::json!({"n": 4})).id("chosen")])
+        .await
+        .unwrap();
+    for id in [&again.id, &chosen] {
+        let info = admin(&driver).job(queue, id).await.unwrap().unwrap();
+        assert_eq!(
+            info.state,
+            JobState::Scheduled,
+            "{id} waits for the stopped run"
+        );
+    }
+}

@@ -242,6 +242,15 @@ pub(super) async fn a_revoked_run_keeps_its_until_finished_successor_waiting(
             Some(JobState::Scheduled),
             "purge {purge}: waits for the revoked run's lease"
         );
+        // Removed before it runs, it passes the hold on to the next job with the key.
+        assert!(admin(&driver).delete(lane.queue(), &next.id).await.unwrap());
+        let next = dispatch(&driver, unique_job(&lane, "f", finished, 5)).await;
+        assert!(next.created);
+        assert_eq!(
+            state(&driver, &lane, &next.id).await,
+            Some(JobState::Scheduled),
+            "purge {purge}: the hold passes to the next job"
+        );
         let other = dispatch(&driver, unique_job(&lane, "s", UniqueMode::UntilStarted, 4)).await;
         assert!(other.created);
         assert_eq!(

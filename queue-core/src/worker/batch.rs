@@ -26,6 +26,7 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as LeaseClock;
+use tokio_util::sync::CancellationToken;
 
 use crate::flow::is_step_id;
 use crate::job::{Lease, ReservedJob};
@@ -44,18 +45,20 @@ const SPLIT_AFTER: Duration = Duration::from_micros(200);
 impl Pool {
     /// Starts the reserved `jobs`: in this task when their handlers are quick to start, else
     /// in one task per runtime thread. Each job takes one of `permits`; the rest are released.
+    /// Step jobs are started once their steps are read, unless `stop` was cancelled by then.
     pub(crate) async fn start_batches(
         self: &Arc<Self>,
         jobs: Vec<ReservedJob>,
         permits: OwnedSemaphorePermit,
         reserved_at: LeaseClock,
         workers: usize,
+        stop: &CancellationToken,
     ) {
         if jobs.is_empty() || self.handed_back_late(&jobs, reserved_at) {
             return;
         }
         // Workflow steps' jobs first have their steps read, in a task of their own.
-        let (jobs, permits) = self.set_steps_aside(jobs, permits, reserved_at, workers);
+        let (jobs, permits) = self.set_steps_aside(jobs, permits, reserved_at, workers, stop);
         if !jobs.is_empty() {
             self.start_read(jobs, permits, reserved_at, workers).await;
         }

@@ -279,7 +279,7 @@ impl Pool {
                 }
             }
             let began = LeaseClock::now();
-            self.start_batches(reservation.jobs, permits, sent_at, workers)
+            self.start_batches(reservation.jobs, permits, sent_at, workers, stop)
                 .await;
             if got > 0 {
                 pace.ran(began.elapsed());
@@ -422,7 +422,7 @@ impl Pool {
     }
 
     /// Hands reserved jobs back unrun, first in line and without spending an attempt.
-    fn hand_back(&self, jobs: Vec<ReservedJob>) {
+    pub(crate) fn hand_back(&self, jobs: Vec<ReservedJob>) {
         if jobs.is_empty() {
             return;
         }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as LeaseClock;
+use tokio_util::sync::CancellationToken;
 
 use crate::flow::{is_step_id, parse_step_id, FlowId};
 use crate::job::ReservedJob;
@@ -28,6 +29,7 @@ impl Pool {
         mut permits: OwnedSemaphorePermit,
         reserved_at: LeaseClock,
         workers: usize,
+        stop: &CancellationToken,
     ) -> (Vec<ReservedJob>, OwnedSemaphorePermit) {
         if !jobs.iter().any(|job| is_step_id(&job.id)) || self.scope.driver.workflows().is_none() {
             return (jobs, permits);
@@ -37,41 +39,52 @@ impl Pool {
             .split(steps.len())
             .expect("one permit per reserved job");
         let pool = self.clone();
-        tokio::spawn(async move { pool.start_steps(steps, taken, reserved_at, workers).await });
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            pool.start_steps(steps, taken, reserved_at, workers, stop)
+                .await
+        });
         (others, permits)
     }
 
-    /// Reads the steps of `jobs` (step jobs), acks the jobs of steps that are not queued
-    /// without running them, and starts the rest. A step that cannot be read is run: a
-    /// repeated run is what at-least-once delivery allows, and its end changes nothing.
+    /// Reads the steps of `jobs` (step jobs), starts the jobs of queued steps and then acks
+    /// the others without running them. A step that cannot be read is run: a repeated run is
+    /// what at-least-once delivery allows, and its end changes nothing. Once `stop` is
+    /// cancelled, the jobs go back unrun instead, as the fetch loop hands back reservations
+    /// that answer after it (the pool's drain waits for their permits, so for this task; the
+    /// jobs started just before it get the grace period as any).
     async fn start_steps(
         self: Arc<Self>,
         jobs: Vec<ReservedJob>,
         mut permits: OwnedSemaphorePermit,
         reserved_at: LeaseClock,
         workers: usize,
+        stop: CancellationToken,
     ) {
         let queued = self.read_steps(&jobs).await;
         let (run, skip): (Vec<_>, Vec<_>) = jobs
             .into_iter()
             .zip(queued)
             .partition(|(_, queued)| *queued);
-        if !skip.is_empty() {
-            let leases: Vec<_> = skip.iter().map(|(job, _)| job.lease()).collect();
-            for (job, _) in &skip {
-                tracing::info!(lane = %self.lane(), id = %job.id, "not running a workflow step's job: its step is not queued (it ended, or its workflow is gone)");
-            }
-            // Not acked (an error): its lease ends and it comes back to be read again.
-            if let Err(error) = self.scope.driver.ack(self.lane(), &leases).await {
-                tracing::warn!(lane = %self.lane(), %error, "could not ack the jobs of steps that are not queued");
-            }
-            drop(permits.split(skip.len()));
-        }
         let run: Vec<ReservedJob> = run.into_iter().map(|(job, _)| job).collect();
-        if run.is_empty() || self.handed_back_late(&run, reserved_at) {
+        let skip_permits = permits.split(skip.len());
+        if stop.is_cancelled() {
+            self.hand_back(run);
+        } else if !run.is_empty() && !self.handed_back_late(&run, reserved_at) {
+            self.start_read(run, permits, reserved_at, workers).await;
+        }
+        if skip.is_empty() {
             return;
         }
-        self.start_read(run, permits, reserved_at, workers).await;
+        for (job, _) in &skip {
+            tracing::info!(lane = %self.lane(), id = %job.id, "not running a workflow step's job: its step is not queued (it ended, or its workflow is gone)");
+        }
+        let leases: Vec<_> = skip.iter().map(|(job, _)| job.lease()).collect();
+        // Not acked (an error): its lease ends and it comes back to be read again.
+        if let Err(error) = self.scope.driver.ack(self.lane(), &leases).await {
+            tracing::warn!(lane = %self.lane(), %error, "could not ack the jobs of steps that are not queued");
+        }
+        drop(skip_permits);
     }
 
     /// Whether each of `jobs` (step jobs) has its step queued, one call per workflow; true
@@ -95,8 +108,12 @@ impl Pool {
                 None => groups.push((flow, vec![i], vec![step])),
             }
         }
-        for (flow, at, steps) in groups {
-            match store.queued_steps(&flow, &steps).await {
+        let reads = groups
+            .iter()
+            .map(|(flow, _, steps)| store.queued_steps(flow, steps));
+        let reads = futures_util::future::join_all(reads).await;
+        for ((flow, at, _), read) in groups.iter().zip(reads) {
+            match read {
                 Ok(read) => at.iter().zip(read).for_each(|(&i, q)| queued[i] = q),
                 Err(error) => {
                     tracing::warn!(lane = %self.lane(), %flow, %error, "could not read workflow steps before running their jobs; running them")

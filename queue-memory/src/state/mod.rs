@@ -682,16 +682,29 @@ impl QueueState {
         Some(record)
     }
 
-    /// Deletes every job (at `now`). The ids of running jobs are held until their leases would
-    /// have ended, as [`delete`](Self::delete) holds one.
+    /// Deletes every job (at `now`). The ids of running jobs, and of jobs cancelled while they
+    /// ran, are held until their leases would have ended, as [`delete`](Self::delete) holds
+    /// one; so are the unique keys they held.
     pub(crate) fn purge(&mut self, now: u64) {
         self.revoked.retain(|_, until| *until > now);
         let mut running = HashMap::new();
         for lane in &self.lanes {
             for (&(until, _), &key) in lane.active.range((now + 1, 0)..) {
-                self.revoked.insert(self.jobs.id_of(key), until);
                 running.insert(key, until);
             }
+        }
+        // Jobs cancelled while they ran: their runs may go on until their leases would end.
+        for &key in &self.failed {
+            let until = self
+                .jobs
+                .get(key)
+                .and_then(|r| r.details.as_ref()?.revoked_until);
+            if let Some(until) = until.filter(|until| *until > now) {
+                running.insert(key, until);
+            }
+        }
+        for (&key, &until) in &running {
+            self.revoked.insert(self.jobs.id_of(key), until);
         }
         self.jobs.clear();
         self.failed.clear();

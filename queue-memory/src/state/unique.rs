@@ -123,19 +123,22 @@ impl QueueState {
                         Lock {
                             holder: lock.holder,
                             until,
-                            revoked_until: 0,
+                            revoked_until: lock.revoked_until,
                         },
                     );
                 }
                 return (Dispatched::new(self.jobs.id_of(lock.holder), false), woken);
             }
         }
+        let not_before = not_before.filter(|at| *at > time.now);
         let (stored, woken) = self.enqueue(job, lane, time, not_before);
         if let Stored::New(key) = stored {
+            // The new job passes the hold on: removed before it runs, the next job with the
+            // key still waits for the revoked run.
             let lock = Lock {
                 holder: key,
                 until,
-                revoked_until: 0,
+                revoked_until: not_before.unwrap_or(0),
             };
             self.locks.set(name, lock);
         }

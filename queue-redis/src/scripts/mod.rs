@@ -149,6 +149,8 @@ impl Scripts {
             // enqueue.lua's body as a function, so a unique job is stored as any other.
             enqueue_unique: Script::new(concat!(
                 include_str!("../../lua/lib.lua"),
+                "\n",
+                include_str!("../../lua/revoked.lua"),
                 "\nlocal function plain_enqueue()\n",
                 include_str!("../../lua/enqueue.lua"),
                 "\nend\n",
