@@ -2,13 +2,14 @@
 //! answers late, renewals that hang, acks that fail) by implementing [`Hooks`], whose every
 //! method by default passes the call to the memory driver, and runs jobs on [`Hooked`] of it.
 //! Only the worker's hot path is hooked; of the other capabilities a hooked driver offers only
-//! the schedules its hooks give ([`Hooks::schedules`]).
+//! the schedules and workflows its hooks give ([`Hooks::schedules`], [`Hooks::workflows`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use queue_core::{
     Capabilities, Dispatched, Driver, Failure, Lane, Lease, NewJob, Reservation, Result, Schedules,
+    Workflows,
 };
 use queue_memory::MemoryDriver;
 
@@ -55,6 +56,10 @@ pub trait Hooks: Send + Sync + std::fmt::Debug + 'static {
     fn schedules(&self) -> Option<&dyn Schedules> {
         None
     }
+    /// The workflows the driver offers: none unless overridden.
+    fn workflows(&self) -> Option<&dyn Workflows> {
+        None
+    }
 }
 
 /// A driver whose calls go through `H`'s hooks.
@@ -97,9 +102,13 @@ impl<H: Hooks> Driver for Hooked<H> {
         self.0.reap(lane).await
     }
     fn capabilities(&self) -> Capabilities<'_> {
-        match self.0.schedules() {
-            Some(schedules) => Capabilities::default().with_schedules(schedules),
-            None => Capabilities::default(),
+        let mut offered = Capabilities::default();
+        if let Some(schedules) = self.0.schedules() {
+            offered = offered.with_schedules(schedules);
         }
+        if let Some(workflows) = self.0.workflows() {
+            offered = offered.with_workflows(workflows);
+        }
+        offered
     }
 }
