@@ -82,7 +82,7 @@ pub fn parse_step_id(id: &JobId) -> Option<(FlowId, &str)> {
 /// True when job `id` is a workflow step's (one compare of its opening).
 #[inline]
 pub fn is_step_id(id: &JobId) -> bool {
-    id.as_str().as_bytes().starts_with(STEP_ID_MARK.as_bytes())
+    id.as_bytes().starts_with(STEP_ID_MARK.as_bytes())
 }
 
 /// What a dependent does when one of its prerequisites fails, is cancelled or is skipped.

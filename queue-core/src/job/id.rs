@@ -39,7 +39,8 @@ impl JobId {
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    /// The id's bytes (its text's, without checking them again as UTF-8).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Repr::Shared(text) => text.as_bytes(),
