@@ -45,10 +45,12 @@ local function held_until(id)
   if not revoked then return nil end
   local until_ms = redis.call('ZSCORE', revoked_key, id)
   if not until_ms then return nil end
-  unrevoked[#unrevoked + 1] = id
   now = now or now_ms()
   until_ms = tonumber(until_ms)
+  -- Kept until it passes: the job stored now may be removed before it runs, and a later
+  -- dispatch of the id must still wait.
   if until_ms > now then return until_ms end
+  unrevoked[#unrevoked + 1] = id
   return nil
 end
 for i = 0, n - 1 do

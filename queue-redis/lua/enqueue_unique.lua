@@ -14,7 +14,8 @@
 -- In 'f' mode, a holder deleted or cancelled while it ran does not cover the dispatch, but its
 -- run may go on until its lease would have ended (the revoked set, or the cancelled job's
 -- ready time): the new job is stored due then at the soonest, so the two runs never overlap,
--- and goes to the revoked set with that time itself, so a job after it waits as long.
+-- and goes to the revoked set with that time itself (as '#' and its id), so a job after it
+-- waits as long.
 local lock, mode, ttl = KEYS[20], ARGV[8], ARGV[9]
 local holder = redis.call('GET', lock)
 -- When a revoked run of the holder may go on until ('f' mode), if later than now.
@@ -28,8 +29,12 @@ if holder then
     if j then
       if j.failed ~= '0' and j.name == ARGV[1] then hold = tonumber(j.ready) end
     elseif not env and redis.call('EXISTS', KEYS[22]) == 1 then
-      -- Deleted or purged while it ran, or itself held back by such a run (below).
-      hold = tonumber(redis.call('ZSCORE', KEYS[22], holder))
+      -- Deleted or purged while it ran (its id), or itself held back by such a run ('#' and
+      -- its id, below: '#' is in no job id, so a dispatch of that id is not held by it).
+      local own = tonumber(redis.call('ZSCORE', KEYS[22], holder))
+      local passed = tonumber(redis.call('ZSCORE', KEYS[22], '#' .. holder))
+      hold = own
+      if passed and (not hold or passed > hold) then hold = passed end
     end
     if hold then
       local wait = hold - now_ms()
@@ -89,7 +94,7 @@ if #out == 1 then
   if hold then
     -- The new job passes the hold on: deleted, cancelled or purged before it runs, the next
     -- job with the key still waits for the revoked run.
-    redis.call('ZADD', KEYS[22], hold, id)
+    redis.call('ZADD', KEYS[22], hold, '#' .. id)
     hold_revoked(KEYS[22], now_ms(), hold)
   end
 end

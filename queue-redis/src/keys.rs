@@ -250,9 +250,11 @@ impl QueueKeys {
     pub(crate) fn cancelled(&self) -> String {
         self.key("cancelled")
     }
-    /// Chosen ids of jobs deleted while their run could still go on: id -> when that run's
-    /// lease would have ended, in ms (a ZSET, written by `delete.lua`); a dispatch of such an
-    /// id waits until then (`enqueue.lua`).
+    /// Ids of jobs deleted, purged or cancelled and purged while their run could still go on:
+    /// id -> when that run's lease would have ended, in ms (a ZSET, written by `delete.lua` and
+    /// `purge.lua`); a dispatch of such an id waits until then (`enqueue.lua`). Also `#<id>` for
+    /// a unique job held back by such a run, with the same time: a job after it with its
+    /// unique key waits as long (`enqueue_unique.lua`).
     pub(crate) fn revoked(&self) -> String {
         self.key("revoked")
     }

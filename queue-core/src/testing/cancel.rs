@@ -210,6 +210,13 @@ pub(super) async fn a_job_deleted_while_it_runs_holds_its_id_until_its_lease_end
     assert_eq!(state("running").await, JobState::Scheduled);
     assert_eq!(state("cancelled").await, JobState::Scheduled);
     assert_eq!(state("waiting").await, JobState::Ready);
+    // The job waiting for the deleted run, deleted in turn: the id is still held.
+    assert!(admin(&driver)
+        .delete(queue, &JobId::from("running"))
+        .await
+        .unwrap());
+    assert!(store("running").await.created);
+    assert_eq!(state("running").await, JobState::Scheduled, "still held");
     let early = driver.reserve(&lane, 10, LEASE).await.unwrap();
     let early: Vec<_> = early.jobs.iter().map(|j| j.id.to_string()).collect();
     assert_eq!(
@@ -271,7 +278,8 @@ pub(super) async fn a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_ke
         .enqueue(vec![job(&lane, serde_json::json!({"n": 2})).id("chosen")])
         .await
         .unwrap();
-    let revoked = Duration::from_secs(2);
+    // Long enough that the checks below come before it ends, on a slow machine too.
+    let revoked = Duration::from_secs(20);
     let runs = reserve_n(&driver, &lane, 2, revoked, LIMIT).await;
     assert_eq!(runs.len(), 2);
     for id in [&keyed.id, &chosen] {

@@ -61,7 +61,14 @@ impl Pool {
         workers: usize,
         stop: CancellationToken,
     ) {
-        let queued = self.read_steps(&jobs).await;
+        // A read that does not answer does not hold the worker's stop up.
+        let queued = tokio::select! {
+            queued = self.read_steps(&jobs) => queued,
+            _ = stop.cancelled() => {
+                self.hand_back(jobs);
+                return;
+            }
+        };
         let (run, skip): (Vec<_>, Vec<_>) = jobs
             .into_iter()
             .zip(queued)

@@ -302,8 +302,16 @@ impl QueueState {
         // A chosen id whose deleted run may still go on waits until that run's lease would
         // have ended, so the two runs never overlap.
         if let Some(id) = job.id.filter(|_| !self.revoked.is_empty()) {
-            if let Some(until) = self.revoked.remove(id).filter(|until| *until > time.now) {
-                due = Some(due.map_or(until, |due| due.max(until)));
+            // Kept until it passes: the job stored now may be removed before it runs, and a
+            // later dispatch of the id must still wait.
+            match self.revoked.get(id).copied() {
+                Some(until) if until > time.now => {
+                    due = Some(due.map_or(until, |due| due.max(until)));
+                }
+                Some(_) => {
+                    self.revoked.remove(id);
+                }
+                None => {}
             }
         }
         if let Some(due) = due {

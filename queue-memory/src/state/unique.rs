@@ -23,8 +23,8 @@ struct Lock {
     holder: Key,
     /// When it ends, on the driver clock (ms).
     until: u64,
-    /// When the run of its holder, deleted or purged while it ran, could go on until (its
-    /// lease's end, driver clock, ms; 0 when not revoked).
+    /// When a revoked run could go on until (driver clock, ms; 0 when none): its holder's,
+    /// deleted or purged while it ran, or the run its holder was held back by (passed on).
     revoked_until: u64,
 }
 
@@ -71,7 +71,7 @@ impl Locks {
         }
     }
 
-    /// Keeps only the locks whose holders' runs were revoked (the queue was purged).
+    /// Keeps only the locks that carry a revoked run's end (the queue was purged).
     pub(crate) fn retain_revoked(&mut self) {
         self.held.retain(|_, lock| lock.revoked_until > 0);
         let held = &self.held;
