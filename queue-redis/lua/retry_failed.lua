@@ -2,7 +2,9 @@
 -- leases. They keep their errors: the last one (err) and the history (errs), which their next
 -- failures add to. A job cancelled while it ran whose lease would not have ended yet (its ready
 -- time, set by cancel.lua, is ahead) is scheduled for then instead: its run may still be going.
--- KEYS: the lane key set (lib.lua).
+-- Its id also goes to the queue's revoked set with that time, so a dispatch of the id, or of
+-- its unique key, after the retried job is removed before it runs still waits for that run.
+-- KEYS: the lane key set (lib.lua), then 20 the queue's revoked set (ZSET, delete.lua).
 -- ARGV[1]: job name, then ids (oldest failure first)
 -- Returns: how many jobs moved.
 -- Reads first, then writes: the failed list loses the moved ids in one pass (LREM per id
@@ -54,6 +56,12 @@ call_many('HSET', q.data, envs_out)
 call_many('HSET', q.later, later_out)
 call_many('HDEL', q.data, later_ids)
 call_many('ZADD', l.sched, due_out)
+if #due_out > 0 then
+  call_many('ZADD', KEYS[20], due_out)
+  local latest = 0
+  for i = 1, #due_out, 2 do latest = math.max(latest, due_out[i]) end
+  hold_revoked(KEYS[20], now, latest)
+end
 call_many('HDEL', q.lost, moved)
 call_many('RPUSH', l.ready, plain)
 call_many('ZADD', l.prio, scored)

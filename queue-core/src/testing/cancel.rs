@@ -304,3 +304,47 @@ pub(super) async fn a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_ke
         );
     }
 }
+
+/// A job cancelled while it ran, retried from the failed list (so due when its stopped run's
+/// lease would have ended) and then deleted before it ran, still holds its id and its unique
+/// key (until finished) until then.
+pub(super) async fn a_cancelled_job_retried_then_deleted_holds_its_id_and_key(
+    driver: Arc<dyn Driver>,
+) {
+    let lane = lane("cancel-retry-delete");
+    let queue = lane.queue();
+    let mode = UniqueMode::UntilFinished;
+    let keyed = dispatch(&driver, unique_job(&lane, "k", mode, 1)).await;
+    let chosen = JobId::from("chosen");
+    let store_chosen = || {
+        let job = job(&lane, serde_json::json!({"n": 2})).id("chosen");
+        let driver = driver.clone();
+        async move { driver.enqueue(vec![job]).await.unwrap().remove(0) }
+    };
+    store_chosen().await;
+    // Long enough that the checks below come before it ends, on a slow machine too.
+    let revoked = Duration::from_secs(20);
+    let runs = reserve_n(&driver, &lane, 2, revoked, LIMIT).await;
+    assert_eq!(runs.len(), 2);
+    for id in [&keyed.id, &chosen] {
+        assert_eq!(
+            cancel(&driver).cancel(queue, id).await.unwrap(),
+            CancelOutcome::Stopped
+        );
+    }
+    assert_eq!(admin(&driver).retry_failed(queue, None).await.unwrap(), 2);
+    for id in [&keyed.id, &chosen] {
+        assert!(admin(&driver).delete(queue, id).await.unwrap());
+    }
+    let again = dispatch(&driver, unique_job(&lane, "k", mode, 3)).await;
+    assert!(again.created);
+    assert!(store_chosen().await.created);
+    for id in [&again.id, &chosen] {
+        let info = admin(&driver).job(queue, id).await.unwrap().unwrap();
+        assert_eq!(
+            info.state,
+            JobState::Scheduled,
+            "{id} waits for the stopped run"
+        );
+    }
+}

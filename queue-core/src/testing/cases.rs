@@ -8,6 +8,7 @@ use serde_json::json;
 use super::cancel::{
     a_cancelled_job_holds_no_unique_key,
     a_cancelled_job_retried_from_failed_is_no_longer_cancelled,
+    a_cancelled_job_retried_then_deleted_holds_its_id_and_key,
     a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_key,
     a_job_deleted_while_it_runs_holds_its_id_until_its_lease_ends, cancel_removes_a_waiting_job,
     cancel_stops_a_running_job,
@@ -269,6 +270,12 @@ pub(super) const CASES: &[Case] = &[
     case!(a_cancelled_job_holds_no_unique_key, Cancel, Unique, Admin),
     case!(
         a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_key,
+        Cancel,
+        Unique,
+        Admin
+    ),
+    case!(
+        a_cancelled_job_retried_then_deleted_holds_its_id_and_key,
         Cancel,
         Unique,
         Admin

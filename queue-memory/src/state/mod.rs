@@ -613,6 +613,8 @@ impl QueueState {
             None => self.failed.iter().rev().copied().collect(),
         };
         self.failed.retain(|x| !keys.contains(x));
+        // Jobs cancelled while they ran whose runs may still go on: held as a deleted run is.
+        let mut held: HashMap<Key, u64> = HashMap::new();
         for &key in &keys {
             let Some(record) = self.jobs.get_mut(key) else {
                 continue;
@@ -634,6 +636,7 @@ impl QueueState {
                     if lane.push_scheduled(key, due, record.seq) {
                         lane.notify.notify_one();
                     }
+                    held.insert(key, due);
                 }
                 None => {
                     record.state = JobState::Ready;
@@ -643,6 +646,12 @@ impl QueueState {
                 }
             }
         }
+        // So a dispatch of the id, or of its unique key, after the retried job is removed
+        // before it runs still waits for the cancelled run.
+        for (&key, &due) in &held {
+            self.revoked.insert(self.jobs.id_of(key), due);
+        }
+        self.locks.revoke(&held);
         keys.len()
     }
 

@@ -60,6 +60,7 @@ impl RetryFailed<'_> {
     /// How many jobs moved.
     pub(crate) async fn call(self, scripts: &Scripts, conn: &Commands) -> Result<usize> {
         let mut inv = lane_call(&scripts.retry_failed, self.keys);
+        inv.key(self.keys.revoked());
         inv.arg(self.job);
         for id in self.ids {
             inv.arg(*id);

@@ -130,7 +130,7 @@ impl Scripts {
             progress: lane_script!("progress.lua"),
             reap: lane_script!("reap.lua"),
             delete: lane_script!("revoked.lua", "delete.lua"),
-            retry_failed: lane_script!("retry_failed.lua"),
+            retry_failed: lane_script!("revoked.lua", "retry_failed.lua"),
             purge: Script::new(concat!(
                 include_str!("../../lua/revoked.lua"),
                 "\n",
