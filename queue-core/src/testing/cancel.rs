@@ -263,46 +263,22 @@ pub(super) async fn a_cancelled_job_holds_no_unique_key(driver: Arc<dyn Driver>)
     assert_eq!(info.state, JobState::Scheduled);
 }
 
+/// What removes the jobs of [`cancelled_runs_hold_their_id_and_key`] before they run again.
+enum Removal {
+    /// A purge of the queue.
+    Purge,
+    /// A retry from the failed list (due when the stopped run's lease would have ended), then
+    /// a delete before that.
+    RetryThenDelete,
+}
+
 /// A job cancelled while it ran, then purged with its queue, keeps its id and its unique key
 /// (until finished) held until its stopped run's lease would have ended: a job dispatched with
 /// either before then waits.
 pub(super) async fn a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_key(
     driver: Arc<dyn Driver>,
 ) {
-    let lane = lane("cancel-purge");
-    let queue = lane.queue();
-    let mode = UniqueMode::UntilFinished;
-    let keyed = dispatch(&driver, unique_job(&lane, "k", mode, 1)).await;
-    let chosen = JobId::from("chosen");
-    driver
-        .enqueue(vec![job(&lane, serde_json::json!({"n": 2})).id("chosen")])
-        .await
-        .unwrap();
-    // Long enough that the checks below come before it ends, on a slow machine too.
-    let revoked = Duration::from_secs(20);
-    let runs = reserve_n(&driver, &lane, 2, revoked, LIMIT).await;
-    assert_eq!(runs.len(), 2);
-    for id in [&keyed.id, &chosen] {
-        assert_eq!(
-            cancel(&driver).cancel(queue, id).await.unwrap(),
-            CancelOutcome::Stopped
-        );
-    }
-    admin(&driver).purge(queue).await.unwrap();
-    let again = dispatch(&driver, unique_job(&lane, "k", mode, 3)).await;
-    assert!(again.created);
-    driver
-        .enqueue(vec![job(&lane, serde_json::json!({"n": 4})).id("chosen")])
-        .await
-        .unwrap();
-    for id in [&again.id, &chosen] {
-        let info = admin(&driver).job(queue, id).await.unwrap().unwrap();
-        assert_eq!(
-            info.state,
-            JobState::Scheduled,
-            "{id} waits for the stopped run"
-        );
-    }
+    cancelled_runs_hold_their_id_and_key(driver, Removal::Purge).await;
 }
 
 /// A job cancelled while it ran, retried from the failed list (so due when its stopped run's
@@ -311,7 +287,16 @@ pub(super) async fn a_job_cancelled_while_it_ran_then_purged_holds_its_id_and_ke
 pub(super) async fn a_cancelled_job_retried_then_deleted_holds_its_id_and_key(
     driver: Arc<dyn Driver>,
 ) {
-    let lane = lane("cancel-retry-delete");
+    cancelled_runs_hold_their_id_and_key(driver, Removal::RetryThenDelete).await;
+}
+
+/// Two jobs, one with a unique key (until finished) and one with a chosen id, cancelled while
+/// they run and then removed: a job dispatched with the key or the id waits (scheduled).
+async fn cancelled_runs_hold_their_id_and_key(driver: Arc<dyn Driver>, removal: Removal) {
+    let lane = lane(match removal {
+        Removal::Purge => "cancel-purge",
+        Removal::RetryThenDelete => "cancel-retry-delete",
+    });
     let queue = lane.queue();
     let mode = UniqueMode::UntilFinished;
     let keyed = dispatch(&driver, unique_job(&lane, "k", mode, 1)).await;
@@ -332,9 +317,14 @@ pub(super) async fn a_cancelled_job_retried_then_deleted_holds_its_id_and_key(
             CancelOutcome::Stopped
         );
     }
-    assert_eq!(admin(&driver).retry_failed(queue, None).await.unwrap(), 2);
-    for id in [&keyed.id, &chosen] {
-        assert!(admin(&driver).delete(queue, id).await.unwrap());
+    match removal {
+        Removal::Purge => admin(&driver).purge(queue).await.unwrap(),
+        Removal::RetryThenDelete => {
+            assert_eq!(admin(&driver).retry_failed(queue, None).await.unwrap(), 2);
+            for id in [&keyed.id, &chosen] {
+                assert!(admin(&driver).delete(queue, id).await.unwrap());
+            }
+        }
     }
     let again = dispatch(&driver, unique_job(&lane, "k", mode, 3)).await;
     assert!(again.created);

@@ -73,12 +73,7 @@ impl Pool {
         }
         tracing::warn!(lane = %self.lane(), jobs = jobs.len(), "reservation arrived too late to run before its leases end; handing the jobs back");
         self.outbox.stats.add_leases_expired(jobs.len());
-        let back = jobs
-            .iter()
-            .map(|job| (job.lease(), Verdict::Requeue))
-            .collect();
-        self.outbox.settlements.leave(back);
-        self.outbox.settlements.wake_settler();
+        self.requeue_unrun(jobs);
         true
     }
 

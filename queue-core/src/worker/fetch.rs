@@ -427,6 +427,12 @@ impl Pool {
             return;
         }
         self.outbox.stats.add_handed_back(jobs.len());
+        self.requeue_unrun(&jobs);
+    }
+
+    /// Leaves `jobs` to the settler to put back unrun (first in line, no attempt spent), and
+    /// wakes it.
+    pub(crate) fn requeue_unrun(&self, jobs: &[ReservedJob]) {
         let back = jobs
             .iter()
             .map(|job| (job.lease(), Verdict::Requeue))
