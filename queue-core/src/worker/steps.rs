@@ -6,9 +6,10 @@
 //! acked, between a repeated hand-over's take and its store gets its job stored a second time;
 //! and a workflow deleted while a hand-over was under way leaves a job of a step that no longer
 //! exists. Before running a reservation's step jobs, a worker reads their steps (one call per
-//! workflow) and acks, without running them, the jobs of steps that are not queued. Jobs that
-//! are not steps never wait for this: they start at once, and a reservation without step jobs
-//! costs one compare of each id's opening.
+//! workflow, the calls side by side) and acks, without running them, the jobs of steps that are
+//! not queued (so also a failed step's job retried from its lane's failed list: steps are
+//! retried through their workflow). Jobs that are not steps never wait for this: they start at
+//! once, and a reservation without step jobs costs one compare of each id's opening.
 
 use std::sync::Arc;
 
