@@ -84,6 +84,7 @@ pub(crate) mod pump;
 mod store;
 
 pub use builder::{Batch, Workflow};
+pub(crate) use model::group_by_flow;
 pub use model::{
     is_step_id, parse_step_id, Dep, Ended, FlowId, FlowInfo, FlowKind, FlowState, OnFailure,
     StepEnd, StepInfo, StepOutcome, StepSpec, StepState, STEPS_PER_CALL, STEP_ID_MARK,

@@ -79,6 +79,26 @@ pub fn parse_step_id(id: &JobId) -> Option<(FlowId, &str)> {
     Some((FlowId(flow.to_string()), step))
 }
 
+/// Items of several workflows' steps, grouped by workflow in the order each first appears:
+/// per workflow, the positions of its items (as given) and the items.
+pub(crate) type ByFlow<T> = Vec<(FlowId, Vec<usize>, Vec<T>)>;
+
+/// Groups `items` (position, workflow, item) by workflow. A worker's reservation or report
+/// holds few workflows, so each item looks its workflow up among the groups made so far.
+pub(crate) fn group_by_flow<T>(items: impl IntoIterator<Item = (usize, FlowId, T)>) -> ByFlow<T> {
+    let mut groups: ByFlow<T> = Vec::new();
+    for (i, flow, item) in items {
+        match groups.iter_mut().find(|(f, _, _)| *f == flow) {
+            Some((_, at, group)) => {
+                at.push(i);
+                group.push(item);
+            }
+            None => groups.push((flow, vec![i], vec![item])),
+        }
+    }
+    groups
+}
+
 /// True when job `id` is a workflow step's (one compare of its opening).
 #[inline]
 pub fn is_step_id(id: &JobId) -> bool {

@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use bytes::Bytes;
 
-use crate::flow::{parse_step_id, FlowId, StepEnd, StepOutcome};
+use crate::flow::{group_by_flow, parse_step_id, FlowId, StepEnd, StepOutcome};
 use crate::job::{Completion, Failure, Keep, Lane, Lease, LimitSpec};
 use crate::run::Scope;
 use crate::worker::execute::Verdict;
@@ -589,10 +589,6 @@ where
 /// Most step ends recorded per call.
 const ENDS_PER_CALL: usize = 500;
 
-/// One workflow's step ends in a report: the workflow, the positions of its steps' verdicts,
-/// and their ends.
-type StepEnds = (FlowId, Vec<usize>, Vec<StepEnd>);
-
 /// Records in their workflows how the steps among `settled` ended (the runs of one workflow in
 /// one call), noting in `released` the workflows with steps to hand over. Returns the verdicts
 /// to settle in the lanes: a step whose workflow could not be reached within a lease is left
@@ -612,27 +608,22 @@ async fn record_steps(outbox: &Outbox, settled: Settled, released: &mut Vec<Flow
         return settled;
     };
     // Per workflow: the positions of its steps' verdicts and their ends.
-    let mut groups: Vec<StepEnds> = Vec::new();
-    for (i, (lease, verdict)) in settled.iter().enumerate() {
-        let outcome = match verdict {
-            Verdict::Done(result) => StepOutcome::Succeeded(result.clone()),
-            Verdict::Failed(failure) if failure.retry_in.is_none() => {
-                StepOutcome::Failed(failure.error.clone())
-            }
-            _ => continue,
-        };
-        let Some((flow, step)) = parse_step_id(&lease.id) else {
-            continue;
-        };
-        let end = StepEnd::new(step, outcome, Some(lease.token));
-        match groups.iter_mut().find(|(f, _, _)| *f == flow) {
-            Some((_, at, ends)) => {
-                at.push(i);
-                ends.push(end);
-            }
-            None => groups.push((flow, vec![i], vec![end])),
-        }
-    }
+    let groups = group_by_flow(
+        settled
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (lease, verdict))| {
+                let outcome = match verdict {
+                    Verdict::Done(result) => StepOutcome::Succeeded(result.clone()),
+                    Verdict::Failed(failure) if failure.retry_in.is_none() => {
+                        StepOutcome::Failed(failure.error.clone())
+                    }
+                    _ => return None,
+                };
+                let (flow, step) = parse_step_id(&lease.id)?;
+                Some((i, flow, StepEnd::new(step, outcome, Some(lease.token))))
+            }),
+    );
     let mut dropped = vec![false; settled.len()];
     for (flow, at, ends) in groups {
         for (positions, chunk) in at.chunks(ENDS_PER_CALL).zip(ends.chunks(ENDS_PER_CALL)) {

@@ -17,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as LeaseClock;
 use tokio_util::sync::CancellationToken;
 
-use crate::flow::{is_step_id, parse_step_id, FlowId};
+use crate::flow::{group_by_flow, is_step_id, parse_step_id};
 use crate::job::ReservedJob;
 use crate::worker::pool::Pool;
 
@@ -103,19 +103,10 @@ impl Pool {
         };
         let mut queued = vec![true; jobs.len()];
         // Per workflow: the positions of its jobs and their steps.
-        let mut groups: Vec<(FlowId, Vec<usize>, Vec<&str>)> = Vec::new();
-        for (i, job) in jobs.iter().enumerate() {
-            let Some((flow, step)) = parse_step_id(&job.id) else {
-                continue;
-            };
-            match groups.iter_mut().find(|(f, _, _)| *f == flow) {
-                Some((_, at, steps)) => {
-                    at.push(i);
-                    steps.push(step);
-                }
-                None => groups.push((flow, vec![i], vec![step])),
-            }
-        }
+        let groups = group_by_flow(jobs.iter().enumerate().filter_map(|(i, job)| {
+            let (flow, step) = parse_step_id(&job.id)?;
+            Some((i, flow, step))
+        }));
         let reads = groups
             .iter()
             .map(|(flow, _, steps)| store.queued_steps(flow, steps));
