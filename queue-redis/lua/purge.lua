@@ -18,7 +18,7 @@ end
 local revoked = KEYS[#KEYS]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local held = {}
+local held, latest = {}, 0
 -- Where the lanes' keys start, counted from the end.
 local lanes_at = #KEYS - 1 - #ARGV * 9
 for lane = 0, #ARGV - 1 do
@@ -30,6 +30,7 @@ for lane = 0, #ARGV - 1 do
     if until_ms and until_ms > now then
       held[#held + 1] = until_ms
       held[#held + 1] = running[i]
+      latest = math.max(latest, until_ms)
     end
   end
 end
@@ -44,6 +45,7 @@ for i = 1, #marks, 2 do
   if failed and tonumber(failed) == tonumber(marks[i + 1]) and tonumber(ready) > now then
     held[#held + 1] = tonumber(ready)
     held[#held + 1] = marks[i]
+    latest = math.max(latest, tonumber(ready))
   end
 end
 local deleted = 0
@@ -54,5 +56,5 @@ redis.call('ZREMRANGEBYSCORE', revoked, '-inf', now)
 for i = 1, #held, 1000 do
   redis.call('ZADD', revoked, unpack(held, i, math.min(i + 999, #held)))
 end
-for i = 1, #held, 2 do hold_revoked(revoked, now, held[i]) end
+if latest > 0 then hold_revoked(revoked, now, latest) end
 return deleted
